@@ -1,0 +1,321 @@
+//! Streaming aggregation of k6 samples into one-second windows.
+//!
+//! Every sample lands in exactly one cell keyed by (window, stage tag, group, metric);
+//! memory grows with the number of cells (seconds x groups x metrics), never with the
+//! number of samples. Aggregators built over different chunks of the input merge exactly,
+//! which is what lets k6gate parse a large file on all cores. Phases, steady state and the
+//! whole run are merges of windows, computed later without re-reading the input.
+
+mod acc;
+
+pub use acc::Acc;
+
+use rustc_hash::FxHashMap;
+
+use crate::ingest::metric::{self, Contains, MetricType};
+use crate::ingest::ndjson::Point;
+use crate::ingest::tags::{METADATA_TAGS, SLOT_GROUP, SLOT_METADATA, SLOT_STAGE, SLOT_STATUS, TagSpec};
+
+/// Window length. Fixed: the RunSummary's series are per second.
+pub const WINDOW_NS: i64 = 1_000_000_000;
+
+/// Separator inside interned group keys (cannot appear in a k6 tag value read by the fast path).
+const KEY_SEP: char = '\u{1f}';
+
+/// Stage id of samples without a `test_stage` tag.
+pub const UNTAGGED: u16 = 0;
+
+/// Status classes counted per group: 1xx..5xx, and "none" (status 0 or missing: the
+/// request never got a response).
+pub const STATUS_CLASSES: [&str; 6] = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    ids: FxHashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    #[inline]
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(s.to_owned(), id);
+        self.names.push(s.to_owned());
+        id
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+}
+
+/// Cell key: (window start in unix seconds, stage id, group id, metric id).
+pub type CellKey = (i64, u16, u32, u32);
+
+/// Errors are line-local: the caller knows the file and line.
+pub type AddError = String;
+
+#[derive(Debug, Clone)]
+pub struct Aggregator {
+    spec: TagSpec,
+    pub metrics: Interner,
+    /// Stage names; id 0 is reserved for untagged samples.
+    pub stages: Interner,
+    /// Group keys, tag values joined by an ASCII unit separator; id 0 is "no group tags".
+    pub groups: Interner,
+    pub declared: FxHashMap<u32, MetricType>,
+    pub cells: FxHashMap<CellKey, Acc>,
+    pub status: FxHashMap<(i64, u16, u32), [u64; 6]>,
+    /// First and last sample time per (window, stage).
+    pub spans: FxHashMap<(i64, u16), (i64, i64)>,
+    pub metadata: [Option<String>; 5],
+    /// Distinct values seen for a metadata tag after the first one (a mixed input).
+    pub metadata_conflicts: Vec<(String, String)>,
+    /// Custom metrics seen before any declaration, with the first line (chunk-local).
+    pub undeclared: FxHashMap<u32, u64>,
+    pub samples: u64,
+    key_buf: String,
+    last_span: Option<((i64, u16), (i64, i64))>,
+}
+
+impl Aggregator {
+    pub fn new(spec: TagSpec) -> Aggregator {
+        let mut stages = Interner::default();
+        stages.intern("");
+        let mut groups = Interner::default();
+        groups.intern("");
+        Aggregator {
+            spec,
+            metrics: Interner::default(),
+            stages,
+            groups,
+            declared: FxHashMap::default(),
+            cells: FxHashMap::default(),
+            status: FxHashMap::default(),
+            spans: FxHashMap::default(),
+            metadata: Default::default(),
+            metadata_conflicts: Vec::new(),
+            undeclared: FxHashMap::default(),
+            samples: 0,
+            key_buf: String::new(),
+            last_span: None,
+        }
+    }
+
+    pub fn spec(&self) -> &TagSpec {
+        &self.spec
+    }
+
+    /// Records a `Metric` line. A second, different declaration of the same name is an error.
+    pub fn declare(&mut self, name: &str, ty: MetricType) -> Result<(), AddError> {
+        let id = self.metrics.intern(name);
+        match self.declared.insert(id, ty) {
+            Some(prev) if prev != ty => Err(format!("metric {name:?} declared twice with different types ({prev:?} then {ty:?})")),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn type_of(&self, id: u32) -> Option<MetricType> {
+        self.declared.get(&id).copied().or_else(|| metric::builtin(self.metrics.name(id)))
+    }
+
+    /// Adds one sample. `line` is used only to remember where an undeclared metric first appeared.
+    #[inline]
+    pub fn add_point(&mut self, p: &Point<'_>, line: u64) -> Result<(), AddError> {
+        let mid = self.metrics.intern(&p.metric);
+        let ty = self.type_of(mid);
+        if ty.is_none() {
+            self.undeclared.entry(mid).or_insert(line);
+        }
+        if let Some(t) = ty {
+            if t.contains == Contains::Time && p.value < 0.0 {
+                return Err(format!("negative duration {} for time metric {:?}", p.value, p.metric));
+            }
+        }
+        let window = p.time_ns.div_euclid(WINDOW_NS);
+        let stage = match p.tags.get(SLOT_STAGE) {
+            Some(s) if !s.is_empty() => self.stages.intern(s) as u16,
+            _ => UNTAGGED,
+        };
+        let group = self.group_id(p);
+        let with_sketch = ty.is_none_or(|t| t.kind == metric::MetricKind::Trend);
+        self.cells
+            .entry((window, stage, group, mid))
+            .or_insert_with(|| Acc::new(with_sketch))
+            .add(p.value, p.time_ns);
+        if p.metric == metric::HTTP_REQS {
+            let class = status_class(p.tags.get(SLOT_STATUS));
+            if let Some(c) = self.status.entry((window, stage, group)).or_default().get_mut(class) {
+                *c += 1;
+            }
+        }
+        self.track_span(window, stage, p.time_ns);
+        self.track_metadata(p);
+        self.samples += 1;
+        Ok(())
+    }
+
+    fn group_id(&mut self, p: &Point<'_>) -> u32 {
+        let n = self.spec.group_by().len();
+        if (0..n).all(|i| p.tags.get(SLOT_GROUP + i).is_none()) {
+            return 0;
+        }
+        self.key_buf.clear();
+        for i in 0..n {
+            if i > 0 {
+                self.key_buf.push(KEY_SEP);
+            }
+            self.key_buf.push_str(p.tags.get(SLOT_GROUP + i).unwrap_or(""));
+        }
+        if let Some(id) = self.groups.get(&self.key_buf) {
+            return id;
+        }
+        let key = std::mem::take(&mut self.key_buf);
+        let id = self.groups.intern(&key);
+        self.key_buf = key;
+        id
+    }
+
+    #[inline]
+    fn track_span(&mut self, window: i64, stage: u16, t: i64) {
+        match &mut self.last_span {
+            Some((k, span)) if *k == (window, stage) => {
+                span.0 = span.0.min(t);
+                span.1 = span.1.max(t);
+            }
+            _ => {
+                self.flush_span();
+                let span = self.spans.get(&(window, stage)).copied().unwrap_or((t, t));
+                self.last_span = Some(((window, stage), (span.0.min(t), span.1.max(t))));
+            }
+        }
+    }
+
+    fn flush_span(&mut self) {
+        if let Some((k, span)) = self.last_span.take() {
+            self.spans.insert(k, span);
+        }
+    }
+
+    #[inline]
+    fn track_metadata(&mut self, p: &Point<'_>) {
+        for (i, slot) in self.metadata.iter_mut().enumerate() {
+            let Some(v) = p.tags.get(SLOT_METADATA + i) else { continue };
+            match slot {
+                None => *slot = Some(v.to_owned()),
+                Some(have) if have != v => {
+                    if self.metadata_conflicts.len() < 16 {
+                        self.metadata_conflicts.push((METADATA_TAGS[i].to_owned(), v.to_owned()));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Ends a chunk: pending state goes into the maps.
+    pub fn finish(&mut self) {
+        self.flush_span();
+    }
+
+    /// Merges `other` into `self`, translating its interned ids.
+    pub fn merge(&mut self, mut other: Aggregator) -> Result<(), AddError> {
+        self.finish();
+        other.finish();
+        let mids: Vec<u32> = other.metrics.names.iter().map(|n| self.metrics.intern(n)).collect();
+        let sids: Vec<u16> = other.stages.names.iter().map(|n| self.stages.intern(n) as u16).collect();
+        let gids: Vec<u32> = other.groups.names.iter().map(|n| self.groups.intern(n)).collect();
+        let m = |id: u32| mids.get(id as usize).copied().unwrap_or(id);
+        let s = |id: u16| sids.get(id as usize).copied().unwrap_or(id);
+        let g = |id: u32| gids.get(id as usize).copied().unwrap_or(id);
+        for (id, ty) in other.declared {
+            let name = other.metrics.name(id).to_owned();
+            self.declare(&name, ty)?;
+        }
+        for ((w, st, gr, me), acc) in other.cells {
+            match self.cells.entry((w, s(st), g(gr), m(me))) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&acc),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(acc);
+                }
+            }
+        }
+        for ((w, st, gr), counts) in other.status {
+            let mine = self.status.entry((w, s(st), g(gr))).or_default();
+            for (a, b) in mine.iter_mut().zip(counts) {
+                *a += b;
+            }
+        }
+        for ((w, st), (lo, hi)) in other.spans {
+            let e = self.spans.entry((w, s(st))).or_insert((lo, hi));
+            e.0 = e.0.min(lo);
+            e.1 = e.1.max(hi);
+        }
+        for (i, v) in other.metadata.into_iter().enumerate() {
+            if let (Some(slot), Some(v)) = (self.metadata.get_mut(i), v) {
+                match slot {
+                    None => *slot = Some(v),
+                    Some(have) if *have != v => self.metadata_conflicts.push((METADATA_TAGS[i].to_owned(), v)),
+                    Some(_) => {}
+                }
+            }
+        }
+        self.metadata_conflicts.extend(other.metadata_conflicts);
+        for (id, line) in other.undeclared {
+            let e = self.undeclared.entry(m(id)).or_insert(line);
+            *e = (*e).min(line);
+        }
+        self.samples += other.samples;
+        Ok(())
+    }
+
+    /// Drops the sketches of metrics that turned out not to be Trends once all
+    /// declarations are known, and forgets undeclared entries that were declared later.
+    pub fn resolve_types(&mut self) {
+        let declared = &self.declared;
+        self.undeclared.retain(|id, _| !declared.contains_key(id));
+        let kinds: FxHashMap<u32, metric::MetricKind> =
+            (0..self.metrics.len() as u32).filter_map(|id| self.type_of(id).map(|t| (id, t.kind))).collect();
+        for ((_, _, _, mid), acc) in self.cells.iter_mut() {
+            if kinds.get(mid).is_some_and(|k| *k != metric::MetricKind::Trend) {
+                acc.sketch = None;
+            }
+        }
+    }
+
+    /// Group tag values of group `id`, in `group_by` order.
+    pub fn group_key(&self, id: u32) -> Vec<(String, String)> {
+        if id == 0 {
+            return Vec::new();
+        }
+        self.spec
+            .group_by()
+            .iter()
+            .cloned()
+            .zip(self.groups.name(id).split(KEY_SEP).map(str::to_owned))
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
+    }
+}
+
+fn status_class(status: Option<&str>) -> usize {
+    match status.and_then(|s| s.as_bytes().first()) {
+        Some(c @ b'1'..=b'5') if status.is_some_and(|s| s.len() == 3) => usize::from(c - b'0'),
+        _ => 0,
+    }
+}

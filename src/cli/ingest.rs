@@ -1,0 +1,28 @@
+use std::io::Write;
+
+use super::{IngestArgs, OutputFormat};
+use crate::error::{Error, Result, exit};
+use crate::ingest::{IngestOptions, ingest};
+
+pub fn run(args: &IngestArgs) -> Result<i32> {
+    let opts = IngestOptions {
+        group_by: args.group_by.clone(),
+        allow_partial: args.allow_partial,
+        k6_exit_code: args.k6_exit_code,
+        threads: args.threads,
+        progress: !args.no_progress,
+    };
+    let summary = ingest(&args.files, &opts)?;
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(path) = &args.output {
+        std::fs::write(path, &json).map_err(|source| Error::Output { path: path.clone(), source })?;
+    }
+    let text = match args.format {
+        OutputFormat::Json => json,
+        OutputFormat::Text => crate::report::text::render(&summary),
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (| head) is not an error worth reporting.
+    let _ = writeln!(out, "{text}");
+    Ok(exit::OK)
+}

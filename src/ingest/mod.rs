@@ -1,0 +1,202 @@
+//! Turning k6 result files into a [`RunSummary`].
+//!
+//! `detect` tells the format from the content; `stream` (JSON lines) and `csv` feed every
+//! sample to the window aggregator; `k6summary` reads k6's whole-run summaries. Bad input
+//! is an [`Error`] naming the file and line, unless the caller allows partial data, in which
+//! case the summary says it is incomplete and why.
+
+pub mod csv;
+pub mod detect;
+pub mod k6summary;
+pub mod metric;
+pub mod ndjson;
+pub mod stream;
+pub mod tags;
+pub mod timefmt;
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use crate::aggregate::Aggregator;
+use crate::error::{Error, Result};
+use crate::summary::{BuildOptions, RunMetadata, RunSummary, SourceFile, build_from_stream, build_from_whole_run};
+use detect::Format;
+use tags::TagSpec;
+
+/// Inputs at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Tags that make up a group key.
+    pub group_by: Vec<String>,
+    /// Skip unusable lines and mark the summary incomplete, instead of failing.
+    pub allow_partial: bool,
+    pub k6_exit_code: Option<i32>,
+    /// Parser threads; 0 = one per core.
+    pub threads: usize,
+    pub progress: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            group_by: tags::DEFAULT_GROUP_BY.iter().map(|s| s.to_string()).collect(),
+            allow_partial: false,
+            k6_exit_code: None,
+            threads: 0,
+            progress: false,
+        }
+    }
+}
+
+/// Reads every file of one run and summarizes it.
+pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
+    if paths.is_empty() {
+        return Err(Error::Usage("no input files".into()));
+    }
+    let spec = TagSpec::new(&opts.group_by).map_err(Error::Usage)?;
+    let build = BuildOptions { k6_exit_code: opts.k6_exit_code };
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.threads
+    };
+
+    let mut detected = Vec::new();
+    for p in paths {
+        let (format, compression) = detect::detect(p).map_err(|m| with_line(p, m))?;
+        detected.push((p, format, compression));
+    }
+    let streams: Vec<_> = detected.iter().filter(|d| d.1.is_stream()).collect();
+    let stream_formats: Vec<Format> = streams.iter().map(|d| d.1).collect();
+    if stream_formats.contains(&Format::Json) && stream_formats.contains(&Format::Csv) {
+        return Err(Error::Usage(
+            "got both JSON and CSV output: if they are the same run, every sample would count twice; pass one of them".into(),
+        ));
+    }
+
+    let mut sources = Vec::new();
+    let mut issues = Vec::new();
+    if streams.is_empty() {
+        let summaries: Vec<_> = detected.iter().collect();
+        if summaries.len() > 1 {
+            return Err(Error::Usage("more than one k6 summary file: pass the summary of one run".into()));
+        }
+        let Some(&&(path, format, compression)) = summaries.first() else {
+            return Err(Error::Usage("no input files".into()));
+        };
+        let (mut r, _) = detect::open(path).map_err(|e| Error::input(path.as_path(), None, e.to_string()))?;
+        let mut buf = Vec::new();
+        r.read_to_end(&mut buf).map_err(|e| Error::input(path.as_path(), None, e.to_string()))?;
+        let doc: serde_json::Value = serde_json::from_slice(&buf)
+            .map_err(|e| Error::input(path.as_path(), Some(e.line() as u64), format!("not valid JSON: {e}")))?;
+        let (whole, _) = k6summary::read_summary(&doc, format).map_err(|m| Error::input(path.as_path(), None, m))?;
+        sources.push(SourceFile {
+            path: path.display().to_string(),
+            format,
+            compression,
+            lines: bytecount_lines(&buf),
+            bytes: buf.len() as u64,
+        });
+        let metadata = RunMetadata {
+            test_name: None,
+            environment: None,
+            git_commit: None,
+            deployment_version: None,
+            test_date: None,
+            start: None,
+            end: None,
+            duration_s: (whole.duration_s > 0.0).then_some(whole.duration_s),
+            k6_exit_code: opts.k6_exit_code,
+            sources,
+            samples: 0,
+        };
+        return Ok(build_from_whole_run(whole, metadata, issues, &build));
+    }
+
+    let mut agg: Option<Aggregator> = None;
+    for &&(path, format, compression) in &streams {
+        let (reader, _) = detect::open_with_progress(path, progress_bar(path, opts.progress))
+            .map_err(|e| Error::input(path.as_path(), None, e.to_string()))?;
+        let read = match format {
+            Format::Json => stream::read_json_lines(reader, &spec, opts.allow_partial, threads)
+                .map_err(|e| Error::input(path.as_path(), None, format!("read failed: {e}")))?,
+            _ => csv::read_csv(reader, &spec, opts.allow_partial).map_err(|m| with_line(path, m))?,
+        };
+        if let Some(first) = read.bad.first() {
+            if !opts.allow_partial {
+                return Err(Error::input(path.as_path(), Some(first.line), first.message.clone()));
+            }
+            issues.push(format!(
+                "{}: {} unusable line(s) skipped, first at line {}: {}",
+                path.display(),
+                read.bad_count,
+                first.line,
+                first.message
+            ));
+        }
+        let mut part = read.agg;
+        part.resolve_types();
+        let mut undeclared: Vec<(u64, String)> =
+            part.undeclared.iter().map(|(id, line)| (*line, part.metrics.name(*id).to_string())).collect();
+        undeclared.sort();
+        // Declarations may sit in another file of the same run; check after merging.
+        if let Some((line, name)) = undeclared.first() {
+            if agg.is_none() && streams.len() == 1 {
+                let message = format!(
+                    "Point of custom metric {name:?} but its Metric line never came (k6 writes it before the first Point: was the file filtered or cut?)"
+                );
+                if !opts.allow_partial {
+                    return Err(Error::input(path.as_path(), Some(*line), message));
+                }
+                issues.push(format!("{}:{line}: {message}; its type is unknown", path.display()));
+            }
+        }
+        sources.push(SourceFile { path: path.display().to_string(), format, compression, lines: read.lines, bytes: read.bytes });
+        match &mut agg {
+            None => agg = Some(part),
+            Some(a) => a.merge(part).map_err(|m| Error::input(path.as_path(), None, m))?,
+        }
+    }
+    for &(path, format, compression) in detected.iter().filter(|d| !d.1.is_stream()) {
+        sources.push(SourceFile { path: path.display().to_string(), format, compression, lines: 0, bytes: 0 });
+        issues.push(format!("{}: k6 summary ignored, the sample stream is the better source", path.display()));
+    }
+    let mut agg = agg.ok_or_else(|| Error::Usage("no input files".into()))?;
+    agg.resolve_types();
+    if agg.samples == 0 {
+        let path = streams.first().map(|d| d.0.as_path()).unwrap_or(Path::new(""));
+        return Err(Error::input(path, None, "no samples: the file holds no Point lines (did the test run?)"));
+    }
+    Ok(build_from_stream(&agg, sources, issues, &build))
+}
+
+/// Splits a "line N: message" from the detectors into a located error.
+fn with_line(path: &Path, message: String) -> Error {
+    if let Some(rest) = message.strip_prefix("line ") {
+        if let Some((n, m)) = rest.split_once(": ") {
+            if let Ok(line) = n.parse() {
+                return Error::input(path, Some(line), m);
+            }
+        }
+    }
+    Error::input(path, None, message)
+}
+
+fn bytecount_lines(buf: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', buf).count() as u64 + u64::from(!buf.is_empty() && !buf.ends_with(b"\n"))
+}
+
+fn progress_bar(path: &Path, enabled: bool) -> Option<indicatif::ProgressBar> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if !enabled || size < PROGRESS_MIN_BYTES || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    Some(bar)
+}

@@ -1,0 +1,276 @@
+//! One line of k6's JSON output (`--out json`): a `Metric` declaration or a `Point`.
+//!
+//! Two parsers: a fast path that walks the fixed shape k6 writes
+//! (`{"metric":…,"type":"Point","data":{"time":…,"value":…,"tags":{…}[,"metadata":{…}]}}`)
+//! without building a tree, and serde_json for everything else (Metric lines, escaped
+//! strings, reordered keys, whitespace). The fast path either returns exactly what
+//! serde_json would or gives up; a property test and a fuzz target hold it to that.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::metric::{Contains, MetricKind, MetricType};
+use super::tags::{TagSpec, Tags};
+use super::timefmt::parse_rfc3339_ns;
+
+/// A sample of one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point<'a> {
+    pub metric: Cow<'a, str>,
+    pub time_ns: i64,
+    pub value: f64,
+    pub tags: Tags<'a>,
+}
+
+/// One parsed line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line<'a> {
+    Point(Point<'a>),
+    Metric { name: String, ty: MetricType },
+    Blank,
+}
+
+/// Parses one line (without its newline).
+pub fn parse_line<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, String> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if let Some(p) = fast_point(line, spec) {
+        return Ok(Line::Point(p));
+    }
+    parse_line_slow(line, spec)
+}
+
+/// The general parser. Public so tests can hold the fast path to it.
+pub fn parse_line_slow<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, String> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Line::Blank);
+    }
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(rename = "type")]
+        kind: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        metric: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        data: Option<&'a serde_json::value::RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct RawPoint<'a> {
+        #[serde(borrow)]
+        time: Option<Cow<'a, str>>,
+        value: Option<serde_json::Value>,
+        #[serde(borrow)]
+        tags: Option<HashMap<Cow<'a, str>, serde_json::Value>>,
+    }
+    #[derive(Deserialize)]
+    struct RawMetric {
+        name: Option<String>,
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        contains: Option<String>,
+    }
+    let raw: Raw<'a> = serde_json::from_slice(line).map_err(|e| {
+        if line.windows(3).any(|w| w == b"NaN") {
+            "value is NaN, which is not a number k6gate can use".to_string()
+        } else {
+            format!("not valid JSON ({e})")
+        }
+    })?;
+    let kind = raw.kind.ok_or("missing field `type`")?;
+    let data = raw.data.ok_or("missing field `data`")?;
+    match kind.as_ref() {
+        "Point" => {
+            let metric = raw.metric.ok_or("Point without field `metric`")?;
+            let d: RawPoint<'a> =
+                serde_json::from_str(data.get()).map_err(|e| format!("invalid Point data ({e})"))?;
+            let time = d.time.ok_or("Point without `data.time`")?;
+            let time_ns = parse_rfc3339_ns(time.as_bytes())
+                .ok_or_else(|| format!("`data.time` is not an RFC 3339 timestamp: {time:?}"))?;
+            let value = match d.value {
+                Some(serde_json::Value::Number(n)) => n.as_f64().ok_or("`data.value` is out of range")?,
+                Some(other) => return Err(format!("`data.value` is not a number: {other}")),
+                None => return Err("Point without `data.value`".into()),
+            };
+            if !value.is_finite() {
+                return Err("`data.value` is not finite".into());
+            }
+            let mut tags = Tags::default();
+            for (k, v) in d.tags.into_iter().flatten() {
+                if let Some(slot) = spec.slot(k.as_bytes()) {
+                    let v = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    tags.set(slot, Cow::Owned(v));
+                }
+            }
+            Ok(Line::Point(Point { metric, time_ns, value, tags }))
+        }
+        "Metric" => {
+            let m: RawMetric =
+                serde_json::from_str(data.get()).map_err(|e| format!("invalid Metric data ({e})"))?;
+            let name = m.name.or(raw.metric.map(Cow::into_owned)).ok_or("Metric without a name")?;
+            let kind_s = m.kind.ok_or("Metric without `data.type`")?;
+            let kind = MetricKind::parse(&kind_s).ok_or_else(|| {
+                format!("metric {name:?} has unknown type {kind_s:?} (expected counter, gauge, rate or trend)")
+            })?;
+            let contains = match m.contains.as_deref() {
+                None => Contains::Default,
+                Some(c) => Contains::parse(c)
+                    .ok_or_else(|| format!("metric {name:?} has unknown `contains` {c:?}"))?,
+            };
+            Ok(Line::Metric { name, ty: MetricType { kind, contains } })
+        }
+        other => Err(format!("unknown line type {other:?} (expected \"Metric\" or \"Point\")")),
+    }
+}
+
+/// A byte cursor over k6's fixed Point shape. Any surprise returns `None`.
+struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    fn lit(&mut self, lit: &[u8]) -> Option<()> {
+        let end = self.i + lit.len();
+        (self.s.get(self.i..end)? == lit).then(|| self.i = end)
+    }
+
+    /// A string without escapes; the opening quote is already consumed.
+    #[inline]
+    fn plain_str(&mut self) -> Option<&'a [u8]> {
+        let rest = self.s.get(self.i..)?;
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest.get(end) != Some(&b'"') {
+            return None;
+        }
+        let out = rest.get(..end)?;
+        self.i += end + 1;
+        Some(out)
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+}
+
+#[inline]
+fn fast_point<'a>(line: &'a [u8], spec: &TagSpec) -> Option<Point<'a>> {
+    let mut c = Cursor { s: line, i: 0 };
+    c.lit(b"{\"metric\":\"")?;
+    let metric = c.plain_str()?;
+    c.lit(b",\"type\":\"Point\",\"data\":{\"time\":\"")?;
+    let time = c.plain_str()?;
+    c.lit(b",\"value\":")?;
+    let rest = c.s.get(c.i..)?;
+    let end = memchr::memchr(b',', rest)?;
+    let num = std::str::from_utf8(rest.get(..end)?).ok()?;
+    // JSON numbers only: Rust also accepts "inf", "NaN", "+1" and ".5".
+    if !num.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'e' | b'E' | b'+'))
+        || !num.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-')
+    {
+        return None;
+    }
+    let value: f64 = num.parse().ok()?;
+    if !value.is_finite() {
+        return None;
+    }
+    c.i += end;
+    c.lit(b",\"tags\":{")?;
+    let mut tags = Tags::default();
+    if c.peek()? == b'}' {
+        c.i += 1;
+    } else {
+        loop {
+            c.lit(b"\"")?;
+            let k = c.plain_str()?;
+            c.lit(b":\"")?;
+            let v = c.plain_str()?;
+            if let Some(slot) = spec.slot(k) {
+                tags.set(slot, Cow::Borrowed(std::str::from_utf8(v).ok()?));
+            }
+            match c.peek()? {
+                b',' => c.i += 1,
+                b'}' => {
+                    c.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if c.peek()? == b',' {
+        // Metadata: a flat object of strings; skipped.
+        c.lit(b",\"metadata\":{")?;
+        if c.peek()? == b'}' {
+            c.i += 1;
+        } else {
+            loop {
+                c.lit(b"\"")?;
+                c.plain_str()?;
+                c.lit(b":\"")?;
+                c.plain_str()?;
+                match c.peek()? {
+                    b',' => c.i += 1,
+                    b'}' => {
+                        c.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+    c.lit(b"}}")?;
+    if c.i != line.len() {
+        return None;
+    }
+    let metric = std::str::from_utf8(metric).ok()?;
+    let time_ns = parse_rfc3339_ns(time)?;
+    Some(Point { metric: Cow::Borrowed(metric), time_ns, value, tags })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POINT: &str = r#"{"metric":"http_req_duration","type":"Point","data":{"time":"2026-11-28T00:15:42.011026333Z","value":4.787588,"tags":{"deployment_version":"v9.9.9","expected_response":"true","method":"GET","name":"GET /items","status":"200","test_name":"truth-test","test_stage":"sustained"},"metadata":{"trace_id":"t-1-0"}}}"#;
+
+    #[test]
+    fn fast_path_reads_a_k6_point() {
+        let spec = TagSpec::default();
+        let p = fast_point(POINT.as_bytes(), &spec).expect("fast path");
+        assert_eq!(p.metric, "http_req_duration");
+        assert_eq!(p.value, 4.787588);
+        assert_eq!(p.tags.get(super::super::tags::SLOT_STAGE), Some("sustained"));
+        assert_eq!(Line::Point(p), parse_line_slow(POINT.as_bytes(), &spec).unwrap());
+    }
+
+    #[test]
+    fn escaped_strings_fall_back_to_serde() {
+        let line = r#"{"metric":"http_reqs","type":"Point","data":{"time":"2026-11-28T00:15:42Z","value":1,"tags":{"name":"GET /a?x=1\u0026y=2"}}}"#;
+        let spec = TagSpec::default();
+        assert!(fast_point(line.as_bytes(), &spec).is_none());
+        match parse_line(line.as_bytes(), &spec).unwrap() {
+            Line::Point(p) => assert_eq!(p.tags.get(super::super::tags::SLOT_GROUP), Some("GET /a?x=1&y=2")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn metric_lines_and_errors() {
+        let spec = TagSpec::default();
+        let m = r#"{"type":"Metric","data":{"name":"cart_ok","type":"rate","contains":"default","thresholds":[],"submetrics":null},"metric":"cart_ok"}"#;
+        assert!(matches!(parse_line(m.as_bytes(), &spec).unwrap(), Line::Metric { ty: MetricType { kind: MetricKind::Rate, .. }, .. }));
+        let bad = r#"{"type":"Metric","data":{"name":"x","type":"histogram","contains":"default"},"metric":"x"}"#;
+        assert!(parse_line(bad.as_bytes(), &spec).unwrap_err().contains("unknown type"));
+        assert!(parse_line(b"garbage", &spec).unwrap_err().contains("not valid JSON"));
+        let nan = r#"{"metric":"vus","type":"Point","data":{"time":"2026-11-28T00:15:42Z","value":NaN,"tags":{}}}"#;
+        assert!(parse_line(nan.as_bytes(), &spec).unwrap_err().contains("NaN"));
+        assert_eq!(parse_line(b"  ", &spec).unwrap(), Line::Blank);
+    }
+}

@@ -1,0 +1,18 @@
+//! k6gate: a policy-as-code quality gate for k6 load tests.
+//!
+//! See ARCHITECTURE.md for the data path and the invariants each module keeps.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod aggregate;
+pub mod cli;
+pub mod error;
+pub mod ingest;
+pub mod report;
+pub mod stats;
+pub mod summary;
+
+pub use error::{Error, Result};
+pub use ingest::{IngestOptions, ingest};
+pub use summary::RunSummary;

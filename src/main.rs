@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(k6gate::cli::main());
+}

@@ -1,0 +1,3 @@
+//! Human-readable renderings of k6gate documents. Reads summaries, computes nothing new.
+
+pub mod text;

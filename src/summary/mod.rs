@@ -1,0 +1,259 @@
+//! The RunSummary: k6gate's compact, versioned account of one k6 run, phase by phase.
+//!
+//! Everything downstream (comparison, policies, reports, Grafana) reads this document,
+//! never k6's raw output. Its JSON Schema is generated from these types into
+//! `schema/run-summary.schema.json`, and a test fails when the checked-in file is stale.
+//! Units are in the field names: `_ms` milliseconds, `_s` seconds, `_per_s` per second.
+
+mod build;
+
+pub use build::{BuildOptions, build_from_stream, build_from_whole_run};
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::detect::{Compression, Format};
+use crate::ingest::metric::MetricType;
+use crate::stats::Sketch;
+use crate::stats::mser::Truncation;
+
+/// Bumped on any change a reader of the previous version would misread.
+pub const SCHEMA_VERSION: &str = "k6gate.run-summary/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunSummary {
+    pub schema_version: String,
+    pub metadata: RunMetadata,
+    pub completeness: Completeness,
+    /// `windows`: built from every sample (JSON/CSV output), with phases and per-second
+    /// series. `whole-run`: built from a k6 summary, which holds whole-run aggregates only:
+    /// no phases, no windows, and only the statistics k6 exported.
+    pub granularity: Granularity,
+    /// How the phases were found.
+    pub phase_source: PhaseSource,
+    /// Phases in time order (empty for `whole-run` granularity).
+    pub phases: Vec<PhaseSummary>,
+    /// The sustained phase with its warm-up transient trimmed: what comparisons use.
+    pub steady_state: Option<SteadyState>,
+    /// All samples of the run.
+    pub whole_run: PhaseSummary,
+    /// Per-second series for charts and statistical tests.
+    pub series: Option<Series>,
+    /// What a reader should know about this summary that is not a defect (for example,
+    /// that a k6 summary input has no phases).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunMetadata {
+    pub test_name: Option<String>,
+    pub environment: Option<String>,
+    pub git_commit: Option<String>,
+    pub deployment_version: Option<String>,
+    pub test_date: Option<String>,
+    /// First and last sample, RFC 3339 UTC.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub duration_s: Option<f64>,
+    /// k6's exit status, when the caller knew it.
+    pub k6_exit_code: Option<i32>,
+    pub sources: Vec<SourceFile>,
+    /// Samples read (0 for summary inputs).
+    pub samples: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceFile {
+    pub path: String,
+    pub format: Format,
+    pub compression: Compression,
+    pub lines: u64,
+    /// Uncompressed bytes read.
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Completeness {
+    /// False whenever any data was skipped or is missing; the reasons say what.
+    pub complete: bool,
+    pub issues: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Granularity {
+    Windows,
+    WholeRun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseSource {
+    /// From the `test_stage` tag on the samples.
+    Tagged,
+    /// Inferred from the `vus` gauge (rising, plateau, falling).
+    InferredVus,
+    /// Inferred from the request rate (arrival-rate executors).
+    InferredRequestRate,
+    /// No phases: a whole-run input, or a run too short or too flat to split.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSummary {
+    /// `warm-up`, `ramp-up`, `sustained`, `ramp-down`, another `test_stage` value, or `whole-run`.
+    pub name: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub duration_s: f64,
+    /// Number of one-second windows holding samples of this phase.
+    pub windows: u64,
+    /// All requests of the phase.
+    pub total: GroupStats,
+    /// One entry per group key (by default the request `name` and `method`).
+    pub groups: Vec<GroupStats>,
+    /// Every metric of the phase, built-in and custom, over all groups.
+    pub metrics: BTreeMap<String, MetricSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupStats {
+    /// Group tag values; empty for the phase total.
+    pub key: BTreeMap<String, String>,
+    /// `http_reqs` count.
+    pub requests: u64,
+    pub requests_per_s: f64,
+    /// `http_req_duration`.
+    pub latency_ms: Option<Quantiles>,
+    /// Requests with `http_req_failed` = 1.
+    pub failed: u64,
+    /// `http_req_failed` rate; `None` when no request was made.
+    pub error_rate: Option<f64>,
+    /// Requests per status class: none (no response), 1xx .. 5xx.
+    pub status_classes: BTreeMap<String, u64>,
+    /// `checks` pass rate (phase total only: checks carry no request tags).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub checks: Option<RateStats>,
+    /// Iterations, bytes and VUs (phase total only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub throughput: Option<Throughput>,
+    /// The `http_req_duration` sketch, to merge runs or ask for any quantile.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_sketch: Option<Sketch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quantiles {
+    pub count: u64,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateStats {
+    pub passes: u64,
+    pub fails: u64,
+    pub rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Throughput {
+    pub iterations: u64,
+    pub iterations_per_s: f64,
+    pub data_received_bytes_per_s: f64,
+    pub data_sent_bytes_per_s: f64,
+    pub vus_max: Option<f64>,
+    pub dropped_iterations: u64,
+}
+
+/// One metric over a phase. Which fields are set depends on the metric's type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricSummary {
+    /// `None` for a custom metric read from CSV, which carries no types.
+    #[serde(rename = "type")]
+    pub ty: Option<MetricType>,
+    pub count: u64,
+    /// Counter total, or sum of Trend values.
+    pub sum: Option<f64>,
+    /// Counter per second, or Rate ratio of non-zero samples.
+    pub rate: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Gauge: last value.
+    pub last: Option<f64>,
+    /// Trend quantiles.
+    pub quantiles: Option<Quantiles>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sketch: Option<Sketch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SteadyState {
+    /// The phase it was cut from (always `sustained` today).
+    pub phase: String,
+    /// Seconds of initial transient removed from the start of the phase.
+    pub trimmed_s: f64,
+    pub truncation: Truncation,
+    /// The phase's statistics over the kept windows.
+    pub summary: PhaseSummary,
+}
+
+/// Per-second series. Arrays are aligned with `start_unix_s`; `null` where a window had no sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Series {
+    pub window_s: f64,
+    pub start_unix_s: Vec<i64>,
+    /// Phase of each window (the phase most of its samples belong to).
+    pub phase: Vec<Option<String>>,
+    /// Windows dropped as warm-up by the steady-state rule.
+    pub trimmed: Vec<bool>,
+    pub vus: Vec<Option<f64>>,
+    pub total: GroupSeries,
+    pub groups: Vec<GroupSeries>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSeries {
+    pub key: BTreeMap<String, String>,
+    pub requests: Vec<u64>,
+    pub failed: Vec<u64>,
+    pub p50_ms: Vec<Option<f64>>,
+    pub p95_ms: Vec<Option<f64>>,
+    pub p99_ms: Vec<Option<f64>>,
+    pub mean_ms: Vec<Option<f64>>,
+}
+
+impl RunSummary {
+    /// The JSON Schema of this document.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(RunSummary)).unwrap_or_default()
+    }
+
+    /// A phase by name (`steady-state` names the trimmed sustained phase).
+    pub fn phase(&self, name: &str) -> Option<&PhaseSummary> {
+        if name == "steady-state" {
+            return self.steady_state.as_ref().map(|s| &s.summary);
+        }
+        self.phases.iter().find(|p| p.name == name)
+    }
+}

@@ -1,0 +1,21 @@
+// constant-vus 5 for 12s; every sample tagged test_stage=sustained (set directly,
+// no tracker). Run against a target with and without a warm-up latency spike.
+import exec from 'k6/execution';
+import { runTags, shopFlow } from './lib/common.js';
+
+export const options = {
+    tags: runTags('warmup'),
+    scenarios: {
+        warmup: {
+            executor: 'constant-vus',
+            vus: 5,
+            duration: '12s',
+            gracefulStop: '2s',
+        },
+    },
+};
+
+export default function () {
+    exec.vu.metrics.tags['test_stage'] = 'sustained';
+    shopFlow({ sleep: 0.2 });
+}

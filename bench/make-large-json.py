@@ -242,6 +242,16 @@ def generate(a):
     src = Source(a.src, a.stage_tag)
     phase, info = split_phases(src, a.body_stages)
     idx_u0, idx_b, idx_d, shift, copies, expected = plan(src, phase, a.size)
+    if a.parallel > 1:
+        slots = math.ceil((copies - 1) / a.parallel)
+        b_bytes = sum(len(src.raw[i]) for i in idx_b)
+        expected += (slots * a.parallel - (copies - 1)) * b_bytes
+        copies = 1 + slots * a.parallel
+        last_shift = slots * shift
+        if a.verify:
+            die("--verify checks the one-copy-per-slot layout only; drop --parallel to verify")
+    else:
+        last_shift = (copies - 1) * shift
     t_load = time.perf_counter() - t0
     log = lambda m: print(f"make-large-json: {m}", file=sys.stderr)
     log(f"source {a.src}: {len(src.metric_lines)} Metric + {len(src.raw)} Point lines, "
@@ -274,9 +284,21 @@ def generate(a):
             written += len(buf)
 
         emit(b"".join(src.metric_lines) + b"".join(src.raw[i] for i in idx_u0))
-        for k in range(1, copies):
-            emit(body.render(k * shift))
-        emit(down.render((copies - 1) * shift))
+        if a.parallel == 1:
+            for k in range(1, copies):
+                emit(body.render(k * shift))
+        else:
+            # Several copies share each time slot, as if the run had `parallel` times the
+            # VUs: lines are emitted second by second, so the file stays time-ordered like k6's.
+            by_sec = {}
+            for i in idx_b:
+                by_sec.setdefault(src.ns[i] // NS, []).append(i)
+            secs = [Template([src.raw[i] for i in v], [src.tpos[i] for i in v], [src.ns[i] for i in v])
+                    for _, v in sorted(by_sec.items())]
+            for slot in range(1, slots + 1):
+                for t in secs:
+                    emit(t.render(slot * shift) * a.parallel)
+        emit(down.render(last_shift))
     t_gen = time.perf_counter() - t1
     if gzp:
         gzp.stdin.close()
@@ -311,10 +333,10 @@ def generate(a):
         "sustained_copies": copies,
         "shift_seconds_per_copy": shift,
         "ramp_down_lines": len(idx_d),
-        "ramp_down_shift_seconds": (copies - 1) * shift,
+        "ramp_down_shift_seconds": last_shift,
         "point_lines": len(idx_u0) + (copies - 1) * len(idx_b) + len(idx_d),
         "first_time": format_time_ns(min(src.ns)),
-        "last_time": format_time_ns(max(src.ns) + (copies - 1) * shift * NS),
+        "last_time": format_time_ns(max(src.ns) + last_shift * NS),
         "http_req_duration_count_per_stage": dict(sorted(counts.items())),
         "seconds_parse": round(t_load, 3),
         "seconds_write": round(t_gen, 3),
@@ -437,6 +459,8 @@ def main():
                     help="gzip level (default 6 = Go's DefaultCompression, as k6 writes .json.gz)")
     ap.add_argument("--stage-tag", default="test_stage", help="tag that names the stage (default test_stage)")
     ap.add_argument("--body-stages", help="comma list of stage values to repeat (default: all but first and last)")
+    ap.add_argument("--parallel", type=int, default=1,
+                    help="sustained copies per time slot (multiplies the request rate; default 1)")
     ap.add_argument("--verify", action="store_true", help="re-read and check the output afterwards")
     ap.add_argument("--verify-every", type=int, default=1,
                     help="with --verify, fully check only every Nth copy (first/last always)")

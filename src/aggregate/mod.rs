@@ -88,9 +88,14 @@ pub struct Aggregator {
     pub metadata_conflicts: Vec<(String, String)>,
     /// Custom metrics seen before any declaration, with the first line (chunk-local).
     pub undeclared: FxHashMap<u32, u64>,
+    /// First negative value of a metric whose type was unknown when it was read: an error
+    /// if the metric turns out to be a time Trend (see [`Aggregator::negative_durations`]).
+    pub negatives: FxHashMap<u32, u64>,
     pub samples: u64,
     key_buf: String,
     last_span: Option<((i64, u16), (i64, i64))>,
+    /// Stage and group of the previous Point, reused when its tags were identical.
+    last_ids: Option<(u16, u32)>,
 }
 
 impl Aggregator {
@@ -111,9 +116,11 @@ impl Aggregator {
             metadata: Default::default(),
             metadata_conflicts: Vec::new(),
             undeclared: FxHashMap::default(),
+            negatives: FxHashMap::default(),
             samples: 0,
             key_buf: String::new(),
             last_span: None,
+            last_ids: None,
         }
     }
 
@@ -125,7 +132,9 @@ impl Aggregator {
     pub fn declare(&mut self, name: &str, ty: MetricType) -> Result<(), AddError> {
         let id = self.metrics.intern(name);
         match self.declared.insert(id, ty) {
-            Some(prev) if prev != ty => Err(format!("metric {name:?} declared twice with different types ({prev:?} then {ty:?})")),
+            Some(prev) if prev != ty => {
+                Err(format!("metric {name:?} declared twice with different types ({prev:?} then {ty:?})"))
+            }
             _ => Ok(()),
         }
     }
@@ -142,22 +151,31 @@ impl Aggregator {
         if ty.is_none() {
             self.undeclared.entry(mid).or_insert(line);
         }
-        if let Some(t) = ty {
-            if t.contains == Contains::Time && p.value < 0.0 {
+        // Ids first: the parser's tag cache has moved on to this line, error or not.
+        let (stage, group) = match self.last_ids {
+            Some(ids) if p.same_tags => ids,
+            _ => {
+                let stage = match p.tags.get(SLOT_STAGE) {
+                    Some(s) if !s.is_empty() => self.stages.intern(s) as u16,
+                    _ => UNTAGGED,
+                };
+                self.track_metadata(p);
+                (stage, self.group_id(p))
+            }
+        };
+        self.last_ids = Some((stage, group));
+        match ty {
+            Some(t) if t.contains == Contains::Time && p.value < 0.0 => {
                 return Err(format!("negative duration {} for time metric {:?}", p.value, p.metric));
             }
+            None if p.value < 0.0 => {
+                self.negatives.entry(mid).or_insert(line);
+            }
+            _ => {}
         }
         let window = p.time_ns.div_euclid(WINDOW_NS);
-        let stage = match p.tags.get(SLOT_STAGE) {
-            Some(s) if !s.is_empty() => self.stages.intern(s) as u16,
-            _ => UNTAGGED,
-        };
-        let group = self.group_id(p);
         let with_sketch = ty.is_none_or(|t| t.kind == metric::MetricKind::Trend);
-        self.cells
-            .entry((window, stage, group, mid))
-            .or_insert_with(|| Acc::new(with_sketch))
-            .add(p.value, p.time_ns);
+        self.cells.entry((window, stage, group, mid)).or_insert_with(|| Acc::new(with_sketch)).add(p.value, p.time_ns);
         if p.metric == metric::HTTP_REQS {
             let class = status_class(p.tags.get(SLOT_STATUS));
             if let Some(c) = self.status.entry((window, stage, group)).or_default().get_mut(class) {
@@ -165,7 +183,6 @@ impl Aggregator {
             }
         }
         self.track_span(window, stage, p.time_ns);
-        self.track_metadata(p);
         self.samples += 1;
         Ok(())
     }
@@ -214,13 +231,13 @@ impl Aggregator {
 
     #[inline]
     fn track_metadata(&mut self, p: &Point<'_>) {
-        for (i, slot) in self.metadata.iter_mut().enumerate() {
+        for ((i, slot), tag) in self.metadata.iter_mut().enumerate().zip(METADATA_TAGS) {
             let Some(v) = p.tags.get(SLOT_METADATA + i) else { continue };
             match slot {
                 None => *slot = Some(v.to_owned()),
                 Some(have) if have != v => {
                     if self.metadata_conflicts.len() < 16 {
-                        self.metadata_conflicts.push((METADATA_TAGS[i].to_owned(), v.to_owned()));
+                        self.metadata_conflicts.push((tag.to_owned(), v.to_owned()));
                     }
                 }
                 Some(_) => {}
@@ -266,11 +283,11 @@ impl Aggregator {
             e.0 = e.0.min(lo);
             e.1 = e.1.max(hi);
         }
-        for (i, v) in other.metadata.into_iter().enumerate() {
-            if let (Some(slot), Some(v)) = (self.metadata.get_mut(i), v) {
+        for ((slot, v), tag) in self.metadata.iter_mut().zip(other.metadata).zip(METADATA_TAGS) {
+            if let Some(v) = v {
                 match slot {
                     None => *slot = Some(v),
-                    Some(have) if *have != v => self.metadata_conflicts.push((METADATA_TAGS[i].to_owned(), v)),
+                    Some(have) if *have != v => self.metadata_conflicts.push((tag.to_owned(), v)),
                     Some(_) => {}
                 }
             }
@@ -278,6 +295,10 @@ impl Aggregator {
         self.metadata_conflicts.extend(other.metadata_conflicts);
         for (id, line) in other.undeclared {
             let e = self.undeclared.entry(m(id)).or_insert(line);
+            *e = (*e).min(line);
+        }
+        for (id, line) in other.negatives {
+            let e = self.negatives.entry(m(id)).or_insert(line);
             *e = (*e).min(line);
         }
         self.samples += other.samples;
@@ -296,6 +317,18 @@ impl Aggregator {
                 acc.sketch = None;
             }
         }
+    }
+
+    /// Time metrics that had negative values before their type was known: (first line, name).
+    pub fn negative_durations(&self) -> Vec<(u64, String)> {
+        let mut out: Vec<(u64, String)> = self
+            .negatives
+            .iter()
+            .filter(|(id, _)| self.type_of(**id).is_some_and(|t| t.contains == Contains::Time))
+            .map(|(id, line)| (*line, self.metrics.name(*id).to_string()))
+            .collect();
+        out.sort();
+        out
     }
 
     /// Group tag values of group `id`, in `group_by` order.

@@ -16,7 +16,8 @@ pub fn read_csv(input: impl Read, spec: &TagSpec, keep_going: bool) -> Result<St
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input);
     let headers = rdr.headers().map_err(|e| format!("line 1: cannot read the CSV header: {e}"))?.clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(c_metric), Some(c_time), Some(c_value)) = (col("metric_name"), col("timestamp"), col("metric_value")) else {
+    let (Some(c_metric), Some(c_time), Some(c_value)) = (col("metric_name"), col("timestamp"), col("metric_value"))
+    else {
         return Err("line 1: CSV header lacks metric_name, timestamp or metric_value".into());
     };
     let c_extra = col("extra_tags");
@@ -79,7 +80,8 @@ fn row_to_point<'a>(
 ) -> Result<Point<'a>, String> {
     let metric = r.get(c_metric).filter(|m| !m.is_empty()).ok_or("empty metric_name")?;
     let time = r.get(c_time).unwrap_or_default();
-    let time_ns = parse_csv_time_ns(time).ok_or_else(|| format!("timestamp {time:?} is not a unix or RFC 3339 time"))?;
+    let time_ns =
+        parse_csv_time_ns(time).ok_or_else(|| format!("timestamp {time:?} is not a unix or RFC 3339 time"))?;
     let raw = r.get(c_value).unwrap_or_default();
     let value: f64 = raw.trim().parse().map_err(|_| format!("metric_value {raw:?} is not a number"))?;
     if !value.is_finite() {
@@ -99,5 +101,5 @@ fn row_to_point<'a>(
             }
         }
     }
-    Ok(Point { metric: Cow::Borrowed(metric), time_ns, value, tags })
+    Ok(Point { metric: Cow::Borrowed(metric), time_ns, value, tags, same_tags: false })
 }

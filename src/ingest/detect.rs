@@ -106,9 +106,9 @@ pub fn detect(path: &Path) -> Result<(Format, Compression), String> {
         return match serde_json::from_slice::<serde_json::Value>(&all) {
             Ok(v) if v.get("metrics").is_some_and(|m| m.is_object()) => Ok((summary_flavour(&v), compression)),
             Ok(_) => Err("JSON, but not a k6 output: no \"metrics\" object and no Metric/Point lines".into()),
-            Err(e) if first_line.starts_with(b"{\"") => Err(format!(
-                "line 1: neither a k6 JSON-output line nor a k6 summary document ({e})"
-            )),
+            Err(e) if first_line.starts_with(b"{\"") => {
+                Err(format!("line 1: neither a k6 JSON-output line nor a k6 summary document ({e})"))
+            }
             Err(e) => Err(format!("not valid JSON ({e})")),
         };
     }
@@ -121,10 +121,8 @@ pub fn detect(path: &Path) -> Result<(Format, Compression), String> {
 /// `handleSummary()` data nests values under `values` and carries `state`/`options`;
 /// `--summary-export` does neither.
 fn summary_flavour(v: &serde_json::Value) -> Format {
-    let nested = v
-        .get("metrics")
-        .and_then(|m| m.as_object())
-        .is_some_and(|m| m.values().any(|x| x.get("values").is_some()));
+    let nested =
+        v.get("metrics").and_then(|m| m.as_object()).is_some_and(|m| m.values().any(|x| x.get("values").is_some()));
     if nested || v.get("state").is_some() || v.get("options").is_some() {
         Format::HandleSummary
     } else {

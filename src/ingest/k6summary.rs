@@ -20,15 +20,20 @@ pub fn read_summary(doc: &Value, format: Format) -> Result<(PhaseSummary, Option
         if !values.is_object() {
             return Err(format!("metrics.{name}: expected an object of values"));
         }
-        let declared = m.get("type").and_then(Value::as_str).map(|t| {
-            MetricKind::parse(t).ok_or_else(|| format!("metrics.{name}.type: unknown metric type {t:?}"))
-        });
+        let declared = m
+            .get("type")
+            .and_then(Value::as_str)
+            .map(|t| MetricKind::parse(t).ok_or_else(|| format!("metrics.{name}.type: unknown metric type {t:?}")));
         let kind = match declared {
             Some(k) => Some(k?),
             None => base_builtin(name).map(|t| t.kind).or_else(|| guess_kind(values)),
         };
-        let contains = m.get("contains").and_then(Value::as_str).and_then(Contains::parse)
-            .or_else(|| base_builtin(name).map(|t| t.contains)).unwrap_or(Contains::Default);
+        let contains = m
+            .get("contains")
+            .and_then(Value::as_str)
+            .and_then(Contains::parse)
+            .or_else(|| base_builtin(name).map(|t| t.contains))
+            .unwrap_or(Contains::Default);
         out.insert(name.clone(), metric_from_values(name, kind.map(|kind| MetricType { kind, contains }), values)?);
     }
     let duration_s = doc.pointer("/state/testRunDurationMs").and_then(Value::as_f64).map(|ms| ms / 1000.0);
@@ -104,7 +109,17 @@ fn metric_from_values(name: &str, ty: Option<MetricType>, v: &Value) -> Result<M
             Some(other) => Err(format!("metrics.{name}.{k}: expected a number, found {other}")),
         }
     };
-    let mut s = MetricSummary { ty, count: 0, sum: None, rate: None, min: None, max: None, last: None, quantiles: None, sketch: None };
+    let mut s = MetricSummary {
+        ty,
+        count: 0,
+        sum: None,
+        rate: None,
+        min: None,
+        max: None,
+        last: None,
+        quantiles: None,
+        sketch: None,
+    };
     match ty.map(|t| t.kind) {
         Some(MetricKind::Counter) => {
             s.sum = num("count")?;

@@ -57,11 +57,8 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
     }
     let spec = TagSpec::new(&opts.group_by).map_err(Error::Usage)?;
     let build = BuildOptions { k6_exit_code: opts.k6_exit_code };
-    let threads = if opts.threads == 0 {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    } else {
-        opts.threads
-    };
+    let threads =
+        if opts.threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.threads };
 
     let mut detected = Vec::new();
     for p in paths {
@@ -72,7 +69,8 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
     let stream_formats: Vec<Format> = streams.iter().map(|d| d.1).collect();
     if stream_formats.contains(&Format::Json) && stream_formats.contains(&Format::Csv) {
         return Err(Error::Usage(
-            "got both JSON and CSV output: if they are the same run, every sample would count twice; pass one of them".into(),
+            "got both JSON and CSV output: if they are the same run, every sample would count twice; pass one of them"
+                .into(),
         ));
     }
 
@@ -153,7 +151,21 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
                 issues.push(format!("{}:{line}: {message}; its type is unknown", path.display()));
             }
         }
-        sources.push(SourceFile { path: path.display().to_string(), format, compression, lines: read.lines, bytes: read.bytes });
+        // A worker that had not seen a metric's declaration could not check its sign.
+        if let Some((line, name)) = part.negative_durations().first() {
+            let message = format!("negative duration for time metric {name:?}");
+            if !opts.allow_partial {
+                return Err(Error::input(path.as_path(), Some(*line), message));
+            }
+            issues.push(format!("{}:{line}: {message}", path.display()));
+        }
+        sources.push(SourceFile {
+            path: path.display().to_string(),
+            format,
+            compression,
+            lines: read.lines,
+            bytes: read.bytes,
+        });
         match &mut agg {
             None => agg = Some(part),
             Some(a) => a.merge(part).map_err(|m| Error::input(path.as_path(), None, m))?,
@@ -194,8 +206,9 @@ fn progress_bar(path: &Path, enabled: bool) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(size);
-    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     Some(bar)

@@ -22,9 +22,17 @@ pub struct Point<'a> {
     pub time_ns: i64,
     pub value: f64,
     pub tags: Tags<'a>,
+    /// The line's tag object is byte-for-byte the previous Point's (k6 writes the nine
+    /// `http_*` samples of a request with the same tags), so anything derived from the
+    /// tags alone can be reused.
+    pub same_tags: bool,
 }
 
-/// One parsed line.
+/// The tag object of the last Point the fast path read, and what it held.
+pub type PrevTags<'a> = Option<(&'a str, Tags<'a>)>;
+
+/// One parsed line. Points dominate by far, so the size gap to `Metric` costs nothing.
+#[expect(clippy::large_enum_variant, reason = "Points are the common case; boxing them would allocate per line")]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Line<'a> {
     Point(Point<'a>),
@@ -33,12 +41,22 @@ pub enum Line<'a> {
 }
 
 /// Parses one line (without its newline).
-pub fn parse_line<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, String> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if let Some(p) = fast_point(line, spec) {
+pub fn parse_line<'a>(line: &'a str, spec: &TagSpec) -> Result<Line<'a>, String> {
+    parse_line_cached(line, spec, &mut None)
+}
+
+/// Parses one line, reusing the tags of the previous line when its tag object is identical.
+/// `prev` must only ever see lines of one buffer, in order.
+pub fn parse_line_cached<'a>(line: &'a str, spec: &TagSpec, prev: &mut PrevTags<'a>) -> Result<Line<'a>, String> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if let Some(p) = fast_point(line, spec, prev) {
         return Ok(Line::Point(p));
     }
-    parse_line_slow(line, spec)
+    let parsed = parse_line_slow(line.as_bytes(), spec);
+    if matches!(parsed, Ok(Line::Point(_))) {
+        *prev = None;
+    }
+    parsed
 }
 
 /// The general parser. Public so tests can hold the fast path to it.
@@ -82,8 +100,7 @@ pub fn parse_line_slow<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, S
     match kind.as_ref() {
         "Point" => {
             let metric = raw.metric.ok_or("Point without field `metric`")?;
-            let d: RawPoint<'a> =
-                serde_json::from_str(data.get()).map_err(|e| format!("invalid Point data ({e})"))?;
+            let d: RawPoint<'a> = serde_json::from_str(data.get()).map_err(|e| format!("invalid Point data ({e})"))?;
             let time = d.time.ok_or("Point without `data.time`")?;
             let time_ns = parse_rfc3339_ns(time.as_bytes())
                 .ok_or_else(|| format!("`data.time` is not an RFC 3339 timestamp: {time:?}"))?;
@@ -105,11 +122,10 @@ pub fn parse_line_slow<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, S
                     tags.set(slot, Cow::Owned(v));
                 }
             }
-            Ok(Line::Point(Point { metric, time_ns, value, tags }))
+            Ok(Line::Point(Point { metric, time_ns, value, tags, same_tags: false }))
         }
         "Metric" => {
-            let m: RawMetric =
-                serde_json::from_str(data.get()).map_err(|e| format!("invalid Metric data ({e})"))?;
+            let m: RawMetric = serde_json::from_str(data.get()).map_err(|e| format!("invalid Metric data ({e})"))?;
             let name = m.name.or(raw.metric.map(Cow::into_owned)).ok_or("Metric without a name")?;
             let kind_s = m.kind.ok_or("Metric without `data.type`")?;
             let kind = MetricKind::parse(&kind_s).ok_or_else(|| {
@@ -117,8 +133,7 @@ pub fn parse_line_slow<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, S
             })?;
             let contains = match m.contains.as_deref() {
                 None => Contains::Default,
-                Some(c) => Contains::parse(c)
-                    .ok_or_else(|| format!("metric {name:?} has unknown `contains` {c:?}"))?,
+                Some(c) => Contains::parse(c).ok_or_else(|| format!("metric {name:?} has unknown `contains` {c:?}"))?,
             };
             Ok(Line::Metric { name, ty: MetricType { kind, contains } })
         }
@@ -126,40 +141,76 @@ pub fn parse_line_slow<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, S
     }
 }
 
-/// A byte cursor over k6's fixed Point shape. Any surprise returns `None`.
+/// A cursor over k6's fixed Point shape. Any surprise returns `None`.
+/// The caller has checked that the line holds no backslash, so every `"` opens or closes a string.
 struct Cursor<'a> {
-    s: &'a [u8],
+    s: &'a str,
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
     #[inline]
-    fn lit(&mut self, lit: &[u8]) -> Option<()> {
-        let end = self.i + lit.len();
-        (self.s.get(self.i..end)? == lit).then(|| self.i = end)
+    fn bytes(&self) -> &'a [u8] {
+        self.s.as_bytes()
     }
 
-    /// A string without escapes; the opening quote is already consumed.
     #[inline]
-    fn plain_str(&mut self) -> Option<&'a [u8]> {
-        let rest = self.s.get(self.i..)?;
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest.get(end) != Some(&b'"') {
-            return None;
-        }
-        let out = rest.get(..end)?;
-        self.i += end + 1;
+    fn lit(&mut self, lit: &[u8]) -> Option<()> {
+        let end = self.i + lit.len();
+        (self.bytes().get(self.i..end)? == lit).then(|| self.i = end)
+    }
+
+    /// A string whose opening quote is already consumed.
+    #[inline]
+    fn plain_str(&mut self) -> Option<&'a str> {
+        let end = self.i + memchr::memchr(b'"', self.bytes().get(self.i..)?)?;
+        // Both ends sit next to an ASCII quote, so they are char boundaries.
+        let out = self.s.get(self.i..end)?;
+        self.i = end + 1;
         Some(out)
     }
 
     #[inline]
     fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
+        self.bytes().get(self.i).copied()
+    }
+
+    /// A flat object of string values, after its `{`; calls `each` per pair.
+    #[inline]
+    fn string_object(&mut self, mut each: impl FnMut(&'a str, &'a str)) -> Option<()> {
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.lit(b"\"")?;
+            let k = self.plain_str()?;
+            self.lit(b":\"")?;
+            let v = self.plain_str()?;
+            each(k, v);
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
     }
 }
 
+/// The fast path alone: `Some` only for lines in k6's exact Point shape. Public so the fuzz
+/// target and property tests can hold it to [`parse_line_slow`].
+pub fn parse_point_fast<'a>(line: &'a str, spec: &TagSpec) -> Option<Point<'a>> {
+    fast_point(line, spec, &mut None)
+}
+
 #[inline]
-fn fast_point<'a>(line: &'a [u8], spec: &TagSpec) -> Option<Point<'a>> {
+fn fast_point<'a>(line: &'a str, spec: &TagSpec, prev: &mut PrevTags<'a>) -> Option<Point<'a>> {
+    if memchr::memchr(b'\\', line.as_bytes()).is_some() {
+        return None;
+    }
     let mut c = Cursor { s: line, i: 0 };
     c.lit(b"{\"metric\":\"")?;
     let metric = c.plain_str()?;
@@ -167,8 +218,8 @@ fn fast_point<'a>(line: &'a [u8], spec: &TagSpec) -> Option<Point<'a>> {
     let time = c.plain_str()?;
     c.lit(b",\"value\":")?;
     let rest = c.s.get(c.i..)?;
-    let end = memchr::memchr(b',', rest)?;
-    let num = std::str::from_utf8(rest.get(..end)?).ok()?;
+    let end = rest.bytes().position(|b| b == b',')?;
+    let num = rest.get(..end)?;
     // JSON numbers only: Rust also accepts "inf", "NaN", "+1" and ".5".
     if !num.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'e' | b'E' | b'+'))
         || !num.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-')
@@ -180,58 +231,41 @@ fn fast_point<'a>(line: &'a [u8], spec: &TagSpec) -> Option<Point<'a>> {
         return None;
     }
     c.i += end;
-    c.lit(b",\"tags\":{")?;
-    let mut tags = Tags::default();
-    if c.peek()? == b'}' {
-        c.i += 1;
-    } else {
-        loop {
-            c.lit(b"\"")?;
-            let k = c.plain_str()?;
-            c.lit(b":\"")?;
-            let v = c.plain_str()?;
-            if let Some(slot) = spec.slot(k) {
-                tags.set(slot, Cow::Borrowed(std::str::from_utf8(v).ok()?));
-            }
-            match c.peek()? {
-                b',' => c.i += 1,
-                b'}' => {
-                    c.i += 1;
-                    break;
-                }
-                _ => return None,
-            }
+    c.lit(b",\"tags\":")?;
+    let tags_start = c.i;
+    // Identical bytes parse identically (no escapes): the same object, ending at the same '}'.
+    let cached = prev.as_ref().filter(|(src, _)| c.s.get(tags_start..tags_start + src.len()) == Some(*src));
+    let (tags, same_tags) = match cached {
+        Some((src, tags)) => {
+            c.i += src.len();
+            (tags.clone(), true)
         }
-    }
+        None => {
+            c.lit(b"{")?;
+            let mut tags = Tags::default();
+            c.string_object(|k, v| {
+                if let Some(slot) = spec.slot(k.as_bytes()) {
+                    tags.set(slot, Cow::Borrowed(v));
+                }
+            })?;
+            (tags, false)
+        }
+    };
+    let tag_src = c.s.get(tags_start..c.i)?;
     if c.peek()? == b',' {
-        // Metadata: a flat object of strings; skipped.
+        // Metadata (trace ids): read for shape, not kept.
         c.lit(b",\"metadata\":{")?;
-        if c.peek()? == b'}' {
-            c.i += 1;
-        } else {
-            loop {
-                c.lit(b"\"")?;
-                c.plain_str()?;
-                c.lit(b":\"")?;
-                c.plain_str()?;
-                match c.peek()? {
-                    b',' => c.i += 1,
-                    b'}' => {
-                        c.i += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
-        }
+        c.string_object(|_, _| {})?;
     }
     c.lit(b"}}")?;
     if c.i != line.len() {
         return None;
     }
-    let metric = std::str::from_utf8(metric).ok()?;
-    let time_ns = parse_rfc3339_ns(time)?;
-    Some(Point { metric: Cow::Borrowed(metric), time_ns, value, tags })
+    let time_ns = parse_rfc3339_ns(time.as_bytes())?;
+    if !same_tags {
+        *prev = Some((tag_src, tags.clone()));
+    }
+    Some(Point { metric: Cow::Borrowed(metric), time_ns, value, tags, same_tags })
 }
 
 #[cfg(test)]
@@ -243,7 +277,7 @@ mod tests {
     #[test]
     fn fast_path_reads_a_k6_point() {
         let spec = TagSpec::default();
-        let p = fast_point(POINT.as_bytes(), &spec).expect("fast path");
+        let p = fast_point(POINT, &spec, &mut None).expect("fast path");
         assert_eq!(p.metric, "http_req_duration");
         assert_eq!(p.value, 4.787588);
         assert_eq!(p.tags.get(super::super::tags::SLOT_STAGE), Some("sustained"));
@@ -251,11 +285,35 @@ mod tests {
     }
 
     #[test]
+    fn repeated_tag_objects_are_reused_and_only_when_identical() {
+        let spec = TagSpec::default();
+        let second = POINT.replace("http_req_duration", "http_reqs").replace("4.787588", "1");
+        let third = POINT.replace("GET /items", "GET /itemz");
+        let text = format!("{POINT}\n{second}\n{third}");
+        let lines: Vec<&str> = text.lines().collect();
+        let mut prev = None;
+        let mut got = Vec::new();
+        for l in &lines {
+            match parse_line_cached(l, &spec, &mut prev).unwrap() {
+                Line::Point(p) => got.push(p),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got.iter().map(|p| p.same_tags).collect::<Vec<_>>(), [false, true, false]);
+        for (p, l) in got.iter().zip(&lines) {
+            match parse_line_slow(l.as_bytes(), &spec).unwrap() {
+                Line::Point(slow) => assert_eq!(p.tags, slow.tags),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn escaped_strings_fall_back_to_serde() {
         let line = r#"{"metric":"http_reqs","type":"Point","data":{"time":"2026-11-28T00:15:42Z","value":1,"tags":{"name":"GET /a?x=1\u0026y=2"}}}"#;
         let spec = TagSpec::default();
-        assert!(fast_point(line.as_bytes(), &spec).is_none());
-        match parse_line(line.as_bytes(), &spec).unwrap() {
+        assert!(fast_point(line, &spec, &mut None).is_none());
+        match parse_line(line, &spec).unwrap() {
             Line::Point(p) => assert_eq!(p.tags.get(super::super::tags::SLOT_GROUP), Some("GET /a?x=1&y=2")),
             other => panic!("{other:?}"),
         }
@@ -265,12 +323,15 @@ mod tests {
     fn metric_lines_and_errors() {
         let spec = TagSpec::default();
         let m = r#"{"type":"Metric","data":{"name":"cart_ok","type":"rate","contains":"default","thresholds":[],"submetrics":null},"metric":"cart_ok"}"#;
-        assert!(matches!(parse_line(m.as_bytes(), &spec).unwrap(), Line::Metric { ty: MetricType { kind: MetricKind::Rate, .. }, .. }));
+        assert!(matches!(
+            parse_line(m, &spec).unwrap(),
+            Line::Metric { ty: MetricType { kind: MetricKind::Rate, .. }, .. }
+        ));
         let bad = r#"{"type":"Metric","data":{"name":"x","type":"histogram","contains":"default"},"metric":"x"}"#;
-        assert!(parse_line(bad.as_bytes(), &spec).unwrap_err().contains("unknown type"));
-        assert!(parse_line(b"garbage", &spec).unwrap_err().contains("not valid JSON"));
+        assert!(parse_line(bad, &spec).unwrap_err().contains("unknown type"));
+        assert!(parse_line("garbage", &spec).unwrap_err().contains("not valid JSON"));
         let nan = r#"{"metric":"vus","type":"Point","data":{"time":"2026-11-28T00:15:42Z","value":NaN,"tags":{}}}"#;
-        assert!(parse_line(nan.as_bytes(), &spec).unwrap_err().contains("NaN"));
-        assert_eq!(parse_line(b"  ", &spec).unwrap(), Line::Blank);
+        assert!(parse_line(nan, &spec).unwrap_err().contains("NaN"));
+        assert_eq!(parse_line("  ", &spec).unwrap(), Line::Blank);
     }
 }

@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use crate::aggregate::Aggregator;
-use crate::ingest::ndjson::{Line, parse_line};
+use crate::ingest::ndjson::{Line, PrevTags, parse_line_cached};
 use crate::ingest::tags::TagSpec;
 
-const CHUNK: usize = 4 << 20;
-const IN_FLIGHT: usize = 4;
+/// Input per chunk: big enough to amortize hand-offs, small enough that the chunks in
+/// flight stay a few MiB.
+const CHUNK: usize = 1 << 20;
+const IN_FLIGHT: usize = 3;
 
 /// A line that could not be used.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,8 @@ pub fn read_json_lines(
 ) -> std::io::Result<StreamRead> {
     let (tx, rx) = mpsc::sync_channel::<(usize, Vec<u8>, bool)>(IN_FLIGHT);
     let rx = Arc::new(Mutex::new(rx));
+    // Parsed chunks come back for reuse: no fresh (zeroed) pages per chunk.
+    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
     // Chunks after the first failing one need no work when we stop at the first error.
     let first_bad_chunk = AtomicUsize::new(usize::MAX);
     let threads = threads.max(1);
@@ -64,6 +68,7 @@ pub fn read_json_lines(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&rx);
+                let free_tx = free_tx.clone();
                 let first_bad_chunk = &first_bad_chunk;
                 scope.spawn(move || {
                     let mut agg = Aggregator::new(spec.clone());
@@ -83,6 +88,7 @@ pub fn read_json_lines(
                             first_bad_chunk.fetch_min(idx, Ordering::Relaxed);
                         }
                         chunks.push(r);
+                        let _ = free_tx.send(buf);
                     }
                     agg.finish();
                     (agg, chunks)
@@ -90,7 +96,8 @@ pub fn read_json_lines(
             })
             .collect();
 
-        let read_result = produce_chunks(&mut input, &tx);
+        drop(free_tx);
+        let read_result = produce_chunks(&mut input, &tx, &free_rx);
         drop(tx);
         let results: Vec<_> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
         (results, read_result)
@@ -131,69 +138,81 @@ pub fn read_json_lines(
         bad_count += c.bad_count;
         bad.extend(c.bad.iter().map(|(l, m)| BadLine { line: global(c.idx, *l), message: m.clone() }));
     }
-    for line in agg.undeclared.values_mut() {
+    for line in agg.undeclared.values_mut().chain(agg.negatives.values_mut()) {
         *line = global((*line >> 32) as usize, *line & 0xffff_ffff);
     }
-    Ok(StreamRead { agg: { agg.finish(); agg }, lines: total, bytes, bad, bad_count })
+    Ok(StreamRead {
+        agg: {
+            agg.finish();
+            agg
+        },
+        lines: total,
+        bytes,
+        bad,
+        bad_count,
+    })
 }
 
 /// Cuts `input` into newline-terminated chunks; the last one may lack its newline.
-fn produce_chunks(input: &mut impl Read, tx: &mpsc::SyncSender<(usize, Vec<u8>, bool)>) -> std::io::Result<u64> {
+fn produce_chunks(
+    input: &mut impl Read,
+    tx: &mpsc::SyncSender<(usize, Vec<u8>, bool)>,
+    free: &mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<u64> {
     let mut idx = 0;
     let mut carry: Vec<u8> = Vec::new();
     let mut total = 0u64;
+    let stopped = || std::io::Error::other("parser threads stopped");
     loop {
-        let mut buf = std::mem::take(&mut carry);
-        let filled = buf.len();
-        buf.resize(filled.max(CHUNK) + CHUNK, 0);
-        let mut n = filled;
-        let mut eof = false;
-        while n < CHUNK {
-            match input.read(buf.get_mut(n..).unwrap_or_default()) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        total += (n - filled) as u64;
-        buf.truncate(n);
-        if eof {
-            if !buf.is_empty() && tx.send((idx, buf, true)).is_err() {
-                return Err(std::io::Error::other("parser threads stopped"));
+        let mut buf = free.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK + (CHUNK >> 4)));
+        buf.clear();
+        buf.append(&mut carry);
+        let want = CHUNK.saturating_sub(buf.len()).max(CHUNK >> 4);
+        // read_to_end fills spare capacity without zeroing it first.
+        let n = input.by_ref().take(want as u64).read_to_end(&mut buf)?;
+        total += n as u64;
+        if n < want {
+            if !buf.is_empty() {
+                tx.send((idx, buf, true)).map_err(|_| stopped())?;
             }
             return Ok(total);
         }
         match memchr::memrchr(b'\n', &buf) {
-            Some(nl) => carry = buf.split_off(nl + 1),
+            Some(nl) => carry.extend_from_slice(buf.get(nl + 1..).unwrap_or_default()),
             None => {
                 // One line longer than a chunk: keep reading into it.
                 carry = buf;
                 continue;
             }
         }
-        if tx.send((idx, buf, false)).is_err() {
-            return Err(std::io::Error::other("parser threads stopped"));
-        }
+        buf.truncate(buf.len() - carry.len());
+        tx.send((idx, buf, false)).map_err(|_| stopped())?;
         idx += 1;
     }
 }
 
 fn process_chunk(agg: &mut Aggregator, idx: usize, buf: &[u8], last: bool, keep_going: bool) -> ChunkResult {
     let mut r = ChunkResult { idx, lines: 0, bad: Vec::new(), bad_count: 0 };
+    // Validating the chunk at once is much cheaper than validating every string in it.
+    let text = std::str::from_utf8(buf).ok();
+    let mut prev: PrevTags<'_> = None;
     let mut rest = buf;
+    let mut offset = 0;
     while !rest.is_empty() {
         let (line, next, terminated) = match memchr::memchr(b'\n', rest) {
             Some(nl) => (rest.get(..nl).unwrap_or_default(), rest.get(nl + 1..).unwrap_or_default(), true),
             None => (rest, &[][..], false),
         };
         rest = next;
+        let start = offset;
+        offset += line.len() + 1;
         r.lines += 1;
         let local = r.lines;
-        let outcome = match parse_line(line, agg.spec()) {
+        let line = match text.and_then(|t| t.get(start..start + line.len())) {
+            Some(l) => Ok(l),
+            None => std::str::from_utf8(line).map_err(|e| format!("not valid UTF-8 ({e})")),
+        };
+        let outcome = match line.and_then(|l| parse_line_cached(l, agg.spec(), &mut prev)) {
             Ok(Line::Point(p)) => agg.add_point(&p, tag_line(idx, local)),
             Ok(Line::Metric { name, ty }) => agg.declare(&name, ty),
             Ok(Line::Blank) => Ok(()),

@@ -7,8 +7,7 @@ use std::borrow::Cow;
 pub const STAGE_TAG: &str = "test_stage";
 
 /// Run-level tags that k6gate's templates put in `options.tags`.
-pub const METADATA_TAGS: [&str; 5] =
-    ["test_name", "environment", "git_commit", "deployment_version", "test_date"];
+pub const METADATA_TAGS: [&str; 5] = ["test_name", "environment", "git_commit", "deployment_version", "test_date"];
 
 pub const SLOT_STAGE: usize = 0;
 pub const SLOT_STATUS: usize = 1;
@@ -26,6 +25,11 @@ pub const DEFAULT_GROUP_BY: [&str; 2] = ["name", "method"];
 #[derive(Debug, Clone)]
 pub struct TagSpec {
     group_by: Vec<String>,
+    /// Every tag read and its slot.
+    wanted: Vec<(Box<[u8]>, usize)>,
+    /// Bit `n` set when some wanted tag is `n` bytes long: most tags k6 writes (url, proto,
+    /// scenario, group, expected_response) are rejected by this one test.
+    lengths: u64,
 }
 
 impl TagSpec {
@@ -34,7 +38,15 @@ impl TagSpec {
         if group_by.len() > MAX_GROUP_TAGS {
             return Err(format!("at most {MAX_GROUP_TAGS} group-by tags are supported"));
         }
-        Ok(TagSpec { group_by: group_by.to_vec() })
+        let fixed = [(STAGE_TAG, SLOT_STAGE), ("status", SLOT_STATUS)];
+        let wanted: Vec<(Box<[u8]>, usize)> = fixed
+            .into_iter()
+            .chain(METADATA_TAGS.iter().enumerate().map(|(i, t)| (*t, SLOT_METADATA + i)))
+            .chain(group_by.iter().enumerate().map(|(i, t)| (t.as_str(), SLOT_GROUP + i)))
+            .map(|(t, slot)| (t.as_bytes().into(), slot))
+            .collect();
+        let lengths = wanted.iter().fold(0u64, |m, (t, _)| m | 1u64.checked_shl(t.len() as u32).unwrap_or(0));
+        Ok(TagSpec { group_by: group_by.to_vec(), wanted, lengths })
     }
 
     pub fn group_by(&self) -> &[String] {
@@ -44,21 +56,22 @@ impl TagSpec {
     /// The slot of tag `key`, if k6gate reads it.
     #[inline]
     pub fn slot(&self, key: &[u8]) -> Option<usize> {
-        match key {
-            b"test_stage" => return Some(SLOT_STAGE),
-            b"status" => return Some(SLOT_STATUS),
-            _ => {}
+        let len_bit = 1u64.checked_shl(key.len() as u32).unwrap_or(0);
+        if key.len() >= 64 || self.lengths & len_bit == 0 {
+            // Tags of 64 bytes or more are never wanted by length mask; check them fully.
+            if key.len() < 64 {
+                return None;
+            }
         }
-        if let Some(i) = METADATA_TAGS.iter().position(|t| t.as_bytes() == key) {
-            return Some(SLOT_METADATA + i);
-        }
-        self.group_by.iter().position(|t| t.as_bytes() == key).map(|i| SLOT_GROUP + i)
+        // First match wins, like the lookup order above: fixed, metadata, then group tags.
+        self.wanted.iter().find(|(t, _)| **t == *key).map(|(_, s)| *s)
     }
 }
 
 impl Default for TagSpec {
     fn default() -> Self {
-        TagSpec { group_by: DEFAULT_GROUP_BY.iter().map(|s| s.to_string()).collect() }
+        let group_by: Vec<String> = DEFAULT_GROUP_BY.iter().map(|s| s.to_string()).collect();
+        TagSpec::new(&group_by).unwrap_or_else(|_| TagSpec { group_by: Vec::new(), wanted: Vec::new(), lengths: 0 })
     }
 }
 

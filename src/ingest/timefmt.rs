@@ -29,8 +29,7 @@ pub fn parse_rfc3339_ns(s: &[u8]) -> Option<i64> {
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
         return None;
     }
     let mut i = 19;
@@ -83,12 +82,7 @@ pub fn format_rfc3339_ms(ns: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
@@ -136,7 +130,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed_timestamps() {
-        for bad in ["", "2026-11-28", "2026-13-28T00:00:00Z", "2026-11-28T00:00:00", "2026-11-28T00:00:00.Z", "x026-11-28T00:00:00Z"] {
+        for bad in [
+            "",
+            "2026-11-28",
+            "2026-13-28T00:00:00Z",
+            "2026-11-28T00:00:00",
+            "2026-11-28T00:00:00.Z",
+            "x026-11-28T00:00:00Z",
+        ] {
             assert_eq!(parse_rfc3339_ns(bad.as_bytes()), None, "{bad}");
         }
     }

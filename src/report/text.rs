@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
-use crate::summary::{GroupStats, Granularity, PhaseSource, PhaseSummary, RunSummary};
+use crate::summary::{Granularity, GroupStats, PhaseSource, PhaseSummary, RunSummary};
 
 pub fn render(s: &RunSummary) -> String {
     let mut out = String::new();
@@ -50,7 +50,9 @@ pub fn render(s: &RunSummary) -> String {
         }
     }
 
-    let mut table = new_table(&["phase", "dur s", "reqs", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "errors", "checks"]);
+    let mut table = new_table(&[
+        "phase", "dur s", "reqs", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "errors", "checks",
+    ]);
     let mut rows: Vec<&PhaseSummary> = s.phases.iter().collect();
     if let Some(ss) = &s.steady_state {
         rows.push(&ss.summary);
@@ -63,7 +65,8 @@ pub fn render(s: &RunSummary) -> String {
 
     let detail = s.steady_state.as_ref().map(|x| &x.summary).unwrap_or(&s.whole_run);
     if !detail.groups.is_empty() && s.granularity == Granularity::Windows {
-        let mut t = new_table(&["group", "", "reqs", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "errors", ""]);
+        let mut t =
+            new_table(&["group", "", "reqs", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "errors", ""]);
         for g in &detail.groups {
             let name = g.key.values().cloned().collect::<Vec<_>>().join(" ");
             t.add_row(row(&name, None, g));
@@ -94,7 +97,8 @@ fn row(name: &str, duration: Option<f64>, g: &GroupStats) -> Vec<Cell> {
         num(l.and_then(|l| l.p95), 2),
         num(l.and_then(|l| l.p99), 2),
         num(l.and_then(|l| l.max), 2),
-        Cell::new(g.error_rate.map_or("-".into(), |r| format!("{:.2}%", r * 100.0))).set_alignment(CellAlignment::Right),
+        Cell::new(g.error_rate.map_or("-".into(), |r| format!("{:.2}%", r * 100.0)))
+            .set_alignment(CellAlignment::Right),
         Cell::new(g.checks.as_ref().and_then(|c| c.rate).map_or("-".into(), |r| format!("{:.2}%", r * 100.0)))
             .set_alignment(CellAlignment::Right),
     ]

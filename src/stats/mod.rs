@@ -1,6 +1,8 @@
 //! Statistics that k6gate's decisions rest on. Pure functions and data: no IO, no clocks.
 
+pub mod exact_sum;
 pub mod mser;
 pub mod sketch;
 
+pub use exact_sum::ExactSum;
 pub use sketch::Sketch;

@@ -47,10 +47,7 @@ pub fn truncate(series: &[f64]) -> Truncation {
 pub fn truncate_with_batch(series: &[f64], batch: usize) -> Truncation {
     let rule = format!("MSER-{batch}");
     let batch = batch.max(1);
-    let batches: Vec<f64> = series
-        .chunks_exact(batch)
-        .map(|c| c.iter().sum::<f64>() / batch as f64)
-        .collect();
+    let batches: Vec<f64> = series.chunks_exact(batch).map(|c| c.iter().sum::<f64>() / batch as f64).collect();
     let k = batches.len();
     if k < MIN_BATCHES {
         return Truncation {

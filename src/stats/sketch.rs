@@ -15,6 +15,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::ExactSum;
+
 /// Relative accuracy of every quantile answered by a [`Sketch`].
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 
@@ -77,11 +79,7 @@ impl Store {
     }
 
     fn keys(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(i, n)| (self.offset + i as i32, *n))
+        self.counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| (self.offset + i as i32, *n))
     }
 
     fn total(&self) -> u64 {
@@ -95,7 +93,9 @@ pub struct Sketch {
     /// Relative accuracy the sketch was built with; merging requires equal values.
     pub alpha: f64,
     pub count: u64,
-    pub sum: f64,
+    /// Exact whatever the merge order (see [`ExactSum`]); serialized as a number.
+    #[schemars(with = "f64")]
+    pub sum: ExactSum,
     pub min: f64,
     pub max: f64,
     /// Values whose magnitude is below 1e-6.
@@ -117,7 +117,7 @@ impl Sketch {
         Sketch {
             alpha: RELATIVE_ACCURACY,
             count: 0,
-            sum: 0.0,
+            sum: ExactSum::default(),
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             zero_count: 0,
@@ -132,7 +132,7 @@ impl Sketch {
             return;
         }
         self.count += 1;
-        self.sum += value;
+        self.sum.add(value);
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         if value > MIN_INDEXABLE {
@@ -150,7 +150,7 @@ impl Sketch {
             return;
         }
         self.count += other.count;
-        self.sum += other.sum;
+        self.sum.merge(other.sum);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         self.zero_count += other.zero_count;
@@ -163,7 +163,7 @@ impl Sketch {
     }
 
     pub fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum / self.count as f64)
+        (self.count > 0).then(|| self.sum.value() / self.count as f64)
     }
 
     /// The value at rank `q * (count - 1)`, within `alpha` relative error of the exact

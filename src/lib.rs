@@ -7,8 +7,10 @@
 
 pub mod aggregate;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod ingest;
+pub mod policy;
 pub mod report;
 pub mod stats;
 pub mod summary;

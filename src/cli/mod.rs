@@ -1,5 +1,6 @@
 //! The command line: argument types here, the work in the library modules.
 
+mod evaluate;
 mod ingest;
 
 use std::path::PathBuf;
@@ -19,8 +20,77 @@ pub struct Cli {
 pub enum Command {
     /// Summarize k6 results (JSON or CSV output, plain or .gz; or a k6 summary) phase by phase.
     Ingest(IngestArgs),
+    /// Compare a run with its baseline and decide pass, warn or fail under the policies.
+    /// Exit 0 = pass or warn, 1 = fail (deployment blocked), 2 = usage, policy or input error.
+    Evaluate(EvaluateArgs),
+    /// Side-by-side comparison of two runs, without a policy verdict.
+    Compare(CompareArgs),
+    /// Policy development: run Rego unit tests, validate data files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Print the JSON Schema of the RunSummary document.
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run the `test_*` rules of the Rego files in DIR, like `opa test`.
+    Test {
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
+    /// Validate the policy data files and that the Rego files parse.
+    Check {
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerdictFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvaluateArgs {
+    /// The candidate run: a RunSummary, or raw k6 output (ingested on the fly).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The baseline run: a RunSummary, or raw k6 output.
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// The previous run inside a migration window (for the ratchet).
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
+    #[arg(long)]
+    pub test: String,
+    #[arg(long)]
+    pub env: String,
+    #[arg(long, default_value = "policies")]
+    pub policies: PathBuf,
+    /// Evaluation time (RFC 3339 or YYYY-MM-DD); default: now. Policies never read the clock.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Phase to compare: steady-state (sustained minus warm-up), sustained, ramp-up, ramp-down, whole-run.
+    #[arg(long, default_value = "steady-state")]
+    pub phase: String,
+    #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
+    pub format: VerdictFormat,
+    /// Also write the verdict JSON here.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    pub baseline: PathBuf,
+    pub run: PathBuf,
+    #[arg(long, default_value = "steady-state")]
+    pub phase: String,
+    #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
+    pub format: VerdictFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,6 +138,10 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Ingest(args) => ingest::run(&args),
+        Command::Evaluate(args) => evaluate::run_evaluate(&args),
+        Command::Compare(args) => evaluate::run_compare(&args),
+        Command::Policy(PolicyCommand::Test { dir }) => evaluate::run_policy_test(&dir),
+        Command::Policy(PolicyCommand::Check { dir }) => evaluate::run_policy_check(&dir),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&crate::RunSummary::json_schema()).unwrap_or_default());
             Ok(exit::OK)

@@ -1,3 +1,4 @@
 //! Human-readable renderings of k6gate documents. Reads summaries, computes nothing new.
 
 pub mod text;
+pub mod verdict;

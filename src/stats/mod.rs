@@ -2,6 +2,7 @@
 
 pub mod exact_sum;
 pub mod mser;
+pub mod rank;
 pub mod sketch;
 
 pub use exact_sum::ExactSum;

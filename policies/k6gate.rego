@@ -1,0 +1,412 @@
+# k6gate's default rule set.
+#
+# Input (built by k6gate, see ARCHITECTURE.md): the test and environment, `now` (time is an
+# input, never read here), both runs' identities, and `comparisons`: one entry per group
+# ("all" or "POST checkout") and metric (p50_ms, p95_ms, p99_ms, error_rate, requests_per_s)
+# with baseline, candidate, changes, p-value and confidence interval, or a `state` saying why
+# the numbers are missing. `previous` holds the same comparison against the previous run
+# (for migration-window ratchets), or null.
+#
+# Output: `results` (every check, pass/warn/fail), `exceptions` (failures waived or allowed
+# by a migration window, with who approved them and when they expire) and `ignored`
+# (waivers and windows that name this test but do not apply, and why).
+package k6gate
+
+import rego.v1
+
+sla := data.k6gate_config.sla
+
+budgets := data.k6gate_config.budgets
+
+latency_metrics := {"p50_ms", "p95_ms", "p99_ms"}
+
+# ---------------------------------------------------------------------------------------
+# Whole-run guards: a verdict never passes on broken or missing data.
+
+results contains {
+	"id": "run-incomplete",
+	"kind": "data",
+	"status": "fail",
+	"group": "all",
+	"metric": "",
+	"summary": concat("; ", input.run.issues),
+} if {
+	not input.run.complete
+}
+
+results contains {
+	"id": "baseline-incomplete",
+	"kind": "data",
+	"status": "fail",
+	"group": "all",
+	"metric": "",
+	"summary": concat("; ", input.baseline.issues),
+} if {
+	not input.baseline.complete
+}
+
+# The runs must be the test and environment being judged.
+results contains {
+	"id": sprintf("identity/%s/%s", [side, field]),
+	"kind": "data",
+	"status": "fail",
+	"group": "all",
+	"metric": "",
+	"summary": sprintf("the %s run is for %s %v, not %v", [side, field, run[key], want]),
+} if {
+	some side, run in {"candidate": input.run, "baseline": input.baseline}
+	some field, pair in identity_fields
+	key := pair[0]
+	want := pair[1]
+	is_string(run[key])
+	run[key] != want
+}
+
+identity_fields := {"test": ["test_name", input.test], "environment": ["environment", input.environment]}
+
+# ---------------------------------------------------------------------------------------
+# SLAs: absolute limits on the candidate. Entries without `group` apply to all requests;
+# the most specific matching entry wins (environment and group count), then the defaults.
+
+sla_applies(e, group) if {
+	e.test == input.test
+	object.get(e, "environment", input.environment) == input.environment
+	object.get(e, "group", "all") == group
+}
+
+specificity(e) := (2 * count({1 | e.environment})) + (4 * count({1 | e.group}))
+
+sla_limit(group, metric) := best if {
+	entries := [[specificity(e), i] |
+		some i, e in sla.tests
+		sla_applies(e, group)
+		is_number(e[metric])
+	]
+	count(entries) > 0
+	top := max({x[0] | some x in entries})
+	picked := max({x[1] | some x in entries; x[0] == top})
+	e := sla.tests[picked]
+	best := {"value": e[metric], "source": e._source, "from": sprintf("sla.tests[%d]", [picked])}
+} else := {"value": sla.defaults[metric], "source": sla.defaults._source, "from": "sla.defaults"} if {
+	group == "all"
+	is_number(sla.defaults[metric])
+}
+
+sla_metrics := {"p50_ms", "p95_ms", "p99_ms", "error_rate"}
+
+results contains r if {
+	some c in input.comparisons
+	c.metric in sla_metrics
+	limit := sla_limit(c.group, c.metric)
+	r := sla_result(c, limit)
+}
+
+sla_result(c, limit) := {
+	"id": sprintf("sla/%s/%s", [c.group, c.metric]),
+	"kind": "sla",
+	"status": status,
+	"group": c.group,
+	"metric": c.metric,
+	"limit": limit.value,
+	"source": limit.source,
+} if {
+	is_number(c.candidate)
+	status := sla_status(c.candidate, limit.value)
+} else := {
+	"id": sprintf("sla/%s/%s", [c.group, c.metric]),
+	"kind": "sla",
+	"status": "fail",
+	"group": c.group,
+	"metric": c.metric,
+	"limit": limit.value,
+	"source": limit.source,
+	"summary": sprintf("no %s to check against the SLA: %s", [c.metric, object.get(c, "reason", c.state)]),
+}
+
+sla_status(value, limit) := "pass" if value < limit
+
+else := "fail"
+
+# ---------------------------------------------------------------------------------------
+# Regression budgets: allowed change against the baseline. A change over budget fails only
+# when it is significant (p < alpha) and its confidence interval clears the noise floor;
+# over budget but within noise warns.
+
+budget_applies(e) if {
+	e.test == input.test
+	object.get(e, "environment", input.environment) == input.environment
+}
+
+budget_for(metric) := best if {
+	entries := [[count({1 | e.environment}), i] |
+		some i, e in budgets.tests
+		budget_applies(e)
+		is_number(e[metric])
+	]
+	count(entries) > 0
+	top := max({x[0] | some x in entries})
+	picked := max({x[1] | some x in entries; x[0] == top})
+	best := {"value": budgets.tests[picked][metric], "source": budgets.tests[picked]._source}
+} else := {"value": budgets.defaults[metric], "source": budgets.defaults._source} if {
+	is_number(budgets.defaults[metric])
+}
+
+alpha := object.get(budgets.significance, "alpha", 0.01)
+
+noise_floor := object.get(budgets.significance, "noise_floor", 0.05)
+
+# How far over the allowed direction the change went (positive = worse).
+worsening(c) := c.rel_change if {
+	c.metric in latency_metrics
+} else := c.abs_change if {
+	c.metric == "error_rate"
+} else := 0 - c.rel_change if {
+	c.metric == "requests_per_s"
+}
+
+# The confidence interval bound closest to "no change", in the worse direction.
+worsening_ci(c) := c.ci_low if {
+	c.metric in latency_metrics
+} else := c.ci_low if {
+	c.metric == "error_rate"
+} else := 0 - c.ci_high if {
+	c.metric == "requests_per_s"
+}
+
+significant(c) if {
+	c.p_value < alpha
+	c.metric == "error_rate"
+	worsening_ci(c) > 0
+}
+
+significant(c) if {
+	c.p_value < alpha
+	c.metric != "error_rate"
+	worsening_ci(c) > noise_floor
+}
+
+budget_status(c, allowed) := "pass" if {
+	worsening(c) <= allowed
+} else := "fail" if {
+	significant(c)
+} else := "warn"
+
+budget_result(c, budget, allowed) := {
+	"id": sprintf("budget/%s/%s", [c.group, c.metric]),
+	"kind": "budget",
+	"status": budget_status(c, allowed),
+	"group": c.group,
+	"metric": c.metric,
+	"budget": allowed,
+	"source": budget.source,
+} if {
+	c.state == "ok"
+	is_number(worsening(c))
+} else := {
+	"id": sprintf("budget/%s/%s", [c.group, c.metric]),
+	"kind": "budget",
+	"status": "warn",
+	"group": c.group,
+	"metric": c.metric,
+	"budget": allowed,
+	"source": budget.source,
+	"summary": sprintf("new endpoint group, no baseline to compare %s with", [c.metric]),
+} if {
+	c.state == "missing-in-baseline"
+	c.group != "all"
+} else := {
+	"id": sprintf("budget/%s/%s", [c.group, c.metric]),
+	"kind": "budget",
+	"status": "fail",
+	"group": c.group,
+	"metric": c.metric,
+	"budget": allowed,
+	"source": budget.source,
+	"summary": sprintf("cannot compare %s: %s", [c.metric, object.get(c, "reason", c.state)]),
+}
+
+results contains r if {
+	some c in input.comparisons
+	budget := budget_for(c.metric)
+	r := budget_result(c, budget, budget.value + window_extra(c.metric))
+}
+
+# ---------------------------------------------------------------------------------------
+# Migration windows: a time-boxed extra allowance for named metrics, with an absolute
+# ceiling and a ratchet (no worse than the previous run inside the window).
+
+window_for_test(w) if {
+	w.test == input.test
+	count(object.get(w, "environments", [])) == 0
+}
+
+window_for_test(w) if {
+	w.test == input.test
+	input.environment in w.environments
+}
+
+active_windows contains w if {
+	some w in data.k6gate_config.migration_windows
+	window_for_test(w)
+	w.start_ns <= input.now_ns
+	input.now_ns < w.expires_ns
+}
+
+window_extra(metric) := sum([w.extra_regression | some w in active_windows; metric in w.metrics])
+
+results contains {
+	"id": sprintf("window/%s/expired", [w.id]),
+	"kind": "window",
+	"status": "fail",
+	"group": "all",
+	"metric": "",
+	"source": w._source,
+	"summary": sprintf("migration window %s expired at %s: the comparison is against the baseline again; remove the window or extend it through a reviewed PR", [w.id, w.expires]),
+} if {
+	some w in data.k6gate_config.migration_windows
+	window_for_test(w)
+	w.expires_ns <= input.now_ns
+}
+
+results contains {
+	"id": sprintf("window/%s/ceiling/%s/%s", [w.id, c.group, c.metric]),
+	"kind": "window",
+	"status": status,
+	"group": c.group,
+	"metric": c.metric,
+	"limit": w.ceiling[c.metric],
+	"source": w._source,
+} if {
+	some w in active_windows
+	some c in input.comparisons
+	c.group == "all"
+	is_number(w.ceiling[c.metric])
+	status := sla_status_or_fail(c.candidate, w.ceiling[c.metric])
+}
+
+sla_status_or_fail(value, limit) := sla_status(value, limit) if is_number(value)
+
+else := "fail"
+
+results contains {
+	"id": sprintf("window/%s/ratchet/%s", [w.id, c.metric]),
+	"kind": "ratchet",
+	"status": status,
+	"group": "all",
+	"metric": c.metric,
+	"source": w._source,
+	"previous": p.baseline,
+	"candidate": p.candidate,
+	"p_value": p.p_value,
+} if {
+	some w in active_windows
+	some c in input.comparisons
+	c.group == "all"
+	c.metric in w.metrics
+	some p in input.previous.comparisons
+	p.group == "all"
+	p.metric == c.metric
+	status := ratchet_status(p)
+}
+
+ratchet_status(p) := "fail" if {
+	p.state == "ok"
+	worsening(p) > noise_floor
+	significant(p)
+} else := "pass" if {
+	p.state == "ok"
+} else := "fail"
+
+results contains {
+	"id": sprintf("window/%s/ratchet", [w.id]),
+	"kind": "ratchet",
+	"status": "warn",
+	"group": "all",
+	"metric": "",
+	"source": w._source,
+	"summary": sprintf("no previous run inside migration window %s to ratchet against: this run becomes the reference", [w.id]),
+} if {
+	some w in active_windows
+	not input.previous
+}
+
+# Budget failures that only pass thanks to an active window are listed as allowed.
+exceptions contains {
+	"type": "allowed",
+	"result": sprintf("budget/%s/%s", [c.group, c.metric]),
+	"by": w.id,
+	"owner": w.owner,
+	"reason": w.reason,
+	"expires": w.expires,
+	"source": w._source,
+} if {
+	some w in active_windows
+	some c in input.comparisons
+	c.metric in w.metrics
+	c.state == "ok"
+	budget := budget_for(c.metric)
+	budget_status(c, budget.value) != "pass"
+	budget_status(c, budget.value + window_extra(c.metric)) == "pass"
+}
+
+# ---------------------------------------------------------------------------------------
+# Waivers: a one-off override of failures for a named test, metric and version.
+
+max_waiver_ns := ((30 * 24) * 3600) * 1000000000
+
+waiver_for_run(v) if {
+	v.test == input.test
+	v.version == input.run.deployment_version
+	object.get(v, "environment", input.environment) == input.environment
+}
+
+waiver_problem(v) := "expired" if {
+	v.expires_ns <= input.now_ns
+} else := "not yet valid" if {
+	input.now_ns < v.created_ns
+} else := "longer than 30 days" if {
+	v.expires_ns - v.created_ns > max_waiver_ns
+} else := "approved by its own requester" if {
+	v.approved_by == v.requested_by
+}
+
+valid_waivers contains v if {
+	some v in data.k6gate_config.waivers
+	waiver_for_run(v)
+	not waiver_problem(v)
+}
+
+exceptions contains {
+	"type": "waived",
+	"result": r.id,
+	"by": v.id,
+	"requested_by": v.requested_by,
+	"approved_by": v.approved_by,
+	"reason": v.justification,
+	"expires": v.expires,
+	"source": v._source,
+} if {
+	some r in results
+	r.status != "pass"
+	r.metric != ""
+	some v in valid_waivers
+	v.metric == r.metric
+}
+
+ignored contains {"what": v.id, "reason": sprintf("waiver %s ignored: %s", [v.id, waiver_problem(v)]), "source": v._source} if {
+	some v in data.k6gate_config.waivers
+	waiver_for_run(v)
+	waiver_problem(v)
+}
+
+ignored contains {"what": v.id, "reason": sprintf("waiver %s ignored: it covers version %s, this run is %s", [v.id, v.version, object.get(input.run, "deployment_version", "unknown")]), "source": v._source} if {
+	some v in data.k6gate_config.waivers
+	v.test == input.test
+	v.version != input.run.deployment_version
+}
+
+ignored contains {"what": w.id, "reason": sprintf("migration window %s not open yet (starts %s)", [w.id, w.start]), "source": w._source} if {
+	some w in data.k6gate_config.migration_windows
+	window_for_test(w)
+	input.now_ns < w.start_ns
+}

@@ -1,0 +1,121 @@
+use std::io::Read;
+use std::path::Path;
+
+use super::{CompareArgs, EvaluateArgs, VerdictFormat};
+use crate::compare::{Comparison, compare};
+use crate::error::{Error, Result, exit};
+use crate::ingest::{IngestOptions, ingest};
+use crate::policy::verdict::{Request, Status, evaluate};
+use crate::policy::{data, engine::Policies};
+use crate::summary::{RunSummary, SCHEMA_VERSION};
+
+/// A RunSummary file, or raw k6 output ingested on the fly.
+pub fn load_run(path: &Path) -> Result<RunSummary> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| Error::input(path, None, format!("cannot read: {e}")))?;
+    let head = String::from_utf8_lossy(head.get(..n).unwrap_or_default());
+    if head.contains("\"schema_version\"") && head.contains("k6gate.run-summary/") {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::input(path, None, e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::input(path, Some(e.line() as u64), format!("not valid JSON: {e}")))?;
+        let version = v.get("schema_version").and_then(|s| s.as_str()).unwrap_or_default();
+        if version != SCHEMA_VERSION {
+            return Err(Error::input(path, None, format!("RunSummary {version}, this k6gate reads {SCHEMA_VERSION}")));
+        }
+        return serde_json::from_value(v).map_err(|e| Error::input(path, None, format!("not a valid RunSummary: {e}")));
+    }
+    ingest(&[path.to_path_buf()], &IngestOptions::default())
+}
+
+fn now_ns(arg: Option<&str>) -> Result<i64> {
+    match arg {
+        Some(s) => data::time(s).map_err(|m| Error::Usage(format!("--now: {m}"))),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0)),
+    }
+}
+
+fn comparison(base: &Path, run: &Path, phase: &str, confidence: f64) -> Result<Comparison> {
+    let (b, r) = (load_run(base)?, load_run(run)?);
+    Ok(compare(&b, &base.display().to_string(), &r, &run.display().to_string(), phase, confidence))
+}
+
+pub fn run_evaluate(args: &EvaluateArgs) -> Result<i32> {
+    let dir = &args.policies;
+    let policy_data = data::load(&dir.join("data")).map_err(|e| Error::Policy(e.to_string()))?;
+    let policies = Policies::load(dir).map_err(|e| Error::Policy(e.to_string()))?;
+    let confidence = policy_data.confidence();
+    let cmp = comparison(&args.baseline, &args.run, &args.phase, confidence)?;
+    let previous = match &args.previous {
+        Some(p) => Some(comparison(p, &args.run, &args.phase, confidence)?),
+        None => None,
+    };
+    let req = Request {
+        test: &args.test,
+        environment: &args.env,
+        now_ns: now_ns(args.now.as_deref())?,
+        comparison: &cmp,
+        previous: previous.as_ref(),
+    };
+    let verdict = evaluate(&policies, &policy_data, &req).map_err(|e| Error::Policy(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&verdict).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(path) = &args.output {
+        std::fs::write(path, &json).map_err(|source| Error::Output { path: path.clone(), source })?;
+    }
+    let text = match args.format {
+        VerdictFormat::Json => json,
+        VerdictFormat::Text => crate::report::verdict::text(&verdict),
+        VerdictFormat::Markdown => crate::report::verdict::markdown(&verdict),
+    };
+    println!("{text}");
+    Ok(if verdict.outcome == Status::Fail { exit::GATE_FAILED } else { exit::OK })
+}
+
+pub fn run_compare(args: &CompareArgs) -> Result<i32> {
+    let cmp = comparison(&args.baseline, &args.run, &args.phase, 0.95)?;
+    match args.format {
+        VerdictFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&cmp).map_err(|e| Error::Usage(e.to_string()))?)
+        }
+        VerdictFormat::Markdown => println!("{}", crate::report::verdict::comparison_markdown(&cmp)),
+        VerdictFormat::Text => println!("{}", crate::report::verdict::comparison_text(&cmp)),
+    }
+    Ok(exit::OK)
+}
+
+pub fn run_policy_test(dir: &Path) -> Result<i32> {
+    let data_dir = dir.join("data");
+    let data = if data_dir.is_dir() {
+        Some(data::load(&data_dir).map_err(|e| Error::Policy(e.to_string()))?.json)
+    } else {
+        None
+    };
+    let outcomes = crate::policy::engine::run_tests(dir, data.as_ref()).map_err(|e| Error::Policy(e.to_string()))?;
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
+    for o in &outcomes {
+        match &o.failure {
+            None => println!("PASS {}: {}", o.file.display(), o.rule),
+            Some(why) => println!("FAIL {}: {}: {why}", o.file.display(), o.rule),
+        }
+    }
+    println!("{}/{} passed", outcomes.len() - failed.len(), outcomes.len());
+    if outcomes.is_empty() {
+        eprintln!("error: no test_* rules in {}", dir.display());
+        return Ok(exit::ERROR);
+    }
+    Ok(if failed.is_empty() { exit::OK } else { exit::GATE_FAILED })
+}
+
+pub fn run_policy_check(dir: &Path) -> Result<i32> {
+    let d = data::load(&dir.join("data")).map_err(|e| Error::Policy(e.to_string()))?;
+    let p = Policies::load(dir).map_err(|e| Error::Policy(e.to_string()))?;
+    println!("ok: {} data file(s), {} Rego file(s)", d.files.len(), p.files.len());
+    for f in d.files.iter().chain(&p.files) {
+        println!("  {}", f.display());
+    }
+    Ok(exit::OK)
+}

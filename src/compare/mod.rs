@@ -1,0 +1,399 @@
+//! Baseline against candidate, metric by metric, with the statistics a verdict needs.
+//!
+//! Point estimates come from the phase summaries (sketch quantiles over every sample of the
+//! phase). Significance and confidence intervals come from the per-second series of the same
+//! phase: Mann-Whitney U on the per-window values, and the Hodges-Lehmann ratio with its Moses
+//! interval on their logarithms. Anything that makes a comparison unsound (a missing phase,
+//! too few windows, no requests, a value that is not a number) is an explicit state, never
+//! a silent pass. This module does no IO.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::stats::rank::{hodges_lehmann, mann_whitney_p, two_proportion_p};
+use crate::summary::{GroupSeries, GroupStats, PhaseSummary, RunSummary};
+
+/// Fewer windows than this on either side: not enough evidence for a significance test.
+pub const MIN_WINDOWS: usize = 5;
+
+/// The phase compared by default: the sustained phase with its warm-up trimmed.
+pub const DEFAULT_PHASE: &str = "steady-state";
+
+/// Name of the all-requests group.
+pub const ALL: &str = "all";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    P50Ms,
+    P95Ms,
+    P99Ms,
+    ErrorRate,
+    RequestsPerS,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [Metric::P50Ms, Metric::P95Ms, Metric::P99Ms, Metric::ErrorRate, Metric::RequestsPerS];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::P50Ms => "p50_ms",
+            Metric::P95Ms => "p95_ms",
+            Metric::P99Ms => "p99_ms",
+            Metric::ErrorRate => "error_rate",
+            Metric::RequestsPerS => "requests_per_s",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::P50Ms => "P50 latency",
+            Metric::P95Ms => "P95 latency",
+            Metric::P99Ms => "P99 latency",
+            Metric::ErrorRate => "Error rate",
+            Metric::RequestsPerS => "Throughput",
+        }
+    }
+
+    fn quantile(self) -> Option<f64> {
+        match self {
+            Metric::P50Ms => Some(0.5),
+            Metric::P95Ms => Some(0.95),
+            Metric::P99Ms => Some(0.99),
+            _ => None,
+        }
+    }
+}
+
+/// Why a metric could not be compared soundly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Ok,
+    /// The phase is not in one of the runs.
+    MissingPhase,
+    /// The group has no requests in the baseline (a new endpoint).
+    MissingInBaseline,
+    /// The group has no requests in the candidate.
+    MissingInCandidate,
+    /// Fewer than [`MIN_WINDOWS`] windows on a side, or no per-second series at all.
+    InsufficientData,
+    /// A value is NaN or infinite.
+    NotANumber,
+}
+
+/// Which run is which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunIdentity {
+    /// Where the summary came from (a file path or a run id).
+    pub source: String,
+    pub test_name: Option<String>,
+    pub environment: Option<String>,
+    pub deployment_version: Option<String>,
+    pub git_commit: Option<String>,
+    pub start: Option<String>,
+    pub complete: bool,
+    pub issues: Vec<String>,
+    /// Seconds of warm-up trimmed from its sustained phase.
+    pub trimmed_s: Option<f64>,
+}
+
+impl RunIdentity {
+    pub fn of(summary: &RunSummary, source: &str) -> RunIdentity {
+        let m = &summary.metadata;
+        RunIdentity {
+            source: source.to_string(),
+            test_name: m.test_name.clone(),
+            environment: m.environment.clone(),
+            deployment_version: m.deployment_version.clone(),
+            git_commit: m.git_commit.clone(),
+            start: m.start.clone(),
+            complete: summary.completeness.complete,
+            issues: summary.completeness.issues.clone(),
+            trimmed_s: summary.steady_state.as_ref().map(|s| s.trimmed_s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricComparison {
+    /// `all`, or the group's tag values joined by spaces (e.g. `POST checkout`).
+    pub group: String,
+    pub metric: Metric,
+    pub state: State,
+    /// Why the state is not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    pub baseline: Option<f64>,
+    pub candidate: Option<f64>,
+    /// candidate - baseline.
+    pub abs_change: Option<f64>,
+    /// candidate / baseline - 1.
+    pub rel_change: Option<f64>,
+    /// Two-sided p-value (Mann-Whitney on per-window values; two-proportion z-test for errors).
+    pub p_value: Option<f64>,
+    /// Hodges-Lehmann estimate of the change from per-window values: relative for latency and
+    /// throughput, absolute for the error rate.
+    pub effect: Option<f64>,
+    /// Confidence interval of `effect`.
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// Windows (or requests, for the error rate) behind each side.
+    pub baseline_samples: u64,
+    pub candidate_samples: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Comparison {
+    pub phase: String,
+    /// Confidence level of the intervals.
+    pub confidence: f64,
+    pub baseline: RunIdentity,
+    pub candidate: RunIdentity,
+    pub metrics: Vec<MetricComparison>,
+}
+
+impl Comparison {
+    pub fn get(&self, group: &str, metric: Metric) -> Option<&MetricComparison> {
+        self.metrics.iter().find(|m| m.group == group && m.metric == metric)
+    }
+}
+
+pub fn group_name(key: &BTreeMap<String, String>) -> String {
+    if key.is_empty() { ALL.to_string() } else { key.values().cloned().collect::<Vec<_>>().join(" ") }
+}
+
+/// The per-second values of one group inside a phase.
+struct Windows<'a> {
+    series: Option<&'a GroupSeries>,
+    idx: Vec<usize>,
+}
+
+impl Windows<'_> {
+    fn values(&self, metric: Metric) -> Vec<f64> {
+        let Some(s) = self.series else { return Vec::new() };
+        let pick = |v: &Vec<Option<f64>>| -> Vec<f64> {
+            self.idx.iter().filter_map(|i| v.get(*i).copied().flatten()).filter(|x| x.is_finite()).collect()
+        };
+        match metric {
+            Metric::P50Ms => pick(&s.p50_ms),
+            Metric::P95Ms => pick(&s.p95_ms),
+            Metric::P99Ms => pick(&s.p99_ms),
+            // The first and last windows of a phase are partial seconds: they would bias counts.
+            Metric::RequestsPerS => {
+                let inner = self.idx.get(1..self.idx.len().saturating_sub(1)).unwrap_or_default();
+                inner.iter().filter_map(|i| s.requests.get(*i).map(|r| *r as f64)).collect()
+            }
+            Metric::ErrorRate => Vec::new(),
+        }
+    }
+}
+
+/// Indices of the series windows that belong to `phase`.
+fn phase_windows(run: &RunSummary, phase: &str) -> Vec<usize> {
+    let Some(series) = &run.series else { return Vec::new() };
+    let (name, steady) = match phase {
+        "steady-state" => ("sustained", true),
+        "whole-run" => ("", false),
+        other => (other, false),
+    };
+    (0..series.start_unix_s.len())
+        .filter(|i| {
+            let p = series.phase.get(*i).cloned().flatten();
+            let trimmed = series.trimmed.get(*i).copied().unwrap_or(false);
+            (name.is_empty() || p.as_deref() == Some(name)) && !(steady && trimmed)
+        })
+        .collect()
+}
+
+/// Compares `candidate` with `baseline` over `phase`, for the total and every group.
+pub fn compare(
+    baseline: &RunSummary,
+    baseline_source: &str,
+    candidate: &RunSummary,
+    candidate_source: &str,
+    phase: &str,
+    confidence: f64,
+) -> Comparison {
+    let mut out = Comparison {
+        phase: phase.to_string(),
+        confidence,
+        baseline: RunIdentity::of(baseline, baseline_source),
+        candidate: RunIdentity::of(candidate, candidate_source),
+        metrics: Vec::new(),
+    };
+    let (bp, cp) = (phase_of(baseline, phase), phase_of(candidate, phase));
+    let (Some(bp), Some(cp)) = (bp, cp) else {
+        let missing = match (bp.is_none(), cp.is_none()) {
+            (true, true) => "either run",
+            (true, false) => "the baseline",
+            _ => "the candidate",
+        };
+        for metric in Metric::ALL {
+            out.metrics.push(unavailable(ALL, metric, State::MissingPhase, format!("no {phase} phase in {missing}")));
+        }
+        return out;
+    };
+    let (bw, cw) = (phase_windows(baseline, phase), phase_windows(candidate, phase));
+    let mut groups: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
+    for g in bp.groups.iter().chain(&cp.groups) {
+        if !groups.contains(&g.key) {
+            groups.push(g.key.clone());
+        }
+    }
+    groups.get_mut(1..).unwrap_or_default().sort();
+    for key in groups {
+        let name = group_name(&key);
+        let b = Side {
+            stats: group_stats(bp, &key),
+            windows: Windows { series: group_series(baseline, &key), idx: bw.clone() },
+        };
+        let c = Side {
+            stats: group_stats(cp, &key),
+            windows: Windows { series: group_series(candidate, &key), idx: cw.clone() },
+        };
+        for metric in Metric::ALL {
+            out.metrics.push(compare_metric(&name, metric, &b, &c, confidence));
+        }
+    }
+    out
+}
+
+fn group_stats<'a>(p: &'a PhaseSummary, key: &BTreeMap<String, String>) -> Option<&'a GroupStats> {
+    if key.is_empty() { Some(&p.total) } else { p.groups.iter().find(|g| g.key == *key) }
+}
+
+fn group_series<'a>(r: &'a RunSummary, key: &BTreeMap<String, String>) -> Option<&'a GroupSeries> {
+    let s = r.series.as_ref()?;
+    if key.is_empty() { Some(&s.total) } else { s.groups.iter().find(|g| g.key == *key) }
+}
+
+fn phase_of<'a>(run: &'a RunSummary, phase: &str) -> Option<&'a PhaseSummary> {
+    match phase {
+        "whole-run" => Some(&run.whole_run),
+        other => run.phase(other),
+    }
+}
+
+struct Side<'a> {
+    stats: Option<&'a GroupStats>,
+    windows: Windows<'a>,
+}
+
+impl Side<'_> {
+    fn value(&self, metric: Metric) -> Option<f64> {
+        let s = self.stats?;
+        match metric.quantile() {
+            Some(q) => {
+                let l = s.latency_ms.as_ref()?;
+                match q {
+                    0.5 => l.p50,
+                    0.95 => l.p95,
+                    _ => l.p99,
+                }
+            }
+            None if metric == Metric::ErrorRate => s.error_rate,
+            None => Some(s.requests_per_s),
+        }
+    }
+
+    fn requests(&self) -> u64 {
+        self.stats.map_or(0, |s| s.requests)
+    }
+}
+
+fn unavailable(group: &str, metric: Metric, state: State, reason: String) -> MetricComparison {
+    MetricComparison {
+        group: group.to_string(),
+        metric,
+        state,
+        reason: Some(reason),
+        baseline: None,
+        candidate: None,
+        abs_change: None,
+        rel_change: None,
+        p_value: None,
+        effect: None,
+        ci_low: None,
+        ci_high: None,
+        baseline_samples: 0,
+        candidate_samples: 0,
+    }
+}
+
+fn compare_metric(group: &str, metric: Metric, b: &Side<'_>, c: &Side<'_>, confidence: f64) -> MetricComparison {
+    if b.requests() == 0 {
+        return unavailable(group, metric, State::MissingInBaseline, "no requests in the baseline".into());
+    }
+    if c.requests() == 0 {
+        return unavailable(group, metric, State::MissingInCandidate, "no requests in the candidate".into());
+    }
+    let (bv, cv) = (b.value(metric), c.value(metric));
+    let mut m = unavailable(group, metric, State::Ok, String::new());
+    m.reason = None;
+    m.baseline = bv;
+    m.candidate = cv;
+    let (Some(bv), Some(cv)) = (bv, cv) else {
+        m.state = State::InsufficientData;
+        m.reason = Some(format!("{} is not in the summary", metric.label()));
+        return m;
+    };
+    if !bv.is_finite() || !cv.is_finite() {
+        m.state = State::NotANumber;
+        m.reason = Some(format!("{} is not a finite number (baseline {bv}, candidate {cv})", metric.label()));
+        return m;
+    }
+    m.abs_change = Some(cv - bv);
+    m.rel_change = (bv != 0.0).then(|| cv / bv - 1.0);
+
+    if metric == Metric::ErrorRate {
+        let (bs, cs) = (b.stats, c.stats);
+        let (bf, bn) = bs.map_or((0, 0), |s| (s.failed, s.requests));
+        let (cf, cn) = cs.map_or((0, 0), |s| (s.failed, s.requests));
+        m.baseline_samples = bn;
+        m.candidate_samples = cn;
+        m.p_value = two_proportion_p(bf, bn, cf, cn);
+        // Wald interval of the difference of proportions.
+        let (pb, pc) = (bf as f64 / bn.max(1) as f64, cf as f64 / cn.max(1) as f64);
+        let se = (pb * (1.0 - pb) / bn.max(1) as f64 + pc * (1.0 - pc) / cn.max(1) as f64).sqrt();
+        let z = z_for(confidence);
+        m.effect = Some(pc - pb);
+        m.ci_low = Some(pc - pb - z * se);
+        m.ci_high = Some(pc - pb + z * se);
+        return m;
+    }
+
+    let (bw, cw) = (b.windows.values(metric), c.windows.values(metric));
+    m.baseline_samples = bw.len() as u64;
+    m.candidate_samples = cw.len() as u64;
+    if bw.len() < MIN_WINDOWS || cw.len() < MIN_WINDOWS {
+        m.state = State::InsufficientData;
+        m.reason = Some(format!(
+            "{} and {} one-second windows, at least {MIN_WINDOWS} each needed for a significance test{}",
+            bw.len(),
+            cw.len(),
+            if b.windows.series.is_none() || c.windows.series.is_none() {
+                " (a k6 summary input has no per-second series; ingest the JSON output)"
+            } else {
+                ""
+            }
+        ));
+        return m;
+    }
+    m.p_value = mann_whitney_p(&bw, &cw);
+    // Ratios live on a log scale; windows with a zero value (no latency, no requests) carry no ratio.
+    let logs = |v: &[f64]| -> Vec<f64> { v.iter().filter(|x| **x > 0.0).map(|x| x.ln()).collect() };
+    if let Some((est, lo, hi)) = hodges_lehmann(&logs(&bw), &logs(&cw), confidence) {
+        m.effect = Some(est.exp() - 1.0);
+        m.ci_low = Some(lo.exp() - 1.0);
+        m.ci_high = Some(hi.exp() - 1.0);
+    }
+    m
+}
+
+fn z_for(confidence: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::standard().inverse_cdf(1.0 - (1.0 - confidence) / 2.0)
+}

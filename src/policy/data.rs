@@ -1,0 +1,407 @@
+//! Policy data: SLAs, regression budgets, migration windows and waivers, read from
+//! `policies/data/*.yaml`, validated, and handed to Rego as `data.k6gate`.
+//!
+//! Every file is a map with any of the sections `sla`, `budgets`, `migration_windows` and
+//! `waivers`; lists merge across files (one waiver per file works), `defaults` may be given
+//! once. Unknown keys are errors. Every error names the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::PolicyError;
+use super::locate::{Seg, locate};
+use crate::compare::Metric;
+use crate::ingest::timefmt::parse_rfc3339_ns;
+
+/// Waivers are one-off overrides: never longer than this.
+pub const MAX_WAIVER_DAYS: i64 = 30;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataFile {
+    sla: Option<SlaSection>,
+    budgets: Option<BudgetSection>,
+    migration_windows: Option<Vec<Window>>,
+    waivers: Option<Vec<Waiver>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_s: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlaSection {
+    defaults: Option<Limits>,
+    #[serde(default)]
+    tests: Vec<SlaEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaEntry {
+    pub test: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Endpoint group (`POST checkout`); absent = all requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetSection {
+    defaults: Option<Limits>,
+    significance: Option<Significance>,
+    #[serde(default)]
+    tests: Vec<BudgetEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Significance {
+    /// A change is significant when its p-value is below this.
+    pub alpha: Option<f64>,
+    /// Relative changes whose confidence interval does not clear this are noise.
+    pub noise_floor: Option<f64>,
+    /// Confidence level of the intervals (default 0.95).
+    pub confidence: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetEntry {
+    pub test: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub requests_per_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub id: String,
+    pub test: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<String>,
+    pub metrics: Vec<String>,
+    /// Added to the budget of each listed metric while the window is open.
+    pub extra_regression: f64,
+    /// Absolute limits that hold even inside the window.
+    #[serde(default)]
+    pub ceiling: BTreeMap<String, f64>,
+    pub owner: String,
+    pub reason: String,
+    pub start: String,
+    pub expires: String,
+    /// Version of the baseline pinned before the window opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    pub id: String,
+    pub test: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    pub metric: String,
+    /// The deployment_version it covers.
+    pub version: String,
+    pub justification: String,
+    pub requested_by: String,
+    pub approved_by: String,
+    pub created: String,
+    pub expires: String,
+}
+
+/// Where an entry came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Source {
+    pub file: String,
+    pub line: u64,
+}
+
+/// All policy data, validated.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyData {
+    pub files: Vec<PathBuf>,
+    /// `data.k6gate_config` for Rego (rules live in package `k6gate`, so data cannot share that path).
+    pub json: serde_json::Value,
+    pub significance: Option<Significance>,
+}
+
+impl PolicyData {
+    pub fn confidence(&self) -> f64 {
+        self.significance.as_ref().and_then(|s| s.confidence).unwrap_or(0.95)
+    }
+
+    pub fn windows(&self) -> Vec<serde_json::Value> {
+        self.json.pointer("/k6gate_config/migration_windows").and_then(|w| w.as_array()).cloned().unwrap_or_default()
+    }
+}
+
+fn err(path: &Path, text: &str, seg: &[Seg<'_>], message: String) -> PolicyError {
+    let (line, col) = locate(text, seg);
+    PolicyError::Data { path: path.to_path_buf(), line, col, message }
+}
+
+/// Reads every `*.yaml`/`*.yml` in `dir`, sorted by name.
+pub fn load(dir: &Path) -> Result<PolicyData, PolicyError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| PolicyError::Io { path: dir.to_path_buf(), message: e.to_string() })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    let mut sla_defaults: Option<(serde_json::Value, PathBuf)> = None;
+    let mut budget_defaults: Option<(serde_json::Value, PathBuf)> = None;
+    let mut significance: Option<Significance> = None;
+    let (mut sla_tests, mut budget_tests, mut windows, mut waivers) = (vec![], vec![], vec![], vec![]);
+    let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
+
+    for path in &files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PolicyError::Io { path: path.clone(), message: e.to_string() })?;
+        let de = yaml_serde::Deserializer::from_str(&text);
+        let doc: DataFile = match serde_path_to_error::deserialize(de) {
+            Ok(Some(doc)) => doc,
+            Ok(None) => DataFile::default(),
+            Err(e) => {
+                let field = e.path().to_string();
+                let inner = e.into_inner();
+                let (line, col) = inner.location().map_or((1, 1), |l| (l.line() as u64, l.column() as u64));
+                let message = if field == "." { inner.to_string() } else { format!("{field}: {inner}") };
+                return Err(PolicyError::Data { path: path.clone(), line, col, message });
+            }
+        };
+        let file = path.display().to_string();
+        let source = |segs: &[Seg<'_>]| {
+            let (line, _) = locate(&text, segs);
+            serde_json::json!({ "file": file, "line": line })
+        };
+        let with_source = |mut v: serde_json::Value, segs: &[Seg<'_>]| {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("_source".into(), source(segs));
+            }
+            v
+        };
+
+        if let Some(sla) = doc.sla {
+            if let Some(d) = sla.defaults {
+                check_limits(path, &text, &[Seg::Key("sla"), Seg::Key("defaults")], &d)?;
+                if let Some((_, first)) = &sla_defaults {
+                    return Err(err(
+                        path,
+                        &text,
+                        &[Seg::Key("sla"), Seg::Key("defaults")],
+                        format!("sla.defaults is already set in {}", first.display()),
+                    ));
+                }
+                sla_defaults = Some((with_source(json_of(&d), &[Seg::Key("sla"), Seg::Key("defaults")]), path.clone()));
+            }
+            for (i, e) in sla.tests.iter().enumerate() {
+                let segs = [Seg::Key("sla"), Seg::Key("tests"), Seg::Index(i)];
+                let limits = Limits {
+                    p50_ms: e.p50_ms,
+                    p95_ms: e.p95_ms,
+                    p99_ms: e.p99_ms,
+                    error_rate: e.error_rate,
+                    requests_per_s: None,
+                };
+                check_limits(path, &text, &segs, &limits)?;
+                sla_tests.push(with_source(json_of(e), &segs));
+            }
+        }
+        if let Some(b) = doc.budgets {
+            if let Some(d) = b.defaults {
+                check_limits(path, &text, &[Seg::Key("budgets"), Seg::Key("defaults")], &d)?;
+                if let Some((_, first)) = &budget_defaults {
+                    return Err(err(
+                        path,
+                        &text,
+                        &[Seg::Key("budgets"), Seg::Key("defaults")],
+                        format!("budgets.defaults is already set in {}", first.display()),
+                    ));
+                }
+                budget_defaults =
+                    Some((with_source(json_of(&d), &[Seg::Key("budgets"), Seg::Key("defaults")]), path.clone()));
+            }
+            if let Some(s) = b.significance {
+                let segs = [Seg::Key("budgets"), Seg::Key("significance")];
+                for (name, v) in [("alpha", s.alpha), ("noise_floor", s.noise_floor), ("confidence", s.confidence)] {
+                    if v.is_some_and(|v| !(0.0..1.0).contains(&v)) {
+                        let mut at = segs.to_vec();
+                        at.push(Seg::Key(name));
+                        return Err(err(path, &text, &at, format!("budgets.significance.{name} must be in [0, 1)")));
+                    }
+                }
+                significance = Some(s);
+            }
+            for (i, e) in b.tests.iter().enumerate() {
+                let segs = [Seg::Key("budgets"), Seg::Key("tests"), Seg::Index(i)];
+                let limits = Limits {
+                    p50_ms: e.p50_ms,
+                    p95_ms: e.p95_ms,
+                    p99_ms: e.p99_ms,
+                    error_rate: e.error_rate,
+                    requests_per_s: e.requests_per_s,
+                };
+                check_limits(path, &text, &segs, &limits)?;
+                budget_tests.push(with_source(json_of(e), &segs));
+            }
+        }
+        for (i, w) in doc.migration_windows.unwrap_or_default().iter().enumerate() {
+            let segs = [Seg::Key("migration_windows"), Seg::Index(i)];
+            let at = |k: &'static str| [Seg::Key("migration_windows"), Seg::Index(i), Seg::Key(k)];
+            unique_id(&mut seen_ids, &w.id, &file).map_err(|m| err(path, &text, &at("id"), m))?;
+            for m in w.metrics.iter().chain(w.ceiling.keys()) {
+                known_metric(m).map_err(|msg| err(path, &text, &at("metrics"), format!("window {}: {msg}", w.id)))?;
+            }
+            if w.metrics.is_empty() {
+                return Err(err(path, &text, &at("metrics"), format!("window {}: list at least one metric", w.id)));
+            }
+            if !w.extra_regression.is_finite() || w.extra_regression < 0.0 {
+                return Err(err(
+                    path,
+                    &text,
+                    &at("extra_regression"),
+                    format!("window {}: extra_regression must be >= 0", w.id),
+                ));
+            }
+            let start =
+                time(&w.start).map_err(|m| err(path, &text, &at("start"), format!("window {}: start {m}", w.id)))?;
+            let expires = time(&w.expires)
+                .map_err(|m| err(path, &text, &at("expires"), format!("window {}: expires {m}", w.id)))?;
+            if expires <= start {
+                return Err(err(path, &text, &at("expires"), format!("window {}: expires must be after start", w.id)));
+            }
+            let mut v = with_source(json_of(w), &segs);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("start_ns".into(), start.into());
+                o.insert("expires_ns".into(), expires.into());
+            }
+            windows.push(v);
+        }
+        for (i, w) in doc.waivers.unwrap_or_default().iter().enumerate() {
+            let segs = [Seg::Key("waivers"), Seg::Index(i)];
+            let at = |k: &'static str| [Seg::Key("waivers"), Seg::Index(i), Seg::Key(k)];
+            unique_id(&mut seen_ids, &w.id, &file).map_err(|m| err(path, &text, &at("id"), m))?;
+            known_metric(&w.metric).map_err(|m| err(path, &text, &at("metric"), format!("waiver {}: {m}", w.id)))?;
+            let created = time(&w.created)
+                .map_err(|m| err(path, &text, &at("created"), format!("waiver {}: created {m}", w.id)))?;
+            let expires = time(&w.expires)
+                .map_err(|m| err(path, &text, &at("expires"), format!("waiver {}: expires {m}", w.id)))?;
+            if expires <= created {
+                return Err(err(
+                    path,
+                    &text,
+                    &at("expires"),
+                    format!("waiver {}: expires must be after created", w.id),
+                ));
+            }
+            if expires - created > MAX_WAIVER_DAYS * 86_400 * 1_000_000_000 {
+                return Err(err(
+                    path,
+                    &text,
+                    &at("expires"),
+                    format!("waiver {}: a waiver lasts at most {MAX_WAIVER_DAYS} days", w.id),
+                ));
+            }
+            let mut v = with_source(json_of(w), &segs);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("created_ns".into(), created.into());
+                o.insert("expires_ns".into(), expires.into());
+            }
+            waivers.push(v);
+        }
+    }
+    let sla_defaults = sla_defaults.ok_or_else(|| PolicyError::Missing {
+        dir: dir.to_path_buf(),
+        what: "sla.defaults (the SLA that applies to every test not named)".into(),
+    })?;
+    let budget_defaults = budget_defaults.ok_or_else(|| PolicyError::Missing {
+        dir: dir.to_path_buf(),
+        what: "budgets.defaults (the allowed change against the baseline)".into(),
+    })?;
+    let json = serde_json::json!({ "k6gate_config": {
+        "sla": { "defaults": sla_defaults.0, "tests": sla_tests },
+        "budgets": {
+            "defaults": budget_defaults.0,
+            "significance": significance.as_ref().map(json_of).unwrap_or(serde_json::json!({})),
+            "tests": budget_tests,
+        },
+        "migration_windows": windows,
+        "waivers": waivers,
+    }});
+    Ok(PolicyData { files, json, significance })
+}
+
+/// The types above always serialize; a failure would be a bug, shown as null to Rego.
+fn json_of<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn check_limits(path: &Path, text: &str, segs: &[Seg<'_>], l: &Limits) -> Result<(), PolicyError> {
+    for (name, v) in [
+        ("p50_ms", l.p50_ms),
+        ("p95_ms", l.p95_ms),
+        ("p99_ms", l.p99_ms),
+        ("error_rate", l.error_rate),
+        ("requests_per_s", l.requests_per_s),
+    ] {
+        if let Some(v) = v {
+            if !v.is_finite() || v < 0.0 {
+                let mut at = segs.to_vec();
+                at.push(Seg::Key(name));
+                return Err(err(path, text, &at, format!("{name} must be a number >= 0, got {v}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn known_metric(m: &str) -> Result<(), String> {
+    if Metric::ALL.iter().any(|x| x.name() == m) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = Metric::ALL.iter().map(|x| x.name()).collect();
+        Err(format!("unknown metric {m:?} (known: {})", names.join(", ")))
+    }
+}
+
+fn unique_id(seen: &mut BTreeMap<String, String>, id: &str, file: &str) -> Result<(), String> {
+    match seen.insert(id.to_string(), file.to_string()) {
+        Some(other) => Err(format!("id {id} is already used in {other}")),
+        None => Ok(()),
+    }
+}
+
+/// RFC 3339, or a bare date (midnight UTC).
+pub fn time(s: &str) -> Result<i64, String> {
+    parse_rfc3339_ns(s.as_bytes())
+        .or_else(|| parse_rfc3339_ns(format!("{s}T00:00:00Z").as_bytes()))
+        .ok_or_else(|| format!("{s:?} is not an RFC 3339 time or a YYYY-MM-DD date"))
+}

@@ -1,0 +1,122 @@
+//! Rego evaluation with regorus: k6gate's package is `k6gate`, its outputs are
+//! `results`, `exceptions` and `ignored`.
+
+use std::path::{Path, PathBuf};
+
+use super::PolicyError;
+
+/// The Rego files of a policy directory, loaded once.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    pub files: Vec<PathBuf>,
+    engine: regorus::Engine,
+}
+
+/// Raw outputs of the rules, as JSON.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    pub results: serde_json::Value,
+    pub exceptions: serde_json::Value,
+    pub ignored: serde_json::Value,
+}
+
+fn rego_err(e: impl std::fmt::Display) -> PolicyError {
+    PolicyError::Rego(e.to_string())
+}
+
+/// `*.rego` files directly in `dir`, sorted.
+pub fn rego_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| PolicyError::Io { path: dir.to_path_buf(), message: e.to_string() })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("rego"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+impl Policies {
+    pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
+        let files = rego_files(dir)?;
+        if files.is_empty() {
+            return Err(PolicyError::Io { path: dir.to_path_buf(), message: "no .rego files".into() });
+        }
+        let mut engine = regorus::Engine::new();
+        for f in &files {
+            let src =
+                std::fs::read_to_string(f).map_err(|e| PolicyError::Io { path: f.clone(), message: e.to_string() })?;
+            engine.add_policy(f.display().to_string(), src).map_err(rego_err)?;
+        }
+        Ok(Policies { files, engine })
+    }
+
+    /// Evaluates the k6gate package over `input` with `data`.
+    pub fn evaluate(&self, data: &serde_json::Value, input: &serde_json::Value) -> Result<Outputs, PolicyError> {
+        let mut engine = self.engine.clone();
+        engine.add_data_json(&data.to_string()).map_err(rego_err)?;
+        engine.set_input_json(&input.to_string()).map_err(rego_err)?;
+        let mut rule = |name: &str| -> Result<serde_json::Value, PolicyError> {
+            let v = engine.eval_rule(format!("data.k6gate.{name}")).map_err(rego_err)?;
+            if v == regorus::Value::Undefined {
+                return Ok(serde_json::Value::Array(vec![]));
+            }
+            let s = v.to_json_str().map_err(rego_err)?;
+            serde_json::from_str(&s).map_err(rego_err)
+        };
+        Ok(Outputs { results: rule("results")?, exceptions: rule("exceptions")?, ignored: rule("ignored")? })
+    }
+}
+
+/// One Rego unit test's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestOutcome {
+    pub file: PathBuf,
+    pub rule: String,
+    /// `None` = passed; otherwise why not.
+    pub failure: Option<String>,
+}
+
+/// Runs every `test_*` rule in `dir` the way `opa test` does: a test passes when the rule is
+/// true; false, undefined or an error fail it. `data` is loaded first (as `data.k6gate` etc.).
+pub fn run_tests(dir: &Path, data: Option<&serde_json::Value>) -> Result<Vec<TestOutcome>, PolicyError> {
+    let files = rego_files(dir)?;
+    let mut engine = regorus::Engine::new();
+    let mut tests = Vec::new();
+    for f in &files {
+        let src =
+            std::fs::read_to_string(f).map_err(|e| PolicyError::Io { path: f.clone(), message: e.to_string() })?;
+        let package = engine.add_policy(f.display().to_string(), src.clone()).map_err(rego_err)?;
+        for name in test_rules(&src) {
+            tests.push((f.clone(), package.clone(), name));
+        }
+    }
+    if let Some(d) = data {
+        engine.add_data_json(&d.to_string()).map_err(rego_err)?;
+    }
+    let mut out = Vec::new();
+    for (file, package, rule) in tests {
+        let mut e = engine.clone();
+        let failure = match e.eval_rule(format!("{package}.{rule}")) {
+            Ok(v) if v == regorus::Value::from(true) => None,
+            Ok(regorus::Value::Undefined) => Some("undefined (a condition did not hold)".to_string()),
+            Ok(v) => Some(format!("evaluated to {v}")),
+            Err(e) => Some(format!("error: {e}")),
+        };
+        out.push(TestOutcome { file, rule, failure });
+    }
+    Ok(out)
+}
+
+/// Names of rules that start with `test_` at the beginning of a line (how OPA finds tests).
+fn test_rules(src: &str) -> Vec<String> {
+    let mut names: Vec<String> = src
+        .lines()
+        .filter_map(|l| {
+            let name: String = l.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            (name.starts_with("test_") && l.get(name.len()..).unwrap_or("").trim_start().starts_with(['i', '{', ':', '=']))
+                .then_some(name)
+        })
+        .collect();
+    names.dedup();
+    names
+}

@@ -1,0 +1,26 @@
+//! Policies: the repo's Rego rules and YAML data, evaluated over a comparison into a verdict.
+//!
+//! `data` loads and validates `policies/data/*.yaml`; `engine` runs Rego (regorus) and the
+//! Rego unit tests; `verdict` turns rule results into the explainable verdict document.
+//! Time is an input: nothing here reads the clock.
+
+pub mod data;
+pub mod engine;
+mod locate;
+pub mod verdict;
+
+use std::path::PathBuf;
+
+/// A policy or policy-data problem. Always exit code 2: a broken policy never passes.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{}:{line}:{col}: {message}", path.display())]
+    Data { path: PathBuf, line: u64, col: u64, message: String },
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+    #[error("{}: no {what} in any data file", dir.display())]
+    Missing { dir: PathBuf, what: String },
+    /// Rego syntax or evaluation error; regorus messages carry `file:line:col`.
+    #[error("{0}")]
+    Rego(String),
+}

@@ -1,0 +1,372 @@
+//! The verdict: every rule result with the numbers behind it, exceptions and ignored
+//! overrides, and the outcome. Builds the Rego input, runs the policies, and never turns
+//! "nothing was checked" into a pass.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::PolicyError;
+use super::data::{PolicyData, Source};
+use super::engine::Policies;
+use crate::compare::{ALL, Comparison, Metric, MetricComparison, RunIdentity};
+use crate::ingest::timefmt::format_rfc3339_ms;
+
+pub const SCHEMA_VERSION: &str = "k6gate.verdict/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RuleResult {
+    pub id: String,
+    /// sla, budget, window, ratchet, data, or whatever a custom rule says.
+    pub kind: String,
+    pub status: Status,
+    pub group: String,
+    pub metric: String,
+    /// The sentence a person reads.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub budget: Option<f64>,
+    /// The compared numbers, when the rule is about one metric of one group.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub comparison: Option<MetricComparison>,
+    /// The policy data entry behind the rule.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<Source>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Exception {
+    /// `waived` (by a waiver) or `allowed` (by a migration window).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The rule result it applies to, and what that result said.
+    pub result: String,
+    pub message: String,
+    /// The waiver or window id.
+    pub by: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requested_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub approved_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner: Option<String>,
+    pub reason: String,
+    pub expires: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<Source>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ignored {
+    pub what: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source: Option<Source>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyInfo {
+    pub rego_files: Vec<String>,
+    pub data_files: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Verdict {
+    pub schema_version: String,
+    pub outcome: Status,
+    /// One line for a check-run title.
+    pub headline: String,
+    pub test: String,
+    pub environment: String,
+    /// The evaluation time given to the policies.
+    pub now: String,
+    pub phase: String,
+    pub baseline: RunIdentity,
+    pub candidate: RunIdentity,
+    /// Results that count, waived ones excluded (they are in `exceptions`).
+    pub results: Vec<RuleResult>,
+    pub exceptions: Vec<Exception>,
+    pub ignored: Vec<Ignored>,
+    pub policy: PolicyInfo,
+    /// The full comparison the rules saw.
+    pub comparison: Comparison,
+}
+
+/// What the policies are asked about.
+pub struct Request<'a> {
+    pub test: &'a str,
+    pub environment: &'a str,
+    pub now_ns: i64,
+    pub comparison: &'a Comparison,
+    /// The candidate against the previous run, for migration-window ratchets.
+    pub previous: Option<&'a Comparison>,
+}
+
+fn identity_json(r: &RunIdentity) -> serde_json::Value {
+    serde_json::to_value(r).unwrap_or_default()
+}
+
+/// The Rego input document.
+pub fn input(req: &Request<'_>) -> serde_json::Value {
+    serde_json::json!({
+        "test": req.test,
+        "environment": req.environment,
+        "now": format_rfc3339_ms(req.now_ns),
+        "now_ns": req.now_ns,
+        "phase": req.comparison.phase,
+        "run": identity_json(&req.comparison.candidate),
+        "baseline": identity_json(&req.comparison.baseline),
+        "comparisons": serde_json::to_value(&req.comparison.metrics).unwrap_or_default(),
+        "previous": req.previous.map(|p| serde_json::json!({
+            "baseline": identity_json(&p.baseline),
+            "comparisons": serde_json::to_value(&p.metrics).unwrap_or_default(),
+        })),
+    })
+}
+
+#[derive(Deserialize)]
+struct RawResult {
+    id: String,
+    kind: String,
+    status: Status,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    metric: String,
+    summary: Option<String>,
+    limit: Option<f64>,
+    budget: Option<f64>,
+    source: Option<Source>,
+}
+
+#[derive(Deserialize)]
+struct RawException {
+    #[serde(rename = "type")]
+    kind: String,
+    result: String,
+    by: String,
+    requested_by: Option<String>,
+    approved_by: Option<String>,
+    owner: Option<String>,
+    reason: String,
+    expires: String,
+    source: Option<Source>,
+}
+
+fn parse_list<T: serde::de::DeserializeOwned>(what: &str, v: serde_json::Value) -> Result<Vec<T>, PolicyError> {
+    serde_json::from_value(v).map_err(|e| PolicyError::Rego(format!("data.k6gate.{what} has an unexpected shape: {e}")))
+}
+
+/// Runs the policies and assembles the verdict.
+pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Result<Verdict, PolicyError> {
+    let out = policies.evaluate(&data.json, &input(req))?;
+    let raw: Vec<RawResult> = parse_list("results", out.results)?;
+    let raw_ex: Vec<RawException> = parse_list("exceptions", out.exceptions)?;
+    let ignored: Vec<Ignored> = parse_list("ignored", out.ignored)?;
+    let phase = &req.comparison.phase;
+
+    let mut results: Vec<RuleResult> = raw
+        .into_iter()
+        .map(|r| {
+            let comparison = Metric::ALL
+                .iter()
+                .find(|m| m.name() == r.metric)
+                .and_then(|m| req.comparison.get(&r.group, *m))
+                .cloned();
+            let message = r.summary.clone().unwrap_or_else(|| describe(&r, comparison.as_ref(), phase));
+            let message =
+                if r.group != ALL && !r.group.is_empty() { format!("[{}] {message}", r.group) } else { message };
+            RuleResult {
+                id: r.id,
+                kind: r.kind,
+                status: r.status,
+                group: r.group,
+                metric: r.metric,
+                message: format!("{message} — {}", r.status.label()),
+                limit: r.limit,
+                budget: r.budget,
+                comparison,
+                source: r.source,
+            }
+        })
+        .collect();
+    results.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.id.cmp(&b.id)));
+
+    let mut exceptions = Vec::new();
+    for e in raw_ex {
+        let message = results.iter().find(|r| r.id == e.result).map(|r| r.message.clone()).unwrap_or_default();
+        exceptions.push(Exception {
+            kind: e.kind,
+            result: e.result,
+            message,
+            by: e.by,
+            requested_by: e.requested_by,
+            approved_by: e.approved_by,
+            owner: e.owner,
+            reason: e.reason,
+            expires: e.expires,
+            source: e.source,
+        });
+    }
+    exceptions.sort_by(|a, b| a.result.cmp(&b.result).then_with(|| a.by.cmp(&b.by)));
+    let waived: Vec<String> = exceptions.iter().filter(|e| e.kind == "waived").map(|e| e.result.clone()).collect();
+    results.retain(|r| !waived.contains(&r.id));
+
+    if results.is_empty() && exceptions.is_empty() {
+        // A policy set that checks nothing must not let a deployment through.
+        results.push(RuleResult {
+            id: "no-results".into(),
+            kind: "data".into(),
+            status: Status::Fail,
+            group: ALL.into(),
+            metric: String::new(),
+            message: "the policies produced no results: nothing was checked, failing closed — FAIL".into(),
+            limit: None,
+            budget: None,
+            comparison: None,
+            source: None,
+        });
+    }
+    let outcome = results.iter().map(|r| r.status).max().unwrap_or(Status::Pass);
+    let headline = headline(outcome, &results, req);
+    Ok(Verdict {
+        schema_version: SCHEMA_VERSION.into(),
+        outcome,
+        headline,
+        test: req.test.into(),
+        environment: req.environment.into(),
+        now: format_rfc3339_ms(req.now_ns),
+        phase: phase.clone(),
+        baseline: req.comparison.baseline.clone(),
+        candidate: req.comparison.candidate.clone(),
+        results,
+        exceptions,
+        ignored,
+        policy: PolicyInfo {
+            rego_files: policies.files.iter().map(|f| f.display().to_string()).collect(),
+            data_files: data.files.iter().map(|f| f.display().to_string()).collect(),
+        },
+        comparison: req.comparison.clone(),
+    })
+}
+
+fn metric_of(name: &str) -> Option<Metric> {
+    Metric::ALL.into_iter().find(|m| m.name() == name)
+}
+
+/// "12.3 ms", "1.52 %", "240.1 req/s".
+pub fn fmt_value(metric: Metric, v: f64) -> String {
+    match metric {
+        Metric::ErrorRate => format!("{:.2} %", v * 100.0),
+        Metric::RequestsPerS => format!("{v:.1} req/s"),
+        _ => format!("{v:.1} ms"),
+    }
+}
+
+pub fn fmt_p(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 0.001 => "p < 0.001".into(),
+        Some(p) => format!("p = {p:.3}"),
+        None => "p n/a".into(),
+    }
+}
+
+fn fmt_budget(metric: Metric, b: f64) -> String {
+    match metric {
+        Metric::ErrorRate => format!("{:.2} pp", b * 100.0),
+        _ => format!("{:.0} %", b * 100.0),
+    }
+}
+
+/// "P95 latency rose 15.2 % (82.1 ms -> 94.6 ms, steady-state phase, p < 0.001) — budget 10 %".
+fn describe(r: &RawResult, c: Option<&MetricComparison>, phase: &str) -> String {
+    let Some(metric) = metric_of(&r.metric) else { return r.id.clone() };
+    let label = metric.label();
+    let Some(c) = c else { return format!("{label}: no comparison") };
+    let (Some(b), Some(v)) = (c.baseline, c.candidate) else {
+        return format!("{label}: {}", c.reason.clone().unwrap_or_else(|| "no data".into()));
+    };
+    match r.kind.as_str() {
+        "sla" => format!(
+            "{label} {} ({phase} phase) — SLA < {}",
+            fmt_value(metric, v),
+            r.limit.map_or("?".into(), |l| fmt_value(metric, l))
+        ),
+        "window" => format!(
+            "{label} {} — migration window ceiling {}",
+            fmt_value(metric, v),
+            r.limit.map_or("?".into(), |l| fmt_value(metric, l))
+        ),
+        _ => {
+            let change = match metric {
+                Metric::ErrorRate => {
+                    let d = (v - b) * 100.0;
+                    format!("{} {:.2} pp", if d >= 0.0 { "rose" } else { "fell" }, d.abs())
+                }
+                _ => {
+                    let rel = c.rel_change.unwrap_or(0.0) * 100.0;
+                    format!("{} {:.1} %", if rel >= 0.0 { "rose" } else { "fell" }, rel.abs())
+                }
+            };
+            let ci = match (c.ci_low, c.ci_high) {
+                (Some(lo), Some(hi)) if metric == Metric::ErrorRate => {
+                    format!(", CI {:+.2}..{:+.2} pp", lo * 100.0, hi * 100.0)
+                }
+                (Some(lo), Some(hi)) => format!(", CI {:+.1}..{:+.1} %", lo * 100.0, hi * 100.0),
+                _ => String::new(),
+            };
+            let what = if r.kind == "ratchet" { format!("{label} vs the previous run") } else { label.to_string() };
+            let budget = match (r.kind.as_str(), r.budget) {
+                ("ratchet", _) => " — must not get worse inside the migration window".to_string(),
+                (_, Some(bu)) => format!(" — budget {}", fmt_budget(metric, bu)),
+                _ => String::new(),
+            };
+            format!(
+                "{what} {change} ({} -> {}, {phase} phase, {}{ci}){budget}",
+                fmt_value(metric, b),
+                fmt_value(metric, v),
+                fmt_p(c.p_value)
+            )
+        }
+    }
+}
+
+fn headline(outcome: Status, results: &[RuleResult], req: &Request<'_>) -> String {
+    let ctx = format!("({}, {})", req.test, req.environment);
+    let worst = results.iter().find(|r| r.status == outcome && outcome != Status::Pass);
+    let Some(r) = worst else {
+        return format!("All {} checks passed {ctx}", results.len());
+    };
+    let short = match (metric_of(&r.metric), &r.comparison) {
+        (Some(m), Some(c)) if r.kind == "budget" && m != Metric::ErrorRate => {
+            let name = m.label().split(' ').next().unwrap_or("");
+            format!("{name} {:+.1} % over budget", c.rel_change.unwrap_or(0.0) * 100.0)
+        }
+        (Some(m), Some(c)) if r.kind == "sla" => {
+            format!("{} {} over SLA", m.label(), c.candidate.map_or("?".into(), |v| fmt_value(m, v)))
+        }
+        _ => r.message.trim_end_matches(&format!(" — {}", r.status.label())).to_string(),
+    };
+    let more = results.iter().filter(|x| x.status == outcome).count().saturating_sub(1);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    format!("{short}{more} {ctx}")
+}

@@ -1,0 +1,186 @@
+//! Verdicts and comparisons for people: terminal text and Markdown (PR comments, job summaries).
+
+use std::fmt::Write;
+
+use crate::compare::{Comparison, Metric, MetricComparison, State};
+use crate::policy::verdict::{Status, Verdict, fmt_p, fmt_value};
+
+fn status_icon(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "✅",
+        Status::Warn => "⚠️",
+        Status::Fail => "❌",
+    }
+}
+
+fn who(r: &crate::compare::RunIdentity) -> String {
+    format!(
+        "{} ({}{})",
+        r.deployment_version.as_deref().unwrap_or("unknown version"),
+        r.git_commit.as_deref().map(|c| format!("commit {c}, ")).unwrap_or_default(),
+        r.source
+    )
+}
+
+pub fn text(v: &Verdict) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", v.outcome.label(), v.headline);
+    let _ = writeln!(out, "candidate {}", who(&v.candidate));
+    let _ = writeln!(out, "baseline  {}", who(&v.baseline));
+    let trim = |t: Option<f64>| t.map_or("-".into(), |t| format!("{t:.1} s"));
+    let _ = writeln!(
+        out,
+        "phase {} (warm-up trimmed: candidate {}, baseline {}); evaluated at {}",
+        v.phase,
+        trim(v.candidate.trimmed_s),
+        trim(v.baseline.trimmed_s),
+        v.now
+    );
+    let _ = writeln!(out);
+    for r in &v.results {
+        let _ = writeln!(out, "  {} {}", r.status.label(), r.message);
+    }
+    if !v.exceptions.is_empty() {
+        let _ = writeln!(out, "\nexceptions:");
+        for e in &v.exceptions {
+            let _ = writeln!(
+                out,
+                "  {} by {} ({}; {}expires {}): {}",
+                e.kind.to_uppercase(),
+                e.by,
+                e.reason,
+                e.approved_by.as_ref().map(|a| format!("approved by {a}, ")).unwrap_or_default(),
+                e.expires,
+                e.message
+            );
+        }
+    }
+    if !v.ignored.is_empty() {
+        let _ = writeln!(out, "\nignored:");
+        for i in &v.ignored {
+            let _ = writeln!(out, "  {}", i.reason);
+        }
+    }
+    out
+}
+
+pub fn markdown(v: &Verdict) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### {} k6gate: {}\n", status_icon(v.outcome), v.headline);
+    let _ = writeln!(
+        out,
+        "Candidate **{}** vs baseline **{}**, {} phase, evaluated at {}.\n",
+        v.candidate.deployment_version.as_deref().unwrap_or("?"),
+        v.baseline.deployment_version.as_deref().unwrap_or("?"),
+        v.phase,
+        v.now
+    );
+    let failing: Vec<_> = v.results.iter().filter(|r| r.status != Status::Pass).collect();
+    if !failing.is_empty() {
+        for r in failing {
+            let _ = writeln!(out, "- {} {}", status_icon(r.status), r.message);
+        }
+        let _ = writeln!(out);
+    }
+    out.push_str(&comparison_markdown(&v.comparison));
+    if !v.exceptions.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n**Exceptions**\n\n| type | result | by | approved / owner | expires | reason |\n|---|---|---|---|---|---|"
+        );
+        for e in &v.exceptions {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                e.kind,
+                e.result,
+                e.by,
+                e.approved_by.as_deref().or(e.owner.as_deref()).unwrap_or("-"),
+                e.expires,
+                e.reason
+            );
+        }
+    }
+    if !v.ignored.is_empty() {
+        let _ = writeln!(out, "\n**Ignored**\n");
+        for i in &v.ignored {
+            let _ = writeln!(out, "- {}", i.reason);
+        }
+    }
+    out
+}
+
+fn change(m: &MetricComparison) -> String {
+    match (m.metric, m.abs_change, m.rel_change) {
+        (Metric::ErrorRate, Some(a), _) => format!("{:+.2} pp", a * 100.0),
+        (_, _, Some(r)) => format!("{:+.1} %", r * 100.0),
+        _ => "-".into(),
+    }
+}
+
+fn cell(m: &MetricComparison, v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| fmt_value(m.metric, v))
+}
+
+fn significance(m: &MetricComparison) -> String {
+    if m.state != State::Ok {
+        return format!("{:?}", m.state).to_lowercase();
+    }
+    fmt_p(m.p_value)
+}
+
+pub fn comparison_markdown(c: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| group | metric | baseline | candidate | change | significance |\n|---|---|---:|---:|---:|---|"
+    );
+    for m in &c.metrics {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            m.group,
+            m.metric.label(),
+            cell(m, m.baseline),
+            cell(m, m.candidate),
+            change(m),
+            significance(m)
+        );
+    }
+    out
+}
+
+pub fn comparison_text(c: &Comparison) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(vec![
+        "group",
+        "metric",
+        "baseline",
+        "candidate",
+        "change",
+        "significance",
+        "CI",
+    ]);
+    for m in &c.metrics {
+        let ci = match (m.ci_low, m.ci_high, m.metric) {
+            (Some(l), Some(h), Metric::ErrorRate) => format!("{:+.2}..{:+.2} pp", l * 100.0, h * 100.0),
+            (Some(l), Some(h), _) => format!("{:+.1}..{:+.1} %", l * 100.0, h * 100.0),
+            _ => "-".into(),
+        };
+        t.add_row(vec![
+            m.group.clone(),
+            m.metric.label().to_string(),
+            cell(m, m.baseline),
+            cell(m, m.candidate),
+            change(m),
+            significance(m),
+            ci,
+        ]);
+    }
+    format!(
+        "baseline {} vs candidate {}, {} phase\n{t}",
+        c.baseline.deployment_version.as_deref().unwrap_or(&c.baseline.source),
+        c.candidate.deployment_version.as_deref().unwrap_or(&c.candidate.source),
+        c.phase
+    )
+}

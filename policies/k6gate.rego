@@ -151,9 +151,15 @@ budget_for(metric) := best if {
 	is_number(budgets.defaults[metric])
 }
 
-alpha := object.get(budgets.significance, "alpha", 0.01)
+alpha := a if {
+	a := budgets.significance.alpha
+	is_number(a)
+} else := 0.01
 
-noise_floor := object.get(budgets.significance, "noise_floor", 0.05)
+noise_floor := n if {
+	n := budgets.significance.noise_floor
+	is_number(n)
+} else := 0.05
 
 # How far over the allowed direction the change went (positive = worse).
 worsening(c) := c.rel_change if {
@@ -162,6 +168,7 @@ worsening(c) := c.rel_change if {
 	c.metric == "error_rate"
 } else := 0 - c.rel_change if {
 	c.metric == "requests_per_s"
+	is_number(c.rel_change)
 }
 
 # The confidence interval bound closest to "no change", in the worse direction.
@@ -171,17 +178,23 @@ worsening_ci(c) := c.ci_low if {
 	c.metric == "error_rate"
 } else := 0 - c.ci_high if {
 	c.metric == "requests_per_s"
+	is_number(c.ci_high)
 }
 
+# Null is not a number: a missing p-value or interval is never evidence.
 significant(c) if {
+	is_number(c.p_value)
 	c.p_value < alpha
 	c.metric == "error_rate"
+	is_number(c.ci_low)
 	worsening_ci(c) > 0
 }
 
 significant(c) if {
+	is_number(c.p_value)
 	c.p_value < alpha
 	c.metric != "error_rate"
+	is_number(worsening_ci(c))
 	worsening_ci(c) > noise_floor
 }
 
@@ -311,7 +324,7 @@ results contains {
 
 ratchet_status(p) := "fail" if {
 	p.state == "ok"
-	worsening(p) > noise_floor
+	worsening(p) > 0
 	significant(p)
 } else := "pass" if {
 	p.state == "ok"
@@ -327,7 +340,7 @@ results contains {
 	"summary": sprintf("no previous run inside migration window %s to ratchet against: this run becomes the reference", [w.id]),
 } if {
 	some w in active_windows
-	not input.previous
+	not is_object(input.previous)
 }
 
 # Budget failures that only pass thanks to an active window are listed as allowed.
@@ -388,10 +401,14 @@ exceptions contains {
 } if {
 	some r in results
 	r.status != "pass"
-	r.metric != ""
+	r.kind in waivable_kinds
 	some v in valid_waivers
 	v.metric == r.metric
 }
+
+# Waivers override SLA and budget results. Missing data, identity and migration-window
+# results (ceiling, ratchet, expiry) are not waivable: fix the data or change the window.
+waivable_kinds := {"sla", "budget"}
 
 ignored contains {"what": v.id, "reason": sprintf("waiver %s ignored: %s", [v.id, waiver_problem(v)]), "source": v._source} if {
 	some v in data.k6gate_config.waivers
@@ -399,7 +416,20 @@ ignored contains {"what": v.id, "reason": sprintf("waiver %s ignored: %s", [v.id
 	waiver_problem(v)
 }
 
-ignored contains {"what": v.id, "reason": sprintf("waiver %s ignored: it covers version %s, this run is %s", [v.id, v.version, object.get(input.run, "deployment_version", "unknown")]), "source": v._source} if {
+run_version := v if {
+	v := input.run.deployment_version
+	is_string(v)
+} else := "unknown"
+
+ignored contains {"what": v.id, "reason": sprintf("waiver %s ignored: it is for environment %s, this run is %s", [v.id, v.environment, input.environment]), "source": v._source} if {
+	some v in data.k6gate_config.waivers
+	v.test == input.test
+	v.version == input.run.deployment_version
+	is_string(v.environment)
+	v.environment != input.environment
+}
+
+ignored contains {"what": v.id, "reason": sprintf("waiver %s ignored: it covers version %s, this run is %s", [v.id, v.version, run_version]), "source": v._source} if {
 	some v in data.k6gate_config.waivers
 	v.test == input.test
 	v.version != input.run.deployment_version

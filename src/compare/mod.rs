@@ -325,10 +325,15 @@ fn unavailable(group: &str, metric: Metric, state: State, reason: String) -> Met
 
 fn compare_metric(group: &str, metric: Metric, b: &Side<'_>, c: &Side<'_>, confidence: f64) -> MetricComparison {
     if b.requests() == 0 {
-        return unavailable(group, metric, State::MissingInBaseline, "no requests in the baseline".into());
+        // A new endpoint: nothing to compare with, but its own numbers still face the SLA.
+        let mut m = unavailable(group, metric, State::MissingInBaseline, "no requests in the baseline".into());
+        m.candidate = c.value(metric);
+        return m;
     }
     if c.requests() == 0 {
-        return unavailable(group, metric, State::MissingInCandidate, "no requests in the candidate".into());
+        let mut m = unavailable(group, metric, State::MissingInCandidate, "no requests in the candidate".into());
+        m.baseline = b.value(metric);
+        return m;
     }
     let (bv, cv) = (b.value(metric), c.value(metric));
     let mut m = unavailable(group, metric, State::Ok, String::new());

@@ -78,10 +78,13 @@ struct BudgetSection {
 #[serde(deny_unknown_fields)]
 pub struct Significance {
     /// A change is significant when its p-value is below this.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub alpha: Option<f64>,
     /// Relative changes whose confidence interval does not clear this are noise.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub noise_floor: Option<f64>,
     /// Confidence level of the intervals (default 0.95).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
 }
 
@@ -193,7 +196,10 @@ pub fn load(dir: &Path) -> Result<PolicyData, PolicyError> {
                 let field = e.path().to_string();
                 let inner = e.into_inner();
                 let (line, col) = inner.location().map_or((1, 1), |l| (l.line() as u64, l.column() as u64));
-                let message = if field == "." { inner.to_string() } else { format!("{field}: {inner}") };
+                // The position is in the prefix; yaml_serde's message may already name the key path.
+                let text = inner.to_string();
+                let text = text.split(" at line ").next().unwrap_or(&text).to_string();
+                let message = if field == "." || text.starts_with(&field) { text } else { format!("{field}: {text}") };
                 return Err(PolicyError::Data { path: path.clone(), line, col, message });
             }
         };

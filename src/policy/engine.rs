@@ -21,7 +21,7 @@ pub struct Outputs {
 }
 
 fn rego_err(e: impl std::fmt::Display) -> PolicyError {
-    PolicyError::Rego(e.to_string())
+    PolicyError::Rego(e.to_string().trim().to_string())
 }
 
 /// `*.rego` files directly in `dir`, sorted.
@@ -55,9 +55,14 @@ impl Policies {
         let mut engine = self.engine.clone();
         engine.add_data_json(&data.to_string()).map_err(rego_err)?;
         engine.set_input_json(&input.to_string()).map_err(rego_err)?;
+        // A query, not eval_rule: a package without `exceptions` or `ignored` (or even
+        // `results`, which then fails closed as "no results") is not an error.
         let mut rule = |name: &str| -> Result<serde_json::Value, PolicyError> {
-            let v = engine.eval_rule(format!("data.k6gate.{name}")).map_err(rego_err)?;
-            if v == regorus::Value::Undefined {
+            let q = engine.eval_query(format!("data.k6gate.{name}"), false).map_err(rego_err)?;
+            let Some(v) = q.result.first().and_then(|r| r.expressions.first()).map(|e| &e.value) else {
+                return Ok(serde_json::Value::Array(vec![]));
+            };
+            if *v == regorus::Value::Undefined {
                 return Ok(serde_json::Value::Array(vec![]));
             }
             let s = v.to_json_str().map_err(rego_err)?;
@@ -113,8 +118,9 @@ fn test_rules(src: &str) -> Vec<String> {
         .lines()
         .filter_map(|l| {
             let name: String = l.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            (name.starts_with("test_") && l.get(name.len()..).unwrap_or("").trim_start().starts_with(['i', '{', ':', '=']))
-                .then_some(name)
+            (name.starts_with("test_")
+                && l.get(name.len()..).unwrap_or("").trim_start().starts_with(['i', '{', ':', '=']))
+            .then_some(name)
         })
         .collect();
     names.dedup();

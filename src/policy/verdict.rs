@@ -187,11 +187,10 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
     let mut results: Vec<RuleResult> = raw
         .into_iter()
         .map(|r| {
-            let comparison = Metric::ALL
-                .iter()
-                .find(|m| m.name() == r.metric)
-                .and_then(|m| req.comparison.get(&r.group, *m))
-                .cloned();
+            // A ratchet judges the candidate against the previous run, not the baseline.
+            let against = if r.kind == "ratchet" { req.previous.unwrap_or(req.comparison) } else { req.comparison };
+            let comparison =
+                Metric::ALL.iter().find(|m| m.name() == r.metric).and_then(|m| against.get(&r.group, *m)).cloned();
             let message = r.summary.clone().unwrap_or_else(|| describe(&r, comparison.as_ref(), phase));
             let message =
                 if r.group != ALL && !r.group.is_empty() { format!("[{}] {message}", r.group) } else { message };

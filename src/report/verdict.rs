@@ -37,8 +37,18 @@ pub fn text(v: &Verdict) -> String {
         v.now
     );
     let _ = writeln!(out);
+    // Everything that is not a pass, then the passes for all requests; per-group passes are
+    // counted (they are all in the JSON and Markdown outputs).
+    let mut hidden = 0;
     for r in &v.results {
+        if r.status == Status::Pass && r.group != crate::compare::ALL {
+            hidden += 1;
+            continue;
+        }
         let _ = writeln!(out, "  {} {}", r.status.label(), r.message);
+    }
+    if hidden > 0 {
+        let _ = writeln!(out, "  ... and {hidden} per-group checks passed (--format json or markdown lists them)");
     }
     if !v.exceptions.is_empty() {
         let _ = writeln!(out, "\nexceptions:");

@@ -7,3 +7,4 @@ mod exact;
 mod fixtures;
 mod formats;
 mod phases;
+mod policy;

@@ -1,0 +1,167 @@
+//! `k6gate evaluate` end to end, on real k6 runs against the local target (fixtures
+//! `policy-*`: test "checkout", 5 VUs for 12 s) with the shipped policies.
+
+use crate::fixtures::{k6gate, path, stderr, stdout};
+
+const NOW: &str = "2026-11-28T12:00:00Z";
+
+fn evaluate(baseline: &str, run: &str, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("verdict.json");
+    let (b, r) = (path(&format!("{baseline}.json")), path(&format!("{run}.json")));
+    let policies = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+    let mut args = vec![
+        "evaluate".to_string(),
+        "--run".into(),
+        r.display().to_string(),
+        "--baseline".into(),
+        b.display().to_string(),
+        "--test".into(),
+        "checkout".into(),
+        "--env".into(),
+        "ci".into(),
+        "--now".into(),
+        NOW.into(),
+        "--policies".into(),
+        policies.into(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let o = k6gate(&args);
+    let code = o.status.code().unwrap_or(-1);
+    assert_ne!(code, 2, "evaluate failed: {}", stderr(&o));
+    let verdict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    (code, verdict, stdout(&o))
+}
+
+fn failing_ids(v: &serde_json::Value) -> Vec<String> {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn two_runs_of_the_same_target_pass() {
+    let (code, v, _) = evaluate("policy-base-a", "policy-base-b", &[]);
+    assert_eq!(code, 0, "{:#?}", failing_ids(&v));
+    assert_ne!(v["outcome"], "fail");
+}
+
+#[test]
+fn a_target_made_30_percent_slower_fails_on_the_p95_budget() {
+    let (code, v, text) = evaluate("policy-base-a", "policy-slow", &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["outcome"], "fail");
+    let ids = failing_ids(&v);
+    assert!(ids.contains(&"budget/all/p95_ms".to_string()), "{ids:?}");
+    let p95 = v["results"].as_array().unwrap().iter().find(|r| r["id"] == "budget/all/p95_ms").unwrap();
+    let c = &p95["comparison"];
+    assert!(c["rel_change"].as_f64().unwrap() > 0.15, "{c}");
+    assert!(c["p_value"].as_f64().unwrap() < 0.01, "{c}");
+    assert!(text.contains("P95 latency rose"), "{text}");
+    assert!(text.contains("steady-state phase"), "{text}");
+    assert!(text.contains("budget 10 %"), "{text}");
+}
+
+#[test]
+fn a_baseline_with_a_warm_up_spike_against_a_candidate_without_one_passes() {
+    let (code, v, _) = evaluate("policy-warmup", "policy-base-b", &[]);
+    assert_eq!(code, 0, "{:#?}", failing_ids(&v));
+    // The baseline's spike was trimmed before comparing.
+    assert!(v["baseline"]["trimmed_s"].as_f64().unwrap() >= 2.0, "{}", v["baseline"]);
+    // Without trimming (the whole sustained phase), the spike would dominate the baseline's p95.
+    let (_, untrimmed, _) = evaluate("policy-warmup", "policy-base-b", &["--phase", "sustained"]);
+    let b = untrimmed["comparison"]["metrics"][1]["baseline"].as_f64().unwrap();
+    let trimmed = v["comparison"]["metrics"][1]["baseline"].as_f64().unwrap();
+    assert!(b > 3.0 * trimmed, "untrimmed baseline p95 {b} vs trimmed {trimmed}");
+}
+
+#[test]
+fn a_candidate_with_3_percent_errors_fails_on_the_sla() {
+    let (code, v, _) = evaluate("policy-base-a", "policy-errors", &[]);
+    assert_eq!(code, 1);
+    let ids = failing_ids(&v);
+    assert!(ids.contains(&"sla/all/error_rate".to_string()), "{ids:?}");
+    let r = v["results"].as_array().unwrap().iter().find(|r| r["id"] == "sla/all/error_rate").unwrap();
+    assert!(r["message"].as_str().unwrap().contains("SLA < 1.00 %"), "{r}");
+}
+
+#[test]
+fn markdown_and_json_formats() {
+    let (_, _, md) = evaluate("policy-base-a", "policy-slow", &["--format", "markdown"]);
+    assert!(md.starts_with("### ❌ k6gate: P95 +"), "{md}");
+    assert!(md.contains("| group | metric | baseline | candidate | change | significance |"), "{md}");
+    let (_, _, json) = evaluate("policy-base-a", "policy-slow", &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["schema_version"], "k6gate.verdict/v1");
+}
+
+#[test]
+fn a_run_of_another_test_fails_closed() {
+    // staged.json is test "staged": judging it as "checkout" must fail, whatever its numbers.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("v.json");
+    let o = k6gate([
+        "evaluate",
+        "--run",
+        path("staged.json").to_str().unwrap(),
+        "--baseline",
+        path("policy-base-a.json").to_str().unwrap(),
+        "--test",
+        "checkout",
+        "--env",
+        "ci",
+        "--now",
+        NOW,
+        "--policies",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(failing_ids(&v).iter().any(|id| id.starts_with("identity/candidate")), "{:?}", failing_ids(&v));
+}
+
+#[test]
+fn compare_prints_the_side_by_side_table() {
+    let o =
+        k6gate(["compare", path("policy-base-a.json").to_str().unwrap(), path("policy-slow.json").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("baseline v1.0.0 vs candidate v1.1.0, steady-state phase"), "{text}");
+    assert!(text.contains("P95 latency"), "{text}");
+}
+
+#[test]
+fn a_summary_export_baseline_cannot_be_compared_soundly() {
+    let (code, v, _) = evaluate("policy-base-a", "policy-base-b", &["--phase", "whole-run"]);
+    // Whole-run over JSON inputs still has series: it compares fine.
+    assert_ne!(v["outcome"], serde_json::Value::Null);
+    assert!(code == 0 || code == 1);
+    let o = k6gate([
+        "evaluate",
+        "--run",
+        path("staged.summary-export.json").to_str().unwrap(),
+        "--baseline",
+        path("staged.summary-export.json").to_str().unwrap(),
+        "--test",
+        "staged",
+        "--env",
+        "ci",
+        "--now",
+        NOW,
+        "--phase",
+        "whole-run",
+        "--policies",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
+    ]);
+    // Identical numbers, but no per-second series: significance cannot be tested, so it fails closed.
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("ingest the JSON output"), "{}", stdout(&o));
+}

@@ -165,3 +165,43 @@ fn a_summary_export_baseline_cannot_be_compared_soundly() {
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("ingest the JSON output"), "{}", stdout(&o));
 }
+
+#[test]
+fn shipped_policies_pass_their_own_unit_tests() {
+    let o = k6gate(["policy", "test", concat!(env!("CARGO_MANIFEST_DIR"), "/policies")]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(" passed"), "{}", stdout(&o));
+    let o = k6gate(["policy", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/policies")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn a_rego_syntax_error_exits_2_and_names_file_line_col() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    for f in std::fs::read_dir(format!("{shipped}/data")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.path().join("data").join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(dir.path().join("gate.rego"), "package k6gate\n\nimport rego.v1\n\nresults contains x if {\n  x := \n}\n").unwrap();
+    let o = k6gate([
+        "evaluate",
+        "--run",
+        path("policy-base-b.json").to_str().unwrap(),
+        "--baseline",
+        path("policy-base-a.json").to_str().unwrap(),
+        "--test",
+        "checkout",
+        "--env",
+        "ci",
+        "--now",
+        NOW,
+        "--policies",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("gate.rego:7:1") || err.contains("gate.rego:6:"), "{err}");
+    assert!(stdout(&o).is_empty(), "no verdict may be printed: {}", stdout(&o));
+}

@@ -343,6 +343,24 @@ results contains {
 	not is_object(input.previous)
 }
 
+# Inside a window, and after it, the comparison must be against the baseline pinned before
+# the window opened: comparing with a run from inside the window would launder the regression.
+results contains {
+	"id": sprintf("window/%s/baseline", [w.id]),
+	"kind": "window",
+	"status": "fail",
+	"group": "all",
+	"metric": "",
+	"source": w._source,
+	"summary": sprintf("migration window %s pins baseline version %s, but the baseline is %v", [w.id, w.baseline_version, input.baseline.deployment_version]),
+} if {
+	some w in data.k6gate_config.migration_windows
+	window_for_test(w)
+	w.start_ns <= input.now_ns
+	is_string(w.baseline_version)
+	input.baseline.deployment_version != w.baseline_version
+}
+
 # Budget failures that only pass thanks to an active window are listed as allowed.
 exceptions contains {
 	"type": "allowed",

@@ -600,3 +600,43 @@ test_budget_partial_significance_uses_defaults if {
 	rs := k6gate.results with input as mk_input([p95_regressed]) with data.k6gate_config as cfg
 	status_of(rs, "budget/all/p95_ms") == "fail"
 }
+
+test_window_requires_its_pinned_baseline if {
+	w := object.union(window_mw1_for_pin, {"baseline_version": "v1.0.0"})
+	res := k6gate.results with input as object.union(pin_input, {"baseline": {"complete": true, "issues": [], "deployment_version": "v1.0.3"}})
+		with data.k6gate_config as object.union(pin_config, {"migration_windows": [w]})
+	some r in res
+	r.id == "window/MW-PIN/baseline"
+	r.status == "fail"
+}
+
+test_window_with_its_pinned_baseline_has_no_baseline_failure if {
+	w := object.union(window_mw1_for_pin, {"baseline_version": "v1.0.0"})
+	res := k6gate.results with input as object.union(pin_input, {"baseline": {"complete": true, "issues": [], "deployment_version": "v1.0.0"}})
+		with data.k6gate_config as object.union(pin_config, {"migration_windows": [w]})
+	not any_id(res, "window/MW-PIN/baseline")
+}
+
+any_id(res, id) if {
+	some r in res
+	r.id == id
+}
+
+window_mw1_for_pin := {
+	"id": "MW-PIN", "test": "checkout", "metrics": ["p95_ms"], "extra_regression": 0.25, "ceiling": {},
+	"owner": "team", "reason": "migration", "start": "2026-11-20", "expires": "2026-12-20",
+	"start_ns": 1795392000000000000, "expires_ns": 1797724800000000000,
+	"_source": {"file": "w.yaml", "line": 1},
+}
+
+pin_input := {
+	"test": "checkout", "environment": "ci", "now": "2026-12-01T00:00:00.000Z", "now_ns": 1796083200000000000,
+	"phase": "steady-state", "run": {"complete": true, "issues": [], "deployment_version": "v1.1.0"},
+	"comparisons": [], "previous": null,
+}
+
+pin_config := {
+	"sla": {"defaults": {"p95_ms": 500, "_source": {"file": "s.yaml", "line": 1}}, "tests": []},
+	"budgets": {"defaults": {"p95_ms": 0.1, "_source": {"file": "b.yaml", "line": 1}}, "significance": {}, "tests": []},
+	"migration_windows": [], "waivers": [],
+}

@@ -208,7 +208,8 @@ pub fn parse_point_fast<'a>(line: &'a str, spec: &TagSpec) -> Option<Point<'a>> 
 
 #[inline]
 fn fast_point<'a>(line: &'a str, spec: &TagSpec, prev: &mut PrevTags<'a>) -> Option<Point<'a>> {
-    if memchr::memchr(b'\\', line.as_bytes()).is_some() {
+    // Escapes and raw control characters (which JSON forbids in strings) go to serde_json.
+    if line.bytes().any(|b| b == b'\\' || b < 0x20) {
         return None;
     }
     let mut c = Cursor { s: line, i: 0 };
@@ -220,10 +221,8 @@ fn fast_point<'a>(line: &'a str, spec: &TagSpec, prev: &mut PrevTags<'a>) -> Opt
     let rest = c.s.get(c.i..)?;
     let end = rest.bytes().position(|b| b == b',')?;
     let num = rest.get(..end)?;
-    // JSON numbers only: Rust also accepts "inf", "NaN", "+1" and ".5".
-    if !num.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'e' | b'E' | b'+'))
-        || !num.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-')
-    {
+    // JSON numbers only: Rust's parser also takes "inf", "NaN", "+1", ".5", "1.", "01".
+    if !is_json_number(num.as_bytes()) {
         return None;
     }
     let value: f64 = num.parse().ok()?;
@@ -268,6 +267,44 @@ fn fast_point<'a>(line: &'a str, spec: &TagSpec, prev: &mut PrevTags<'a>) -> Opt
     Some(Point { metric: Cow::Borrowed(metric), time_ns, value, tags, same_tags })
 }
 
+/// RFC 8259 number grammar: `-? (0 | [1-9][0-9]*) (\.[0-9]+)? ([eE][+-]?[0-9]+)?`.
+fn is_json_number(b: &[u8]) -> bool {
+    let mut i = 0;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +342,37 @@ mod tests {
                 Line::Point(slow) => assert_eq!(p.tags, slow.tags),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn fuzz_regressions_agree_with_serde_json() {
+        // Inputs found by `cargo fuzz` (fuzz/regressions/line_parser/): the fast path accepted
+        // raw control characters and numbers outside JSON's grammar.
+        let spec = TagSpec::default();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/line_parser");
+        let mut n = 0;
+        for f in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            let Ok(line) = std::str::from_utf8(&bytes) else { continue };
+            if let Some(p) = parse_point_fast(line, &spec) {
+                assert_eq!(parse_line_slow(line.as_bytes(), &spec), Ok(Line::Point(p)), "{line:?}");
+            }
+            n += 1;
+        }
+        assert!(n >= 7);
+        for (num, ok) in [
+            ("1", true),
+            ("-0.5e+3", true),
+            ("0", true),
+            ("1.", false),
+            ("01", false),
+            ("-.5", false),
+            ("1.e5", false),
+            ("+1", false),
+            ("1e", false),
+        ] {
+            assert_eq!(is_json_number(num.as_bytes()), ok, "{num}");
         }
     }
 

@@ -184,7 +184,11 @@ fn a_rego_syntax_error_exits_2_and_names_file_line_col() {
         let f = f.unwrap().path();
         std::fs::copy(&f, dir.path().join("data").join(f.file_name().unwrap())).unwrap();
     }
-    std::fs::write(dir.path().join("gate.rego"), "package k6gate\n\nimport rego.v1\n\nresults contains x if {\n  x := \n}\n").unwrap();
+    std::fs::write(
+        dir.path().join("gate.rego"),
+        "package k6gate\n\nimport rego.v1\n\nresults contains x if {\n  x := \n}\n",
+    )
+    .unwrap();
     let o = k6gate([
         "evaluate",
         "--run",

@@ -11,6 +11,7 @@ pub mod compare;
 pub mod error;
 pub mod ingest;
 pub mod policy;
+pub mod render;
 pub mod report;
 pub mod stats;
 pub mod summary;

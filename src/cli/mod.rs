@@ -2,6 +2,7 @@
 
 mod evaluate;
 mod ingest;
+pub mod render;
 
 use std::path::PathBuf;
 
@@ -28,8 +29,37 @@ pub enum Command {
     /// Policy development: run Rego unit tests, validate data files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Render a test's k6 script for an environment.
+    Render(RenderArgs),
     /// Print the JSON Schema of the RunSummary document.
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The test: k6-templates/<TEST>.js.j2.
+    #[arg(long)]
+    pub test: String,
+    /// The environment: environments/<ENV>.yaml.
+    #[arg(long)]
+    pub env: String,
+    /// Override an environment value (stages.sustained=60s, vus=10); repeatable.
+    /// Applied after K6GATE_<KEY> variables (K6GATE_VUS=10, K6GATE_STAGES_SUSTAINED=60s).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Deployment version written into the run's tags.
+    #[arg(long = "deployment-version", env = "K6GATE_DEPLOYMENT_VERSION")]
+    pub deployment_version: Option<String>,
+    /// Git commit written into the run's tags (default: GITHUB_SHA or `git rev-parse HEAD`).
+    #[arg(long)]
+    pub commit: Option<String>,
+    #[arg(long, default_value = "k6-templates")]
+    pub templates: PathBuf,
+    #[arg(long, default_value = "environments")]
+    pub environments: PathBuf,
+    /// Write the script here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +172,7 @@ pub fn main() -> i32 {
         Command::Compare(args) => evaluate::run_compare(&args),
         Command::Policy(PolicyCommand::Test { dir }) => evaluate::run_policy_test(&dir),
         Command::Policy(PolicyCommand::Check { dir }) => evaluate::run_policy_check(&dir),
+        Command::Render(args) => render::run(&args),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&crate::RunSummary::json_schema()).unwrap_or_default());
             Ok(exit::OK)

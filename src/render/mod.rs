@@ -1,0 +1,363 @@
+//! One k6 script per test, rendered for every environment.
+//!
+//! `k6-templates/<test>.js.j2` (minijinja, strict undefined) + `environments/<env>.yaml`
+//! (load profile, target, facts) + overrides (`K6GATE_<KEY>` variables, then `--set
+//! key=value`) -> a k6 script whose `options.tags` carry the run metadata and whose samples
+//! carry `test_stage`. Every `{{ value }}` is written as a JSON literal with `<`, `>`, `&`,
+//! `'` and the JS line separators escaped, so no rendered value can change the script;
+//! only k6gate's own runtime is inserted verbatim.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::{AutoEscape, Environment as Jinja, UndefinedBehavior, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// k6gate's JS runtime (stage tracker, traced http, timers), inserted into every script.
+pub const RUNTIME: &str = include_str!("runtime.js");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Executor {
+    RampingVus,
+    RampingArrivalRate,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stages {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<String>,
+    pub ramp_up: String,
+    pub sustained: String,
+    pub ramp_down: String,
+}
+
+/// One environment's load profile and facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub base_url: String,
+    pub executor: Executor,
+    /// VUs at the plateau (ramping-vus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<u32>,
+    /// Iterations per second at the plateau (ramping-arrival-rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_allocated_vus: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vus: Option<u32>,
+    pub stages: Stages,
+    #[serde(default)]
+    pub think_time_s: f64,
+    /// What makes the run representative: data size, cache state, connections.
+    #[serde(default)]
+    pub facts: BTreeMap<String, serde_json::Value>,
+}
+
+/// The run metadata written into `options.tags`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub git_commit: String,
+    pub deployment_version: String,
+    pub test_date: String,
+}
+
+/// A stage of the plan, relative to the scenario start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanStage {
+    pub name: String,
+    pub end_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub script: String,
+    pub environment: Environment,
+    pub options: serde_json::Value,
+    pub plan: Vec<PlanStage>,
+    pub template: PathBuf,
+}
+
+pub struct RenderRequest<'a> {
+    pub test: &'a str,
+    pub environment: &'a str,
+    pub templates_dir: &'a Path,
+    pub environments_dir: &'a Path,
+    /// `--set key=value`, applied after the variables.
+    pub sets: &'a [String],
+    /// `K6GATE_*` variables (the caller passes `std::env::vars()`; tests pass their own).
+    pub vars: &'a BTreeMap<String, String>,
+    pub run: RunInfo,
+}
+
+/// Parses a k6/Go duration ("30s", "2m", "1m30s", "500ms", "1h") into milliseconds.
+pub fn duration_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (num, tail) = rest.split_at(num_end);
+        let value: f64 = num.parse().ok()?;
+        let unit_end = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_end);
+        let factor = match unit {
+            "ms" => 1.0,
+            "s" => 1_000.0,
+            "m" => 60_000.0,
+            "h" => 3_600_000.0,
+            _ => return None,
+        };
+        total += value * factor;
+        rest = next;
+    }
+    Some(total.round() as u64)
+}
+
+fn env_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::input(path, None, message)
+}
+
+/// Every scalar key path of a YAML mapping (`stages.sustained`), to match overrides against.
+fn key_paths(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    if let Some(map) = v.as_object() {
+        for (k, child) in map {
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            if child.is_object() {
+                key_paths(child, &path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+}
+
+/// Keys that may be overridden even when the file does not set them.
+const OPTIONAL_KEYS: [&str; 5] = ["vus", "rate", "pre_allocated_vus", "max_vus", "stages.warm_up"];
+
+fn set_path(v: &mut serde_json::Value, path: &str, value: serde_json::Value) -> bool {
+    let mut cur = v;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let Some(map) = cur.as_object_mut() else { return false };
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return true;
+        }
+        cur = map.entry(part.to_string()).or_insert_with(|| serde_json::json!({}));
+    }
+    false
+}
+
+/// A YAML scalar: `10` is a number, `30s` a string, `true` a boolean.
+fn scalar(s: &str) -> serde_json::Value {
+    yaml_serde::from_str::<serde_json::Value>(s)
+        .ok()
+        .filter(|v| !v.is_object() && !v.is_array() && !v.is_null())
+        .unwrap_or_else(|| serde_json::Value::String(s.to_string()))
+}
+
+/// Loads `environments/<name>.yaml` and applies the overrides.
+pub fn load_environment(
+    dir: &Path,
+    name: &str,
+    vars: &BTreeMap<String, String>,
+    sets: &[String],
+) -> Result<(Environment, Vec<String>), Error> {
+    let path = dir.join(format!("{name}.yaml"));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        let known = list_names(dir, ".yaml");
+        env_error(&path, format!("cannot read environment {name:?}: {e} (known: {})", known.join(", ")))
+    })?;
+    let mut raw: serde_json::Value = yaml_serde::from_str(&text).map_err(|e| {
+        let line = e.location().map(|l| l.line() as u64);
+        Error::input(&path, line, format!("invalid YAML: {e}"))
+    })?;
+    let mut paths = Vec::new();
+    key_paths(&raw, "", &mut paths);
+    paths.extend(OPTIONAL_KEYS.iter().map(|s| s.to_string()));
+    let mut applied = Vec::new();
+    for p in &paths {
+        let var = format!("K6GATE_{}", p.to_uppercase().replace('.', "_"));
+        if let Some(v) = vars.get(&var) {
+            set_path(&mut raw, p, scalar(v));
+            applied.push(format!("{var}={v}"));
+        }
+    }
+    for s in sets {
+        let (k, v) = s.split_once('=').ok_or_else(|| Error::Usage(format!("--set {s:?}: expected key=value")))?;
+        let k = k.trim();
+        if !paths.iter().any(|p| p == k) && !k.starts_with("facts.") {
+            return Err(Error::Usage(format!(
+                "--set {k}: no such key in {} (keys: {})",
+                path.display(),
+                paths.join(", ")
+            )));
+        }
+        set_path(&mut raw, k, scalar(v));
+        applied.push(format!("--set {k}={v}"));
+    }
+    let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let field = e.path().to_string();
+        env_error(&path, format!("{field}: {}", e.into_inner()))
+    })?;
+    validate(&env).map_err(|m| env_error(&path, m))?;
+    Ok((env, applied))
+}
+
+fn validate(env: &Environment) -> Result<(), String> {
+    for (k, d) in
+        [("ramp_up", &env.stages.ramp_up), ("sustained", &env.stages.sustained), ("ramp_down", &env.stages.ramp_down)]
+            .into_iter()
+            .chain(env.stages.warm_up.as_ref().map(|w| ("warm_up", w)))
+    {
+        duration_ms(d).ok_or_else(|| format!("stages.{k}: {d:?} is not a duration like 30s, 2m or 1m30s"))?;
+    }
+    if duration_ms(&env.stages.sustained) == Some(0) {
+        return Err("stages.sustained: must be longer than 0".into());
+    }
+    match env.executor {
+        Executor::RampingVus if env.vus.unwrap_or(0) == 0 => Err("vus: ramping-vus needs vus >= 1".into()),
+        Executor::RampingArrivalRate if env.rate.unwrap_or(0) == 0 => {
+            Err("rate: ramping-arrival-rate needs rate >= 1 (iterations per second)".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The k6 scenario and the phase plan for an environment.
+pub fn scenario(env: &Environment) -> (serde_json::Value, Vec<PlanStage>) {
+    let peak = match env.executor {
+        Executor::RampingVus => env.vus.unwrap_or(1),
+        Executor::RampingArrivalRate => env.rate.unwrap_or(1),
+    };
+    let warm_target = (peak / 5).max(1);
+    let mut stages = Vec::new();
+    let mut plan = Vec::new();
+    let mut t = 0u64;
+    let mut push = |name: &str, dur: &str, target: u32| {
+        t += duration_ms(dur).unwrap_or(0);
+        stages.push(serde_json::json!({ "duration": dur, "target": target }));
+        plan.push(PlanStage { name: name.to_string(), end_ms: t });
+    };
+    if let Some(w) = &env.stages.warm_up {
+        push("warm-up", w, warm_target);
+    }
+    push("ramp-up", &env.stages.ramp_up, peak);
+    push("sustained", &env.stages.sustained, peak);
+    push("ramp-down", &env.stages.ramp_down, 0);
+    let scenario = match env.executor {
+        Executor::RampingVus => serde_json::json!({
+            "executor": "ramping-vus", "startVUs": 0, "stages": stages, "gracefulRampDown": "5s", "gracefulStop": "10s",
+        }),
+        Executor::RampingArrivalRate => serde_json::json!({
+            "executor": "ramping-arrival-rate", "startRate": 0, "timeUnit": "1s", "stages": stages,
+            "preAllocatedVUs": env.pre_allocated_vus.unwrap_or(peak),
+            "maxVUs": env.max_vus.unwrap_or(peak.saturating_mul(4)),
+            "gracefulStop": "10s",
+        }),
+    };
+    (scenario, plan)
+}
+
+fn list_names(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(suffix)).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Writes every value as a JS literal: JSON, with the characters that could end a
+/// `<script>` or a JS line escaped. Values marked safe (k6gate's own runtime) go verbatim.
+fn js_literal(out: &mut minijinja::Output, _state: &minijinja::State, value: &Value) -> Result<(), minijinja::Error> {
+    if value.is_safe() {
+        return out.write_str(value.as_str().unwrap_or_default()).map_err(minijinja::Error::from);
+    }
+    let json = serde_json::to_string(value).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::BadSerialization, "cannot write as a JS literal").with_source(e)
+    })?;
+    let mut escaped = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => escaped.push_str("\\u003c"),
+            '>' => escaped.push_str("\\u003e"),
+            '&' => escaped.push_str("\\u0026"),
+            '\'' => escaped.push_str("\\u0027"),
+            '\u{2028}' => escaped.push_str("\\u2028"),
+            '\u{2029}' => escaped.push_str("\\u2029"),
+            c => escaped.push(c),
+        }
+    }
+    out.write_str(&escaped).map_err(minijinja::Error::from)
+}
+
+/// Renders `k6-templates/<test>.js.j2` for an environment.
+pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, Error> {
+    let template_path = req.templates_dir.join(format!("{}.js.j2", req.test));
+    let source = std::fs::read_to_string(&template_path).map_err(|e| {
+        let known = list_names(req.templates_dir, ".js.j2");
+        Error::input(
+            &template_path,
+            None,
+            format!("no template for test {:?}: {e} (known: {})", req.test, known.join(", ")),
+        )
+    })?;
+    let (env, _) = load_environment(req.environments_dir, req.environment, req.vars, req.sets)?;
+    let (scenario, plan) = scenario(&env);
+    let options = serde_json::json!({
+        "scenarios": { "main": scenario },
+        // Run metadata lives here, never in `--tag` (which would replace these).
+        "tags": {
+            "test_name": req.test,
+            "environment": req.environment,
+            "git_commit": req.run.git_commit,
+            "deployment_version": req.run.deployment_version,
+            "test_date": req.run.test_date,
+            "testid": req.run.run_id,
+        },
+        "summaryTrendStats": ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"],
+    });
+    let mut jinja = Jinja::new();
+    jinja.set_undefined_behavior(UndefinedBehavior::Strict);
+    jinja.set_auto_escape_callback(|_| AutoEscape::None);
+    jinja.set_formatter(js_literal);
+    let name = template_path.display().to_string();
+    jinja.add_template(&name, &source).map_err(|e| template_error(&template_path, &e))?;
+    let tmpl = jinja.get_template(&name).map_err(|e| template_error(&template_path, &e))?;
+    let ctx = minijinja::context! {
+        test => req.test,
+        environment => req.environment,
+        env => Value::from_serialize(&env),
+        run => Value::from_serialize(&req.run),
+        options => Value::from_serialize(&options),
+        plan => Value::from_serialize(&plan),
+        runtime => Value::from_safe_string(RUNTIME.to_string()),
+    };
+    let script = tmpl.render(ctx).map_err(|e| template_error(&template_path, &e))?;
+    Ok(Rendered { script, environment: env, options, plan, template: template_path })
+}
+
+fn template_error(path: &Path, e: &minijinja::Error) -> Error {
+    let line = e.line().map(|l| l as u64);
+    let mut msg = e.to_string();
+    if let Some(d) = e.detail() {
+        if !msg.contains(d) {
+            msg = format!("{msg}: {d}");
+        }
+    }
+    Error::input(path, line, msg)
+}

@@ -39,6 +39,8 @@ fn bench(c: &mut Criterion) {
         now_ns: 1_795_824_000_000_000_000,
         comparison: &cmp,
         previous: None,
+        no_baseline: false,
+        baseline_reason: None,
     };
 
     c.bench_function("compare (steady-state, 5 groups)", |b| {
@@ -52,7 +54,7 @@ fn bench(c: &mut Criterion) {
             let d = data::load(&policies_dir.join("data")).expect("data");
             let p = Policies::load(&policies_dir).expect("policies");
             let cmp = compare(&base, "base", &run, "run", "steady-state", 0.95);
-            let req = Request { comparison: &cmp, ..Request { ..req_copy(&req) } };
+            let req = Request { comparison: &cmp, ..req_copy(&req) };
             black_box(evaluate(&p, &d, &req).map(|v| v.outcome).ok())
         })
     });
@@ -65,6 +67,8 @@ fn req_copy<'a>(r: &Request<'a>) -> Request<'a> {
         now_ns: r.now_ns,
         comparison: r.comparison,
         previous: r.previous,
+        no_baseline: r.no_baseline,
+        baseline_reason: r.baseline_reason.clone(),
     }
 }
 

@@ -239,9 +239,23 @@ budget_result(c, budget, allowed) := {
 }
 
 results contains r if {
+	not input.no_baseline
 	some c in input.comparisons
 	budget := budget_for(c.metric)
 	r := budget_result(c, budget, budget.value + window_extra(c.metric))
+}
+
+# The first run of a test in an environment has nothing to be compared with: say so, check
+# the SLAs, and let a passing run become the baseline.
+results contains {
+	"id": "no-baseline",
+	"kind": "data",
+	"status": "warn",
+	"group": "all",
+	"metric": "",
+	"summary": "no baseline yet for this test and environment: regression budgets were not checked, SLAs were; a passing run becomes the baseline",
+} if {
+	input.no_baseline == true
 }
 
 # ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ PATH="$(python3 -c 'import site,os; print(os.path.join(site.getuserbase(),"bin")
 export PATH
 
 scripts/install-k6.sh
+scripts/install-chromium.sh   # the HTML report is checked in headless Chromium
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked

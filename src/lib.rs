@@ -9,12 +9,15 @@ pub mod aggregate;
 pub mod cli;
 pub mod compare;
 pub mod error;
+pub mod history;
 pub mod ingest;
 pub mod policy;
 pub mod render;
 pub mod report;
+pub mod run;
 pub mod stats;
 pub mod summary;
+pub mod target;
 
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, ingest};

@@ -299,6 +299,8 @@ fn run_case(case: &Case) -> Result<Result<Verdict, String>, Failed> {
         now_ns,
         comparison: &comparison,
         previous: previous.as_ref(),
+        no_baseline: false,
+        baseline_reason: None,
     };
     Ok(evaluate(&policies, &policy_data, &req).map_err(|e| e.to_string()))
 }

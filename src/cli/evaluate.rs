@@ -60,6 +60,8 @@ pub fn run_evaluate(args: &EvaluateArgs) -> Result<i32> {
         now_ns: now_ns(args.now.as_deref())?,
         comparison: &cmp,
         previous: previous.as_ref(),
+        no_baseline: false,
+        baseline_reason: None,
     };
     let verdict = evaluate(&policies, &policy_data, &req).map_err(|e| Error::Policy(e.to_string()))?;
     let json = serde_json::to_string_pretty(&verdict).map_err(|e| Error::Usage(e.to_string()))?;

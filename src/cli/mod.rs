@@ -1,8 +1,13 @@
 //! The command line: argument types here, the work in the library modules.
 
+mod demo;
 mod evaluate;
+mod history;
 mod ingest;
 pub mod render;
+mod run;
+
+pub use evaluate::load_run;
 
 use std::path::PathBuf;
 
@@ -31,8 +36,116 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Render a test's k6 script for an environment.
     Render(RenderArgs),
+    /// The main job: render, run k6, ingest, compare with the baseline, evaluate the
+    /// policies, write the run directory and record the run. Exit codes as `evaluate`.
+    Run(RunArgs),
+    /// List recorded runs.
+    History(HistoryArgs),
+    /// Pin, unpin or show the baseline of a test in an environment.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// The whole job on this machine: a demo shop, two k6 runs, a regression blocked, then
+    /// allowed by a migration window. Needs k6 (scripts/demo.sh installs it).
+    Demo(DemoArgs),
+    /// The demo shop service (login, products, cart, checkout on SQLite).
+    Target(crate::target::TargetArgs),
     /// Print the JSON Schema of the RunSummary document.
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[arg(long)]
+    pub test: String,
+    #[arg(long)]
+    pub env: String,
+    /// `auto` (pinned run, else the latest passing run on the default branch), a RunSummary
+    /// or k6 output file, or a run id.
+    #[arg(long, default_value = "auto")]
+    pub baseline: String,
+    /// The previous run inside a migration window (file or run id), for the ratchet.
+    #[arg(long)]
+    pub previous: Option<String>,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    #[arg(long = "deployment-version", env = "K6GATE_DEPLOYMENT_VERSION", default_value = "unknown")]
+    pub deployment_version: String,
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// The branch this run is on (default: GITHUB_HEAD_REF/GITHUB_REF_NAME or `git branch --show-current`).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Runs on this branch are baseline candidates.
+    #[arg(long, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
+    pub default_branch: String,
+    #[arg(long, default_value = "steady-state")]
+    pub phase: String,
+    #[arg(long, default_value = "k6-templates")]
+    pub templates: PathBuf,
+    #[arg(long, default_value = "environments")]
+    pub environments: PathBuf,
+    #[arg(long, default_value = "policies")]
+    pub policies: PathBuf,
+    /// History database and run directories.
+    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+    pub state_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
+    pub format: VerdictFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    #[arg(long)]
+    pub test: Option<String>,
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+    pub state_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Pin a run as the baseline of its test and environment.
+    Pin {
+        run_id: String,
+        #[arg(long, default_value = "pinned with k6gate baseline pin")]
+        reason: String,
+        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+        state_dir: PathBuf,
+    },
+    /// End the pin of a test and environment (the pin stays in the history).
+    Unpin {
+        #[arg(long)]
+        test: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+        state_dir: PathBuf,
+    },
+    /// Show the baseline the next run would use, and why.
+    Show {
+        #[arg(long)]
+        test: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
+        default_branch: String,
+        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+        state_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Where the demo keeps its history, runs and policies (recreated).
+    #[arg(long, default_value = ".k6gate/demo")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +286,14 @@ pub fn main() -> i32 {
         Command::Policy(PolicyCommand::Test { dir }) => evaluate::run_policy_test(&dir),
         Command::Policy(PolicyCommand::Check { dir }) => evaluate::run_policy_check(&dir),
         Command::Render(args) => render::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::History(args) => history::list(&args),
+        Command::Baseline(cmd) => history::baseline(&cmd),
+        Command::Demo(args) => demo::run(&args),
+        Command::Target(args) => match crate::target::run(&args) {
+            Ok(()) => Ok(exit::OK),
+            Err(e) => Err(crate::Error::Usage(format!("target: {e}"))),
+        },
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&crate::RunSummary::json_schema()).unwrap_or_default());
             Ok(exit::OK)

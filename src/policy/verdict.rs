@@ -101,6 +101,9 @@ pub struct Verdict {
     pub now: String,
     pub phase: String,
     pub baseline: RunIdentity,
+    /// Why this baseline was chosen, when k6gate chose it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub baseline_reason: Option<String>,
     pub candidate: RunIdentity,
     /// Results that count, waived ones excluded (they are in `exceptions`).
     pub results: Vec<RuleResult>,
@@ -119,6 +122,11 @@ pub struct Request<'a> {
     pub comparison: &'a Comparison,
     /// The candidate against the previous run, for migration-window ratchets.
     pub previous: Option<&'a Comparison>,
+    /// No baseline exists yet: the comparison is the run against itself, budgets are not
+    /// checked (the policies say so with a warning), SLAs are.
+    pub no_baseline: bool,
+    /// Why this baseline (pinned by whom, or the latest passing run), for the reader.
+    pub baseline_reason: Option<String>,
 }
 
 fn identity_json(r: &RunIdentity) -> serde_json::Value {
@@ -133,6 +141,7 @@ pub fn input(req: &Request<'_>) -> serde_json::Value {
         "now": format_rfc3339_ms(req.now_ns),
         "now_ns": req.now_ns,
         "phase": req.comparison.phase,
+        "no_baseline": req.no_baseline,
         "run": identity_json(&req.comparison.candidate),
         "baseline": identity_json(&req.comparison.baseline),
         "comparisons": serde_json::to_value(&req.comparison.metrics).unwrap_or_default(),
@@ -256,6 +265,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         now: format_rfc3339_ms(req.now_ns),
         phase: phase.clone(),
         baseline: req.comparison.baseline.clone(),
+        baseline_reason: req.baseline_reason.clone(),
         candidate: req.comparison.candidate.clone(),
         results,
         exceptions,

@@ -1,0 +1,176 @@
+//! `k6gate demo`: the main job end to end on this machine, narrated.
+
+use std::path::Path;
+
+use super::DemoArgs;
+use super::render::{k6gate_vars, now_ns};
+use crate::error::{Error, Result, exit};
+use crate::history::{Outcome, RunFilter, RunStore};
+use crate::ingest::timefmt::format_rfc3339_ms;
+use crate::policy::verdict::{Request, evaluate};
+use crate::policy::{data, engine::Policies};
+use crate::run::{BaselineSource, RunOptions, execute, k6, open_history};
+use crate::target::TargetArgs;
+
+const REGRESSION: f64 = 0.3;
+
+fn step(n: u32, text: &str) {
+    println!("\n\x1b[1m== {n}. {text}\x1b[0m");
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Output { path: path.to_path_buf(), source }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest).map_err(io(&dest))?;
+        }
+    }
+    Ok(())
+}
+
+fn start_target(db: &Path, regression: f64) -> Result<crate::target::Running> {
+    let args = TargetArgs::try_from_args(["--db", &db.display().to_string(), "--regression", &regression.to_string()])
+        .map_err(|e| Error::Usage(format!("demo target: {e}")))?;
+    crate::target::spawn(&args).map_err(|e| Error::Usage(format!("demo target: {e}")))
+}
+
+pub fn run(args: &DemoArgs) -> Result<i32> {
+    if !k6::available() {
+        return Err(Error::Usage(k6::INSTALL_HINT.into()));
+    }
+    let dir = &args.dir;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    let policies = dir.join("policies");
+    copy_dir(Path::new("policies"), &policies)?;
+    let db = dir.join("shop.db");
+    let started = std::time::Instant::now();
+
+    step(1, "Start the demo shop (login, products, cart, checkout on SQLite; payment provider simulated)");
+    let target = start_target(&db, 0.0)?;
+    let base_url = format!("http://127.0.0.1:{}", target.port());
+    println!("shop listening on {base_url}");
+
+    let opts = |version: &str| RunOptions {
+        test: "checkout".into(),
+        environment: "dev".into(),
+        sets: vec![format!("base_url={base_url}")],
+        vars: k6gate_vars(),
+        deployment_version: version.into(),
+        git_commit: super::render::git_commit().unwrap_or_else(|| "demo".into()),
+        git_branch: Some("main".into()),
+        default_branch: "main".into(),
+        baseline: BaselineSource::Auto,
+        previous: None,
+        templates_dir: "k6-templates".into(),
+        environments_dir: "environments".into(),
+        policies_dir: policies.clone(),
+        state_dir: dir.clone(),
+        phase: "steady-state".into(),
+        quiet_k6: true,
+        now_ns: now_ns(),
+    };
+
+    step(2, "Run the checkout test in dev for v1.0.0 (k6: warm-up 3 s, ramp-up 4 s, sustained 20 s, ramp-down 3 s)");
+    let first = execute(&opts("v1.0.0"))?;
+    report_run(&first);
+    if first.outcome != Outcome::Pass && first.outcome != Outcome::Warn {
+        return Err(Error::Usage(format!("the first demo run did not pass ({}): {:?}", first.outcome, first.problem)));
+    }
+
+    step(3, &format!("Deploy v1.1.0 with a {:.0} % slower checkout path, and run the same test", REGRESSION * 100.0));
+    target.stop().map_err(|e| Error::Usage(format!("demo target: {e}")))?;
+    let target = start_target(&db, REGRESSION)?;
+    let mut second_opts = opts("v1.1.0");
+    second_opts.sets = vec![format!("base_url=http://127.0.0.1:{}", target.port())];
+    let second = execute(&second_opts)?;
+    target.stop().map_err(|e| Error::Usage(format!("demo target: {e}")))?;
+    report_run(&second);
+    let (Some(verdict), Some(summary)) = (&second.verdict, &second.summary) else {
+        return Err(Error::Usage(format!("the second demo run has no verdict: {:?}", second.problem)));
+    };
+    println!("\nSide by side ({} phase):", verdict.phase);
+    println!("{}", crate::report::verdict::comparison_text(&verdict.comparison));
+    println!("Verdict (deployment {}):", if second.outcome == Outcome::Fail { "BLOCKED" } else { "not blocked" });
+    println!("{}", crate::report::verdict::text(verdict));
+
+    step(4, "A migration window for the checkout refactor: time-boxed, with an owner, a ceiling and a ratchet");
+    let now = now_ns();
+    let day = 86_400_000_000_000i64;
+    let window = format!(
+        "# Added by `k6gate demo`: in a real repo this file arrives through a reviewed PR.\nmigration_windows:\n  - id: MW-DEMO\n    test: checkout\n    environments: [dev]\n    metrics: [p50_ms, p95_ms, p99_ms, requests_per_s]\n    extra_regression: 0.6\n    ceiling: {{ p95_ms: 500 }}\n    owner: team-checkout\n    reason: payment provider migration, temporary extra latency on checkout\n    start: {}\n    expires: {}\n    baseline_version: v1.0.0\n",
+        format_rfc3339_ms(now - day),
+        format_rfc3339_ms(now + 14 * day)
+    );
+    let window_file = policies.join("data").join("demo-window.yaml");
+    std::fs::write(&window_file, &window).map_err(io(&window_file))?;
+    println!("{}", window.lines().skip(1).collect::<Vec<_>>().join("\n"));
+    let policy_data = data::load(&policies.join("data")).map_err(|e| Error::Policy(e.to_string()))?;
+    let rego = Policies::load(&policies).map_err(|e| Error::Policy(e.to_string()))?;
+    let req = Request {
+        test: "checkout",
+        environment: "dev",
+        now_ns: now,
+        comparison: &verdict.comparison,
+        previous: None,
+        no_baseline: false,
+        baseline_reason: verdict.baseline_reason.clone(),
+    };
+    let allowed = evaluate(&rego, &policy_data, &req).map_err(|e| Error::Policy(e.to_string()))?;
+    println!("\nThe same v1.1.0 run under the window:");
+    println!("{}", crate::report::verdict::text(&allowed));
+    let _ = summary;
+
+    step(5, "History and reports");
+    let store = open_history(dir)?;
+    for r in store
+        .list_runs(&RunFilter { test: Some("checkout"), environment: Some("dev"), limit: Some(10) })
+        .map_err(|e| Error::Usage(e.to_string()))?
+    {
+        println!(
+            "  {}  {:<8} {:<7} {}",
+            r.id,
+            r.deployment_version.unwrap_or_default(),
+            r.outcome.to_string(),
+            r.run_dir.map(|d| d.display().to_string()).unwrap_or_default()
+        );
+    }
+    if let Some(html) = &second.html_report {
+        println!("\nHTML report of the blocked run: {}", html.display());
+    }
+    println!("Demo finished in {:.0} s.", started.elapsed().as_secs_f64());
+    Ok(if second.outcome == Outcome::Fail && allowed.outcome != crate::policy::verdict::Status::Fail {
+        exit::OK
+    } else {
+        exit::GATE_FAILED
+    })
+}
+
+fn report_run(r: &crate::run::RunResult) {
+    let headline = r.verdict.as_ref().map(|v| v.headline.clone()).unwrap_or_default();
+    println!("run {}: {} — {headline}", r.run_id, r.outcome.to_string().to_uppercase());
+    if let Some(p) = &r.problem {
+        println!("  note: {p}");
+    }
+    if let Some(s) = &r.summary {
+        if let Some(ss) = &s.steady_state {
+            let l = ss.summary.total.latency_ms.as_ref();
+            println!(
+                "  steady state: {} requests, p95 {} ms, errors {:.2} % (warm-up trimmed: {:.1} s)",
+                ss.summary.total.requests,
+                l.and_then(|l| l.p95).map_or("-".into(), |v| format!("{v:.1}")),
+                ss.summary.total.error_rate.unwrap_or(0.0) * 100.0,
+                ss.trimmed_s
+            );
+        }
+    }
+}

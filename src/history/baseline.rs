@@ -1,0 +1,45 @@
+//! Which run a new run is compared with, and why.
+//!
+//! 1. The active pin for the test and environment, if there is one.
+//! 2. Otherwise the latest passing run of the same test and environment on the default
+//!    branch, by start time.
+//!
+//! "Passing" means outcome `pass` or `warn` ([`BASELINE_OUTCOMES`]). A warn is a run the gate
+//! let through: it was deployed, so it is what production behaves like now. Skipping warns
+//! would compare against ever older code while a noisy metric keeps warning, and would make
+//! the baseline depend on how close to a budget the last runs happened to land. Creep over a
+//! series of warns is for the policies (budgets against the baseline, migration-window
+//! ratchets), not for baseline selection. `fail`, `error` and `incomplete` runs are never
+//! chosen; a pin may name a failed run (accepting a new normal is what pins are for) but never
+//! an errored or incomplete one, which has no data to compare with.
+
+use serde::{Deserialize, Serialize};
+
+use super::pin::Pin;
+use super::run::{Outcome, RunRecord};
+use crate::ingest::timefmt::format_rfc3339_ms;
+
+/// The outcomes a run needs to be chosen as baseline without a pin.
+pub const BASELINE_OUTCOMES: [Outcome; 2] = [Outcome::Pass, Outcome::Warn];
+
+/// The chosen baseline and a sentence saying why, for the verdict.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaselineChoice {
+    pub run: RunRecord,
+    /// `pinned by alice at 2026-11-28T00:15:42.000Z: <reason>` or
+    /// `latest passing run on main`.
+    pub reason: String,
+    /// The pin, when the baseline was pinned.
+    pub pin: Option<Pin>,
+}
+
+impl BaselineChoice {
+    pub(super) fn pinned(run: RunRecord, pin: Pin) -> BaselineChoice {
+        let reason = format!("pinned by {} at {}: {}", pin.pinned_by, format_rfc3339_ms(pin.pinned_at_ns), pin.reason);
+        BaselineChoice { run, reason, pin: Some(pin) }
+    }
+
+    pub(super) fn latest_passing(run: RunRecord, default_branch: &str) -> BaselineChoice {
+        BaselineChoice { run, reason: format!("latest passing run on {default_branch}"), pin: None }
+    }
+}

@@ -1,0 +1,34 @@
+//! What can go wrong with the history. Every error names the database file, so a message
+//! from CI says which store it was about.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The database's directory cannot be created.
+    #[error("{}: cannot create the history directory: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    /// The file was written by a newer k6gate; opening it would risk its data.
+    #[error("{}: history schema version {found}, this k6gate reads up to {supported}; upgrade k6gate", path.display())]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    /// The file is an SQLite database, but not a k6gate history.
+    #[error("{}: not a k6gate history database ({message})", path.display())]
+    Foreign { path: PathBuf, message: String },
+    #[error("{}: no run {id:?}", path.display())]
+    NotFound { path: PathBuf, id: String },
+    /// A run id prefix that matches more than one run. `matches` holds the first ten;
+    /// `more` says there were others.
+    #[error("{}: run id prefix {prefix:?} is ambiguous: {}{}", path.display(), matches.join(", "),
+        if *more { ", ..." } else { "" })]
+    Ambiguous { path: PathBuf, prefix: String, matches: Vec<String>, more: bool },
+    /// Pinning a run that cannot be a baseline (errored or incomplete).
+    #[error("{}: run {id} is {outcome}; only runs with a summary and a verdict can be baselines", path.display())]
+    NotABaseline { path: PathBuf, id: String, outcome: String },
+    #[error("{}: no active pin for test {test:?} in environment {environment:?}", path.display())]
+    NoActivePin { path: PathBuf, test: String, environment: String },
+    /// A request the store refuses: an empty name or reason, a decision without its data.
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}

@@ -1,0 +1,43 @@
+//! Local run history: every run k6gate makes, in an embedded SQLite database under
+//! `.k6gate/`, and the baseline the next run is compared with.
+//!
+//! A run is stored with what it was (test, environment, git branch and commit, deployment
+//! version, who ran it and on which host, its run directory, k6's exit code, start and finish
+//! times), what it measured (the RunSummary) and what the gate said (the verdict and its
+//! outcome). Summaries and verdicts are kept as the JSON documents they are: this module never
+//! reads inside them, so their schemas evolve without a migration here, and it depends on
+//! neither `summary` nor `policy`.
+//!
+//! Storage sits behind [`RunStore`]; [`SqliteStore`] is the only backend so far. Remote
+//! backends (a history shared by CI and laptops) and retention (pruning old runs and their
+//! documents) come later; retention must keep pinned runs, which the `pins` foreign key
+//! already enforces.
+//!
+//! What the store must never do:
+//! - read the clock: start, finish and pin times are inputs (the run id's 16 random bits are
+//!   the only thing it makes up);
+//! - decide an outcome: the caller records the verdict's, and the store refuses a pass, warn
+//!   or fail without the summary and verdict behind it;
+//! - offer an errored or incomplete run as a baseline, even through a pin.
+//!
+//! `who` finds the user and host for [`NewRun`]; it is the only part that looks at the
+//! environment, and the store never calls it.
+
+mod baseline;
+mod error;
+mod pin;
+mod run;
+mod run_id;
+mod schema;
+mod sqlite;
+mod store;
+pub mod who;
+
+pub use baseline::{BASELINE_OUTCOMES, BaselineChoice};
+pub use error::HistoryError;
+pub use pin::{Invalidation, Pin};
+pub use run::{NewRun, Outcome, RunFilter, RunRecord, UnknownOutcome};
+pub use run_id::{format_run_id, new_run_id};
+pub use schema::SCHEMA_VERSION;
+pub use sqlite::{DEFAULT_PATH, SqliteStore};
+pub use store::RunStore;

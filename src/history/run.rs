@@ -1,0 +1,135 @@
+//! A run as recorded: [`NewRun`] going in, [`RunRecord`] coming out.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// How a run ended. `pass`, `warn` and `fail` are the gate's decision and always come with
+/// a summary and a verdict; `error` (k6, ingest or the policies broke) and `incomplete`
+/// (the run was interrupted, or its data has gaps) may have neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Warn,
+    Fail,
+    Error,
+    /// The default, so that a run is never recorded as decided by accident.
+    #[default]
+    Incomplete,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [Outcome::Pass, Outcome::Warn, Outcome::Fail, Outcome::Error, Outcome::Incomplete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+            Outcome::Incomplete => "incomplete",
+        }
+    }
+
+    /// The gate decided (pass, warn or fail): the run has a summary and a verdict.
+    pub fn is_decided(self) -> bool {
+        matches!(self, Outcome::Pass | Outcome::Warn | Outcome::Fail)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown outcome {0:?} (expected pass, warn, fail, error or incomplete)")]
+pub struct UnknownOutcome(pub String);
+
+impl FromStr for Outcome {
+    type Err = UnknownOutcome;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| UnknownOutcome(s.to_string()))
+    }
+}
+
+/// A run to record. The store adds the id and the k6gate version.
+///
+/// Times are Unix nanoseconds (UTC), like every time in k6gate. `summary` and `verdict` are
+/// the JSON documents as written (`serde_json::value::to_raw_value(&summary)`).
+#[derive(Debug, Clone, Default)]
+pub struct NewRun {
+    /// The id to record the run under, when the caller already named the run (see
+    /// [`new_run_id`](super::new_run_id)); taken if free, otherwise a fresh one is drawn.
+    pub id: Option<String>,
+    pub test: String,
+    pub environment: String,
+    pub outcome: Outcome,
+    pub started_at_ns: i64,
+    pub finished_at_ns: Option<i64>,
+    /// Who ran it: `who::current_user()`.
+    pub user: Option<String>,
+    /// Where it ran: `who::hostname()`.
+    pub host: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_commit: Option<String>,
+    pub deployment_version: Option<String>,
+    /// The run's directory (k6 output, summary, verdict). Stored as text, lossily if it is
+    /// not UTF-8.
+    pub run_dir: Option<PathBuf>,
+    /// `None` when k6 did not run or was killed by a signal.
+    pub k6_exit_code: Option<i32>,
+    pub summary: Option<Box<RawValue>>,
+    pub verdict: Option<Box<RawValue>>,
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// `YYYYMMDD-HHMMSS-xxxx`: see [`format_run_id`](super::format_run_id).
+    pub id: String,
+    pub test: String,
+    pub environment: String,
+    pub outcome: Outcome,
+    pub started_at_ns: i64,
+    pub finished_at_ns: Option<i64>,
+    pub user: Option<String>,
+    pub host: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_commit: Option<String>,
+    pub deployment_version: Option<String>,
+    pub run_dir: Option<PathBuf>,
+    pub k6_exit_code: Option<i32>,
+    /// The k6gate that recorded the run.
+    pub k6gate_version: String,
+    pub summary: Option<Box<RawValue>>,
+    pub verdict: Option<Box<RawValue>>,
+}
+
+impl RunRecord {
+    /// The summary as `T` (typically `k6gate::RunSummary`), if the run has one.
+    pub fn summary_as<T: DeserializeOwned>(&self) -> Option<serde_json::Result<T>> {
+        self.summary.as_ref().map(|raw| serde_json::from_str(raw.get()))
+    }
+
+    /// The verdict as `T` (typically `k6gate::policy::verdict::Verdict`), if the run has one.
+    pub fn verdict_as<T: DeserializeOwned>(&self) -> Option<serde_json::Result<T>> {
+        self.verdict.as_ref().map(|raw| serde_json::from_str(raw.get()))
+    }
+}
+
+/// Which runs [`RunStore::list_runs`](super::RunStore::list_runs) returns, newest first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFilter<'a> {
+    pub test: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    /// At most this many; `None` for all.
+    pub limit: Option<usize>,
+}

@@ -1,0 +1,107 @@
+//! The SQLite schema and its migrations.
+//!
+//! `PRAGMA user_version` holds the schema version: it lives in the file header and changes
+//! in the same transaction as the migration, so a file is never half-migrated. Migration
+//! `n` (1-based) takes a database from version `n - 1` to `n`; released migrations are never
+//! edited, only appended to. `PRAGMA application_id` marks the file as k6gate's.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::error::HistoryError;
+use super::sqlite::At;
+
+/// The schema version this k6gate writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// `k6gt` in ASCII.
+const APPLICATION_ID: i64 = 0x6b36_6774;
+
+const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = "
+CREATE TABLE runs (
+    id                 TEXT PRIMARY KEY NOT NULL,
+    test               TEXT NOT NULL CHECK (test <> ''),
+    environment        TEXT NOT NULL CHECK (environment <> ''),
+    outcome            TEXT NOT NULL CHECK (outcome IN ('pass', 'warn', 'fail', 'error', 'incomplete')),
+    started_at_ns      INTEGER NOT NULL,
+    finished_at_ns     INTEGER,
+    user               TEXT,
+    host               TEXT,
+    git_branch         TEXT,
+    git_commit         TEXT,
+    deployment_version TEXT,
+    run_dir            TEXT,
+    k6_exit_code       INTEGER,
+    k6gate_version     TEXT NOT NULL,
+    -- The documents come last: a row's leading columns are read without touching the
+    -- overflow pages that hold a large summary.
+    summary            TEXT,
+    verdict            TEXT,
+    -- A gate decision is never stored without the data behind it.
+    CHECK (outcome IN ('error', 'incomplete') OR (summary IS NOT NULL AND verdict IS NOT NULL))
+) STRICT;
+
+CREATE INDEX runs_by_test ON runs (test, environment, started_at_ns DESC);
+CREATE INDEX runs_by_start ON runs (started_at_ns DESC);
+
+CREATE TABLE pins (
+    id                 INTEGER PRIMARY KEY,
+    run_id             TEXT NOT NULL REFERENCES runs (id),
+    -- The run's, copied so that the index below can hold one active pin per pair.
+    test               TEXT NOT NULL,
+    environment        TEXT NOT NULL,
+    pinned_by          TEXT NOT NULL CHECK (pinned_by <> ''),
+    pinned_at_ns       INTEGER NOT NULL,
+    reason             TEXT NOT NULL CHECK (reason <> ''),
+    invalidated_by     TEXT,
+    invalidated_at_ns  INTEGER,
+    invalidated_reason TEXT,
+    replaced_by        INTEGER REFERENCES pins (id),
+    CHECK ((invalidated_at_ns IS NULL) = (invalidated_by IS NULL)
+       AND (invalidated_at_ns IS NULL) = (invalidated_reason IS NULL))
+) STRICT;
+
+-- At most one active pin per test and environment.
+CREATE UNIQUE INDEX pins_active ON pins (test, environment) WHERE invalidated_at_ns IS NULL;
+";
+
+/// Brings the database up to [`SCHEMA_VERSION`], refusing files from a newer k6gate and
+/// files that belong to something else.
+pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), HistoryError> {
+    if check(conn, path)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Immediate: of two processes opening a fresh file, one migrates and the other waits,
+    // then finds the work done.
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).at(path)?;
+    let done = usize::try_from(check(&tx, path)?).unwrap_or(MIGRATIONS.len());
+    for sql in MIGRATIONS.iter().skip(done) {
+        tx.execute_batch(sql).at(path)?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID).at(path)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION).at(path)?;
+    tx.commit().at(path)
+}
+
+/// The file's schema version, if k6gate can use the file at all.
+fn check(conn: &Connection, path: &Path) -> Result<i64, HistoryError> {
+    let app: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).at(path)?;
+    if app != 0 && app != APPLICATION_ID {
+        return Err(HistoryError::Foreign { path: path.into(), message: format!("application_id {app:#x}") });
+    }
+    let found = version(conn).at(path)?;
+    if found > SCHEMA_VERSION {
+        return Err(HistoryError::TooNew { path: path.into(), found, supported: SCHEMA_VERSION });
+    }
+    if found < 0 {
+        return Err(HistoryError::Foreign { path: path.into(), message: format!("schema version {found}") });
+    }
+    Ok(found)
+}
+
+pub(super) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}

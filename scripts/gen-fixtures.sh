@@ -223,16 +223,18 @@ run_k6 nowarmup "$NORMAL" "" warmup.js --out json=nowarmup.json
 # 8. Policy end-to-end runs: one test ("checkout"), a healthy error rate (0.2 %), constant
 #    5 VUs for 12 s tagged sustained. Two healthy runs, a 30 % slower target, a 3 % error
 #    rate, and a baseline with a warm-up spike.
-POLICY="--error-rate 0.002"
+#    Latencies are scaled x4 (4-20 ms) so that the simulated work, not the scheduling noise
+#    of a busy 2-core CI machine, dominates: a 30 % slower target must look 30 % slower.
+POLICY="--error-rate 0.002 --latency-scale 4"
 policy_run() { # NAME VERSION "TARGET OPTS"
     PRODUCES=("$1.json")
     run_k6 "$1" "$3" "" warmup.js -e TEST_NAME=checkout -e DEPLOYMENT_VERSION="$2" --out json="$1.json"
 }
 policy_run policy-base-a v1.0.0 "$POLICY --seed 11"
 policy_run policy-base-b v1.0.1 "$POLICY --seed 12"
-policy_run policy-slow v1.1.0 "$POLICY --seed 13 --latency-scale 1.3"
-policy_run policy-errors v1.1.0 "--error-rate 0.03 --seed 14"
-policy_run policy-warmup v1.0.0 "$POLICY --seed 15 --warmup-spike-secs 3 --warmup-spike-ms 40"
+policy_run policy-slow v1.1.0 "--error-rate 0.002 --latency-scale 5.2 --seed 13"
+policy_run policy-errors v1.1.0 "--error-rate 0.03 --latency-scale 4 --seed 14"
+policy_run policy-warmup v1.0.0 "$POLICY --seed 15 --warmup-spike-secs 3 --warmup-spike-ms 80"
 
 rm -f "$TMP/.target.out" "$TMP/.target.err"
 

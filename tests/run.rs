@@ -75,6 +75,7 @@ fn options(state: &Path, port: u16, version: &str, branch: &str) -> RunOptions {
         state_dir: state.to_path_buf(),
         phase: "steady-state".into(),
         quiet_k6: true,
+        remote_write: None,
         now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
     }
 }
@@ -121,6 +122,15 @@ fn runs_are_recorded_and_the_baseline_is_the_latest_passing_run_on_main() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("v1.0.0") && text.contains("v1.0.2"), "{text}");
+
+    // `compare` takes run ids (unique prefixes) as well as files.
+    let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        .args(["compare", &runs[2].id, &runs[0].id, "--state-dir", state.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("baseline v1.0.0 vs candidate v1.0.2"), "{text}");
 }
 
 fn first_ns() -> i64 {

@@ -275,19 +275,3 @@ fn arguments_are_checked_when_parsed() {
         assert!(TargetArgs::try_from_args(bad.iter().copied()).is_err(), "{bad:?} accepted");
     }
 }
-
-#[test]
-fn zz_overhead_probe() {
-    let t = start(&["--latency-scale", "0"]);
-    let port = t.port();
-    let token = login(port, "u5");
-    for _ in 0..3 {
-        let s = Instant::now();
-        get(port, "/health");
-        let h = s.elapsed();
-        post(port, "/api/cart", json!({"token": token, "product_id": 1, "qty": 1}));
-        let s = Instant::now();
-        post(port, "/api/checkout", json!({"token": token}));
-        eprintln!("health {:?} checkout {:?}", h, s.elapsed());
-    }
-}

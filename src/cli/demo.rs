@@ -77,6 +77,7 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
         state_dir: dir.clone(),
         phase: "steady-state".into(),
         quiet_k6: true,
+        remote_write: None,
         now_ns: now_ns(),
     };
 

@@ -78,7 +78,16 @@ pub fn run_evaluate(args: &EvaluateArgs) -> Result<i32> {
 }
 
 pub fn run_compare(args: &CompareArgs) -> Result<i32> {
-    let cmp = comparison(&args.baseline, &args.run, &args.phase, 0.95)?;
+    // Files are read as they are; anything else is a run id from the history.
+    let load = |spec: &str| -> Result<(RunSummary, String)> {
+        if Path::new(spec).exists() {
+            return Ok((load_run(Path::new(spec))?, spec.to_string()));
+        }
+        crate::run::load_summary(spec, &crate::run::open_history(&args.state_dir)?)
+    };
+    let (b, bsrc) = load(&args.baseline)?;
+    let (r, rsrc) = load(&args.run)?;
+    let cmp = compare(&b, &bsrc, &r, &rsrc, &args.phase, 0.95);
     match args.format {
         VerdictFormat::Json => {
             println!("{}", serde_json::to_string_pretty(&cmp).map_err(|e| Error::Usage(e.to_string()))?)

@@ -2,6 +2,7 @@
 
 mod demo;
 mod evaluate;
+pub mod grafana;
 mod history;
 mod ingest;
 pub mod render;
@@ -47,6 +48,12 @@ pub enum Command {
     /// The whole job on this machine: a demo shop, two k6 runs, a regression blocked, then
     /// allowed by a migration window. Needs k6 (scripts/demo.sh installs it).
     Demo(DemoArgs),
+    /// Remote-write a run's summary to Prometheus/Mimir (p50/p95/p99, error ratio, request
+    /// rate and duration per phase and group), for long-term history.
+    Publish(PublishArgs),
+    /// Grafana: provisioning files, annotations, embeddable panel URLs.
+    #[command(subcommand)]
+    Grafana(GrafanaCommand),
     /// The demo shop service (login, products, cart, checkout on SQLite).
     Target(crate::target::TargetArgs),
     /// Print the JSON Schema of the RunSummary document.
@@ -91,6 +98,60 @@ pub struct RunArgs {
     pub state_dir: PathBuf,
     #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
     pub format: VerdictFormat,
+    /// Send live metrics to Prometheus (`.../api/v1/write`) or Mimir (`.../api/v1/push`)
+    /// during the run, and publish the summary after it.
+    #[arg(long, env = "K6GATE_PROMETHEUS_RW_URL")]
+    pub remote_write: Option<String>,
+    /// Mimir tenant (`X-Scope-OrgID`).
+    #[arg(long, env = "K6GATE_MIMIR_TENANT")]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// A run id from the history, or a RunSummary / k6 output file.
+    pub run: String,
+    /// Prometheus `.../api/v1/write` or Mimir `.../api/v1/push`.
+    #[arg(long, env = "K6GATE_PROMETHEUS_RW_URL")]
+    pub remote_write: String,
+    /// Mimir tenant (`X-Scope-OrgID`).
+    #[arg(long, env = "K6GATE_MIMIR_TENANT")]
+    pub tenant: Option<String>,
+    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrafanaCommand {
+    /// Write Grafana provisioning (data sources, dashboards, alert rules) and the
+    /// Prometheus/Mimir rule group. Deterministic: CI regenerates and diffs `grafana/`.
+    Generate {
+        #[arg(long, default_value = "grafana")]
+        out: PathBuf,
+    },
+    /// Annotate a run (a region with its verdict, version and report link) in Grafana;
+    /// queued on disk when Grafana is unreachable.
+    Annotate {
+        run: String,
+        /// Also mark this run as the baseline.
+        #[arg(long)]
+        baseline: bool,
+        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+        state_dir: PathBuf,
+    },
+    /// Send the annotations queued while Grafana was unreachable.
+    Flush {
+        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+        state_dir: PathBuf,
+    },
+    /// The `d-solo` URL of a run's panel, with its time range and variables.
+    EmbedUrl {
+        run: String,
+        #[arg(long, env = "K6GATE_GRAFANA_URL")]
+        grafana_url: String,
+        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+        state_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -228,8 +289,12 @@ pub struct EvaluateArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    pub baseline: PathBuf,
-    pub run: PathBuf,
+    /// A RunSummary, raw k6 output, or a run id (or unique prefix) from the history.
+    pub baseline: String,
+    /// A RunSummary, raw k6 output, or a run id.
+    pub run: String,
+    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+    pub state_dir: PathBuf,
     #[arg(long, default_value = "steady-state")]
     pub phase: String,
     #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
@@ -290,6 +355,8 @@ pub fn main() -> i32 {
         Command::History(args) => history::list(&args),
         Command::Baseline(cmd) => history::baseline(&cmd),
         Command::Demo(args) => demo::run(&args),
+        Command::Publish(args) => grafana::publish(&args),
+        Command::Grafana(cmd) => grafana::run(&cmd),
         Command::Target(args) => match crate::target::run(&args) {
             Ok(()) => Ok(exit::OK),
             Err(e) => Err(crate::Error::Usage(format!("target: {e}"))),

@@ -39,6 +39,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         state_dir: args.state_dir.clone(),
         phase: args.phase.clone(),
         quiet_k6: false,
+        remote_write: args
+            .remote_write
+            .clone()
+            .map(|url| crate::run::k6::RemoteWrite { url, tenant: args.tenant.clone() }),
         now_ns: now_ns(),
     };
     let result = execute(&opts)?;
@@ -57,9 +61,34 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     if let Some(h) = &result.html_report {
         eprintln!("report: {}", h.display());
     }
+    annotate_in_grafana(args, &result.run_id);
     Ok(match result.outcome {
         Outcome::Pass | Outcome::Warn => exit::OK,
         Outcome::Fail | Outcome::Incomplete => exit::GATE_FAILED,
         Outcome::Error => exit::ERROR,
     })
+}
+
+/// When Grafana is configured, the run becomes a region annotation (queued on disk if Grafana
+/// is unreachable). Never changes the exit code: the gate judges the run's own data.
+fn annotate_in_grafana(args: &RunArgs, run_id: &str) {
+    use crate::grafana::annotate;
+    use crate::history::RunStore;
+    let config = match annotate::GrafanaConfig::from_env() {
+        Ok(Some(c)) => c,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("k6gate: warning: Grafana annotation skipped: {e}");
+            return;
+        }
+    };
+    let Ok(store) = crate::run::open_history(&args.state_dir) else { return };
+    let Ok(record) = store.get_run(run_id) else { return };
+    let report = record.run_dir.as_ref().map(|d| d.join("report.html").display().to_string());
+    let a =
+        annotate::run_annotation(&annotate::RunFacts::from_record(&record, report), config.dashboard_uid.as_deref());
+    let queue = annotate::Queue::new(args.state_dir.join("grafana-queue"));
+    if let Err(e) = super::grafana::send(&config, &queue, &a) {
+        eprintln!("k6gate: warning: {e}");
+    }
 }

@@ -330,6 +330,12 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, Error> {
             "testid": req.run.run_id,
         },
         "summaryTrendStats": ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"],
+        // k6's default system tags minus `url` (one label value per URL would explode the
+        // series count in Prometheus; requests are grouped by their `name` tag instead).
+        "systemTags": [
+            "proto", "subproto", "status", "method", "name", "group", "check", "error", "error_code",
+            "tls_version", "scenario", "service", "expected_response",
+        ],
     });
     let mut jinja = Jinja::new();
     jinja.set_undefined_behavior(UndefinedBehavior::Strict);

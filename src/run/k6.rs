@@ -97,8 +97,39 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
 
+/// Live metrics: k6's Prometheus remote-write output (Prometheus `/api/v1/write`, Mimir
+/// `/api/v1/push`), with native histograms (so P95 over any window is right; the trend-stat
+/// gauges are cumulative over the run) and stale markers (a finished test stops showing).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteWrite {
+    pub url: String,
+    /// Mimir tenant, sent as `X-Scope-OrgID`.
+    pub tenant: Option<String>,
+}
+
+impl RemoteWrite {
+    /// The environment k6 reads for its `experimental-prometheus-rw` output.
+    pub fn k6_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("K6_PROMETHEUS_RW_SERVER_URL".to_string(), self.url.clone()),
+            ("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM".to_string(), "true".to_string()),
+            ("K6_PROMETHEUS_RW_STALE_MARKERS".to_string(), "true".to_string()),
+            ("K6_PROMETHEUS_RW_PUSH_INTERVAL".to_string(), "1s".to_string()),
+        ];
+        if let Some(t) = &self.tenant {
+            env.push(("K6_PROMETHEUS_RW_HEADERS_X-Scope-OrgID".to_string(), t.clone()));
+        }
+        env
+    }
+}
+
 /// Runs `k6 run script` with its JSON output (gzip) and summary export in `dir`.
 pub fn run(script: &Path, dir: &Path, quiet: bool) -> Result<K6Run, Error> {
+    run_with(script, dir, quiet, None)
+}
+
+/// [`run`], plus live remote write when `rw` is given.
+pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>) -> Result<K6Run, Error> {
     if !available() {
         return Err(Error::Usage(INSTALL_HINT.into()));
     }
@@ -110,8 +141,11 @@ pub fn run(script: &Path, dir: &Path, quiet: bool) -> Result<K6Run, Error> {
         .arg(format!("127.0.0.1:{}", free_port()))
         .arg("--out")
         .arg(format!("json={}", json_out.display()))
-        .arg(format!("--summary-export={}", summary_export.display()))
-        .arg(script)
+        .arg(format!("--summary-export={}", summary_export.display()));
+    if let Some(rw) = rw {
+        cmd.arg("--out").arg("experimental-prometheus-rw").envs(rw.k6_env());
+    }
+    cmd.arg(script)
         .env("K6_NO_USAGE_REPORT", "true")
         .stdin(Stdio::null())
         .stdout(if quiet { Stdio::null() } else { Stdio::inherit() })

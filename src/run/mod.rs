@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub phase: String,
     /// Hide k6's own output (the demo prints its own narration).
     pub quiet_k6: bool,
+    /// Live metrics to Prometheus/Mimir during the run, and the summary published after it.
+    pub remote_write: Option<k6::RemoteWrite>,
     pub now_ns: i64,
 }
 
@@ -123,7 +125,7 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
     write(&script, &rendered.script)?;
     write(&run_dir.join("environment.json"), &json(&rendered.environment)?)?;
 
-    let k6run = k6::run(&script, &run_dir, opts.quiet_k6)?;
+    let k6run = k6::run_with(&script, &run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
     let finished_ns = crate::cli::render::now_ns().max(opts.now_ns);
     let mut record = NewRun {
         id: Some(run_id.clone()),
@@ -187,6 +189,13 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
     } else if let Some(first) = k6run.error_lines.first() {
         // An exception inside the default function exits 0 in k6: say so, the policies decide.
         summary.notes.push(format!("k6 logged {} error line(s), first: {first}", k6run.error_lines.len()));
+    }
+    if let Some(rw) = &opts.remote_write {
+        // k6 exits 0 even when every push failed: look for the run's series.
+        if let Some(warning) = live_series_missing(rw, &run_id) {
+            eprintln!("k6gate: warning: {warning}");
+            summary.notes.push(warning);
+        }
     }
     let summary_json = json(&summary)?;
     write(&run_dir.join("run-summary.json"), &summary_json)?;
@@ -263,6 +272,16 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
             Status::Fail => Outcome::Fail,
         }
     };
+    if let Some(rw) = &opts.remote_write {
+        // Long-term history: a handful of series per phase and group. A failure here never
+        // changes the verdict, which rests on the run's own data.
+        match publish_summary(rw, &summary, &run_id, Some(outcome.as_str())) {
+            Ok(n) => {
+                eprintln!("k6gate: published {n} summary series to {}", crate::prom::remote_write::redact_url(&rw.url))
+            }
+            Err(e) => eprintln!("k6gate: warning: the run summary was not published: {e}"),
+        }
+    }
     record.outcome = outcome;
     record.verdict = serde_json::value::to_raw_value(&verdict).ok();
     result.outcome = outcome;
@@ -270,6 +289,47 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
     result.verdict = Some(verdict);
     let problem = stopped.then(|| "the run was stopped early; recorded as incomplete".to_string());
     finish(&store, record, result, problem)
+}
+
+/// Remote-writes the summary's series; returns how many.
+pub fn publish_summary(
+    rw: &k6::RemoteWrite,
+    summary: &RunSummary,
+    run_id: &str,
+    verdict: Option<&str>,
+) -> std::result::Result<usize, String> {
+    use crate::prom::{publish, remote_write};
+    let series = publish::series(summary, run_id, verdict).map_err(|e| e.to_string())?;
+    let auth = remote_write::Auth::from_env().map_err(|e| e.to_string())?;
+    let opts = remote_write::WriteOptions { auth, ..Default::default() };
+    publish::publish(&rw.url, rw.tenant.as_deref(), &series, &opts).map(|r| r.series).map_err(|e| e.to_string())
+}
+
+/// Why the run's live series are not in Prometheus, or `None` when they arrived.
+fn live_series_missing(rw: &k6::RemoteWrite, run_id: &str) -> Option<String> {
+    let base = crate::prom::query::query_base(&rw.url);
+    // A range, not an instant: with stale markers on, a finished test's series are gone
+    // from instant queries a few seconds after the end.
+    // `k6_vus` exists in every run and carries the run-level tags, `testid` among them.
+    let promql = format!("count(count_over_time(k6_vus{{testid=\"{run_id}\"}}[1h]))");
+    // The last push lands up to a second after k6 exits.
+    let mut last = String::new();
+    for attempt in 0..5 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+        }
+        match crate::prom::query::instant(&base, rw.tenant.as_deref(), &promql) {
+            Ok(r) if r.first().is_some_and(|(_, n)| *n > 0.0) => return None,
+            Ok(_) => last = format!("no series with testid=\"{run_id}\" at {base}"),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Some(format!(
+        "live metrics did not arrive in Prometheus ({last}); k6 exits 0 even when every remote-write push fails: \
+         check {} is reachable, and that Prometheus runs with --web.enable-remote-write-receiver and \
+         --enable-feature=native-histograms (without it every push is rejected)",
+        rw.url
+    ))
 }
 
 fn finish(

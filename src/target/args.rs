@@ -15,11 +15,18 @@ pub struct TargetArgs {
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Multiplies every simulated delay (endpoint work, third-party call, warm-up); 0 turns them off.
-    #[arg(long, env = "K6GATE_TARGET_LATENCY_SCALE", default_value_t = 1.0, value_parser = non_negative)]
+    #[arg(long, value_name = "F", env = "K6GATE_TARGET_LATENCY_SCALE", default_value_t = 1.0, value_parser = non_negative)]
     pub latency_scale: f64,
     /// Injected regression: extra relative slowdown of the checkout path (0.3 = 30 % slower).
     /// A negative value down to -0.9 makes it faster, to demonstrate an improvement.
-    #[arg(long, env = "K6GATE_TARGET_REGRESSION", default_value_t = 0.0, value_parser = regression, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "F",
+        env = "K6GATE_TARGET_REGRESSION",
+        default_value_t = 0.0,
+        value_parser = regression,
+        allow_hyphen_values = true
+    )]
     pub regression: f64,
     /// Base latency in ms of the simulated payment provider that checkout calls.
     #[arg(long, value_name = "MS", default_value_t = 8.0, value_parser = non_negative)]

@@ -1,0 +1,132 @@
+//! Addresses of one dashboard panel framed on one run: Grafana's `d-solo` URL,
+//! `/d-solo/<uid>/<slug>?orgId=1&from=<ms>&to=<ms>&panelId=<id>&var-<name>=<value>...`,
+//! for an iframe in a report or a link in a pull request.
+//!
+//! Grafana serves it only with `[security] allow_embedding = true` and to a viewer who is
+//! signed in (or with anonymous access); this module builds the address and nothing else.
+//! It does no IO.
+
+use crate::ingest::timefmt::parse_rfc3339_ns;
+use crate::summary::RunSummary;
+
+/// Grafana's default organization.
+pub const ORG_ID: u32 = 1;
+
+/// Time shown before a run's first sample and after its last, so its edges are visible.
+pub const RUN_PADDING_MS: i64 = 30_000;
+
+/// The panel a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Panel<'a> {
+    /// The Grafana root, with its sub-path if any; a trailing slash is ignored.
+    pub grafana_url: &'a str,
+    pub dashboard_uid: &'a str,
+    /// The dashboard's slug. Grafana finds the dashboard by its uid and ignores the slug;
+    /// empty leaves it out (`/d-solo/<uid>`).
+    pub slug: &'a str,
+    pub panel_id: u32,
+}
+
+/// The `d-solo` URL of a panel from `from_ms` to `to_ms` (epoch milliseconds), with each
+/// `(name, value)` as `var-<name>=<value>`, in the order given. Path segments, names and
+/// values are percent-encoded.
+pub fn embed_url(
+    grafana_url: &str,
+    dashboard_uid: &str,
+    slug: &str,
+    panel_id: u32,
+    from_ms: i64,
+    to_ms: i64,
+    vars: &[(&str, &str)],
+) -> String {
+    let mut url = format!("{}/d-solo/{}", grafana_url.trim_end_matches('/'), percent_encode(dashboard_uid));
+    if !slug.is_empty() {
+        url.push('/');
+        url.push_str(&percent_encode(slug));
+    }
+    url.push_str(&format!("?orgId={ORG_ID}&from={from_ms}&to={to_ms}&panelId={panel_id}"));
+    for (name, value) in vars {
+        url.push_str(&format!("&var-{}={}", percent_encode(name), percent_encode(value)));
+    }
+    url
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmbedError {
+    #[error("run {run_id}: the summary has no {which} time, so there is no time range to show")]
+    MissingTime { run_id: String, which: &'static str },
+    #[error("run {run_id}: the summary's {which} time {value:?} is not an RFC 3339 timestamp")]
+    BadTime { run_id: String, which: &'static str, value: String },
+}
+
+/// The variables that select one run: `test`, `environment`, `version` and `run`, each left
+/// out when the summary does not know it.
+pub fn run_vars(summary: &RunSummary, run_id: &str) -> Vec<(&'static str, String)> {
+    let meta = &summary.metadata;
+    let mut vars = Vec::new();
+    if let Some(test) = &meta.test_name {
+        vars.push(("test", test.clone()));
+    }
+    if let Some(environment) = &meta.environment {
+        vars.push(("environment", environment.clone()));
+    }
+    if let Some(version) = &meta.deployment_version {
+        vars.push(("version", version.clone()));
+    }
+    vars.push(("run", run_id.to_string()));
+    vars
+}
+
+/// The panel over the run's time range ([`RUN_PADDING_MS`] either side, the start rounded down
+/// and the end up to the millisecond) with [`run_vars`].
+pub fn run_embed_url(panel: &Panel<'_>, summary: &RunSummary, run_id: &str) -> Result<String, EmbedError> {
+    let start_ns = time_ns(summary.metadata.start.as_deref(), "start", run_id)?;
+    let end_ns = time_ns(summary.metadata.end.as_deref(), "end", run_id)?;
+    let from_ms = start_ns.div_euclid(1_000_000).saturating_sub(RUN_PADDING_MS);
+    let end_ms = end_ns.div_euclid(1_000_000) + i64::from(end_ns.rem_euclid(1_000_000) != 0);
+    let to_ms = end_ms.max(from_ms).saturating_add(RUN_PADDING_MS);
+    let vars = run_vars(summary, run_id);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    Ok(embed_url(panel.grafana_url, panel.dashboard_uid, panel.slug, panel.panel_id, from_ms, to_ms, &vars))
+}
+
+fn time_ns(value: Option<&str>, which: &'static str, run_id: &str) -> Result<i64, EmbedError> {
+    let value = value.ok_or_else(|| EmbedError::MissingTime { run_id: run_id.to_string(), which })?;
+    parse_rfc3339_ns(value.as_bytes()).ok_or_else(|| EmbedError::BadTime {
+        run_id: run_id.to_string(),
+        which,
+        value: value.to_string(),
+    })
+}
+
+/// Percent-encodes every byte of `s` except RFC 3986's unreserved characters
+/// (`A-Z a-z 0-9 - . _ ~`). That is safe in a path segment and in a query name or value
+/// alike; `+` becomes `%2B`, since query parsers read a bare `+` as a space. Written here
+/// because it is one short function, and this module's only need: no crate for it.
+pub fn percent_encode(s: &str) -> String {
+    let hex = |nibble: u8| char::from(if nibble < 10 { b'0' + nibble } else { b'A' + nibble - 10 });
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(hex(b >> 4));
+            out.push(hex(b & 0x0f));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_reserved_and_non_ascii() {
+        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
+        assert_eq!(percent_encode("v1.2.3+build/5"), "v1.2.3%2Bbuild%2F5");
+        assert_eq!(percent_encode("a b&c=d?#%"), "a%20b%26c%3Dd%3F%23%25");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+    }
+}

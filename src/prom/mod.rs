@@ -1,0 +1,5 @@
+//! Prometheus/Mimir: remote write of run summaries, and the series names k6gate publishes.
+
+pub mod publish;
+pub mod query;
+pub mod remote_write;

@@ -1,0 +1,795 @@
+//! Grafana annotations and embed URLs against a fake Grafana.
+//!
+//! Grafana cannot run here, so the fake plays its part as the Grafana HTTP API documents it
+//! (grafana/grafana `docs/sources/developers/http_api/annotations.md`, "Create Annotation",
+//! https://grafana.com/docs/grafana/latest/developers/http_api/annotations/; the
+//! `Authorization: Bearer <token>` header as in that page's PUT and PATCH examples and in
+//! `docs/sources/developers/http_api/auth.md`):
+//!
+//! - `POST /api/annotations` with `Content-Type: application/json`;
+//! - a JSON object body with `dashboardUID` (string), `panelId` (number), `time` and
+//!   `timeEnd` (epoch numbers in millisecond resolution), `tags` (array of strings) and
+//!   `text` (string, the only required field);
+//! - the answer `200 {"message":"Annotation added","id":N}` (the page's example has a
+//!   trailing comma after the id, which is not JSON; the handler writes valid JSON).
+//!
+//! It answers the way Grafana's handler (`pkg/api/annotations.go`, `PostAnnotation`) does when
+//! something is off: 401 without the right token, 400 `bad request data` for a body it cannot
+//! bind, 400 `Failed to save annotation` for an empty `text`, 404 elsewhere. Anything the
+//! client sends that the documentation does not describe is recorded as a problem, and every
+//! test checks there were none.
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use k6gate::grafana::annotate::{
+    AnnotateError, Annotation, BaselineFacts, ConfigError, GrafanaConfig, Outcome, Queue, QueuedAnnotation, RunFacts,
+    baseline_annotation, flush, post, run_annotation, send_or_queue,
+};
+use k6gate::grafana::embed::{Panel, embed_url, run_embed_url};
+use k6gate::history::Outcome as RunOutcome;
+
+/// The client's token in every test: it must never show up in a file or a message.
+const TOKEN: &str = "glsa_k6gateTEST_s3cr3t_0123456789abcdef";
+
+// ---------------------------------------------------------------------------------------------
+// The fake Grafana
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    accept: Option<String>,
+    body: String,
+    /// Where the request departs from the documented API.
+    problems: Vec<String>,
+}
+
+impl Seen {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A canned answer for the next request, before the fake's own checks.
+struct Canned {
+    status: u16,
+    body: &'static str,
+    delay: Duration,
+}
+
+fn canned(status: u16, body: &'static str) -> Canned {
+    Canned { status, body, delay: Duration::ZERO }
+}
+
+struct FakeState {
+    token: String,
+    seen: Vec<Seen>,
+    script: VecDeque<Canned>,
+    next_id: i64,
+}
+
+struct FakeGrafana {
+    url: String,
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl FakeGrafana {
+    /// A fake that accepts [`TOKEN`].
+    fn start() -> FakeGrafana {
+        FakeGrafana::start_with(TOKEN, Vec::new())
+    }
+
+    /// A fake that accepts `token` and first gives the `script` answers in order.
+    fn start_with(token: &str, script: Vec<Canned>) -> FakeGrafana {
+        let state = Arc::new(Mutex::new(FakeState {
+            token: token.to_string(),
+            seen: Vec::new(),
+            script: script.into(),
+            next_id: 41,
+        }));
+        let app = Router::new().fallback(grafana).with_state(state.clone());
+        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+        // Its own runtime on its own thread: the client under test is blocking. The thread
+        // ends with the test process.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                axum::serve(listener, app).await.expect("serve");
+            });
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(10)).expect("fake Grafana started");
+        FakeGrafana { url: format!("http://{addr}"), state }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.state.lock().expect("state").seen.clone()
+    }
+
+    /// Every request was as documented.
+    fn assert_all_documented(&self) {
+        for seen in self.seen() {
+            assert!(
+                seen.problems.is_empty(),
+                "request departs from the Grafana API docs: {:?}\n{seen:#?}",
+                seen.problems
+            );
+        }
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.seen().iter().map(|s| s.json()["text"].as_str().unwrap_or("<none>").to_string()).collect()
+    }
+}
+
+fn grafana_json(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).expect("status");
+    (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+async fn grafana(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let mut seen = Seen {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        authorization: header("authorization"),
+        content_type: header("content-type"),
+        accept: header("accept"),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        problems: Vec::new(),
+    };
+    let (expected_token, canned) = {
+        let mut st = state.lock().expect("state");
+        (st.token.clone(), st.script.pop_front())
+    };
+
+    // Checks against the documentation, recorded whatever the answer.
+    if seen.method != "POST" {
+        seen.problems.push(format!("method {} (documented: POST)", seen.method));
+    }
+    if seen.path != "/api/annotations" && !seen.path.ends_with("/api/annotations") {
+        seen.problems.push(format!("path {} (documented: /api/annotations)", seen.path));
+    }
+    match &seen.authorization {
+        Some(auth) if auth.starts_with("Bearer ") && auth.len() > "Bearer ".len() => {}
+        other => seen.problems.push(format!("Authorization {other:?} (documented: Bearer <token>)")),
+    }
+    if seen.content_type.as_deref() != Some("application/json") {
+        seen.problems.push(format!("Content-Type {:?} (documented: application/json)", seen.content_type));
+    }
+    let parsed = serde_json::from_str::<Value>(&seen.body);
+    match &parsed {
+        Ok(Value::Object(fields)) => seen.problems.extend(body_problems(fields)),
+        Ok(other) => seen.problems.push(format!("body is not a JSON object: {other}")),
+        Err(e) => seen.problems.push(format!("body is not JSON: {e}")),
+    }
+
+    let wrong_path = seen.path != "/api/annotations";
+    let authorized = seen.authorization.as_deref() == Some(&format!("Bearer {expected_token}"));
+    let delay = canned.as_ref().map(|c| c.delay).unwrap_or_default();
+    state.lock().expect("state").seen.push(seen);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(c) = canned.filter(|c| c.status != 0) {
+        return grafana_json(c.status, serde_json::from_str(c.body).unwrap_or(Value::from(c.body)));
+    }
+    // Grafana's own answers.
+    if wrong_path {
+        return grafana_json(404, json!({"message": "Not found"}));
+    }
+    if method != Method::POST {
+        return grafana_json(405, json!({"message": "Method Not Allowed"}));
+    }
+    if !authorized {
+        return grafana_json(401, json!({"message": "Unauthorized"}));
+    }
+    let Ok(Value::Object(fields)) = parsed else {
+        return grafana_json(400, json!({"message": "bad request data"}));
+    };
+    // Go's JSON binding ignores unknown fields but fails on a known one of the wrong type.
+    if !binds(&fields) {
+        return grafana_json(400, json!({"message": "bad request data"}));
+    }
+    if fields.get("text").and_then(Value::as_str).unwrap_or("").is_empty() {
+        return grafana_json(400, json!({"message": "Failed to save annotation"}));
+    }
+    let id = {
+        let mut st = state.lock().expect("state");
+        st.next_id += 1;
+        st.next_id - 1
+    };
+    grafana_json(200, json!({"message": "Annotation added", "id": id}))
+}
+
+/// Whether Grafana's `PostAnnotationsCmd` (int64 ids and times, string text and UID, string
+/// tags) can be bound from `fields`.
+fn binds(fields: &serde_json::Map<String, Value>) -> bool {
+    fields.iter().all(|(key, value)| match key.as_str() {
+        "dashboardUID" | "text" => value.is_string() || value.is_null(),
+        "panelId" | "dashboardId" | "time" | "timeEnd" => value.is_i64() || value.is_null(),
+        "tags" => value.is_null() || value.as_array().is_some_and(|tags| tags.iter().all(Value::is_string)),
+        _ => true,
+    })
+}
+
+/// The documented body fields and their types.
+fn body_problems(fields: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, value) in fields {
+        let ok = match key.as_str() {
+            "dashboardUID" => value.is_string(),
+            "panelId" | "dashboardId" => value.is_i64(),
+            // Epoch numbers in millisecond resolution: 13 digits for any date this century.
+            "time" | "timeEnd" => {
+                value.as_i64().is_some_and(|ms| (1_000_000_000_000..10_000_000_000_000).contains(&ms))
+            }
+            "tags" => value.as_array().is_some_and(|tags| tags.iter().all(Value::is_string)),
+            "text" => value.is_string(),
+            _ => {
+                problems.push(format!("undocumented field {key:?}"));
+                continue;
+            }
+        };
+        if !ok {
+            problems.push(format!("field {key:?} has the wrong type or unit: {value}"));
+        }
+    }
+    if !fields.contains_key("text") {
+        problems.push("no \"text\" (the one required field)".to_string());
+    }
+    if let (Some(start), Some(end)) =
+        (fields.get("time").and_then(Value::as_i64), fields.get("timeEnd").and_then(Value::as_i64))
+    {
+        if end < start {
+            problems.push(format!("timeEnd {end} before time {start}"));
+        }
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// An address where nothing listens: a port the OS gave out, closed again.
+fn down_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+fn config(url: &str) -> GrafanaConfig {
+    let mut config = GrafanaConfig::new(url, TOKEN).expect("config");
+    config.backoff = Duration::from_millis(10);
+    config.timeout = Duration::from_secs(5);
+    config
+}
+
+fn facts() -> RunFacts {
+    RunFacts {
+        run_id: "20251128-001542-ab12".to_string(),
+        test: "checkout".to_string(),
+        environment: "staging".to_string(),
+        deployment_version: Some("v1.2.3+build/5".to_string()),
+        outcome: RunOutcome::Fail,
+        start_ms: 1_764_288_942_011,
+        end_ms: Some(1_764_289_242_500),
+        report_link: Some("https://ci.example.com/runs/42/report.html?a=1&b=2".to_string()),
+    }
+}
+
+fn note(text: &str) -> Annotation {
+    Annotation {
+        time_ms: 1_764_288_942_011,
+        time_end_ms: None,
+        tags: vec!["k6gate".to_string()],
+        text: text.to_string(),
+        dashboard_uid: None,
+        panel_id: None,
+    }
+}
+
+/// Every file under `dir`, recursively, holds no token.
+fn assert_no_token_under(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            assert_no_token_under(&path);
+        } else {
+            let text = std::fs::read_to_string(&path).expect("read");
+            assert!(!text.contains(TOKEN), "{} holds the token", path.display());
+        }
+    }
+}
+
+fn assert_no_token(message: &str) {
+    assert!(!message.contains(TOKEN), "message holds the token: {message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Posting
+
+#[test]
+fn post_sends_the_documented_request_and_returns_the_id() {
+    let grafana = FakeGrafana::start();
+    let annotation = run_annotation(&facts(), Some("k6gate-run"));
+
+    let id = post(&config(&grafana.url), &annotation).expect("posted");
+
+    assert_eq!(id, 41);
+    grafana.assert_all_documented();
+    let seen = grafana.seen();
+    assert_eq!(seen.len(), 1);
+    let req = &seen[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/api/annotations");
+    assert_eq!(req.authorization.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(req.content_type.as_deref(), Some("application/json"));
+    assert_eq!(req.accept.as_deref(), Some("application/json"), "as in the documented example request");
+    assert_eq!(
+        req.json(),
+        json!({
+            "dashboardUID": "k6gate-run",
+            "time": 1_764_288_942_011_i64,
+            "timeEnd": 1_764_289_242_500_i64,
+            "tags": ["k6gate", "run", "test:checkout", "env:staging", "version:v1.2.3+build/5", "verdict:fail",
+                     "run:20251128-001542-ab12"],
+            "text": "k6gate <b>FAIL</b>: checkout on staging, version v1.2.3+build/5<br />run 20251128-001542-ab12 \
+                     · <a href=\"https://ci.example.com/runs/42/report.html?a=1&amp;b=2\">report</a>",
+        })
+    );
+}
+
+#[test]
+fn an_organization_annotation_sends_no_dashboard_fields() {
+    let grafana = FakeGrafana::start();
+    let mut run = facts();
+    run.end_ms = None;
+    post(&config(&grafana.url), &run_annotation(&run, None)).expect("posted");
+    grafana.assert_all_documented();
+    let body = grafana.seen()[0].json();
+    let keys: Vec<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(keys, ["tags", "text", "time"]);
+}
+
+#[test]
+fn a_server_error_is_retried() {
+    let grafana = FakeGrafana::start_with(
+        TOKEN,
+        vec![canned(500, r#"{"message":"Failed to save annotation"}"#), canned(502, "Bad Gateway")],
+    );
+    let id = post(&config(&grafana.url), &note("retried")).expect("posted on the third attempt");
+    assert_eq!(id, 41);
+    grafana.assert_all_documented();
+    let seen = grafana.seen();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|s| s.body == seen[0].body), "every attempt sends the same body");
+}
+
+#[test]
+fn a_timeout_is_retried() {
+    let grafana = FakeGrafana::start_with(TOKEN, vec![Canned { status: 0, body: "", delay: Duration::from_secs(3) }]);
+    let mut config = config(&grafana.url);
+    config.timeout = Duration::from_millis(300);
+    let id = post(&config, &note("slow")).expect("posted on the second attempt");
+    assert_eq!(id, 41);
+    assert_eq!(grafana.seen().len(), 2);
+    grafana.assert_all_documented();
+}
+
+#[test]
+fn a_server_failing_every_attempt_is_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::new(dir.path().join("grafana-queue"));
+    let grafana = FakeGrafana::start_with(TOKEN, (0..3).map(|_| canned(503, r#"{"message":"unavailable"}"#)).collect());
+
+    let outcome = send_or_queue(&config(&grafana.url), &queue, &note("later")).expect("queued");
+
+    let Outcome::Queued(path, AnnotateError::Server { status: 503, attempts: 3, .. }) = &outcome else {
+        panic!("expected queued after 3 attempts, got {outcome:?}");
+    };
+    assert!(path.exists());
+    assert_eq!(grafana.seen().len(), 3, "bounded: max_attempts requests, no more");
+    let message = outcome.to_string();
+    assert!(message.contains("failed 3 time(s)"), "{message}");
+    assert!(message.contains("k6gate grafana flush"), "{message}");
+    grafana.assert_all_documented();
+}
+
+#[test]
+fn a_refused_token_is_named_and_the_annotation_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::new(dir.path().join("grafana-queue"));
+    // This Grafana knows another token than the client's.
+    let grafana = FakeGrafana::start_with("glsa_the_right_one", Vec::new());
+
+    let outcome = send_or_queue(&config(&grafana.url), &queue, &note("kept")).expect("queued");
+
+    let Outcome::Queued(path, error) = &outcome else { panic!("expected queued, got {outcome:?}") };
+    assert!(error.is_auth(), "{error:?}");
+    assert_eq!(grafana.seen().len(), 1, "a refused token is not retried");
+    let message = outcome.to_string();
+    assert!(message.contains("refused the token (HTTP 401: Unauthorized)"), "{message}");
+    assert!(message.contains("K6GATE_GRAFANA_TOKEN"), "{message}");
+    assert!(message.contains(&format!("annotation queued in {}", path.display())), "{message}");
+    assert!(message.contains("once the token is fixed"), "{message}");
+    assert_no_token(&message);
+    assert_no_token(&format!("{error:?}"));
+    assert_eq!(queue.pending().expect("pending"), std::slice::from_ref(path));
+
+    // A flush with the same token stops at once and keeps it; nothing is thrown away.
+    let report = flush(&config(&grafana.url), &queue).expect("flush");
+    assert_eq!((report.sent.len(), report.failed.len(), report.still_queued.len()), (0, 0, 1));
+    assert!(report.errors[0].contains("refused the token"), "{report}");
+    assert!(queue.failed().expect("failed").is_empty());
+    assert_no_token(&report.to_string());
+
+    // With the right token, it goes.
+    let mut fixed = GrafanaConfig::new(&grafana.url, "glsa_the_right_one").expect("config");
+    fixed.backoff = Duration::from_millis(10);
+    let report = flush(&fixed, &queue).expect("flush");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.sent.len(), 1);
+    grafana.assert_all_documented();
+    assert_no_token_under(dir.path());
+}
+
+#[test]
+fn grafana_down_queues_the_annotation_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::new(dir.path().join("grafana-queue"));
+    let url = down_url();
+    let mut config = config(&url);
+    config.backoff = Duration::from_secs(5);
+    let annotation = run_annotation(&facts(), None);
+
+    let started = Instant::now();
+    let outcome = send_or_queue(&config, &queue, &annotation).expect("queued");
+
+    assert!(started.elapsed() < Duration::from_secs(2), "a refused connection is not retried: {:?}", started.elapsed());
+    let Outcome::Queued(path, error) = &outcome else { panic!("expected queued, got {outcome:?}") };
+    assert!(error.is_unreachable(), "{error:?}");
+    assert_eq!(
+        outcome.to_string(),
+        format!(
+            "Grafana unreachable at {url} (connection refused): annotation queued in {}; run `k6gate grafana flush` later",
+            path.display()
+        )
+    );
+    assert_eq!(path.parent(), Some(queue.dir()));
+    assert!(path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".json")));
+
+    // The file: the annotation as built, why it waits, no token.
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+    assert_eq!(file["format"], "k6gate.grafana-annotation/v1");
+    assert!(file["queued_at_ms"].as_i64().is_some_and(|ms| ms > 1_700_000_000_000));
+    assert_eq!(file["reason"], format!("Grafana unreachable at {url} (connection refused)"));
+    let entry: QueuedAnnotation = queue.read(path).expect("entry");
+    assert_eq!(entry.annotation, annotation);
+    assert_no_token_under(dir.path());
+    assert!(!format!("{config:?}").contains(TOKEN), "Debug of the config shows the token");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flushing
+
+#[test]
+fn flush_sends_in_order_and_empties_the_queue() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::new(dir.path().join("grafana-queue"));
+    let down = config(&down_url());
+    for text in ["first", "second", "third"] {
+        let outcome = send_or_queue(&down, &queue, &note(text)).expect("queued");
+        assert!(matches!(outcome, Outcome::Queued(..)), "{outcome:?}");
+    }
+    assert_eq!(queue.pending().expect("pending").len(), 3);
+
+    let grafana = FakeGrafana::start();
+    let report = flush(&config(&grafana.url), &queue).expect("flush");
+
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.sent.iter().map(|(_, id)| *id).collect::<Vec<_>>(), [41, 42, 43]);
+    assert_eq!(grafana.texts(), ["first", "second", "third"]);
+    assert!(queue.pending().expect("pending").is_empty());
+    assert_eq!(report.to_string(), "Grafana annotations: 3 sent, 0 moved to failed/, 0 still queued");
+    grafana.assert_all_documented();
+}
+
+#[test]
+fn flush_stops_at_the_first_connection_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::new(dir.path().join("grafana-queue"));
+    let down = config(&down_url());
+    for text in ["a", "b"] {
+        send_or_queue(&down, &queue, &note(text)).expect("queued");
+    }
+    let report = flush(&down, &queue).expect("flush");
+    assert_eq!((report.sent.len(), report.failed.len(), report.still_queued.len()), (0, 0, 2));
+    assert_eq!(report.errors.len(), 1);
+    assert!(report.errors[0].starts_with("stopped: Grafana unreachable at"), "{report}");
+    assert_eq!(report.still_queued, queue.pending().expect("pending"));
+    let shown = report.to_string();
+    assert!(shown.contains("2 still queued"), "{shown}");
+    assert!(shown.contains("run `k6gate grafana flush` again later"), "{shown}");
+}
+
+#[test]
+fn a_rejected_annotation_moves_to_failed_and_the_flush_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::new(dir.path().join("grafana-queue"));
+    let down = config(&down_url());
+    // Grafana refuses an empty text with 400 "Failed to save annotation".
+    for text in ["before", "", "after"] {
+        send_or_queue(&down, &queue, &note(text)).expect("queued");
+    }
+
+    let grafana = FakeGrafana::start();
+    let report = flush(&config(&grafana.url), &queue).expect("flush");
+
+    assert_eq!(report.sent.len(), 2, "{report}");
+    assert_eq!(report.failed.len(), 1, "{report}");
+    assert!(report.still_queued.is_empty());
+    assert_eq!(grafana.texts(), ["before", "", "after"], "each sent once, the bad one not retried");
+    let (moved, why) = &report.failed[0];
+    assert_eq!(
+        why,
+        &format!("Grafana at {} rejected the annotation (HTTP 400: Failed to save annotation)", grafana.url)
+    );
+    assert_eq!(moved.parent(), Some(queue.failed_dir().as_path()));
+    assert_eq!(queue.failed().expect("failed"), std::slice::from_ref(moved));
+    let entry = queue.read(moved).expect("failed entry");
+    assert_eq!(entry.failed.as_deref(), Some(why.as_str()));
+    assert_eq!(entry.annotation.text, "");
+    assert!(queue.pending().expect("pending").is_empty());
+
+    // A second flush does not touch failed/.
+    let again = flush(&config(&grafana.url), &queue).expect("flush");
+    assert!(again.is_clean() && again.sent.is_empty(), "{again}");
+    assert_eq!(grafana.seen().len(), 3);
+    assert_no_token_under(dir.path());
+    grafana.assert_all_documented();
+}
+
+#[test]
+fn send_or_queue_puts_a_rejected_annotation_straight_into_failed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::new(dir.path().join("grafana-queue"));
+    let grafana = FakeGrafana::start();
+
+    let outcome = send_or_queue(&config(&grafana.url), &queue, &note("")).expect("saved");
+
+    let Outcome::Failed(path, error) = &outcome else { panic!("expected failed, got {outcome:?}") };
+    assert!(error.is_rejection());
+    assert!(queue.pending().expect("pending").is_empty());
+    assert_eq!(queue.failed().expect("failed"), std::slice::from_ref(path));
+    assert!(outcome.to_string().contains("it will not be retried"), "{outcome}");
+    assert_eq!(grafana.seen().len(), 1);
+    grafana.assert_all_documented();
+}
+
+#[test]
+fn a_wrong_url_is_not_blamed_on_the_annotation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = Queue::new(dir.path().join("grafana-queue"));
+    let grafana = FakeGrafana::start();
+    // Grafana is at the root; the URL says it is under /grafana.
+    let url = format!("{}/grafana/", grafana.url);
+
+    let outcome = send_or_queue(&config(&url), &queue, &note("kept")).expect("queued");
+
+    let Outcome::Queued(_, AnnotateError::NotFound { status: 404, .. }) = &outcome else {
+        panic!("expected queued as not found, got {outcome:?}");
+    };
+    assert_eq!(grafana.seen()[0].path, "/grafana/api/annotations");
+    assert!(outcome.to_string().contains("check K6GATE_GRAFANA_URL"), "{outcome}");
+    assert_eq!(queue.pending().expect("pending").len(), 1);
+    assert!(queue.failed().expect("failed").is_empty());
+    grafana.assert_all_documented();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and builders
+
+#[test]
+fn config_comes_from_the_environment_variables() {
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    };
+    assert!(GrafanaConfig::from_lookup(vars(&[])).expect("no config").is_none());
+    assert!(GrafanaConfig::from_lookup(vars(&[("K6GATE_GRAFANA_URL", "")])).expect("no config").is_none());
+
+    let missing = GrafanaConfig::from_lookup(vars(&[("K6GATE_GRAFANA_URL", "https://g.example.com")]));
+    assert!(matches!(missing, Err(ConfigError::MissingToken { .. })), "{missing:?}");
+
+    let bad =
+        GrafanaConfig::from_lookup(vars(&[("K6GATE_GRAFANA_URL", "g.example.com"), ("K6GATE_GRAFANA_TOKEN", TOKEN)]));
+    assert!(matches!(bad, Err(ConfigError::BadUrl { .. })), "{bad:?}");
+
+    let config = GrafanaConfig::from_lookup(vars(&[
+        ("K6GATE_GRAFANA_URL", "https://admin:pw@g.example.com/grafana/"),
+        ("K6GATE_GRAFANA_TOKEN", TOKEN),
+        ("K6GATE_GRAFANA_DASHBOARD_UID", "k6gate-run"),
+    ]))
+    .expect("config")
+    .expect("configured");
+    assert_eq!(config.url, "https://admin:pw@g.example.com/grafana");
+    assert_eq!(config.display_url(), "https://g.example.com/grafana");
+    assert_eq!(config.dashboard_uid.as_deref(), Some("k6gate-run"));
+    assert!(!format!("{config:?}").contains(TOKEN));
+}
+
+#[test]
+fn run_annotation_is_a_tagged_region_with_escaped_text() {
+    let mut run = facts();
+    run.test = "check<out>".to_string();
+    run.deployment_version = None;
+    run.outcome = RunOutcome::Pass;
+    run.report_link = Some(".k6gate/runs/x/report.html".to_string());
+    let a = run_annotation(&run, None);
+    assert_eq!((a.time_ms, a.time_end_ms), (1_764_288_942_011, Some(1_764_289_242_500)));
+    assert_eq!(a.tags, ["k6gate", "run", "test:check<out>", "env:staging", "verdict:pass", "run:20251128-001542-ab12"]);
+    assert_eq!(
+        a.text,
+        "k6gate <b>PASS</b>: check&lt;out&gt; on staging<br />run 20251128-001542-ab12 · report: .k6gate/runs/x/report.html"
+    );
+    assert_eq!(a.dashboard_uid, None);
+}
+
+#[test]
+fn baseline_annotation_has_its_own_tags() {
+    let baseline = BaselineFacts {
+        run_id: "20251120-101010-0f0f".to_string(),
+        test: "checkout".to_string(),
+        environment: "staging".to_string(),
+        deployment_version: Some("v1.2.2".to_string()),
+        start_ms: 1_763_633_410_000,
+        end_ms: Some(1_763_633_710_000),
+        reason: "pinned by alice at 2025-11-20T12:00:00.000Z: new normal after the cache change".to_string(),
+        pinned: true,
+    };
+    let a = baseline_annotation(&baseline, Some("k6gate-run"));
+    assert_eq!(
+        a.tags,
+        ["k6gate", "baseline", "test:checkout", "env:staging", "version:v1.2.2", "run:20251120-101010-0f0f", "pinned"]
+    );
+    assert_eq!(
+        a.text,
+        "k6gate <b>baseline</b>: checkout on staging, version v1.2.2<br />run 20251120-101010-0f0f: pinned by alice at \
+         2025-11-20T12:00:00.000Z: new normal after the cache change"
+    );
+    assert_eq!((a.time_ms, a.time_end_ms), (1_763_633_410_000, Some(1_763_633_710_000)));
+    assert_eq!(a.dashboard_uid.as_deref(), Some("k6gate-run"));
+
+    let grafana = FakeGrafana::start();
+    post(&config(&grafana.url), &a).expect("posted");
+    grafana.assert_all_documented();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embed URLs
+
+#[test]
+fn embed_url_is_exact_and_encoded() {
+    let url = embed_url(
+        "https://grafana.example.com/sub/",
+        "k6gate-run",
+        "k6gate-run",
+        4,
+        1_764_288_912_011,
+        1_764_289_272_500,
+        &[
+            ("test", "checkout"),
+            ("environment", "staging eu"),
+            ("version", "v1.2.3+build/5"),
+            ("run", "20251128-001542-ab12"),
+        ],
+    );
+    assert_eq!(
+        url,
+        "https://grafana.example.com/sub/d-solo/k6gate-run/k6gate-run?orgId=1&from=1764288912011&to=1764289272500\
+         &panelId=4&var-test=checkout&var-environment=staging%20eu&var-version=v1.2.3%2Bbuild%2F5\
+         &var-run=20251128-001542-ab12"
+    );
+}
+
+#[test]
+fn run_embed_url_frames_the_run_with_padding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("k6.json");
+    // Two samples of k6's JSON output, 300.499 s apart.
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"type":"Point","metric":"vus","data":{"time":"2025-11-28T00:15:42.011Z","value":1,"tags":{}}}"#,
+            "\n",
+            r#"{"type":"Point","metric":"vus","data":{"time":"2025-11-28T00:20:42.510Z","value":1,"tags":{}}}"#,
+            "\n",
+        ),
+    )
+    .expect("write");
+    let mut summary = k6gate::ingest(&[input], &k6gate::IngestOptions::default()).expect("ingest");
+    summary.metadata.test_name = Some("checkout".to_string());
+    summary.metadata.environment = Some("staging".to_string());
+    summary.metadata.deployment_version = Some("v1.2.3+build/5".to_string());
+
+    let panel =
+        Panel { grafana_url: "https://grafana.example.com", dashboard_uid: "k6gate-run", slug: "", panel_id: 2 };
+    let url = run_embed_url(&panel, &summary, "20251128-001542-ab12").expect("url");
+
+    assert_eq!(
+        url,
+        "https://grafana.example.com/d-solo/k6gate-run?orgId=1&from=1764288912011&to=1764289272510&panelId=2\
+         &var-test=checkout&var-environment=staging&var-version=v1.2.3%2Bbuild%2F5&var-run=20251128-001542-ab12"
+    );
+
+    summary.metadata.end = None;
+    let err = run_embed_url(&panel, &summary, "r1").expect_err("no end");
+    assert_eq!(err.to_string(), "run r1: the summary has no end time, so there is no time range to show");
+}
+
+/// The fake's checks are not vacuous: a request off the documentation is flagged and answered
+/// the way Grafana would.
+#[test]
+fn the_fake_flags_requests_off_the_documentation() {
+    let grafana = FakeGrafana::start();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let status = |r: Result<ureq::http::Response<ureq::Body>, ureq::Error>| r.expect("answer").status().as_u16();
+
+    // Seconds instead of milliseconds, a number as text, an unknown field, no token.
+    let body = r#"{"time":1764288942,"text":5,"title":"x"}"#;
+    assert_eq!(
+        status(agent.post(&format!("{}/api/annotations", grafana.url)).content_type("text/plain").send(body)),
+        401
+    );
+    // Right token and headers, but no text: Grafana's 400.
+    let no_text = agent
+        .post(&format!("{}/api/annotations", grafana.url))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .content_type("application/json")
+        .send(r#"{"time":1764288942011,"tags":["k6gate"]}"#);
+    assert_eq!(status(no_text), 400);
+    // A time in seconds binds (Grafana would store a date in 1970): only the fake's check sees it.
+    let seconds = agent
+        .post(&format!("{}/api/annotations", grafana.url))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .content_type("application/json")
+        .send(r#"{"time":1764288942,"text":"x"}"#);
+    assert_eq!(status(seconds), 200);
+
+    let seen = grafana.seen();
+    let problems = seen[0].problems.join("\n");
+    for expected in [
+        "Authorization None",
+        "Content-Type Some(\"text/plain\")",
+        "\"time\" has the wrong type or unit",
+        "\"text\" has the wrong type",
+        "undocumented field \"title\"",
+    ] {
+        assert!(problems.contains(expected), "{expected:?} not flagged in:\n{problems}");
+    }
+    assert_eq!(seen[1].problems, ["no \"text\" (the one required field)"]);
+    assert_eq!(seen[2].problems, ["field \"time\" has the wrong type or unit: 1764288942"]);
+}

@@ -1,0 +1,154 @@
+//! Live metrics end to end: a real Prometheus (remote-write receiver, native histograms),
+//! the demo shop, and real k6 through `k6gate run` with `--remote-write`. Asserts with PromQL
+//! that k6's live series and k6gate's published summary have the right names, labels and
+//! values, and that a missing receiver is reported instead of silently ignored.
+
+#[path = "support/prometheus.rs"]
+mod support;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use k6gate::run::{BaselineSource, RunOptions, execute, k6::RemoteWrite};
+use k6gate::target::{TargetArgs, spawn};
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// This binary's Prometheus.
+fn prometheus() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| support::start("prom-live"))
+}
+
+fn query(promql: &str) -> Vec<Value> {
+    query_at(promql, None)
+}
+
+/// An instant query at `time` (Unix seconds), default now.
+fn query_at(promql: &str, time: Option<f64>) -> Vec<Value> {
+    let mut req = ureq::get(&format!("{}/api/v1/query", prometheus())).query("query", promql);
+    if let Some(t) = time {
+        req = req.query("time", format!("{t:.3}"));
+    }
+    let mut resp = req.call().unwrap_or_else(|e| panic!("{promql}: {e}"));
+    let v: Value = resp.body_mut().read_json().unwrap();
+    assert_eq!(v["status"], "success", "{v}");
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+fn value(r: &Value) -> f64 {
+    r["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+fn options(state: &Path, port: u16, rw: Option<RemoteWrite>) -> RunOptions {
+    RunOptions {
+        test: "checkout".into(),
+        environment: "dev".into(),
+        sets: vec![
+            format!("base_url=http://127.0.0.1:{port}"),
+            "stages.warm_up=1s".into(),
+            "stages.ramp_up=2s".into(),
+            "stages.sustained=8s".into(),
+            "stages.ramp_down=1s".into(),
+        ],
+        vars: Default::default(),
+        deployment_version: "v2.0.0".into(),
+        git_commit: "feedbee".into(),
+        git_branch: Some("main".into()),
+        default_branch: "main".into(),
+        baseline: BaselineSource::Auto,
+        previous: None,
+        templates_dir: root().join("k6-templates"),
+        environments_dir: root().join("environments"),
+        policies_dir: root().join("policies"),
+        state_dir: state.to_path_buf(),
+        phase: "steady-state".into(),
+        quiet_k6: true,
+        remote_write: rw,
+        now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
+    }
+}
+
+#[test]
+fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
+    let rw = RemoteWrite { url: format!("{}/api/v1/write", prometheus()), tenant: None };
+    let state = tempfile::tempdir().unwrap();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let result = execute(&options(state.path(), target.port(), Some(rw))).unwrap();
+    target.stop().unwrap();
+    let summary = result.summary.expect("summary");
+    assert!(!summary.notes.iter().any(|n| n.contains("did not arrive")), "{:?}", summary.notes);
+    let id = &result.run_id;
+
+    // k6's live series: native histogram, counters, gauges, with the controlled label set.
+    // The series API, not an instant query: stale markers end a finished test's series.
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
+    let mut resp = ureq::get(&format!("{}/api/v1/series", prometheus()))
+        .query("match[]", format!("{{testid=\"{id}\"}}"))
+        .query("start", start.to_string())
+        .call()
+        .unwrap();
+    let series: Value = resp.body_mut().read_json().unwrap();
+    let names: Vec<String> =
+        series["data"].as_array().unwrap().iter().map(|m| m["__name__"].as_str().unwrap().to_string()).collect();
+    for want in ["k6_http_req_duration_seconds", "k6_http_reqs_total", "k6_vus", "k6_iterations_total"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing in {names:?}");
+    }
+    let reqs = query(&format!(
+        "last_over_time(k6_http_reqs_total{{testid=\"{id}\",test_stage=\"sustained\",name=\"checkout\"}}[1h])"
+    ));
+    assert!(!reqs.is_empty());
+    let labels = reqs[0]["metric"].as_object().unwrap();
+    for (k, v) in
+        [("test_name", "checkout"), ("environment", "dev"), ("deployment_version", "v2.0.0"), ("git_commit", "feedbee")]
+    {
+        assert_eq!(labels.get(k).and_then(|x| x.as_str()), Some(v), "{k} in {labels:?}");
+    }
+    assert!(!labels.contains_key("url"), "the url tag must be dropped: {labels:?}");
+
+    // P95 of the sustained phase from the native histogram (schema 3: buckets 2^(1/8) = 9 %
+    // wide, interpolated) agrees with the run summary's sketch (1 %) within a bucket.
+    // k6's histograms are cumulative per series; just before the run's end (and its stale
+    // markers) the sustained series hold every sustained sample.
+    let end = k6gate::ingest::timefmt::parse_rfc3339_ns(summary.metadata.end.as_deref().unwrap().as_bytes()).unwrap();
+    let p95 = query_at(
+        &format!(
+            "histogram_quantile(0.95, sum(k6_http_req_duration_seconds{{testid=\"{id}\",test_stage=\"sustained\"}}))"
+        ),
+        Some(end as f64 / 1e9 - 0.5),
+    );
+    assert_eq!(p95.len(), 1, "{p95:?}");
+    let prom = value(&p95[0]) * 1000.0;
+    let sketch = summary.phase("sustained").unwrap().total.latency_ms.as_ref().unwrap().p95.unwrap();
+    let rel = (prom - sketch).abs() / sketch;
+    assert!(rel < 0.10, "native-histogram p95 {prom:.2} ms vs summary {sketch:.2} ms ({:.1} %)", rel * 100.0);
+
+    // The published summary: exact values, one sample per phase and group.
+    let published =
+        query(&format!("k6gate_run_latency_p95_seconds{{testid=\"{id}\",test_stage=\"steady-state\",group=\"all\"}}"));
+    let steady = summary.steady_state.as_ref().unwrap().summary.total.latency_ms.as_ref().unwrap().p95.unwrap();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!((value(&published[0]) - steady / 1000.0).abs() < 1e-12, "{published:?} vs {steady}");
+    assert_eq!(published[0]["metric"]["verdict"], result.outcome.as_str());
+    let groups =
+        query(&format!("count(k6gate_run_requests_per_second{{testid=\"{id}\",test_stage=\"steady-state\"}})"));
+    assert_eq!(value(&groups[0]) as usize, 1 + summary.steady_state.as_ref().unwrap().summary.groups.len());
+}
+
+#[test]
+fn a_remote_write_that_goes_nowhere_is_reported() {
+    // A port nobody listens on: k6 exits 0 anyway; k6gate must say the series did not arrive.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let rw = RemoteWrite { url: format!("http://127.0.0.1:{port}/api/v1/write"), tenant: None };
+    let state = tempfile::tempdir().unwrap();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let mut opts = options(state.path(), target.port(), Some(rw));
+    opts.sets.push("stages.sustained=3s".into());
+    let result = execute(&opts).unwrap();
+    target.stop().unwrap();
+    let notes = &result.summary.expect("summary").notes;
+    assert!(notes.iter().any(|n| n.contains("did not arrive") && n.contains("exits 0")), "{notes:?}");
+}

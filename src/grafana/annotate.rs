@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::history::{BaselineChoice, Outcome as RunOutcome, RunRecord};
+use crate::report::html::escape_html;
 
 pub const ENV_URL: &str = "K6GATE_GRAFANA_URL";
 pub const ENV_TOKEN: &str = "K6GATE_GRAFANA_TOKEN";
@@ -347,20 +348,6 @@ fn report_html(link: &str) -> String {
     }
 }
 
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn ns_to_ms_floor(ns: i64) -> i64 {
     ns.div_euclid(1_000_000)
@@ -931,7 +918,8 @@ pub fn flush(config: &GrafanaConfig, queue: &Queue) -> Result<FlushReport, Queue
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::report::html::escape_html;
+use super::*;
 
     #[test]
     fn userinfo_is_redacted() {

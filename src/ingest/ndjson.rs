@@ -209,7 +209,8 @@ pub fn parse_point_fast<'a>(line: &'a str, spec: &TagSpec) -> Option<Point<'a>> 
 #[inline]
 fn fast_point<'a>(line: &'a str, spec: &TagSpec, prev: &mut PrevTags<'a>) -> Option<Point<'a>> {
     // Escapes and raw control characters (which JSON forbids in strings) go to serde_json.
-    if line.bytes().any(|b| b == b'\\' || b < 0x20) {
+    // No short-circuit: the loop vectorizes, and lines are short.
+    if line.bytes().fold(false, |seen, b| seen | (b == b'\\') | (b < 0x20)) {
         return None;
     }
     let mut c = Cursor { s: line, i: 0 };

@@ -348,7 +348,6 @@ fn report_html(link: &str) -> String {
     }
 }
 
-
 fn ns_to_ms_floor(ns: i64) -> i64 {
     ns.div_euclid(1_000_000)
 }
@@ -918,8 +917,8 @@ pub fn flush(config: &GrafanaConfig, queue: &Queue) -> Result<FlushReport, Queue
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::report::html::escape_html;
-use super::*;
 
     #[test]
     fn userinfo_is_redacted() {

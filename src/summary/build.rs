@@ -219,10 +219,17 @@ fn infer_phases(agg: &Aggregator) -> PhaseMap {
         .collect();
     let vmax = vus.iter().copied().fold(0.0, f64::max);
     let vmin = vus.iter().copied().fold(f64::INFINITY, f64::min);
-    // Arrival-rate executors start VUs on demand: their gauge follows latency, not the
-    // load profile. They are the only ones that drop iterations.
+    // Arrival-rate executors start VUs on demand: their gauge follows latency, not the load
+    // profile, and stays well below the VUs allocated for them (`vus_max`), which a VU ramp
+    // reaches. They are also the only executors that drop iterations.
     let arrival_rate = agg.metrics.get("dropped_iterations").is_some();
-    let vus_usable = !arrival_rate && vmax >= 2.0 && vmax - vmin >= 0.2 * vmax && unimodal(&vus);
+    let allocated = agg
+        .metrics
+        .get("vus_max")
+        .map(|id| agg.cells.iter().filter(|(k, _)| k.3 == id).map(|(_, a)| a.max).fold(0.0, f64::max))
+        .unwrap_or(vmax);
+    let reaches_allocation = vmax >= 0.8 * allocated;
+    let vus_usable = !arrival_rate && reaches_allocation && vmax >= 2.0 && vmax - vmin >= 0.2 * vmax && unimodal(&vus);
     let (signal, threshold, source) = if vus_usable {
         (vus, vmax * 0.95, PhaseSource::InferredVus)
     } else if reqs.iter().filter(|r| **r > 0.0).count() >= 3 {
@@ -580,5 +587,54 @@ pub fn build_from_whole_run(
         whole_run,
         series: None,
         notes: vec![WHOLE_RUN_NOTE.to_string()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::ingest::ndjson::Point;
+    use crate::ingest::tags::{TagSpec, Tags};
+
+    fn add(agg: &mut Aggregator, metric: &'static str, second: i64, value: f64) {
+        let p = Point {
+            metric: Cow::Borrowed(metric),
+            time_ns: (1_795_824_000 + second) * 1_000_000_000,
+            value,
+            tags: Tags::default(),
+            same_tags: false,
+        };
+        agg.add_point(&p, 0).unwrap();
+    }
+
+    /// An arrival-rate run whose on-demand VUs happen to rise and fall (0, 1, 2, 2, 1...) but
+    /// stay far below the allocated VUs: the request rate, not the gauge, tells the phases.
+    #[test]
+    fn arrival_rate_runs_are_phased_by_request_rate_even_when_vus_look_like_a_ramp() {
+        let mut agg = Aggregator::new(TagSpec::default());
+        let rate = [10, 40, 80, 80, 80, 80, 80, 80, 80, 80, 40, 10];
+        let vus = [0.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 0.0];
+        for (s, (r, v)) in rate.iter().zip(vus).enumerate() {
+            for _ in 0..*r {
+                add(&mut agg, "http_reqs", s as i64, 1.0);
+            }
+            add(&mut agg, "vus", s as i64, v);
+            add(&mut agg, "vus_max", s as i64, 10.0);
+        }
+        agg.finish();
+        let map = infer_phases(&agg);
+        assert_eq!(map.source, PhaseSource::InferredRequestRate);
+
+        // The same gauge reaching its allocation is a VU ramp.
+        let mut agg = Aggregator::new(TagSpec::default());
+        for (s, (r, v)) in rate.iter().zip(vus).enumerate() {
+            add(&mut agg, "http_reqs", s as i64, f64::from(*r));
+            add(&mut agg, "vus", s as i64, v);
+            add(&mut agg, "vus_max", s as i64, 2.0);
+        }
+        agg.finish();
+        assert_eq!(infer_phases(&agg).source, PhaseSource::InferredVus);
     }
 }

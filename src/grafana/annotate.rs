@@ -918,7 +918,6 @@ pub fn flush(config: &GrafanaConfig, queue: &Queue) -> Result<FlushReport, Queue
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::html::escape_html;
 
     #[test]
     fn userinfo_is_redacted() {

@@ -96,7 +96,7 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     let second = execute(&second_opts)?;
     target.stop().map_err(|e| Error::Usage(format!("demo target: {e}")))?;
     report_run(&second);
-    let (Some(verdict), Some(summary)) = (&second.verdict, &second.summary) else {
+    let Some(verdict) = &second.verdict else {
         return Err(Error::Usage(format!("the second demo run has no verdict: {:?}", second.problem)));
     };
     println!("\nSide by side ({} phase):", verdict.phase);
@@ -129,7 +129,6 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     let allowed = evaluate(&rego, &policy_data, &req).map_err(|e| Error::Policy(e.to_string()))?;
     println!("\nThe same v1.1.0 run under the window:");
     println!("{}", crate::report::verdict::text(&allowed));
-    let _ = summary;
 
     step(5, "History and reports");
     let store = open_history(dir)?;

@@ -80,7 +80,6 @@ pub fn build_from_stream(
         trimmed_windows = series.iter().take(truncation.trimmed).map(|(w, _)| *w).collect();
         let summary =
             summarize(agg, "steady-state", |w, s| phase_map.of(w, s) == Some(si) && cut.is_none_or(|c| w >= c));
-        let phase_start = phases.iter().find(|p| p.name == SUSTAINED).and_then(|p| p.start.clone());
         let trimmed_s = match (truncation.trimmed, cut) {
             (0, _) | (_, None) => 0.0,
             (_, Some(c)) => {
@@ -89,7 +88,6 @@ pub fn build_from_stream(
                 first.map_or(0.0, |f| ((c * 1_000_000_000 - f) as f64 / 1e9).max(0.0))
             }
         };
-        let _ = phase_start;
         SteadyState { phase: SUSTAINED.to_string(), trimmed_s, truncation, summary }
     });
     let steady_state = steady_state.filter(|s| s.summary.windows > 0);

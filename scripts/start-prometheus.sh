@@ -103,17 +103,7 @@ fi
 
 # ---------------------------------------------------------------- install
 command -v curl >/dev/null 2>&1 || die "curl is required"
-if ! command -v prometheus >/dev/null 2>&1; then
-    [ "$(id -u)" -eq 0 ] || die "prometheus is not installed and this is not root; run as root, or install it with: sudo apt-get install --no-install-recommends prometheus"
-    command -v apt-get >/dev/null 2>&1 || die "prometheus is not installed and there is no apt-get; install Prometheus >= 2.42 and put it on PATH"
-    log "installing the Debian package prometheus"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y --no-install-recommends prometheus >&2; then
-        apt-get update >&2
-        apt-get install -y --no-install-recommends prometheus >&2
-    fi
-    command -v prometheus >/dev/null 2>&1 || die "apt-get installed prometheus but it is not on PATH"
-fi
+"$(dirname "$0")/install-prometheus.sh"
 
 # ---------------------------------------------------------------- config
 mkdir -p "$DATA_DIR/tsdb" "$DATA_DIR/rules"

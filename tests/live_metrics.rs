@@ -6,16 +6,15 @@
 #[path = "support/prometheus.rs"]
 mod support;
 
+#[path = "support/run_options.rs"]
+mod run_options;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
-use k6gate::run::{BaselineSource, RunOptions, execute, k6::RemoteWrite};
+use k6gate::run::{RunOptions, execute, k6::RemoteWrite};
 use k6gate::target::{TargetArgs, spawn};
 use serde_json::Value;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// This binary's Prometheus.
 fn prometheus() -> &'static str {
@@ -44,32 +43,11 @@ fn value(r: &Value) -> f64 {
 }
 
 fn options(state: &Path, port: u16, rw: Option<RemoteWrite>) -> RunOptions {
-    RunOptions {
-        test: "checkout".into(),
-        environment: "dev".into(),
-        sets: vec![
-            format!("base_url=http://127.0.0.1:{port}"),
-            "stages.warm_up=1s".into(),
-            "stages.ramp_up=2s".into(),
-            "stages.sustained=8s".into(),
-            "stages.ramp_down=1s".into(),
-        ],
-        vars: Default::default(),
-        deployment_version: "v2.0.0".into(),
-        git_commit: "feedbee".into(),
-        git_branch: Some("main".into()),
-        default_branch: "main".into(),
-        baseline: BaselineSource::Auto,
-        previous: None,
-        templates_dir: root().join("k6-templates"),
-        environments_dir: root().join("environments"),
-        policies_dir: root().join("policies"),
-        state_dir: state.to_path_buf(),
-        phase: "steady-state".into(),
-        quiet_k6: true,
-        remote_write: rw,
-        now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
-    }
+    let mut opts = run_options::short_run(state, port, "v2.0.0", "main", "8s");
+    opts.sets.push("stages.ramp_up=2s".into());
+    opts.git_commit = "feedbee".into();
+    opts.remote_write = rw;
+    opts
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! `k6gate run` with the real k6 against the demo shop: exit-code mapping, the history and
 //! baseline selection, Ctrl-C, and k6 missing.
 
+#[path = "support/run_options.rs"]
+mod run_options;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use k6gate::history::{Outcome, RunFilter, RunStore};
 use k6gate::run::k6::{self, K6Exit};
-use k6gate::run::{BaselineSource, RunOptions, execute, open_history};
+use k6gate::run::{RunOptions, execute, open_history};
 use k6gate::target::{TargetArgs, spawn};
 
 fn root() -> &'static Path {
@@ -52,32 +55,7 @@ fn k6_exit_codes_are_mapped_to_what_they_mean() {
 }
 
 fn options(state: &Path, port: u16, version: &str, branch: &str) -> RunOptions {
-    RunOptions {
-        test: "checkout".into(),
-        environment: "dev".into(),
-        sets: vec![
-            format!("base_url=http://127.0.0.1:{port}"),
-            "stages.warm_up=1s".into(),
-            "stages.ramp_up=1s".into(),
-            "stages.sustained=7s".into(),
-            "stages.ramp_down=1s".into(),
-        ],
-        vars: Default::default(),
-        deployment_version: version.into(),
-        git_commit: "abc1234".into(),
-        git_branch: Some(branch.into()),
-        default_branch: "main".into(),
-        baseline: BaselineSource::Auto,
-        previous: None,
-        templates_dir: root().join("k6-templates"),
-        environments_dir: root().join("environments"),
-        policies_dir: root().join("policies"),
-        state_dir: state.to_path_buf(),
-        phase: "steady-state".into(),
-        quiet_k6: true,
-        remote_write: None,
-        now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
-    }
+    run_options::short_run(state, port, version, branch, "7s")
 }
 
 #[test]

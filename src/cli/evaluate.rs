@@ -32,10 +32,7 @@ pub fn load_run(path: &Path) -> Result<RunSummary> {
 fn now_ns(arg: Option<&str>) -> Result<i64> {
     match arg {
         Some(s) => data::time(s).map_err(|m| Error::Usage(format!("--now: {m}"))),
-        None => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0)),
+        None => Ok(super::render::now_ns()),
     }
 }
 

@@ -1,0 +1,36 @@
+//! `RunOptions` for a short `checkout` run in `dev` against the demo shop on `port`, with
+//! the repo's templates, environments and policies, recorded under `state`.
+
+use std::path::Path;
+
+use k6gate::run::{BaselineSource, RunOptions};
+
+pub fn short_run(state: &Path, port: u16, version: &str, branch: &str, sustained: &str) -> RunOptions {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    RunOptions {
+        test: "checkout".into(),
+        environment: "dev".into(),
+        sets: vec![
+            format!("base_url=http://127.0.0.1:{port}"),
+            "stages.warm_up=1s".into(),
+            "stages.ramp_up=1s".into(),
+            format!("stages.sustained={sustained}"),
+            "stages.ramp_down=1s".into(),
+        ],
+        vars: Default::default(),
+        deployment_version: version.into(),
+        git_commit: "abc1234".into(),
+        git_branch: Some(branch.into()),
+        default_branch: "main".into(),
+        baseline: BaselineSource::Auto,
+        previous: None,
+        templates_dir: root.join("k6-templates"),
+        environments_dir: root.join("environments"),
+        policies_dir: root.join("policies"),
+        state_dir: state.to_path_buf(),
+        phase: "steady-state".into(),
+        quiet_k6: true,
+        remote_write: None,
+        now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
+    }
+}

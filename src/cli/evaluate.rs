@@ -43,8 +43,13 @@ fn comparison(base: &Path, run: &Path, phase: &str, confidence: f64) -> Result<C
 
 pub fn run_evaluate(args: &EvaluateArgs) -> Result<i32> {
     let dir = &args.policies;
-    let policy_data = data::load(&dir.join("data")).map_err(|e| Error::Policy(e.to_string()))?;
+    let data_dir = dir.join("data");
+    let policy_data =
+        data::load_dirs(&data_dir, args.waivers_dir.as_deref()).map_err(|e| Error::Policy(e.to_string()))?;
     let policies = Policies::load(dir).map_err(|e| Error::Policy(e.to_string()))?;
+    let data_dirs: Vec<std::path::PathBuf> = std::iter::once(data_dir).chain(args.waivers_dir.clone()).collect();
+    let (policy_data, approvals) =
+        crate::github::approval::apply(&policy_data, &args.approval.mode(&args.default_branch), dir, &data_dirs);
     let confidence = policy_data.confidence();
     let cmp = comparison(&args.baseline, &args.run, &args.phase, confidence)?;
     let previous = match &args.previous {
@@ -60,7 +65,8 @@ pub fn run_evaluate(args: &EvaluateArgs) -> Result<i32> {
         no_baseline: false,
         baseline_reason: None,
     };
-    let verdict = evaluate(&policies, &policy_data, &req).map_err(|e| Error::Policy(e.to_string()))?;
+    let mut verdict = evaluate(&policies, &policy_data, &req).map_err(|e| Error::Policy(e.to_string()))?;
+    verdict.ignored.extend(crate::github::approval::ignored(&approvals));
     let json = serde_json::to_string_pretty(&verdict).map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(path) = &args.output {
         std::fs::write(path, &json).map_err(|source| Error::Output { path: path.clone(), source })?;

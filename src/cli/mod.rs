@@ -2,6 +2,7 @@
 
 mod demo;
 mod evaluate;
+mod github;
 pub mod grafana;
 mod history;
 mod ingest;
@@ -58,6 +59,100 @@ pub enum Command {
     Target(crate::target::TargetArgs),
     /// Print the JSON Schema of the RunSummary document.
     Schema,
+    /// Report a verdict where engineers look.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Announce a blocked deployment on the configured webhook (escalating when the same
+    /// service keeps being blocked). `run` does this by itself.
+    Notify(NotifyArgs),
+    /// The history of waivers, migration windows, SLAs and budgets from git: what changed,
+    /// who proposed it, who approved it, which PR, when; and whether each current waiver and
+    /// window is honoured.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Approval {
+    Verify,
+    Trust,
+}
+
+impl Approval {
+    pub fn mode(self, default_branch: &str) -> crate::github::approval::Mode {
+        match self {
+            Approval::Verify => crate::github::approval::Mode::Verify { default_branch: default_branch.to_string() },
+            Approval::Trust => crate::github::approval::Mode::Trust,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportTarget {
+    Github,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Check run on the commit (or a commit status when the token cannot write checks), one
+    /// PR comment updated in place, and inside Actions the job summary and `::error::` lines.
+    /// Context from GITHUB_API_URL, GITHUB_REPOSITORY, GITHUB_SHA, GITHUB_EVENT_PATH,
+    /// GITHUB_TOKEN. Exit 0 = reported pass/warn, 1 = reported fail, 2 = not reported.
+    Github(ReportGithubArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportGithubArgs {
+    /// The verdict JSON (`verdict.json` in a run directory, or `evaluate --output`).
+    #[arg(long)]
+    pub verdict: PathBuf,
+    /// The candidate's RunSummary, for the Grafana link's time range.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// The run id, for links and the check run's external id.
+    #[arg(long)]
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NotifyArgs {
+    #[arg(long)]
+    pub verdict: PathBuf,
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    #[arg(long)]
+    pub run_id: Option<String>,
+    #[arg(long, default_value = "policies")]
+    pub policies: PathBuf,
+    /// Blocked runs in the history count towards escalation.
+    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only changes from this date on (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long, value_enum, default_value_t = AuditFormat::Markdown)]
+    pub format: AuditFormat,
+    #[arg(long, default_value = "policies")]
+    pub policies: PathBuf,
+    #[arg(long = "waivers-dir", default_value = "waivers")]
+    pub waivers_dir: PathBuf,
+    #[arg(long, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
+    pub default_branch: String,
+    /// Evaluation time for expiry (RFC 3339 or YYYY-MM-DD); default: now.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Read git only: no PR lookups, current waivers not verified.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,6 +200,16 @@ pub struct RunArgs {
     /// Mimir tenant (`X-Scope-OrgID`).
     #[arg(long, env = "K6GATE_MIMIR_TENANT")]
     pub tenant: Option<String>,
+    /// Waiver and migration-window files, one per PR (read when the directory exists).
+    #[arg(long = "waivers-dir", default_value = "waivers")]
+    pub waivers_dir: Option<PathBuf>,
+    /// `verify` (default): waivers and windows count only when merged through an approved PR;
+    /// `trust`: local experiments only.
+    #[arg(long, value_enum, default_value_t = Approval::Verify, env = "K6GATE_APPROVAL")]
+    pub approval: Approval,
+    /// Also report to GitHub (check run, PR comment, job summary); see `report github`.
+    #[arg(long, value_enum)]
+    pub report: Vec<ReportTarget>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -274,6 +379,17 @@ pub struct EvaluateArgs {
     pub env: String,
     #[arg(long, default_value = "policies")]
     pub policies: PathBuf,
+    /// Waiver and migration-window files, one per PR (read when the directory exists).
+    #[arg(long = "waivers-dir", default_value = "waivers")]
+    pub waivers_dir: Option<PathBuf>,
+    /// `verify`: honour waivers and windows only when git and the GitHub API show they were
+    /// merged through a PR approved by an allowed approver who is not its author. `trust`:
+    /// take them as they are (local experiments only).
+    #[arg(long, value_enum, default_value_t = Approval::Verify, env = "K6GATE_APPROVAL")]
+    pub approval: Approval,
+    /// The branch waivers must have been merged into (the event's default branch wins).
+    #[arg(long, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
+    pub default_branch: String,
     /// Evaluation time (RFC 3339 or YYYY-MM-DD); default: now. Policies never read the clock.
     #[arg(long)]
     pub now: Option<String>,
@@ -361,6 +477,9 @@ pub fn main() -> i32 {
             Ok(()) => Ok(exit::OK),
             Err(e) => Err(crate::Error::Usage(format!("target: {e}"))),
         },
+        Command::Report(ReportCommand::Github(args)) => github::report(&args),
+        Command::Notify(args) => github::notify(&args),
+        Command::Audit(args) => github::audit(&args),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&crate::RunSummary::json_schema()).unwrap_or_default());
             Ok(exit::OK)

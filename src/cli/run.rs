@@ -1,6 +1,7 @@
 use super::render::{git_commit, k6gate_vars, now_ns};
 use super::{RunArgs, VerdictFormat};
 use crate::error::{Result, exit};
+use crate::github::report::Report;
 use crate::history::Outcome;
 use crate::run::{BaselineSource, RunOptions, execute};
 
@@ -36,6 +37,8 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         templates_dir: args.templates.clone(),
         environments_dir: args.environments.clone(),
         policies_dir: args.policies.clone(),
+        waivers_dir: args.waivers_dir.clone(),
+        approval: args.approval.mode(&args.default_branch),
         state_dir: args.state_dir.clone(),
         phase: args.phase.clone(),
         quiet_k6: false,
@@ -62,11 +65,29 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         eprintln!("report: {}", h.display());
     }
     annotate_in_grafana(args, &result.run_id);
-    Ok(match result.outcome {
+    let links = super::github::links(result.summary.as_ref(), Some(&result.run_id));
+    if let Some(v) = &result.verdict {
+        super::github::notify_blocked(v, &links, &args.policies, &args.state_dir, true)?;
+    }
+    let code = match result.outcome {
         Outcome::Pass | Outcome::Warn => exit::OK,
         Outcome::Fail | Outcome::Incomplete => exit::GATE_FAILED,
         Outcome::Error => exit::ERROR,
-    })
+    };
+    if args.report.contains(&super::ReportTarget::Github) {
+        let report = match &result.verdict {
+            Some(v) if result.problem.is_none() => Report::from_verdict(v, links),
+            _ => Report::from_problem(
+                &args.test,
+                &args.env,
+                result.problem.as_deref().unwrap_or("the run produced no verdict"),
+                links,
+            ),
+        };
+        // A verdict that cannot be reported is an error, whatever the verdict was.
+        super::github::to_github(&report)?;
+    }
+    Ok(code)
 }
 
 /// When Grafana is configured, the run becomes a region annotation (queued on disk if Grafana

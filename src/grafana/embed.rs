@@ -90,6 +90,20 @@ pub fn run_embed_url(panel: &Panel<'_>, summary: &RunSummary, run_id: &str) -> R
     Ok(embed_url(panel.grafana_url, panel.dashboard_uid, panel.slug, panel.panel_id, from_ms, to_ms, &vars))
 }
 
+/// The whole dashboard (`/d/<uid>`) over the run's time range with [`run_vars`]: the debug
+/// link in PR comments, check runs and notifications.
+pub fn run_dashboard_url(
+    grafana_url: &str,
+    dashboard_uid: &str,
+    summary: &RunSummary,
+    run_id: &str,
+) -> Result<String, EmbedError> {
+    let panel = Panel { grafana_url, dashboard_uid, slug: "", panel_id: 0 };
+    let solo = run_embed_url(&panel, summary, run_id)?;
+    // Same address without the `-solo` and the panel: one place builds the range and variables.
+    Ok(solo.replacen("/d-solo/", "/d/", 1).replacen("&panelId=0", "", 1))
+}
+
 fn time_ns(value: Option<&str>, which: &'static str, run_id: &str) -> Result<i64, EmbedError> {
     let value = value.ok_or_else(|| EmbedError::MissingTime { run_id: run_id.to_string(), which })?;
     parse_rfc3339_ns(value.as_bytes()).ok_or_else(|| EmbedError::BadTime {

@@ -25,6 +25,49 @@ struct DataFile {
     budgets: Option<BudgetSection>,
     migration_windows: Option<Vec<Window>>,
     waivers: Option<Vec<Waiver>>,
+    /// Who may approve waiver and migration-window PRs (logins or `org/team`), besides the
+    /// files' CODEOWNERS.
+    approvers: Option<Vec<String>>,
+    notifications: Option<Notifications>,
+}
+
+/// Where blocked deployments are announced, and when to escalate.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    /// Environment variable holding the Slack-compatible webhook URL (a secret, so not here).
+    #[serde(default = "default_webhook_env")]
+    pub webhook_url_env: String,
+    pub escalation: Option<Escalation>,
+    /// Owning team and its lead, per test (service).
+    #[serde(default)]
+    pub owners: BTreeMap<String, Owner>,
+}
+
+fn default_webhook_env() -> String {
+    "K6GATE_WEBHOOK_URL".into()
+}
+
+fn default_escalation_env() -> String {
+    "K6GATE_ESCALATION_WEBHOOK_URL".into()
+}
+
+/// Blocked `after` times within `within_days` days: the other route, and the lead mentioned.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    pub after: u32,
+    pub within_days: u32,
+    #[serde(default = "default_escalation_env")]
+    pub webhook_url_env: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Owner {
+    pub team: String,
+    /// How the chat tool mentions the lead, for example `<@U024BE7LH>`.
+    pub lead: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -154,9 +197,23 @@ pub struct PolicyData {
     /// `data.k6gate_config` for Rego (rules live in package `k6gate`, so data cannot share that path).
     pub json: serde_json::Value,
     pub significance: Option<Significance>,
+    pub approvers: Vec<String>,
+    pub notifications: Option<Notifications>,
 }
 
 impl PolicyData {
+    /// The data without the listed waivers and migration windows (ids), for when they are
+    /// not honoured.
+    pub fn without(&self, waivers: &[&str], windows: &[&str]) -> PolicyData {
+        let mut out = self.clone();
+        for (key, ids) in [("waivers", waivers), ("migration_windows", windows)] {
+            if let Some(list) = out.json.pointer_mut(&format!("/k6gate_config/{key}")).and_then(|l| l.as_array_mut()) {
+                list.retain(|e| !e.get("id").and_then(|i| i.as_str()).is_some_and(|id| ids.contains(&id)));
+            }
+        }
+        out
+    }
+
     pub fn confidence(&self) -> f64 {
         self.significance.as_ref().and_then(|s| s.confidence).unwrap_or(0.95)
     }
@@ -173,12 +230,28 @@ fn err(path: &Path, text: &str, seg: &[Seg<'_>], message: String) -> PolicyError
 
 /// Reads every `*.yaml`/`*.yml` in `dir`, sorted by name.
 pub fn load(dir: &Path) -> Result<PolicyData, PolicyError> {
+    load_dirs(dir, None)
+}
+
+fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| PolicyError::Io { path: dir.to_path_buf(), message: e.to_string() })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// [`load`], plus the waiver files in `waivers` (one waiver or window per file, added by a
+/// PR) when that directory exists.
+pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, PolicyError> {
+    let mut files = yaml_files(dir)?;
+    if let Some(w) = waivers.filter(|w| w.is_dir()) {
+        files.extend(yaml_files(w)?);
+    }
+    let mut approvers: Vec<String> = Vec::new();
+    let mut notifications: Option<(Notifications, PathBuf)> = None;
     let mut sla_defaults: Option<(serde_json::Value, PathBuf)> = None;
     let mut budget_defaults: Option<(serde_json::Value, PathBuf)> = None;
     let mut significance: Option<Significance> = None;
@@ -279,6 +352,28 @@ pub fn load(dir: &Path) -> Result<PolicyData, PolicyError> {
                 budget_tests.push(with_source(json_of(e), &segs));
             }
         }
+        approvers.extend(doc.approvers.unwrap_or_default().into_iter().map(|a| a.trim_start_matches('@').to_string()));
+        if let Some(n) = doc.notifications {
+            if let Some((_, first)) = &notifications {
+                return Err(err(
+                    path,
+                    &text,
+                    &[Seg::Key("notifications")],
+                    format!("notifications is already set in {}", first.display()),
+                ));
+            }
+            if let Some(e) = &n.escalation {
+                if e.after == 0 || e.within_days == 0 {
+                    return Err(err(
+                        path,
+                        &text,
+                        &[Seg::Key("notifications"), Seg::Key("escalation")],
+                        "notifications.escalation: after and within_days must be at least 1".into(),
+                    ));
+                }
+            }
+            notifications = Some((n, path.clone()));
+        }
         for (i, w) in doc.migration_windows.unwrap_or_default().iter().enumerate() {
             let segs = [Seg::Key("migration_windows"), Seg::Index(i)];
             let at = |k: &'static str| [Seg::Key("migration_windows"), Seg::Index(i), Seg::Key(k)];
@@ -362,7 +457,7 @@ pub fn load(dir: &Path) -> Result<PolicyData, PolicyError> {
         "migration_windows": windows,
         "waivers": waivers,
     }});
-    Ok(PolicyData { files, json, significance })
+    Ok(PolicyData { files, json, significance, approvers, notifications: notifications.map(|(n, _)| n) })
 }
 
 /// The types above always serialize; a failure would be a bug, shown as null to Rego.

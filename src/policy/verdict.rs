@@ -299,7 +299,7 @@ pub fn fmt_p(p: Option<f64>) -> String {
     }
 }
 
-fn fmt_budget(metric: Metric, b: f64) -> String {
+pub fn fmt_budget(metric: Metric, b: f64) -> String {
     match metric {
         Metric::ErrorRate => format!("{:.2} pp", b * 100.0),
         _ => format!("{:.0} %", b * 100.0),

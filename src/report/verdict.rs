@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::compare::{Comparison, Metric, MetricComparison, State};
-use crate::policy::verdict::{Status, Verdict, fmt_p, fmt_value};
+use crate::policy::verdict::{RuleResult, Status, Verdict, fmt_budget, fmt_p, fmt_value};
 
 fn status_icon(s: Status) -> &'static str {
     match s {
@@ -158,6 +158,44 @@ pub fn comparison_markdown(c: &Comparison) -> String {
         );
     }
     out
+}
+
+/// Every rule behind the verdict as one table: phase, metric, baseline, candidate, change,
+/// significance, the budget or limit it was held to, and its result. Failures first.
+pub fn gate_table(v: &Verdict) -> String {
+    let mut out = String::from(
+        "| phase | group | metric | baseline | candidate | change | significance | budget / limit | result |\n\
+         |---|---|---|---:|---:|---:|---|---|---|\n",
+    );
+    for r in &v.results {
+        let metric = Metric::ALL.iter().find(|m| m.name() == r.metric).copied();
+        let (baseline, candidate, delta, sig) = match &r.comparison {
+            Some(m) => (cell(m, m.baseline), cell(m, m.candidate), change(m), significance(m)),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        let held_to = held_to(r, metric);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {baseline} | {candidate} | {delta} | {sig} | {held_to} | {} {} |",
+            v.phase,
+            if r.group.is_empty() { "-" } else { &r.group },
+            metric.map_or(r.metric.as_str(), |m| m.label()),
+            status_icon(r.status),
+            r.status.label().to_lowercase(),
+        );
+    }
+    out
+}
+
+fn held_to(r: &RuleResult, metric: Option<Metric>) -> String {
+    let Some(metric) = metric else { return r.kind.clone() };
+    match (r.kind.as_str(), r.limit, r.budget) {
+        ("sla", Some(l), _) => format!("SLA < {}", fmt_value(metric, l)),
+        ("window", Some(l), _) => format!("ceiling {}", fmt_value(metric, l)),
+        ("ratchet", _, _) => "no worse than previous run".into(),
+        (_, _, Some(b)) => format!("budget +{}", fmt_budget(metric, b)),
+        (kind, _, _) => kind.to_string(),
+    }
 }
 
 pub fn comparison_text(c: &Comparison) -> String {

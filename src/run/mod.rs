@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub templates_dir: PathBuf,
     pub environments_dir: PathBuf,
     pub policies_dir: PathBuf,
+    /// One waiver or migration window per file, added by a PR (read when it exists).
+    pub waivers_dir: Option<PathBuf>,
+    /// How waivers and migration windows are checked before the policies see them.
+    pub approval: crate::github::approval::Mode,
     /// `.k6gate`: history database and run directories.
     pub state_dir: PathBuf,
     pub phase: String,
@@ -115,8 +119,13 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
         run: info,
     })?;
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
-    let policy_data = data::load(&opts.policies_dir.join("data")).map_err(|e| Error::Policy(e.to_string()))?;
+    let data_dir = opts.policies_dir.join("data");
+    let policy_data =
+        data::load_dirs(&data_dir, opts.waivers_dir.as_deref()).map_err(|e| Error::Policy(e.to_string()))?;
     let policies = Policies::load(&opts.policies_dir).map_err(|e| Error::Policy(e.to_string()))?;
+    let data_dirs: Vec<PathBuf> = std::iter::once(data_dir).chain(opts.waivers_dir.clone()).collect();
+    let (policy_data, approvals) =
+        crate::github::approval::apply(&policy_data, &opts.approval, &opts.policies_dir, &data_dirs);
     let store = open_history(&opts.state_dir)?;
 
     let run_dir = opts.state_dir.join("runs").join(&run_id);
@@ -245,7 +254,10 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
         baseline_reason,
     };
     let verdict = match evaluate(&policies, &policy_data, &req) {
-        Ok(v) => v,
+        Ok(mut v) => {
+            v.ignored.extend(crate::github::approval::ignored(&approvals));
+            v
+        }
         Err(e) => {
             result.summary = Some(summary);
             return finish(&store, record, result, Some(format!("policy evaluation failed: {e}")));

@@ -27,6 +27,8 @@ pub fn short_run(state: &Path, port: u16, version: &str, branch: &str, sustained
         templates_dir: root.join("k6-templates"),
         environments_dir: root.join("environments"),
         policies_dir: root.join("policies"),
+        waivers_dir: None,
+        approval: k6gate::github::approval::Mode::Verify { default_branch: "main".into() },
         state_dir: state.to_path_buf(),
         phase: "steady-state".into(),
         quiet_k6: true,

@@ -1,0 +1,422 @@
+//! The verdict where engineers look: one check run per test and environment on the commit
+//! (created, or updated in place on a re-run), one PR comment updated in place, and a commit
+//! status when the token may not write checks.
+//!
+//! Fails closed: any API error ends in `Err`, never in a reported success.
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use super::actions::{Context, Level, command};
+use super::api::{Api, ApiError, encode};
+use crate::compare::Metric;
+use crate::policy::verdict::{Status, Verdict};
+
+/// Check run conclusions k6gate uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conclusion {
+    Success,
+    /// A warning: shown, not blocking (branch protection accepts neutral).
+    Neutral,
+    Failure,
+}
+
+impl Conclusion {
+    pub fn name(self) -> &'static str {
+        match self {
+            Conclusion::Success => "success",
+            Conclusion::Neutral => "neutral",
+            Conclusion::Failure => "failure",
+        }
+    }
+
+    fn status_state(self) -> &'static str {
+        match self {
+            Conclusion::Success | Conclusion::Neutral => "success",
+            Conclusion::Failure => "failure",
+        }
+    }
+}
+
+/// A check run annotation: a policy or data file line behind a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Annotation {
+    pub path: String,
+    pub line: u64,
+    pub level: Level,
+    pub title: String,
+    pub message: String,
+}
+
+/// Links for the reader; each is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    pub run_id: Option<String>,
+    /// The Actions run (its artifacts hold `report.html`).
+    pub actions_run: Option<String>,
+    /// The Grafana dashboard over the run's time range.
+    pub grafana: Option<String>,
+}
+
+/// Everything reported, independent of where it goes.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub test: String,
+    pub environment: String,
+    pub conclusion: Conclusion,
+    pub title: String,
+    /// Markdown: headline, failing rules, the gate table, exceptions, ignored items, links.
+    pub summary: String,
+    pub annotations: Vec<Annotation>,
+    pub links: Links,
+}
+
+/// The check run summary may hold 65 535 characters; a comment body 65 536.
+pub const SUMMARY_LIMIT: usize = 65_000;
+/// The Checks API takes at most 50 annotations per request.
+pub const ANNOTATIONS_PER_REQUEST: usize = 50;
+
+impl Report {
+    pub fn from_verdict(v: &Verdict, links: Links) -> Report {
+        let conclusion = match v.outcome {
+            Status::Pass => Conclusion::Success,
+            Status::Warn => Conclusion::Neutral,
+            Status::Fail => Conclusion::Failure,
+        };
+        let mut summary = crate::report::verdict::markdown(v);
+        let _ = writeln!(summary, "\n**Every rule**\n");
+        summary.push_str(&crate::report::verdict::gate_table(v));
+        summary.push_str(&links_markdown(&links));
+        let annotations = v
+            .results
+            .iter()
+            .filter(|r| r.status != Status::Pass)
+            .filter_map(|r| {
+                let src = r.source.as_ref()?;
+                Some(Annotation {
+                    path: repo_relative(&src.file),
+                    line: src.line.max(1),
+                    level: if r.status == Status::Fail { Level::Error } else { Level::Warning },
+                    title: format!("k6gate {}: {}", r.status.label().to_lowercase(), r.id),
+                    message: r.message.clone(),
+                })
+            })
+            .chain(v.ignored.iter().filter_map(|i| {
+                let src = i.source.as_ref()?;
+                Some(Annotation {
+                    path: repo_relative(&src.file),
+                    line: src.line.max(1),
+                    level: Level::Warning,
+                    title: format!("k6gate ignored {}", i.what),
+                    message: i.reason.clone(),
+                })
+            }))
+            .collect();
+        Report {
+            test: v.test.clone(),
+            environment: v.environment.clone(),
+            conclusion,
+            title: title(v),
+            summary,
+            annotations,
+            links,
+        }
+    }
+
+    /// A run that produced no verdict (k6 failed, the data is incomplete, the policies are
+    /// broken) is a failure, with the reason.
+    pub fn from_problem(test: &str, environment: &str, problem: &str, links: Links) -> Report {
+        let mut summary = format!("### ❌ k6gate: no verdict\n\n{problem}\n\nA gate without data fails closed.\n");
+        summary.push_str(&links_markdown(&links));
+        Report {
+            test: test.to_string(),
+            environment: environment.to_string(),
+            conclusion: Conclusion::Failure,
+            title: clip(&format!("No verdict: {problem}"), 120),
+            summary,
+            annotations: Vec::new(),
+            links,
+        }
+    }
+
+    pub fn check_name(&self) -> String {
+        format!("k6gate: {} ({})", self.test, self.environment)
+    }
+
+    /// Hidden marker that finds this test's comment again on the next push.
+    pub fn comment_marker(&self) -> String {
+        format!("<!-- k6gate:comment test={} env={} -->", self.test, self.environment)
+    }
+
+    pub fn comment_body(&self) -> String {
+        let body =
+            format!("{}\n**{}** — `{}`\n\n{}", self.comment_marker(), self.title, self.check_name(), self.summary);
+        super::truncate(&body, SUMMARY_LIMIT)
+    }
+
+    /// `::error::`/`::warning::` lines for the Actions log and the files view.
+    pub fn workflow_commands(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .annotations
+            .iter()
+            .map(|a| command(a.level, Some(&a.path), Some(a.line), &a.title, &a.message))
+            .collect();
+        if self.conclusion == Conclusion::Failure && self.annotations.iter().all(|a| a.level != Level::Error) {
+            lines.push(command(Level::Error, None, None, &self.check_name(), &self.title));
+        }
+        lines
+    }
+
+    fn check_body(&self, head_sha: Option<&str>, annotations: &[Annotation]) -> Value {
+        let mut body = json!({
+            "name": self.check_name(),
+            "status": "completed",
+            "conclusion": self.conclusion.name(),
+            "output": {
+                "title": self.title,
+                "summary": super::truncate(&self.summary, SUMMARY_LIMIT),
+                "annotations": annotations.iter().map(annotation_json).collect::<Vec<_>>(),
+            },
+        });
+        if let Some(o) = body.as_object_mut() {
+            if let Some(sha) = head_sha {
+                o.insert("head_sha".into(), json!(sha));
+            }
+            if let Some(url) = self.links.grafana.as_ref().or(self.links.actions_run.as_ref()) {
+                o.insert("details_url".into(), json!(url));
+            }
+            if let Some(id) = &self.links.run_id {
+                o.insert("external_id".into(), json!(id));
+            }
+        }
+        body
+    }
+}
+
+fn annotation_json(a: &Annotation) -> Value {
+    json!({
+        "path": a.path,
+        "start_line": a.line,
+        "end_line": a.line,
+        "annotation_level": match a.level {
+            Level::Error => "failure",
+            Level::Warning => "warning",
+            Level::Notice => "notice",
+        },
+        "title": a.title,
+        "message": a.message,
+    })
+}
+
+fn links_markdown(links: &Links) -> String {
+    let mut items = Vec::new();
+    if let Some(u) = &links.grafana {
+        items.push(format!("[Grafana dashboard for this run]({u})"));
+    }
+    if let Some(u) = &links.actions_run {
+        items.push(format!("[workflow run and report artifact]({u})"));
+    }
+    if let Some(id) = &links.run_id {
+        items.push(format!("run id `{id}`"));
+    }
+    if items.is_empty() { String::new() } else { format!("\n{}\n", items.join(" · ")) }
+}
+
+/// Data files are recorded as the gate opened them; annotations need repo-relative paths.
+fn repo_relative(file: &str) -> String {
+    let path = std::path::Path::new(file);
+    let stripped = std::env::var_os("GITHUB_WORKSPACE")
+        .and_then(|ws| path.strip_prefix(ws).ok().map(|p| p.to_path_buf()))
+        .or_else(|| std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.to_path_buf())))
+        .unwrap_or_else(|| path.to_path_buf());
+    let s = stripped.display().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+fn short_metric(m: Metric) -> &'static str {
+    match m {
+        Metric::P50Ms => "P50",
+        Metric::P95Ms => "P95",
+        Metric::P99Ms => "P99",
+        Metric::ErrorRate => "Error rate",
+        Metric::RequestsPerS => "Throughput",
+    }
+}
+
+/// "P95 +15.2 % over budget (checkout, staging)"; more failures are counted.
+pub fn title(v: &Verdict) -> String {
+    let scope = format!("({}, {})", v.test, v.environment);
+    let failing: Vec<_> = v.results.iter().filter(|r| r.status == v.outcome && r.status != Status::Pass).collect();
+    let Some(first) = failing.first() else {
+        return format!("Passed: within SLAs and regression budgets {scope}");
+    };
+    let metric = Metric::ALL.iter().find(|m| m.name() == first.metric).copied();
+    let what = match (metric, first.comparison.as_ref()) {
+        (Some(m), Some(c)) => {
+            let change = match (m, c.abs_change, c.rel_change) {
+                (Metric::ErrorRate, Some(a), _) if first.kind != "sla" => format!(" {:+.2} pp", a * 100.0),
+                (_, _, Some(r)) if first.kind != "sla" => format!(" {:+.1} %", r * 100.0),
+                (_, _, _) => {
+                    c.candidate.map(|x| format!(" {}", crate::policy::verdict::fmt_value(m, x))).unwrap_or_default()
+                }
+            };
+            let why = match first.kind.as_str() {
+                "sla" => "over SLA",
+                "budget" => "over budget",
+                "window" => "above the migration window ceiling",
+                "ratchet" => "worse than the previous run",
+                other => other,
+            };
+            let group = if first.group.is_empty() || first.group == crate::compare::ALL {
+                String::new()
+            } else {
+                format!(" [{}]", first.group)
+            };
+            format!("{}{group}{change} {why}", short_metric(m))
+        }
+        _ => clip(&first.message, 80),
+    };
+    let more = if failing.len() > 1 { format!(" and {} more", failing.len() - 1) } else { String::new() };
+    let prefix = if v.outcome == Status::Warn { "Warning: " } else { "" };
+    format!("{prefix}{what}{more} {scope}")
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+}
+
+/// What was written where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    CheckCreated {
+        id: u64,
+    },
+    CheckUpdated {
+        id: u64,
+    },
+    /// The token could not write checks; a commit status carries the result.
+    Status {
+        context: String,
+    },
+    CommentCreated {
+        id: u64,
+    },
+    CommentUpdated {
+        id: u64,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    pub posted: Vec<Posted>,
+    /// Things the user should know (fallbacks, skipped steps).
+    pub notes: Vec<String>,
+}
+
+fn id_of(v: &Value, what: &str, path: &str) -> Result<u64, ApiError> {
+    v.get("id").and_then(|i| i.as_u64()).ok_or_else(|| ApiError::Decode {
+        method: "POST",
+        path: path.to_string(),
+        message: format!("no id in the {what} response"),
+    })
+}
+
+/// Posts the check run (or the status fallback), then the PR comment.
+pub fn publish(api: &Api, ctx: &Context, report: &Report) -> Result<Published, ApiError> {
+    let mut out = Published::default();
+    match upsert_check_run(api, ctx, report) {
+        Ok(p) => out.posted.push(p),
+        Err(e) if e.status() == Some(403) => {
+            out.notes.push(format!(
+                "the token cannot write check runs ({e}); reported as a commit status instead. \
+                 Grant the job `permissions: checks: write` (a GitHub App or Actions token; personal tokens cannot create check runs)"
+            ));
+            out.posted.push(post_status(api, ctx, report)?);
+        }
+        Err(e) => return Err(e),
+    }
+    match ctx.pr_number {
+        Some(n) => out.posted.push(upsert_comment(api, ctx, n, report)?),
+        None => out.notes.push("not a pull request event: no PR comment".into()),
+    }
+    Ok(out)
+}
+
+/// Finds this test's check run on the commit and updates it, or creates one.
+pub fn upsert_check_run(api: &Api, ctx: &Context, report: &Report) -> Result<Posted, ApiError> {
+    let repo = ctx.repo_path();
+    let list_path = format!(
+        "{repo}/commits/{}/check-runs?check_name={}&filter=latest",
+        encode(&ctx.sha),
+        encode(&report.check_name())
+    );
+    let existing = api.get(&list_path)?;
+    let existing_id = existing
+        .get("check_runs")
+        .and_then(|r| r.as_array())
+        .and_then(|runs| runs.iter().find(|r| r.get("name").and_then(|n| n.as_str()) == Some(&report.check_name())))
+        .and_then(|r| r.get("id"))
+        .and_then(|i| i.as_u64());
+    let mut batches = report.annotations.chunks(ANNOTATIONS_PER_REQUEST);
+    let first = batches.next().unwrap_or(&[]);
+    let (id, posted) = match existing_id {
+        Some(id) => {
+            let path = format!("{repo}/check-runs/{id}");
+            api.patch(&path, &report.check_body(None, first))?;
+            (id, Posted::CheckUpdated { id })
+        }
+        None => {
+            let path = format!("{repo}/check-runs");
+            let created = api.post(&path, &report.check_body(Some(&ctx.sha), first))?;
+            let id = id_of(&created, "check run", &path)?;
+            (id, Posted::CheckCreated { id })
+        }
+    };
+    // Further annotations are appended by updates, 50 at a time.
+    for batch in batches {
+        api.patch(&format!("{repo}/check-runs/{id}"), &report.check_body(None, batch))?;
+    }
+    Ok(posted)
+}
+
+/// The fallback: a commit status (no annotations, 140 characters of description).
+pub fn post_status(api: &Api, ctx: &Context, report: &Report) -> Result<Posted, ApiError> {
+    let context = format!("k6gate/{}/{}", report.test, report.environment);
+    let mut body = json!({
+        "state": report.conclusion.status_state(),
+        "description": clip(&report.title, 139),
+        "context": context,
+    });
+    if let (Some(url), Some(o)) =
+        (report.links.grafana.as_ref().or(report.links.actions_run.as_ref()), body.as_object_mut())
+    {
+        o.insert("target_url".into(), json!(url));
+    }
+    api.post(&format!("{}/statuses/{}", ctx.repo_path(), encode(&ctx.sha)), &body)?;
+    Ok(Posted::Status { context })
+}
+
+/// Updates this test's comment on the PR, or creates it: one comment, never one per push.
+pub fn upsert_comment(api: &Api, ctx: &Context, pr: u64, report: &Report) -> Result<Posted, ApiError> {
+    let repo = ctx.repo_path();
+    let marker = report.comment_marker();
+    let comments = api.get_all(&format!("{repo}/issues/{pr}/comments"), 30)?;
+    let mine = comments
+        .iter()
+        .find(|c| c.get("body").and_then(|b| b.as_str()).is_some_and(|b| b.contains(&marker)))
+        .and_then(|c| c.get("id"))
+        .and_then(|i| i.as_u64());
+    let body = json!({ "body": report.comment_body() });
+    match mine {
+        Some(id) => {
+            api.patch(&format!("{repo}/issues/comments/{id}"), &body)?;
+            Ok(Posted::CommentUpdated { id })
+        }
+        None => {
+            let path = format!("{repo}/issues/{pr}/comments");
+            let created = api.post(&path, &body)?;
+            Ok(Posted::CommentCreated { id: id_of(&created, "comment", &path)? })
+        }
+    }
+}

@@ -48,7 +48,7 @@ pub fn to_github(report: &Report) -> Result<()> {
             .map_err(|e| Error::Usage(format!("cannot write the job summary (GITHUB_STEP_SUMMARY): {e}")))?;
     }
     let ctx = Context::from_env().map_err(|e| Error::Usage(format!("report github: {e}")))?;
-    let api = Api::new(ApiConfig::new(ctx.api_url.clone(), ctx.token.clone()))
+    let api = Api::new(ApiConfig::from_env(ctx.api_url.clone(), ctx.token.clone()))
         .map_err(|e| Error::Usage(format!("report github: {e}")))?;
     let published = publish(&api, &ctx, report)
         .map_err(|e| Error::Usage(format!("report github: {e}; the verdict was NOT reported")))?;
@@ -160,7 +160,7 @@ pub fn audit(args: &AuditArgs) -> Result<i32> {
         None
     } else {
         let ctx = Context::from_env().map_err(|e| Error::Usage(format!("audit: {e} (or pass --offline)")))?;
-        let api = Api::new(ApiConfig::new(ctx.api_url.clone(), ctx.token.clone()))
+        let api = Api::new(ApiConfig::from_env(ctx.api_url.clone(), ctx.token.clone()))
             .map_err(|e| Error::Usage(format!("audit: {e}")))?;
         Some((ctx, api))
     };

@@ -56,6 +56,21 @@ impl ApiConfig {
             backoff: Duration::from_millis(1000),
         }
     }
+
+    /// [`ApiConfig::new`] with `K6GATE_GITHUB_TIMEOUT` (seconds per attempt, default 20) and
+    /// `K6GATE_GITHUB_ATTEMPTS` (default 3) applied.
+    pub fn from_env(api_url: impl Into<String>, token: Token) -> Self {
+        let mut c = ApiConfig::new(api_url, token);
+        let num = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<f64>().ok());
+        if let Some(t) = num("K6GATE_GITHUB_TIMEOUT").filter(|t| *t > 0.0 && *t < 600.0) {
+            c.timeout = Duration::from_secs_f64(t);
+            c.backoff = c.backoff.min(c.timeout);
+        }
+        if let Some(n) = num("K6GATE_GITHUB_ATTEMPTS").filter(|n| *n >= 1.0 && *n <= 10.0) {
+            c.attempts = n as u32;
+        }
+        c
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -385,6 +385,17 @@ pub fn apply(
     repo_dir: &Path,
     data_dirs: &[PathBuf],
 ) -> (crate::policy::data::PolicyData, Vec<Decision>) {
+    apply_in(data, mode, Context::from_env, repo_dir, data_dirs)
+}
+
+/// [`apply`] with the Actions context from `context` (read only when something needs checking).
+pub fn apply_in(
+    data: &crate::policy::data::PolicyData,
+    mode: &Mode,
+    context: impl FnOnce() -> Result<Context, super::actions::ContextError>,
+    repo_dir: &Path,
+    data_dirs: &[PathBuf],
+) -> (crate::policy::data::PolicyData, Vec<Decision>) {
     let subjects = subjects(data);
     if subjects.is_empty() {
         return (data.clone(), Vec::new());
@@ -403,7 +414,7 @@ pub fn apply(
                 provenance: None,
             })
             .collect(),
-        Mode::Verify { default_branch } => verify_with_env(&subjects, default_branch, repo_dir, data_dirs),
+        Mode::Verify { default_branch } => verify_in(context(), &subjects, default_branch, repo_dir, data_dirs),
     };
     let refused = |kind: Kind| -> Vec<&str> {
         decisions.iter().filter(|d| !d.honoured && d.subject.kind == kind).map(|d| d.subject.id.as_str()).collect()
@@ -411,13 +422,14 @@ pub fn apply(
     (data.without(&refused(Kind::Waiver), &refused(Kind::MigrationWindow)), decisions)
 }
 
-fn verify_with_env(
+fn verify_in(
+    context: Result<Context, super::actions::ContextError>,
     subjects: &[Subject],
     default_branch: &str,
     repo_dir: &Path,
     data_dirs: &[PathBuf],
 ) -> Vec<Decision> {
-    let ctx = match Context::from_env() {
+    let ctx = match context {
         Ok(c) => c,
         Err(e) => {
             return refuse_all(
@@ -426,7 +438,7 @@ fn verify_with_env(
             );
         }
     };
-    let api = match Api::new(super::api::ApiConfig::new(ctx.api_url.clone(), ctx.token.clone())) {
+    let api = match Api::new(super::api::ApiConfig::from_env(ctx.api_url.clone(), ctx.token.clone())) {
         Ok(a) => a,
         Err(e) => return refuse_all(subjects, &format!("its approval cannot be checked: {e}")),
     };

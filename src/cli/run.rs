@@ -42,10 +42,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         state_dir: args.state_dir.clone(),
         phase: args.phase.clone(),
         quiet_k6: false,
-        remote_write: args
-            .remote_write
-            .clone()
-            .map(|url| crate::run::k6::RemoteWrite { url, tenant: args.tenant.clone() }),
+        // An empty variable (an unset workflow input) means "not configured".
+        remote_write: args.remote_write.clone().filter(|u| !u.trim().is_empty()).map(|url| {
+            crate::run::k6::RemoteWrite { url, tenant: args.tenant.clone().filter(|t| !t.trim().is_empty()) }
+        }),
         now_ns: now_ns(),
     };
     let result = execute(&opts)?;

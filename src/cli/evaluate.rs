@@ -42,6 +42,7 @@ fn comparison(base: &Path, run: &Path, phase: &str, confidence: f64) -> Result<C
 }
 
 pub fn run_evaluate(args: &EvaluateArgs) -> Result<i32> {
+    args.approval.warn_if_trusted();
     let dir = &args.policies;
     let data_dir = dir.join("data");
     let policy_data =

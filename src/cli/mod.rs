@@ -78,6 +78,12 @@ pub enum Approval {
 }
 
 impl Approval {
+    pub fn warn_if_trusted(self) {
+        if self == Approval::Trust {
+            eprintln!("warning: --approval trust: waivers and migration windows count without checking their approval");
+        }
+    }
+
     pub fn mode(self, default_branch: &str) -> crate::github::approval::Mode {
         match self {
             Approval::Verify => crate::github::approval::Mode::Verify { default_branch: default_branch.to_string() },

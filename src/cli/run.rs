@@ -19,6 +19,7 @@ pub fn git_branch() -> Option<String> {
 }
 
 pub fn run(args: &RunArgs) -> Result<i32> {
+    args.approval.warn_if_trusted();
     let opts = RunOptions {
         test: args.test.clone(),
         environment: args.env.clone(),

@@ -373,7 +373,7 @@ impl<'a> Verifier<'a> {
 pub enum Mode {
     /// Against git history and the GitHub API (the Actions context). The default.
     Verify { default_branch: String },
-    /// Taken as they are: local experiments only; the verdict says so.
+    /// Taken as they are: local experiments only (the CLI warns).
     Trust,
 }
 

@@ -25,6 +25,11 @@ pub struct Plan {
     pub team: Option<String>,
 }
 
+/// Escapes the three characters Slack's mrkdwn gives meaning to (`<` opens a link or mention).
+fn slack(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// `blocked_recently` counts this run too.
 pub fn plan(n: &Notifications, test: &str, blocked_recently: usize) -> Plan {
     let owner = n.owners.get(test);
@@ -40,19 +45,24 @@ pub fn plan(n: &Notifications, test: &str, blocked_recently: usize) -> Plan {
 
 /// The Slack-compatible message: `text` (fallback and mention) and `blocks`.
 pub fn message(plan: &Plan, v: &Verdict, links: &Links, within_days: Option<u32>) -> Value {
-    let head = format!("🚫 Deployment blocked: {} ({}) — {}", v.test, v.environment, title(v));
+    let head = slack(&format!("🚫 Deployment blocked: {} ({}) — {}", v.test, v.environment, title(v)));
     let mut text = head.clone();
     if plan.escalated {
         text = format!(
             "{}{} blocked {} times in {} days. {head}",
             plan.mention.as_deref().map(|m| format!("{m} ")).unwrap_or_default(),
-            plan.team.as_deref().map_or_else(|| v.test.clone(), |t| format!("{} ({t})", v.test)),
+            slack(&plan.team.as_deref().map_or_else(|| v.test.clone(), |t| format!("{} ({t})", v.test))),
             plan.blocked_recently,
             within_days.unwrap_or_default()
         );
     }
-    let failing: Vec<String> =
-        v.results.iter().filter(|r| r.status == Status::Fail).take(8).map(|r| format!("• {}", r.message)).collect();
+    let failing: Vec<String> = v
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Fail)
+        .take(8)
+        .map(|r| format!("• {}", slack(&r.message)))
+        .collect();
     let mut link_items = Vec::new();
     if let Some(u) = &links.actions_run {
         link_items.push(format!("<{u}|run report>"));
@@ -63,8 +73,8 @@ pub fn message(plan: &Plan, v: &Verdict, links: &Links, within_days: Option<u32>
     let mut blocks = vec![
         json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } }),
         json!({ "type": "section", "fields": [
-            { "type": "mrkdwn", "text": format!("*Candidate*\n{}", v.candidate.deployment_version.as_deref().unwrap_or("?")) },
-            { "type": "mrkdwn", "text": format!("*Baseline*\n{}", v.baseline.deployment_version.as_deref().unwrap_or("?")) },
+            { "type": "mrkdwn", "text": format!("*Candidate*\n{}", slack(v.candidate.deployment_version.as_deref().unwrap_or("?"))) },
+            { "type": "mrkdwn", "text": format!("*Baseline*\n{}", slack(v.baseline.deployment_version.as_deref().unwrap_or("?"))) },
         ]}),
     ];
     if !failing.is_empty() {
@@ -109,7 +119,13 @@ pub fn send(url: &str, body: &Value) -> Result<(), NotifyError> {
                     return Err(last);
                 }
             }
-            Err(e) => last = NotifyError::Transport(e.to_string().replace(url, "<webhook>")),
+            Err(e) => {
+                let bad_url = matches!(e, ureq::Error::BadUri(_) | ureq::Error::Http(_));
+                last = NotifyError::Transport(e.to_string().replace(url, "<webhook>"));
+                if bad_url {
+                    return Err(last);
+                }
+            }
         }
         if attempt < 3 {
             std::thread::sleep(wait);

@@ -33,7 +33,14 @@ pub fn links(summary: Option<&RunSummary>, run_id: Option<&str>) -> Links {
         }
         _ => None,
     };
-    let actions_run = Context::from_env().ok().and_then(|c| c.run_url);
+    // Built from the plain variables: `notify` may run without a token in its environment.
+    let actions_run = match (var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+        (Some(repo), Some(id)) => Some(format!(
+            "{}/{repo}/actions/runs/{id}",
+            var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()).trim_end_matches('/')
+        )),
+        _ => None,
+    };
     Links { run_id: run_id.map(str::to_string), actions_run, grafana }
 }
 
@@ -83,14 +90,14 @@ fn blocked_recently(state_dir: &Path, test: &str, days: u32, now_ns: i64) -> Res
 }
 
 /// Sends the blocked-deployment notification when policy data configures one. Problems are
-/// warnings: the gate's result is already decided.
-pub fn notify_blocked(
-    verdict: &Verdict,
-    links: &Links,
-    policies: &Path,
-    state_dir: &Path,
-    this_run_recorded: bool,
-) -> Result<()> {
+/// warnings (printed here): the gate's result is already decided.
+pub fn notify_blocked(verdict: &Verdict, links: &Links, policies: &Path, state_dir: &Path) {
+    if let Err(e) = try_notify(verdict, links, policies, state_dir) {
+        eprintln!("notify: warning: {e}");
+    }
+}
+
+fn try_notify(verdict: &Verdict, links: &Links, policies: &Path, state_dir: &Path) -> Result<()> {
     if verdict.outcome != Status::Fail {
         return Ok(());
     }
@@ -102,11 +109,25 @@ pub fn notify_blocked(
         Some(days) => blocked_recently(state_dir, &verdict.test, days, now)?,
         None => 0,
     };
-    if !this_run_recorded {
+    // This block counts once: it is in the history only when its run was recorded as failed.
+    let recorded = links.run_id.as_deref().is_some_and(|id| {
+        crate::run::open_history(state_dir)
+            .ok()
+            .and_then(|store| store.get_run(id).ok())
+            .is_some_and(|r| r.outcome == Outcome::Fail && within.is_some())
+    });
+    if !recorded {
         count += 1;
     }
-    let plan = crate::notify::plan(n, &verdict.test, count);
-    let Some(url) = std::env::var(&plan.url_env).ok().filter(|u| !u.trim().is_empty()) else {
+    let mut plan = crate::notify::plan(n, &verdict.test, count);
+    let env_url = |name: &str| std::env::var(name).ok().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    let mut url = env_url(&plan.url_env);
+    if url.is_none() && plan.escalated {
+        eprintln!("notify: warning: ${} is not set: escalating on the normal route", plan.url_env);
+        plan.url_env = n.webhook_url_env.clone();
+        url = env_url(&plan.url_env);
+    }
+    let Some(url) = url else {
         eprintln!("notify: warning: notifications are configured but ${} is not set: nothing sent", plan.url_env);
         return Ok(());
     };
@@ -129,7 +150,7 @@ pub fn notify(args: &NotifyArgs) -> Result<i32> {
         None => None,
     };
     let links = links(summary.as_ref(), args.run_id.as_deref());
-    notify_blocked(&verdict, &links, &args.policies, &args.state_dir, args.run_id.is_some())?;
+    notify_blocked(&verdict, &links, &args.policies, &args.state_dir);
     Ok(exit::OK)
 }
 

@@ -67,28 +67,30 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     }
     annotate_in_grafana(args, &result.run_id);
     let links = super::github::links(result.summary.as_ref(), Some(&result.run_id));
-    if let Some(v) = &result.verdict {
-        super::github::notify_blocked(v, &links, &args.policies, &args.state_dir, true)?;
-    }
     let code = match result.outcome {
         Outcome::Pass | Outcome::Warn => exit::OK,
         Outcome::Fail | Outcome::Incomplete => exit::GATE_FAILED,
         Outcome::Error => exit::ERROR,
     };
-    if args.report.contains(&super::ReportTarget::Github) {
+    let reported = if args.report.contains(&super::ReportTarget::Github) {
         let report = match &result.verdict {
-            Some(v) if result.problem.is_none() => Report::from_verdict(v, links),
+            Some(v) if result.problem.is_none() => Report::from_verdict(v, links.clone()),
             _ => Report::from_problem(
                 &args.test,
                 &args.env,
                 result.problem.as_deref().unwrap_or("the run produced no verdict"),
-                links,
+                links.clone(),
             ),
         };
-        // A verdict that cannot be reported is an error, whatever the verdict was.
-        super::github::to_github(&report)?;
+        super::github::to_github(&report)
+    } else {
+        Ok(())
+    };
+    if let Some(v) = &result.verdict {
+        super::github::notify_blocked(v, &links, &args.policies, &args.state_dir);
     }
-    Ok(code)
+    // A verdict that could not be reported is an error, whatever the verdict was.
+    reported.map(|()| code)
 }
 
 /// When Grafana is configured, the run becomes a region annotation (queued on disk if Grafana

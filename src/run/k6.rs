@@ -128,6 +128,11 @@ pub fn run(script: &Path, dir: &Path, quiet: bool) -> Result<K6Run, Error> {
     run_with(script, dir, quiet, None)
 }
 
+fn stderr_for_child() -> Stdio {
+    use std::os::fd::AsFd;
+    std::io::stderr().as_fd().try_clone_to_owned().map_or(Stdio::null(), Stdio::from)
+}
+
 /// [`run`], plus live remote write when `rw` is given.
 pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>) -> Result<K6Run, Error> {
     if !available() {
@@ -148,7 +153,9 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
     cmd.arg(script)
         .env("K6_NO_USAGE_REPORT", "true")
         .stdin(Stdio::null())
-        .stdout(if quiet { Stdio::null() } else { Stdio::inherit() })
+        // k6's banner, progress and end-of-test summary go to our stderr: stdout is the
+        // verdict alone, so `k6gate run --format json > verdict.json` is valid JSON.
+        .stdout(if quiet { Stdio::null() } else { stderr_for_child() })
         .stderr(Stdio::piped());
     // Its own process group: a terminal Ctrl-C reaches k6gate only, which forwards exactly
     // one SIGINT (a second Ctrl-C forwards a second one, which k6 takes as "abort now").

@@ -1,0 +1,322 @@
+//! `k6gate run --report github` end to end: the real binary runs a short real k6 test
+//! against the demo shop, as a GitHub Actions pull-request job would, and reports to a fake
+//! GitHub (Enterprise-style `/api/v3` base path): the check run on the PR's head commit, the
+//! PR comment with its marker, the job summary; and when GitHub refuses, the run exits 2 and
+//! says the verdict was not reported.
+//!
+//! Each case is one k6 run of about 8 s (stages shortened with `--set`); the cases run in
+//! parallel, each with its own demo shop, state directory and fake.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use wiremock::matchers::{any, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use k6gate::target::{TargetArgs, spawn};
+
+const TOKEN: &str = "ghs_runReportT0kenNeverShown0123456789";
+/// The PR's head commit: where the check run belongs.
+const HEAD_SHA: &str = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
+/// The temporary merge commit Actions puts in `GITHUB_SHA` on pull-request events.
+const MERGE_SHA: &str = "b4f2ad6c0b1e8c1f2a3d4e5f60718293a4b5c6d7";
+const REPO: &str = "/api/v3/repos/acme/shop";
+const CHECK_NAME: &str = "k6gate: checkout (dev)";
+const MARKER: &str = "<!-- k6gate:comment test=checkout env=dev -->";
+const TABLE_HEADER: &str =
+    "| phase | group | metric | baseline | candidate | change | significance | budget / limit | result |";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A wiremock server with its own runtime for setup; the code under test is blocking.
+struct FakeGithub {
+    server: MockServer,
+    rt: tokio::runtime::Runtime,
+}
+
+struct Received {
+    method: String,
+    path: String,
+    body: Value,
+}
+
+impl FakeGithub {
+    fn start() -> FakeGithub {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let server = rt.block_on(MockServer::start());
+        let gh = FakeGithub { server, rt };
+        // Anything else is a request nobody expected.
+        gh.mount(
+            Mock::given(any())
+                .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })))
+                .with_priority(u8::MAX)
+                .named("an unexpected request")
+                .expect(0),
+        );
+        gh
+    }
+
+    fn mount(&self, mock: Mock) {
+        self.rt.block_on(mock.mount(&self.server));
+    }
+
+    fn api_url(&self) -> String {
+        format!("{}/api/v3", self.server.uri())
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .unwrap()
+            .into_iter()
+            .map(|r| Received {
+                method: r.method.to_string(),
+                path: r.url.path().to_string(),
+                body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+            })
+            .collect()
+    }
+
+    fn verify(&self) {
+        self.rt.block_on(self.server.verify());
+    }
+}
+
+/// An authenticated GitHub API request.
+fn api(verb: &str, p: &str) -> wiremock::MockBuilder {
+    Mock::given(method(verb)).and(path(p)).and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+}
+
+fn check_runs_list() -> String {
+    format!("{REPO}/commits/{HEAD_SHA}/check-runs")
+}
+
+/// The files of one Actions job: workspace (cwd), event payload, job summary, k6gate state.
+struct Job {
+    work: TempDir,
+    state: TempDir,
+    event: PathBuf,
+    summary: PathBuf,
+}
+
+impl Job {
+    fn new() -> Job {
+        let work = tempfile::tempdir().unwrap();
+        let event = work.path().join("event.json");
+        let payload = json!({
+            "action": "synchronize",
+            "number": 7,
+            "pull_request": { "number": 7, "head": { "sha": HEAD_SHA, "ref": "faster-checkout" }, "base": { "ref": "main" } },
+            "repository": { "full_name": "acme/shop", "default_branch": "main" },
+        });
+        std::fs::write(&event, serde_json::to_string_pretty(&payload).unwrap()).unwrap();
+        let summary = work.path().join("step-summary.md");
+        std::fs::write(&summary, "").unwrap();
+        Job { work, state: tempfile::tempdir().unwrap(), event, summary }
+    }
+
+    /// `k6gate run --test checkout --env dev --report github` against the demo shop on `port`,
+    /// a short run (1 s warm-up, ramp-up and ramp-down, 5 s sustained).
+    fn run(&self, port: u16, api_url: &str) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_k6gate"));
+        cmd.current_dir(self.work.path())
+            .args(["run", "--test", "checkout", "--env", "dev", "--deployment-version", "v1.0.0", "--commit", HEAD_SHA])
+            .arg("--templates")
+            .arg(root().join("k6-templates"))
+            .arg("--environments")
+            .arg(root().join("environments"))
+            .arg("--policies")
+            .arg(root().join("policies"))
+            .arg("--state-dir")
+            .arg(self.state.path())
+            .args(["--set", &format!("base_url=http://127.0.0.1:{port}")])
+            .args(["--set", "stages.warm_up=1s", "--set", "stages.ramp_up=1s"])
+            .args(["--set", "stages.sustained=5s", "--set", "stages.ramp_down=1s"])
+            .args(["--report", "github"]);
+        // Nothing from the environment the tests run in: no K6GATE_APPROVAL, no Grafana,
+        // no webhooks, no real GitHub context.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("K6GATE_") || k.starts_with("GITHUB_") || k.starts_with("RUNNER_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("K6_NO_USAGE_REPORT", "true")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", api_url)
+            .env("GITHUB_SERVER_URL", "https://ghe.example")
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_SHA", MERGE_SHA)
+            .env("GITHUB_HEAD_REF", "faster-checkout")
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_EVENT_PATH", &self.event)
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_STEP_SUMMARY", &self.summary)
+            .env("GITHUB_WORKSPACE", root())
+            .env("K6GATE_GITHUB_TIMEOUT", "2")
+            .env("K6GATE_GITHUB_ATTEMPTS", "2");
+        cmd.output().unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `run <ID> recorded as <outcome>; files in <DIR>`: the id and outcome.
+fn recorded(stderr: &str) -> (String, String) {
+    let line = stderr.lines().find(|l| l.starts_with("run ") && l.contains(" recorded as ")).expect(stderr);
+    let rest = line.strip_prefix("run ").unwrap();
+    let (id, rest) = rest.split_once(" recorded as ").unwrap();
+    (id.to_string(), rest.split(';').next().unwrap().to_string())
+}
+
+#[test]
+fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
+    let gh = FakeGithub::start();
+    let check_list = check_runs_list();
+    gh.mount(
+        api("GET", &check_list)
+            .and(query_param("check_name", CHECK_NAME))
+            .and(query_param("filter", "latest"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "total_count": 0, "check_runs": [] })))
+            .expect(1),
+    );
+    gh.mount(
+        api("POST", &format!("{REPO}/check-runs"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 4001, "name": CHECK_NAME })))
+            .expect(1),
+    );
+    gh.mount(
+        api("GET", &format!("{REPO}/issues/7/comments"))
+            .and(query_param("page", "1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                { "id": 10, "body": "Looks good to me", "user": { "login": "alice" } }
+            ])))
+            .expect(1),
+    );
+    gh.mount(
+        api("POST", &format!("{REPO}/issues/7/comments"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 5001 })))
+            .expect(1),
+    );
+
+    let job = Job::new();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    let out = job.run(target.port(), &gh.api_url());
+    let took = started.elapsed();
+    target.stop().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "exit code\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert!(took.as_secs() < 30, "the run took {took:?}");
+    gh.verify();
+
+    let (run_id, outcome) = recorded(&stderr);
+    // The first run has no baseline: SLAs only, with a warning.
+    assert!(outcome == "pass" || outcome == "warn", "{outcome}");
+    let expected_conclusion = if outcome == "pass" { "success" } else { "neutral" };
+
+    let got = gh.received();
+    let calls: Vec<String> = got.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(
+        calls,
+        vec![
+            format!("GET {check_list}"),
+            format!("POST {REPO}/check-runs"),
+            format!("GET {REPO}/issues/7/comments"),
+            format!("POST {REPO}/issues/7/comments"),
+        ],
+        "requests, in order"
+    );
+
+    // The check run: on the PR's head commit (not the merge commit), completed, with the
+    // conclusion the exit code stands for, the verdict's table and the run id.
+    let check = &got[1].body;
+    assert_eq!(check["head_sha"], HEAD_SHA, "{check:#}");
+    assert_eq!(check["name"], CHECK_NAME);
+    assert_eq!(check["status"], "completed");
+    assert_eq!(check["conclusion"], expected_conclusion, "{check:#}");
+    assert_eq!(check["external_id"], run_id.as_str());
+    assert_eq!(check["details_url"], "https://ghe.example/acme/shop/actions/runs/4242");
+    let check_summary = check["output"]["summary"].as_str().unwrap();
+    assert!(check_summary.contains(TABLE_HEADER), "{check_summary}");
+    if outcome == "warn" {
+        let title = check["output"]["title"].as_str().unwrap();
+        assert!(title.starts_with("Warning: "), "{title}");
+        assert!(check_summary.contains("no baseline yet"), "the warning says why: {check_summary}");
+    }
+
+    // The PR comment: new (the existing comment is someone else's), with the marker.
+    let comment = got[3].body["body"].as_str().unwrap();
+    assert!(comment.starts_with(MARKER), "{comment}");
+    assert!(comment.contains(&format!("`{CHECK_NAME}`")) && comment.contains(TABLE_HEADER), "{comment}");
+    assert!(comment.contains(&run_id), "{comment}");
+
+    // The job summary holds the title and the table.
+    let summary = std::fs::read_to_string(&job.summary).unwrap();
+    assert!(summary.contains(TABLE_HEADER), "{summary}");
+    assert!(summary.contains("checkout"), "{summary}");
+
+    // Stderr says what was posted; the token never shows.
+    assert!(stderr.contains("CheckCreated { id: 4001 }") && stderr.contains("CommentCreated { id: 5001 }"), "{stderr}");
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN) && !summary.contains(TOKEN));
+    // The run's own files are there for the artifact.
+    let run_dir = job.state.path().join("runs").join(&run_id);
+    assert!(run_dir.join("verdict.json").is_file() && run_dir.join("report.html").is_file());
+}
+
+#[test]
+fn run_exits_2_when_github_refuses_the_report() {
+    let gh = FakeGithub::start();
+    // The token may not touch check runs...
+    gh.mount(
+        api("GET", &check_runs_list())
+            .respond_with(
+                ResponseTemplate::new(403)
+                    .set_body_json(json!({ "message": "Resource not accessible by integration" })),
+            )
+            .expect(1),
+    );
+    gh.mount(
+        api("POST", &format!("{REPO}/check-runs"))
+            .respond_with(
+                ResponseTemplate::new(403)
+                    .set_body_json(json!({ "message": "Resource not accessible by integration" })),
+            )
+            .expect(0..=1),
+    );
+    // ...and the commit status fallback keeps failing (retried once: two attempts).
+    gh.mount(
+        api("POST", &format!("{REPO}/statuses/{HEAD_SHA}"))
+            .respond_with(ResponseTemplate::new(500).set_body_json(json!({ "message": "Server Error" })))
+            .expect(2),
+    );
+    // No comment is written once the verdict could not be reported on the commit.
+    gh.mount(api("GET", &format!("{REPO}/issues/7/comments")).respond_with(ResponseTemplate::new(200)).expect(0));
+    gh.mount(api("POST", &format!("{REPO}/issues/7/comments")).respond_with(ResponseTemplate::new(201)).expect(0));
+
+    let job = Job::new();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let out = job.run(target.port(), &gh.api_url());
+    target.stop().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    gh.verify();
+
+    // The verdict itself passed (or warned), but an unreported verdict is an error.
+    let (_, outcome) = recorded(&stderr);
+    assert!(outcome == "pass" || outcome == "warn", "{outcome}\n{stderr}");
+    assert_eq!(out.status.code(), Some(2), "exit code\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert!(stderr.contains("the verdict was NOT reported"), "{stderr}");
+    assert!(stderr.contains("HTTP 500") && stderr.contains("statuses"), "the failing request is named: {stderr}");
+    assert!(!stderr.contains(TOKEN) && !stdout.contains(TOKEN));
+
+    let statuses: Vec<Value> =
+        gh.received().into_iter().filter(|r| r.path.contains("/statuses/")).map(|r| r.body).collect();
+    assert_eq!(statuses.len(), 2);
+    assert_eq!(statuses[0]["context"], "k6gate/checkout/dev");
+    assert_eq!(statuses[0]["state"], "success", "the status it tried to post is the verdict's");
+}

@@ -147,8 +147,9 @@ impl Api {
                 .personal_token(config.token.0.clone())
                 .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
                 .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+                // No read timeout: hyper-timeout's counts a kept-alive connection's idle time,
+                // failing retries before they reach GitHub. `attempt` bounds each call instead.
                 .set_connect_timeout(Some(config.timeout))
-                .set_read_timeout(Some(config.timeout))
                 .build()
                 .map_err(|e| cfg_err(e.to_string()))
         })?;
@@ -206,7 +207,8 @@ impl Api {
                     }
                     // Honour Retry-After, but never wait more than 30 s: the gate must end.
                     let pause = retry_after.unwrap_or(wait).min(Duration::from_secs(30));
-                    std::thread::sleep(pause);
+                    // On the runtime, so idle pooled connections keep being served.
+                    self.rt.block_on(async { tokio::time::sleep(pause).await });
                     wait = wait.saturating_mul(2);
                     attempt += 1;
                 }
@@ -279,7 +281,7 @@ impl Api {
                     return Err(Attempt::Retry {
                         error: AttemptError::Transport(format!(
                             "response body not read within {} s",
-                            timeout.as_secs()
+                            timeout.as_secs_f64()
                         )),
                         retry_after: None,
                     });
@@ -294,7 +296,9 @@ impl Api {
             let message = serde_json::from_str::<Value>(&text)
                 .ok()
                 .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
-                .unwrap_or_else(|| text.chars().take(200).collect());
+                .unwrap_or(text);
+            // Scrubbed before it is cut, so no part of a token survives the cut.
+            let message = self.config.token.scrub(&message).chars().take(200).collect();
             let error = AttemptError::Status(status, message);
             // 5xx and 429 are transient; any other status is an answer and is not retried.
             if status >= 500 || status == 429 {

@@ -455,7 +455,8 @@ pub fn ignored(decisions: &[Decision]) -> Vec<crate::policy::verdict::Ignored> {
         .iter()
         .filter(|d| !d.honoured)
         .map(|d| crate::policy::verdict::Ignored {
-            what: format!("{} {}", d.subject.kind.label(), d.subject.id),
+            // The bare id, as the policies name what they ignore; the reason names the kind.
+            what: d.subject.id.clone(),
             reason: d.reason.clone(),
             source: Some(crate::policy::data::Source { file: d.subject.file.clone(), line: d.subject.line }),
         })

@@ -118,44 +118,43 @@ struct Via {
 }
 
 fn via(api: Option<(&Api, &str)>, commit: &git2::Commit<'_>, default_branch: &str) -> Via {
-    let author = commit.author().name().unwrap_or("unknown").to_string();
+    // A merge's proposer is the author of what was merged, not whoever merged it.
+    let proposer = commit
+        .parent(1)
+        .map(|p| p.author().name().map(str::to_string).ok())
+        .unwrap_or_else(|_| commit.author().name().map(str::to_string).ok());
+    let author = proposer.unwrap_or_else(|| "unknown".into());
+    let unchecked = |via: String| Via { proposed_by: author.clone(), approved_by: vec![], pr: None, pr_url: None, via };
     let Some((api, repo_path)) = api else {
-        return Via {
-            proposed_by: author,
-            approved_by: vec![],
-            pr: None,
-            pr_url: None,
-            via: "not checked (no GitHub token)".into(),
-        };
+        return unchecked("not checked (no GitHub token)".into());
     };
     let sha = commit.id().to_string();
-    let pr = api.get(&format!("{repo_path}/commits/{sha}/pulls")).ok().and_then(|pulls| {
-        pulls
-            .as_array()?
-            .iter()
-            .find(|p| {
+    let pulls = match api.get(&format!("{repo_path}/commits/{sha}/pulls")) {
+        Ok(p) => p,
+        Err(e) => return unchecked(format!("not checked (GitHub API error: {e})")),
+    };
+    let pr = pulls
+        .as_array()
+        .and_then(|list| {
+            list.iter().find(|p| {
                 p.get("merge_commit_sha").and_then(|m| m.as_str()) == Some(sha.as_str())
                     && p.get("merged_at").is_some_and(|m| !m.is_null())
                     && p.pointer("/base/ref").and_then(|r| r.as_str()) == Some(default_branch)
             })
-            .cloned()
-    });
-    match pr {
-        None => Via { proposed_by: author, approved_by: vec![], pr: None, pr_url: None, via: "direct push".into() },
-        Some(pr) => {
-            let number = pr.get("number").and_then(|n| n.as_u64()).unwrap_or_default();
-            let approved_by = api
-                .get_all(&format!("{repo_path}/pulls/{number}/reviews"), 10)
-                .map(|r| latest_approvals(&r).into_iter().map(|(login, _)| login).collect())
-                .unwrap_or_default();
-            Via {
-                proposed_by: pr.pointer("/user/login").and_then(|l| l.as_str()).unwrap_or(&author).to_string(),
-                approved_by,
-                pr: Some(number),
-                pr_url: pr.get("html_url").and_then(|u| u.as_str()).map(str::to_string),
-                via: "pull request".into(),
-            }
-        }
+        })
+        .cloned();
+    let Some(pr) = pr else { return unchecked("direct push".into()) };
+    let number = pr.get("number").and_then(|n| n.as_u64()).unwrap_or_default();
+    let approved_by = match api.get_all(&format!("{repo_path}/pulls/{number}/reviews"), 10) {
+        Ok(r) => latest_approvals(&r).into_iter().map(|(login, _)| login).collect(),
+        Err(e) => return unchecked(format!("not checked (GitHub API error: {e})")),
+    };
+    Via {
+        proposed_by: pr.pointer("/user/login").and_then(|l| l.as_str()).unwrap_or(&author).to_string(),
+        approved_by,
+        pr: Some(number),
+        pr_url: pr.get("html_url").and_then(|u| u.as_str()).map(str::to_string),
+        via: "pull request".into(),
     }
 }
 

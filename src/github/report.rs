@@ -352,10 +352,13 @@ pub fn upsert_check_run(api: &Api, ctx: &Context, report: &Report) -> Result<Pos
         encode(&report.check_name())
     );
     let existing = api.get(&list_path)?;
+    // Updates append annotations (GitHub cannot remove them): a run that already has some is
+    // superseded by a new one of the same name, which GitHub shows and branch protection reads.
     let existing_id = existing
         .get("check_runs")
         .and_then(|r| r.as_array())
         .and_then(|runs| runs.iter().find(|r| r.get("name").and_then(|n| n.as_str()) == Some(&report.check_name())))
+        .filter(|r| r.pointer("/output/annotations_count").and_then(|c| c.as_u64()).unwrap_or(0) == 0)
         .and_then(|r| r.get("id"))
         .and_then(|i| i.as_u64());
     let mut batches = report.annotations.chunks(ANNOTATIONS_PER_REQUEST);
@@ -404,7 +407,8 @@ pub fn upsert_comment(api: &Api, ctx: &Context, pr: u64, report: &Report) -> Res
     let comments = api.get_all(&format!("{repo}/issues/{pr}/comments"), 30)?;
     let mine = comments
         .iter()
-        .find(|c| c.get("body").and_then(|b| b.as_str()).is_some_and(|b| b.contains(&marker)))
+        // Ours start with the marker; a person quoting it does not edit a person's comment.
+        .find(|c| c.get("body").and_then(|b| b.as_str()).is_some_and(|b| b.starts_with(&marker)))
         .and_then(|c| c.get("id"))
         .and_then(|i| i.as_u64());
     let body = json!({ "body": report.comment_body() });

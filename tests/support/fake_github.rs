@@ -1,0 +1,477 @@
+//! A fake GitHub REST API on wiremock, for the blocking clients in `k6gate::github`.
+//!
+//! Honest to <https://docs.github.com/en/rest> (API version 2022-11-28): every mock made
+//! here only matches a request that carries what GitHub requires of every call
+//! (`authorization: Bearer <token>`, `accept: application/vnd.github+json`,
+//! `x-github-api-version: 2022-11-28`, a `user-agent`), plus `content-type:
+//! application/json` and the exact JSON body on requests with a body, and exactly the given
+//! query (nothing more). A request no mock matches gets wiremock's 404, which the client
+//! sees as GitHub's "Not Found": a test never passes by accident.
+//!
+//! The client under test is blocking and runs its own tokio runtime, so [`FakeGithub`] owns
+//! a separate runtime used only to set up wiremock (whose server runs on its own thread);
+//! call the client outside of it. `.expect(n)` is verified when the [`FakeGithub`] drops
+//! (or at once with [`FakeGithub::verify`]).
+//!
+//! ```ignore
+//! let gh = FakeGithub::start(TOKEN);
+//! gh.mount(gh.get("/repos/acme/shop/pulls/7/reviews", &[("per_page", "100"), ("page", "1")])
+//!     .respond_with(ok(json!([body::review("acme/shop", 7, 1, "bob", "APPROVED", SHA)])))
+//!     .expect(1));
+//! let api = Api::new(ApiConfig::new(gh.api_url(), Token::new(TOKEN)))?;
+//! ```
+//!
+//! Response bodies in [`body`] have the documented shape (the fields k6gate or a reader
+//! could plausibly look at, with realistic values).
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use serde_json::Value;
+use wiremock::matchers::{body_json, header, header_exists, method, path};
+use wiremock::{Match, Mock, MockBuilder, MockServer, Request, ResponseTemplate};
+
+/// The media type GitHub recommends in `accept`.
+pub const MEDIA_TYPE: &str = "application/vnd.github+json";
+/// The REST API version every request must name.
+pub const API_VERSION: &str = "2022-11-28";
+
+/// A running fake. Fields drop in order: the server first (verifying every `.expect`), then
+/// the runtime that set it up.
+pub struct FakeGithub {
+    server: MockServer,
+    rt: tokio::runtime::Runtime,
+    token: String,
+    base_path: String,
+}
+
+impl FakeGithub {
+    /// A fake at `http://127.0.0.1:PORT`, like `https://api.github.com`.
+    pub fn start(token: &str) -> FakeGithub {
+        FakeGithub::start_at(token, "")
+    }
+
+    /// A fake under `/api/v3`, like GitHub Enterprise Server (`https://HOST/api/v3`).
+    pub fn start_enterprise(token: &str) -> FakeGithub {
+        FakeGithub::start_at(token, "/api/v3")
+    }
+
+    fn start_at(token: &str, base_path: &str) -> FakeGithub {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+        let server = rt.block_on(MockServer::start());
+        FakeGithub { server, rt, token: token.to_string(), base_path: base_path.to_string() }
+    }
+
+    /// What `GITHUB_API_URL` would be.
+    pub fn api_url(&self) -> String {
+        format!("{}{}", self.server.uri(), self.base_path)
+    }
+
+    /// The server's own URL, without the API base path (for `GITHUB_SERVER_URL`-like uses).
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `p` (an API path such as `/repos/acme/shop/check-runs`) as it arrives at the server.
+    pub fn path(&self, p: &str) -> String {
+        format!("{}{p}", self.base_path)
+    }
+
+    /// A request to `p` with `verb` (any query, any body), carrying the headers GitHub requires.
+    pub fn request(&self, verb: &str, p: &str) -> MockBuilder {
+        Mock::given(method(verb))
+            .and(path(self.path(p)))
+            .and(header("authorization", format!("Bearer {}", self.token).as_str()))
+            .and(header("accept", MEDIA_TYPE))
+            .and(header("x-github-api-version", API_VERSION))
+            .and(header_exists("user-agent"))
+    }
+
+    /// `GET p?query` (exactly these query parameters, decoded values, any order).
+    pub fn get(&self, p: &str, query: &[(&str, &str)]) -> MockBuilder {
+        self.request("GET", p).and(ExactQuery::of(query))
+    }
+
+    /// `POST p` with exactly this JSON body.
+    pub fn post(&self, p: &str, body: &Value) -> MockBuilder {
+        self.with_body("POST", p, body)
+    }
+
+    /// `PATCH p` with exactly this JSON body.
+    pub fn patch(&self, p: &str, body: &Value) -> MockBuilder {
+        self.with_body("PATCH", p, body)
+    }
+
+    /// `PUT p` with exactly this JSON body.
+    pub fn put(&self, p: &str, body: &Value) -> MockBuilder {
+        self.with_body("PUT", p, body)
+    }
+
+    /// `verb p` with no query and any body sent as `application/json` (for failure cases
+    /// where the body is not the point; [`Recorded::body`] still shows it).
+    pub fn any_body(&self, verb: &str, p: &str) -> MockBuilder {
+        self.request(verb, p).and(ExactQuery::of(&[])).and(header("content-type", "application/json"))
+    }
+
+    fn with_body(&self, verb: &str, p: &str, body: &Value) -> MockBuilder {
+        self.any_body(verb, p).and(body_json(body))
+    }
+
+    pub fn mount(&self, mock: Mock) {
+        self.rt.block_on(mock.mount(&self.server));
+    }
+
+    /// Every request received so far, in arrival order (unmatched ones included).
+    pub fn requests(&self) -> Vec<Recorded> {
+        let requests = self.rt.block_on(self.server.received_requests()).expect("request recording is on");
+        requests.iter().map(|r| Recorded::of(r, &self.base_path)).collect()
+    }
+
+    /// `METHOD /path` of every request so far (base path removed, query dropped).
+    pub fn calls(&self) -> Vec<String> {
+        self.requests().iter().map(Recorded::call).collect()
+    }
+
+    /// Checks every `.expect` now (panics on a mismatch) rather than at drop.
+    pub fn verify(&self) {
+        self.rt.block_on(self.server.verify());
+    }
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// The API path, with the fake's base path (`/api/v3`) removed.
+    pub path: String,
+    /// The path exactly as it arrived.
+    pub raw_path: String,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    /// The JSON body; `None` when the body is empty.
+    pub body: Option<Value>,
+    pub raw_body: String,
+}
+
+impl Recorded {
+    fn of(r: &Request, base_path: &str) -> Recorded {
+        let raw_path = r.url.path().to_string();
+        let path = raw_path.strip_prefix(base_path).unwrap_or(&raw_path).to_string();
+        Recorded {
+            method: r.method.to_string(),
+            path,
+            raw_path,
+            query: r.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            body: if r.body.is_empty() { None } else { serde_json::from_slice(&r.body).ok() },
+            raw_body: String::from_utf8_lossy(&r.body).into_owned(),
+        }
+    }
+
+    /// `METHOD /path`.
+    pub fn call(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// Every value of header `name` (lowercase), in order.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Panics unless the request carries exactly the headers GitHub requires (one value
+    /// each), and a JSON content type exactly when it has a body.
+    pub fn assert_github_headers(&self, token: &str) {
+        let bearer = format!("Bearer {token}");
+        let want = [("authorization", bearer.as_str()), ("accept", MEDIA_TYPE), ("x-github-api-version", API_VERSION)];
+        for (name, value) in want {
+            assert_eq!(self.header_values(name), [value], "{} header {name}", self.call());
+        }
+        let agents = self.header_values("user-agent");
+        assert!(agents.len() == 1 && !agents[0].trim().is_empty(), "{}: user-agent {agents:?}", self.call());
+        if self.raw_body.is_empty() {
+            assert!(self.header_values("content-type").is_empty(), "{}: content-type without a body", self.call());
+        } else {
+            assert_eq!(self.header_values("content-type"), ["application/json"], "{}: content-type", self.call());
+            assert!(self.body.is_some(), "{}: body is not JSON: {}", self.call(), self.raw_body);
+        }
+    }
+}
+
+/// Matches when the request's query holds exactly these parameters (decoded, any order).
+pub struct ExactQuery(Vec<(String, String)>);
+
+impl ExactQuery {
+    pub fn of(query: &[(&str, &str)]) -> ExactQuery {
+        let mut q: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        q.sort();
+        ExactQuery(q)
+    }
+}
+
+impl Match for ExactQuery {
+    fn matches(&self, request: &Request) -> bool {
+        let mut got: Vec<(String, String)> =
+            request.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        got.sort();
+        got == self.0
+    }
+}
+
+/// `200 OK` with a JSON body.
+pub fn ok(body: Value) -> ResponseTemplate {
+    json_response(200, body)
+}
+
+/// `201 Created` with a JSON body.
+pub fn created(body: Value) -> ResponseTemplate {
+    json_response(201, body)
+}
+
+/// `status` with a JSON body and GitHub's usual response headers.
+pub fn json_response(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .set_body_json(body)
+        .insert_header("x-github-api-version-selected", API_VERSION)
+        .insert_header("x-github-media-type", "github.v3; format=json")
+}
+
+/// An error answer as GitHub writes it: `{"message", "documentation_url", "status"}`.
+pub fn error(status: u16, message: &str, documentation_url: &str) -> ResponseTemplate {
+    json_response(status, body::error(status, message, documentation_url))
+}
+
+/// `403` for an Actions or App token without the permission.
+pub fn forbidden(documentation_url: &str) -> ResponseTemplate {
+    error(403, "Resource not accessible by integration", documentation_url)
+}
+
+/// `404` as GitHub answers for a repository the token cannot see.
+pub fn not_found(documentation_url: &str) -> ResponseTemplate {
+    error(404, "Not Found", documentation_url)
+}
+
+/// A gateway error from the load balancer: HTML, not JSON, as GitHub's edge sends it.
+pub fn bad_gateway() -> ResponseTemplate {
+    ResponseTemplate::new(502).set_body_raw(
+        "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n",
+        "text/html",
+    )
+}
+
+/// `503` with GitHub's JSON body.
+pub fn unavailable() -> ResponseTemplate {
+    error(503, "Service Unavailable", "https://docs.github.com/rest")
+}
+
+/// `template`, answered after `delay`.
+pub fn slow(template: ResponseTemplate, delay: Duration) -> ResponseTemplate {
+    template.set_delay(delay)
+}
+
+/// Documented response bodies.
+pub mod body {
+    use serde_json::{Value, json};
+
+    pub const CREATED_AT: &str = "2026-12-01T10:00:00Z";
+    pub const UPDATED_AT: &str = "2026-12-01T10:05:00Z";
+
+    fn api(path: &str) -> String {
+        format!("https://api.github.com{path}")
+    }
+
+    fn html(path: &str) -> String {
+        format!("https://github.com{path}")
+    }
+
+    /// A user object (`simple-user`).
+    pub fn user(login: &str, id: u64, kind: &str) -> Value {
+        json!({
+            "login": login,
+            "id": id,
+            "node_id": format!("MDQ6VXNlcnt{id}"),
+            "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+            "url": api(&format!("/users/{login}")),
+            "html_url": html(&format!("/{login}")),
+            "type": kind,
+            "site_admin": false,
+        })
+    }
+
+    /// The Actions bot that `GITHUB_TOKEN` acts as.
+    pub fn actions_bot() -> Value {
+        user("github-actions[bot]", 41898282, "Bot")
+    }
+
+    /// `{"message", "documentation_url", "status"}`: every GitHub error answer.
+    pub fn error(status: u16, message: &str, documentation_url: &str) -> Value {
+        json!({ "message": message, "documentation_url": documentation_url, "status": status.to_string() })
+    }
+
+    /// `422 Validation Failed`, with one `errors` entry.
+    pub fn validation_failed(resource: &str, field: &str, code: &str, documentation_url: &str) -> Value {
+        json!({
+            "message": "Validation Failed",
+            "errors": [{ "resource": resource, "code": code, "field": field }],
+            "documentation_url": documentation_url,
+            "status": "422",
+        })
+    }
+
+    /// A check run (`check-run`), as "Create a check run" and "Get a check run" return it.
+    pub fn check_run(repo: &str, id: u64, name: &str, head_sha: &str, conclusion: Option<&str>) -> Value {
+        let status = if conclusion.is_some() { "completed" } else { "in_progress" };
+        json!({
+            "id": id,
+            "head_sha": head_sha,
+            "node_id": format!("MDg6Q2hlY2tSdW4{id}"),
+            "external_id": "",
+            "url": api(&format!("/repos/{repo}/check-runs/{id}")),
+            "html_url": html(&format!("/{repo}/runs/{id}")),
+            "details_url": null,
+            "status": status,
+            "conclusion": conclusion,
+            "started_at": CREATED_AT,
+            "completed_at": conclusion.map(|_| UPDATED_AT),
+            "output": {
+                "title": null,
+                "summary": null,
+                "text": null,
+                "annotations_count": 0,
+                "annotations_url": api(&format!("/repos/{repo}/check-runs/{id}/annotations")),
+            },
+            "name": name,
+            "check_suite": { "id": 5 },
+            "app": {
+                "id": 15368,
+                "slug": "github-actions",
+                "node_id": "MDM6QXBwMTUzNjg=",
+                "owner": user("github", 9919, "Organization"),
+                "name": "GitHub Actions",
+                "external_url": "https://help.github.com/en/actions",
+                "html_url": "https://github.com/apps/github-actions",
+                "created_at": "2018-07-30T09:30:17Z",
+                "updated_at": "2019-12-10T19:04:12Z",
+            },
+            "pull_requests": [],
+        })
+    }
+
+    /// "List check runs for a Git reference": `{"total_count", "check_runs"}`.
+    pub fn check_runs(runs: Vec<Value>) -> Value {
+        json!({ "total_count": runs.len(), "check_runs": runs })
+    }
+
+    /// An issue comment (`issue-comment`).
+    pub fn issue_comment(repo: &str, issue: u64, id: u64, body: &str, author: Value) -> Value {
+        let association = if author.get("type").and_then(|t| t.as_str()) == Some("Bot") { "NONE" } else { "MEMBER" };
+        json!({
+            "id": id,
+            "node_id": format!("MDEyOklzc3VlQ29tbWVudD{id}"),
+            "url": api(&format!("/repos/{repo}/issues/comments/{id}")),
+            "html_url": html(&format!("/{repo}/pull/{issue}#issuecomment-{id}")),
+            "body": body,
+            "user": author,
+            "created_at": CREATED_AT,
+            "updated_at": UPDATED_AT,
+            "issue_url": api(&format!("/repos/{repo}/issues/{issue}")),
+            "author_association": association,
+            "performed_via_github_app": null,
+            "reactions": {
+                "url": api(&format!("/repos/{repo}/issues/comments/{id}/reactions")),
+                "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
+                "confused": 0, "heart": 0, "rocket": 0, "eyes": 0,
+            },
+        })
+    }
+
+    /// A commit status (`status`), as "Create a commit status" returns it.
+    pub fn commit_status(
+        repo: &str,
+        sha: &str,
+        id: u64,
+        state: &str,
+        context: &str,
+        description: &str,
+        target_url: Option<&str>,
+    ) -> Value {
+        json!({
+            "url": api(&format!("/repos/{repo}/statuses/{sha}")),
+            "avatar_url": "https://github.com/images/error/hubot_happy.gif",
+            "id": id,
+            "node_id": format!("MDY6U3RhdHVz{id}"),
+            "state": state,
+            "description": description,
+            "target_url": target_url,
+            "context": context,
+            "created_at": CREATED_AT,
+            "updated_at": CREATED_AT,
+            "creator": actions_bot(),
+        })
+    }
+
+    /// A pull request (`pull-request-simple`), as "List pull requests associated with a
+    /// commit" returns them; with `merge_commit_sha` it is merged (closed, `merged_at` set).
+    pub fn pull_request(
+        repo: &str,
+        number: u64,
+        author: &str,
+        head_sha: &str,
+        base_ref: &str,
+        merge_commit_sha: Option<&str>,
+    ) -> Value {
+        json!({
+            "url": api(&format!("/repos/{repo}/pulls/{number}")),
+            "id": 1_000_000 + number,
+            "node_id": format!("MDExOlB1bGxSZXF1ZXN0{number}"),
+            "html_url": html(&format!("/{repo}/pull/{number}")),
+            "number": number,
+            "state": if merge_commit_sha.is_some() { "closed" } else { "open" },
+            "locked": false,
+            "title": format!("Change #{number}"),
+            "user": user(author, 1000 + number, "User"),
+            "body": null,
+            "created_at": CREATED_AT,
+            "updated_at": UPDATED_AT,
+            "closed_at": merge_commit_sha.map(|_| UPDATED_AT),
+            "merged_at": merge_commit_sha.map(|_| UPDATED_AT),
+            "merge_commit_sha": merge_commit_sha,
+            "draft": false,
+            "head": { "label": format!("{}:feature-{number}", repo.split('/').next().unwrap_or(repo)),
+                      "ref": format!("feature-{number}"), "sha": head_sha },
+            "base": { "label": format!("{}:{base_ref}", repo.split('/').next().unwrap_or(repo)),
+                      "ref": base_ref, "sha": "0000000000000000000000000000000000000000" },
+            "author_association": "MEMBER",
+        })
+    }
+
+    /// A pull request review (`pull-request-review`); `state` is `APPROVED`,
+    /// `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED` or `PENDING`.
+    pub fn review(repo: &str, pr: u64, id: u64, login: &str, state: &str, commit_id: &str) -> Value {
+        json!({
+            "id": id,
+            "node_id": format!("MDE3OlB1bGxSZXF1ZXN0UmV2aWV3{id}"),
+            "user": user(login, 2000 + id, "User"),
+            "body": "",
+            "state": state,
+            "html_url": html(&format!("/{repo}/pull/{pr}#pullrequestreview-{id}")),
+            "pull_request_url": api(&format!("/repos/{repo}/pulls/{pr}")),
+            "author_association": "MEMBER",
+            "submitted_at": UPDATED_AT,
+            "commit_id": commit_id,
+        })
+    }
+}

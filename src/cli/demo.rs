@@ -107,6 +107,14 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     println!("{}", crate::report::verdict::comparison_text(&verdict.comparison));
     println!("Verdict (deployment {}):", if second.outcome == Outcome::Fail { "BLOCKED" } else { "not blocked" });
     println!("{}", crate::report::verdict::text(verdict));
+    let links = crate::github::report::Links { run_id: Some(second.run_id.clone()), ..Default::default() };
+    let check = crate::github::report::Report::from_verdict(verdict, links);
+    println!(
+        "On a pull request (`k6gate run --report github`), the check run \"{}\" concludes {}: {}",
+        check.check_name(),
+        check.conclusion.name(),
+        check.title
+    );
 
     step(4, "A migration window for the checkout refactor: time-boxed, with an owner, a ceiling and a ratchet");
     let now = now_ns();
@@ -119,6 +127,10 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     let window_file = policies.join("data").join("demo-window.yaml");
     std::fs::write(&window_file, &window).map_err(io(&window_file))?;
     println!("{}", window.lines().skip(1).collect::<Vec<_>>().join("\n"));
+    println!(
+        "(In a repo, `run` honours this file only once it is merged through a PR approved by an allowed \
+         approver who is not its author; the demo wrote it itself, so it runs with --approval trust.)"
+    );
     let policy_data = data::load(&policies.join("data")).map_err(|e| Error::Policy(e.to_string()))?;
     let rego = Policies::load(&policies).map_err(|e| Error::Policy(e.to_string()))?;
     let req = Request {

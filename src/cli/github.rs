@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use super::{AuditArgs, AuditFormat, NotifyArgs, ReportGithubArgs};
+use super::{AuditArgs, AuditFormat, NotifyArgs, ReportGithubArgs, VerdictArgs};
 use crate::error::{Error, Result, exit};
 use crate::github::actions::{self, Context};
 use crate::github::api::{Api, ApiConfig};
 use crate::github::approval::{self, Verifier};
 use crate::github::audit;
-use crate::github::report::{Links, Report, publish};
+use crate::github::report::{Links, Posted, Report, publish};
 use crate::history::{Outcome, RunFilter, RunStore};
 use crate::policy::data;
 use crate::policy::verdict::{Status, Verdict};
@@ -62,20 +62,34 @@ pub fn to_github(report: &Report) -> Result<()> {
     for note in &published.notes {
         eprintln!("report github: note: {note}");
     }
+    let repo = format!("{}/{}", ctx.owner, ctx.repo);
     for p in &published.posted {
-        eprintln!("report github: {p:?}");
+        let done = match p {
+            Posted::CheckCreated { id } => format!("created check run {id}"),
+            Posted::CheckUpdated { id } => format!("updated check run {id}"),
+            Posted::Status { context } => format!("set commit status {context}"),
+            Posted::CommentCreated { id } => format!("commented on the pull request (comment {id})"),
+            Posted::CommentUpdated { id } => format!("updated the pull request comment {id}"),
+        };
+        eprintln!("report github: {done} in {repo} at {}", ctx.sha);
     }
     Ok(())
 }
 
+impl VerdictArgs {
+    fn load(&self) -> Result<(Verdict, Links)> {
+        let verdict: Verdict = read_json(&self.verdict, "verdict")?;
+        let summary: Option<RunSummary> = match &self.summary {
+            Some(p) => Some(read_json(p, "RunSummary")?),
+            None => None,
+        };
+        Ok((verdict, links(summary.as_ref(), self.run_id.as_deref())))
+    }
+}
+
 pub fn report(args: &ReportGithubArgs) -> Result<i32> {
-    let verdict: Verdict = read_json(&args.verdict, "verdict")?;
-    let summary: Option<RunSummary> = match &args.summary {
-        Some(p) => Some(read_json(p, "RunSummary")?),
-        None => None,
-    };
-    let report = Report::from_verdict(&verdict, links(summary.as_ref(), args.run_id.as_deref()));
-    to_github(&report)?;
+    let (verdict, links) = args.input.load()?;
+    to_github(&Report::from_verdict(&verdict, links))?;
     Ok(if verdict.outcome == Status::Fail { exit::GATE_FAILED } else { exit::OK })
 }
 
@@ -144,12 +158,7 @@ fn try_notify(verdict: &Verdict, links: &Links, policies: &Path, state_dir: &Pat
 }
 
 pub fn notify(args: &NotifyArgs) -> Result<i32> {
-    let verdict: Verdict = read_json(&args.verdict, "verdict")?;
-    let summary: Option<RunSummary> = match &args.summary {
-        Some(p) => Some(read_json(p, "RunSummary")?),
-        None => None,
-    };
-    let links = links(summary.as_ref(), args.run_id.as_deref());
+    let (verdict, links) = args.input.load()?;
     notify_blocked(&verdict, &links, &args.policies, &args.state_dir);
     Ok(exit::OK)
 }

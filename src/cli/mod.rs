@@ -106,8 +106,9 @@ pub enum ReportCommand {
     Github(ReportGithubArgs),
 }
 
+/// A verdict to report, and what its links are made of.
 #[derive(Debug, clap::Args)]
-pub struct ReportGithubArgs {
+pub struct VerdictArgs {
     /// The verdict JSON (`verdict.json` in a run directory, or `evaluate --output`).
     #[arg(long)]
     pub verdict: PathBuf,
@@ -120,13 +121,15 @@ pub struct ReportGithubArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ReportGithubArgs {
+    #[command(flatten)]
+    pub input: VerdictArgs,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct NotifyArgs {
-    #[arg(long)]
-    pub verdict: PathBuf,
-    #[arg(long)]
-    pub summary: Option<PathBuf>,
-    #[arg(long)]
-    pub run_id: Option<String>,
+    #[command(flatten)]
+    pub input: VerdictArgs,
     #[arg(long, default_value = "policies")]
     pub policies: PathBuf,
     /// Blocked runs in the history count towards escalation.

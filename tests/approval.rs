@@ -26,26 +26,32 @@
 //! active member). bob is an allowed approver, so W-3 is refused for being approved by its
 //! author and for nothing else.
 
+#[path = "support/mock_http.rs"]
+mod mock_http;
+#[path = "support/verdicts.rs"]
+mod verdicts;
+
 use std::collections::BTreeMap;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::matchers::{any, header, method, path};
-use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockBuilder, Request, ResponseTemplate};
 
-use k6gate::compare::{Comparison, Metric, MetricComparison, RunIdentity, State};
+use k6gate::compare::{Comparison, Metric};
 use k6gate::github::actions::Context;
 use k6gate::github::api::{Api, ApiConfig, Token};
 use k6gate::github::approval::{self, Decision, Kind, Mode, Verifier};
 use k6gate::policy::data::{self, PolicyData};
 use k6gate::policy::engine::Policies;
 use k6gate::policy::verdict::{Request as VerdictRequest, Status, Verdict, evaluate};
+use mock_http::MockHttp;
+use verdicts::{NOW, SHIPPED, metric};
 
-const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
 const TOKEN: &str = "ghs_k6gateFakeToken0123456789";
-const NOW: &str = "2026-12-01T00:00:00Z";
 const REPO: &str = "/repos/acme/shop";
 
 // ---------------------------------------------------------------------------------------
@@ -300,31 +306,27 @@ fn github_headers(r: &Request) -> bool {
         && one("x-github-api-version", "2022-11-28")
 }
 
-struct Fake {
-    // Dropped first: a MockServer verifies its expectations (the catch-all) when dropped.
-    server: MockServer,
-    rt: tokio::runtime::Runtime,
+/// `mount`, `uri` and `verify` (the catch-all is verified at drop too) are [`MockHttp`]'s.
+struct Fake(MockHttp);
+
+impl Deref for Fake {
+    type Target = MockHttp;
+
+    fn deref(&self) -> &MockHttp {
+        &self.0
+    }
 }
 
 impl Fake {
     fn start() -> Fake {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let server = rt.block_on(MockServer::start());
-        let fake = Fake { server, rt };
+        let fake = Fake(MockHttp::start());
         // Whatever no other mock matches (another path, a missing or wrong header, a query
         // that is not the documented pagination) is a test failure.
-        fake.mount(
-            Mock::given(any())
-                .respond_with(ResponseTemplate::new(418).set_body_json(json!({"message": "unexpected request"})))
-                .with_priority(u8::MAX)
-                .named("catch-all: a request with an unexpected method, path, query or headers")
-                .expect(0),
+        fake.catch_all(
+            ResponseTemplate::new(418).set_body_json(json!({"message": "unexpected request"})),
+            "catch-all: a request with an unexpected method, path, query or headers",
         );
         fake
-    }
-
-    fn url(&self) -> String {
-        self.server.uri()
     }
 
     /// A GET of exactly `path` with exactly `query` and GitHub's headers.
@@ -339,23 +341,13 @@ impl Fake {
             .and(github_headers)
     }
 
-    fn mount(&self, mock: Mock) {
-        self.rt.block_on(mock.mount(&self.server));
-    }
-
     /// Every request received, as `GET /path?query`, in order.
-    fn requests(&self) -> Vec<String> {
-        let got = self.rt.block_on(self.server.received_requests()).unwrap_or_default();
-        got.iter()
-            .map(|r| {
-                let q = r.url.query().map(|q| format!("?{q}")).unwrap_or_default();
-                format!("{} {}{q}", r.method, r.url.path())
-            })
-            .collect()
-    }
-
-    fn verify(&self) {
-        self.rt.block_on(self.server.verify());
+    fn calls(&self) -> Vec<String> {
+        let call = |r: &mock_http::Received| {
+            let q = r.query.as_ref().map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{} {}{q}", r.method, r.path)
+        };
+        self.received().iter().map(call).collect()
     }
 
     /// `GET /repos/acme/shop/commits/{sha}/pulls`: "List pull requests associated with a commit".
@@ -490,9 +482,17 @@ fn github_for(fx: &Fixture, fake: &Fake) {
     }
 }
 
+/// The fixture, and a fake GitHub that knows it ([`github_for`]).
+fn fixture_on_github() -> (Fixture, Fake) {
+    let fx = fixture();
+    let fake = Fake::start();
+    github_for(&fx, &fake);
+    (fx, fake)
+}
+
 fn vars(fake: &Fake, fx: &Fixture, token: bool) -> impl Fn(&str) -> Option<String> + use<> {
     let mut v: Vec<(&'static str, String)> = vec![
-        ("GITHUB_API_URL", fake.url()),
+        ("GITHUB_API_URL", fake.uri()),
         ("GITHUB_SERVER_URL", "https://github.com".into()),
         ("GITHUB_REPOSITORY", "acme/shop".into()),
         ("GITHUB_SHA", fx.tip()),
@@ -505,6 +505,18 @@ fn vars(fake: &Fake, fx: &Fixture, token: bool) -> impl Fn(&str) -> Option<Strin
 
 fn verify_mode() -> Mode {
     Mode::Verify { default_branch: "main".into() }
+}
+
+/// `data` after the approval checks of the fixture's checkout against `fake`, with or
+/// without a token, and every decision.
+fn apply(fx: &Fixture, fake: &Fake, data: &PolicyData, token: bool) -> (PolicyData, Vec<Decision>) {
+    approval::apply_in(
+        data,
+        &verify_mode(),
+        || Context::from_lookup(vars(fake, fx, token)),
+        &fx.root.join("policies"),
+        &fx.dirs(),
+    )
 }
 
 fn decision<'a>(decisions: &'a [Decision], id: &str) -> &'a Decision {
@@ -530,71 +542,26 @@ fn assert_refused(d: &Decision, parts: &[&str]) {
 // ---------------------------------------------------------------------------------------
 // The verdict.
 
-fn identity(version: &str, test: &str) -> RunIdentity {
-    RunIdentity {
-        source: format!("{version}.json"),
-        test_name: Some(test.into()),
-        environment: Some("staging".into()),
-        deployment_version: Some(version.into()),
-        git_commit: None,
-        start: None,
-        complete: true,
-        issues: vec![],
-        trimmed_s: Some(30.0),
-    }
-}
-
-fn metric(metric: Metric, baseline: f64, candidate: f64, p: f64, ci: (f64, f64)) -> MetricComparison {
-    let rel = candidate / baseline - 1.0;
-    let abs = candidate - baseline;
-    let error = metric == Metric::ErrorRate;
-    MetricComparison {
-        group: "all".into(),
-        metric,
-        state: State::Ok,
-        reason: None,
-        baseline: Some(baseline),
-        candidate: Some(candidate),
-        abs_change: Some(abs),
-        rel_change: Some(rel),
-        p_value: Some(p),
-        effect: Some(if error { abs } else { rel }),
-        ci_low: Some(ci.0),
-        ci_high: Some(ci.1),
-        baseline_samples: if error { 6000 } else { 60 },
-        candidate_samples: if error { 6000 } else { 60 },
-    }
-}
-
 /// v1.0.0 -> v1.1.0 in staging: p95 +30 % (budget 10 %, significant), p99 +15 % (inside
 /// MW-1's extra 25 %), error rate unchanged; the previous run for MW-1's ratchet is as good.
 fn evaluate_for(data: &PolicyData, test: &str) -> Verdict {
     let policies = Policies::load(Path::new(SHIPPED)).unwrap();
-    let comparison = Comparison {
-        phase: "steady-state".into(),
-        confidence: 0.95,
-        baseline: identity("v1.0.0", test),
-        candidate: identity("v1.1.0", test),
-        metrics: vec![
+    let comparison = verdicts::comparison(
+        test,
+        "staging",
+        vec![
             metric(Metric::P95Ms, 100.0, 130.0, 0.0001, (0.25, 0.35)),
             metric(Metric::P99Ms, 200.0, 230.0, 0.0001, (0.12, 0.18)),
             metric(Metric::ErrorRate, 0.001, 0.001, 0.9, (-0.001, 0.001)),
         ],
-    };
+    );
+    // The previous run: v1.1.0 too.
     let previous = Comparison {
-        baseline: identity("v1.1.0", test),
+        baseline: comparison.candidate.clone(),
         metrics: vec![metric(Metric::P99Ms, 229.0, 230.0, 0.8, (-0.02, 0.03))],
         ..comparison.clone()
     };
-    let req = VerdictRequest {
-        test,
-        environment: "staging",
-        now_ns: data::time(NOW).unwrap(),
-        comparison: &comparison,
-        previous: Some(&previous),
-        no_baseline: false,
-        baseline_reason: None,
-    };
+    let req = VerdictRequest { previous: Some(&previous), ..verdicts::request(test, "staging", &comparison) };
     evaluate(&policies, data, &req).unwrap()
 }
 
@@ -613,20 +580,12 @@ fn ex(kind: &str, result: &str, by: &str) -> (String, String, String) {
 
 #[test]
 fn only_the_reviewed_waiver_is_honoured_and_it_alone_waives() {
-    let fx = fixture();
-    let fake = Fake::start();
-    github_for(&fx, &fake);
+    let (fx, fake) = fixture_on_github();
     let data = fx.load();
     assert_eq!(ids(&data, "waivers"), ["W-1", "W-2", "W-3", "W-4", "W-5", "W-6", "W-7", "W-8"]);
     assert_eq!(ids(&data, "migration_windows"), ["MW-1"]);
 
-    let (verified, decisions) = approval::apply_in(
-        &data,
-        &verify_mode(),
-        || Context::from_lookup(vars(&fake, &fx, true)),
-        &fx.root.join("policies"),
-        &fx.dirs(),
-    );
+    let (verified, decisions) = apply(&fx, &fake, &data, true);
 
     let order: Vec<(&str, Kind)> = decisions.iter().map(|d| (d.subject.id.as_str(), d.subject.kind)).collect();
     assert_eq!(
@@ -698,7 +657,7 @@ fn only_the_reviewed_waiver_is_honoured_and_it_alone_waives() {
 
     // Each file was checked once: its merge's PR, the PR's reviews, and the team membership of
     // approvers who are neither listed nor named in CODEOWNERS. Nothing else.
-    let mut got = fake.requests();
+    let mut got = fake.calls();
     got.sort();
     let mut want: Vec<String> = vec![format!("GET {REPO}/commits/{}/pulls", fx.direct)];
     for pr in fx.prs.values() {
@@ -776,20 +735,14 @@ fn without_a_token_every_override_is_refused_and_github_is_not_called() {
     let fx = fixture();
     let fake = Fake::start();
     let data = fx.load();
-    let (verified, decisions) = approval::apply_in(
-        &data,
-        &verify_mode(),
-        || Context::from_lookup(vars(&fake, &fx, false)),
-        &fx.root.join("policies"),
-        &fx.dirs(),
-    );
+    let (verified, decisions) = apply(&fx, &fake, &data, false);
     assert_eq!(decisions.len(), 9);
     for d in &decisions {
         assert_refused(d, &["its approval cannot be checked", "GITHUB_TOKEN is not set"]);
     }
     assert!(ids(&verified, "waivers").is_empty());
     assert!(ids(&verified, "migration_windows").is_empty());
-    assert_eq!(fake.requests(), Vec::<String>::new());
+    assert_eq!(fake.calls(), Vec::<String>::new());
     fake.verify();
 
     // The failing budget stays failing, and the verdict says why nothing was waived.
@@ -821,26 +774,18 @@ fn without_waivers_nothing_is_checked_and_github_is_not_called() {
     assert!(decisions.is_empty());
     assert!(!asked.get(), "the GitHub context is read only when something needs checking");
     assert_eq!(out.json, data.json);
-    assert_eq!(fake.requests(), Vec::<String>::new());
+    assert_eq!(fake.calls(), Vec::<String>::new());
     fake.verify();
 }
 
 #[test]
 fn a_local_edit_of_an_approved_waiver_is_refused() {
-    let fx = fixture();
-    let fake = Fake::start();
-    github_for(&fx, &fake);
+    let (fx, fake) = fixture_on_github();
     let path = fx.waivers_dir().join("W-1.yaml");
     let text = std::fs::read_to_string(&path).unwrap().replace("expires: 2026-12-10", "expires: 2026-12-19");
     std::fs::write(&path, text).unwrap();
     let data = fx.load();
-    let (verified, decisions) = approval::apply_in(
-        &data,
-        &verify_mode(),
-        || Context::from_lookup(vars(&fake, &fx, true)),
-        &fx.root.join("policies"),
-        &fx.dirs(),
-    );
+    let (verified, decisions) = apply(&fx, &fake, &data, true);
     assert_refused(
         decision(&decisions, "W-1"),
         &["waivers/W-1.yaml differs from main", "not merged through a reviewed PR"],
@@ -848,7 +793,7 @@ fn a_local_edit_of_an_approved_waiver_is_refused() {
     assert!(decision(&decisions, "W-5").honoured);
     assert_eq!(ids(&verified, "waivers"), ["W-5", "W-6"]);
     // Refused from git alone: PR #1 was never looked up.
-    let got = fake.requests();
+    let got = fake.calls();
     assert!(!got.iter().any(|r| r.contains(&fx.pr(1).merge) || r.contains("/pulls/1/")), "{got:#?}");
     fake.verify();
     let verdict = evaluate_for(&verified, "checkout");
@@ -858,9 +803,7 @@ fn a_local_edit_of_an_approved_waiver_is_refused() {
 
 #[test]
 fn a_waiver_only_on_a_pr_branch_is_refused() {
-    let fx = fixture();
-    let fake = Fake::start();
-    github_for(&fx, &fake);
+    let (fx, fake) = fixture_on_github();
     let root = &fx.root;
     git(root, "zoe", "2026-11-30T10:00:00Z", &["checkout", "-q", "-b", "zoe/pr-9", "main"]);
     let w9 = waiver("W-9", "checkout", None, "zoe", "perf-lead", "2026-11-30T00:00:00Z", "2026-12-10T00:00:00Z");
@@ -868,13 +811,7 @@ fn a_waiver_only_on_a_pr_branch_is_refused() {
     git(root, "zoe", "2026-11-30T10:00:00Z", &["add", "waivers/W-9.yaml"]);
     git(root, "zoe", "2026-11-30T10:00:00Z", &["commit", "-q", "-m", "Add W-9"]);
     let data = fx.load();
-    let (verified, decisions) = approval::apply_in(
-        &data,
-        &verify_mode(),
-        || Context::from_lookup(vars(&fake, &fx, true)),
-        &root.join("policies"),
-        &fx.dirs(),
-    );
+    let (verified, decisions) = apply(&fx, &fake, &data, true);
     assert_refused(
         decision(&decisions, "W-9"),
         &["waivers/W-9.yaml is not on main", "it counts only after its pull request is merged"],
@@ -883,7 +820,7 @@ fn a_waiver_only_on_a_pr_branch_is_refused() {
     assert!(decision(&decisions, "W-1").honoured, "{decisions:#?}");
     assert_eq!(ids(&verified, "waivers"), ["W-1", "W-5", "W-6"]);
     let head = head(root);
-    assert!(!fake.requests().iter().any(|r| r.contains(&head)));
+    assert!(!fake.calls().iter().any(|r| r.contains(&head)));
     fake.verify();
 }
 
@@ -901,7 +838,7 @@ fn an_api_error_on_the_reviews_refuses_the_waiver_after_bounded_retries() {
     let subjects: Vec<_> = approval::subjects(&data).into_iter().filter(|s| s.id == "W-1").collect();
     let ctx = Context::from_lookup(vars(&fake, &fx, true)).unwrap();
     let api = Api::new(ApiConfig {
-        api_url: fake.url(),
+        api_url: fake.uri(),
         token: Token::new(TOKEN),
         timeout: Duration::from_secs(10),
         attempts: 2,
@@ -916,7 +853,7 @@ fn an_api_error_on_the_reviews_refuses_the_waiver_after_bounded_retries() {
         &["cannot verify with the GitHub API", "/pulls/1/reviews", "HTTP 500", "Server Error", "after 2 attempts"],
     );
     assert_eq!(
-        fake.requests(),
+        fake.calls(),
         [
             format!("GET {REPO}/commits/{}/pulls", fx.pr(1).merge),
             format!("GET {REPO}/pulls/1/reviews?per_page=100&page=1"),
@@ -936,7 +873,7 @@ fn audit(fx: &Fixture, fake: Option<&Fake>, args: &[&str], env: &[(&str, &str)])
         cmd.env("PATH", p);
     }
     if let Some(fake) = fake {
-        cmd.env("GITHUB_API_URL", fake.url())
+        cmd.env("GITHUB_API_URL", fake.uri())
             .env("GITHUB_REPOSITORY", "acme/shop")
             .env("GITHUB_TOKEN", TOKEN)
             .env("GITHUB_SHA", fx.tip());
@@ -1019,9 +956,7 @@ fn expected_rows() -> Vec<Row> {
 
 #[test]
 fn audit_json_lists_every_change_and_the_state_of_every_override() {
-    let fx = fixture();
-    let fake = Fake::start();
-    github_for(&fx, &fake);
+    let (fx, fake) = fixture_on_github();
     let report = audit_json(&fx, Some(&fake), &[], &[]);
     assert_eq!(report["default_branch"], "main");
     assert!(report.get("since").is_none());
@@ -1089,9 +1024,7 @@ fn audit_json_lists_every_change_and_the_state_of_every_override() {
 
 #[test]
 fn audit_since_leaves_older_changes_out() {
-    let fx = fixture();
-    let fake = Fake::start();
-    github_for(&fx, &fake);
+    let (fx, fake) = fixture_on_github();
     let report = audit_json(&fx, Some(&fake), &["--since", "2026-11-01"], &[]);
     assert_eq!(report["since"], "2026-11-01");
     let want: Vec<Row> = expected_rows().into_iter().take(9).collect();
@@ -1100,7 +1033,7 @@ fn audit_since_leaves_older_changes_out() {
     let w5 = report["current"].as_array().unwrap().iter().find(|c| c["subject"]["id"] == "W-5").unwrap();
     assert_eq!((w5["honoured"].as_bool(), w5["expired"].as_bool()), (Some(true), Some(true)));
     // Older commits are not looked up for the history (W-5's merge is, for its current state).
-    let got = fake.requests();
+    let got = fake.calls();
     assert!(!got.iter().any(|r| r.contains(&fx.initial)), "{got:#?}");
     let w5_lookups = got.iter().filter(|r| r.contains(&fx.pr(5).merge)).count();
     let w1_lookups = got.iter().filter(|r| r.contains(&fx.pr(1).merge)).count();
@@ -1114,9 +1047,7 @@ fn audit_since_leaves_older_changes_out() {
 
 #[test]
 fn audit_markdown_has_both_tables() {
-    let fx = fixture();
-    let fake = Fake::start();
-    github_for(&fx, &fake);
+    let (fx, fake) = fixture_on_github();
     let out = audit(&fx, Some(&fake), &["--format", "markdown"], &[]);
     let md = String::from_utf8(out.stdout).unwrap();
     for want in [
@@ -1204,7 +1135,7 @@ fn audit_with_a_failing_reviews_endpoint_never_honours_the_waiver() {
     assert!(via.starts_with("not checked (GitHub API error:") && via.contains("HTTP 502"), "{change}");
     assert!(change.get("pr").is_none() && change["approved_by"].as_array().unwrap().is_empty(), "{change}");
     // One attempt each: once for the history, once for the current state.
-    let got = fake.requests();
+    let got = fake.calls();
     assert_eq!(got.iter().filter(|r| r.contains("/pulls/1/reviews")).count(), 2, "{got:#?}");
     fake.verify();
 }

@@ -11,25 +11,27 @@
 
 #[path = "support/fake_github.rs"]
 mod fake_github;
+#[path = "support/verdicts.rs"]
+mod verdicts;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use wiremock::MockBuilder;
+
 use fake_github::{
     FakeGithub, Recorded, bad_gateway, body, created, error, forbidden, json_response, not_found, ok, unavailable,
 };
-use k6gate::compare::{Comparison, Metric, MetricComparison, RunIdentity, State};
 use k6gate::github::actions::{Context, Level};
 use k6gate::github::api::{Api, ApiConfig, ApiError, Token};
 use k6gate::github::report::{Annotation, Conclusion, Links, Posted, Published, Report, publish};
 use k6gate::policy::data;
 use k6gate::policy::engine::Policies;
-use k6gate::policy::verdict::{Request, Status, Verdict, evaluate};
-
-const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+use k6gate::policy::verdict::{Status, Verdict, evaluate};
+use verdicts::p95;
 
 /// Shaped like an Actions installation token; never allowed to show anywhere.
 const TOKEN: &str = "ghs_k6gateT0kenThatMustNeverLeak0123456";
@@ -75,52 +77,13 @@ enum Case {
     Pass,
 }
 
-fn identity(source: &str, version: &str) -> RunIdentity {
-    RunIdentity {
-        source: source.into(),
-        test_name: Some("checkout".into()),
-        environment: Some("staging".into()),
-        deployment_version: Some(version.into()),
-        git_commit: None,
-        start: None,
-        complete: true,
-        issues: vec![],
-        trimmed_s: Some(30.0),
-    }
-}
-
-fn p95(baseline: f64, candidate: f64, p_value: f64, ci: (f64, f64)) -> MetricComparison {
-    let rel = candidate / baseline - 1.0;
-    MetricComparison {
-        group: "all".into(),
-        metric: Metric::P95Ms,
-        state: State::Ok,
-        reason: None,
-        baseline: Some(baseline),
-        candidate: Some(candidate),
-        abs_change: Some(candidate - baseline),
-        rel_change: Some(rel),
-        p_value: Some(p_value),
-        effect: Some(rel),
-        ci_low: Some(ci.0),
-        ci_high: Some(ci.1),
-        baseline_samples: 60,
-        candidate_samples: 60,
-    }
-}
-
 /// A checkout (what the gate runs from): `policies/*.rego` (shipped, without the Rego unit
 /// tests) and `policies/data/{budgets,slas}.yaml`.
 fn checkout() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let policies = dir.path().join("policies");
     std::fs::create_dir_all(policies.join("data")).unwrap();
-    for e in std::fs::read_dir(SHIPPED).unwrap().map(|e| e.unwrap()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".rego") && !name.ends_with("_test.rego") {
-            std::fs::copy(e.path(), policies.join(&name)).unwrap();
-        }
-    }
+    verdicts::copy_shipped_rego(&policies);
     std::fs::write(policies.join("data/budgets.yaml"), BUDGETS_YAML).unwrap();
     std::fs::write(policies.join("data/slas.yaml"), SLAS_YAML).unwrap();
     dir
@@ -133,25 +96,12 @@ fn evaluate_in(root: &Path, case: Case) -> Verdict {
         Case::Warn => p95(200.0, 230.0, 0.2, (-0.02, 0.30)),
         Case::Pass => p95(200.0, 204.0, 0.2, (-0.01, 0.05)),
     };
-    let comparison = Comparison {
-        phase: "steady-state".into(),
-        confidence: 0.95,
-        baseline: identity("baseline.json", "v1.0.0"),
-        candidate: identity("candidate.json", "v1.1.0"),
-        metrics: vec![metric],
-    };
+    let mut comparison = verdicts::comparison("checkout", "staging", vec![metric]);
+    comparison.baseline.source = "baseline.json".into();
+    comparison.candidate.source = "candidate.json".into();
     let policies = Policies::load(&root.join("policies")).unwrap();
     let policy_data = data::load(&root.join("policies/data")).unwrap();
-    let req = Request {
-        test: "checkout",
-        environment: "staging",
-        now_ns: data::time("2026-12-01T00:00:00Z").unwrap(),
-        comparison: &comparison,
-        previous: None,
-        no_baseline: false,
-        baseline_reason: None,
-    };
-    let v = evaluate(&policies, &policy_data, &req).unwrap();
+    let v = evaluate(&policies, &policy_data, &verdicts::request("checkout", "staging", &comparison)).unwrap();
     let want = match case {
         Case::Fail => Status::Fail,
         Case::Warn => Status::Warn,
@@ -225,6 +175,14 @@ fn list_path() -> String {
 const LIST_QUERY: &[(&str, &str)] = &[("check_name", CHECK_NAME), ("filter", "latest")];
 const PAGE_1: &[(&str, &str)] = &[("per_page", "100"), ("page", "1")];
 
+fn check_runs_path() -> String {
+    format!("/repos/{REPO}/check-runs")
+}
+
+fn check_run_path(id: u64) -> String {
+    format!("/repos/{REPO}/check-runs/{id}")
+}
+
 fn comments_path(pr: u64) -> String {
     format!("/repos/{REPO}/issues/{pr}/comments")
 }
@@ -233,9 +191,62 @@ fn status_path() -> String {
     format!("/repos/{REPO}/statuses/{HEAD_SHA}")
 }
 
+/// Check run `id` on the head commit, as GitHub answers with it.
+fn check_run(id: u64, conclusion: &str) -> Value {
+    body::check_run(REPO, id, CHECK_NAME, HEAD_SHA, Some(conclusion))
+}
+
 /// "List check runs for a Git reference" answering with these runs.
 fn mount_list(gh: &FakeGithub, runs: Vec<Value>) {
     gh.mount(gh.get(&list_path(), LIST_QUERY).respond_with(ok(body::check_runs(runs))).expect(1));
+}
+
+/// "Create a check run" for `report` on the head commit, with all its annotations.
+fn create_check(gh: &FakeGithub, report: &Report) -> MockBuilder {
+    gh.post(&check_runs_path(), &check_body(report, Some(HEAD_SHA), &report.annotations))
+}
+
+/// "Update a check run": check run `id` with `report`'s body and these annotations.
+fn update_check(gh: &FakeGithub, id: u64, report: &Report, annotations: &[Annotation]) -> MockBuilder {
+    gh.patch(&check_run_path(id), &check_body(report, None, annotations))
+}
+
+/// The check run for `report`, created once as check run 4.
+fn mount_created(gh: &FakeGithub, report: &Report) {
+    gh.mount(create_check(gh, report).respond_with(created(check_run(4, "failure"))).expect(1));
+}
+
+/// The commit status fallback for `report`, created once as status `id`; `state` and
+/// `description` are what the status request must carry.
+fn mount_status(gh: &FakeGithub, report: &Report, id: u64, state: &str, description: &str) {
+    let status = json!({
+        "state": state,
+        "description": description,
+        "context": STATUS_CONTEXT,
+        "target_url": ACTIONS_RUN,
+    });
+    let answer = body::commit_status(REPO, HEAD_SHA, id, state, STATUS_CONTEXT, &report.title, Some(ACTIONS_RUN));
+    gh.mount(gh.post(&status_path(), &status).respond_with(created(answer)).expect(1));
+}
+
+/// PR 7's comments, listed once.
+fn mount_comments(gh: &FakeGithub, comments: Vec<Value>) {
+    gh.mount(gh.get(&comments_path(7), PAGE_1).respond_with(ok(json!(comments))).expect(1));
+}
+
+/// `report`'s comment on PR 7, created once as comment `id`.
+fn mount_new_comment(gh: &FakeGithub, report: &Report, id: u64) {
+    let comment = json!({ "body": report.comment_body() });
+    gh.mount(
+        gh.post(&comments_path(7), &comment).respond_with(created(bot_comment(id, &report.comment_body()))).expect(1),
+    );
+}
+
+/// Comment `id` on PR 7, updated once to `report`'s.
+fn mount_updated_comment(gh: &FakeGithub, report: &Report, id: u64) {
+    let comment = json!({ "body": report.comment_body() });
+    let path = format!("/repos/{REPO}/issues/comments/{id}");
+    gh.mount(gh.patch(&path, &comment).respond_with(ok(bot_comment(id, &report.comment_body()))).expect(1));
 }
 
 /// The check run body as the Checks API documents it, for `report`.
@@ -319,11 +330,7 @@ fn a_first_report_creates_the_check_run_with_the_documented_body() {
         "details_url": ACTIONS_RUN,
         "external_id": RUN_ID,
     });
-    gh.mount(
-        gh.post(&format!("/repos/{REPO}/check-runs"), &want)
-            .respond_with(created(body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"))))
-            .expect(1),
-    );
+    gh.mount(gh.post(&check_runs_path(), &want).respond_with(created(check_run(4, "failure"))).expect(1));
 
     let published = publish(&api(&gh), &context(&gh, None), &report).unwrap();
     assert_eq!(published.posted, [Posted::CheckCreated { id: 4 }]);
@@ -348,18 +355,10 @@ fn a_rerun_on_the_same_commit_updates_the_check_run_in_place() {
     let v = verdict(Case::Fail);
     let report = Report::from_verdict(&v, links());
     let gh = FakeGithub::start(TOKEN);
-    mount_list(&gh, vec![body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"))]);
+    mount_list(&gh, vec![check_run(4, "failure")]);
     // An update names no head_sha (the run already belongs to the commit).
-    gh.mount(
-        gh.patch(&format!("/repos/{REPO}/check-runs/4"), &check_body(&report, None, &report.annotations))
-            .respond_with(ok(body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"))))
-            .expect(1),
-    );
-    gh.mount(
-        gh.request("POST", &format!("/repos/{REPO}/check-runs"))
-            .respond_with(created(body::check_run(REPO, 5, CHECK_NAME, HEAD_SHA, Some("failure"))))
-            .expect(0),
-    );
+    gh.mount(update_check(&gh, 4, &report, &report.annotations).respond_with(ok(check_run(4, "failure"))).expect(1));
+    gh.mount(gh.request("POST", &check_runs_path()).respond_with(created(check_run(5, "failure"))).expect(0));
 
     let published = publish(&api(&gh), &context(&gh, None), &report).unwrap();
     assert_eq!(published.posted, [Posted::CheckUpdated { id: 4 }]);
@@ -377,15 +376,11 @@ fn a_rerun_supersedes_a_check_run_that_has_annotations() {
     let v = verdict(Case::Pass);
     let report = Report::from_verdict(&v, links());
     let gh = FakeGithub::start(TOKEN);
-    let mut old = body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"));
+    let mut old = check_run(4, "failure");
     old["output"]["annotations_count"] = json!(1);
     mount_list(&gh, vec![old]);
-    gh.mount(
-        gh.post(&format!("/repos/{REPO}/check-runs"), &check_body(&report, Some(HEAD_SHA), &report.annotations))
-            .respond_with(created(body::check_run(REPO, 5, CHECK_NAME, HEAD_SHA, Some("success"))))
-            .expect(1),
-    );
-    gh.mount(gh.request("PATCH", &format!("/repos/{REPO}/check-runs/4")).respond_with(ok(json!({}))).expect(0));
+    gh.mount(create_check(&gh, &report).respond_with(created(check_run(5, "success"))).expect(1));
+    gh.mount(gh.request("PATCH", &check_run_path(4)).respond_with(ok(json!({}))).expect(0));
 
     let published = publish(&api(&gh), &context(&gh, None), &report).unwrap();
     assert_eq!(published.posted, [Posted::CheckCreated { id: 5 }]);
@@ -425,11 +420,7 @@ fn a_pass_concludes_success_and_a_warning_neutral() {
         }
         let gh = FakeGithub::start(TOKEN);
         mount_list(&gh, vec![]);
-        gh.mount(
-            gh.post(&format!("/repos/{REPO}/check-runs"), &want)
-                .respond_with(created(body::check_run(REPO, 9, CHECK_NAME, HEAD_SHA, Some(conclusion))))
-                .expect(1),
-        );
+        gh.mount(gh.post(&check_runs_path(), &want).respond_with(created(check_run(9, conclusion))).expect(1));
         let published = publish(&api(&gh), &context(&gh, None), &report).unwrap();
         assert_eq!(published.posted, [Posted::CheckCreated { id: 9 }], "{case:?}");
         assert_headers(&gh.requests());
@@ -456,16 +447,12 @@ fn more_than_fifty_annotations_go_fifty_per_request() {
     let gh = FakeGithub::start(TOKEN);
     mount_list(&gh, vec![]);
     gh.mount(
-        gh.post(&format!("/repos/{REPO}/check-runs"), &check_body(&report, Some(HEAD_SHA), batches[0]))
-            .respond_with(created(body::check_run(REPO, 77, CHECK_NAME, HEAD_SHA, Some("failure"))))
+        gh.post(&check_runs_path(), &check_body(&report, Some(HEAD_SHA), batches[0]))
+            .respond_with(created(check_run(77, "failure")))
             .expect(1),
     );
     for batch in &batches[1..] {
-        gh.mount(
-            gh.patch(&format!("/repos/{REPO}/check-runs/77"), &check_body(&report, None, batch))
-                .respond_with(ok(body::check_run(REPO, 77, CHECK_NAME, HEAD_SHA, Some("failure"))))
-                .expect(1),
-        );
+        gh.mount(update_check(&gh, 77, &report, batch).respond_with(ok(check_run(77, "failure"))).expect(1));
     }
     let published = publish(&api(&gh), &context(&gh, None), &report).unwrap();
     assert_eq!(published.posted, [Posted::CheckCreated { id: 77 }]);
@@ -495,13 +482,9 @@ fn more_than_fifty_annotations_go_fifty_per_request() {
 
     // Existing check run: three updates.
     let gh = FakeGithub::start(TOKEN);
-    mount_list(&gh, vec![body::check_run(REPO, 78, CHECK_NAME, HEAD_SHA, Some("failure"))]);
+    mount_list(&gh, vec![check_run(78, "failure")]);
     for batch in &batches {
-        gh.mount(
-            gh.patch(&format!("/repos/{REPO}/check-runs/78"), &check_body(&report, None, batch))
-                .respond_with(ok(body::check_run(REPO, 78, CHECK_NAME, HEAD_SHA, Some("failure"))))
-                .expect(1),
-        );
+        gh.mount(update_check(&gh, 78, &report, batch).respond_with(ok(check_run(78, "failure"))).expect(1));
     }
     let published = publish(&api(&gh), &context(&gh, None), &report).unwrap();
     assert_eq!(published.posted, [Posted::CheckUpdated { id: 78 }]);
@@ -535,17 +518,12 @@ fn other_comments() -> Vec<Value> {
 /// The check run on a new commit, created.
 fn mount_new_check(gh: &FakeGithub, report: &Report) {
     mount_list(gh, vec![]);
-    gh.mount(
-        gh.post(&format!("/repos/{REPO}/check-runs"), &check_body(report, Some(HEAD_SHA), &report.annotations))
-            .respond_with(created(body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"))))
-            .expect(1),
-    );
+    mount_created(gh, report);
 }
 
 #[test]
 fn the_pr_comment_with_the_marker_is_updated_in_place() {
     let report = Report::from_verdict(&verdict(Case::Fail), links());
-    let comment = json!({ "body": report.comment_body() });
     assert!(report.comment_body().starts_with(&format!("{MARKER}\n**{}** — `{CHECK_NAME}`", report.title)));
     assert!(report.comment_body().contains(TABLE_HEADER));
 
@@ -553,12 +531,8 @@ fn the_pr_comment_with_the_marker_is_updated_in_place() {
     mount_new_check(&gh, &report);
     let mut comments = other_comments();
     comments.insert(2, bot_comment(1010, &format!("{MARKER}\n**Passed: within SLAs** — old text")));
-    gh.mount(gh.get(&comments_path(7), PAGE_1).respond_with(ok(json!(comments))).expect(1));
-    gh.mount(
-        gh.patch(&format!("/repos/{REPO}/issues/comments/1010"), &comment)
-            .respond_with(ok(bot_comment(1010, &report.comment_body())))
-            .expect(1),
-    );
+    mount_comments(&gh, comments);
+    mount_updated_comment(&gh, &report, 1010);
     gh.mount(gh.request("POST", &comments_path(7)).respond_with(created(bot_comment(1011, "duplicate"))).expect(0));
 
     let published = publish(&api(&gh), &context(&gh, Some(7)), &report).unwrap();
@@ -576,12 +550,8 @@ fn without_the_marker_the_pr_comment_is_created() {
     let report = Report::from_verdict(&verdict(Case::Fail), links());
     let gh = FakeGithub::start(TOKEN);
     mount_new_check(&gh, &report);
-    gh.mount(gh.get(&comments_path(7), PAGE_1).respond_with(ok(json!(other_comments()))).expect(1));
-    gh.mount(
-        gh.post(&comments_path(7), &json!({ "body": report.comment_body() }))
-            .respond_with(created(bot_comment(1020, &report.comment_body())))
-            .expect(1),
-    );
+    mount_comments(&gh, other_comments());
+    mount_new_comment(&gh, &report, 1020);
 
     let published = publish(&api(&gh), &context(&gh, Some(7)), &report).unwrap();
     assert_eq!(published.posted, [Posted::CheckCreated { id: 4 }, Posted::CommentCreated { id: 1020 }]);
@@ -608,20 +578,12 @@ fn reporting_twice_on_a_pr_never_makes_a_second_comment() {
     );
     gh.mount(
         gh.get(&list_path(), LIST_QUERY)
-            .respond_with(ok(body::check_runs(vec![body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"))])))
+            .respond_with(ok(body::check_runs(vec![check_run(4, "failure")])))
             .with_priority(2)
             .expect(1),
     );
-    gh.mount(
-        gh.post(&format!("/repos/{REPO}/check-runs"), &check_body(&first, Some(HEAD_SHA), &first.annotations))
-            .respond_with(created(body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"))))
-            .expect(1),
-    );
-    gh.mount(
-        gh.patch(&format!("/repos/{REPO}/check-runs/4"), &check_body(&second, None, &[]))
-            .respond_with(ok(body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("success"))))
-            .expect(1),
-    );
+    mount_created(&gh, &first);
+    gh.mount(update_check(&gh, 4, &second, &[]).respond_with(ok(check_run(4, "success"))).expect(1));
     gh.mount(
         gh.get(&comments_path(7), PAGE_1)
             .respond_with(ok(json!(other_comments())))
@@ -632,16 +594,8 @@ fn reporting_twice_on_a_pr_never_makes_a_second_comment() {
     let mut after = other_comments();
     after.push(bot_comment(1030, &first.comment_body()));
     gh.mount(gh.get(&comments_path(7), PAGE_1).respond_with(ok(json!(after))).with_priority(2).expect(1));
-    gh.mount(
-        gh.post(&comments_path(7), &json!({ "body": first.comment_body() }))
-            .respond_with(created(bot_comment(1030, &first.comment_body())))
-            .expect(1),
-    );
-    gh.mount(
-        gh.patch(&format!("/repos/{REPO}/issues/comments/1030"), &json!({ "body": second.comment_body() }))
-            .respond_with(ok(bot_comment(1030, &second.comment_body())))
-            .expect(1),
-    );
+    mount_new_comment(&gh, &first, 1030);
+    mount_updated_comment(&gh, &second, 1030);
 
     let api = api(&gh);
     let ctx = context(&gh, Some(7));
@@ -661,37 +615,11 @@ fn forbidden_check_runs_fall_back_to_a_commit_status() {
     let report = Report::from_verdict(&verdict(Case::Fail), links());
     let gh = FakeGithub::start(TOKEN);
     mount_list(&gh, vec![]);
-    gh.mount(
-        gh.post(&format!("/repos/{REPO}/check-runs"), &check_body(&report, Some(HEAD_SHA), &report.annotations))
-            .respond_with(forbidden(CHECKS_DOC))
-            .expect(1),
-    );
-    let status = json!({
-        "state": "failure",
-        "description": "P95 +15.0 % over budget (checkout, staging)",
-        "context": STATUS_CONTEXT,
-        "target_url": ACTIONS_RUN,
-    });
-    gh.mount(
-        gh.post(&status_path(), &status)
-            .respond_with(created(body::commit_status(
-                REPO,
-                HEAD_SHA,
-                1,
-                "failure",
-                STATUS_CONTEXT,
-                &report.title,
-                Some(ACTIONS_RUN),
-            )))
-            .expect(1),
-    );
+    gh.mount(create_check(&gh, &report).respond_with(forbidden(CHECKS_DOC)).expect(1));
+    mount_status(&gh, &report, 1, "failure", "P95 +15.0 % over budget (checkout, staging)");
     // The token may still comment.
-    gh.mount(gh.get(&comments_path(7), PAGE_1).respond_with(ok(json!([]))).expect(1));
-    gh.mount(
-        gh.post(&comments_path(7), &json!({ "body": report.comment_body() }))
-            .respond_with(created(bot_comment(1040, &report.comment_body())))
-            .expect(1),
-    );
+    mount_comments(&gh, vec![]);
+    mount_new_comment(&gh, &report, 1040);
 
     let published = publish(&api(&gh), &context(&gh, Some(7)), &report).unwrap();
     assert_eq!(
@@ -725,26 +653,8 @@ fn a_token_that_cannot_read_checks_falls_back_too_and_a_pass_is_success() {
             .respond_with(forbidden("https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference"))
             .expect(1),
     );
-    gh.mount(gh.request("POST", &format!("/repos/{REPO}/check-runs")).respond_with(forbidden(CHECKS_DOC)).expect(0));
-    let status = json!({
-        "state": "success",
-        "description": "Passed: within SLAs and regression budgets (checkout, staging)",
-        "context": STATUS_CONTEXT,
-        "target_url": ACTIONS_RUN,
-    });
-    gh.mount(
-        gh.post(&status_path(), &status)
-            .respond_with(created(body::commit_status(
-                REPO,
-                HEAD_SHA,
-                2,
-                "success",
-                STATUS_CONTEXT,
-                &report.title,
-                Some(ACTIONS_RUN),
-            )))
-            .expect(1),
-    );
+    gh.mount(gh.request("POST", &check_runs_path()).respond_with(forbidden(CHECKS_DOC)).expect(0));
+    mount_status(&gh, &report, 2, "success", "Passed: within SLAs and regression budgets (checkout, staging)");
     let published = publish(&api(&gh), &context(&gh, None), &report).unwrap();
     assert_eq!(published.posted, [Posted::Status { context: STATUS_CONTEXT.into() }]);
     assert!(published.notes[0].contains("cannot write check runs"), "{:?}", published.notes);
@@ -765,7 +675,7 @@ fn a_warning_as_a_commit_status_is_success_and_its_description_fits_140_characte
     };
     let gh = FakeGithub::start(TOKEN);
     mount_list(&gh, vec![]);
-    gh.mount(gh.any_body("POST", &format!("/repos/{REPO}/check-runs")).respond_with(forbidden(CHECKS_DOC)).expect(1));
+    gh.mount(gh.any_body("POST", &check_runs_path()).respond_with(forbidden(CHECKS_DOC)).expect(1));
     gh.mount(
         gh.any_body("POST", &status_path())
             .respond_with(created(body::commit_status(REPO, HEAD_SHA, 3, "success", STATUS_CONTEXT, "", None)))
@@ -790,7 +700,7 @@ fn when_the_status_is_refused_too_the_report_fails() {
     let report = Report::from_verdict(&verdict(Case::Fail), links());
     let gh = FakeGithub::start(TOKEN);
     mount_list(&gh, vec![]);
-    gh.mount(gh.any_body("POST", &format!("/repos/{REPO}/check-runs")).respond_with(forbidden(CHECKS_DOC)).expect(1));
+    gh.mount(gh.any_body("POST", &check_runs_path()).respond_with(forbidden(CHECKS_DOC)).expect(1));
     gh.mount(
         gh.any_body("POST", &status_path())
             .respond_with(forbidden("https://docs.github.com/rest/commits/statuses#create-a-commit-status"))
@@ -834,7 +744,7 @@ fn not_found_and_validation_failed_are_errors_and_not_retried() {
     let gh = FakeGithub::start(TOKEN);
     mount_list(&gh, vec![]);
     gh.mount(
-        gh.post(&format!("/repos/{REPO}/check-runs"), &check_body(&report, Some(HEAD_SHA), &report.annotations))
+        create_check(&gh, &report)
             .respond_with(json_response(422, body::validation_failed("CheckRun", "head_sha", "invalid", CHECKS_DOC)))
             .expect(1),
     );
@@ -853,15 +763,10 @@ fn server_errors_are_retried_until_the_api_answers() {
     let report = Report::from_verdict(&verdict(Case::Fail), links());
     let gh = FakeGithub::start(TOKEN);
     mount_list(&gh, vec![]);
-    let path = format!("/repos/{REPO}/check-runs");
+    let path = check_runs_path();
     let want = check_body(&report, Some(HEAD_SHA), &report.annotations);
     gh.mount(gh.post(&path, &want).respond_with(bad_gateway()).up_to_n_times(2).with_priority(1).expect(2));
-    gh.mount(
-        gh.post(&path, &want)
-            .respond_with(created(body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"))))
-            .with_priority(2)
-            .expect(1),
-    );
+    gh.mount(gh.post(&path, &want).respond_with(created(check_run(4, "failure"))).with_priority(2).expect(1));
     let published = publish(&api_with(&gh, 3, Duration::from_secs(5)), &context(&gh, None), &report).unwrap();
     assert_eq!(published.posted, [Posted::CheckCreated { id: 4 }]);
     let requests = gh.requests();
@@ -915,11 +820,7 @@ fn slow_answers_time_out_after_bounded_attempts() {
             .respond_with(ok(body::check_runs(vec![])).set_delay(Duration::from_millis(200)))
             .expect(1),
     );
-    gh.mount(
-        gh.post(&format!("/repos/{REPO}/check-runs"), &check_body(&report, Some(HEAD_SHA), &report.annotations))
-            .respond_with(created(body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("failure"))))
-            .expect(1),
-    );
+    mount_created(&gh, &report);
     publish(&api_with(&gh, 2, Duration::from_secs(3)), &context(&gh, None), &report).unwrap();
 }
 
@@ -929,7 +830,7 @@ fn slow_answers_time_out_after_bounded_attempts() {
 #[test]
 fn the_token_never_shows_in_errors_or_notes() {
     let report = Report::from_verdict(&verdict(Case::Fail), links());
-    let check_runs = format!("/repos/{REPO}/check-runs");
+    let check_runs = check_runs_path();
 
     // An answer that echoes the token, as JSON.
     let gh = FakeGithub::start(TOKEN);
@@ -1034,8 +935,9 @@ impl Job {
         Job { root, verdict, event, summary }
     }
 
-    fn run(&self, gh: &FakeGithub) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_k6gate"))
+    /// Runs the command against `gh`; it must exit with `code`. Its stdout and stderr.
+    fn run(&self, gh: &FakeGithub, code: i32) -> (String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
             .args(["report", "github", "--verdict"])
             .arg(&self.verdict)
             .args(["--run-id", RUN_ID])
@@ -1056,7 +958,10 @@ impl Job {
             .env("K6GATE_GITHUB_ATTEMPTS", "2")
             .current_dir(self.root.path())
             .output()
-            .unwrap()
+            .unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(code), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        (stdout, stderr)
     }
 }
 
@@ -1071,12 +976,8 @@ fn expected_report(case: Case) -> Report {
 
 fn mount_cli_happy_path(gh: &FakeGithub, report: &Report) {
     mount_new_check(gh, report);
-    gh.mount(gh.get(&comments_path(7), PAGE_1).respond_with(ok(json!(other_comments()))).expect(1));
-    gh.mount(
-        gh.post(&comments_path(7), &json!({ "body": report.comment_body() }))
-            .respond_with(created(bot_comment(1050, &report.comment_body())))
-            .expect(1),
-    );
+    mount_comments(gh, other_comments());
+    mount_new_comment(gh, report, 1050);
 }
 
 #[test]
@@ -1086,9 +987,7 @@ fn the_command_reports_a_failing_verdict_on_the_pr_head_and_exits_1() {
     let gh = FakeGithub::start_enterprise(TOKEN);
     mount_cli_happy_path(&gh, &report);
 
-    let out = job.run(&gh);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (stdout, stderr) = job.run(&gh, 1);
     let message = budget_result(&verdict(Case::Fail)).message.replace('%', "%25");
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
@@ -1096,8 +995,8 @@ fn the_command_reports_a_failing_verdict_on_the_pr_head_and_exits_1() {
             "::error file=policies/data/budgets.yaml,line={BUDGETS_LINE},title=k6gate fail%3A budget/all/p95_ms::{message}"
         )]
     );
-    assert!(stderr.contains("CheckCreated { id: 4 }"), "{stderr}");
-    assert!(stderr.contains("CommentCreated { id: 1050 }"), "{stderr}");
+    assert!(stderr.contains(&format!("created check run 4 in {REPO} at {HEAD_SHA}")), "{stderr}");
+    assert!(stderr.contains("commented on the pull request (comment 1050)"), "{stderr}");
     let summary = std::fs::read_to_string(&job.summary).unwrap();
     assert!(summary.starts_with("P95 +15.0 % over budget (checkout, staging)\n"), "{summary}");
     assert!(summary.contains(TABLE_HEADER), "{summary}");
@@ -1131,9 +1030,7 @@ fn the_command_reports_a_pass_and_exits_0() {
     let gh = FakeGithub::start_enterprise(TOKEN);
     mount_cli_happy_path(&gh, &report);
 
-    let out = job.run(&gh);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (stdout, stderr) = job.run(&gh, 0);
     assert_eq!(stdout, "", "no workflow commands for a pass");
     let summary = std::fs::read_to_string(&job.summary).unwrap();
     assert!(summary.contains(TABLE_HEADER), "{summary}");
@@ -1154,9 +1051,7 @@ fn the_command_exits_2_when_the_verdict_cannot_be_reported() {
     );
 
     let started = Instant::now();
-    let out = job.run(&gh);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (stdout, stderr) = job.run(&gh, 2);
     assert!(stderr.contains("the verdict was NOT reported"), "{stderr}");
     assert!(
         stderr.contains(&format!("error: report github: GitHub API GET /repos/{REPO}/commits/{HEAD_SHA}/check-runs?")),
@@ -1188,10 +1083,7 @@ fn a_retry_after_a_backoff_just_under_the_timeout_reaches_the_api() {
     gh.mount(gh.get(&path, &[]).respond_with(unavailable()).up_to_n_times(1).with_priority(1).expect(1));
     gh.mount(
         gh.get(&path, &[])
-            .respond_with(
-                ok(body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("success")))
-                    .set_delay(Duration::from_millis(50)),
-            )
+            .respond_with(ok(check_run(4, "success")).set_delay(Duration::from_millis(50)))
             .with_priority(2)
             .expect(1),
     );
@@ -1210,7 +1102,7 @@ fn a_retry_after_a_backoff_just_under_the_timeout_reaches_the_api() {
 fn a_call_after_an_idle_gap_gets_the_whole_timeout() {
     let gh = FakeGithub::start(TOKEN);
     let path = format!("/repos/{REPO}/check-runs/4");
-    let run = body::check_run(REPO, 4, CHECK_NAME, HEAD_SHA, Some("success"));
+    let run = check_run(4, "success");
     gh.mount(gh.get(&path, &[]).respond_with(ok(run.clone())).up_to_n_times(1).with_priority(1).expect(1));
     // Answered in 100 ms, well inside the 300 ms timeout.
     gh.mount(gh.get(&path, &[]).respond_with(ok(run).set_delay(Duration::from_millis(100))).with_priority(2).expect(1));

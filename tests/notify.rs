@@ -5,23 +5,29 @@
 //! The code under test is blocking; each fake webhook gets its own small tokio runtime for
 //! wiremock's setup and inspection only.
 
+#[path = "support/mock_http.rs"]
+mod mock_http;
+#[path = "support/verdicts.rs"]
+mod verdicts;
+
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use wiremock::matchers::{any, body_json, header_regex, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, ResponseTemplate};
 
-use k6gate::compare::{Comparison, Metric, MetricComparison, RunIdentity, State};
+use k6gate::compare::MetricComparison;
 use k6gate::github::report::Links;
 use k6gate::history::{NewRun, Outcome, RunStore};
 use k6gate::notify::{self, NotifyError, Plan};
 use k6gate::policy::data::{self, Notifications};
 use k6gate::policy::engine::Policies;
-use k6gate::policy::verdict::{Request, Status, Verdict, evaluate};
-
-const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+use k6gate::policy::verdict::{Status, Verdict, evaluate};
+use mock_http::MockHttp;
+use verdicts::{SHIPPED, p95};
 const LEAD: &str = "<@U024BE7LH>";
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
 const NORMAL: &str = "/hooks/T000/B111/normalSECRETtoken";
@@ -77,68 +83,15 @@ fn with_escalation() -> Notifications {
     }))
 }
 
-fn identity(version: &str, env: &str) -> RunIdentity {
-    RunIdentity {
-        source: format!("{version}.json"),
-        test_name: Some("checkout".into()),
-        environment: Some(env.into()),
-        deployment_version: Some(version.into()),
-        git_commit: None,
-        start: None,
-        complete: true,
-        issues: vec![],
-        trimmed_s: Some(30.0),
-    }
-}
-
-fn p95(baseline: f64, candidate: f64, p_value: f64, ci: (f64, f64)) -> MetricComparison {
-    MetricComparison {
-        group: "all".into(),
-        metric: Metric::P95Ms,
-        state: State::Ok,
-        reason: None,
-        baseline: Some(baseline),
-        candidate: Some(candidate),
-        abs_change: Some(candidate - baseline),
-        rel_change: Some(candidate / baseline - 1.0),
-        p_value: Some(p_value),
-        effect: Some(candidate / baseline - 1.0),
-        ci_low: Some(ci.0),
-        ci_high: Some(ci.1),
-        baseline_samples: 60,
-        candidate_samples: 60,
-    }
-}
-
 /// A verdict from the shipped policies and data for `checkout` in staging, v1.0.0 -> v1.1.0,
 /// built the way `tests/policy_cases.rs` builds them (a synthetic comparison, no k6).
 fn verdict_for(metric: MetricComparison) -> Verdict {
     let rego = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(SHIPPED).unwrap().filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".rego") && !name.ends_with("_test.rego") {
-            std::fs::copy(e.path(), rego.path().join(&name)).unwrap();
-        }
-    }
+    verdicts::copy_shipped_rego(rego.path());
     let policies = Policies::load(rego.path()).unwrap();
     let policy_data = data::load(&Path::new(SHIPPED).join("data")).unwrap();
-    let comparison = Comparison {
-        phase: "steady-state".into(),
-        confidence: 0.95,
-        baseline: identity("v1.0.0", "staging"),
-        candidate: identity("v1.1.0", "staging"),
-        metrics: vec![metric],
-    };
-    let req = Request {
-        test: "checkout",
-        environment: "staging",
-        now_ns: data::time("2026-12-01T00:00:00Z").unwrap(),
-        comparison: &comparison,
-        previous: None,
-        no_baseline: false,
-        baseline_reason: None,
-    };
-    evaluate(&policies, &policy_data, &req).unwrap()
+    let comparison = verdicts::comparison("checkout", "staging", vec![metric]);
+    evaluate(&policies, &policy_data, &verdicts::request("checkout", "staging", &comparison)).unwrap()
 }
 
 /// P95 82.1 ms -> 94.6 ms (+15.2 %), significant, against the shipped 10 % budget: blocked.
@@ -215,53 +168,42 @@ fn write_json<T: serde::Serialize>(dir: &Path, name: &str, v: &T) -> PathBuf {
 // ---------------------------------------------------------------------------------------
 // A fake Slack-compatible webhook.
 
-struct Webhook {
-    rt: tokio::runtime::Runtime,
-    server: MockServer,
+/// The fake's `mount`, `url`, `received` (path and JSON body of each request) and `verify`
+/// are [`MockHttp`]'s.
+struct Webhook(MockHttp);
+
+impl Deref for Webhook {
+    type Target = MockHttp;
+
+    fn deref(&self) -> &MockHttp {
+        &self.0
+    }
 }
 
-/// One request the fake received: its path and JSON body.
-struct Received {
-    path: String,
-    body: Value,
+/// A `POST` to `route`.
+fn post(route: &str) -> MockBuilder {
+    Mock::given(method("POST")).and(path(route))
 }
 
 impl Webhook {
     fn start() -> Webhook {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let server = rt.block_on(MockServer::start());
-        Webhook { rt, server }
+        Webhook(MockHttp::start())
+    }
+
+    /// Answers 200 to anything, and fails the test at `verify` if anything arrives.
+    fn expecting_nothing() -> Webhook {
+        let hook = Webhook::start();
+        hook.mount(Mock::given(any()).respond_with(ResponseTemplate::new(200)).expect(0));
+        hook
     }
 
     /// Both routes answer 200 `ok`, as Slack does.
     fn both_routes() -> Webhook {
         let hook = Webhook::start();
         for p in [NORMAL, ESCALATION] {
-            hook.mount(
-                Mock::given(method("POST")).and(path(p)).respond_with(ResponseTemplate::new(200).set_body_string("ok")),
-            );
+            hook.mount(post(p).respond_with(ResponseTemplate::new(200).set_body_string("ok")));
         }
         hook
-    }
-
-    fn mount(&self, mock: Mock) {
-        self.rt.block_on(mock.mount(&self.server));
-    }
-
-    fn url(&self, p: &str) -> String {
-        format!("{}{p}", self.server.uri())
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.rt
-            .block_on(self.server.received_requests())
-            .unwrap()
-            .into_iter()
-            .map(|r| Received {
-                path: r.url.path().to_string(),
-                body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
-            })
-            .collect()
     }
 
     /// The one request received, which must have gone to `route`.
@@ -270,10 +212,6 @@ impl Webhook {
         let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(paths, vec![route], "requests received");
         got.into_iter().next().unwrap().body
-    }
-
-    fn verify(&self) {
-        self.rt.block_on(self.server.verify());
     }
 
     /// Env for the binary: both routes pointing at this fake.
@@ -483,8 +421,7 @@ fn send_posts_exactly_the_message_as_json() {
     let hook = Webhook::start();
     let body = sample_body();
     hook.mount(
-        Mock::given(method("POST"))
-            .and(path(NORMAL))
+        post(NORMAL)
             .and(header_regex("content-type", r"^application/json(;\s*charset=utf-8)?$"))
             .and(body_json(&body))
             .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
@@ -500,13 +437,9 @@ fn send_retries_a_server_error_then_succeeds() {
     let hook = Webhook::start();
     // Mounted first, matched first, used once: the first attempt gets a 500.
     hook.mount(
-        Mock::given(method("POST"))
-            .and(path(NORMAL))
-            .respond_with(ResponseTemplate::new(500).set_body_string("internal"))
-            .up_to_n_times(1)
-            .expect(1),
+        post(NORMAL).respond_with(ResponseTemplate::new(500).set_body_string("internal")).up_to_n_times(1).expect(1),
     );
-    hook.mount(Mock::given(method("POST")).and(path(NORMAL)).respond_with(ResponseTemplate::new(200)).expect(1));
+    hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(200)).expect(1));
     let body = sample_body();
     notify::send(&hook.url(NORMAL), &body).unwrap();
     hook.verify();
@@ -519,13 +452,12 @@ fn send_retries_a_server_error_then_succeeds() {
 fn send_retries_rate_limiting() {
     let hook = Webhook::start();
     hook.mount(
-        Mock::given(method("POST"))
-            .and(path(NORMAL))
+        post(NORMAL)
             .respond_with(ResponseTemplate::new(429).set_body_string("rate_limited"))
             .up_to_n_times(1)
             .expect(1),
     );
-    hook.mount(Mock::given(method("POST")).and(path(NORMAL)).respond_with(ResponseTemplate::new(200)).expect(1));
+    hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(200)).expect(1));
     notify::send(&hook.url(NORMAL), &sample_body()).unwrap();
     hook.verify();
 }
@@ -533,12 +465,7 @@ fn send_retries_rate_limiting() {
 #[test]
 fn send_gives_up_on_a_client_error_at_once() {
     let hook = Webhook::start();
-    hook.mount(
-        Mock::given(method("POST"))
-            .and(path(NORMAL))
-            .respond_with(ResponseTemplate::new(400).set_body_string("invalid_blocks"))
-            .expect(1),
-    );
+    hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(400).set_body_string("invalid_blocks")).expect(1));
     let err = notify::send(&hook.url(NORMAL), &sample_body()).unwrap_err();
     hook.verify();
     assert!(matches!(&err, NotifyError::Status { status: 400, body } if body == "invalid_blocks"), "{err:?}");
@@ -549,7 +476,7 @@ fn send_gives_up_on_a_client_error_at_once() {
 #[test]
 fn send_keeps_failing_server_errors_to_three_attempts() {
     let hook = Webhook::start();
-    hook.mount(Mock::given(method("POST")).and(path(NORMAL)).respond_with(ResponseTemplate::new(503)).expect(3));
+    hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(503)).expect(3));
     let err = notify::send(&hook.url(NORMAL), &sample_body()).unwrap_err();
     hook.verify();
     assert!(matches!(err, NotifyError::Status { status: 503, .. }), "{err:?}");
@@ -746,8 +673,7 @@ fn cli_passing_verdict_sends_nothing() {
     for d in [1.0, 2.0, 3.0] {
         record(s.state.path(), "checkout", "staging", Outcome::Fail, d);
     }
-    let hook = Webhook::start();
-    hook.mount(Mock::given(any()).respond_with(ResponseTemplate::new(200)).expect(0));
+    let hook = Webhook::expecting_nothing();
     let verdict = s.verdict(&passing_verdict());
     let out = s.notify(&verdict, &[], &hook.env());
     hook.verify();
@@ -757,8 +683,7 @@ fn cli_passing_verdict_sends_nothing() {
 #[test]
 fn cli_without_the_webhook_variable_warns_naming_it_and_sends_nothing() {
     let s = Setup::new(Some(NOTIFICATIONS_YAML));
-    let hook = Webhook::start();
-    hook.mount(Mock::given(any()).respond_with(ResponseTemplate::new(200)).expect(0));
+    let hook = Webhook::expecting_nothing();
     let verdict = s.verdict(&failing_verdict());
 
     // The normal route's variable unset (only the escalation route is configured).
@@ -778,8 +703,8 @@ fn cli_without_the_webhook_variable_warns_naming_it_and_sends_nothing() {
 fn cli_escalation_without_its_variable_falls_back_to_the_normal_route() {
     let s = Setup::new(Some(NOTIFICATIONS_YAML));
     let hook = Webhook::start();
-    hook.mount(Mock::given(method("POST")).and(path(NORMAL)).respond_with(ResponseTemplate::new(200)).expect(1));
-    hook.mount(Mock::given(method("POST")).and(path(ESCALATION)).respond_with(ResponseTemplate::new(200)).expect(0));
+    hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(200)).expect(1));
+    hook.mount(post(ESCALATION).respond_with(ResponseTemplate::new(200)).expect(0));
     let verdict = s.verdict(&failing_verdict());
     for d in [1.0, 2.0] {
         record(s.state.path(), "checkout", "staging", Outcome::Fail, d);
@@ -795,8 +720,7 @@ fn cli_escalation_without_its_variable_falls_back_to_the_normal_route() {
 #[test]
 fn cli_without_notifications_in_the_data_sends_nothing_and_says_nothing() {
     let s = Setup::new(None);
-    let hook = Webhook::start();
-    hook.mount(Mock::given(any()).respond_with(ResponseTemplate::new(200)).expect(0));
+    let hook = Webhook::expecting_nothing();
     let verdict = s.verdict(&failing_verdict());
     let out = s.notify(&verdict, &[], &hook.env());
     hook.verify();
@@ -807,12 +731,7 @@ fn cli_without_notifications_in_the_data_sends_nothing_and_says_nothing() {
 fn cli_webhook_failure_is_a_warning_and_never_shows_the_url() {
     let s = Setup::new(Some(NOTIFICATIONS_YAML));
     let hook = Webhook::start();
-    hook.mount(
-        Mock::given(method("POST"))
-            .and(path(NORMAL))
-            .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
-            .expect(1),
-    );
+    hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(404).set_body_string("no_service")).expect(1));
     let verdict = s.verdict(&failing_verdict());
     let err = stderr(&s.notify(&verdict, &[], &hook.env()));
     hook.verify();

@@ -7,15 +7,19 @@
 //! Each case is one k6 run of about 8 s (stages shortened with `--set`); the cases run in
 //! parallel, each with its own demo shop, state directory and fake.
 
+#[path = "support/mock_http.rs"]
+mod mock_http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use wiremock::matchers::{any, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
 
 use k6gate::target::{TargetArgs, spawn};
+use mock_http::MockHttp;
 
 const TOKEN: &str = "ghs_runReportT0kenNeverShown0123456789";
 /// The PR's head commit: where the check run belongs.
@@ -32,58 +36,12 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A wiremock server with its own runtime for setup; the code under test is blocking.
-struct FakeGithub {
-    server: MockServer,
-    rt: tokio::runtime::Runtime,
-}
-
-struct Received {
-    method: String,
-    path: String,
-    body: Value,
-}
-
-impl FakeGithub {
-    fn start() -> FakeGithub {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let server = rt.block_on(MockServer::start());
-        let gh = FakeGithub { server, rt };
-        // Anything else is a request nobody expected.
-        gh.mount(
-            Mock::given(any())
-                .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })))
-                .with_priority(u8::MAX)
-                .named("an unexpected request")
-                .expect(0),
-        );
-        gh
-    }
-
-    fn mount(&self, mock: Mock) {
-        self.rt.block_on(mock.mount(&self.server));
-    }
-
-    fn api_url(&self) -> String {
-        format!("{}/api/v3", self.server.uri())
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.rt
-            .block_on(self.server.received_requests())
-            .unwrap()
-            .into_iter()
-            .map(|r| Received {
-                method: r.method.to_string(),
-                path: r.url.path().to_string(),
-                body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
-            })
-            .collect()
-    }
-
-    fn verify(&self) {
-        self.rt.block_on(self.server.verify());
-    }
+/// A fake GitHub (Enterprise) API: `mount`, `received` and `verify` as on any [`MockHttp`];
+/// anything no mock expects is a request nobody expected.
+fn fake_github() -> MockHttp {
+    let gh = MockHttp::start();
+    gh.catch_all(ResponseTemplate::new(404).set_body_json(json!({ "message": "Not Found" })), "an unexpected request");
+    gh
 }
 
 /// An authenticated GitHub API request.
@@ -176,7 +134,7 @@ fn recorded(stderr: &str) -> (String, String) {
 
 #[test]
 fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
-    let gh = FakeGithub::start();
+    let gh = fake_github();
     let check_list = check_runs_list();
     gh.mount(
         api("GET", &check_list)
@@ -207,7 +165,7 @@ fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
     let job = Job::new();
     let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
     let started = std::time::Instant::now();
-    let out = job.run(target.port(), &gh.api_url());
+    let out = job.run(target.port(), &gh.url("/api/v3"));
     let took = started.elapsed();
     target.stop().unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -262,7 +220,10 @@ fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
     assert!(summary.contains("checkout"), "{summary}");
 
     // Stderr says what was posted; the token never shows.
-    assert!(stderr.contains("CheckCreated { id: 4001 }") && stderr.contains("CommentCreated { id: 5001 }"), "{stderr}");
+    assert!(
+        stderr.contains("created check run 4001") && stderr.contains("commented on the pull request (comment 5001)"),
+        "{stderr}"
+    );
     assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN) && !summary.contains(TOKEN));
     // The run's own files are there for the artifact.
     let run_dir = job.state.path().join("runs").join(&run_id);
@@ -271,7 +232,7 @@ fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
 
 #[test]
 fn run_exits_2_when_github_refuses_the_report() {
-    let gh = FakeGithub::start();
+    let gh = fake_github();
     // The token may not touch check runs...
     gh.mount(
         api("GET", &check_runs_list())
@@ -301,7 +262,7 @@ fn run_exits_2_when_github_refuses_the_report() {
 
     let job = Job::new();
     let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
-    let out = job.run(target.port(), &gh.api_url());
+    let out = job.run(target.port(), &gh.url("/api/v3"));
     target.stop().unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     gh.verify();

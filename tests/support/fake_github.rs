@@ -8,10 +8,10 @@
 //! query (nothing more). A request no mock matches gets wiremock's 404, which the client
 //! sees as GitHub's "Not Found": a test never passes by accident.
 //!
-//! The client under test is blocking and runs its own tokio runtime, so [`FakeGithub`] owns
-//! a separate runtime used only to set up wiremock (whose server runs on its own thread);
-//! call the client outside of it. `.expect(n)` is verified when the [`FakeGithub`] drops
-//! (or at once with [`FakeGithub::verify`]).
+//! The client under test is blocking and runs its own tokio runtime: [`FakeGithub`] is a
+//! [`MockHttp`] (`mock_http.rs`, which it derefs to for `mount`, `verify` and `uri`), whose
+//! runtime is used only to set up wiremock; call the client outside of it. `.expect(n)` is
+//! verified when the [`FakeGithub`] drops (or at once with [`MockHttp::verify`]).
 //!
 //! ```ignore
 //! let gh = FakeGithub::start(TOKEN);
@@ -26,24 +26,36 @@
 
 #![allow(dead_code)]
 
+#[path = "mock_http.rs"]
+mod mock_http;
+
+use std::ops::Deref;
 use std::time::Duration;
 
 use serde_json::Value;
 use wiremock::matchers::{body_json, header, header_exists, method, path};
-use wiremock::{Match, Mock, MockBuilder, MockServer, Request, ResponseTemplate};
+use wiremock::{Match, Mock, MockBuilder, Request, ResponseTemplate};
+
+pub use mock_http::MockHttp;
 
 /// The media type GitHub recommends in `accept`.
 pub const MEDIA_TYPE: &str = "application/vnd.github+json";
 /// The REST API version every request must name.
 pub const API_VERSION: &str = "2022-11-28";
 
-/// A running fake. Fields drop in order: the server first (verifying every `.expect`), then
-/// the runtime that set it up.
+/// A running fake.
 pub struct FakeGithub {
-    server: MockServer,
-    rt: tokio::runtime::Runtime,
+    http: MockHttp,
     token: String,
     base_path: String,
+}
+
+impl Deref for FakeGithub {
+    type Target = MockHttp;
+
+    fn deref(&self) -> &MockHttp {
+        &self.http
+    }
 }
 
 impl FakeGithub {
@@ -58,19 +70,12 @@ impl FakeGithub {
     }
 
     fn start_at(token: &str, base_path: &str) -> FakeGithub {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-        let server = rt.block_on(MockServer::start());
-        FakeGithub { server, rt, token: token.to_string(), base_path: base_path.to_string() }
+        FakeGithub { http: MockHttp::start(), token: token.to_string(), base_path: base_path.to_string() }
     }
 
     /// What `GITHUB_API_URL` would be.
     pub fn api_url(&self) -> String {
-        format!("{}{}", self.server.uri(), self.base_path)
-    }
-
-    /// The server's own URL, without the API base path (for `GITHUB_SERVER_URL`-like uses).
-    pub fn uri(&self) -> String {
-        self.server.uri()
+        self.http.url(&self.base_path)
     }
 
     pub fn token(&self) -> &str {
@@ -122,24 +127,14 @@ impl FakeGithub {
         self.any_body(verb, p).and(body_json(body))
     }
 
-    pub fn mount(&self, mock: Mock) {
-        self.rt.block_on(mock.mount(&self.server));
-    }
-
     /// Every request received so far, in arrival order (unmatched ones included).
     pub fn requests(&self) -> Vec<Recorded> {
-        let requests = self.rt.block_on(self.server.received_requests()).expect("request recording is on");
-        requests.iter().map(|r| Recorded::of(r, &self.base_path)).collect()
+        self.http.requests().iter().map(|r| Recorded::of(r, &self.base_path)).collect()
     }
 
     /// `METHOD /path` of every request so far (base path removed, query dropped).
     pub fn calls(&self) -> Vec<String> {
         self.requests().iter().map(Recorded::call).collect()
-    }
-
-    /// Checks every `.expect` now (panics on a mismatch) rather than at drop.
-    pub fn verify(&self) {
-        self.rt.block_on(self.server.verify());
     }
 }
 
@@ -297,18 +292,23 @@ pub mod body {
         format!("https://github.com{path}")
     }
 
+    /// `fields` and what every resource has: `id`, `node_id`, `url` (the API path `api_path`)
+    /// and `html_url` (the web path `html_path`).
+    fn resource(id: u64, node_id: String, api_path: &str, html_path: &str, fields: Value) -> Value {
+        let mut v = json!({ "id": id, "node_id": node_id, "url": api(api_path), "html_url": html(html_path) });
+        v.as_object_mut().unwrap().extend(fields.as_object().expect("fields are an object").clone());
+        v
+    }
+
     /// A user object (`simple-user`).
     pub fn user(login: &str, id: u64, kind: &str) -> Value {
-        json!({
+        let fields = json!({
             "login": login,
-            "id": id,
-            "node_id": format!("MDQ6VXNlcnt{id}"),
             "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
-            "url": api(&format!("/users/{login}")),
-            "html_url": html(&format!("/{login}")),
             "type": kind,
             "site_admin": false,
-        })
+        });
+        resource(id, format!("MDQ6VXNlcnt{id}"), &format!("/users/{login}"), &format!("/{login}"), fields)
     }
 
     /// The Actions bot that `GITHUB_TOKEN` acts as.
@@ -334,13 +334,9 @@ pub mod body {
     /// A check run (`check-run`), as "Create a check run" and "Get a check run" return it.
     pub fn check_run(repo: &str, id: u64, name: &str, head_sha: &str, conclusion: Option<&str>) -> Value {
         let status = if conclusion.is_some() { "completed" } else { "in_progress" };
-        json!({
-            "id": id,
+        let fields = json!({
             "head_sha": head_sha,
-            "node_id": format!("MDg6Q2hlY2tSdW4{id}"),
             "external_id": "",
-            "url": api(&format!("/repos/{repo}/check-runs/{id}")),
-            "html_url": html(&format!("/{repo}/runs/{id}")),
             "details_url": null,
             "status": status,
             "conclusion": conclusion,
@@ -367,7 +363,9 @@ pub mod body {
                 "updated_at": "2019-12-10T19:04:12Z",
             },
             "pull_requests": [],
-        })
+        });
+        let (api_path, html_path) = (format!("/repos/{repo}/check-runs/{id}"), format!("/{repo}/runs/{id}"));
+        resource(id, format!("MDg6Q2hlY2tSdW4{id}"), &api_path, &html_path, fields)
     }
 
     /// "List check runs for a Git reference": `{"total_count", "check_runs"}`.
@@ -378,11 +376,7 @@ pub mod body {
     /// An issue comment (`issue-comment`).
     pub fn issue_comment(repo: &str, issue: u64, id: u64, body: &str, author: Value) -> Value {
         let association = if author.get("type").and_then(|t| t.as_str()) == Some("Bot") { "NONE" } else { "MEMBER" };
-        json!({
-            "id": id,
-            "node_id": format!("MDEyOklzc3VlQ29tbWVudD{id}"),
-            "url": api(&format!("/repos/{repo}/issues/comments/{id}")),
-            "html_url": html(&format!("/{repo}/pull/{issue}#issuecomment-{id}")),
+        let fields = json!({
             "body": body,
             "user": author,
             "created_at": CREATED_AT,
@@ -395,7 +389,10 @@ pub mod body {
                 "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
                 "confused": 0, "heart": 0, "rocket": 0, "eyes": 0,
             },
-        })
+        });
+        let (api_path, html_path) =
+            (format!("/repos/{repo}/issues/comments/{id}"), format!("/{repo}/pull/{issue}#issuecomment-{id}"));
+        resource(id, format!("MDEyOklzc3VlQ29tbWVudD{id}"), &api_path, &html_path, fields)
     }
 
     /// A commit status (`status`), as "Create a commit status" returns it.
@@ -433,11 +430,7 @@ pub mod body {
         base_ref: &str,
         merge_commit_sha: Option<&str>,
     ) -> Value {
-        json!({
-            "url": api(&format!("/repos/{repo}/pulls/{number}")),
-            "id": 1_000_000 + number,
-            "node_id": format!("MDExOlB1bGxSZXF1ZXN0{number}"),
-            "html_url": html(&format!("/{repo}/pull/{number}")),
+        let fields = json!({
             "number": number,
             "state": if merge_commit_sha.is_some() { "closed" } else { "open" },
             "locked": false,
@@ -455,7 +448,9 @@ pub mod body {
             "base": { "label": format!("{}:{base_ref}", repo.split('/').next().unwrap_or(repo)),
                       "ref": base_ref, "sha": "0000000000000000000000000000000000000000" },
             "author_association": "MEMBER",
-        })
+        });
+        let (api_path, html_path) = (format!("/repos/{repo}/pulls/{number}"), format!("/{repo}/pull/{number}"));
+        resource(1_000_000 + number, format!("MDExOlB1bGxSZXF1ZXN0{number}"), &api_path, &html_path, fields)
     }
 
     /// A pull request review (`pull-request-review`); `state` is `APPROVED`,

@@ -13,6 +13,7 @@ pub mod github;
 pub mod grafana;
 pub mod history;
 pub mod ingest;
+pub mod net;
 pub mod notify;
 pub mod policy;
 pub mod prom;

@@ -266,12 +266,7 @@ impl Api {
                 Ok(Ok(r)) => r,
             };
             let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = crate::net::retry_after(response.headers());
             let text = match tokio::time::timeout(timeout, octo.body_to_string(response)).await {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => {

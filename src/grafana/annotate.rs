@@ -477,12 +477,7 @@ fn post_once(agent: &ureq::Agent, config: &GrafanaConfig, body: &str) -> Result<
         Err(e) => return Err(transport_failure(&url, token, &e)),
     };
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = crate::net::retry_after(response.headers());
     let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
     let text = response.body_mut().with_config().limit(64 * 1024).read_to_string().unwrap_or_default();
     let message = grafana_message(&text, token);

@@ -593,12 +593,7 @@ impl RemoteWriter {
         if (200..300).contains(&status) {
             return Attempt::Done;
         }
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::net::retry_after(resp.headers());
         let mut text = String::new();
         let mut reader = resp.body_mut().as_reader().take(4096);
         if reader.read_to_string(&mut text).is_err() {

@@ -79,6 +79,8 @@ pub struct Aggregator {
     /// Group keys, tag values joined by an ASCII unit separator; id 0 is "no group tags".
     pub groups: Interner,
     pub declared: FxHashMap<u32, MetricType>,
+    /// Line of each metric's first declaration (same encoding as `undeclared`).
+    pub declared_at: FxHashMap<u32, u64>,
     pub cells: FxHashMap<CellKey, Acc>,
     pub status: FxHashMap<(i64, u16, u32), [u64; 6]>,
     /// First and last sample time per (window, stage).
@@ -110,6 +112,7 @@ impl Aggregator {
             stages,
             groups,
             declared: FxHashMap::default(),
+            declared_at: FxHashMap::default(),
             cells: FxHashMap::default(),
             status: FxHashMap::default(),
             spans: FxHashMap::default(),
@@ -128,14 +131,18 @@ impl Aggregator {
         &self.spec
     }
 
-    /// Records a `Metric` line. A second, different declaration of the same name is an error.
-    pub fn declare(&mut self, name: &str, ty: MetricType) -> Result<(), AddError> {
+    /// Records a `Metric` line at `line`. A second, different declaration of the same name is
+    /// an error; the first one stays.
+    pub fn declare(&mut self, name: &str, ty: MetricType, line: u64) -> Result<(), AddError> {
         let id = self.metrics.intern(name);
-        match self.declared.insert(id, ty) {
-            Some(prev) if prev != ty => {
-                Err(format!("metric {name:?} declared twice with different types ({prev:?} then {ty:?})"))
+        match self.declared.get(&id) {
+            Some(&prev) if prev != ty => Err(conflict_message(name, prev, ty)),
+            Some(_) => Ok(()),
+            None => {
+                self.declared.insert(id, ty);
+                self.declared_at.insert(id, line);
+                Ok(())
             }
-            _ => Ok(()),
         }
     }
 
@@ -250,8 +257,18 @@ impl Aggregator {
         self.flush_span();
     }
 
-    /// Merges `other` into `self`, translating its interned ids.
-    pub fn merge(&mut self, mut other: Aggregator) -> Result<(), AddError> {
+    /// Rewrites every remembered line (declarations, undeclared metrics, negative values).
+    pub fn map_lines(&mut self, f: impl Fn(u64) -> u64) {
+        for line in self.declared_at.values_mut().chain(self.undeclared.values_mut()).chain(self.negatives.values_mut())
+        {
+            *line = f(*line);
+        }
+    }
+
+    /// Merges `other` into `self`, translating its interned ids. Everything is merged even
+    /// when the two disagree on a metric's type: the earlier declaration (by line) wins, and
+    /// the first conflicting declaration is returned as (its line, message) afterwards.
+    pub fn merge(&mut self, mut other: Aggregator) -> Result<(), (u64, AddError)> {
         self.finish();
         other.finish();
         let mids: Vec<u32> = other.metrics.names.iter().map(|n| self.metrics.intern(n)).collect();
@@ -260,9 +277,28 @@ impl Aggregator {
         let m = |id: u32| mids.get(id as usize).copied().unwrap_or(id);
         let s = |id: u16| sids.get(id as usize).copied().unwrap_or(id);
         let g = |id: u32| gids.get(id as usize).copied().unwrap_or(id);
+        let mut conflict: Option<(u64, AddError)> = None;
         for (id, ty) in other.declared {
-            let name = other.metrics.name(id).to_owned();
-            self.declare(&name, ty)?;
+            let line = other.declared_at.get(&id).copied().unwrap_or(0);
+            let mid = m(id);
+            match self.declared.get(&mid).copied() {
+                None => {
+                    self.declared.insert(mid, ty);
+                    self.declared_at.insert(mid, line);
+                }
+                Some(mine) => {
+                    let at = self.declared_at.entry(mid).or_insert(line);
+                    let (first, later, later_line) = if line < *at { (ty, mine, *at) } else { (mine, ty, line) };
+                    *at = (*at).min(line);
+                    if first != later {
+                        self.declared.insert(mid, first);
+                        if conflict.as_ref().is_none_or(|c| later_line < c.0) {
+                            let name = self.metrics.name(mid);
+                            conflict = Some((later_line, conflict_message(name, first, later)));
+                        }
+                    }
+                }
+            }
         }
         for ((w, st, gr, me), acc) in other.cells {
             match self.cells.entry((w, s(st), g(gr), m(me))) {
@@ -302,7 +338,7 @@ impl Aggregator {
             *e = (*e).min(line);
         }
         self.samples += other.samples;
-        Ok(())
+        conflict.map_or(Ok(()), Err)
     }
 
     /// Drops the sketches of metrics that turned out not to be Trends once all
@@ -344,6 +380,10 @@ impl Aggregator {
             .filter(|(_, v)| !v.is_empty())
             .collect()
     }
+}
+
+fn conflict_message(name: &str, first: MetricType, then: MetricType) -> AddError {
+    format!("metric {name:?} declared twice with different types ({first:?} then {then:?})")
 }
 
 fn status_class(status: Option<&str>) -> usize {

@@ -113,8 +113,14 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
         return Ok(build_from_whole_run(whole, metadata, issues, &build));
     }
 
+    // Lines the aggregators remember carry their file's index (see `tag_file`), so the
+    // checks that need every file's declarations run once, after merging, and still say where.
+    let locate = |tagged: u64| {
+        let path = streams.get((tagged >> FILE_SHIFT) as usize).map_or(Path::new(""), |d| d.0.as_path());
+        (path, tagged & LINE_MASK)
+    };
     let mut agg: Option<Aggregator> = None;
-    for &&(path, format, compression) in &streams {
+    for (file, &&(path, format, compression)) in streams.iter().enumerate() {
         let (reader, _) = detect::open_with_progress(path, progress_bar(path, opts.progress))
             .map_err(|e| Error::input(path.as_path(), None, e.to_string()))?;
         let read = match format {
@@ -122,10 +128,27 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
                 .map_err(|e| Error::input(path.as_path(), None, format!("read failed: {e}")))?,
             _ => csv::read_csv(reader, &spec, opts.allow_partial).map_err(|m| with_line(path, m))?,
         };
-        if let Some(first) = read.bad.first() {
-            if !opts.allow_partial {
-                return Err(Error::input(path.as_path(), Some(first.line), first.message.clone()));
+        let mut part = read.agg;
+        part.map_lines(|line| tag_file(file, line));
+        // A declaration that disagrees with an earlier file's (the later one, so in this
+        // file): everything is merged anyway, the first declaration wins.
+        let conflict = match &mut agg {
+            None => {
+                agg = Some(part);
+                None
             }
+            Some(a) => a.merge(part).err().map(|(tagged, message)| {
+                let (at, line) = locate(tagged);
+                (at.to_path_buf(), line, message)
+            }),
+        };
+        let first_bad = read.bad.first().map(|b| (path.to_path_buf(), b.line, b.message.clone()));
+        if !opts.allow_partial {
+            if let Some((at, line, message)) = first_bad.into_iter().chain(conflict.clone()).min_by_key(|b| b.1) {
+                return Err(Error::input(at.as_path(), Some(line), message));
+            }
+        }
+        if let Some(first) = read.bad.first() {
             issues.push(format!(
                 "{}: {} unusable line(s) skipped, first at line {}: {}",
                 path.display(),
@@ -134,30 +157,8 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
                 first.message
             ));
         }
-        let mut part = read.agg;
-        part.resolve_types();
-        let mut undeclared: Vec<(u64, String)> =
-            part.undeclared.iter().map(|(id, line)| (*line, part.metrics.name(*id).to_string())).collect();
-        undeclared.sort();
-        // Declarations may sit in another file of the same run; check after merging.
-        if let Some((line, name)) = undeclared.first() {
-            if agg.is_none() && streams.len() == 1 {
-                let message = format!(
-                    "Point of custom metric {name:?} but its Metric line never came (k6 writes it before the first Point: was the file filtered or cut?)"
-                );
-                if !opts.allow_partial {
-                    return Err(Error::input(path.as_path(), Some(*line), message));
-                }
-                issues.push(format!("{}:{line}: {message}; its type is unknown", path.display()));
-            }
-        }
-        // A worker that had not seen a metric's declaration could not check its sign.
-        if let Some((line, name)) = part.negative_durations().first() {
-            let message = format!("negative duration for time metric {name:?}");
-            if !opts.allow_partial {
-                return Err(Error::input(path.as_path(), Some(*line), message));
-            }
-            issues.push(format!("{}:{line}: {message}", path.display()));
+        if let Some((at, line, message)) = conflict {
+            issues.push(format!("{}:{line}: {message}; the first declaration was used", at.display()));
         }
         sources.push(SourceFile {
             path: path.display().to_string(),
@@ -166,10 +167,6 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
             lines: read.lines,
             bytes: read.bytes,
         });
-        match &mut agg {
-            None => agg = Some(part),
-            Some(a) => a.merge(part).map_err(|m| Error::input(path.as_path(), None, m))?,
-        }
     }
     for &(path, format, compression) in detected.iter().filter(|d| !d.1.is_stream()) {
         sources.push(SourceFile { path: path.display().to_string(), format, compression, lines: 0, bytes: 0 });
@@ -177,11 +174,39 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
     }
     let mut agg = agg.ok_or_else(|| Error::Usage("no input files".into()))?;
     agg.resolve_types();
+    let undeclared = agg.undeclared.iter().map(|(id, line)| (*line, agg.metrics.name(*id).to_string())).min();
+    if let Some((tagged, name)) = undeclared {
+        let (path, line) = locate(tagged);
+        let message = format!(
+            "Point of custom metric {name:?} but its Metric line never came (k6 writes it before the first Point: was the file filtered or cut?)"
+        );
+        if !opts.allow_partial {
+            return Err(Error::input(path, Some(line), message));
+        }
+        issues.push(format!("{}:{line}: {message}; its type is unknown", path.display()));
+    }
+    // A worker (or file) that had not seen a metric's declaration could not check its sign.
+    if let Some((tagged, name)) = agg.negative_durations().first() {
+        let (path, line) = locate(*tagged);
+        let message = format!("negative duration for time metric {name:?}");
+        if !opts.allow_partial {
+            return Err(Error::input(path, Some(line), message));
+        }
+        issues.push(format!("{}:{line}: {message}", path.display()));
+    }
     if agg.samples == 0 {
         let path = streams.first().map(|d| d.0.as_path()).unwrap_or(Path::new(""));
         return Err(Error::input(path, None, "no samples: the file holds no Point lines (did the test run?)"));
     }
     Ok(build_from_stream(&agg, sources, issues, &build))
+}
+
+/// Remembered lines are `file index << FILE_SHIFT | line in that file`.
+const FILE_SHIFT: u32 = 48;
+const LINE_MASK: u64 = (1 << FILE_SHIFT) - 1;
+
+fn tag_file(file: usize, line: u64) -> u64 {
+    ((file as u64) << FILE_SHIFT) | (line & LINE_MASK)
 }
 
 /// Splits a "line N: message" from the detectors into a located error.

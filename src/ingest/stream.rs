@@ -109,14 +109,15 @@ pub fn read_json_lines(
 
     let mut all_chunks = Vec::new();
     let mut merged: Option<Aggregator> = None;
+    // Conflicting declarations seen by different workers, at the later declaration's tagged line.
+    let mut conflicts = Vec::new();
     for (agg, chunks) in results {
         all_chunks.extend(chunks);
         match &mut merged {
             None => merged = Some(agg),
             Some(m) => {
-                if let Err(e) = m.merge(agg) {
-                    // Conflicting declarations across chunks: report as a bad line 0.
-                    all_chunks.push(ChunkResult { idx: 0, lines: 0, bad: vec![(0, e)], bad_count: 1 });
+                if let Err(c) = m.merge(agg) {
+                    conflicts.push(c);
                 }
             }
         }
@@ -138,9 +139,13 @@ pub fn read_json_lines(
         bad_count += c.bad_count;
         bad.extend(c.bad.iter().map(|(l, m)| BadLine { line: global(c.idx, *l), message: m.clone() }));
     }
-    for line in agg.undeclared.values_mut().chain(agg.negatives.values_mut()) {
-        *line = global((*line >> 32) as usize, *line & 0xffff_ffff);
+    let untag = |line: u64| global((line >> 32) as usize, line & 0xffff_ffff);
+    if !conflicts.is_empty() {
+        bad_count += conflicts.len() as u64;
+        bad.extend(conflicts.into_iter().map(|(l, message)| BadLine { line: untag(l), message }));
+        bad.sort_by_key(|b| b.line);
     }
+    agg.map_lines(untag);
     Ok(StreamRead {
         agg: {
             agg.finish();
@@ -214,7 +219,7 @@ fn process_chunk(agg: &mut Aggregator, idx: usize, buf: &[u8], last: bool, keep_
         };
         let outcome = match line.and_then(|l| parse_line_cached(l, agg.spec(), &mut prev)) {
             Ok(Line::Point(p)) => agg.add_point(&p, tag_line(idx, local)),
-            Ok(Line::Metric { name, ty }) => agg.declare(&name, ty),
+            Ok(Line::Metric { name, ty }) => agg.declare(&name, ty, tag_line(idx, local)),
             Ok(Line::Blank) => Ok(()),
             Err(e) if last && !terminated => {
                 Err(format!("truncated last line, no newline at the end (was k6 killed mid-write?): {e}"))

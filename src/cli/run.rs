@@ -111,7 +111,7 @@ fn annotate_in_grafana(args: &RunArgs, run_id: &str) {
     let report = record.run_dir.as_ref().map(|d| d.join("report.html").display().to_string());
     let a =
         annotate::run_annotation(&annotate::RunFacts::from_record(&record, report), config.dashboard_uid.as_deref());
-    let queue = annotate::Queue::new(args.state_dir.join("grafana-queue"));
+    let queue = annotate::Queue::new(args.state_dir.join(annotate::QUEUE_DIR));
     if let Err(e) = super::grafana::send(&config, &queue, &a) {
         eprintln!("k6gate: warning: {e}");
     }

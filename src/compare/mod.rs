@@ -37,6 +37,11 @@ pub enum Metric {
 impl Metric {
     pub const ALL: [Metric; 5] = [Metric::P50Ms, Metric::P95Ms, Metric::P99Ms, Metric::ErrorRate, Metric::RequestsPerS];
 
+    /// The metric named `p95_ms`, `error_rate`, ... (as policies and data name them).
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Metric::P50Ms => "p50_ms",
@@ -82,6 +87,20 @@ pub enum State {
     InsufficientData,
     /// A value is NaN or infinite.
     NotANumber,
+}
+
+impl State {
+    /// For people: `missing in baseline`, `insufficient data`, ...
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::MissingPhase => "missing phase",
+            State::MissingInBaseline => "missing in baseline",
+            State::MissingInCandidate => "missing in candidate",
+            State::InsufficientData => "insufficient data",
+            State::NotANumber => "not a number",
+        }
+    }
 }
 
 /// Which run is which.

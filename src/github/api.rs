@@ -168,7 +168,8 @@ impl Api {
         self.send(Method::Patch, path, Some(body))
     }
 
-    /// Every item of a list endpoint (`per_page=100`), up to `max_pages` pages.
+    /// Every item of a list endpoint (`per_page=100`). More than `max_pages` pages is an
+    /// error, never a silently shortened list.
     pub fn get_all(&self, path: &str, max_pages: u32) -> Result<Vec<Value>, ApiError> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut items = Vec::new();
@@ -183,10 +184,14 @@ impl Api {
             let n = list.len();
             items.extend(list);
             if n < 100 {
-                break;
+                return Ok(items);
             }
         }
-        Ok(items)
+        Err(ApiError::Decode {
+            method: "GET",
+            path: path.to_string(),
+            message: format!("more than {max_pages} pages of 100 items; refusing a partial list"),
+        })
     }
 
     fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
@@ -330,7 +335,7 @@ enum Attempt {
 
 /// Percent-encodes one path segment or query value.
 pub fn encode(s: &str) -> String {
-    crate::grafana::embed::percent_encode(s)
+    crate::net::percent_encode(s)
 }
 
 #[cfg(test)]

@@ -210,10 +210,13 @@ impl<'a> Verifier<'a> {
             return Err(format!("pushed directly to {b} without a pull request (commit {change_short} by {who})"));
         };
         let number = pr.get("number").and_then(|n| n.as_u64()).unwrap_or_default();
-        let author = pr.pointer("/user/login").and_then(|l| l.as_str()).unwrap_or_default().to_string();
-        let reviews = self
-            .api
-            .get_all(&format!("{}/pulls/{number}/reviews", self.ctx.repo_path()), 10)
+        let author = pr
+            .pointer("/user/login")
+            .and_then(|l| l.as_str())
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| format!("PR #{number} names no author, so self-approval cannot be ruled out"))?
+            .to_string();
+        let reviews = reviews(self.api, &self.ctx.repo_path(), number)
             .map_err(|e| format!("cannot verify with the GitHub API: {e}"))?;
         let approvals = latest_approvals(&reviews);
         if approvals.is_empty() {
@@ -288,39 +291,17 @@ impl<'a> Verifier<'a> {
 
     /// The PR merged into the default branch as `commit`, if any.
     fn merged_pr(&self, commit: Oid) -> Result<Option<Value>, ApiError> {
-        let pulls = self.api.get(&format!("{}/commits/{commit}/pulls", self.ctx.repo_path()))?;
-        let sha = commit.to_string();
-        Ok(pulls
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|p| {
-                p.get("merged_at").is_some_and(|m| !m.is_null())
-                    && p.get("merge_commit_sha").and_then(|m| m.as_str()) == Some(sha.as_str())
-                    && p.pointer("/base/ref").and_then(|r| r.as_str()) == Some(self.default_branch.as_str())
-            })
-            .cloned())
+        merged_pr(self.api, &self.ctx.repo_path(), &commit.to_string(), &self.default_branch)
     }
 
     /// `approvers` listed in the policy data files as of `commit`.
     fn approvers_at(&self, commit: Oid) -> Vec<String> {
         let mut out = Vec::new();
-        let Ok(tree) = self.repo.find_commit(commit).and_then(|c| c.tree()) else { return out };
-        for dir in &self.data_dirs {
-            let Ok(entry) = tree.get_path(Path::new(dir)) else { continue };
-            let Ok(sub) = self.repo.find_tree(entry.id()) else { continue };
-            for item in sub.iter() {
-                let name = item.name().unwrap_or_default();
-                if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
-                    continue;
-                }
-                let Ok(blob) = self.repo.find_blob(item.id()) else { continue };
-                let text = String::from_utf8_lossy(blob.content());
-                let Ok(doc) = yaml_serde::from_str::<Value>(&text) else { continue };
-                for a in doc.get("approvers").and_then(|a| a.as_array()).into_iter().flatten() {
-                    if let Some(s) = a.as_str() {
-                        out.push(s.trim_start_matches('@').to_string());
-                    }
+        for blob in super::audit::yaml_files(&self.repo, commit, &self.data_dirs).values() {
+            let doc = super::audit::parse_blob(&self.repo, Some(blob));
+            for a in doc.get("approvers").and_then(|a| a.as_array()).into_iter().flatten() {
+                if let Some(s) = a.as_str() {
+                    out.push(s.trim_start_matches('@').to_string());
                 }
             }
         }
@@ -461,6 +442,26 @@ pub fn ignored(decisions: &[Decision]) -> Vec<crate::policy::verdict::Ignored> {
             source: Some(crate::policy::data::Source { file: d.subject.file.clone(), line: d.subject.line }),
         })
         .collect()
+}
+
+/// The PR merged into `default_branch` as `sha` (its merge or squash commit), if any.
+pub fn merged_pr(api: &Api, repo_path: &str, sha: &str, default_branch: &str) -> Result<Option<Value>, ApiError> {
+    let pulls = api.get(&format!("{repo_path}/commits/{sha}/pulls"))?;
+    Ok(pulls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            p.get("merged_at").is_some_and(|m| !m.is_null())
+                && p.get("merge_commit_sha").and_then(|m| m.as_str()) == Some(sha)
+                && p.pointer("/base/ref").and_then(|r| r.as_str()) == Some(default_branch)
+        })
+        .cloned())
+}
+
+/// Every review of PR `number`.
+pub fn reviews(api: &Api, repo_path: &str, number: u64) -> Result<Vec<Value>, ApiError> {
+    api.get_all(&format!("{repo_path}/pulls/{number}/reviews"), 10)
 }
 
 fn short(sha: &str) -> String {

@@ -86,7 +86,7 @@ fn entries(doc: &Value) -> BTreeMap<(String, String), Value> {
     out
 }
 
-fn yaml_files(repo: &Repository, commit: Oid, dirs: &[String]) -> BTreeMap<String, Oid> {
+pub(crate) fn yaml_files(repo: &Repository, commit: Oid, dirs: &[String]) -> BTreeMap<String, Oid> {
     let mut out = BTreeMap::new();
     let Ok(tree) = repo.find_commit(commit).and_then(|c| c.tree()) else { return out };
     for dir in dirs {
@@ -102,7 +102,7 @@ fn yaml_files(repo: &Repository, commit: Oid, dirs: &[String]) -> BTreeMap<Strin
     out
 }
 
-fn parse_blob(repo: &Repository, id: Option<&Oid>) -> Value {
+pub(crate) fn parse_blob(repo: &Repository, id: Option<&Oid>) -> Value {
     id.and_then(|id| repo.find_blob(*id).ok())
         .and_then(|b| yaml_serde::from_str::<Value>(&String::from_utf8_lossy(b.content())).ok())
         .unwrap_or(Value::Null)
@@ -129,23 +129,13 @@ fn via(api: Option<(&Api, &str)>, commit: &git2::Commit<'_>, default_branch: &st
         return unchecked("not checked (no GitHub token)".into());
     };
     let sha = commit.id().to_string();
-    let pulls = match api.get(&format!("{repo_path}/commits/{sha}/pulls")) {
-        Ok(p) => p,
+    let pr = match super::approval::merged_pr(api, repo_path, &sha, default_branch) {
+        Ok(pr) => pr,
         Err(e) => return unchecked(format!("not checked (GitHub API error: {e})")),
     };
-    let pr = pulls
-        .as_array()
-        .and_then(|list| {
-            list.iter().find(|p| {
-                p.get("merge_commit_sha").and_then(|m| m.as_str()) == Some(sha.as_str())
-                    && p.get("merged_at").is_some_and(|m| !m.is_null())
-                    && p.pointer("/base/ref").and_then(|r| r.as_str()) == Some(default_branch)
-            })
-        })
-        .cloned();
     let Some(pr) = pr else { return unchecked("direct push".into()) };
     let number = pr.get("number").and_then(|n| n.as_u64()).unwrap_or_default();
-    let approved_by = match api.get_all(&format!("{repo_path}/pulls/{number}/reviews"), 10) {
+    let approved_by = match super::approval::reviews(api, repo_path, number) {
         Ok(r) => latest_approvals(&r).into_iter().map(|(login, _)| login).collect(),
         Err(e) => return unchecked(format!("not checked (GitHub API error: {e})")),
     };

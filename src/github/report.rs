@@ -251,7 +251,7 @@ pub fn title(v: &Verdict) -> String {
     let Some(first) = failing.first() else {
         return format!("Passed: within SLAs and regression budgets {scope}");
     };
-    let metric = Metric::ALL.iter().find(|m| m.name() == first.metric).copied();
+    let metric = Metric::from_name(&first.metric);
     let what = match (metric, first.comparison.as_ref()) {
         (Some(m), Some(c)) => {
             let change = match (m, c.abs_change, c.rel_change) {

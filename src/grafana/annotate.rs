@@ -27,7 +27,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::grafana::generate::{ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, RUN_ANNOTATION_TAG};
 use crate::history::{BaselineChoice, Outcome as RunOutcome, RunRecord};
+use crate::net::without_userinfo;
 use crate::report::html::escape_html;
 
 pub const ENV_URL: &str = "K6GATE_GRAFANA_URL";
@@ -35,7 +37,7 @@ pub const ENV_TOKEN: &str = "K6GATE_GRAFANA_TOKEN";
 pub const ENV_DASHBOARD_UID: &str = "K6GATE_GRAFANA_DASHBOARD_UID";
 
 /// Where `k6gate` keeps annotations Grafana has not taken yet, under the project root.
-pub const DEFAULT_QUEUE_DIR: &str = ".k6gate/grafana-queue";
+pub const QUEUE_DIR: &str = "grafana-queue";
 
 /// The `format` of a queue file; bumped on any change an older k6gate would misread.
 pub const QUEUE_FORMAT: &str = "k6gate.grafana-annotation/v1";
@@ -110,10 +112,10 @@ impl GrafanaConfig {
         let url = url.trim().trim_end_matches('/');
         let host = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")).unwrap_or("");
         if host.is_empty() || host.starts_with('/') {
-            return Err(ConfigError::BadUrl { url: redact_userinfo(url) });
+            return Err(ConfigError::BadUrl { url: without_userinfo(url) });
         }
         if token.trim().is_empty() {
-            return Err(ConfigError::MissingToken { url: redact_userinfo(url) });
+            return Err(ConfigError::MissingToken { url: without_userinfo(url) });
         }
         Ok(GrafanaConfig {
             url: url.to_string(),
@@ -144,7 +146,7 @@ impl GrafanaConfig {
 
     /// The Grafana URL as it may be shown: without any `user:password@`.
     pub fn display_url(&self) -> String {
-        redact_userinfo(self.base())
+        without_userinfo(self.base())
     }
 
     fn base(&self) -> &str {
@@ -153,17 +155,6 @@ impl GrafanaConfig {
 
     fn endpoint(&self) -> String {
         format!("{}/api/annotations", self.base())
-    }
-}
-
-/// `https://user:secret@host/x` -> `https://host/x`.
-fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{path}"),
-        None => url.to_string(),
     }
 }
 
@@ -243,7 +234,7 @@ impl RunFacts {
 
 /// The region from a run's start to its end, with the verdict, version and report link.
 pub fn run_annotation(run: &RunFacts, dashboard_uid: Option<&str>) -> Annotation {
-    let mut tags = vec!["k6gate".to_string(), "run".to_string()];
+    let mut tags = vec![ANNOTATION_TAG.to_string(), RUN_ANNOTATION_TAG.to_string()];
     push_tag(&mut tags, "test", &run.test);
     push_tag(&mut tags, "env", &run.environment);
     push_tag(&mut tags, "version", run.deployment_version.as_deref().unwrap_or(""));
@@ -302,7 +293,7 @@ impl BaselineFacts {
 /// `run:` and `pinned` when a person chose it. Post it when the baseline changes (a pin, or a
 /// newer passing run), not with every run, or the same region stacks up.
 pub fn baseline_annotation(baseline: &BaselineFacts, dashboard_uid: Option<&str>) -> Annotation {
-    let mut tags = vec!["k6gate".to_string(), "baseline".to_string()];
+    let mut tags = vec![ANNOTATION_TAG.to_string(), BASELINE_ANNOTATION_TAG.to_string()];
     push_tag(&mut tags, "test", &baseline.test);
     push_tag(&mut tags, "env", &baseline.environment);
     push_tag(&mut tags, "version", baseline.deployment_version.as_deref().unwrap_or(""));
@@ -489,7 +480,7 @@ fn post_once(agent: &ureq::Agent, config: &GrafanaConfig, body: &str) -> Result<
         },
         300..=399 => {
             let message = match location {
-                Some(to) => format!("redirected to {}", scrub(&redact_userinfo(&to), token)),
+                Some(to) => format!("redirected to {}", scrub(&without_userinfo(&to), token)),
                 None => "redirected".to_string(),
             };
             fail(AnnotateError::NotFound { url, status, message }, Retry::No)
@@ -551,7 +542,7 @@ fn scrub(s: &str, token: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The queue
 
-/// A directory of annotations Grafana has not taken yet ([`DEFAULT_QUEUE_DIR`]).
+/// A directory of annotations Grafana has not taken yet ([`QUEUE_DIR`] in the state directory).
 ///
 /// One JSON file ([`QueuedAnnotation`]) per annotation, named
 /// `<queued at, epoch ms, 13 digits>-<sequence>-<random>.json` so that names sort oldest first.
@@ -916,9 +907,9 @@ mod tests {
 
     #[test]
     fn userinfo_is_redacted() {
-        assert_eq!(redact_userinfo("https://u:p@h.example/g"), "https://h.example/g");
-        assert_eq!(redact_userinfo("https://h.example/a@b"), "https://h.example/a@b");
-        assert_eq!(redact_userinfo("http://h:3000"), "http://h:3000");
+        assert_eq!(without_userinfo("https://u:p@h.example/g"), "https://h.example/g");
+        assert_eq!(without_userinfo("https://h.example/a@b"), "https://h.example/a@b");
+        assert_eq!(without_userinfo("http://h:3000"), "http://h:3000");
     }
 
     #[test]

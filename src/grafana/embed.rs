@@ -7,6 +7,7 @@
 //! It does no IO.
 
 use crate::ingest::timefmt::parse_rfc3339_ns;
+use crate::net::{percent_encode, without_userinfo};
 use crate::summary::RunSummary;
 
 /// Grafana's default organization.
@@ -29,7 +30,7 @@ pub struct Panel<'a> {
 
 /// The `d-solo` URL of a panel from `from_ms` to `to_ms` (epoch milliseconds), with each
 /// `(name, value)` as `var-<name>=<value>`, in the order given. Path segments, names and
-/// values are percent-encoded.
+/// values are percent-encoded; a `user:password@` in `grafana_url` is left out.
 pub fn embed_url(
     grafana_url: &str,
     dashboard_uid: &str,
@@ -39,12 +40,29 @@ pub fn embed_url(
     to_ms: i64,
     vars: &[(&str, &str)],
 ) -> String {
-    let mut url = format!("{}/d-solo/{}", grafana_url.trim_end_matches('/'), percent_encode(dashboard_uid));
+    address(grafana_url, dashboard_uid, slug, Some(panel_id), (from_ms, to_ms), vars)
+}
+
+/// `/d-solo/<uid>` with a panel, `/d/<uid>` (the whole dashboard) without.
+fn address(
+    grafana_url: &str,
+    dashboard_uid: &str,
+    slug: &str,
+    panel_id: Option<u32>,
+    (from_ms, to_ms): (i64, i64),
+    vars: &[(&str, &str)],
+) -> String {
+    let root = without_userinfo(grafana_url.trim_end_matches('/'));
+    let kind = if panel_id.is_some() { "d-solo" } else { "d" };
+    let mut url = format!("{root}/{kind}/{}", percent_encode(dashboard_uid));
     if !slug.is_empty() {
         url.push('/');
         url.push_str(&percent_encode(slug));
     }
-    url.push_str(&format!("?orgId={ORG_ID}&from={from_ms}&to={to_ms}&panelId={panel_id}"));
+    url.push_str(&format!("?orgId={ORG_ID}&from={from_ms}&to={to_ms}"));
+    if let Some(id) = panel_id {
+        url.push_str(&format!("&panelId={id}"));
+    }
     for (name, value) in vars {
         url.push_str(&format!("&var-{}={}", percent_encode(name), percent_encode(value)));
     }
@@ -80,6 +98,28 @@ pub fn run_vars(summary: &RunSummary, run_id: &str) -> Vec<(&'static str, String
 /// The panel over the run's time range ([`RUN_PADDING_MS`] either side, the start rounded down
 /// and the end up to the millisecond) with [`run_vars`].
 pub fn run_embed_url(panel: &Panel<'_>, summary: &RunSummary, run_id: &str) -> Result<String, EmbedError> {
+    run_address(panel.grafana_url, panel.dashboard_uid, panel.slug, Some(panel.panel_id), summary, run_id)
+}
+
+/// The whole dashboard (`/d/<uid>`) over the same range and variables: the debug link in PR
+/// comments, check runs and notifications.
+pub fn run_dashboard_url(
+    grafana_url: &str,
+    dashboard_uid: &str,
+    summary: &RunSummary,
+    run_id: &str,
+) -> Result<String, EmbedError> {
+    run_address(grafana_url, dashboard_uid, "", None, summary, run_id)
+}
+
+fn run_address(
+    grafana_url: &str,
+    dashboard_uid: &str,
+    slug: &str,
+    panel_id: Option<u32>,
+    summary: &RunSummary,
+    run_id: &str,
+) -> Result<String, EmbedError> {
     let start_ns = time_ns(summary.metadata.start.as_deref(), "start", run_id)?;
     let end_ns = time_ns(summary.metadata.end.as_deref(), "end", run_id)?;
     let from_ms = start_ns.div_euclid(1_000_000).saturating_sub(RUN_PADDING_MS);
@@ -87,21 +127,7 @@ pub fn run_embed_url(panel: &Panel<'_>, summary: &RunSummary, run_id: &str) -> R
     let to_ms = end_ms.max(from_ms).saturating_add(RUN_PADDING_MS);
     let vars = run_vars(summary, run_id);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(name, value)| (*name, value.as_str())).collect();
-    Ok(embed_url(panel.grafana_url, panel.dashboard_uid, panel.slug, panel.panel_id, from_ms, to_ms, &vars))
-}
-
-/// The whole dashboard (`/d/<uid>`) over the run's time range with [`run_vars`]: the debug
-/// link in PR comments, check runs and notifications.
-pub fn run_dashboard_url(
-    grafana_url: &str,
-    dashboard_uid: &str,
-    summary: &RunSummary,
-    run_id: &str,
-) -> Result<String, EmbedError> {
-    let panel = Panel { grafana_url, dashboard_uid, slug: "", panel_id: 0 };
-    let solo = run_embed_url(&panel, summary, run_id)?;
-    // Same address without the `-solo` and the panel: one place builds the range and variables.
-    Ok(solo.replacen("/d-solo/", "/d/", 1).replacen("&panelId=0", "", 1))
+    Ok(address(grafana_url, dashboard_uid, slug, panel_id, (from_ms, to_ms), &vars))
 }
 
 fn time_ns(value: Option<&str>, which: &'static str, run_id: &str) -> Result<i64, EmbedError> {
@@ -111,25 +137,6 @@ fn time_ns(value: Option<&str>, which: &'static str, run_id: &str) -> Result<i64
         which,
         value: value.to_string(),
     })
-}
-
-/// Percent-encodes every byte of `s` except RFC 3986's unreserved characters
-/// (`A-Z a-z 0-9 - . _ ~`). That is safe in a path segment and in a query name or value
-/// alike; `+` becomes `%2B`, since query parsers read a bare `+` as a space. Written here
-/// because it is one short function, and this module's only need: no crate for it.
-pub fn percent_encode(s: &str) -> String {
-    let hex = |nibble: u8| char::from(if nibble < 10 { b'0' + nibble } else { b'A' + nibble - 10 });
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(hex(b >> 4));
-            out.push(hex(b & 0x0f));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

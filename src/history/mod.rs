@@ -39,5 +39,5 @@ pub use pin::{Invalidation, Pin};
 pub use run::{NewRun, Outcome, RunFilter, RunRecord, UnknownOutcome};
 pub use run_id::{format_run_id, new_run_id};
 pub use schema::SCHEMA_VERSION;
-pub use sqlite::{DEFAULT_PATH, SqliteStore};
+pub use sqlite::{FILE_NAME, SqliteStore};
 pub use store::RunStore;

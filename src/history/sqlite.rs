@@ -1,4 +1,4 @@
-//! The SQLite backend: one file, [`DEFAULT_PATH`] under the project root.
+//! The SQLite backend: one file, [`FILE_NAME`] in the state directory (`.k6gate`).
 //!
 //! WAL mode, so `k6gate history` reads while a run records; a busy timeout, so runs that
 //! finish together wait for each other instead of failing; foreign keys on, so a pin always
@@ -19,8 +19,8 @@ use super::run_id::{format_run_id, is_id_prefix, random_salt};
 use super::schema;
 use super::store::RunStore;
 
-/// Where the history lives, relative to the project root.
-pub const DEFAULT_PATH: &str = ".k6gate/history.db";
+/// The history database's file name in the state directory.
+pub const FILE_NAME: &str = "history.db";
 
 /// How long a write waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

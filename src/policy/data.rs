@@ -485,7 +485,7 @@ fn check_limits(path: &Path, text: &str, segs: &[Seg<'_>], l: &Limits) -> Result
 }
 
 fn known_metric(m: &str) -> Result<(), String> {
-    if Metric::ALL.iter().any(|x| x.name() == m) {
+    if Metric::from_name(m).is_some() {
         Ok(())
     } else {
         let names: Vec<&str> = Metric::ALL.iter().map(|x| x.name()).collect();

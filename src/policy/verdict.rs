@@ -198,8 +198,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         .map(|r| {
             // A ratchet judges the candidate against the previous run, not the baseline.
             let against = if r.kind == "ratchet" { req.previous.unwrap_or(req.comparison) } else { req.comparison };
-            let comparison =
-                Metric::ALL.iter().find(|m| m.name() == r.metric).and_then(|m| against.get(&r.group, *m)).cloned();
+            let comparison = Metric::from_name(&r.metric).and_then(|m| against.get(&r.group, m)).cloned();
             let message = r.summary.clone().unwrap_or_else(|| describe(&r, comparison.as_ref(), phase));
             let message =
                 if r.group != ALL && !r.group.is_empty() { format!("[{}] {message}", r.group) } else { message };
@@ -278,10 +277,6 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
     })
 }
 
-fn metric_of(name: &str) -> Option<Metric> {
-    Metric::ALL.into_iter().find(|m| m.name() == name)
-}
-
 /// "12.3 ms", "1.52 %", "240.1 req/s".
 pub fn fmt_value(metric: Metric, v: f64) -> String {
     match metric {
@@ -299,7 +294,7 @@ pub fn fmt_p(p: Option<f64>) -> String {
     }
 }
 
-pub fn fmt_budget(metric: Metric, b: f64) -> String {
+fn fmt_budget(metric: Metric, b: f64) -> String {
     match metric {
         Metric::ErrorRate => format!("{:.2} pp", b * 100.0),
         _ => format!("{:.0} %", b * 100.0),
@@ -308,7 +303,7 @@ pub fn fmt_budget(metric: Metric, b: f64) -> String {
 
 /// "P95 latency rose 15.2 % (82.1 ms -> 94.6 ms, steady-state phase, p < 0.001) — budget 10 %".
 fn describe(r: &RawResult, c: Option<&MetricComparison>, phase: &str) -> String {
-    let Some(metric) = metric_of(&r.metric) else { return r.id.clone() };
+    let Some(metric) = Metric::from_name(&r.metric) else { return r.id.clone() };
     let label = metric.label();
     let Some(c) = c else { return format!("{label}: no comparison") };
     let (Some(b), Some(v)) = (c.baseline, c.candidate) else {
@@ -365,7 +360,7 @@ fn headline(outcome: Status, results: &[RuleResult], req: &Request<'_>) -> Strin
     let Some(r) = worst else {
         return format!("All {} checks passed {ctx}", results.len());
     };
-    let short = match (metric_of(&r.metric), &r.comparison) {
+    let short = match (Metric::from_name(&r.metric), &r.comparison) {
         (Some(m), Some(c)) if r.kind == "budget" && m != Metric::ErrorRate => {
             let name = m.label().split(' ').next().unwrap_or("");
             format!("{name} {:+.1} % over budget", c.rel_change.unwrap_or(0.0) * 100.0)

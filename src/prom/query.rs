@@ -26,8 +26,15 @@ pub enum QueryError {
 }
 
 /// The instant-query result as `(labels, value)` pairs.
-pub fn instant(base: &str, tenant: Option<&str>, promql: &str) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
+/// Authenticated like the writes (`auth`); errors show the URL without credentials.
+pub fn instant(
+    base: &str,
+    tenant: Option<&str>,
+    auth: &super::remote_write::Auth,
+    promql: &str,
+) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
     let url = format!("{base}/api/v1/query");
+    let shown = super::remote_write::redact_url(&url);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
@@ -37,7 +44,10 @@ pub fn instant(base: &str, tenant: Option<&str>, promql: &str) -> Result<Vec<(se
     if let Some(t) = tenant {
         req = req.header("X-Scope-OrgID", t);
     }
-    let http = |message: String| QueryError::Http { url: url.clone(), message };
+    if let Some(h) = auth.header() {
+        req = req.header("Authorization", h);
+    }
+    let http = |message: String| QueryError::Http { url: shown.clone(), message };
     let mut resp = req.call().map_err(|e| http(e.to_string()))?;
     let status = resp.status();
     let body: serde_json::Value = resp.body_mut().read_json().map_err(|e| http(format!("HTTP {status}: {e}")))?;
@@ -45,7 +55,7 @@ pub fn instant(base: &str, tenant: Option<&str>, promql: &str) -> Result<Vec<(se
         let error = body.get("error").and_then(|e| e.as_str()).unwrap_or("no error message");
         return Err(http(format!("HTTP {status}: {error}")));
     }
-    let shape = |message: &str| QueryError::Shape { url: url.clone(), message: message.to_string() };
+    let shape = |message: &str| QueryError::Shape { url: shown.clone(), message: message.to_string() };
     let result =
         body.pointer("/data/result").and_then(|r| r.as_array()).ok_or_else(|| shape("no data.result array"))?;
     result

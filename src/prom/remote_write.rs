@@ -232,7 +232,7 @@ impl Auth {
         }
     }
 
-    fn header(&self) -> Option<String> {
+    pub(crate) fn header(&self) -> Option<String> {
         match self {
             Auth::None => None,
             Auth::Bearer(token) => Some(format!("Bearer {}", token.expose())),
@@ -648,17 +648,11 @@ fn transient(e: &ureq::Error) -> bool {
 
 /// `scheme://host/path`: without user info and with the query string hidden.
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let (authority, path) = match rest.find(['/', '?', '#']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let path = match path.split_once('?') {
+    let shown = crate::net::without_userinfo(url);
+    match shown.split_once('?') {
         Some((p, _)) => format!("{p}?<redacted>"),
-        None => path.to_string(),
-    };
-    if scheme.is_empty() { format!("{host}{path}") } else { format!("{scheme}://{host}{path}") }
+        None => shown,
+    }
 }
 
 /// The user info and query values of a URL, to be scrubbed from messages.

@@ -8,7 +8,7 @@
 //! only k6gate's own runtime is inserted verbatim.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use minijinja::{AutoEscape, Environment as Jinja, UndefinedBehavior, Value};
 use serde::{Deserialize, Serialize};
@@ -79,9 +79,7 @@ pub struct PlanStage {
 pub struct Rendered {
     pub script: String,
     pub environment: Environment,
-    pub options: serde_json::Value,
     pub plan: Vec<PlanStage>,
-    pub template: PathBuf,
 }
 
 pub struct RenderRequest<'a> {
@@ -354,7 +352,7 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, Error> {
         runtime => Value::from_safe_string(RUNTIME.to_string()),
     };
     let script = tmpl.render(ctx).map_err(|e| template_error(&template_path, &e))?;
-    Ok(Rendered { script, environment: env, options, plan, template: template_path })
+    Ok(Rendered { script, environment: env, plan })
 }
 
 fn template_error(path: &Path, e: &minijinja::Error) -> Error {

@@ -15,6 +15,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use super::verdict::change;
 use crate::compare::{Comparison, Metric, MetricComparison, RunIdentity, State};
 use crate::policy::verdict::{Exception, RuleResult, Status, Verdict, fmt_p, fmt_value};
 use crate::summary::{GroupSeries, GroupStats, PhaseSource, PhaseSummary, RunSummary, Series};
@@ -443,14 +444,6 @@ fn verdict_view(v: &Verdict) -> VerdictView {
     }
 }
 
-fn change(m: &MetricComparison) -> String {
-    match (m.metric, m.abs_change, m.rel_change) {
-        (Metric::ErrorRate, Some(a), _) => format!("{:+.2} pp", a * 100.0),
-        (_, _, Some(r)) => format!("{:+.1} %", r * 100.0),
-        _ => "-".into(),
-    }
-}
-
 fn ci(m: &MetricComparison) -> String {
     match (m.effect, m.ci_low, m.ci_high, m.metric) {
         (Some(e), Some(l), Some(h), Metric::ErrorRate) => {
@@ -476,19 +469,8 @@ fn trend(m: &MetricComparison) -> &'static str {
     }
 }
 
-fn state_name(s: State) -> &'static str {
-    match s {
-        State::Ok => "ok",
-        State::MissingPhase => "missing phase",
-        State::MissingInBaseline => "missing in baseline",
-        State::MissingInCandidate => "missing in candidate",
-        State::InsufficientData => "insufficient data",
-        State::NotANumber => "not a number",
-    }
-}
-
 /// "budget 10 %", "SLA < 500.0 ms", "ceiling 450.0 ms", "ratchet".
-fn rule_text(r: &RuleResult, metric: Metric) -> String {
+pub(crate) fn rule_text(r: &RuleResult, metric: Metric) -> String {
     match r.kind.as_str() {
         "sla" => r.limit.map_or("SLA".into(), |l| format!("SLA < {}", fmt_value(metric, l))),
         "window" => r.limit.map_or("window ceiling".into(), |l| format!("ceiling {}", fmt_value(metric, l))),
@@ -543,7 +525,7 @@ fn comparison_view(c: &Comparison, results: &[RuleResult], exceptions: &[Excepti
             candidate: value(m.candidate),
             change: change(m),
             trend: trend(m),
-            significance: if m.state == State::Ok { fmt_p(m.p_value) } else { state_name(m.state).to_string() },
+            significance: if m.state == State::Ok { fmt_p(m.p_value) } else { m.state.label().to_string() },
             reason: m.reason.clone().unwrap_or_default(),
             ci: ci(m),
             rules,

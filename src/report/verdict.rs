@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::compare::{Comparison, Metric, MetricComparison, State};
-use crate::policy::verdict::{RuleResult, Status, Verdict, fmt_budget, fmt_p, fmt_value};
+use crate::policy::verdict::{RuleResult, Status, Verdict, fmt_p, fmt_value};
 
 fn status_icon(s: Status) -> &'static str {
     match s {
@@ -120,7 +120,7 @@ pub fn markdown(v: &Verdict) -> String {
     out
 }
 
-fn change(m: &MetricComparison) -> String {
+pub(crate) fn change(m: &MetricComparison) -> String {
     match (m.metric, m.abs_change, m.rel_change) {
         (Metric::ErrorRate, Some(a), _) => format!("{:+.2} pp", a * 100.0),
         (_, _, Some(r)) => format!("{:+.1} %", r * 100.0),
@@ -134,7 +134,7 @@ fn cell(m: &MetricComparison, v: Option<f64>) -> String {
 
 fn significance(m: &MetricComparison) -> String {
     if m.state != State::Ok {
-        return format!("{:?}", m.state).to_lowercase();
+        return m.state.label().to_string();
     }
     fmt_p(m.p_value)
 }
@@ -168,7 +168,7 @@ pub fn gate_table(v: &Verdict) -> String {
          |---|---|---|---:|---:|---:|---|---|---|\n",
     );
     for r in &v.results {
-        let metric = Metric::ALL.iter().find(|m| m.name() == r.metric).copied();
+        let metric = Metric::from_name(&r.metric);
         let (baseline, candidate, delta, sig) = match &r.comparison {
             Some(m) => (cell(m, m.baseline), cell(m, m.candidate), change(m), significance(m)),
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
@@ -188,14 +188,7 @@ pub fn gate_table(v: &Verdict) -> String {
 }
 
 fn held_to(r: &RuleResult, metric: Option<Metric>) -> String {
-    let Some(metric) = metric else { return r.kind.clone() };
-    match (r.kind.as_str(), r.limit, r.budget) {
-        ("sla", Some(l), _) => format!("SLA < {}", fmt_value(metric, l)),
-        ("window", Some(l), _) => format!("ceiling {}", fmt_value(metric, l)),
-        ("ratchet", _, _) => "no worse than previous run".into(),
-        (_, _, Some(b)) => format!("budget +{}", fmt_budget(metric, b)),
-        (kind, _, _) => kind.to_string(),
-    }
+    metric.map_or_else(|| r.kind.clone(), |m| super::html::rule_text(r, m))
 }
 
 pub fn comparison_text(c: &Comparison) -> String {

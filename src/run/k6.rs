@@ -60,11 +60,9 @@ pub fn classify(code: i32, interrupted: bool) -> K6Exit {
 #[derive(Debug)]
 pub struct K6Run {
     pub exit: K6Exit,
-    pub interrupted: bool,
     /// Error lines k6 logged (an exception inside the default function exits 0 in k6).
     pub error_lines: Vec<String>,
     pub json_out: PathBuf,
-    pub summary_export: PathBuf,
 }
 
 /// Whether `k6` can be started.
@@ -182,5 +180,5 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
     CURRENT_K6.store(0, Ordering::SeqCst);
     let code = status?.code().unwrap_or(-1);
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    Ok(K6Run { exit: classify(code, interrupted), interrupted, error_lines, json_out, summary_export })
+    Ok(K6Run { exit: classify(code, interrupted), error_lines, json_out })
 }

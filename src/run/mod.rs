@@ -81,7 +81,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
 
 pub fn open_history(state_dir: &Path) -> Result<SqliteStore> {
     std::fs::create_dir_all(state_dir).map_err(|source| Error::Output { path: state_dir.to_path_buf(), source })?;
-    let db = state_dir.join("history.db");
+    let db = state_dir.join(crate::history::FILE_NAME);
     SqliteStore::open(&db).map_err(|e| Error::Input { path: db, line: None, message: e.to_string() })
 }
 
@@ -184,9 +184,18 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
             return finish(&store, record, result, Some(format!("cannot ingest k6's output: {e}")));
         }
     };
-    if let k6::K6Exit::Stopped { reason, .. } = &k6run.exit {
-        summary.completeness.complete = false;
-        summary.completeness.issues.push(format!("k6 {reason}"));
+    match &k6run.exit {
+        k6::K6Exit::Stopped { reason, .. } => {
+            summary.completeness.complete = false;
+            summary.completeness.issues.push(format!("k6 {reason}"));
+        }
+        // The script itself declared the test failed: the gate cannot pass it.
+        k6::K6Exit::Finished { code: 110, note: Some(note) } => {
+            summary.completeness.complete = false;
+            summary.completeness.issues.push(note.clone());
+        }
+        k6::K6Exit::Finished { note: Some(note), .. } => summary.notes.push(note.clone()),
+        _ => {}
     }
     if !k6run.error_lines.is_empty() && summary.whole_run.total.requests == 0 {
         summary.completeness.complete = false;
@@ -224,12 +233,18 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
                     Some(format!("run {}: {}", choice.run.id, choice.reason)),
                     false,
                 ),
-                _ => (
-                    summary.clone(),
-                    "this run".into(),
-                    Some(format!("run {} has no readable summary", choice.run.id)),
-                    true,
-                ),
+                // Never "no baseline" (SLAs only): the chosen baseline exists but cannot be read.
+                unreadable => {
+                    let why = match unreadable {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "no summary stored".into(),
+                    };
+                    record.outcome = Outcome::Error;
+                    result.outcome = Outcome::Error;
+                    result.summary = Some(summary);
+                    let problem = format!("baseline run {}: its stored summary is unreadable ({why})", choice.run.id);
+                    return finish(&store, record, result, Some(problem));
+                }
             },
             Ok(None) => (summary.clone(), "this run".into(), None, true),
             Err(e) => return Err(Error::Usage(format!("history: {e}"))),
@@ -326,13 +341,20 @@ fn live_series_missing(rw: &k6::RemoteWrite, run_id: &str) -> Option<String> {
     let promql = format!("count(count_over_time(k6_vus{{testid=\"{run_id}\"}}[1h]))");
     // The last push lands up to a second after k6 exits.
     let mut last = String::new();
+    let auth = match crate::prom::remote_write::Auth::from_env() {
+        Ok(a) => a,
+        Err(e) => return Some(format!("cannot check the live metrics: {e}")),
+    };
+    let shown = crate::prom::remote_write::redact_url(&rw.url);
     for attempt in 0..5 {
         if attempt > 0 {
             std::thread::sleep(std::time::Duration::from_millis(700));
         }
-        match crate::prom::query::instant(&base, rw.tenant.as_deref(), &promql) {
+        match crate::prom::query::instant(&base, rw.tenant.as_deref(), &auth, &promql) {
             Ok(r) if r.first().is_some_and(|(_, n)| *n > 0.0) => return None,
-            Ok(_) => last = format!("no series with testid=\"{run_id}\" at {base}"),
+            Ok(_) => {
+                last = format!("no series with testid=\"{run_id}\" at {}", crate::prom::remote_write::redact_url(&base))
+            }
             Err(e) => last = e.to_string(),
         }
     }
@@ -340,7 +362,7 @@ fn live_series_missing(rw: &k6::RemoteWrite, run_id: &str) -> Option<String> {
         "live metrics did not arrive in Prometheus ({last}); k6 exits 0 even when every remote-write push fails: \
          check {} is reachable, and that Prometheus runs with --web.enable-remote-write-receiver and \
          --enable-feature=native-histograms (without it every push is rejected)",
-        rw.url
+        shown
     ))
 }
 

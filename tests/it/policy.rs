@@ -1,32 +1,41 @@
 //! `k6gate evaluate` end to end, on real k6 runs against the local target (fixtures
 //! `policy-*`: test "checkout", 5 VUs for 12 s) with the shipped policies.
 
+use std::path::Path;
+
 use crate::fixtures::{k6gate, path, stderr, stdout};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
+
+const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+
+/// `k6gate evaluate` of `run` against `baseline` as `test` in env `ci` at [`NOW`].
+fn evaluate_args(run: &Path, baseline: &Path, test: &str, policies: &str) -> Vec<String> {
+    [
+        "evaluate",
+        "--run",
+        &run.display().to_string(),
+        "--baseline",
+        &baseline.display().to_string(),
+        "--test",
+        test,
+        "--env",
+        "ci",
+        "--now",
+        NOW,
+        "--policies",
+        policies,
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
 
 fn evaluate(baseline: &str, run: &str, extra: &[&str]) -> (i32, serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("verdict.json");
     let (b, r) = (path(&format!("{baseline}.json")), path(&format!("{run}.json")));
-    let policies = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
-    let mut args = vec![
-        "evaluate".to_string(),
-        "--run".into(),
-        r.display().to_string(),
-        "--baseline".into(),
-        b.display().to_string(),
-        "--test".into(),
-        "checkout".into(),
-        "--env".into(),
-        "ci".into(),
-        "--now".into(),
-        NOW.into(),
-        "--policies".into(),
-        policies.into(),
-        "-o".into(),
-        out.display().to_string(),
-    ];
+    let mut args = evaluate_args(&r, &b, "checkout", SHIPPED);
+    args.extend(["-o".to_string(), out.display().to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let o = k6gate(&args);
     let code = o.status.code().unwrap_or(-1);
@@ -106,23 +115,9 @@ fn a_run_of_another_test_fails_closed() {
     // staged.json is test "staged": judging it as "checkout" must fail, whatever its numbers.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v.json");
-    let o = k6gate([
-        "evaluate",
-        "--run",
-        path("staged.json").to_str().unwrap(),
-        "--baseline",
-        path("policy-base-a.json").to_str().unwrap(),
-        "--test",
-        "checkout",
-        "--env",
-        "ci",
-        "--now",
-        NOW,
-        "--policies",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let mut args = evaluate_args(&path("staged.json"), &path("policy-base-a.json"), "checkout", SHIPPED);
+    args.extend(["-o".to_string(), out.display().to_string()]);
+    let o = k6gate(&args);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert!(failing_ids(&v).iter().any(|id| id.starts_with("identity/candidate")), "{:?}", failing_ids(&v));
@@ -144,23 +139,10 @@ fn a_summary_export_baseline_cannot_be_compared_soundly() {
     // Whole-run over JSON inputs still has series: it compares fine.
     assert_ne!(v["outcome"], serde_json::Value::Null);
     assert!(code == 0 || code == 1);
-    let o = k6gate([
-        "evaluate",
-        "--run",
-        path("staged.summary-export.json").to_str().unwrap(),
-        "--baseline",
-        path("staged.summary-export.json").to_str().unwrap(),
-        "--test",
-        "staged",
-        "--env",
-        "ci",
-        "--now",
-        NOW,
-        "--phase",
-        "whole-run",
-        "--policies",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/policies"),
-    ]);
+    let export = path("staged.summary-export.json");
+    let mut args = evaluate_args(&export, &export, "staged", SHIPPED);
+    args.extend(["--phase", "whole-run"].map(str::to_string));
+    let o = k6gate(&args);
     // Identical numbers, but no per-second series: significance cannot be tested, so it fails closed.
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("ingest the JSON output"), "{}", stdout(&o));
@@ -168,19 +150,18 @@ fn a_summary_export_baseline_cannot_be_compared_soundly() {
 
 #[test]
 fn shipped_policies_pass_their_own_unit_tests() {
-    let o = k6gate(["policy", "test", concat!(env!("CARGO_MANIFEST_DIR"), "/policies")]);
+    let o = k6gate(["policy", "test", SHIPPED]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains(" passed"), "{}", stdout(&o));
-    let o = k6gate(["policy", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/policies")]);
+    let o = k6gate(["policy", "check", SHIPPED]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]
 fn a_rego_syntax_error_exits_2_and_names_file_line_col() {
     let dir = tempfile::tempdir().unwrap();
-    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
     std::fs::create_dir(dir.path().join("data")).unwrap();
-    for f in std::fs::read_dir(format!("{shipped}/data")).unwrap() {
+    for f in std::fs::read_dir(format!("{SHIPPED}/data")).unwrap() {
         let f = f.unwrap().path();
         std::fs::copy(&f, dir.path().join("data").join(f.file_name().unwrap())).unwrap();
     }
@@ -189,21 +170,13 @@ fn a_rego_syntax_error_exits_2_and_names_file_line_col() {
         "package k6gate\n\nimport rego.v1\n\nresults contains x if {\n  x := \n}\n",
     )
     .unwrap();
-    let o = k6gate([
-        "evaluate",
-        "--run",
-        path("policy-base-b.json").to_str().unwrap(),
-        "--baseline",
-        path("policy-base-a.json").to_str().unwrap(),
-        "--test",
+    let args = evaluate_args(
+        &path("policy-base-b.json"),
+        &path("policy-base-a.json"),
         "checkout",
-        "--env",
-        "ci",
-        "--now",
-        NOW,
-        "--policies",
         dir.path().to_str().unwrap(),
-    ]);
+    );
+    let o = k6gate(&args);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     let err = stderr(&o);
     assert!(err.contains("gate.rego:7:1") || err.contains("gate.rego:6:"), "{err}");

@@ -109,10 +109,13 @@ pub fn send(url: &str, body: &Value) -> Result<(), NotifyError> {
     let mut wait = Duration::from_millis(500);
     let mut last = NotifyError::Transport("not attempted".into());
     for attempt in 1..=3 {
+        let mut pause = wait;
         match agent.post(url).send_json(body) {
             Ok(r) if r.status().is_success() => return Ok(()),
             Ok(mut r) => {
                 let status = r.status().as_u16();
+                // Slack answers 429 with Retry-After; never wait more than 10 s for it.
+                pause = crate::net::retry_after(r.headers()).map_or(wait, |d| d.min(Duration::from_secs(10)));
                 let text = r.body_mut().read_to_string().unwrap_or_default().chars().take(200).collect();
                 last = NotifyError::Status { status, body: text };
                 if status < 500 && status != 429 {
@@ -128,7 +131,7 @@ pub fn send(url: &str, body: &Value) -> Result<(), NotifyError> {
             }
         }
         if attempt < 3 {
-            std::thread::sleep(wait);
+            std::thread::sleep(pause);
             wait *= 2;
         }
     }

@@ -144,6 +144,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn credentials_in_the_grafana_url_never_reach_a_link() {
+        let url = embed_url("https://svc:s3cret@grafana.example/g/", "k6gate-live", "", 2, 1, 2, &[]);
+        assert_eq!(url, "https://grafana.example/g/d-solo/k6gate-live?orgId=1&from=1&to=2&panelId=2");
+        let whole = address("https://svc:s3cret@grafana.example", "k6gate-live", "", None, (1, 2), &[("run", "r 1")]);
+        assert_eq!(whole, "https://grafana.example/d/k6gate-live?orgId=1&from=1&to=2&var-run=r%201");
+    }
+
+    #[test]
     fn encodes_reserved_and_non_ascii() {
         assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
         assert_eq!(percent_encode("v1.2.3+build/5"), "v1.2.3%2Bbuild%2F5");

@@ -28,12 +28,11 @@ pub fn read_summary(doc: &Value, format: Format) -> Result<(PhaseSummary, Option
             Some(k) => Some(k?),
             None => base_builtin(name).map(|t| t.kind).or_else(|| guess_kind(values)),
         };
-        let contains = m
-            .get("contains")
-            .and_then(Value::as_str)
-            .and_then(Contains::parse)
-            .or_else(|| base_builtin(name).map(|t| t.contains))
-            .unwrap_or(Contains::Default);
+        // An unknown `contains` is an error, like an unknown `type`: it decides the unit.
+        let contains = match m.get("contains").and_then(Value::as_str) {
+            Some(c) => Contains::parse(c).ok_or_else(|| format!("metrics.{name}.contains: unknown value {c:?}"))?,
+            None => base_builtin(name).map_or(Contains::Default, |t| t.contains),
+        };
         out.insert(name.clone(), metric_from_values(name, kind.map(|kind| MetricType { kind, contains }), values)?);
     }
     let duration_s = doc.pointer("/state/testRunDurationMs").and_then(Value::as_f64).map(|ms| ms / 1000.0);

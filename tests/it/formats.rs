@@ -216,3 +216,16 @@ fn summaries_agree_with_the_sample_stream() {
         assert_eq!(s.whole_run.total.failed, stream.whole_run.total.failed, "{name}");
     }
 }
+
+#[test]
+fn an_unknown_contains_in_a_summary_is_an_error_naming_the_metric() {
+    // Like an unknown `type`: `contains` decides the unit, so a guess would be silent.
+    let text = std::fs::read_to_string(fixtures::path("staged.handle-summary.json")).unwrap();
+    let broken = text.replacen("\"contains\":\"time\"", "\"contains\":\"seconds\"", 1);
+    assert_ne!(broken, text, "the fixture declares a time metric");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.json");
+    std::fs::write(&path, broken).unwrap();
+    let err = k6gate::ingest(&[path], &k6gate::IngestOptions::default()).unwrap_err().to_string();
+    assert!(err.contains(".contains: unknown value \"seconds\""), "{err}");
+}

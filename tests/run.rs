@@ -189,3 +189,16 @@ fn an_unreadable_baseline_is_an_error_never_a_first_run() {
     let problem = run.problem.unwrap_or_default();
     assert!(problem.contains("stored summary is unreadable"), "{problem}");
 }
+
+#[test]
+fn a_baseline_given_by_hand_is_checked_before_k6_runs() {
+    let state = tempfile::tempdir().unwrap();
+    let mut opts = options(state.path(), 9, "v1.0.0", "main");
+    opts.baseline = k6gate::run::BaselineSource::Given("no-such-run".into());
+    let err = execute(&opts).unwrap_err().to_string();
+    assert!(err.contains("no-such-run"), "{err}");
+    // Nothing ran: no run directory, nothing recorded.
+    assert!(!state.path().join("runs").exists());
+    let store = open_history(state.path()).unwrap();
+    assert!(store.list_runs(&RunFilter::default()).unwrap().is_empty());
+}

@@ -127,6 +127,12 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
     let (policy_data, approvals) =
         crate::github::approval::apply(&policy_data, &opts.approval, &opts.policies_dir, &data_dirs);
     let store = open_history(&opts.state_dir)?;
+    // A baseline or previous run given by hand is read now: a typo costs seconds, not a run.
+    let given_baseline = match &opts.baseline {
+        BaselineSource::Given(spec) => Some((load_summary(spec, &store)?, spec)),
+        BaselineSource::Auto => None,
+    };
+    let given_previous = opts.previous.as_deref().map(|p| load_summary(p, &store)).transpose()?;
 
     let run_dir = opts.state_dir.join("runs").join(&run_id);
     std::fs::create_dir_all(&run_dir).map_err(|source| Error::Output { path: run_dir.clone(), source })?;
@@ -220,12 +226,9 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
     record.summary = serde_json::value::to_raw_value(&summary).ok();
 
     // Baseline.
-    let (baseline, baseline_source, baseline_reason, no_baseline) = match &opts.baseline {
-        BaselineSource::Given(spec) => {
-            let (b, src) = load_summary(spec, &store)?;
-            (b, src, Some(format!("given on the command line: {spec}")), false)
-        }
-        BaselineSource::Auto => match store.baseline(&opts.test, &opts.environment, &opts.default_branch) {
+    let (baseline, baseline_source, baseline_reason, no_baseline) = match given_baseline {
+        Some(((b, src), spec)) => (b, src, Some(format!("given on the command line: {spec}")), false),
+        None => match store.baseline(&opts.test, &opts.environment, &opts.default_branch) {
             Ok(Some(choice)) => match choice.run.summary_as::<RunSummary>() {
                 Some(Ok(b)) => (
                     b,
@@ -252,13 +255,9 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
     };
     let comparison: Comparison =
         compare(&baseline, &baseline_source, &summary, &format!("run {run_id}"), &opts.phase, policy_data.confidence());
-    let previous = match &opts.previous {
-        Some(p) => {
-            let (prev, src) = load_summary(p, &store)?;
-            Some(compare(&prev, &src, &summary, &format!("run {run_id}"), &opts.phase, policy_data.confidence()))
-        }
-        None => None,
-    };
+    let previous = given_previous.map(|(prev, src)| {
+        compare(&prev, &src, &summary, &format!("run {run_id}"), &opts.phase, policy_data.confidence())
+    });
     let req = Request {
         test: &opts.test,
         environment: &opts.environment,

@@ -7,10 +7,10 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use k6gate::compare::compare;
+use k6gate::compare::Phase;
+use k6gate::gate::{Baseline, Case, Gate, PolicySource, Side};
+use k6gate::github::approval::Mode;
 use k6gate::ingest::{IngestOptions, ingest};
-use k6gate::policy::verdict::{Request, evaluate};
-use k6gate::policy::{data, engine::Policies};
 
 fn fixtures() -> &'static Path {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -29,47 +29,30 @@ fn bench(c: &mut Criterion) {
     let opts = IngestOptions::default();
     let base = ingest(&[dir.join("policy-base-a.json")], &opts).expect("baseline");
     let run = ingest(&[dir.join("policy-slow.json")], &opts).expect("candidate");
-    let policies_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let policy_data = data::load(&policies_dir.join("data")).expect("policy data");
-    let policies = Policies::load(&policies_dir).expect("policies");
-    let cmp = compare(&base, "base", &run, "run", "steady-state", 0.95);
-    let req = Request {
+    let source = PolicySource::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies"), Mode::Trust);
+    let gate = Gate::load(&source).expect("policies");
+    let phase = Phase::SteadyState;
+    let (b, r) = (Side { summary: &base, source: "base" }, Side { summary: &run, source: "run" });
+    let case = Case {
         test: "checkout",
         environment: "ci",
         now_ns: 1_795_824_000_000_000_000,
-        comparison: &cmp,
+        phase: &phase,
+        candidate: r,
+        baseline: Baseline::Run { side: b, reason: None },
         previous: None,
-        no_baseline: false,
-        baseline_reason: None,
     };
 
-    c.bench_function("compare (steady-state, 5 groups)", |b| {
-        b.iter(|| black_box(compare(&base, "base", &run, "run", "steady-state", 0.95)))
+    c.bench_function("compare (steady-state, 5 groups)", |bench| bench.iter(|| black_box(gate.compare(b, r, &phase))));
+    c.bench_function("compare + rego evaluate (shipped policies)", |bench| {
+        bench.iter(|| black_box(gate.judge(&case).map(|v| v.outcome).ok()))
     });
-    c.bench_function("rego evaluate (shipped policies)", |b| {
-        b.iter(|| black_box(evaluate(&policies, &policy_data, &req).map(|v| v.outcome).ok()))
-    });
-    c.bench_function("load policies + compare + evaluate", |b| {
-        b.iter(|| {
-            let d = data::load(&policies_dir.join("data")).expect("data");
-            let p = Policies::load(&policies_dir).expect("policies");
-            let cmp = compare(&base, "base", &run, "run", "steady-state", 0.95);
-            let req = Request { comparison: &cmp, ..req_copy(&req) };
-            black_box(evaluate(&p, &d, &req).map(|v| v.outcome).ok())
+    c.bench_function("load policies + compare + evaluate", |bench| {
+        bench.iter(|| {
+            let gate = Gate::load(&source).expect("policies");
+            black_box(gate.judge(&case).map(|v| v.outcome).ok())
         })
     });
-}
-
-fn req_copy<'a>(r: &Request<'a>) -> Request<'a> {
-    Request {
-        test: r.test,
-        environment: r.environment,
-        now_ns: r.now_ns,
-        comparison: r.comparison,
-        previous: r.previous,
-        no_baseline: r.no_baseline,
-        baseline_reason: r.baseline_reason.clone(),
-    }
 }
 
 criterion_group!(benches, bench);

@@ -7,12 +7,15 @@
 
 pub mod aggregate;
 pub mod cli;
+pub mod clock;
 pub mod compare;
 pub mod error;
+pub mod gate;
 pub mod github;
 pub mod grafana;
 pub mod history;
 pub mod ingest;
+pub mod load;
 pub mod net;
 pub mod notify;
 pub mod policy;
@@ -23,6 +26,7 @@ pub mod run;
 pub mod stats;
 pub mod summary;
 pub mod target;
+pub mod vars;
 
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, ingest};

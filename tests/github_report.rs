@@ -1054,7 +1054,7 @@ fn the_command_exits_2_when_the_verdict_cannot_be_reported() {
     let (stdout, stderr) = job.run(&gh, 2);
     assert!(stderr.contains("the verdict was NOT reported"), "{stderr}");
     assert!(
-        stderr.contains(&format!("error: report github: GitHub API GET /repos/{REPO}/commits/{HEAD_SHA}/check-runs?")),
+        stderr.contains(&format!("error: GitHub: GitHub API GET /repos/{REPO}/commits/{HEAD_SHA}/check-runs?")),
         "{stderr}"
     );
     assert!(stderr.contains("(after 2 attempts)"), "{stderr}");

@@ -84,6 +84,7 @@ fn records_and_gets_a_run_with_every_field() {
         deployment_version: Some("v2.3.1".into()),
         run_dir: Some(PathBuf::from(".k6gate/runs/checkout-staging")),
         k6_exit_code: Some(99),
+        problem: Some("Grafana: unreachable".into()),
         summary: Some(json(serde_json::json!({"phases": [{"name": "steady", "p95": 12.5}]}))),
         verdict: Some(json(serde_json::json!({"outcome": "warn", "headline": "p95 +3%"}))),
     };
@@ -102,12 +103,46 @@ fn records_and_gets_a_run_with_every_field() {
     assert_eq!(got.deployment_version.as_deref(), Some("v2.3.1"));
     assert_eq!(got.run_dir, new.run_dir);
     assert_eq!(got.k6_exit_code, Some(99));
+    assert_eq!(got.problem.as_deref(), Some("Grafana: unreachable"));
     assert_eq!(got.k6gate_version, env!("CARGO_PKG_VERSION"));
     // The documents come back byte for byte, and typed on request.
     assert_eq!(got.summary.as_ref().map(|s| s.get()), new.summary.as_ref().map(|s| s.get()));
     assert_eq!(got.verdict.as_ref().map(|s| s.get()), new.verdict.as_ref().map(|s| s.get()));
     let verdict: serde_json::Value = got.verdict_as().unwrap().unwrap();
     assert_eq!(verdict["headline"], "p95 +3%");
+}
+
+/// A history written by schema 1 (no `problem` column) opens, upgrades in place and keeps
+/// its runs.
+#[test]
+fn a_version_1_history_is_upgraded_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, test TEXT NOT NULL, environment TEXT NOT NULL, \
+             outcome TEXT NOT NULL, started_at_ns INTEGER NOT NULL, finished_at_ns INTEGER, user TEXT, host TEXT, \
+             git_branch TEXT, git_commit TEXT, deployment_version TEXT, run_dir TEXT, k6_exit_code INTEGER, \
+             k6gate_version TEXT NOT NULL, summary TEXT, verdict TEXT) STRICT;
+             CREATE TABLE pins (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs (id), test TEXT NOT NULL, \
+             environment TEXT NOT NULL, pinned_by TEXT NOT NULL, pinned_at_ns INTEGER NOT NULL, reason TEXT NOT NULL, \
+             invalidated_by TEXT, invalidated_at_ns INTEGER, invalidated_reason TEXT, replaced_by INTEGER);
+             INSERT INTO runs (id, test, environment, outcome, started_at_ns, k6gate_version) \
+             VALUES ('20261128-001542-abcd', 'checkout', 'dev', 'error', 1, '0.1.0');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let old = store.get_run("20261128-001542-abcd").unwrap();
+    assert_eq!((old.outcome, old.problem), (Outcome::Error, None));
+    let id = record(
+        &store,
+        NewRun { problem: Some("k6 failed".into()), ..run("checkout", "dev", "main", Outcome::Error, 2) },
+    );
+    assert_eq!(store.get_run(&id).unwrap().problem.as_deref(), Some("k6 failed"));
 }
 
 #[test]
@@ -424,7 +459,7 @@ fn two_handles_on_one_file_write_concurrently() {
 fn the_file_records_its_schema_version_and_uses_wal() {
     let f = fixture();
     assert!(f.path.is_file(), "open creates .k6gate/ and the file");
-    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(SCHEMA_VERSION, 2);
     assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(f.store.path(), f.path);
 

@@ -14,9 +14,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use k6gate::RunSummary;
-use k6gate::compare::{Comparison, compare};
-use k6gate::policy::verdict::{Exception, Ignored, Request, Status, Verdict, evaluate};
-use k6gate::policy::{data, engine::Policies};
+use k6gate::compare::Phase;
+use k6gate::gate::{Baseline, Case, Gate, PolicySource, Side};
+use k6gate::github::approval::Mode;
+use k6gate::policy::verdict::{Exception, Ignored, Status, Verdict};
 use k6gate::report::html::{render, render_run};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -50,21 +51,21 @@ fn judged() -> &'static Judged {
     J.get_or_init(|| {
         let baseline = ingest("policy-base-a.json");
         let candidate = ingest("policy-slow.json");
-        let dir = root().join("policies");
-        let policy_data = data::load(&dir.join("data")).expect("policy data");
-        let policies = Policies::load(&dir).expect("policies");
-        let cmp: Comparison =
-            compare(&baseline, "policy-base-a.json", &candidate, "policy-slow.json", "steady-state", 0.95);
-        let req = Request {
-            test: "checkout",
-            environment: "ci",
-            now_ns: 1_795_824_000_000_000_000,
-            comparison: &cmp,
-            previous: None,
-            no_baseline: false,
-            baseline_reason: Some("pinned by release-bot for v1.0.0".into()),
-        };
-        let verdict = evaluate(&policies, &policy_data, &req).expect("evaluate");
+        let gate = Gate::load(&PolicySource::new(root().join("policies"), Mode::Trust)).expect("policies");
+        let verdict = gate
+            .judge(&Case {
+                test: "checkout",
+                environment: "ci",
+                now_ns: 1_795_824_000_000_000_000,
+                phase: &Phase::SteadyState,
+                candidate: Side { summary: &candidate, source: "policy-slow.json" },
+                baseline: Baseline::Run {
+                    side: Side { summary: &baseline, source: "policy-base-a.json" },
+                    reason: Some("pinned by release-bot for v1.0.0".into()),
+                },
+                previous: None,
+            })
+            .expect("evaluate");
         Judged { baseline, candidate, verdict }
     })
 }

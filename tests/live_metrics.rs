@@ -46,6 +46,11 @@ fn options(state: &Path, port: u16, rw: Option<RemoteWrite>) -> RunOptions {
     let mut opts = run_options::short_run(state, port, "v2.0.0", "main", "8s");
     opts.sets.push("stages.ramp_up=2s".into());
     opts.git_commit = "feedbee".into();
+    // Live metrics during the run, and the summary published after it, as `run --remote-write` does.
+    opts.outputs.prometheus = rw.clone().map(|remote_write| k6gate::run::outputs::Prometheus {
+        remote_write,
+        auth: k6gate::prom::remote_write::Auth::None,
+    });
     opts.remote_write = rw;
     opts
 }
@@ -129,4 +134,17 @@ fn a_remote_write_that_goes_nowhere_is_reported() {
     target.stop().unwrap();
     let notes = &result.summary.expect("summary").notes;
     assert!(notes.iter().any(|n| n.contains("did not arrive") && n.contains("exits 0")), "{notes:?}");
+    // Publishing the summary failed too: the verdict still stands, and its notes say so,
+    // in the result, in verdict.json and in the history.
+    let published =
+        |notes: &[String]| notes.iter().any(|n| n.starts_with("Prometheus/Mimir: the run summary was not published"));
+    let verdict = result.verdict.expect("a verdict");
+    assert!(published(&verdict.notes), "{:?}", verdict.notes);
+    let file: k6gate::policy::verdict::Verdict =
+        serde_json::from_str(&std::fs::read_to_string(result.run_dir.join("verdict.json")).unwrap()).unwrap();
+    assert!(published(&file.notes), "{:?}", file.notes);
+    let store = k6gate::run::open_history(state.path()).unwrap();
+    let recorded: k6gate::policy::verdict::Verdict =
+        k6gate::history::RunStore::get_run(&store, &result.run_id).unwrap().verdict_as().unwrap().unwrap();
+    assert!(published(&recorded.notes), "{:?}", recorded.notes);
 }

@@ -582,7 +582,7 @@ fn cli_blocked_with_an_empty_history_takes_the_normal_route_with_the_links() {
     ]);
     let out = s.notify(&verdict, &["--run-id", run_id, "--summary", summary.to_str().unwrap()], &env);
     let err = stderr(&out);
-    assert!(err.contains("notify: sent to $K6GATE_WEBHOOK_URL"), "{err}");
+    assert!(err.contains("webhook: sent to $K6GATE_WEBHOOK_URL"), "{err}");
     assert!(!err.contains("SECRETtoken"), "the webhook URL stays out of the log: {err}");
 
     let body = hook.only(NORMAL);
@@ -735,7 +735,7 @@ fn cli_webhook_failure_is_a_warning_and_never_shows_the_url() {
     let verdict = s.verdict(&failing_verdict());
     let err = stderr(&s.notify(&verdict, &[], &hook.env()));
     hook.verify();
-    assert!(err.contains("notify: warning: webhook answered HTTP 404: no_service"), "{err}");
+    assert!(err.contains("warning: webhook: webhook answered HTTP 404: no_service"), "{err}");
     assert!(!err.contains("SECRETtoken") && !err.contains("/hooks/"), "{err}");
 }
 

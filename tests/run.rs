@@ -202,3 +202,27 @@ fn a_baseline_given_by_hand_is_checked_before_k6_runs() {
     let store = open_history(state.path()).unwrap();
     assert!(store.list_runs(&RunFilter::default()).unwrap().is_empty());
 }
+
+/// Whatever step after k6 fails, the run is recorded as `error`, with the step's reason in
+/// the history, and it never becomes a baseline. One short k6 run per step.
+#[test]
+fn a_failure_at_any_step_after_k6_is_recorded_with_its_reason() {
+    use k6gate::run::{Step, execute_failing_at};
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    for step in [Step::Ingest, Step::WriteSummary, Step::Baseline, Step::Judge, Step::WriteReports] {
+        let state = tempfile::tempdir().unwrap();
+        let opts = run_options::short_run(state.path(), target.port(), "v1.0.0", "main", "2s");
+        let result = execute_failing_at(&opts, Some(step)).unwrap();
+        assert_eq!(result.outcome, Outcome::Error, "{step:?}");
+        assert!(result.verdict.is_none(), "{step:?}");
+        let store = open_history(state.path()).unwrap();
+        let recorded = store.get_run(&result.run_id).unwrap();
+        assert_eq!(recorded.outcome, Outcome::Error, "{step:?}");
+        let problem = recorded.problem.unwrap_or_default();
+        assert!(problem.contains(&format!("{step:?}: failure injected")), "{step:?}: {problem}");
+        // The summary made before the failure is kept; none is made before ingest.
+        assert_eq!(recorded.summary.is_some(), step != Step::Ingest, "{step:?}");
+        assert!(store.baseline("checkout", "dev", "main").unwrap().is_none(), "{step:?}");
+    }
+    target.stop().unwrap();
+}

@@ -1,25 +1,35 @@
 //! `k6gate demo`: the main job end to end on this machine, narrated.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
-use super::DemoArgs;
-use super::render::{k6gate_vars, now_ns};
-use crate::error::{Error, Result, exit};
+use super::{DemoArgs, Settings};
+use crate::clock::now_ns;
+use crate::error::{Error, Exit, Result, Service};
+use crate::gate::{Baseline, Case, Gate, PolicySource, Side};
 use crate::history::{Outcome, RunFilter, RunStore};
 use crate::ingest::timefmt::format_rfc3339_ms;
-use crate::policy::verdict::{Request, evaluate};
-use crate::policy::{data, engine::Policies};
-use crate::run::{BaselineSource, RunOptions, execute, k6, open_history};
+use crate::load::open_history;
+use crate::run::{BaselineSource, RunOptions, execute, k6};
 use crate::target::TargetArgs;
 
 const REGRESSION: f64 = 0.3;
 
-fn step(n: u32, text: &str) {
-    println!("\n\x1b[1m== {n}. {text}\x1b[0m");
+/// A numbered heading; bold only on a terminal, and never with `NO_COLOR` set.
+fn step(n: u32, text: &str, s: &Settings) {
+    let bold = std::io::stdout().is_terminal() && s.env.get("NO_COLOR").is_none();
+    match bold {
+        true => println!("\n\x1b[1m== {n}. {text}\x1b[0m"),
+        false => println!("\n== {n}. {text}"),
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Output { path: path.to_path_buf(), source }
+}
+
+fn shop(action: &str) -> impl FnOnce(crate::target::Error) -> Error + '_ {
+    move |e| Error::service(Service::DemoShop, action, e)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -38,13 +48,13 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 
 fn start_target(db: &Path, regression: f64) -> Result<crate::target::Running> {
     let args = TargetArgs::try_from_args(["--db", &db.display().to_string(), "--regression", &regression.to_string()])
-        .map_err(|e| Error::Usage(format!("demo target: {e}")))?;
-    crate::target::spawn(&args).map_err(|e| Error::Usage(format!("demo target: {e}")))
+        .map_err(|e| Error::Usage(format!("demo shop arguments: {e}")))?;
+    crate::target::spawn(&args).map_err(shop("starting"))
 }
 
-pub fn run(args: &DemoArgs) -> Result<i32> {
+pub fn run(args: &DemoArgs, s: &Settings) -> Result<Exit> {
     if !k6::available() {
-        return Err(Error::Usage(k6::INSTALL_HINT.into()));
+        return Err(Error::K6 { message: k6::INSTALL_HINT.into(), source: None });
     }
     let dir = &args.dir;
     if dir.exists() {
@@ -55,53 +65,68 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     let db = dir.join("shop.db");
     let started = std::time::Instant::now();
 
-    step(1, "Start the demo shop (login, products, cart, checkout on SQLite; payment provider simulated)");
+    step(1, "Start the demo shop (login, products, cart, checkout on SQLite; payment provider simulated)", s);
     let target = start_target(&db, 0.0)?;
     let base_url = format!("http://127.0.0.1:{}", target.port());
     println!("shop listening on {base_url}");
 
+    // The demo's window is written by the demo itself, not merged through a PR: it is
+    // trusted here, and the verdict says so. `run` verifies by default.
+    let policy = PolicySource::new(&policies, crate::github::approval::Mode::Trust);
     let opts = |version: &str| RunOptions {
         test: "checkout".into(),
         environment: "dev".into(),
         sets: vec![format!("base_url={base_url}")],
-        vars: k6gate_vars(),
+        vars: s.env.k6gate(),
         deployment_version: version.into(),
-        git_commit: super::render::git_commit().unwrap_or_else(|| "demo".into()),
+        git_commit: s.git_commit().unwrap_or_else(|| "demo".into()),
         git_branch: Some("main".into()),
         default_branch: "main".into(),
         baseline: BaselineSource::Auto,
         previous: None,
         templates_dir: "k6-templates".into(),
         environments_dir: "environments".into(),
-        policies_dir: policies.clone(),
-        waivers_dir: None,
-        // The demo's window is written by the demo itself, not merged through a PR: it is
-        // trusted here, and the verdict says so. `run` verifies by default.
-        approval: crate::github::approval::Mode::Trust,
+        policy: policy.clone(),
         state_dir: dir.clone(),
-        phase: "steady-state".into(),
+        phase: Default::default(),
         quiet_k6: true,
         remote_write: None,
+        outputs: Default::default(),
+        who: s.who(),
         now_ns: now_ns(),
     };
 
-    step(2, "Run the checkout test in dev for v1.0.0 (k6: warm-up 3 s, ramp-up 4 s, sustained 20 s, ramp-down 3 s)");
+    step(2, "Run the checkout test in dev for v1.0.0 (k6: warm-up 3 s, ramp-up 4 s, sustained 20 s, ramp-down 3 s)", s);
     let first = execute(&opts("v1.0.0"))?;
     report_run(&first);
     if first.outcome != Outcome::Pass && first.outcome != Outcome::Warn {
-        return Err(Error::Usage(format!("the first demo run did not pass ({}): {:?}", first.outcome, first.problem)));
+        return Err(Error::RunFailed {
+            run_id: first.run_id,
+            reason: format!(
+                "the first demo run did not pass ({}): {}",
+                first.outcome,
+                first.problem.as_deref().unwrap_or("see its verdict")
+            ),
+        });
     }
 
-    step(3, &format!("Deploy v1.1.0 with a {:.0} % slower checkout path, and run the same test", REGRESSION * 100.0));
-    target.stop().map_err(|e| Error::Usage(format!("demo target: {e}")))?;
+    step(
+        3,
+        &format!("Deploy v1.1.0 with a {:.0} % slower checkout path, and run the same test", REGRESSION * 100.0),
+        s,
+    );
+    target.stop().map_err(shop("stopping"))?;
     let target = start_target(&db, REGRESSION)?;
     let mut second_opts = opts("v1.1.0");
     second_opts.sets = vec![format!("base_url=http://127.0.0.1:{}", target.port())];
     let second = execute(&second_opts)?;
-    target.stop().map_err(|e| Error::Usage(format!("demo target: {e}")))?;
+    target.stop().map_err(shop("stopping"))?;
     report_run(&second);
-    let Some(verdict) = &second.verdict else {
-        return Err(Error::Usage(format!("the second demo run has no verdict: {:?}", second.problem)));
+    let (Some(verdict), Some(candidate), Some(baseline)) = (&second.verdict, &second.summary, &first.summary) else {
+        return Err(Error::RunFailed {
+            run_id: second.run_id,
+            reason: second.problem.unwrap_or_else(|| "the second demo run has no verdict".into()),
+        });
     };
     println!("\nSide by side ({} phase):", verdict.phase);
     println!("{}", crate::report::verdict::comparison_text(&verdict.comparison));
@@ -116,7 +141,7 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
         check.title
     );
 
-    step(4, "A migration window for the checkout refactor: time-boxed, with an owner, a ceiling and a ratchet");
+    step(4, "A migration window for the checkout refactor: time-boxed, with an owner, a ceiling and a ratchet", s);
     let now = now_ns();
     let day = 86_400_000_000_000i64;
     let window = format!(
@@ -131,27 +156,28 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
         "(In a repo, `run` honours this file only once it is merged through a PR approved by an allowed \
          approver who is not its author; the demo wrote it itself, so it runs with --approval trust.)"
     );
-    let policy_data = data::load(&policies.join("data")).map_err(|e| Error::Policy(e.to_string()))?;
-    let rego = Policies::load(&policies).map_err(|e| Error::Policy(e.to_string()))?;
-    let req = Request {
+    // The same two runs, judged again by a gate that now has the window.
+    let gate = Gate::load(&policy)?;
+    let first_source = format!("run {}", first.run_id);
+    let second_source = format!("run {}", second.run_id);
+    let allowed = gate.judge(&Case {
         test: "checkout",
         environment: "dev",
         now_ns: now,
-        comparison: &verdict.comparison,
+        phase: &Default::default(),
+        candidate: Side { summary: candidate, source: &second_source },
+        baseline: Baseline::Run {
+            side: Side { summary: baseline, source: &first_source },
+            reason: verdict.baseline_reason.clone(),
+        },
         previous: None,
-        no_baseline: false,
-        baseline_reason: verdict.baseline_reason.clone(),
-    };
-    let allowed = evaluate(&rego, &policy_data, &req).map_err(|e| Error::Policy(e.to_string()))?;
+    })?;
     println!("\nThe same v1.1.0 run under the window:");
     println!("{}", crate::report::verdict::text(&allowed));
 
-    step(5, "History and reports");
+    step(5, "History and reports", s);
     let store = open_history(dir)?;
-    for r in store
-        .list_runs(&RunFilter { test: Some("checkout"), environment: Some("dev"), limit: Some(10) })
-        .map_err(|e| Error::Usage(e.to_string()))?
-    {
+    for r in store.list_runs(&RunFilter { test: Some("checkout"), environment: Some("dev"), limit: Some(10) })? {
         println!(
             "  {}  {:<8} {:<7} {}",
             r.id,
@@ -165,9 +191,9 @@ pub fn run(args: &DemoArgs) -> Result<i32> {
     }
     println!("Demo finished in {:.0} s.", started.elapsed().as_secs_f64());
     Ok(if second.outcome == Outcome::Fail && allowed.outcome != crate::policy::verdict::Status::Fail {
-        exit::OK
+        Exit::Success
     } else {
-        exit::GATE_FAILED
+        Exit::Blocked
     })
 }
 

@@ -1,97 +1,108 @@
-use super::{GrafanaCommand, PublishArgs};
-use crate::error::{Error, Result, exit};
+//! `publish` and `grafana generate|annotate|flush|embed-url`.
+
+use super::{GrafanaCommand, PublishArgs, Settings};
+use crate::error::{Error, Exit, Result, Service};
 use crate::grafana::annotate;
 use crate::history::RunStore;
-use crate::run::{k6::RemoteWrite, load_summary, open_history, publish_summary};
+use crate::load::open_history;
+use crate::run::k6::RemoteWrite;
+use crate::run::outputs::{self, Delivery};
 
-pub fn publish(args: &PublishArgs) -> Result<i32> {
-    let store = open_history(&args.state_dir)?;
-    let (summary, source) = load_summary(&args.run, &store)?;
-    // From the history, the run's id and verdict come along; from a file, the file name.
-    let (run_id, verdict) = match store.get_run(&args.run) {
-        Ok(r) => (r.id.clone(), Some(r.outcome.as_str().to_string())),
-        Err(_) => (source.clone(), None),
+/// The run's id and outcome when `spec` names a run in the history; a file is named by itself.
+fn identity(spec: &str, source: &str, s: &Settings) -> (String, Option<String>) {
+    let recorded = match std::path::Path::new(spec).exists() {
+        true => None,
+        false => open_history(s.state_dir()).ok().and_then(|store| store.get_run(spec).ok()),
     };
-    let rw = RemoteWrite { url: args.remote_write.clone(), tenant: args.tenant.clone() };
-    let n = publish_summary(&rw, &summary, &run_id, verdict.as_deref())
-        .map_err(|e| Error::Usage(format!("publish: {e}")))?;
-    println!("published {n} series of {source} to {}", crate::prom::remote_write::redact_url(&rw.url));
-    Ok(exit::OK)
+    match recorded {
+        Some(r) => (r.id.clone(), Some(r.outcome.as_str().to_string())),
+        None => (source.to_string(), None),
+    }
 }
 
-pub fn run(cmd: &GrafanaCommand) -> Result<i32> {
+/// A delivery as the command's result: what it did on stdout, a failure as an error.
+fn finish(d: Delivery) -> Result<Exit> {
+    super::github::show_deliveries(std::slice::from_ref(&d));
+    match d.problem {
+        Some(reason) => Err(Error::NotDelivered { service: d.service, reason }),
+        None => Ok(Exit::Success),
+    }
+}
+
+pub fn publish(args: &PublishArgs, s: &Settings) -> Result<Exit> {
+    let run = crate::load::run(&args.run, s.state_dir())?;
+    let (run_id, verdict) = identity(&args.run, &run.source, s);
+    let p = outputs::Prometheus {
+        remote_write: RemoteWrite { url: args.remote_write.clone(), tenant: args.tenant.clone() },
+        auth: s.remote_write_auth()?,
+    };
+    finish(outputs::publish_summary(&p, &run.summary, &run_id, verdict.as_deref()))
+}
+
+fn grafana(s: &Settings) -> Result<outputs::Grafana> {
+    let config = s.grafana()?.ok_or_else(|| {
+        Error::Usage("Grafana is not configured: set K6GATE_GRAFANA_URL and K6GATE_GRAFANA_TOKEN".into())
+    })?;
+    Ok(outputs::Grafana { config, queue_dir: s.state_dir().join(annotate::QUEUE_DIR) })
+}
+
+pub fn run(cmd: &GrafanaCommand, s: &Settings) -> Result<Exit> {
     match cmd {
         GrafanaCommand::Generate { out } => {
             let files = crate::grafana::generate::generate(&Default::default());
-            crate::grafana::generate::write(out, &files)
-                .map_err(|source| Error::Output { path: out.clone(), source })?;
+            crate::grafana::generate::write(out, &files).map_err(Error::output(out))?;
             println!("wrote {} files under {}", files.len(), out.display());
-            Ok(exit::OK)
+            Ok(Exit::Success)
         }
-        GrafanaCommand::Annotate { run, baseline, state_dir } => {
-            let config = grafana_config()?;
-            let store = open_history(state_dir)?;
-            let record = store.get_run(run).map_err(|e| Error::Usage(e.to_string()))?;
+        GrafanaCommand::Annotate { run, baseline } => {
+            let g = grafana(s)?;
+            let store = open_history(s.state_dir())?;
+            let record = store.get_run(run)?;
             let report = record.run_dir.as_ref().map(|d| d.join("report.html").display().to_string());
-            let mut annotations = vec![annotate::run_annotation(
-                &annotate::RunFacts::from_record(&record, report),
-                config.dashboard_uid.as_deref(),
-            )];
+            let uid = g.config.dashboard_uid.as_deref();
+            let mut annotations =
+                vec![annotate::run_annotation(&annotate::RunFacts::from_record(&record, report), uid)];
             if *baseline {
                 let choice = crate::history::BaselineChoice {
                     run: record.clone(),
                     reason: "marked with --baseline".into(),
                     pin: None,
                 };
-                annotations.push(annotate::baseline_annotation(
-                    &annotate::BaselineFacts::from_choice(&choice),
-                    config.dashboard_uid.as_deref(),
-                ));
+                annotations.push(annotate::baseline_annotation(&annotate::BaselineFacts::from_choice(&choice), uid));
             }
-            let queue = annotate::Queue::new(state_dir.join(annotate::QUEUE_DIR));
             for a in &annotations {
-                send(&config, &queue, a)?;
+                finish(outputs::send_annotation(&g, a))?;
             }
-            Ok(exit::OK)
+            Ok(Exit::Success)
         }
-        GrafanaCommand::Flush { state_dir } => {
-            let config = grafana_config()?;
-            let queue = annotate::Queue::new(state_dir.join(annotate::QUEUE_DIR));
-            let report = annotate::flush(&config, &queue).map_err(|e| Error::Usage(e.to_string()))?;
+        GrafanaCommand::Flush => {
+            let g = grafana(s)?;
+            let queue = annotate::Queue::new(&g.queue_dir);
+            let report = annotate::flush(&g.config, &queue)
+                .map_err(|e| Error::service(Service::Grafana, "reading the annotation queue", e))?;
             println!("{report}");
-            Ok(if report.is_clean() { exit::OK } else { exit::GATE_FAILED })
+            // Some annotations still queued or refused: not a gate decision, so not exit 1.
+            match report.is_clean() {
+                true => Ok(Exit::Success),
+                false => Err(Error::NotDelivered {
+                    service: Service::Grafana,
+                    reason: "some annotations were not sent (see above)".into(),
+                }),
+            }
         }
-        GrafanaCommand::EmbedUrl { run, grafana_url, state_dir } => {
-            let store = open_history(state_dir)?;
-            let (summary, _) = load_summary(run, &store)?;
-            let run_id = store.get_run(run).map(|r| r.id).unwrap_or_else(|_| run.clone());
+        GrafanaCommand::EmbedUrl { run, grafana_url } => {
+            let loaded = crate::load::run(run, s.state_dir())?;
+            let (run_id, _) = identity(run, run, s);
             let panel = crate::grafana::embed::Panel {
                 grafana_url,
                 dashboard_uid: crate::grafana::generate::EMBED_UID,
                 slug: crate::grafana::generate::EMBED_UID,
                 panel_id: crate::grafana::generate::embed_panels::P95,
             };
-            let url = crate::grafana::embed::run_embed_url(&panel, &summary, &run_id)
+            let url = crate::grafana::embed::run_embed_url(&panel, &loaded.summary, &run_id)
                 .map_err(|e| Error::Usage(e.to_string()))?;
             println!("{url}");
-            Ok(exit::OK)
+            Ok(Exit::Success)
         }
-    }
-}
-
-fn grafana_config() -> Result<annotate::GrafanaConfig> {
-    annotate::GrafanaConfig::from_env().map_err(|e| Error::Usage(e.to_string()))?.ok_or_else(|| {
-        Error::Usage("Grafana is not configured: set K6GATE_GRAFANA_URL and K6GATE_GRAFANA_TOKEN".into())
-    })
-}
-
-/// Sends, or queues on disk when Grafana cannot take it now; says which.
-pub fn send(config: &annotate::GrafanaConfig, queue: &annotate::Queue, a: &annotate::Annotation) -> Result<()> {
-    match annotate::send_or_queue(config, queue, a) {
-        Ok(outcome) => {
-            println!("{outcome}");
-            Ok(())
-        }
-        Err(e) => Err(Error::Usage(e.to_string())),
     }
 }

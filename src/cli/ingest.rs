@@ -1,10 +1,12 @@
+//! `ingest`: k6 output into a RunSummary.
+
 use std::io::Write;
 
 use super::{IngestArgs, OutputFormat};
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, Exit, Result};
 use crate::ingest::{IngestOptions, ingest};
 
-pub fn run(args: &IngestArgs) -> Result<i32> {
+pub fn run(args: &IngestArgs) -> Result<Exit> {
     let opts = IngestOptions {
         group_by: args.group_by.clone(),
         allow_partial: args.allow_partial,
@@ -13,9 +15,9 @@ pub fn run(args: &IngestArgs) -> Result<i32> {
         progress: !args.no_progress,
     };
     let summary = ingest(&args.files, &opts)?;
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Usage(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&summary).map_err(Error::serialize("run summary"))?;
     if let Some(path) = &args.output {
-        std::fs::write(path, &json).map_err(|source| Error::Output { path: path.clone(), source })?;
+        std::fs::write(path, &json).map_err(Error::output(path))?;
     }
     let text = match args.format {
         OutputFormat::Json => json,
@@ -24,5 +26,5 @@ pub fn run(args: &IngestArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     // A closed pipe (| head) is not an error worth reporting.
     let _ = writeln!(out, "{text}");
-    Ok(exit::OK)
+    Ok(Exit::Success)
 }

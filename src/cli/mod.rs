@@ -1,25 +1,30 @@
-//! The command line: argument types here, the work in the library modules.
+//! The command line: argument types here, the work in the library modules. Settings are
+//! resolved once ([`settings`]); each command's file turns them into library calls and
+//! prints the result. Only this module prints.
 
 mod demo;
 mod evaluate;
 mod github;
-pub mod grafana;
+mod grafana;
 mod history;
 mod ingest;
-pub mod render;
+mod render;
 mod run;
-
-pub use evaluate::load_run;
+pub mod settings;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::error::exit;
+use crate::compare::Phase;
+use crate::error::{Exit, Result, exit};
+pub use settings::{Approval, GlobalArgs, Settings};
 
 #[derive(Debug, Parser)]
 #[command(name = "k6gate", version, about = "Policy-as-code quality gate for k6 load tests")]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -72,27 +77,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Approval {
-    Verify,
-    Trust,
-}
-
-impl Approval {
-    pub fn warn_if_trusted(self) {
-        if self == Approval::Trust {
-            eprintln!("warning: --approval trust: waivers and migration windows count without checking their approval");
-        }
-    }
-
-    pub fn mode(self, default_branch: &str) -> crate::github::approval::Mode {
-        match self {
-            Approval::Verify => crate::github::approval::Mode::Verify { default_branch: default_branch.to_string() },
-            Approval::Trust => crate::github::approval::Mode::Trust,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportTarget {
     Github,
 }
@@ -130,11 +114,6 @@ pub struct ReportGithubArgs {
 pub struct NotifyArgs {
     #[command(flatten)]
     pub input: VerdictArgs,
-    #[arg(long, default_value = "policies")]
-    pub policies: PathBuf,
-    /// Blocked runs in the history count towards escalation.
-    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,12 +129,6 @@ pub struct AuditArgs {
     pub since: Option<String>,
     #[arg(long, value_enum, default_value_t = AuditFormat::Markdown)]
     pub format: AuditFormat,
-    #[arg(long, default_value = "policies")]
-    pub policies: PathBuf,
-    #[arg(long = "waivers-dir", default_value = "waivers")]
-    pub waivers_dir: PathBuf,
-    #[arg(long, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
-    pub default_branch: String,
     /// Evaluation time for expiry (RFC 3339 or YYYY-MM-DD); default: now.
     #[arg(long)]
     pub now: Option<String>,
@@ -186,20 +159,10 @@ pub struct RunArgs {
     /// The branch this run is on (default: GITHUB_HEAD_REF/GITHUB_REF_NAME or `git branch --show-current`).
     #[arg(long)]
     pub branch: Option<String>,
-    /// Runs on this branch are baseline candidates.
-    #[arg(long, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
-    pub default_branch: String,
-    #[arg(long, default_value = "steady-state")]
-    pub phase: String,
-    #[arg(long, default_value = "k6-templates")]
-    pub templates: PathBuf,
-    #[arg(long, default_value = "environments")]
-    pub environments: PathBuf,
-    #[arg(long, default_value = "policies")]
-    pub policies: PathBuf,
-    /// History database and run directories.
-    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub phase: PhaseArg,
+    #[command(flatten)]
+    pub sources: TemplateArgs,
     #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
     pub format: VerdictFormat,
     /// Send live metrics to Prometheus (`.../api/v1/write`) or Mimir (`.../api/v1/push`)
@@ -209,13 +172,6 @@ pub struct RunArgs {
     /// Mimir tenant (`X-Scope-OrgID`).
     #[arg(long, env = "K6GATE_MIMIR_TENANT")]
     pub tenant: Option<String>,
-    /// Waiver and migration-window files, one per PR (read when the directory exists).
-    #[arg(long = "waivers-dir", default_value = "waivers")]
-    pub waivers_dir: Option<PathBuf>,
-    /// `verify` (default): waivers and windows count only when merged through an approved PR;
-    /// `trust`: local experiments only.
-    #[arg(long, value_enum, default_value_t = Approval::Verify, env = "K6GATE_APPROVAL")]
-    pub approval: Approval,
     /// Also report to GitHub (check run, PR comment, job summary); see `report github`.
     #[arg(long, value_enum)]
     pub report: Vec<ReportTarget>,
@@ -231,8 +187,6 @@ pub struct PublishArgs {
     /// Mimir tenant (`X-Scope-OrgID`).
     #[arg(long, env = "K6GATE_MIMIR_TENANT")]
     pub tenant: Option<String>,
-    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,21 +204,15 @@ pub enum GrafanaCommand {
         /// Also mark this run as the baseline.
         #[arg(long)]
         baseline: bool,
-        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-        state_dir: PathBuf,
     },
-    /// Send the annotations queued while Grafana was unreachable.
-    Flush {
-        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-        state_dir: PathBuf,
-    },
+    /// Send the annotations queued while Grafana was unreachable. Exit 2 when some are
+    /// still queued or were refused.
+    Flush,
     /// The `d-solo` URL of a run's panel, with its time range and variables.
     EmbedUrl {
         run: String,
         #[arg(long, env = "K6GATE_GRAFANA_URL")]
         grafana_url: String,
-        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-        state_dir: PathBuf,
     },
 }
 
@@ -276,8 +224,6 @@ pub struct HistoryArgs {
     pub env: Option<String>,
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-    pub state_dir: PathBuf,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
@@ -289,8 +235,6 @@ pub enum BaselineCommand {
         run_id: String,
         #[arg(long, default_value = "pinned with k6gate baseline pin")]
         reason: String,
-        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-        state_dir: PathBuf,
     },
     /// End the pin of a test and environment (the pin stays in the history).
     Unpin {
@@ -300,8 +244,6 @@ pub enum BaselineCommand {
         env: String,
         #[arg(long)]
         reason: String,
-        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-        state_dir: PathBuf,
     },
     /// Show the baseline the next run would use, and why.
     Show {
@@ -309,10 +251,6 @@ pub enum BaselineCommand {
         test: String,
         #[arg(long)]
         env: String,
-        #[arg(long, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
-        default_branch: String,
-        #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-        state_dir: PathBuf,
     },
 }
 
@@ -341,10 +279,8 @@ pub struct RenderArgs {
     /// Git commit written into the run's tags (default: GITHUB_SHA or `git rev-parse HEAD`).
     #[arg(long)]
     pub commit: Option<String>,
-    #[arg(long, default_value = "k6-templates")]
-    pub templates: PathBuf,
-    #[arg(long, default_value = "environments")]
-    pub environments: PathBuf,
+    #[command(flatten)]
+    pub sources: TemplateArgs,
     /// Write the script here instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -352,16 +288,10 @@ pub struct RenderArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Run the `test_*` rules of the Rego files in DIR, like `opa test`.
-    Test {
-        #[arg(default_value = "policies")]
-        dir: PathBuf,
-    },
-    /// Validate the policy data files and that the Rego files parse.
-    Check {
-        #[arg(default_value = "policies")]
-        dir: PathBuf,
-    },
+    /// Run the `test_*` rules of the Rego files in DIR (default: --policies), like `opa test`.
+    Test { dir: Option<PathBuf> },
+    /// Validate the policy data files and that the Rego files parse (default: --policies).
+    Check { dir: Option<PathBuf> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -373,38 +303,24 @@ pub enum VerdictFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct EvaluateArgs {
-    /// The candidate run: a RunSummary, or raw k6 output (ingested on the fly).
+    /// The candidate run: a RunSummary, raw k6 output (ingested on the fly), or a run id.
     #[arg(long)]
-    pub run: PathBuf,
-    /// The baseline run: a RunSummary, or raw k6 output.
+    pub run: String,
+    /// The baseline run: a RunSummary, raw k6 output, or a run id.
     #[arg(long)]
-    pub baseline: PathBuf,
-    /// The previous run inside a migration window (for the ratchet).
+    pub baseline: String,
+    /// The previous run inside a migration window (for the ratchet): a file or a run id.
     #[arg(long)]
-    pub previous: Option<PathBuf>,
+    pub previous: Option<String>,
     #[arg(long)]
     pub test: String,
     #[arg(long)]
     pub env: String,
-    #[arg(long, default_value = "policies")]
-    pub policies: PathBuf,
-    /// Waiver and migration-window files, one per PR (read when the directory exists).
-    #[arg(long = "waivers-dir", default_value = "waivers")]
-    pub waivers_dir: Option<PathBuf>,
-    /// `verify`: honour waivers and windows only when git and the GitHub API show they were
-    /// merged through a PR approved by an allowed approver who is not its author. `trust`:
-    /// take them as they are (local experiments only).
-    #[arg(long, value_enum, default_value_t = Approval::Verify, env = "K6GATE_APPROVAL")]
-    pub approval: Approval,
-    /// The branch waivers must have been merged into (the event's default branch wins).
-    #[arg(long, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
-    pub default_branch: String,
     /// Evaluation time (RFC 3339 or YYYY-MM-DD); default: now. Policies never read the clock.
     #[arg(long)]
     pub now: Option<String>,
-    /// Phase to compare: steady-state (sustained minus warm-up), sustained, ramp-up, ramp-down, whole-run.
-    #[arg(long, default_value = "steady-state")]
-    pub phase: String,
+    #[command(flatten)]
+    pub phase: PhaseArg,
     #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
     pub format: VerdictFormat,
     /// Also write the verdict JSON here.
@@ -418,12 +334,28 @@ pub struct CompareArgs {
     pub baseline: String,
     /// A RunSummary, raw k6 output, or a run id.
     pub run: String,
-    #[arg(long, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
-    pub state_dir: PathBuf,
-    #[arg(long, default_value = "steady-state")]
-    pub phase: String,
+    #[command(flatten)]
+    pub phase: PhaseArg,
     #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
     pub format: VerdictFormat,
+}
+
+/// Where a test's template and its environments are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TemplateArgs {
+    #[arg(long, default_value = "k6-templates")]
+    pub templates: PathBuf,
+    #[arg(long, default_value = "environments")]
+    pub environments: PathBuf,
+}
+
+/// The phase compared.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PhaseArg {
+    /// steady-state (sustained minus warm-up), sustained, ramp-up, ramp-down, warm-up,
+    /// whole-run, or stage:NAME for another `test_stage`.
+    #[arg(long = "phase", default_value = "steady-state")]
+    pub phase: Phase,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -460,7 +392,8 @@ pub struct IngestArgs {
     pub no_progress: bool,
 }
 
-/// Runs the CLI and returns the process exit code.
+/// Runs the CLI and returns the process exit code. Errors are printed here, once, with
+/// their causes.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -469,36 +402,45 @@ pub fn main() -> i32 {
             return if e.use_stderr() { exit::ERROR } else { exit::OK };
         }
     };
-    let result = match cli.command {
-        Command::Ingest(args) => ingest::run(&args),
-        Command::Evaluate(args) => evaluate::run_evaluate(&args),
-        Command::Compare(args) => evaluate::run_compare(&args),
-        Command::Policy(PolicyCommand::Test { dir }) => evaluate::run_policy_test(&dir),
-        Command::Policy(PolicyCommand::Check { dir }) => evaluate::run_policy_check(&dir),
-        Command::Render(args) => render::run(&args),
-        Command::Run(args) => run::run(&args),
-        Command::History(args) => history::list(&args),
-        Command::Baseline(cmd) => history::baseline(&cmd),
-        Command::Demo(args) => demo::run(&args),
-        Command::Publish(args) => grafana::publish(&args),
-        Command::Grafana(cmd) => grafana::run(&cmd),
-        Command::Target(args) => match crate::target::run(&args) {
-            Ok(()) => Ok(exit::OK),
-            Err(e) => Err(crate::Error::Usage(format!("target: {e}"))),
-        },
-        Command::Report(ReportCommand::Github(args)) => github::report(&args),
-        Command::Notify(args) => github::notify(&args),
-        Command::Audit(args) => github::audit(&args),
-        Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&crate::RunSummary::json_schema()).unwrap_or_default());
-            Ok(exit::OK)
-        }
-    };
-    match result {
-        Ok(code) => code,
+    let settings = Settings::new(cli.global.clone(), crate::vars::Vars::capture());
+    match dispatch(cli.command, &settings) {
+        Ok(exit) => exit.code(),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", crate::error::report(&e));
             e.exit_code()
+        }
+    }
+}
+
+fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
+    match command {
+        Command::Ingest(args) => ingest::run(&args),
+        Command::Evaluate(args) => evaluate::run_evaluate(&args, s),
+        Command::Compare(args) => evaluate::run_compare(&args, s),
+        Command::Policy(PolicyCommand::Test { dir }) => {
+            evaluate::run_policy_test(dir.as_ref().unwrap_or(&s.global.policies))
+        }
+        Command::Policy(PolicyCommand::Check { dir }) => {
+            evaluate::run_policy_check(dir.as_ref().unwrap_or(&s.global.policies))
+        }
+        Command::Render(args) => render::run(&args, s),
+        Command::Run(args) => run::run(&args, s),
+        Command::History(args) => history::list(&args, s),
+        Command::Baseline(cmd) => history::baseline(&cmd, s),
+        Command::Demo(args) => demo::run(&args, s),
+        Command::Publish(args) => grafana::publish(&args, s),
+        Command::Grafana(cmd) => grafana::run(&cmd, s),
+        Command::Target(args) => crate::target::run(&args)
+            .map(|()| Exit::Success)
+            .map_err(|e| crate::Error::service(crate::error::Service::DemoShop, "serving", e)),
+        Command::Report(ReportCommand::Github(args)) => github::report(&args, s),
+        Command::Notify(args) => github::notify(&args, s),
+        Command::Audit(args) => github::audit(&args, s),
+        Command::Schema => {
+            let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())
+                .map_err(crate::Error::serialize("RunSummary schema"))?;
+            println!("{schema}");
+            Ok(Exit::Success)
         }
     }
 }

@@ -21,6 +21,70 @@ pub const MIN_WINDOWS: usize = 5;
 /// The phase compared by default: the sustained phase with its warm-up trimmed.
 pub const DEFAULT_PHASE: &str = "steady-state";
 
+/// The part of a run that is compared. A typo is an error when the flag is read, never a
+/// "missing phase" that blocks a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// The sustained phase with its warm-up trimmed.
+    #[default]
+    SteadyState,
+    Sustained,
+    RampUp,
+    RampDown,
+    WarmUp,
+    WholeRun,
+    /// Any other `test_stage` value, written `stage:NAME`.
+    Stage(String),
+}
+
+impl Phase {
+    /// The names `--phase` accepts, besides `stage:NAME`.
+    pub const NAMES: [&str; 6] = ["steady-state", "sustained", "ramp-up", "ramp-down", "warm-up", "whole-run"];
+
+    /// The name as the summaries and verdicts spell it.
+    pub fn name(&self) -> &str {
+        match self {
+            Phase::SteadyState => "steady-state",
+            Phase::Sustained => "sustained",
+            Phase::RampUp => "ramp-up",
+            Phase::RampDown => "ramp-down",
+            Phase::WarmUp => "warm-up",
+            Phase::WholeRun => "whole-run",
+            Phase::Stage(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Phase {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Phase, String> {
+        Ok(match s {
+            "steady-state" => Phase::SteadyState,
+            "sustained" => Phase::Sustained,
+            "ramp-up" => Phase::RampUp,
+            "ramp-down" => Phase::RampDown,
+            "warm-up" => Phase::WarmUp,
+            "whole-run" => Phase::WholeRun,
+            other => match other.strip_prefix("stage:") {
+                Some(name) if !name.is_empty() => Phase::Stage(name.to_string()),
+                _ => {
+                    return Err(format!(
+                        "unknown phase {other:?}: expected one of {}, or stage:NAME for another test_stage",
+                        Phase::NAMES.join(", ")
+                    ));
+                }
+            },
+        })
+    }
+}
+
 /// Name of the all-requests group.
 pub const ALL: &str = "all";
 
@@ -211,12 +275,12 @@ impl Windows<'_> {
 }
 
 /// Indices of the series windows that belong to `phase`.
-fn phase_windows(run: &RunSummary, phase: &str) -> Vec<usize> {
+fn phase_windows(run: &RunSummary, phase: &Phase) -> Vec<usize> {
     let Some(series) = &run.series else { return Vec::new() };
     let (name, steady) = match phase {
-        "steady-state" => ("sustained", true),
-        "whole-run" => ("", false),
-        other => (other, false),
+        Phase::SteadyState => (Phase::Sustained.name(), true),
+        Phase::WholeRun => ("", false),
+        other => (other.name(), false),
     };
     (0..series.start_unix_s.len())
         .filter(|i| {
@@ -233,11 +297,11 @@ pub fn compare(
     baseline_source: &str,
     candidate: &RunSummary,
     candidate_source: &str,
-    phase: &str,
+    phase: &Phase,
     confidence: f64,
 ) -> Comparison {
     let mut out = Comparison {
-        phase: phase.to_string(),
+        phase: phase.name().to_string(),
         confidence,
         baseline: RunIdentity::of(baseline, baseline_source),
         candidate: RunIdentity::of(candidate, candidate_source),
@@ -289,10 +353,10 @@ fn group_series<'a>(r: &'a RunSummary, key: &BTreeMap<String, String>) -> Option
     if key.is_empty() { Some(&s.total) } else { s.groups.iter().find(|g| g.key == *key) }
 }
 
-fn phase_of<'a>(run: &'a RunSummary, phase: &str) -> Option<&'a PhaseSummary> {
+fn phase_of<'a>(run: &'a RunSummary, phase: &Phase) -> Option<&'a PhaseSummary> {
     match phase {
-        "whole-run" => Some(&run.whole_run),
-        other => run.phase(other),
+        Phase::WholeRun => Some(&run.whole_run),
+        other => run.phase(other.name()),
     }
 }
 

@@ -86,6 +86,8 @@ pub struct NewRun {
     pub run_dir: Option<PathBuf>,
     /// `None` when k6 did not run or was killed by a signal.
     pub k6_exit_code: Option<i32>,
+    /// Why the run is `error` or `incomplete`, or what went wrong around a decided one.
+    pub problem: Option<String>,
     pub summary: Option<Box<RawValue>>,
     pub verdict: Option<Box<RawValue>>,
 }
@@ -111,6 +113,9 @@ pub struct RunRecord {
     pub k6gate_version: String,
     pub summary: Option<Box<RawValue>>,
     pub verdict: Option<Box<RawValue>>,
+    /// Why the run is `error` or `incomplete` (runs recorded before schema 2 have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 impl RunRecord {

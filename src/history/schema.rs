@@ -18,7 +18,10 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// `k6gt` in ASCII.
 const APPLICATION_ID: i64 = 0x6b36_6774;
 
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// Version 2: why a run is `error` or `incomplete`, kept with the run.
+const V2: &str = "ALTER TABLE runs ADD COLUMN problem TEXT;";
 
 const V1: &str = "
 CREATE TABLE runs (

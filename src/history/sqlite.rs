@@ -30,7 +30,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const ID_DRAWS: usize = 32;
 
 const RUN_COLUMNS: &str = "id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, \
-    git_branch, git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict";
+    git_branch, git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem";
 
 const PIN_COLUMNS: &str = "id, run_id, test, environment, pinned_by, pinned_at_ns, reason, \
     invalidated_by, invalidated_at_ns, invalidated_reason, replaced_by";
@@ -108,7 +108,7 @@ impl RunStore for SqliteStore {
             .prepare_cached(&format!(
                 "INSERT INTO runs ({RUN_COLUMNS}) VALUES (:id, :test, :environment, :outcome, :started_at_ns, \
                  :finished_at_ns, :user, :host, :git_branch, :git_commit, :deployment_version, :run_dir, \
-                 :k6_exit_code, :k6gate_version, :summary, :verdict) ON CONFLICT (id) DO NOTHING"
+                 :k6_exit_code, :k6gate_version, :summary, :verdict, :problem) ON CONFLICT (id) DO NOTHING"
             ))
             .at(&self.path)?;
         for draw in 0..ID_DRAWS {
@@ -135,6 +135,7 @@ impl RunStore for SqliteStore {
                     ":k6gate_version": env!("CARGO_PKG_VERSION"),
                     ":summary": run.summary.as_ref().map(|j| j.get()),
                     ":verdict": run.verdict.as_ref().map(|j| j.get()),
+                    ":problem": run.problem,
                 })
                 .at(&self.path)?;
             if inserted == 1 {
@@ -361,6 +362,7 @@ fn read_run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         k6gate_version: row.get("k6gate_version")?,
         summary: row.get::<_, Option<Json>>("summary")?.map(|j| j.0),
         verdict: row.get::<_, Option<Json>>("verdict")?.map(|j| j.0),
+        problem: row.get("problem")?,
     })
 }
 

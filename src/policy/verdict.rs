@@ -112,6 +112,10 @@ pub struct Verdict {
     pub policy: PolicyInfo,
     /// The full comparison the rules saw.
     pub comparison: Comparison,
+    /// What happened around the decision without changing it: an output (Grafana, GitHub,
+    /// Prometheus, the webhook) that could not be reached, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What the policies are asked about.
@@ -274,6 +278,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
             data_files: data.files.iter().map(|f| f.display().to_string()).collect(),
         },
         comparison: req.comparison.clone(),
+        notes: Vec::new(),
     })
 }
 

@@ -71,6 +71,12 @@ pub fn text(v: &Verdict) -> String {
             let _ = writeln!(out, "  {}", i.reason);
         }
     }
+    if !v.notes.is_empty() {
+        let _ = writeln!(out, "\nnotes:");
+        for n in &v.notes {
+            let _ = writeln!(out, "  {n}");
+        }
+    }
     out
 }
 
@@ -115,6 +121,12 @@ pub fn markdown(v: &Verdict) -> String {
         let _ = writeln!(out, "\n**Ignored**\n");
         for i in &v.ignored {
             let _ = writeln!(out, "- {}", i.reason);
+        }
+    }
+    if !v.notes.is_empty() {
+        let _ = writeln!(out, "\n**Notes**\n");
+        for n in &v.notes {
+            let _ = writeln!(out, "- {n}");
         }
     }
     out

@@ -1,23 +1,33 @@
-//! `k6gate run`: the main job. Render the test for an environment, run k6, ingest what it
-//! wrote, pick the baseline, evaluate the policies, write the run directory (script, raw
-//! output, summary, verdict, Markdown and HTML reports) and record the run in the history.
+//! `k6gate run`: the main job, in four steps.
 //!
-//! Whatever happens after k6 starts, the run is recorded: interrupted and broken runs are
-//! kept as `incomplete` or `error`, never as decided, and never become a baseline.
+//! ```text
+//! prepare (render, gate, history, given runs) -> k6 -> judge (ingest, baseline, verdict, files)
+//!   -> outputs (Prometheus, Grafana, GitHub, webhook) -> record
+//! ```
+//!
+//! Before k6 starts, a problem is an error and nothing is recorded: a typo costs seconds, not
+//! a run. Once k6 has started, nothing returns early: [`judge`] turns every failure into a
+//! [`Judged`] with its reason, outputs report their failures as data, and [`record`] writes
+//! the run to the history whatever happened. A run is `pass`, `warn` or `fail` only with its
+//! summary and verdict; otherwise it is `incomplete` or `error`, and never a baseline.
 
 pub mod k6;
+pub mod outputs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::compare::{Comparison, compare};
+use crate::compare::Phase;
 use crate::error::{Error, Result};
-use crate::history::{NewRun, Outcome, RunStore, SqliteStore, new_run_id, who};
+use crate::gate::{self, Case, Gate, PolicySource, Side};
+use crate::history::{NewRun, Outcome, RunStore, SqliteStore, new_run_id};
 use crate::ingest::{IngestOptions, ingest};
-use crate::policy::verdict::{Request, Status, Verdict, evaluate};
-use crate::policy::{data, engine::Policies};
+use crate::load::LoadedRun;
+use crate::policy::verdict::{Status, Verdict};
 use crate::render::{RenderRequest, RunInfo, render};
 use crate::summary::RunSummary;
+
+pub use crate::load::open_history;
 
 /// Where the baseline comes from.
 #[derive(Debug, Clone)]
@@ -26,6 +36,13 @@ pub enum BaselineSource {
     Auto,
     /// A RunSummary file, raw k6 output, or a run id from the history.
     Given(String),
+}
+
+/// Who started the run and where, resolved at the edge (the Actions actor in CI).
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    pub user: Option<String>,
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,18 +60,18 @@ pub struct RunOptions {
     pub previous: Option<String>,
     pub templates_dir: PathBuf,
     pub environments_dir: PathBuf,
-    pub policies_dir: PathBuf,
-    /// One waiver or migration window per file, added by a PR (read when it exists).
-    pub waivers_dir: Option<PathBuf>,
-    /// How waivers and migration windows are checked before the policies see them.
-    pub approval: crate::github::approval::Mode,
+    /// Policies, waivers and how their approval is checked.
+    pub policy: PolicySource,
     /// `.k6gate`: history database and run directories.
     pub state_dir: PathBuf,
-    pub phase: String,
+    pub phase: Phase,
     /// Hide k6's own output (the demo prints its own narration).
     pub quiet_k6: bool,
-    /// Live metrics to Prometheus/Mimir during the run, and the summary published after it.
+    /// Live metrics to Prometheus/Mimir during the run.
     pub remote_write: Option<k6::RemoteWrite>,
+    /// Where the verdict goes once it is decided.
+    pub outputs: outputs::Outputs,
+    pub who: Who,
     pub now_ns: i64,
 }
 
@@ -69,45 +86,99 @@ pub struct RunResult {
     /// Why the run is `error` or `incomplete`.
     pub problem: Option<String>,
     pub html_report: Option<PathBuf>,
+    /// What each output did, or why it could not.
+    pub delivered: Vec<outputs::Delivery>,
+}
+
+/// Everything decided before k6 starts.
+struct Prepared {
+    run_id: String,
+    run_dir: PathBuf,
+    script: PathBuf,
+    gate: Gate,
+    store: SqliteStore,
+    given_baseline: Option<(LoadedRun, String)>,
+    given_previous: Option<LoadedRun>,
+}
+
+/// A step after k6, named so that a test can make it fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Ingest,
+    WriteSummary,
+    Baseline,
+    Judge,
+    WriteReports,
+}
+
+/// What the steps after k6 made of the run. Never an error: a failure is an outcome.
+#[derive(Debug, Default)]
+pub struct Judged {
+    pub outcome: Outcome,
+    pub summary: Option<RunSummary>,
+    pub verdict: Option<Verdict>,
+    pub problem: Option<String>,
+    pub html_report: Option<PathBuf>,
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|source| Error::Output { path: path.to_path_buf(), source })
+    std::fs::write(path, text).map_err(Error::output(path))
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Usage(format!("cannot serialize: {e}")))
+fn json<T: serde::Serialize>(v: &T, what: &'static str) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(Error::serialize(what))
 }
 
-pub fn open_history(state_dir: &Path) -> Result<SqliteStore> {
-    std::fs::create_dir_all(state_dir).map_err(|source| Error::Output { path: state_dir.to_path_buf(), source })?;
-    let db = state_dir.join(crate::history::FILE_NAME);
-    SqliteStore::open(&db).map_err(|e| Error::Input { path: db, line: None, message: e.to_string() })
-}
-
-/// A RunSummary from a file (summary or raw k6 output) or from the history by run id.
-pub fn load_summary(spec: &str, store: &SqliteStore) -> Result<(RunSummary, String)> {
-    let path = Path::new(spec);
-    if path.exists() {
-        return Ok((crate::cli::load_run(path)?, spec.to_string()));
-    }
-    let run = store.get_run(spec).map_err(|e| Error::Usage(format!("{spec}: not a file, and {e}")))?;
-    let summary = run
-        .summary_as::<RunSummary>()
-        .ok_or_else(|| Error::Usage(format!("run {} has no summary ({})", run.id, run.outcome)))?
-        .map_err(|e| Error::Usage(format!("run {}: stored summary unreadable: {e}", run.id)))?;
-    Ok((summary, format!("run {}", run.id)))
-}
-
-/// Runs the whole job. Errors before k6 starts (bad template, missing k6) are returned;
-/// after that, problems are recorded in the history and reported in the result.
+/// Runs the whole job. Errors before k6 starts (bad template, broken policy, missing k6) are
+/// returned; after that, the run is recorded and its problems are in the result.
 pub fn execute(opts: &RunOptions) -> Result<RunResult> {
+    execute_failing_at(opts, None)
+}
+
+/// [`execute`], with `fail_at` made to fail: how the tests check that every path after k6
+/// is recorded.
+#[doc(hidden)]
+pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<RunResult> {
+    let prepared = prepare(opts)?;
+    let k6run = k6::run_with(&prepared.script, &prepared.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+    let finished_ns = crate::clock::now_ns().max(opts.now_ns);
+    let mut judged = judge(opts, &prepared, &k6run, fail_at);
+    let delivered = outputs::deliver(
+        &opts.outputs,
+        &outputs::Delivered {
+            run_id: &prepared.run_id,
+            run_dir: &prepared.run_dir,
+            test: &opts.test,
+            environment: &opts.environment,
+            deployment_version: &opts.deployment_version,
+            started_ns: opts.now_ns,
+            finished_ns,
+            judged: &judged,
+            notifications: prepared.gate.data().notifications.as_ref(),
+            now_ns: finished_ns,
+        },
+    );
+    add_notes(&mut judged, &prepared.run_dir, &delivered);
+    let run_id = record(opts, &prepared, &k6run, &mut judged, finished_ns)?;
+    Ok(RunResult {
+        run_id,
+        run_dir: prepared.run_dir,
+        outcome: judged.outcome,
+        summary: judged.summary,
+        verdict: judged.verdict,
+        problem: judged.problem,
+        html_report: judged.html_report,
+        delivered,
+    })
+}
+
+fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let run_id = new_run_id(opts.now_ns);
     let info = RunInfo {
         run_id: run_id.clone(),
         git_commit: opts.git_commit.clone(),
         deployment_version: opts.deployment_version.clone(),
-        test_date: crate::cli::render::today(opts.now_ns),
+        test_date: crate::clock::date(opts.now_ns),
     };
     let rendered = render(&RenderRequest {
         test: &opts.test,
@@ -119,77 +190,173 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
         run: info,
     })?;
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
-    let data_dir = opts.policies_dir.join("data");
-    let policy_data =
-        data::load_dirs(&data_dir, opts.waivers_dir.as_deref()).map_err(|e| Error::Policy(e.to_string()))?;
-    let policies = Policies::load(&opts.policies_dir).map_err(|e| Error::Policy(e.to_string()))?;
-    let data_dirs: Vec<PathBuf> = std::iter::once(data_dir).chain(opts.waivers_dir.clone()).collect();
-    let (policy_data, approvals) =
-        crate::github::approval::apply(&policy_data, &opts.approval, &opts.policies_dir, &data_dirs);
+    let gate = Gate::load(&opts.policy)?;
     let store = open_history(&opts.state_dir)?;
     // A baseline or previous run given by hand is read now: a typo costs seconds, not a run.
     let given_baseline = match &opts.baseline {
-        BaselineSource::Given(spec) => Some((load_summary(spec, &store)?, spec)),
+        BaselineSource::Given(spec) => Some((crate::load::run_in(spec, &store)?, spec.clone())),
         BaselineSource::Auto => None,
     };
-    let given_previous = opts.previous.as_deref().map(|p| load_summary(p, &store)).transpose()?;
+    let given_previous = opts.previous.as_deref().map(|p| crate::load::run_in(p, &store)).transpose()?;
 
     let run_dir = opts.state_dir.join("runs").join(&run_id);
-    std::fs::create_dir_all(&run_dir).map_err(|source| Error::Output { path: run_dir.clone(), source })?;
+    std::fs::create_dir_all(&run_dir).map_err(Error::output(&run_dir))?;
     let script = run_dir.join("script.js");
     write(&script, &rendered.script)?;
-    write(&run_dir.join("environment.json"), &json(&rendered.environment)?)?;
+    write(&run_dir.join("environment.json"), &json(&rendered.environment, "environment")?)?;
+    Ok(Prepared { run_id, run_dir, script, gate, store, given_baseline, given_previous })
+}
 
-    let k6run = k6::run_with(&script, &run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
-    let finished_ns = crate::cli::render::now_ns().max(opts.now_ns);
-    let mut record = NewRun {
-        id: Some(run_id.clone()),
-        test: opts.test.clone(),
-        environment: opts.environment.clone(),
-        outcome: Outcome::Error,
-        started_at_ns: opts.now_ns,
-        finished_at_ns: Some(finished_ns),
-        user: who::current_user(),
-        host: who::hostname(),
-        git_branch: opts.git_branch.clone(),
-        git_commit: Some(opts.git_commit.clone()),
-        deployment_version: Some(opts.deployment_version.clone()),
-        run_dir: Some(run_dir.clone()),
-        k6_exit_code: Some(k6run.exit.code()),
-        summary: None,
-        verdict: None,
-    };
-    let mut result = RunResult {
-        run_id: run_id.clone(),
-        run_dir: run_dir.clone(),
-        outcome: Outcome::Error,
-        summary: None,
-        verdict: None,
-        problem: None,
-        html_report: None,
-    };
+/// A step's failure: the outcome it leaves the run in, and why.
+struct Failure {
+    outcome: Outcome,
+    reason: String,
+}
 
+impl Failure {
+    fn error(reason: impl Into<String>) -> Failure {
+        Failure { outcome: Outcome::Error, reason: reason.into() }
+    }
+}
+
+/// Fails `step` when the test asked for it; the reason says it was injected.
+fn injected(step: Step, fail_at: Option<Step>) -> std::result::Result<(), Failure> {
+    if fail_at == Some(step) {
+        return Err(Failure::error(format!("{step:?}: failure injected by the test")));
+    }
+    Ok(())
+}
+
+/// The steps after k6. Whatever fails, the summary made so far is kept for the record.
+fn judge(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, fail_at: Option<Step>) -> Judged {
+    let mut judged = Judged::default();
+    if let Err(f) = judge_steps(opts, p, k6run, fail_at, &mut judged) {
+        judged.outcome = f.outcome;
+        judged.problem = Some(f.reason);
+        judged.verdict = None;
+    }
+    judged
+}
+
+fn judge_steps(
+    opts: &RunOptions,
+    p: &Prepared,
+    k6run: &k6::K6Run,
+    fail_at: Option<Step>,
+    judged: &mut Judged,
+) -> std::result::Result<(), Failure> {
     if let k6::K6Exit::Failed { reason, .. } = &k6run.exit {
         let mut problem = reason.clone();
         if let Some(first) = k6run.error_lines.first() {
             problem.push_str(&format!("; k6 said: {first}"));
         }
-        return finish(&store, record, result, Some(problem));
+        return Err(Failure::error(problem));
     }
 
     // Ingest: a stopped run keeps what it wrote and is marked incomplete.
     let stopped = matches!(k6run.exit, k6::K6Exit::Stopped { .. });
     let ingest_opts =
         IngestOptions { allow_partial: stopped, k6_exit_code: Some(k6run.exit.code()), ..Default::default() };
-    let mut summary = match ingest(std::slice::from_ref(&k6run.json_out), &ingest_opts) {
-        Ok(s) => s,
-        Err(e) => {
-            let outcome = if stopped { Outcome::Incomplete } else { Outcome::Error };
-            record.outcome = outcome;
-            result.outcome = outcome;
-            return finish(&store, record, result, Some(format!("cannot ingest k6's output: {e}")));
+    injected(Step::Ingest, fail_at)?;
+    let mut summary = ingest(std::slice::from_ref(&k6run.json_out), &ingest_opts).map_err(|e| Failure {
+        outcome: if stopped { Outcome::Incomplete } else { Outcome::Error },
+        reason: format!("cannot ingest k6's output: {e}"),
+    })?;
+    note_k6_exit(&mut summary, k6run);
+    if let Some(rw) = &opts.remote_write {
+        // k6 exits 0 even when every push failed: look for the run's series.
+        if let Some(warning) = live_series_missing(rw, &p.run_id) {
+            summary.notes.push(warning);
+        }
+    }
+    let summary = &*judged.summary.insert(summary);
+    injected(Step::WriteSummary, fail_at)?;
+    json(summary, "run summary")
+        .and_then(|s| write(&p.run_dir.join("run-summary.json"), &s))
+        .map_err(|e| Failure::error(crate::error::report(&e)))?;
+
+    injected(Step::Baseline, fail_at)?;
+    let auto = match &p.given_baseline {
+        Some(_) => None,
+        None => p
+            .store
+            .baseline(&opts.test, &opts.environment, &opts.default_branch)
+            .map_err(|e| Failure::error(format!("cannot choose the baseline: {e}")))?,
+    };
+    let auto_summary = match &auto {
+        // Never "no baseline" (SLAs only): the chosen baseline exists but cannot be read.
+        Some(choice) => Some(match choice.run.summary_as::<RunSummary>() {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                return Err(Failure::error(format!(
+                    "baseline run {}: its stored summary is unreadable ({e})",
+                    choice.run.id
+                )));
+            }
+            None => {
+                return Err(Failure::error(format!(
+                    "baseline run {}: its stored summary is unreadable (no summary stored)",
+                    choice.run.id
+                )));
+            }
+        }),
+        None => None,
+    };
+    let auto_source = auto.as_ref().map(|c| format!("run {}", c.run.id));
+    let baseline = match (&p.given_baseline, &auto, &auto_summary, &auto_source) {
+        (Some((given, spec)), ..) => {
+            gate::Baseline::Run { side: given.side(), reason: Some(format!("given on the command line: {spec}")) }
+        }
+        (None, Some(choice), Some(b), Some(source)) => gate::Baseline::Run {
+            side: Side { summary: b, source },
+            reason: Some(format!("run {}: {}", choice.run.id, choice.reason)),
+        },
+        _ => gate::Baseline::None,
+    };
+
+    injected(Step::Judge, fail_at)?;
+    let candidate_source = format!("run {}", p.run_id);
+    let case = Case {
+        test: &opts.test,
+        environment: &opts.environment,
+        now_ns: opts.now_ns,
+        phase: &opts.phase,
+        candidate: Side { summary, source: &candidate_source },
+        baseline: baseline.clone(),
+        previous: p.given_previous.as_ref().map(LoadedRun::side),
+    };
+    let verdict = p
+        .gate
+        .judge(&case)
+        .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::report(&e))))?;
+
+    injected(Step::WriteReports, fail_at)?;
+    let baseline_summary = match &baseline {
+        gate::Baseline::Run { side, .. } => Some(side.summary),
+        gate::Baseline::None => None,
+    };
+    let html = write_reports(&p.run_dir, &p.run_id, &verdict, summary, baseline_summary)
+        .map_err(|e| Failure::error(crate::error::report(&e)))?;
+
+    judged.html_report = Some(html);
+    judged.outcome = if !summary.completeness.complete && stopped {
+        Outcome::Incomplete
+    } else {
+        match verdict.outcome {
+            Status::Pass => Outcome::Pass,
+            Status::Warn => Outcome::Warn,
+            Status::Fail => Outcome::Fail,
         }
     };
+    if stopped {
+        judged.problem = Some("the run was stopped early; recorded as incomplete".into());
+    }
+    judged.verdict = Some(verdict);
+    Ok(())
+}
+
+/// What k6's exit and error log say about the data.
+fn note_k6_exit(summary: &mut RunSummary, k6run: &k6::K6Run) {
     match &k6run.exit {
         k6::K6Exit::Stopped { reason, .. } => {
             summary.completeness.complete = false;
@@ -214,121 +381,72 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
         // An exception inside the default function exits 0 in k6: say so, the policies decide.
         summary.notes.push(format!("k6 logged {} error line(s), first: {first}", k6run.error_lines.len()));
     }
-    if let Some(rw) = &opts.remote_write {
-        // k6 exits 0 even when every push failed: look for the run's series.
-        if let Some(warning) = live_series_missing(rw, &run_id) {
-            eprintln!("k6gate: warning: {warning}");
-            summary.notes.push(warning);
-        }
-    }
-    let summary_json = json(&summary)?;
-    write(&run_dir.join("run-summary.json"), &summary_json)?;
-    record.summary = serde_json::value::to_raw_value(&summary).ok();
+}
 
-    // Baseline.
-    let (baseline, baseline_source, baseline_reason, no_baseline) = match given_baseline {
-        Some(((b, src), spec)) => (b, src, Some(format!("given on the command line: {spec}")), false),
-        None => match store.baseline(&opts.test, &opts.environment, &opts.default_branch) {
-            Ok(Some(choice)) => match choice.run.summary_as::<RunSummary>() {
-                Some(Ok(b)) => (
-                    b,
-                    format!("run {}", choice.run.id),
-                    Some(format!("run {}: {}", choice.run.id, choice.reason)),
-                    false,
-                ),
-                // Never "no baseline" (SLAs only): the chosen baseline exists but cannot be read.
-                unreadable => {
-                    let why = match unreadable {
-                        Some(Err(e)) => e.to_string(),
-                        _ => "no summary stored".into(),
-                    };
-                    record.outcome = Outcome::Error;
-                    result.outcome = Outcome::Error;
-                    result.summary = Some(summary);
-                    let problem = format!("baseline run {}: its stored summary is unreadable ({why})", choice.run.id);
-                    return finish(&store, record, result, Some(problem));
-                }
-            },
-            Ok(None) => (summary.clone(), "this run".into(), None, true),
-            Err(e) => return Err(Error::Usage(format!("history: {e}"))),
-        },
-    };
-    let comparison: Comparison =
-        compare(&baseline, &baseline_source, &summary, &format!("run {run_id}"), &opts.phase, policy_data.confidence());
-    let previous = given_previous.map(|(prev, src)| {
-        compare(&prev, &src, &summary, &format!("run {run_id}"), &opts.phase, policy_data.confidence())
-    });
-    let req = Request {
-        test: &opts.test,
-        environment: &opts.environment,
-        now_ns: opts.now_ns,
-        comparison: &comparison,
-        previous: previous.as_ref(),
-        no_baseline,
-        baseline_reason,
-    };
-    let verdict = match evaluate(&policies, &policy_data, &req) {
-        Ok(mut v) => {
-            v.ignored.extend(crate::github::approval::ignored(&approvals));
-            v
-        }
-        Err(e) => {
-            result.summary = Some(summary);
-            return finish(&store, record, result, Some(format!("policy evaluation failed: {e}")));
-        }
-    };
-    write(&run_dir.join("verdict.json"), &json(&verdict)?)?;
+/// `verdict.json`, `report.md` and `report.html`; returns the HTML report's path.
+fn write_reports(
+    run_dir: &Path,
+    run_id: &str,
+    verdict: &Verdict,
+    summary: &RunSummary,
+    baseline: Option<&RunSummary>,
+) -> Result<PathBuf> {
+    write(&run_dir.join("verdict.json"), &json(verdict, "verdict")?)?;
     let md = format!(
         "{}\n## Run {run_id}\n\n```\n{}```\n",
-        crate::report::verdict::markdown(&verdict),
-        crate::report::text::render(&summary)
+        crate::report::verdict::markdown(verdict),
+        crate::report::text::render(summary)
     );
     write(&run_dir.join("report.md"), &md)?;
     let html_path = run_dir.join("report.html");
-    let baseline_for_report = (!no_baseline).then_some(&baseline);
-    write(&html_path, &crate::report::html::render(&verdict, &summary, baseline_for_report))?;
-    result.html_report = Some(html_path);
-
-    let outcome = if !summary.completeness.complete && stopped {
-        Outcome::Incomplete
-    } else {
-        match verdict.outcome {
-            Status::Pass => Outcome::Pass,
-            Status::Warn => Outcome::Warn,
-            Status::Fail => Outcome::Fail,
-        }
-    };
-    if let Some(rw) = &opts.remote_write {
-        // Long-term history: a handful of series per phase and group. A failure here never
-        // changes the verdict, which rests on the run's own data.
-        match publish_summary(rw, &summary, &run_id, Some(outcome.as_str())) {
-            Ok(n) => {
-                eprintln!("k6gate: published {n} summary series to {}", crate::prom::remote_write::redact_url(&rw.url))
-            }
-            Err(e) => eprintln!("k6gate: warning: the run summary was not published: {e}"),
-        }
-    }
-    record.outcome = outcome;
-    record.verdict = serde_json::value::to_raw_value(&verdict).ok();
-    result.outcome = outcome;
-    result.summary = Some(summary);
-    result.verdict = Some(verdict);
-    let problem = stopped.then(|| "the run was stopped early; recorded as incomplete".to_string());
-    finish(&store, record, result, problem)
+    write(&html_path, &crate::report::html::render(verdict, summary, baseline))?;
+    Ok(html_path)
 }
 
-/// Remote-writes the summary's series; returns how many.
-pub fn publish_summary(
-    rw: &k6::RemoteWrite,
-    summary: &RunSummary,
-    run_id: &str,
-    verdict: Option<&str>,
-) -> std::result::Result<usize, String> {
-    use crate::prom::{publish, remote_write};
-    let series = publish::series(summary, run_id, verdict).map_err(|e| e.to_string())?;
-    let auth = remote_write::Auth::from_env().map_err(|e| e.to_string())?;
-    let opts = remote_write::WriteOptions { auth, ..Default::default() };
-    publish::publish(&rw.url, rw.tenant.as_deref(), &series, &opts).map(|r| r.series).map_err(|e| e.to_string())
+/// Output failures go into the verdict's notes (and its file), so the record says what did
+/// not reach Grafana, GitHub or the webhook.
+fn add_notes(judged: &mut Judged, run_dir: &Path, delivered: &[outputs::Delivery]) {
+    let Some(verdict) = judged.verdict.as_mut() else { return };
+    let before = verdict.notes.len();
+    verdict.notes.extend(delivered.iter().filter_map(outputs::Delivery::note));
+    if verdict.notes.len() == before {
+        return;
+    }
+    let rewritten = json(verdict, "verdict").and_then(|s| write(&run_dir.join("verdict.json"), &s));
+    if let Err(e) = rewritten {
+        verdict.notes.push(format!("the notes above are not in verdict.json: {}", crate::error::report(&e)));
+    }
+}
+
+/// Records the run, whatever happened after k6 started. Returns the id it was recorded
+/// under (another run started in the same second may have taken ours).
+fn record(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, judged: &mut Judged, finished_ns: i64) -> Result<String> {
+    let raw = |v: Option<Box<serde_json::value::RawValue>>| v;
+    let summary = raw(judged.summary.as_ref().and_then(|s| serde_json::value::to_raw_value(s).ok()));
+    let verdict = raw(judged.verdict.as_ref().and_then(|v| serde_json::value::to_raw_value(v).ok()));
+    if judged.outcome.is_decided() && (summary.is_none() || verdict.is_none()) {
+        judged.outcome = Outcome::Error;
+        judged.problem.get_or_insert_with(|| "the summary or verdict could not be stored".into());
+    }
+    let new = NewRun {
+        id: Some(p.run_id.clone()),
+        test: opts.test.clone(),
+        environment: opts.environment.clone(),
+        outcome: judged.outcome,
+        started_at_ns: opts.now_ns,
+        finished_at_ns: Some(finished_ns),
+        user: opts.who.user.clone(),
+        host: opts.who.host.clone(),
+        git_branch: opts.git_branch.clone(),
+        git_commit: Some(opts.git_commit.clone()),
+        deployment_version: Some(opts.deployment_version.clone()),
+        run_dir: Some(p.run_dir.clone()),
+        k6_exit_code: Some(k6run.exit.code()),
+        problem: judged.problem.clone(),
+        summary,
+        verdict,
+    };
+    Ok(p.store.record_run(&new)?)
 }
 
 /// Why the run's live series are not in Prometheus, or `None` when they arrived.
@@ -363,25 +481,4 @@ fn live_series_missing(rw: &k6::RemoteWrite, run_id: &str) -> Option<String> {
          --enable-feature=native-histograms (without it every push is rejected)",
         shown
     ))
-}
-
-fn finish(
-    store: &SqliteStore,
-    mut record: NewRun,
-    mut result: RunResult,
-    problem: Option<String>,
-) -> Result<RunResult> {
-    if record.outcome.is_decided() && (record.summary.is_none() || record.verdict.is_none()) {
-        record.outcome = Outcome::Error;
-        result.outcome = Outcome::Error;
-    }
-    let id =
-        store.record_run(&record).map_err(|e| Error::Usage(format!("cannot record the run in the history: {e}")))?;
-    if id != result.run_id {
-        // Taken by another run started in the same second: the directory keeps its name, and
-        // the history records it with the run.
-        result.run_id = id;
-    }
-    result.problem = problem;
-    Ok(result)
 }

@@ -136,9 +136,14 @@ fn compare_prints_the_side_by_side_table() {
 #[test]
 fn a_summary_export_baseline_cannot_be_compared_soundly() {
     let (code, v, _) = evaluate("policy-base-a", "policy-base-b", &["--phase", "whole-run"]);
-    // Whole-run over JSON inputs still has series: it compares fine.
-    assert_ne!(v["outcome"], serde_json::Value::Null);
-    assert!(code == 0 || code == 1);
+    // Whole-run over JSON inputs still has series: every metric of every group compares soundly.
+    assert_eq!(v["phase"], "whole-run");
+    let metrics = v["comparison"]["metrics"].as_array().unwrap();
+    assert!(!metrics.is_empty());
+    let unsound: Vec<_> = metrics.iter().filter(|m| m["state"] != "ok").collect();
+    assert!(unsound.is_empty(), "{unsound:#?}");
+    // And the exit code is the verdict's.
+    assert_eq!(code, if v["outcome"] == "fail" { 1 } else { 0 }, "{}", v["outcome"]);
     let export = path("staged.summary-export.json");
     let mut args = evaluate_args(&export, &export, "staged", SHIPPED);
     args.extend(["--phase", "whole-run"].map(str::to_string));
@@ -146,6 +151,18 @@ fn a_summary_export_baseline_cannot_be_compared_soundly() {
     // Identical numbers, but no per-second series: significance cannot be tested, so it fails closed.
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("ingest the JSON output"), "{}", stdout(&o));
+}
+
+/// A typo in `--phase` is a usage error (exit 2) before anything is compared, never a
+/// "missing phase" that blocks a deployment (exit 1).
+#[test]
+fn a_misspelled_phase_is_a_usage_error() {
+    let mut args = evaluate_args(&path("policy-base-b.json"), &path("policy-base-a.json"), "checkout", SHIPPED);
+    args.extend(["--phase", "steady"].map(str::to_string));
+    let o = k6gate(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("unknown phase \"steady\""), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
 }
 
 #[test]

@@ -26,13 +26,16 @@ pub fn short_run(state: &Path, port: u16, version: &str, branch: &str, sustained
         previous: None,
         templates_dir: root.join("k6-templates"),
         environments_dir: root.join("environments"),
-        policies_dir: root.join("policies"),
-        waivers_dir: None,
-        approval: k6gate::github::approval::Mode::Verify { default_branch: "main".into() },
+        policy: k6gate::gate::PolicySource::new(
+            root.join("policies"),
+            k6gate::github::approval::Mode::Verify { default_branch: "main".into() },
+        ),
         state_dir: state.to_path_buf(),
-        phase: "steady-state".into(),
+        phase: Default::default(),
         quiet_k6: true,
         remote_write: None,
+        outputs: Default::default(),
+        who: k6gate::run::Who { user: Some("k6gate-test".into()), host: Some("test-host".into()) },
         now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
     }
 }

@@ -1,0 +1,187 @@
+//! Settings: the flags every command shares, and the environment, read once at the edge.
+//!
+//! The library below never looks at `std::env`: what it needs (Grafana, GitHub, remote-write
+//! credentials, who ran a run, `K6GATE_*` overrides) is resolved here into plain values.
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+use crate::error::{Error, Result, Service};
+use crate::gate::PolicySource;
+use crate::github::approval::Mode;
+use crate::run::outputs::{self, LinkBase, Outputs};
+use crate::vars::Vars;
+
+/// How waivers and migration windows are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Approval {
+    /// Honoured only when merged through a PR approved by an allowed approver who is not its
+    /// author (git history and the GitHub API).
+    Verify,
+    /// Taken as they are: local experiments only.
+    Trust,
+}
+
+/// Flags that mean the same for every command, declared once.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// History database and run directories.
+    #[arg(long, global = true, default_value = ".k6gate", env = "K6GATE_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Rego policies, with their YAML data in `data/`.
+    #[arg(long, global = true, default_value = "policies")]
+    pub policies: PathBuf,
+    /// Waiver and migration-window files, one per PR (read when the directory exists).
+    #[arg(long = "waivers-dir", global = true, default_value = "waivers")]
+    pub waivers_dir: PathBuf,
+    /// `verify`: waivers and windows count only when merged through an approved PR;
+    /// `trust`: take them as they are (local experiments only).
+    #[arg(long, global = true, value_enum, default_value_t = Approval::Verify, env = "K6GATE_APPROVAL")]
+    pub approval: Approval,
+    /// The branch baselines come from and waivers must have been merged into.
+    #[arg(long, global = true, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
+    pub default_branch: String,
+}
+
+/// Flags and environment, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub global: GlobalArgs,
+    pub env: Vars,
+}
+
+impl Settings {
+    pub fn new(global: GlobalArgs, env: Vars) -> Settings {
+        Settings { global, env }
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.global.state_dir
+    }
+
+    pub fn approval_mode(&self) -> Mode {
+        match self.global.approval {
+            Approval::Verify => Mode::Verify { default_branch: self.global.default_branch.clone() },
+            Approval::Trust => Mode::Trust,
+        }
+    }
+
+    /// The policy the gate loads; the warning to show when overrides are trusted unchecked.
+    pub fn policy_source(&self) -> PolicySource {
+        PolicySource {
+            policies_dir: self.global.policies.clone(),
+            waivers_dir: Some(self.global.waivers_dir.clone()),
+            approval: self.approval_mode(),
+            vars: self.env.clone(),
+        }
+    }
+
+    pub fn trusted_warning(&self) -> Option<&'static str> {
+        (self.global.approval == Approval::Trust)
+            .then_some("--approval trust: waivers and migration windows count without checking their approval")
+    }
+
+    /// The commit under test: `GITHUB_SHA`, else `git rev-parse HEAD`.
+    pub fn git_commit(&self) -> Option<String> {
+        if let Some(sha) = self.env.get("GITHUB_SHA") {
+            return Some(sha.chars().take(12).collect());
+        }
+        git(&["rev-parse", "--short=12", "HEAD"])
+    }
+
+    /// The current branch: CI variables first, then git.
+    pub fn git_branch(&self) -> Option<String> {
+        ["GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME"]
+            .iter()
+            .find_map(|v| self.env.get(v))
+            .or_else(|| git(&["branch", "--show-current"]))
+    }
+
+    /// Who runs k6gate: the Actions actor in CI, else the local user.
+    pub fn who(&self) -> crate::run::Who {
+        let user = self.env.get("GITHUB_ACTOR").or_else(crate::history::who::current_user);
+        crate::run::Who { user, host: crate::history::who::hostname() }
+    }
+
+    /// Grafana, when `K6GATE_GRAFANA_URL` is set.
+    pub fn grafana(&self) -> Result<Option<crate::grafana::annotate::GrafanaConfig>> {
+        crate::grafana::annotate::GrafanaConfig::from_lookup(|n| self.env.get(n))
+            .map_err(|e| Error::service(Service::Grafana, "reading its settings", e))
+    }
+
+    /// Credentials for Prometheus/Mimir (`K6GATE_PROM_TOKEN`, or user and password).
+    pub fn remote_write_auth(&self) -> Result<crate::prom::remote_write::Auth> {
+        crate::prom::remote_write::Auth::from_lookup(|n| self.env.get(n))
+            .map_err(|e| Error::service(Service::Prometheus, "reading its credentials", e))
+    }
+
+    /// The GitHub Actions context and API settings.
+    pub fn github(&self) -> Result<outputs::GitHub> {
+        let context = crate::github::actions::Context::from_lookup(|n| self.env.get(n))
+            .map_err(|e| Error::service(Service::GitHub, "reading the Actions context", e))?;
+        let api = crate::github::api::ApiConfig::from_env(context.api_url.clone(), context.token.clone());
+        Ok(outputs::GitHub { context, api, in_actions: self.env.get("GITHUB_ACTIONS").as_deref() == Some("true") })
+    }
+
+    /// What links point at: the Grafana dashboard (`K6GATE_GRAFANA_URL`, dashboard
+    /// `K6GATE_GRAFANA_DASHBOARD_UID` or the live one) and the Actions run.
+    pub fn links(&self) -> LinkBase {
+        use crate::grafana::annotate::{ENV_DASHBOARD_UID, ENV_URL};
+        let grafana = self.env.get(ENV_URL).map(|url| {
+            let uid = self.env.get(ENV_DASHBOARD_UID).unwrap_or_else(|| crate::grafana::generate::LIVE_UID.to_string());
+            (url, uid)
+        });
+        // From the plain variables: `notify` may run without a token in its environment.
+        let actions_run = match (self.env.get("GITHUB_REPOSITORY"), self.env.get("GITHUB_RUN_ID")) {
+            (Some(repo), Some(id)) => Some(format!(
+                "{}/{repo}/actions/runs/{id}",
+                self.env.get("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()).trim_end_matches('/')
+            )),
+            _ => None,
+        };
+        LinkBase { grafana, actions_run }
+    }
+
+    pub fn webhook(&self) -> outputs::Webhook {
+        outputs::Webhook { state_dir: self.global.state_dir.clone(), vars: self.env.clone() }
+    }
+
+    /// The outputs of `run`: Prometheus when a remote-write URL is given, Grafana when
+    /// configured, GitHub when asked for, the webhook when policy data names one.
+    /// A broken Grafana setting is a warning (the run still counts); a missing GitHub context
+    /// with `--report github` is an error before k6 starts.
+    pub fn outputs(
+        &self,
+        remote_write: Option<&crate::run::k6::RemoteWrite>,
+        github: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Outputs> {
+        let prometheus = match remote_write {
+            Some(rw) => Some(outputs::Prometheus { remote_write: rw.clone(), auth: self.remote_write_auth()? }),
+            None => None,
+        };
+        let grafana = match self.grafana() {
+            Ok(config) => config.map(|config| outputs::Grafana {
+                config,
+                queue_dir: self.global.state_dir.join(crate::grafana::annotate::QUEUE_DIR),
+            }),
+            Err(e) => {
+                warnings.push(format!("Grafana annotation skipped: {}", crate::error::report(&e)));
+                None
+            }
+        };
+        Ok(Outputs {
+            prometheus,
+            grafana,
+            github: if github { Some(self.github()?) } else { None },
+            webhook: Some(self.webhook()),
+            links: self.links(),
+        })
+    }
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git").args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+}

@@ -134,7 +134,7 @@ fn stderr_for_child() -> Stdio {
 /// [`run`], plus live remote write when `rw` is given.
 pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>) -> Result<K6Run, Error> {
     if !available() {
-        return Err(Error::Usage(INSTALL_HINT.into()));
+        return Err(Error::K6 { message: INSTALL_HINT.into(), source: None });
     }
     let json_out = dir.join("k6.json.gz");
     let summary_export = dir.join("k6-summary-export.json");
@@ -158,7 +158,8 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
     // Its own process group: a terminal Ctrl-C reaches k6gate only, which forwards exactly
     // one SIGINT (a second Ctrl-C forwards a second one, which k6 takes as "abort now").
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().map_err(|e| Error::Usage(format!("cannot start k6: {e}. {INSTALL_HINT}")))?;
+    let mut child =
+        cmd.spawn().map_err(|e| Error::K6 { message: format!("cannot start k6. {INSTALL_HINT}"), source: Some(e) })?;
 
     install_handler();
     INTERRUPTED.store(false, Ordering::SeqCst);
@@ -176,9 +177,12 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
             }
         }
     }
-    let status = child.wait().map_err(|e| Error::Usage(format!("waiting for k6: {e}")));
+    // k6 has started: from here on every outcome is a K6Run, so the run gets recorded.
+    let status = child.wait();
     CURRENT_K6.store(0, Ordering::SeqCst);
-    let code = status?.code().unwrap_or(-1);
-    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    Ok(K6Run { exit: classify(code, interrupted), error_lines, json_out })
+    let exit = match status {
+        Ok(status) => classify(status.code().unwrap_or(-1), INTERRUPTED.load(Ordering::SeqCst)),
+        Err(e) => K6Exit::Failed { code: -1, reason: format!("k6 could not be waited for: {e}") },
+    };
+    Ok(K6Run { exit, error_lines, json_out })
 }

@@ -9,6 +9,7 @@ pub mod aggregate;
 pub mod cli;
 pub mod compare;
 pub mod error;
+pub mod escape;
 pub mod github;
 pub mod grafana;
 pub mod history;

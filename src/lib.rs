@@ -23,7 +23,6 @@ pub mod report;
 pub mod run;
 pub mod stats;
 pub mod summary;
-pub mod target;
 
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, ingest};

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use k6gate::run::{RunOptions, execute, k6::RemoteWrite};
-use k6gate::target::{TargetArgs, spawn};
+use k6gate_shop::{TargetArgs, spawn};
 use serde_json::Value;
 
 /// This binary's Prometheus.

@@ -10,7 +10,7 @@ use crate::ingest::timefmt::format_rfc3339_ms;
 use crate::policy::verdict::{Request, evaluate};
 use crate::policy::{data, engine::Policies};
 use crate::run::{BaselineSource, RunOptions, execute, k6, open_history};
-use crate::target::TargetArgs;
+use k6gate_shop::TargetArgs;
 
 const REGRESSION: f64 = 0.3;
 
@@ -36,10 +36,10 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn start_target(db: &Path, regression: f64) -> Result<crate::target::Running> {
+fn start_target(db: &Path, regression: f64) -> Result<k6gate_shop::Running> {
     let args = TargetArgs::try_from_args(["--db", &db.display().to_string(), "--regression", &regression.to_string()])
         .map_err(|e| Error::Usage(format!("demo target: {e}")))?;
-    crate::target::spawn(&args).map_err(|e| Error::Usage(format!("demo target: {e}")))
+    k6gate_shop::spawn(&args).map_err(|e| Error::Usage(format!("demo target: {e}")))
 }
 
 pub fn run(args: &DemoArgs) -> Result<i32> {

@@ -56,7 +56,7 @@ pub enum Command {
     #[command(subcommand)]
     Grafana(GrafanaCommand),
     /// The demo shop service (login, products, cart, checkout on SQLite).
-    Target(crate::target::TargetArgs),
+    Target(k6gate_shop::TargetArgs),
     /// Print the JSON Schema of the RunSummary document.
     Schema,
     /// Report a verdict where engineers look.
@@ -482,7 +482,7 @@ pub fn main() -> i32 {
         Command::Demo(args) => demo::run(&args),
         Command::Publish(args) => grafana::publish(&args),
         Command::Grafana(cmd) => grafana::run(&cmd),
-        Command::Target(args) => match crate::target::run(&args) {
+        Command::Target(args) => match k6gate_shop::run(&args) {
             Ok(()) => Ok(exit::OK),
             Err(e) => Err(crate::Error::Usage(format!("target: {e}"))),
         },

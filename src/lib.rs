@@ -23,6 +23,7 @@ pub mod report;
 pub mod run;
 pub mod stats;
 pub mod summary;
+pub mod time;
 
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, ingest};

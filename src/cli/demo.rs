@@ -6,10 +6,10 @@ use super::DemoArgs;
 use super::render::{k6gate_vars, now_ns};
 use crate::error::{Error, Result, exit};
 use crate::history::{Outcome, RunFilter, RunStore};
-use crate::ingest::timefmt::format_rfc3339_ms;
 use crate::policy::verdict::{Request, evaluate};
 use crate::policy::{data, engine::Policies};
 use crate::run::{BaselineSource, RunOptions, execute, k6, open_history};
+use crate::time::format_rfc3339_ms;
 use k6gate_shop::TargetArgs;
 
 const REGRESSION: f64 = 0.3;

@@ -1,8 +1,8 @@
 use super::{BaselineCommand, HistoryArgs, OutputFormat};
 use crate::error::{Error, Result, exit};
 use crate::history::{RunFilter, RunStore, who};
-use crate::ingest::timefmt::format_rfc3339_ms;
 use crate::run::open_history;
+use crate::time::format_rfc3339_ms;
 
 fn history_err(e: impl std::fmt::Display) -> Error {
     Error::Usage(format!("history: {e}"))

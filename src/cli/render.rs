@@ -15,7 +15,7 @@ pub fn git_commit() -> Option<String> {
 }
 
 pub fn today(now_ns: i64) -> String {
-    crate::ingest::timefmt::format_rfc3339_ms(now_ns).chars().take(10).collect()
+    crate::time::format_rfc3339_ms(now_ns).chars().take(10).collect()
 }
 
 pub fn now_ns() -> i64 {

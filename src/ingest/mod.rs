@@ -12,7 +12,9 @@ pub mod metric;
 pub mod ndjson;
 pub mod stream;
 pub mod tags;
-pub mod timefmt;
+/// The old path of [`crate::time`], kept for the callers not yet moved (`prom::publish`,
+/// `github::audit`); remove once they use `crate::time`.
+pub use crate::time as timefmt;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! `k6_http_reqs_total`, `k6_vus`, `k6_iterations_total`; labels are k6 tags) and the
 //! `k6gate_run_*` gauges k6gate publishes after each run.
 //!
-//! One file per seam: [`ids`] (the names other code depends on), [`options`], the panel building
+//! One file per seam: `ids` (the names other code depends on), `options`, the panel building
 //! blocks (`panels`, `dashboard`), one file per dashboard, `provisioning`, `rule_files`, `readme`
 //! and `serialize`. This file only lists the output.
 

@@ -8,7 +8,7 @@
 //! HTML auto-escaping or plotters' SVG escaping. Like the rest of `report`, it computes no
 //! statistics: it lays out what the RunSummaries and the verdict already hold.
 //!
-//! Three parts: [`view`] computes what the page shows, [`charts`] draws the SVG charts, and
+//! Three parts: `view` computes what the page shows, `charts` draws the SVG charts, and
 //! `report.html.j2` lays them out. This file only renders the one into the other.
 
 mod charts;

@@ -10,5 +10,5 @@ scripts/install-chromium.sh   # the HTML report is checked in headless Chromium
 scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for the generated rules
 scripts/install-actionlint.sh # lints the reusable workflow and the examples (tests/workflows.rs)
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked
+cargo clippy --all-targets --workspace --locked -- -D warnings
+cargo test --workspace --locked

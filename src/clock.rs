@@ -8,5 +8,5 @@ pub fn now_ns() -> i64 {
 
 /// `YYYY-MM-DD` (UTC) of a Unix-nanosecond time.
 pub fn date(ns: i64) -> String {
-    crate::ingest::timefmt::format_rfc3339_ms(ns).chars().take(10).collect()
+    crate::time::format_rfc3339_ms(ns).chars().take(10).collect()
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod compare;
 pub mod error;
+pub mod escape;
 pub mod gate;
 pub mod github;
 pub mod grafana;
@@ -25,7 +26,7 @@ pub mod report;
 pub mod run;
 pub mod stats;
 pub mod summary;
-pub mod target;
+pub mod time;
 pub mod vars;
 
 pub use error::{Error, Result};

@@ -75,14 +75,6 @@ fn checked_in_grafana_directory_is_what_the_generator_writes() {
     let files = generated();
     let wanted: BTreeSet<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
 
-    if std::env::var_os("K6GATE_UPDATE_GRAFANA").is_some_and(|v| v == "1") {
-        generate::write(&dir, &files).unwrap();
-        for stale in files_under(&dir).difference(&wanted) {
-            std::fs::remove_file(dir.join(stale)).unwrap();
-        }
-        return;
-    }
-
     let mut problems = Vec::new();
     for (rel, content) in &files {
         match std::fs::read_to_string(dir.join(rel)) {
@@ -103,8 +95,7 @@ fn checked_in_grafana_directory_is_what_the_generator_writes() {
     }
     assert!(
         problems.is_empty(),
-        "grafana/ is out of date with src/grafana:\n  {}\nRegenerate it with `cargo run -- grafana generate --out grafana` \
-         or `K6GATE_UPDATE_GRAFANA=1 cargo test --test grafana_generate`, and commit the result.",
+        "grafana/ is out of date with src/grafana:\n  {}\nRegenerate it with `scripts/regen.sh` and commit the result.",
         problems.join("\n  ")
     );
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use k6gate::run::{RunOptions, execute, k6::RemoteWrite};
-use k6gate::target::{TargetArgs, spawn};
+use k6gate_shop::{TargetArgs, spawn};
 use serde_json::Value;
 
 /// This binary's Prometheus.
@@ -96,7 +96,7 @@ fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
     // wide, interpolated) agrees with the run summary's sketch (1 %) within a bucket.
     // k6's histograms are cumulative per series; just before the run's end (and its stale
     // markers) the sustained series hold every sustained sample.
-    let end = k6gate::ingest::timefmt::parse_rfc3339_ns(summary.metadata.end.as_deref().unwrap().as_bytes()).unwrap();
+    let end = k6gate::time::parse_rfc3339_ns(summary.metadata.end.as_deref().unwrap().as_bytes()).unwrap();
     let p95 = query_at(
         &format!(
             "histogram_quantile(0.95, sum(k6_http_req_duration_seconds{{testid=\"{id}\",test_stage=\"sustained\"}}))"

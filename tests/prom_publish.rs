@@ -26,11 +26,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k6gate::RunSummary;
-use k6gate::ingest::timefmt::format_rfc3339_ms;
 use k6gate::prom::publish::{self, METRICS, P95, PublishReport, STEADY_STATE, WHOLE_RUN};
 use k6gate::prom::remote_write::{
     Auth, Label, Rejection, RemoteWriter, RetryPolicy, Sample, Secret, TimeSeries, WriteErrorKind, WriteOptions, decode,
 };
+use k6gate::time::format_rfc3339_ms;
 use serde_json::Value;
 
 // ------------------------------------------------------------------ Prometheus

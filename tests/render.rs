@@ -1,5 +1,6 @@
 //! Rendering k6 scripts: one snapshot per environment, injection attempts, overrides, errors,
-//! and every rendered script validated by the real k6 (`k6 inspect`).
+//! and every rendered script validated by the real k6 (`k6 inspect`). After an intended change
+//! to a template or an environment, `scripts/regen.sh` rewrites the snapshots; review the diff.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

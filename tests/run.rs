@@ -10,7 +10,7 @@ use std::process::Command;
 use k6gate::history::{Outcome, RunFilter, RunStore};
 use k6gate::run::k6::{self, K6Exit};
 use k6gate::run::{RunOptions, execute, open_history};
-use k6gate::target::{TargetArgs, spawn};
+use k6gate_shop::{TargetArgs, spawn};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
-use k6gate::target::{TargetArgs, spawn};
+use k6gate_shop::{TargetArgs, spawn};
 use mock_http::MockHttp;
 
 const TOKEN: &str = "ghs_runReportT0kenNeverShown0123456789";

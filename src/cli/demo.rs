@@ -8,10 +8,10 @@ use crate::clock::now_ns;
 use crate::error::{Error, Exit, Result, Service};
 use crate::gate::{Baseline, Case, Gate, PolicySource, Side};
 use crate::history::{Outcome, RunFilter, RunStore};
-use crate::ingest::timefmt::format_rfc3339_ms;
 use crate::load::open_history;
 use crate::run::{BaselineSource, RunOptions, execute, k6};
-use crate::target::TargetArgs;
+use crate::time::format_rfc3339_ms;
+use k6gate_shop::TargetArgs;
 
 const REGRESSION: f64 = 0.3;
 
@@ -28,7 +28,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Output { path: path.to_path_buf(), source }
 }
 
-fn shop(action: &str) -> impl FnOnce(crate::target::Error) -> Error + '_ {
+fn shop(action: &str) -> impl FnOnce(k6gate_shop::Error) -> Error + '_ {
     move |e| Error::service(Service::DemoShop, action, e)
 }
 
@@ -46,10 +46,10 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn start_target(db: &Path, regression: f64) -> Result<crate::target::Running> {
+fn start_target(db: &Path, regression: f64) -> Result<k6gate_shop::Running> {
     let args = TargetArgs::try_from_args(["--db", &db.display().to_string(), "--regression", &regression.to_string()])
         .map_err(|e| Error::Usage(format!("demo shop arguments: {e}")))?;
-    crate::target::spawn(&args).map_err(shop("starting"))
+    k6gate_shop::spawn(&args).map_err(shop("starting"))
 }
 
 pub fn run(args: &DemoArgs, s: &Settings) -> Result<Exit> {

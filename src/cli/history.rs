@@ -3,8 +3,8 @@
 use super::{BaselineCommand, HistoryArgs, OutputFormat, Settings};
 use crate::error::{Error, Exit, Result};
 use crate::history::{RunFilter, RunStore};
-use crate::ingest::timefmt::format_rfc3339_ms;
 use crate::load::open_history;
+use crate::time::format_rfc3339_ms;
 
 pub fn list(args: &HistoryArgs, s: &Settings) -> Result<Exit> {
     let store = open_history(s.state_dir())?;

@@ -61,7 +61,7 @@ pub enum Command {
     #[command(subcommand)]
     Grafana(GrafanaCommand),
     /// The demo shop service (login, products, cart, checkout on SQLite).
-    Target(crate::target::TargetArgs),
+    Target(k6gate_shop::TargetArgs),
     /// Print the JSON Schema of the RunSummary document.
     Schema,
     /// Report a verdict where engineers look.
@@ -430,7 +430,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Demo(args) => demo::run(&args, s),
         Command::Publish(args) => grafana::publish(&args, s),
         Command::Grafana(cmd) => grafana::run(&cmd, s),
-        Command::Target(args) => crate::target::run(&args)
+        Command::Target(args) => k6gate_shop::run(&args)
             .map(|()| Exit::Success)
             .map_err(|e| crate::Error::service(crate::error::Service::DemoShop, "serving", e)),
         Command::Report(ReportCommand::Github(args)) => github::report(&args, s),

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::api::Api;
 use super::approval::{Decision, latest_approvals};
-use crate::ingest::timefmt::format_rfc3339_ms;
+use crate::time::format_rfc3339_ms;
 
 /// One entry added, changed or removed by one commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -27,10 +27,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::escape::escape_html;
 use crate::grafana::generate::{ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, RUN_ANNOTATION_TAG};
 use crate::history::{BaselineChoice, Outcome as RunOutcome, RunRecord};
 use crate::net::without_userinfo;
-use crate::report::html::escape_html;
 
 pub const ENV_URL: &str = "K6GATE_GRAFANA_URL";
 pub const ENV_TOKEN: &str = "K6GATE_GRAFANA_TOKEN";

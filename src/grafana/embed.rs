@@ -6,9 +6,9 @@
 //! signed in (or with anonymous access); this module builds the address and nothing else.
 //! It does no IO.
 
-use crate::ingest::timefmt::parse_rfc3339_ns;
 use crate::net::{percent_encode, without_userinfo};
 use crate::summary::RunSummary;
+use crate::time::parse_rfc3339_ns;
 
 /// Grafana's default organization.
 pub const ORG_ID: u32 = 1;

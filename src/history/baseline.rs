@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pin::Pin;
 use super::run::{Outcome, RunRecord};
-use crate::ingest::timefmt::format_rfc3339_ms;
+use crate::time::format_rfc3339_ms;
 
 /// The outcomes a run needs to be chosen as baseline without a pin.
 pub const BASELINE_OUTCOMES: [Outcome; 2] = [Outcome::Pass, Outcome::Warn];

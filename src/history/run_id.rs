@@ -7,7 +7,7 @@
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ingest::timefmt::format_rfc3339_ms;
+use crate::time::format_rfc3339_ms;
 
 /// The id of a run that started at `started_at_ns` (Unix nanoseconds), with `salt` as its
 /// last four hex digits.

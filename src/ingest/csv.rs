@@ -10,7 +10,7 @@ use crate::aggregate::Aggregator;
 use crate::ingest::ndjson::Point;
 use crate::ingest::stream::{BadLine, StreamRead};
 use crate::ingest::tags::{TagSpec, Tags};
-use crate::ingest::timefmt::parse_csv_time_ns;
+use crate::time::parse_csv_time_ns;
 
 pub fn read_csv(input: impl Read, spec: &TagSpec, keep_going: bool) -> Result<StreamRead, String> {
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input);

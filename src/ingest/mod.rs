@@ -12,7 +12,6 @@ pub mod metric;
 pub mod ndjson;
 pub mod stream;
 pub mod tags;
-pub mod timefmt;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::metric::{Contains, MetricKind, MetricType};
 use super::tags::{TagSpec, Tags};
-use super::timefmt::parse_rfc3339_ns;
+use crate::time::parse_rfc3339_ns;
 
 /// A sample of one metric.
 #[derive(Debug, Clone, PartialEq)]

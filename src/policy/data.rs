@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::PolicyError;
 use super::locate::{Seg, locate};
 use crate::compare::Metric;
-use crate::ingest::timefmt::parse_rfc3339_ns;
+use crate::time::parse_rfc3339_ns;
 
 /// Waivers are one-off overrides: never longer than this.
 pub const MAX_WAIVER_DAYS: i64 = 30;

@@ -9,7 +9,7 @@ use super::PolicyError;
 use super::data::{PolicyData, Source};
 use super::engine::Policies;
 use crate::compare::{ALL, Comparison, Metric, MetricComparison, RunIdentity};
-use crate::ingest::timefmt::format_rfc3339_ms;
+use crate::time::format_rfc3339_ms;
 
 pub const SCHEMA_VERSION: &str = "k6gate.verdict/v1";
 

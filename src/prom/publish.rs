@@ -52,9 +52,9 @@
 //! `k6gate_run_info{verdict="fail"}` joins on `testid` to pick runs by verdict.
 
 use crate::compare::group_name;
-use crate::ingest::timefmt::parse_rfc3339_ns;
 use crate::prom::remote_write::{InvalidSeries, RemoteWriteError, RemoteWriter, Sample, TimeSeries, WriteOptions};
 use crate::summary::{GroupStats, PhaseSummary, RunSummary};
+use crate::time::parse_rfc3339_ns;
 
 pub const P50: &str = "k6gate_run_latency_p50_seconds";
 pub const P95: &str = "k6gate_run_latency_p95_seconds";

@@ -8,8 +8,8 @@ use super::*;
 use crate::aggregate::{Acc, Aggregator, STATUS_CLASSES, UNTAGGED};
 use crate::ingest::metric::{self, MetricKind};
 use crate::ingest::tags::METADATA_TAGS;
-use crate::ingest::timefmt::format_rfc3339_ms;
 use crate::stats::mser;
+use crate::time::format_rfc3339_ms;
 
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {

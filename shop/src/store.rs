@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::auth;
-use super::sim::SplitMix64;
+use crate::auth;
+use crate::sim::SplitMix64;
 
 /// Demo users are `u1` … `u{USERS}`, all with this password.
 pub const USERS: u32 = 1_000;

@@ -1,4 +1,8 @@
-//! Timestamps as k6 writes them.
+//! Timestamps as k6 writes them, and as k6gate writes its own (RFC 3339, UTC).
+//!
+//! A leaf module: it imports nothing from the crate, so every layer may use it (ingest reads
+//! k6's timestamps with it, the summary, policy, history and sinks write theirs). It never
+//! reads the clock; the current time is always an input.
 //!
 //! Hand-written because this runs once per line of multi-GB inputs: k6 always writes
 //! `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (RFC 3339, UTC, trailing zeros of the fraction

@@ -14,6 +14,13 @@
 //!
 //! It only listens on 127.0.0.1, and nothing here is secure: passwords and tokens are
 //! stand-ins (see `auth`). The endpoints are listed in `api`.
+//!
+//! A crate of its own so that the gate library does not carry a web shop: in k6gate only the
+//! command line (`k6gate target`, `k6gate demo`) and the tests that need a system under load
+//! use it. It knows nothing of k6gate (no results, verdicts or exit codes).
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod api;
 mod args;

@@ -1,4 +1,4 @@
-//! The demo target (`k6gate target`) through its HTTP API: a user journey, bad input, bad
+//! The demo shop (`k6gate target`) through its HTTP API: a user journey, bad input, bad
 //! tokens, payment failures, concurrency, and that `--regression` slows checkout down.
 //! Requests are plain HTTP/1.1 over `std::net::TcpStream`.
 
@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use k6gate::target::{self, Running, TargetArgs};
+use k6gate_shop::{self as target, Running, TargetArgs};
 use serde_json::{Value, json};
 
 fn start(args: &[&str]) -> Running {

@@ -23,11 +23,4 @@ pub enum Error {
     Panicked,
 }
 
-impl Error {
-    /// Every way the target fails is an environment or usage problem: k6gate's exit code 2.
-    pub fn exit_code(&self) -> i32 {
-        crate::error::exit::ERROR
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;

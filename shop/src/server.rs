@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use super::api::{self, App};
-use super::args::TargetArgs;
-use super::auth;
-use super::error::{Error, Result};
-use super::pool::{Location, Pool};
-use super::sim::Sim;
-use super::stop::Stop;
-use super::store;
+use crate::api::{self, App};
+use crate::args::TargetArgs;
+use crate::auth;
+use crate::error::{Error, Result};
+use crate::pool::{Location, Pool};
+use crate::sim::Sim;
+use crate::stop::Stop;
+use crate::store;
 
 /// Connections in the pool: a few readers beside the one writer SQLite allows.
 const POOL_SIZE: usize = 4;

@@ -12,7 +12,7 @@
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::args::TargetArgs;
+use crate::args::TargetArgs;
 
 /// Spread of the log-normal jitter (standard deviation of its logarithm).
 const JITTER_SIGMA: f64 = 0.2;

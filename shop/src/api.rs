@@ -21,10 +21,10 @@ use axum::{Json, Router};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use super::auth;
-use super::pool::Pool;
-use super::sim::{Sim, Work, simulate};
-use super::store::{self, CartLine, CartTotal, Placed, Product};
+use crate::auth;
+use crate::pool::Pool;
+use crate::sim::{Sim, Work, simulate};
+use crate::store::{self, CartLine, CartTotal, Placed, Product};
 
 /// Largest page of `/api/products`, and the largest quantity one cart request may add.
 const MAX_LIMIT: u32 = 200;

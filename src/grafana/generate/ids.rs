@@ -1,0 +1,47 @@
+//! The names other code and Grafana URLs depend on: data source and dashboard uids, the folder,
+//! annotation tags and panel ids. They are part of k6gate's interface (`d-solo` embed URLs,
+//! alert rules attached to panels, annotations found by tag) and must never change.
+
+/// Data source uid of Prometheus or Mimir; dashboards and alert rules query it.
+pub const PROMETHEUS_UID: &str = "k6gate-prometheus";
+/// Data source uid of Tempo.
+pub const TEMPO_UID: &str = "k6gate-tempo";
+/// Folder (title and uid) of the dashboards and the alert rules.
+pub const FOLDER: &str = "k6gate";
+/// Dashboard uids.
+pub const LIVE_UID: &str = "k6gate-live";
+pub const DEPLOYMENTS_UID: &str = "k6gate-deployments";
+pub const EMBED_UID: &str = "k6gate-embed";
+/// Tags of k6gate's Grafana annotations: every one carries [`ANNOTATION_TAG`] and one of
+/// [`RUN_ANNOTATION_TAG`] or [`BASELINE_ANNOTATION_TAG`]. The dashboards show them by tag.
+pub const ANNOTATION_TAG: &str = "k6gate";
+pub const RUN_ANNOTATION_TAG: &str = "run";
+pub const BASELINE_ANNOTATION_TAG: &str = "baseline";
+
+/// Panel ids of the live dashboard (`k6gate-live`).
+pub mod live_panels {
+    pub const REQUEST_RATE_NOW: u32 = 1;
+    pub const P95_NOW: u32 = 2;
+    pub const ERROR_RATE_NOW: u32 = 3;
+    pub const VUS_NOW: u32 = 4;
+    pub const REQUEST_RATE: u32 = 5;
+    pub const P95: u32 = 6;
+    pub const ERROR_RATE: u32 = 7;
+    pub const VUS: u32 = 8;
+    pub const PERCENTILES: u32 = 9;
+    pub const STATUS: u32 = 10;
+    pub const P95_BY_REQUEST: u32 = 11;
+    pub const ITERATIONS: u32 = 12;
+}
+
+/// Panel ids of the embed dashboard (`k6gate-embed`), for
+/// `/d-solo/k6gate-embed/k6gate-embed?orgId=1&panelId=<id>&var-run=<run id>&from=..&to=..`.
+pub mod embed_panels {
+    /// The worst verdict of the selected runs (1 pass, 2 none, 3 warn, 4 fail).
+    pub const VERDICT: u32 = 1;
+    pub const P95: u32 = 2;
+    pub const ERROR_RATIO: u32 = 3;
+    pub const REQUEST_RATE: u32 = 4;
+    pub const P95_BY_VERSION: u32 = 5;
+    pub const LIVE_P95: u32 = 6;
+}

@@ -53,6 +53,8 @@ pub enum Service {
     Webhook,
     Git,
     DemoShop,
+    /// The system under test (`base_url`).
+    Target,
 }
 
 impl std::fmt::Display for Service {
@@ -64,6 +66,7 @@ impl std::fmt::Display for Service {
             Service::Webhook => "webhook",
             Service::Git => "git",
             Service::DemoShop => "demo shop",
+            Service::Target => "the target",
         })
     }
 }
@@ -158,7 +161,12 @@ impl Error {
 /// `error: ...` with each cause on its own line, each said once: older error types that
 /// already print their source inside their own message are not repeated.
 pub fn report(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("error: {e}");
+    format!("error: {}", chain(e))
+}
+
+/// The error and its causes, without the `error:` label (for notes and warnings).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
     let mut said = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -226,3 +226,19 @@ fn a_failure_at_any_step_after_k6_is_recorded_with_its_reason() {
     }
     target.stop().unwrap();
 }
+
+/// A `base_url` nobody listens on is one error before k6 starts, not a run of refused requests.
+#[test]
+fn a_target_that_refuses_connections_is_reported_before_k6_starts() {
+    let state = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = execute(&options(state.path(), port, "v1.0.0", "main")).unwrap_err();
+    let text = k6gate::error::report(&err);
+    assert!(
+        text.contains(&format!("the target: http://127.0.0.1:{port} cannot be reached; k6 was not started")),
+        "{text}"
+    );
+    assert!(text.contains("caused by: Connection refused"), "{text}");
+    assert_eq!(err.exit_code(), 2);
+    assert!(!state.path().join("runs").exists(), "nothing ran");
+}

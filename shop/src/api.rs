@@ -285,7 +285,7 @@ impl IntoResponse for ApiError {
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, *m),
             ApiError::Internal(m) => {
                 // The only failure that is the server's fault: say it where an operator looks.
-                eprintln!("k6gate target: {m}");
+                tracing::error!("demo shop: {m}");
                 (StatusCode::INTERNAL_SERVER_ERROR, m.as_str())
             }
         };

@@ -134,7 +134,7 @@ fn serve(
         tokio::select! {
             served = server => served.map_err(Error::Serve),
             () = drained => {
-                eprintln!("k6gate target: requests still running {} s after the stop; closing", DRAIN.as_secs());
+                tracing::warn!("demo shop: requests still running {} s after the stop; closing", DRAIN.as_secs());
                 Ok(())
             }
         }

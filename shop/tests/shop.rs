@@ -185,16 +185,15 @@ fn regression_makes_checkout_measurably_slower() {
         fast_times.push(checkout(base.port(), &base_token));
         slow_times.push(checkout(slow.port(), &slow_token));
     }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_secs_f64()
-    };
-    let (fast, slow) = (median(&mut fast_times), median(&mut slow_times));
-    eprintln!("checkout median: {:.1} ms, with --regression 0.3: {:.1} ms", fast * 1e3, slow * 1e3);
+    // The fastest of each: a busy machine only ever adds time, so the minimum is the
+    // simulated work plus the fixed cost, and does not move with the load of other tests.
+    let fastest = |v: &[Duration]| v.iter().min().map_or(0.0, Duration::as_secs_f64);
+    let (fast, slow) = (fastest(&fast_times), fastest(&slow_times));
+    eprintln!("checkout fastest: {:.1} ms, with --regression 0.3: {:.1} ms", fast * 1e3, slow * 1e3);
     // 30 % injected into ~65 ms of simulated checkout work; ask for half of it.
     assert!(
         slow >= fast * 1.15,
-        "checkout median {:.1} ms with --regression 0.3 vs {:.1} ms without",
+        "checkout fastest {:.1} ms with --regression 0.3 vs {:.1} ms without",
         slow * 1e3,
         fast * 1e3
     );

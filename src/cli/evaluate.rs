@@ -17,7 +17,7 @@ fn now_ns(arg: Option<&str>) -> Result<i64> {
 
 pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
     if let Some(w) = s.trusted_warning() {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
     let now_ns = now_ns(args.now.as_deref())?;
     let gate = Gate::load(&s.policy_source())?;

@@ -27,13 +27,13 @@ pub fn show_deliveries(delivered: &[Delivery]) {
             println!("{line}");
         }
         for done in &d.done {
-            eprintln!("{}: {done}", d.service);
+            tracing::info!("{}: {done}", d.service);
         }
         for note in &d.notes {
-            eprintln!("{}: note: {note}", d.service);
+            tracing::info!("{}: note: {note}", d.service);
         }
         if let (Some(p), false) = (&d.problem, d.fatal) {
-            eprintln!("warning: {}: {p}", d.service);
+            tracing::warn!("{}: {p}", d.service);
         }
     }
 }
@@ -99,7 +99,7 @@ pub fn audit(args: &AuditArgs, s: &Settings) -> Result<Exit> {
         None
     } else {
         let gh =
-            s.github().map_err(|e| Error::Usage(format!("audit: {} (or pass --offline)", crate::error::report(&e))))?;
+            s.github().map_err(|e| Error::Usage(format!("audit: {} (or pass --offline)", crate::error::chain(&e))))?;
         let api = Api::new(gh.api.clone()).map_err(|e| Error::service(Service::GitHub, "connecting", e))?;
         Some((gh.context, api))
     };

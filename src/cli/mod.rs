@@ -8,6 +8,7 @@ mod github;
 mod grafana;
 mod history;
 mod ingest;
+mod logging;
 mod render;
 mod run;
 pub mod settings;
@@ -25,6 +26,8 @@ pub use settings::{Approval, GlobalArgs, Settings};
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    #[command(flatten)]
+    pub log: logging::LogArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -403,10 +406,12 @@ pub fn main() -> i32 {
         }
     };
     let settings = Settings::new(cli.global.clone(), crate::vars::Vars::capture());
+    logging::init(&cli.log, &settings.env);
+    let cli_log = cli.log.clone();
     match dispatch(cli.command, &settings) {
         Ok(exit) => exit.code(),
         Err(e) => {
-            eprintln!("{}", crate::error::report(&e));
+            logging::print_error(&crate::error::report(&e), &cli_log, &settings.env);
             e.exit_code()
         }
     }

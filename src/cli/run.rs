@@ -7,7 +7,7 @@ use crate::run::{BaselineSource, RunOptions, execute, k6::RemoteWrite};
 
 pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
     if let Some(w) = s.trusted_warning() {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
     // An empty variable (an unset workflow input) means "not configured".
     let remote_write = args
@@ -19,7 +19,7 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
     let outputs =
         s.outputs(remote_write.as_ref(), args.report.contains(&super::ReportTarget::Github), &mut warnings)?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
     let opts = RunOptions {
         test: args.test.clone(),
@@ -57,11 +57,11 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         println!("{text}");
     }
     if let Some(p) = result.problem.as_ref().filter(|_| result.outcome != Outcome::Error) {
-        eprintln!("k6gate: {p}");
+        tracing::warn!("{p}");
     }
-    eprintln!("run {} recorded as {}; files in {}", result.run_id, result.outcome, result.run_dir.display());
+    tracing::info!("run {} recorded as {}; files in {}", result.run_id, result.outcome, result.run_dir.display());
     if let Some(h) = &result.html_report {
-        eprintln!("report: {}", h.display());
+        tracing::info!("report: {}", h.display());
     }
     super::github::show_deliveries(&result.delivered);
     // A verdict that could not be reported is an error, whatever the verdict was.

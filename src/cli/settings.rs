@@ -167,7 +167,7 @@ impl Settings {
                 queue_dir: self.global.state_dir.join(crate::grafana::annotate::QUEUE_DIR),
             }),
             Err(e) => {
-                warnings.push(format!("Grafana annotation skipped: {}", crate::error::report(&e)));
+                warnings.push(format!("Grafana annotation skipped: {}", crate::error::chain(&e)));
                 None
             }
         };

@@ -166,15 +166,28 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
     CURRENT_K6.store(child.id() as i32, Ordering::SeqCst);
 
     let mut error_lines = Vec::new();
+    // The whole log stays in the run directory; the terminal gets it condensed.
+    let log_path = dir.join("k6.log");
+    let mut log = std::fs::File::create(&log_path)
+        .inspect_err(|e| tracing::warn!("cannot keep k6's log in {}: {e}", log_path.display()))
+        .ok();
+    let mut condenser = super::k6log::Condenser::default();
     if let Some(stderr) = child.stderr.take() {
-        let mut ours = std::io::stderr();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if (line.starts_with("ERRO[") || line.contains("level=error")) && error_lines.len() < 20 {
                 error_lines.push(line.clone());
             }
-            if !quiet {
-                let _ = writeln!(ours, "{line}");
+            if let Some(f) = log.as_mut() {
+                let _ = writeln!(f, "{line}");
             }
+            if !quiet && condenser.admit(&line) {
+                tracing::info!(target: "k6", "{line}");
+            }
+        }
+    }
+    if !quiet {
+        for (message, n) in condenser.held_back() {
+            tracing::warn!("k6 logged {n} more lines like: {message} (all of them are in {})", log_path.display());
         }
     }
     // k6 has started: from here on every outcome is a K6Run, so the run gets recorded.

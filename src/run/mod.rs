@@ -12,13 +12,14 @@
 //! summary and verdict; otherwise it is `incomplete` or `error`, and never a baseline.
 
 pub mod k6;
+mod k6log;
 pub mod outputs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::compare::Phase;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Service};
 use crate::gate::{self, Case, Gate, PolicySource, Side};
 use crate::history::{NewRun, Outcome, RunStore, SqliteStore, new_run_id};
 use crate::ingest::{IngestOptions, ingest};
@@ -198,6 +199,8 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
         BaselineSource::Auto => None,
     };
     let given_previous = opts.previous.as_deref().map(|p| crate::load::run_in(p, &store)).transpose()?;
+    // A target that is down would make k6 fail every request: one line now, not a run of them.
+    reachable(&rendered.environment.base_url)?;
 
     let run_dir = opts.state_dir.join("runs").join(&run_id);
     std::fs::create_dir_all(&run_dir).map_err(Error::output(&run_dir))?;
@@ -205,6 +208,27 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     write(&script, &rendered.script)?;
     write(&run_dir.join("environment.json"), &json(&rendered.environment, "environment")?)?;
     Ok(Prepared { run_id, run_dir, script, gate, store, given_baseline, given_previous })
+}
+
+/// Connects to `base_url`'s host and port once. Only a refused or unresolvable address is
+/// an error: a URL this cannot parse is left to k6, which says what is wrong with it.
+fn reachable(base_url: &str) -> Result<()> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let Ok(uri) = base_url.parse::<http::Uri>() else { return Ok(()) };
+    let (Some(host), Some(scheme)) = (uri.host(), uri.scheme_str()) else { return Ok(()) };
+    let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let down = |source: std::io::Error| {
+        Error::service(Service::Target, format!("{base_url} cannot be reached; k6 was not started"), source)
+    };
+    let addrs: Vec<_> = (host.trim_matches(['[', ']']), port).to_socket_addrs().map_err(down)?.collect();
+    let mut last = std::io::Error::other(format!("{host} has no address"));
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3)) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(down(last))
 }
 
 /// A step's failure: the outcome it leaves the run in, and why.
@@ -273,7 +297,7 @@ fn judge_steps(
     injected(Step::WriteSummary, fail_at)?;
     json(summary, "run summary")
         .and_then(|s| write(&p.run_dir.join("run-summary.json"), &s))
-        .map_err(|e| Failure::error(crate::error::report(&e)))?;
+        .map_err(|e| Failure::error(crate::error::chain(&e)))?;
 
     injected(Step::Baseline, fail_at)?;
     let auto = match &p.given_baseline {
@@ -328,7 +352,7 @@ fn judge_steps(
     let verdict = p
         .gate
         .judge(&case)
-        .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::report(&e))))?;
+        .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::chain(&e))))?;
 
     injected(Step::WriteReports, fail_at)?;
     let baseline_summary = match &baseline {
@@ -336,7 +360,7 @@ fn judge_steps(
         gate::Baseline::None => None,
     };
     let html = write_reports(&p.run_dir, &p.run_id, &verdict, summary, baseline_summary)
-        .map_err(|e| Failure::error(crate::error::report(&e)))?;
+        .map_err(|e| Failure::error(crate::error::chain(&e)))?;
 
     judged.html_report = Some(html);
     judged.outcome = if !summary.completeness.complete && stopped {
@@ -414,7 +438,7 @@ fn add_notes(judged: &mut Judged, run_dir: &Path, delivered: &[outputs::Delivery
     }
     let rewritten = json(verdict, "verdict").and_then(|s| write(&run_dir.join("verdict.json"), &s));
     if let Err(e) = rewritten {
-        verdict.notes.push(format!("the notes above are not in verdict.json: {}", crate::error::report(&e)));
+        verdict.notes.push(format!("the notes above are not in verdict.json: {}", crate::error::chain(&e)));
     }
 }
 

@@ -271,7 +271,7 @@ pub fn notify_blocked(
         Some(days) => match blocked_recently(&w.state_dir, &verdict.test, days, now_ns, links.run_id.as_deref()) {
             Ok(n) => n,
             Err(e) => {
-                d.problem = Some(format!("cannot count earlier blocks for escalation: {}", crate::error::report(&e)));
+                d.problem = Some(format!("cannot count earlier blocks for escalation: {}", crate::error::chain(&e)));
                 return Some(d);
             }
         },

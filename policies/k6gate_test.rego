@@ -565,23 +565,6 @@ test_waiver_approved_by_requester_is_ignored if {
 	count(ex) == 0
 }
 
-test_waiver_longer_than_30_days_is_ignored if {
-	w := waiver({"created_ns": now_ns - day_ns, "expires_ns": now_ns + (30 * day_ns)})
-	cfg := config_with_waivers([w])
-	inp := mk_input([p95_over_sla])
-	ex := k6gate.exceptions with input as inp with data.k6gate_config as cfg
-	ig := k6gate.ignored with input as inp with data.k6gate_config as cfg
-	ignored_with(ig, "W-1", "longer than 30 days")
-	count(ex) == 0
-}
-
-test_waiver_exactly_30_days_is_valid if {
-	w := waiver({"created_ns": now_ns - day_ns, "expires_ns": now_ns + (29 * day_ns)})
-	cfg := config_with_waivers([w])
-	ex := k6gate.exceptions with input as mk_input([p95_over_sla]) with data.k6gate_config as cfg
-	count(ex) == 1
-}
-
 test_waiver_for_other_metric_does_not_waive if {
 	w := waiver({"metric": "p99_ms"})
 	cfg := config_with_waivers([w])

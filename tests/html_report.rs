@@ -200,7 +200,7 @@ fn data_from_the_runs_is_escaped() {
 
     // Exceptions and ignored overrides come from policy data files: escaped too.
     verdict.exceptions.push(Exception {
-        kind: "waived".into(),
+        kind: k6gate::policy::verdict::ExceptionKind::Waived,
         result: "budget/all/p95_ms".into(),
         message: "P95 latency rose".into(),
         by: "W-<1>".into(),

@@ -386,7 +386,7 @@ fn check_verdict(want: &Want, v: &Verdict) -> Vec<String> {
         let mut got: Vec<WantException> = v
             .exceptions
             .iter()
-            .map(|e| WantException { kind: e.kind.clone(), result: e.result.clone(), by: e.by.clone() })
+            .map(|e| WantException { kind: e.kind.name().to_string(), result: e.result.clone(), by: e.by.clone() })
             .collect();
         got.sort();
         if want_ex != got {

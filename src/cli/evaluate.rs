@@ -62,7 +62,7 @@ pub fn run_compare(args: &CompareArgs, s: &Settings) -> Result<Exit> {
 
 pub fn run_policy_test(dir: &Path) -> Result<Exit> {
     let data_dir = dir.join("data");
-    let data = if data_dir.is_dir() { Some(data::load(&data_dir)?.json) } else { None };
+    let data = if data_dir.is_dir() { Some(data::load(&data_dir)?.rego_data()) } else { None };
     let outcomes = crate::policy::engine::run_tests(dir, data.as_ref())?;
     if outcomes.is_empty() {
         return Err(Error::Usage(format!("no test_* rules in {}", dir.display())));

@@ -123,49 +123,7 @@ pub fn audit(args: &AuditArgs, s: &Settings) -> Result<Exit> {
             Err(e) => approval::refuse_all(&subjects, &format!("its approval cannot be checked: {e}")),
         },
     };
-    let entries: Vec<serde_json::Value> = ["waivers", "migration_windows"]
-        .iter()
-        .flat_map(|k| {
-            policy_data
-                .json
-                .pointer(&format!("/k6gate_config/{k}"))
-                .and_then(|l| l.as_array())
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect();
-    let current = decisions
-        .into_iter()
-        .map(|d| {
-            let e = entries.iter().find(|e| e.get("id").and_then(|i| i.as_str()) == Some(d.subject.id.as_str()));
-            let s = |k: &str| e.and_then(|e| e.get(k)).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-            let envs = e
-                .and_then(|e| e.get("environments"))
-                .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))
-                .filter(|s| !s.is_empty());
-            let env = e.and_then(|e| e.get("environment")).and_then(|v| v.as_str()).map(str::to_string).or(envs);
-            let metric = e.and_then(|e| e.get("metric").or_else(|| e.get("metrics"))).map(|m| match m {
-                serde_json::Value::String(s) => s.clone(),
-                other => other
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))
-                    .unwrap_or_default(),
-            });
-            let mut scope = format!("test {}", s("test"));
-            if let Some(env) = env {
-                scope.push_str(&format!(", env {env}"));
-            }
-            if let Some(m) = metric {
-                scope.push_str(&format!(", {m}"));
-            }
-            if !s("version").is_empty() {
-                scope.push_str(&format!(", version {}", s("version")));
-            }
-            let expires_ns = e.and_then(|e| e.get("expires_ns")).and_then(|v| v.as_i64()).unwrap_or(i64::MIN);
-            audit::Current { test: s("test"), scope, expires: s("expires"), expired: expires_ns <= now_ns, decision: d }
-        })
-        .collect();
+    let current = decisions.into_iter().map(|d| current_entry(&policy_data, d, now_ns)).collect();
     let report = audit::AuditReport { default_branch: branch, since: args.since.clone(), changes, current };
     match args.format {
         AuditFormat::Json => {
@@ -174,4 +132,30 @@ pub fn audit(args: &AuditArgs, s: &Settings) -> Result<Exit> {
         AuditFormat::Markdown => print!("{}", audit::markdown(&report)),
     }
     Ok(Exit::Success)
+}
+
+/// A current waiver or window for the audit: its scope and expiry, and whether it is honoured.
+fn current_entry(data: &data::PolicyData, d: approval::Decision, now_ns: i64) -> audit::Current {
+    let waiver = data.waivers.iter().map(|w| &w.entry).find(|w| w.id == d.subject.id);
+    let window = data.windows.iter().map(|w| &w.entry).find(|w| w.id == d.subject.id);
+    let (test, scope, expires, expires_ns) = match (waiver, window) {
+        (Some(w), _) => {
+            let mut scope = format!("test {}", w.test);
+            if let Some(env) = &w.environment {
+                scope.push_str(&format!(", env {env}"));
+            }
+            scope.push_str(&format!(", {}, version {}", w.metric, w.version));
+            (w.test.clone(), scope, w.expires.clone(), w.expires_ns)
+        }
+        (None, Some(w)) => {
+            let mut scope = format!("test {}", w.test);
+            if !w.environments.is_empty() {
+                scope.push_str(&format!(", env {}", w.environments.join(",")));
+            }
+            scope.push_str(&format!(", {}", w.metrics.join(",")));
+            (w.test.clone(), scope, w.expires.clone(), w.expires_ns)
+        }
+        (None, None) => (String::new(), "test ".into(), String::new(), i64::MIN),
+    };
+    audit::Current { test, scope, expires, expired: expires_ns <= now_ns, decision: d }
 }

@@ -71,17 +71,15 @@ pub struct Decision {
 
 /// Collects every waiver and migration window from policy data.
 pub fn subjects(data: &crate::policy::data::PolicyData) -> Vec<Subject> {
-    let mut out = Vec::new();
-    for (kind, key) in [(Kind::Waiver, "waivers"), (Kind::MigrationWindow, "migration_windows")] {
-        let list = data.json.pointer(&format!("/k6gate_config/{key}")).and_then(|l| l.as_array());
-        for entry in list.into_iter().flatten() {
-            let id = entry.get("id").and_then(|i| i.as_str()).unwrap_or_default().to_string();
-            let file = entry.pointer("/_source/file").and_then(|f| f.as_str()).unwrap_or_default().to_string();
-            let line = entry.pointer("/_source/line").and_then(|l| l.as_u64()).unwrap_or(1);
-            out.push(Subject { kind, id, file, line });
-        }
-    }
-    out
+    let subject = |kind, id: &str, source: &crate::policy::data::Source| Subject {
+        kind,
+        id: id.to_string(),
+        file: source.file.clone(),
+        line: source.line,
+    };
+    let waivers = data.waivers.iter().map(|w| subject(Kind::Waiver, &w.entry.id, &w.source));
+    let windows = data.windows.iter().map(|w| subject(Kind::MigrationWindow, &w.entry.id, &w.source));
+    waivers.chain(windows).collect()
 }
 
 /// Every subject is refused with the same reason (no token, not a git repository, ...).

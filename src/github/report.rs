@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::actions::{Context, Level, command};
 use super::api::{Api, ApiError, encode};
 use crate::compare::Metric;
-use crate::policy::verdict::{Status, Verdict};
+use crate::policy::verdict::{RuleKind, Status, Verdict};
 
 /// Check run conclusions k6gate uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,18 +255,18 @@ pub fn title(v: &Verdict) -> String {
     let what = match (metric, first.comparison.as_ref()) {
         (Some(m), Some(c)) => {
             let change = match (m, c.abs_change, c.rel_change) {
-                (Metric::ErrorRate, Some(a), _) if first.kind != "sla" => format!(" {:+.2} pp", a * 100.0),
-                (_, _, Some(r)) if first.kind != "sla" => format!(" {:+.1} %", r * 100.0),
+                (Metric::ErrorRate, Some(a), _) if first.kind != RuleKind::Sla => format!(" {:+.2} pp", a * 100.0),
+                (_, _, Some(r)) if first.kind != RuleKind::Sla => format!(" {:+.1} %", r * 100.0),
                 (_, _, _) => {
                     c.candidate.map(|x| format!(" {}", crate::policy::verdict::fmt_value(m, x))).unwrap_or_default()
                 }
             };
-            let why = match first.kind.as_str() {
-                "sla" => "over SLA",
-                "budget" => "over budget",
-                "window" => "above the migration window ceiling",
-                "ratchet" => "worse than the previous run",
-                other => other,
+            let why = match &first.kind {
+                RuleKind::Sla => "over SLA",
+                RuleKind::Budget => "over budget",
+                RuleKind::Window => "above the migration window ceiling",
+                RuleKind::Ratchet => "worse than the previous run",
+                other => other.name(),
             };
             let group = if first.group.is_empty() || first.group == crate::compare::ALL {
                 String::new()

@@ -164,6 +164,11 @@ pub struct Window {
     /// Version of the baseline pinned before the window opened.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline_version: Option<String>,
+    /// `start` and `expires` as Unix ns, set by the loader (never read from the file).
+    #[serde(default, skip_deserializing)]
+    pub start_ns: i64,
+    #[serde(default, skip_deserializing)]
+    pub expires_ns: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -181,22 +186,39 @@ pub struct Waiver {
     pub approved_by: String,
     pub created: String,
     pub expires: String,
+    /// `created` and `expires` as Unix ns, set by the loader (never read from the file).
+    #[serde(default, skip_deserializing)]
+    pub created_ns: i64,
+    #[serde(default, skip_deserializing)]
+    pub expires_ns: i64,
 }
 
 /// Where an entry came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Source {
     pub file: String,
     pub line: u64,
 }
 
-/// All policy data, validated.
+/// An entry of policy data and the file and line it was written at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sourced<T> {
+    pub entry: T,
+    pub source: Source,
+}
+
+/// All policy data, validated and typed. Rego sees it through [`PolicyData::rego_data`],
+/// the one conversion to JSON.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyData {
     pub files: Vec<PathBuf>,
-    /// `data.k6gate_config` for Rego (rules live in package `k6gate`, so data cannot share that path).
-    pub json: serde_json::Value,
+    pub sla_defaults: Sourced<Limits>,
+    pub sla_tests: Vec<Sourced<SlaEntry>>,
+    pub budget_defaults: Sourced<Limits>,
+    pub budget_tests: Vec<Sourced<BudgetEntry>>,
     pub significance: Option<Significance>,
+    pub windows: Vec<Sourced<Window>>,
+    pub waivers: Vec<Sourced<Waiver>>,
     pub approvers: Vec<String>,
     pub notifications: Option<Notifications>,
 }
@@ -206,11 +228,8 @@ impl PolicyData {
     /// not honoured.
     pub fn without(&self, waivers: &[&str], windows: &[&str]) -> PolicyData {
         let mut out = self.clone();
-        for (key, ids) in [("waivers", waivers), ("migration_windows", windows)] {
-            if let Some(list) = out.json.pointer_mut(&format!("/k6gate_config/{key}")).and_then(|l| l.as_array_mut()) {
-                list.retain(|e| !e.get("id").and_then(|i| i.as_str()).is_some_and(|id| ids.contains(&id)));
-            }
-        }
+        out.waivers.retain(|w| !waivers.contains(&w.entry.id.as_str()));
+        out.windows.retain(|w| !windows.contains(&w.entry.id.as_str()));
         out
     }
 
@@ -218,8 +237,26 @@ impl PolicyData {
         self.significance.as_ref().and_then(|s| s.confidence).unwrap_or(0.95)
     }
 
-    pub fn windows(&self) -> Vec<serde_json::Value> {
-        self.json.pointer("/k6gate_config/migration_windows").and_then(|w| w.as_array()).cloned().unwrap_or_default()
+    /// `data.k6gate_config` for Rego (rules live in package `k6gate`, so data cannot share
+    /// that path): every entry with its `_source`.
+    pub fn rego_data(&self) -> serde_json::Value {
+        fn sourced<T: Serialize>(s: &Sourced<T>) -> serde_json::Value {
+            let mut v = json_of(&s.entry);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("_source".into(), json_of(&s.source));
+            }
+            v
+        }
+        serde_json::json!({ "k6gate_config": {
+            "sla": { "defaults": sourced(&self.sla_defaults), "tests": self.sla_tests.iter().map(sourced).collect::<Vec<_>>() },
+            "budgets": {
+                "defaults": sourced(&self.budget_defaults),
+                "significance": self.significance.as_ref().map(json_of).unwrap_or(serde_json::json!({})),
+                "tests": self.budget_tests.iter().map(sourced).collect::<Vec<_>>(),
+            },
+            "migration_windows": self.windows.iter().map(sourced).collect::<Vec<_>>(),
+            "waivers": self.waivers.iter().map(sourced).collect::<Vec<_>>(),
+        }})
     }
 }
 
@@ -252,8 +289,8 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
     }
     let mut approvers: Vec<String> = Vec::new();
     let mut notifications: Option<(Notifications, PathBuf)> = None;
-    let mut sla_defaults: Option<(serde_json::Value, PathBuf)> = None;
-    let mut budget_defaults: Option<(serde_json::Value, PathBuf)> = None;
+    let mut sla_defaults: Option<(Sourced<Limits>, PathBuf)> = None;
+    let mut budget_defaults: Option<(Sourced<Limits>, PathBuf)> = None;
     let mut significance: Option<Significance> = None;
     let (mut sla_tests, mut budget_tests, mut windows, mut waivers) = (vec![], vec![], vec![], vec![]);
     let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
@@ -277,16 +314,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
             }
         };
         let file = path.display().to_string();
-        let source = |segs: &[Seg<'_>]| {
-            let (line, _) = locate(&text, segs);
-            serde_json::json!({ "file": file, "line": line })
-        };
-        let with_source = |mut v: serde_json::Value, segs: &[Seg<'_>]| {
-            if let Some(o) = v.as_object_mut() {
-                o.insert("_source".into(), source(segs));
-            }
-            v
-        };
+        let source = |segs: &[Seg<'_>]| Source { file: file.clone(), line: locate(&text, segs).0 };
 
         if let Some(sla) = doc.sla {
             if let Some(d) = sla.defaults {
@@ -299,9 +327,12 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                         format!("sla.defaults is already set in {}", first.display()),
                     ));
                 }
-                sla_defaults = Some((with_source(json_of(&d), &[Seg::Key("sla"), Seg::Key("defaults")]), path.clone()));
+                sla_defaults = Some((
+                    Sourced { entry: d, source: source(&[Seg::Key("sla"), Seg::Key("defaults")]) },
+                    path.clone(),
+                ));
             }
-            for (i, e) in sla.tests.iter().enumerate() {
+            for (i, e) in sla.tests.into_iter().enumerate() {
                 let segs = [Seg::Key("sla"), Seg::Key("tests"), Seg::Index(i)];
                 let limits = Limits {
                     p50_ms: e.p50_ms,
@@ -311,7 +342,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                     requests_per_s: None,
                 };
                 check_limits(path, &text, &segs, &limits)?;
-                sla_tests.push(with_source(json_of(e), &segs));
+                sla_tests.push(Sourced { entry: e, source: source(&segs) });
             }
         }
         if let Some(b) = doc.budgets {
@@ -325,8 +356,10 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                         format!("budgets.defaults is already set in {}", first.display()),
                     ));
                 }
-                budget_defaults =
-                    Some((with_source(json_of(&d), &[Seg::Key("budgets"), Seg::Key("defaults")]), path.clone()));
+                budget_defaults = Some((
+                    Sourced { entry: d, source: source(&[Seg::Key("budgets"), Seg::Key("defaults")]) },
+                    path.clone(),
+                ));
             }
             if let Some(s) = b.significance {
                 let segs = [Seg::Key("budgets"), Seg::Key("significance")];
@@ -339,7 +372,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                 }
                 significance = Some(s);
             }
-            for (i, e) in b.tests.iter().enumerate() {
+            for (i, e) in b.tests.into_iter().enumerate() {
                 let segs = [Seg::Key("budgets"), Seg::Key("tests"), Seg::Index(i)];
                 let limits = Limits {
                     p50_ms: e.p50_ms,
@@ -349,7 +382,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                     requests_per_s: e.requests_per_s,
                 };
                 check_limits(path, &text, &segs, &limits)?;
-                budget_tests.push(with_source(json_of(e), &segs));
+                budget_tests.push(Sourced { entry: e, source: source(&segs) });
             }
         }
         approvers.extend(doc.approvers.unwrap_or_default().into_iter().map(|a| a.trim_start_matches('@').to_string()));
@@ -374,7 +407,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
             }
             notifications = Some((n, path.clone()));
         }
-        for (i, w) in doc.migration_windows.unwrap_or_default().iter().enumerate() {
+        for (i, mut w) in doc.migration_windows.unwrap_or_default().into_iter().enumerate() {
             let segs = [Seg::Key("migration_windows"), Seg::Index(i)];
             let at = |k: &'static str| [Seg::Key("migration_windows"), Seg::Index(i), Seg::Key(k)];
             unique_id(&mut seen_ids, &w.id, &file).map_err(|m| err(path, &text, &at("id"), m))?;
@@ -399,14 +432,10 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
             if expires <= start {
                 return Err(err(path, &text, &at("expires"), format!("window {}: expires must be after start", w.id)));
             }
-            let mut v = with_source(json_of(w), &segs);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("start_ns".into(), start.into());
-                o.insert("expires_ns".into(), expires.into());
-            }
-            windows.push(v);
+            (w.start_ns, w.expires_ns) = (start, expires);
+            windows.push(Sourced { entry: w, source: source(&segs) });
         }
-        for (i, w) in doc.waivers.unwrap_or_default().iter().enumerate() {
+        for (i, mut w) in doc.waivers.unwrap_or_default().into_iter().enumerate() {
             let segs = [Seg::Key("waivers"), Seg::Index(i)];
             let at = |k: &'static str| [Seg::Key("waivers"), Seg::Index(i), Seg::Key(k)];
             unique_id(&mut seen_ids, &w.id, &file).map_err(|m| err(path, &text, &at("id"), m))?;
@@ -431,12 +460,8 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                     format!("waiver {}: a waiver lasts at most {MAX_WAIVER_DAYS} days", w.id),
                 ));
             }
-            let mut v = with_source(json_of(w), &segs);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("created_ns".into(), created.into());
-                o.insert("expires_ns".into(), expires.into());
-            }
-            waivers.push(v);
+            (w.created_ns, w.expires_ns) = (created, expires);
+            waivers.push(Sourced { entry: w, source: source(&segs) });
         }
     }
     let sla_defaults = sla_defaults.ok_or_else(|| PolicyError::Missing {
@@ -447,17 +472,18 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
         dir: dir.to_path_buf(),
         what: "budgets.defaults (the allowed change against the baseline)".into(),
     })?;
-    let json = serde_json::json!({ "k6gate_config": {
-        "sla": { "defaults": sla_defaults.0, "tests": sla_tests },
-        "budgets": {
-            "defaults": budget_defaults.0,
-            "significance": significance.as_ref().map(json_of).unwrap_or(serde_json::json!({})),
-            "tests": budget_tests,
-        },
-        "migration_windows": windows,
-        "waivers": waivers,
-    }});
-    Ok(PolicyData { files, json, significance, approvers, notifications: notifications.map(|(n, _)| n) })
+    Ok(PolicyData {
+        files,
+        sla_defaults: sla_defaults.0,
+        sla_tests,
+        budget_defaults: budget_defaults.0,
+        budget_tests,
+        significance,
+        windows,
+        waivers,
+        approvers,
+        notifications: notifications.map(|(n, _)| n),
+    })
 }
 
 /// The types above always serialize; a failure would be a bug, shown as null to Rego.

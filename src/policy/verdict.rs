@@ -31,15 +31,94 @@ impl Status {
     }
 }
 
+/// What a rule checks. Custom rules may name their own kind; it is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(from = "String", into = "String")]
+pub enum RuleKind {
+    /// An absolute limit on the candidate.
+    Sla,
+    /// An allowed change against the baseline.
+    Budget,
+    /// A migration window's ceiling.
+    Window,
+    /// Inside a migration window: no worse than the previous run.
+    Ratchet,
+    /// The data itself (missing, incomplete, unsound).
+    Data,
+    Custom(String),
+}
+
+impl RuleKind {
+    pub fn name(&self) -> &str {
+        match self {
+            RuleKind::Sla => "sla",
+            RuleKind::Budget => "budget",
+            RuleKind::Window => "window",
+            RuleKind::Ratchet => "ratchet",
+            RuleKind::Data => "data",
+            RuleKind::Custom(s) => s,
+        }
+    }
+}
+
+impl From<String> for RuleKind {
+    fn from(s: String) -> RuleKind {
+        match s.as_str() {
+            "sla" => RuleKind::Sla,
+            "budget" => RuleKind::Budget,
+            "window" => RuleKind::Window,
+            "ratchet" => RuleKind::Ratchet,
+            "data" => RuleKind::Data,
+            _ => RuleKind::Custom(s),
+        }
+    }
+}
+
+impl std::fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<RuleKind> for String {
+    fn from(k: RuleKind) -> String {
+        k.name().to_string()
+    }
+}
+
+/// How an exception lets a result through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExceptionKind {
+    /// By a waiver: the result is taken out of the verdict.
+    Waived,
+    /// By a migration window: the result stays, with the window's wider budget.
+    Allowed,
+}
+
+impl std::fmt::Display for ExceptionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ExceptionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExceptionKind::Waived => "waived",
+            ExceptionKind::Allowed => "allowed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RuleResult {
     pub id: String,
-    /// sla, budget, window, ratchet, data, or whatever a custom rule says.
-    pub kind: String,
+    pub kind: RuleKind,
     pub status: Status,
     pub group: String,
     pub metric: String,
-    /// The sentence a person reads.
+    /// The sentence a person reads; the status is in `status`, never in the text.
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub limit: Option<f64>,
@@ -55,9 +134,8 @@ pub struct RuleResult {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Exception {
-    /// `waived` (by a waiver) or `allowed` (by a migration window).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ExceptionKind,
     /// The rule result it applies to, and what that result said.
     pub result: String,
     pub message: String,
@@ -159,7 +237,7 @@ pub fn input(req: &Request<'_>) -> serde_json::Value {
 #[derive(Deserialize)]
 struct RawResult {
     id: String,
-    kind: String,
+    kind: RuleKind,
     status: Status,
     #[serde(default)]
     group: String,
@@ -174,7 +252,7 @@ struct RawResult {
 #[derive(Deserialize)]
 struct RawException {
     #[serde(rename = "type")]
-    kind: String,
+    kind: ExceptionKind,
     result: String,
     by: String,
     requested_by: Option<String>,
@@ -191,7 +269,7 @@ fn parse_list<T: serde::de::DeserializeOwned>(what: &str, v: serde_json::Value) 
 
 /// Runs the policies and assembles the verdict.
 pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Result<Verdict, PolicyError> {
-    let out = policies.evaluate(&data.json, &input(req))?;
+    let out = policies.evaluate(&data.rego_data(), &input(req))?;
     let raw: Vec<RawResult> = parse_list("results", out.results)?;
     let raw_ex: Vec<RawException> = parse_list("exceptions", out.exceptions)?;
     let ignored: Vec<Ignored> = parse_list("ignored", out.ignored)?;
@@ -201,7 +279,8 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         .into_iter()
         .map(|r| {
             // A ratchet judges the candidate against the previous run, not the baseline.
-            let against = if r.kind == "ratchet" { req.previous.unwrap_or(req.comparison) } else { req.comparison };
+            let against =
+                if r.kind == RuleKind::Ratchet { req.previous.unwrap_or(req.comparison) } else { req.comparison };
             let comparison = Metric::from_name(&r.metric).and_then(|m| against.get(&r.group, m)).cloned();
             let message = r.summary.clone().unwrap_or_else(|| describe(&r, comparison.as_ref(), phase));
             let message =
@@ -212,7 +291,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
                 status: r.status,
                 group: r.group,
                 metric: r.metric,
-                message: format!("{message} — {}", r.status.label()),
+                message,
                 limit: r.limit,
                 budget: r.budget,
                 comparison,
@@ -239,18 +318,19 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         });
     }
     exceptions.sort_by(|a, b| a.result.cmp(&b.result).then_with(|| a.by.cmp(&b.by)));
-    let waived: Vec<String> = exceptions.iter().filter(|e| e.kind == "waived").map(|e| e.result.clone()).collect();
+    let waived: Vec<String> =
+        exceptions.iter().filter(|e| e.kind == ExceptionKind::Waived).map(|e| e.result.clone()).collect();
     results.retain(|r| !waived.contains(&r.id));
 
     if results.is_empty() && exceptions.is_empty() {
         // A policy set that checks nothing must not let a deployment through.
         results.push(RuleResult {
             id: "no-results".into(),
-            kind: "data".into(),
+            kind: RuleKind::Data,
             status: Status::Fail,
             group: ALL.into(),
             metric: String::new(),
-            message: "the policies produced no results: nothing was checked, failing closed — FAIL".into(),
+            message: "the policies produced no results: nothing was checked, failing closed".into(),
             limit: None,
             budget: None,
             comparison: None,
@@ -314,13 +394,13 @@ fn describe(r: &RawResult, c: Option<&MetricComparison>, phase: &str) -> String 
     let (Some(b), Some(v)) = (c.baseline, c.candidate) else {
         return format!("{label}: {}", c.reason.clone().unwrap_or_else(|| "no data".into()));
     };
-    match r.kind.as_str() {
-        "sla" => format!(
+    match r.kind {
+        RuleKind::Sla => format!(
             "{label} {} ({phase} phase) — SLA < {}",
             fmt_value(metric, v),
             r.limit.map_or("?".into(), |l| fmt_value(metric, l))
         ),
-        "window" => format!(
+        RuleKind::Window => format!(
             "{label} {} — migration window ceiling {}",
             fmt_value(metric, v),
             r.limit.map_or("?".into(), |l| fmt_value(metric, l))
@@ -343,9 +423,10 @@ fn describe(r: &RawResult, c: Option<&MetricComparison>, phase: &str) -> String 
                 (Some(lo), Some(hi)) => format!(", CI {:+.1}..{:+.1} %", lo * 100.0, hi * 100.0),
                 _ => String::new(),
             };
-            let what = if r.kind == "ratchet" { format!("{label} vs the previous run") } else { label.to_string() };
-            let budget = match (r.kind.as_str(), r.budget) {
-                ("ratchet", _) => " — must not get worse inside the migration window".to_string(),
+            let what =
+                if r.kind == RuleKind::Ratchet { format!("{label} vs the previous run") } else { label.to_string() };
+            let budget = match (&r.kind, r.budget) {
+                (RuleKind::Ratchet, _) => " — must not get worse inside the migration window".to_string(),
                 (_, Some(bu)) => format!(" — budget {}", fmt_budget(metric, bu)),
                 _ => String::new(),
             };
@@ -366,14 +447,14 @@ fn headline(outcome: Status, results: &[RuleResult], req: &Request<'_>) -> Strin
         return format!("All {} checks passed {ctx}", results.len());
     };
     let short = match (Metric::from_name(&r.metric), &r.comparison) {
-        (Some(m), Some(c)) if r.kind == "budget" && m != Metric::ErrorRate => {
+        (Some(m), Some(c)) if r.kind == RuleKind::Budget && m != Metric::ErrorRate => {
             let name = m.label().split(' ').next().unwrap_or("");
             format!("{name} {:+.1} % over budget", c.rel_change.unwrap_or(0.0) * 100.0)
         }
-        (Some(m), Some(c)) if r.kind == "sla" => {
+        (Some(m), Some(c)) if r.kind == RuleKind::Sla => {
             format!("{} {} over SLA", m.label(), c.candidate.map_or("?".into(), |v| fmt_value(m, v)))
         }
-        _ => r.message.trim_end_matches(&format!(" — {}", r.status.label())).to_string(),
+        _ => r.message.clone(),
     };
     let more = results.iter().filter(|x| x.status == outcome).count().saturating_sub(1);
     let more = if more > 0 { format!(" and {more} more") } else { String::new() };

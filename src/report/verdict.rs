@@ -56,7 +56,7 @@ pub fn text(v: &Verdict) -> String {
             let _ = writeln!(
                 out,
                 "  {} by {} ({}; {}expires {}): {}",
-                e.kind.to_uppercase(),
+                e.kind.name().to_uppercase(),
                 e.by,
                 e.reason,
                 e.approved_by.as_ref().map(|a| format!("approved by {a}, ")).unwrap_or_default(),
@@ -108,7 +108,7 @@ pub fn markdown(v: &Verdict) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
-                e.kind,
+                e.kind.name(),
                 e.result,
                 e.by,
                 e.approved_by.as_deref().or(e.owner.as_deref()).unwrap_or("-"),
@@ -200,7 +200,7 @@ pub fn gate_table(v: &Verdict) -> String {
 }
 
 fn held_to(r: &RuleResult, metric: Option<Metric>) -> String {
-    metric.map_or_else(|| r.kind.clone(), |m| super::html::rule_text(r, m))
+    metric.map_or_else(|| r.kind.to_string(), |m| super::html::rule_text(r, m))
 }
 
 pub fn comparison_text(c: &Comparison) -> String {

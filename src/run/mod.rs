@@ -199,6 +199,9 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
         BaselineSource::Auto => None,
     };
     let given_previous = opts.previous.as_deref().map(|p| crate::load::run_in(p, &store)).transpose()?;
+    if !k6::available() {
+        return Err(Error::K6 { message: k6::INSTALL_HINT.into(), source: None });
+    }
     // A target that is down would make k6 fail every request: one line now, not a run of them.
     reachable(&rendered.environment.base_url)?;
 

@@ -4,7 +4,7 @@
 
 use super::charts::{ChartView, Charts};
 use crate::compare::{Comparison, Metric, MetricComparison, RunIdentity, State};
-use crate::policy::verdict::{Exception, RuleResult, Status, Verdict, fmt_p, fmt_value};
+use crate::policy::verdict::{Exception, RuleKind, RuleResult, Status, Verdict, fmt_p, fmt_value};
 use crate::report::verdict::change;
 use crate::summary::{GroupStats, PhaseSource, PhaseSummary, RunSummary};
 use serde::Serialize;
@@ -321,8 +321,8 @@ fn verdict_view(v: &Verdict) -> VerdictView {
         status: status_class(r.status),
         label: r.status.label(),
         id: r.id.clone(),
-        kind: r.kind.clone(),
-        message: r.message.trim_end_matches(&format!(" — {}", r.status.label())).to_string(),
+        kind: r.kind.name().to_string(),
+        message: r.message.clone(),
         source: source_of(r.source.as_ref()),
     };
     VerdictView {
@@ -332,7 +332,7 @@ fn verdict_view(v: &Verdict) -> VerdictView {
             .exceptions
             .iter()
             .map(|e| ExceptionRow {
-                kind: e.kind.clone(),
+                kind: e.kind.name().to_string(),
                 result: e.result.clone(),
                 message: e.message.clone(),
                 by: e.by.clone(),
@@ -389,10 +389,10 @@ fn trend(m: &MetricComparison) -> &'static str {
 
 /// "budget 10 %", "SLA < 500.0 ms", "ceiling 450.0 ms", "ratchet".
 pub(crate) fn rule_text(r: &RuleResult, metric: Metric) -> String {
-    match r.kind.as_str() {
-        "sla" => r.limit.map_or("SLA".into(), |l| format!("SLA < {}", fmt_value(metric, l))),
-        "window" => r.limit.map_or("window ceiling".into(), |l| format!("ceiling {}", fmt_value(metric, l))),
-        "ratchet" => "no worse than the previous run".into(),
+    match &r.kind {
+        RuleKind::Sla => r.limit.map_or("SLA".into(), |l| format!("SLA < {}", fmt_value(metric, l))),
+        RuleKind::Window => r.limit.map_or("window ceiling".into(), |l| format!("ceiling {}", fmt_value(metric, l))),
+        RuleKind::Ratchet => "no worse than the previous run".into(),
         kind => match (r.budget, metric) {
             (Some(b), Metric::ErrorRate) => format!("{kind} +{:.2} pp", b * 100.0),
             (Some(b), Metric::RequestsPerS) => format!("{kind} -{:.0} %", b * 100.0),
@@ -422,7 +422,7 @@ fn comparison_view(c: &Comparison, results: &[RuleResult], exceptions: &[Excepti
             rules.push(RuleCell {
                 rule: e.result.split('/').next().unwrap_or_default().to_string(),
                 status: "waived",
-                label: format!("{} by {}", e.kind.to_uppercase(), e.by),
+                label: format!("{} by {}", e.kind.name().to_uppercase(), e.by),
             });
         }
         let worst = results

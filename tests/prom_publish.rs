@@ -102,8 +102,8 @@ fn steady_p95_ms(s: &RunSummary) -> f64 {
 fn fast_retries() -> WriteOptions {
     WriteOptions {
         retry: RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(20),
+            attempts: 4,
+            backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(100),
             budget: Duration::from_secs(5),
         },

@@ -139,7 +139,7 @@ fn try_notify(verdict: &Verdict, links: &Links, policies: &Path, state_dir: &Pat
         return Ok(());
     };
     let body = crate::notify::message(&plan, verdict, links, within);
-    match crate::notify::send(&url, &body) {
+    match crate::notify::send(&crate::net::Secret::new(url), &body) {
         Ok(()) => eprintln!(
             "notify: sent to ${}{}",
             plan.url_env,

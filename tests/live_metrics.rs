@@ -3,6 +3,8 @@
 //! that k6's live series and k6gate's published summary have the right names, labels and
 //! values, and that a missing receiver is reported instead of silently ignored.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/prometheus.rs"]
 mod support;
 
@@ -28,12 +30,12 @@ fn query(promql: &str) -> Vec<Value> {
 
 /// An instant query at `time` (Unix seconds), default now.
 fn query_at(promql: &str, time: Option<f64>) -> Vec<Value> {
-    let mut req = ureq::get(&format!("{}/api/v1/query", prometheus())).query("query", promql);
-    if let Some(t) = time {
-        req = req.query("time", format!("{t:.3}"));
+    let time = time.map(|t| format!("{t:.3}"));
+    let mut query = vec![("query", promql)];
+    if let Some(t) = &time {
+        query.push(("time", t.as_str()));
     }
-    let mut resp = req.call().unwrap_or_else(|e| panic!("{promql}: {e}"));
-    let v: Value = resp.body_mut().read_json().unwrap();
+    let v = http::get_json(&format!("{}/api/v1/query", prometheus()), &query);
     assert_eq!(v["status"], "success", "{v}");
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
@@ -64,12 +66,10 @@ fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
     // k6's live series: native histogram, counters, gauges, with the controlled label set.
     // The series API, not an instant query: stale markers end a finished test's series.
     let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
-    let mut resp = ureq::get(&format!("{}/api/v1/series", prometheus()))
-        .query("match[]", format!("{{testid=\"{id}\"}}"))
-        .query("start", start.to_string())
-        .call()
-        .unwrap();
-    let series: Value = resp.body_mut().read_json().unwrap();
+    let series = http::get_json(
+        &format!("{}/api/v1/series", prometheus()),
+        &[("match[]", &format!("{{testid=\"{id}\"}}")), ("start", &start.to_string())],
+    );
     let names: Vec<String> =
         series["data"].as_array().unwrap().iter().map(|m| m["__name__"].as_str().unwrap().to_string()).collect();
     for want in ["k6_http_req_duration_seconds", "k6_http_reqs_total", "k6_vus", "k6_iterations_total"] {

@@ -11,6 +11,8 @@
 //! Tests share that Prometheus, so each publishes under its own `testid` (and the version
 //! comparison under its own `test_name`) and queries only its own series.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/prometheus.rs"]
 mod support;
 
@@ -49,12 +51,7 @@ fn write_url() -> String {
 fn query(promql: &str, at_ms: i64) -> Vec<Value> {
     let url = format!("{}/api/v1/query", prometheus());
     let time = format!("{}.{:03}", at_ms.div_euclid(1000), at_ms.rem_euclid(1000));
-    let mut resp = ureq::get(&url)
-        .query("query", promql)
-        .query("time", &time)
-        .call()
-        .unwrap_or_else(|e| panic!("query {promql}: {e}"));
-    let v: Value = resp.body_mut().read_json().expect("query JSON");
+    let v = http::get_json(&url, &[("query", promql), ("time", &time)]);
     assert_eq!(v["status"], "success", "{v}");
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }

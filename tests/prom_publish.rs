@@ -13,6 +13,8 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/mock_http.rs"]
+mod mock_http;
 #[path = "support/prometheus.rs"]
 mod support;
 
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k6gate::RunSummary;
 use k6gate::ingest::timefmt::format_rfc3339_ms;
+use k6gate::prom::live;
 use k6gate::prom::publish::{self, METRICS, P95, PublishReport, STEADY_STATE, WHOLE_RUN};
 use k6gate::prom::remote_write::{
     Auth, Label, Rejection, RemoteWriter, RetryPolicy, Sample, Secret, TimeSeries, WriteErrorKind, WriteOptions, decode,
@@ -541,4 +544,40 @@ fn connection_errors_are_retried_within_the_budget() {
     assert!(matches!(err.kind, WriteErrorKind::GaveUp { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(11), "{:?}", start.elapsed());
     drop(listener);
+}
+
+// ------------------------------------------------------------------ the live-series check
+
+fn fake_query_api(result: Value, times: u64) -> mock_http::MockHttp {
+    use wiremock::matchers::{method, path, query_param};
+    let prom = mock_http::MockHttp::start();
+    prom.mount(
+        wiremock::Mock::given(method("GET"))
+            .and(path("/api/v1/query"))
+            .and(query_param("query", "count(count_over_time(k6_vus{testid=\"r1\"}[1h]))"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}}),
+            ))
+            .expect(times),
+    );
+    prom
+}
+
+#[test]
+fn live_series_that_arrived_need_one_query() {
+    let prom = fake_query_api(serde_json::json!([{"metric": {}, "value": [1_700_000_000, "3"]}]), 1);
+    assert_eq!(live::series_missing(&prom.url("/api/v1/write"), None, &Auth::None, "r1"), None);
+    prom.verify();
+}
+
+#[test]
+fn live_series_that_never_arrive_are_polled_five_times_then_explained() {
+    let prom = fake_query_api(serde_json::json!([]), 5);
+    let why = live::series_missing(&prom.url("/api/v1/write"), Some("team-a"), &Auth::None, "r1").expect("missing");
+    prom.verify();
+    assert!(
+        why.starts_with("live metrics did not arrive in Prometheus (no series with testid=\"r1\" at http://127.0.0.1:"),
+        "{why}"
+    );
+    assert!(why.contains("--web.enable-remote-write-receiver"), "{why}");
 }

@@ -37,7 +37,7 @@ pub const RETRY: RetryPolicy = RetryPolicy {
     budget: Duration::from_secs(15),
 };
 
-/// The instant-query result as `(labels, value)` pairs.
+/// The instant-query result as `(labels, value)` pairs, with [`RETRY`].
 /// Authenticated like the writes (`auth`); errors show the URL without credentials.
 pub fn instant(
     base: &str,
@@ -45,9 +45,26 @@ pub fn instant(
     auth: &super::remote_write::Auth,
     promql: &str,
 ) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
+    let client = client()?;
+    crate::net::block_on(instant_async(&client, base, tenant, auth, promql, &RETRY))?
+}
+
+/// The client queries use: 10 s per request.
+pub fn client() -> Result<reqwest::Client, crate::net::NetError> {
+    crate::net::client(&ClientOptions::with_timeout(Duration::from_secs(10)))
+}
+
+/// [`instant`] for async callers, with `client` and `policy`.
+pub async fn instant_async(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: Option<&str>,
+    auth: &super::remote_write::Auth,
+    promql: &str,
+    policy: &RetryPolicy,
+) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
     let url = format!("{base}/api/v1/query");
     let shown = super::remote_write::redact_url(&url);
-    let client = crate::net::client(&ClientOptions::with_timeout(Duration::from_secs(10)))?;
     let scrub = |text: String| Secret::scrub_all(auth.secrets(), &text);
     let http = |message: String| QueryError::Http { url: shown.clone(), message: scrub(message) };
     let with_query = format!("{url}?query={}", crate::net::percent_encode(promql));
@@ -90,7 +107,7 @@ pub fn instant(
         }
         Ok(body)
     };
-    let body = crate::net::block_on(RETRY.run(&TokioClock, attempt))?.map_err(|f| f.into_error())?.0;
+    let body = policy.run(&TokioClock, attempt).await.map_err(|f| f.into_error())?.0;
     let shape = |message: &str| QueryError::Shape { url: shown.clone(), message: message.to_string() };
     let result =
         body.pointer("/data/result").and_then(|r| r.as_array()).ok_or_else(|| shape("no data.result array"))?;

@@ -249,7 +249,8 @@ fn mount_updated_comment(gh: &FakeGithub, report: &Report, id: u64) {
     gh.mount(gh.patch(&path, &comment).respond_with(ok(bot_comment(id, &report.comment_body()))).expect(1));
 }
 
-/// The check run body as the Checks API documents it, for `report`.
+/// The check run body as the Checks API documents it, for `report`. `output.annotations` is
+/// optional; without annotations it is left out.
 fn check_body(report: &Report, head_sha: Option<&str>, annotations: &[Annotation]) -> Value {
     let mut body = json!({
         "name": CHECK_NAME,
@@ -258,11 +259,13 @@ fn check_body(report: &Report, head_sha: Option<&str>, annotations: &[Annotation
         "output": {
             "title": report.title,
             "summary": report.summary,
-            "annotations": annotations.iter().map(annotation).collect::<Vec<_>>(),
         },
         "details_url": ACTIONS_RUN,
         "external_id": RUN_ID,
     });
+    if !annotations.is_empty() {
+        body["output"]["annotations"] = json!(annotations.iter().map(annotation).collect::<Vec<_>>());
+    }
     if let Some(sha) = head_sha {
         body["head_sha"] = json!(sha);
     }

@@ -130,4 +130,38 @@ mod tests {
             .is_ok()
         );
     }
+
+    /// A server that redirects `/other` to `to` and answers `/here` with 200.
+    async fn redirecting(to: String) -> wiremock::MockServer {
+        use wiremock::matchers::path;
+        use wiremock::{Mock, ResponseTemplate};
+        let server = wiremock::MockServer::start().await;
+        Mock::given(path("/other"))
+            .respond_with(ResponseTemplate::new(302).insert_header("location", to.as_str()))
+            .mount(&server)
+            .await;
+        Mock::given(path("/here")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+        server
+    }
+
+    #[test]
+    fn redirects_are_followed_on_the_same_host_only() {
+        let got = crate::net::block_on(async {
+            let client = client(&ClientOptions::default()).unwrap();
+            let status = |url: String| {
+                let req = client.get(url);
+                async move { req.send().await.map(|r| r.status().as_u16()).ok() }
+            };
+            // `localhost` is another host name than the server's `127.0.0.1`.
+            let elsewhere = wiremock::MockServer::start().await;
+            let to_elsewhere = redirecting(format!("http://localhost:{}/here", elsewhere.address().port())).await;
+            let away = status(format!("{}/other", to_elsewhere.uri())).await;
+            let to_itself = redirecting("/here".to_string()).await;
+            let home = status(format!("{}/other", to_itself.uri())).await;
+            let reached = elsewhere.received_requests().await.map(|r| r.len());
+            (away, home, reached)
+        })
+        .unwrap();
+        assert_eq!(got, (Some(302), Some(200), Some(0)));
+    }
 }

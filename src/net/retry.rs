@@ -218,13 +218,15 @@ mod tests {
         }
     }
 
+    type Played = Result<(&'static str, u32), Failed<String>>;
+
     /// Runs `policy` against `answers` (each attempt taking `took`); the result, the
     /// attempts made and the waits in ms.
     fn play(
         policy: RetryPolicy,
         answers: &[Answer],
         took: Duration,
-    ) -> (Result<(&'static str, u32), Failed<String>>, usize, Vec<u64>) {
+    ) -> (Played, usize, Vec<u64>) {
         let clock = FakeClock::new();
         let script = Mutex::new(answers.iter().copied().collect::<VecDeque<_>>());
         let made = Mutex::new(0usize);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use octocrab::Octocrab;
 use serde_json::Value;
 
-use crate::net::{Attempt, RetryPolicy};
+use crate::net::{Attempt, ClientOptions, RetryPolicy};
 
 /// A GitHub token: the one [`Secret`](crate::net::Secret) type, so it never prints.
 pub type Token = crate::net::Secret;
@@ -122,18 +122,19 @@ impl Api {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(cfg_err("expected an http:// or https:// URL".into()));
         }
-        // Built on the shared runtime: octocrab's service spawns its worker there.
+        // octocrab on the shared reqwest client (k6gate's timeouts and redirect rule), built on
+        // the shared runtime: octocrab's service spawns its worker there. No octocrab retries
+        // (its `retry` feature is off) and no total timeout in the client: each attempt is
+        // bounded in `call`, and a read timeout would count a kept-alive connection's idle time.
+        let options = ClientOptions { connect_timeout: config.timeout, timeout: None, ..ClientOptions::default() };
+        let client = crate::net::client(&options).map_err(|e| cfg_err(crate::net::describe(&e)))?;
         let octo = crate::net::block_on(async {
             Octocrab::builder()
                 .base_uri(base.as_str())
                 .map_err(|e| cfg_err(e.to_string()))?
                 .personal_token(config.token.expose().to_string())
                 .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
-                .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
-                // No read timeout: hyper-timeout's counts a kept-alive connection's idle time,
-                // failing retries before they reach GitHub. Each attempt is bounded instead.
-                .set_connect_timeout(Some(config.timeout))
-                .build()
+                .build_with_reqwest(client)
                 .map_err(|e| cfg_err(e.to_string()))
         })
         .map_err(|e| cfg_err(e.to_string()))??;

@@ -222,11 +222,7 @@ mod tests {
 
     /// Runs `policy` against `answers` (each attempt taking `took`); the result, the
     /// attempts made and the waits in ms.
-    fn play(
-        policy: RetryPolicy,
-        answers: &[Answer],
-        took: Duration,
-    ) -> (Played, usize, Vec<u64>) {
+    fn play(policy: RetryPolicy, answers: &[Answer], took: Duration) -> (Played, usize, Vec<u64>) {
         let clock = FakeClock::new();
         let script = Mutex::new(answers.iter().copied().collect::<VecDeque<_>>());
         let made = Mutex::new(0usize);

@@ -9,8 +9,6 @@
 
 #[path = "support/fake_github.rs"]
 mod fake_github;
-#[path = "support/mock_http.rs"]
-mod mock_http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,9 +18,9 @@ use tempfile::TempDir;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
+use fake_github::MockHttp;
 use fake_github::body;
 use k6gate::target::{TargetArgs, spawn};
-use mock_http::MockHttp;
 
 const TOKEN: &str = "ghs_runReportT0kenNeverShown0123456789";
 /// The PR's head commit: where the check run belongs.

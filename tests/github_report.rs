@@ -779,6 +779,20 @@ fn server_errors_are_retried_until_the_api_answers() {
 }
 
 #[test]
+fn rate_limiting_is_retried_after_what_retry_after_asks() {
+    let report = Report::from_verdict(&verdict(Case::Fail), links());
+    let gh = FakeGithub::start(TOKEN);
+    let limited = error(429, "API rate limit exceeded", "https://docs.github.com/rest/rate-limit")
+        .insert_header("retry-after", "0");
+    gh.mount(gh.get(&list_path(), LIST_QUERY).respond_with(limited).up_to_n_times(1).with_priority(1).expect(1));
+    gh.mount(gh.get(&list_path(), LIST_QUERY).respond_with(ok(body::check_runs(vec![]))).with_priority(2).expect(1));
+    mount_created(&gh, &report);
+    let published = publish(&api(&gh), &context(&gh, None), &report).unwrap();
+    assert_eq!(published.posted, [Posted::CheckCreated { id: 4 }]);
+    assert_eq!(gh.requests().len(), 3);
+}
+
+#[test]
 fn an_api_that_stays_unavailable_fails_after_every_attempt() {
     let report = Report::from_verdict(&verdict(Case::Fail), links());
     for attempts in [1, 3] {

@@ -3,13 +3,17 @@
 //! `within_days` days (policy data `notifications.escalation`), the message takes the
 //! escalation route and mentions the owning team's lead.
 //!
-//! Webhook URLs are secrets: policy data names the environment variables that hold them.
+//! Webhook URLs are secrets ([`Secret`]): policy data names the environment variables that
+//! hold them, and no message, error or log line shows one. Sending goes through the shared
+//! HTTP stack (`crate::net`); this module never prints.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::github::report::{Links, title};
+use crate::net::retry::retryable_transport;
+use crate::net::{Attempt, ClientOptions, RetryPolicy, Secret, TokioClock, retryable_status};
 use crate::policy::data::Notifications;
 use crate::policy::verdict::{Status, Verdict};
 
@@ -96,44 +100,52 @@ pub enum NotifyError {
     Status { status: u16, body: String },
     #[error("webhook unreachable: {0}")]
     Transport(String),
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
 }
 
-/// Posts `body` with up to three attempts (5xx and transport errors are retried). The URL
-/// never appears in errors: webhook URLs carry their secret in the path.
-pub fn send(url: &str, body: &Value) -> Result<(), NotifyError> {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut wait = Duration::from_millis(500);
-    let mut last = NotifyError::Transport("not attempted".into());
-    for attempt in 1..=3 {
-        let mut pause = wait;
-        match agent.post(url).send_json(body) {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(mut r) => {
-                let status = r.status().as_u16();
-                // Slack answers 429 with Retry-After; never wait more than 10 s for it.
-                pause = crate::net::retry_after(r.headers()).map_or(wait, |d| d.min(Duration::from_secs(10)));
-                let text = r.body_mut().read_to_string().unwrap_or_default().chars().take(200).collect();
-                last = NotifyError::Status { status, body: text };
-                if status < 500 && status != 429 {
-                    return Err(last);
-                }
-            }
-            Err(e) => {
-                let bad_url = matches!(e, ureq::Error::BadUri(_) | ureq::Error::Http(_));
-                last = NotifyError::Transport(e.to_string().replace(url, "<webhook>"));
-                if bad_url {
-                    return Err(last);
-                }
-            }
-        }
-        if attempt < 3 {
-            std::thread::sleep(pause);
-            wait *= 2;
-        }
+/// Three attempts, 500 ms then 1 s apart; Slack's `Retry-After` on 429 honoured up to 10 s.
+pub const RETRY: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    backoff: Duration::from_millis(500),
+    max_backoff: Duration::from_secs(10),
+    budget: Duration::from_secs(60),
+};
+
+/// Posts `body` as JSON with [`RETRY`] (5xx, 429 and network errors are retried). The URL
+/// is a [`Secret`] and never appears in errors: webhook URLs carry their secret in the path.
+pub fn send(url: &Secret, body: &Value) -> Result<(), NotifyError> {
+    send_with(url, body, &RETRY)
+}
+
+/// [`send`] with another retry policy.
+pub fn send_with(url: &Secret, body: &Value, retry: &RetryPolicy) -> Result<(), NotifyError> {
+    let client = crate::net::client(&ClientOptions::with_timeout(Duration::from_secs(10)))?;
+    let payload = body.to_string();
+    let outcome = crate::net::block_on(retry.run(&TokioClock, |_, _| attempt(&client, url, &payload)))?;
+    outcome.map(|_| ()).map_err(|failed| failed.into_error())
+}
+
+async fn attempt(client: &reqwest::Client, url: &Secret, payload: &str) -> Result<(), Attempt<NotifyError>> {
+    // reqwest quotes the URL in its messages; it is the secret, so it goes first.
+    let hide = |e: reqwest::Error| NotifyError::Transport(url.scrub(&crate::net::describe(&e.without_url())));
+    let sent = client
+        .post(url.expose())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(payload.to_string())
+        .send()
+        .await;
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) if retryable_transport(&e) => return Err(Attempt::Retry { error: hide(e), retry_after: None }),
+        Err(e) => return Err(Attempt::Final(hide(e))),
+    };
+    let status = response.status().as_u16();
+    if response.status().is_success() {
+        return Ok(());
     }
-    Err(last)
+    let retry_after = crate::net::retry_after(response.headers());
+    let text: String = response.text().await.unwrap_or_default().chars().take(200).collect();
+    let error = NotifyError::Status { status, body: url.scrub(&text) };
+    if retryable_status(status) { Err(Attempt::Retry { error, retry_after }) } else { Err(Attempt::Final(error)) }
 }

@@ -372,11 +372,25 @@ fn ok(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).insert_header("content-type", "application/json; charset=utf-8").set_body_json(body)
 }
 
+/// A `simple-user`, with every field the schema requires.
 fn user(login: &str) -> Value {
     let id = login.bytes().map(u64::from).sum::<u64>();
+    let api = |tail: &str| format!("https://api.github.com/users/{login}{tail}");
     json!({
         "login": login, "id": id, "node_id": format!("U_{login}"), "type": "User", "site_admin": false,
         "html_url": format!("https://github.com/{login}"),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+        "gravatar_id": "",
+        "url": api(""),
+        "followers_url": api("/followers"),
+        "following_url": api("/following{/other_user}"),
+        "gists_url": api("/gists{/gist_id}"),
+        "starred_url": api("/starred{/owner}{/repo}"),
+        "subscriptions_url": api("/subscriptions"),
+        "organizations_url": api("/orgs"),
+        "repos_url": api("/repos"),
+        "events_url": api("/events{/privacy}"),
+        "received_events_url": api("/received_events"),
     })
 }
 

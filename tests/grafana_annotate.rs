@@ -19,6 +19,9 @@
 //! client sends that the documentation does not describe is recorded as a problem, and every
 //! test checks there were none.
 
+#[path = "support/http.rs"]
+mod http;
+
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -755,29 +758,17 @@ fn run_embed_url_frames_the_run_with_padding() {
 #[test]
 fn the_fake_flags_requests_off_the_documentation() {
     let grafana = FakeGrafana::start();
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let status = |r: Result<ureq::http::Response<ureq::Body>, ureq::Error>| r.expect("answer").status().as_u16();
+    let url = format!("{}/api/annotations", grafana.url);
+    let bearer = format!("Bearer {TOKEN}");
 
     // Seconds instead of milliseconds, a number as text, an unknown field, no token.
     let body = r#"{"time":1764288942,"text":5,"title":"x"}"#;
-    assert_eq!(
-        status(agent.post(&format!("{}/api/annotations", grafana.url)).content_type("text/plain").send(body)),
-        401
-    );
+    assert_eq!(http::post(&url, &[("content-type", "text/plain")], body), 401);
     // Right token and headers, but no text: Grafana's 400.
-    let no_text = agent
-        .post(&format!("{}/api/annotations", grafana.url))
-        .header("Authorization", &format!("Bearer {TOKEN}"))
-        .content_type("application/json")
-        .send(r#"{"time":1764288942011,"tags":["k6gate"]}"#);
-    assert_eq!(status(no_text), 400);
+    let json = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+    assert_eq!(http::post(&url, &json, r#"{"time":1764288942011,"tags":["k6gate"]}"#), 400);
     // A time in seconds binds (Grafana would store a date in 1970): only the fake's check sees it.
-    let seconds = agent
-        .post(&format!("{}/api/annotations", grafana.url))
-        .header("Authorization", &format!("Bearer {TOKEN}"))
-        .content_type("application/json")
-        .send(r#"{"time":1764288942,"text":"x"}"#);
-    assert_eq!(status(seconds), 200);
+    assert_eq!(http::post(&url, &json, r#"{"time":1764288942,"text":"x"}"#), 200);
 
     let seen = grafana.seen();
     let problems = seen[0].problems.join("\n");

@@ -3,6 +3,8 @@
 //! that k6's live series and k6gate's published summary have the right names, labels and
 //! values, and that a missing receiver is reported instead of silently ignored.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/prometheus.rs"]
 mod support;
 
@@ -28,12 +30,12 @@ fn query(promql: &str) -> Vec<Value> {
 
 /// An instant query at `time` (Unix seconds), default now.
 fn query_at(promql: &str, time: Option<f64>) -> Vec<Value> {
-    let mut req = ureq::get(&format!("{}/api/v1/query", prometheus())).query("query", promql);
-    if let Some(t) = time {
-        req = req.query("time", format!("{t:.3}"));
+    let time = time.map(|t| format!("{t:.3}"));
+    let mut query = vec![("query", promql)];
+    if let Some(t) = &time {
+        query.push(("time", t.as_str()));
     }
-    let mut resp = req.call().unwrap_or_else(|e| panic!("{promql}: {e}"));
-    let v: Value = resp.body_mut().read_json().unwrap();
+    let v = http::get_json(&format!("{}/api/v1/query", prometheus()), &query);
     assert_eq!(v["status"], "success", "{v}");
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
@@ -47,17 +49,14 @@ fn options(state: &Path, port: u16, rw: Option<RemoteWrite>) -> RunOptions {
     opts.sets.push("stages.ramp_up=2s".into());
     opts.git_commit = "feedbee".into();
     // Live metrics during the run, and the summary published after it, as `run --remote-write` does.
-    opts.outputs.prometheus = rw.clone().map(|remote_write| k6gate::run::outputs::Prometheus {
-        remote_write,
-        auth: k6gate::prom::remote_write::Auth::None,
-    });
+    opts.outputs.prometheus = rw.clone().map(|remote_write| k6gate::run::outputs::Prometheus { remote_write });
     opts.remote_write = rw;
     opts
 }
 
 #[test]
 fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
-    let rw = RemoteWrite { url: format!("{}/api/v1/write", prometheus()), tenant: None };
+    let rw = RemoteWrite { url: format!("{}/api/v1/write", prometheus()), ..Default::default() };
     let state = tempfile::tempdir().unwrap();
     let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
     let result = execute(&options(state.path(), target.port(), Some(rw))).unwrap();
@@ -69,12 +68,10 @@ fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
     // k6's live series: native histogram, counters, gauges, with the controlled label set.
     // The series API, not an instant query: stale markers end a finished test's series.
     let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
-    let mut resp = ureq::get(&format!("{}/api/v1/series", prometheus()))
-        .query("match[]", format!("{{testid=\"{id}\"}}"))
-        .query("start", start.to_string())
-        .call()
-        .unwrap();
-    let series: Value = resp.body_mut().read_json().unwrap();
+    let series = http::get_json(
+        &format!("{}/api/v1/series", prometheus()),
+        &[("match[]", &format!("{{testid=\"{id}\"}}")), ("start", &start.to_string())],
+    );
     let names: Vec<String> =
         series["data"].as_array().unwrap().iter().map(|m| m["__name__"].as_str().unwrap().to_string()).collect();
     for want in ["k6_http_req_duration_seconds", "k6_http_reqs_total", "k6_vus", "k6_iterations_total"] {
@@ -125,7 +122,7 @@ fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
 fn a_remote_write_that_goes_nowhere_is_reported() {
     // A port nobody listens on: k6 exits 0 anyway; k6gate must say the series did not arrive.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let rw = RemoteWrite { url: format!("http://127.0.0.1:{port}/api/v1/write"), tenant: None };
+    let rw = RemoteWrite { url: format!("http://127.0.0.1:{port}/api/v1/write"), ..Default::default() };
     let state = tempfile::tempdir().unwrap();
     let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
     let mut opts = options(state.path(), target.port(), Some(rw));

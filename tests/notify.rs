@@ -22,6 +22,7 @@ use wiremock::{Mock, MockBuilder, ResponseTemplate};
 use k6gate::compare::MetricComparison;
 use k6gate::github::report::Links;
 use k6gate::history::{NewRun, Outcome, RunStore};
+use k6gate::net::Secret;
 use k6gate::notify::{self, NotifyError, Plan};
 use k6gate::policy::data::{self, Notifications};
 use k6gate::policy::engine::Policies;
@@ -330,6 +331,7 @@ fn links() -> Links {
             "https://grafana.example.com/d/k6gate-live?orgId=1&from=1764583200000&to=1764583300000&var-test=checkout&var-run=20261201-101500-ab12"
                 .into(),
         ),
+        workspace: None,
     }
 }
 
@@ -427,7 +429,7 @@ fn send_posts_exactly_the_message_as_json() {
             .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
             .expect(1),
     );
-    notify::send(&hook.url(NORMAL), &body).unwrap();
+    notify::send(&Secret::new(hook.url(NORMAL)), &body).unwrap();
     hook.verify();
     assert_eq!(hook.received().len(), 1, "sent once");
 }
@@ -441,7 +443,7 @@ fn send_retries_a_server_error_then_succeeds() {
     );
     hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(200)).expect(1));
     let body = sample_body();
-    notify::send(&hook.url(NORMAL), &body).unwrap();
+    notify::send(&Secret::new(hook.url(NORMAL)), &body).unwrap();
     hook.verify();
     let got = hook.received();
     assert_eq!(got.len(), 2);
@@ -458,7 +460,7 @@ fn send_retries_rate_limiting() {
             .expect(1),
     );
     hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(200)).expect(1));
-    notify::send(&hook.url(NORMAL), &sample_body()).unwrap();
+    notify::send(&Secret::new(hook.url(NORMAL)), &sample_body()).unwrap();
     hook.verify();
 }
 
@@ -466,7 +468,7 @@ fn send_retries_rate_limiting() {
 fn send_gives_up_on_a_client_error_at_once() {
     let hook = Webhook::start();
     hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(400).set_body_string("invalid_blocks")).expect(1));
-    let err = notify::send(&hook.url(NORMAL), &sample_body()).unwrap_err();
+    let err = notify::send(&Secret::new(hook.url(NORMAL)), &sample_body()).unwrap_err();
     hook.verify();
     assert!(matches!(&err, NotifyError::Status { status: 400, body } if body == "invalid_blocks"), "{err:?}");
     let msg = err.to_string();
@@ -477,7 +479,7 @@ fn send_gives_up_on_a_client_error_at_once() {
 fn send_keeps_failing_server_errors_to_three_attempts() {
     let hook = Webhook::start();
     hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(503)).expect(3));
-    let err = notify::send(&hook.url(NORMAL), &sample_body()).unwrap_err();
+    let err = notify::send(&Secret::new(hook.url(NORMAL)), &sample_body()).unwrap_err();
     hook.verify();
     assert!(matches!(err, NotifyError::Status { status: 503, .. }), "{err:?}");
 }
@@ -487,7 +489,7 @@ fn send_to_an_unreachable_webhook_fails_without_showing_the_url() {
     // A port that was free a moment ago: connections are refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}{NORMAL}");
-    let err = notify::send(&url, &sample_body()).unwrap_err();
+    let err = notify::send(&Secret::new(url.clone()), &sample_body()).unwrap_err();
     assert!(matches!(err, NotifyError::Transport(_)), "{err:?}");
     let msg = err.to_string();
     assert!(msg.starts_with("webhook unreachable"), "{msg}");

@@ -11,6 +11,10 @@
 //! Tests share that Prometheus, so each publishes under its own `testid` (and the version
 //! comparison under its own `test_name`) and queries only its own series.
 
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/mock_http.rs"]
+mod mock_http;
 #[path = "support/prometheus.rs"]
 mod support;
 
@@ -26,6 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k6gate::RunSummary;
+use k6gate::prom::live;
 use k6gate::prom::publish::{self, METRICS, P95, PublishReport, STEADY_STATE, WHOLE_RUN};
 use k6gate::prom::remote_write::{
     Auth, Label, Rejection, RemoteWriter, RetryPolicy, Sample, Secret, TimeSeries, WriteErrorKind, WriteOptions, decode,
@@ -49,12 +54,7 @@ fn write_url() -> String {
 fn query(promql: &str, at_ms: i64) -> Vec<Value> {
     let url = format!("{}/api/v1/query", prometheus());
     let time = format!("{}.{:03}", at_ms.div_euclid(1000), at_ms.rem_euclid(1000));
-    let mut resp = ureq::get(&url)
-        .query("query", promql)
-        .query("time", &time)
-        .call()
-        .unwrap_or_else(|e| panic!("query {promql}: {e}"));
-    let v: Value = resp.body_mut().read_json().expect("query JSON");
+    let v = http::get_json(&url, &[("query", promql), ("time", &time)]);
     assert_eq!(v["status"], "success", "{v}");
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
@@ -102,8 +102,8 @@ fn steady_p95_ms(s: &RunSummary) -> f64 {
 fn fast_retries() -> WriteOptions {
     WriteOptions {
         retry: RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(20),
+            attempts: 4,
+            backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(100),
             budget: Duration::from_secs(5),
         },
@@ -544,4 +544,41 @@ fn connection_errors_are_retried_within_the_budget() {
     assert!(matches!(err.kind, WriteErrorKind::GaveUp { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(11), "{:?}", start.elapsed());
     drop(listener);
+}
+
+// ------------------------------------------------------------------ the live-series check
+
+fn fake_query_api(result: Value, times: u64) -> mock_http::MockHttp {
+    use wiremock::matchers::{method, path, query_param};
+    let prom = mock_http::MockHttp::start();
+    prom.mount(
+        wiremock::Mock::given(method("GET"))
+            .and(path("/api/v1/query"))
+            .and(query_param("query", "count(count_over_time(k6_vus{testid=\"r1\"}[1h]))"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}}),
+            ))
+            .expect(times),
+    );
+    prom
+}
+
+#[test]
+fn live_series_that_arrived_need_one_query() {
+    let prom = fake_query_api(serde_json::json!([{"metric": {}, "value": [1_700_000_000, "3"]}]), 1);
+    assert_eq!(live::series_missing(&prom.url("/api/v1/write"), None, None, &Auth::None, "r1"), None);
+    prom.verify();
+}
+
+#[test]
+fn live_series_that_never_arrive_are_polled_five_times_then_explained() {
+    let prom = fake_query_api(serde_json::json!([]), 5);
+    let why =
+        live::series_missing(&prom.url("/api/v1/write"), None, Some("team-a"), &Auth::None, "r1").expect("missing");
+    prom.verify();
+    assert!(
+        why.starts_with("live metrics did not arrive in Prometheus (no series with testid=\"r1\" at http://127.0.0.1:"),
+        "{why}"
+    );
+    assert!(why.contains("--web.enable-remote-write-receiver"), "{why}");
 }

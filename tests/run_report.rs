@@ -7,8 +7,8 @@
 //! Each case is one k6 run of about 8 s (stages shortened with `--set`); the cases run in
 //! parallel, each with its own demo shop, state directory and fake.
 
-#[path = "support/mock_http.rs"]
-mod mock_http;
+#[path = "support/fake_github.rs"]
+mod fake_github;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,8 +18,9 @@ use tempfile::TempDir;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
+use fake_github::MockHttp;
+use fake_github::body;
 use k6gate_shop::{TargetArgs, spawn};
-use mock_http::MockHttp;
 
 const TOKEN: &str = "ghs_runReportT0kenNeverShown0123456789";
 /// The PR's head commit: where the check run belongs.
@@ -145,20 +146,37 @@ fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
     );
     gh.mount(
         api("POST", &format!("{REPO}/check-runs"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 4001, "name": CHECK_NAME })))
+            // The documented answer: the created check run.
+            .respond_with(ResponseTemplate::new(201).set_body_json(body::check_run(
+                "acme/shop",
+                4001,
+                CHECK_NAME,
+                HEAD_SHA,
+                Some("success"),
+            )))
             .expect(1),
     );
     gh.mount(
         api("GET", &format!("{REPO}/issues/7/comments"))
             .and(query_param("page", "1"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-                { "id": 10, "body": "Looks good to me", "user": { "login": "alice" } }
-            ])))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([body::issue_comment(
+                "acme/shop",
+                7,
+                10,
+                "Looks good to me",
+                body::user("alice", 1, "User"),
+            )])))
             .expect(1),
     );
     gh.mount(
         api("POST", &format!("{REPO}/issues/7/comments"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "id": 5001 })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(body::issue_comment(
+                "acme/shop",
+                7,
+                5001,
+                "<!-- k6gate:comment test=checkout env=dev -->",
+                body::actions_bot(),
+            )))
             .expect(1),
     );
 

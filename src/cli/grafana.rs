@@ -33,8 +33,12 @@ pub fn publish(args: &PublishArgs, s: &Settings) -> Result<Exit> {
     let run = crate::load::run(&args.run, s.state_dir())?;
     let (run_id, verdict) = identity(&args.run, &run.source, s);
     let p = outputs::Prometheus {
-        remote_write: RemoteWrite { url: args.remote_write.clone(), tenant: args.tenant.clone() },
-        auth: s.remote_write_auth()?,
+        remote_write: RemoteWrite {
+            url: args.remote_write.clone(),
+            tenant: args.tenant.clone(),
+            auth: s.remote_write_auth()?,
+            query_url: None,
+        },
     };
     finish(outputs::publish_summary(&p, &run.summary, &run_id, verdict.as_deref()))
 }

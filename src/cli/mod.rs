@@ -12,6 +12,7 @@ mod logging;
 mod render;
 mod run;
 pub mod settings;
+mod who;
 
 use std::path::PathBuf;
 

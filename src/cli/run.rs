@@ -10,11 +10,15 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         tracing::warn!("{w}");
     }
     // An empty variable (an unset workflow input) means "not configured".
-    let remote_write = args
-        .remote_write
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .map(|url| RemoteWrite { url, tenant: args.tenant.clone().filter(|t| !t.trim().is_empty()) });
+    let remote_write = match args.remote_write.clone().filter(|u| !u.trim().is_empty()) {
+        Some(url) => Some(RemoteWrite {
+            url,
+            tenant: args.tenant.clone().filter(|t| !t.trim().is_empty()),
+            auth: s.remote_write_auth()?,
+            query_url: s.env.get("K6GATE_PROMETHEUS_QUERY_URL"),
+        }),
+        None => None,
+    };
     let mut warnings = Vec::new();
     let outputs =
         s.outputs(remote_write.as_ref(), args.report.contains(&super::ReportTarget::Github), &mut warnings)?;

@@ -100,8 +100,8 @@ impl Settings {
 
     /// Who runs k6gate: the Actions actor in CI, else the local user.
     pub fn who(&self) -> crate::run::Who {
-        let user = self.env.get("GITHUB_ACTOR").or_else(crate::history::who::current_user);
-        crate::run::Who { user, host: crate::history::who::hostname() }
+        let user = self.env.get("GITHUB_ACTOR").or_else(super::who::current_user);
+        crate::run::Who { user, host: super::who::hostname() }
     }
 
     /// Grafana, when `K6GATE_GRAFANA_URL` is set.
@@ -120,7 +120,7 @@ impl Settings {
     pub fn github(&self) -> Result<outputs::GitHub> {
         let context = crate::github::actions::Context::from_lookup(|n| self.env.get(n))
             .map_err(|e| Error::service(Service::GitHub, "reading the Actions context", e))?;
-        let api = crate::github::api::ApiConfig::from_env(context.api_url.clone(), context.token.clone());
+        let api = crate::github::api::ApiConfig::for_context(&context);
         Ok(outputs::GitHub { context, api, in_actions: self.env.get("GITHUB_ACTIONS").as_deref() == Some("true") })
     }
 
@@ -140,7 +140,7 @@ impl Settings {
             )),
             _ => None,
         };
-        LinkBase { grafana, actions_run }
+        LinkBase { grafana, actions_run, workspace: self.env.get("GITHUB_WORKSPACE").map(PathBuf::from) }
     }
 
     pub fn webhook(&self) -> outputs::Webhook {
@@ -157,10 +157,7 @@ impl Settings {
         github: bool,
         warnings: &mut Vec<String>,
     ) -> Result<Outputs> {
-        let prometheus = match remote_write {
-            Some(rw) => Some(outputs::Prometheus { remote_write: rw.clone(), auth: self.remote_write_auth()? }),
-            None => None,
-        };
+        let prometheus = remote_write.map(|rw| outputs::Prometheus { remote_write: rw.clone() });
         let grafana = match self.grafana() {
             Ok(config) => config.map(|config| outputs::Grafana {
                 config,

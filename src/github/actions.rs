@@ -26,6 +26,11 @@ pub struct Context {
     pub run_url: Option<String>,
     /// The repository's default branch, when the event names it.
     pub default_branch: Option<String>,
+    /// `GITHUB_STEP_SUMMARY`: where the job summary goes.
+    pub step_summary: Option<PathBuf>,
+    /// `K6GATE_GITHUB_TIMEOUT` (seconds per attempt) and `K6GATE_GITHUB_ATTEMPTS`, when set.
+    pub api_timeout: Option<f64>,
+    pub api_attempts: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +46,8 @@ pub enum ContextError {
 }
 
 impl Context {
-    pub fn from_env() -> Result<Context, ContextError> {
-        Context::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-    }
-
+    /// The context from the Actions variables, read through `var` (the CLI's environment
+    /// snapshot, or a test's own).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Context, ContextError> {
         let need = |name: &'static str| var(name).ok_or(ContextError::Missing(name));
         let repository = need("GITHUB_REPOSITORY")?;
@@ -83,6 +86,9 @@ impl Context {
                 .and_then(|e| e.pointer("/repository/default_branch"))
                 .and_then(|b| b.as_str())
                 .map(str::to_string),
+            step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            api_timeout: var("K6GATE_GITHUB_TIMEOUT").and_then(|v| v.trim().parse().ok()),
+            api_attempts: var("K6GATE_GITHUB_ATTEMPTS").and_then(|v| v.trim().parse().ok()),
         })
     }
 
@@ -96,11 +102,6 @@ fn read_event(path: &Path) -> Result<serde_json::Value, ContextError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ContextError::Event { path: path.to_path_buf(), message: e.to_string() })?;
     serde_json::from_str(&text).map_err(|e| ContextError::Event { path: path.to_path_buf(), message: e.to_string() })
-}
-
-/// Whether this process runs inside GitHub Actions.
-pub fn in_actions() -> bool {
-    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
 /// Level of a workflow command.
@@ -144,16 +145,11 @@ fn escape_property(s: &str) -> String {
 /// GitHub accepts up to 1 MiB of summary per step.
 pub const SUMMARY_LIMIT: usize = 1024 * 1024;
 
-/// Appends Markdown to `$GITHUB_STEP_SUMMARY`, if set. Returns the file written.
-pub fn append_job_summary(markdown: &str) -> std::io::Result<Option<PathBuf>> {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
-        return Ok(None);
-    };
-    let path = PathBuf::from(path);
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+/// Appends Markdown to the job summary file (`GITHUB_STEP_SUMMARY`).
+pub fn append_job_summary(path: &Path, markdown: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     f.write_all(super::truncate(markdown, SUMMARY_LIMIT - 1024).as_bytes())?;
-    f.write_all(b"\n")?;
-    Ok(Some(path))
+    f.write_all(b"\n")
 }
 
 #[cfg(test)]

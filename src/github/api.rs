@@ -2,35 +2,22 @@
 //! top: bounded retries with backoff, a hard per-request timeout, and errors that name the
 //! request and never contain the token.
 //!
-//! Retries are written here rather than taken from octocrab: its `RetryConfig::Simple`
-//! retries at once with no backoff, and `HandleRateLimits` can sleep until the rate-limit
-//! reset (up to an hour), which a CI gate must not do.
+//! Retries are the shared policy (`crate::net::RetryPolicy`) rather than octocrab's: its
+//! `RetryConfig::Simple` retries at once with no backoff, and `HandleRateLimits` can sleep
+//! until the rate-limit reset (up to an hour), which a CI gate must not do. Calls run on the
+//! process-wide runtime (`crate::net::block_on`), typed through octocrab where it has a call
+//! (see `report.rs` and `approval.rs`), raw ([`Api::get`]) where it has none.
 
+use std::future::Future;
 use std::time::Duration;
 
 use octocrab::Octocrab;
 use serde_json::Value;
 
-/// A GitHub token. Its `Debug` never shows the value, so it cannot leak through logs.
-#[derive(Clone)]
-pub struct Token(String);
+use crate::net::{Attempt, ClientOptions, RetryPolicy};
 
-impl Token {
-    pub fn new(value: impl Into<String>) -> Self {
-        Token(value.into())
-    }
-
-    /// Removes every occurrence of the token from `text`.
-    pub fn scrub(&self, text: &str) -> String {
-        if self.0.len() < 4 { text.to_string() } else { text.replace(&self.0, "***") }
-    }
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(***)")
-    }
-}
+/// A GitHub token: the one [`Secret`](crate::net::Secret) type, so it never prints.
+pub type Token = crate::net::Secret;
 
 /// How to reach the API.
 #[derive(Debug, Clone)]
@@ -46,6 +33,9 @@ pub struct ApiConfig {
     pub backoff: Duration,
 }
 
+/// The longest wait between attempts, whatever `Retry-After` asks: the gate must end.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
 impl ApiConfig {
     pub fn new(api_url: impl Into<String>, token: Token) -> Self {
         ApiConfig {
@@ -57,16 +47,28 @@ impl ApiConfig {
         }
     }
 
-    /// [`ApiConfig::new`] with `K6GATE_GITHUB_TIMEOUT` (seconds per attempt, default 20) and
-    /// `K6GATE_GITHUB_ATTEMPTS` (default 3) applied.
-    pub fn from_env(api_url: impl Into<String>, token: Token) -> Self {
-        let mut c = ApiConfig::new(api_url, token);
-        let num = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<f64>().ok());
-        if let Some(t) = num("K6GATE_GITHUB_TIMEOUT").filter(|t| *t > 0.0 && *t < 600.0) {
+    /// The shared retry policy with these attempts and backoff: 5xx, 429 and network errors
+    /// are retried, waits double from `backoff` and never exceed 30 s (`Retry-After`
+    /// included), and the budget leaves room for every attempt to use its whole timeout.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        let attempts = self.attempts.max(1);
+        RetryPolicy {
+            attempts,
+            backoff: self.backoff,
+            max_backoff: MAX_WAIT,
+            budget: self.timeout.saturating_add(MAX_WAIT).saturating_mul(attempts.saturating_add(1)),
+        }
+    }
+
+    /// The context's API, with its timeout (`K6GATE_GITHUB_TIMEOUT`, seconds per attempt,
+    /// default 20) and attempts (`K6GATE_GITHUB_ATTEMPTS`, default 3) when in range.
+    pub fn for_context(ctx: &super::actions::Context) -> Self {
+        let mut c = ApiConfig::new(ctx.api_url.clone(), ctx.token.clone());
+        if let Some(t) = ctx.api_timeout.filter(|t| *t > 0.0 && *t < 600.0) {
             c.timeout = Duration::from_secs_f64(t);
             c.backoff = c.backoff.min(c.timeout);
         }
-        if let Some(n) = num("K6GATE_GITHUB_ATTEMPTS").filter(|n| *n >= 1.0 && *n <= 10.0) {
+        if let Some(n) = ctx.api_attempts.filter(|n| *n >= 1.0 && *n <= 10.0) {
             c.attempts = n as u32;
         }
         c
@@ -99,27 +101,10 @@ impl ApiError {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Method {
-    Get,
-    Post,
-    Patch,
-}
-
-impl Method {
-    fn name(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Patch => "PATCH",
-        }
-    }
-}
-
-/// A blocking client; each call runs on a private single-threaded runtime.
+/// A blocking client. Calls run on the process-wide runtime (`crate::net::block_on`), with
+/// [`ApiConfig::retry_policy`] and a hard timeout on each attempt.
 pub struct Api {
     octo: Octocrab,
-    rt: tokio::runtime::Runtime,
     config: ApiConfig,
 }
 
@@ -132,55 +117,71 @@ impl std::fmt::Debug for Api {
 impl Api {
     pub fn new(config: ApiConfig) -> Result<Self, ApiError> {
         let cfg_err = |message: String| ApiError::Config { url: config.api_url.clone(), message };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| cfg_err(format!("cannot start the I/O runtime: {e}")))?;
         let base = format!("{}/", config.api_url.trim_end_matches('/'));
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(cfg_err("expected an http:// or https:// URL".into()));
         }
-        let octo = rt.block_on(async {
+        // octocrab on the shared reqwest client (k6gate's timeouts and redirect rule), built on
+        // the shared runtime: octocrab's service spawns its worker there. No octocrab retries
+        // (its `retry` feature is off) and no total timeout in the client: each attempt is
+        // bounded in `call`, and a read timeout would count a kept-alive connection's idle time.
+        let options = ClientOptions { connect_timeout: config.timeout, timeout: None, ..ClientOptions::default() };
+        let client = crate::net::client(&options).map_err(|e| cfg_err(crate::net::describe(&e)))?;
+        let octo = crate::net::block_on(async {
             Octocrab::builder()
                 .base_uri(base.as_str())
                 .map_err(|e| cfg_err(e.to_string()))?
-                .personal_token(config.token.0.clone())
+                .personal_token(config.token.expose().to_string())
                 .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
-                .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
-                // No read timeout: hyper-timeout's counts a kept-alive connection's idle time,
-                // failing retries before they reach GitHub. `attempt` bounds each call instead.
-                .set_connect_timeout(Some(config.timeout))
-                .build()
+                .build_with_reqwest(client)
                 .map_err(|e| cfg_err(e.to_string()))
-        })?;
-        Ok(Api { octo, rt, config })
+        })
+        .map_err(|e| cfg_err(e.to_string()))??;
+        Ok(Api { octo, config })
     }
 
+    /// `GET path` (a raw REST path, `/repos/...`), as JSON. For endpoints octocrab has no
+    /// typed call for, or whose typed call sends other parameters than GitHub documents.
     pub fn get(&self, path: &str) -> Result<Value, ApiError> {
-        self.send(Method::Get, path, None)
+        self.call("GET", path, |octo| octo.get(path, None::<&()>))
     }
 
+    /// `POST path` with a JSON body (raw; see [`Api::get`]).
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
-        self.send(Method::Post, path, Some(body))
+        self.call("POST", path, |octo| octo.post(path, Some(body)))
     }
 
+    /// `PATCH path` with a JSON body (raw; see [`Api::get`]).
     pub fn patch(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
-        self.send(Method::Patch, path, Some(body))
+        self.call("PATCH", path, |octo| octo.patch(path, Some(body)))
     }
 
-    /// Every item of a list endpoint (`per_page=100`). More than `max_pages` pages is an
-    /// error, never a silently shortened list.
+    /// Every item of a list endpoint, `per_page` 100 (raw; see [`Api::get`]). More than
+    /// `max_pages` pages is an error, never a silently shortened list.
     pub fn get_all(&self, path: &str, max_pages: u32) -> Result<Vec<Value>, ApiError> {
         let sep = if path.contains('?') { '&' } else { '?' };
-        let mut items = Vec::new();
-        for page in 1..=max_pages {
+        self.pages(path, max_pages, |page| {
             let page_path = format!("{path}{sep}per_page=100&page={page}");
             let v = self.get(&page_path)?;
-            let list = v.as_array().cloned().ok_or_else(|| ApiError::Decode {
+            v.as_array().cloned().ok_or_else(|| ApiError::Decode {
                 method: "GET",
                 path: page_path.clone(),
                 message: "expected a JSON array".into(),
-            })?;
+            })
+        })
+    }
+
+    /// Every item of a paginated list, `fetch` giving page `n` (1-based) of 100 items. More
+    /// than `max_pages` pages is an error, never a silently shortened list.
+    pub fn pages<T>(
+        &self,
+        path: &str,
+        max_pages: u32,
+        mut fetch: impl FnMut(u32) -> Result<Vec<T>, ApiError>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut items = Vec::new();
+        for page in 1..=max_pages {
+            let list = fetch(page)?;
             let n = list.len();
             items.extend(list);
             if n < 100 {
@@ -194,132 +195,84 @@ impl Api {
         })
     }
 
-    fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
-        let attempts = self.config.attempts.max(1);
-        let mut wait = self.config.backoff;
-        let mut attempt = 1;
-        loop {
-            match self.attempt(method, path, body) {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    let retry_after = match &e {
-                        Attempt::Retry { retry_after, .. } => *retry_after,
-                        Attempt::Final(_) => None,
-                    };
-                    let retryable = matches!(e, Attempt::Retry { .. });
-                    if !retryable || attempt >= attempts {
-                        return Err(self.finish(method, path, e, attempt));
-                    }
-                    // Honour Retry-After, but never wait more than 30 s: the gate must end.
-                    let pause = retry_after.unwrap_or(wait).min(Duration::from_secs(30));
-                    // On the runtime, so idle pooled connections keep being served.
-                    self.rt.block_on(async { tokio::time::sleep(pause).await });
-                    wait = wait.saturating_mul(2);
-                    attempt += 1;
-                }
-            }
-        }
-    }
-
-    fn finish(&self, method: Method, path: &str, e: Attempt, attempts: u32) -> ApiError {
-        let scrub = |s: &str| self.config.token.scrub(s);
-        match e {
-            Attempt::Final(AttemptError::Status(status, message))
-            | Attempt::Retry { error: AttemptError::Status(status, message), .. } => ApiError::Status {
-                method: method.name(),
-                path: path.to_string(),
-                status,
-                message: scrub(&message),
-                attempts,
-            },
-            Attempt::Final(AttemptError::Transport(message))
-            | Attempt::Retry { error: AttemptError::Transport(message), .. } => ApiError::Transport {
-                method: method.name(),
-                path: path.to_string(),
-                message: scrub(&message),
-                attempts,
-            },
-            Attempt::Final(AttemptError::Decode(message))
-            | Attempt::Retry { error: AttemptError::Decode(message), .. } => {
-                ApiError::Decode { method: method.name(), path: path.to_string(), message: scrub(&message) }
-            }
-        }
-    }
-
-    fn attempt(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, Attempt> {
-        let octo = &self.octo;
+    /// Runs one API call (`request`, typed or raw) with the retry policy and the per-attempt
+    /// timeout; `method` and `path` name it in errors. Errors never contain the token.
+    pub fn call<'a, T, F, Fut>(&'a self, method: &'static str, path: &str, request: F) -> Result<T, ApiError>
+    where
+        F: Fn(&'a Octocrab) -> Fut + Send + Sync,
+        Fut: Future<Output = octocrab::Result<T>> + Send,
+        T: Send,
+    {
         let timeout = self.config.timeout;
-        self.rt.block_on(async move {
-            let request = async {
-                match method {
-                    Method::Get => octo._get(path).await,
-                    Method::Post => octo._post(path, body).await,
-                    Method::Patch => octo._patch(path, body).await,
-                }
-            };
-            // The connector's timeouts cover connect and each read; this bounds the whole call.
-            let response = match tokio::time::timeout(timeout, request).await {
-                Err(_) => {
-                    return Err(Attempt::Retry {
+        let policy = self.config.retry_policy();
+        let run = policy.run(&crate::net::TokioClock, |_, _| {
+            let fut = request(&self.octo);
+            async move {
+                match tokio::time::timeout(timeout, fut).await {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(e)) => Err(self.classify(&e)),
+                    Err(_) => Err(Attempt::Retry {
                         error: AttemptError::Transport(format!("no response within {} s", timeout.as_secs_f64())),
                         retry_after: None,
-                    });
+                    }),
                 }
-                Ok(Err(e)) => {
-                    return Err(Attempt::Retry { error: AttemptError::Transport(describe(&e)), retry_after: None });
-                }
-                Ok(Ok(r)) => r,
-            };
-            let status = response.status().as_u16();
-            let retry_after = crate::net::retry_after(response.headers());
-            let text = match tokio::time::timeout(timeout, octo.body_to_string(response)).await {
-                Ok(Ok(t)) => t,
-                Ok(Err(e)) => {
-                    return Err(Attempt::Retry { error: AttemptError::Transport(describe(&e)), retry_after: None });
-                }
-                Err(_) => {
-                    return Err(Attempt::Retry {
-                        error: AttemptError::Transport(format!(
-                            "response body not read within {} s",
-                            timeout.as_secs_f64()
-                        )),
-                        retry_after: None,
-                    });
-                }
-            };
-            if (200..300).contains(&status) {
-                if text.trim().is_empty() {
-                    return Ok(Value::Null);
-                }
-                return serde_json::from_str(&text).map_err(|e| Attempt::Final(AttemptError::Decode(e.to_string())));
             }
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
-                .unwrap_or(text);
-            // Scrubbed before it is cut, so no part of a token survives the cut.
-            let message = self.config.token.scrub(&message).chars().take(200).collect();
-            let error = AttemptError::Status(status, message);
-            // 5xx and 429 are transient; any other status is an answer and is not retried.
-            if status >= 500 || status == 429 {
-                Err(Attempt::Retry { error, retry_after })
-            } else {
-                Err(Attempt::Final(error))
+        });
+        match crate::net::block_on(run) {
+            Err(e) => Err(ApiError::Transport { method, path: path.to_string(), message: e.to_string(), attempts: 0 }),
+            Ok(Ok((v, _))) => Ok(v),
+            Ok(Err(failed)) => {
+                let attempts = failed.attempts();
+                Err(self.finish(method, path, failed.into_error(), attempts))
             }
-        })
+        }
     }
-}
 
-fn describe(e: &octocrab::Error) -> String {
-    use std::error::Error as _;
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+    /// The octocrab client, for typed calls inside [`Api::call`].
+    pub fn octocrab(&self) -> &Octocrab {
+        &self.octo
     }
-    text
+
+    fn classify(&self, e: &octocrab::Error) -> Attempt<AttemptError> {
+        match e {
+            octocrab::Error::GitHub { source, .. } => {
+                let status = source.status_code.as_u16();
+                // Scrubbed before it is cut, so no part of a token survives the cut.
+                let message = self.config.token.scrub(&source.message).chars().take(200).collect();
+                let error = AttemptError::Status(status, message);
+                if crate::net::retryable_status(status) {
+                    let retry_after = source.headers.as_ref().and_then(crate::net::retry_after);
+                    Attempt::Retry { error, retry_after }
+                } else {
+                    Attempt::Final(error)
+                }
+            }
+            octocrab::Error::Serde { .. } | octocrab::Error::Json { .. } => {
+                Attempt::Final(AttemptError::Decode(crate::net::describe(e)))
+            }
+            octocrab::Error::Uri { .. }
+            | octocrab::Error::UriParse { .. }
+            | octocrab::Error::InvalidHeaderValue { .. }
+            | octocrab::Error::SerdeUrlEncoded { .. } => {
+                Attempt::Final(AttemptError::Transport(crate::net::describe(e)))
+            }
+            _ => Attempt::Retry { error: AttemptError::Transport(crate::net::describe(e)), retry_after: None },
+        }
+    }
+
+    fn finish(&self, method: &'static str, path: &str, e: AttemptError, attempts: u32) -> ApiError {
+        let scrub = |s: &str| self.config.token.scrub(s);
+        let path = path.to_string();
+        match e {
+            AttemptError::Status(status, message) => {
+                ApiError::Status { method, path, status, message: scrub(&message), attempts }
+            }
+            AttemptError::Transport(message) => {
+                ApiError::Transport { method, path, message: scrub(&message), attempts }
+            }
+            AttemptError::Decode(message) => ApiError::Decode { method, path, message: scrub(&message) },
+        }
+    }
 }
 
 enum AttemptError {
@@ -328,9 +281,14 @@ enum AttemptError {
     Decode(String),
 }
 
-enum Attempt {
-    Retry { error: AttemptError, retry_after: Option<Duration> },
-    Final(AttemptError),
+/// `/repos/OWNER/REPO` (as `Context::repo_path` writes it) -> `(OWNER, REPO)`. GitHub names
+/// are `[A-Za-z0-9._-]`, which the path's percent-encoding leaves as they are.
+pub fn owner_repo(repo_path: &str) -> Result<(&str, &str), ApiError> {
+    repo_path
+        .strip_prefix("/repos/")
+        .and_then(|r| r.split_once('/'))
+        .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
+        .ok_or_else(|| ApiError::Config { url: repo_path.to_string(), message: "expected /repos/OWNER/REPO".into() })
 }
 
 /// Percent-encodes one path segment or query value.
@@ -345,7 +303,7 @@ mod tests {
     #[test]
     fn token_never_shows() {
         let t = Token::new("ghs_secret123");
-        assert_eq!(format!("{t:?}"), "Token(***)");
+        assert_eq!(format!("{t:?}"), "***");
         assert_eq!(t.scrub("bad ghs_secret123 here"), "bad *** here");
     }
 

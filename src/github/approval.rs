@@ -337,8 +337,12 @@ impl<'a> Verifier<'a> {
             return Ok(m);
         }
         let path = format!("/orgs/{}/teams/{}/memberships/{}", encode(org), encode(team), encode(login));
-        let member = match self.api.get(&path) {
-            Ok(v) => v.get("state").and_then(|s| s.as_str()) == Some("active"),
+        let (org, team, login) = (encode(org), encode(team), encode(login));
+        let member = self.api.call("GET", &path, |octo| async {
+            octo.teams(org.as_str()).memberships(team.as_str()).get(login.as_str()).await
+        });
+        let member = match member {
+            Ok(m) => m.state == octocrab::models::memberships::State::Active,
             Err(e) if e.status() == Some(404) => false,
             Err(e) => return Err(e),
         };
@@ -356,18 +360,9 @@ pub enum Mode {
     Trust,
 }
 
-/// The policy data with only the honoured waivers and windows, and every decision.
-/// Without any waiver or window nothing is checked, so no GitHub context is needed.
-pub fn apply(
-    data: &crate::policy::data::PolicyData,
-    mode: &Mode,
-    repo_dir: &Path,
-    data_dirs: &[PathBuf],
-) -> (crate::policy::data::PolicyData, Vec<Decision>) {
-    apply_in(data, mode, Context::from_env, repo_dir, data_dirs)
-}
-
-/// [`apply`] with the Actions context from `context` (read only when something needs checking).
+/// The policy data with only the honoured waivers and windows, and every decision. The
+/// Actions context comes from `context`, called only when something needs checking: without
+/// any waiver or window nothing is looked up.
 pub fn apply_in(
     data: &crate::policy::data::PolicyData,
     mode: &Mode,
@@ -417,7 +412,7 @@ fn verify_in(
             );
         }
     };
-    let api = match Api::new(super::api::ApiConfig::from_env(ctx.api_url.clone(), ctx.token.clone())) {
+    let api = match Api::new(super::api::ApiConfig::for_context(&ctx)) {
         Ok(a) => a,
         Err(e) => return refuse_all(subjects, &format!("its approval cannot be checked: {e}")),
     };
@@ -444,6 +439,8 @@ pub fn ignored(decisions: &[Decision]) -> Vec<crate::policy::verdict::Ignored> {
 
 /// The PR merged into `default_branch` as `sha` (its merge or squash commit), if any.
 pub fn merged_pr(api: &Api, repo_path: &str, sha: &str, default_branch: &str) -> Result<Option<Value>, ApiError> {
+    // Raw: octocrab's `associated_pull_requests` adds a `target` query parameter GitHub does
+    // not document.
     let pulls = api.get(&format!("{repo_path}/commits/{sha}/pulls"))?;
     Ok(pulls
         .as_array()
@@ -457,9 +454,28 @@ pub fn merged_pr(api: &Api, repo_path: &str, sha: &str, default_branch: &str) ->
         .cloned())
 }
 
-/// Every review of PR `number`.
+/// Every review of PR `number` (`repo_path` is `/repos/OWNER/REPO`), as JSON in GitHub's
+/// shape. More than 1,000 reviews is an error, never a partial list.
 pub fn reviews(api: &Api, repo_path: &str, number: u64) -> Result<Vec<Value>, ApiError> {
-    api.get_all(&format!("{repo_path}/pulls/{number}/reviews"), 10)
+    let (owner, repo) = super::api::owner_repo(repo_path)?;
+    let path = format!("{repo_path}/pulls/{number}/reviews");
+    let reviews = api.pages(&path, 10, |page| {
+        let page_path = format!("{path}?per_page=100&page={page}");
+        let listed = api.call("GET", &page_path, |octo| async move {
+            octo.pulls(owner, repo).list_reviews(number).per_page(100u8).page(page).send().await
+        })?;
+        Ok(listed.items)
+    })?;
+    reviews
+        .iter()
+        .map(|r| {
+            serde_json::to_value(r).map_err(|e| ApiError::Decode {
+                method: "GET",
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 fn short(sha: &str) -> String {

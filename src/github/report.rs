@@ -9,6 +9,11 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use super::actions::{Context, Level, command};
+use octocrab::models::StatusState;
+use octocrab::params::checks::{
+    CheckRunConclusion, CheckRunOutput, CheckRunOutputAnnotation, CheckRunOutputAnnotationLevel, CheckRunStatus,
+};
+
 use super::api::{Api, ApiError, encode};
 use crate::compare::Metric;
 use crate::policy::verdict::{RuleKind, Status, Verdict};
@@ -31,10 +36,11 @@ impl Conclusion {
         }
     }
 
-    fn status_state(self) -> &'static str {
+    /// The commit status that stands for it: a warning does not block.
+    fn status_state(self) -> StatusState {
         match self {
-            Conclusion::Success | Conclusion::Neutral => "success",
-            Conclusion::Failure => "failure",
+            Conclusion::Success | Conclusion::Neutral => StatusState::Success,
+            Conclusion::Failure => StatusState::Failure,
         }
     }
 }
@@ -57,6 +63,8 @@ pub struct Links {
     pub actions_run: Option<String>,
     /// The Grafana dashboard over the run's time range.
     pub grafana: Option<String>,
+    /// Where repo-relative paths start (`GITHUB_WORKSPACE`), for annotations on data files.
+    pub workspace: Option<std::path::PathBuf>,
 }
 
 /// Everything reported, independent of where it goes.
@@ -95,7 +103,7 @@ impl Report {
             .filter_map(|r| {
                 let src = r.source.as_ref()?;
                 Some(Annotation {
-                    path: repo_relative(&src.file),
+                    path: repo_relative(&src.file, links.workspace.as_deref()),
                     line: src.line.max(1),
                     level: if r.status == Status::Fail { Level::Error } else { Level::Warning },
                     title: format!("k6gate {}: {}", r.status.label().to_lowercase(), r.id),
@@ -105,7 +113,7 @@ impl Report {
             .chain(v.ignored.iter().filter_map(|i| {
                 let src = i.source.as_ref()?;
                 Some(Annotation {
-                    path: repo_relative(&src.file),
+                    path: repo_relative(&src.file, links.workspace.as_deref()),
                     line: src.line.max(1),
                     level: Level::Warning,
                     title: format!("k6gate ignored {}", i.what),
@@ -168,45 +176,49 @@ impl Report {
         lines
     }
 
-    fn check_body(&self, head_sha: Option<&str>, annotations: &[Annotation]) -> Value {
-        let mut body = json!({
-            "name": self.check_name(),
-            "status": "completed",
-            "conclusion": self.conclusion.name(),
-            "output": {
-                "title": self.title,
-                "summary": super::truncate(&self.summary, SUMMARY_LIMIT),
-                "annotations": annotations.iter().map(annotation_json).collect::<Vec<_>>(),
-            },
-        });
-        if let Some(o) = body.as_object_mut() {
-            if let Some(sha) = head_sha {
-                o.insert("head_sha".into(), json!(sha));
-            }
-            if let Some(url) = self.links.grafana.as_ref().or(self.links.actions_run.as_ref()) {
-                o.insert("details_url".into(), json!(url));
-            }
-            if let Some(id) = &self.links.run_id {
-                o.insert("external_id".into(), json!(id));
-            }
+    /// The check run's `output`: title, summary and these annotations (none is no
+    /// `annotations` field, which the Checks API documents as optional).
+    fn check_output(&self, annotations: &[Annotation]) -> CheckRunOutput {
+        CheckRunOutput {
+            title: self.title.clone(),
+            summary: super::truncate(&self.summary, SUMMARY_LIMIT),
+            text: None,
+            annotations: annotations.iter().map(annotation_param).collect(),
+            images: Vec::new(),
         }
-        body
+    }
+
+    /// `details_url`: the Grafana dashboard, else the Actions run.
+    fn details_url(&self) -> Option<&String> {
+        self.links.grafana.as_ref().or(self.links.actions_run.as_ref())
+    }
+
+    fn check_conclusion(&self) -> CheckRunConclusion {
+        match self.conclusion {
+            Conclusion::Success => CheckRunConclusion::Success,
+            Conclusion::Neutral => CheckRunConclusion::Neutral,
+            Conclusion::Failure => CheckRunConclusion::Failure,
+        }
     }
 }
 
-fn annotation_json(a: &Annotation) -> Value {
-    json!({
-        "path": a.path,
-        "start_line": a.line,
-        "end_line": a.line,
-        "annotation_level": match a.level {
-            Level::Error => "failure",
-            Level::Warning => "warning",
-            Level::Notice => "notice",
+fn annotation_param(a: &Annotation) -> CheckRunOutputAnnotation {
+    let line = u32::try_from(a.line).unwrap_or(u32::MAX);
+    CheckRunOutputAnnotation {
+        path: a.path.clone(),
+        start_line: line,
+        end_line: line,
+        start_column: None,
+        end_column: None,
+        annotation_level: match a.level {
+            Level::Error => CheckRunOutputAnnotationLevel::Failure,
+            Level::Warning => CheckRunOutputAnnotationLevel::Warning,
+            Level::Notice => CheckRunOutputAnnotationLevel::Notice,
         },
-        "title": a.title,
-        "message": a.message,
-    })
+        message: a.message.clone(),
+        title: Some(a.title.clone()),
+        raw_details: None,
+    }
 }
 
 fn links_markdown(links: &Links) -> String {
@@ -224,9 +236,9 @@ fn links_markdown(links: &Links) -> String {
 }
 
 /// Data files are recorded as the gate opened them; annotations need repo-relative paths.
-fn repo_relative(file: &str) -> String {
+fn repo_relative(file: &str, workspace: Option<&std::path::Path>) -> String {
     let path = std::path::Path::new(file);
-    let stripped = std::env::var_os("GITHUB_WORKSPACE")
+    let stripped = workspace
         .and_then(|ws| path.strip_prefix(ws).ok().map(|p| p.to_path_buf()))
         .or_else(|| std::env::current_dir().ok().and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.to_path_buf())))
         .unwrap_or_else(|| path.to_path_buf());
@@ -316,7 +328,7 @@ pub struct Published {
 
 fn id_of(v: &Value, what: &str, path: &str) -> Result<u64, ApiError> {
     v.get("id").and_then(|i| i.as_u64()).ok_or_else(|| ApiError::Decode {
-        method: "POST",
+        method: "GET",
         path: path.to_string(),
         message: format!("no id in the {what} response"),
     })
@@ -346,6 +358,7 @@ pub fn publish(api: &Api, ctx: &Context, report: &Report) -> Result<Published, A
 /// Finds this test's check run on the commit and updates it, or creates one.
 pub fn upsert_check_run(api: &Api, ctx: &Context, report: &Report) -> Result<Posted, ApiError> {
     let repo = ctx.repo_path();
+    // Raw: octocrab's `list_check_runs_for_git_ref` has no `check_name` or `filter` parameter.
     let list_path = format!(
         "{repo}/commits/{}/check-runs?check_name={}&filter=latest",
         encode(&ctx.sha),
@@ -359,44 +372,92 @@ pub fn upsert_check_run(api: &Api, ctx: &Context, report: &Report) -> Result<Pos
         .and_then(|r| r.as_array())
         .and_then(|runs| runs.iter().find(|r| r.get("name").and_then(|n| n.as_str()) == Some(&report.check_name())))
         .filter(|r| r.pointer("/output/annotations_count").and_then(|c| c.as_u64()).unwrap_or(0) == 0)
-        .and_then(|r| r.get("id"))
-        .and_then(|i| i.as_u64());
+        .map(|r| id_of(r, "check run", &list_path))
+        .transpose()?;
     let mut batches = report.annotations.chunks(ANNOTATIONS_PER_REQUEST);
     let first = batches.next().unwrap_or(&[]);
     let (id, posted) = match existing_id {
         Some(id) => {
-            let path = format!("{repo}/check-runs/{id}");
-            api.patch(&path, &report.check_body(None, first))?;
+            update_check_run(api, ctx, report, id, first)?;
             (id, Posted::CheckUpdated { id })
         }
         None => {
             let path = format!("{repo}/check-runs");
-            let created = api.post(&path, &report.check_body(Some(&ctx.sha), first))?;
-            let id = id_of(&created, "check run", &path)?;
+            let created = api.call("POST", &path, |octo| async move {
+                let checks = octo.checks(&ctx.owner, &ctx.repo);
+                let mut run = checks
+                    .create_check_run(report.check_name(), ctx.sha.clone())
+                    .status(CheckRunStatus::Completed)
+                    .conclusion(report.check_conclusion())
+                    .output(report.check_output(first));
+                if let Some(url) = report.details_url() {
+                    run = run.details_url(url);
+                }
+                if let Some(id) = &report.links.run_id {
+                    run = run.external_id(id);
+                }
+                run.send().await
+            })?;
+            let id = created.id.into_inner();
             (id, Posted::CheckCreated { id })
         }
     };
     // Further annotations are appended by updates, 50 at a time.
     for batch in batches {
-        api.patch(&format!("{repo}/check-runs/{id}"), &report.check_body(None, batch))?;
+        update_check_run(api, ctx, report, id, batch)?;
     }
     Ok(posted)
+}
+
+/// "Update a check run" `id` with the report and these annotations.
+///
+/// Raw: octocrab's `update_check_run` also puts `check_run_id` in the body, which GitHub
+/// documents only as a path parameter. The body is built from the same typed parameters.
+fn update_check_run(
+    api: &Api,
+    ctx: &Context,
+    report: &Report,
+    id: u64,
+    annotations: &[Annotation],
+) -> Result<(), ApiError> {
+    let path = format!("{}/check-runs/{id}", ctx.repo_path());
+    let output = serde_json::to_value(report.check_output(annotations)).map_err(|e| ApiError::Decode {
+        method: "PATCH",
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let mut body = json!({
+        "name": report.check_name(),
+        "status": CheckRunStatus::Completed,
+        "conclusion": report.check_conclusion(),
+        "output": output,
+    });
+    if let Some(o) = body.as_object_mut() {
+        if let Some(url) = report.details_url() {
+            o.insert("details_url".into(), json!(url));
+        }
+        if let Some(run_id) = &report.links.run_id {
+            o.insert("external_id".into(), json!(run_id));
+        }
+    }
+    api.patch(&path, &body)?;
+    Ok(())
 }
 
 /// The fallback: a commit status (no annotations, 140 characters of description).
 pub fn post_status(api: &Api, ctx: &Context, report: &Report) -> Result<Posted, ApiError> {
     let context = format!("k6gate/{}/{}", report.test, report.environment);
-    let mut body = json!({
-        "state": report.conclusion.status_state(),
-        "description": clip(&report.title, 139),
-        "context": context,
-    });
-    if let (Some(url), Some(o)) =
-        (report.links.grafana.as_ref().or(report.links.actions_run.as_ref()), body.as_object_mut())
-    {
-        o.insert("target_url".into(), json!(url));
-    }
-    api.post(&format!("{}/statuses/{}", ctx.repo_path(), encode(&ctx.sha)), &body)?;
+    let path = format!("{}/statuses/{}", ctx.repo_path(), encode(&ctx.sha));
+    let state = report.conclusion.status_state();
+    api.call("POST", &path, |octo| async {
+        let repos = octo.repos(&ctx.owner, &ctx.repo);
+        let mut status =
+            repos.create_status(ctx.sha.clone(), state).description(clip(&report.title, 139)).context(context.clone());
+        if let Some(url) = report.details_url() {
+            status = status.target(url.clone());
+        }
+        status.send().await
+    })?;
     Ok(Posted::Status { context })
 }
 
@@ -404,23 +465,31 @@ pub fn post_status(api: &Api, ctx: &Context, report: &Report) -> Result<Posted, 
 pub fn upsert_comment(api: &Api, ctx: &Context, pr: u64, report: &Report) -> Result<Posted, ApiError> {
     let repo = ctx.repo_path();
     let marker = report.comment_marker();
-    let comments = api.get_all(&format!("{repo}/issues/{pr}/comments"), 30)?;
+    let list_path = format!("{repo}/issues/{pr}/comments");
+    let comments = api.pages(&list_path, 30, |page| {
+        let page_path = format!("{list_path}?per_page=100&page={page}");
+        let listed = api.call("GET", &page_path, |octo| async move {
+            octo.issues(&ctx.owner, &ctx.repo).list_comments(pr).per_page(100u8).page(page).send().await
+        })?;
+        Ok(listed.items)
+    })?;
     let mine = comments
         .iter()
         // Ours start with the marker; a person quoting it does not edit a person's comment.
-        .find(|c| c.get("body").and_then(|b| b.as_str()).is_some_and(|b| b.starts_with(&marker)))
-        .and_then(|c| c.get("id"))
-        .and_then(|i| i.as_u64());
-    let body = json!({ "body": report.comment_body() });
+        .find(|c| c.body.as_deref().is_some_and(|b| b.starts_with(&marker)))
+        .map(|c| c.id.into_inner());
+    let body = report.comment_body();
     match mine {
         Some(id) => {
-            api.patch(&format!("{repo}/issues/comments/{id}"), &body)?;
+            // Raw: octocrab's `update_comment` sends POST; GitHub documents PATCH.
+            api.patch(&format!("{repo}/issues/comments/{id}"), &json!({ "body": body }))?;
             Ok(Posted::CommentUpdated { id })
         }
         None => {
-            let path = format!("{repo}/issues/{pr}/comments");
-            let created = api.post(&path, &body)?;
-            Ok(Posted::CommentCreated { id: id_of(&created, "comment", &path)? })
+            let created = api.call("POST", &list_path, |octo| async {
+                octo.issues(&ctx.owner, &ctx.repo).create_comment(pr, &body).await
+            })?;
+            Ok(Posted::CommentCreated { id: created.id.into_inner() })
         }
     }
 }

@@ -20,8 +20,6 @@
 //!   or fail without the summary and verdict behind it;
 //! - offer an errored or incomplete run as a baseline, even through a pin.
 //!
-//! `who` finds the user and host for [`NewRun`]; it is the only part that looks at the
-//! environment, and the store never calls it.
 
 mod baseline;
 mod error;
@@ -31,7 +29,6 @@ mod run_id;
 mod schema;
 mod sqlite;
 mod store;
-pub mod who;
 
 pub use baseline::{BASELINE_OUTCOMES, BaselineChoice};
 pub use error::HistoryError;

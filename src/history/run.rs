@@ -74,9 +74,9 @@ pub struct NewRun {
     pub outcome: Outcome,
     pub started_at_ns: i64,
     pub finished_at_ns: Option<i64>,
-    /// Who ran it: `who::current_user()`.
+    /// Who ran it (the CLI finds out: the Actions actor, else the local user).
     pub user: Option<String>,
-    /// Where it ran: `who::hostname()`.
+    /// Where it ran (the host name).
     pub host: Option<String>,
     pub git_branch: Option<String>,
     pub git_commit: Option<String>,

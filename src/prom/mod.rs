@@ -1,5 +1,6 @@
 //! Prometheus/Mimir: remote write of run summaries, and the series names k6gate publishes.
 
+pub mod live;
 pub mod publish;
 pub mod query;
 pub mod remote_write;

@@ -52,7 +52,9 @@
 //! `k6gate_run_info{verdict="fail"}` joins on `testid` to pick runs by verdict.
 
 use crate::compare::group_name;
-use crate::prom::remote_write::{InvalidSeries, RemoteWriteError, RemoteWriter, Sample, TimeSeries, WriteOptions};
+use crate::prom::remote_write::{
+    Auth, InvalidSeries, RemoteWriteError, RemoteWriter, Sample, TimeSeries, WriteOptions,
+};
 use crate::summary::{GroupStats, PhaseSummary, RunSummary};
 use crate::time::parse_rfc3339_ns;
 
@@ -187,4 +189,28 @@ pub fn publish(
     let writer = RemoteWriter::new(url, tenant.map(str::to_owned), opts.clone());
     let r = writer.write(series)?;
     Ok(PublishReport { series: r.series, samples: r.samples, requests: r.requests, attempts: r.attempts })
+}
+
+/// Why a run summary was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Series(SeriesError),
+    #[error(transparent)]
+    Write(RemoteWriteError),
+}
+
+/// The run's summary (and verdict) as `k6gate_run_*` series, written to `url` with `auth` and
+/// the default write options; the number of series written.
+pub fn publish_summary(
+    url: &str,
+    tenant: Option<&str>,
+    auth: Auth,
+    summary: &RunSummary,
+    run_id: &str,
+    verdict: Option<&str>,
+) -> Result<usize, PublishError> {
+    let series = series(summary, run_id, verdict).map_err(PublishError::Series)?;
+    let opts = WriteOptions { auth, ..Default::default() };
+    publish(url, tenant, &series, &opts).map(|r| r.series).map_err(PublishError::Write)
 }

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-/// Where to query, given the remote-write URL: `K6GATE_PROMETHEUS_QUERY_URL` when set, else
-/// the write URL's base (`.../api/v1/write` -> `...`; Mimir's `.../api/v1/push` -> `.../prometheus`).
-pub fn query_base(write_url: &str) -> String {
-    if let Ok(u) = std::env::var("K6GATE_PROMETHEUS_QUERY_URL") {
-        if !u.is_empty() {
-            return u.trim_end_matches('/').to_string();
-        }
+use crate::net::{Attempt, ClientOptions, RetryPolicy, Secret, TokioClock, retryable_status};
+
+/// Where to query, given the remote-write URL: `configured` (`K6GATE_PROMETHEUS_QUERY_URL`)
+/// when set, else the write URL's base (`.../api/v1/write` -> `...`; Mimir's
+/// `.../api/v1/push` -> `.../prometheus`).
+pub fn query_base(write_url: &str, configured: Option<&str>) -> String {
+    if let Some(u) = configured.filter(|u| !u.is_empty()) {
+        return u.trim_end_matches('/').to_string();
     }
     if let Some(base) = write_url.strip_suffix("/api/v1/push") {
         return format!("{base}/prometheus");
@@ -23,9 +24,19 @@ pub enum QueryError {
     Http { url: String, message: String },
     #[error("unexpected answer from {url}: {message}")]
     Shape { url: String, message: String },
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
 }
 
-/// The instant-query result as `(labels, value)` pairs.
+/// Two attempts, 200 ms apart, within 15 s: a query is cheap to repeat.
+pub const RETRY: RetryPolicy = RetryPolicy {
+    attempts: 2,
+    backoff: Duration::from_millis(200),
+    max_backoff: Duration::from_secs(2),
+    budget: Duration::from_secs(15),
+};
+
+/// The instant-query result as `(labels, value)` pairs, with [`RETRY`].
 /// Authenticated like the writes (`auth`); errors show the URL without credentials.
 pub fn instant(
     base: &str,
@@ -33,28 +44,69 @@ pub fn instant(
     auth: &super::remote_write::Auth,
     promql: &str,
 ) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
+    let client = client()?;
+    crate::net::block_on(instant_async(&client, base, tenant, auth, promql, &RETRY))?
+}
+
+/// The client queries use: 10 s per request.
+pub fn client() -> Result<reqwest::Client, crate::net::NetError> {
+    crate::net::client(&ClientOptions::with_timeout(Duration::from_secs(10)))
+}
+
+/// [`instant`] for async callers, with `client` and `policy`.
+pub async fn instant_async(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: Option<&str>,
+    auth: &super::remote_write::Auth,
+    promql: &str,
+    policy: &RetryPolicy,
+) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
     let url = format!("{base}/api/v1/query");
     let shown = super::remote_write::redact_url(&url);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut req = agent.get(&url).query("query", promql);
-    if let Some(t) = tenant {
-        req = req.header("X-Scope-OrgID", t);
-    }
-    if let Some(h) = auth.header() {
-        req = req.header("Authorization", h);
-    }
-    let http = |message: String| QueryError::Http { url: shown.clone(), message };
-    let mut resp = req.call().map_err(|e| http(e.to_string()))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.body_mut().read_json().map_err(|e| http(format!("HTTP {status}: {e}")))?;
-    if body.get("status").and_then(|s| s.as_str()) != Some("success") {
-        let error = body.get("error").and_then(|e| e.as_str()).unwrap_or("no error message");
-        return Err(http(format!("HTTP {status}: {error}")));
-    }
+    let scrub = |text: String| Secret::scrub_all(auth.secrets(), &text);
+    let http = |message: String| QueryError::Http { url: shown.clone(), message: scrub(message) };
+    let with_query = format!("{url}?query={}", crate::net::percent_encode(promql));
+    let attempt = |_, _| async {
+        let mut req = client.get(&with_query);
+        if let Some(t) = tenant {
+            req = req.header("X-Scope-OrgID", t);
+        }
+        if let Some(h) = auth.header() {
+            req = req.header("Authorization", h);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let error = http(crate::net::describe(&e.without_url()));
+                return Err(Attempt::Retry { error, retry_after: None });
+            }
+        };
+        let status = resp.status().as_u16();
+        let retry_after = crate::net::retry_after(resp.headers());
+        let text = resp.text().await.map_err(|e| Attempt::Retry {
+            error: http(format!("HTTP {status}: {}", crate::net::describe(&e.without_url()))),
+            retry_after: None,
+        })?;
+        let body: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(b) => b,
+            Err(e) if retryable_status(status) => {
+                return Err(Attempt::Retry { error: http(format!("HTTP {status}: {e}")), retry_after });
+            }
+            Err(e) => return Err(Attempt::Final(http(format!("HTTP {status}: {e}")))),
+        };
+        if body.get("status").and_then(|s| s.as_str()) != Some("success") {
+            let error = body.get("error").and_then(|e| e.as_str()).unwrap_or("no error message");
+            let error = http(format!("HTTP {status}: {error}"));
+            return Err(if retryable_status(status) {
+                Attempt::Retry { error, retry_after }
+            } else {
+                Attempt::Final(error)
+            });
+        }
+        Ok(body)
+    };
+    let body = policy.run(&TokioClock, attempt).await.map_err(|f| f.into_error())?.0;
     let shape = |message: &str| QueryError::Shape { url: shown.clone(), message: message.to_string() };
     let result =
         body.pointer("/data/result").and_then(|r| r.as_array()).ok_or_else(|| shape("no data.result array"))?;

@@ -23,8 +23,9 @@
 //! secrets before they are quoted.
 
 use std::fmt;
-use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::net::{Attempt, Failed};
 
 use prost::Message;
 
@@ -175,25 +176,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
     WriteRequest::decode(proto.as_slice()).map_err(|e| format!("protobuf: {e}"))
 }
 
-/// A credential. Its `Debug` never shows the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use crate::net::Secret;
 
 /// How requests authenticate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -213,18 +196,16 @@ pub const ENV_PASSWORD: &str = "K6GATE_PROM_PASSWORD";
 
 impl Auth {
     /// From `K6GATE_PROM_TOKEN` (bearer), or `K6GATE_PROM_USER` with `K6GATE_PROM_PASSWORD`
-    /// (basic), or none. Setting both kinds, or a password without a user, is an error.
-    pub fn from_env() -> Result<Auth, AuthConfigError> {
-        Auth::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// [`Auth::from_env`] with another source of variables (for tests).
+    /// (basic), or none, read through `get`. Setting both kinds, or a password without a
+    /// user, is an error.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Auth, AuthConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.is_empty());
         match (get(ENV_TOKEN), get(ENV_USER), get(ENV_PASSWORD)) {
             (None, None, None) => Ok(Auth::None),
-            (Some(token), None, None) => Ok(Auth::Bearer(Secret(token))),
-            (None, Some(user), password) => Ok(Auth::Basic { user, password: Secret(password.unwrap_or_default()) }),
+            (Some(token), None, None) => Ok(Auth::Bearer(Secret::new(token))),
+            (None, Some(user), password) => {
+                Ok(Auth::Basic { user, password: Secret::new(password.unwrap_or_default()) })
+            }
             (None, None, Some(_)) => Err(AuthConfigError(format!("{ENV_PASSWORD} is set but {ENV_USER} is not"))),
             (Some(_), _, _) => Err(AuthConfigError(format!(
                 "{ENV_TOKEN} (bearer) and {ENV_USER}/{ENV_PASSWORD} (basic) are both set; keep one"
@@ -242,11 +223,12 @@ impl Auth {
         }
     }
 
-    fn secrets(&self) -> Vec<&str> {
+    /// The credentials to scrub from anything a receiver echoes.
+    pub(crate) fn secrets(&self) -> Vec<&Secret> {
         match self {
             Auth::None => Vec::new(),
-            Auth::Bearer(token) => vec![token.expose()],
-            Auth::Basic { password, .. } => vec![password.expose()],
+            Auth::Bearer(token) => vec![token],
+            Auth::Basic { password, .. } => vec![password],
         }
     }
 }
@@ -272,37 +254,16 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// How persistently to send. The defaults keep a failing push under about 10 s.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
-    /// Attempts per request, the first included (at least 1).
-    pub max_attempts: u32,
-    /// Wait before the second attempt; doubled for each one after, up to `max_backoff`.
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-    /// Wall time for all attempts of one request, waits included. Each attempt's timeout is
-    /// cut to what is left, and no wait is started that would end past it.
-    pub budget: Duration,
-}
+pub use crate::net::RetryPolicy;
 
-impl Default for RetryPolicy {
-    fn default() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(4),
-            budget: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt `attempt` (1-based).
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
-    }
-}
+/// How persistently to send: 4 attempts, 0.5 s doubling to 4 s, and a 10 s budget, which
+/// keeps a failing push under about 10 s.
+pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
+    attempts: 4,
+    backoff: Duration::from_millis(500),
+    max_backoff: Duration::from_secs(4),
+    budget: Duration::from_secs(10),
+};
 
 /// Everything about a push except its URL, tenant and series.
 #[derive(Debug, Clone, PartialEq)]
@@ -312,18 +273,14 @@ pub struct WriteOptions {
     /// accept a few MB, and 500 small series are about 60 KB.
     pub batch_size: usize,
     pub retry: RetryPolicy,
-    /// Timeout of one attempt (connect, send, response).
+    /// Timeout of one attempt (connect, send, response), cut to what is left of the
+    /// retry budget.
     pub timeout: Duration,
 }
 
 impl Default for WriteOptions {
     fn default() -> WriteOptions {
-        WriteOptions {
-            auth: Auth::None,
-            batch_size: 500,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(5),
-        }
+        WriteOptions { auth: Auth::None, batch_size: 500, retry: DEFAULT_RETRY, timeout: Duration::from_secs(5) }
     }
 }
 
@@ -376,9 +333,13 @@ pub enum WriteErrorKind {
     /// Retryable failures (5xx, 429, connection errors) until the attempts or the time budget ran out.
     #[error("gave up after {attempts} attempt(s) in {:.1} s; last: {last}", elapsed.as_secs_f64())]
     GaveUp { attempts: u32, elapsed: Duration, last: String },
-    /// A failure that no retry can fix (a malformed URL, a TLS misconfiguration).
+    /// A failure that no retry can fix (a malformed URL, a TLS misconfiguration), or the
+    /// last network error before giving up.
     #[error("{0}")]
     Transport(String),
+    /// A retryable status (5xx, 429), as the last error before giving up.
+    #[error("{0}")]
+    Retryable(String),
 }
 
 /// Why a TSDB refused a sample for its timestamp.
@@ -472,7 +433,6 @@ pub struct RemoteWriter {
     url: String,
     tenant: Option<String>,
     opts: WriteOptions,
-    agent: ureq::Agent,
 }
 
 impl fmt::Debug for RemoteWriter {
@@ -487,30 +447,15 @@ impl fmt::Debug for RemoteWriter {
 
 /// The `User-Agent` header.
 pub fn user_agent() -> String {
-    format!("k6gate/{}", env!("CARGO_PKG_VERSION"))
-}
-
-/// One attempt's result, classified.
-enum Attempt {
-    Done,
-    Retry { last: String, retry_after: Option<Duration> },
-    Fail(WriteErrorKind),
+    crate::net::USER_AGENT.to_string()
 }
 
 impl RemoteWriter {
     /// `url` is the full endpoint (`http://prometheus:9090/api/v1/write`,
     /// `https://mimir/api/v1/push`); `tenant` is sent as `X-Scope-OrgID` when given.
     pub fn new(url: impl Into<String>, tenant: Option<String>, opts: WriteOptions) -> RemoteWriter {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(user_agent())
-            // Prometheus answers 204; no redirect is expected, and following one could send
-            // the credentials elsewhere.
-            .max_redirects(0)
-            .build()
-            .new_agent();
         let tenant = tenant.filter(|t| !t.is_empty());
-        RemoteWriter { url: url.into(), tenant, opts, agent }
+        RemoteWriter { url: url.into(), tenant, opts }
     }
 
     /// Sends `series` in batches of `batch_size`, one request each, in order. Everything is
@@ -530,9 +475,15 @@ impl RemoteWriter {
             return Err(fail(1, 0, WriteErrorKind::Invalid(e)));
         }
         let mut report = WriteReport { series: 0, samples: 0, requests: 0, attempts: 0 };
+        // Prometheus answers 204; no redirect is expected, and following one could send the
+        // credentials elsewhere. Each attempt sets its own timeout.
+        let options =
+            crate::net::ClientOptions { timeout: None, redirects: crate::net::Redirects::None, ..Default::default() };
+        let client = crate::net::client(&options)
+            .map_err(|e| fail(1, 0, WriteErrorKind::Transport(crate::net::describe(&e))))?;
         for (i, batch) in series.chunks(batch_size).enumerate() {
             let body = encode(batch).map_err(|e| fail(i + 1, report.series, WriteErrorKind::Encode(e.to_string())))?;
-            let attempts = self.send(&body).map_err(|kind| fail(i + 1, report.series, kind))?;
+            let attempts = self.send(&client, body).map_err(|kind| fail(i + 1, report.series, kind))?;
             report.requests += 1;
             report.attempts += attempts as usize;
             report.series += batch.len();
@@ -541,33 +492,32 @@ impl RemoteWriter {
         Ok(report)
     }
 
-    /// One request with its retries; the number of attempts it took.
-    fn send(&self, body: &[u8]) -> Result<u32, WriteErrorKind> {
+    /// One request with its retries ([`WriteOptions::retry`]); the number of attempts it took.
+    fn send(&self, client: &reqwest::Client, body: Vec<u8>) -> Result<u32, WriteErrorKind> {
         let policy = &self.opts.retry;
-        let start = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let left = policy.budget.saturating_sub(start.elapsed());
+        let run = policy.run(&crate::net::TokioClock, |_, left| {
             let timeout = self.opts.timeout.min(left).max(Duration::from_millis(100));
-            let (last, retry_after) = match self.attempt(body, timeout) {
-                Attempt::Done => return Ok(attempt),
-                Attempt::Fail(kind) => return Err(kind),
-                Attempt::Retry { last, retry_after } => (last, retry_after),
-            };
-            let wait = policy.backoff(attempt).max(retry_after.unwrap_or_default()).min(policy.max_backoff);
-            let out_of_budget = start.elapsed() + wait >= policy.budget;
-            if attempt >= policy.max_attempts.max(1) || out_of_budget {
-                return Err(WriteErrorKind::GaveUp { attempts: attempt, elapsed: start.elapsed(), last });
+            self.attempt(client, body.clone(), timeout)
+        });
+        match crate::net::block_on(run) {
+            Err(e) => Err(WriteErrorKind::Transport(crate::net::describe(&e))),
+            Ok(Ok(((), attempts))) => Ok(attempts),
+            Ok(Err(Failed::Final { error, .. })) => Err(error),
+            Ok(Err(Failed::GaveUp { error, attempts, elapsed })) => {
+                Err(WriteErrorKind::GaveUp { attempts, elapsed, last: error.to_string() })
             }
-            std::thread::sleep(wait);
         }
     }
 
-    fn attempt(&self, body: &[u8], timeout: Duration) -> Attempt {
-        let mut req = self
-            .agent
+    async fn attempt(
+        &self,
+        client: &reqwest::Client,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), Attempt<WriteErrorKind>> {
+        let mut req = client
             .post(&self.url)
+            .timeout(timeout)
             .header("Content-Encoding", "snappy")
             .header("Content-Type", "application/x-protobuf")
             .header("X-Prometheus-Remote-Write-Version", "0.1.0");
@@ -577,36 +527,37 @@ impl RemoteWriter {
         if let Some(auth) = self.opts.auth.header() {
             req = req.header("Authorization", auth);
         }
-        let res = req.config().timeout_global(Some(timeout)).build().send(body);
-        let mut resp = match res {
+        let resp = match req.body(body).send().await {
             Ok(resp) => resp,
             Err(e) => {
-                let msg = self.scrub(&e.to_string());
-                return if transient(&e) {
-                    Attempt::Retry { last: msg, retry_after: None }
+                let retry = crate::net::retryable_transport(&e);
+                let msg = self.scrub(&crate::net::describe(&e));
+                return Err(if retry {
+                    Attempt::Retry { error: WriteErrorKind::Transport(msg), retry_after: None }
                 } else {
-                    Attempt::Fail(WriteErrorKind::Transport(msg))
-                };
+                    Attempt::Final(WriteErrorKind::Transport(msg))
+                });
             }
         };
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
-            return Attempt::Done;
+            return Ok(());
         }
         let retry_after = crate::net::retry_after(resp.headers());
-        let mut text = String::new();
-        let mut reader = resp.body_mut().as_reader().take(4096);
-        if reader.read_to_string(&mut text).is_err() {
-            text = "(unreadable body)".into();
-        }
+        let text = match resp.bytes().await {
+            Ok(b) => String::from_utf8_lossy(b.get(..4096).unwrap_or(&b)).into_owned(),
+            Err(_) => "(unreadable body)".into(),
+        };
         let body = self.scrub(text.trim());
         if let Some(rejection) = Rejection::from_body(&body) {
-            return Attempt::Fail(WriteErrorKind::Rejected { status, rejection, body });
+            return Err(Attempt::Final(WriteErrorKind::Rejected { status, rejection, body }));
         }
         match status {
-            429 | 500..=599 => Attempt::Retry { last: format!("HTTP {status}: {body}"), retry_after },
-            401 | 403 => Attempt::Fail(WriteErrorKind::Unauthorized { status, body }),
-            _ => Attempt::Fail(WriteErrorKind::Status { status, body, hint: status_hint(status) }),
+            s if crate::net::retryable_status(s) => {
+                Err(Attempt::Retry { error: WriteErrorKind::Retryable(format!("HTTP {status}: {body}")), retry_after })
+            }
+            401 | 403 => Err(Attempt::Final(WriteErrorKind::Unauthorized { status, body })),
+            _ => Err(Attempt::Final(WriteErrorKind::Status { status, body, hint: status_hint(status) })),
         }
     }
 
@@ -614,10 +565,9 @@ impl RemoteWriter {
     fn scrub(&self, text: &str) -> String {
         let mut out =
             if self.url.is_empty() { text.to_string() } else { text.replace(&self.url, &redact_url(&self.url)) };
-        for secret in self.opts.auth.secrets().into_iter().chain(url_secrets(&self.url)) {
-            if !secret.is_empty() {
-                out = out.replace(secret, "<redacted>");
-            }
+        out = Secret::scrub_all(self.opts.auth.secrets(), &out);
+        for secret in url_secrets(&self.url) {
+            out = Secret::new(secret).scrub(&out);
         }
         out
     }
@@ -633,24 +583,11 @@ fn status_hint(status: u16) -> String {
     }
 }
 
-/// Connection-level failures worth another attempt.
-fn transient(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::HostNotFound
-            | ureq::Error::Protocol(_)
-            | ureq::Error::BodyStalled
-    )
-}
-
 /// `scheme://host/path`: without user info and with the query string hidden.
 pub fn redact_url(url: &str) -> String {
     let shown = crate::net::without_userinfo(url);
     match shown.split_once('?') {
-        Some((p, _)) => format!("{p}?<redacted>"),
+        Some((p, _)) => format!("{p}?{}", crate::net::secret::REDACTED),
         None => shown,
     }
 }
@@ -744,10 +681,7 @@ mod tests {
 
     #[test]
     fn urls_lose_their_secrets() {
-        assert_eq!(
-            redact_url("https://u:p4ss@mimir:8080/api/v1/push?key=abcd"),
-            "https://mimir:8080/api/v1/push?<redacted>"
-        );
+        assert_eq!(redact_url("https://u:p4ss@mimir:8080/api/v1/push?key=abcd"), "https://mimir:8080/api/v1/push?***");
         assert_eq!(redact_url("http://127.0.0.1:9090/api/v1/write"), "http://127.0.0.1:9090/api/v1/write");
         assert_eq!(url_secrets("https://u:p4ss@mimir/x?key=abcdef"), ["u:p4ss", "p4ss", "abcdef"]);
     }
@@ -768,8 +702,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let p = RetryPolicy::default();
-        let waits: Vec<u128> = (1..=5).map(|a| p.backoff(a).as_millis()).collect();
+        let p = DEFAULT_RETRY;
+        let waits: Vec<u128> = (1..=5).map(|a| p.wait_after(a, None).as_millis()).collect();
         assert_eq!(waits, [500, 1000, 2000, 4000, 4000]);
     }
 }

@@ -89,7 +89,7 @@ pub struct RenderRequest<'a> {
     pub environments_dir: &'a Path,
     /// `--set key=value`, applied after the variables.
     pub sets: &'a [String],
-    /// `K6GATE_*` variables (the caller passes `std::env::vars()`; tests pass their own).
+    /// `K6GATE_*` variables (the CLI passes its environment snapshot; tests pass their own).
     pub vars: &'a BTreeMap<String, String>,
     pub run: RunInfo,
 }

@@ -103,6 +103,11 @@ pub struct RemoteWrite {
     pub url: String,
     /// Mimir tenant, sent as `X-Scope-OrgID`.
     pub tenant: Option<String>,
+    /// Credentials: k6's pushes, the live-series check and the published summary use them.
+    pub auth: crate::prom::remote_write::Auth,
+    /// Where the run's series are queried (`K6GATE_PROMETHEUS_QUERY_URL`), when not derived
+    /// from `url`.
+    pub query_url: Option<String>,
 }
 
 impl RemoteWrite {
@@ -116,6 +121,17 @@ impl RemoteWrite {
         ];
         if let Some(t) = &self.tenant {
             env.push(("K6_PROMETHEUS_RW_HEADERS_X-Scope-OrgID".to_string(), t.clone()));
+        }
+        // The output's own settings for credentials; they reach k6 only through its environment.
+        match &self.auth {
+            crate::prom::remote_write::Auth::None => {}
+            crate::prom::remote_write::Auth::Bearer(token) => {
+                env.push(("K6_PROMETHEUS_RW_BEARER_TOKEN".to_string(), token.expose().to_string()));
+            }
+            crate::prom::remote_write::Auth::Basic { user, password } => {
+                env.push(("K6_PROMETHEUS_RW_USERNAME".to_string(), user.clone()));
+                env.push(("K6_PROMETHEUS_RW_PASSWORD".to_string(), password.expose().to_string()));
+            }
         }
         env
     }

@@ -292,7 +292,13 @@ fn judge_steps(
     note_k6_exit(&mut summary, k6run);
     if let Some(rw) = &opts.remote_write {
         // k6 exits 0 even when every push failed: look for the run's series.
-        if let Some(warning) = live_series_missing(rw, &p.run_id) {
+        if let Some(warning) = crate::prom::live::series_missing(
+            &rw.url,
+            rw.query_url.as_deref(),
+            rw.tenant.as_deref(),
+            &rw.auth,
+            &p.run_id,
+        ) {
             summary.notes.push(warning);
         }
     }
@@ -474,38 +480,4 @@ fn record(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, judged: &mut Judge
         verdict,
     };
     Ok(p.store.record_run(&new)?)
-}
-
-/// Why the run's live series are not in Prometheus, or `None` when they arrived.
-fn live_series_missing(rw: &k6::RemoteWrite, run_id: &str) -> Option<String> {
-    let base = crate::prom::query::query_base(&rw.url);
-    // A range, not an instant: with stale markers on, a finished test's series are gone
-    // from instant queries a few seconds after the end.
-    // `k6_vus` exists in every run and carries the run-level tags, `testid` among them.
-    let promql = format!("count(count_over_time(k6_vus{{testid=\"{run_id}\"}}[1h]))");
-    // The last push lands up to a second after k6 exits.
-    let mut last = String::new();
-    let auth = match crate::prom::remote_write::Auth::from_env() {
-        Ok(a) => a,
-        Err(e) => return Some(format!("cannot check the live metrics: {e}")),
-    };
-    let shown = crate::prom::remote_write::redact_url(&rw.url);
-    for attempt in 0..5 {
-        if attempt > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(700));
-        }
-        match crate::prom::query::instant(&base, rw.tenant.as_deref(), &auth, &promql) {
-            Ok(r) if r.first().is_some_and(|(_, n)| *n > 0.0) => return None,
-            Ok(_) => {
-                last = format!("no series with testid=\"{run_id}\" at {}", crate::prom::remote_write::redact_url(&base))
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Some(format!(
-        "live metrics did not arrive in Prometheus ({last}); k6 exits 0 even when every remote-write push fails: \
-         check {} is reachable, and that Prometheus runs with --web.enable-remote-write-receiver and \
-         --enable-feature=native-histograms (without it every push is rejected)",
-        shown
-    ))
 }

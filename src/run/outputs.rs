@@ -38,8 +38,8 @@ pub struct Outputs {
 
 #[derive(Debug, Clone)]
 pub struct Prometheus {
+    /// Where and how to write (the same as k6's live output).
     pub remote_write: super::k6::RemoteWrite,
-    pub auth: crate::prom::remote_write::Auth,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +72,8 @@ pub struct LinkBase {
     pub grafana: Option<(String, String)>,
     /// The Actions run (its artifacts hold `report.html`).
     pub actions_run: Option<String>,
+    /// `GITHUB_WORKSPACE`, where repo-relative paths start.
+    pub workspace: Option<PathBuf>,
 }
 
 impl LinkBase {
@@ -81,7 +83,12 @@ impl LinkBase {
             (Some((url, uid)), Some(s), Some(id)) => crate::grafana::embed::run_dashboard_url(url, uid, s, id).ok(),
             _ => None,
         };
-        Links { run_id: run_id.map(str::to_string), actions_run: self.actions_run.clone(), grafana }
+        Links {
+            run_id: run_id.map(str::to_string),
+            actions_run: self.actions_run.clone(),
+            grafana,
+            workspace: self.workspace.clone(),
+        }
     }
 }
 
@@ -162,16 +169,13 @@ pub fn deliver(outputs: &Outputs, run: &Delivered<'_>) -> Vec<Delivery> {
 
 /// Remote-writes the summary's series (a handful per phase and group).
 pub fn publish_summary(p: &Prometheus, summary: &RunSummary, run_id: &str, outcome: Option<&str>) -> Delivery {
-    use crate::prom::{publish, remote_write};
-    let shown = remote_write::redact_url(&p.remote_write.url);
-    let series = match publish::series(summary, run_id, outcome) {
-        Ok(s) => s,
-        Err(e) => return Delivery::failed(Service::Prometheus, format!("the run summary was not published: {e}")),
-    };
-    let opts = remote_write::WriteOptions { auth: p.auth.clone(), ..Default::default() };
-    match publish::publish(&p.remote_write.url, p.remote_write.tenant.as_deref(), &series, &opts) {
-        Ok(r) => Delivery {
-            done: vec![format!("published {} summary series to {shown}", r.series)],
+    let rw = &p.remote_write;
+    let shown = crate::prom::remote_write::redact_url(&rw.url);
+    let published =
+        crate::prom::publish::publish_summary(&rw.url, rw.tenant.as_deref(), rw.auth.clone(), summary, run_id, outcome);
+    match published {
+        Ok(n) => Delivery {
+            done: vec![format!("published {n} summary series to {shown}")],
             ..Delivery::new(Service::Prometheus)
         },
         Err(e) => Delivery::failed(Service::Prometheus, format!("the run summary was not published to {shown}: {e}")),
@@ -214,7 +218,10 @@ pub fn report_to_github(gh: &GitHub, report: &Report) -> Delivery {
     d.fatal = true;
     if gh.in_actions {
         d.stdout = report.workflow_commands();
-        if let Err(e) = crate::github::actions::append_job_summary(&format!("{}\n{}", report.title, report.summary)) {
+        let summary = format!("{}\n{}", report.title, report.summary);
+        if let Some(Err(e)) =
+            gh.context.step_summary.as_ref().map(|p| crate::github::actions::append_job_summary(p, &summary))
+        {
             d.problem = Some(format!("cannot write the job summary (GITHUB_STEP_SUMMARY): {e}"));
             return d;
         }
@@ -291,7 +298,7 @@ pub fn notify_blocked(
         return Some(d);
     };
     let body = crate::notify::message(&plan, verdict, links, within);
-    match crate::notify::send(&url, &body) {
+    match crate::notify::send(&crate::net::Secret::new(url), &body) {
         Ok(()) => d.done.push(format!(
             "sent to ${}{}",
             plan.url_env,

@@ -300,11 +300,22 @@ pub mod body {
         v
     }
 
-    /// A user object (`simple-user`).
+    /// A user object (`simple-user`), with every field the schema requires.
     pub fn user(login: &str, id: u64, kind: &str) -> Value {
+        let user_api = |tail: &str| api(&format!("/users/{login}{tail}"));
         let fields = json!({
             "login": login,
             "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+            "gravatar_id": "",
+            "followers_url": user_api("/followers"),
+            "following_url": user_api("/following{/other_user}"),
+            "gists_url": user_api("/gists{/gist_id}"),
+            "starred_url": user_api("/starred{/owner}{/repo}"),
+            "subscriptions_url": user_api("/subscriptions"),
+            "organizations_url": user_api("/orgs"),
+            "repos_url": user_api("/repos"),
+            "events_url": user_api("/events{/privacy}"),
+            "received_events_url": user_api("/received_events"),
             "type": kind,
             "site_admin": false,
         });

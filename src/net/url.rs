@@ -1,4 +1,5 @@
-//! Small HTTP helpers shared by the clients (GitHub, Grafana, remote write, webhooks).
+//! URL and header helpers the clients share: `Retry-After`, URLs as they may be shown, and
+//! percent-encoding. Pure functions: no IO, no clock.
 
 use std::time::Duration;
 

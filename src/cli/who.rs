@@ -1,5 +1,5 @@
-//! Who ran a run and where, for [`NewRun`](super::NewRun). The store never calls this:
-//! it records what it is given.
+//! Who runs k6gate and where, for the run record, found at the edge: the history records what
+//! it is given and never looks.
 
 use std::process::Command;
 
@@ -36,4 +36,14 @@ fn command(program: &str, args: &[&str]) -> Option<String> {
         return None;
     }
     nonempty(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_a_host() {
+        // Every machine these tests run on has a name; the user may legitimately be unknown.
+        assert!(super::hostname().is_some_and(|h| !h.is_empty()));
+        assert!(super::current_user().is_none_or(|u| !u.is_empty()));
+    }
 }

@@ -1,0 +1,211 @@
+//! Annotations as k6gate builds them: a run as a tagged region, a baseline with its own tags,
+//! and the body Grafana's "Create Annotation" documents. Pure: no IO, no clock.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::escape::escape_html;
+use crate::grafana::generate::{ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, RUN_ANNOTATION_TAG};
+use crate::history::{BaselineChoice, Outcome as RunOutcome, RunRecord};
+
+// ---------------------------------------------------------------------------------------------
+// Annotations
+
+/// One annotation as k6gate builds and queues it. [`Annotation::request_json`] turns it into
+/// the body Grafana documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Annotation {
+    /// Unix epoch milliseconds.
+    pub time_ms: i64,
+    /// Set for a region; Unix epoch milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_end_ms: Option<i64>,
+    pub tags: Vec<String>,
+    /// Grafana shows it as sanitized HTML, so the builders escape what they put in.
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panel_id: Option<i64>,
+}
+
+impl Annotation {
+    /// The `POST /api/annotations` body: `dashboardUID` and `panelId` when set, `time`,
+    /// `timeEnd` for a region, `tags`, `text`. Times are epoch milliseconds, as documented.
+    pub fn request_json(&self) -> Value {
+        let mut body = Map::new();
+        if let Some(uid) = &self.dashboard_uid {
+            body.insert("dashboardUID".into(), Value::from(uid.as_str()));
+        }
+        if let Some(panel) = self.panel_id {
+            body.insert("panelId".into(), Value::from(panel));
+        }
+        body.insert("time".into(), Value::from(self.time_ms));
+        if let Some(end) = self.time_end_ms {
+            body.insert("timeEnd".into(), Value::from(end));
+        }
+        body.insert("tags".into(), Value::from(self.tags.clone()));
+        body.insert("text".into(), Value::from(self.text.as_str()));
+        Value::Object(body)
+    }
+}
+
+/// What a run annotation says about a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFacts {
+    pub run_id: String,
+    pub test: String,
+    pub environment: String,
+    pub deployment_version: Option<String>,
+    pub outcome: RunOutcome,
+    /// Unix epoch milliseconds.
+    pub start_ms: i64,
+    /// `None` when the run never finished; the annotation is then a point at the start.
+    pub end_ms: Option<i64>,
+    /// The report: linked when it is an http(s) URL, otherwise shown as text (a path).
+    pub report_link: Option<String>,
+}
+
+impl RunFacts {
+    pub fn from_record(record: &RunRecord, report_link: Option<String>) -> RunFacts {
+        RunFacts {
+            run_id: record.id.clone(),
+            test: record.test.clone(),
+            environment: record.environment.clone(),
+            deployment_version: record.deployment_version.clone(),
+            outcome: record.outcome,
+            start_ms: ns_to_ms_floor(record.started_at_ns),
+            end_ms: record.finished_at_ns.map(ns_to_ms_ceil),
+            report_link,
+        }
+    }
+}
+
+/// The region from a run's start to its end, with the verdict, version and report link.
+pub fn run_annotation(run: &RunFacts, dashboard_uid: Option<&str>) -> Annotation {
+    let mut tags = vec![ANNOTATION_TAG.to_string(), RUN_ANNOTATION_TAG.to_string()];
+    push_tag(&mut tags, "test", &run.test);
+    push_tag(&mut tags, "env", &run.environment);
+    push_tag(&mut tags, "version", run.deployment_version.as_deref().unwrap_or(""));
+    push_tag(&mut tags, "verdict", run.outcome.as_str());
+    push_tag(&mut tags, "run", &run.run_id);
+
+    let mut text = format!(
+        "k6gate <b>{}</b>: {} on {}",
+        run.outcome.as_str().to_uppercase(),
+        escape_html(&run.test),
+        escape_html(&run.environment)
+    );
+    if let Some(version) = &run.deployment_version {
+        text.push_str(&format!(", version {}", escape_html(version)));
+    }
+    text.push_str(&format!("<br />run {}", escape_html(&run.run_id)));
+    if let Some(link) = &run.report_link {
+        text.push_str(&format!(" · {}", report_html(link)));
+    }
+    region(run.start_ms, run.end_ms, tags, text, dashboard_uid)
+}
+
+/// What a baseline annotation says: the baseline run and why it is the baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselineFacts {
+    pub run_id: String,
+    pub test: String,
+    pub environment: String,
+    pub deployment_version: Option<String>,
+    /// The baseline run's start and end, Unix epoch milliseconds.
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    /// `pinned by alice at ...: <reason>` or `latest passing run on main`
+    /// ([`BaselineChoice::reason`]).
+    pub reason: String,
+    pub pinned: bool,
+}
+
+impl BaselineFacts {
+    pub fn from_choice(choice: &BaselineChoice) -> BaselineFacts {
+        let run = &choice.run;
+        BaselineFacts {
+            run_id: run.id.clone(),
+            test: run.test.clone(),
+            environment: run.environment.clone(),
+            deployment_version: run.deployment_version.clone(),
+            start_ms: ns_to_ms_floor(run.started_at_ns),
+            end_ms: run.finished_at_ns.map(ns_to_ms_ceil),
+            reason: choice.reason.clone(),
+            pinned: choice.pin.is_some(),
+        }
+    }
+}
+
+/// The baseline run's region, tagged `k6gate`, `baseline`, `test:`, `env:`, `version:`,
+/// `run:` and `pinned` when a person chose it. Post it when the baseline changes (a pin, or a
+/// newer passing run), not with every run, or the same region stacks up.
+pub fn baseline_annotation(baseline: &BaselineFacts, dashboard_uid: Option<&str>) -> Annotation {
+    let mut tags = vec![ANNOTATION_TAG.to_string(), BASELINE_ANNOTATION_TAG.to_string()];
+    push_tag(&mut tags, "test", &baseline.test);
+    push_tag(&mut tags, "env", &baseline.environment);
+    push_tag(&mut tags, "version", baseline.deployment_version.as_deref().unwrap_or(""));
+    push_tag(&mut tags, "run", &baseline.run_id);
+    if baseline.pinned {
+        tags.push("pinned".to_string());
+    }
+
+    let mut text =
+        format!("k6gate <b>baseline</b>: {} on {}", escape_html(&baseline.test), escape_html(&baseline.environment));
+    if let Some(version) = &baseline.deployment_version {
+        text.push_str(&format!(", version {}", escape_html(version)));
+    }
+    text.push_str(&format!("<br />run {}: {}", escape_html(&baseline.run_id), escape_html(&baseline.reason)));
+    region(baseline.start_ms, baseline.end_ms, tags, text, dashboard_uid)
+}
+
+fn region(start_ms: i64, end_ms: Option<i64>, tags: Vec<String>, text: String, uid: Option<&str>) -> Annotation {
+    Annotation {
+        time_ms: start_ms,
+        // A region never ends before it starts; an empty one is a point.
+        time_end_ms: end_ms.filter(|&end| end > start_ms),
+        tags,
+        text,
+        dashboard_uid: uid.map(str::to_string),
+        panel_id: None,
+    }
+}
+
+/// `key:value`, which Grafana stores as a key/value tag pair; left out when there is no value.
+fn push_tag(tags: &mut Vec<String>, key: &str, value: &str) {
+    let value = value.trim();
+    if !value.is_empty() {
+        tags.push(format!("{key}:{value}"));
+    }
+}
+
+fn report_html(link: &str) -> String {
+    if link.starts_with("https://") || link.starts_with("http://") {
+        format!("<a href=\"{}\">report</a>", escape_html(link))
+    } else {
+        format!("report: {}", escape_html(link))
+    }
+}
+
+fn ns_to_ms_floor(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000)
+}
+
+fn ns_to_ms_ceil(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000) + i64::from(ns.rem_euclid(1_000_000) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ms_rounding_covers_the_run() {
+        assert_eq!(ns_to_ms_floor(1_999_999), 1);
+        assert_eq!(ns_to_ms_ceil(1_000_001), 2);
+        assert_eq!(ns_to_ms_ceil(2_000_000), 2);
+        assert_eq!(ns_to_ms_floor(-1), -1);
+    }
+}

@@ -15,7 +15,7 @@ use crate::github::actions::{Context, ContextError};
 use crate::github::approval::{self, Decision, Mode};
 use crate::policy::data::{self, PolicyData};
 use crate::policy::engine::Policies;
-use crate::policy::verdict::{Request, Verdict, evaluate};
+use crate::policy::verdict::{Approver, Request, Verdict, VerifiedApproval, evaluate};
 use crate::summary::RunSummary;
 use crate::vars::Vars;
 
@@ -142,7 +142,33 @@ impl Gate {
         };
         let mut verdict = evaluate(&self.policies, &self.data, &request)?;
         verdict.ignored.extend(approval::ignored(&self.approvals));
+        attach_verified(&mut verdict, &self.approvals);
         Ok(verdict)
+    }
+}
+
+/// Gives each exception the review GitHub showed for its waiver or window, and says when the
+/// file's own free-text `approved_by` disagrees with it.
+pub fn attach_verified(verdict: &mut Verdict, decisions: &[Decision]) {
+    for e in &mut verdict.exceptions {
+        e.verified = verified(decisions, &e.by, e.approved_by.as_deref());
+    }
+}
+
+fn verified(decisions: &[Decision], id: &str, claimed: Option<&str>) -> Option<VerifiedApproval> {
+    {
+        let decision = decisions.iter().find(|d| d.honoured && d.subject.id == id)?;
+        let p = decision.provenance.as_ref()?;
+        let approvers: Vec<Approver> =
+            p.approvals.iter().map(|r| Approver { login: r.login.clone(), at: r.submitted_at.clone() }).collect();
+        let disagreement = claimed
+            .map(|c| c.trim().trim_start_matches('@'))
+            .filter(|c| !c.is_empty() && !approvers.iter().any(|a| a.login.eq_ignore_ascii_case(c)));
+        let disagreement = disagreement.map(|c| {
+            let logins: Vec<&str> = approvers.iter().map(|a| a.login.as_str()).collect();
+            format!("{id} says approved_by {c}, but GitHub shows {} approved PR #{}", logins.join(", "), p.pr)
+        });
+        Some(VerifiedApproval { pr: p.pr, pr_url: p.pr_url.clone(), approvers, disagreement })
     }
 }
 

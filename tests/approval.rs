@@ -47,7 +47,7 @@ use k6gate::github::api::{Api, ApiConfig, Token};
 use k6gate::github::approval::{self, Decision, Kind, Mode, Verifier};
 use k6gate::policy::data::{self, PolicyData};
 use k6gate::policy::engine::Policies;
-use k6gate::policy::verdict::{Request as VerdictRequest, Status, Verdict, evaluate};
+use k6gate::policy::verdict::{Approver, Request as VerdictRequest, Status, Verdict, evaluate};
 use mock_http::MockHttp;
 use verdicts::{NOW, SHIPPED, metric};
 
@@ -705,6 +705,37 @@ fn only_the_reviewed_waiver_is_honoured_and_it_alone_waives() {
     assert!(verdict.results.iter().all(|r| r.status == Status::Pass), "{:#?}", verdict.results);
     assert_eq!(verdict.outcome, Status::Pass, "{}", verdict.headline);
     assert!(verdict.results.iter().any(|r| r.id == "window/MW-1/ratchet/p99_ms"), "MW-1 is active");
+
+    // The verdict names who approved as GitHub recorded it, not as the file says.
+    k6gate::gate::attach_verified(&mut verdict, &decisions);
+    let approver = |login: &str, at: &str| Approver { login: login.into(), at: Some(at.into()) };
+    let w1 = verdict.exceptions.iter().find(|e| e.by == "W-1").unwrap();
+    let v = w1.verified.as_ref().expect("W-1 was verified");
+    assert_eq!((v.pr, v.pr_url.as_deref()), (1, Some("https://github.com/acme/shop/pull/1")));
+    assert_eq!(v.approvers, [approver("perf-lead", "2026-11-20T12:00:00Z")]);
+    assert_eq!(v.disagreement, None, "W-1 says approved_by perf-lead, as GitHub does");
+    let mw1 = verdict.exceptions.iter().find(|e| e.by == "MW-1").unwrap();
+    assert_eq!(
+        mw1.verified.as_ref().map(|v| v.approvers.clone()),
+        Some(vec![approver("dave", "2026-11-26T12:00:00Z")])
+    );
+    let text = k6gate::report::verdict::text(&verdict);
+    assert!(text.contains("approved by perf-lead at 2026-11-20T12:00:00Z in PR #1 (verified)"), "{text}");
+    // A file whose `approved_by` names someone else is shown as it is, and flagged.
+    let mut claimed = verdict.clone();
+    for e in claimed.exceptions.iter_mut().filter(|e| e.by == "W-1") {
+        e.approved_by = Some("carol".into());
+    }
+    k6gate::gate::attach_verified(&mut claimed, &decisions);
+    let w1 = claimed.exceptions.iter().find(|e| e.by == "W-1").unwrap();
+    let said = w1.verified.as_ref().and_then(|v| v.disagreement.clone()).unwrap_or_default();
+    assert_eq!(said, "W-1 says approved_by carol, but GitHub shows perf-lead approved PR #1");
+    assert!(k6gate::report::verdict::markdown(&claimed).contains(&format!("- ⚠️ {said}")));
+    // Unchecked overrides are never shown as verified.
+    let mut trusted = verdict.clone();
+    k6gate::gate::attach_verified(&mut trusted, &[]);
+    assert!(trusted.exceptions.iter().all(|e| e.verified.is_none()));
+    assert!(k6gate::report::verdict::text(&trusted).contains("approved by perf-lead (not verified)"));
 
     let ignored: Vec<(&str, &str)> = verdict.ignored.iter().map(|i| (i.what.as_str(), i.reason.as_str())).collect();
     assert_eq!(ignored.len(), 6, "{ignored:#?}");

@@ -209,6 +209,7 @@ fn data_from_the_runs_is_escaped() {
         owner: None,
         reason: "<em>known</em> slow path".into(),
         expires: "2026-12-04T00:00:00Z".into(),
+        verified: None,
         source: None,
     });
     verdict.ignored.push(Ignored { what: "waiver <W-2>".into(), reason: "expired <yesterday>".into(), source: None });

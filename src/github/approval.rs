@@ -56,7 +56,21 @@ pub struct Provenance {
     pub author: String,
     /// Approvers whose approval counts.
     pub approved_by: Vec<String>,
+    /// The same approvals as GitHub recorded them: who, and when.
+    pub approvals: Vec<Review>,
     pub merged_at: Option<String>,
+}
+
+/// An approving review as GitHub recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Review {
+    pub login: String,
+    /// The commit the review approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// `submitted_at`, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -227,7 +241,8 @@ impl<'a> Verifier<'a> {
         };
         let mut valid = Vec::new();
         let mut refusals = Vec::new();
-        for (login, commit_id) in approvals {
+        for review in approvals {
+            let (login, commit_id) = (review.login.clone(), review.commit.clone());
             if login.eq_ignore_ascii_case(&author) {
                 refusals.push(format!("approved by its own author ({login}) in PR #{number}"));
                 continue;
@@ -272,7 +287,7 @@ impl<'a> Verifier<'a> {
                     continue;
                 }
             }
-            valid.push(login);
+            valid.push(review);
         }
         if valid.is_empty() {
             return Err(refusals.join("; "));
@@ -282,7 +297,8 @@ impl<'a> Verifier<'a> {
             pr: number,
             pr_url: pr.get("html_url").and_then(|u| u.as_str()).map(str::to_string),
             author,
-            approved_by: valid,
+            approved_by: valid.iter().map(|r| r.login.clone()).collect(),
+            approvals: valid,
             merged_at: pr.get("merged_at").and_then(|m| m.as_str()).map(str::to_string),
         })
     }
@@ -503,21 +519,22 @@ pub fn last_change(repo: &Repository, tip: Oid, path: &str) -> Result<Oid, Strin
 }
 
 /// Each reviewer's latest decisive review (approve, request changes, dismissed); returns the
-/// approvers with the commit they approved, in review order.
-pub fn latest_approvals(reviews: &[Value]) -> Vec<(String, Option<String>)> {
-    let mut latest: BTreeMap<String, (usize, &str, Option<String>)> = BTreeMap::new();
+/// approving ones, in review order.
+pub fn latest_approvals(reviews: &[Value]) -> Vec<Review> {
+    let mut latest: BTreeMap<String, (usize, &str, Review)> = BTreeMap::new();
     for (i, r) in reviews.iter().enumerate() {
         let state = r.get("state").and_then(|s| s.as_str()).unwrap_or_default();
         if !matches!(state, "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED") {
             continue;
         }
         let Some(login) = r.pointer("/user/login").and_then(|l| l.as_str()) else { continue };
-        let commit = r.get("commit_id").and_then(|c| c.as_str()).map(str::to_string);
-        latest.insert(login.to_string(), (i, state, commit));
+        let text = |k: &str| r.get(k).and_then(|c| c.as_str()).map(str::to_string);
+        let review = Review { login: login.to_string(), commit: text("commit_id"), submitted_at: text("submitted_at") };
+        latest.insert(login.to_string(), (i, state, review));
     }
-    let mut approvals: Vec<_> = latest.into_iter().filter(|(_, (_, s, _))| *s == "APPROVED").collect();
-    approvals.sort_by_key(|(_, (i, _, _))| *i);
-    approvals.into_iter().map(|(login, (_, _, commit))| (login, commit)).collect()
+    let mut approvals: Vec<_> = latest.into_values().filter(|(_, s, _)| *s == "APPROVED").collect();
+    approvals.sort_by_key(|(i, _, _)| *i);
+    approvals.into_iter().map(|(_, _, review)| review).collect()
 }
 
 #[cfg(test)]
@@ -529,10 +546,15 @@ mod tests {
     fn a_later_change_request_cancels_an_approval() {
         let reviews = vec![
             json!({"user": {"login": "bob"}, "state": "APPROVED", "commit_id": "a1"}),
-            json!({"user": {"login": "carol"}, "state": "APPROVED", "commit_id": "a1"}),
+            json!({"user": {"login": "carol"}, "state": "APPROVED", "commit_id": "a1", "submitted_at": "2026-11-30T10:00:00Z"}),
             json!({"user": {"login": "bob"}, "state": "CHANGES_REQUESTED", "commit_id": "a2"}),
             json!({"user": {"login": "carol"}, "state": "COMMENTED", "commit_id": "a2"}),
         ];
-        assert_eq!(latest_approvals(&reviews), vec![("carol".to_string(), Some("a1".to_string()))]);
+        let carol = Review {
+            login: "carol".into(),
+            commit: Some("a1".into()),
+            submitted_at: Some("2026-11-30T10:00:00Z".into()),
+        };
+        assert_eq!(latest_approvals(&reviews), vec![carol]);
     }
 }

@@ -136,7 +136,7 @@ fn via(api: Option<(&Api, &str)>, commit: &git2::Commit<'_>, default_branch: &st
     let Some(pr) = pr else { return unchecked("direct push".into()) };
     let number = pr.get("number").and_then(|n| n.as_u64()).unwrap_or_default();
     let approved_by = match super::approval::reviews(api, repo_path, number) {
-        Ok(r) => latest_approvals(&r).into_iter().map(|(login, _)| login).collect(),
+        Ok(r) => latest_approvals(&r).into_iter().map(|review| review.login).collect(),
         Err(e) => return unchecked(format!("not checked (GitHub API error: {e})")),
     };
     Via {

@@ -151,6 +151,44 @@ pub struct Exception {
     pub expires: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source: Option<Source>,
+    /// The review GitHub shows for the waiver or window (absent when it was trusted unchecked).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub verified: Option<VerifiedApproval>,
+}
+
+/// Who approved an override, as GitHub recorded it (not as its file says).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VerifiedApproval {
+    pub pr: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pr_url: Option<String>,
+    pub approvers: Vec<Approver>,
+    /// The file's free-text `approved_by` disagrees with the reviewers GitHub shows.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub disagreement: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Approver {
+    pub login: String,
+    /// When the approving review was submitted (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub at: Option<String>,
+}
+
+impl VerifiedApproval {
+    /// "bob at 2026-11-30T10:00:00Z in PR #3".
+    pub fn describe(&self) -> String {
+        let who: Vec<String> = self
+            .approvers
+            .iter()
+            .map(|a| match &a.at {
+                Some(at) => format!("{} at {at}", a.login),
+                None => a.login.clone(),
+            })
+            .collect();
+        format!("{} in PR #{}", who.join(", "), self.pr)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -315,6 +353,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
             reason: e.reason,
             expires: e.expires,
             source: e.source,
+            verified: None,
         });
     }
     exceptions.sort_by(|a, b| a.result.cmp(&b.result).then_with(|| a.by.cmp(&b.by)));

@@ -59,10 +59,13 @@ pub fn text(v: &Verdict) -> String {
                 e.kind.name().to_uppercase(),
                 e.by,
                 e.reason,
-                e.approved_by.as_ref().map(|a| format!("approved by {a}, ")).unwrap_or_default(),
+                approval(e).map(|a| format!("{a}, ")).unwrap_or_default(),
                 e.expires,
                 e.message
             );
+            if let Some(d) = e.verified.as_ref().and_then(|v| v.disagreement.as_ref()) {
+                let _ = writeln!(out, "    note: {d}");
+            }
         }
     }
     if !v.ignored.is_empty() {
@@ -78,6 +81,16 @@ pub fn text(v: &Verdict) -> String {
         }
     }
     out
+}
+
+/// Who approved an exception: the review GitHub shows, else the file's own claim, marked
+/// as unverified.
+fn approval(e: &crate::policy::verdict::Exception) -> Option<String> {
+    match (&e.verified, &e.approved_by) {
+        (Some(v), _) => Some(format!("approved by {} (verified)", v.describe())),
+        (None, Some(a)) => Some(format!("approved by {a} (not verified)")),
+        (None, None) => None,
+    }
 }
 
 pub fn markdown(v: &Verdict) -> String {
@@ -111,10 +124,17 @@ pub fn markdown(v: &Verdict) -> String {
                 e.kind.name(),
                 e.result,
                 e.by,
-                e.approved_by.as_deref().or(e.owner.as_deref()).unwrap_or("-"),
+                approval(e).or_else(|| e.owner.clone()).unwrap_or_else(|| "-".into()),
                 e.expires,
                 e.reason
             );
+        }
+        let mut disagreements = v.exceptions.iter().filter_map(|e| e.verified.as_ref()?.disagreement.as_ref());
+        if let Some(first) = disagreements.next() {
+            let _ = writeln!(out);
+            for d in std::iter::once(first).chain(disagreements) {
+                let _ = writeln!(out, "- ⚠️ {d}");
+            }
         }
     }
     if !v.ignored.is_empty() {

@@ -12,9 +12,9 @@ pub use acc::Acc;
 
 use rustc_hash::FxHashMap;
 
-use crate::ingest::metric::{self, Contains, MetricType};
-use crate::ingest::ndjson::Point;
-use crate::ingest::tags::{METADATA_TAGS, SLOT_GROUP, SLOT_METADATA, SLOT_STAGE, SLOT_STATUS, TagSpec};
+use crate::samples::Point;
+use crate::samples::metric::{self, Contains, MetricType};
+use crate::samples::tags::{METADATA_TAGS, SLOT_GROUP, SLOT_METADATA, SLOT_STAGE, SLOT_STATUS, TagSpec};
 
 /// Window length. Fixed: the RunSummary's series are per second.
 pub const WINDOW_NS: i64 = 1_000_000_000;

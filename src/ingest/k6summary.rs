@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::ingest::detect::Format;
-use crate::ingest::metric::{self, Contains, MetricKind, MetricType};
+use crate::samples::Format;
+use crate::samples::metric::{self, Contains, MetricKind, MetricType};
 use crate::summary::{GroupStats, MetricSummary, PhaseSummary, Quantiles, RateStats, Throughput};
 
 /// Reads a summary document into a whole-run phase. Returns the phase and the test duration

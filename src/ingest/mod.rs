@@ -8,19 +8,16 @@
 pub mod csv;
 pub mod detect;
 pub mod k6summary;
-pub mod metric;
 pub mod ndjson;
 pub mod stream;
-pub mod tags;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use crate::aggregate::Aggregator;
 use crate::error::{Error, Result};
+use crate::samples::{Format, TagSpec, tags};
 use crate::summary::{BuildOptions, RunMetadata, RunSummary, SourceFile, build_from_stream, build_from_whole_run};
-use detect::Format;
-use tags::TagSpec;
 
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;

@@ -6,8 +6,8 @@ use rustc_hash::FxHashMap;
 
 use super::*;
 use crate::aggregate::{Acc, Aggregator, STATUS_CLASSES, UNTAGGED};
-use crate::ingest::metric::{self, MetricKind};
-use crate::ingest::tags::METADATA_TAGS;
+use crate::samples::metric::{self, MetricKind};
+use crate::samples::tags::METADATA_TAGS;
 use crate::stats::mser;
 use crate::time::format_rfc3339_ms;
 
@@ -593,8 +593,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::ingest::ndjson::Point;
-    use crate::ingest::tags::{TagSpec, Tags};
+    use crate::samples::{Point, TagSpec, Tags};
 
     fn add(agg: &mut Aggregator, metric: &'static str, second: i64, value: f64) {
         let p = Point {

@@ -14,8 +14,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::detect::{Compression, Format};
-use crate::ingest::metric::MetricType;
+use crate::samples::{Compression, Format, MetricType};
 use crate::stats::Sketch;
 use crate::stats::mser::Truncation;
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::aggregate::Aggregator;
 use crate::error::{Error, Result};
 use crate::samples::{Format, TagSpec, tags};
-use crate::summary::{BuildOptions, RunMetadata, RunSummary, SourceFile, build_from_stream, build_from_whole_run};
+use crate::summary::{BuildOptions, RunSummary, SourceFile, build_from_stream, whole_run};
 
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -85,7 +85,7 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
         r.read_to_end(&mut buf).map_err(|e| Error::input(path.as_path(), None, e.to_string()))?;
         let doc: serde_json::Value = serde_json::from_slice(&buf)
             .map_err(|e| Error::input(path.as_path(), Some(e.line() as u64), format!("not valid JSON: {e}")))?;
-        let (whole, _) = k6summary::read_summary(&doc, format).map_err(|m| Error::input(path.as_path(), None, m))?;
+        let export = k6summary::read_summary(&doc, format).map_err(|m| Error::input(path.as_path(), None, m))?;
         sources.push(SourceFile {
             path: path.display().to_string(),
             format,
@@ -93,20 +93,7 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
             lines: bytecount_lines(&buf),
             bytes: buf.len() as u64,
         });
-        let metadata = RunMetadata {
-            test_name: None,
-            environment: None,
-            git_commit: None,
-            deployment_version: None,
-            test_date: None,
-            start: None,
-            end: None,
-            duration_s: (whole.duration_s > 0.0).then_some(whole.duration_s),
-            k6_exit_code: opts.k6_exit_code,
-            sources,
-            samples: 0,
-        };
-        return Ok(build_from_whole_run(whole, metadata, issues, &build));
+        return Ok(whole_run::build(export, sources, issues, &build));
     }
 
     // Lines the aggregators remember carry their file's index (see `tag_file`), so the

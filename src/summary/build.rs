@@ -565,29 +565,6 @@ fn empty_group_series(key: BTreeMap<String, String>, len: usize) -> GroupSeries 
     }
 }
 
-pub const WHOLE_RUN_NOTE: &str = "k6 summary input: whole-run aggregates only. No phases, no per-second windows, no groups, and only the quantiles k6 exported (p99 only with --summary-trend-stats); nothing here was inferred.";
-
-/// A summary of a k6 summary file: the whole run only, with the statistics k6 exported.
-pub fn build_from_whole_run(
-    whole_run: PhaseSummary,
-    metadata: RunMetadata,
-    issues: Vec<String>,
-    opts: &BuildOptions,
-) -> RunSummary {
-    RunSummary {
-        schema_version: SCHEMA_VERSION.to_string(),
-        metadata,
-        completeness: completeness(issues, opts),
-        granularity: Granularity::WholeRun,
-        phase_source: PhaseSource::None,
-        phases: Vec::new(),
-        steady_state: None,
-        whole_run,
-        series: None,
-        notes: vec![WHOLE_RUN_NOTE.to_string()],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;

@@ -6,8 +6,9 @@
 //! Units are in the field names: `_ms` milliseconds, `_s` seconds, `_per_s` per second.
 
 mod build;
+pub mod whole_run;
 
-pub use build::{BuildOptions, build_from_stream, build_from_whole_run};
+pub use build::{BuildOptions, build_from_stream};
 
 use std::collections::BTreeMap;
 

@@ -5,6 +5,9 @@
 //! number of samples. Aggregators built over different chunks of the input merge exactly,
 //! which is what lets k6gate parse a large file on all cores. Phases, steady state and the
 //! whole run are merges of windows, computed later without re-reading the input.
+//!
+//! It takes k6's sample types from `samples` and must never import `ingest`: ingest sits
+//! above it, handing each sample over as it parses (ARCHITECTURE.md, layering).
 
 mod acc;
 

@@ -8,7 +8,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use k6gate::aggregate::Aggregator;
 use k6gate::ingest::ndjson::{Line, parse_line, parse_line_slow};
 use k6gate::ingest::stream::read_json_lines;
-use k6gate::ingest::tags::TagSpec;
+use k6gate::samples::TagSpec;
 
 const SAMPLE: &str = include_str!("data/k6-sample.ndjson");
 

@@ -87,6 +87,12 @@ pub enum Error {
     /// The run history (it names its database file).
     #[error(transparent)]
     History(#[from] crate::history::HistoryError),
+    /// k6 results that cannot be read (located `file:line` when a line is to blame).
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+    /// A template or environment that cannot render (located like ingest errors).
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
     #[error("cannot write {}", path.display())]
     Output {
         path: PathBuf,
@@ -148,6 +154,8 @@ impl Error {
             | Error::Usage(_)
             | Error::Policy(_)
             | Error::History(_)
+            | Error::Ingest(_)
+            | Error::Render(_)
             | Error::Output { .. }
             | Error::K6 { .. }
             | Error::Serialize { .. }

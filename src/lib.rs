@@ -24,6 +24,7 @@ pub mod prom;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod samples;
 pub mod stats;
 pub mod summary;
 pub mod time;

@@ -48,7 +48,7 @@ pub fn summary_file(path: &Path) -> Result<RunSummary> {
         }
         return serde_json::from_value(v).map_err(|e| Error::input(path, None, format!("not a valid RunSummary: {e}")));
     }
-    ingest(&[path.to_path_buf()], &IngestOptions::default())
+    Ok(ingest(&[path.to_path_buf()], &IngestOptions::default())?)
 }
 
 /// A run by file or by id. The history is opened only when `spec` is not a file.

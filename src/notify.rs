@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::github::report::{Links, title};
 use crate::net::retry::retryable_transport;
 use crate::net::{Attempt, ClientOptions, RetryPolicy, Secret, TokioClock, retryable_status};
 use crate::policy::data::Notifications;
 use crate::policy::verdict::{Status, Verdict};
+use crate::report::Links;
+use crate::report::title::title;
 
 /// Where one notification goes and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,9 @@
 use std::borrow::Cow;
 
 use k6gate::aggregate::Aggregator;
-use k6gate::ingest::ndjson::{Line, Point, parse_line, parse_line_slow};
-use k6gate::ingest::tags::{SLOT_GROUP, SLOT_STAGE, TagSpec, Tags};
+use k6gate::ingest::ndjson::{Line, parse_line, parse_line_slow};
+use k6gate::samples::Point;
+use k6gate::samples::tags::{SLOT_GROUP, SLOT_STAGE, TagSpec, Tags};
 use k6gate::stats::Sketch;
 use k6gate::summary::{BuildOptions, RunSummary, build_from_stream};
 use proptest::prelude::*;

@@ -27,7 +27,7 @@ fn render_with(
     vars: &BTreeMap<String, String>,
     sets: &[String],
     run: RunInfo,
-) -> Result<k6gate::render::Rendered, k6gate::Error> {
+) -> Result<k6gate::render::Rendered, k6gate::render::RenderError> {
     render(&RenderRequest { test, environment: env, templates_dir: dirs.0, environments_dir: dirs.1, sets, vars, run })
 }
 

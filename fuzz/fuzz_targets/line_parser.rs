@@ -5,7 +5,7 @@
 #![no_main]
 
 use k6gate::ingest::ndjson::{Line, parse_line, parse_line_cached, parse_line_slow, parse_point_fast};
-use k6gate::ingest::tags::TagSpec;
+use k6gate::samples::TagSpec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,6 +5,9 @@
 //! number of samples. Aggregators built over different chunks of the input merge exactly,
 //! which is what lets k6gate parse a large file on all cores. Phases, steady state and the
 //! whole run are merges of windows, computed later without re-reading the input.
+//!
+//! It takes k6's sample types from `samples` and must never import `ingest`: ingest sits
+//! above it, handing each sample over as it parses (ARCHITECTURE.md, layering).
 
 mod acc;
 
@@ -12,9 +15,9 @@ pub use acc::Acc;
 
 use rustc_hash::FxHashMap;
 
-use crate::ingest::metric::{self, Contains, MetricType};
-use crate::ingest::ndjson::Point;
-use crate::ingest::tags::{METADATA_TAGS, SLOT_GROUP, SLOT_METADATA, SLOT_STAGE, SLOT_STATUS, TagSpec};
+use crate::samples::Point;
+use crate::samples::metric::{self, Contains, MetricType};
+use crate::samples::tags::{METADATA_TAGS, SLOT_GROUP, SLOT_METADATA, SLOT_STAGE, SLOT_STATUS, TagSpec};
 
 /// Window length. Fixed: the RunSummary's series are per second.
 pub const WINDOW_NS: i64 = 1_000_000_000;

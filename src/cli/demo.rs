@@ -132,7 +132,7 @@ pub fn run(args: &DemoArgs, s: &Settings) -> Result<Exit> {
     println!("{}", crate::report::verdict::comparison_text(&verdict.comparison));
     println!("Verdict (deployment {}):", if second.outcome == Outcome::Fail { "BLOCKED" } else { "not blocked" });
     println!("{}", crate::report::verdict::text(verdict));
-    let links = crate::github::report::Links { run_id: Some(second.run_id.clone()), ..Default::default() };
+    let links = crate::report::Links { run_id: Some(second.run_id.clone()), ..Default::default() };
     let check = crate::github::report::Report::from_verdict(verdict, links);
     println!(
         "On a pull request (`k6gate run --report github`), the check run \"{}\" concludes {}: {}",

@@ -7,9 +7,8 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use crate::aggregate::Aggregator;
-use crate::ingest::ndjson::Point;
 use crate::ingest::stream::{BadLine, StreamRead};
-use crate::ingest::tags::{TagSpec, Tags};
+use crate::samples::{Point, TagSpec, Tags};
 use crate::time::parse_csv_time_ns;
 
 pub fn read_csv(input: impl Read, spec: &TagSpec, keep_going: bool) -> Result<StreamRead, String> {

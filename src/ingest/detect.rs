@@ -4,36 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-/// The result formats k6 1.x writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Format {
-    /// `--out json`: one JSON object per line.
-    Json,
-    /// `--out csv`.
-    Csv,
-    /// `--summary-export`: whole-run aggregates only.
-    SummaryExport,
-    /// The data object handed to `handleSummary()`: whole-run aggregates only.
-    HandleSummary,
-}
-
-impl Format {
-    /// Formats that carry every sample, and so phases and windows.
-    pub fn is_stream(self) -> bool {
-        matches!(self, Format::Json | Format::Csv)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Gzip,
-}
+use crate::samples::{Compression, Format};
 
 /// How much of a file is looked at to tell its format.
 const PEEK: usize = 64 * 1024;

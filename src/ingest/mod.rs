@@ -1,26 +1,32 @@
-//! Turning k6 result files into a [`RunSummary`].
+//! Turning k6 result files into a [`RunSummary`]. The only module that knows k6's file formats.
 //!
 //! `detect` tells the format from the content; `stream` (JSON lines) and `csv` feed every
 //! sample to the window aggregator; `k6summary` reads k6's whole-run summaries. Bad input
-//! is an [`Error`] naming the file and line, unless the caller allows partial data, in which
-//! case the summary says it is incomplete and why.
+//! is an [`IngestError`] naming the file and line, unless the caller allows partial data, in
+//! which case the summary says it is incomplete and why.
+//!
+//! Why ingest sits above `aggregate` and `summary` in the layering (ARCHITECTURE.md): the
+//! readers hand each sample to the `Aggregator` as soon as it is parsed, with no list of
+//! samples in between; that is what keeps a 2 GB file at ~35 MiB. So ingest calls down into
+//! aggregate, and the sample types both use live below them, in `samples`. It must never
+//! collect samples into memory, and never fill in a RunSummary itself: it builds one only
+//! through `summary`'s API (`build_from_stream`, `whole_run::build`).
 
 pub mod csv;
 pub mod detect;
+mod error;
 pub mod k6summary;
-pub mod metric;
 pub mod ndjson;
 pub mod stream;
-pub mod tags;
+
+pub use error::IngestError;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use crate::aggregate::Aggregator;
-use crate::error::{Error, Result};
-use crate::summary::{BuildOptions, RunMetadata, RunSummary, SourceFile, build_from_stream, build_from_whole_run};
-use detect::Format;
-use tags::TagSpec;
+use crate::samples::{Format, TagSpec, tags};
+use crate::summary::{BuildOptions, RunSummary, SourceFile, build_from_stream, whole_run};
 
 /// Inputs at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -50,11 +56,11 @@ impl Default for IngestOptions {
 }
 
 /// Reads every file of one run and summarizes it.
-pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
+pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary, IngestError> {
     if paths.is_empty() {
-        return Err(Error::Usage("no input files".into()));
+        return Err(IngestError::NoInput);
     }
-    let spec = TagSpec::new(&opts.group_by).map_err(Error::Usage)?;
+    let spec = TagSpec::new(&opts.group_by).map_err(IngestError::GroupBy)?;
     let build = BuildOptions { k6_exit_code: opts.k6_exit_code };
     let threads =
         if opts.threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.threads };
@@ -67,10 +73,7 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
     let streams: Vec<_> = detected.iter().filter(|d| d.1.is_stream()).collect();
     let stream_formats: Vec<Format> = streams.iter().map(|d| d.1).collect();
     if stream_formats.contains(&Format::Json) && stream_formats.contains(&Format::Csv) {
-        return Err(Error::Usage(
-            "got both JSON and CSV output: if they are the same run, every sample would count twice; pass one of them"
-                .into(),
-        ));
+        return Err(IngestError::JsonAndCsv);
     }
 
     let mut sources = Vec::new();
@@ -78,17 +81,17 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
     if streams.is_empty() {
         let summaries: Vec<_> = detected.iter().collect();
         if summaries.len() > 1 {
-            return Err(Error::Usage("more than one k6 summary file: pass the summary of one run".into()));
+            return Err(IngestError::SeveralSummaries);
         }
         let Some(&&(path, format, compression)) = summaries.first() else {
-            return Err(Error::Usage("no input files".into()));
+            return Err(IngestError::NoInput);
         };
-        let (mut r, _) = detect::open(path).map_err(|e| Error::input(path.as_path(), None, e.to_string()))?;
+        let (mut r, _) = detect::open(path).map_err(|e| IngestError::input(path.as_path(), None, e.to_string()))?;
         let mut buf = Vec::new();
-        r.read_to_end(&mut buf).map_err(|e| Error::input(path.as_path(), None, e.to_string()))?;
+        r.read_to_end(&mut buf).map_err(|e| IngestError::input(path.as_path(), None, e.to_string()))?;
         let doc: serde_json::Value = serde_json::from_slice(&buf)
-            .map_err(|e| Error::input(path.as_path(), Some(e.line() as u64), format!("not valid JSON: {e}")))?;
-        let (whole, _) = k6summary::read_summary(&doc, format).map_err(|m| Error::input(path.as_path(), None, m))?;
+            .map_err(|e| IngestError::input(path.as_path(), Some(e.line() as u64), format!("not valid JSON: {e}")))?;
+        let export = k6summary::read_summary(&doc, format).map_err(|m| IngestError::input(path.as_path(), None, m))?;
         sources.push(SourceFile {
             path: path.display().to_string(),
             format,
@@ -96,20 +99,7 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
             lines: bytecount_lines(&buf),
             bytes: buf.len() as u64,
         });
-        let metadata = RunMetadata {
-            test_name: None,
-            environment: None,
-            git_commit: None,
-            deployment_version: None,
-            test_date: None,
-            start: None,
-            end: None,
-            duration_s: (whole.duration_s > 0.0).then_some(whole.duration_s),
-            k6_exit_code: opts.k6_exit_code,
-            sources,
-            samples: 0,
-        };
-        return Ok(build_from_whole_run(whole, metadata, issues, &build));
+        return Ok(whole_run::build(export, sources, issues, &build));
     }
 
     // Lines the aggregators remember carry their file's index (see `tag_file`), so the
@@ -121,10 +111,10 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
     let mut agg: Option<Aggregator> = None;
     for (file, &&(path, format, compression)) in streams.iter().enumerate() {
         let (reader, _) = detect::open_with_progress(path, progress_bar(path, opts.progress))
-            .map_err(|e| Error::input(path.as_path(), None, e.to_string()))?;
+            .map_err(|e| IngestError::input(path.as_path(), None, e.to_string()))?;
         let read = match format {
             Format::Json => stream::read_json_lines(reader, &spec, opts.allow_partial, threads)
-                .map_err(|e| Error::input(path.as_path(), None, format!("read failed: {e}")))?,
+                .map_err(|e| IngestError::input(path.as_path(), None, format!("read failed: {e}")))?,
             _ => csv::read_csv(reader, &spec, opts.allow_partial).map_err(|m| with_line(path, m))?,
         };
         let mut part = read.agg;
@@ -144,7 +134,7 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
         let first_bad = read.bad.first().map(|b| (path.to_path_buf(), b.line, b.message.clone()));
         if !opts.allow_partial {
             if let Some((at, line, message)) = first_bad.into_iter().chain(conflict.clone()).min_by_key(|b| b.1) {
-                return Err(Error::input(at.as_path(), Some(line), message));
+                return Err(IngestError::input(at.as_path(), Some(line), message));
             }
         }
         if let Some(first) = read.bad.first() {
@@ -171,7 +161,7 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
         sources.push(SourceFile { path: path.display().to_string(), format, compression, lines: 0, bytes: 0 });
         issues.push(format!("{}: k6 summary ignored, the sample stream is the better source", path.display()));
     }
-    let mut agg = agg.ok_or_else(|| Error::Usage("no input files".into()))?;
+    let mut agg = agg.ok_or(IngestError::NoInput)?;
     agg.resolve_types();
     let undeclared = agg.undeclared.iter().map(|(id, line)| (*line, agg.metrics.name(*id).to_string())).min();
     if let Some((tagged, name)) = undeclared {
@@ -180,7 +170,7 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
             "Point of custom metric {name:?} but its Metric line never came (k6 writes it before the first Point: was the file filtered or cut?)"
         );
         if !opts.allow_partial {
-            return Err(Error::input(path, Some(line), message));
+            return Err(IngestError::input(path, Some(line), message));
         }
         issues.push(format!("{}:{line}: {message}; its type is unknown", path.display()));
     }
@@ -189,13 +179,13 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary> {
         let (path, line) = locate(*tagged);
         let message = format!("negative duration for time metric {name:?}");
         if !opts.allow_partial {
-            return Err(Error::input(path, Some(line), message));
+            return Err(IngestError::input(path, Some(line), message));
         }
         issues.push(format!("{}:{line}: {message}", path.display()));
     }
     if agg.samples == 0 {
         let path = streams.first().map(|d| d.0.as_path()).unwrap_or(Path::new(""));
-        return Err(Error::input(path, None, "no samples: the file holds no Point lines (did the test run?)"));
+        return Err(IngestError::input(path, None, "no samples: the file holds no Point lines (did the test run?)"));
     }
     Ok(build_from_stream(&agg, sources, issues, &build))
 }
@@ -209,15 +199,15 @@ fn tag_file(file: usize, line: u64) -> u64 {
 }
 
 /// Splits a "line N: message" from the detectors into a located error.
-fn with_line(path: &Path, message: String) -> Error {
+fn with_line(path: &Path, message: String) -> IngestError {
     if let Some(rest) = message.strip_prefix("line ") {
         if let Some((n, m)) = rest.split_once(": ") {
             if let Ok(line) = n.parse() {
-                return Error::input(path, Some(line), m);
+                return IngestError::input(path, Some(line), m);
             }
         }
     }
-    Error::input(path, None, message)
+    IngestError::input(path, None, message)
 }
 
 fn bytecount_lines(buf: &[u8]) -> u64 {

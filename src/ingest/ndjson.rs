@@ -11,22 +11,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::metric::{Contains, MetricKind, MetricType};
-use super::tags::{TagSpec, Tags};
+use crate::samples::{Contains, MetricKind, MetricType, Point, TagSpec, Tags};
 use crate::time::parse_rfc3339_ns;
-
-/// A sample of one metric.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Point<'a> {
-    pub metric: Cow<'a, str>,
-    pub time_ns: i64,
-    pub value: f64,
-    pub tags: Tags<'a>,
-    /// The line's tag object is byte-for-byte the previous Point's (k6 writes the nine
-    /// `http_*` samples of a request with the same tags), so anything derived from the
-    /// tags alone can be reused.
-    pub same_tags: bool,
-}
 
 /// The tag object of the last Point the fast path read, and what it held.
 pub type PrevTags<'a> = Option<(&'a str, Tags<'a>)>;
@@ -318,7 +304,7 @@ mod tests {
         let p = fast_point(POINT, &spec, &mut None).expect("fast path");
         assert_eq!(p.metric, "http_req_duration");
         assert_eq!(p.value, 4.787588);
-        assert_eq!(p.tags.get(super::super::tags::SLOT_STAGE), Some("sustained"));
+        assert_eq!(p.tags.get(crate::samples::tags::SLOT_STAGE), Some("sustained"));
         assert_eq!(Line::Point(p), parse_line_slow(POINT.as_bytes(), &spec).unwrap());
     }
 
@@ -383,7 +369,7 @@ mod tests {
         let spec = TagSpec::default();
         assert!(fast_point(line, &spec, &mut None).is_none());
         match parse_line(line, &spec).unwrap() {
-            Line::Point(p) => assert_eq!(p.tags.get(super::super::tags::SLOT_GROUP), Some("GET /a?x=1&y=2")),
+            Line::Point(p) => assert_eq!(p.tags.get(crate::samples::tags::SLOT_GROUP), Some("GET /a?x=1&y=2")),
             other => panic!("{other:?}"),
         }
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use crate::aggregate::Aggregator;
 use crate::ingest::ndjson::{Line, PrevTags, parse_line_cached};
-use crate::ingest::tags::TagSpec;
+use crate::samples::TagSpec;
 
 /// Input per chunk: big enough to amortize hand-offs, small enough that the chunks in
 /// flight stay a few MiB.

@@ -6,14 +6,19 @@
 //! carry `test_stage`. Every `{{ value }}` is written as a JSON literal with `<`, `>`, `&`,
 //! `'` and the JS line separators escaped, so no rendered value can change the script;
 //! only k6gate's own runtime is inserted verbatim.
+//!
+//! It knows templates and environment files, never k6's results: nothing here reads what k6
+//! wrote, and nothing above `render` in the layering is imported (ARCHITECTURE.md).
+
+mod error;
+
+pub use error::RenderError;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use minijinja::{AutoEscape, Environment as Jinja, UndefinedBehavior, Value};
 use serde::{Deserialize, Serialize};
-
-use crate::error::Error;
 
 /// k6gate's JS runtime (stage tracker, traced http, timers), inserted into every script.
 pub const RUNTIME: &str = include_str!("runtime.js");
@@ -121,8 +126,8 @@ pub fn duration_ms(s: &str) -> Option<u64> {
     Some(total.round() as u64)
 }
 
-fn env_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::input(path, None, message)
+fn env_error(path: &Path, message: impl Into<String>) -> RenderError {
+    RenderError::input(path, None, message)
 }
 
 /// Every scalar key path of a YAML mapping (`stages.sustained`), to match overrides against.
@@ -170,7 +175,7 @@ pub fn load_environment(
     name: &str,
     vars: &BTreeMap<String, String>,
     sets: &[String],
-) -> Result<(Environment, Vec<String>), Error> {
+) -> Result<(Environment, Vec<String>), RenderError> {
     let path = dir.join(format!("{name}.yaml"));
     let text = std::fs::read_to_string(&path).map_err(|e| {
         let known = list_names(dir, ".yaml");
@@ -178,7 +183,7 @@ pub fn load_environment(
     })?;
     let mut raw: serde_json::Value = yaml_serde::from_str(&text).map_err(|e| {
         let line = e.location().map(|l| l.line() as u64);
-        Error::input(&path, line, format!("invalid YAML: {e}"))
+        RenderError::input(&path, line, format!("invalid YAML: {e}"))
     })?;
     let mut paths = Vec::new();
     key_paths(&raw, "", &mut paths);
@@ -192,14 +197,10 @@ pub fn load_environment(
         }
     }
     for s in sets {
-        let (k, v) = s.split_once('=').ok_or_else(|| Error::Usage(format!("--set {s:?}: expected key=value")))?;
+        let (k, v) = s.split_once('=').ok_or_else(|| RenderError::SetSyntax(s.clone()))?;
         let k = k.trim();
         if !paths.iter().any(|p| p == k) && !k.starts_with("facts.") {
-            return Err(Error::Usage(format!(
-                "--set {k}: no such key in {} (keys: {})",
-                path.display(),
-                paths.join(", ")
-            )));
+            return Err(RenderError::UnknownKey { key: k.to_string(), path, keys: paths });
         }
         set_path(&mut raw, k, scalar(v));
         applied.push(format!("--set {k}={v}"));
@@ -304,11 +305,11 @@ fn js_literal(out: &mut minijinja::Output, _state: &minijinja::State, value: &Va
 }
 
 /// Renders `k6-templates/<test>.js.j2` for an environment.
-pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, Error> {
+pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
     let template_path = req.templates_dir.join(format!("{}.js.j2", req.test));
     let source = std::fs::read_to_string(&template_path).map_err(|e| {
         let known = list_names(req.templates_dir, ".js.j2");
-        Error::input(
+        RenderError::input(
             &template_path,
             None,
             format!("no template for test {:?}: {e} (known: {})", req.test, known.join(", ")),
@@ -355,7 +356,7 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, Error> {
     Ok(Rendered { script, environment: env, plan })
 }
 
-fn template_error(path: &Path, e: &minijinja::Error) -> Error {
+fn template_error(path: &Path, e: &minijinja::Error) -> RenderError {
     let line = e.line().map(|l| l as u64);
     let mut msg = e.to_string();
     if let Some(d) = e.detail() {
@@ -363,5 +364,5 @@ fn template_error(path: &Path, e: &minijinja::Error) -> Error {
             msg = format!("{msg}: {d}");
         }
     }
-    Error::input(path, line, msg)
+    RenderError::input(path, line, msg)
 }

@@ -1,5 +1,9 @@
 //! Human-readable renderings of k6gate documents. Reads summaries, computes nothing new.
 
 pub mod html;
+mod links;
 pub mod text;
+pub mod title;
 pub mod verdict;
+
+pub use links::Links;

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use crate::error::Service;
 use crate::github::actions::Context;
 use crate::github::api::{Api, ApiConfig};
-use crate::github::report::{Links, Posted, Report};
+use crate::github::report::{Posted, Report};
 use crate::grafana::annotate::{self, GrafanaConfig};
 use crate::history::{Outcome, RunFilter, RunStore};
 use crate::policy::data::Notifications;
 use crate::policy::verdict::{Status, Verdict};
+use crate::report::Links;
 use crate::summary::RunSummary;
 
 use super::Judged;

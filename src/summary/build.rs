@@ -6,8 +6,8 @@ use rustc_hash::FxHashMap;
 
 use super::*;
 use crate::aggregate::{Acc, Aggregator, STATUS_CLASSES, UNTAGGED};
-use crate::ingest::metric::{self, MetricKind};
-use crate::ingest::tags::METADATA_TAGS;
+use crate::samples::metric::{self, MetricKind};
+use crate::samples::tags::METADATA_TAGS;
 use crate::stats::mser;
 use crate::time::format_rfc3339_ms;
 
@@ -565,36 +565,12 @@ fn empty_group_series(key: BTreeMap<String, String>, len: usize) -> GroupSeries 
     }
 }
 
-pub const WHOLE_RUN_NOTE: &str = "k6 summary input: whole-run aggregates only. No phases, no per-second windows, no groups, and only the quantiles k6 exported (p99 only with --summary-trend-stats); nothing here was inferred.";
-
-/// A summary of a k6 summary file: the whole run only, with the statistics k6 exported.
-pub fn build_from_whole_run(
-    whole_run: PhaseSummary,
-    metadata: RunMetadata,
-    issues: Vec<String>,
-    opts: &BuildOptions,
-) -> RunSummary {
-    RunSummary {
-        schema_version: SCHEMA_VERSION.to_string(),
-        metadata,
-        completeness: completeness(issues, opts),
-        granularity: Granularity::WholeRun,
-        phase_source: PhaseSource::None,
-        phases: Vec::new(),
-        steady_state: None,
-        whole_run,
-        series: None,
-        notes: vec![WHOLE_RUN_NOTE.to_string()],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::ingest::ndjson::Point;
-    use crate::ingest::tags::{TagSpec, Tags};
+    use crate::samples::{Point, TagSpec, Tags};
 
     fn add(agg: &mut Aggregator, metric: &'static str, second: i64, value: f64) {
         let p = Point {

@@ -4,18 +4,22 @@
 //! never k6's raw output. Its JSON Schema is generated from these types into
 //! `schema/run-summary.schema.json`, and a test fails when the checked-in file is stale.
 //! Units are in the field names: `_ms` milliseconds, `_s` seconds, `_per_s` per second.
+//!
+//! Only this module fills in a RunSummary: from aggregated cells (`build_from_stream`) or
+//! from a k6 summary export's numbers ([`whole_run`]). It must never import `ingest`, which
+//! sits above it and calls these builders (ARCHITECTURE.md, layering).
 
 mod build;
+pub mod whole_run;
 
-pub use build::{BuildOptions, build_from_stream, build_from_whole_run};
+pub use build::{BuildOptions, build_from_stream};
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::detect::{Compression, Format};
-use crate::ingest::metric::MetricType;
+use crate::samples::{Compression, Format, MetricType};
 use crate::stats::Sketch;
 use crate::stats::mser::Truncation;
 

@@ -27,8 +27,8 @@ fn gzipped_json_source_records_gzip_and_uncompressed_size() {
     let gz = fixtures::ingest("staged.json.gz");
     let plain = fixtures::staged();
     let (g, p) = (&gz.metadata.sources[0], &plain.metadata.sources[0]);
-    assert_eq!(g.compression, k6gate::ingest::detect::Compression::Gzip);
-    assert_eq!(p.compression, k6gate::ingest::detect::Compression::None);
+    assert_eq!(g.compression, k6gate::samples::Compression::Gzip);
+    assert_eq!(p.compression, k6gate::samples::Compression::None);
     assert_eq!((g.lines, g.bytes), (p.lines, p.bytes), "lines and uncompressed bytes");
     assert_eq!(p.bytes, std::fs::metadata(fixtures::path("staged.json")).unwrap().len());
 }
@@ -36,7 +36,7 @@ fn gzipped_json_source_records_gzip_and_uncompressed_size() {
 fn assert_csv_matches_json(csv_name: &str) {
     let s = fixtures::ingest(csv_name);
     assert_eq!(s.phase_source, PhaseSource::Tagged, "{csv_name}");
-    assert_eq!(s.metadata.sources[0].format, k6gate::ingest::detect::Format::Csv);
+    assert_eq!(s.metadata.sources[0].format, k6gate::samples::Format::Csv);
     let want = exact::by_stage(&exact::json_fixture("staged.json"));
     exact::assert_phases_match(&s.phases, &s.whole_run, &want, &STAGED_ORDER);
     // And the same as the JSON summary's counts, phase by phase.

@@ -8,9 +8,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use k6gate::aggregate::Aggregator;
-use k6gate::ingest::metric::{Contains, MetricKind, MetricType};
-use k6gate::ingest::ndjson::Point;
-use k6gate::ingest::tags::{TagSpec, Tags};
+use k6gate::samples::{Contains, MetricKind, MetricType, Point, TagSpec, Tags};
 use k6gate::{IngestOptions, RunSummary};
 use tempfile::TempDir;
 

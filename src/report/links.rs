@@ -1,0 +1,14 @@
+//! Where a reader goes next from a verdict: the run, its Actions run, its Grafana dashboard.
+//! Every output (check run, PR comment, webhook) links the same way.
+
+/// Links for the reader; each is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    pub run_id: Option<String>,
+    /// The Actions run (its artifacts hold `report.html`).
+    pub actions_run: Option<String>,
+    /// The Grafana dashboard over the run's time range.
+    pub grafana: Option<String>,
+    /// Where repo-relative paths start (`GITHUB_WORKSPACE`), for annotations on data files.
+    pub workspace: Option<std::path::PathBuf>,
+}

@@ -322,6 +322,28 @@ fn only_cli_names_the_demo_shop() {
     assert!(problems.is_empty(), "the gate library must not use the demo shop:\n{}", problems.join("\n"));
 }
 
+/// Settings are read once, at the edge: below `src/cli` (and `src/vars.rs`, the snapshot it
+/// takes) nothing reads the process environment.
+#[test]
+fn only_the_edge_reads_the_environment() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut problems = Vec::new();
+    for path in &files {
+        let relative = path.strip_prefix(root()).expect("under the root").to_string_lossy().replace('\\', "/");
+        if relative.starts_with("src/cli/") || relative == "src/vars.rs" {
+            continue;
+        }
+        let code = code_of(&std::fs::read_to_string(path).expect("readable source"));
+        for (n, line) in code.lines().enumerate() {
+            if ["env::var", "env::vars", "env::var_os"].iter().any(|call| line.contains(call)) {
+                problems.push(format!("{relative}:{}: reads the environment outside src/cli", n + 1));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "settings are resolved in src/cli only:\n{}", problems.join("\n"));
+}
+
 #[test]
 fn comments_and_strings_are_not_code() {
     let src = "use crate::a; // crate::b\n/* crate::c /* crate::d */ */ let s = \"crate::e \\\" crate::f\";\n\

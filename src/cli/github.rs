@@ -40,10 +40,31 @@ pub fn show_deliveries(delivered: &[Delivery]) {
 
 impl VerdictArgs {
     fn load(&self, s: &Settings) -> Result<(Verdict, Links)> {
-        let verdict: Verdict = read_json(&self.verdict, "verdict")?;
         // The summary loader checks its schema version (and ingests raw k6 output too).
         let summary: Option<RunSummary> = self.summary.as_deref().map(crate::load::summary_file).transpose()?;
-        Ok((verdict, s.links().links(summary.as_ref(), self.run_id.as_deref())))
+        let path = Path::new(&self.verdict);
+        if path.exists() {
+            let verdict: Verdict = read_json(path, "verdict")?;
+            return Ok((verdict, s.links().links(summary.as_ref(), self.run_id.as_deref())));
+        }
+        // A run id: the recorded verdict, with the run's own summary and id unless given.
+        let store = crate::load::open_history(s.state_dir())?;
+        let record = crate::history::RunStore::get_run(&store, &self.verdict)?;
+        let unreadable = |what: &str, e: serde_json::Error| {
+            Error::input(store.path(), None, format!("run {}: the stored {what} is unreadable: {e}", record.id))
+        };
+        let verdict: Verdict = match record.verdict_as() {
+            Some(v) => v.map_err(|e| unreadable("verdict", e))?,
+            None => {
+                return Err(Error::Usage(format!("run {} has no verdict (it ended as {})", record.id, record.outcome)));
+            }
+        };
+        let summary = match summary {
+            Some(s) => Some(s),
+            None => record.summary_as::<RunSummary>().transpose().map_err(|e| unreadable("summary", e))?,
+        };
+        let run_id = self.run_id.clone().unwrap_or(record.id.clone());
+        Ok((verdict, s.links().links(summary.as_ref(), Some(&run_id))))
     }
 }
 

@@ -97,9 +97,10 @@ pub enum ReportCommand {
 /// A verdict to report, and what its links are made of.
 #[derive(Debug, clap::Args)]
 pub struct VerdictArgs {
-    /// The verdict JSON (`verdict.json` in a run directory, or `evaluate --output`).
+    /// The verdict JSON (`verdict.json` in a run directory, or `evaluate --output`), or a run
+    /// id from the history (its verdict, summary and id come along).
     #[arg(long)]
-    pub verdict: PathBuf,
+    pub verdict: String,
     /// The candidate's RunSummary, for the Grafana link's time range.
     #[arg(long)]
     pub summary: Option<PathBuf>,

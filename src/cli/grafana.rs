@@ -74,8 +74,19 @@ pub fn run(cmd: &GrafanaCommand, s: &Settings) -> Result<Exit> {
                 };
                 annotations.push(annotate::baseline_annotation(&annotate::BaselineFacts::from_choice(&choice), uid));
             }
+            // Queued for `grafana flush` is a success here, as Grafana may just be down for a
+            // while; refused by Grafana, or not even queued, is not.
+            let queue = annotate::Queue::new(&g.queue_dir);
             for a in &annotations {
-                finish(outputs::send_annotation(&g, a))?;
+                match annotate::send_or_queue(&g.config, &queue, a) {
+                    Ok(outcome @ (annotate::Outcome::Sent(_) | annotate::Outcome::Queued(..))) => {
+                        tracing::info!("Grafana: {outcome}")
+                    }
+                    Ok(refused) => {
+                        return Err(Error::NotDelivered { service: Service::Grafana, reason: refused.to_string() });
+                    }
+                    Err(e) => return Err(Error::service(Service::Grafana, "annotating the run", e)),
+                }
             }
             Ok(Exit::Success)
         }

@@ -7,10 +7,9 @@
 //! Each case is one k6 run of about 8 s (stages shortened with `--set`); the cases run in
 //! parallel, each with its own demo shop, state directory and fake.
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
+use crate::support::fake_github;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
@@ -33,9 +32,7 @@ const MARKER: &str = "<!-- k6gate:comment test=checkout env=dev -->";
 const TABLE_HEADER: &str =
     "| phase | group | metric | baseline | candidate | change | significance | budget / limit | result |";
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::root;
 
 /// A fake GitHub (Enterprise) API: `mount`, `received` and `verify` as on any [`MockHttp`];
 /// anything no mock expects is a request nobody expected.
@@ -134,6 +131,7 @@ fn recorded(stderr: &str) -> (String, String) {
 }
 
 #[test]
+#[ignore = "full tier: needs k6"]
 fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
     let gh = fake_github();
     let check_list = check_runs_list();
@@ -249,6 +247,7 @@ fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
 }
 
 #[test]
+#[ignore = "full tier: needs k6"]
 fn run_exits_2_when_github_refuses_the_report() {
     let gh = fake_github();
     // The token may not touch check runs...

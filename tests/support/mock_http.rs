@@ -6,9 +6,6 @@
 //! Fakes of a particular service (`fake_github.rs`, the webhook in `tests/notify.rs`) wrap
 //! one and `Deref` to it.
 
-// Shared by several test binaries, each of which uses only part of it.
-#![allow(dead_code)]
-
 use serde_json::Value;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};

@@ -4,7 +4,6 @@
 mod bad_input;
 mod cli;
 mod exact;
-mod fixtures;
 mod formats;
 mod merged_checks;
 mod phases;

@@ -94,21 +94,19 @@ fn runs_are_recorded_and_the_baseline_is_the_latest_passing_run_on_main() {
     assert!(choice.reason.contains("pinned by tester"), "{}", choice.reason);
 
     // The CLI lists them.
-    let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
-        .args(["history", "--test", "checkout", "--state-dir", state.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("v1.0.0") && text.contains("v1.0.2"), "{text}");
+    K6gate::new()
+        .args(["history", "--test", "checkout", "--state-dir"])
+        .arg(state.path())
+        .status(0)
+        .stdout_contains("v1.0.0")
+        .stdout_contains("v1.0.2");
 
     // `compare` takes run ids (unique prefixes) as well as files.
-    let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
-        .args(["compare", &runs[2].id, &runs[0].id, "--state-dir", state.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("baseline v1.0.0 vs candidate v1.0.2"), "{text}");
+    K6gate::new()
+        .args(["compare", &runs[2].id, &runs[0].id, "--state-dir"])
+        .arg(state.path())
+        .status(0)
+        .stdout_contains("baseline v1.0.0 vs candidate v1.0.2");
 }
 
 fn first_ns() -> i64 {

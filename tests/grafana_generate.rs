@@ -3,7 +3,8 @@
 //! promtool parses), the Prometheus rules pass `promtool check rules` and their unit tests, and
 //! the Grafana alerts and the Prometheus alerts come from the same definitions.
 //!
-//! promtool is required: these tests fail, never skip, without it.
+//! The promtool tests are the full tier (ignored by `cargo test`); there promtool is required:
+//! they fail, never skip, without it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -254,8 +255,19 @@ fn assert_promql_parses(exprs: &[(String, String)]) {
 }
 
 #[test]
-#[ignore = "full tier: needs promtool"]
 fn dashboards_are_valid() {
+    dashboard_and_alert_queries();
+}
+
+#[test]
+#[ignore = "full tier: needs promtool"]
+fn dashboard_and_alert_queries_parse_as_promql() {
+    assert_promql_parses(&dashboard_and_alert_queries());
+}
+
+/// Checks every dashboard and the alert rules' data sources; every PromQL query in them, with
+/// where it comes from.
+fn dashboard_and_alert_queries() -> Vec<(String, String)> {
     let files = generated();
     let mut uids = provisioned_uids(&files);
     uids.insert("-- Grafana --".to_owned()); // Grafana's built-in annotation data source
@@ -344,7 +356,7 @@ fn dashboards_are_valid() {
             }
         }
     }
-    assert_promql_parses(&all_queries);
+    all_queries
 }
 
 #[test]

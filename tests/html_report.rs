@@ -1,7 +1,8 @@
-//! The HTML and Markdown reports on real k6 runs: a slower candidate (`policy-slow`) judged
-//! against a healthy baseline (`policy-base-a`) by the shipped policies. The page must be
-//! self-contained, escape everything from the data, and render in headless Chromium
-//! (`scripts/install-chromium.sh` installs it; the screenshot test fails without it).
+//! The HTML and Markdown reports on real k6 runs (the small checked-in set): a slower
+//! candidate (`policy-slow`) judged against a healthy baseline (`policy-base-a`) by the shipped
+//! policies. The page must be self-contained, escape everything from the data, and render in
+//! headless Chromium (`scripts/install-chromium.sh` installs it; the screenshot test is the
+//! full tier and fails without it).
 //! The last rendered page and screenshot are kept in `<target>/html-report/` for a look.
 
 use crate::support::fixtures::Set;

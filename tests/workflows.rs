@@ -4,6 +4,7 @@
 //! the gate refers to is declared and every declared one is used, no `run:` script
 //! interpolates an expression, and each example passes the gate only declared inputs and
 //! secrets, all the required inputs, and grants the permissions the gate's job asks for.
+//! The actionlint tests are the full tier; the structural checks run in `cargo test`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

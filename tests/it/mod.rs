@@ -1,5 +1,6 @@
-//! Integration tests for `k6gate ingest`, over fixtures produced by real k6 runs
-//! (`scripts/gen-fixtures.sh`, generated once per test binary).
+//! `k6gate ingest` and `evaluate` over real k6 outputs: the small checked-in set in the fast
+//! tier, the full set (`scripts/gen-fixtures.sh`, generated once per target dir) in the full
+//! tier; see `support::fixtures`.
 
 mod bad_input;
 mod cli;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Generate real-k6 fixtures for the k6gate Rust tests.
 #
-#   scripts/gen-fixtures.sh OUTDIR
+#   scripts/gen-fixtures.sh OUTDIR     the full set, generated (the full test tier)
+#   scripts/gen-fixtures.sh --small    the small set checked in under tests/fixtures/k6-small/
+#                                      (gzipped, for the fast tier); run by hand after a change
+#                                      to tests/k6 or to k6's version, then commit the result
 #
 # Idempotent: OUTDIR/.complete holds the sha256 over every file under tests/k6
 # plus this script; if it matches, nothing is done. Otherwise everything is
@@ -14,12 +17,17 @@
 # OUTDIR/<name>.log.
 set -euo pipefail
 
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SMALL=""
+if [ "${1:-}" = "--small" ] && [ $# -eq 1 ]; then
+    SMALL=1
+    set -- "$ROOT/tests/fixtures/k6-small"
+fi
 if [ $# -ne 1 ] || [ -z "$1" ]; then
-    echo "usage: $0 OUTDIR" >&2
+    echo "usage: $0 OUTDIR | $0 --small" >&2
     exit 2
 fi
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SELF="$ROOT/scripts/gen-fixtures.sh"
 K6DIR="$ROOT/tests/k6"
 SCRIPTS="$K6DIR/scripts"
@@ -43,13 +51,13 @@ is_complete() {
     [ -f "$OUTDIR/.complete" ] && [ "$(cat "$OUTDIR/.complete" 2>/dev/null)" = "$HASH" ]
 }
 
-if is_complete; then
+if [ -z "$SMALL" ] && is_complete; then
     echo "gen-fixtures: $OUTDIR is up to date (${HASH:0:12})"
     exit 0
 fi
 
 # Serialise concurrent generators for the same OUTDIR (e.g. parallel cargo tests).
-if command -v flock >/dev/null 2>&1 && [ -z "${GEN_FIXTURES_LOCKED:-}" ]; then
+if [ -z "$SMALL" ] && command -v flock >/dev/null 2>&1 && [ -z "${GEN_FIXTURES_LOCKED:-}" ]; then
     exec 9>"$OUTDIR.lock"
     flock 9
     export GEN_FIXTURES_LOCKED=1
@@ -71,7 +79,7 @@ PY="$(command -v python3)"
 
 # ---------------------------------------------------------------- workspace
 # Refuse to wipe a directory that does not look like one of ours.
-if [ -d "$OUTDIR" ] && [ -n "$(ls -A "$OUTDIR")" ] && [ ! -e "$OUTDIR/.complete" ] \
+if [ -z "$SMALL" ] && [ -d "$OUTDIR" ] && [ -n "$(ls -A "$OUTDIR")" ] && [ ! -e "$OUTDIR/.complete" ] \
     && ! ls "$OUTDIR"/*.exit >/dev/null 2>&1; then
     echo "gen-fixtures: ERROR: $OUTDIR exists, is not empty and is not a fixture dir; refusing to replace it" >&2
     exit 1
@@ -183,6 +191,36 @@ run_k6() {
 
 T_START=$(date +%s.%N)
 NORMAL="--error-rate 0.02 --seed 1"
+POLICY="--error-rate 0.002 --latency-scale 4"
+
+if [ -n "$SMALL" ]; then
+    # The small set: the same scripts and target, shorter and with fewer VUs, so that it
+    # stays a few hundred KB gzipped. Names as in the full set; each file is stored as
+    # NAME.gz (gzip -9n), and README.md says what made them.
+    PRODUCES=(staged.json staged.csv staged.summary-export.json staged.handle-summary.json)
+    run_k6 staged "$NORMAL" "" staged.js -e VUS=2 -e RAMP=2s -e SUSTAINED=4s \
+        -e HANDLE_SUMMARY_PATH="$TMP/staged.handle-summary.json" \
+        --out json=staged.json --out csv=staged.csv \
+        --summary-export=staged.summary-export.json
+    small_policy_run() { # NAME VERSION "TARGET OPTS"
+        PRODUCES=("$1.json")
+        run_k6 "$1" "$3" "" warmup.js -e VUS=3 -e DURATION=16s \
+            -e TEST_NAME=checkout -e DEPLOYMENT_VERSION="$2" --out json="$1.json"
+    }
+    small_policy_run policy-base-a v1.0.0 "$POLICY --seed 11"
+    small_policy_run policy-base-b v1.0.1 "$POLICY --seed 12"
+    small_policy_run policy-slow v1.1.0 "--error-rate 0.002 --latency-scale 5.2 --seed 13"
+    mkdir -p "$OUTDIR"
+    rm -f "$OUTDIR"/*.gz
+    for f in staged.json staged.csv staged.summary-export.json staged.handle-summary.json \
+        policy-base-a.json policy-base-b.json policy-slow.json; do
+        gzip -9n <"$TMP/$f" >"$OUTDIR/$f.gz"
+    done
+    k6 version | head -n1 >"$OUTDIR/K6_VERSION"
+    du -cb "$OUTDIR"/*.gz | tail -n1 | sed 's/\ttotal/ bytes gzipped/; s/^/gen-fixtures: small set: /'
+    printf 'gen-fixtures: done in %ss -> %s\n' "$(elapsed "$T_START")" "$OUTDIR"
+    exit 0
+fi
 
 # 1. staged: ramping-vus with test_stage tags, every output format.
 PRODUCES=(staged.json staged.json.gz staged.csv staged.csv.gz staged.summary-export.json staged.handle-summary.json)
@@ -217,7 +255,6 @@ run_k6 nowarmup "$NORMAL" "" warmup.js --out json=nowarmup.json
 #    rate, and a baseline with a warm-up spike.
 #    Latencies are scaled x4 (4-20 ms) so that the simulated work, not the scheduling noise
 #    of a busy 2-core CI machine, dominates: a 30 % slower target must look 30 % slower.
-POLICY="--error-rate 0.002 --latency-scale 4"
 policy_run() { # NAME VERSION "TARGET OPTS"
     PRODUCES=("$1.json")
     run_k6 "$1" "$3" "" warmup.js -e TEST_NAME=checkout -e DEPLOYMENT_VERSION="$2" --out json="$1.json"

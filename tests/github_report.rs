@@ -9,13 +9,11 @@
 //! Verdicts are evaluated in-process with the shipped Rego and inline policy data (as
 //! `tests/policy_cases.rs` does), so annotations point at real `_source` lines.
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
-#[path = "support/verdicts.rs"]
-mod verdicts;
+use crate::support::cli::K6gate;
+use crate::support::fake_github;
+use crate::support::verdicts;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -954,12 +952,11 @@ impl Job {
 
     /// Runs the command against `gh`; it must exit with `code`. Its stdout and stderr.
     fn run(&self, gh: &FakeGithub, code: i32) -> (String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        let out = K6gate::new()
             .args(["report", "github", "--verdict"])
             .arg(&self.verdict)
             .args(["--run-id", RUN_ID])
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_API_URL", gh.api_url())
             .env("GITHUB_SERVER_URL", "https://github.com")
@@ -974,16 +971,9 @@ impl Job {
             .env("K6GATE_GITHUB_TIMEOUT", "1")
             .env("K6GATE_GITHUB_ATTEMPTS", "2")
             .current_dir(self.root.path())
-            .output()
-            .unwrap();
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        assert_eq!(out.status.code(), Some(code), "stdout:\n{stdout}\nstderr:\n{stderr}");
-        (stdout, stderr)
+            .status(code);
+        (out.stdout(), out.stderr())
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The report the command must send: the same verdict with repo-relative paths.

@@ -19,21 +19,18 @@
 //! client sends that the documentation does not describe is recorded as a problem, and every
 //! test checks there were none.
 
-#[path = "support/http.rs"]
-mod http;
+use crate::support::http;
+use crate::support::mock_http::MockHttp;
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 use k6gate::grafana::annotate::{
     AnnotateError, Annotation, BaselineFacts, ConfigError, GrafanaConfig, Outcome, Queue, QueuedAnnotation, RunFacts,
@@ -85,7 +82,11 @@ struct FakeState {
     next_id: i64,
 }
 
+/// The fake: Grafana's annotation handler as a wiremock responder on the shared
+/// [`MockHttp`], answering every request (the handler itself decides 404, 405, 401, 400).
 struct FakeGrafana {
+    /// Kept for the fake's lifetime: the server stops when it drops.
+    _server: MockHttp,
     url: String,
     state: Arc<Mutex<FakeState>>,
 }
@@ -104,20 +105,9 @@ impl FakeGrafana {
             script: script.into(),
             next_id: 41,
         }));
-        let app = Router::new().fallback(grafana).with_state(state.clone());
-        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-        // Its own runtime on its own thread: the client under test is blocking. The thread
-        // ends with the test process.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                tx.send(listener.local_addr().expect("addr")).expect("send addr");
-                axum::serve(listener, app).await.expect("serve");
-            });
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(10)).expect("fake Grafana started");
-        FakeGrafana { url: format!("http://{addr}"), state }
+        let http = MockHttp::start();
+        http.mount(Mock::given(any()).respond_with(Grafana(state.clone())));
+        FakeGrafana { url: http.uri(), _server: http, state }
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -140,26 +130,31 @@ impl FakeGrafana {
     }
 }
 
-fn grafana_json(status: u16, body: Value) -> Response {
-    let status = StatusCode::from_u16(status).expect("status");
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+fn grafana_json(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.to_string(), "application/json")
 }
 
-async fn grafana(
-    State(state): State<Arc<Mutex<FakeState>>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+/// `POST /api/annotations` as Grafana's handler answers it.
+struct Grafana(Arc<Mutex<FakeState>>);
+
+impl Respond for Grafana {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let (answer, delay) = grafana(&self.0, request);
+        answer.set_delay(delay)
+    }
+}
+
+/// The answer to `request`, and how long to wait before giving it.
+fn grafana(state: &Mutex<FakeState>, request: &Request) -> (ResponseTemplate, Duration) {
+    let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let method = &request.method;
     let mut seen = Seen {
         method: method.to_string(),
-        path: uri.path().to_string(),
+        path: request.url.path().to_string(),
         authorization: header("authorization"),
         content_type: header("content-type"),
         accept: header("accept"),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: String::from_utf8_lossy(&request.body).into_owned(),
         problems: Vec::new(),
     };
     let (expected_token, canned) = {
@@ -192,38 +187,35 @@ async fn grafana(
     let authorized = seen.authorization.as_deref() == Some(&format!("Bearer {expected_token}"));
     let delay = canned.as_ref().map(|c| c.delay).unwrap_or_default();
     state.lock().expect("state").seen.push(seen);
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
     if let Some(c) = canned.filter(|c| c.status != 0) {
-        return grafana_json(c.status, serde_json::from_str(c.body).unwrap_or(Value::from(c.body)));
+        return (grafana_json(c.status, serde_json::from_str(c.body).unwrap_or(Value::from(c.body))), delay);
     }
     // Grafana's own answers.
     if wrong_path {
-        return grafana_json(404, json!({"message": "Not found"}));
+        return (grafana_json(404, json!({"message": "Not found"})), delay);
     }
-    if method != Method::POST {
-        return grafana_json(405, json!({"message": "Method Not Allowed"}));
+    if method.as_str() != "POST" {
+        return (grafana_json(405, json!({"message": "Method Not Allowed"})), delay);
     }
     if !authorized {
-        return grafana_json(401, json!({"message": "Unauthorized"}));
+        return (grafana_json(401, json!({"message": "Unauthorized"})), delay);
     }
     let Ok(Value::Object(fields)) = parsed else {
-        return grafana_json(400, json!({"message": "bad request data"}));
+        return (grafana_json(400, json!({"message": "bad request data"})), delay);
     };
     // Go's JSON binding ignores unknown fields but fails on a known one of the wrong type.
     if !binds(&fields) {
-        return grafana_json(400, json!({"message": "bad request data"}));
+        return (grafana_json(400, json!({"message": "bad request data"})), delay);
     }
     if fields.get("text").and_then(Value::as_str).unwrap_or("").is_empty() {
-        return grafana_json(400, json!({"message": "Failed to save annotation"}));
+        return (grafana_json(400, json!({"message": "Failed to save annotation"})), delay);
     }
     let id = {
         let mut st = state.lock().expect("state");
         st.next_id += 1;
         st.next_id - 1
     };
-    grafana_json(200, json!({"message": "Annotation added", "id": id}))
+    (grafana_json(200, json!({"message": "Annotation added", "id": id})), delay)
 }
 
 /// Whether Grafana's `PostAnnotationsCmd` (int64 ids and times, string text and UID, string
@@ -394,7 +386,10 @@ fn a_server_error_is_retried() {
 
 #[test]
 fn a_timeout_is_retried() {
-    let grafana = FakeGrafana::start_with(TOKEN, vec![Canned { status: 0, body: "", delay: Duration::from_secs(3) }]);
+    // The first attempt hangs for 3 s and saves nothing (the fake's late 504 comes long after
+    // the client gave up at 300 ms); the second is answered at once.
+    let stuck = Canned { status: 504, body: r#"{"message":"Gateway Timeout"}"#, delay: Duration::from_secs(3) };
+    let grafana = FakeGrafana::start_with(TOKEN, vec![stuck]);
     let mut config = config(&grafana.url);
     config.timeout = Duration::from_millis(300);
     let id = post(&config, &note("slow")).expect("posted on the second attempt");

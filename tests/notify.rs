@@ -5,14 +5,12 @@
 //! The code under test is blocking; each fake webhook gets its own small tokio runtime for
 //! wiremock's setup and inspection only.
 
-#[path = "support/mock_http.rs"]
-mod mock_http;
-#[path = "support/verdicts.rs"]
-mod verdicts;
+use crate::support::cli::{K6gate, Ran};
+use crate::support::mock_http;
+use crate::support::verdicts;
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -519,9 +517,9 @@ impl Setup {
         write_json(self.work.path(), "verdict.json", v)
     }
 
-    fn notify(&self, verdict: &Path, extra: &[&str], env: &[(&str, String)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_k6gate"));
-        cmd.current_dir(self.work.path())
+    fn notify(&self, verdict: &Path, extra: &[&str], env: &[(&str, String)]) -> Ran {
+        let mut cmd = K6gate::new()
+            .current_dir(self.work.path())
             .arg("notify")
             .arg("--verdict")
             .arg(verdict)
@@ -531,19 +529,13 @@ impl Setup {
             .arg(self.state.path())
             .args(extra);
         for v in CLEARED_VARS {
-            cmd.env_remove(v);
+            cmd = cmd.env_remove(v);
         }
         for (k, v) in env {
-            cmd.env(k, v);
+            cmd = cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "k6gate notify: {}", stderr(&out));
-        out
+        cmd.status(0)
     }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A RunSummary of two samples 100 s apart, for the Grafana link's time range.
@@ -583,7 +575,7 @@ fn cli_blocked_with_an_empty_history_takes_the_normal_route_with_the_links() {
         ("GITHUB_RUN_ID", "42".to_string()),
     ]);
     let out = s.notify(&verdict, &["--run-id", run_id, "--summary", summary.to_str().unwrap()], &env);
-    let err = stderr(&out);
+    let err = out.stderr();
     assert!(err.contains("webhook: sent to $K6GATE_WEBHOOK_URL"), "{err}");
     assert!(!err.contains("SECRETtoken"), "the webhook URL stays out of the log: {err}");
 
@@ -609,7 +601,7 @@ fn cli_escalates_when_this_block_is_the_nth_within_the_window() {
     let hook = Webhook::both_routes();
     let verdict = s.verdict(&failing_verdict());
     let out = s.notify(&verdict, &[], &hook.env());
-    let err = stderr(&out);
+    let err = out.stderr();
     assert!(err.contains("sent to $K6GATE_ESCALATION_WEBHOOK_URL (escalated: blocked 3 times)"), "{err}");
 
     let body = hook.only(ESCALATION);
@@ -662,7 +654,7 @@ fn cli_old_failures_passing_runs_and_other_tests_do_not_count() {
 
     let hook = Webhook::both_routes();
     let verdict = s.verdict(&failing_verdict());
-    let err = stderr(&s.notify(&verdict, &[], &hook.env()));
+    let err = s.notify(&verdict, &[], &hook.env()).stderr();
     assert!(err.contains("sent to $K6GATE_WEBHOOK_URL") && !err.contains("escalated"), "{err}");
     let t = text(&hook.only(NORMAL)).to_string();
     assert!(!t.contains(LEAD), "{t}");
@@ -679,7 +671,7 @@ fn cli_passing_verdict_sends_nothing() {
     let verdict = s.verdict(&passing_verdict());
     let out = s.notify(&verdict, &[], &hook.env());
     hook.verify();
-    assert!(!stderr(&out).contains("notify:"), "{}", stderr(&out));
+    assert!(!out.stderr().contains("notify:"), "{}", out.stderr());
 }
 
 #[test]
@@ -690,12 +682,12 @@ fn cli_without_the_webhook_variable_warns_naming_it_and_sends_nothing() {
 
     // The normal route's variable unset (only the escalation route is configured).
     let only_escalation = vec![("K6GATE_ESCALATION_WEBHOOK_URL", hook.url(ESCALATION))];
-    let err = stderr(&s.notify(&verdict, &[], &only_escalation));
+    let err = s.notify(&verdict, &[], &only_escalation).stderr();
     assert!(err.contains("warning") && err.contains("$K6GATE_WEBHOOK_URL is not set"), "{err}");
 
     // Set but empty (an unset workflow secret) is unset too.
     let empty = vec![("K6GATE_WEBHOOK_URL", String::new()), ("K6GATE_ESCALATION_WEBHOOK_URL", hook.url(ESCALATION))];
-    let err = stderr(&s.notify(&verdict, &[], &empty));
+    let err = s.notify(&verdict, &[], &empty).stderr();
     assert!(err.contains("$K6GATE_WEBHOOK_URL is not set"), "{err}");
 
     hook.verify();
@@ -712,7 +704,7 @@ fn cli_escalation_without_its_variable_falls_back_to_the_normal_route() {
         record(s.state.path(), "checkout", "staging", Outcome::Fail, d);
     }
     let only_normal = vec![("K6GATE_WEBHOOK_URL", hook.url(NORMAL))];
-    let err = stderr(&s.notify(&verdict, &[], &only_normal));
+    let err = s.notify(&verdict, &[], &only_normal).stderr();
     assert!(err.contains("$K6GATE_ESCALATION_WEBHOOK_URL is not set: escalating on the normal route"), "{err}");
     hook.verify();
     // Still an escalation, on the route that exists.
@@ -726,7 +718,7 @@ fn cli_without_notifications_in_the_data_sends_nothing_and_says_nothing() {
     let verdict = s.verdict(&failing_verdict());
     let out = s.notify(&verdict, &[], &hook.env());
     hook.verify();
-    assert!(!stderr(&out).contains("notify"), "{}", stderr(&out));
+    assert!(!out.stderr().contains("notify"), "{}", out.stderr());
 }
 
 #[test]
@@ -735,7 +727,7 @@ fn cli_webhook_failure_is_a_warning_and_never_shows_the_url() {
     let hook = Webhook::start();
     hook.mount(post(NORMAL).respond_with(ResponseTemplate::new(404).set_body_string("no_service")).expect(1));
     let verdict = s.verdict(&failing_verdict());
-    let err = stderr(&s.notify(&verdict, &[], &hook.env()));
+    let err = s.notify(&verdict, &[], &hook.env()).stderr();
     hook.verify();
     assert!(err.contains("warning: webhook: webhook answered HTTP 404: no_service"), "{err}");
     assert!(!err.contains("SECRETtoken") && !err.contains("/hooks/"), "{err}");
@@ -765,7 +757,7 @@ fn cli_webhook_url_with_a_trailing_newline_is_delivered() {
     let hook = Webhook::both_routes();
     let verdict = s.verdict(&failing_verdict());
     let env = vec![("K6GATE_WEBHOOK_URL", format!("{}\n", hook.url(NORMAL)))];
-    let err = stderr(&s.notify(&verdict, &[], &env));
+    let err = s.notify(&verdict, &[], &env).stderr();
     assert!(err.contains("sent to $K6GATE_WEBHOOK_URL"), "{err}");
     hook.only(NORMAL);
 }

@@ -1,101 +1,79 @@
-//! `k6gate ingest` from the command line.
+//! `k6gate ingest` from the command line, on the small checked-in k6 run (fast tier), and the
+//! command-line behaviour every command shares: logging formats, colour, GitHub Actions
+//! annotations, the approval warning.
 
-use std::ffi::OsStr;
+use std::collections::BTreeMap;
 
 use k6gate::RunSummary;
 
-use crate::fixtures::{self, k6gate, stderr, stdout};
+use crate::support::cli::K6gate;
+use crate::support::fixtures::Set;
+
+const STAGED: Set = Set::Small;
 
 #[test]
 fn output_file_holds_a_run_summary_and_stdout_a_text_table() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
-    let input = fixtures::path("staged.json");
-    let o = k6gate([OsStr::new("ingest"), input.as_os_str(), OsStr::new("-o"), out.as_os_str()]);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let o = K6gate::new().arg("ingest").arg(STAGED.path("staged.json")).arg("-o").arg(&out).status(0);
     let s: RunSummary = serde_json::from_slice(&std::fs::read(&out).expect("out.json")).expect("RunSummary");
     assert_eq!(s.schema_version, k6gate::summary::SCHEMA_VERSION);
     let names: Vec<&str> = s.phases.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["ramp-up", "sustained", "ramp-down"]);
-    let text = stdout(&o);
-    for name in names {
-        assert!(text.contains(name), "text output lacks phase {name}:\n{text}");
-    }
-    assert!(text.contains("whole-run"), "{text}");
-    assert!(serde_json::from_str::<serde_json::Value>(&text).is_err(), "default stdout is text, not JSON");
+    let o = names.iter().fold(o, |o, name| o.stdout_contains(name)).stdout_contains("whole-run");
+    assert!(serde_json::from_str::<serde_json::Value>(&o.stdout()).is_err(), "default stdout is text, not JSON");
 }
 
 #[test]
 fn output_file_agrees_with_the_library() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
-    let input = fixtures::path("staged.json");
-    let o = k6gate([
-        OsStr::new("ingest"),
-        input.as_os_str(),
-        OsStr::new("-o"),
-        out.as_os_str(),
-        OsStr::new("--threads"),
-        OsStr::new("1"),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    K6gate::new().arg("ingest").arg(STAGED.path("staged.json")).arg("-o").arg(&out).args(["--threads", "1"]).status(0);
     let s: RunSummary = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    let lib = fixtures::ingest_with("staged.json", &k6gate::IngestOptions { threads: 1, ..Default::default() });
+    let lib = STAGED.ingest_with("staged.json", &k6gate::IngestOptions { threads: 1, ..Default::default() });
     assert_eq!(s, lib);
 }
 
 #[test]
 fn format_json_prints_the_run_summary_on_stdout() {
-    let input = fixtures::path("staged.json");
-    let o = k6gate([OsStr::new("ingest"), input.as_os_str(), OsStr::new("--format"), OsStr::new("json")]);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    let s: RunSummary = serde_json::from_slice(&o.stdout).expect("RunSummary JSON on stdout");
+    let o = K6gate::new().arg("ingest").arg(STAGED.path("staged.json")).args(["--format", "json"]).status(0);
+    let s: RunSummary = serde_json::from_value(o.stdout_json()).expect("RunSummary JSON on stdout");
     assert_eq!(s.phases.len(), 3);
-    assert_eq!(s.whole_run.total.requests, fixtures::staged().whole_run.total.requests);
+    assert_eq!(s.whole_run.total.requests, STAGED.staged().whole_run.total.requests);
 }
 
 #[test]
 fn missing_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.json");
-    let o = k6gate([OsStr::new("ingest"), missing.as_os_str()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains(&missing.display().to_string()), "{}", stderr(&o));
+    K6gate::new().arg("ingest").arg(&missing).status(2).stderr_contains(&missing.display().to_string());
 }
 
 #[test]
 fn json_and_csv_of_the_same_run_together_are_refused() {
-    let (j, c) = (fixtures::path("staged.json"), fixtures::path("staged.csv"));
-    let o = k6gate([OsStr::new("ingest"), j.as_os_str(), c.as_os_str()]);
-    assert_eq!(o.status.code(), Some(2), "stdout: {}", stdout(&o));
-    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+    let o = K6gate::new().arg("ingest").arg(STAGED.path("staged.json")).arg(STAGED.path("staged.csv")).status(2);
+    assert!(o.stderr().starts_with("error: "), "{}", o.stderr());
 }
 
 #[test]
 fn ingest_without_files_is_a_usage_error() {
-    let o = k6gate(["ingest"]);
-    assert_eq!(o.status.code(), Some(2));
+    K6gate::new().arg("ingest").status(2);
 }
 
 #[test]
 fn group_by_name_keys_groups_by_name_only() {
-    let input = fixtures::path("staged.json");
-    let o = k6gate([
-        OsStr::new("ingest"),
-        input.as_os_str(),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-        OsStr::new("--group-by"),
-        OsStr::new("name"),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    let s: RunSummary = serde_json::from_slice(&o.stdout).expect("RunSummary JSON on stdout");
-    let samples = crate::exact::json_fixture("staged.json");
-    let mut want: std::collections::BTreeMap<String, u64> = Default::default();
+    let o = K6gate::new()
+        .arg("ingest")
+        .arg(STAGED.path("staged.json"))
+        .args(["--format", "json", "--group-by", "name"])
+        .status(0);
+    let s: RunSummary = serde_json::from_value(o.stdout_json()).expect("RunSummary JSON on stdout");
+    let samples = super::exact::json_samples(&STAGED.path("staged.json"));
+    let mut want: BTreeMap<String, u64> = Default::default();
     for x in samples.iter().filter(|x| x.metric == "http_reqs") {
         *want.entry(x.tags["name"].clone()).or_default() += x.value as u64;
     }
-    let got: std::collections::BTreeMap<String, u64> = s
+    let got: BTreeMap<String, u64> = s
         .whole_run
         .groups
         .iter()
@@ -105,4 +83,87 @@ fn group_by_name_keys_groups_by_name_only() {
         })
         .collect();
     assert_eq!(got, want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics
+
+/// A missing file: an error every command reports the same way, with nothing else needed.
+fn failing_ingest() -> K6gate {
+    K6gate::new().args(["ingest", "/nonexistent/k6gate-test/results.json"])
+}
+
+#[test]
+fn no_color_and_a_pipe_give_no_escape_codes() {
+    // stderr is a pipe here, never a terminal: no colour with or without NO_COLOR.
+    failing_ingest().status(2).stderr_contains("error: ").stderr_lacks("\x1b[");
+    failing_ingest().env("NO_COLOR", "1").status(2).stderr_contains("error: ").stderr_lacks("\x1b[");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    K6gate::new()
+        .env("NO_COLOR", "1")
+        .arg("ingest")
+        .arg(STAGED.path("staged.json"))
+        .arg("-o")
+        .arg(&out)
+        .status(0)
+        .stdout_contains("whole-run")
+        .stdout_lacks("\x1b[")
+        .stderr_lacks("\x1b[");
+}
+
+#[test]
+fn log_format_json_makes_the_final_error_one_json_line() {
+    let o = failing_ingest().args(["--log-format", "json"]).status(2).stderr_contains(r#""level":"ERROR""#);
+    let err = o.stderr();
+    let last = err.lines().last().expect("an error line");
+    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"));
+    assert_eq!(v["level"], "ERROR", "{v}");
+    let message = v["fields"]["message"].as_str().expect("a message");
+    assert!(message.contains("/nonexistent/k6gate-test/results.json"), "{message}");
+    assert!(!message.starts_with("error: "), "the level is a field, not a prefix: {message}");
+    for line in err.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("a non-JSON line ({e}): {line}"));
+    }
+}
+
+#[test]
+fn inside_github_actions_the_final_error_is_an_annotation() {
+    failing_ingest()
+        .env("GITHUB_ACTIONS", "true")
+        .status(2)
+        .stderr_contains("::error::")
+        .stderr_contains("/nonexistent/k6gate-test/results.json")
+        .stderr_lacks("\nerror: ");
+}
+
+#[test]
+fn approval_trust_inside_github_actions_is_a_warning_annotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("verdict.json");
+    let (base, run) = (Set::Small.path("policy-base-a.json"), Set::Small.path("policy-base-b.json"));
+    let o = K6gate::new()
+        .env("GITHUB_ACTIONS", "true")
+        .args(["--approval", "trust", "evaluate", "--test", "checkout", "--env", "ci"])
+        .args(["--now", "2026-11-28T12:00:00Z", "--policies", super::policy::SHIPPED])
+        .arg("--run")
+        .arg(&run)
+        .arg("--baseline")
+        .arg(&base)
+        .arg("-o")
+        .arg(&out)
+        .status(0)
+        .stderr_contains("::warning::--approval trust");
+    assert!(out.is_file(), "the verdict is written: {}", o.stderr());
+    // Without Actions, the same warning is a plain one.
+    K6gate::new()
+        .args(["--approval", "trust", "evaluate", "--test", "checkout", "--env", "ci"])
+        .args(["--now", "2026-11-28T12:00:00Z", "--policies", super::policy::SHIPPED])
+        .arg("--run")
+        .arg(&run)
+        .arg("--baseline")
+        .arg(&base)
+        .status(0)
+        .stderr_contains("warning: --approval trust")
+        .stderr_lacks("::warning::");
 }

@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use k6gate::summary::{GroupStats, PhaseSummary};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::fixtures::{self, close};
+use crate::support::fixtures::{Set, close};
 
 /// One k6 sample.
 #[derive(Debug, Clone)]
@@ -32,24 +32,29 @@ impl Sample {
     }
 }
 
-/// Every sample of a JSON fixture, cached per binary.
+/// Every sample of a JSON fixture of the full set, cached per process.
 pub fn json_fixture(name: &str) -> Arc<Vec<Sample>> {
-    cached(name, || json_samples(&fixtures::path(name)))
+    json_in(Set::Full, name)
 }
 
-/// Every sample of a CSV fixture, cached per binary.
-pub fn csv_fixture(name: &str) -> Arc<Vec<Sample>> {
-    cached(name, || csv_samples(&fixtures::path(name)))
+/// Every sample of a JSON fixture of `set`, cached per process.
+pub fn json_in(set: Set, name: &str) -> Arc<Vec<Sample>> {
+    cached(set.path(name), json_samples)
 }
 
-fn cached(name: &str, load: impl FnOnce() -> Vec<Sample>) -> Arc<Vec<Sample>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Vec<Sample>>>>> = OnceLock::new();
+/// Every sample of a CSV fixture of `set`, cached per process.
+pub fn csv_in(set: Set, name: &str) -> Arc<Vec<Sample>> {
+    cached(set.path(name), csv_samples)
+}
+
+fn cached(path: PathBuf, load: impl FnOnce(&Path) -> Vec<Sample>) -> Arc<Vec<Sample>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<Vec<Sample>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(s) = cache.lock().unwrap().get(name) {
+    if let Some(s) = cache.lock().unwrap().get(&path) {
         return Arc::clone(s);
     }
-    let samples = Arc::new(load());
-    cache.lock().unwrap().entry(name.to_string()).or_insert(samples).clone()
+    let samples = Arc::new(load(&path));
+    cache.lock().unwrap().entry(path).or_insert(samples).clone()
 }
 
 fn read_maybe_gz(path: &Path) -> String {

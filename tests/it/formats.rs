@@ -6,14 +6,15 @@ use k6gate::RunSummary;
 use k6gate::summary::{Granularity, PhaseSource};
 use serde_json::value::RawValue;
 
-use crate::exact;
-use crate::fixtures::{self, close};
+use super::exact;
+use crate::support::fixtures::{self, Set, close, on_both_sets};
 
 const STAGED_ORDER: [&str; 3] = ["ramp-up", "sustained", "ramp-down"];
 
 /// One parser thread on both sides: this is about decompression, not about the
 /// reproducibility of multi-threaded parsing (see phases::repeated_ingest_*).
 #[test]
+#[ignore = "full tier: needs k6"]
 fn gzipped_json_gives_the_same_summary_as_plain_json() {
     let one = k6gate::IngestOptions { threads: 1, ..Default::default() };
     let plain = &fixtures::ingest_with("staged.json", &one);
@@ -23,6 +24,7 @@ fn gzipped_json_gives_the_same_summary_as_plain_json() {
 }
 
 #[test]
+#[ignore = "full tier: needs k6"]
 fn gzipped_json_source_records_gzip_and_uncompressed_size() {
     let gz = fixtures::ingest("staged.json.gz");
     let plain = fixtures::staged();
@@ -33,14 +35,14 @@ fn gzipped_json_source_records_gzip_and_uncompressed_size() {
     assert_eq!(p.bytes, std::fs::metadata(fixtures::path("staged.json")).unwrap().len());
 }
 
-fn assert_csv_matches_json(csv_name: &str) {
-    let s = fixtures::ingest(csv_name);
+fn assert_csv_matches_json(set: Set, csv_name: &str) {
+    let s = set.ingest(csv_name);
     assert_eq!(s.phase_source, PhaseSource::Tagged, "{csv_name}");
     assert_eq!(s.metadata.sources[0].format, k6gate::samples::Format::Csv);
-    let want = exact::by_stage(&exact::json_fixture("staged.json"));
+    let want = exact::by_stage(&exact::json_in(set, "staged.json"));
     exact::assert_phases_match(&s.phases, &s.whole_run, &want, &STAGED_ORDER);
     // And the same as the JSON summary's counts, phase by phase.
-    let json = fixtures::staged();
+    let json = set.staged();
     for (c, j) in s.phases.iter().zip(&json.phases) {
         assert_eq!((c.total.requests, c.total.failed), (j.total.requests, j.total.failed), "phase {}", c.name);
         let (cl, jl) = (c.total.latency_ms.as_ref().unwrap(), j.total.latency_ms.as_ref().unwrap());
@@ -50,19 +52,19 @@ fn assert_csv_matches_json(csv_name: &str) {
     }
 }
 
-#[test]
-fn staged_csv_phases_match_staged_json() {
-    assert_csv_matches_json("staged.csv");
+fn staged_csv_phases_match_staged_json(set: Set) {
+    assert_csv_matches_json(set, "staged.csv");
 }
 
 #[test]
+#[ignore = "full tier: needs k6"]
 fn staged_csv_gz_phases_match_staged_json() {
-    assert_csv_matches_json("staged.csv.gz");
+    assert_csv_matches_json(Set::Full, "staged.csv.gz");
 }
 
 #[test]
 fn staged_csv_metadata_comes_from_extra_tags() {
-    let s = fixtures::ingest("staged.csv");
+    let s = Set::Small.ingest("staged.csv");
     assert_eq!(s.metadata.test_name.as_deref(), Some("staged"));
     assert_eq!(s.metadata.environment.as_deref(), Some("ci"));
     assert_eq!(s.metadata.git_commit.as_deref(), Some("3f2a9c1"));
@@ -73,7 +75,7 @@ fn staged_csv_metadata_comes_from_extra_tags() {
 fn assert_csv_totals_exact(name: &str, test_name: &str) {
     let s = fixtures::ingest(name);
     assert!(s.completeness.complete, "{name}: {:?}", s.completeness.issues);
-    let samples = exact::csv_fixture(name);
+    let samples = exact::csv_in(Set::Full, name);
     let want = exact::by_phase(&samples, |_| None);
     assert!(want.whole.requests > 0);
     exact::assert_group_matches(&format!("{name} whole-run"), &s.whole_run.total, &want.whole);
@@ -92,11 +94,13 @@ fn assert_csv_totals_exact(name: &str, test_name: &str) {
 }
 
 #[test]
+#[ignore = "full tier: needs k6"]
 fn csv_rfc3339_timestamps_parse_and_totals_match_exact() {
     assert_csv_totals_exact("csv-rfc3339.csv", "csv-rfc3339");
 }
 
 #[test]
+#[ignore = "full tier: needs k6"]
 fn csv_unixmilli_timestamps_parse_and_totals_match_exact() {
     assert_csv_totals_exact("csv-unixmilli.csv", "csv-unixmilli");
 }
@@ -115,9 +119,9 @@ fn num_at(text: &str, path: &[&str]) -> f64 {
     raw_at(text, path).parse().expect("number")
 }
 
-fn summary_file(name: &str) -> (RunSummary, String, Vec<&'static str>) {
-    let s = fixtures::ingest(name);
-    let text = std::fs::read_to_string(fixtures::path(name)).unwrap();
+fn summary_file(set: Set, name: &str) -> (RunSummary, String, Vec<&'static str>) {
+    let s = set.ingest(name);
+    let text = std::fs::read_to_string(set.path(name)).unwrap();
     let prefix = if name.contains("handle-summary") { vec!["values"] } else { vec![] };
     (s, text, prefix)
 }
@@ -129,8 +133,8 @@ fn values_path<'a>(prefix: &[&'a str], metric: &'a str, key: &'a str) -> Vec<&'a
     p
 }
 
-fn assert_whole_run_only(name: &str) {
-    let (s, _, _) = summary_file(name);
+fn assert_whole_run_only(set: Set, name: &str) {
+    let (s, _, _) = summary_file(set, name);
     assert_eq!(s.granularity, Granularity::WholeRun, "{name}");
     assert!(s.phases.is_empty(), "{name}: phases {:?}", s.phases.iter().map(|p| &p.name).collect::<Vec<_>>());
     assert!(s.series.is_none(), "{name}: series");
@@ -144,8 +148,8 @@ fn assert_whole_run_only(name: &str) {
     assert!(s.completeness.complete, "{name}: {:?}", s.completeness.issues);
 }
 
-fn assert_summary_values(name: &str) {
-    let (s, text, prefix) = summary_file(name);
+fn assert_summary_values(set: Set, name: &str) {
+    let (s, text, prefix) = summary_file(set, name);
     let t = &s.whole_run.total;
     let count: u64 = raw_at(&text, &values_path(&prefix, "http_reqs", "count")).parse().expect("count");
     assert_eq!(t.requests, count, "{name}: requests");
@@ -159,8 +163,8 @@ fn assert_summary_values(name: &str) {
 }
 
 /// Every exported trend statistic of http_req_duration, bit for bit.
-fn assert_summary_trend_bit_exact(name: &str) {
-    let (s, text, prefix) = summary_file(name);
+fn assert_summary_trend_bit_exact(set: Set, name: &str) {
+    let (s, text, prefix) = summary_file(set, name);
     let l = s.whole_run.total.latency_ms.clone().expect("latency");
     for (key, got) in [
         ("med", l.p50),
@@ -177,41 +181,34 @@ fn assert_summary_trend_bit_exact(name: &str) {
     }
 }
 
-#[test]
-fn summary_export_is_whole_run_only() {
-    assert_whole_run_only("staged.summary-export.json");
+fn summary_export_is_whole_run_only(set: Set) {
+    assert_whole_run_only(set, "staged.summary-export.json");
 }
 
-#[test]
-fn summary_export_requests_p95_and_error_rate_equal_the_file() {
-    assert_summary_values("staged.summary-export.json");
+fn summary_export_requests_p95_and_error_rate_equal_the_file(set: Set) {
+    assert_summary_values(set, "staged.summary-export.json");
 }
 
-#[test]
-fn summary_export_trend_values_are_bit_exact() {
-    assert_summary_trend_bit_exact("staged.summary-export.json");
+fn summary_export_trend_values_are_bit_exact(set: Set) {
+    assert_summary_trend_bit_exact(set, "staged.summary-export.json");
 }
 
-#[test]
-fn handle_summary_is_whole_run_only() {
-    assert_whole_run_only("staged.handle-summary.json");
+fn handle_summary_is_whole_run_only(set: Set) {
+    assert_whole_run_only(set, "staged.handle-summary.json");
 }
 
-#[test]
-fn handle_summary_requests_p95_and_error_rate_equal_the_file() {
-    assert_summary_values("staged.handle-summary.json");
+fn handle_summary_requests_p95_and_error_rate_equal_the_file(set: Set) {
+    assert_summary_values(set, "staged.handle-summary.json");
 }
 
-#[test]
-fn handle_summary_trend_values_are_bit_exact() {
-    assert_summary_trend_bit_exact("staged.handle-summary.json");
+fn handle_summary_trend_values_are_bit_exact(set: Set) {
+    assert_summary_trend_bit_exact(set, "staged.handle-summary.json");
 }
 
-#[test]
-fn summaries_agree_with_the_sample_stream() {
-    let stream = fixtures::staged();
+fn summaries_agree_with_the_sample_stream(set: Set) {
+    let stream = set.staged();
     for name in ["staged.summary-export.json", "staged.handle-summary.json"] {
-        let s = fixtures::ingest(name);
+        let s = set.ingest(name);
         assert_eq!(s.whole_run.total.requests, stream.whole_run.total.requests, "{name}");
         assert_eq!(s.whole_run.total.failed, stream.whole_run.total.failed, "{name}");
     }
@@ -220,7 +217,7 @@ fn summaries_agree_with_the_sample_stream() {
 #[test]
 fn an_unknown_contains_in_a_summary_is_an_error_naming_the_metric() {
     // Like an unknown `type`: `contains` decides the unit, so a guess would be silent.
-    let text = std::fs::read_to_string(fixtures::path("staged.handle-summary.json")).unwrap();
+    let text = std::fs::read_to_string(Set::Small.path("staged.handle-summary.json")).unwrap();
     let broken = text.replacen("\"contains\":\"time\"", "\"contains\":\"seconds\"", 1);
     assert_ne!(broken, text, "the fixture declares a time metric");
     let dir = tempfile::tempdir().unwrap();
@@ -229,3 +226,14 @@ fn an_unknown_contains_in_a_summary_is_an_error_naming_the_metric() {
     let err = k6gate::ingest(&[path], &k6gate::IngestOptions::default()).unwrap_err().to_string();
     assert!(err.contains(".contains: unknown value \"seconds\""), "{err}");
 }
+
+on_both_sets!(
+    staged_csv_phases_match_staged_json,
+    summary_export_is_whole_run_only,
+    summary_export_requests_p95_and_error_rate_equal_the_file,
+    summary_export_trend_values_are_bit_exact,
+    handle_summary_is_whole_run_only,
+    handle_summary_requests_p95_and_error_rate_equal_the_file,
+    handle_summary_trend_values_are_bit_exact,
+    summaries_agree_with_the_sample_stream,
+);

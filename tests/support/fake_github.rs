@@ -24,19 +24,13 @@
 //! Response bodies in [`body`] have the documented shape (the fields k6gate or a reader
 //! could plausibly look at, with realistic values).
 
-#![allow(dead_code)]
-
-#[path = "mock_http.rs"]
-mod mock_http;
-
 use std::ops::Deref;
-use std::time::Duration;
 
 use serde_json::Value;
 use wiremock::matchers::{body_json, header, header_exists, method, path};
 use wiremock::{Match, Mock, MockBuilder, Request, ResponseTemplate};
 
-pub use mock_http::MockHttp;
+pub use super::mock_http::MockHttp;
 
 /// The media type GitHub recommends in `accept`.
 pub const MEDIA_TYPE: &str = "application/vnd.github+json";
@@ -78,10 +72,6 @@ impl FakeGithub {
         self.http.url(&self.base_path)
     }
 
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
     /// `p` (an API path such as `/repos/acme/shop/check-runs`) as it arrives at the server.
     pub fn path(&self, p: &str) -> String {
         format!("{}{p}", self.base_path)
@@ -110,11 +100,6 @@ impl FakeGithub {
     /// `PATCH p` with exactly this JSON body.
     pub fn patch(&self, p: &str, body: &Value) -> MockBuilder {
         self.with_body("PATCH", p, body)
-    }
-
-    /// `PUT p` with exactly this JSON body.
-    pub fn put(&self, p: &str, body: &Value) -> MockBuilder {
-        self.with_body("PUT", p, body)
     }
 
     /// `verb p` with no query and any body sent as `application/json` (for failure cases
@@ -272,11 +257,6 @@ pub fn unavailable() -> ResponseTemplate {
     error(503, "Service Unavailable", "https://docs.github.com/rest")
 }
 
-/// `template`, answered after `delay`.
-pub fn slow(template: ResponseTemplate, delay: Duration) -> ResponseTemplate {
-    template.set_delay(delay)
-}
-
 /// Documented response bodies.
 pub mod body {
     use serde_json::{Value, json};
@@ -428,56 +408,6 @@ pub mod body {
             "created_at": CREATED_AT,
             "updated_at": CREATED_AT,
             "creator": actions_bot(),
-        })
-    }
-
-    /// A pull request (`pull-request-simple`), as "List pull requests associated with a
-    /// commit" returns them; with `merge_commit_sha` it is merged (closed, `merged_at` set).
-    pub fn pull_request(
-        repo: &str,
-        number: u64,
-        author: &str,
-        head_sha: &str,
-        base_ref: &str,
-        merge_commit_sha: Option<&str>,
-    ) -> Value {
-        let fields = json!({
-            "number": number,
-            "state": if merge_commit_sha.is_some() { "closed" } else { "open" },
-            "locked": false,
-            "title": format!("Change #{number}"),
-            "user": user(author, 1000 + number, "User"),
-            "body": null,
-            "created_at": CREATED_AT,
-            "updated_at": UPDATED_AT,
-            "closed_at": merge_commit_sha.map(|_| UPDATED_AT),
-            "merged_at": merge_commit_sha.map(|_| UPDATED_AT),
-            "merge_commit_sha": merge_commit_sha,
-            "draft": false,
-            "head": { "label": format!("{}:feature-{number}", repo.split('/').next().unwrap_or(repo)),
-                      "ref": format!("feature-{number}"), "sha": head_sha },
-            "base": { "label": format!("{}:{base_ref}", repo.split('/').next().unwrap_or(repo)),
-                      "ref": base_ref, "sha": "0000000000000000000000000000000000000000" },
-            "author_association": "MEMBER",
-        });
-        let (api_path, html_path) = (format!("/repos/{repo}/pulls/{number}"), format!("/{repo}/pull/{number}"));
-        resource(1_000_000 + number, format!("MDExOlB1bGxSZXF1ZXN0{number}"), &api_path, &html_path, fields)
-    }
-
-    /// A pull request review (`pull-request-review`); `state` is `APPROVED`,
-    /// `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED` or `PENDING`.
-    pub fn review(repo: &str, pr: u64, id: u64, login: &str, state: &str, commit_id: &str) -> Value {
-        json!({
-            "id": id,
-            "node_id": format!("MDE3OlB1bGxSZXF1ZXN0UmV2aWV3{id}"),
-            "user": user(login, 2000 + id, "User"),
-            "body": "",
-            "state": state,
-            "html_url": html(&format!("/{repo}/pull/{pr}#pullrequestreview-{id}")),
-            "pull_request_url": api(&format!("/repos/{repo}/pulls/{pr}")),
-            "author_association": "MEMBER",
-            "submitted_at": UPDATED_AT,
-            "commit_id": commit_id,
         })
     }
 }

@@ -1,8 +1,6 @@
 //! Plain HTTP calls for tests, on k6gate's own stack (`k6gate::net`): a GET returning JSON and
 //! a POST returning the status. Panics on a transport error: a test cannot go on without them.
 
-#![allow(dead_code)]
-
 use serde_json::Value;
 
 fn client() -> reqwest::Client {

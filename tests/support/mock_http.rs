@@ -3,11 +3,12 @@
 //! wiremock (whose server runs on its own thread); call the code under test outside of it.
 //! `.expect(n)` is verified when the [`MockHttp`] drops, or at once with [`MockHttp::verify`].
 //!
-//! Fakes of a particular service (`fake_github.rs`, the webhook in `tests/notify.rs`) wrap
-//! one and `Deref` to it.
-
-// Shared by several test binaries, each of which uses only part of it.
-#![allow(dead_code)]
+//! The one HTTP fake of the test suite: every fake service is built on it, keeping the
+//! checks of method, path, headers and body its real API documents. `fake_github.rs` (and the
+//! stricter GET of `approval.rs`, the Enterprise base path of `run_report.rs`), the webhook in
+//! `notify.rs` and the query API in `prom_publish.rs` mount wiremock mocks; the Grafana
+//! annotation handler in `grafana_annotate.rs` and the scripted remote-write receiver in
+//! `prom_publish.rs` are wiremock responders (`Respond`) mounted on it.
 
 use serde_json::Value;
 use wiremock::matchers::any;

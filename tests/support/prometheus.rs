@@ -3,17 +3,9 @@
 //! watchdog in its own session once the test process exits, however it exits (a static with
 //! a `Drop` never runs at exit).
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn target_dir() -> PathBuf {
-    let t = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
-    if t.is_relative() { root().join(t) } else { t }
-}
+use super::{root, target_dir};
 
 /// Starts a fresh Prometheus with its data in `target/<name>` and returns its base URL.
 pub fn start(name: &str) -> String {

@@ -6,7 +6,7 @@ use std::path::Path;
 use k6gate::run::{BaselineSource, RunOptions};
 
 pub fn short_run(state: &Path, port: u16, version: &str, branch: &str, sustained: &str) -> RunOptions {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = super::root();
     RunOptions {
         test: "checkout".into(),
         environment: "dev".into(),

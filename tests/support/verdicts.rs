@@ -2,9 +2,6 @@
 //! builds them: a v1.0.0 -> v1.1.0 comparison of one test in one environment, and the
 //! policy request for it on 2026-12-01.
 
-// Shared by several test binaries, each of which uses only part of it.
-#![allow(dead_code)]
-
 use std::path::Path;
 
 use k6gate::compare::{Comparison, Metric, MetricComparison, RunIdentity, State};

@@ -1,7 +1,11 @@
 // ramping-vus 3s->5, 8s@5, 3s->0; every iteration tagged test_stage
-// (ramp-up / sustained / ramp-down) by the offline stage tracker.
+// (ramp-up / sustained / ramp-down) by the offline stage tracker. The small checked-in
+// set (scripts/gen-fixtures.sh --small) passes -e VUS, RAMP and SUSTAINED.
 import { runTags, shopFlow } from './lib/common.js';
 import { tagStage } from './lib/stages.js';
+
+const VUS = Number(__ENV.VUS || 5);
+const RAMP = __ENV.RAMP || '3s';
 
 export const options = {
     tags: runTags('staged'),
@@ -10,9 +14,9 @@ export const options = {
             executor: 'ramping-vus',
             startVUs: 0,
             stages: [
-                { duration: '3s', target: 5 },
-                { duration: '8s', target: 5 },
-                { duration: '3s', target: 0 },
+                { duration: RAMP, target: VUS },
+                { duration: __ENV.SUSTAINED || '8s', target: VUS },
+                { duration: RAMP, target: 0 },
             ],
             gracefulRampDown: '1s',
             gracefulStop: '2s',

@@ -1,5 +1,6 @@
 // constant-vus 5 for 12s; every sample tagged test_stage=sustained (set directly,
 // no tracker). Run against a target with and without a warm-up latency spike.
+// The small checked-in set (scripts/gen-fixtures.sh --small) passes -e VUS and DURATION.
 import exec from 'k6/execution';
 import { runTags, shopFlow } from './lib/common.js';
 
@@ -8,8 +9,8 @@ export const options = {
     scenarios: {
         warmup: {
             executor: 'constant-vus',
-            vus: 5,
-            duration: '12s',
+            vus: Number(__ENV.VUS || 5),
+            duration: __ENV.DURATION || '12s',
             gracefulStop: '2s',
         },
     },

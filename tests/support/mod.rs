@@ -1,0 +1,27 @@
+//! Helpers shared by the integration tests: paths, the k6 fixtures, the CLI builder, the one
+//! HTTP fake and the services built on it, a real Prometheus, synthetic verdicts.
+
+use std::path::{Path, PathBuf};
+
+pub mod cli;
+pub mod fake_github;
+pub mod fixtures;
+pub mod http;
+pub mod mock_http;
+pub mod prometheus;
+pub mod run_options;
+pub mod verdicts;
+
+/// The repository root (the `k6gate` package).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `target/`), for files tests keep between runs.
+pub fn target_dir() -> PathBuf {
+    let t = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target"));
+    if t.is_relative() { root().join(t) } else { t }
+}

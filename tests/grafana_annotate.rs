@@ -779,3 +779,38 @@ fn the_fake_flags_requests_off_the_documentation() {
     assert_eq!(seen[1].problems, ["no \"text\" (the one required field)"]);
     assert_eq!(seen[2].problems, ["field \"time\" has the wrong type or unit: 1764288942"]);
 }
+
+/// From the command line: a run annotated while Grafana is down is queued, which is not a
+/// failure (exit 0); a flush that still cannot reach Grafana did not deliver, which is an
+/// error (exit 2), never the gate's "no" (exit 1).
+#[test]
+fn cli_annotate_queues_and_a_failed_flush_exits_2() {
+    use crate::support::cli::K6gate;
+    use k6gate::history::{NewRun, Outcome, RunStore};
+    let state = tempfile::tempdir().unwrap();
+    let store = k6gate::run::open_history(state.path()).unwrap();
+    let id = store
+        .record_run(&NewRun {
+            test: "checkout".into(),
+            environment: "staging".into(),
+            outcome: Outcome::Error,
+            started_at_ns: 1_764_584_100_000_000_000,
+            finished_at_ns: Some(1_764_584_130_000_000_000),
+            problem: Some("k6 failed".into()),
+            ..NewRun::default()
+        })
+        .unwrap();
+    drop(store);
+    let down = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cli = || {
+        K6gate::new()
+            .env("K6GATE_GRAFANA_URL", format!("http://127.0.0.1:{down}"))
+            .env("K6GATE_GRAFANA_TOKEN", "glsa_test")
+            .arg("--state-dir")
+            .arg(state.path())
+    };
+    cli().args(["grafana", "annotate", &id]).status(0).stderr_contains("queued");
+    let queued = state.path().join(k6gate::grafana::annotate::QUEUE_DIR);
+    assert_eq!(std::fs::read_dir(&queued).unwrap().filter(|e| e.as_ref().unwrap().path().is_file()).count(), 1);
+    cli().args(["grafana", "flush"]).status(2).stdout_contains("1 still queued").stderr_contains("error: Grafana");
+}

@@ -635,6 +635,48 @@ fn cli_counts_a_recorded_run_once() {
     hook.only(NORMAL);
 }
 
+/// `--verdict` takes a run id too: the recorded verdict goes out, with the run's id in the
+/// links, and the run counts once.
+#[test]
+fn cli_takes_a_run_id_for_the_verdict() {
+    let s = Setup::new(Some(NOTIFICATIONS_YAML));
+    let store = k6gate::run::open_history(s.state.path()).unwrap();
+    let verdict = failing_verdict();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary_file(s.work.path())).unwrap()).unwrap();
+    let id = store
+        .record_run(&NewRun {
+            id: Some("20261201-101500-f00d".into()),
+            test: "checkout".into(),
+            environment: "staging".into(),
+            outcome: Outcome::Fail,
+            started_at_ns: now_ns(),
+            summary: Some(serde_json::value::to_raw_value(&summary).unwrap()),
+            verdict: Some(serde_json::value::to_raw_value(&verdict).unwrap()),
+            ..NewRun::default()
+        })
+        .unwrap();
+    drop(store);
+    let hook = Webhook::both_routes();
+    s.notify(Path::new(&id), &[], &hook.env());
+    let body = hook.only(NORMAL);
+    assert!(text(&body).starts_with("🚫 Deployment blocked: checkout (staging)"), "{}", text(&body));
+    assert!(body.to_string().contains("20261201-101500-f00d"), "the run id is in the links: {body}");
+
+    // An id that names nothing is a usage error, not a silent success.
+    let hook = Webhook::both_routes();
+    let out = K6gate::new()
+        .current_dir(s.work.path())
+        .args(["notify", "--verdict", "20991231-000000-0000"])
+        .arg("--policies")
+        .arg(s.policies.path())
+        .arg("--state-dir")
+        .arg(s.state.path())
+        .status(2);
+    out.stderr_contains("20991231-000000-0000");
+    hook.verify();
+}
+
 #[test]
 fn cli_old_failures_passing_runs_and_other_tests_do_not_count() {
     let s = Setup::new(Some(NOTIFICATIONS_YAML));

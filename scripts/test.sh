@@ -13,4 +13,7 @@ scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for t
 scripts/install-actionlint.sh # lints the reusable workflow and the examples (tests/workflows.rs)
 cargo fmt --all -- --check
 cargo clippy --all-targets --workspace --locked -- -D warnings
+# The real-k6 fixtures are made once, before the tests, on an otherwise quiet machine: made
+# while the tests run in parallel, k6's throughput would carry their load into the fixtures.
+scripts/gen-fixtures.sh "${CARGO_TARGET_DIR:-target}/k6-fixtures"
 cargo test --workspace --locked -- --include-ignored

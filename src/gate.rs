@@ -156,20 +156,18 @@ pub fn attach_verified(verdict: &mut Verdict, decisions: &[Decision]) {
 }
 
 fn verified(decisions: &[Decision], id: &str, claimed: Option<&str>) -> Option<VerifiedApproval> {
-    {
-        let decision = decisions.iter().find(|d| d.honoured && d.subject.id == id)?;
-        let p = decision.provenance.as_ref()?;
-        let approvers: Vec<Approver> =
-            p.approvals.iter().map(|r| Approver { login: r.login.clone(), at: r.submitted_at.clone() }).collect();
-        let disagreement = claimed
-            .map(|c| c.trim().trim_start_matches('@'))
-            .filter(|c| !c.is_empty() && !approvers.iter().any(|a| a.login.eq_ignore_ascii_case(c)));
-        let disagreement = disagreement.map(|c| {
-            let logins: Vec<&str> = approvers.iter().map(|a| a.login.as_str()).collect();
-            format!("{id} says approved_by {c}, but GitHub shows {} approved PR #{}", logins.join(", "), p.pr)
-        });
-        Some(VerifiedApproval { pr: p.pr, pr_url: p.pr_url.clone(), approvers, disagreement })
-    }
+    let decision = decisions.iter().find(|d| d.honoured && d.subject.id == id)?;
+    let p = decision.provenance.as_ref()?;
+    let approvers: Vec<Approver> =
+        p.approvals.iter().map(|r| Approver { login: r.login.clone(), at: r.submitted_at.clone() }).collect();
+    let disagreement = claimed
+        .map(|c| c.trim().trim_start_matches('@'))
+        .filter(|c| !c.is_empty() && !approvers.iter().any(|a| a.login.eq_ignore_ascii_case(c)));
+    let disagreement = disagreement.map(|c| {
+        let logins: Vec<&str> = approvers.iter().map(|a| a.login.as_str()).collect();
+        format!("{id} says approved_by {c}, but GitHub shows {} approved PR #{}", logins.join(", "), p.pr)
+    });
+    Some(VerifiedApproval { pr: p.pr, pr_url: p.pr_url.clone(), approvers, disagreement })
 }
 
 /// The confidence level the policy data in `policies_dir` sets, for comparisons without a

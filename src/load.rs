@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::history::{FILE_NAME, RunStore, SqliteStore};
+use crate::history::{FILE_NAME, RunRecord, RunStore, SqliteStore};
 use crate::ingest::{IngestOptions, ingest};
 use crate::summary::{RunSummary, SCHEMA_VERSION};
 
@@ -16,6 +16,8 @@ use crate::summary::{RunSummary, SCHEMA_VERSION};
 pub struct LoadedRun {
     pub summary: RunSummary,
     pub source: String,
+    /// The history's record, when the run was named by its id.
+    pub record: Option<RunRecord>,
 }
 
 impl LoadedRun {
@@ -66,7 +68,7 @@ pub fn run_in(spec: &str, store: &SqliteStore) -> Result<LoadedRun> {
 
 fn file(spec: &str) -> Option<Result<LoadedRun>> {
     let path = Path::new(spec);
-    path.exists().then(|| Ok(LoadedRun { summary: summary_file(path)?, source: spec.to_string() }))
+    path.exists().then(|| Ok(LoadedRun { summary: summary_file(path)?, source: spec.to_string(), record: None }))
 }
 
 fn from_store(spec: &str, store: &SqliteStore) -> Result<LoadedRun> {
@@ -76,16 +78,20 @@ fn from_store(spec: &str, store: &SqliteStore) -> Result<LoadedRun> {
         }
         other => Error::History(other),
     })?;
+    recorded(record, store)
+}
+
+/// A run from its history record: its stored summary, never "no summary" passed off quietly.
+pub fn recorded(record: RunRecord, store: &SqliteStore) -> Result<LoadedRun> {
     let summary = match record.summary_as::<RunSummary>() {
         Some(Ok(s)) => s,
-        Some(Err(e)) => {
-            return Err(Error::input(
-                store.path(),
-                None,
-                format!("run {}: the stored summary is unreadable: {e}", record.id),
-            ));
-        }
+        Some(Err(e)) => return Err(unreadable(&record, store, "summary", e)),
         None => return Err(Error::Usage(format!("run {} has no summary (it ended as {})", record.id, record.outcome))),
     };
-    Ok(LoadedRun { summary, source: format!("run {}", record.id) })
+    Ok(LoadedRun { summary, source: format!("run {}", record.id), record: Some(record) })
+}
+
+/// A document of `record` that the history holds but this k6gate cannot read.
+pub fn unreadable(record: &RunRecord, store: &SqliteStore, what: &str, e: serde_json::Error) -> Error {
+    Error::input(store.path(), None, format!("run {}: the stored {what} is unreadable: {e}", record.id))
 }

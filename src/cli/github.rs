@@ -50,20 +50,17 @@ impl VerdictArgs {
         // A run id: the recorded verdict, with the run's own summary and id unless given.
         let store = crate::load::open_history(s.state_dir())?;
         let record = crate::history::RunStore::get_run(&store, &self.verdict)?;
-        let unreadable = |what: &str, e: serde_json::Error| {
-            Error::input(store.path(), None, format!("run {}: the stored {what} is unreadable: {e}", record.id))
-        };
         let verdict: Verdict = match record.verdict_as() {
-            Some(v) => v.map_err(|e| unreadable("verdict", e))?,
+            Some(v) => v.map_err(|e| crate::load::unreadable(&record, &store, "verdict", e))?,
             None => {
                 return Err(Error::Usage(format!("run {} has no verdict (it ended as {})", record.id, record.outcome)));
             }
         };
+        let run_id = self.run_id.clone().unwrap_or(record.id.clone());
         let summary = match summary {
             Some(s) => Some(s),
-            None => record.summary_as::<RunSummary>().transpose().map_err(|e| unreadable("summary", e))?,
+            None => Some(crate::load::recorded(record, &store)?.summary),
         };
-        let run_id = self.run_id.clone().unwrap_or(record.id.clone());
         Ok((verdict, s.links().links(summary.as_ref(), Some(&run_id))))
     }
 }

@@ -8,15 +8,11 @@ use crate::load::open_history;
 use crate::run::k6::RemoteWrite;
 use crate::run::outputs::{self, Delivery};
 
-/// The run's id and outcome when `spec` names a run in the history; a file is named by itself.
-fn identity(spec: &str, source: &str, s: &Settings) -> (String, Option<String>) {
-    let recorded = match std::path::Path::new(spec).exists() {
-        true => None,
-        false => open_history(s.state_dir()).ok().and_then(|store| store.get_run(spec).ok()),
-    };
-    match recorded {
+/// The run's id and outcome when it came from the history; a file is named by itself.
+fn identity(run: &crate::load::LoadedRun) -> (String, Option<String>) {
+    match &run.record {
         Some(r) => (r.id.clone(), Some(r.outcome.as_str().to_string())),
-        None => (source.to_string(), None),
+        None => (run.source.clone(), None),
     }
 }
 
@@ -31,7 +27,7 @@ fn finish(d: Delivery) -> Result<Exit> {
 
 pub fn publish(args: &PublishArgs, s: &Settings) -> Result<Exit> {
     let run = crate::load::run(&args.run, s.state_dir())?;
-    let (run_id, verdict) = identity(&args.run, &run.source, s);
+    let (run_id, verdict) = identity(&run);
     let p = outputs::Prometheus {
         remote_write: RemoteWrite {
             url: args.remote_write.clone(),
@@ -107,7 +103,7 @@ pub fn run(cmd: &GrafanaCommand, s: &Settings) -> Result<Exit> {
         }
         GrafanaCommand::EmbedUrl { run, grafana_url } => {
             let loaded = crate::load::run(run, s.state_dir())?;
-            let (run_id, _) = identity(run, run, s);
+            let (run_id, _) = identity(&loaded);
             let panel = crate::grafana::embed::Panel {
                 grafana_url,
                 dashboard_uid: crate::grafana::generate::EMBED_UID,

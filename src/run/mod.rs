@@ -156,7 +156,6 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
             finished_ns,
             judged: &judged,
             notifications: prepared.gate.data().notifications.as_ref(),
-            now_ns: finished_ns,
         },
     );
     add_notes(&mut judged, &prepared.run_dir, &delivered);
@@ -260,7 +259,6 @@ fn judge(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, fail_at: Option<Ste
     if let Err(f) = judge_steps(opts, p, k6run, fail_at, &mut judged) {
         judged.outcome = f.outcome;
         judged.problem = Some(f.reason);
-        judged.verdict = None;
     }
     judged
 }
@@ -309,42 +307,27 @@ fn judge_steps(
         .map_err(|e| Failure::error(crate::error::chain(&e)))?;
 
     injected(Step::Baseline, fail_at)?;
+    // A baseline given by hand was read before k6 ran; otherwise the history's choice, whose
+    // stored summary must be readable: never "no baseline" (SLAs only) for one that exists.
     let auto = match &p.given_baseline {
         Some(_) => None,
-        None => p
-            .store
-            .baseline(&opts.test, &opts.environment, &opts.default_branch)
-            .map_err(|e| Failure::error(format!("cannot choose the baseline: {e}")))?,
-    };
-    let auto_summary = match &auto {
-        // Never "no baseline" (SLAs only): the chosen baseline exists but cannot be read.
-        Some(choice) => Some(match choice.run.summary_as::<RunSummary>() {
-            Some(Ok(b)) => b,
-            Some(Err(e)) => {
-                return Err(Failure::error(format!(
-                    "baseline run {}: its stored summary is unreadable ({e})",
-                    choice.run.id
-                )));
+        None => match p.store.baseline(&opts.test, &opts.environment, &opts.default_branch) {
+            Ok(Some(choice)) => {
+                let reason = format!("run {}: {}", choice.run.id, choice.reason);
+                let loaded = crate::load::recorded(choice.run, &p.store)
+                    .map_err(|e| Failure::error(format!("baseline: {}", crate::error::chain(&e))))?;
+                Some((loaded, reason))
             }
-            None => {
-                return Err(Failure::error(format!(
-                    "baseline run {}: its stored summary is unreadable (no summary stored)",
-                    choice.run.id
-                )));
-            }
-        }),
-        None => None,
+            Ok(None) => None,
+            Err(e) => return Err(Failure::error(format!("cannot choose the baseline: {e}"))),
+        },
     };
-    let auto_source = auto.as_ref().map(|c| format!("run {}", c.run.id));
-    let baseline = match (&p.given_baseline, &auto, &auto_summary, &auto_source) {
-        (Some((given, spec)), ..) => {
+    let baseline = match (&p.given_baseline, &auto) {
+        (Some((given, spec)), _) => {
             gate::Baseline::Run { side: given.side(), reason: Some(format!("given on the command line: {spec}")) }
         }
-        (None, Some(choice), Some(b), Some(source)) => gate::Baseline::Run {
-            side: Side { summary: b, source },
-            reason: Some(format!("run {}: {}", choice.run.id, choice.reason)),
-        },
-        _ => gate::Baseline::None,
+        (None, Some((loaded, reason))) => gate::Baseline::Run { side: loaded.side(), reason: Some(reason.clone()) },
+        (None, None) => gate::Baseline::None,
     };
 
     injected(Step::Judge, fail_at)?;
@@ -454,9 +437,8 @@ fn add_notes(judged: &mut Judged, run_dir: &Path, delivered: &[outputs::Delivery
 /// Records the run, whatever happened after k6 started. Returns the id it was recorded
 /// under (another run started in the same second may have taken ours).
 fn record(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, judged: &mut Judged, finished_ns: i64) -> Result<String> {
-    let raw = |v: Option<Box<serde_json::value::RawValue>>| v;
-    let summary = raw(judged.summary.as_ref().and_then(|s| serde_json::value::to_raw_value(s).ok()));
-    let verdict = raw(judged.verdict.as_ref().and_then(|v| serde_json::value::to_raw_value(v).ok()));
+    let summary = judged.summary.as_ref().and_then(|s| serde_json::value::to_raw_value(s).ok());
+    let verdict = judged.verdict.as_ref().and_then(|v| serde_json::value::to_raw_value(v).ok());
     if judged.outcome.is_decided() && (summary.is_none() || verdict.is_none()) {
         judged.outcome = Outcome::Error;
         judged.problem.get_or_insert_with(|| "the summary or verdict could not be stored".into());

@@ -136,7 +136,6 @@ pub struct Delivered<'a> {
     pub judged: &'a Judged,
     /// Policy data's notification routes, if any.
     pub notifications: Option<&'a Notifications>,
-    pub now_ns: i64,
 }
 
 /// Sends the run everywhere configured, in a fixed order: Prometheus, Grafana, GitHub, webhook.
@@ -163,7 +162,7 @@ pub fn deliver(outputs: &Outputs, run: &Delivered<'_>) -> Vec<Delivery> {
         out.push(report_to_github(gh, &report));
     }
     if let (Some(w), Some(v)) = (&outputs.webhook, &judged.verdict) {
-        out.extend(notify_blocked(w, run.notifications, v, &links, run.now_ns));
+        out.extend(notify_blocked(w, run.notifications, v, &links, run.finished_ns));
     }
     out
 }
@@ -185,15 +184,14 @@ pub fn publish_summary(p: &Prometheus, summary: &RunSummary, run_id: &str, outco
 
 /// The run as a region annotation, or queued on disk when Grafana cannot take it now.
 fn annotate_run(g: &Grafana, run: &Delivered<'_>) -> Delivery {
-    // Milliseconds, widened outwards so the region covers the whole run.
     let facts = annotate::RunFacts {
         run_id: run.run_id.to_string(),
         test: run.test.to_string(),
         environment: run.environment.to_string(),
         deployment_version: Some(run.deployment_version.to_string()),
         outcome: run.judged.outcome,
-        start_ms: run.started_ns.div_euclid(1_000_000),
-        end_ms: Some((run.finished_ns + 999_999).div_euclid(1_000_000)),
+        start_ms: annotate::ns_to_ms_floor(run.started_ns),
+        end_ms: Some(annotate::ns_to_ms_ceil(run.finished_ns)),
         report_link: Some(run.run_dir.join("report.html").display().to_string()),
     };
     let a = annotate::run_annotation(&facts, g.config.dashboard_uid.as_deref());

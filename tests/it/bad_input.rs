@@ -306,21 +306,20 @@ fn allow_partial_reads_a_truncated_file_and_marks_it_incomplete() {
     assert_eq!(s.metadata.samples, full.metadata.samples - 1);
 }
 
-#[test]
-fn k6_exit_code_99_marks_the_summary_incomplete() {
+/// `k6gate ingest staged.json --k6-exit-code CODE --format json`: the summary on stdout.
+fn ingest_with_exit_code(code: &str) -> RunSummary {
     let p = Set::Small.path("staged.json");
     let o = K6gate::new()
-        .args([
-            "ingest".as_ref(),
-            p.as_os_str(),
-            "--k6-exit-code".as_ref(),
-            "99".as_ref(),
-            "--format".as_ref(),
-            "json".as_ref(),
-        ])
+        .args(["ingest".as_ref(), p.as_os_str(), "--k6-exit-code".as_ref(), code.as_ref()])
+        .args(["--format", "json"])
         .output();
     assert_eq!(o.code(), Some(0), "stderr: {}", o.stderr());
-    let s: RunSummary = serde_json::from_str(&o.stdout()).expect("RunSummary on stdout");
+    serde_json::from_str(&o.stdout()).expect("RunSummary on stdout")
+}
+
+#[test]
+fn k6_exit_code_99_marks_the_summary_incomplete() {
+    let s = ingest_with_exit_code("99");
     assert!(!s.completeness.complete);
     assert_eq!(s.metadata.k6_exit_code, Some(99));
     assert!(s.completeness.issues.iter().any(|i| i.contains("99")), "{:?}", s.completeness.issues);
@@ -328,19 +327,7 @@ fn k6_exit_code_99_marks_the_summary_incomplete() {
 
 #[test]
 fn k6_exit_code_0_keeps_the_summary_complete() {
-    let p = Set::Small.path("staged.json");
-    let o = K6gate::new()
-        .args([
-            "ingest".as_ref(),
-            p.as_os_str(),
-            "--k6-exit-code".as_ref(),
-            "0".as_ref(),
-            "--format".as_ref(),
-            "json".as_ref(),
-        ])
-        .output();
-    assert_eq!(o.code(), Some(0), "stderr: {}", o.stderr());
-    let s: RunSummary = serde_json::from_str(&o.stdout()).expect("RunSummary on stdout");
+    let s = ingest_with_exit_code("0");
     assert!(s.completeness.complete, "{:?}", s.completeness.issues);
     assert_eq!(s.metadata.k6_exit_code, Some(0));
 }

@@ -142,28 +142,22 @@ fn approval_trust_inside_github_actions_is_a_warning_annotation() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("verdict.json");
     let (base, run) = (Set::Small.path("policy-base-a.json"), Set::Small.path("policy-base-b.json"));
-    let o = K6gate::new()
+    let evaluate = || {
+        K6gate::new()
+            .args(["--approval", "trust", "evaluate", "--test", "checkout", "--env", "ci"])
+            .args(["--now", "2026-11-28T12:00:00Z", "--policies", super::policy::SHIPPED])
+            .arg("--run")
+            .arg(&run)
+            .arg("--baseline")
+            .arg(&base)
+    };
+    let o = evaluate()
         .env("GITHUB_ACTIONS", "true")
-        .args(["--approval", "trust", "evaluate", "--test", "checkout", "--env", "ci"])
-        .args(["--now", "2026-11-28T12:00:00Z", "--policies", super::policy::SHIPPED])
-        .arg("--run")
-        .arg(&run)
-        .arg("--baseline")
-        .arg(&base)
         .arg("-o")
         .arg(&out)
         .status(0)
         .stderr_contains("::warning::--approval trust");
     assert!(out.is_file(), "the verdict is written: {}", o.stderr());
     // Without Actions, the same warning is a plain one.
-    K6gate::new()
-        .args(["--approval", "trust", "evaluate", "--test", "checkout", "--env", "ci"])
-        .args(["--now", "2026-11-28T12:00:00Z", "--policies", super::policy::SHIPPED])
-        .arg("--run")
-        .arg(&run)
-        .arg("--baseline")
-        .arg(&base)
-        .status(0)
-        .stderr_contains("warning: --approval trust")
-        .stderr_lacks("::warning::");
+    evaluate().status(0).stderr_contains("warning: --approval trust").stderr_lacks("::warning::");
 }

@@ -25,7 +25,9 @@ pub mod model;
 pub mod queue;
 
 pub use client::{AnnotateError, ConfigError, ENV_DASHBOARD_UID, ENV_TOKEN, ENV_URL, GrafanaConfig, Token, post};
-pub use model::{Annotation, BaselineFacts, RunFacts, baseline_annotation, run_annotation};
+pub use model::{
+    Annotation, BaselineFacts, RunFacts, baseline_annotation, ns_to_ms_ceil, ns_to_ms_floor, run_annotation,
+};
 pub use queue::{
     FlushReport, NotQueued, Outcome, QUEUE_DIR, QUEUE_FORMAT, Queue, QueueError, QueuedAnnotation, flush, send_or_queue,
 };

@@ -189,11 +189,13 @@ fn report_html(link: &str) -> String {
     }
 }
 
-fn ns_to_ms_floor(ns: i64) -> i64 {
+/// Unix ns to ms for a region's start: rounded down, so the region covers the run.
+pub fn ns_to_ms_floor(ns: i64) -> i64 {
     ns.div_euclid(1_000_000)
 }
 
-fn ns_to_ms_ceil(ns: i64) -> i64 {
+/// Unix ns to ms for a region's end: rounded up, so the region covers the run.
+pub fn ns_to_ms_ceil(ns: i64) -> i64 {
     ns.div_euclid(1_000_000) + i64::from(ns.rem_euclid(1_000_000) != 0)
 }
 

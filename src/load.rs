@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::history::{FILE_NAME, RunRecord, RunStore, SqliteStore};
+use crate::history::{HistoryConfig, RunRecord, RunStore, Store};
 use crate::ingest::{IngestOptions, ingest};
 use crate::summary::{RunSummary, SCHEMA_VERSION};
 
@@ -27,10 +27,11 @@ impl LoadedRun {
     }
 }
 
-/// Opens (and creates) the history under `state_dir`.
-pub fn open_history(state_dir: &Path) -> Result<SqliteStore> {
-    std::fs::create_dir_all(state_dir).map_err(Error::output(state_dir))?;
-    Ok(SqliteStore::open(state_dir.join(FILE_NAME))?)
+/// Opens (and creates) the history: the state directory's database, and the durable store
+/// in front of it when one is configured.
+pub fn open_history(config: &HistoryConfig) -> Result<Store> {
+    std::fs::create_dir_all(&config.state_dir).map_err(Error::output(&config.state_dir))?;
+    Ok(Store::open(config)?)
 }
 
 /// A RunSummary file, or raw k6 output ingested on the fly.
@@ -54,15 +55,15 @@ pub fn summary_file(path: &Path) -> Result<RunSummary> {
 }
 
 /// A run by file or by id. The history is opened only when `spec` is not a file.
-pub fn run(spec: &str, state_dir: &Path) -> Result<LoadedRun> {
+pub fn run(spec: &str, history: &HistoryConfig) -> Result<LoadedRun> {
     match file(spec) {
         Some(loaded) => loaded,
-        None => from_store(spec, &open_history(state_dir)?),
+        None => from_store(spec, &open_history(history)?),
     }
 }
 
 /// A run by file or by id, in an open store.
-pub fn run_in(spec: &str, store: &SqliteStore) -> Result<LoadedRun> {
+pub fn run_in(spec: &str, store: &Store) -> Result<LoadedRun> {
     file(spec).unwrap_or_else(|| from_store(spec, store))
 }
 
@@ -71,7 +72,7 @@ fn file(spec: &str) -> Option<Result<LoadedRun>> {
     path.exists().then(|| Ok(LoadedRun { summary: summary_file(path)?, source: spec.to_string(), record: None }))
 }
 
-fn from_store(spec: &str, store: &SqliteStore) -> Result<LoadedRun> {
+fn from_store(spec: &str, store: &Store) -> Result<LoadedRun> {
     let record = store.get_run(spec).map_err(|e| match e {
         crate::history::HistoryError::NotFound { path, id } => {
             Error::Usage(format!("{id}: neither a file nor a run in the history {}", path.display()))
@@ -82,7 +83,7 @@ fn from_store(spec: &str, store: &SqliteStore) -> Result<LoadedRun> {
 }
 
 /// A run from its history record: its stored summary, never "no summary" passed off quietly.
-pub fn recorded(record: RunRecord, store: &SqliteStore) -> Result<LoadedRun> {
+pub fn recorded(record: RunRecord, store: &Store) -> Result<LoadedRun> {
     let summary = match record.summary_as::<RunSummary>() {
         Some(Ok(s)) => s,
         Some(Err(e)) => return Err(unreadable(&record, store, "summary", e)),
@@ -92,6 +93,6 @@ pub fn recorded(record: RunRecord, store: &SqliteStore) -> Result<LoadedRun> {
 }
 
 /// A document of `record` that the history holds but this k6gate cannot read.
-pub fn unreadable(record: &RunRecord, store: &SqliteStore, what: &str, e: serde_json::Error) -> Error {
-    Error::input(store.path(), None, format!("run {}: the stored {what} is unreadable: {e}", record.id))
+pub fn unreadable(record: &RunRecord, store: &Store, what: &str, e: serde_json::Error) -> Error {
+    Error::input(store.name(), None, format!("run {}: the stored {what} is unreadable: {e}", record.id))
 }

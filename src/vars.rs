@@ -22,6 +22,15 @@ impl Vars {
         self.0.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 
+    /// The set variables whose names start with one of `prefixes`.
+    pub fn with_prefixes(&self, prefixes: &[&str]) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter(|(k, v)| prefixes.iter().any(|p| k.starts_with(p)) && !v.trim().is_empty())
+            .map(|(k, v)| (k.clone(), v.trim().to_string()))
+            .collect()
+    }
+
     /// The `K6GATE_*` variables, which override environment values in templates.
     pub fn k6gate(&self) -> BTreeMap<String, String> {
         self.0.iter().filter(|(k, _)| k.starts_with("K6GATE_")).map(|(k, v)| (k.clone(), v.clone())).collect()

@@ -788,7 +788,7 @@ fn cli_annotate_queues_and_a_failed_flush_exits_2() {
     use crate::support::cli::K6gate;
     use k6gate::history::{NewRun, Outcome, RunStore};
     let state = tempfile::tempdir().unwrap();
-    let store = k6gate::run::open_history(state.path()).unwrap();
+    let store = k6gate::run::open_history(&k6gate::history::HistoryConfig::local(state.path())).unwrap();
     let id = store
         .record_run(&NewRun {
             test: "checkout".into(),

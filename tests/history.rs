@@ -85,6 +85,13 @@ fn records_and_gets_a_run_with_every_field() {
         run_dir: Some(PathBuf::from(".k6gate/runs/checkout-staging")),
         k6_exit_code: Some(99),
         problem: Some("Grafana: unreachable".into()),
+        context: Some(k6gate::history::RunContext {
+            actor: Some("alice".into()),
+            triggering_actor: Some("bob".into()),
+            event: Some("pull_request".into()),
+            workflow_run_url: Some("https://github.com/o/r/actions/runs/1".into()),
+            bootstrap: false,
+        }),
         summary: Some(json(serde_json::json!({"phases": [{"name": "steady", "p95": 12.5}]}))),
         verdict: Some(json(serde_json::json!({"outcome": "warn", "headline": "p95 +3%"}))),
     };
@@ -459,7 +466,7 @@ fn two_handles_on_one_file_write_concurrently() {
 fn the_file_records_its_schema_version_and_uses_wal() {
     let f = fixture();
     assert!(f.path.is_file(), "open creates .k6gate/ and the file");
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(f.store.path(), f.path);
 
@@ -475,7 +482,7 @@ fn the_file_records_its_schema_version_and_uses_wal() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, ["pins", "runs"]);
+    assert_eq!(tables, ["established", "leases", "outbox", "pins", "runs"]);
 }
 
 #[test]

@@ -139,7 +139,7 @@ fn a_remote_write_that_goes_nowhere_is_reported() {
     let file: k6gate::policy::verdict::Verdict =
         serde_json::from_str(&std::fs::read_to_string(result.run_dir.join("verdict.json")).unwrap()).unwrap();
     assert!(published(&file.notes), "{:?}", file.notes);
-    let store = k6gate::run::open_history(state.path()).unwrap();
+    let store = k6gate::run::open_history(&k6gate::history::HistoryConfig::local(state.path())).unwrap();
     let recorded: k6gate::policy::verdict::Verdict =
         k6gate::history::RunStore::get_run(&store, &result.run_id).unwrap().verdict_as().unwrap().unwrap();
     assert!(published(&recorded.notes), "{:?}", recorded.notes);

@@ -138,7 +138,7 @@ fn record(state: &Path, test: &str, env: &str, outcome: Outcome, days_ago: f64) 
 }
 
 fn record_as(state: &Path, id: Option<&str>, test: &str, env: &str, outcome: Outcome, days_ago: f64) -> String {
-    let store = k6gate::run::open_history(state).unwrap();
+    let store = k6gate::run::open_history(&k6gate::history::HistoryConfig::local(state)).unwrap();
     let started = now_ns() - (days_ago * DAY_NS as f64) as i64;
     let doc = |v: Value| Some(serde_json::value::to_raw_value(&v).unwrap());
     let decided = outcome.is_decided();
@@ -640,7 +640,7 @@ fn cli_counts_a_recorded_run_once() {
 #[test]
 fn cli_takes_a_run_id_for_the_verdict() {
     let s = Setup::new(Some(NOTIFICATIONS_YAML));
-    let store = k6gate::run::open_history(s.state.path()).unwrap();
+    let store = k6gate::run::open_history(&k6gate::history::HistoryConfig::local(s.state.path())).unwrap();
     let verdict = failing_verdict();
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(summary_file(s.work.path())).unwrap()).unwrap();

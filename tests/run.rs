@@ -82,7 +82,7 @@ fn runs_are_recorded_and_the_baseline_is_the_latest_passing_run_on_main() {
     assert_eq!(third.verdict.as_ref().unwrap().baseline.deployment_version.as_deref(), Some("v1.0.0"));
     target.stop().unwrap();
 
-    let store = open_history(state.path()).unwrap();
+    let store = open_history(&k6gate::history::HistoryConfig::local(state.path())).unwrap();
     let runs = store.list_runs(&RunFilter { test: Some("checkout"), environment: Some("dev"), limit: None }).unwrap();
     assert_eq!(runs.len(), 3);
     assert!(runs.iter().all(|r| r.user.is_some() && r.summary.is_some()));
@@ -120,7 +120,7 @@ fn ctrl_c_stops_k6_cleanly_and_records_an_incomplete_run() {
     let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_k6gate"))
         .current_dir(root())
-        .args(["run", "--test", "checkout", "--env", "dev", "--deployment-version", "v9"])
+        .args(["run", "--test", "checkout", "--env", "dev", "--deployment-version", "v9", "--bootstrap"])
         .args(["--set", &format!("base_url=http://127.0.0.1:{}", target.port()), "--set", "stages.sustained=60s"])
         .args(["--state-dir", state.path().to_str().unwrap()])
         .env("K6_NO_USAGE_REPORT", "true")
@@ -135,7 +135,7 @@ fn ctrl_c_stops_k6_cleanly_and_records_an_incomplete_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("incomplete"), "{err}");
-    let store = open_history(state.path()).unwrap();
+    let store = open_history(&k6gate::history::HistoryConfig::local(state.path())).unwrap();
     let runs = store.list_runs(&RunFilter::default()).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome, Outcome::Incomplete);
@@ -192,7 +192,7 @@ fn an_unreadable_baseline_is_an_error_never_a_first_run() {
     // A passing run on main whose stored summary is not a RunSummary: judging against "no
     // baseline" (SLAs only) would let any regression through.
     let state = tempfile::tempdir().unwrap();
-    let store = open_history(state.path()).unwrap();
+    let store = open_history(&k6gate::history::HistoryConfig::local(state.path())).unwrap();
     let now = first_ns();
     store
         .record_run(&k6gate::history::NewRun {
@@ -210,12 +210,13 @@ fn an_unreadable_baseline_is_an_error_never_a_first_run() {
         .unwrap();
     drop(store);
     let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
-    let run = execute(&options(state.path(), target.port(), "v1.0.0", "main")).unwrap();
+    let mut opts = options(state.path(), target.port(), "v1.0.0", "main");
+    opts.bootstrap = false;
+    let err = execute(&opts).unwrap_err().to_string();
     target.stop().unwrap();
-    assert_eq!(run.outcome, Outcome::Error, "{:?}", run.problem);
-    assert!(run.verdict.is_none());
-    let problem = run.problem.unwrap_or_default();
-    assert!(problem.contains("stored summary is unreadable"), "{problem}");
+    assert!(err.contains("stored summary is unreadable"), "{err}");
+    // Found before k6 started: nothing ran.
+    assert!(!state.path().join("runs").exists());
 }
 
 #[test]
@@ -227,7 +228,7 @@ fn a_baseline_given_by_hand_is_checked_before_k6_runs() {
     assert!(err.contains("no-such-run"), "{err}");
     // Nothing ran: no run directory, nothing recorded.
     assert!(!state.path().join("runs").exists());
-    let store = open_history(state.path()).unwrap();
+    let store = open_history(&k6gate::history::HistoryConfig::local(state.path())).unwrap();
     assert!(store.list_runs(&RunFilter::default()).unwrap().is_empty());
 }
 
@@ -244,7 +245,7 @@ fn a_failure_at_any_step_after_k6_is_recorded_with_its_reason() {
         let result = execute_failing_at(&opts, Some(step)).unwrap();
         assert_eq!(result.outcome, Outcome::Error, "{step:?}");
         assert!(result.verdict.is_none(), "{step:?}");
-        let store = open_history(state.path()).unwrap();
+        let store = open_history(&k6gate::history::HistoryConfig::local(state.path())).unwrap();
         let recorded = store.get_run(&result.run_id).unwrap();
         assert_eq!(recorded.outcome, Outcome::Error, "{step:?}");
         let problem = recorded.problem.unwrap_or_default();

@@ -82,6 +82,7 @@ impl Job {
         let mut cmd = K6gate::new()
             .current_dir(self.work.path())
             .args(["run", "--test", "checkout", "--env", "dev", "--deployment-version", "v1.0.0", "--commit", HEAD_SHA])
+            .arg("--bootstrap")
             .arg("--templates")
             .arg(root().join("k6-templates"))
             .arg("--environments")

@@ -88,6 +88,10 @@ pub fn run(args: &DemoArgs, s: &Settings) -> Result<Exit> {
         environments_dir: "environments".into(),
         policy: policy.clone(),
         state_dir: dir.clone(),
+        remote_history: None,
+        // The demo starts from an empty history: its first run is the baseline.
+        bootstrap: true,
+        lock: Default::default(),
         phase: Default::default(),
         quiet_k6: true,
         remote_write: None,
@@ -176,7 +180,7 @@ pub fn run(args: &DemoArgs, s: &Settings) -> Result<Exit> {
     println!("{}", crate::report::verdict::text(&allowed));
 
     step(5, "History and reports", s);
-    let store = open_history(dir)?;
+    let store = open_history(&crate::history::HistoryConfig::local(dir.clone()))?;
     for r in store.list_runs(&RunFilter { test: Some("checkout"), environment: Some("dev"), limit: Some(10) })? {
         println!(
             "  {}  {:<8} {:<7} {}",

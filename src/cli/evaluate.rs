@@ -21,7 +21,7 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
     }
     let now_ns = now_ns(args.now.as_deref())?;
     let gate = Gate::load(&s.policy_source())?;
-    let load = |spec: &str| crate::load::run(spec, s.state_dir());
+    let load = |spec: &str| crate::load::run(spec, &s.history());
     let (baseline, candidate) = (load(&args.baseline)?, load(&args.run)?);
     let previous = args.previous.as_deref().map(load).transpose()?;
     let verdict = gate.judge(&Case {
@@ -47,8 +47,8 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
 }
 
 pub fn run_compare(args: &CompareArgs, s: &Settings) -> Result<Exit> {
-    let b = crate::load::run(&args.baseline, s.state_dir())?;
-    let r = crate::load::run(&args.run, s.state_dir())?;
+    let b = crate::load::run(&args.baseline, &s.history())?;
+    let r = crate::load::run(&args.run, &s.history())?;
     let confidence = gate::confidence(&s.global.policies)?;
     let cmp = crate::compare::compare(&b.summary, &b.source, &r.summary, &r.source, &args.phase.phase, confidence);
     let text = match args.format {

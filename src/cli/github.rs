@@ -48,7 +48,7 @@ impl VerdictArgs {
             return Ok((verdict, s.links().links(summary.as_ref(), self.run_id.as_deref())));
         }
         // A run id: the recorded verdict, with the run's own summary and id unless given.
-        let store = crate::load::open_history(s.state_dir())?;
+        let store = crate::load::open_history(&s.history())?;
         let record = crate::history::RunStore::get_run(&store, &self.verdict)?;
         let verdict: Verdict = match record.verdict_as() {
             Some(v) => v.map_err(|e| crate::load::unreadable(&record, &store, "verdict", e))?,

@@ -26,7 +26,7 @@ fn finish(d: Delivery) -> Result<Exit> {
 }
 
 pub fn publish(args: &PublishArgs, s: &Settings) -> Result<Exit> {
-    let run = crate::load::run(&args.run, s.state_dir())?;
+    let run = crate::load::run(&args.run, &s.history())?;
     let (run_id, verdict) = identity(&run);
     let p = outputs::Prometheus {
         remote_write: RemoteWrite {
@@ -56,7 +56,7 @@ pub fn run(cmd: &GrafanaCommand, s: &Settings) -> Result<Exit> {
         }
         GrafanaCommand::Annotate { run, baseline } => {
             let g = grafana(s)?;
-            let store = open_history(s.state_dir())?;
+            let store = open_history(&s.history())?;
             let record = store.get_run(run)?;
             let report = record.run_dir.as_ref().map(|d| d.join("report.html").display().to_string());
             let uid = g.config.dashboard_uid.as_deref();
@@ -102,7 +102,7 @@ pub fn run(cmd: &GrafanaCommand, s: &Settings) -> Result<Exit> {
             }
         }
         GrafanaCommand::EmbedUrl { run, grafana_url } => {
-            let loaded = crate::load::run(run, s.state_dir())?;
+            let loaded = crate::load::run(run, &s.history())?;
             let (run_id, _) = identity(&loaded);
             let panel = crate::grafana::embed::Panel {
                 grafana_url,

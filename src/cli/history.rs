@@ -7,7 +7,7 @@ use crate::load::open_history;
 use crate::time::format_rfc3339_ms;
 
 pub fn list(args: &HistoryArgs, s: &Settings) -> Result<Exit> {
-    let store = open_history(s.state_dir())?;
+    let store = open_history(&s.history())?;
     let runs = store.list_runs(&RunFilter {
         test: args.test.as_deref(),
         environment: args.env.as_deref(),
@@ -38,10 +38,42 @@ pub fn list(args: &HistoryArgs, s: &Settings) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+pub fn sync(s: &Settings) -> Result<Exit> {
+    let store = open_history(&s.history())?;
+    let Some(remote) = store.remote() else {
+        return Err(Error::Usage("history sync needs the durable store: --history URL or K6GATE_HISTORY_URL".into()));
+    };
+    let report = remote.sync()?;
+    println!(
+        "{}: uploaded {} run(s), downloaded {}",
+        remote.url(),
+        report.uploaded.len(),
+        report.downloaded
+    );
+    for id in &report.uploaded {
+        println!("  uploaded {id}");
+    }
+    if report.failed.is_empty() {
+        return Ok(Exit::Success);
+    }
+    for (id, why) in &report.failed {
+        println!("  NOT uploaded {id}: {why}");
+    }
+    Err(crate::history::HistoryError::Remote {
+        url: remote.url().to_string(),
+        action: format!("upload {} run(s)", report.failed.len()),
+        message: format!(
+            "they are still only in {}; run `k6gate history sync` again once the store is reachable",
+            s.state_dir().display()
+        ),
+    }
+    .into())
+}
+
 pub fn baseline(cmd: &BaselineCommand, s: &Settings) -> Result<Exit> {
     let now = crate::clock::now_ns();
     let by = s.who().user.unwrap_or_else(|| "unknown".into());
-    let store = open_history(s.state_dir())?;
+    let store = open_history(&s.history())?;
     match cmd {
         BaselineCommand::Pin { run_id, reason } => {
             let pin = store.pin(run_id, &by, reason, now)?;

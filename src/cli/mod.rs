@@ -180,6 +180,14 @@ pub struct RunArgs {
     /// Also report to GitHub (check run, PR comment, job summary); see `report github`.
     #[arg(long, value_enum)]
     pub report: Vec<ReportTarget>,
+    /// Start without a baseline on purpose: the first run of a test in an environment, or a
+    /// new start after the history was lost. Without it, no baseline is an error (exit 2).
+    #[arg(long)]
+    pub bootstrap: bool,
+    /// How long to wait for another run against the same environment to finish before
+    /// refusing (exit 2, naming it).
+    #[arg(long = "lock-wait", default_value = "10m", value_parser = humantime::parse_duration, env = "K6GATE_LOCK_WAIT")]
+    pub lock_wait: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -222,7 +230,10 @@ pub enum GrafanaCommand {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: Option<HistoryCommand>,
     #[arg(long)]
     pub test: Option<String>,
     #[arg(long)]
@@ -231,6 +242,15 @@ pub struct HistoryArgs {
     pub limit: usize,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Sync the local history with the durable store (`--history URL`): upload the runs only
+    /// this machine has (those a failed upload left behind, and a local history recorded
+    /// before the store was set), download the ones it lacks, rebuild the pins. Exits 2 when
+    /// a run could not be uploaded.
+    Sync,
 }
 
 #[derive(Debug, Subcommand)]
@@ -432,7 +452,10 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         }
         Command::Render(args) => render::run(&args, s),
         Command::Run(args) => run::run(&args, s),
-        Command::History(args) => history::list(&args, s),
+        Command::History(args) => match &args.command {
+            Some(HistoryCommand::Sync) => history::sync(s),
+            None => history::list(&args, s),
+        },
         Command::Baseline(cmd) => history::baseline(&cmd, s),
         Command::Demo(args) => demo::run(&args, s),
         Command::Publish(args) => grafana::publish(&args, s),

@@ -44,6 +44,9 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         environments_dir: args.sources.environments.clone(),
         policy: s.policy_source(),
         state_dir: s.global.state_dir.clone(),
+        remote_history: s.history().remote,
+        bootstrap: args.bootstrap,
+        lock: crate::run::lock::LockOptions { wait: args.lock_wait, ..Default::default() },
         phase: args.phase.phase.clone(),
         quiet_k6: false,
         remote_write,
@@ -68,6 +71,13 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         tracing::info!("report: {}", h.display());
     }
     super::github::show_deliveries(&result.delivered);
+    if let Some(why) = &result.not_uploaded {
+        tracing::warn!(
+            "run {} is recorded locally but NOT in the durable store ({why}); the next `k6gate run` or \
+             `k6gate history sync` uploads it",
+            result.run_id
+        );
+    }
     // A verdict that could not be reported is an error, whatever the verdict was.
     if let Some(d) = result.delivered.iter().find(|d| d.fatal && d.problem.is_some()) {
         return Err(Error::NotDelivered { service: d.service, reason: d.problem.clone().unwrap_or_default() });

@@ -42,6 +42,14 @@ pub struct GlobalArgs {
     /// The branch baselines come from and waivers must have been merged into.
     #[arg(long, global = true, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
     pub default_branch: String,
+    /// The durable run store: `s3://bucket/prefix` (S3 and S3-compatible), `gs://`, `az://`
+    /// or `file:///path`. The SQLite file in the state directory becomes its cache.
+    /// Credentials come from the usual `AWS_*`, `GOOGLE_*` and `AZURE_*` variables.
+    #[arg(long = "history", global = true, env = "K6GATE_HISTORY_URL", value_name = "URL")]
+    pub history: Option<String>,
+    /// How long one operation on the durable store may take, retries included.
+    #[arg(long = "history-timeout", global = true, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub history_timeout: std::time::Duration,
 }
 
 /// Flags and environment, resolved.
@@ -58,6 +66,20 @@ impl Settings {
 
     pub fn state_dir(&self) -> &std::path::Path {
         &self.global.state_dir
+    }
+
+    /// Where the history is: the state directory, and the durable store when one is set.
+    pub fn history(&self) -> crate::history::HistoryConfig {
+        let remote = self.global.history.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(|url| {
+            let options = self
+                .env
+                .with_prefixes(&["AWS_", "GOOGLE_", "AZURE_"])
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect();
+            crate::history::RemoteConfig { url: url.to_string(), options, timeout: self.global.history_timeout }
+        });
+        crate::history::HistoryConfig { state_dir: self.global.state_dir.clone(), remote }
     }
 
     pub fn approval_mode(&self) -> Mode {
@@ -98,10 +120,29 @@ impl Settings {
             .or_else(|| git(&["branch", "--show-current"]))
     }
 
-    /// Who runs k6gate: the Actions actor in CI, else the local user.
+    /// Who runs k6gate and what triggered it: in Actions the actor, the triggering actor,
+    /// the event and the workflow run's URL; locally the git user. Never the runner's
+    /// account (`$USER` is `runner` in Actions).
     pub fn who(&self) -> crate::run::Who {
-        let user = self.env.get("GITHUB_ACTOR").or_else(super::who::current_user);
-        crate::run::Who { user, host: super::who::hostname() }
+        let in_actions = self.env.get("GITHUB_ACTIONS").is_some_and(|v| v == "true");
+        let actor = self.env.get("GITHUB_ACTOR");
+        let user = match (in_actions, &actor) {
+            (_, Some(actor)) => Some(actor.clone()),
+            (true, None) => None,
+            (false, None) => super::who::git_user().or_else(super::who::current_user),
+        };
+        let run_url = match (self.env.get("GITHUB_SERVER_URL"), self.env.get("GITHUB_REPOSITORY"), self.env.get("GITHUB_RUN_ID")) {
+            (Some(server), Some(repo), Some(id)) => Some(format!("{}/{repo}/actions/runs/{id}", server.trim_end_matches('/'))),
+            _ => None,
+        };
+        let context = crate::history::RunContext {
+            actor: user.clone(),
+            triggering_actor: self.env.get("GITHUB_TRIGGERING_ACTOR"),
+            event: self.env.get("GITHUB_EVENT_NAME"),
+            workflow_run_url: run_url,
+            bootstrap: false,
+        };
+        crate::run::Who { user, host: super::who::hostname(), context }
     }
 
     /// Grafana, when `K6GATE_GRAFANA_URL` is set.
@@ -144,7 +185,7 @@ impl Settings {
     }
 
     pub fn webhook(&self) -> outputs::Webhook {
-        outputs::Webhook { state_dir: self.global.state_dir.clone(), vars: self.env.clone() }
+        outputs::Webhook { history: self.history(), vars: self.env.clone() }
     }
 
     /// The outputs of `run`: Prometheus when a remote-write URL is given, Grafana when

@@ -8,6 +8,11 @@ pub fn current_user() -> Option<String> {
     env("USER").or_else(|| env("USERNAME")).or_else(|| command("git", &["config", "user.name"]))
 }
 
+/// The git user (`user.email`, else `user.name`): who runs k6gate on a laptop.
+pub fn git_user() -> Option<String> {
+    command("git", &["config", "user.email"]).or_else(|| command("git", &["config", "user.name"]))
+}
+
 /// The host name: `$HOSTNAME`/`%COMPUTERNAME%`, the kernel's, `/etc/hostname`, or `hostname`.
 pub fn hostname() -> Option<String> {
     env("HOSTNAME")

@@ -1,5 +1,5 @@
-//! What can go wrong with the history. Every error names the database file, so a message
-//! from CI says which store it was about.
+//! What can go wrong with the history. Every error names the store (the database file, or the
+//! remote store's URL), so a message from CI says which store it was about.
 
 use std::path::PathBuf;
 
@@ -28,6 +28,24 @@ pub enum HistoryError {
     NotABaseline { path: PathBuf, id: String, outcome: String },
     #[error("{}: no active pin for test {test:?} in environment {environment:?}", path.display())]
     NoActivePin { path: PathBuf, test: String, environment: String },
+    /// The store served a baseline for this test and environment before and finds none now:
+    /// runs were deleted, or this is not the store that recorded them.
+    #[error("{}: test {test:?} in environment {environment:?} had a baseline (run {run_id} and later) and the store now finds \
+        none: its runs were deleted or this is a different store. The gate fails closed; see runbooks/deploying-with-k6.md \
+        (\"The baseline is missing\")", path.display())]
+    BaselineLost { path: PathBuf, test: String, environment: String, run_id: String },
+    /// No baseline, and starting without one was not asked for.
+    #[error("{store}: no baseline for test {test:?} in environment {environment:?}: no pin and no passing run on \
+        {branch}. Starting without a baseline must be explicit: pass --bootstrap for the first run (the reusable \
+        workflow's `bootstrap: true`); see runbooks/deploying-with-k6.md (\"The baseline is missing\")")]
+    NoBaseline { store: String, test: String, environment: String, branch: String },
+    /// Another run holds the environment's lock.
+    #[error("environment {scope:?} is locked by {holder} (until {expires} unless renewed); waited {waited}. Run again \
+        when it is done, or raise --lock-wait")]
+    Locked { scope: String, holder: String, expires: String, waited: String },
+    /// The remote store cannot be read or written.
+    #[error("{url}: cannot {action}: {message}")]
+    Remote { url: String, action: String, message: String },
     /// A request the store refuses: an empty name or reason, a decision without its data.
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },

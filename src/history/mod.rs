@@ -8,10 +8,15 @@
 //! reads inside them, so their schemas evolve without a migration here, and it depends on
 //! neither `summary` nor `policy`.
 //!
-//! Storage sits behind [`RunStore`]; [`SqliteStore`] is the only backend so far. Remote
-//! backends (a history shared by CI and laptops) and retention (pruning old runs and their
-//! documents) come later; retention must keep pinned runs, which the `pins` foreign key
-//! already enforces.
+//! Storage sits behind [`RunStore`], with two backends that answer alike (the tests run the
+//! same cases on both): [`SqliteStore`], the embedded default, and [`RemoteStore`], the
+//! durable store on object storage (`--history s3://bucket/prefix`), which keeps the SQLite
+//! file as its cache and outbox. [`Store`] is whichever the settings chose. Both also hold
+//! the lock ([`Leases`]): one run at a time per environment. Retention (pruning old runs)
+//! comes later; it must keep pinned runs, which the `pins` foreign key already enforces.
+//!
+//! A store never answers "no baseline" for a test and environment it has served one for:
+//! that is [`HistoryError::BaselineLost`], and the gate fails closed.
 //!
 //! What the store must never do:
 //! - read the clock: start, finish and pin times are inputs (the run id's 16 random bits are
@@ -23,7 +28,10 @@
 
 mod baseline;
 mod error;
+mod lease;
+mod open;
 mod pin;
+mod remote;
 mod run;
 mod run_id;
 mod schema;
@@ -32,8 +40,11 @@ mod store;
 
 pub use baseline::{BASELINE_OUTCOMES, BaselineChoice};
 pub use error::HistoryError;
-pub use pin::{Invalidation, Pin};
-pub use run::{NewRun, Outcome, RunFilter, RunRecord, UnknownOutcome};
+pub use lease::{Attempt, Holder, LeaseRecord, Leases};
+pub use open::{HistoryConfig, Store};
+pub use pin::{Invalidation, Pin, PinEvent};
+pub use remote::{RemoteConfig, RemoteStore, SyncReport};
+pub use run::{NewRun, Outcome, RunContext, RunFilter, RunRecord, UnknownOutcome};
 pub use run_id::{format_run_id, new_run_id};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{FILE_NAME, SqliteStore};

@@ -33,3 +33,19 @@ impl Pin {
         self.invalidated.is_none()
     }
 }
+
+/// One change to the pins of a test and environment, as the remote store keeps it: an
+/// immutable object per change, replayed in order to rebuild the pins (`SqliteStore` does
+/// the same changes in place).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinEvent {
+    /// The pin's id when this event pins a run; unique in the store (see `remote.rs`).
+    pub id: i64,
+    pub test: String,
+    pub environment: String,
+    /// The run pinned; `None` when the event ends the active pin.
+    pub run_id: Option<String>,
+    pub by: String,
+    pub at_ns: i64,
+    pub reason: String,
+}

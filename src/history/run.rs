@@ -88,8 +88,28 @@ pub struct NewRun {
     pub k6_exit_code: Option<i32>,
     /// Why the run is `error` or `incomplete`, or what went wrong around a decided one.
     pub problem: Option<String>,
+    /// Who and what triggered the run, beyond `user`.
+    pub context: Option<RunContext>,
     pub summary: Option<Box<RawValue>>,
     pub verdict: Option<Box<RawValue>>,
+}
+
+/// Who and what triggered a run, for the audit trail. In GitHub Actions: the actor, the
+/// triggering actor (who re-ran it, when that differs), the event and the workflow run's URL.
+/// Locally: the git user as the actor, and no event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggering_actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_run_url: Option<String>,
+    /// Started without a baseline on purpose (`--bootstrap`): SLAs only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bootstrap: bool,
 }
 
 /// A recorded run.
@@ -116,6 +136,9 @@ pub struct RunRecord {
     /// Why the run is `error` or `incomplete` (runs recorded before schema 2 have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Who and what triggered it (runs recorded before schema 3 have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<RunContext>,
 }
 
 impl RunRecord {

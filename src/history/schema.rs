@@ -18,7 +18,39 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// `k6gt` in ASCII.
 const APPLICATION_ID: i64 = 0x6b36_6774;
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
+
+/// Version 3: the durable store and the lock.
+/// - `context`: who and what triggered a run (the Actions actor and event, or the git user),
+///   as JSON, and whether it was a bootstrap run.
+/// - `established`: the test, environment and default branch triples this store has served a
+///   baseline for. One listed here never again answers "no baseline": that is lost history.
+/// - `outbox`: runs recorded here but not yet uploaded to the remote store.
+/// - `leases`: one run at a time per environment (the lock of a local state directory).
+const V3: &str = "
+ALTER TABLE runs ADD COLUMN context TEXT;
+
+CREATE TABLE established (
+    test        TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    branch      TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    PRIMARY KEY (test, environment, branch)
+) STRICT;
+
+CREATE TABLE outbox (
+    run_id  TEXT PRIMARY KEY NOT NULL REFERENCES runs (id),
+    remote  TEXT NOT NULL,
+    problem TEXT
+) STRICT;
+
+CREATE TABLE leases (
+    scope         TEXT PRIMARY KEY NOT NULL,
+    holder        TEXT NOT NULL,
+    token         TEXT NOT NULL,
+    expires_at_ns INTEGER NOT NULL
+) STRICT;
+";
 
 /// Version 2: why a run is `error` or `incomplete`, kept with the run.
 const V2: &str = "ALTER TABLE runs ADD COLUMN problem TEXT;";

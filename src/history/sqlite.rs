@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 
 use super::baseline::{BASELINE_OUTCOMES, BaselineChoice};
 use super::error::HistoryError;
-use super::pin::{Invalidation, Pin};
-use super::run::{NewRun, Outcome, RunFilter, RunRecord};
+use super::pin::{Invalidation, Pin, PinEvent};
+use super::run::{NewRun, Outcome, RunContext, RunFilter, RunRecord};
 use super::run_id::{format_run_id, is_id_prefix, random_salt};
 use super::schema;
 use super::store::RunStore;
@@ -30,7 +30,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const ID_DRAWS: usize = 32;
 
 const RUN_COLUMNS: &str = "id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, \
-    git_branch, git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem";
+    git_branch, git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem, context";
 
 const PIN_COLUMNS: &str = "id, run_id, test, environment, pinned_by, pinned_at_ns, reason, \
     invalidated_by, invalidated_at_ns, invalidated_reason, replaced_by";
@@ -108,7 +108,7 @@ impl RunStore for SqliteStore {
             .prepare_cached(&format!(
                 "INSERT INTO runs ({RUN_COLUMNS}) VALUES (:id, :test, :environment, :outcome, :started_at_ns, \
                  :finished_at_ns, :user, :host, :git_branch, :git_commit, :deployment_version, :run_dir, \
-                 :k6_exit_code, :k6gate_version, :summary, :verdict, :problem) ON CONFLICT (id) DO NOTHING"
+                 :k6_exit_code, :k6gate_version, :summary, :verdict, :problem, :context) ON CONFLICT (id) DO NOTHING"
             ))
             .at(&self.path)?;
         for draw in 0..ID_DRAWS {
@@ -136,6 +136,7 @@ impl RunStore for SqliteStore {
                     ":summary": run.summary.as_ref().map(|j| j.get()),
                     ":verdict": run.verdict.as_ref().map(|j| j.get()),
                     ":problem": run.problem,
+                    ":context": context_json(run.context.as_ref()),
                 })
                 .at(&self.path)?;
             if inserted == 1 {
@@ -169,7 +170,7 @@ impl RunStore for SqliteStore {
         default_branch: &str,
     ) -> Result<Option<BaselineChoice>, HistoryError> {
         // One snapshot for the pin and the run it names.
-        let tx = self.transaction(TransactionBehavior::Deferred)?;
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
         let db = Db { conn: &tx, path: &self.path };
         let choice = match db.active_pin(test, environment)? {
             Some(pin) => {
@@ -198,6 +199,27 @@ impl RunStore for SqliteStore {
                 run.map(|run| BaselineChoice::latest_passing(run, default_branch))
             }
         };
+        // A pair that had a baseline never again answers "none": its history was lost.
+        match &choice {
+            Some(choice) => {
+                tx.execute(
+                    "INSERT INTO established (test, environment, branch, run_id) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT DO NOTHING",
+                    params![test, environment, default_branch, choice.run.id],
+                )
+                .at(&self.path)?;
+            }
+            None => {
+                if let Some(run_id) = db.established(test, environment, default_branch)? {
+                    return Err(HistoryError::BaselineLost {
+                        path: self.path.clone(),
+                        test: test.to_string(),
+                        environment: environment.to_string(),
+                        run_id,
+                    });
+                }
+            }
+        }
         tx.commit().at(&self.path)?;
         Ok(choice)
     }
@@ -277,6 +299,132 @@ impl RunStore for SqliteStore {
     }
 }
 
+/// What the remote store (`remote.rs`) needs from its cache: runs imported as recorded
+/// elsewhere, the outbox of runs not yet uploaded, and pins rebuilt from the remote's events.
+impl SqliteStore {
+    /// The ids of the runs held here, optionally of one test and environment.
+    pub(super) fn run_ids(&self, pair: Option<(&str, &str)>) -> Result<Vec<String>, HistoryError> {
+        let (test, environment) = pair.unzip();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM runs WHERE (?1 IS NULL OR test = ?1) AND (?2 IS NULL OR environment = ?2)")
+            .at(&self.path)?;
+        let rows = stmt.query_map(params![test, environment], |r| r.get(0)).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    /// Adds a run recorded by another k6gate, keeping its id and version. Returns false when
+    /// a run with that id is already here.
+    pub(super) fn import_run(&self, run: &RunRecord) -> Result<bool, HistoryError> {
+        let inserted = self
+            .conn
+            .prepare_cached(&format!(
+                "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+                 ?14, ?15, ?16, ?17, ?18) ON CONFLICT (id) DO NOTHING"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    run.id,
+                    run.test,
+                    run.environment,
+                    run.outcome,
+                    run.started_at_ns,
+                    run.finished_at_ns,
+                    run.user,
+                    run.host,
+                    run.git_branch,
+                    run.git_commit,
+                    run.deployment_version,
+                    run.run_dir.as_ref().map(|p| p.to_string_lossy()),
+                    run.k6_exit_code,
+                    run.k6gate_version,
+                    run.summary.as_ref().map(|j| j.get()),
+                    run.verdict.as_ref().map(|j| j.get()),
+                    run.problem,
+                    context_json(run.context.as_ref()),
+                ])
+            })
+            .at(&self.path)?;
+        Ok(inserted == 1)
+    }
+
+    /// Puts a run in the outbox of `remote`, with why it is not uploaded yet.
+    pub(super) fn queue_upload(&self, run_id: &str, remote: &str, problem: Option<&str>) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "INSERT INTO outbox (run_id, remote, problem) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (run_id) DO UPDATE SET remote = excluded.remote, problem = excluded.problem",
+                params![run_id, remote, problem],
+            )
+            .map(drop)
+            .at(&self.path)
+    }
+
+    pub(super) fn uploaded(&self, run_id: &str) -> Result<(), HistoryError> {
+        self.conn.execute("DELETE FROM outbox WHERE run_id = ?1", [run_id]).map(drop).at(&self.path)
+    }
+
+    /// The runs waiting to be uploaded, oldest first, with why the last attempt failed.
+    pub(super) fn outbox(&self) -> Result<Vec<(String, Option<String>)>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT run_id, problem FROM outbox ORDER BY run_id")
+            .at(&self.path)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    /// Marks a pair as having had a baseline on `branch` (mirrored from the remote store).
+    pub(super) fn establish(&self, test: &str, environment: &str, branch: &str, run_id: &str) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "INSERT INTO established (test, environment, branch, run_id) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT DO NOTHING",
+                params![test, environment, branch, run_id],
+            )
+            .map(drop)
+            .at(&self.path)
+    }
+
+    /// Replaces the pins of one test and environment with the result of `events`, replayed in
+    /// order with their own ids: a pin ends the active one, an invalidation ends it.
+    pub(super) fn replace_pins(&self, test: &str, environment: &str, events: &[PinEvent]) -> Result<(), HistoryError> {
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let db = Db { conn: &tx, path: &self.path };
+        // Replaced-by links point inside the pair, so clear them before the rows go.
+        tx.execute("UPDATE pins SET replaced_by = NULL WHERE test = ?1 AND environment = ?2", params![test, environment])
+            .at(&self.path)?;
+        tx.execute("DELETE FROM pins WHERE test = ?1 AND environment = ?2", params![test, environment]).at(&self.path)?;
+        for event in events {
+            let active = db.active_pin(test, environment)?;
+            match &event.run_id {
+                Some(run_id) => {
+                    if let Some(old) = &active {
+                        let why = format!("replaced by a pin of run {run_id}: {}", event.reason);
+                        db.end_pin(old.id, &event.by, &why, event.at_ns)?;
+                    }
+                    tx.execute(
+                        "INSERT INTO pins (id, run_id, test, environment, pinned_by, pinned_at_ns, reason) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![event.id, run_id, test, environment, event.by, event.at_ns, event.reason],
+                    )
+                    .at(&self.path)?;
+                    if let Some(old) = &active {
+                        tx.execute("UPDATE pins SET replaced_by = ?1 WHERE id = ?2", params![event.id, old.id])
+                            .at(&self.path)?;
+                    }
+                }
+                None => {
+                    if let Some(old) = &active {
+                        db.end_pin(old.id, &event.by, &event.reason, event.at_ns)?;
+                    }
+                }
+            }
+        }
+        tx.commit().at(&self.path)
+    }
+}
+
 /// Queries shared by the store and its transactions.
 struct Db<'a> {
     conn: &'a Connection,
@@ -326,6 +474,13 @@ impl Db<'_> {
             .at(self.path)
     }
 
+    fn established(&self, test: &str, environment: &str, branch: &str) -> Result<Option<String>, HistoryError> {
+        self.conn
+            .prepare_cached("SELECT run_id FROM established WHERE test = ?1 AND environment = ?2 AND branch = ?3")
+            .and_then(|mut s| s.query_row([test, environment, branch], |r| r.get(0)).optional())
+            .at(self.path)
+    }
+
     fn pin_by_id(&self, id: i64) -> Result<Pin, HistoryError> {
         self.conn
             .prepare_cached(&format!("SELECT {PIN_COLUMNS} FROM pins WHERE id = ?1"))
@@ -363,7 +518,16 @@ fn read_run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         summary: row.get::<_, Option<Json>>("summary")?.map(|j| j.0),
         verdict: row.get::<_, Option<Json>>("verdict")?.map(|j| j.0),
         problem: row.get("problem")?,
+        context: row
+            .get::<_, Option<String>>("context")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
     })
+}
+
+fn context_json(context: Option<&RunContext>) -> Option<String> {
+    context.and_then(|c| serde_json::to_string(c).ok())
 }
 
 fn read_pin(row: &Row<'_>) -> rusqlite::Result<Pin> {
@@ -420,4 +584,64 @@ impl<T> At<T> for rusqlite::Result<T> {
     fn at(self, path: &Path) -> Result<T, HistoryError> {
         self.map_err(|source| HistoryError::Sqlite { path: path.into(), source })
     }
+}
+
+/// The lock of a local state directory: one row per scope, changed in IMMEDIATE
+/// transactions, so two processes on this machine never both take it.
+impl super::lease::Leases for SqliteStore {
+    fn try_acquire(
+        &self,
+        scope: &str,
+        holder: &super::lease::Holder,
+        token: &str,
+        now_ns: i64,
+        ttl_ns: i64,
+    ) -> Result<super::lease::Attempt, HistoryError> {
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let current = read_lease(&tx, scope).at(&self.path)?;
+        let attempt = super::lease::decide(current.as_ref(), now_ns);
+        if matches!(attempt, super::lease::Attempt::Acquired { .. }) {
+            let holder = serde_json::to_string(holder).map_err(|e| self.invalid(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO leases (scope, holder, token, expires_at_ns) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (scope) DO UPDATE SET holder = excluded.holder, token = excluded.token, \
+                 expires_at_ns = excluded.expires_at_ns",
+                params![scope, holder, token, now_ns.saturating_add(ttl_ns)],
+            )
+            .at(&self.path)?;
+        }
+        tx.commit().at(&self.path)?;
+        Ok(attempt)
+    }
+
+    fn renew(&self, scope: &str, token: &str, now_ns: i64, ttl_ns: i64) -> Result<bool, HistoryError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE leases SET expires_at_ns = ?1 WHERE scope = ?2 AND token = ?3 AND expires_at_ns > 0",
+                params![now_ns.saturating_add(ttl_ns), scope, token],
+            )
+            .at(&self.path)?;
+        Ok(changed == 1)
+    }
+
+    fn release(&self, scope: &str, token: &str) -> Result<(), HistoryError> {
+        self.conn
+            .execute("UPDATE leases SET expires_at_ns = 0 WHERE scope = ?1 AND token = ?2", params![scope, token])
+            .map(drop)
+            .at(&self.path)
+    }
+}
+
+fn read_lease(conn: &Connection, scope: &str) -> rusqlite::Result<Option<super::lease::LeaseRecord>> {
+    let row: Option<(String, String, i64)> = conn
+        .prepare_cached("SELECT holder, token, expires_at_ns FROM leases WHERE scope = ?1")?
+        .query_row([scope], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(holder, token, expires_at_ns)| {
+        let holder = serde_json::from_str(&holder)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?;
+        Ok(super::lease::LeaseRecord { holder, token, expires_at_ns })
+    })
+    .transpose()
 }

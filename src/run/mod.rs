@@ -13,6 +13,7 @@
 
 pub mod k6;
 mod k6log;
+pub mod lock;
 pub mod outputs;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::compare::Phase;
 use crate::error::{Error, Result, Service};
 use crate::gate::{self, Case, Gate, PolicySource, Side};
-use crate::history::{NewRun, Outcome, RunStore, SqliteStore, new_run_id};
+use crate::history::{HistoryConfig, HistoryError, Holder, NewRun, Outcome, RemoteConfig, RunContext, RunStore, Store, new_run_id};
 use crate::ingest::{IngestOptions, ingest};
 use crate::load::LoadedRun;
 use crate::policy::verdict::{Status, Verdict};
@@ -44,6 +45,8 @@ pub enum BaselineSource {
 pub struct Who {
     pub user: Option<String>,
     pub host: Option<String>,
+    /// The actor, triggering actor, event and workflow run, for the audit trail.
+    pub context: RunContext,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +68,12 @@ pub struct RunOptions {
     pub policy: PolicySource,
     /// `.k6gate`: history database and run directories.
     pub state_dir: PathBuf,
+    /// The durable store, with the state directory's database as its cache.
+    pub remote_history: Option<RemoteConfig>,
+    /// Start without a baseline on purpose (the first run, or after lost history).
+    pub bootstrap: bool,
+    /// One run at a time per environment.
+    pub lock: lock::LockOptions,
     pub phase: Phase,
     /// Hide k6's own output (the demo prints its own narration).
     pub quiet_k6: bool,
@@ -89,6 +98,8 @@ pub struct RunResult {
     pub html_report: Option<PathBuf>,
     /// What each output did, or why it could not.
     pub delivered: Vec<outputs::Delivery>,
+    /// Why the run is only in the local cache, not yet in the durable store.
+    pub not_uploaded: Option<String>,
 }
 
 /// Everything decided before k6 starts.
@@ -97,9 +108,14 @@ struct Prepared {
     run_dir: PathBuf,
     script: PathBuf,
     gate: Gate,
-    store: SqliteStore,
-    given_baseline: Option<(LoadedRun, String)>,
+    store: Store,
+    /// The baseline and why it was chosen; `None` only for a bootstrap run.
+    baseline: Option<(LoadedRun, String)>,
+    /// Why this run has no baseline (a bootstrap), for the verdict.
+    bootstrap: Option<String>,
     given_previous: Option<LoadedRun>,
+    /// The environment's lock, released once the run is recorded.
+    lock: Option<lock::Held>,
 }
 
 /// A step after k6, named so that a test can make it fail.
@@ -140,7 +156,7 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
 /// is recorded.
 #[doc(hidden)]
 pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<RunResult> {
-    let prepared = prepare(opts)?;
+    let mut prepared = prepare(opts)?;
     let k6run = k6::run_with(&prepared.script, &prepared.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
     let finished_ns = crate::clock::now_ns().max(opts.now_ns);
     let mut judged = judge(opts, &prepared, &k6run, fail_at);
@@ -159,7 +175,14 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
         },
     );
     add_notes(&mut judged, &prepared.run_dir, &delivered);
+    if let Some(lost) = prepared.lock.take().and_then(lock::Held::release) {
+        judged.problem.get_or_insert(lost.clone());
+        if let Some(v) = judged.verdict.as_mut() {
+            v.notes.push(lost);
+        }
+    }
     let run_id = record(opts, &prepared, &k6run, &mut judged, finished_ns)?;
+    let not_uploaded = prepared.store.remote().and_then(|r| r.upload_problem());
     Ok(RunResult {
         run_id,
         run_dir: prepared.run_dir,
@@ -169,6 +192,7 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
         problem: judged.problem,
         html_report: judged.html_report,
         delivered,
+        not_uploaded,
     })
 }
 
@@ -191,25 +215,86 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     })?;
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
     let gate = Gate::load(&opts.policy)?;
-    let store = open_history(&opts.state_dir)?;
-    // A baseline or previous run given by hand is read now: a typo costs seconds, not a run.
-    let given_baseline = match &opts.baseline {
-        BaselineSource::Given(spec) => Some((crate::load::run_in(spec, &store)?, spec.clone())),
-        BaselineSource::Auto => None,
-    };
-    let given_previous = opts.previous.as_deref().map(|p| crate::load::run_in(p, &store)).transpose()?;
     if !k6::available() {
         return Err(Error::K6 { message: k6::INSTALL_HINT.into(), source: None });
     }
+    let history = HistoryConfig { state_dir: opts.state_dir.clone(), remote: opts.remote_history.clone() };
+    let store = Store::open(&history)?;
+    if let Some(remote) = store.remote() {
+        // Runs a failed upload left behind go first.
+        let flushed = remote.flush_outbox()?;
+        if !flushed.uploaded.is_empty() {
+            tracing::info!("uploaded {} run(s) kept locally earlier: {}", flushed.uploaded.len(), flushed.uploaded.join(", "));
+        }
+        for (id, why) in &flushed.failed {
+            tracing::warn!("run {id} is still only local: {why}");
+        }
+    }
+    // Runs against one environment wait for each other: each would load the other's target.
+    let holder = Holder {
+        user: opts.who.user.clone().unwrap_or_else(|| "unknown".into()),
+        host: opts.who.host.clone(),
+        pid: std::process::id(),
+        run_id: run_id.clone(),
+        test: opts.test.clone(),
+        url: opts.who.context.workflow_run_url.clone(),
+    };
+    // Runs given by hand are read now: a typo costs seconds, not a run.
+    let given = match &opts.baseline {
+        BaselineSource::Given(spec) => {
+            Some((crate::load::run_in(spec, &store)?, format!("given on the command line: {spec}")))
+        }
+        BaselineSource::Auto => None,
+    };
+    let given_previous = opts.previous.as_deref().map(|p| crate::load::run_in(p, &store)).transpose()?;
     // A target that is down would make k6 fail every request: one line now, not a run of them.
     reachable(&rendered.environment.base_url)?;
+    let lock = lock::acquire(&store, &history, &opts.environment, &holder, opts.lock)?;
+    // The history's baseline is chosen under the lock, before k6: a lost history costs
+    // seconds, not a run. Never "no baseline" by accident: that is an explicit --bootstrap.
+    let (baseline, bootstrap) = match given {
+        Some(given) => (Some(given), None),
+        None => auto_baseline(opts, &store)?,
+    };
 
     let run_dir = opts.state_dir.join("runs").join(&run_id);
     std::fs::create_dir_all(&run_dir).map_err(Error::output(&run_dir))?;
     let script = run_dir.join("script.js");
     write(&script, &rendered.script)?;
     write(&run_dir.join("environment.json"), &json(&rendered.environment, "environment")?)?;
-    Ok(Prepared { run_id, run_dir, script, gate, store, given_baseline, given_previous })
+    Ok(Prepared { run_id, run_dir, script, gate, store, baseline, bootstrap, given_previous, lock: Some(lock) })
+}
+
+/// The history's baseline: the pin, else the latest passing run on the default branch. None
+/// only with --bootstrap; a store that lost its baseline fails closed unless bootstrapping.
+fn auto_baseline(opts: &RunOptions, store: &Store) -> Result<(Option<(LoadedRun, String)>, Option<String>)> {
+    let found = store.baseline(&opts.test, &opts.environment, &opts.default_branch);
+    match found {
+        Ok(Some(choice)) => {
+            let reason = format!("run {}: {}", choice.run.id, choice.reason);
+            Ok((Some((crate::load::recorded(choice.run, store)?, reason)), None))
+        }
+        Ok(None) if opts.bootstrap => Ok((
+            None,
+            Some(format!(
+                "bootstrap run (--bootstrap): no baseline for {} in {} yet, so only the SLAs were checked; a passing run \
+                 on {} becomes the baseline",
+                opts.test, opts.environment, opts.default_branch
+            )),
+        )),
+        Ok(None) => Err(HistoryError::NoBaseline {
+            store: store.name(),
+            test: opts.test.clone(),
+            environment: opts.environment.clone(),
+            branch: opts.default_branch.clone(),
+        }
+        .into()),
+        Err(e @ HistoryError::BaselineLost { .. }) if opts.bootstrap => Ok((
+            None,
+            Some(format!("bootstrap run (--bootstrap) after lost history, only the SLAs were checked: {e}")),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Connects to `base_url`'s host and port once. Only a refused or unresolvable address is
@@ -307,27 +392,9 @@ fn judge_steps(
         .map_err(|e| Failure::error(crate::error::chain(&e)))?;
 
     injected(Step::Baseline, fail_at)?;
-    // A baseline given by hand was read before k6 ran; otherwise the history's choice, whose
-    // stored summary must be readable: never "no baseline" (SLAs only) for one that exists.
-    let auto = match &p.given_baseline {
-        Some(_) => None,
-        None => match p.store.baseline(&opts.test, &opts.environment, &opts.default_branch) {
-            Ok(Some(choice)) => {
-                let reason = format!("run {}: {}", choice.run.id, choice.reason);
-                let loaded = crate::load::recorded(choice.run, &p.store)
-                    .map_err(|e| Failure::error(format!("baseline: {}", crate::error::chain(&e))))?;
-                Some((loaded, reason))
-            }
-            Ok(None) => None,
-            Err(e) => return Err(Failure::error(format!("cannot choose the baseline: {e}"))),
-        },
-    };
-    let baseline = match (&p.given_baseline, &auto) {
-        (Some((given, spec)), _) => {
-            gate::Baseline::Run { side: given.side(), reason: Some(format!("given on the command line: {spec}")) }
-        }
-        (None, Some((loaded, reason))) => gate::Baseline::Run { side: loaded.side(), reason: Some(reason.clone()) },
-        (None, None) => gate::Baseline::None,
+    let baseline = match &p.baseline {
+        Some((loaded, reason)) => gate::Baseline::Run { side: loaded.side(), reason: Some(reason.clone()) },
+        None => gate::Baseline::None,
     };
 
     injected(Step::Judge, fail_at)?;
@@ -341,10 +408,11 @@ fn judge_steps(
         baseline: baseline.clone(),
         previous: p.given_previous.as_ref().map(LoadedRun::side),
     };
-    let verdict = p
+    let mut verdict = p
         .gate
         .judge(&case)
         .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::chain(&e))))?;
+    verdict.notes.extend(p.bootstrap.clone());
 
     injected(Step::WriteReports, fail_at)?;
     let baseline_summary = match &baseline {
@@ -458,6 +526,7 @@ fn record(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, judged: &mut Judge
         run_dir: Some(p.run_dir.clone()),
         k6_exit_code: Some(k6run.exit.code()),
         problem: judged.problem.clone(),
+        context: Some(RunContext { bootstrap: p.bootstrap.is_some(), ..opts.who.context.clone() }),
         summary,
         verdict,
     };

@@ -61,7 +61,7 @@ pub struct GitHub {
 #[derive(Debug, Clone)]
 pub struct Webhook {
     /// The history, for escalation (blocked runs of the same test).
-    pub state_dir: PathBuf,
+    pub history: crate::history::HistoryConfig,
     /// Where the webhook URLs (secrets named by policy data) are read.
     pub vars: crate::vars::Vars,
 }
@@ -274,7 +274,7 @@ pub fn notify_blocked(
     let within = n.escalation.as_ref().map(|e| e.within_days);
     // Earlier blocks, plus this one (whether or not its run is in the history yet).
     let earlier = match within {
-        Some(days) => match blocked_recently(&w.state_dir, &verdict.test, days, now_ns, links.run_id.as_deref()) {
+        Some(days) => match blocked_recently(&w.history, &verdict.test, days, now_ns, links.run_id.as_deref()) {
             Ok(n) => n,
             Err(e) => {
                 d.problem = Some(format!("cannot count earlier blocks for escalation: {}", crate::error::chain(&e)));
@@ -311,13 +311,13 @@ pub fn notify_blocked(
 /// Blocked runs of `test` (any environment) in the last `days` days, from the history, not
 /// counting `this_run` (the block being announced, which the caller counts once).
 fn blocked_recently(
-    state_dir: &Path,
+    history: &crate::history::HistoryConfig,
     test: &str,
     days: u32,
     now_ns: i64,
     this_run: Option<&str>,
 ) -> crate::Result<usize> {
-    let store = crate::load::open_history(state_dir)?;
+    let store = crate::load::open_history(history)?;
     let since = now_ns - i64::from(days) * 86_400 * 1_000_000_000;
     let runs = store.list_runs(&RunFilter { test: Some(test), environment: None, limit: None })?;
     Ok(runs

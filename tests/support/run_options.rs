@@ -31,11 +31,19 @@ pub fn short_run(state: &Path, port: u16, version: &str, branch: &str, sustained
             k6gate::github::approval::Mode::Verify { default_branch: "main".into() },
         ),
         state_dir: state.to_path_buf(),
+        remote_history: None,
+        // Each test starts from its own empty history unless it records a baseline first.
+        bootstrap: true,
+        lock: Default::default(),
         phase: Default::default(),
         quiet_k6: true,
         remote_write: None,
         outputs: Default::default(),
-        who: k6gate::run::Who { user: Some("k6gate-test".into()), host: Some("test-host".into()) },
+        who: k6gate::run::Who {
+            user: Some("k6gate-test".into()),
+            host: Some("test-host".into()),
+            context: Default::default(),
+        },
         now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
     }
 }

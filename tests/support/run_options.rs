@@ -37,5 +37,6 @@ pub fn short_run(state: &Path, port: u16, version: &str, branch: &str, sustained
         outputs: Default::default(),
         who: k6gate::run::Who { user: Some("k6gate-test".into()), host: Some("test-host".into()) },
         now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
+        caveat: None,
     }
 }

@@ -749,7 +749,7 @@ fn the_image_has_the_k6_that_install_k6_installs_and_runs_unprivileged() {
     assert_eq!(gate()["on"]["workflow_call"]["inputs"]["k6-version"]["default"], pinned);
     assert!(dockerfile.contains("COPY --from=k6 /usr/bin/k6 /usr/bin/k6"), "k6 comes from the official image");
     assert!(dockerfile.contains("-musl"), "k6gate is built for musl (static)");
-    let user = dockerfile.lines().filter_map(|l| l.trim().strip_prefix("USER ")).last().expect("a USER line");
+    let user = dockerfile.lines().filter_map(|l| l.trim().strip_prefix("USER ")).next_back().expect("a USER line");
     let uid = user.split(':').next().unwrap_or("");
     assert!(uid != "0" && uid != "root", "the image runs as root ({user})");
     // What the build context leaves out: the target directory and local state.

@@ -563,6 +563,76 @@ fn without_the_marker_the_pr_comment_is_created() {
     assert_headers(&gh.requests());
 }
 
+/// What `k6gate run` says first on a pull request's run that measured the build already
+/// deployed (no deploy step): `RunOptions::caveat`, as `cli/run.rs` words it.
+const CAVEAT: &str = "Measured the build already deployed to staging, not this pull request's: no deploy step ran \
+                      before the test (give the workflow `deploy-command`, or `target-url` with `deployment-version`).";
+
+#[test]
+fn a_run_that_measured_the_existing_build_says_so_first_in_the_check_run_and_the_comment() {
+    use k6gate::history::Outcome;
+    use k6gate::run::{Judged, outputs};
+
+    let mut v = verdict(Case::Pass);
+    // `run` puts the caveat first among the verdict's notes...
+    v.notes.insert(0, CAVEAT.into());
+    // ...and the GitHub output puts it before everything else in the summary.
+    let mut report = Report::from_verdict(&v, links());
+    report.preface(CAVEAT);
+    assert!(report.summary.starts_with(&format!("{CAVEAT}\n\n")), "{}", report.summary);
+
+    let gh = FakeGithub::start(TOKEN);
+    mount_list(&gh, vec![]);
+    gh.mount(create_check(&gh, &report).respond_with(created(check_run(4, "success"))).expect(1));
+    mount_comments(&gh, vec![]);
+    mount_new_comment(&gh, &report, 1030);
+
+    let out = outputs::Outputs {
+        github: Some(outputs::GitHub {
+            context: context(&gh, Some(7)),
+            api: ApiConfig {
+                attempts: 1,
+                timeout: Duration::from_secs(5),
+                ..ApiConfig::new(gh.api_url(), Token::new(TOKEN))
+            },
+            in_actions: false,
+        }),
+        links: outputs::LinkBase { actions_run: Some(ACTIONS_RUN.into()), ..Default::default() },
+        ..Default::default()
+    };
+    let judged = Judged { outcome: Outcome::Pass, verdict: Some(v), ..Default::default() };
+    let run_dir = tempfile::tempdir().unwrap();
+    let delivered = outputs::deliver(
+        &out,
+        &outputs::Delivered {
+            run_id: RUN_ID,
+            run_dir: run_dir.path(),
+            test: "checkout",
+            environment: "staging",
+            deployment_version: "unknown",
+            started_ns: 0,
+            finished_ns: 1,
+            judged: &judged,
+            notifications: None,
+            caveat: Some(CAVEAT),
+        },
+    );
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0].problem, None, "{delivered:?}");
+
+    // The request bodies, as GitHub received them: the summary starts with the plain sentence
+    // and the notes repeat it; the PR comment carries it under its marker line.
+    let requests = gh.requests();
+    let check = requests.iter().find(|r| r.call() == format!("POST /repos/{REPO}/check-runs")).expect("check run");
+    let summary = check.body.as_ref().unwrap()["output"]["summary"].as_str().unwrap().to_string();
+    assert!(summary.starts_with(CAVEAT), "{summary}");
+    assert_eq!(summary.matches(CAVEAT).count(), 2, "the first line and the verdict's note: {summary}");
+    let comment =
+        requests.iter().find(|r| r.call() == format!("POST /repos/{REPO}/issues/7/comments")).expect("comment");
+    let body = comment.body.as_ref().unwrap()["body"].as_str().unwrap().to_string();
+    assert!(body.starts_with(MARKER) && body.contains(&format!("\n\n{CAVEAT}\n\n")), "{body}");
+}
+
 #[test]
 fn reporting_twice_on_a_pr_never_makes_a_second_comment() {
     // The fake keeps state the way GitHub would: after the first report, the check run and

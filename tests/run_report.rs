@@ -34,6 +34,9 @@ const TABLE_HEADER: &str =
 
 use crate::support::root;
 
+/// The start of what a pull request's run that measured the existing build says first.
+const MEASURED_EXISTING: &str = "Measured the build already deployed to dev, not this pull request's";
+
 /// The shared fake GitHub, Enterprise-style (`/api/v3`): `mount`, `received` and `verify` as on
 /// any [`MockHttp`]; anything no mock expects is a request nobody expected.
 fn fake_github() -> FakeGithub {
@@ -79,10 +82,16 @@ impl Job {
     /// a short run (1 s warm-up, ramp-up and ramp-down, 5 s sustained), which must exit with
     /// `code`.
     fn run(&self, port: u16, api_url: &str, code: i32) -> Ran {
+        self.run_with(port, api_url, code, &[])
+    }
+
+    /// [`Job::run`] with `extra` arguments.
+    fn run_with(&self, port: u16, api_url: &str, code: i32, extra: &[&str]) -> Ran {
         let mut cmd = K6gate::new()
             .current_dir(self.work.path())
             .args(["run", "--test", "checkout", "--env", "dev", "--deployment-version", "v1.0.0", "--commit", HEAD_SHA])
             .arg("--bootstrap")
+            .args(extra)
             .arg("--templates")
             .arg(root().join("k6-templates"))
             .arg("--environments")
@@ -103,6 +112,7 @@ impl Job {
             }
         }
         cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", "pull_request")
             .env("GITHUB_API_URL", api_url)
             .env("GITHUB_SERVER_URL", "https://ghe.example")
             .env("GITHUB_REPOSITORY", "acme/shop")
@@ -214,6 +224,8 @@ fn run_reports_the_check_run_the_pr_comment_and_the_job_summary() {
     assert_eq!(check["details_url"], "https://ghe.example/acme/shop/actions/runs/4242");
     let check_summary = check["output"]["summary"].as_str().unwrap();
     assert!(check_summary.contains(TABLE_HEADER), "{check_summary}");
+    // v1.0.0 was named: the build under review was deployed, nothing to warn about.
+    assert!(!check_summary.contains(MEASURED_EXISTING), "{check_summary}");
     if outcome == "warn" {
         let title = check["output"]["title"].as_str().unwrap();
         assert!(title.starts_with("Warning: "), "{title}");
@@ -292,4 +304,66 @@ fn run_exits_2_when_github_refuses_the_report() {
     assert_eq!(statuses.len(), 2);
     assert_eq!(statuses[0]["context"], "k6gate/checkout/dev");
     assert_eq!(statuses[0]["state"], "success", "the status it tried to post is the verdict's");
+}
+
+#[test]
+#[ignore = "full tier: needs k6"]
+fn a_pull_request_run_that_measured_the_existing_build_says_so_first() {
+    let gh = fake_github();
+    gh.mount(
+        api(&gh, "GET", &check_runs_list())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "total_count": 0, "check_runs": [] })))
+            .expect(1),
+    );
+    gh.mount(
+        api(&gh, "POST", &format!("{REPO}/check-runs"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(body::check_run(
+                "acme/shop",
+                4002,
+                CHECK_NAME,
+                HEAD_SHA,
+                Some("success"),
+            )))
+            .expect(1),
+    );
+    gh.mount(
+        api(&gh, "GET", &format!("{REPO}/issues/7/comments"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .expect(1),
+    );
+    gh.mount(
+        api(&gh, "POST", &format!("{REPO}/issues/7/comments"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(body::issue_comment(
+                "acme/shop",
+                7,
+                5002,
+                MARKER,
+                body::actions_bot(),
+            )))
+            .expect(1),
+    );
+
+    let job = Job::new();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    // No deploy step: the workflow says `--measured existing` (K6GATE_MEASURED).
+    let out = job.run_with(target.port(), &gh.api_url(), 0, &["--measured", "existing"]);
+    target.stop().unwrap();
+    let stderr = out.stderr();
+    gh.verify();
+
+    let got = gh.received();
+    let check = &got.iter().find(|r| r.method == "POST" && r.path.ends_with("/check-runs")).expect("check run").body;
+    let check_summary = check["output"]["summary"].as_str().unwrap();
+    assert!(check_summary.starts_with(MEASURED_EXISTING), "{check_summary}");
+    assert!(check_summary.contains("no deploy step ran before the test"), "{check_summary}");
+    let comment = got.iter().find(|r| r.method == "POST" && r.path.ends_with("/comments")).expect("comment");
+    assert!(comment.body["body"].as_str().unwrap().contains(MEASURED_EXISTING), "{:#}", comment.body);
+    // The verdict keeps it as its first note, and the log warns (`::warning::` in Actions).
+    let (run_id, _) = recorded(&stderr);
+    let verdict: Value = serde_json::from_str(
+        &std::fs::read_to_string(job.state.path().join("runs").join(&run_id).join("verdict.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(verdict["notes"][0].as_str().unwrap().starts_with(MEASURED_EXISTING), "{:#}", verdict["notes"]);
+    assert!(stderr.contains(MEASURED_EXISTING), "{stderr}");
 }

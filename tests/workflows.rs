@@ -1,10 +1,15 @@
 //! The GitHub Actions workflows: the reusable gate (`.github/workflows/k6-gate.yml`), the
-//! repo's other workflows and the callers in `examples/` pass actionlint (installed by
-//! `scripts/install-actionlint.sh`), and a structural check holds: every input and secret
-//! the gate refers to is declared and every declared one is used, no `run:` script
-//! interpolates an expression, and each example passes the gate only declared inputs and
-//! secrets, all the required inputs, and grants the permissions the gate's job asks for.
-//! The actionlint tests are the full tier; the structural checks run in `cargo test`.
+//! release (`release.yml`, binaries and the container image), the repo's other workflows and
+//! the callers in `examples/` pass actionlint (installed by `scripts/install-actionlint.sh`),
+//! and a structural check holds: every input and secret the gate refers to is declared and
+//! every declared one is used, no `run:` script interpolates an expression, no step continues
+//! on error, and each example passes the gate only declared inputs and secrets, all the
+//! required inputs, grants the permissions the gate's job asks for, deploys what it measures,
+//! keeps its history in a durable store and queues per environment. The release builds the
+//! targets the gate downloads, with actions pinned by version; the Dockerfile's k6 is the
+//! version `scripts/install-k6.sh` installs. The actionlint tests and the download of a
+//! packaged release (bash, curl, tar) are the full tier; the structural checks run in
+//! `cargo test`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,8 +19,10 @@ use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const GATE: &str = ".github/workflows/k6-gate.yml";
-/// How the examples call the gate, and what they call in the lint's scratch repository.
-const REMOTE_USES: &str = "k6gate/k6gate/.github/workflows/k6-gate.yml@main";
+const RELEASE: &str = ".github/workflows/release.yml";
+/// How the examples call the gate (at the release tag of this version, whose binary the
+/// gate downloads by default), and what they call in the lint's scratch repository.
+const REMOTE_USES: &str = concat!("k6gate/k6gate/.github/workflows/k6-gate.yml@v", env!("CARGO_PKG_VERSION"));
 const LOCAL_USES: &str = "./.github/workflows/k6-gate.yml";
 /// The actionlint `scripts/install-actionlint.sh` installs (first line of `-version`).
 const ACTIONLINT_VERSION: &str = "actionlint.kjanat.dev 1.17.0";
@@ -151,7 +158,9 @@ fn read(rel: &str) -> String {
 fn repo_workflows_pass_actionlint() {
     let root = Path::new(ROOT);
     let files = yml_files(&root.join(".github/workflows"));
-    assert!(files.iter().any(|f| file_name(f) == "k6-gate.yml"), "{GATE} is missing");
+    for want in ["k6-gate.yml", "release.yml", "ci.yml"] {
+        assert!(files.iter().any(|f| file_name(f) == want), ".github/workflows/{want} is missing");
+    }
     // One run per file, each with the findings tolerated in it.
     for file in &files {
         let ignore: Vec<&str> = TOLERATED.iter().filter(|(f, _)| *f == file_name(file)).map(|(_, p)| *p).collect();
@@ -450,15 +459,38 @@ fn gate_contract() {
         ("baseline", "auto"),
         ("k6-version", "1.1.0"),
         ("k6gate-repository", "k6gate/k6gate"),
-        ("k6gate-ref", "main"),
+        ("k6gate-ref", ""),
         ("runs-on", "ubuntu-latest"),
+        ("deploy-command", ""),
+        ("target-url", ""),
+        ("history-url", ""),
+        // The release of this very version: the gate at tag vX.Y.Z runs k6gate X.Y.Z.
+        ("k6gate-version", env!("CARGO_PKG_VERSION")),
     ] {
         assert_eq!(call["inputs"][name]["default"], Value::from(default), "default of {name}");
+        assert_eq!(call["inputs"][name]["type"], "string", "type of {name}");
+    }
+    // Opt-in switches: off unless the caller asks.
+    for name in ["bootstrap", "build-from-source"] {
+        assert_eq!(call["inputs"][name]["type"], "boolean", "type of {name}");
+        assert_eq!(call["inputs"][name]["default"], false, "default of {name}");
     }
     assert_eq!(call["inputs"]["timeout-minutes"]["type"], "number");
     assert_eq!(call["inputs"]["timeout-minutes"]["default"], 30);
     let secrets: BTreeSet<&str> = call["secrets"].as_object().expect("secrets").keys().map(String::as_str).collect();
-    assert_eq!(secrets, BTreeSet::from(["escalation-webhook-url", "grafana-token", "webhook-url"]));
+    assert_eq!(
+        secrets,
+        BTreeSet::from([
+            "aws-access-key-id",
+            "aws-endpoint",
+            "aws-region",
+            "aws-secret-access-key",
+            "deploy-token",
+            "escalation-webhook-url",
+            "grafana-token",
+            "webhook-url",
+        ])
+    );
     assert!(call["secrets"].as_object().unwrap().values().all(|s| s["required"] != Value::Bool(true)));
 
     let job = &gate["jobs"]["gate"];
@@ -476,6 +508,59 @@ fn gate_contract() {
     for needle in ["set +e", "k6gate run ", "--report github", "GITHUB_OUTPUT", "exit \"$code\""] {
         assert!(script.contains(needle), "the gate step's script lacks {needle:?}");
     }
+    // What was measured, the deployed version, the deployed URL, --bootstrap, the store.
+    for needle in [
+        "--measured deployed --deployment-version \"$version\"",
+        "--measured existing",
+        "K6GATE_BASE_URL",
+        "--bootstrap",
+    ] {
+        assert!(script.contains(needle), "the gate step's script lacks {needle:?}");
+    }
+    let env = &step["env"];
+    assert_eq!(env["K6GATE_HISTORY_URL"], "${{ inputs.history-url }}");
+    for (var, secret) in [
+        ("AWS_ACCESS_KEY_ID", "aws-access-key-id"),
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret-access-key"),
+        ("AWS_REGION", "aws-region"),
+        ("AWS_ENDPOINT", "aws-endpoint"),
+    ] {
+        assert_eq!(env[var], format!("${{{{ secrets.{secret} }}}}"), "env {var}");
+    }
+    assert_eq!(env["DEPLOYED_VERSION"], "${{ steps.deploy.outputs.version }}");
+    assert_eq!(env["DEPLOYED_URL"], "${{ steps.deploy.outputs.target-url }}");
+
+    // The deploy step runs only when asked, before the gate, and sees the deploy secret; no
+    // other step does.
+    let deploy_at = steps.iter().position(|s| s["id"] == "deploy").expect("the step with id deploy");
+    let gate_at = steps.iter().position(|s| s["id"] == "gate").unwrap();
+    assert!(deploy_at < gate_at, "the deploy step runs before the gate");
+    let deploy = &steps[deploy_at];
+    assert_eq!(deploy["if"], "inputs.deploy-command != ''");
+    assert_eq!(deploy["env"]["DEPLOY_TOKEN"], "${{ secrets.deploy-token }}");
+    let deploy_script = deploy["run"].as_str().unwrap();
+    assert!(deploy_script.contains("K6GATE_DEPLOY_OUTPUT") && deploy_script.contains("version=*"), "{deploy_script}");
+    assert!(deploy.get("continue-on-error").is_none(), "a failed deploy fails the job");
+    let with_deploy_token = steps.iter().filter(|s| s.to_string().contains("secrets.deploy-token")).count();
+    assert_eq!(with_deploy_token, 1, "only the deploy step sees secrets.deploy-token");
+
+    // Installed from a release unless asked to build; the checksum is checked.
+    let download = steps.iter().find(|s| s["name"] == "Download k6gate").expect("the download step");
+    assert_eq!(download["if"], "${{ !inputs.build-from-source }}");
+    let download_script = download["run"].as_str().unwrap();
+    assert!(download_script.contains(".sha256") && download_script.contains(" -c "), "{download_script}");
+    let build = steps.iter().find(|s| s["name"] == "Build k6gate").expect("the build step");
+    assert!(build["if"].as_str().unwrap().contains("inputs.build-from-source"), "{:#}", build["if"]);
+
+    // The Actions cache holds the history only without history-url, and the job summary
+    // says that it is not durable then.
+    for s in steps.iter().filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/cache/"))) {
+        let cond = s["if"].as_str().unwrap_or("");
+        assert!(cond.contains("inputs.history-url == ''"), "{} runs with history-url set: {cond:?}", s["name"]);
+    }
+    let warn = steps.iter().find(|s| s["name"] == "Warn that the history is not durable").expect("the warning step");
+    assert_eq!(warn["if"], "inputs.history-url == ''");
+    assert!(warn["run"].as_str().unwrap().contains("GITHUB_STEP_SUMMARY"));
     let upload = steps.iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact@")));
     let upload_if = upload.expect("upload step")["if"].as_str().unwrap_or("");
     assert!(upload_if.contains("always()") && upload_if.contains("steps.gate.outputs.run-dir != ''"), "{upload_if}");
@@ -488,6 +573,250 @@ fn examples_call_the_gate_with_declared_inputs_and_secrets() {
         let caller = parse(&std::fs::read_to_string(&path).expect("read example"));
         assert_no_problems(&check_caller(&caller, &gate, REMOTE_USES), &path.display().to_string());
     }
+}
+
+/// Steps or jobs of `wf` that would let the gate's failure pass: `continue-on-error`, or a
+/// `run:` script that swallows an exit code with `|| true`.
+fn fails_open(wf: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (job, body) in jobs(wf) {
+        if body.get("continue-on-error").is_some() {
+            problems.push(format!("job {job} has continue-on-error"));
+        }
+        for step in body["steps"].as_array().into_iter().flatten() {
+            let name = step["name"].as_str().or(step["id"].as_str()).or(step["uses"].as_str()).unwrap_or("?");
+            if step.get("continue-on-error").is_some() {
+                problems.push(format!("job {job}, step {name:?} has continue-on-error"));
+            }
+            if step["run"].as_str().is_some_and(|r| r.contains("|| true")) {
+                problems.push(format!("job {job}, step {name:?} swallows a failure with `|| true`"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_gate_fails_closed() {
+    assert_no_problems(&fails_open(&gate()), GATE);
+    let mut broken = gate();
+    broken["jobs"]["gate"]["steps"][0]["continue-on-error"] = true.into();
+    assert!(!fails_open(&broken).is_empty(), "continue-on-error not caught");
+}
+
+/// `${{ matrix.environment }}` -> `matrix.environment`; a literal stays as it is.
+fn bare(expr: &str) -> String {
+    expr.trim().trim_start_matches("${{").trim_end_matches("}}").trim().to_string()
+}
+
+#[test]
+fn examples_deploy_what_they_measure_keep_a_durable_history_and_queue_per_environment() {
+    for path in example_files() {
+        let caller = parse(&std::fs::read_to_string(&path).expect("read example"));
+        let what = path.display().to_string();
+        let (job, call) = jobs(&caller).find(|(_, j)| j["uses"] == REMOTE_USES).expect("a job calling the gate");
+        let with = &call["with"];
+        let history = with["history-url"].as_str().unwrap_or("");
+        assert!(history.starts_with("s3://"), "{what}: history-url {history:?} is not a durable store");
+        for secret in ["aws-access-key-id", "aws-secret-access-key"] {
+            assert!(call["secrets"].get(secret).is_some(), "{what}: the store's {secret} is not passed");
+        }
+        let deploys = with.get("deploy-command").is_some() || with.get("target-url").is_some();
+        assert!(deploys, "{what}: no deploy step (deploy-command, or target-url from your own deploy)");
+        // The calling job's concurrency group, else the workflow's, names the environment.
+        let concurrency = if call.get("concurrency").is_some() { &call["concurrency"] } else { &caller["concurrency"] };
+        let group = bare(concurrency["group"].as_str().unwrap_or(""));
+        let environment = bare(with["environment"].as_str().unwrap_or(""));
+        assert!(
+            !environment.is_empty() && group.contains(&environment),
+            "{what}: job {job}'s concurrency group {group:?} is not per environment ({environment:?})"
+        );
+        assert_ne!(concurrency["cancel-in-progress"], true, "{what}: a running load test is never cancelled");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The release and the container image
+
+fn release() -> Value {
+    parse(&read(RELEASE))
+}
+
+/// The Rust targets a job of the release builds (its matrix).
+fn matrix_targets(release: &Value, job: &str) -> BTreeSet<String> {
+    let targets = release["jobs"][job]["strategy"]["matrix"]["target"].as_array();
+    targets.into_iter().flatten().map(|t| t.as_str().expect("a target").to_string()).collect()
+}
+
+#[test]
+fn the_release_builds_static_linux_and_macos_binaries_for_tags() {
+    let release = release();
+    assert_eq!(release["on"]["push"]["tags"], serde_json::json!(["v*"]));
+    assert_eq!(
+        matrix_targets(&release, "linux"),
+        BTreeSet::from(["aarch64-unknown-linux-musl".to_string(), "x86_64-unknown-linux-musl".to_string()])
+    );
+    assert_eq!(
+        matrix_targets(&release, "macos"),
+        BTreeSet::from(["aarch64-apple-darwin".to_string(), "x86_64-apple-darwin".to_string()])
+    );
+    assert!(release["jobs"]["macos"]["runs-on"].as_str().is_some_and(|r| r.starts_with("macos-")));
+    // Both build jobs package with the script whose output the gate downloads.
+    for job in ["linux", "macos"] {
+        let steps = release["jobs"][job]["steps"].to_string();
+        assert!(steps.contains("scripts/package-release.sh"), "job {job} does not package with the script");
+    }
+    // The release needs write access to contents, and only the publishing job has it.
+    assert_eq!(release["permissions"]["contents"], "read");
+    let publish = &release["jobs"]["publish"];
+    assert_eq!(publish["permissions"]["contents"], "write");
+    let steps = publish["steps"].to_string();
+    assert!(steps.contains("softprops/action-gh-release@") && steps.contains("*.tar.gz.sha256"), "{steps}");
+    assert_no_problems(&fails_open(&release), RELEASE);
+    assert_no_problems(&interpolated_scripts(&release), RELEASE);
+
+    // Every target released is one the gate downloads, and the other way round.
+    let gate = gate();
+    let download = gate["jobs"]["gate"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Download k6gate")
+        .and_then(|s| s["run"].as_str())
+        .expect("the gate's download step")
+        .to_string();
+    let downloaded: BTreeSet<String> = download
+        .lines()
+        .filter_map(|l| l.split_once(") target=").map(|(_, t)| t.trim_end_matches(" ;;").trim().to_string()))
+        .collect();
+    let released: BTreeSet<String> =
+        matrix_targets(&release, "linux").union(&matrix_targets(&release, "macos")).cloned().collect();
+    assert_eq!(downloaded, released, "the gate downloads other targets than the release builds");
+}
+
+#[test]
+fn the_release_pushes_the_container_image_to_ghcr() {
+    let release = release();
+    let image = &release["jobs"]["image"];
+    assert_eq!(image["permissions"]["packages"], "write");
+    let steps = image["steps"].as_array().expect("steps");
+    let login = steps.iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("docker/login-action@")));
+    assert_eq!(login.expect("a registry login")["with"]["registry"], "ghcr.io");
+    let build = steps.iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("docker/build-push-action@")));
+    let with = &build.expect("a build-push step")["with"];
+    assert_eq!(with["push"], true);
+    assert_eq!(with["platforms"], "linux/amd64,linux/arm64");
+    let meta = steps.iter().find(|s| s["id"] == "meta").expect("the metadata step");
+    assert!(meta["with"]["images"].as_str().unwrap().starts_with("ghcr.io/"));
+}
+
+#[test]
+fn release_actions_are_pinned_by_version() {
+    let release = release();
+    let mut loose = Vec::new();
+    for (job, body) in jobs(&release) {
+        for step in body["steps"].as_array().into_iter().flatten() {
+            let Some(uses) = step["uses"].as_str() else { continue };
+            let version = uses.rsplit_once('@').map(|(_, v)| v).unwrap_or("");
+            let numeric =
+                |v: &str| !v.is_empty() && v.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            let sha = version.len() == 40 && version.bytes().all(|b| b.is_ascii_hexdigit());
+            if !(sha || version.strip_prefix('v').is_some_and(numeric) || numeric(version)) {
+                loose.push(format!("job {job}: {uses}"));
+            }
+        }
+    }
+    assert!(loose.is_empty(), "actions not pinned by version in {RELEASE}: {loose:?}");
+}
+
+/// The version in the first `FROM <image>:<version>` line of the Dockerfile.
+fn dockerfile_image_version(dockerfile: &str, image: &str) -> Option<String> {
+    dockerfile.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("FROM ")?;
+        let rest = rest.split_whitespace().find(|w| !w.starts_with("--"))?;
+        rest.strip_prefix(&format!("{image}:")).map(str::to_string)
+    })
+}
+
+#[test]
+fn the_image_has_the_k6_that_install_k6_installs_and_runs_unprivileged() {
+    let dockerfile = read("Dockerfile");
+    let k6 = dockerfile_image_version(&dockerfile, "grafana/k6").expect("FROM grafana/k6:<version> in the Dockerfile");
+    let script = read("scripts/install-k6.sh");
+    let pinned =
+        script.split('"').find_map(|w| w.strip_prefix("k6==")).expect("\"k6==<version>\" in scripts/install-k6.sh");
+    assert_eq!(k6, pinned, "the Dockerfile's grafana/k6 image and scripts/install-k6.sh disagree");
+    assert_eq!(gate()["on"]["workflow_call"]["inputs"]["k6-version"]["default"], pinned);
+    assert!(dockerfile.contains("COPY --from=k6 /usr/bin/k6 /usr/bin/k6"), "k6 comes from the official image");
+    assert!(dockerfile.contains("-musl"), "k6gate is built for musl (static)");
+    let user = dockerfile.lines().filter_map(|l| l.trim().strip_prefix("USER ")).next_back().expect("a USER line");
+    let uid = user.split(':').next().unwrap_or("");
+    assert!(uid != "0" && uid != "root", "the image runs as root ({user})");
+    // What the build context leaves out: the target directory and local state.
+    let ignore = read(".dockerignore");
+    for want in ["target/", ".k6gate/", ".git/"] {
+        assert!(ignore.lines().any(|l| l.trim() == want), ".dockerignore lacks {want}");
+    }
+}
+
+/// The gate's download step, run as the runner would (bash, `GITHUB_PATH`, `RUNNER_TEMP`)
+/// against a release directory made by `scripts/package-release.sh`, served as `file://`.
+fn run_download(server: &Path, runner_temp: &Path, github_path: &Path) -> Output {
+    let gate = gate();
+    let step =
+        gate["jobs"]["gate"]["steps"].as_array().unwrap().iter().find(|s| s["name"] == "Download k6gate").cloned();
+    let script = step.expect("the download step")["run"].as_str().unwrap().to_string();
+    Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+        .env("RUNNER_OS", "Linux")
+        .env("RUNNER_ARCH", "X64")
+        .env("RUNNER_TEMP", runner_temp)
+        .env("GITHUB_PATH", github_path)
+        .env("GITHUB_SERVER_URL", format!("file://{}", server.display()))
+        .env("K6GATE_REPOSITORY", "acme/k6gate")
+        .env("K6GATE_VERSION", "9.8.7")
+        .output()
+        .expect("run bash")
+}
+
+#[test]
+#[ignore = "full tier: needs bash, curl, tar and sha256sum"]
+fn the_gate_installs_a_packaged_release_and_refuses_a_tampered_one() {
+    let work = tempfile::tempdir().unwrap();
+    let fake = work.path().join("k6gate");
+    std::fs::write(&fake, "#!/bin/sh\necho 'k6gate 9.8.7'\n").unwrap();
+    let server = work.path().join("server");
+    let release_dir = server.join("acme/k6gate/releases/download/v9.8.7");
+    let packed = Command::new(Path::new(ROOT).join("scripts/package-release.sh"))
+        .args(["v9.8.7", "x86_64-unknown-linux-musl"])
+        .arg(&fake)
+        .arg(&release_dir)
+        .output()
+        .expect("run scripts/package-release.sh");
+    assert!(packed.status.success(), "{}", report(&packed));
+    let archive = release_dir.join("k6gate-v9.8.7-x86_64-unknown-linux-musl.tar.gz");
+    assert!(archive.is_file() && release_dir.join("k6gate-v9.8.7-x86_64-unknown-linux-musl.tar.gz.sha256").is_file());
+
+    let runner_temp = work.path().join("runner-temp");
+    std::fs::create_dir_all(&runner_temp).unwrap();
+    let github_path = work.path().join("github-path");
+    let out = run_download(&server, &runner_temp, &github_path);
+    assert!(out.status.success(), "{}", report(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("k6gate 9.8.7"), "{}", report(&out));
+    let bin_dir = runner_temp.join("k6gate-bin");
+    assert_eq!(std::fs::read_to_string(&github_path).unwrap().trim(), bin_dir.display().to_string());
+    assert!(bin_dir.join("k6gate").is_file());
+
+    // One byte changed after the checksum was written: nothing is installed.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&archive, bytes).unwrap();
+    std::fs::remove_dir_all(&bin_dir).unwrap();
+    let out = run_download(&server, &runner_temp, &github_path);
+    assert!(!out.status.success(), "a tampered archive was installed:\n{}", report(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("does not match its SHA-256 checksum"), "{}", report(&out));
+    assert!(!bin_dir.join("k6gate").exists());
 }
 
 #[test]

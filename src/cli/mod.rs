@@ -80,6 +80,15 @@ pub enum Command {
     Audit(AuditArgs),
 }
 
+/// What a run's load test runs against (`run --measured`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Measured {
+    /// Whatever the environment already runs: not necessarily the change under review.
+    Existing,
+    /// The build under review, deployed before the test.
+    Deployed,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportTarget {
     Github,
@@ -157,8 +166,16 @@ pub struct RunArgs {
     pub previous: Option<String>,
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// The version running in the target: the one the pipeline deployed for this run, or
+    /// what is known to be there already.
     #[arg(long = "deployment-version", env = "K6GATE_DEPLOYMENT_VERSION", default_value = "unknown")]
     pub deployment_version: String,
+    /// What the load test runs against: `deployed` (the build under review, deployed for this
+    /// run) or `existing` (whatever the environment already runs). Default: `deployed` when
+    /// `--deployment-version` names a version, else `existing`. A pull request's run that
+    /// measured `existing` says so first in its verdict and check run.
+    #[arg(long, value_enum, env = "K6GATE_MEASURED")]
+    pub measured: Option<Measured>,
     #[arg(long)]
     pub commit: Option<String>,
     /// The branch this run is on (default: GITHUB_HEAD_REF/GITHUB_REF_NAME or `git branch --show-current`).

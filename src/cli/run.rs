@@ -1,6 +1,6 @@
 //! `k6gate run`: settings into [`RunOptions`], the run, then what it produced.
 
-use super::{RunArgs, Settings, VerdictFormat};
+use super::{Measured, RunArgs, Settings, VerdictFormat};
 use crate::error::{Error, Exit, Result};
 use crate::history::Outcome;
 use crate::run::{BaselineSource, RunOptions, execute, k6::RemoteWrite};
@@ -24,6 +24,11 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         s.outputs(remote_write.as_ref(), args.report.contains(&super::ReportTarget::Github), &mut warnings)?;
     for w in &warnings {
         tracing::warn!("{w}");
+    }
+    let measured = args.measured.unwrap_or_else(|| default_measured(&args.deployment_version));
+    let caveat = caveat(measured, s.env.get("GITHUB_EVENT_NAME").as_deref(), &args.env);
+    if let Some(c) = &caveat {
+        tracing::warn!("{c}");
     }
     let opts = RunOptions {
         test: args.test.clone(),
@@ -53,6 +58,7 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         outputs,
         who: s.who(),
         now_ns: crate::clock::now_ns(),
+        caveat,
     };
     let result = execute(&opts)?;
     if let Some(v) = &result.verdict {
@@ -89,5 +95,49 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
             run_id: result.run_id,
             reason: result.problem.unwrap_or_else(|| "no reason recorded".into()),
         }),
+    }
+}
+
+/// `--measured`'s default: naming the version that runs in the target says it was deployed
+/// for this run; without one, the test measured whatever the environment already ran.
+fn default_measured(deployment_version: &str) -> Measured {
+    match deployment_version.trim() {
+        "" | "unknown" => Measured::Existing,
+        _ => Measured::Deployed,
+    }
+}
+
+/// A pull request's run that measured what was already deployed says so first: its verdict
+/// would otherwise read as a verdict on the pull request. `event` is `GITHUB_EVENT_NAME`.
+fn caveat(measured: Measured, event: Option<&str>, environment: &str) -> Option<String> {
+    let pull_request = matches!(event, Some("pull_request" | "pull_request_target"));
+    (pull_request && measured == Measured::Existing).then(|| {
+        format!(
+            "Measured the build already deployed to {environment}, not this pull request's: no deploy step ran \
+             before the test (give the workflow `deploy-command`, or `target-url` with `deployment-version`)."
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_version_means_deployed_and_none_means_existing() {
+        assert_eq!(default_measured("v1.4.2"), Measured::Deployed);
+        assert_eq!(default_measured("unknown"), Measured::Existing);
+        assert_eq!(default_measured(" "), Measured::Existing);
+    }
+
+    #[test]
+    fn only_a_pull_request_that_measured_the_existing_build_gets_the_caveat() {
+        let c = caveat(Measured::Existing, Some("pull_request"), "staging").expect("a caveat");
+        assert!(c.starts_with("Measured the build already deployed to staging, not this pull request's"), "{c}");
+        assert!(caveat(Measured::Existing, Some("pull_request_target"), "staging").is_some());
+        assert_eq!(caveat(Measured::Deployed, Some("pull_request"), "staging"), None);
+        assert_eq!(caveat(Measured::Existing, Some("push"), "staging"), None);
+        assert_eq!(caveat(Measured::Existing, Some("schedule"), "staging"), None);
+        assert_eq!(caveat(Measured::Existing, None, "staging"), None);
     }
 }

@@ -138,6 +138,12 @@ impl Report {
         }
     }
 
+    /// Puts `sentence` first in the summary (the check run, the PR comment, the job summary):
+    /// what the reader must know before the verdict, such as what the run measured.
+    pub fn preface(&mut self, sentence: &str) {
+        self.summary = format!("{sentence}\n\n{}", self.summary);
+    }
+
     pub fn check_name(&self) -> String {
         format!("k6gate: {} ({})", self.test, self.environment)
     }

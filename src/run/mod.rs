@@ -83,6 +83,9 @@ pub struct RunOptions {
     pub outputs: outputs::Outputs,
     pub who: Who,
     pub now_ns: i64,
+    /// Said first when the run did not measure the change under review (a pull request's run
+    /// against what was already deployed): the verdict's first note, the report's first line.
+    pub caveat: Option<String>,
 }
 
 /// What a run produced.
@@ -172,6 +175,7 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
             finished_ns,
             judged: &judged,
             notifications: prepared.gate.data().notifications.as_ref(),
+            caveat: opts.caveat.as_deref(),
         },
     );
     add_notes(&mut judged, &prepared.run_dir, &delivered);
@@ -412,6 +416,7 @@ fn judge_steps(
         .gate
         .judge(&case)
         .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::chain(&e))))?;
+    verdict.notes.splice(0..0, opts.caveat.clone());
     verdict.notes.extend(p.bootstrap.clone());
 
     injected(Step::WriteReports, fail_at)?;

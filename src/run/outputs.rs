@@ -136,6 +136,9 @@ pub struct Delivered<'a> {
     pub judged: &'a Judged,
     /// Policy data's notification routes, if any.
     pub notifications: Option<&'a Notifications>,
+    /// What the reader must know before the verdict ([`super::RunOptions::caveat`]): the
+    /// first sentence of the GitHub report.
+    pub caveat: Option<&'a str>,
 }
 
 /// Sends the run everywhere configured, in a fixed order: Prometheus, Grafana, GitHub, webhook.
@@ -150,7 +153,7 @@ pub fn deliver(outputs: &Outputs, run: &Delivered<'_>) -> Vec<Delivery> {
     }
     let links = outputs.links.links(judged.summary.as_ref(), Some(run.run_id));
     if let Some(gh) = &outputs.github {
-        let report = match (&judged.verdict, &judged.problem) {
+        let mut report = match (&judged.verdict, &judged.problem) {
             (Some(v), None) => Report::from_verdict(v, links.clone()),
             _ => Report::from_problem(
                 run.test,
@@ -159,6 +162,9 @@ pub fn deliver(outputs: &Outputs, run: &Delivered<'_>) -> Vec<Delivery> {
                 links.clone(),
             ),
         };
+        if let Some(caveat) = run.caveat {
+            report.preface(caveat);
+        }
         out.push(report_to_github(gh, &report));
     }
     if let (Some(w), Some(v)) = (&outputs.webhook, &judged.verdict) {

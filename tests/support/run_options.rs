@@ -45,5 +45,6 @@ pub fn short_run(state: &Path, port: u16, version: &str, branch: &str, sustained
             context: Default::default(),
         },
         now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
+        caveat: None,
     }
 }

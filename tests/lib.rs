@@ -12,6 +12,7 @@ mod github_report;
 mod grafana_annotate;
 mod grafana_generate;
 mod history;
+mod history_backends;
 mod html_report;
 mod it;
 mod layering;

@@ -44,12 +44,7 @@ pub fn sync(s: &Settings) -> Result<Exit> {
         return Err(Error::Usage("history sync needs the durable store: --history URL or K6GATE_HISTORY_URL".into()));
     };
     let report = remote.sync()?;
-    println!(
-        "{}: uploaded {} run(s), downloaded {}",
-        remote.url(),
-        report.uploaded.len(),
-        report.downloaded
-    );
+    println!("{}: uploaded {} run(s), downloaded {}", remote.url(), report.uploaded.len(), report.downloaded);
     for id in &report.uploaded {
         println!("  uploaded {id}");
     }

@@ -131,10 +131,14 @@ impl Settings {
             (true, None) => None,
             (false, None) => super::who::git_user().or_else(super::who::current_user),
         };
-        let run_url = match (self.env.get("GITHUB_SERVER_URL"), self.env.get("GITHUB_REPOSITORY"), self.env.get("GITHUB_RUN_ID")) {
-            (Some(server), Some(repo), Some(id)) => Some(format!("{}/{repo}/actions/runs/{id}", server.trim_end_matches('/'))),
-            _ => None,
-        };
+        let run_url =
+            match (self.env.get("GITHUB_SERVER_URL"), self.env.get("GITHUB_REPOSITORY"), self.env.get("GITHUB_RUN_ID"))
+            {
+                (Some(server), Some(repo), Some(id)) => {
+                    Some(format!("{}/{repo}/actions/runs/{id}", server.trim_end_matches('/')))
+                }
+                _ => None,
+            };
         let context = crate::history::RunContext {
             actor: user.clone(),
             triggering_actor: self.env.get("GITHUB_TRIGGERING_ACTOR"),

@@ -35,13 +35,17 @@ pub enum HistoryError {
         (\"The baseline is missing\")", path.display())]
     BaselineLost { path: PathBuf, test: String, environment: String, run_id: String },
     /// No baseline, and starting without one was not asked for.
-    #[error("{store}: no baseline for test {test:?} in environment {environment:?}: no pin and no passing run on \
+    #[error(
+        "{store}: no baseline for test {test:?} in environment {environment:?}: no pin and no passing run on \
         {branch}. Starting without a baseline must be explicit: pass --bootstrap for the first run (the reusable \
-        workflow's `bootstrap: true`); see runbooks/deploying-with-k6.md (\"The baseline is missing\")")]
+        workflow's `bootstrap: true`); see runbooks/deploying-with-k6.md (\"The baseline is missing\")"
+    )]
     NoBaseline { store: String, test: String, environment: String, branch: String },
     /// Another run holds the environment's lock.
-    #[error("environment {scope:?} is locked by {holder} (until {expires} unless renewed); waited {waited}. Run again \
-        when it is done, or raise --lock-wait")]
+    #[error(
+        "environment {scope:?} is locked by {holder} (until {expires} unless renewed); waited {waited}. Run again \
+        when it is done, or raise --lock-wait"
+    )]
     Locked { scope: String, holder: String, expires: String, waited: String },
     /// The remote store cannot be read or written.
     #[error("{url}: cannot {action}: {message}")]

@@ -186,7 +186,9 @@ impl RemoteStore {
         match crate::net::block_on(fut) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.remote_error(action, &e)),
-            Err(e) => Err(HistoryError::Remote { url: self.url.clone(), action: action.into(), message: e.to_string() }),
+            Err(e) => {
+                Err(HistoryError::Remote { url: self.url.clone(), action: action.into(), message: e.to_string() })
+            }
         }
     }
 
@@ -198,14 +200,14 @@ impl RemoteStore {
         parts.iter().fold(self.prefix.clone(), |key, part| key.clone().join(*part))
     }
 
-    fn run_key(&self, run: &RunRecord) -> Key {
-        self.key(&["runs", &run.test, &run.environment, &format!("{}.json", run.id)])
+    fn run_key(&self, test: &str, environment: &str, id: &str) -> Key {
+        self.key(&["runs", test, environment, &format!("{id}.json")])
     }
 
     /// Writes a run once. An object already there with the same content is a retried upload
     /// that had landed; different content is a clash of ids and is refused.
     fn upload(&self, run: &RunRecord) -> Result<(), HistoryError> {
-        let key = self.run_key(run);
+        let key = self.run_key(&run.test, &run.environment, &run.id);
         let body = serde_json::to_vec(run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
         let objects = self.objects.clone();
         let payload = PutPayload::from(body.clone());
@@ -215,7 +217,8 @@ impl RemoteStore {
         match put {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(object_store::Error::AlreadyExists { .. })) => {
-                let existing = self.get_bytes(&self.run_key(run), &format!("read run {}", run.id))?;
+                let existing = self
+                    .get_bytes(&self.run_key(&run.test, &run.environment, &run.id), &format!("read run {}", run.id))?;
                 match existing {
                     Some(bytes) if same_run(&bytes, run) => Ok(()),
                     _ => Err(self.invalid(format!(
@@ -300,7 +303,7 @@ impl RemoteStore {
             let run: RunRecord = serde_json::from_slice(&bytes)
                 .map_err(|e| self.invalid(format!("{key}: not a k6gate run record: {e}")))?;
             // The key is what a listing trusts: a record filed under another name is refused.
-            if self.run_key(&run) != *key {
+            if self.run_key(&run.test, &run.environment, &run.id) != *key {
                 return Err(self.invalid(format!("{key}: holds run {} of {} in {}", run.id, run.test, run.environment)));
             }
             if self.cache.import_run(&run)? {
@@ -427,13 +430,19 @@ impl RemoteStore {
     fn read_lease(&self, scope: &str) -> Result<Option<(LeaseRecord, UpdateVersion)>, HistoryError> {
         let key = self.lease_key(scope);
         let Some((bytes, version)) = self.get_versioned(&key, "read the lock")? else { return Ok(None) };
-        let record = serde_json::from_slice(&bytes).map_err(|e| self.invalid(format!("{key}: not a k6gate lock: {e}")))?;
+        let record =
+            serde_json::from_slice(&bytes).map_err(|e| self.invalid(format!("{key}: not a k6gate lock: {e}")))?;
         Ok(Some((record, version)))
     }
 
     /// Writes the lease if the object is still at `version` (or absent, for `None`). False
     /// when another process changed it first.
-    fn swap_lease(&self, scope: &str, record: &LeaseRecord, version: Option<UpdateVersion>) -> Result<bool, HistoryError> {
+    fn swap_lease(
+        &self,
+        scope: &str,
+        record: &LeaseRecord,
+        version: Option<UpdateVersion>,
+    ) -> Result<bool, HistoryError> {
         let body = serde_json::to_vec(record).map_err(|e| self.invalid(e.to_string()))?;
         let mode = match version {
             Some(v) => PutMode::Update(v),
@@ -463,7 +472,19 @@ struct Established {
 
 impl RunStore for RemoteStore {
     fn record_run(&self, run: &NewRun) -> Result<String, HistoryError> {
-        let id = self.cache.record_run(run)?;
+        // An id another machine already uploaded is skipped, as the cache skips its own taken
+        // ids; a store that cannot be asked is no reason not to record (the upload will say).
+        let mut run = run.clone();
+        for _ in 0..8 {
+            let id = run.id.clone().unwrap_or_else(|| super::run_id::new_run_id(run.started_at_ns));
+            let key = self.run_key(&run.test, &run.environment, &id);
+            if !matches!(self.get_versioned(&key, "look up a run id"), Ok(Some(_))) {
+                run.id = Some(id);
+                break;
+            }
+            run.id = Some(super::run_id::new_run_id(run.started_at_ns));
+        }
+        let id = self.cache.record_run(&run)?;
         self.cache.queue_upload(&id, &self.url, None)?;
         let record = self.cache.get_run(&id)?;
         match self.upload(&record) {
@@ -517,7 +538,11 @@ impl RunStore for RemoteStore {
     fn pin(&self, run_id: &str, by: &str, reason: &str, at_ns: i64) -> Result<Pin, HistoryError> {
         let run = self.get_run(run_id)?;
         if !run.outcome.is_decided() {
-            return Err(HistoryError::NotABaseline { path: PathBuf::from(&self.url), id: run.id, outcome: run.outcome.to_string() });
+            return Err(HistoryError::NotABaseline {
+                path: PathBuf::from(&self.url),
+                id: run.id,
+                outcome: run.outcome.to_string(),
+            });
         }
         let (by, reason) = (by.trim(), reason.trim());
         if by.is_empty() || reason.is_empty() {
@@ -535,7 +560,9 @@ impl RunStore for RemoteStore {
         let id = self.write_event(event)?;
         self.refresh(Some((&run.test, &run.environment)))?;
         let pins = self.cache.list_pins(Some(&run.test), Some(&run.environment))?;
-        pins.into_iter().find(|p| p.id == id).ok_or_else(|| self.invalid(format!("pin {id} was written but not read back")))
+        pins.into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| self.invalid(format!("pin {id} was written but not read back")))
     }
 
     fn invalidate_pin(
@@ -644,7 +671,9 @@ fn describe(e: &object_store::Error) -> String {
     match e {
         E::NotFound { .. } => format!("not found (does the bucket or container exist?): {e}"),
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
-            format!("access denied: check the store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for S3): {e}")
+            format!(
+                "access denied: check the store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for S3): {e}"
+            )
         }
         other => crate::net::retry::describe(other),
     }
@@ -664,10 +693,12 @@ fn open_objects(config: &RemoteConfig) -> Result<Opened, HistoryError> {
     use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
     use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 
-    let bad = |message: String| HistoryError::Remote { url: config.url.clone(), action: "open the store".into(), message };
+    let bad =
+        |message: String| HistoryError::Remote { url: config.url.clone(), action: "open the store".into(), message };
     let url = reqwest::Url::parse(&config.url).map_err(|e| bad(format!("not a URL: {e}")))?;
     let prefix = Key::from_url_path(url.path()).map_err(|e| bad(e.to_string()))?;
-    let client = crate::net::client(&crate::net::ClientOptions::with_timeout(config.timeout)).map_err(|e| bad(e.to_string()))?;
+    let client =
+        crate::net::client(&crate::net::ClientOptions::with_timeout(config.timeout)).map_err(|e| bad(e.to_string()))?;
     let connector = SharedClient(client);
     let retry = object_store::RetryConfig {
         backoff: object_store::BackoffConfig {
@@ -679,7 +710,12 @@ fn open_objects(config: &RemoteConfig) -> Result<Opened, HistoryError> {
         retry_timeout: config.timeout,
     };
     let options = |prefixes: &[&str]| {
-        config.options.iter().filter(move |(k, _)| prefixes.iter().any(|p| k.starts_with(p))).cloned().collect::<Vec<_>>()
+        config
+            .options
+            .iter()
+            .filter(move |(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+            .cloned()
+            .collect::<Vec<_>>()
     };
     let objects: Arc<dyn ObjectStore> = match url.scheme() {
         "s3" | "s3a" => {

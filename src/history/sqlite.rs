@@ -366,16 +366,19 @@ impl SqliteStore {
 
     /// The runs waiting to be uploaded, oldest first, with why the last attempt failed.
     pub(super) fn outbox(&self) -> Result<Vec<(String, Option<String>)>, HistoryError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT run_id, problem FROM outbox ORDER BY run_id")
-            .at(&self.path)?;
+        let mut stmt = self.conn.prepare_cached("SELECT run_id, problem FROM outbox ORDER BY run_id").at(&self.path)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).at(&self.path)?;
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
     }
 
     /// Marks a pair as having had a baseline on `branch` (mirrored from the remote store).
-    pub(super) fn establish(&self, test: &str, environment: &str, branch: &str, run_id: &str) -> Result<(), HistoryError> {
+    pub(super) fn establish(
+        &self,
+        test: &str,
+        environment: &str,
+        branch: &str,
+        run_id: &str,
+    ) -> Result<(), HistoryError> {
         self.conn
             .execute(
                 "INSERT INTO established (test, environment, branch, run_id) VALUES (?1, ?2, ?3, ?4) \
@@ -392,9 +395,13 @@ impl SqliteStore {
         let tx = self.transaction(TransactionBehavior::Immediate)?;
         let db = Db { conn: &tx, path: &self.path };
         // Replaced-by links point inside the pair, so clear them before the rows go.
-        tx.execute("UPDATE pins SET replaced_by = NULL WHERE test = ?1 AND environment = ?2", params![test, environment])
+        tx.execute(
+            "UPDATE pins SET replaced_by = NULL WHERE test = ?1 AND environment = ?2",
+            params![test, environment],
+        )
+        .at(&self.path)?;
+        tx.execute("DELETE FROM pins WHERE test = ?1 AND environment = ?2", params![test, environment])
             .at(&self.path)?;
-        tx.execute("DELETE FROM pins WHERE test = ?1 AND environment = ?2", params![test, environment]).at(&self.path)?;
         for event in events {
             let active = db.active_pin(test, environment)?;
             match &event.run_id {

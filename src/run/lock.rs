@@ -68,13 +68,7 @@ impl Drop for Held {
 }
 
 /// Takes the lease on `scope` (the environment), waiting up to `opts.wait` for its holder.
-pub fn acquire(
-    store: &Store,
-    config: &HistoryConfig,
-    scope: &str,
-    holder: &Holder,
-    opts: LockOptions,
-) -> Result<Held> {
+pub fn acquire(store: &Store, config: &HistoryConfig, scope: &str, holder: &Holder, opts: LockOptions) -> Result<Held> {
     let token = format!("{}-{}-{:x}", holder.run_id, holder.pid, crate::clock::now_ns());
     let ttl = nanos(opts.ttl);
     let start = crate::clock::now_ns();

@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use crate::compare::Phase;
 use crate::error::{Error, Result, Service};
 use crate::gate::{self, Case, Gate, PolicySource, Side};
-use crate::history::{HistoryConfig, HistoryError, Holder, NewRun, Outcome, RemoteConfig, RunContext, RunStore, Store, new_run_id};
+use crate::history::{
+    HistoryConfig, HistoryError, Holder, NewRun, Outcome, RemoteConfig, RunContext, RunStore, Store, new_run_id,
+};
 use crate::ingest::{IngestOptions, ingest};
 use crate::load::LoadedRun;
 use crate::policy::verdict::{Status, Verdict};
@@ -228,7 +230,11 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
         // Runs a failed upload left behind go first.
         let flushed = remote.flush_outbox()?;
         if !flushed.uploaded.is_empty() {
-            tracing::info!("uploaded {} run(s) kept locally earlier: {}", flushed.uploaded.len(), flushed.uploaded.join(", "));
+            tracing::info!(
+                "uploaded {} run(s) kept locally earlier: {}",
+                flushed.uploaded.len(),
+                flushed.uploaded.join(", ")
+            );
         }
         for (id, why) in &flushed.failed {
             tracing::warn!("run {id} is still only local: {why}");
@@ -293,10 +299,9 @@ fn auto_baseline(opts: &RunOptions, store: &Store) -> Result<(Option<(LoadedRun,
             branch: opts.default_branch.clone(),
         }
         .into()),
-        Err(e @ HistoryError::BaselineLost { .. }) if opts.bootstrap => Ok((
-            None,
-            Some(format!("bootstrap run (--bootstrap) after lost history, only the SLAs were checked: {e}")),
-        )),
+        Err(e @ HistoryError::BaselineLost { .. }) if opts.bootstrap => {
+            Ok((None, Some(format!("bootstrap run (--bootstrap) after lost history, only the SLAs were checked: {e}"))))
+        }
         Err(e) => Err(e.into()),
     }
 }

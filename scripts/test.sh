@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/install-k6.sh
 scripts/install-chromium.sh   # the HTML report is checked in headless Chromium
 scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for the generated rules
+scripts/install-moto.sh       # an S3-compatible server for the durable run store
 scripts/install-actionlint.sh # lints the reusable workflow and the examples (tests/workflows.rs)
 cargo fmt --all -- --check
 cargo clippy --all-targets --workspace --locked -- -D warnings

@@ -273,3 +273,33 @@ fn a_target_that_refuses_connections_is_reported_before_k6_starts() {
     assert_eq!(err.exit_code(), 2);
     assert!(!state.path().join("runs").exists(), "nothing ran");
 }
+
+/// The Actions cache was evicted (or this is a new machine): no history, so no baseline. A
+/// run without `--bootstrap` stops before k6 with exit 2; a regression never passes as an
+/// SLA-only first run.
+#[test]
+fn no_baseline_without_bootstrap_stops_before_k6() {
+    let state = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls.log");
+    let k6 = bin.path().join("k6");
+    std::fs::write(&k6, format!("#!/bin/sh\necho \"$*\" >> '{}'\necho 'k6 v1.1.0'\n", calls.display())).unwrap();
+    std::fs::set_permissions(&k6, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A target that answers the reachability check.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    K6gate::new()
+        .current_dir(root())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+        .env_remove("K6GATE_HISTORY_URL")
+        .args(["run", "--test", "checkout", "--env", "dev", "--set"])
+        .arg(format!("base_url=http://127.0.0.1:{port}"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .status(2)
+        .stderr_contains("no baseline for test \"checkout\" in environment \"dev\"")
+        .stderr_contains("pass --bootstrap");
+    let called = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(!called.contains("run"), "k6 never ran: {called}");
+    assert!(!state.path().join("runs").exists());
+}

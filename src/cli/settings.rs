@@ -48,7 +48,7 @@ pub struct GlobalArgs {
     #[arg(long = "history", global = true, env = "K6GATE_HISTORY_URL", value_name = "URL")]
     pub history: Option<String>,
     /// How long one operation on the durable store may take, retries included.
-    #[arg(long = "history-timeout", global = true, default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long = "history-timeout", global = true, default_value = "20s", value_parser = humantime::parse_duration, env = "K6GATE_HISTORY_TIMEOUT")]
     pub history_timeout: std::time::Duration,
 }
 

@@ -668,6 +668,17 @@ impl Leases for RemoteStore {
 /// A store error in words an operator can act on.
 fn describe(e: &object_store::Error) -> String {
     use object_store::Error as E;
+    // S3-compatible servers refuse keys in a generic error: its XML code says which.
+    let text = e.to_string();
+    let refused = ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken", "403 Forbidden"];
+    if refused.iter().any(|code| text.contains(code)) {
+        return format!(
+            "access denied: check the store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for S3): {text}"
+        );
+    }
+    if text.contains("NoSuchBucket") || text.contains("ContainerNotFound") {
+        return format!("not found (does the bucket or container exist?): {text}");
+    }
     match e {
         E::NotFound { .. } => format!("not found (does the bucket or container exist?): {e}"),
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => {

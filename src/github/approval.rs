@@ -606,8 +606,11 @@ impl<'a> Verifier<'a> {
 
     /// Every change of list `target` up to `at` was reviewed.
     fn trusted(&mut self, at: Oid, target: &Target) -> Result<(), String> {
+        let label = target.label();
         for commit in self.reader.changes(&self.repo, at, target)? {
-            self.change(commit, target)?;
+            // Reasons about an approval do not name what it approved; a list's must.
+            self.change(commit, target)
+                .map_err(|why| if why.starts_with(&label) { why } else { format!("{label}: {why}") })?;
         }
         Ok(())
     }

@@ -41,6 +41,9 @@ enum File {
     Link(String),
 }
 
+/// Files written (`Some`) or deleted (`None`) by one commit.
+type Changes<'a> = &'a [(&'a str, Option<File>)];
+
 fn text(s: &str) -> Option<File> {
     Some(File::Text(s.to_string()))
 }
@@ -240,7 +243,7 @@ impl World {
 
     /// PR `number` by `author`, branched from `main`: one commit per `(who, changes)`, then
     /// merged as `merge` says, by admin.
-    fn pr(&mut self, number: u64, author: &str, commits: &[(Who, &[(&str, Option<File>)])], merge: Merge) -> Pr {
+    fn pr(&mut self, number: u64, author: &str, commits: &[(Who, Changes<'_>)], merge: Merge) -> Pr {
         let base = self.main;
         let mut files = self.files.clone();
         let mut made = Vec::new();
@@ -507,7 +510,8 @@ fn a_squash_merge_is_judged_by_the_entries_its_diff_carried() {
     let pushed = world.push("eve", &[(WAIVERS, waivers(&[w("W-66", 10)]))]);
     // Squash-merged, branch deleted: the PR's head is only on GitHub, read through the
     // contents API.
-    let pr = world.pr(5, "alice", &[(user("alice"), &[(WAIVERS, waivers(&[w("W-66", 10), w("W-5", 10)]))])], Merge::Squash);
+    let pr =
+        world.pr(5, "alice", &[(user("alice"), &[(WAIVERS, waivers(&[w("W-66", 10), w("W-5", 10)]))])], Merge::Squash);
     let pr = world.on_github(pr.approved_by("perf-lead"));
     let clone = Repository::open(&world.root).unwrap();
     assert!(clone.find_commit(pr.head()).is_err(), "the PR's head is not in the clone");
@@ -604,7 +608,9 @@ fn a_dir_star_code_owner_does_not_own_nested_waivers() {
     assert_refused(
         &decisions,
         "W-7",
-        &[&format!("approved in PR #7 by mallory, who is not an allowed approver (policy data `approvers` or the CODEOWNERS of {w7}")],
+        &[&format!(
+            "approved in PR #7 by mallory, who is not an allowed approver (policy data `approvers` or the CODEOWNERS of {w7}"
+        )],
     );
     // The last matching line for the nested file is `/waivers/`: perf-lead owns it.
     assert_honoured(&decisions, "W-8", 8);
@@ -717,7 +723,11 @@ fn a_git_identity_alone_marks_the_author_when_github_matched_no_account() {
 
     let fake = world.github();
     let (_, decisions) = world.check(&fake);
-    assert_refused(&decisions, "W-22", &["perf-lead approved PR #22 but made its commit", "not an independent approval"]);
+    assert_refused(
+        &decisions,
+        "W-22",
+        &["perf-lead approved PR #22 but made its commit", "not an independent approval"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -332,9 +332,14 @@ impl<'a> Verifier<'a> {
         };
         let Ok(parent) = parent else {
             if !target.is_list() {
-                return Err(format!("{label}: set by {short_c}, the repository's first commit, not through a pull request"));
+                return Err(format!(
+                    "{label}: set by {short_c}, the repository's first commit, not through a pull request"
+                ));
             }
-            return self.root_of_trust().map(|()| Change::FirstCommit).map_err(|why| format!("{label}: set by {short_c}, {why}"));
+            return self
+                .root_of_trust()
+                .map(|()| Change::FirstCommit)
+                .map_err(|why| format!("{label}: set by {short_c}, {why}"));
         };
         let Some(pr) = self.merged(c)? else {
             return Err(format!(
@@ -343,7 +348,9 @@ impl<'a> Verifier<'a> {
         };
         let n = pr.number;
         if pr.approvals.is_empty() {
-            return Err(format!("{label}: set by {short_c}, the merge of PR #{n}, which was merged without an approving review"));
+            return Err(format!(
+                "{label}: set by {short_c}, the merge of PR #{n}, which was merged without an approving review"
+            ));
         }
         let value = self.reader.value(&self.repo, c, target);
         self.carried(&pr, c, parent, target, &value)?;
@@ -372,7 +379,14 @@ impl<'a> Verifier<'a> {
     }
 
     /// Whether one approval of `pr` counts for `target` (as merged: `value`).
-    fn approval(&mut self, pr: &Pr, review: &Review, target: &Target, value: &Option<serde_json::Value>, lists: &Lists) -> Result<(), String> {
+    fn approval(
+        &mut self,
+        pr: &Pr,
+        review: &Review,
+        target: &Target,
+        value: &Option<serde_json::Value>,
+        lists: &Lists,
+    ) -> Result<(), String> {
         let (login, n, label) = (&review.login, pr.number, target.label());
         if login.eq_ignore_ascii_case(&pr.author) {
             return Err(format!("approved by its own author ({login}) in PR #{n}"));
@@ -450,7 +464,14 @@ impl<'a> Verifier<'a> {
 
     /// Whether `pr`'s diff carried the change `c` made to `target`: the PR's head has it as
     /// merged, and the base the PR was compared with did not.
-    fn carried(&mut self, pr: &Pr, c: Oid, parent: Oid, target: &Target, value: &Option<serde_json::Value>) -> Result<(), String> {
+    fn carried(
+        &mut self,
+        pr: &Pr,
+        c: Oid,
+        parent: Oid,
+        target: &Target,
+        value: &Option<serde_json::Value>,
+    ) -> Result<(), String> {
         let (n, label, short_c) = (pr.number, target.label(), short_oid(c));
         let not_carried = |why: String| {
             format!("{label}: set by {short_c}, the merge of PR #{n}, but the PR's diff did not carry it ({why})")
@@ -661,7 +682,9 @@ impl<'a> Verifier<'a> {
         if roots == 1 {
             Ok(())
         } else {
-            Err(format!("a root commit of a history with {roots} roots: only the repository's one first commit is trusted without review"))
+            Err(format!(
+                "a root commit of a history with {roots} roots: only the repository's one first commit is trusted without review"
+            ))
         }
     }
 
@@ -721,7 +744,8 @@ fn identity_is(identity: &str, login: &str) -> bool {
         return true;
     }
     let Some(local) = identity.strip_suffix("@users.noreply.github.com") else { return false };
-    local == login || local.split_once('+').is_some_and(|(id, name)| name == login && id.chars().all(|c| c.is_ascii_digit()))
+    local == login
+        || local.split_once('+').is_some_and(|(id, name)| name == login && id.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// How waivers and migration windows are checked before the policies see them.
@@ -809,7 +833,6 @@ pub fn ignored(decisions: &[Decision]) -> Vec<crate::policy::verdict::Ignored> {
         })
         .collect()
 }
-
 
 fn short(sha: &str) -> String {
     sha.chars().take(7).collect()

@@ -270,7 +270,9 @@ fn matches(segments: &[Segment], names: &[&str]) -> bool {
 fn name_matches(tokens: &[Token], name: &[char]) -> bool {
     match tokens.split_first() {
         None => name.is_empty(),
-        Some((Token::Star, rest)) => (0..=name.len()).any(|skip| name.get(skip..).is_some_and(|n| name_matches(rest, n))),
+        Some((Token::Star, rest)) => {
+            (0..=name.len()).any(|skip| name.get(skip..).is_some_and(|n| name_matches(rest, n)))
+        }
         Some((Token::Question, rest)) => name.split_first().is_some_and(|(_, n)| name_matches(rest, n)),
         Some((Token::Char(c), rest)) => name.split_first().is_some_and(|(x, n)| x == c && name_matches(rest, n)),
     }
@@ -417,7 +419,8 @@ mod tests {
 
     #[test]
     fn owners_are_users_teams_or_emails_and_nothing_else() {
-        let co = CodeOwners::parse("/a @User-1 @acme/perf_team docs@example.com not-an-owner @bad/ @x/y/z\n/b nobody\n");
+        let co =
+            CodeOwners::parse("/a @User-1 @acme/perf_team docs@example.com not-an-owner @bad/ @x/y/z\n/b nobody\n");
         assert_eq!(co.owners("a"), ["User-1", "acme/perf_team", "docs@example.com"]);
         assert!(co.owners("b").is_empty(), "a line whose owners are all invalid owns nothing");
     }

@@ -148,6 +148,8 @@ pub fn yaml_files(repo: &Repository, commit: Oid, dir: &str) -> Vec<String> {
 #[derive(Default)]
 pub struct Reader {
     parsed: BTreeMap<(Oid, Key), Option<Value>>,
+    /// [`Reader::changes`] already walked: (target, commit) -> the changes up to that commit.
+    walked: BTreeMap<(Target, Oid), Vec<Oid>>,
 }
 
 impl Reader {
@@ -177,6 +179,11 @@ impl Reader {
         let mut commit = repo.find_commit(tip).map_err(|e| e.message().to_string())?;
         let mut here = self.value(repo, tip, target);
         while here.is_some() {
+            // The approval check walks from many commits of one chain: stop where a walk did.
+            if let Some(known) = self.walked.get(&(target.clone(), commit.id())) {
+                out.extend(known);
+                break;
+            }
             let Ok(parent) = commit.parent(0) else {
                 out.push(commit.id());
                 break;
@@ -187,6 +194,7 @@ impl Reader {
             }
             (commit, here) = (parent, before);
         }
+        self.walked.insert((target.clone(), tip), out.clone());
         Ok(out)
     }
 }

@@ -28,6 +28,7 @@
 
 use crate::support::cli::{K6gate, Ran};
 use crate::support::fake_github::FakeGithub;
+use crate::support::fake_github::body::{self, CommitBy};
 use crate::support::mock_http;
 use crate::support::verdicts;
 
@@ -354,6 +355,11 @@ impl Fake {
         self.mount(self.get(&format!("{REPO}/pulls/{n}/reviews"), Some("per_page=100&page=1")).respond_with(response));
     }
 
+    /// `GET /repos/acme/shop/pulls/{n}/commits?per_page=100&page=1`: "List commits on a pull request".
+    fn pr_commits(&self, n: u64, body: Value) {
+        self.mount(self.get(&format!("{REPO}/pulls/{n}/commits"), Some("per_page=100&page=1")).respond_with(ok(body)));
+    }
+
     /// `GET /orgs/acme/teams/perf-reviewers/memberships/{login}`.
     fn membership(&self, login: &str, response: ResponseTemplate) {
         self.mount(
@@ -461,14 +467,29 @@ fn reviews_of(pr: &Pr) -> Value {
     Value::Array(reviews)
 }
 
+/// The commits of a PR as GitHub lists them: all by its author, as the fixture made them.
+fn commits_of(fx: &Fixture, pr: &Pr) -> Value {
+    let email = format!("{}@users.noreply.github.com", pr.author);
+    let by = CommitBy::user(pr.author, &email);
+    let mut parent = pr.base.clone();
+    let mut commits = Vec::new();
+    for sha in &pr.commits {
+        let tree = git(&fx.root, "nobody", NOW, &["rev-parse", &format!("{sha}^{{tree}}")]);
+        commits.push(body::pr_commit("acme/shop", sha, &tree, &[&parent], by, by, &pr.merged_at));
+        parent = sha.clone();
+    }
+    Value::Array(commits)
+}
+
 /// GitHub as it knows the fixture: every commit on main that changed policy data, the
-/// reviews of each PR, and the perf-reviewers team (dave is in it, mallory is not).
+/// reviews and commits of each PR, and the perf-reviewers team (dave is in it, mallory is not).
 fn github_for(fx: &Fixture, fake: &Fake) {
     fake.pulls(&fx.initial, json!([]));
     fake.pulls(&fx.direct, json!([]));
     for pr in fx.prs.values() {
         fake.pulls(&pr.merge, json!([pr_json(pr)]));
         fake.reviews(pr.number, ok(reviews_of(pr)));
+        fake.pr_commits(pr.number, commits_of(fx, pr));
     }
     fake.membership(
         "dave",
@@ -667,14 +688,18 @@ fn only_the_reviewed_waiver_is_honoured_and_it_alone_waives() {
     assert_eq!(ids(&verified, "waivers"), ["W-1", "W-5", "W-6"]);
     assert_eq!(ids(&verified, "migration_windows"), ["MW-1"]);
 
-    // Each file was checked once: its merge's PR, the PR's reviews, and the team membership of
-    // approvers who are neither listed nor named in CODEOWNERS. Nothing else.
+    // Each entry was checked once: its merge's PR, the PR's reviews, the PR's commits when an
+    // approval is otherwise sound (is the approver independent of the change?), and the team
+    // membership of approvers who are neither listed nor named in CODEOWNERS. Nothing else.
     let mut got = fake.calls();
     got.sort();
     let mut want: Vec<String> = vec![format!("GET {REPO}/commits/{}/pulls", fx.direct)];
     for pr in fx.prs.values() {
         want.push(format!("GET {REPO}/commits/{}/pulls", pr.merge));
         want.push(format!("GET {REPO}/pulls/{}/reviews?per_page=100&page=1", pr.number));
+        if [1, 5, 6, 8].contains(&pr.number) {
+            want.push(format!("GET {REPO}/pulls/{}/commits?per_page=100&page=1", pr.number));
+        }
     }
     want.push("GET /orgs/acme/teams/perf-reviewers/memberships/dave".into());
     want.push("GET /orgs/acme/teams/perf-reviewers/memberships/mallory".into());

@@ -21,6 +21,7 @@ mod live_metrics;
 mod notify;
 mod prom_publish;
 mod props;
+mod provenance;
 mod render;
 mod run;
 mod run_report;

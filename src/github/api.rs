@@ -6,7 +6,7 @@
 //! `RetryConfig::Simple` retries at once with no backoff, and `HandleRateLimits` can sleep
 //! until the rate-limit reset (up to an hour), which a CI gate must not do. Calls run on the
 //! process-wide runtime (`crate::net::block_on`), typed through octocrab where it has a call
-//! (see `report.rs` and `approval.rs`), raw ([`Api::get`]) where it has none.
+//! (see `report.rs`, `approval.rs` and `pulls.rs`), raw ([`Api::get`]) where it has none.
 
 use std::future::Future;
 use std::time::Duration;

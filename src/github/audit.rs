@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::api::Api;
-use super::approval::{Decision, latest_approvals};
+use super::approval::Decision;
+use super::pulls::latest_approvals;
 use crate::time::format_rfc3339_ms;
 
 /// One entry added, changed or removed by one commit.
@@ -129,13 +130,13 @@ fn via(api: Option<(&Api, &str)>, commit: &git2::Commit<'_>, default_branch: &st
         return unchecked("not checked (no GitHub token)".into());
     };
     let sha = commit.id().to_string();
-    let pr = match super::approval::merged_pr(api, repo_path, &sha, default_branch) {
+    let pr = match super::pulls::merged_pr(api, repo_path, &sha, default_branch) {
         Ok(pr) => pr,
         Err(e) => return unchecked(format!("not checked (GitHub API error: {e})")),
     };
     let Some(pr) = pr else { return unchecked("direct push".into()) };
     let number = pr.get("number").and_then(|n| n.as_u64()).unwrap_or_default();
-    let approved_by = match super::approval::reviews(api, repo_path, number) {
+    let approved_by = match super::pulls::reviews(api, repo_path, number) {
         Ok(r) => latest_approvals(&r).into_iter().map(|review| review.login).collect(),
         Err(e) => return unchecked(format!("not checked (GitHub API error: {e})")),
     };

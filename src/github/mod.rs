@@ -4,8 +4,12 @@
 //!   job summary;
 //! - [`api`]: the REST client (octocrab) with bounded retries and token-free errors;
 //! - [`report`]: the check run, the PR comment and the commit-status fallback;
-//! - [`approval`]: waivers and migration windows are honoured only when they reached the
-//!   default branch through a merged PR approved by someone allowed who is not its author;
+//! - [`approval`]: waivers and migration windows are honoured only when every change of
+//!   their entry reached the default branch through a merged PR whose diff carried it,
+//!   approved by someone allowed who neither opened the PR nor made that change;
+//! - [`entries`]: what one entry of one file was at each commit, and which commits changed it;
+//! - [`pulls`]: a merged PR's reviews, commits and files, as GitHub records them;
+//! - [`codeowners`]: who owns a path, with GitHub's matching;
 //! - [`audit`]: the history of policy data from git, with the PR behind each change.
 
 pub mod actions;
@@ -13,6 +17,8 @@ pub mod api;
 pub mod approval;
 pub mod audit;
 pub mod codeowners;
+pub mod entries;
+pub mod pulls;
 pub mod report;
 
 /// `s` cut to at most `max` bytes on a character boundary, saying so when cut.

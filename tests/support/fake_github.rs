@@ -410,4 +410,104 @@ pub mod body {
             "creator": actions_bot(),
         })
     }
+
+    /// Who made a commit: the git name and e-mail, and the GitHub account GitHub matched
+    /// them to (`None`: no account, shown as `null`).
+    #[derive(Debug, Clone, Copy)]
+    pub struct CommitBy<'a> {
+        pub name: &'a str,
+        pub email: &'a str,
+        pub login: Option<&'a str>,
+    }
+
+    impl<'a> CommitBy<'a> {
+        /// A GitHub user committing as `login <login@users.noreply.github.com>`.
+        pub fn user(login: &'a str, email: &'a str) -> CommitBy<'a> {
+            CommitBy { name: login, email, login: Some(login) }
+        }
+    }
+
+    fn account(by: &CommitBy<'_>) -> Value {
+        let id = by.login.map_or(0, |l| l.bytes().map(u64::from).sum::<u64>());
+        by.login.map_or(Value::Null, |l| user(l, id, "User"))
+    }
+
+    /// One commit as "List commits on a pull request" returns it (`commit`).
+    pub fn pr_commit(
+        repo: &str,
+        sha: &str,
+        tree: &str,
+        parents: &[&str],
+        author: CommitBy<'_>,
+        committer: CommitBy<'_>,
+        date: &str,
+    ) -> Value {
+        let git = |by: &CommitBy<'_>| json!({ "name": by.name, "email": by.email, "date": date });
+        let parents: Vec<Value> = parents
+            .iter()
+            .map(|p| json!({ "sha": p, "url": api(&format!("/repos/{repo}/commits/{p}")), "html_url": html(&format!("/{repo}/commit/{p}")) }))
+            .collect();
+        json!({
+            "url": api(&format!("/repos/{repo}/commits/{sha}")),
+            "sha": sha,
+            "node_id": format!("C_kwDO{}", &sha[..12]),
+            "html_url": html(&format!("/{repo}/commit/{sha}")),
+            "comments_url": api(&format!("/repos/{repo}/commits/{sha}/comments")),
+            "commit": {
+                "url": api(&format!("/repos/{repo}/git/commits/{sha}")),
+                "author": git(&author),
+                "committer": git(&committer),
+                "message": "Update policy data",
+                "tree": { "sha": tree, "url": api(&format!("/repos/{repo}/git/trees/{tree}")) },
+                "comment_count": 0,
+                "verification": { "verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null },
+            },
+            "author": account(&author),
+            "committer": account(&committer),
+            "parents": parents,
+        })
+    }
+
+    /// A file as "Get repository content" returns it (`content-file`), base64 in lines of 60
+    /// as GitHub wraps it.
+    pub fn content_file(repo: &str, path: &str, git_ref: &str, blob: &str, content: &[u8]) -> Value {
+        let encoded = base64(content);
+        let lines: Vec<&str> = encoded.as_bytes().chunks(60).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let self_url = api(&format!("/repos/{repo}/contents/{path}?ref={git_ref}"));
+        let git_url = api(&format!("/repos/{repo}/git/blobs/{blob}"));
+        let html_url = html(&format!("/{repo}/blob/{git_ref}/{path}"));
+        json!({
+            "type": "file",
+            "encoding": "base64",
+            "size": content.len(),
+            "name": name,
+            "path": path,
+            "content": format!("{}\n", lines.join("\n")),
+            "sha": blob,
+            "url": self_url,
+            "git_url": git_url,
+            "html_url": html_url,
+            "download_url": format!("https://raw.githubusercontent.com/{repo}/{git_ref}/{path}"),
+            "_links": { "git": git_url, "self": self_url, "html": html_url },
+        })
+    }
+
+    /// Standard base64 with padding.
+    pub fn base64(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
 }

@@ -51,7 +51,9 @@ fn open(dir: &Path, cache: &str, backend: Backend, memory: &Arc<InMemory>) -> St
     let cache_db = || SqliteStore::open(dir.join(cache).join("history.db")).unwrap();
     match backend {
         Backend::Sqlite => Store::Local(SqliteStore::open(dir.join("local").join("history.db")).unwrap()),
-        Backend::Memory => Store::Remote(RemoteStore::with_objects(memory.clone(), "memory://test", cache_db())),
+        Backend::Memory => {
+            Store::Remote(Box::new(RemoteStore::with_objects(memory.clone(), "memory://test", cache_db())))
+        }
         Backend::Path => {
             Store::open(&HistoryConfig { state_dir: dir.join(cache), remote: Some(remote_config(&dir.join("bucket"))) })
                 .unwrap()
@@ -341,7 +343,7 @@ fn a_failed_upload_keeps_the_run_locally_until_the_next_sync() {
     std::fs::remove_file(&bucket).unwrap();
     std::fs::rename(&aside, &bucket).unwrap();
     let report = remote.sync().unwrap();
-    assert_eq!(report.uploaded, [second.clone()]);
+    assert_eq!(report.uploaded, std::slice::from_ref(&second));
     assert!(report.failed.is_empty());
     assert!(remote.pending().unwrap().is_empty());
     let ids: Vec<String> =
@@ -359,7 +361,7 @@ fn sync_uploads_a_history_recorded_before_the_store_was_set() {
     let config = HistoryConfig { state_dir: state, remote: Some(remote_config(&dir.path().join("bucket"))) };
     let store = Store::open(&config).unwrap();
     let report = store.remote().unwrap().sync().unwrap();
-    assert_eq!(report.uploaded, [id.clone()]);
+    assert_eq!(report.uploaded, std::slice::from_ref(&id));
     let other = Store::open(&HistoryConfig { state_dir: dir.path().join("other"), ..config }).unwrap();
     assert_eq!(other.get_run(&id).unwrap().id, id);
 }

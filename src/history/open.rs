@@ -31,7 +31,7 @@ impl HistoryConfig {
 /// An open history.
 pub enum Store {
     Local(SqliteStore),
-    Remote(RemoteStore),
+    Remote(Box<RemoteStore>),
 }
 
 impl Store {
@@ -41,7 +41,7 @@ impl Store {
         let local = SqliteStore::open(config.state_dir.join(FILE_NAME))?;
         Ok(match &config.remote {
             None => Store::Local(local),
-            Some(remote) => Store::Remote(RemoteStore::open(remote, local)?),
+            Some(remote) => Store::Remote(Box::new(RemoteStore::open(remote, local)?)),
         })
     }
 
@@ -56,21 +56,21 @@ impl Store {
     pub fn remote(&self) -> Option<&RemoteStore> {
         match self {
             Store::Local(_) => None,
-            Store::Remote(s) => Some(s),
+            Store::Remote(s) => Some(s.as_ref()),
         }
     }
 
     fn runs(&self) -> &dyn RunStore {
         match self {
             Store::Local(s) => s,
-            Store::Remote(s) => s,
+            Store::Remote(s) => s.as_ref(),
         }
     }
 
     fn leases(&self) -> &dyn Leases {
         match self {
             Store::Local(s) => s,
-            Store::Remote(s) => s,
+            Store::Remote(s) => s.as_ref(),
         }
     }
 }

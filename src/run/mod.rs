@@ -275,9 +275,12 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     Ok(Prepared { run_id, run_dir, script, gate, store, baseline, bootstrap, given_previous, lock: Some(lock) })
 }
 
+/// A baseline and why it was chosen.
+type Chosen = (LoadedRun, String);
+
 /// The history's baseline: the pin, else the latest passing run on the default branch. None
 /// only with --bootstrap; a store that lost its baseline fails closed unless bootstrapping.
-fn auto_baseline(opts: &RunOptions, store: &Store) -> Result<(Option<(LoadedRun, String)>, Option<String>)> {
+fn auto_baseline(opts: &RunOptions, store: &Store) -> Result<(Option<Chosen>, Option<String>)> {
     let found = store.baseline(&opts.test, &opts.environment, &opts.default_branch);
     match found {
         Ok(Some(choice)) => {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
+use super::files::{self, PolicyFile};
 use super::locate::{Seg, locate};
 use crate::compare::Metric;
 use crate::time::parse_rfc3339_ns;
@@ -270,23 +271,20 @@ pub fn load(dir: &Path) -> Result<PolicyData, PolicyError> {
     load_dirs(dir, None)
 }
 
-fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| PolicyError::Io { path: dir.to_path_buf(), message: e.to_string() })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// [`load`], plus the waiver files in `waivers` (one waiver or window per file, added by a
 /// PR) when that directory exists.
 pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, PolicyError> {
-    let mut files = yaml_files(dir)?;
+    let mut files = files::yaml_in(dir)?;
     if let Some(w) = waivers.filter(|w| w.is_dir()) {
-        files.extend(yaml_files(w)?);
+        files.extend(files::yaml_in(w)?);
     }
+    load_files(&files, &dir.display().to_string())
+}
+
+/// The policy data in `files`, in their order; `dir` names where the data came from when
+/// a required section is missing. Errors and sources name each file as [`PolicyFile::name`]
+/// does (a path, or `<rev>:<path>` for a file read from git).
+pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyError> {
     let mut approvers: Vec<String> = Vec::new();
     let mut notifications: Option<(Notifications, PathBuf)> = None;
     let mut sla_defaults: Option<(Sourced<Limits>, PathBuf)> = None;
@@ -295,10 +293,10 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
     let (mut sla_tests, mut budget_tests, mut windows, mut waivers) = (vec![], vec![], vec![], vec![]);
     let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
 
-    for path in &files {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::Io { path: path.clone(), message: e.to_string() })?;
-        let de = yaml_serde::Deserializer::from_str(&text);
+    for f in files {
+        let path = &PathBuf::from(&f.name);
+        let text = &f.text;
+        let de = yaml_serde::Deserializer::from_str(text);
         let doc: DataFile = match serde_path_to_error::deserialize(de) {
             Ok(Some(doc)) => doc,
             Ok(None) => DataFile::default(),
@@ -465,15 +463,15 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
         }
     }
     let sla_defaults = sla_defaults.ok_or_else(|| PolicyError::Missing {
-        dir: dir.to_path_buf(),
+        dir: PathBuf::from(dir),
         what: "sla.defaults (the SLA that applies to every test not named)".into(),
     })?;
     let budget_defaults = budget_defaults.ok_or_else(|| PolicyError::Missing {
-        dir: dir.to_path_buf(),
+        dir: PathBuf::from(dir),
         what: "budgets.defaults (the allowed change against the baseline)".into(),
     })?;
     Ok(PolicyData {
-        files,
+        files: files.iter().map(|f| PathBuf::from(&f.name)).collect(),
         sla_defaults: sla_defaults.0,
         sla_tests,
         budget_defaults: budget_defaults.0,

@@ -1,11 +1,13 @@
 //! Policies: the repo's Rego rules and YAML data, evaluated over a comparison into a verdict.
 //!
-//! `data` loads and validates `policies/data/*.yaml`; `engine` runs Rego (regorus) and the
+//! `files` reads a policy's files from a directory or a git tree; `data` loads and validates
+//! `policies/data/*.yaml`; `engine` runs Rego (regorus) and the
 //! Rego unit tests; `verdict` turns rule results into the explainable verdict document.
 //! Time is an input: nothing here reads the clock.
 
 pub mod data;
 pub mod engine;
+pub mod files;
 mod locate;
 pub mod verdict;
 

@@ -225,8 +225,14 @@ fn links_markdown(links: &Links) -> String {
     if items.is_empty() { String::new() } else { format!("\n{}\n", items.join(" · ")) }
 }
 
-/// Data files are recorded as the gate opened them; annotations need repo-relative paths.
+/// Data files are recorded as the gate opened them; annotations need repo-relative paths. A
+/// file read from git (a PR's base-branch policy) is `<commit>:<repo path>` already.
 fn repo_relative(file: &str, workspace: Option<&std::path::Path>) -> String {
+    if let Some((rev, path)) = file.split_once(':') {
+        if rev.len() >= 7 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return path.to_string();
+        }
+    }
     let path = std::path::Path::new(file);
     let stripped = workspace
         .and_then(|ws| path.strip_prefix(ws).ok().map(|p| p.to_path_buf()))

@@ -91,31 +91,31 @@ impl PolicyFiles {
         let tree = if dir.is_empty() {
             root
         } else {
-            let entry = root.get_path(Path::new(dir)).map_err(|_| missing("no such directory in this commit".into()))?;
+            let entry =
+                root.get_path(Path::new(dir)).map_err(|_| missing("no such directory in this commit".into()))?;
             if entry.kind() != Some(ObjectType::Tree) {
                 return Err(missing("not a directory in this commit".into()));
             }
             repo.find_tree(entry.id()).map_err(git)?
         };
-        let files = |tree: &git2::Tree<'_>, sub: &str, keep: fn(&str) -> bool| -> Result<Vec<PolicyFile>, PolicyError> {
-            let mut out = Vec::new();
-            for entry in tree.iter() {
-                let Some(file_name) = entry.name().ok().filter(|n| keep(n)) else { continue };
-                if entry.kind() != Some(ObjectType::Blob) {
-                    continue;
+        let files =
+            |tree: &git2::Tree<'_>, sub: &str, keep: fn(&str) -> bool| -> Result<Vec<PolicyFile>, PolicyError> {
+                let mut out = Vec::new();
+                for entry in tree.iter() {
+                    let Some(file_name) = entry.name().ok().filter(|n| keep(n)) else { continue };
+                    if entry.kind() != Some(ObjectType::Blob) {
+                        continue;
+                    }
+                    let rel = format!("{sub}{file_name}");
+                    let name = if dir.is_empty() { format!("{rev}:{rel}") } else { format!("{rev}:{dir}/{rel}") };
+                    let blob = repo.find_blob(entry.id()).map_err(git)?;
+                    let text = String::from_utf8(blob.content().to_vec())
+                        .map_err(|_| PolicyError::Io { path: name.clone().into(), message: "not UTF-8 text".into() })?;
+                    out.push(PolicyFile { rel, name, text });
                 }
-                let rel = format!("{sub}{file_name}");
-                let name = if dir.is_empty() { format!("{rev}:{rel}") } else { format!("{rev}:{dir}/{rel}") };
-                let blob = repo.find_blob(entry.id()).map_err(git)?;
-                let text = String::from_utf8(blob.content().to_vec()).map_err(|_| PolicyError::Io {
-                    path: name.clone().into(),
-                    message: "not UTF-8 text".into(),
-                })?;
-                out.push(PolicyFile { rel, name, text });
-            }
-            out.sort_by(|a, b| a.rel.cmp(&b.rel));
-            Ok(out)
-        };
+                out.sort_by(|a, b| a.rel.cmp(&b.rel));
+                Ok(out)
+            };
         let data = match tree.get_name("data") {
             Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
                 files(&repo.find_tree(entry.id()).map_err(git)?, "data/", is_yaml)?

@@ -22,6 +22,11 @@ pub enum PolicyError {
     Io { path: PathBuf, message: String },
     #[error("{}: no {what} in any data file", dir.display())]
     Missing { dir: PathBuf, what: String },
+    /// The base branch's policy binds (a pull request, `--policy-from base`) and cannot be read.
+    #[error(
+        "the binding policy comes from {wanted}, and it cannot be read: {reason}; the checked-out policy is not used in its place"
+    )]
+    Base { wanted: String, reason: String },
     /// Rego syntax or evaluation error; regorus messages carry `file:line:col`.
     #[error("{0}")]
     Rego(String),

@@ -154,8 +154,8 @@ impl Gate {
         let binding_here = renamed(&binding, &at_checkout);
         let mut all = binding_here.clone();
         if let Some((_, p)) = &proposed {
-            add_missing(&mut all.waivers, &p.waivers);
-            add_missing(&mut all.windows, &p.windows);
+            add_missing(&mut all.waivers, &p.waivers, |w| &w.id);
+            add_missing(&mut all.windows, &p.windows, |w| &w.id);
         }
         let (_, decisions) = approval::apply_in(&all, &source.approval, context, &source.policies_dir, &data_dirs);
         let (data, approvals) = honoured(&binding, &binding_here, &decisions);
@@ -269,26 +269,10 @@ fn renamed(data: &PolicyData, names: &BTreeMap<String, String>) -> PolicyData {
     out
 }
 
-trait Identified {
-    fn id(&self) -> &str;
-}
-
-impl Identified for data::Waiver {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Identified for data::Window {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
 /// Adds the entries of `more` that `to` does not have (same id, same file).
-fn add_missing<T: Identified + Clone>(to: &mut Vec<Sourced<T>>, more: &[Sourced<T>]) {
+fn add_missing<T: Clone>(to: &mut Vec<Sourced<T>>, more: &[Sourced<T>], id: fn(&T) -> &str) {
     for m in more {
-        if !to.iter().any(|t| t.entry.id() == m.entry.id() && t.source.file == m.source.file) {
+        if !to.iter().any(|t| id(&t.entry) == id(&m.entry) && t.source.file == m.source.file) {
             to.push(m.clone());
         }
     }

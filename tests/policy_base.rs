@@ -444,6 +444,11 @@ fn policy_from_and_policy_base_choose_the_binding_policy() {
         "under main's policy (merge base {}): FAIL; under the checked-out policy: PASS (not binding until merged",
         short(&fork)
     ));
+    // The policies directory given as an absolute path is the same directory in git.
+    let absolute = repo.root().join("policies");
+    repo.evaluate_policies(absolute.to_str().unwrap()).args(["--policy-base", "main"]).status(1).stdout_contains(
+        &format!("under main's policy (merge base {}): FAIL; under the checked-out policy: PASS", short(&fork)),
+    );
     // Asked for explicitly, the checkout binds even on a pull request.
     repo.evaluate_pr("loosen").args(["--policy-from", "checkout"]).status(0).stdout_lacks("not binding");
     repo.evaluate_pr("loosen").env("K6GATE_POLICY_FROM", "checkout").status(0);

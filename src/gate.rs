@@ -185,11 +185,6 @@ impl Gate {
         self.binding.data.files.iter().chain(&self.binding.policies.files).map(PathBuf::as_path)
     }
 
-    /// Where the binding policy was read when not from the checkout: a PR's base branch.
-    pub fn base(&self) -> Option<&PolicyBase> {
-        self.base.as_ref()
-    }
-
     /// `candidate` against `baseline` over `phase`, at the gate's confidence level.
     pub fn compare(&self, baseline: Side<'_>, candidate: Side<'_>, phase: &Phase) -> Comparison {
         compare(baseline.summary, baseline.source, candidate.summary, candidate.source, phase, self.confidence())

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use git2::{Commit, IndexAddOption, Oid, Repository, RepositoryInitOptions, Signature, Time};
 use serde_json::{Value, json};
 
-use crate::support::cli::{K6gate, Ran};
+use crate::support::cli::K6gate;
 use crate::support::fixtures::Set;
 use crate::support::root;
 
@@ -174,10 +174,6 @@ fn short(sha: &str) -> &str {
     &sha[..7]
 }
 
-fn json_of(ran: &Ran) -> Value {
-    ran.stdout_json()
-}
-
 /// The shipped budgets with p95 and p99 allowed to rise 500 %.
 fn loosened_budgets(repo: &Repo) -> String {
     let text = repo.read("policies/data/budgets.yaml");
@@ -211,7 +207,7 @@ fn a_pr_that_loosens_its_budget_is_blocked_by_the_base_policy_until_it_is_merged
     );
     repo.evaluate_pr("loosen").status(1).stdout_contains("FAIL: P95 +").stdout_contains(&note);
     repo.evaluate_pr("loosen").args(["--format", "markdown"]).status(1).stdout_contains(&format!("- {note}"));
-    let v = json_of(&repo.evaluate_pr("loosen").args(["--format", "json"]).status(1));
+    let v = repo.evaluate_pr("loosen").args(["--format", "json"]).status(1).stdout_json();
     assert_eq!(v["outcome"], "fail");
     assert_eq!(v["policy"]["base"], json!({ "branch": "main", "commit": fork }));
     let budget_files: Vec<&str> =
@@ -237,14 +233,13 @@ fn a_pr_that_loosens_its_budget_is_blocked_by_the_base_policy_until_it_is_merged
     let merge = repo.merge("loosen");
     assert_eq!(repo.read("policies/data/budgets.yaml"), loose);
     let push = repo.event(json!({ "after": merge.to_string(), "ref": "refs/heads/main" }));
-    let v = json_of(
-        &repo
-            .evaluate()
-            .env("GITHUB_EVENT_NAME", "push")
-            .env("GITHUB_EVENT_PATH", &push)
-            .args(["--format", "json"])
-            .status(0),
-    );
+    let v = repo
+        .evaluate()
+        .env("GITHUB_EVENT_NAME", "push")
+        .env("GITHUB_EVENT_PATH", &push)
+        .args(["--format", "json"])
+        .status(0)
+        .stdout_json();
     assert_eq!(v["outcome"], "pass");
     assert!(v.get("proposed").is_none() && v.get("notes").is_none(), "{v:#}");
     assert!(v["policy"].get("base").is_none());
@@ -277,7 +272,7 @@ fn a_rego_rule_deleted_on_the_pr_branch_is_not_binding() {
     let rule = "results contains r if {\n\tnot input.no_baseline\n\tsome c in input.comparisons\n\tbudget := budget_for(c.metric)\n\tr := budget_result(c, budget, budget.value + window_extra(c.metric))\n}\n";
     assert!(rego.contains(rule), "the shipped budget rule changed shape: update this test");
     pr(&repo, "no-budgets", &[("policies/k6gate.rego", Some(&rego.replace(rule, "")))]);
-    let v = json_of(&repo.evaluate_pr("no-budgets").args(["--format", "json"]).status(1));
+    let v = repo.evaluate_pr("no-budgets").args(["--format", "json"]).status(1).stdout_json();
     assert_eq!(v["outcome"], "fail");
     assert_eq!(v["proposed"]["changed_files"], json!(["k6gate.rego"]));
     assert_eq!(v["proposed"]["outcome"], "pass");
@@ -296,9 +291,8 @@ fn a_rego_rule_deleted_on_the_pr_branch_is_not_binding() {
 fn an_identical_policy_is_evaluated_once_without_a_note() {
     let repo = Repo::new();
     pr(&repo, "docs", &[("README.md", Some("# shop\n\nA PR that does not touch the policy.\n"))]);
-    let out = repo.evaluate_pr("docs").status(1).stdout_lacks("not binding").stdout_lacks("notes:");
-    drop(out);
-    let v = json_of(&repo.evaluate_pr("docs").args(["--format", "json"]).status(1));
+    repo.evaluate_pr("docs").status(1).stdout_lacks("not binding").stdout_lacks("notes:");
+    let v = repo.evaluate_pr("docs").args(["--format", "json"]).status(1).stdout_json();
     assert!(v.get("proposed").is_none() && v.get("notes").is_none(), "{v:#}");
     // Still read from the base: the files say so.
     assert_eq!(v["policy"]["base"]["commit"], repo.merge_base("docs", "main"));
@@ -314,7 +308,7 @@ fn a_migration_window_on_the_base_branch_still_applies_when_the_pr_removes_it() 
     let none = repo.read("policies/data/migration-windows.yaml");
     repo.commit("main: open MW-1", &[("policies/data/migration-windows.yaml", Some(window))]);
     pr(&repo, "close-window", &[("policies/data/migration-windows.yaml", Some(&none))]);
-    let v = json_of(&repo.evaluate_pr("close-window").args(["--approval", "trust", "--format", "json"]).status(0));
+    let v = repo.evaluate_pr("close-window").args(["--approval", "trust", "--format", "json"]).status(0).stdout_json();
     assert_eq!(v["outcome"], "warn", "{:#}", v["results"]);
     assert_eq!(v["proposed"]["outcome"], "fail");
     let fork = repo.merge_base("close-window", "main");

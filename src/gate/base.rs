@@ -61,7 +61,14 @@ fn fail(why: &str, reason: impl Into<String>) -> PolicyError {
 /// or not: the caller compares), `None` when the checkout's binds.
 pub(super) fn resolve(source: &PolicySource) -> Result<Option<BasePolicy>, PolicyError> {
     let Some(wanted) = wanted(source)? else { return Ok(None) };
-    read(source, &wanted).map(Some).map_err(|reason| fail(&wanted.why, reason))
+    let base = read(source, &wanted).map_err(|reason| fail(&wanted.why, reason))?;
+    tracing::info!(
+        "policy: {}'s at merge base {}, read from git; {} is judged too when it differs, not binding",
+        base.base.branch,
+        base.base.short(),
+        base.checkout_is
+    );
+    Ok(Some(base))
 }
 
 fn wanted(source: &PolicySource) -> Result<Option<Wanted>, PolicyError> {
@@ -73,7 +80,7 @@ fn wanted(source: &PolicySource) -> Result<Option<Wanted>, PolicyError> {
             base: rev.clone(),
             head: None,
             branch: rev.clone(),
-            why: format!("{rev} (--policy-base)"),
+            why: format!("--policy-base {rev}"),
             checkout_is: "the checked-out policy",
         })),
         (PolicyFrom::Base { rev: None }, None) => Err(fail(

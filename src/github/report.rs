@@ -437,3 +437,18 @@ pub fn upsert_comment(api: &Api, ctx: &Context, pr: u64, report: &Report) -> Res
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::repo_relative;
+
+    #[test]
+    fn a_file_read_from_git_is_annotated_at_its_repo_path() {
+        assert_eq!(repo_relative("3f2a9c1:policies/data/budgets.yaml", None), "policies/data/budgets.yaml");
+        assert_eq!(
+            repo_relative("/ws/policies/data/slas.yaml", Some(std::path::Path::new("/ws"))),
+            "policies/data/slas.yaml"
+        );
+        assert_eq!(repo_relative("./waivers/W-1.yaml", None), "waivers/W-1.yaml");
+    }
+}

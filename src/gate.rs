@@ -3,21 +3,30 @@
 //! all decide through [`Gate`], so the sequence (load → approve → compare → evaluate) and the
 //! confidence level exist once.
 //!
+//! On a pull request the binding policy is the base branch's ([`PolicyFrom`], `base.rs`);
+//! when the PR's own policy differs, it is evaluated too and shown, never binding.
+//!
 //! It never reads the clock (time comes in the [`Case`]) and never turns missing data into a
 //! pass: that is the policies' job, and [`Gate::judge`] only adds what they cannot see (the
 //! overrides that were not honoured).
 
+mod base;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::compare::{Comparison, Phase, compare};
 use crate::error::Result;
 use crate::github::actions::{Context, ContextError};
-use crate::github::approval::{self, Decision, Mode};
-use crate::policy::data::{self, PolicyData};
+use crate::github::approval::{self, Decision, Kind, Mode};
+use crate::policy::data::{self, PolicyData, Sourced};
 use crate::policy::engine::Policies;
-use crate::policy::verdict::{Approver, Request, Verdict, VerifiedApproval, evaluate};
+use crate::policy::files::{self, PolicyFile, PolicyFiles};
+use crate::policy::verdict::{Approver, PolicyBase, Proposed, Request, Verdict, VerifiedApproval, evaluate};
 use crate::summary::RunSummary;
 use crate::vars::Vars;
+
+pub use base::PolicyFrom;
 
 /// Where the gate's policy comes from.
 #[derive(Debug, Clone)]
@@ -28,14 +37,25 @@ pub struct PolicySource {
     pub waivers_dir: Option<PathBuf>,
     /// How waivers and windows are checked before the policies see them.
     pub approval: Mode,
-    /// Where the GitHub Actions context is read, when an override needs checking.
+    /// Where the GitHub Actions context is read, when an override needs checking or the
+    /// event decides which policy binds.
     pub vars: Vars,
+    /// Whether the policies directory binds as checked out, or as the base branch has it
+    /// (the same path, read from git).
+    pub from: PolicyFrom,
 }
 
 impl PolicySource {
-    /// `policies_dir` with no waiver directory, and overrides checked as `approval` says.
+    /// `policies_dir` as checked out, with no waiver directory, and overrides checked as
+    /// `approval` says.
     pub fn new(policies_dir: impl Into<PathBuf>, approval: Mode) -> PolicySource {
-        PolicySource { policies_dir: policies_dir.into(), waivers_dir: None, approval, vars: Vars::default() }
+        PolicySource {
+            policies_dir: policies_dir.into(),
+            waivers_dir: None,
+            approval,
+            vars: Vars::default(),
+            from: PolicyFrom::Checkout,
+        }
     }
 }
 
@@ -69,12 +89,31 @@ pub struct Case<'a> {
     pub previous: Option<Side<'a>>,
 }
 
-/// Loaded policies with only the honoured overrides in their data.
+/// One policy, loaded: its Rego, its data with only the honoured overrides, and the approval
+/// decisions about those overrides.
 #[derive(Debug)]
-pub struct Gate {
+struct Loaded {
     policies: Policies,
     data: PolicyData,
     approvals: Vec<Decision>,
+}
+
+/// A pull request's own policy, when it differs from the binding one.
+#[derive(Debug)]
+struct Proposal {
+    loaded: Loaded,
+    /// Whose it is, for the note ("this PR's policy").
+    policy: &'static str,
+    changed: Vec<String>,
+}
+
+/// Loaded policies with only the honoured overrides in their data.
+#[derive(Debug)]
+pub struct Gate {
+    binding: Loaded,
+    /// Where the binding policy was read when not from the checkout.
+    base: Option<PolicyBase>,
+    proposal: Option<Proposal>,
 }
 
 impl Gate {
@@ -90,31 +129,60 @@ impl Gate {
         source: &PolicySource,
         context: impl FnOnce() -> std::result::Result<Context, ContextError>,
     ) -> Result<Gate> {
-        let data_dir = source.policies_dir.join("data");
-        let all = data::load_dirs(&data_dir, source.waivers_dir.as_deref())?;
-        let policies = Policies::load(&source.policies_dir)?;
-        let data_dirs: Vec<PathBuf> = std::iter::once(data_dir).chain(source.waivers_dir.clone()).collect();
-        let (data, approvals) = approval::apply_in(&all, &source.approval, context, &source.policies_dir, &data_dirs);
-        Ok(Gate { policies, data, approvals })
+        let waivers = match source.waivers_dir.as_deref().filter(|w| w.is_dir()) {
+            Some(w) => files::yaml_in(w)?,
+            None => Vec::new(),
+        };
+        let data_dirs: Vec<PathBuf> =
+            std::iter::once(source.policies_dir.join("data")).chain(source.waivers_dir.clone()).collect();
+        let Some(base) = base::resolve(source)? else {
+            let (policies, all) = parse(&PolicyFiles::from_dir(&source.policies_dir)?, &waivers)?;
+            let (data, approvals) =
+                approval::apply_in(&all, &source.approval, context, &source.policies_dir, &data_dirs);
+            return Ok(Gate { binding: Loaded { policies, data, approvals }, base: None, proposal: None });
+        };
+        // The PR's own policy must load too: once merged it would bind, broken or not.
+        let checkout = PolicyFiles::from_dir(&source.policies_dir)?;
+        let (policies, binding) = parse(&base.files, &waivers)?;
+        let changed = base.files.changed(&checkout);
+        let proposed = if changed.is_empty() { None } else { Some(parse(&checkout, &waivers)?) };
+
+        // Overrides keep their review rules, which look at the files in the checkout: the
+        // base's entries are checked as the same files there, and both policies' overrides
+        // in one pass.
+        let at_checkout = checkout_names(&base.files, &source.policies_dir);
+        let binding_here = renamed(&binding, &at_checkout);
+        let mut all = binding_here.clone();
+        if let Some((_, p)) = &proposed {
+            add_missing(&mut all.waivers, &p.waivers, |w| &w.id);
+            add_missing(&mut all.windows, &p.windows, |w| &w.id);
+        }
+        let (_, decisions) = approval::apply_in(&all, &source.approval, context, &source.policies_dir, &data_dirs);
+        let (data, approvals) = honoured(&binding, &binding_here, &decisions);
+        let proposal = proposed.map(|(policies, data)| {
+            let (data, approvals) = honoured(&data, &data, &decisions);
+            Proposal { loaded: Loaded { policies, data, approvals }, policy: base.checkout_is, changed }
+        });
+        Ok(Gate { binding: Loaded { policies, data, approvals }, base: Some(base.base), proposal })
     }
 
     /// The confidence level of every significance test and interval.
     pub fn confidence(&self) -> f64 {
-        self.data.confidence()
+        self.binding.data.confidence()
     }
 
-    /// The policy data, honoured overrides only.
+    /// The binding policy data, honoured overrides only.
     pub fn data(&self) -> &PolicyData {
-        &self.data
+        &self.binding.data
     }
 
-    /// Every waiver and window, and whether it is honoured.
+    /// Every waiver and window of the binding policy, and whether it is honoured.
     pub fn approvals(&self) -> &[Decision] {
-        &self.approvals
+        &self.binding.approvals
     }
 
     pub fn policy_files(&self) -> impl Iterator<Item = &Path> {
-        self.data.files.iter().chain(&self.policies.files).map(PathBuf::as_path)
+        self.binding.data.files.iter().chain(&self.binding.policies.files).map(PathBuf::as_path)
     }
 
     /// `candidate` against `baseline` over `phase`, at the gate's confidence level.
@@ -122,29 +190,110 @@ impl Gate {
         compare(baseline.summary, baseline.source, candidate.summary, candidate.source, phase, self.confidence())
     }
 
-    /// Compares, evaluates the policies, and lists the overrides that were not honoured.
+    /// Compares, evaluates the policies, and lists the overrides that were not honoured. On a
+    /// pull request that changes the policy, the PR's policy is evaluated too: its verdict is
+    /// in `proposed` and a note, and the outcome stays the binding policy's.
     pub fn judge(&self, case: &Case<'_>) -> Result<Verdict> {
-        let (baseline, reason, no_baseline) = match &case.baseline {
-            Baseline::Run { side, reason } => (*side, reason.clone(), false),
-            // Budgets need a baseline; the run against itself lets the SLAs be checked.
-            Baseline::None => (Side { summary: case.candidate.summary, source: "this run" }, None, true),
-        };
-        let comparison = self.compare(baseline, case.candidate, case.phase);
-        let previous = case.previous.map(|p| self.compare(p, case.candidate, case.phase));
-        let request = Request {
-            test: case.test,
-            environment: case.environment,
-            now_ns: case.now_ns,
-            comparison: &comparison,
-            previous: previous.as_ref(),
-            no_baseline,
-            baseline_reason: reason,
-        };
-        let mut verdict = evaluate(&self.policies, &self.data, &request)?;
-        verdict.ignored.extend(approval::ignored(&self.approvals));
-        attach_verified(&mut verdict, &self.approvals);
+        let mut verdict = judge_under(&self.binding, case)?;
+        verdict.policy.base = self.base.clone();
+        if let (Some(p), Some(base)) = (&self.proposal, &self.base) {
+            let theirs = judge_under(&p.loaded, case)?;
+            let proposed = Proposed {
+                policy: p.policy.to_string(),
+                changed_files: p.changed.clone(),
+                outcome: theirs.outcome,
+                headline: theirs.headline,
+                results: theirs.results,
+            };
+            verdict.notes.push(proposed.note(verdict.outcome, base));
+            verdict.proposed = Some(proposed);
+        }
         Ok(verdict)
     }
+}
+
+/// The Rego files of `files`, and the data of `files` and the waiver files.
+fn parse(files: &PolicyFiles, waivers: &[PolicyFile]) -> Result<(Policies, PolicyData)> {
+    let data_files: Vec<PolicyFile> = files.data.iter().chain(waivers).cloned().collect();
+    let data = data::load_files(&data_files, &format!("{}/data", files.dir))?;
+    let policies = Policies::from_files(&files.rego, &files.dir)?;
+    Ok((policies, data))
+}
+
+fn judge_under(policy: &Loaded, case: &Case<'_>) -> Result<Verdict> {
+    let confidence = policy.data.confidence();
+    let compare = |b: Side<'_>, c: Side<'_>| compare(b.summary, b.source, c.summary, c.source, case.phase, confidence);
+    let (baseline, reason, no_baseline) = match &case.baseline {
+        Baseline::Run { side, reason } => (*side, reason.clone(), false),
+        // Budgets need a baseline; the run against itself lets the SLAs be checked.
+        Baseline::None => (Side { summary: case.candidate.summary, source: "this run" }, None, true),
+    };
+    let comparison = compare(baseline, case.candidate);
+    let previous = case.previous.map(|p| compare(p, case.candidate));
+    let request = Request {
+        test: case.test,
+        environment: case.environment,
+        now_ns: case.now_ns,
+        comparison: &comparison,
+        previous: previous.as_ref(),
+        no_baseline,
+        baseline_reason: reason,
+    };
+    let mut verdict = evaluate(&policy.policies, &policy.data, &request)?;
+    verdict.ignored.extend(approval::ignored(&policy.approvals));
+    attach_verified(&mut verdict, &policy.approvals);
+    Ok(verdict)
+}
+
+/// Each base-branch data file's name (`abc1234:policies/data/x.yaml`) -> the same file in the
+/// checkout (`policies/data/x.yaml`), where the approval rules look.
+fn checkout_names(base: &PolicyFiles, policies_dir: &Path) -> BTreeMap<String, String> {
+    base.data.iter().map(|f| (f.name.clone(), policies_dir.join(&f.rel).display().to_string())).collect()
+}
+
+/// `data` with its waivers' and windows' files named as `names` says.
+fn renamed(data: &PolicyData, names: &BTreeMap<String, String>) -> PolicyData {
+    let mut out = data.clone();
+    let rename = |file: &mut String| {
+        if let Some(n) = names.get(file.as_str()) {
+            *file = n.clone();
+        }
+    };
+    out.waivers.iter_mut().for_each(|w| rename(&mut w.source.file));
+    out.windows.iter_mut().for_each(|w| rename(&mut w.source.file));
+    out
+}
+
+/// Adds the entries of `more` that `to` does not have (same id, same file).
+fn add_missing<T: Clone>(to: &mut Vec<Sourced<T>>, more: &[Sourced<T>], id: fn(&T) -> &str) {
+    for m in more {
+        if !to.iter().any(|t| id(&t.entry) == id(&m.entry) && t.source.file == m.source.file) {
+            to.push(m.clone());
+        }
+    }
+}
+
+/// `data` without the overrides `decisions` refuse (or say nothing about), and the decisions
+/// about its overrides. `as_checked` is `data` with the files named as the approval step saw
+/// them.
+fn honoured(data: &PolicyData, as_checked: &PolicyData, decisions: &[Decision]) -> (PolicyData, Vec<Decision>) {
+    let subjects = as_checked.waivers.iter().map(|w| (Kind::Waiver, &w.entry.id, &w.source.file));
+    let subjects =
+        subjects.chain(as_checked.windows.iter().map(|w| (Kind::MigrationWindow, &w.entry.id, &w.source.file)));
+    let (mut mine, mut refused) = (Vec::new(), Vec::new());
+    for (kind, id, file) in subjects {
+        match decisions.iter().find(|d| d.subject.kind == kind && &d.subject.id == id && &d.subject.file == file) {
+            Some(d) => {
+                if !d.honoured {
+                    refused.push((kind, id.as_str()));
+                }
+                mine.push(d.clone());
+            }
+            None => refused.push((kind, id.as_str())),
+        }
+    }
+    let ids = |kind: Kind| -> Vec<&str> { refused.iter().filter(|(k, _)| *k == kind).map(|(_, id)| *id).collect() };
+    (data.without(&ids(Kind::Waiver), &ids(Kind::MigrationWindow)), mine)
 }
 
 /// Gives each exception the review GitHub showed for its waiver or window, and says when the

@@ -19,6 +19,7 @@ mod it;
 mod layering;
 mod live_metrics;
 mod notify;
+mod policy_base;
 mod prom_publish;
 mod props;
 mod provenance;

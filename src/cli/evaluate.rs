@@ -20,7 +20,7 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
         tracing::warn!("{w}");
     }
     let now_ns = now_ns(args.now.as_deref())?;
-    let gate = Gate::load(&s.policy_source())?;
+    let gate = Gate::load(&s.policy_source()?)?;
     let load = |spec: &str| crate::load::run(spec, &s.history());
     let (baseline, candidate) = (load(&args.baseline)?, load(&args.run)?);
     let previous = args.previous.as_deref().map(load).transpose()?;

@@ -47,7 +47,7 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         previous: args.previous.clone(),
         templates_dir: args.sources.templates.clone(),
         environments_dir: args.sources.environments.clone(),
-        policy: s.policy_source(),
+        policy: s.policy_source()?,
         state_dir: s.global.state_dir.clone(),
         remote_history: s.history().remote,
         bootstrap: args.bootstrap,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::error::{Error, Result, Service};
-use crate::gate::PolicySource;
+use crate::gate::{PolicyFrom, PolicySource};
 use crate::github::approval::Mode;
 use crate::run::outputs::{self, LinkBase, Outputs};
 use crate::vars::Vars;
@@ -21,6 +21,18 @@ pub enum Approval {
     Verify,
     /// Taken as they are: local experiments only.
     Trust,
+}
+
+/// Which policy binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyChoice {
+    /// The PR's base branch on `pull_request` and `pull_request_target` events, else the
+    /// checkout.
+    Auto,
+    /// The checked-out policies directory.
+    Checkout,
+    /// The base branch: the PR event's, or `--policy-base`.
+    Base,
 }
 
 /// Flags that mean the same for every command, declared once.
@@ -39,6 +51,15 @@ pub struct GlobalArgs {
     /// `trust`: take them as they are (local experiments only).
     #[arg(long, global = true, value_enum, default_value_t = Approval::Verify, env = "K6GATE_APPROVAL")]
     pub approval: Approval,
+    /// Which policy binds: `auto` = on pull_request events the PR's base branch (the
+    /// policies directory at the merge base, read from git; the PR's own policy is shown,
+    /// not binding), else the checkout; `checkout`; `base` = the base branch always.
+    #[arg(long = "policy-from", global = true, value_enum, default_value_t = PolicyChoice::Auto, env = "K6GATE_POLICY_FROM")]
+    pub policy_from: PolicyChoice,
+    /// The base revision whose policy binds, at its merge base with HEAD (for example
+    /// `origin/main`); implies `--policy-from base`.
+    #[arg(long = "policy-base", global = true, value_name = "REV")]
+    pub policy_base: Option<String>,
     /// The branch baselines come from and waivers must have been merged into.
     #[arg(long, global = true, default_value = "main", env = "K6GATE_DEFAULT_BRANCH")]
     pub default_branch: String,
@@ -90,13 +111,25 @@ impl Settings {
     }
 
     /// The policy the gate loads; the warning to show when overrides are trusted unchecked.
-    pub fn policy_source(&self) -> PolicySource {
-        PolicySource {
+    pub fn policy_source(&self) -> Result<PolicySource> {
+        let from = match (self.global.policy_from, &self.global.policy_base) {
+            (PolicyChoice::Checkout, Some(rev)) => {
+                return Err(Error::Usage(format!(
+                    "--policy-base {rev} names the base branch's policy, but --policy-from checkout reads the checkout's: give one of them"
+                )));
+            }
+            (PolicyChoice::Checkout, None) => PolicyFrom::Checkout,
+            (PolicyChoice::Auto, None) => PolicyFrom::Auto,
+            (PolicyChoice::Base, None) => PolicyFrom::Base { rev: None },
+            (PolicyChoice::Auto | PolicyChoice::Base, Some(rev)) => PolicyFrom::Base { rev: Some(rev.clone()) },
+        };
+        Ok(PolicySource {
             policies_dir: self.global.policies.clone(),
             waivers_dir: Some(self.global.waivers_dir.clone()),
             approval: self.approval_mode(),
             vars: self.env.clone(),
-        }
+            from,
+        })
     }
 
     pub fn trusted_warning(&self) -> Option<&'static str> {

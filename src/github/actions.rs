@@ -98,6 +98,33 @@ impl Context {
     }
 }
 
+/// The events whose checkout holds a pull request's own code, where a PR could otherwise
+/// loosen the policy that judges it.
+pub const PULL_REQUEST_EVENTS: [&str; 2] = ["pull_request", "pull_request_target"];
+
+/// The commits a `pull_request` event payload names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestRefs {
+    /// `pull_request.base.sha`: the base branch's commit the PR is compared with.
+    pub base_sha: String,
+    /// `pull_request.base.ref`: the base branch's name.
+    pub base_ref: Option<String>,
+    /// `pull_request.head.sha`: the PR's own last commit.
+    pub head_sha: Option<String>,
+}
+
+/// `pull_request.base.sha` (required), `base.ref` and `head.sha` from the event payload at
+/// `path` (`GITHUB_EVENT_PATH`).
+pub fn pull_request_refs(path: &Path) -> Result<PullRequestRefs, ContextError> {
+    let event = read_event(path)?;
+    let text = |pointer: &str| event.pointer(pointer).and_then(|v| v.as_str()).map(str::to_string);
+    let base_sha = text("/pull_request/base/sha").ok_or_else(|| ContextError::Event {
+        path: path.to_path_buf(),
+        message: "it names no pull_request.base.sha".into(),
+    })?;
+    Ok(PullRequestRefs { base_sha, base_ref: text("/pull_request/base/ref"), head_sha: text("/pull_request/head/sha") })
+}
+
 fn read_event(path: &Path) -> Result<serde_json::Value, ContextError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ContextError::Event { path: path.to_path_buf(), message: e.to_string() })?;

@@ -231,8 +231,14 @@ fn links_markdown(links: &Links) -> String {
     if items.is_empty() { String::new() } else { format!("\n{}\n", items.join(" · ")) }
 }
 
-/// Data files are recorded as the gate opened them; annotations need repo-relative paths.
+/// Data files are recorded as the gate opened them; annotations need repo-relative paths. A
+/// file read from git (a PR's base-branch policy) is `<commit>:<repo path>` already.
 fn repo_relative(file: &str, workspace: Option<&std::path::Path>) -> String {
+    if let Some((rev, path)) = file.split_once(':') {
+        if rev.len() >= 7 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return path.to_string();
+        }
+    }
     let path = std::path::Path::new(file);
     let stripped = workspace
         .and_then(|ws| path.strip_prefix(ws).ok().map(|p| p.to_path_buf()))
@@ -435,5 +441,20 @@ pub fn upsert_comment(api: &Api, ctx: &Context, pr: u64, report: &Report) -> Res
             })?;
             Ok(Posted::CommentCreated { id: created.id.into_inner() })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repo_relative;
+
+    #[test]
+    fn a_file_read_from_git_is_annotated_at_its_repo_path() {
+        assert_eq!(repo_relative("3f2a9c1:policies/data/budgets.yaml", None), "policies/data/budgets.yaml");
+        assert_eq!(
+            repo_relative("/ws/policies/data/slas.yaml", Some(std::path::Path::new("/ws"))),
+            "policies/data/slas.yaml"
+        );
+        assert_eq!(repo_relative("./waivers/W-1.yaml", None), "waivers/W-1.yaml");
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
+use super::files::{self, PolicyFile};
 use super::locate::{Seg, locate};
 use crate::compare::Metric;
 use crate::time::parse_rfc3339_ns;
@@ -270,23 +271,20 @@ pub fn load(dir: &Path) -> Result<PolicyData, PolicyError> {
     load_dirs(dir, None)
 }
 
-fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| PolicyError::Io { path: dir.to_path_buf(), message: e.to_string() })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// [`load`], plus the waiver files in `waivers` (one waiver or window per file, added by a
 /// PR) when that directory exists.
 pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, PolicyError> {
-    let mut files = yaml_files(dir)?;
+    let mut files = files::yaml_in(dir)?;
     if let Some(w) = waivers.filter(|w| w.is_dir()) {
-        files.extend(yaml_files(w)?);
+        files.extend(files::yaml_in(w)?);
     }
+    load_files(&files, &dir.display().to_string())
+}
+
+/// The policy data in `files`, in their order; `dir` names where the data came from when
+/// a required section is missing. Errors and sources name each file as [`PolicyFile::name`]
+/// does (a path, or `<rev>:<path>` for a file read from git).
+pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyError> {
     let mut approvers: Vec<String> = Vec::new();
     let mut notifications: Option<(Notifications, PathBuf)> = None;
     let mut sla_defaults: Option<(Sourced<Limits>, PathBuf)> = None;
@@ -295,10 +293,10 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
     let (mut sla_tests, mut budget_tests, mut windows, mut waivers) = (vec![], vec![], vec![], vec![]);
     let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
 
-    for path in &files {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::Io { path: path.clone(), message: e.to_string() })?;
-        let de = yaml_serde::Deserializer::from_str(&text);
+    for f in files {
+        let path = &PathBuf::from(&f.name);
+        let text = &f.text;
+        let de = yaml_serde::Deserializer::from_str(text);
         let doc: DataFile = match serde_path_to_error::deserialize(de) {
             Ok(Some(doc)) => doc,
             Ok(None) => DataFile::default(),
@@ -314,15 +312,15 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
             }
         };
         let file = path.display().to_string();
-        let source = |segs: &[Seg<'_>]| Source { file: file.clone(), line: locate(&text, segs).0 };
+        let source = |segs: &[Seg<'_>]| Source { file: file.clone(), line: locate(text, segs).0 };
 
         if let Some(sla) = doc.sla {
             if let Some(d) = sla.defaults {
-                check_limits(path, &text, &[Seg::Key("sla"), Seg::Key("defaults")], &d)?;
+                check_limits(path, text, &[Seg::Key("sla"), Seg::Key("defaults")], &d)?;
                 if let Some((_, first)) = &sla_defaults {
                     return Err(err(
                         path,
-                        &text,
+                        text,
                         &[Seg::Key("sla"), Seg::Key("defaults")],
                         format!("sla.defaults is already set in {}", first.display()),
                     ));
@@ -341,17 +339,17 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                     error_rate: e.error_rate,
                     requests_per_s: None,
                 };
-                check_limits(path, &text, &segs, &limits)?;
+                check_limits(path, text, &segs, &limits)?;
                 sla_tests.push(Sourced { entry: e, source: source(&segs) });
             }
         }
         if let Some(b) = doc.budgets {
             if let Some(d) = b.defaults {
-                check_limits(path, &text, &[Seg::Key("budgets"), Seg::Key("defaults")], &d)?;
+                check_limits(path, text, &[Seg::Key("budgets"), Seg::Key("defaults")], &d)?;
                 if let Some((_, first)) = &budget_defaults {
                     return Err(err(
                         path,
-                        &text,
+                        text,
                         &[Seg::Key("budgets"), Seg::Key("defaults")],
                         format!("budgets.defaults is already set in {}", first.display()),
                     ));
@@ -367,7 +365,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                     if v.is_some_and(|v| !(0.0..1.0).contains(&v)) {
                         let mut at = segs.to_vec();
                         at.push(Seg::Key(name));
-                        return Err(err(path, &text, &at, format!("budgets.significance.{name} must be in [0, 1)")));
+                        return Err(err(path, text, &at, format!("budgets.significance.{name} must be in [0, 1)")));
                     }
                 }
                 significance = Some(s);
@@ -381,7 +379,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                     error_rate: e.error_rate,
                     requests_per_s: e.requests_per_s,
                 };
-                check_limits(path, &text, &segs, &limits)?;
+                check_limits(path, text, &segs, &limits)?;
                 budget_tests.push(Sourced { entry: e, source: source(&segs) });
             }
         }
@@ -390,7 +388,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
             if let Some((_, first)) = &notifications {
                 return Err(err(
                     path,
-                    &text,
+                    text,
                     &[Seg::Key("notifications")],
                     format!("notifications is already set in {}", first.display()),
                 ));
@@ -399,7 +397,7 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
                 if e.after == 0 || e.within_days == 0 {
                     return Err(err(
                         path,
-                        &text,
+                        text,
                         &[Seg::Key("notifications"), Seg::Key("escalation")],
                         "notifications.escalation: after and within_days must be at least 1".into(),
                     ));
@@ -410,27 +408,27 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
         for (i, mut w) in doc.migration_windows.unwrap_or_default().into_iter().enumerate() {
             let segs = [Seg::Key("migration_windows"), Seg::Index(i)];
             let at = |k: &'static str| [Seg::Key("migration_windows"), Seg::Index(i), Seg::Key(k)];
-            unique_id(&mut seen_ids, &w.id, &file).map_err(|m| err(path, &text, &at("id"), m))?;
+            unique_id(&mut seen_ids, &w.id, &file).map_err(|m| err(path, text, &at("id"), m))?;
             for m in w.metrics.iter().chain(w.ceiling.keys()) {
-                known_metric(m).map_err(|msg| err(path, &text, &at("metrics"), format!("window {}: {msg}", w.id)))?;
+                known_metric(m).map_err(|msg| err(path, text, &at("metrics"), format!("window {}: {msg}", w.id)))?;
             }
             if w.metrics.is_empty() {
-                return Err(err(path, &text, &at("metrics"), format!("window {}: list at least one metric", w.id)));
+                return Err(err(path, text, &at("metrics"), format!("window {}: list at least one metric", w.id)));
             }
             if !w.extra_regression.is_finite() || w.extra_regression < 0.0 {
                 return Err(err(
                     path,
-                    &text,
+                    text,
                     &at("extra_regression"),
                     format!("window {}: extra_regression must be >= 0", w.id),
                 ));
             }
             let start =
-                time(&w.start).map_err(|m| err(path, &text, &at("start"), format!("window {}: start {m}", w.id)))?;
+                time(&w.start).map_err(|m| err(path, text, &at("start"), format!("window {}: start {m}", w.id)))?;
             let expires = time(&w.expires)
-                .map_err(|m| err(path, &text, &at("expires"), format!("window {}: expires {m}", w.id)))?;
+                .map_err(|m| err(path, text, &at("expires"), format!("window {}: expires {m}", w.id)))?;
             if expires <= start {
-                return Err(err(path, &text, &at("expires"), format!("window {}: expires must be after start", w.id)));
+                return Err(err(path, text, &at("expires"), format!("window {}: expires must be after start", w.id)));
             }
             (w.start_ns, w.expires_ns) = (start, expires);
             windows.push(Sourced { entry: w, source: source(&segs) });
@@ -438,24 +436,19 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
         for (i, mut w) in doc.waivers.unwrap_or_default().into_iter().enumerate() {
             let segs = [Seg::Key("waivers"), Seg::Index(i)];
             let at = |k: &'static str| [Seg::Key("waivers"), Seg::Index(i), Seg::Key(k)];
-            unique_id(&mut seen_ids, &w.id, &file).map_err(|m| err(path, &text, &at("id"), m))?;
-            known_metric(&w.metric).map_err(|m| err(path, &text, &at("metric"), format!("waiver {}: {m}", w.id)))?;
+            unique_id(&mut seen_ids, &w.id, &file).map_err(|m| err(path, text, &at("id"), m))?;
+            known_metric(&w.metric).map_err(|m| err(path, text, &at("metric"), format!("waiver {}: {m}", w.id)))?;
             let created = time(&w.created)
-                .map_err(|m| err(path, &text, &at("created"), format!("waiver {}: created {m}", w.id)))?;
+                .map_err(|m| err(path, text, &at("created"), format!("waiver {}: created {m}", w.id)))?;
             let expires = time(&w.expires)
-                .map_err(|m| err(path, &text, &at("expires"), format!("waiver {}: expires {m}", w.id)))?;
+                .map_err(|m| err(path, text, &at("expires"), format!("waiver {}: expires {m}", w.id)))?;
             if expires <= created {
-                return Err(err(
-                    path,
-                    &text,
-                    &at("expires"),
-                    format!("waiver {}: expires must be after created", w.id),
-                ));
+                return Err(err(path, text, &at("expires"), format!("waiver {}: expires must be after created", w.id)));
             }
             if expires - created > MAX_WAIVER_DAYS * 86_400 * 1_000_000_000 {
                 return Err(err(
                     path,
-                    &text,
+                    text,
                     &at("expires"),
                     format!("waiver {}: a waiver lasts at most {MAX_WAIVER_DAYS} days", w.id),
                 ));
@@ -465,15 +458,15 @@ pub fn load_dirs(dir: &Path, waivers: Option<&Path>) -> Result<PolicyData, Polic
         }
     }
     let sla_defaults = sla_defaults.ok_or_else(|| PolicyError::Missing {
-        dir: dir.to_path_buf(),
+        dir: PathBuf::from(dir),
         what: "sla.defaults (the SLA that applies to every test not named)".into(),
     })?;
     let budget_defaults = budget_defaults.ok_or_else(|| PolicyError::Missing {
-        dir: dir.to_path_buf(),
+        dir: PathBuf::from(dir),
         what: "budgets.defaults (the allowed change against the baseline)".into(),
     })?;
     Ok(PolicyData {
-        files,
+        files: files.iter().map(|f| PathBuf::from(&f.name)).collect(),
         sla_defaults: sla_defaults.0,
         sla_tests,
         budget_defaults: budget_defaults.0,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::PolicyError;
+use super::files::PolicyFile;
 
 /// The Rego files of a policy directory, loaded once.
 #[derive(Debug, Clone)]
@@ -24,30 +25,22 @@ fn rego_err(e: impl std::fmt::Display) -> PolicyError {
     PolicyError::Rego(e.to_string().trim().to_string())
 }
 
-/// `*.rego` files directly in `dir`, sorted.
-pub fn rego_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| PolicyError::Io { path: dir.to_path_buf(), message: e.to_string() })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("rego"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 impl Policies {
     pub fn load(dir: &Path) -> Result<Policies, PolicyError> {
-        let files = rego_files(dir)?;
+        Policies::from_files(&super::files::rego_in(dir)?, &dir.display().to_string())
+    }
+
+    /// The Rego files `files` (named as [`PolicyFile::name`] says, which Rego errors repeat);
+    /// `dir` names the policy when there are none.
+    pub fn from_files(files: &[PolicyFile], dir: &str) -> Result<Policies, PolicyError> {
         if files.is_empty() {
-            return Err(PolicyError::Io { path: dir.to_path_buf(), message: "no .rego files".into() });
+            return Err(PolicyError::Io { path: dir.into(), message: "no .rego files".into() });
         }
         let mut engine = regorus::Engine::new();
-        for f in &files {
-            let src =
-                std::fs::read_to_string(f).map_err(|e| PolicyError::Io { path: f.clone(), message: e.to_string() })?;
-            engine.add_policy(f.display().to_string(), src).map_err(rego_err)?;
+        for f in files {
+            engine.add_policy(f.name.clone(), f.text.clone()).map_err(rego_err)?;
         }
-        Ok(Policies { files, engine })
+        Ok(Policies { files: files.iter().map(|f| PathBuf::from(&f.name)).collect(), engine })
     }
 
     /// Evaluates the k6gate package over `input` with `data`.
@@ -84,15 +77,12 @@ pub struct TestOutcome {
 /// Runs every `test_*` rule in `dir` the way `opa test` does: a test passes when the rule is
 /// true; false, undefined or an error fail it. `data` is loaded first (as `data.k6gate` etc.).
 pub fn run_tests(dir: &Path, data: Option<&serde_json::Value>) -> Result<Vec<TestOutcome>, PolicyError> {
-    let files = rego_files(dir)?;
     let mut engine = regorus::Engine::new();
     let mut tests = Vec::new();
-    for f in &files {
-        let src =
-            std::fs::read_to_string(f).map_err(|e| PolicyError::Io { path: f.clone(), message: e.to_string() })?;
-        let package = engine.add_policy(f.display().to_string(), src.clone()).map_err(rego_err)?;
-        for name in test_rules(&src) {
-            tests.push((f.clone(), package.clone(), name));
+    for f in super::files::rego_in(dir)? {
+        let package = engine.add_policy(f.name.clone(), f.text.clone()).map_err(rego_err)?;
+        for name in test_rules(&f.text) {
+            tests.push((PathBuf::from(&f.name), package.clone(), name));
         }
     }
     if let Some(d) = data {

@@ -1,11 +1,13 @@
 //! Policies: the repo's Rego rules and YAML data, evaluated over a comparison into a verdict.
 //!
-//! `data` loads and validates `policies/data/*.yaml`; `engine` runs Rego (regorus) and the
+//! `files` reads a policy's files from a directory or a git tree; `data` loads and validates
+//! `policies/data/*.yaml`; `engine` runs Rego (regorus) and the
 //! Rego unit tests; `verdict` turns rule results into the explainable verdict document.
 //! Time is an input: nothing here reads the clock.
 
 pub mod data;
 pub mod engine;
+pub mod files;
 mod locate;
 pub mod verdict;
 
@@ -20,6 +22,11 @@ pub enum PolicyError {
     Io { path: PathBuf, message: String },
     #[error("{}: no {what} in any data file", dir.display())]
     Missing { dir: PathBuf, what: String },
+    /// The base branch's policy binds (a pull request, `--policy-from base`) and cannot be read.
+    #[error(
+        "the binding policy comes from {wanted}, and it cannot be read: {reason}; the checked-out policy is not used in its place"
+    )]
+    Base { wanted: String, reason: String },
     /// Rego syntax or evaluation error; regorus messages carry `file:line:col`.
     #[error("{0}")]
     Rego(String),

@@ -203,6 +203,56 @@ pub struct Ignored {
 pub struct PolicyInfo {
     pub rego_files: Vec<String>,
     pub data_files: Vec<String>,
+    /// Where the files were read from when not from the checkout: a pull request's base branch.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub base: Option<PolicyBase>,
+}
+
+/// The base branch commit a pull request's binding policy was read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyBase {
+    /// The base branch (or the revision given with `--policy-base`).
+    pub branch: String,
+    /// The merge base of the PR's head and the base branch: the policy files are this
+    /// commit's.
+    pub commit: String,
+}
+
+impl PolicyBase {
+    /// The first 7 hex digits of the commit.
+    pub fn short(&self) -> &str {
+        self.commit.get(..7).unwrap_or(&self.commit)
+    }
+}
+
+/// A pull request's own policy, evaluated beside the binding one because it differs. Shown
+/// for review, never binding: it takes effect once the PR is merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Proposed {
+    /// Whose policy it is ("this PR's policy").
+    pub policy: String,
+    /// Policy files it adds, removes or changes, relative to the policies directory.
+    pub changed_files: Vec<String>,
+    /// What the verdict would be under it.
+    pub outcome: Status,
+    pub headline: String,
+    pub results: Vec<RuleResult>,
+}
+
+impl Proposed {
+    /// "under main's policy (merge base abc1234): FAIL; under this PR's policy: PASS (not
+    /// binding until merged; it changes data/budgets.yaml)".
+    pub fn note(&self, binding: Status, base: &PolicyBase) -> String {
+        format!(
+            "under {}'s policy (merge base {}): {}; under {}: {} (not binding until merged; it changes {})",
+            base.branch,
+            base.short(),
+            binding.label(),
+            self.policy,
+            self.outcome.label(),
+            self.changed_files.join(", ")
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -229,9 +279,14 @@ pub struct Verdict {
     /// The full comparison the rules saw.
     pub comparison: Comparison,
     /// What happened around the decision without changing it: an output (Grafana, GitHub,
-    /// Prometheus, the webhook) that could not be reached, and why.
+    /// Prometheus, the webhook) that could not be reached, and why; a pull request's own
+    /// policy and what it would decide.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// On a pull request that changes the policy: the verdict under the PR's policy. Never
+    /// binding; `outcome` is the base branch's policy's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub proposed: Option<Proposed>,
 }
 
 /// What the policies are asked about.
@@ -395,9 +450,11 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         policy: PolicyInfo {
             rego_files: policies.files.iter().map(|f| f.display().to_string()).collect(),
             data_files: data.files.iter().map(|f| f.display().to_string()).collect(),
+            base: None,
         },
         comparison: req.comparison.clone(),
         notes: Vec::new(),
+        proposed: None,
     })
 }
 

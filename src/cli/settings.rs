@@ -260,3 +260,43 @@ fn git(args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git").args(args).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        global: GlobalArgs,
+    }
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let cli = Cli::try_parse_from(["k6gate"]).unwrap();
+        Settings::new(cli.global, Vars::from_pairs(vars.iter().copied()))
+    }
+
+    /// In Actions `$USER` is `runner`: the record names the GitHub actor, who re-ran it, the
+    /// event and the workflow run, never the runner's account.
+    #[test]
+    fn in_actions_the_run_is_the_actors_never_the_runners() {
+        let s = settings(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("USER", "runner"),
+            ("GITHUB_ACTOR", "alice"),
+            ("GITHUB_TRIGGERING_ACTOR", "bob"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_SERVER_URL", "https://github.com/"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_RUN_ID", "42"),
+        ]);
+        let who = s.who();
+        assert_eq!(who.user.as_deref(), Some("alice"));
+        assert_eq!(who.context.triggering_actor.as_deref(), Some("bob"));
+        assert_eq!(who.context.event.as_deref(), Some("pull_request"));
+        assert_eq!(who.context.workflow_run_url.as_deref(), Some("https://github.com/acme/shop/actions/runs/42"));
+        let nobody = settings(&[("GITHUB_ACTIONS", "true"), ("USER", "runner")]).who();
+        assert_eq!(nobody.user, None, "no actor is unknown, not `runner`");
+    }
+}

@@ -91,6 +91,8 @@ impl Job {
             .current_dir(self.work.path())
             .args(["run", "--test", "checkout", "--env", "dev", "--deployment-version", "v1.0.0", "--commit", HEAD_SHA])
             .arg("--bootstrap")
+            // These tests are about reporting; which policy binds on a PR is `policy_base`'s.
+            .args(["--policy-from", "checkout"])
             .args(extra)
             .arg("--templates")
             .arg(root().join("k6-templates"))

@@ -236,6 +236,13 @@ impl RemoteStore {
         HistoryError::Invalid { path: PathBuf::from(&self.url), message }
     }
 
+    /// Whether an object is at `key` (a HEAD request); a store that cannot say counts as no.
+    fn exists(&self, key: &Key) -> bool {
+        let objects = self.objects.clone();
+        let key = key.clone();
+        matches!(crate::net::block_on(async move { objects.head(&key).await }), Ok(Ok(_)))
+    }
+
     /// The object at `key`, or `None` when there is none.
     fn get_bytes(&self, key: &Key, action: &str) -> Result<Option<Vec<u8>>, HistoryError> {
         Ok(self.get_versioned(key, action)?.map(|(bytes, _)| bytes))
@@ -477,8 +484,7 @@ impl RunStore for RemoteStore {
         let mut run = run.clone();
         for _ in 0..8 {
             let id = run.id.clone().unwrap_or_else(|| super::run_id::new_run_id(run.started_at_ns));
-            let key = self.run_key(&run.test, &run.environment, &id);
-            if !matches!(self.get_versioned(&key, "look up a run id"), Ok(Some(_))) {
+            if !self.exists(&self.run_key(&run.test, &run.environment, &id)) {
                 run.id = Some(id);
                 break;
             }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, named_params, params};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, params};
 use serde_json::value::RawValue;
 
 use super::baseline::{BASELINE_OUTCOMES, BaselineChoice};
@@ -103,44 +103,34 @@ impl SqliteStore {
 impl RunStore for SqliteStore {
     fn record_run(&self, run: &NewRun) -> Result<String, HistoryError> {
         self.check_new_run(run)?;
-        let mut insert = self
-            .conn
-            .prepare_cached(&format!(
-                "INSERT INTO runs ({RUN_COLUMNS}) VALUES (:id, :test, :environment, :outcome, :started_at_ns, \
-                 :finished_at_ns, :user, :host, :git_branch, :git_commit, :deployment_version, :run_dir, \
-                 :k6_exit_code, :k6gate_version, :summary, :verdict, :problem, :context) ON CONFLICT (id) DO NOTHING"
-            ))
-            .at(&self.path)?;
+        let mut record = RunRecord {
+            id: String::new(),
+            test: run.test.clone(),
+            environment: run.environment.clone(),
+            outcome: run.outcome,
+            started_at_ns: run.started_at_ns,
+            finished_at_ns: run.finished_at_ns,
+            user: run.user.clone(),
+            host: run.host.clone(),
+            git_branch: run.git_branch.clone(),
+            git_commit: run.git_commit.clone(),
+            deployment_version: run.deployment_version.clone(),
+            run_dir: run.run_dir.clone(),
+            k6_exit_code: run.k6_exit_code,
+            k6gate_version: env!("CARGO_PKG_VERSION").to_string(),
+            summary: run.summary.clone(),
+            verdict: run.verdict.clone(),
+            problem: run.problem.clone(),
+            context: run.context.clone(),
+        };
         for draw in 0..ID_DRAWS {
             // The caller's id first (its run directory and k6 `testid` tag already carry it).
-            let id = match (&run.id, draw) {
+            record.id = match (&run.id, draw) {
                 (Some(id), 0) => id.clone(),
                 _ => format_run_id(run.started_at_ns, random_salt()),
             };
-            let inserted = insert
-                .execute(named_params! {
-                    ":id": id,
-                    ":test": run.test,
-                    ":environment": run.environment,
-                    ":outcome": run.outcome,
-                    ":started_at_ns": run.started_at_ns,
-                    ":finished_at_ns": run.finished_at_ns,
-                    ":user": run.user,
-                    ":host": run.host,
-                    ":git_branch": run.git_branch,
-                    ":git_commit": run.git_commit,
-                    ":deployment_version": run.deployment_version,
-                    ":run_dir": run.run_dir.as_ref().map(|p| p.to_string_lossy()),
-                    ":k6_exit_code": run.k6_exit_code,
-                    ":k6gate_version": env!("CARGO_PKG_VERSION"),
-                    ":summary": run.summary.as_ref().map(|j| j.get()),
-                    ":verdict": run.verdict.as_ref().map(|j| j.get()),
-                    ":problem": run.problem,
-                    ":context": context_json(run.context.as_ref()),
-                })
-                .at(&self.path)?;
-            if inserted == 1 {
-                return Ok(id);
+            if self.insert(&record)? {
+                return Ok(record.id);
             }
         }
         Err(self.invalid(format!("no free run id left for {}", format_run_id(run.started_at_ns, 0))))
@@ -316,6 +306,11 @@ impl SqliteStore {
     /// Adds a run recorded by another k6gate, keeping its id and version. Returns false when
     /// a run with that id is already here.
     pub(super) fn import_run(&self, run: &RunRecord) -> Result<bool, HistoryError> {
+        self.insert(run)
+    }
+
+    /// Inserts `run` under its id; false when the id is taken.
+    fn insert(&self, run: &RunRecord) -> Result<bool, HistoryError> {
         let inserted = self
             .conn
             .prepare_cached(&format!(

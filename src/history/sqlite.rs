@@ -25,6 +25,20 @@ pub const FILE_NAME: &str = "history.db";
 /// How long a write waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often, and how far apart, opening is tried when SQLite refuses a lock outright.
+const OPEN_TRIES: u32 = 200;
+const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Journal mode, pragmas and schema: what every connection sets up on open.
+fn setup(conn: &Connection, path: &Path) -> Result<(), HistoryError> {
+    // Persistent once set; a file system without shared memory keeps its journal mode,
+    // which is slower but still correct.
+    let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0)).at(path)?;
+    conn.pragma_update(None, "synchronous", "normal").at(path)?;
+    conn.pragma_update(None, "foreign_keys", true).at(path)?;
+    schema::migrate(conn, path)
+}
+
 /// Fresh random bits tried when a run id is taken. 16 bits a second make a clash rare and
 /// 32 clashes in a row practically impossible.
 const ID_DRAWS: usize = 32;
@@ -51,13 +65,21 @@ impl SqliteStore {
         }
         let conn = Connection::open(&path).at(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT).at(&path)?;
-        // Persistent once set; a file system without shared memory keeps its journal mode,
-        // which is slower but still correct.
-        let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0)).at(&path)?;
-        conn.pragma_update(None, "synchronous", "normal").at(&path)?;
-        conn.pragma_update(None, "foreign_keys", true).at(&path)?;
-        schema::migrate(&conn, &path)?;
-        Ok(SqliteStore { conn, path })
+        // Processes opening a fresh file together can meet in a lock SQLite refuses at once
+        // rather than wait for (waiting could deadlock: switching to WAL while another
+        // connection migrates). Trying again shortly after is safe: each step is idempotent.
+        let mut tries = OPEN_TRIES;
+        loop {
+            match setup(&conn, &path) {
+                Err(HistoryError::Sqlite { source: rusqlite::Error::SqliteFailure(e, _), .. })
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries > 1 =>
+                {
+                    tries -= 1;
+                    std::thread::sleep(OPEN_RETRY_PAUSE);
+                }
+                done => return done.map(|()| SqliteStore { conn, path }),
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -198,11 +198,40 @@ significant(c) if {
 	worsening_ci(c) > noise_floor
 }
 
+# Between-run noise. With several baseline runs every comparison carries `between`: each
+# run's own value against the spread the baseline runs show (Student's t over the runs, see
+# ARCHITECTURE.md). A null p-value means the noise between runs is unknown: one baseline run.
+between_known(c) if is_number(c.between.p_value)
+
+between_below(c, level) if {
+	between_known(c)
+	c.between.p_value < level
+}
+
+warn_alpha := a if {
+	a := budgets.significance.warn_alpha
+	is_number(a)
+} else := 0.1
+
+# Over budget fails only when the change is significant against both the noise within the
+# run (per-second windows) and the noise between runs (the baseline runs' spread). Over budget
+# with only a hint of a change between runs warns. Over budget but inside the spread of the
+# baseline runs passes: that much movement is what repeated runs of the same build show, and
+# the verdict says so. With one baseline run the noise between runs is unknown and the rule is
+# the within-run one alone, as the verdict says.
 budget_status(c, allowed) := "pass" if {
 	worsening(c) <= allowed
 } else := "fail" if {
 	significant(c)
-} else := "warn"
+	not between_known(c)
+} else := "fail" if {
+	significant(c)
+	between_below(c, alpha)
+} else := "warn" if {
+	not between_known(c)
+} else := "warn" if {
+	between_below(c, warn_alpha)
+} else := "pass"
 
 budget_result(c, budget, allowed) := {
 	"id": sprintf("budget/%s/%s", [c.group, c.metric]),

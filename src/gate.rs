@@ -15,7 +15,7 @@ mod base;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::compare::{Comparison, Phase, compare};
+use crate::compare::{Comparison, Phase, compare, compare_runs};
 use crate::error::Result;
 use crate::github::actions::{Context, ContextError};
 use crate::github::approval::{self, Decision, Kind, Mode};
@@ -23,7 +23,6 @@ use crate::policy::data::{self, PolicyData, Sourced};
 use crate::policy::engine::Policies;
 use crate::policy::files::{self, PolicyFile, PolicyFiles};
 use crate::policy::verdict::{Approver, PolicyBase, Proposed, Request, Verdict, VerifiedApproval, evaluate};
-use crate::summary::RunSummary;
 use crate::vars::Vars;
 
 pub use base::PolicyFrom;
@@ -60,19 +59,24 @@ impl PolicySource {
 }
 
 /// One run as the gate sees it, and how to name it.
-#[derive(Debug, Clone, Copy)]
-pub struct Side<'a> {
-    pub summary: &'a RunSummary,
-    pub source: &'a str,
-}
+pub use crate::compare::Run as Side;
 
 /// The baseline of a case.
 #[derive(Debug, Clone)]
 pub enum Baseline<'a> {
-    /// A run to compare with, and why it was chosen (for the reader).
-    Run { side: Side<'a>, reason: Option<String> },
+    /// The runs to compare with, newest first (never empty; the first is "the" baseline), and
+    /// why they were chosen (for the reader). Several runs let the statistics see the noise
+    /// between runs.
+    Runs { runs: Vec<Side<'a>>, reason: Option<String> },
     /// No baseline yet: SLAs only, and the policies warn that budgets were not checked.
     None,
+}
+
+impl<'a> Baseline<'a> {
+    /// One baseline run.
+    pub fn one(side: Side<'a>, reason: Option<String>) -> Baseline<'a> {
+        Baseline::Runs { runs: vec![side], reason }
+    }
 }
 
 /// What the gate is asked about.
@@ -84,6 +88,8 @@ pub struct Case<'a> {
     pub now_ns: i64,
     pub phase: &'a Phase,
     pub candidate: Side<'a>,
+    /// Confirmation re-runs of the candidate, judged together with it.
+    pub confirmations: &'a [Side<'a>],
     pub baseline: Baseline<'a>,
     /// The previous run inside a migration window, for the ratchet.
     pub previous: Option<Side<'a>>,
@@ -222,14 +228,16 @@ fn parse(files: &PolicyFiles, waivers: &[PolicyFile]) -> Result<(Policies, Polic
 
 fn judge_under(policy: &Loaded, case: &Case<'_>) -> Result<Verdict> {
     let confidence = policy.data.confidence();
-    let compare = |b: Side<'_>, c: Side<'_>| compare(b.summary, b.source, c.summary, c.source, case.phase, confidence);
-    let (baseline, reason, no_baseline) = match &case.baseline {
-        Baseline::Run { side, reason } => (*side, reason.clone(), false),
+    let candidates: Vec<Side<'_>> = std::iter::once(case.candidate).chain(case.confirmations.iter().copied()).collect();
+    let itself = [Side { summary: case.candidate.summary, source: "this run" }];
+    let (baselines, reason, no_baseline) = match &case.baseline {
+        Baseline::Runs { runs, reason } if !runs.is_empty() => (runs.as_slice(), reason.clone(), false),
+        Baseline::Runs { .. } => return Err(crate::error::Error::Usage("a baseline of no runs".into())),
         // Budgets need a baseline; the run against itself lets the SLAs be checked.
-        Baseline::None => (Side { summary: case.candidate.summary, source: "this run" }, None, true),
+        Baseline::None => (itself.as_slice(), None, true),
     };
-    let comparison = compare(baseline, case.candidate);
-    let previous = case.previous.map(|p| compare(p, case.candidate));
+    let comparison = compare_runs(baselines, &candidates, case.phase, confidence);
+    let previous = case.previous.map(|p| compare_runs(&[p], &candidates, case.phase, confidence));
     let request = Request {
         test: case.test,
         environment: case.environment,

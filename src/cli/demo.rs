@@ -171,8 +171,9 @@ pub fn run(args: &DemoArgs, s: &Settings) -> Result<Exit> {
         now_ns: now,
         phase: &Default::default(),
         candidate: Side { summary: candidate, source: &second_source },
-        baseline: Baseline::Run {
-            side: Side { summary: baseline, source: &first_source },
+        confirmations: &[],
+        baseline: Baseline::Runs {
+            runs: vec![Side { summary: baseline, source: &first_source }],
             reason: verdict.baseline_reason.clone(),
         },
         previous: None,

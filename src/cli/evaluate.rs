@@ -22,7 +22,10 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
     let now_ns = now_ns(args.now.as_deref())?;
     let gate = Gate::load(&s.policy_source()?)?;
     let load = |spec: &str| crate::load::run(spec, &s.history());
-    let (baseline, candidate) = (load(&args.baseline)?, load(&args.run)?);
+    let baselines = args.baselines.iter().map(|b| load(b)).collect::<Result<Vec<_>>>()?;
+    let candidate = load(&args.run)?;
+    let confirmations = args.confirmations.iter().map(|c| load(c)).collect::<Result<Vec<_>>>()?;
+    let confirmations: Vec<_> = confirmations.iter().map(crate::load::LoadedRun::side).collect();
     let previous = args.previous.as_deref().map(load).transpose()?;
     let verdict = gate.judge(&Case {
         test: &args.test,
@@ -30,7 +33,8 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
         now_ns,
         phase: &args.phase.phase,
         candidate: candidate.side(),
-        baseline: Baseline::Run { side: baseline.side(), reason: None },
+        confirmations: &confirmations,
+        baseline: Baseline::Runs { runs: baselines.iter().map(crate::load::LoadedRun::side).collect(), reason: None },
         previous: previous.as_ref().map(crate::load::LoadedRun::side),
     })?;
     let json = serde_json::to_string_pretty(&verdict).map_err(Error::serialize("verdict"))?;

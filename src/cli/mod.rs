@@ -348,9 +348,13 @@ pub struct EvaluateArgs {
     /// The candidate run: a RunSummary, raw k6 output (ingested on the fly), or a run id.
     #[arg(long)]
     pub run: String,
-    /// The baseline run: a RunSummary, raw k6 output, or a run id.
-    #[arg(long)]
-    pub baseline: String,
+    /// A confirmation re-run of the candidate, judged together with it (repeatable).
+    #[arg(long = "confirmation", value_name = "RUN")]
+    pub confirmations: Vec<String>,
+    /// A baseline run: a RunSummary, raw k6 output, or a run id. Repeat it for a multi-run
+    /// baseline (newest first): the verdict then weighs the noise between runs.
+    #[arg(long = "baseline", value_name = "RUN", required = true)]
+    pub baselines: Vec<String>,
     /// The previous run inside a migration window (for the ratchet): a file or a run id.
     #[arg(long)]
     pub previous: Option<String>,

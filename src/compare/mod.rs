@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::stats::rank::{hodges_lehmann, mann_whitney_p, two_proportion_p};
+use crate::stats::runs::spread;
 use crate::summary::{GroupSeries, GroupStats, PhaseSummary, RunSummary};
 
 /// Fewer windows than this on either side: not enough evidence for a significance test.
@@ -198,6 +199,21 @@ impl RunIdentity {
             trimmed_s: summary.steady_state.as_ref().map(|s| s.trimmed_s),
         }
     }
+
+    /// No run at all (a caller passed an empty list): incomplete, with the reason.
+    fn none(why: &str) -> RunIdentity {
+        RunIdentity {
+            source: String::new(),
+            test_name: None,
+            environment: None,
+            deployment_version: None,
+            git_commit: None,
+            start: None,
+            complete: false,
+            issues: vec![why.to_string()],
+            trimmed_s: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -226,6 +242,48 @@ pub struct MetricComparison {
     /// Windows (or requests, for the error rate) behind each side.
     pub baseline_samples: u64,
     pub candidate_samples: u64,
+    /// Each run's own value against the baseline runs' spread: the noise between runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub between: Option<Between>,
+}
+
+/// How the between-run statistics measure a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    /// On logarithms: ranges and noise are relative (latency, throughput).
+    Log,
+    /// As is: ranges and noise are absolute (the error rate, or a value of zero).
+    Absolute,
+}
+
+/// The noise between runs of one metric: every baseline run's value, the spread they show,
+/// and whether the candidate (with its confirmation re-runs) falls outside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Between {
+    pub baseline_runs: u32,
+    pub candidate_runs: u32,
+    /// Each baseline run's value, newest first.
+    pub baseline_values: Vec<f64>,
+    /// The candidate's, then each confirmation re-run's.
+    pub candidate_values: Vec<f64>,
+    pub scale: Scale,
+    /// The lowest and highest baseline run relative to the baselines' centre (the comparison's
+    /// `baseline`): a fraction on the log scale, a difference on the absolute one. `None`
+    /// with one baseline run.
+    pub range_low: Option<f64>,
+    pub range_high: Option<f64>,
+    /// Run-to-run standard deviation (of the logarithm on the log scale); never below the
+    /// within-run standard error of one run's value. `None` when unknown.
+    pub noise: Option<f64>,
+    /// Degrees of freedom of the test.
+    pub df: Option<f64>,
+    /// Two-sided p-value of Student's t on the run values (see `stats::runs`); `None` when
+    /// the between-run noise is unknown.
+    pub p_value: Option<f64>,
+    /// Why the noise is unknown, or how it was bounded.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -233,8 +291,15 @@ pub struct Comparison {
     pub phase: String,
     /// Confidence level of the intervals.
     pub confidence: f64,
+    /// The baseline run (the newest of the baseline runs).
     pub baseline: RunIdentity,
     pub candidate: RunIdentity,
+    /// Every baseline run, newest first, when there is more than one.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub baselines: Vec<RunIdentity>,
+    /// Confirmation re-runs of the candidate, judged together with it.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub confirmations: Vec<RunIdentity>,
     pub metrics: Vec<MetricComparison>,
 }
 
@@ -246,6 +311,13 @@ impl Comparison {
 
 pub fn group_name(key: &BTreeMap<String, String>) -> String {
     if key.is_empty() { ALL.to_string() } else { key.values().cloned().collect::<Vec<_>>().join(" ") }
+}
+
+/// One run as a comparison sees it: its summary and how to name it (a file or a run id).
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub summary: &'a RunSummary,
+    pub source: &'a str,
 }
 
 /// The per-second values of one group inside a phase.
@@ -300,28 +372,52 @@ pub fn compare(
     phase: &Phase,
     confidence: f64,
 ) -> Comparison {
+    compare_runs(
+        &[Run { summary: baseline, source: baseline_source }],
+        &[Run { summary: candidate, source: candidate_source }],
+        phase,
+        confidence,
+    )
+}
+
+/// Compares the candidate runs (the candidate and its confirmation re-runs, first is the
+/// candidate) with the baseline runs (newest first) over `phase`, for the total and every
+/// group. Within-run statistics pool the runs' per-second windows; between-run statistics
+/// ([`Between`]) compare the runs' own values. Panics never; an empty side is reported as a
+/// missing phase.
+pub fn compare_runs(baselines: &[Run<'_>], candidates: &[Run<'_>], phase: &Phase, confidence: f64) -> Comparison {
+    let identity = |r: &Run<'_>| RunIdentity::of(r.summary, r.source);
+    let (first_b, first_c) = (baselines.first(), candidates.first());
     let mut out = Comparison {
         phase: phase.name().to_string(),
         confidence,
-        baseline: RunIdentity::of(baseline, baseline_source),
-        candidate: RunIdentity::of(candidate, candidate_source),
+        baseline: first_b.map(identity).unwrap_or_else(|| RunIdentity::none("no baseline run")),
+        candidate: first_c.map(identity).unwrap_or_else(|| RunIdentity::none("no candidate run")),
+        baselines: if baselines.len() > 1 { baselines.iter().map(identity).collect() } else { Vec::new() },
+        confirmations: candidates.iter().skip(1).map(identity).collect(),
         metrics: Vec::new(),
     };
-    let (bp, cp) = (phase_of(baseline, phase), phase_of(candidate, phase));
-    let (Some(bp), Some(cp)) = (bp, cp) else {
-        let missing = match (bp.is_none(), cp.is_none()) {
+    let bp: Vec<Option<&PhaseSummary>> = baselines.iter().map(|r| phase_of(r.summary, phase)).collect();
+    let cp: Vec<Option<&PhaseSummary>> = candidates.iter().map(|r| phase_of(r.summary, phase)).collect();
+    let b_missing = bp.is_empty() || bp.iter().any(Option::is_none);
+    let c_missing = cp.is_empty() || cp.iter().any(Option::is_none);
+    if b_missing || c_missing {
+        let missing = match (b_missing, c_missing) {
             (true, true) => "either run",
+            (true, false) if baselines.len() > 1 => "a baseline run",
             (true, false) => "the baseline",
+            _ if candidates.len() > 1 => "a candidate run",
             _ => "the candidate",
         };
         for metric in Metric::ALL {
             out.metrics.push(unavailable(ALL, metric, State::MissingPhase, format!("no {phase} phase in {missing}")));
         }
         return out;
-    };
-    let (bw, cw) = (phase_windows(baseline, phase), phase_windows(candidate, phase));
+    }
+    let (bp, cp): (Vec<&PhaseSummary>, Vec<&PhaseSummary>) =
+        (bp.into_iter().flatten().collect(), cp.into_iter().flatten().collect());
     let mut groups: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
-    for g in bp.groups.iter().chain(&cp.groups) {
+    for g in bp.iter().chain(&cp).flat_map(|p| &p.groups) {
         if !groups.contains(&g.key) {
             groups.push(g.key.clone());
         }
@@ -329,19 +425,28 @@ pub fn compare(
     groups.get_mut(1..).unwrap_or_default().sort();
     for key in groups {
         let name = group_name(&key);
-        let b = Side {
-            stats: group_stats(bp, &key),
-            windows: Windows { series: group_series(baseline, &key), idx: bw.clone() },
-        };
-        let c = Side {
-            stats: group_stats(cp, &key),
-            windows: Windows { series: group_series(candidate, &key), idx: cw.clone() },
-        };
+        let (b, c) = (sides(baselines, &bp, &key, phase), sides(candidates, &cp, &key, phase));
         for metric in Metric::ALL {
             out.metrics.push(compare_metric(&name, metric, &b, &c, confidence));
         }
     }
     out
+}
+
+/// Each run's view of the group `key` over `phase`.
+fn sides<'a>(
+    runs: &[Run<'a>],
+    phases: &[&'a PhaseSummary],
+    key: &BTreeMap<String, String>,
+    phase: &Phase,
+) -> Vec<Side<'a>> {
+    runs.iter()
+        .zip(phases)
+        .map(|(r, p)| Side {
+            stats: group_stats(p, key),
+            windows: Windows { series: group_series(r.summary, key), idx: phase_windows(r.summary, phase) },
+        })
+        .collect()
 }
 
 fn group_stats<'a>(p: &'a PhaseSummary, key: &BTreeMap<String, String>) -> Option<&'a GroupStats> {
@@ -360,6 +465,7 @@ fn phase_of<'a>(run: &'a RunSummary, phase: &Phase) -> Option<&'a PhaseSummary> 
     }
 }
 
+/// One run's view of one group.
 struct Side<'a> {
     stats: Option<&'a GroupStats>,
     windows: Windows<'a>,
@@ -385,6 +491,26 @@ impl Side<'_> {
     fn requests(&self) -> u64 {
         self.stats.map_or(0, |s| s.requests)
     }
+
+    fn failed(&self) -> u64 {
+        self.stats.map_or(0, |s| s.failed)
+    }
+
+    /// The standard error of this run's value on the analysis scale (log for latency and
+    /// throughput, absolute for the error rate), from its own windows or request counts.
+    fn standard_error(&self, metric: Metric, values: &[f64]) -> Option<f64> {
+        if metric == Metric::ErrorRate {
+            let (f, n) = (self.failed() as f64, self.requests() as f64);
+            return (n > 0.0).then(|| ((f / n) * (1.0 - f / n) / n).sqrt());
+        }
+        let logs: Vec<f64> = values.iter().filter(|x| **x > 0.0).map(|x| x.ln()).collect();
+        if logs.len() < 2 {
+            return None;
+        }
+        let m = logs.iter().sum::<f64>() / logs.len() as f64;
+        let var = logs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (logs.len() - 1) as f64;
+        Some((var / logs.len() as f64).sqrt())
+    }
 }
 
 fn unavailable(group: &str, metric: Metric, state: State, reason: String) -> MetricComparison {
@@ -403,29 +529,51 @@ fn unavailable(group: &str, metric: Metric, state: State, reason: String) -> Met
         ci_high: None,
         baseline_samples: 0,
         candidate_samples: 0,
+        between: None,
     }
 }
 
-fn compare_metric(group: &str, metric: Metric, b: &Side<'_>, c: &Side<'_>, confidence: f64) -> MetricComparison {
-    if b.requests() == 0 {
+/// The centre of several runs' values: the geometric mean for latency and throughput (their
+/// changes are ratios), the pooled rate for errors. `None` when a run has no value.
+fn centre(metric: Metric, sides: &[Side<'_>]) -> Option<f64> {
+    if metric == Metric::ErrorRate {
+        let n: u64 = sides.iter().map(Side::requests).sum();
+        return (n > 0).then(|| sides.iter().map(Side::failed).sum::<u64>() as f64 / n as f64);
+    }
+    let values: Option<Vec<f64>> = sides.iter().map(|s| s.value(metric)).collect();
+    let values = values?;
+    if values.len() == 1 {
+        return values.first().copied();
+    }
+    if values.iter().any(|v| *v <= 0.0 || !v.is_finite()) {
+        // No ratio scale for a zero: fall back to the plain mean.
+        return Some(values.iter().sum::<f64>() / values.len() as f64);
+    }
+    Some((values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
+}
+
+fn compare_metric(group: &str, metric: Metric, b: &[Side<'_>], c: &[Side<'_>], confidence: f64) -> MetricComparison {
+    let requests = |sides: &[Side<'_>]| sides.iter().map(Side::requests).sum::<u64>();
+    if requests(b) == 0 {
         // A new endpoint: nothing to compare with, but its own numbers still face the SLA.
         let mut m = unavailable(group, metric, State::MissingInBaseline, "no requests in the baseline".into());
-        m.candidate = c.value(metric);
+        m.candidate = centre(metric, c);
         return m;
     }
-    if c.requests() == 0 {
+    if requests(c) == 0 {
         let mut m = unavailable(group, metric, State::MissingInCandidate, "no requests in the candidate".into());
-        m.baseline = b.value(metric);
+        m.baseline = centre(metric, b);
         return m;
     }
-    let (bv, cv) = (b.value(metric), c.value(metric));
+    let (bv, cv) = (centre(metric, b), centre(metric, c));
     let mut m = unavailable(group, metric, State::Ok, String::new());
     m.reason = None;
     m.baseline = bv;
     m.candidate = cv;
     let (Some(bv), Some(cv)) = (bv, cv) else {
         m.state = State::InsufficientData;
-        m.reason = Some(format!("{} is not in the summary", metric.label()));
+        let runs = if b.len() + c.len() > 2 { " of a run" } else { "" };
+        m.reason = Some(format!("{} is not in the summary{runs}", metric.label()));
         return m;
     };
     if !bv.is_finite() || !cv.is_finite() {
@@ -435,11 +583,13 @@ fn compare_metric(group: &str, metric: Metric, b: &Side<'_>, c: &Side<'_>, confi
     }
     m.abs_change = Some(cv - bv);
     m.rel_change = (bv != 0.0).then(|| cv / bv - 1.0);
+    let windows = |sides: &[Side<'_>]| -> Vec<Vec<f64>> { sides.iter().map(|s| s.windows.values(metric)).collect() };
+    let (bw, cw) = (windows(b), windows(c));
+    m.between = Some(between(metric, b, c, &bw, &cw, bv));
 
     if metric == Metric::ErrorRate {
-        let (bs, cs) = (b.stats, c.stats);
-        let (bf, bn) = bs.map_or((0, 0), |s| (s.failed, s.requests));
-        let (cf, cn) = cs.map_or((0, 0), |s| (s.failed, s.requests));
+        let (bf, bn) = (b.iter().map(Side::failed).sum::<u64>(), requests(b));
+        let (cf, cn) = (c.iter().map(Side::failed).sum::<u64>(), requests(c));
         m.baseline_samples = bn;
         m.candidate_samples = cn;
         m.p_value = two_proportion_p(bf, bn, cf, cn);
@@ -453,7 +603,7 @@ fn compare_metric(group: &str, metric: Metric, b: &Side<'_>, c: &Side<'_>, confi
         return m;
     }
 
-    let (bw, cw) = (b.windows.values(metric), c.windows.values(metric));
+    let (bw, cw): (Vec<f64>, Vec<f64>) = (bw.concat(), cw.concat());
     m.baseline_samples = bw.len() as u64;
     m.candidate_samples = cw.len() as u64;
     if bw.len() < MIN_WINDOWS || cw.len() < MIN_WINDOWS {
@@ -462,7 +612,7 @@ fn compare_metric(group: &str, metric: Metric, b: &Side<'_>, c: &Side<'_>, confi
             "{} and {} one-second windows, at least {MIN_WINDOWS} each needed for a significance test{}",
             bw.len(),
             cw.len(),
-            if b.windows.series.is_none() || c.windows.series.is_none() {
+            if b.iter().chain(c).any(|s| s.windows.series.is_none()) {
                 " (a k6 summary input has no per-second series; ingest the JSON output)"
             } else {
                 ""
@@ -479,6 +629,54 @@ fn compare_metric(group: &str, metric: Metric, b: &Side<'_>, c: &Side<'_>, confi
         m.ci_high = Some(hi.exp() - 1.0);
     }
     m
+}
+
+/// Between-run statistics of one metric: each run's own value against the others'.
+fn between(
+    metric: Metric,
+    b: &[Side<'_>],
+    c: &[Side<'_>],
+    bw: &[Vec<f64>],
+    cw: &[Vec<f64>],
+    centre: f64,
+) -> Between {
+    let values = |sides: &[Side<'_>]| -> Vec<f64> { sides.iter().filter_map(|s| s.value(metric)).collect() };
+    let (bv, cv) = (values(b), values(c));
+    let ratio = metric != Metric::ErrorRate && bv.iter().chain(&cv).all(|v| *v > 0.0 && v.is_finite());
+    let scale = |v: &[f64]| -> Vec<f64> { if ratio { v.iter().map(|x| x.ln()).collect() } else { v.to_vec() } };
+    let relative = |v: f64| if ratio && centre > 0.0 { v / centre - 1.0 } else { v - centre };
+    let range = (bv.len() > 1).then(|| {
+        let lo = bv.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = bv.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (relative(lo), relative(hi))
+    });
+    // The floor: no run's value is known better than its own windows (or requests) allow.
+    let mut errors: Vec<f64> =
+        b.iter().zip(bw).chain(c.iter().zip(cw)).filter_map(|(s, w)| s.standard_error(metric, w)).collect();
+    errors.sort_by(f64::total_cmp);
+    let floor = errors.get(errors.len() / 2).copied().unwrap_or(0.0);
+    let spread = (bv.len() == b.len() && cv.len() == c.len()).then(|| spread(&scale(&bv), &scale(&cv), floor)).flatten();
+    let note = match (b.len(), &spread) {
+        (1, _) => Some("between-run noise unknown: one baseline run".to_string()),
+        (_, None) => Some(format!("between-run noise unknown: {} of {} baseline runs have a value", bv.len(), b.len())),
+        (n, Some(s)) if s.floored => Some(format!(
+            "the {n} baseline runs agree more closely than one run's own windows allow; the within-run error is used"
+        )),
+        _ => None,
+    };
+    Between {
+        baseline_runs: b.len() as u32,
+        candidate_runs: c.len() as u32,
+        baseline_values: bv,
+        candidate_values: cv,
+        scale: if ratio { Scale::Log } else { Scale::Absolute },
+        range_low: range.map(|r| r.0),
+        range_high: range.map(|r| r.1),
+        noise: spread.map(|s| s.sd),
+        df: spread.map(|s| s.df),
+        p_value: spread.map(|s| s.p_value),
+        note,
+    }
 }
 
 fn z_for(confidence: f64) -> f64 {

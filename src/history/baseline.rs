@@ -43,3 +43,30 @@ impl BaselineChoice {
         BaselineChoice { run, reason: format!("latest passing run on {default_branch}"), pin: None }
     }
 }
+
+impl BaselineChoice {
+    /// The runs that join this baseline to make a multi-run baseline: up to `n - 1` of
+    /// `runs`, newest first, by the same rule as the baseline itself. Each is a passing run
+    /// ([`BASELINE_OUTCOMES`]) of the same test and environment with a summary, started no
+    /// later than the baseline run (a pinned old baseline is never mixed with newer code),
+    /// and not before `since_ns` (an accepted change point: the history before it is another
+    /// normal). A pinned baseline is joined only by runs of its own deployment version: more
+    /// measurements of the build someone chose. Otherwise by runs on `default_branch`.
+    pub fn companions(&self, runs: &[RunRecord], n: usize, default_branch: &str, since_ns: Option<i64>) -> Vec<RunRecord> {
+        let base = &self.run;
+        let mut out: Vec<RunRecord> = runs
+            .iter()
+            .filter(|r| r.id != base.id && r.test == base.test && r.environment == base.environment)
+            .filter(|r| BASELINE_OUTCOMES.contains(&r.outcome) && r.summary.is_some())
+            .filter(|r| r.started_at_ns <= base.started_at_ns && since_ns.is_none_or(|s| r.started_at_ns >= s))
+            .filter(|r| match &self.pin {
+                Some(_) => base.deployment_version.is_some() && r.deployment_version == base.deployment_version,
+                None => r.git_branch.as_deref() == Some(default_branch),
+            })
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.started_at_ns.cmp(&a.started_at_ns).then_with(|| b.id.cmp(&a.id)));
+        out.truncate(n.saturating_sub(1));
+        out
+    }
+}

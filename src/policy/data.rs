@@ -114,6 +114,7 @@ pub struct SlaEntry {
 struct BudgetSection {
     defaults: Option<Limits>,
     significance: Option<Significance>,
+    history: Option<HistoryRules>,
     #[serde(default)]
     tests: Vec<BudgetEntry>,
 }
@@ -130,7 +131,29 @@ pub struct Significance {
     /// Confidence level of the intervals (default 0.95).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// Over budget with a between-run p-value below this (but not below `alpha`) warns;
+    /// above it the change is inside the baseline runs' spread and passes (default 0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warn_alpha: Option<f64>,
 }
+
+/// How decisions use the run history (`budgets.history`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRules {
+    /// The baseline is the last this many accepted runs (default 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_runs: Option<u32>,
+    /// In CI, a FAIL near the budget is re-run up to this many times before it blocks
+    /// (default 1; `run --confirm N` overrides it, locally the default is 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm_in_ci: Option<u32>,
+}
+
+/// Most baseline runs a policy may ask for: more only slows every run down.
+pub const MAX_BASELINE_RUNS: u32 = 20;
+/// Most confirmation re-runs a policy may ask for.
+pub const MAX_CONFIRM_RUNS: u32 = 5;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -218,6 +241,7 @@ pub struct PolicyData {
     pub budget_defaults: Sourced<Limits>,
     pub budget_tests: Vec<Sourced<BudgetEntry>>,
     pub significance: Option<Significance>,
+    pub history: Option<HistoryRules>,
     pub windows: Vec<Sourced<Window>>,
     pub waivers: Vec<Sourced<Waiver>>,
     pub approvers: Vec<String>,
@@ -236,6 +260,17 @@ impl PolicyData {
 
     pub fn confidence(&self) -> f64 {
         self.significance.as_ref().and_then(|s| s.confidence).unwrap_or(0.95)
+    }
+
+    /// How many accepted runs make the baseline (`budgets.history.baseline_runs`, default 5).
+    pub fn baseline_runs(&self) -> usize {
+        self.history.as_ref().and_then(|h| h.baseline_runs).unwrap_or(5) as usize
+    }
+
+    /// Confirmation re-runs of a FAIL near the budget in CI (`budgets.history.confirm_in_ci`,
+    /// default 1).
+    pub fn confirm_in_ci(&self) -> u32 {
+        self.history.as_ref().and_then(|h| h.confirm_in_ci).unwrap_or(1)
     }
 
     /// `data.k6gate_config` for Rego (rules live in package `k6gate`, so data cannot share
@@ -290,6 +325,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
     let mut sla_defaults: Option<(Sourced<Limits>, PathBuf)> = None;
     let mut budget_defaults: Option<(Sourced<Limits>, PathBuf)> = None;
     let mut significance: Option<Significance> = None;
+    let mut history: Option<HistoryRules> = None;
     let (mut sla_tests, mut budget_tests, mut windows, mut waivers) = (vec![], vec![], vec![], vec![]);
     let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
 
@@ -361,7 +397,12 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
             }
             if let Some(s) = b.significance {
                 let segs = [Seg::Key("budgets"), Seg::Key("significance")];
-                for (name, v) in [("alpha", s.alpha), ("noise_floor", s.noise_floor), ("confidence", s.confidence)] {
+                for (name, v) in [
+                    ("alpha", s.alpha),
+                    ("noise_floor", s.noise_floor),
+                    ("confidence", s.confidence),
+                    ("warn_alpha", s.warn_alpha),
+                ] {
                     if v.is_some_and(|v| !(0.0..1.0).contains(&v)) {
                         let mut at = segs.to_vec();
                         at.push(Seg::Key(name));
@@ -369,6 +410,18 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
                     }
                 }
                 significance = Some(s);
+            }
+            if let Some(h) = b.history {
+                let at = |name| vec![Seg::Key("budgets"), Seg::Key("history"), Seg::Key(name)];
+                if h.baseline_runs.is_some_and(|n| !(1..=MAX_BASELINE_RUNS).contains(&n)) {
+                    let m = format!("budgets.history.baseline_runs must be between 1 and {MAX_BASELINE_RUNS}");
+                    return Err(err(path, text, &at("baseline_runs"), m));
+                }
+                if h.confirm_in_ci.is_some_and(|n| n > MAX_CONFIRM_RUNS) {
+                    let m = format!("budgets.history.confirm_in_ci must be at most {MAX_CONFIRM_RUNS}");
+                    return Err(err(path, text, &at("confirm_in_ci"), m));
+                }
+                history = Some(h);
             }
             for (i, e) in b.tests.into_iter().enumerate() {
                 let segs = [Seg::Key("budgets"), Seg::Key("tests"), Seg::Index(i)];
@@ -472,6 +525,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
         budget_defaults: budget_defaults.0,
         budget_tests,
         significance,
+        history,
         windows,
         waivers,
         approvers,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::PolicyError;
 use super::data::{PolicyData, Source};
 use super::engine::Policies;
-use crate::compare::{ALL, Comparison, Metric, MetricComparison, RunIdentity};
+use crate::compare::{ALL, Between, Comparison, Metric, MetricComparison, RunIdentity, Scale};
 use crate::time::format_rfc3339_ms;
 
 pub const SCHEMA_VERSION: &str = "k6gate.verdict/v1";
@@ -433,6 +433,14 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
     }
     let outcome = results.iter().map(|r| r.status).max().unwrap_or(Status::Pass);
     let headline = headline(outcome, &results, req);
+    let mut notes = Vec::new();
+    if !req.no_baseline && req.comparison.baselines.is_empty() {
+        notes.push(
+            "one baseline run: the noise between runs is unknown, so budgets were judged on the noise within the runs \
+             alone"
+                .to_string(),
+        );
+    }
     Ok(Verdict {
         schema_version: SCHEMA_VERSION.into(),
         outcome,
@@ -453,7 +461,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
             base: None,
         },
         comparison: req.comparison.clone(),
-        notes: Vec::new(),
+        notes,
         proposed: None,
     })
 }
@@ -526,13 +534,59 @@ fn describe(r: &RawResult, c: Option<&MetricComparison>, phase: &str) -> String 
                 (_, Some(bu)) => format!(" — budget {}", fmt_budget(metric, bu)),
                 _ => String::new(),
             };
+            let between = match (&r.kind, &c.between) {
+                (RuleKind::Budget, Some(between)) => {
+                    let worse = match metric {
+                        Metric::ErrorRate => c.abs_change,
+                        Metric::RequestsPerS => c.rel_change.map(|r| -r),
+                        _ => c.rel_change,
+                    };
+                    let over = worse.zip(r.budget).is_some_and(|(w, b)| w > b);
+                    between_sentence(metric, between, r.status, over, c.rel_change)
+                }
+                _ => String::new(),
+            };
             format!(
-                "{what} {change} ({} -> {}, {phase} phase, {}{ci}){budget}",
+                "{what} {change} ({} -> {}, {phase} phase, {}{ci}){budget}{between}",
                 fmt_value(metric, b),
                 fmt_value(metric, v),
                 fmt_p(c.p_value)
             )
         }
+    }
+}
+
+/// "; outside the range of the last 5 baselines [−4.0 %, +6.0 %], between-run p < 0.001", or
+/// why a change over budget is not a regression, or that the noise between runs is unknown.
+fn between_sentence(metric: Metric, b: &Between, status: Status, over: bool, rel_change: Option<f64>) -> String {
+    let fmt = |x: f64| match b.scale {
+        Scale::Log => format!("{:+.1} %", x * 100.0),
+        Scale::Absolute if metric == Metric::ErrorRate => format!("{:+.2} pp", x * 100.0),
+        Scale::Absolute => format!("{x:+.1}"),
+    };
+    let (Some(lo), Some(hi), Some(p)) = (b.range_low, b.range_high, b.p_value) else {
+        // Said once in the verdict's notes; repeated only where it decided something.
+        if status == Status::Pass {
+            return String::new();
+        }
+        return format!("; {}", b.note.as_deref().unwrap_or("between-run noise unknown"));
+    };
+    let runs = b.baseline_runs;
+    let with = match b.candidate_runs {
+        0 | 1 => String::new(),
+        n => format!(" (with {} confirmation re-run{})", n - 1, if n == 2 { "" } else { "s" }),
+    };
+    let p = fmt_p(Some(p)).replacen('p', "between-run p", 1);
+    let outside = rel_change.is_some_and(|r| r < lo || r > hi) || metric == Metric::ErrorRate;
+    match status {
+        Status::Pass if !over => format!("; the last {runs} baselines ranged {}..{}", fmt(lo), fmt(hi)),
+        Status::Pass => format!(
+            "; inside the noise of the last {runs} baselines (range {}..{}, {p}){with}: not counted as a regression",
+            fmt(lo),
+            fmt(hi)
+        ),
+        _ if outside => format!("; outside the range of the last {runs} baselines [{}, {}], {p}{with}", fmt(lo), fmt(hi)),
+        _ => format!("; within the range of the last {runs} baselines [{}, {}], {p}{with}", fmt(lo), fmt(hi)),
     }
 }
 

@@ -23,7 +23,8 @@ use crate::compare::Phase;
 use crate::error::{Error, Result, Service};
 use crate::gate::{self, Case, Gate, PolicySource, Side};
 use crate::history::{
-    HistoryConfig, HistoryError, Holder, NewRun, Outcome, RemoteConfig, RunContext, RunStore, Store, new_run_id,
+    HistoryConfig, HistoryError, Holder, NewRun, Outcome, RemoteConfig, RunContext, RunFilter, RunStore, Store,
+    new_run_id,
 };
 use crate::ingest::{IngestOptions, ingest};
 use crate::load::LoadedRun;
@@ -114,8 +115,9 @@ struct Prepared {
     script: PathBuf,
     gate: Gate,
     store: Store,
-    /// The baseline and why it was chosen; `None` only for a bootstrap run.
-    baseline: Option<(LoadedRun, String)>,
+    /// The baseline runs (newest first, never empty) and why they were chosen; `None` only
+    /// for a bootstrap run.
+    baseline: Option<Chosen>,
     /// Why this run has no baseline (a bootstrap), for the verdict.
     bootstrap: Option<String>,
     given_previous: Option<LoadedRun>,
@@ -252,7 +254,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     // Runs given by hand are read now: a typo costs seconds, not a run.
     let given = match &opts.baseline {
         BaselineSource::Given(spec) => {
-            Some((crate::load::run_in(spec, &store)?, format!("given on the command line: {spec}")))
+            Some((vec![crate::load::run_in(spec, &store)?], format!("given on the command line: {spec}")))
         }
         BaselineSource::Auto => None,
     };
@@ -264,7 +266,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     // seconds, not a run. Never "no baseline" by accident: that is an explicit --bootstrap.
     let (baseline, bootstrap) = match given {
         Some(given) => (Some(given), None),
-        None => auto_baseline(opts, &store)?,
+        None => auto_baseline(opts, &store, gate.data().baseline_runs())?,
     };
 
     let run_dir = opts.state_dir.join("runs").join(&run_id);
@@ -275,17 +277,32 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     Ok(Prepared { run_id, run_dir, script, gate, store, baseline, bootstrap, given_previous, lock: Some(lock) })
 }
 
-/// A baseline and why it was chosen.
-type Chosen = (LoadedRun, String);
+/// The baseline runs (newest first) and why they were chosen.
+type Chosen = (Vec<LoadedRun>, String);
 
-/// The history's baseline: the pin, else the latest passing run on the default branch. None
-/// only with --bootstrap; a store that lost its baseline fails closed unless bootstrapping.
-fn auto_baseline(opts: &RunOptions, store: &Store) -> Result<(Option<Chosen>, Option<String>)> {
+/// The history's baseline: the pin, else the latest passing run on the default branch, joined
+/// by up to `n - 1` earlier runs by the same rule (`BaselineChoice::companions`). None only
+/// with --bootstrap; a store that lost its baseline fails closed unless bootstrapping.
+fn auto_baseline(opts: &RunOptions, store: &Store, n: usize) -> Result<(Option<Chosen>, Option<String>)> {
     let found = store.baseline(&opts.test, &opts.environment, &opts.default_branch);
     match found {
         Ok(Some(choice)) => {
-            let reason = format!("run {}: {}", choice.run.id, choice.reason);
-            Ok((Some((crate::load::recorded(choice.run, store)?, reason)), None))
+            let filter = RunFilter { test: Some(&opts.test), environment: Some(&opts.environment), limit: None };
+            let more = choice.companions(&store.list_runs(&filter)?, n, &opts.default_branch, None);
+            let mut reason = format!("run {}: {}", choice.run.id, choice.reason);
+            if !more.is_empty() {
+                let ids: Vec<&str> = more.iter().map(|r| r.id.as_str()).collect();
+                reason.push_str(&format!("; with {} earlier run(s) by the same rule: {}", more.len(), ids.join(", ")));
+            } else if n > 1 {
+                reason.push_str(&format!(
+                    "; no earlier run qualifies, so the noise between runs is unknown ({n} runs wanted)"
+                ));
+            }
+            let mut runs = vec![crate::load::recorded(choice.run, store)?];
+            for r in more {
+                runs.push(crate::load::recorded(r, store)?);
+            }
+            Ok((Some((runs, reason)), None))
         }
         Ok(None) if opts.bootstrap => Ok((
             None,
@@ -405,7 +422,9 @@ fn judge_steps(
 
     injected(Step::Baseline, fail_at)?;
     let baseline = match &p.baseline {
-        Some((loaded, reason)) => gate::Baseline::Run { side: loaded.side(), reason: Some(reason.clone()) },
+        Some((runs, reason)) => {
+            gate::Baseline::Runs { runs: runs.iter().map(LoadedRun::side).collect(), reason: Some(reason.clone()) }
+        }
         None => gate::Baseline::None,
     };
 
@@ -417,6 +436,7 @@ fn judge_steps(
         now_ns: opts.now_ns,
         phase: &opts.phase,
         candidate: Side { summary, source: &candidate_source },
+        confirmations: &[],
         baseline: baseline.clone(),
         previous: p.given_previous.as_ref().map(LoadedRun::side),
     };
@@ -429,7 +449,7 @@ fn judge_steps(
 
     injected(Step::WriteReports, fail_at)?;
     let baseline_summary = match &baseline {
-        gate::Baseline::Run { side, .. } => Some(side.summary),
+        gate::Baseline::Runs { runs, .. } => runs.first().map(|s| s.summary),
         gate::Baseline::None => None,
     };
     let html = write_reports(&p.run_dir, &p.run_id, &verdict, summary, baseline_summary)

@@ -3,6 +3,7 @@
 pub mod exact_sum;
 pub mod mser;
 pub mod rank;
+pub mod runs;
 pub mod sketch;
 
 pub use exact_sum::ExactSum;

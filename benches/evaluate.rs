@@ -39,7 +39,8 @@ fn bench(c: &mut Criterion) {
         now_ns: 1_795_824_000_000_000_000,
         phase: &phase,
         candidate: r,
-        baseline: Baseline::Run { side: b, reason: None },
+        confirmations: &[],
+        baseline: Baseline::one(b, None),
         previous: None,
     };
 

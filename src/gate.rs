@@ -113,6 +113,10 @@ struct Proposal {
     changed: Vec<String>,
 }
 
+/// The verdict's note when the baseline is a single run.
+pub const ONE_BASELINE: &str =
+    "one baseline run: the noise between runs is unknown, so budgets were judged on the noise within the runs alone";
+
 /// Loaded policies with only the honoured overrides in their data.
 #[derive(Debug)]
 pub struct Gate {
@@ -213,6 +217,9 @@ impl Gate {
             };
             verdict.notes.push(proposed.note(verdict.outcome, base));
             verdict.proposed = Some(proposed);
+        }
+        if matches!(&case.baseline, Baseline::Runs { runs, .. } if runs.len() == 1) {
+            verdict.notes.push(ONE_BASELINE.to_string());
         }
         Ok(verdict)
     }

@@ -48,8 +48,9 @@ fn judged() -> &'static Judged {
                 now_ns: 1_795_824_000_000_000_000,
                 phase: &Phase::SteadyState,
                 candidate: Side { summary: &candidate, source: "policy-slow.json" },
-                baseline: Baseline::Run {
-                    side: Side { summary: &baseline, source: "policy-base-a.json" },
+                confirmations: &[],
+                baseline: Baseline::Runs {
+                    runs: vec![Side { summary: &baseline, source: "policy-base-a.json" }],
                     reason: Some("pinned by release-bot for v1.0.0".into()),
                 },
                 previous: None,

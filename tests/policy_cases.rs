@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
 
-use k6gate::compare::{Comparison, Metric, MetricComparison, RunIdentity, State};
+use k6gate::compare::{Between, Comparison, Metric, MetricComparison, RunIdentity, Scale, State};
 use k6gate::policy::data;
 use k6gate::policy::engine::Policies;
 use k6gate::policy::verdict::{Request, Status, Verdict, evaluate};
@@ -73,6 +73,8 @@ struct Case {
     #[serde(default)]
     comparisons: Vec<CaseMetric>,
     previous: Option<Vec<CaseMetric>>,
+    /// Baseline runs behind the comparison (default 1).
+    baseline_runs: Option<u32>,
     data: DataSpec,
     policies: Option<BTreeMap<String, String>>,
     want: Want,
@@ -113,6 +115,40 @@ struct CaseMetric {
     ci_high: Option<f64>,
     baseline_samples: Option<u64>,
     candidate_samples: Option<u64>,
+    /// The noise between runs, for multi-run baselines.
+    between: Option<CaseBetween>,
+}
+
+/// `between: { runs: 5, range: [-0.04, 0.06], p: 0.001 }` (`p: null` when unknown).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseBetween {
+    runs: u32,
+    #[serde(default = "one")]
+    candidate_runs: u32,
+    range: Option<[f64; 2]>,
+    noise: Option<f64>,
+    p: Option<f64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn between(b: &CaseBetween, metric: Metric) -> Between {
+    Between {
+        baseline_runs: b.runs,
+        candidate_runs: b.candidate_runs,
+        baseline_values: Vec::new(),
+        candidate_values: Vec::new(),
+        scale: if metric == Metric::ErrorRate { Scale::Absolute } else { Scale::Log },
+        range_low: b.range.map(|r| r[0]),
+        range_high: b.range.map(|r| r[1]),
+        noise: b.noise,
+        df: b.p.map(|_| f64::from(b.runs + b.candidate_runs - 2)),
+        p_value: b.p,
+        note: b.p.is_none().then(|| "between-run noise unknown: one baseline run".to_string()),
+    }
 }
 
 fn all_group() -> String {
@@ -227,6 +263,7 @@ fn metric_comparison(m: &CaseMetric) -> MetricComparison {
         ci_high: m.ci_high,
         baseline_samples: m.baseline_samples.unwrap_or(samples),
         candidate_samples: m.candidate_samples.unwrap_or(samples),
+        between: m.between.as_ref().map(|b| between(b, m.metric)),
     }
 }
 
@@ -275,6 +312,10 @@ fn run_case(case: &Case) -> Result<Result<Verdict, String>, Failed> {
         confidence: 0.95,
         baseline: identity(&case.baseline, case, "baseline.json"),
         candidate: identity(&case.candidate, case, "candidate.json"),
+        baselines: (1..case.baseline_runs.unwrap_or(1))
+            .map(|i| RunIdentity { source: format!("baseline-{i}.json"), ..identity(&case.baseline, case, "") })
+            .collect(),
+        confirmations: Vec::new(),
         metrics: case.comparisons.iter().map(metric_comparison).collect(),
     };
     let previous = case.previous.as_ref().map(|p| Comparison {
@@ -282,6 +323,8 @@ fn run_case(case: &Case) -> Result<Result<Verdict, String>, Failed> {
         confidence: 0.95,
         baseline: RunIdentity { source: "previous.json".into(), ..identity(&case.candidate, case, "") },
         candidate: identity(&case.candidate, case, "candidate.json"),
+        baselines: Vec::new(),
+        confirmations: Vec::new(),
         metrics: p.iter().map(metric_comparison).collect(),
     });
 

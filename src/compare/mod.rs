@@ -632,14 +632,7 @@ fn compare_metric(group: &str, metric: Metric, b: &[Side<'_>], c: &[Side<'_>], c
 }
 
 /// Between-run statistics of one metric: each run's own value against the others'.
-fn between(
-    metric: Metric,
-    b: &[Side<'_>],
-    c: &[Side<'_>],
-    bw: &[Vec<f64>],
-    cw: &[Vec<f64>],
-    centre: f64,
-) -> Between {
+fn between(metric: Metric, b: &[Side<'_>], c: &[Side<'_>], bw: &[Vec<f64>], cw: &[Vec<f64>], centre: f64) -> Between {
     let values = |sides: &[Side<'_>]| -> Vec<f64> { sides.iter().filter_map(|s| s.value(metric)).collect() };
     let (bv, cv) = (values(b), values(c));
     let ratio = metric != Metric::ErrorRate && bv.iter().chain(&cv).all(|v| *v > 0.0 && v.is_finite());
@@ -655,7 +648,8 @@ fn between(
         b.iter().zip(bw).chain(c.iter().zip(cw)).filter_map(|(s, w)| s.standard_error(metric, w)).collect();
     errors.sort_by(f64::total_cmp);
     let floor = errors.get(errors.len() / 2).copied().unwrap_or(0.0);
-    let spread = (bv.len() == b.len() && cv.len() == c.len()).then(|| spread(&scale(&bv), &scale(&cv), floor)).flatten();
+    let spread =
+        (bv.len() == b.len() && cv.len() == c.len()).then(|| spread(&scale(&bv), &scale(&cv), floor)).flatten();
     let note = match (b.len(), &spread) {
         (1, _) => Some("between-run noise unknown: one baseline run".to_string()),
         (_, None) => Some(format!("between-run noise unknown: {} of {} baseline runs have a value", bv.len(), b.len())),

@@ -52,7 +52,13 @@ impl BaselineChoice {
     /// and not before `since_ns` (an accepted change point: the history before it is another
     /// normal). A pinned baseline is joined only by runs of its own deployment version: more
     /// measurements of the build someone chose. Otherwise by runs on `default_branch`.
-    pub fn companions(&self, runs: &[RunRecord], n: usize, default_branch: &str, since_ns: Option<i64>) -> Vec<RunRecord> {
+    pub fn companions(
+        &self,
+        runs: &[RunRecord],
+        n: usize,
+        default_branch: &str,
+        since_ns: Option<i64>,
+    ) -> Vec<RunRecord> {
         let base = &self.run;
         let mut out: Vec<RunRecord> = runs
             .iter()

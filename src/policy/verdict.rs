@@ -433,14 +433,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
     }
     let outcome = results.iter().map(|r| r.status).max().unwrap_or(Status::Pass);
     let headline = headline(outcome, &results, req);
-    let mut notes = Vec::new();
-    if !req.no_baseline && req.comparison.baselines.is_empty() {
-        notes.push(
-            "one baseline run: the noise between runs is unknown, so budgets were judged on the noise within the runs \
-             alone"
-                .to_string(),
-        );
-    }
+
     Ok(Verdict {
         schema_version: SCHEMA_VERSION.into(),
         outcome,
@@ -461,7 +454,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
             base: None,
         },
         comparison: req.comparison.clone(),
-        notes,
+        notes: Vec::new(),
         proposed: None,
     })
 }
@@ -566,10 +559,11 @@ fn between_sentence(metric: Metric, b: &Between, status: Status, over: bool, rel
     };
     let (Some(lo), Some(hi), Some(p)) = (b.range_low, b.range_high, b.p_value) else {
         // Said once in the verdict's notes; repeated only where it decided something.
-        if status == Status::Pass {
-            return String::new();
-        }
-        return format!("; {}", b.note.as_deref().unwrap_or("between-run noise unknown"));
+        // One baseline run is said once, in the verdict's notes.
+        return match &b.note {
+            Some(note) if b.baseline_runs > 1 && status != Status::Pass => format!("; {note}"),
+            _ => String::new(),
+        };
     };
     let runs = b.baseline_runs;
     let with = match b.candidate_runs {
@@ -585,7 +579,9 @@ fn between_sentence(metric: Metric, b: &Between, status: Status, over: bool, rel
             fmt(lo),
             fmt(hi)
         ),
-        _ if outside => format!("; outside the range of the last {runs} baselines [{}, {}], {p}{with}", fmt(lo), fmt(hi)),
+        _ if outside => {
+            format!("; outside the range of the last {runs} baselines [{}, {}], {p}{with}", fmt(lo), fmt(hi))
+        }
         _ => format!("; within the range of the last {runs} baselines [{}, {}], {p}{with}", fmt(lo), fmt(hi)),
     }
 }

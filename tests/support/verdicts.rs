@@ -52,6 +52,7 @@ pub fn metric(metric: Metric, baseline: f64, candidate: f64, p_value: f64, ci: (
         ci_high: Some(ci.1),
         baseline_samples: if error { 6000 } else { 60 },
         candidate_samples: if error { 6000 } else { 60 },
+        between: None,
     }
 }
 
@@ -68,6 +69,8 @@ pub fn comparison(test: &str, env: &str, metrics: Vec<MetricComparison>) -> Comp
         confidence: 0.95,
         baseline: identity("v1.0.0.json", test, env, "v1.0.0"),
         candidate: identity("v1.1.0.json", test, env, "v1.1.0"),
+        baselines: Vec::new(),
+        confirmations: Vec::new(),
         metrics,
     }
 }

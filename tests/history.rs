@@ -91,6 +91,7 @@ fn records_and_gets_a_run_with_every_field() {
             event: Some("pull_request".into()),
             workflow_run_url: Some("https://github.com/o/r/actions/runs/1".into()),
             bootstrap: false,
+            confirms: None,
         }),
         summary: Some(json(serde_json::json!({"phases": [{"name": "steady", "p95": 12.5}]}))),
         verdict: Some(json(serde_json::json!({"outcome": "warn", "headline": "p95 +3%"}))),

@@ -228,6 +228,7 @@ fn runs_keep_who_triggered_them(b: Backend) {
         event: Some("pull_request".into()),
         workflow_run_url: Some("https://github.com/o/r/actions/runs/42".into()),
         bootstrap: true,
+        confirms: Some("20261206-081500-abcd".into()),
     };
     let id = f
         .store

@@ -74,6 +74,8 @@ pub fn run(args: &DemoArgs, s: &Settings) -> Result<Exit> {
     // trusted here, and the verdict says so. `run` verifies by default.
     let policy = PolicySource::new(&policies, crate::github::approval::Mode::Trust);
     let opts = |version: &str| RunOptions {
+        confirm: Some(0),
+        in_ci: false,
         test: "checkout".into(),
         environment: "dev".into(),
         sets: vec![format!("base_url={base_url}")],

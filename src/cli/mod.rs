@@ -201,6 +201,11 @@ pub struct RunArgs {
     /// new start after the history was lost. Without it, no baseline is an error (exit 2).
     #[arg(long)]
     pub bootstrap: bool,
+    /// Re-run a FAIL near its budget up to N times and judge the candidate with every re-run
+    /// (each re-run is recorded). Default: the policy's `budgets.history.confirm_in_ci` in CI
+    /// (`CI=true` or GitHub Actions), 0 elsewhere. A clear FAIL is never re-run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=5))]
+    pub confirm: Option<u32>,
     /// How long to wait for another run against the same environment to finish before
     /// refusing (exit 2, naming it).
     #[arg(long = "lock-wait", default_value = "10m", value_parser = humantime::parse_duration, env = "K6GATE_LOCK_WAIT")]

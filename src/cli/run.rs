@@ -59,6 +59,8 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         who: s.who(),
         now_ns: crate::clock::now_ns(),
         caveat,
+        confirm: args.confirm,
+        in_ci: s.in_ci(),
     };
     let result = execute(&opts)?;
     if let Some(v) = &result.verdict {

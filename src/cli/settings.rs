@@ -153,6 +153,12 @@ impl Settings {
             .or_else(|| git(&["branch", "--show-current"]))
     }
 
+    /// Running in CI: GitHub Actions, or any CI that sets `CI=true` (GitLab, Buildkite, ...).
+    pub fn in_ci(&self) -> bool {
+        let yes = |name: &str| self.env.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        yes("GITHUB_ACTIONS") || yes("CI")
+    }
+
     /// Who runs k6gate and what triggered it: in Actions the actor, the triggering actor,
     /// the event and the workflow run's URL; locally the git user. Never the runner's
     /// account (`$USER` is `runner` in Actions).
@@ -173,6 +179,7 @@ impl Settings {
                 _ => None,
             };
         let context = crate::history::RunContext {
+            confirms: None,
             actor: user.clone(),
             triggering_actor: self.env.get("GITHUB_TRIGGERING_ACTOR"),
             event: self.env.get("GITHUB_EVENT_NAME"),

@@ -110,6 +110,9 @@ pub struct RunContext {
     /// Started without a baseline on purpose (`--bootstrap`): SLAs only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bootstrap: bool,
+    /// A confirmation re-run: the id of the candidate run it was judged with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirms: Option<String>,
 }
 
 /// A recorded run.

@@ -86,6 +86,11 @@ pub struct RunOptions {
     pub outputs: outputs::Outputs,
     pub who: Who,
     pub now_ns: i64,
+    /// Confirmation re-runs of a FAIL near the budget: `None` for the policy's default
+    /// (`budgets.history.confirm_in_ci` in CI, none elsewhere).
+    pub confirm: Option<u32>,
+    /// Running in CI (GitHub Actions or `CI=true`), for the policy's default.
+    pub in_ci: bool,
     /// Said first when the run did not measure the change under review (a pull request's run
     /// against what was already deployed): the verdict's first note, the report's first line.
     pub caveat: Option<String>,
@@ -108,11 +113,25 @@ pub struct RunResult {
     pub not_uploaded: Option<String>,
 }
 
-/// Everything decided before k6 starts.
-struct Prepared {
+/// One k6 run of the job: the candidate, or one of its confirmation re-runs.
+struct Attempt {
     run_id: String,
     run_dir: PathBuf,
     script: PathBuf,
+    started_ns: i64,
+}
+
+/// A confirmation re-run: judged with the candidate when it has a summary, recorded either way.
+struct Confirmation {
+    attempt: Attempt,
+    k6run: k6::K6Run,
+    summary: std::result::Result<RunSummary, Failure>,
+}
+
+/// Everything decided before k6 starts.
+struct Prepared {
+    /// The candidate's run.
+    first: Attempt,
     gate: Gate,
     store: Store,
     /// The baseline runs (newest first, never empty) and why they were chosen; `None` only
@@ -164,14 +183,16 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
 #[doc(hidden)]
 pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<RunResult> {
     let mut prepared = prepare(opts)?;
-    let k6run = k6::run_with(&prepared.script, &prepared.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+    let p = &prepared;
+    let k6run = k6::run_with(&p.first.script, &p.first.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+    let mut judged = judge(opts, p, &k6run, &[], fail_at);
+    let confirmations = confirm(opts, p, &k6run, &mut judged, fail_at);
     let finished_ns = crate::clock::now_ns().max(opts.now_ns);
-    let mut judged = judge(opts, &prepared, &k6run, fail_at);
     let delivered = outputs::deliver(
         &opts.outputs,
         &outputs::Delivered {
-            run_id: &prepared.run_id,
-            run_dir: &prepared.run_dir,
+            run_id: &prepared.first.run_id,
+            run_dir: &prepared.first.run_dir,
             test: &opts.test,
             environment: &opts.environment,
             deployment_version: &opts.deployment_version,
@@ -182,18 +203,33 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
             caveat: opts.caveat.as_deref(),
         },
     );
-    add_notes(&mut judged, &prepared.run_dir, &delivered);
+    add_notes(&mut judged, &prepared.first.run_dir, &delivered);
     if let Some(lost) = prepared.lock.take().and_then(lock::Held::release) {
         judged.problem.get_or_insert(lost.clone());
         if let Some(v) = judged.verdict.as_mut() {
             v.notes.push(lost);
         }
     }
-    let run_id = record(opts, &prepared, &k6run, &mut judged, finished_ns)?;
+    let run_id = record(opts, &prepared, &prepared.first, &k6run, &mut judged, finished_ns, None)?;
+    for c in confirmations {
+        // Each re-run is kept as the run it was, with the verdict it was part of.
+        let mut its = match c.summary {
+            Ok(summary) => Judged {
+                outcome: judged.outcome,
+                summary: Some(summary),
+                verdict: judged.verdict.clone(),
+                problem: judged.problem.clone(),
+                html_report: None,
+            },
+            Err(f) => Judged { outcome: f.outcome, problem: Some(f.reason), ..Judged::default() },
+        };
+        let finished = crate::clock::now_ns().max(c.attempt.started_ns);
+        record(opts, &prepared, &c.attempt, &c.k6run, &mut its, finished, Some(&run_id))?;
+    }
     let not_uploaded = prepared.store.remote().and_then(|r| r.upload_problem());
     Ok(RunResult {
         run_id,
-        run_dir: prepared.run_dir,
+        run_dir: prepared.first.run_dir,
         outcome: judged.outcome,
         summary: judged.summary,
         verdict: judged.verdict,
@@ -204,15 +240,15 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
     })
 }
 
-fn prepare(opts: &RunOptions) -> Result<Prepared> {
-    let run_id = new_run_id(opts.now_ns);
+/// The script for one run: every run has its own id in its samples (`testid`).
+fn render_for(opts: &RunOptions, run_id: &str) -> Result<crate::render::Rendered> {
     let info = RunInfo {
-        run_id: run_id.clone(),
+        run_id: run_id.to_string(),
         git_commit: opts.git_commit.clone(),
         deployment_version: opts.deployment_version.clone(),
         test_date: crate::clock::date(opts.now_ns),
     };
-    let rendered = render(&RenderRequest {
+    Ok(render(&RenderRequest {
         test: &opts.test,
         environment: &opts.environment,
         templates_dir: &opts.templates_dir,
@@ -220,7 +256,22 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
         sets: &opts.sets,
         vars: &opts.vars,
         run: info,
-    })?;
+    })?)
+}
+
+/// A run directory with its rendered script.
+fn attempt(opts: &RunOptions, run_id: String, rendered: &crate::render::Rendered, started_ns: i64) -> Result<Attempt> {
+    let run_dir = opts.state_dir.join("runs").join(&run_id);
+    std::fs::create_dir_all(&run_dir).map_err(Error::output(&run_dir))?;
+    let script = run_dir.join("script.js");
+    write(&script, &rendered.script)?;
+    write(&run_dir.join("environment.json"), &json(&rendered.environment, "environment")?)?;
+    Ok(Attempt { run_id, run_dir, script, started_ns })
+}
+
+fn prepare(opts: &RunOptions) -> Result<Prepared> {
+    let run_id = new_run_id(opts.now_ns);
+    let rendered = render_for(opts, &run_id)?;
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
     let gate = Gate::load(&opts.policy)?;
     if !k6::available() {
@@ -269,12 +320,8 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
         None => auto_baseline(opts, &store, gate.data().baseline_runs())?,
     };
 
-    let run_dir = opts.state_dir.join("runs").join(&run_id);
-    std::fs::create_dir_all(&run_dir).map_err(Error::output(&run_dir))?;
-    let script = run_dir.join("script.js");
-    write(&script, &rendered.script)?;
-    write(&run_dir.join("environment.json"), &json(&rendered.environment, "environment")?)?;
-    Ok(Prepared { run_id, run_dir, script, gate, store, baseline, bootstrap, given_previous, lock: Some(lock) })
+    let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
+    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock) })
 }
 
 /// The baseline runs (newest first) and why they were chosen.
@@ -347,6 +394,102 @@ fn reachable(base_url: &str) -> Result<()> {
     Err(down(last))
 }
 
+/// Confirmation re-runs: while the verdict is a FAIL near its budgets and re-runs are left, run
+/// k6 again with the same script (each run its own id and directory) and judge the candidate
+/// together with every re-run so far. A clear FAIL is never re-run; a re-run that fails
+/// itself ends the confirmation, and the FAIL stands.
+fn confirm(
+    opts: &RunOptions,
+    p: &Prepared,
+    k6run: &k6::K6Run,
+    judged: &mut Judged,
+    fail_at: Option<Step>,
+) -> Vec<Confirmation> {
+    let wanted = opts.confirm.unwrap_or(if opts.in_ci { p.gate.data().confirm_in_ci() } else { 0 }) as usize;
+    let mut done: Vec<Confirmation> = Vec::new();
+    while done.len() < wanted {
+        let Some(verdict) = judged.verdict.as_mut() else { break };
+        if verdict.outcome != Status::Fail {
+            break;
+        }
+        let why = match near_boundary(verdict) {
+            Ok(why) => why,
+            Err(clear) => {
+                verdict.notes.push(format!("not re-run to confirm: {clear}"));
+                break;
+            }
+        };
+        tracing::info!("FAIL near the budget ({why}): confirmation re-run {} of {wanted}", done.len() + 1);
+        let started = crate::clock::now_ns();
+        let run_id = new_run_id(started);
+        let ran = render_for(opts, &run_id).and_then(|r| attempt(opts, run_id, &r, started)).and_then(|a| {
+            let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+            Ok((a, k6run))
+        });
+        let (attempt, rerun) = match ran {
+            Ok(ran) => ran,
+            Err(e) => {
+                verdict
+                    .notes
+                    .push(format!("confirmation re-run could not start, the FAIL stands: {}", crate::error::chain(&e)));
+                break;
+            }
+        };
+        let summary = summarize(opts, &attempt, &rerun).and_then(|s| {
+            json(&s, "run summary")
+                .and_then(|text| write(&attempt.run_dir.join("run-summary.json"), &text))
+                .map_err(|e| Failure::error(crate::error::chain(&e)))?;
+            Ok(s)
+        });
+        if let Err(f) = &summary {
+            verdict.notes.push(format!("confirmation re-run {} failed, the FAIL stands: {}", attempt.run_id, f.reason));
+            done.push(Confirmation { attempt, k6run: rerun, summary });
+            break;
+        }
+        done.push(Confirmation { attempt, k6run: rerun, summary });
+        let mut again = judge(opts, p, k6run, &done, fail_at);
+        if let Some(v) = again.verdict.as_mut() {
+            let ids: Vec<&str> = done.iter().map(|c| c.attempt.run_id.as_str()).collect();
+            v.notes.push(format!(
+                "a FAIL near the budget ({why}) was re-run to confirm; judged with re-run(s) {}",
+                ids.join(", ")
+            ));
+        }
+        *judged = again;
+    }
+    done
+}
+
+/// Why a FAIL is near its boundary and worth confirming (`Ok`), or why it is clear (`Err`):
+/// only budget and SLA results can be confirmed, a budget is near when its interval reaches
+/// back inside the budget, an SLA when the value is less than 10 % over its limit.
+fn near_boundary(verdict: &Verdict) -> std::result::Result<String, String> {
+    use crate::compare::Metric;
+    use crate::policy::verdict::RuleKind;
+    let mut near = Vec::new();
+    for r in verdict.results.iter().filter(|r| r.status == Status::Fail) {
+        let c = r.comparison.as_ref();
+        let metric = Metric::from_name(&r.metric);
+        match (&r.kind, c, metric) {
+            (RuleKind::Budget, Some(c), Some(m)) => {
+                let bound = if m == Metric::RequestsPerS { c.ci_high.map(|h| -h) } else { c.ci_low };
+                match (bound, r.budget) {
+                    (Some(b), Some(budget)) if b >= budget => {
+                        return Err(format!("{} is clearly over its budget", r.id));
+                    }
+                    _ => near.push(r.id.clone()),
+                }
+            }
+            (RuleKind::Sla, Some(c), Some(_)) => match (c.candidate, r.limit) {
+                (Some(v), Some(limit)) if v < limit * 1.1 => near.push(r.id.clone()),
+                _ => return Err(format!("{} is clearly over its SLA", r.id)),
+            },
+            _ => return Err(format!("{} is not a measurement a re-run can confirm", r.id)),
+        }
+    }
+    if near.is_empty() { Err("nothing failed".into()) } else { Ok(near.join(", ")) }
+}
+
 /// A step's failure: the outcome it leaves the run in, and why.
 struct Failure {
     outcome: Outcome,
@@ -368,9 +511,15 @@ fn injected(step: Step, fail_at: Option<Step>) -> std::result::Result<(), Failur
 }
 
 /// The steps after k6. Whatever fails, the summary made so far is kept for the record.
-fn judge(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, fail_at: Option<Step>) -> Judged {
+fn judge(
+    opts: &RunOptions,
+    p: &Prepared,
+    k6run: &k6::K6Run,
+    confirmations: &[Confirmation],
+    fail_at: Option<Step>,
+) -> Judged {
     let mut judged = Judged::default();
-    if let Err(f) = judge_steps(opts, p, k6run, fail_at, &mut judged) {
+    if let Err(f) = judge_steps(opts, p, k6run, confirmations, fail_at, &mut judged) {
         judged.outcome = f.outcome;
         judged.problem = Some(f.reason);
     }
@@ -381,43 +530,17 @@ fn judge_steps(
     opts: &RunOptions,
     p: &Prepared,
     k6run: &k6::K6Run,
+    confirmations: &[Confirmation],
     fail_at: Option<Step>,
     judged: &mut Judged,
 ) -> std::result::Result<(), Failure> {
-    if let k6::K6Exit::Failed { reason, .. } = &k6run.exit {
-        let mut problem = reason.clone();
-        if let Some(first) = k6run.error_lines.first() {
-            problem.push_str(&format!("; k6 said: {first}"));
-        }
-        return Err(Failure::error(problem));
-    }
-
-    // Ingest: a stopped run keeps what it wrote and is marked incomplete.
-    let stopped = matches!(k6run.exit, k6::K6Exit::Stopped { .. });
-    let ingest_opts =
-        IngestOptions { allow_partial: stopped, k6_exit_code: Some(k6run.exit.code()), ..Default::default() };
     injected(Step::Ingest, fail_at)?;
-    let mut summary = ingest(std::slice::from_ref(&k6run.json_out), &ingest_opts).map_err(|e| Failure {
-        outcome: if stopped { Outcome::Incomplete } else { Outcome::Error },
-        reason: format!("cannot ingest k6's output: {e}"),
-    })?;
-    note_k6_exit(&mut summary, k6run);
-    if let Some(rw) = &opts.remote_write {
-        // k6 exits 0 even when every push failed: look for the run's series.
-        if let Some(warning) = crate::prom::live::series_missing(
-            &rw.url,
-            rw.query_url.as_deref(),
-            rw.tenant.as_deref(),
-            &rw.auth,
-            &p.run_id,
-        ) {
-            summary.notes.push(warning);
-        }
-    }
+    let summary = summarize(opts, &p.first, k6run)?;
+    let stopped = matches!(k6run.exit, k6::K6Exit::Stopped { .. });
     let summary = &*judged.summary.insert(summary);
     injected(Step::WriteSummary, fail_at)?;
     json(summary, "run summary")
-        .and_then(|s| write(&p.run_dir.join("run-summary.json"), &s))
+        .and_then(|s| write(&p.first.run_dir.join("run-summary.json"), &s))
         .map_err(|e| Failure::error(crate::error::chain(&e)))?;
 
     injected(Step::Baseline, fail_at)?;
@@ -429,14 +552,19 @@ fn judge_steps(
     };
 
     injected(Step::Judge, fail_at)?;
-    let candidate_source = format!("run {}", p.run_id);
+    let candidate_source = format!("run {}", p.first.run_id);
+    let judged_with: Vec<(&RunSummary, String)> = confirmations
+        .iter()
+        .filter_map(|c| c.summary.as_ref().ok().map(|s| (s, format!("run {}", c.attempt.run_id))))
+        .collect();
+    let confirmed: Vec<Side<'_>> = judged_with.iter().map(|(summary, source)| Side { summary, source }).collect();
     let case = Case {
         test: &opts.test,
         environment: &opts.environment,
         now_ns: opts.now_ns,
         phase: &opts.phase,
         candidate: Side { summary, source: &candidate_source },
-        confirmations: &[],
+        confirmations: &confirmed,
         baseline: baseline.clone(),
         previous: p.given_previous.as_ref().map(LoadedRun::side),
     };
@@ -452,7 +580,7 @@ fn judge_steps(
         gate::Baseline::Runs { runs, .. } => runs.first().map(|s| s.summary),
         gate::Baseline::None => None,
     };
-    let html = write_reports(&p.run_dir, &p.run_id, &verdict, summary, baseline_summary)
+    let html = write_reports(&p.first.run_dir, &p.first.run_id, &verdict, summary, baseline_summary)
         .map_err(|e| Failure::error(crate::error::chain(&e)))?;
 
     judged.html_report = Some(html);
@@ -470,6 +598,40 @@ fn judge_steps(
     }
     judged.verdict = Some(verdict);
     Ok(())
+}
+
+/// k6's output as a RunSummary, with what its exit and log say. A failed k6 or an output that
+/// cannot be read is the run's outcome (error, or incomplete when it was stopped).
+fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::Result<RunSummary, Failure> {
+    if let k6::K6Exit::Failed { reason, .. } = &k6run.exit {
+        let mut problem = reason.clone();
+        if let Some(first) = k6run.error_lines.first() {
+            problem.push_str(&format!("; k6 said: {first}"));
+        }
+        return Err(Failure::error(problem));
+    }
+    // Ingest: a stopped run keeps what it wrote and is marked incomplete.
+    let stopped = matches!(k6run.exit, k6::K6Exit::Stopped { .. });
+    let ingest_opts =
+        IngestOptions { allow_partial: stopped, k6_exit_code: Some(k6run.exit.code()), ..Default::default() };
+    let mut summary = ingest(std::slice::from_ref(&k6run.json_out), &ingest_opts).map_err(|e| Failure {
+        outcome: if stopped { Outcome::Incomplete } else { Outcome::Error },
+        reason: format!("cannot ingest k6's output: {e}"),
+    })?;
+    note_k6_exit(&mut summary, k6run);
+    if let Some(rw) = &opts.remote_write {
+        // k6 exits 0 even when every push failed: look for the run's series.
+        if let Some(warning) = crate::prom::live::series_missing(
+            &rw.url,
+            rw.query_url.as_deref(),
+            rw.tenant.as_deref(),
+            &rw.auth,
+            &a.run_id,
+        ) {
+            summary.notes.push(warning);
+        }
+    }
+    Ok(summary)
 }
 
 /// What k6's exit and error log say about the data.
@@ -537,7 +699,15 @@ fn add_notes(judged: &mut Judged, run_dir: &Path, delivered: &[outputs::Delivery
 
 /// Records the run, whatever happened after k6 started. Returns the id it was recorded
 /// under (another run started in the same second may have taken ours).
-fn record(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, judged: &mut Judged, finished_ns: i64) -> Result<String> {
+fn record(
+    opts: &RunOptions,
+    p: &Prepared,
+    a: &Attempt,
+    k6run: &k6::K6Run,
+    judged: &mut Judged,
+    finished_ns: i64,
+    confirms: Option<&str>,
+) -> Result<String> {
     let summary = judged.summary.as_ref().and_then(|s| serde_json::value::to_raw_value(s).ok());
     let verdict = judged.verdict.as_ref().and_then(|v| serde_json::value::to_raw_value(v).ok());
     if judged.outcome.is_decided() && (summary.is_none() || verdict.is_none()) {
@@ -545,21 +715,25 @@ fn record(opts: &RunOptions, p: &Prepared, k6run: &k6::K6Run, judged: &mut Judge
         judged.problem.get_or_insert_with(|| "the summary or verdict could not be stored".into());
     }
     let new = NewRun {
-        id: Some(p.run_id.clone()),
+        id: Some(a.run_id.clone()),
         test: opts.test.clone(),
         environment: opts.environment.clone(),
         outcome: judged.outcome,
-        started_at_ns: opts.now_ns,
+        started_at_ns: a.started_ns,
         finished_at_ns: Some(finished_ns),
         user: opts.who.user.clone(),
         host: opts.who.host.clone(),
         git_branch: opts.git_branch.clone(),
         git_commit: Some(opts.git_commit.clone()),
         deployment_version: Some(opts.deployment_version.clone()),
-        run_dir: Some(p.run_dir.clone()),
+        run_dir: Some(a.run_dir.clone()),
         k6_exit_code: Some(k6run.exit.code()),
         problem: judged.problem.clone(),
-        context: Some(RunContext { bootstrap: p.bootstrap.is_some(), ..opts.who.context.clone() }),
+        context: Some(RunContext {
+            bootstrap: p.bootstrap.is_some(),
+            confirms: confirms.map(str::to_string),
+            ..opts.who.context.clone()
+        }),
         summary,
         verdict,
     };

@@ -40,6 +40,8 @@ const SCRUBBED: &[&str] = &[
     "GITHUB_SERVER_URL",
     "GITHUB_RUN_ID",
     "GITHUB_WORKSPACE",
+    // CI=true makes `run` confirm a FAIL near the budget by re-running k6 (policy default).
+    "CI",
 ];
 
 /// One invocation of the `k6gate` binary, being described.

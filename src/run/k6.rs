@@ -62,7 +62,12 @@ pub struct K6Run {
     pub exit: K6Exit,
     /// Error lines k6 logged (an exception inside the default function exits 0 in k6).
     pub error_lines: Vec<String>,
+    /// Warning lines k6 logged ("Insufficient VUs, reached 50 active VUs ..."): signs that the
+    /// load generator could not do what the script asked.
+    pub warning_lines: Vec<String>,
     pub json_out: PathBuf,
+    /// The machine's CPU busy share per second while k6 ran.
+    pub host: super::host::Readings,
 }
 
 /// Whether `k6` can be started.
@@ -175,11 +180,13 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
     let mut child =
         cmd.spawn().map_err(|e| Error::K6 { message: format!("cannot start k6. {INSTALL_HINT}"), source: Some(e) })?;
 
+    let sampler = super::host::Sampler::start();
     install_handler();
     INTERRUPTED.store(false, Ordering::SeqCst);
     CURRENT_K6.store(child.id() as i32, Ordering::SeqCst);
 
     let mut error_lines = Vec::new();
+    let mut warning_lines = Vec::new();
     // The whole log stays in the run directory; the terminal gets it condensed.
     let log_path = dir.join("k6.log");
     let mut log = std::fs::File::create(&log_path)
@@ -190,6 +197,9 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if (line.starts_with("ERRO[") || line.contains("level=error")) && error_lines.len() < 20 {
                 error_lines.push(line.clone());
+            }
+            if (line.starts_with("WARN[") || line.contains("level=warning")) && warning_lines.len() < 20 {
+                warning_lines.push(line.clone());
             }
             if let Some(f) = log.as_mut() {
                 let _ = writeln!(f, "{line}");
@@ -206,10 +216,11 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
     }
     // k6 has started: from here on every outcome is a K6Run, so the run gets recorded.
     let status = child.wait();
+    let host = sampler.stop();
     CURRENT_K6.store(0, Ordering::SeqCst);
     let exit = match status {
         Ok(status) => classify(status.code().unwrap_or(-1), INTERRUPTED.load(Ordering::SeqCst)),
         Err(e) => K6Exit::Failed { code: -1, reason: format!("k6 could not be waited for: {e}") },
     };
-    Ok(K6Run { exit, error_lines, json_out })
+    Ok(K6Run { exit, error_lines, warning_lines, json_out, host })
 }

@@ -11,6 +11,7 @@
 //! the run to the history whatever happened. A run is `pass`, `warn` or `fail` only with its
 //! summary and verdict; otherwise it is `incomplete` or `error`, and never a baseline.
 
+mod host;
 pub mod k6;
 mod k6log;
 pub mod lock;

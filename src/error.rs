@@ -22,7 +22,11 @@ pub mod exit {
     pub const TABLE: [(i32, &str); 3] = [
         (OK, "pass or warn: the deployment may go on"),
         (GATE_FAILED, "the gate said no: a failing verdict, an incomplete run, or a failing policy unit test"),
-        (ERROR, "nothing was decided: bad usage, input, configuration or policy, k6 or a service failed"),
+        (
+            ERROR,
+            "nothing was decided: bad usage, input, configuration or policy, k6 or a service failed, or the run was \
+             inconclusive (a saturated load generator)",
+        ),
     ];
 }
 
@@ -33,6 +37,8 @@ pub enum Exit {
     Success,
     /// The gate said no.
     Blocked,
+    /// The verdict is inconclusive (the load generator was saturated): nothing was decided.
+    Inconclusive,
 }
 
 impl Exit {
@@ -40,6 +46,7 @@ impl Exit {
         match self {
             Exit::Success => exit::OK,
             Exit::Blocked => exit::GATE_FAILED,
+            Exit::Inconclusive => exit::ERROR,
         }
     }
 }

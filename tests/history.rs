@@ -138,6 +138,10 @@ fn a_version_1_history_is_upgraded_and_keeps_its_runs() {
              invalidated_by TEXT, invalidated_at_ns INTEGER, invalidated_reason TEXT, replaced_by INTEGER);
              INSERT INTO runs (id, test, environment, outcome, started_at_ns, k6gate_version) \
              VALUES ('20261128-001542-abcd', 'checkout', 'dev', 'error', 1, '0.1.0');
+             INSERT INTO runs (id, test, environment, outcome, started_at_ns, k6gate_version, summary, verdict) \
+             VALUES ('20261128-001600-beef', 'checkout', 'dev', 'pass', 2, '0.1.0', '{}', '{}');
+             INSERT INTO pins (run_id, test, environment, pinned_by, pinned_at_ns, reason) \
+             VALUES ('20261128-001600-beef', 'checkout', 'dev', 'alice', 3, 'release');
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -151,6 +155,10 @@ fn a_version_1_history_is_upgraded_and_keeps_its_runs() {
         NewRun { problem: Some("k6 failed".into()), ..run("checkout", "dev", "main", Outcome::Error, 2) },
     );
     assert_eq!(store.get_run(&id).unwrap().problem.as_deref(), Some("k6 failed"));
+    // The rebuilt runs table (schema 4) keeps its pins and takes the new outcome.
+    assert_eq!(store.active_pin("checkout", "dev").unwrap().unwrap().run_id, "20261128-001600-beef");
+    let id = record(&store, run("checkout", "dev", "main", Outcome::Inconclusive, 4));
+    assert_eq!(store.get_run(&id).unwrap().outcome, Outcome::Inconclusive);
 }
 
 #[test]
@@ -467,7 +475,7 @@ fn two_handles_on_one_file_write_concurrently() {
 fn the_file_records_its_schema_version_and_uses_wal() {
     let f = fixture();
     assert!(f.path.is_file(), "open creates .k6gate/ and the file");
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(f.store.path(), f.path);
 

@@ -47,7 +47,16 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
         VerdictFormat::Markdown => crate::report::verdict::markdown(&verdict),
     };
     println!("{text}");
-    Ok(if verdict.outcome == Status::Fail { Exit::Blocked } else { Exit::Success })
+    Ok(exit_for(verdict.outcome))
+}
+
+/// The exit for a verdict: 1 only when the gate said no, 2 when it could not say.
+pub fn exit_for(outcome: Status) -> Exit {
+    match outcome {
+        Status::Pass | Status::Warn => Exit::Success,
+        Status::Fail => Exit::Blocked,
+        Status::Inconclusive => Exit::Inconclusive,
+    }
 }
 
 pub fn run_compare(args: &CompareArgs, s: &Settings) -> Result<Exit> {

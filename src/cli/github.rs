@@ -9,7 +9,7 @@ use crate::github::approval::{self, Verifier};
 use crate::github::audit;
 use crate::github::report::{Links, Report};
 use crate::policy::data;
-use crate::policy::verdict::{Status, Verdict};
+use crate::policy::verdict::Verdict;
 use crate::run::outputs::{self, Delivery};
 use crate::summary::RunSummary;
 
@@ -72,7 +72,7 @@ pub fn report(args: &ReportGithubArgs, s: &Settings) -> Result<Exit> {
     if let Some(reason) = d.problem {
         return Err(Error::NotDelivered { service: Service::GitHub, reason });
     }
-    Ok(if verdict.outcome == Status::Fail { Exit::Blocked } else { Exit::Success })
+    Ok(super::evaluate::exit_for(verdict.outcome))
 }
 
 /// Sends the blocked-deployment notification when policy data configures one. Problems are

@@ -93,6 +93,7 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
     match result.outcome {
         Outcome::Pass | Outcome::Warn => Ok(Exit::Success),
         Outcome::Fail | Outcome::Incomplete => Ok(Exit::Blocked),
+        Outcome::Inconclusive => Ok(Exit::Inconclusive),
         Outcome::Error => Err(Error::RunFailed {
             run_id: result.run_id,
             reason: result.problem.unwrap_or_else(|| "no reason recorded".into()),

@@ -80,7 +80,8 @@ impl Report {
         let conclusion = match v.outcome {
             Status::Pass => Conclusion::Success,
             Status::Warn => Conclusion::Neutral,
-            Status::Fail => Conclusion::Failure,
+            // A required check must not pass on a run that could not be judged.
+            Status::Fail | Status::Inconclusive => Conclusion::Failure,
         };
         let mut summary = crate::report::verdict::markdown(v);
         let _ = writeln!(summary, "\n**Every rule**\n");

@@ -543,7 +543,7 @@ impl RunStore for RemoteStore {
 
     fn pin(&self, run_id: &str, by: &str, reason: &str, at_ns: i64) -> Result<Pin, HistoryError> {
         let run = self.get_run(run_id)?;
-        if !run.outcome.is_decided() {
+        if !run.outcome.can_be_pinned() {
             return Err(HistoryError::NotABaseline {
                 path: PathBuf::from(&self.url),
                 id: run.id,

@@ -17,6 +17,9 @@ pub enum Outcome {
     Pass,
     Warn,
     Fail,
+    /// Judged, but the measurement cannot be trusted (a saturated load generator): never a
+    /// baseline, never a regression.
+    Inconclusive,
     Error,
     /// The default, so that a run is never recorded as decided by accident.
     #[default]
@@ -24,21 +27,30 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [Outcome::Pass, Outcome::Warn, Outcome::Fail, Outcome::Error, Outcome::Incomplete];
+    pub const ALL: [Outcome; 6] =
+        [Outcome::Pass, Outcome::Warn, Outcome::Fail, Outcome::Inconclusive, Outcome::Error, Outcome::Incomplete];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
             Outcome::Warn => "warn",
             Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
             Outcome::Error => "error",
             Outcome::Incomplete => "incomplete",
         }
     }
 
-    /// The gate decided (pass, warn or fail): the run has a summary and a verdict.
-    pub fn is_decided(self) -> bool {
+    /// A pin may name it: a judged run (a failed one too: accepting a new normal is what
+    /// pins are for), but never an inconclusive one, whose measurement is not trusted.
+    pub fn can_be_pinned(self) -> bool {
         matches!(self, Outcome::Pass | Outcome::Warn | Outcome::Fail)
+    }
+
+    /// The gate judged it (pass, warn, fail or inconclusive): the run has a summary and a
+    /// verdict.
+    pub fn is_decided(self) -> bool {
+        matches!(self, Outcome::Pass | Outcome::Warn | Outcome::Fail | Outcome::Inconclusive)
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::error::HistoryError;
 use super::sqlite::At;
@@ -18,7 +18,44 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// `k6gt` in ASCII.
 const APPLICATION_ID: i64 = 0x6b36_6774;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+
+/// Version 4: the `inconclusive` outcome (a run whose load generator was saturated: judged,
+/// never a baseline). SQLite cannot change a CHECK constraint in place, so the table is
+/// rebuilt as its documentation describes (ALTER TABLE, "other kinds of table schema
+/// changes"): the same columns in the same order, copied, the old table dropped and the new
+/// one renamed, with foreign keys off meanwhile and checked before commit ([`migrate`]).
+const V4: &str = "
+CREATE TABLE runs_v4 (
+    id                 TEXT PRIMARY KEY NOT NULL,
+    test               TEXT NOT NULL CHECK (test <> ''),
+    environment        TEXT NOT NULL CHECK (environment <> ''),
+    outcome            TEXT NOT NULL
+                       CHECK (outcome IN ('pass', 'warn', 'fail', 'inconclusive', 'error', 'incomplete')),
+    started_at_ns      INTEGER NOT NULL,
+    finished_at_ns     INTEGER,
+    user               TEXT,
+    host               TEXT,
+    git_branch         TEXT,
+    git_commit         TEXT,
+    deployment_version TEXT,
+    run_dir            TEXT,
+    k6_exit_code       INTEGER,
+    k6gate_version     TEXT NOT NULL,
+    summary            TEXT,
+    verdict            TEXT,
+    problem            TEXT,
+    context            TEXT,
+    CHECK (outcome IN ('error', 'incomplete') OR (summary IS NOT NULL AND verdict IS NOT NULL))
+) STRICT;
+
+INSERT INTO runs_v4 SELECT id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, git_branch,
+    git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem, context FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v4 RENAME TO runs;
+CREATE INDEX runs_by_test ON runs (test, environment, started_at_ns DESC);
+CREATE INDEX runs_by_start ON runs (started_at_ns DESC);
+";
 
 /// Version 3: the durable store and the lock.
 /// - `context`: who and what triggered a run (the Actions actor and event, or the git user),
@@ -111,14 +148,29 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), HistoryError
     }
     // Immediate: of two processes opening a fresh file, one migrates and the other waits,
     // then finds the work done.
-    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).at(path)?;
-    let done = usize::try_from(check(&tx, path)?).unwrap_or(MIGRATIONS.len());
-    for sql in MIGRATIONS.iter().skip(done) {
-        tx.execute_batch(sql).at(path)?;
-    }
-    tx.pragma_update(None, "application_id", APPLICATION_ID).at(path)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION).at(path)?;
-    tx.commit().at(path)
+    // A migration that rebuilds a table (V4) drops the parent of the pins' foreign keys; the
+    // pragma only takes effect outside a transaction, and the keys are checked before commit.
+    let keys: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).at(path)?;
+    conn.pragma_update(None, "foreign_keys", false).at(path)?;
+    let migrated = (|| {
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).at(path)?;
+        let done = usize::try_from(check(&tx, path)?).unwrap_or(MIGRATIONS.len());
+        for sql in MIGRATIONS.iter().skip(done) {
+            tx.execute_batch(sql).at(path)?;
+        }
+        let broken: Option<String> = tx
+            .query_row("SELECT \"table\" || ' row ' || rowid FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .at(path)?;
+        if let Some(row) = broken {
+            return Err(HistoryError::Foreign { path: path.into(), message: format!("a broken reference in {row}") });
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID).at(path)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION).at(path)?;
+        tx.commit().at(path)
+    })();
+    conn.pragma_update(None, "foreign_keys", keys).at(path)?;
+    migrated
 }
 
 /// The file's schema version, if k6gate can use the file at all.

@@ -187,7 +187,7 @@ impl RunStore for SqliteStore {
         let choice = match db.active_pin(test, environment)? {
             Some(pin) => {
                 let run = db.find_run(&pin.run_id)?;
-                if !run.outcome.is_decided() {
+                if !run.outcome.can_be_pinned() {
                     // Pinning refuses such runs; a store edited by hand must not slip one through.
                     return Err(HistoryError::NotABaseline {
                         path: self.path.clone(),
@@ -242,7 +242,7 @@ impl RunStore for SqliteStore {
         let tx = self.transaction(TransactionBehavior::Immediate)?;
         let db = Db { conn: &tx, path: &self.path };
         let run = db.find_run(run_id)?;
-        if !run.outcome.is_decided() {
+        if !run.outcome.can_be_pinned() {
             return Err(HistoryError::NotABaseline {
                 path: self.path.clone(),
                 id: run.id,

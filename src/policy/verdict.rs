@@ -19,6 +19,9 @@ pub enum Status {
     Pass,
     Warn,
     Fail,
+    /// The run cannot be judged (its load generator was saturated): never a regression, never
+    /// a pass, and above a failure, since a failure measured that way means nothing.
+    Inconclusive,
 }
 
 impl Status {
@@ -27,6 +30,7 @@ impl Status {
             Status::Pass => "PASS",
             Status::Warn => "WARN",
             Status::Fail => "FAIL",
+            Status::Inconclusive => "INCONCLUSIVE",
         }
     }
 }

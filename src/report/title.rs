@@ -47,7 +47,11 @@ pub fn title(v: &Verdict) -> String {
         _ => clip(&first.message, 80),
     };
     let more = if failing.len() > 1 { format!(" and {} more", failing.len() - 1) } else { String::new() };
-    let prefix = if v.outcome == Status::Warn { "Warning: " } else { "" };
+    let prefix = match v.outcome {
+        Status::Warn => "Warning: ",
+        Status::Inconclusive => "Inconclusive: ",
+        _ => "",
+    };
     format!("{prefix}{what}{more} {scope}")
 }
 

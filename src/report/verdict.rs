@@ -10,6 +10,7 @@ fn status_icon(s: Status) -> &'static str {
         Status::Pass => "✅",
         Status::Warn => "⚠️",
         Status::Fail => "❌",
+        Status::Inconclusive => "❔",
     }
 }
 

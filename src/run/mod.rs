@@ -592,6 +592,7 @@ fn judge_steps(
             Status::Pass => Outcome::Pass,
             Status::Warn => Outcome::Warn,
             Status::Fail => Outcome::Fail,
+            Status::Inconclusive => Outcome::Inconclusive,
         }
     };
     if stopped {

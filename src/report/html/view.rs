@@ -144,6 +144,7 @@ fn status_class(s: Status) -> &'static str {
         Status::Pass => "pass",
         Status::Warn => "warn",
         Status::Fail => "fail",
+        Status::Inconclusive => "inconclusive",
     }
 }
 

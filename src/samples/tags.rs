@@ -12,15 +12,8 @@ pub const STAGE_TAG: &str = "test_stage";
 pub const EXPECTED_RESPONSE_TAG: &str = "expected_response";
 
 /// Run-level tags that k6gate's templates put in `options.tags`.
-pub const METADATA_TAGS: [&str; 7] = [
-    "test_name",
-    "environment",
-    "git_commit",
-    "deployment_version",
-    "test_date",
-    "load_model",
-    "offered_rate",
-];
+pub const METADATA_TAGS: [&str; 7] =
+    ["test_name", "environment", "git_commit", "deployment_version", "test_date", "load_model", "offered_rate"];
 
 /// Index of each metadata tag in [`METADATA_TAGS`] (and in `Aggregator::metadata`).
 pub mod meta {

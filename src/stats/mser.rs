@@ -251,7 +251,9 @@ mod tests {
     /// its 25 windows, like the clean run that motivated the cap): the rule keeps them.
     #[test]
     fn a_clean_series_is_not_over_trimmed() {
-        for (n, seed, mser, now) in [(20, 22, 8, 2), (25, 30, 12, 0), (25, 33, 12, 0), (30, 42, 10, 0), (40, 39, 20, 0), (60, 1, 30, 0)] {
+        for (n, seed, mser, now) in
+            [(20, 22, 8, 2), (25, 30, 12, 0), (25, 33, 12, 0), (30, 42, 10, 0), (40, 39, 20, 0), (60, 1, 30, 0)]
+        {
             let s = clean(seed, n);
             let t = truncate(&s);
             assert_eq!(mser_only(&s, if n >= MIN_WINDOWS_FOR_MSER5 { MSER5_BATCH } else { 1 }), mser);
@@ -313,4 +315,3 @@ mod tests {
         assert!(t.mser_trimmed > t.cap && t.capped && t.trimmed <= t.cap, "{t:?}");
     }
 }
-

@@ -156,7 +156,8 @@ pub fn build_from_stream(
     }
     let m = |i: usize| agg.metadata.get(i).cloned().flatten();
     let has_dropped = agg.metrics.get(metric::DROPPED_ITERATIONS).is_some();
-    let load_model = load::model(m(meta::LOAD_MODEL).as_deref(), m(meta::OFFERED_RATE).as_deref(), has_dropped, &mut notes);
+    let load_model =
+        load::model(m(meta::LOAD_MODEL).as_deref(), m(meta::OFFERED_RATE).as_deref(), has_dropped, &mut notes);
     let load_generator = compared_part(agg, &series, steady_state.as_ref(), &phases, &whole_run)
         .map(|part| load::assess(load_model.as_ref(), &part));
     let metadata = RunMetadata {
@@ -352,7 +353,10 @@ fn compared_part(
         (None, Some(p)) => (
             "sustained phase",
             p,
-            (0..series.start_unix_s.len()).filter(|i| is_sustained(*i)).filter_map(|i| series.start_unix_s.get(i).copied()).collect(),
+            (0..series.start_unix_s.len())
+                .filter(|i| is_sustained(*i))
+                .filter_map(|i| series.start_unix_s.get(i).copied())
+                .collect(),
         ),
         (None, None) => ("whole run", whole_run, series.start_unix_s.clone()),
     };
@@ -376,9 +380,8 @@ fn compared_part(
         }
     }
     let inner = windows.get(1..windows.len().saturating_sub(1)).unwrap_or_default();
-    let achieved_iterations_per_s = (iterations.is_some() && !inner.is_empty()).then(|| {
-        inner.iter().map(|w| per.get(w).map_or(0.0, |e| e.0)).sum::<f64>() / inner.len() as f64
-    });
+    let achieved_iterations_per_s = (iterations.is_some() && !inner.is_empty())
+        .then(|| inner.iter().map(|w| per.get(w).map_or(0.0, |e| e.0)).sum::<f64>() / inner.len() as f64);
     let vus_max_reached = per.values().filter(|(_, v, max)| *max > 0.0 && v >= max).map(|e| e.2).reduce(f64::max);
     Some(load::Part { label, dropped_iterations, achieved_iterations_per_s, vus_max_reached })
 }
@@ -407,7 +410,11 @@ fn window_range(agg: &Aggregator) -> Option<(i64, i64)> {
 
 /// Mean latency (as in `latency_ms`) per window of a phase, in time order, windows without
 /// requests left out.
-fn sustained_latency_series(agg: &Aggregator, latency: Latency, in_phase: impl Fn(i64, u16) -> bool) -> Vec<(i64, f64)> {
+fn sustained_latency_series(
+    agg: &Aggregator,
+    latency: Latency,
+    in_phase: impl Fn(i64, u16) -> bool,
+) -> Vec<(i64, f64)> {
     let Some(dur) = agg.metrics.get(latency.shown()) else { return Vec::new() };
     let mut per: BTreeMap<i64, (f64, u64)> = BTreeMap::new();
     for (&(w, s, _, m), acc) in &agg.cells {

@@ -57,7 +57,8 @@ pub(super) fn model(
             let rate = offered.and_then(|o| {
                 let rate = o.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0);
                 if rate.is_none() {
-                    notes.push(format!("tag offered_rate is {o:?}, not a positive number: the offered rate is unknown"));
+                    notes
+                        .push(format!("tag offered_rate is {o:?}, not a positive number: the offered rate is unknown"));
                 }
                 rate
             });
@@ -118,7 +119,12 @@ mod tests {
     use super::*;
 
     fn part() -> Part {
-        Part { label: "steady state", dropped_iterations: 0, achieved_iterations_per_s: Some(99.0), vus_max_reached: None }
+        Part {
+            label: "steady state",
+            dropped_iterations: 0,
+            achieved_iterations_per_s: Some(99.0),
+            vus_max_reached: None,
+        }
     }
 
     fn open(rate: Option<f64>) -> LoadModel {
@@ -153,7 +159,12 @@ mod tests {
 
     #[test]
     fn each_sign_is_a_sentence() {
-        let p = Part { dropped_iterations: 37, achieved_iterations_per_s: Some(80.0), vus_max_reached: Some(2.0), ..part() };
+        let p = Part {
+            dropped_iterations: 37,
+            achieved_iterations_per_s: Some(80.0),
+            vus_max_reached: Some(2.0),
+            ..part()
+        };
         let g = assess(Some(&open(Some(100.0))), &p);
         assert!(g.saturated && g.vus_max_reached, "{g:?}");
         assert_eq!(g.dropped_iterations, 37);

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod exact;
 mod formats;
+mod latency;
 mod merged_checks;
 mod phases;
 mod policy;

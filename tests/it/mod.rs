@@ -7,6 +7,7 @@ mod cli;
 mod exact;
 mod formats;
 mod latency;
+mod load_generator;
 mod merged_checks;
 mod phases;
 mod policy;

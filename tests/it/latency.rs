@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use k6gate::compare::{Metric, Phase, State, compare};
 use k6gate::summary::LATENCY_ALL_REQUESTS_NOTE;
 use k6gate::{IngestOptions, RunSummary};
 
@@ -91,6 +92,17 @@ fn an_all_failed_run_has_no_latency_quantiles() {
     // Nothing to find a steady state in: no window has a successful request.
     assert!(s.steady_state.is_none() || s.steady_state.as_ref().unwrap().summary.total.latency_ms.is_none());
     assert!(s.series.as_ref().unwrap().total.p95_ms.iter().all(Option::is_none));
+
+    // Downstream: a comparison has no latency to judge, and the reports show a dash.
+    let good = run(10, 0, true);
+    let c = compare(&good, "baseline", &s, "candidate", &Phase::SteadyState, 0.95);
+    let p95 = c.metrics.iter().find(|m| m.group == "all" && m.metric == Metric::P95Ms).expect("p95 row");
+    assert_eq!(p95.state, State::InsufficientData, "{p95:?}");
+    assert!(p95.reason.as_deref().is_some_and(|r| r.contains("not in the summary")), "{p95:?}");
+    let text = k6gate::report::text::render(&s);
+    assert!(text.contains('-') && !text.contains("NaN"), "{text}");
+    let html = k6gate::report::html::render_run(&s, Some(&good), None);
+    assert!(html.contains("</html>") && !html.contains("NaN"));
 }
 
 #[test]

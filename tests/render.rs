@@ -77,9 +77,35 @@ fn every_environment_renders_a_script_k6_accepts() {
         assert_eq!(tags["git_commit"], "3f2a9c1");
         assert_eq!(tags["deployment_version"], "v1.0.0");
         assert_eq!(tags["test_date"], "2026-11-28");
+        let (model, offered) = if env == "prod-sim" { ("open", "400") } else { ("closed", "") };
+        assert_eq!(tags["load_model"], model, "{env}");
+        assert_eq!(tags.get("offered_rate").and_then(|v| v.as_str()).unwrap_or(""), offered, "{env}");
         let stages = opts["scenarios"]["main"]["stages"].as_array().unwrap();
         assert_eq!(stages.len(), r.plan.len(), "{env}: one k6 stage per planned phase");
     }
+}
+
+/// `load_model` and `offered_rate` in `options.tags`: the summary tells a saturated load
+/// generator from them.
+#[test]
+fn the_load_model_is_tagged() {
+    let (t, e) = shipped();
+    let tags_of = |env: &str, sets: &[String]| {
+        let r = render_with("checkout", env, (&t, &e), &BTreeMap::new(), sets, run_info()).unwrap();
+        let line = r.script.lines().find(|l| l.starts_with("export const options = ")).expect("options line");
+        let json = line.trim_start_matches("export const options = ").trim_end_matches(';');
+        let options: serde_json::Value = serde_json::from_str(json).expect("options are JSON");
+        options["tags"].clone()
+    };
+    let tags = tags_of("prod-sim", &[]);
+    assert_eq!((&tags["load_model"], &tags["offered_rate"]), (&"open".into(), &"400".into()));
+    let tags = tags_of("prod-sim", &["rate=25".into()]);
+    assert_eq!(tags["offered_rate"], "25", "the rate after overrides");
+    let tags = tags_of("dev", &[]);
+    assert_eq!(tags["load_model"], "closed");
+    assert!(tags.get("offered_rate").is_none(), "{tags}");
+    let tags = tags_of("dev", &["executor=ramping-arrival-rate".into(), "rate=30".into()]);
+    assert_eq!((&tags["load_model"], &tags["offered_rate"]), (&"open".into(), &"30".into()));
 }
 
 const EVIL: &str = "x\"; throw 1; //`${globalThis}`</script>\n'\u{2028}";

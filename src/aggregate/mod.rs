@@ -1,7 +1,9 @@
 //! Streaming aggregation of k6 samples into one-second windows.
 //!
 //! Every sample lands in exactly one cell keyed by (window, stage tag, group, metric);
-//! memory grows with the number of cells (seconds x groups x metrics), never with the
+//! an `http_req_duration` sample with an `expected_response` tag also lands in the cell of
+//! its submetric (`http_req_duration{expected_response:true}` or `...:false}`, named as k6
+//! names them), so the latency of expected and unexpected responses stays apart. Memory grows with the number of cells (seconds x groups x metrics), never with the
 //! number of samples. Aggregators built over different chunks of the input merge exactly,
 //! which is what lets k6gate parse a large file on all cores. Phases, steady state and the
 //! whole run are merges of windows, computed later without re-reading the input.
@@ -17,7 +19,7 @@ use rustc_hash::FxHashMap;
 
 use crate::samples::Point;
 use crate::samples::metric::{self, Contains, MetricType};
-use crate::samples::tags::{METADATA_TAGS, SLOT_GROUP, SLOT_METADATA, SLOT_STAGE, SLOT_STATUS, TagSpec};
+use crate::samples::tags::{METADATA_TAGS, SLOT_EXPECTED, SLOT_METADATA, SLOT_STAGE, SLOT_STATUS, TagSpec};
 
 /// Window length. Fixed: the RunSummary's series are per second.
 pub const WINDOW_NS: i64 = 1_000_000_000;
@@ -88,7 +90,7 @@ pub struct Aggregator {
     pub status: FxHashMap<(i64, u16, u32), [u64; 6]>,
     /// First and last sample time per (window, stage).
     pub spans: FxHashMap<(i64, u16), (i64, i64)>,
-    pub metadata: [Option<String>; 5],
+    pub metadata: [Option<String>; METADATA_TAGS.len()],
     /// Distinct values seen for a metadata tag after the first one (a mixed input).
     pub metadata_conflicts: Vec<(String, String)>,
     /// Custom metrics seen before any declaration, with the first line (chunk-local).
@@ -101,6 +103,8 @@ pub struct Aggregator {
     last_span: Option<((i64, u16), (i64, i64))>,
     /// Stage and group of the previous Point, reused when its tags were identical.
     last_ids: Option<(u16, u32)>,
+    /// Ids of the two `expected_response` submetrics of `http_req_duration`, once interned.
+    expected_ids: Option<(u32, u32)>,
 }
 
 impl Aggregator {
@@ -127,6 +131,7 @@ impl Aggregator {
             key_buf: String::new(),
             last_span: None,
             last_ids: None,
+            expected_ids: None,
         }
     }
 
@@ -150,7 +155,10 @@ impl Aggregator {
     }
 
     pub fn type_of(&self, id: u32) -> Option<MetricType> {
-        self.declared.get(&id).copied().or_else(|| metric::builtin(self.metrics.name(id)))
+        self.declared.get(&id).copied().or_else(|| {
+            let name = self.metrics.name(id);
+            metric::builtin(name).or_else(|| metric::builtin_submetric(name))
+        })
     }
 
     /// Adds one sample. `line` is used only to remember where an undeclared metric first appeared.
@@ -186,7 +194,17 @@ impl Aggregator {
         let window = p.time_ns.div_euclid(WINDOW_NS);
         let with_sketch = ty.is_none_or(|t| t.kind == metric::MetricKind::Trend);
         self.cells.entry((window, stage, group, mid)).or_insert_with(|| Acc::new(with_sketch)).add(p.value, p.time_ns);
-        if p.metric == metric::HTTP_REQS {
+        if p.metric == metric::HTTP_REQ_DURATION {
+            // Kept apart as well: the latency of expected responses is what k6gate judges.
+            let sub = match p.tags.get(SLOT_EXPECTED) {
+                Some("true") => Some(self.expected_ids().0),
+                Some("false") => Some(self.expected_ids().1),
+                _ => None,
+            };
+            if let Some(sub) = sub {
+                self.cells.entry((window, stage, group, sub)).or_insert_with(|| Acc::new(true)).add(p.value, p.time_ns);
+            }
+        } else if p.metric == metric::HTTP_REQS {
             let class = status_class(p.tags.get(SLOT_STATUS));
             if let Some(c) = self.status.entry((window, stage, group)).or_default().get_mut(class) {
                 *c += 1;
@@ -197,9 +215,24 @@ impl Aggregator {
         Ok(())
     }
 
+    #[inline]
+    fn expected_ids(&mut self) -> (u32, u32) {
+        match self.expected_ids {
+            Some(ids) => ids,
+            None => {
+                let ids = (
+                    self.metrics.intern(metric::HTTP_REQ_DURATION_EXPECTED),
+                    self.metrics.intern(metric::HTTP_REQ_DURATION_UNEXPECTED),
+                );
+                self.expected_ids = Some(ids);
+                ids
+            }
+        }
+    }
+
     fn group_id(&mut self, p: &Point<'_>) -> u32 {
         let n = self.spec.group_by().len();
-        if (0..n).all(|i| p.tags.get(SLOT_GROUP + i).is_none()) {
+        if (0..n).all(|i| p.tags.get(self.spec.group_slot(i)).is_none()) {
             return 0;
         }
         self.key_buf.clear();
@@ -207,7 +240,7 @@ impl Aggregator {
             if i > 0 {
                 self.key_buf.push(KEY_SEP);
             }
-            self.key_buf.push_str(p.tags.get(SLOT_GROUP + i).unwrap_or(""));
+            self.key_buf.push_str(p.tags.get(self.spec.group_slot(i)).unwrap_or(""));
         }
         if let Some(id) = self.groups.get(&self.key_buf) {
             return id;

@@ -304,6 +304,22 @@ fn js_literal(out: &mut minijinja::Output, _state: &minijinja::State, value: &Va
     out.write_str(&escaped).map_err(minijinja::Error::from)
 }
 
+/// The load model as tags (k6 tag values are strings): `load_model` is `open` for an
+/// arrival-rate executor, `closed` for a VU executor, and an open model's `offered_rate` is its
+/// plateau in iterations per second. The summary reads them to tell a saturated load generator.
+pub fn load_model_tags(env: &Environment) -> Vec<(String, serde_json::Value)> {
+    match env.executor {
+        Executor::RampingVus => vec![("load_model".into(), "closed".into())],
+        Executor::RampingArrivalRate => {
+            let mut tags = vec![("load_model".to_string(), serde_json::Value::from("open"))];
+            if let Some(rate) = env.rate {
+                tags.push(("offered_rate".into(), rate.to_string().into()));
+            }
+            tags
+        }
+    }
+}
+
 /// Renders `k6-templates/<test>.js.j2` for an environment.
 pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
     let template_path = req.templates_dir.join(format!("{}.js.j2", req.test));
@@ -317,17 +333,21 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
     })?;
     let (env, _) = load_environment(req.environments_dir, req.environment, req.vars, req.sets)?;
     let (scenario, plan) = scenario(&env);
+    // Run metadata lives here, never in `--tag` (which would replace these).
+    let mut tags = serde_json::json!({
+        "test_name": req.test,
+        "environment": req.environment,
+        "git_commit": req.run.git_commit,
+        "deployment_version": req.run.deployment_version,
+        "test_date": req.run.test_date,
+        "testid": req.run.run_id,
+    });
+    if let Some(map) = tags.as_object_mut() {
+        map.extend(load_model_tags(&env));
+    }
     let options = serde_json::json!({
         "scenarios": { "main": scenario },
-        // Run metadata lives here, never in `--tag` (which would replace these).
-        "tags": {
-            "test_name": req.test,
-            "environment": req.environment,
-            "git_commit": req.run.git_commit,
-            "deployment_version": req.run.deployment_version,
-            "test_date": req.run.test_date,
-            "testid": req.run.run_id,
-        },
+        "tags": tags,
         "summaryTrendStats": ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"],
         // k6's default system tags minus `url` (one label value per URL would explode the
         // series count in Prometheus; requests are grouped by their `name` tag instead).

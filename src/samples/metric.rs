@@ -55,6 +55,13 @@ pub struct MetricType {
     pub contains: Contains,
 }
 
+/// The type of a submetric (`http_req_duration{expected_response:true}`): its parent's, when
+/// the parent is built in.
+pub fn builtin_submetric(name: &str) -> Option<MetricType> {
+    let (base, rest) = name.split_once('{')?;
+    rest.ends_with('}').then(|| builtin(base)).flatten()
+}
+
 /// Built-in k6 1.x metrics. A file filtered down to their Points (say with jq) still reads.
 pub fn builtin(name: &str) -> Option<MetricType> {
     use Contains::*;
@@ -90,6 +97,13 @@ pub fn builtin(name: &str) -> Option<MetricType> {
 
 /// The metric whose samples are HTTP requests: latency, request counts and groups hang off it.
 pub const HTTP_REQ_DURATION: &str = "http_req_duration";
+/// `http_req_duration` of the responses the script expected (`expected_response` = `"true"`),
+/// named as k6 names the submetric in thresholds and summaries. k6gate's latency is this one.
+pub const HTTP_REQ_DURATION_EXPECTED: &str = "http_req_duration{expected_response:true}";
+/// `http_req_duration` of the responses the script did not expect (`expected_response` = `"false"`).
+pub const HTTP_REQ_DURATION_UNEXPECTED: &str = "http_req_duration{expected_response:false}";
+pub const DROPPED_ITERATIONS: &str = "dropped_iterations";
+pub const VUS_MAX: &str = "vus_max";
 pub const HTTP_REQS: &str = "http_reqs";
 pub const HTTP_REQ_FAILED: &str = "http_req_failed";
 pub const CHECKS: &str = "checks";

@@ -1,19 +1,67 @@
-//! From aggregated windows to a [`RunSummary`]: phases, steady state, whole run, series.
+//! From aggregated windows to a [`RunSummary`]: phases, steady state, whole run, series,
+//! load model and load generator.
+//!
+//! Latency is that of the requests with an expected response (k6's own threshold convention,
+//! `http_req_duration{expected_response:true}`): failed requests are often fast (a refused
+//! connection, an early 503) and would make a failing run look quick. Their latency is kept
+//! apart (`failed_latency_ms`). Only when some `http_req_duration` samples have no
+//! `expected_response` tag is every request counted, with a note saying so.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
+use super::load;
 use super::*;
 use crate::aggregate::{Acc, Aggregator, STATUS_CLASSES, UNTAGGED};
 use crate::samples::metric::{self, MetricKind};
-use crate::samples::tags::METADATA_TAGS;
+use crate::samples::tags::meta;
 use crate::stats::mser;
 use crate::time::format_rfc3339_ms;
 
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     pub k6_exit_code: Option<i32>,
+}
+
+/// The note of a summary whose latency includes failed requests.
+pub const LATENCY_ALL_REQUESTS_NOTE: &str = "latency includes failed requests: some http_req_duration samples have no expected_response tag (k6's systemTags without it, or a responseCallback of null), so successful and failed requests cannot be told apart";
+
+/// Which `http_req_duration` samples the latency fields describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Latency {
+    /// Expected responses in `latency_ms` and the series, unexpected ones in `failed_latency_ms`.
+    Expected,
+    /// Every request (the tag was missing on some samples).
+    All,
+}
+
+impl Latency {
+    /// The metric behind `latency_ms` and the latency series.
+    fn shown(self) -> &'static str {
+        match self {
+            Latency::Expected => metric::HTTP_REQ_DURATION_EXPECTED,
+            Latency::All => metric::HTTP_REQ_DURATION,
+        }
+    }
+
+    /// The metric behind `failed_latency_ms`.
+    fn failed(self) -> Option<&'static str> {
+        match self {
+            Latency::Expected => Some(metric::HTTP_REQ_DURATION_UNEXPECTED),
+            Latency::All => None,
+        }
+    }
+}
+
+/// Expected-response latency when every `http_req_duration` sample carries the tag.
+fn latency_source(agg: &Aggregator) -> Latency {
+    let count = |name: &str| {
+        agg.metrics.get(name).map_or(0, |id| agg.cells.iter().filter(|(k, _)| k.3 == id).map(|(_, a)| a.count).sum())
+    };
+    let all: u64 = count(metric::HTTP_REQ_DURATION);
+    let tagged = count(metric::HTTP_REQ_DURATION_EXPECTED) + count(metric::HTTP_REQ_DURATION_UNEXPECTED);
+    if tagged == all { Latency::Expected } else { Latency::All }
 }
 
 /// Canonical phase order; other `test_stage` values follow in order of appearance.
@@ -58,6 +106,11 @@ pub fn build_from_stream(
     opts: &BuildOptions,
 ) -> RunSummary {
     let phase_map = map_phases(agg);
+    let latency = latency_source(agg);
+    let mut notes = Vec::new();
+    if latency == Latency::All {
+        notes.push(LATENCY_ALL_REQUESTS_NOTE.to_string());
+    }
     for (tag, value) in agg.metadata_conflicts.iter().take(4) {
         issues.push(format!("tag {tag} has more than one value in the input (also {value:?}): several runs mixed?"));
     }
@@ -66,20 +119,21 @@ pub fn build_from_stream(
         .names
         .iter()
         .enumerate()
-        .map(|(i, name)| summarize(agg, name, |w, s| phase_map.of(w, s) == Some(i)))
+        .map(|(i, name)| summarize(agg, name, latency, |w, s| phase_map.of(w, s) == Some(i)))
         .collect();
     phases.retain(|p| p.windows > 0);
 
     let sustained = phase_map.names.iter().position(|n| n == SUSTAINED);
     let mut trimmed_windows = BTreeSet::new();
     let steady_state = sustained.map(|si| {
-        let series = sustained_latency_series(agg, |w, s| phase_map.of(w, s) == Some(si));
+        let series = sustained_latency_series(agg, latency, |w, s| phase_map.of(w, s) == Some(si));
         let means: Vec<f64> = series.iter().map(|(_, m)| *m).collect();
         let truncation = mser::truncate(&means);
         let cut = series.get(truncation.trimmed).map(|(w, _)| *w);
         trimmed_windows = series.iter().take(truncation.trimmed).map(|(w, _)| *w).collect();
-        let summary =
-            summarize(agg, "steady-state", |w, s| phase_map.of(w, s) == Some(si) && cut.is_none_or(|c| w >= c));
+        let summary = summarize(agg, "steady-state", latency, |w, s| {
+            phase_map.of(w, s) == Some(si) && cut.is_none_or(|c| w >= c)
+        });
         let trimmed_s = match (truncation.trimmed, cut) {
             (0, _) | (_, None) => 0.0,
             (_, Some(c)) => {
@@ -92,8 +146,8 @@ pub fn build_from_stream(
     });
     let steady_state = steady_state.filter(|s| s.summary.windows > 0);
 
-    let whole_run = summarize(agg, "whole-run", |_, _| true);
-    let series = build_series(agg, &phase_map, &trimmed_windows);
+    let whole_run = summarize(agg, "whole-run", latency, |_, _| true);
+    let series = build_series(agg, &phase_map, latency, &trimmed_windows);
 
     if agg.samples == 0 {
         issues.push("no samples in the input".into());
@@ -101,20 +155,25 @@ pub fn build_from_stream(
         issues.push("no HTTP requests in the input (no http_reqs samples)".into());
     }
     let m = |i: usize| agg.metadata.get(i).cloned().flatten();
+    let has_dropped = agg.metrics.get(metric::DROPPED_ITERATIONS).is_some();
+    let load_model =
+        load::model(m(meta::LOAD_MODEL).as_deref(), m(meta::OFFERED_RATE).as_deref(), has_dropped, &mut notes);
+    let load_generator = compared_part(agg, &series, steady_state.as_ref(), &phases, &whole_run)
+        .map(|part| load::assess(load_model.as_ref(), &part));
     let metadata = RunMetadata {
-        test_name: m(0),
-        environment: m(1),
-        git_commit: m(2),
-        deployment_version: m(3),
-        test_date: m(4),
+        test_name: m(meta::TEST_NAME),
+        environment: m(meta::ENVIRONMENT),
+        git_commit: m(meta::GIT_COMMIT),
+        deployment_version: m(meta::DEPLOYMENT_VERSION),
+        test_date: m(meta::TEST_DATE),
         start: whole_run.start.clone(),
         end: whole_run.end.clone(),
         duration_s: (whole_run.windows > 0).then_some(whole_run.duration_s),
         k6_exit_code: opts.k6_exit_code,
         sources,
         samples: agg.samples,
+        load_model,
     };
-    debug_assert_eq!(METADATA_TAGS.len(), 5);
     let source = if phases.is_empty() { PhaseSource::None } else { phase_map.source };
     RunSummary {
         schema_version: SCHEMA_VERSION.to_string(),
@@ -126,7 +185,8 @@ pub fn build_from_stream(
         steady_state,
         whole_run,
         series: Some(series),
-        notes: Vec::new(),
+        notes,
+        load_generator,
     }
 }
 
@@ -263,6 +323,69 @@ fn infer_phases(agg: &Aggregator) -> PhaseMap {
     PhaseMap { names, by_stage: vec![None; agg.stages.len()], by_window, source }
 }
 
+/// The numbers of the compared part of the run for the load-generator check: the steady
+/// state, else the sustained phase, else the whole run. Its windows are those whose samples
+/// mostly belong to it (`Series::phase`, and not trimmed for the steady state): a phase's
+/// cells also reach into the next phase's seconds with the iterations that started before
+/// the boundary and ended after it.
+fn compared_part(
+    agg: &Aggregator,
+    series: &Series,
+    steady: Option<&SteadyState>,
+    phases: &[PhaseSummary],
+    whole_run: &PhaseSummary,
+) -> Option<load::Part> {
+    if series.start_unix_s.is_empty() {
+        return None;
+    }
+    let sustained = phases.iter().find(|p| p.name == SUSTAINED);
+    let is_sustained = |i: usize| series.phase.get(i).is_some_and(|p| p.as_deref() == Some(SUSTAINED));
+    let is_trimmed = |i: usize| series.trimmed.get(i).copied().unwrap_or(false);
+    let (label, summary, windows): (&'static str, &PhaseSummary, Vec<i64>) = match (steady, sustained) {
+        (Some(ss), _) => (
+            "steady state",
+            &ss.summary,
+            (0..series.start_unix_s.len())
+                .filter(|i| is_sustained(*i) && !is_trimmed(*i))
+                .filter_map(|i| series.start_unix_s.get(i).copied())
+                .collect(),
+        ),
+        (None, Some(p)) => (
+            "sustained phase",
+            p,
+            (0..series.start_unix_s.len())
+                .filter(|i| is_sustained(*i))
+                .filter_map(|i| series.start_unix_s.get(i).copied())
+                .collect(),
+        ),
+        (None, None) => ("whole run", whole_run, series.start_unix_s.clone()),
+    };
+    let dropped_iterations = summary.total.throughput.as_ref().map_or(0, |t| t.dropped_iterations);
+    let ids = |n: &str| agg.metrics.get(n);
+    let (iterations, vus, vus_max) = (ids(metric::ITERATIONS), ids(metric::VUS), ids(metric::VUS_MAX));
+    let wanted: BTreeSet<i64> = windows.iter().copied().collect();
+    // Per window: iterations completed (all stages), and the highest VUs in use and allocated.
+    let mut per: BTreeMap<i64, (f64, f64, f64)> = BTreeMap::new();
+    for (&(w, _, _, m), acc) in &agg.cells {
+        if !wanted.contains(&w) || acc.count == 0 {
+            continue;
+        }
+        let e = per.entry(w).or_insert((0.0, 0.0, 0.0));
+        if Some(m) == iterations {
+            e.0 += acc.sum();
+        } else if Some(m) == vus {
+            e.1 = e.1.max(acc.max);
+        } else if Some(m) == vus_max {
+            e.2 = e.2.max(acc.max);
+        }
+    }
+    let inner = windows.get(1..windows.len().saturating_sub(1)).unwrap_or_default();
+    let achieved_iterations_per_s = (iterations.is_some() && !inner.is_empty())
+        .then(|| inner.iter().map(|w| per.get(w).map_or(0.0, |e| e.0)).sum::<f64>() / inner.len() as f64);
+    let vus_max_reached = per.values().filter(|(_, v, max)| *max > 0.0 && v >= max).map(|e| e.2).reduce(f64::max);
+    Some(load::Part { label, dropped_iterations, achieved_iterations_per_s, vus_max_reached })
+}
+
 /// Rises, holds, falls, and never rises again after falling: a VU ramp profile rather than
 /// a gauge that follows latency.
 fn unimodal(series: &[f64]) -> bool {
@@ -285,9 +408,14 @@ fn window_range(agg: &Aggregator) -> Option<(i64, i64)> {
     Some((lo, hi))
 }
 
-/// Mean `http_req_duration` per window of a phase, in time order, windows without requests left out.
-fn sustained_latency_series(agg: &Aggregator, in_phase: impl Fn(i64, u16) -> bool) -> Vec<(i64, f64)> {
-    let Some(dur) = agg.metrics.get(metric::HTTP_REQ_DURATION) else { return Vec::new() };
+/// Mean latency (as in `latency_ms`) per window of a phase, in time order, windows without
+/// requests left out.
+fn sustained_latency_series(
+    agg: &Aggregator,
+    latency: Latency,
+    in_phase: impl Fn(i64, u16) -> bool,
+) -> Vec<(i64, f64)> {
+    let Some(dur) = agg.metrics.get(latency.shown()) else { return Vec::new() };
     let mut per: BTreeMap<i64, (f64, u64)> = BTreeMap::new();
     for (&(w, s, _, m), acc) in &agg.cells {
         if m == dur && in_phase(w, s) {
@@ -300,7 +428,7 @@ fn sustained_latency_series(agg: &Aggregator, in_phase: impl Fn(i64, u16) -> boo
 }
 
 /// Merges every cell accepted by `include` into phase statistics.
-fn summarize(agg: &Aggregator, name: &str, include: impl Fn(i64, u16) -> bool) -> PhaseSummary {
+fn summarize(agg: &Aggregator, name: &str, latency: Latency, include: impl Fn(i64, u16) -> bool) -> PhaseSummary {
     let mut by_group_metric: FxHashMap<(u32, u32), Acc> = FxHashMap::default();
     let mut by_metric: FxHashMap<u32, Acc> = FxHashMap::default();
     let mut windows = BTreeSet::new();
@@ -334,7 +462,8 @@ fn summarize(agg: &Aggregator, name: &str, include: impl Fn(i64, u16) -> bool) -
         a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
         a
     });
-    let mut total = group_stats(BTreeMap::new(), |m| id(m).and_then(|i| by_metric.get(&i)), &total_status, per_s);
+    let mut total =
+        group_stats(BTreeMap::new(), |m| id(m).and_then(|i| by_metric.get(&i)), &total_status, per_s, latency);
     let acc_of = |m: &str| id(m).and_then(|i| by_metric.get(&i));
     let checks = acc_of(metric::CHECKS);
     total.checks =
@@ -346,7 +475,7 @@ fn summarize(agg: &Aggregator, name: &str, include: impl Fn(i64, u16) -> bool) -
         data_received_bytes_per_s: counter(metric::DATA_RECEIVED) / per_s,
         data_sent_bytes_per_s: counter(metric::DATA_SENT) / per_s,
         vus_max: acc_of(metric::VUS).map(|a| a.max),
-        dropped_iterations: counter("dropped_iterations") as u64,
+        dropped_iterations: counter(metric::DROPPED_ITERATIONS) as u64,
     });
 
     let mut group_ids: Vec<u32> = by_group_metric.keys().map(|(g, _)| *g).filter(|g| *g != 0).collect();
@@ -361,7 +490,7 @@ fn summarize(agg: &Aggregator, name: &str, include: impl Fn(i64, u16) -> bool) -
         .map(|g| {
             let key = agg.group_key(g).into_iter().collect();
             let st = status.get(&g).copied().unwrap_or_default();
-            group_stats(key, |m| id(m).and_then(|i| by_group_metric.get(&(g, i))), &st, per_s)
+            group_stats(key, |m| id(m).and_then(|i| by_group_metric.get(&(g, i))), &st, per_s, latency)
         })
         .collect();
     groups.sort_by(|a, b| a.key.cmp(&b.key));
@@ -392,16 +521,21 @@ fn group_stats<'a>(
     acc: impl Fn(&str) -> Option<&'a Acc>,
     status: &[u64; 6],
     per_s: f64,
+    latency: Latency,
 ) -> GroupStats {
     let reqs = acc(metric::HTTP_REQS);
     let failed = acc(metric::HTTP_REQ_FAILED);
-    let dur = acc(metric::HTTP_REQ_DURATION);
+    // No latency at all rather than quantiles of nothing: a run whose every request failed
+    // has no latency to judge, never "p95 0 ms".
+    let dur = acc(latency.shown()).filter(|a| a.count > 0);
+    let failed_dur = latency.failed().and_then(&acc).filter(|a| a.count > 0);
     let requests = reqs.map_or(0, |a| a.sum().round() as u64);
     GroupStats {
         key,
         requests,
         requests_per_s: requests as f64 / per_s,
         latency_ms: dur.map(quantiles),
+        failed_latency_ms: failed_dur.map(quantiles),
         failed: failed.map_or(0, |a| a.nonzero),
         error_rate: failed.and_then(|a| ratio(a.nonzero, a.count)),
         status_classes: STATUS_CLASSES
@@ -453,7 +587,7 @@ fn metric_summary(ty: Option<metric::MetricType>, acc: &Acc, per_s: f64) -> Metr
     }
 }
 
-fn build_series(agg: &Aggregator, phases: &PhaseMap, trimmed: &BTreeSet<i64>) -> Series {
+fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: &BTreeSet<i64>) -> Series {
     let Some((lo, hi)) = window_range(agg) else {
         return Series {
             window_s: 1.0,
@@ -467,7 +601,7 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, trimmed: &BTreeSet<i64>) ->
     };
     let len = (hi - lo + 1) as usize;
     let (dur, reqs, failed, vus) = (
-        agg.metrics.get(metric::HTTP_REQ_DURATION),
+        agg.metrics.get(latency.shown()),
         agg.metrics.get(metric::HTTP_REQS),
         agg.metrics.get(metric::HTTP_REQ_FAILED),
         agg.metrics.get(metric::VUS),
@@ -610,5 +744,184 @@ mod tests {
         }
         agg.finish();
         assert_eq!(infer_phases(&agg).source, PhaseSource::InferredVus);
+    }
+
+    /// A sample at `ms` milliseconds into the run, with tags by slot.
+    fn add_at(agg: &mut Aggregator, metric: &'static str, ms: i64, value: f64, tags: &[(usize, &'static str)]) {
+        let mut t = Tags::default();
+        for (slot, v) in tags {
+            t.set(*slot, Cow::Borrowed(*v));
+        }
+        let p = Point {
+            metric: Cow::Borrowed(metric),
+            time_ns: 1_795_824_000_000_000_000 + ms * 1_000_000,
+            value,
+            tags: t,
+            same_tags: false,
+        };
+        agg.add_point(&p, 0).unwrap();
+    }
+
+    /// One HTTP request as k6 writes it: `http_reqs`, `http_req_duration`, `http_req_failed`,
+    /// with `expected_response` unless `tagged` is false.
+    fn request(agg: &mut Aggregator, ms: i64, duration: f64, ok: bool, tagged: bool) {
+        use crate::samples::tags::{SLOT_EXPECTED, SLOT_GROUP, SLOT_STATUS};
+        let mut tags = vec![(SLOT_GROUP, "GET /x"), (SLOT_STATUS, if ok { "200" } else { "503" })];
+        if tagged {
+            tags.push((SLOT_EXPECTED, if ok { "true" } else { "false" }));
+        }
+        add_at(agg, metric::HTTP_REQS, ms, 1.0, &tags);
+        add_at(agg, metric::HTTP_REQ_DURATION, ms, duration, &tags);
+        add_at(agg, metric::HTTP_REQ_FAILED, ms, if ok { 0.0 } else { 1.0 }, &tags);
+    }
+
+    fn build(agg: &mut Aggregator) -> RunSummary {
+        agg.finish();
+        agg.resolve_types();
+        build_from_stream(agg, Vec::new(), Vec::new(), &BuildOptions::default())
+    }
+
+    /// 12 seconds; each has 10 successful requests of 100..=109 ms and 30 failed ones of 1 ms.
+    fn mixed_run(tagged: bool) -> RunSummary {
+        let mut agg = Aggregator::new(TagSpec::default());
+        for sec in 0..12 {
+            for i in 0..10 {
+                request(&mut agg, sec * 1000 + i * 10, 100.0 + i as f64, true, tagged);
+            }
+            for i in 0..30 {
+                request(&mut agg, sec * 1000 + 500 + i, 1.0, false, tagged);
+            }
+        }
+        build(&mut agg)
+    }
+
+    #[test]
+    fn latency_is_that_of_the_expected_responses() {
+        let s = mixed_run(true);
+        for g in [&s.whole_run.total, s.whole_run.groups.first().unwrap()] {
+            let l = g.latency_ms.as_ref().unwrap();
+            assert_eq!(l.count, 120);
+            // The fast failures are three quarters of the requests, yet not in the latency.
+            assert!(l.p50.unwrap() >= 100.0 && l.p95.unwrap() >= 108.0 && l.min == Some(100.0), "{l:?}");
+            let f = g.failed_latency_ms.as_ref().unwrap();
+            assert_eq!((f.count, f.max), (360, Some(1.0)));
+            assert_eq!(g.latency_sketch.as_ref().map(|k| k.count), Some(120));
+            assert_eq!((g.requests, g.failed), (480, 360));
+        }
+        let series = s.series.as_ref().unwrap();
+        assert!(series.total.p95_ms.iter().flatten().all(|p| *p >= 100.0), "{:?}", series.total.p95_ms);
+        assert!(!s.notes.iter().any(|n| n == LATENCY_ALL_REQUESTS_NOTE), "{:?}", s.notes);
+        // Every sample still counts in the metric itself, and the two submetrics are reported.
+        let m = &s.whole_run.metrics;
+        assert_eq!(m.get(metric::HTTP_REQ_DURATION).map(|m| m.count), Some(480));
+        assert_eq!(m.get(metric::HTTP_REQ_DURATION_EXPECTED).map(|m| m.count), Some(120));
+        assert_eq!(m.get(metric::HTTP_REQ_DURATION_UNEXPECTED).map(|m| m.count), Some(360));
+    }
+
+    #[test]
+    fn without_the_tag_latency_counts_every_request_and_says_so() {
+        let s = mixed_run(false);
+        let t = &s.whole_run.total;
+        let l = t.latency_ms.as_ref().unwrap();
+        assert_eq!(l.count, 480);
+        assert_eq!(l.p50.map(|p| p.round()), Some(1.0));
+        assert_eq!(t.failed_latency_ms, None);
+        assert!(s.notes.iter().any(|n| n == LATENCY_ALL_REQUESTS_NOTE), "{:?}", s.notes);
+    }
+
+    #[test]
+    fn a_run_whose_every_request_failed_has_no_latency() {
+        let mut agg = Aggregator::new(TagSpec::default());
+        for sec in 0..10 {
+            for i in 0..5 {
+                request(&mut agg, sec * 1000 + i, 0.5, false, true);
+            }
+        }
+        let s = build(&mut agg);
+        let t = &s.whole_run.total;
+        assert_eq!(t.latency_ms, None, "never p95 0 ms");
+        assert_eq!(t.latency_sketch, None);
+        assert_eq!(t.failed_latency_ms.as_ref().map(|f| f.count), Some(50));
+        assert!(s.series.as_ref().unwrap().total.p95_ms.iter().all(Option::is_none));
+        assert_eq!(t.error_rate, Some(1.0));
+        // It serializes without the field reports cannot read.
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json["whole_run"]["total"]["latency_ms"].is_null());
+    }
+
+    /// A tagged arrival-rate run: ramp-up 3 s, sustained 20 s, ramp-down 3 s. In the
+    /// sustained phase k6 completes `done` iterations a second, drops `dropped` and has
+    /// `vus` of `vus_max` VUs busy.
+    fn open_run(model: &'static str, offered: &'static str, done: u32, dropped: u32, vus: f64) -> RunSummary {
+        use crate::samples::tags::{SLOT_METADATA, SLOT_STAGE};
+        let meta_tags = [(SLOT_METADATA + meta::LOAD_MODEL, model), (SLOT_METADATA + meta::OFFERED_RATE, offered)];
+        let mut agg = Aggregator::new(TagSpec::default());
+        for sec in 0..26i64 {
+            let (stage, n) = match sec {
+                0..3 => ("ramp-up", done / 2),
+                3..23 => ("sustained", done),
+                _ => ("ramp-down", done / 2),
+            };
+            let mut tags = meta_tags.to_vec();
+            tags.push((SLOT_STAGE, stage));
+            for i in 0..n {
+                let ms = sec * 1000 + i64::from(i) * 1000 / i64::from(n.max(1));
+                add_at(&mut agg, metric::ITERATIONS, ms, 1.0, &tags);
+                request(&mut agg, ms, 20.0 + f64::from(i % 7), true, true);
+            }
+            if stage == "sustained" && dropped > 0 {
+                add_at(&mut agg, metric::DROPPED_ITERATIONS, sec * 1000 + 300, f64::from(dropped), &meta_tags);
+            }
+            add_at(&mut agg, metric::VUS, sec * 1000 + 999, if stage == "sustained" { vus } else { 1.0 }, &meta_tags);
+            add_at(&mut agg, metric::VUS_MAX, sec * 1000 + 999, 2.0, &meta_tags);
+        }
+        build(&mut agg)
+    }
+
+    #[test]
+    fn an_open_model_that_keeps_up_is_not_saturated() {
+        let s = open_run("open", "100", 100, 0, 1.0);
+        let m = s.metadata.load_model.as_ref().unwrap();
+        assert_eq!((m.model, m.offered_iterations_per_s, m.source), (Model::Open, Some(100.0), ModelSource::Tagged));
+        let g = s.load_generator.as_ref().unwrap();
+        assert!(!g.saturated, "{g:?}");
+        assert_eq!(g.achieved_iterations_per_s, Some(100.0), "the inner windows run at the plateau");
+        assert_eq!((g.dropped_iterations, g.vus_max_reached), (0, false));
+    }
+
+    #[test]
+    fn a_saturated_open_model_shows_every_sign() {
+        let s = open_run("open", "100", 60, 40, 2.0);
+        let g = s.load_generator.as_ref().unwrap();
+        assert!(g.saturated && g.vus_max_reached, "{g:?}");
+        assert_eq!(g.achieved_iterations_per_s, Some(60.0));
+        // Dropped in the steady state only: its trimmed windows are no part of it.
+        let kept = s.steady_state.as_ref().map(|ss| ss.summary.windows).unwrap();
+        assert!(g.dropped_iterations > 0 && g.dropped_iterations <= 40 * kept, "{g:?}");
+        assert_eq!(g.signs.len(), 3, "{:?}", g.signs);
+        assert!(g.signs[0].starts_with(&format!("k6 dropped {} iterations in the steady state", g.dropped_iterations)));
+    }
+
+    #[test]
+    fn a_closed_model_at_full_vus_is_not_saturated() {
+        let s = open_run("closed", "", 60, 0, 2.0);
+        assert_eq!(s.metadata.load_model.as_ref().map(|m| m.model), Some(Model::Closed));
+        let g = s.load_generator.as_ref().unwrap();
+        assert!(!g.saturated && !g.vus_max_reached && g.offered_iterations_per_s.is_none(), "{g:?}");
+    }
+
+    #[test]
+    fn without_tags_dropped_iterations_tell_an_open_model() {
+        let mut agg = Aggregator::new(TagSpec::default());
+        for sec in 0..10 {
+            request(&mut agg, sec * 1000, 10.0, true, true);
+            add_at(&mut agg, metric::DROPPED_ITERATIONS, sec * 1000, 1.0, &[]);
+        }
+        let s = build(&mut agg);
+        let m = s.metadata.load_model.as_ref().unwrap();
+        assert_eq!((m.model, m.source), (Model::Open, ModelSource::Inferred));
+        assert!(s.load_generator.as_ref().is_some_and(|g| g.saturated));
+        // And a run without either says nothing about its model.
+        assert_eq!(mixed_run(true).metadata.load_model, None);
     }
 }

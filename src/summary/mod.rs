@@ -10,9 +10,11 @@
 //! sits above it and calls these builders (ARCHITECTURE.md, layering).
 
 mod build;
+mod load;
 pub mod whole_run;
 
-pub use build::{BuildOptions, build_from_stream};
+pub use build::{BuildOptions, LATENCY_ALL_REQUESTS_NOTE, build_from_stream};
+pub use load::ACHIEVED_SHARE_MIN;
 
 use std::collections::BTreeMap;
 
@@ -49,6 +51,11 @@ pub struct RunSummary {
     /// What a reader should know about this summary that is not a defect (for example,
     /// that a k6 summary input has no phases).
     pub notes: Vec<String>,
+    /// Could k6 produce the load it was asked for, over the compared part of the run (the
+    /// steady state, else the sustained phase, else the whole run)? `None` when the run has
+    /// no samples to tell (summaries written before k6gate recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_generator: Option<LoadGenerator>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -68,6 +75,62 @@ pub struct RunMetadata {
     pub sources: Vec<SourceFile>,
     /// Samples read (0 for summary inputs).
     pub samples: u64,
+    /// Open or closed load model: from the `load_model` and `offered_rate` tags k6gate's
+    /// templates set, else inferred (open when k6 counted `dropped_iterations`); `None`
+    /// when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_model: Option<LoadModel>,
+}
+
+/// How the load was generated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadModel {
+    pub model: Model,
+    /// Iterations per second k6 was asked to start at the plateau (open model, tagged only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_iterations_per_s: Option<f64>,
+    pub source: ModelSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Model {
+    /// Arrival-rate executors: iterations start on a schedule, whatever the latency.
+    Open,
+    /// VU executors: each VU starts its next iteration when the previous one ends, so a
+    /// slower system receives less load.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelSource {
+    /// From the `load_model` tag.
+    Tagged,
+    /// From what the samples show (`dropped_iterations` exist only under an open model).
+    Inferred,
+}
+
+/// Whether the load generator kept up, over the compared part of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadGenerator {
+    /// True when any sign below applies: the measured load is not the load asked for.
+    pub saturated: bool,
+    /// Each sign of saturation, as a sentence.
+    pub signs: Vec<String>,
+    /// `dropped_iterations`: iterations k6 could not start on time (open model only).
+    pub dropped_iterations: u64,
+    /// The plateau rate k6 was asked for (open model, from the `offered_rate` tag).
+    pub offered_iterations_per_s: Option<f64>,
+    /// Iterations per second completed over the inner windows of the compared part (its
+    /// first and last second left out: they are partial).
+    pub achieved_iterations_per_s: Option<f64>,
+    /// Open model: the VUs in use reached `vus_max`, all VUs k6 had allocated, in some
+    /// second of the compared part. Always false for other models, where VUs in use
+    /// equal `vus_max` at every plateau by design.
+    pub vus_max_reached: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -135,8 +198,14 @@ pub struct GroupStats {
     /// `http_reqs` count.
     pub requests: u64,
     pub requests_per_s: f64,
-    /// `http_req_duration`.
+    /// `http_req_duration` of the requests with an expected response (k6's
+    /// `http_req_duration{expected_response:true}`); `None` when no request had one. When
+    /// the samples carry no `expected_response` tag, all requests (a note says so).
     pub latency_ms: Option<Quantiles>,
+    /// `http_req_duration` of the requests with an unexpected response
+    /// (`expected_response` = false); `None` when there were none, or no tag to tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_latency_ms: Option<Quantiles>,
     /// Requests with `http_req_failed` = 1.
     pub failed: u64,
     /// `http_req_failed` rate; `None` when no request was made.
@@ -149,7 +218,7 @@ pub struct GroupStats {
     /// Iterations, bytes and VUs (phase total only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub throughput: Option<Throughput>,
-    /// The `http_req_duration` sketch, to merge runs or ask for any quantile.
+    /// The sketch behind `latency_ms`, to merge runs or ask for any quantile.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub latency_sketch: Option<Sketch>,
 }
@@ -241,6 +310,7 @@ pub struct GroupSeries {
     pub key: BTreeMap<String, String>,
     pub requests: Vec<u64>,
     pub failed: Vec<u64>,
+    /// Latency of the window's requests with an expected response, like `latency_ms`.
     pub p50_ms: Vec<Option<f64>>,
     pub p95_ms: Vec<Option<f64>>,
     pub p99_ms: Vec<Option<f64>>,

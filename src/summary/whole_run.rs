@@ -4,11 +4,13 @@
 //! `ingest` reads k6's document into the plain inputs here ([`Export`]); how they fill the
 //! RunSummary is decided in this file alone, so only `summary` knows the RunSummary's shape.
 //! Nothing is inferred that k6 did not export: no phases, no windows, no groups, no series,
-//! and only the quantiles the document holds.
+//! and only the quantiles the document holds. Latency is the submetric
+//! `http_req_duration{expected_response:true}` when the document has it (k6 exports a
+//! submetric only when the script has a threshold on it), else every request, with a note.
 
 use std::collections::BTreeMap;
 
-use super::build::completeness;
+use super::build::{LATENCY_ALL_REQUESTS_NOTE, completeness};
 use super::*;
 use crate::samples::metric;
 
@@ -63,7 +65,27 @@ pub enum Values {
 
 /// The summary of a k6 summary document, read from `sources`.
 pub fn build(export: Export, sources: Vec<SourceFile>, issues: Vec<String>, opts: &BuildOptions) -> RunSummary {
+    let mut notes = vec![WHOLE_RUN_NOTE.to_string()];
+    let expected = export.metrics.contains_key(metric::HTTP_REQ_DURATION_EXPECTED);
+    if !expected && export.metrics.contains_key(metric::HTTP_REQ_DURATION) {
+        notes.push(LATENCY_ALL_REQUESTS_NOTE.to_string());
+    }
+    let has_dropped = export.metrics.contains_key(metric::DROPPED_ITERATIONS);
     let whole_run = phase(export);
+    // A k6 summary carries no tags: the model can only be inferred.
+    let load_model = super::load::model(None, None, has_dropped, &mut notes);
+    let gauge_max = |n: &str| whole_run.metrics.get(n).and_then(|m| m.max);
+    let vus_max_reached = match (gauge_max(metric::VUS), gauge_max(metric::VUS_MAX)) {
+        (Some(v), Some(max)) if max > 0.0 && v >= max => Some(max),
+        _ => None,
+    };
+    let part = super::load::Part {
+        label: "whole run",
+        dropped_iterations: whole_run.total.throughput.as_ref().map_or(0, |t| t.dropped_iterations),
+        achieved_iterations_per_s: None,
+        vus_max_reached,
+    };
+    let load_generator = Some(super::load::assess(load_model.as_ref(), &part));
     let metadata = RunMetadata {
         test_name: None,
         environment: None,
@@ -76,6 +98,7 @@ pub fn build(export: Export, sources: Vec<SourceFile>, issues: Vec<String>, opts
         k6_exit_code: opts.k6_exit_code,
         sources,
         samples: 0,
+        load_model,
     };
     RunSummary {
         schema_version: SCHEMA_VERSION.to_string(),
@@ -87,7 +110,8 @@ pub fn build(export: Export, sources: Vec<SourceFile>, issues: Vec<String>, opts
         steady_state: None,
         whole_run,
         series: None,
-        notes: vec![WHOLE_RUN_NOTE.to_string()],
+        notes,
+        load_generator,
     }
 }
 
@@ -106,15 +130,30 @@ fn phase(export: Export) -> PhaseSummary {
         RateStats { passes, fails: m.count.saturating_sub(passes), rate: m.rate }
     };
     let counter_rate = |n: &str| get(n).and_then(|m| m.rate).unwrap_or(0.0);
+    let failed_count = failed.and_then(|m| m.sum).unwrap_or(0.0) as u64;
+    let with_count = |name: &str, count: u64| {
+        get(name).and_then(|m| m.quantiles.clone()).map(|mut q| {
+            q.count = count;
+            q
+        })
+    };
+    // No request with an expected response, no latency (never the zeros of an empty submetric).
+    let (latency_ms, failed_latency_ms) = if get(metric::HTTP_REQ_DURATION_EXPECTED).is_some() {
+        let ok = requests.saturating_sub(failed_count);
+        (
+            with_count(metric::HTTP_REQ_DURATION_EXPECTED, ok).filter(|_| ok > 0),
+            with_count(metric::HTTP_REQ_DURATION_UNEXPECTED, failed_count).filter(|_| failed_count > 0),
+        )
+    } else {
+        (with_count(metric::HTTP_REQ_DURATION, requests), None)
+    };
     let total = GroupStats {
         key: BTreeMap::new(),
         requests,
         requests_per_s: rps,
-        latency_ms: get(metric::HTTP_REQ_DURATION).and_then(|m| m.quantiles.clone()).map(|mut q| {
-            q.count = requests;
-            q
-        }),
-        failed: failed.and_then(|m| m.sum).unwrap_or(0.0) as u64,
+        latency_ms,
+        failed_latency_ms,
+        failed: failed_count,
         error_rate: failed.and_then(|m| m.rate),
         status_classes: BTreeMap::new(),
         checks: get(metric::CHECKS).map(rate_stats),
@@ -124,7 +163,7 @@ fn phase(export: Export) -> PhaseSummary {
             data_received_bytes_per_s: counter_rate(metric::DATA_RECEIVED),
             data_sent_bytes_per_s: counter_rate(metric::DATA_SENT),
             vus_max: get(metric::VUS).and_then(|m| m.max),
-            dropped_iterations: get("dropped_iterations").and_then(|m| m.sum).unwrap_or(0.0) as u64,
+            dropped_iterations: get(metric::DROPPED_ITERATIONS).and_then(|m| m.sum).unwrap_or(0.0) as u64,
         }),
         latency_sketch: None,
     };

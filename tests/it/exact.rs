@@ -184,8 +184,15 @@ pub fn parse_rfc3339_ns(s: &str) -> i64 {
 /// Exact statistics of the HTTP requests of one phase.
 #[derive(Debug, Default, Clone)]
 pub struct Exact {
-    /// `http_req_duration` values, sorted once `finish` ran.
+    /// The latency k6gate reports, sorted once `finish` ran: the `http_req_duration` of the
+    /// expected responses when every sample of the input has an `expected_response` tag,
+    /// else every `http_req_duration`.
     pub durations: Vec<f64>,
+    /// `http_req_duration` of the unexpected responses (`expected_response` = false), sorted;
+    /// empty when some sample of the input has no tag.
+    pub failed_durations: Vec<f64>,
+    /// `http_req_duration` by `expected_response` tag: true, false, none.
+    by_tag: [Vec<f64>; 3],
     /// Sum of `http_reqs` values.
     pub requests: u64,
     /// `http_req_failed` samples with a non-zero value.
@@ -200,7 +207,14 @@ pub struct Exact {
 impl Exact {
     pub fn add(&mut self, s: &Sample) {
         match s.metric.as_str() {
-            "http_req_duration" => self.durations.push(s.value),
+            "http_req_duration" => {
+                let i = match s.tags.get("expected_response").map(String::as_str) {
+                    Some("true") => 0,
+                    Some("false") => 1,
+                    _ => 2,
+                };
+                self.by_tag[i].push(s.value);
+            }
             "http_reqs" => self.requests += s.value as u64,
             "http_req_failed" => {
                 self.failed_samples += 1;
@@ -218,8 +232,23 @@ impl Exact {
         }
     }
 
-    pub fn finish(&mut self) {
+    /// Some `http_req_duration` sample has no `expected_response` tag.
+    pub fn untagged(&self) -> bool {
+        !self.by_tag[2].is_empty()
+    }
+
+    /// Sorts; `all_tagged` says whether every sample of the whole input had the tag.
+    pub fn finish(&mut self, all_tagged: bool) {
+        let [ok, failed, none] = &self.by_tag;
+        if all_tagged {
+            self.durations = ok.clone();
+            self.failed_durations = failed.clone();
+        } else {
+            self.durations = ok.iter().chain(failed).chain(none).copied().collect();
+            self.failed_durations.clear();
+        }
         self.durations.sort_by(f64::total_cmp);
+        self.failed_durations.sort_by(f64::total_cmp);
     }
 
     /// The sample at rank floor(q*(n-1)).
@@ -257,8 +286,9 @@ pub fn by_phase(samples: &[Sample], phase_of: impl Fn(&Sample) -> Option<String>
             phases.entry(p).or_default().add(s);
         }
     }
-    phases.values_mut().for_each(Exact::finish);
-    whole.finish();
+    let all_tagged = !whole.untagged();
+    phases.values_mut().for_each(|e| e.finish(all_tagged));
+    whole.finish(all_tagged);
     ByPhase { phases, whole }
 }
 
@@ -282,6 +312,21 @@ pub fn assert_group_matches(what: &str, got: &GroupStats, want: &Exact) {
             got.error_rate
         );
     }
+    if let Some(c) = &got.checks {
+        assert_eq!((c.passes, c.passes + c.fails), (want.checks_passed, want.checks), "{what}: checks passed/all");
+    }
+    match (&got.failed_latency_ms, want.failed_durations.len()) {
+        (None, 0) => {}
+        (Some(f), n) => {
+            assert_eq!(f.count, n as u64, "{what}: failed latency count");
+            assert_eq!((f.min, f.max), (want.failed_durations.first().copied(), want.failed_durations.last().copied()));
+        }
+        (None, n) => panic!("{what}: no failed latency, {n} unexpected responses"),
+    }
+    if want.durations.is_empty() {
+        assert_eq!(got.latency_ms, None, "{what}: latency without a request to measure");
+        return;
+    }
     let l = got.latency_ms.as_ref().unwrap_or_else(|| panic!("{what}: no latency"));
     assert_eq!(l.count, want.durations.len() as u64, "{what}: latency count");
     let q = |name: &str| match name {
@@ -298,9 +343,6 @@ pub fn assert_group_matches(what: &str, got: &GroupStats, want: &Exact) {
     assert_eq!(l.min, Some(want.min()), "{what}: min");
     assert_eq!(l.max, Some(want.max()), "{what}: max");
     assert!(close(l.mean.expect("mean"), want.mean(), 1e-9), "{what}: mean {:?} vs {}", l.mean, want.mean());
-    if let Some(c) = &got.checks {
-        assert_eq!((c.passes, c.passes + c.fails), (want.checks_passed, want.checks), "{what}: checks passed/all");
-    }
 }
 
 /// Checks the phases of a summary (names in order) and its whole run.
@@ -329,12 +371,16 @@ pub fn by_phase_and_group(
     phase_of: impl Fn(&Sample) -> Option<String>,
 ) -> BTreeMap<(String, BTreeMap<String, String>), Exact> {
     let mut out: BTreeMap<(String, BTreeMap<String, String>), Exact> = BTreeMap::new();
+    let all_tagged = samples
+        .iter()
+        .filter(|s| s.metric == "http_req_duration")
+        .all(|s| matches!(s.tags.get("expected_response").map(String::as_str), Some("true" | "false")));
     for s in samples.iter().filter(|s| s.metric.starts_with("http_req")) {
         let key = default_group_key(s);
         if let (Some(p), false) = (phase_of(s), key.is_empty()) {
             out.entry((p, key)).or_default().add(s);
         }
     }
-    out.values_mut().for_each(Exact::finish);
+    out.values_mut().for_each(|e| e.finish(all_tagged));
     out
 }

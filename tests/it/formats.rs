@@ -126,6 +126,17 @@ fn summary_file(set: Set, name: &str) -> (RunSummary, String, Vec<&'static str>)
     (s, text, prefix)
 }
 
+/// The metric k6gate's latency comes from: the expected responses' submetric when the
+/// document exports it.
+fn latency_metric(text: &str) -> &'static str {
+    let doc: serde_json::Value = serde_json::from_str(text).expect("JSON");
+    if doc["metrics"].get("http_req_duration{expected_response:true}").is_some() {
+        "http_req_duration{expected_response:true}"
+    } else {
+        "http_req_duration"
+    }
+}
+
 fn values_path<'a>(prefix: &[&'a str], metric: &'a str, key: &'a str) -> Vec<&'a str> {
     let mut p = vec!["metrics", metric];
     p.extend_from_slice(prefix);
@@ -153,7 +164,7 @@ fn assert_summary_values(set: Set, name: &str) {
     let t = &s.whole_run.total;
     let count: u64 = raw_at(&text, &values_path(&prefix, "http_reqs", "count")).parse().expect("count");
     assert_eq!(t.requests, count, "{name}: requests");
-    let p95 = num_at(&text, &values_path(&prefix, "http_req_duration", "p(95)"));
+    let p95 = num_at(&text, &values_path(&prefix, latency_metric(&text), "p(95)"));
     assert_eq!(t.latency_ms.as_ref().and_then(|l| l.p95), Some(p95), "{name}: p95");
     let rate_key = if prefix.is_empty() { "value" } else { "rate" };
     let rate = num_at(&text, &values_path(&prefix, "http_req_failed", rate_key));
@@ -175,9 +186,10 @@ fn assert_summary_trend_bit_exact(set: Set, name: &str) {
         ("max", l.max),
         ("avg", l.mean),
     ] {
-        let text_value = raw_at(&text, &values_path(&prefix, "http_req_duration", key));
+        let metric = latency_metric(&text);
+        let text_value = raw_at(&text, &values_path(&prefix, metric, key));
         let want: f64 = text_value.parse().unwrap();
-        assert_eq!(got, Some(want), "{name}: http_req_duration {key} is {text_value} in the file");
+        assert_eq!(got, Some(want), "{name}: {metric} {key} is {text_value} in the file");
     }
 }
 
@@ -211,7 +223,35 @@ fn summaries_agree_with_the_sample_stream(set: Set) {
         let s = set.ingest(name);
         assert_eq!(s.whole_run.total.requests, stream.whole_run.total.requests, "{name}");
         assert_eq!(s.whole_run.total.failed, stream.whole_run.total.failed, "{name}");
+        // Both describe the expected responses: the same count, the same extremes.
+        let (a, b) =
+            (s.whole_run.total.latency_ms.as_ref().unwrap(), stream.whole_run.total.latency_ms.as_ref().unwrap());
+        assert_eq!((a.count, a.min, a.max), (b.count, b.min, b.max), "{name}");
     }
+}
+
+/// Without the submetric, a k6 summary's latency is every request's, and the summary says so.
+#[test]
+fn a_summary_without_the_expected_response_submetric_says_latency_includes_failures() {
+    let text = std::fs::read_to_string(Set::Small.path("staged.summary-export.json")).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let metrics = doc["metrics"].as_object_mut().unwrap();
+    assert!(metrics.remove("http_req_duration{expected_response:true}").is_some(), "the fixture exports it");
+    let all_p95 = metrics["http_req_duration"]["p(95)"].as_f64();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let s = k6gate::ingest(&[path], &k6gate::IngestOptions::default()).unwrap();
+    assert_eq!(s.whole_run.total.latency_ms.as_ref().and_then(|l| l.p95), all_p95);
+    assert!(s.notes.iter().any(|n| n == k6gate::summary::LATENCY_ALL_REQUESTS_NOTE), "{:?}", s.notes);
+    assert!(
+        !set_notes(&Set::Small.ingest("staged.summary-export.json"))
+            .contains(&k6gate::summary::LATENCY_ALL_REQUESTS_NOTE)
+    );
+}
+
+fn set_notes(s: &RunSummary) -> Vec<&str> {
+    s.notes.iter().map(String::as_str).collect()
 }
 
 #[test]

@@ -6,6 +6,8 @@ mod bad_input;
 mod cli;
 mod exact;
 mod formats;
+mod latency;
+mod load_generator;
 mod merged_checks;
 mod phases;
 mod policy;

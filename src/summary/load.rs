@@ -1,0 +1,197 @@
+//! The load model of a run (open or closed) and whether the load generator kept up.
+//!
+//! A comparison assumes both runs received the load they were asked for. Under an open model
+//! (arrival-rate executors) a saturated k6 quietly offers less: it drops iterations it cannot
+//! start on time, runs out of the VUs it allocated, and the system under test looks faster
+//! than it is. These are the signs looked for, over the compared part of the run (the steady
+//! state, else the sustained phase, else the whole run):
+//!
+//! - k6 counted `dropped_iterations` (they exist only under an open model);
+//! - open model with a known offered rate: the iterations completed per second, averaged over
+//!   the part's inner windows, are below [`ACHIEVED_SHARE_MIN`] of the offered rate. Inner
+//!   windows leave out the part's first and last second, which it shares with the phases
+//!   around it. The sustained phase starts where the ramp-up reached the plateau, so its
+//!   first full second already runs at the offered rate;
+//! - open model: in some second of the part the VUs in use reached `vus_max`, every VU k6
+//!   had allocated (under a closed model VUs in use equal `vus_max` at every plateau, so
+//!   this is no sign there).
+//!
+//! Nothing here reads k6's files: the caller hands over the numbers of the part ([`Part`]).
+
+use super::{LoadGenerator, LoadModel, Model, ModelSource};
+
+/// Below this share of the offered rate, the achieved rate is a sign of saturation.
+pub const ACHIEVED_SHARE_MIN: f64 = 0.95;
+
+/// The numbers of the compared part of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Part {
+    /// "steady state", "sustained phase" or "whole run", for the sentences.
+    pub label: &'static str,
+    pub dropped_iterations: u64,
+    /// Iterations completed per second over the inner windows; `None` when unknown.
+    pub achieved_iterations_per_s: Option<f64>,
+    /// `vus_max` in a second where the VUs in use reached it; `None` when none did.
+    pub vus_max_reached: Option<f64>,
+}
+
+/// The load model from the `load_model` and `offered_rate` tags, else inferred: open when
+/// k6 counted dropped iterations. A tag value k6gate does not know is noted and ignored.
+pub(super) fn model(
+    tag: Option<&str>,
+    offered: Option<&str>,
+    has_dropped_iterations: bool,
+    notes: &mut Vec<String>,
+) -> Option<LoadModel> {
+    let tagged = match tag {
+        Some("open") => Some(Model::Open),
+        Some("closed") => Some(Model::Closed),
+        Some(other) => {
+            notes.push(format!("tag load_model is {other:?}, expected \"open\" or \"closed\": ignored"));
+            None
+        }
+        None => None,
+    };
+    match tagged {
+        Some(Model::Open) => {
+            let rate = offered.and_then(|o| {
+                let rate = o.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0);
+                if rate.is_none() {
+                    notes
+                        .push(format!("tag offered_rate is {o:?}, not a positive number: the offered rate is unknown"));
+                }
+                rate
+            });
+            Some(LoadModel { model: Model::Open, offered_iterations_per_s: rate, source: ModelSource::Tagged })
+        }
+        Some(Model::Closed) => {
+            Some(LoadModel { model: Model::Closed, offered_iterations_per_s: None, source: ModelSource::Tagged })
+        }
+        None => has_dropped_iterations.then_some(LoadModel {
+            model: Model::Open,
+            offered_iterations_per_s: None,
+            source: ModelSource::Inferred,
+        }),
+    }
+}
+
+/// The load generator's health over `part`, under `model` (`None`: unknown).
+pub(super) fn assess(model: Option<&LoadModel>, part: &Part) -> LoadGenerator {
+    let open = model.is_some_and(|m| m.model == Model::Open);
+    let offered = model.filter(|_| open).and_then(|m| m.offered_iterations_per_s);
+    let mut signs = Vec::new();
+    if part.dropped_iterations > 0 {
+        signs.push(format!(
+            "k6 dropped {} iteration{} in the {}: the load generator could not start them on time",
+            part.dropped_iterations,
+            if part.dropped_iterations == 1 { "" } else { "s" },
+            part.label
+        ));
+    }
+    if let (Some(offered), Some(achieved)) = (offered, part.achieved_iterations_per_s) {
+        if achieved < ACHIEVED_SHARE_MIN * offered {
+            signs.push(format!(
+                "k6 completed {achieved:.1} iterations/s in the {}, {:.0} % of the {offered} offered: the load generator did not keep the arrival rate",
+                part.label,
+                achieved / offered * 100.0
+            ));
+        }
+    }
+    let vus_max_reached = open && part.vus_max_reached.is_some();
+    if let Some(vus_max) = part.vus_max_reached.filter(|_| open) {
+        signs.push(format!(
+            "the VUs in use reached all {vus_max} VUs k6 had allocated (vus_max) in the {}: no VU was free to start an iteration on time",
+            part.label
+        ));
+    }
+    LoadGenerator {
+        saturated: !signs.is_empty(),
+        signs,
+        dropped_iterations: part.dropped_iterations,
+        offered_iterations_per_s: offered,
+        achieved_iterations_per_s: part.achieved_iterations_per_s,
+        vus_max_reached,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part() -> Part {
+        Part {
+            label: "steady state",
+            dropped_iterations: 0,
+            achieved_iterations_per_s: Some(99.0),
+            vus_max_reached: None,
+        }
+    }
+
+    fn open(rate: Option<f64>) -> LoadModel {
+        LoadModel { model: Model::Open, offered_iterations_per_s: rate, source: ModelSource::Tagged }
+    }
+
+    #[test]
+    fn the_model_comes_from_the_tags_else_from_dropped_iterations() {
+        let mut notes = Vec::new();
+        assert_eq!(model(Some("open"), Some("200"), false, &mut notes), Some(open(Some(200.0))));
+        assert_eq!(
+            model(Some("closed"), None, true, &mut notes),
+            Some(LoadModel { model: Model::Closed, offered_iterations_per_s: None, source: ModelSource::Tagged })
+        );
+        assert_eq!(
+            model(None, None, true, &mut notes),
+            Some(LoadModel { model: Model::Open, offered_iterations_per_s: None, source: ModelSource::Inferred })
+        );
+        assert_eq!(model(None, None, false, &mut notes), None);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(model(Some("open"), Some("fast"), false, &mut notes), Some(open(None)));
+        assert_eq!(model(Some("half-open"), None, false, &mut notes), None);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+    }
+
+    #[test]
+    fn a_generator_that_keeps_up_shows_no_sign() {
+        let g = assess(Some(&open(Some(100.0))), &part());
+        assert!(!g.saturated && g.signs.is_empty(), "{g:?}");
+        assert_eq!((g.offered_iterations_per_s, g.achieved_iterations_per_s), (Some(100.0), Some(99.0)));
+    }
+
+    #[test]
+    fn each_sign_is_a_sentence() {
+        let p = Part {
+            dropped_iterations: 37,
+            achieved_iterations_per_s: Some(80.0),
+            vus_max_reached: Some(2.0),
+            ..part()
+        };
+        let g = assess(Some(&open(Some(100.0))), &p);
+        assert!(g.saturated && g.vus_max_reached, "{g:?}");
+        assert_eq!(g.dropped_iterations, 37);
+        assert_eq!(g.signs.len(), 3, "{:?}", g.signs);
+        assert!(g.signs[0].starts_with("k6 dropped 37 iterations in the steady state"), "{}", g.signs[0]);
+        assert!(g.signs[1].contains("80.0 iterations/s") && g.signs[1].contains("80 %"), "{}", g.signs[1]);
+        assert!(g.signs[2].contains("all 2 VUs"), "{}", g.signs[2]);
+    }
+
+    #[test]
+    fn a_closed_model_never_reads_full_vus_or_a_low_rate_as_saturation() {
+        let closed = LoadModel { model: Model::Closed, offered_iterations_per_s: None, source: ModelSource::Tagged };
+        let p = Part { achieved_iterations_per_s: Some(1.0), vus_max_reached: Some(5.0), ..part() };
+        let g = assess(Some(&closed), &p);
+        assert!(!g.saturated && !g.vus_max_reached, "{g:?}");
+        // Dropped iterations are a sign whatever the model says.
+        let g = assess(Some(&closed), &Part { dropped_iterations: 1, ..p.clone() });
+        assert!(g.saturated && g.signs[0].contains("1 iteration in"), "{g:?}");
+        // Unknown model: only dropped iterations count.
+        assert!(!assess(None, &p).saturated);
+    }
+
+    #[test]
+    fn the_rate_sign_needs_a_known_offered_rate_and_the_threshold() {
+        assert!(!assess(Some(&open(None)), &Part { achieved_iterations_per_s: Some(1.0), ..part() }).saturated);
+        assert!(!assess(Some(&open(Some(100.0))), &Part { achieved_iterations_per_s: Some(95.0), ..part() }).saturated);
+        assert!(assess(Some(&open(Some(100.0))), &Part { achieved_iterations_per_s: Some(94.9), ..part() }).saturated);
+        assert!(!assess(Some(&open(Some(100.0))), &Part { achieved_iterations_per_s: None, ..part() }).saturated);
+    }
+}

@@ -270,8 +270,20 @@ budget_result(c, budget, allowed) := {
 results contains r if {
 	not input.no_baseline
 	some c in input.comparisons
+	budgeted(c)
 	budget := budget_for(c.metric)
 	r := budget_result(c, budget, budget.value + window_extra(c.metric))
+}
+
+# Throughput is budgeted for all requests, and only when the run did not fix its own rate:
+# under an open model the load model section below judges it. An endpoint's request rate is
+# its share of a random mix, which moves by chance from run to run: never a regression.
+budgeted(c) if c.metric != "requests_per_s"
+
+budgeted(c) if {
+	c.metric == "requests_per_s"
+	c.group == "all"
+	load_model != "open"
 }
 
 # The first run of a test in an environment has nothing to be compared with: say so, check
@@ -285,6 +297,73 @@ results contains {
 	"summary": "no baseline yet for this test and environment: regression budgets were not checked, SLAs were; a passing run becomes the baseline",
 } if {
 	input.no_baseline == true
+}
+
+# ---------------------------------------------------------------------------------------
+# Load model and load generator. Under an open model (arrival-rate executors) k6 fixes the
+# offered rate, so the question is whether the service carried it: a run that dropped
+# iterations or fell short of the offered rate while latency rose over budget did not (fail);
+# one that fell short while latency held says more about k6 than about the service
+# (inconclusive). Under a closed model (VU executors) throughput is a result, budgeted above.
+# A run measured on a saturated machine cannot be judged at all (inconclusive), whichever
+# run it is: the candidate, a confirmation re-run or a baseline.
+
+load_model := m if {
+	m := input.run.load_model.model
+	is_string(m)
+} else := "unknown"
+
+judged_runs contains ["candidate", input.run]
+
+judged_runs contains [sprintf("confirmation re-run %s", [r.source]), r] if {
+	some r in object.get(input, "confirmations", [])
+}
+
+judged_runs contains [sprintf("baseline %s", [r.source]), r] if {
+	not input.no_baseline
+	some r in object.get(input, "baselines", [input.baseline])
+}
+
+results contains {
+	"id": sprintf("load/host/%s", [name]),
+	"kind": "load",
+	"status": "inconclusive",
+	"group": "all",
+	"metric": "",
+	"summary": sprintf("cannot be judged: the %s was measured on a saturated machine: %s", [name, concat("; ", run.load_generator.signs)]),
+} if {
+	some [name, run] in judged_runs
+	run.load_generator.host_saturated == true
+}
+
+results contains {
+	"id": "load/carried",
+	"kind": "load",
+	"status": status,
+	"group": "all",
+	"metric": "",
+	"summary": sprintf("%s: %s", [carried_reason[status], concat("; ", input.run.load_generator.signs)]),
+} if {
+	load_model == "open"
+	input.run.load_generator.saturated == true
+	not input.run.load_generator.host_saturated
+	status := carried_status
+}
+
+carried_status := "fail" if latency_over_budget else := "inconclusive"
+
+carried_reason := {
+	"fail": "the service did not carry the offered load (latency rose over budget with it)",
+	"inconclusive": "k6 did not produce the offered load though latency held: give k6 more VUs (max_vus) or a bigger machine, then run again",
+}
+
+latency_over_budget if {
+	not input.no_baseline
+	some c in input.comparisons
+	c.group == "all"
+	c.metric in latency_metrics
+	c.state == "ok"
+	worsening(c) > budget_for(c.metric).value
 }
 
 # ---------------------------------------------------------------------------------------

@@ -18,7 +18,9 @@
 //!   - { metric: p95_ms, baseline: 100, candidate: 112, p_value: 0.0001, ci_low: 0.08, ci_high: 0.15 }
 //!   #   group: all, state: ok, abs/rel_change from baseline/candidate, effect = the change,
 //!   #   samples 60 (0 when the state is not ok)
+//!   between: { runs: 5, range: [-0.04, 0.06], p: 0.001 }   # optional: between-run noise
 //! previous: [ ... ]                   # optional: candidate vs the previous run (ratchets)
+//! baseline_runs: 5                    # optional: runs behind the baseline (default 1)
 //! data:                               # inline policy data files (name -> YAML), or `shipped`
 //!   slas.yaml: |
 //!     sla: ...
@@ -26,9 +28,10 @@
 //!   k6gate.rego: |                    # default: the shipped policies/*.rego minus *_test.rego
 //!     package k6gate ...
 //! want:
-//!   outcome: fail                     # pass / warn / fail
+//!   outcome: fail                     # pass / warn / fail / inconclusive
 //!   failing: [budget/all/p95_ms]      # exactly the results with status fail (when given)
 //!   warning: []                       # exactly the results with status warn (when given)
+//!   inconclusive: [load/carried]      # exactly the results with status inconclusive
 //!   passing: [sla/all/p95_ms]         # these results exist and pass
 //!   absent: [sla/all/p99_ms]          # no result with these ids
 //!   exceptions: [{ type: waived, result: budget/all/p95_ms, by: W-1 }]   # exactly (when given)
@@ -53,6 +56,7 @@ use k6gate::compare::{Between, Comparison, Metric, MetricComparison, RunIdentity
 use k6gate::policy::data;
 use k6gate::policy::engine::Policies;
 use k6gate::policy::verdict::{Request, Status, Verdict, evaluate};
+use k6gate::summary::{LoadGenerator, LoadModel};
 
 const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/policy-cases");
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
@@ -94,6 +98,8 @@ struct Run {
     complete: Option<bool>,
     #[serde(default)]
     issues: Vec<String>,
+    load_model: Option<LoadModel>,
+    load_generator: Option<LoadGenerator>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +179,7 @@ struct Want {
     outcome: Option<Status>,
     failing: Option<Vec<String>>,
     warning: Option<Vec<String>>,
+    inconclusive: Option<Vec<String>>,
     #[serde(default)]
     passing: Vec<String>,
     #[serde(default)]
@@ -221,6 +228,8 @@ fn identity(run: &Run, case: &Case, source: &str) -> RunIdentity {
         complete: run.complete.unwrap_or(true),
         issues: run.issues.clone(),
         trimmed_s: Some(30.0),
+        load_model: run.load_model.clone(),
+        load_generator: run.load_generator.clone(),
     }
 }
 
@@ -403,7 +412,11 @@ fn check_verdict(want: &Want, v: &Verdict) -> Vec<String> {
             bad.push(format!("outcome: want {o:?}, got {:?}", v.outcome));
         }
     }
-    for (name, status, ids) in [("failing", Status::Fail, &want.failing), ("warning", Status::Warn, &want.warning)] {
+    for (name, status, ids) in [
+        ("failing", Status::Fail, &want.failing),
+        ("warning", Status::Warn, &want.warning),
+        ("inconclusive", Status::Inconclusive, &want.inconclusive),
+    ] {
         if let Some(ids) = ids {
             let (want_ids, got) = (sorted(ids.iter().cloned()), ids_with(v, status));
             if want_ids != got {

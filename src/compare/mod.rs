@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::rank::{hodges_lehmann, mann_whitney_p, two_proportion_p};
 use crate::stats::runs::spread;
-use crate::summary::{GroupSeries, GroupStats, PhaseSummary, RunSummary};
+use crate::summary::{GroupSeries, GroupStats, LoadGenerator, LoadModel, PhaseSummary, RunSummary};
 
 /// Fewer windows than this on either side: not enough evidence for a significance test.
 pub const MIN_WINDOWS: usize = 5;
@@ -182,6 +182,12 @@ pub struct RunIdentity {
     pub issues: Vec<String>,
     /// Seconds of warm-up trimmed from its sustained phase.
     pub trimmed_s: Option<f64>,
+    /// Open or closed load model; `None` when unknown.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub load_model: Option<LoadModel>,
+    /// Whether k6 produced the load it was asked for, over the compared part.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub load_generator: Option<LoadGenerator>,
 }
 
 impl RunIdentity {
@@ -197,6 +203,8 @@ impl RunIdentity {
             complete: summary.completeness.complete,
             issues: summary.completeness.issues.clone(),
             trimmed_s: summary.steady_state.as_ref().map(|s| s.trimmed_s),
+            load_model: m.load_model.clone(),
+            load_generator: summary.load_generator.clone(),
         }
     }
 
@@ -212,6 +220,8 @@ impl RunIdentity {
             complete: false,
             issues: vec![why.to_string()],
             trimmed_s: None,
+            load_model: None,
+            load_generator: None,
         }
     }
 }

@@ -275,6 +275,9 @@ pub struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub baseline_reason: Option<String>,
     pub candidate: RunIdentity,
+    /// The candidate's load model and what it means for throughput, as a sentence.
+    #[serde(default)]
+    pub load_model: String,
     /// Results that count, waived ones excluded (they are in `exceptions`).
     pub results: Vec<RuleResult>,
     pub exceptions: Vec<Exception>,
@@ -323,6 +326,12 @@ pub fn input(req: &Request<'_>) -> serde_json::Value {
         "no_baseline": req.no_baseline,
         "run": identity_json(&req.comparison.candidate),
         "baseline": identity_json(&req.comparison.baseline),
+        "baselines": if req.comparison.baselines.is_empty() {
+            vec![identity_json(&req.comparison.baseline)]
+        } else {
+            req.comparison.baselines.iter().map(identity_json).collect()
+        },
+        "confirmations": req.comparison.confirmations.iter().map(identity_json).collect::<Vec<_>>(),
         "comparisons": serde_json::to_value(&req.comparison.metrics).unwrap_or_default(),
         "previous": req.previous.map(|p| serde_json::json!({
             "baseline": identity_json(&p.baseline),
@@ -449,6 +458,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         baseline: req.comparison.baseline.clone(),
         baseline_reason: req.baseline_reason.clone(),
         candidate: req.comparison.candidate.clone(),
+        load_model: load_model_sentence(&req.comparison.candidate),
         results,
         exceptions,
         ignored,
@@ -461,6 +471,32 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         notes: Vec::new(),
         proposed: None,
     })
+}
+
+/// Which load model the candidate ran under and how throughput was judged for it.
+fn load_model_sentence(run: &RunIdentity) -> String {
+    use crate::summary::Model;
+    let g = run.load_generator.as_ref();
+    match run.load_model.as_ref().map(|m| m.model) {
+        Some(Model::Open) => {
+            let rate = |v: Option<f64>| v.map_or("an unknown number of".to_string(), |v| format!("{v:.1}"));
+            let offered = g.and_then(|g| g.offered_iterations_per_s);
+            let achieved = g.and_then(|g| g.achieved_iterations_per_s);
+            let dropped = g.map_or(0, |g| g.dropped_iterations);
+            format!(
+                "open model (arrival rate): k6 offered {} iterations/s and completed {}, {dropped} dropped; throughput \
+                 is judged by whether the service carried the offered load, never per endpoint",
+                rate(offered),
+                rate(achieved)
+            )
+        }
+        Some(Model::Closed) => {
+            "closed model (VUs): throughput is a result of the service's speed, budgeted for all requests".into()
+        }
+        None => "load model unknown (no load_model tag, no dropped iterations): throughput is budgeted for all \
+                 requests, as under a closed model"
+            .into(),
+    }
 }
 
 /// "12.3 ms", "1.52 %", "240.1 req/s".

@@ -27,7 +27,13 @@ pub fn text(v: &Verdict) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: {}", v.outcome.label(), v.headline);
     let _ = writeln!(out, "candidate {}", who(&v.candidate));
+    for c in &v.comparison.confirmations {
+        let _ = writeln!(out, "  re-run  {}", who(c));
+    }
     let _ = writeln!(out, "baseline  {}", who(&v.baseline));
+    for b in v.comparison.baselines.iter().skip(1) {
+        let _ = writeln!(out, "  and     {}", who(b));
+    }
     let trim = |t: Option<f64>| t.map_or("-".into(), |t| format!("{t:.1} s"));
     let _ = writeln!(
         out,
@@ -37,6 +43,9 @@ pub fn text(v: &Verdict) -> String {
         trim(v.baseline.trimmed_s),
         v.now
     );
+    if !v.load_model.is_empty() {
+        let _ = writeln!(out, "load {}", v.load_model);
+    }
     let _ = writeln!(out);
     // Everything that is not a pass, then the passes for all requests; per-group passes are
     // counted (they are all in the JSON and Markdown outputs).
@@ -99,12 +108,23 @@ pub fn markdown(v: &Verdict) -> String {
     let _ = writeln!(out, "### {} k6gate: {}\n", status_icon(v.outcome), v.headline);
     let _ = writeln!(
         out,
-        "Candidate **{}** vs baseline **{}**, {} phase, evaluated at {}.\n",
+        "Candidate **{}**{} vs baseline **{}**{}, {} phase, evaluated at {}.\n",
         v.candidate.deployment_version.as_deref().unwrap_or("?"),
+        match v.comparison.confirmations.len() {
+            0 => String::new(),
+            n => format!(" (with {n} confirmation re-run{})", if n == 1 { "" } else { "s" }),
+        },
         v.baseline.deployment_version.as_deref().unwrap_or("?"),
+        match v.comparison.baselines.len() {
+            0 | 1 => String::new(),
+            n => format!(" (the last {n} accepted runs)"),
+        },
         v.phase,
         v.now
     );
+    if !v.load_model.is_empty() {
+        let _ = writeln!(out, "Load: {}.\n", v.load_model);
+    }
     let failing: Vec<_> = v.results.iter().filter(|r| r.status != Status::Pass).collect();
     if !failing.is_empty() {
         for r in failing {

@@ -621,6 +621,9 @@ fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::
         reason: format!("cannot ingest k6's output: {e}"),
     })?;
     note_k6_exit(&mut summary, k6run);
+    if let (Some(busy), Some(g)) = (host_busy(&summary, &k6run.host), summary.load_generator.as_mut()) {
+        g.note_host(busy);
+    }
     if let Some(rw) = &opts.remote_write {
         // k6 exits 0 even when every push failed: look for the run's series.
         if let Some(warning) = crate::prom::live::series_missing(
@@ -634,6 +637,30 @@ fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::
         }
     }
     Ok(summary)
+}
+
+/// The machine's mean CPU busy share over the compared part of the run (the steady state's
+/// seconds, else the sustained phase's, else all), from readings of the same seconds. `None`
+/// with fewer than three readings there.
+fn host_busy(summary: &RunSummary, readings: &host::Readings) -> Option<f64> {
+    let series = summary.series.as_ref()?;
+    let seconds = |keep: &dyn Fn(usize) -> bool| -> Vec<i64> {
+        (0..series.start_unix_s.len())
+            .filter(|i| keep(*i))
+            .filter_map(|i| series.start_unix_s.get(i).copied())
+            .collect()
+    };
+    let sustained = |i: usize| series.phase.get(i).cloned().flatten().as_deref() == Some("sustained");
+    let trimmed = |i: usize| series.trimmed.get(i).copied().unwrap_or(false);
+    let mut part = seconds(&|i| sustained(i) && !trimmed(i));
+    if part.len() < 3 {
+        part = seconds(&sustained);
+    }
+    if part.len() < 3 {
+        part = seconds(&|_| true);
+    }
+    let busy: Vec<f64> = readings.iter().filter(|(s, _)| part.contains(s)).map(|(_, b)| *b).collect();
+    (busy.len() >= 3).then(|| busy.iter().sum::<f64>() / busy.len() as f64)
 }
 
 /// What k6's exit and error log say about the data.

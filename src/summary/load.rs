@@ -23,6 +23,25 @@ use super::{LoadGenerator, LoadModel, Model, ModelSource};
 /// Below this share of the offered rate, the achieved rate is a sign of saturation.
 pub const ACHIEVED_SHARE_MIN: f64 = 0.95;
 
+/// The load generator's machine at least this busy (all cores, averaged over the compared
+/// part): k6 was competing for CPU.
+pub const HOST_BUSY_MAX: f64 = 0.9;
+
+impl LoadGenerator {
+    /// Adds what the machine k6 ran on showed: its CPU busy share over the compared part.
+    pub fn note_host(&mut self, busy: f64) {
+        self.host_cpu_busy = Some(busy);
+        if busy >= HOST_BUSY_MAX && !self.host_saturated {
+            self.host_saturated = true;
+            self.signs.push(format!(
+                "the load generator's machine was {:.0} % busy (all cores) during the compared part: k6 competed for \
+                 CPU, so its timings are not the service's",
+                busy * 100.0
+            ));
+        }
+    }
+}
+
 /// The numbers of the compared part of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Part {
@@ -111,6 +130,8 @@ pub(super) fn assess(model: Option<&LoadModel>, part: &Part) -> LoadGenerator {
         offered_iterations_per_s: offered,
         achieved_iterations_per_s: part.achieved_iterations_per_s,
         vus_max_reached,
+        host_cpu_busy: None,
+        host_saturated: false,
     }
 }
 

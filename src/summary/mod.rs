@@ -14,7 +14,7 @@ mod load;
 pub mod whole_run;
 
 pub use build::{BuildOptions, LATENCY_ALL_REQUESTS_NOTE, build_from_stream};
-pub use load::ACHIEVED_SHARE_MIN;
+pub use load::{ACHIEVED_SHARE_MIN, HOST_BUSY_MAX};
 
 use std::collections::BTreeMap;
 
@@ -131,6 +131,14 @@ pub struct LoadGenerator {
     /// second of the compared part. Always false for other models, where VUs in use
     /// equal `vus_max` at every plateau by design.
     pub vus_max_reached: bool,
+    /// The load generator's machine, busy share of all its cores (0..1) averaged over the
+    /// compared part, when k6gate ran k6 and could read it (Linux `/proc/stat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu_busy: Option<f64>,
+    /// The machine was at least [`HOST_BUSY_MAX`] busy: k6 competed for CPU, so its timings
+    /// and its arrival schedule are not the service's. Its sign is in `signs`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_saturated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -27,6 +27,8 @@ pub fn identity(source: &str, test: &str, env: &str, version: &str) -> RunIdenti
         complete: true,
         issues: vec![],
         trimmed_s: Some(30.0),
+        load_model: None,
+        load_generator: None,
     }
 }
 

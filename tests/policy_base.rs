@@ -269,7 +269,7 @@ fn a_relaxed_sla_is_not_binding_on_its_own_pr() {
 fn a_rego_rule_deleted_on_the_pr_branch_is_not_binding() {
     let repo = Repo::new();
     let rego = repo.read("policies/k6gate.rego");
-    let rule = "results contains r if {\n\tnot input.no_baseline\n\tsome c in input.comparisons\n\tbudgeted(c)\n\tbudget := budget_for(c.metric)\n\tr := budget_result(c, budget, budget.value + window_extra(c.metric))\n}\n";
+    let rule = "checks contains r if {\n\tnot input.no_baseline\n\tsome c in input.comparisons\n\tbudgeted(c)\n\tbudget := budget_for(c.metric)\n\tr := budget_result(c, budget, budget.value + window_extra(c.metric))\n}\n";
     assert!(rego.contains(rule), "the shipped budget rule changed shape: update this test");
     pr(&repo, "no-budgets", &[("policies/k6gate.rego", Some(&rego.replace(rule, "")))]);
     let v = repo.evaluate_pr("no-budgets").args(["--format", "json"]).status(1).stdout_json();

@@ -76,3 +76,80 @@ impl BaselineChoice {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, outcome: Outcome, at: i64, branch: &str, version: &str) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            test: "checkout".into(),
+            environment: "staging".into(),
+            outcome,
+            started_at_ns: at,
+            finished_at_ns: Some(at + 1),
+            user: None,
+            host: None,
+            git_branch: Some(branch.into()),
+            git_commit: None,
+            deployment_version: Some(version.into()),
+            run_dir: None,
+            k6_exit_code: Some(0),
+            k6gate_version: "test".into(),
+            summary: Some(serde_json::value::to_raw_value(&serde_json::json!({})).unwrap()),
+            verdict: Some(serde_json::value::to_raw_value(&serde_json::json!({})).unwrap()),
+            problem: None,
+            context: None,
+        }
+    }
+
+    fn ids(runs: &[RunRecord]) -> Vec<&str> {
+        runs.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    #[test]
+    fn companions_are_earlier_passing_runs_on_the_default_branch_newest_first() {
+        let base = run("r9", Outcome::Pass, 90, "main", "v9");
+        let all = vec![
+            base.clone(),
+            run("r10", Outcome::Pass, 100, "main", "v10"), // newer than the baseline
+            run("r8", Outcome::Warn, 80, "main", "v8"),
+            run("r7", Outcome::Fail, 70, "main", "v7"),
+            run("r6", Outcome::Inconclusive, 60, "main", "v6"),
+            run("r5", Outcome::Pass, 50, "feature/x", "v5"),
+            run("r4", Outcome::Pass, 40, "main", "v4"),
+            run("r3", Outcome::Pass, 30, "main", "v3"),
+            run("r2", Outcome::Pass, 20, "main", "v2"),
+        ];
+        let choice = BaselineChoice::latest_passing(base, "main");
+        assert_eq!(ids(&choice.companions(&all, 5, "main", None)), ["r8", "r4", "r3", "r2"]);
+        assert_eq!(ids(&choice.companions(&all, 2, "main", None)), ["r8"]);
+        assert!(choice.companions(&all, 1, "main", None).is_empty());
+        // An accepted change point at r4: the history before it is another normal.
+        assert_eq!(ids(&choice.companions(&all, 5, "main", Some(40))), ["r8", "r4"]);
+    }
+
+    #[test]
+    fn a_pinned_baseline_is_joined_only_by_runs_of_its_version() {
+        let base = run("r5", Outcome::Fail, 50, "main", "v1.0.0");
+        let pin = Pin {
+            id: 1,
+            run_id: "r5".into(),
+            test: "checkout".into(),
+            environment: "staging".into(),
+            pinned_by: "alice".into(),
+            pinned_at_ns: 60,
+            reason: "known good".into(),
+            invalidated: None,
+        };
+        let all = vec![
+            base.clone(),
+            run("r4", Outcome::Pass, 40, "main", "v1.0.0"),
+            run("r3", Outcome::Pass, 30, "release", "v1.0.0"),
+            run("r2", Outcome::Pass, 20, "main", "v0.9.0"),
+        ];
+        let choice = BaselineChoice::pinned(base, pin);
+        assert_eq!(ids(&choice.companions(&all, 5, "main", None)), ["r4", "r3"]);
+    }
+}

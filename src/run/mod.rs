@@ -413,9 +413,12 @@ fn confirm(
         if verdict.outcome != Status::Fail {
             break;
         }
-        let why = match near_boundary(verdict) {
-            Ok(why) => why,
-            Err(clear) => {
+        // The candidate's own run: a re-run judged with it says nothing new about that.
+        let unusual = if done.is_empty() { unusual(judged.summary.as_ref(), k6run) } else { None };
+        let why = match (near_boundary(verdict), unusual) {
+            (Ok(why), _) => why,
+            (Err(_), Some(unusual)) => unusual,
+            (Err(clear), None) => {
                 verdict.notes.push(format!("not re-run to confirm: {clear}"));
                 break;
             }
@@ -459,6 +462,15 @@ fn confirm(
         *judged = again;
     }
     done
+}
+
+/// What made the candidate's run look unusual, if anything: its load generator showed a sign
+/// of trouble, or k6 warned (a FAIL measured that way is worth a second run, however clear).
+fn unusual(summary: Option<&RunSummary>, k6run: &k6::K6Run) -> Option<String> {
+    if let Some(sign) = summary.and_then(|s| s.load_generator.as_ref()).and_then(|g| g.signs.first()) {
+        return Some(format!("the run looked unusual: {sign}"));
+    }
+    k6run.warning_lines.first().map(|w| format!("the run looked unusual: k6 warned: {w}"))
 }
 
 /// Why a FAIL is near its boundary and worth confirming (`Ok`), or why it is clear (`Err`):

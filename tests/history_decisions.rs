@@ -148,13 +148,13 @@ pub fn a_fail_near_its_limit_is_re_run_and_the_re_run_clears_it() {
     slow.stop().unwrap();
 }
 
-/// `stress-ng` on every core for `secs` seconds, stopped when dropped.
+/// `stress-ng` with eight CPU workers (four per core here) for `secs` seconds, stopped when dropped.
 struct Stress(std::process::Child);
 
 impl Stress {
     fn start(secs: u32) -> Stress {
         let child = std::process::Command::new("stress-ng")
-            .args(["--cpu", "0", "--timeout", &format!("{secs}s"), "--quiet"])
+            .args(["--cpu", "8", "--timeout", &format!("{secs}s"), "--quiet"])
             .spawn()
             .expect("stress-ng (scripts/install-stress-ng.sh)");
         Stress(child)

@@ -180,7 +180,7 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
     let mut child =
         cmd.spawn().map_err(|e| Error::K6 { message: format!("cannot start k6. {INSTALL_HINT}"), source: Some(e) })?;
 
-    let sampler = super::host::Sampler::start();
+    let sampler = super::host::Sampler::start(child.id());
     install_handler();
     INTERRUPTED.store(false, Ordering::SeqCst);
     CURRENT_K6.store(child.id() as i32, Ordering::SeqCst);

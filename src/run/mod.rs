@@ -633,8 +633,8 @@ fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::
         reason: format!("cannot ingest k6's output: {e}"),
     })?;
     note_k6_exit(&mut summary, k6run);
-    if let (Some(busy), Some(g)) = (host_busy(&summary, &k6run.host), summary.load_generator.as_mut()) {
-        g.note_host(busy);
+    if let (Some((busy, waited)), Some(g)) = (host_load(&summary, &k6run.host), summary.load_generator.as_mut()) {
+        g.note_host(busy, waited);
     }
     if let Some(rw) = &opts.remote_write {
         // k6 exits 0 even when every push failed: look for the run's series.
@@ -651,10 +651,10 @@ fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::
     Ok(summary)
 }
 
-/// The machine's mean CPU busy share over the compared part of the run (the steady state's
-/// seconds, else the sustained phase's, else all), from readings of the same seconds. `None`
-/// with fewer than three readings there.
-fn host_busy(summary: &RunSummary, readings: &host::Readings) -> Option<f64> {
+/// Over the compared part of the run (the steady state's seconds, else the sustained
+/// phase's, else all): the machine's mean CPU busy share, and how long k6's threads waited
+/// for a CPU per unit of time they ran. `None` with fewer than three readings there.
+fn host_load(summary: &RunSummary, readings: &host::Readings) -> Option<(f64, f64)> {
     let series = summary.series.as_ref()?;
     let seconds = |keep: &dyn Fn(usize) -> bool| -> Vec<i64> {
         (0..series.start_unix_s.len())
@@ -671,8 +671,14 @@ fn host_busy(summary: &RunSummary, readings: &host::Readings) -> Option<f64> {
     if part.len() < 3 {
         part = seconds(&|_| true);
     }
-    let busy: Vec<f64> = readings.iter().filter(|(s, _)| part.contains(s)).map(|(_, b)| *b).collect();
-    (busy.len() >= 3).then(|| busy.iter().sum::<f64>() / busy.len() as f64)
+    let inside: Vec<&host::Reading> = readings.iter().filter(|r| part.contains(&r.unix_s)).collect();
+    if inside.len() < 3 {
+        return None;
+    }
+    let busy = inside.iter().map(|r| r.busy).sum::<f64>() / inside.len() as f64;
+    let ran: u64 = inside.iter().map(|r| r.k6_run_ns).sum();
+    let waited: u64 = inside.iter().map(|r| r.k6_wait_ns).sum();
+    Some((busy, if ran > 0 { waited as f64 / ran as f64 } else { 0.0 }))
 }
 
 /// What k6's exit and error log say about the data.

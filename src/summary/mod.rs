@@ -14,7 +14,7 @@ mod load;
 pub mod whole_run;
 
 pub use build::{BuildOptions, LATENCY_ALL_REQUESTS_NOTE, build_from_stream};
-pub use load::{ACHIEVED_SHARE_MIN, HOST_BUSY_MAX};
+pub use load::{ACHIEVED_SHARE_MIN, HOST_BUSY_MAX, K6_WAIT_RATIO_MAX};
 
 use std::collections::BTreeMap;
 
@@ -135,8 +135,13 @@ pub struct LoadGenerator {
     /// compared part, when k6gate ran k6 and could read it (Linux `/proc/stat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_cpu_busy: Option<f64>,
-    /// The machine was at least [`HOST_BUSY_MAX`] busy: k6 competed for CPU, so its timings
-    /// and its arrival schedule are not the service's. Its sign is in `signs`.
+    /// How long k6's threads waited runnable for a CPU per unit of time they ran, over the
+    /// compared part (Linux schedstat), when k6gate ran k6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k6_cpu_wait_ratio: Option<f64>,
+    /// The machine was at least [`HOST_BUSY_MAX`] busy and k6 waited at least
+    /// [`K6_WAIT_RATIO_MAX`] for CPU: k6 competed for CPU, so its timings and its arrival
+    /// schedule are not the service's. Its sign is in `signs`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_saturated: bool,
 }

@@ -50,9 +50,10 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// 0.05, 199 permutations, segments of at least 3 values, a fixed seed.
+    /// 0.005, 399 permutations, segments of at least 3 values, a fixed seed: the settings the
+    /// detection-quality measurement chose (`benches/changepoint_quality.rs`, README).
     fn default() -> Config {
-        Config { pvalue: 0.05, permutations: 199, min_size: 3, seed: 0x6b36_6761_7465 }
+        Config { pvalue: 0.005, permutations: 399, min_size: 3, seed: 0x6b36_6761_7465 }
     }
 }
 
@@ -296,10 +297,9 @@ mod tests {
             .collect()
     }
 
-    /// At 0.05 every further split of a segment is another 5 % chance of a false one; the
-    /// behaviour tests use 0.01.
+    /// Fixed here, whatever the defaults become.
     fn strict() -> Config {
-        Config { pvalue: 0.01, ..Config::default() }
+        Config { pvalue: 0.01, permutations: 199, min_size: 3, seed: 1 }
     }
 
     fn indices(cps: &[ChangePoint]) -> Vec<usize> {

@@ -13,6 +13,7 @@ scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for t
 scripts/install-moto.sh       # an S3-compatible server for the durable run store
 scripts/install-stress-ng.sh  # CPU pressure on the load generator (tests/serial.rs)
 scripts/install-actionlint.sh # lints the reusable workflow and the examples (tests/workflows.rs)
+scripts/install-changepoint-refs.sh # Otava and MongoDB's E-divisive, the references of tests/changepoints.rs
 cargo fmt --all -- --check
 cargo clippy --all-targets --workspace --locked -- -D warnings
 # The real-k6 fixtures are made once, before the tests, on an otherwise quiet machine: made

@@ -3,8 +3,8 @@
 //! Every failure is a typed variant that keeps its cause as a `#[source]`; the CLI prints the
 //! whole chain once, at the edge ([`report`]). Exit codes follow conftest and ripgrep: 0 the
 //! gate passed (or warned), 1 the gate said no, 2 anything else. Nothing but a decided
-//! verdict (or a failing policy unit test) ever exits 1, so a pipeline can tell "blocked" from
-//! "broken".
+//! verdict (or a failing policy unit test, or a change point in the history nobody reviewed)
+//! ever exits 1, so a pipeline can tell "blocked" from "broken".
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -21,7 +21,11 @@ pub mod exit {
     /// Every exit code and what it means, as the README's table shows it.
     pub const TABLE: [(i32, &str); 3] = [
         (OK, "pass or warn: the deployment may go on"),
-        (GATE_FAILED, "the gate said no: a failing verdict, an incomplete run, or a failing policy unit test"),
+        (
+            GATE_FAILED,
+            "the gate said no: a failing verdict, an incomplete run, an unreviewed change point in the history, or a \
+             failing policy unit test",
+        ),
         (
             ERROR,
             "nothing was decided: bad usage, input, configuration or policy, k6 or a service failed, or the run was \

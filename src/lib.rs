@@ -28,6 +28,7 @@ pub mod samples;
 pub mod stats;
 pub mod summary;
 pub mod time;
+pub mod trend;
 pub mod vars;
 
 pub use error::{Error, Result};

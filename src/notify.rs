@@ -1,5 +1,6 @@
 //! Notifications: a blocked deployment is announced on a Slack-compatible webhook with the
-//! numbers and the debug links; when the same service is blocked `after` times within
+//! numbers and the debug links (and so is an unreviewed change point in a test's history);
+//! when the same service is blocked `after` times within
 //! `within_days` days (policy data `notifications.escalation`), the message takes the
 //! escalation route and mentions the owning team's lead.
 //!
@@ -17,6 +18,7 @@ use crate::policy::data::Notifications;
 use crate::policy::verdict::{Status, Verdict};
 use crate::report::Links;
 use crate::report::title::title;
+use crate::trend::changepoints::Found;
 
 /// Where one notification goes and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +95,45 @@ pub fn message(plan: &Plan, v: &Verdict, links: &Links, within_days: Option<u32>
         blocks.push(json!({ "type": "context", "elements": [ { "type": "mrkdwn", "text": ctx } ] }));
     }
     json!({ "text": text, "blocks": blocks })
+}
+
+/// The change points of `test` in `environment` that alert (`k6gate history changepoints`,
+/// `k6gate nightly`), as a Slack-compatible message: one line per change point, with the
+/// owning team when policy data names one, and what to do about them.
+pub fn change_point_message(n: Option<&Notifications>, test: &str, environment: &str, alerts: &[&Found]) -> Value {
+    let team = n.and_then(|n| n.owners.get(test)).map(|o| format!(" ({})", o.team)).unwrap_or_default();
+    let text = slack(&format!(
+        "📈 {} unreviewed change point{} in {test}{team} on {environment}",
+        alerts.len(),
+        if alerts.len() == 1 { "" } else { "s" }
+    ));
+    let lines: Vec<String> = alerts
+        .iter()
+        .take(10)
+        .map(|c| {
+            let change = c.rel_change.map(|r| format!("{:+.1} %", r * 100.0)).unwrap_or_else(|| "changed".into());
+            slack(&format!(
+                "• {} {change} ({:.4} → {:.4}) from run {}{}, p = {:.4}, {} runs since",
+                c.metric,
+                c.mean_before,
+                c.mean_after,
+                c.run_id,
+                c.version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default(),
+                c.p_value,
+                c.runs_since
+            ))
+        })
+        .collect();
+    let todo = "Look at the runs around it, then accept it (the new normal) or dismiss it in \
+                `policies/data/changepoints.yaml` by pull request (runbooks/change-point-alert.md).";
+    json!({
+        "text": text,
+        "blocks": [
+            { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+            { "type": "section", "text": { "type": "mrkdwn", "text": lines.join("\n") } },
+            { "type": "context", "elements": [ { "type": "mrkdwn", "text": todo } ] },
+        ],
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,7 @@ const RANKS: &[(&str, u32)] = &[
     ("render", 5),    // templates x environments -> k6 script
     ("history", 5),   // the run store
     ("compare", 6),   // baseline vs candidate, with p-values and intervals
+    ("trend", 6),     // change points over the run history (reads summaries the store lists)
     ("policy", 7),    // policy data, Rego, the verdict
     ("report", 8),    // text, Markdown and HTML reports
     ("github", 9),    // sink: check runs, PR comments, approvals

@@ -1,10 +1,11 @@
-//! `history` and `baseline`.
+//! `history`, `history changepoints` and `baseline`.
 
-use super::{BaselineCommand, HistoryArgs, OutputFormat, Settings};
+use super::{BaselineCommand, ChangepointsArgs, DetectionArgs, HistoryArgs, OutputFormat, Settings};
 use crate::error::{Error, Exit, Result};
 use crate::history::{RunFilter, RunStore};
 use crate::load::open_history;
 use crate::time::format_rfc3339_ms;
+use crate::trend::changepoints::{Measure, Report, Status, detect};
 
 pub fn list(args: &HistoryArgs, s: &Settings) -> Result<Exit> {
     let store = open_history(&s.history())?;
@@ -92,4 +93,118 @@ pub fn baseline(cmd: &BaselineCommand, s: &Settings) -> Result<Exit> {
         }
     }
     Ok(Exit::Success)
+}
+
+pub fn changepoints(args: &ChangepointsArgs, s: &Settings) -> Result<Exit> {
+    let metrics = match &args.metric {
+        Some(m) => vec![
+            Measure::from_name(m)
+                .ok_or_else(|| Error::Usage(format!("--metric: unknown metric {m:?} (known: {})", Measure::names())))?,
+        ],
+        None => Measure::ALL.to_vec(),
+    };
+    search_and_announce(&args.test, &args.env, &metrics, &args.detection, args.format, s)
+}
+
+/// The change points of `test` in `environment`, printed, and the new unreviewed ones
+/// announced; [`Exit::Blocked`] when one is unreviewed.
+pub(super) fn search_and_announce(
+    test: &str,
+    environment: &str,
+    metrics: &[Measure],
+    detection: &DetectionArgs,
+    format: OutputFormat,
+    s: &Settings,
+) -> Result<Exit> {
+    let data = crate::policy::data::load(&s.global.policies.join("data"))?;
+    let store = open_history(&s.history())?;
+    let runs = store.list_runs(&RunFilter { test: Some(test), environment: Some(environment), limit: None })?;
+    let reviews = data.changepoint_reviews(test, environment);
+    let report = detect(test, environment, &runs, &reviews, metrics, &detection.settings())
+        .map_err(|e| Error::Usage(format!("change points: {e}")))?;
+    match format {
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&report).map_err(Error::serialize("change points"))?)
+        }
+        OutputFormat::Text => println!("{}", table(&report)),
+    }
+    super::github::show_deliveries(&super::announce::announce(s, data.notifications.as_ref(), &report));
+    Ok(if report.has_alerts() { Exit::Blocked } else { Exit::Success })
+}
+
+/// The report as people read it: a headline, a table, the runs left out.
+fn table(r: &Report) -> String {
+    let runs = r.series.iter().map(|x| x.runs).max().unwrap_or(0);
+    let alerts = r.alerts().count();
+    let mut out = format!(
+        "{} in {}: {} change point(s) in {runs} run(s) ({} phase, all requests), {alerts} unreviewed",
+        r.test,
+        r.environment,
+        r.change_points.len(),
+        r.phase
+    );
+    for x in r.series.iter().filter(|x| x.restarted_at.is_some()) {
+        out.push_str(&format!(
+            "\n{} restarts at the accepted change point of run {}",
+            x.metric,
+            x.restarted_at.as_deref().unwrap_or_default()
+        ));
+    }
+    if !r.change_points.is_empty() {
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(vec![
+            "metric",
+            "status",
+            "from run",
+            "version",
+            "started",
+            "before",
+            "after",
+            "change",
+            "p-value",
+            "runs since",
+            "review",
+        ]);
+        for c in &r.change_points {
+            let review = match &c.status {
+                Status::Accepted { review } | Status::Dismissed { review } => review.clone(),
+                Status::Alert | Status::Pending => String::new(),
+            };
+            t.add_row(vec![
+                c.metric.to_string(),
+                c.status.label().to_string(),
+                c.run_id.clone(),
+                c.version.clone().unwrap_or_default(),
+                format_rfc3339_ms(c.started_at_ns),
+                value(c.metric, c.mean_before),
+                value(c.metric, c.mean_after),
+                c.rel_change.map(|x| format!("{:+.1} %", x * 100.0)).unwrap_or_else(|| "-".into()),
+                format!("{:.4}", c.p_value),
+                c.runs_since.to_string(),
+                review,
+            ]);
+        }
+        out.push_str(&format!("\n{t}"));
+    }
+    if alerts > 0 {
+        out.push_str(
+            "\nAn ALERT is a shift nobody reviewed: look at it, then accept or dismiss it in \
+             policies/data/changepoints.yaml by pull request (runbooks/change-point-alert.md).",
+        );
+    }
+    if !r.skipped.is_empty() {
+        out.push_str(&format!("\n{} run(s) left out:", r.skipped.len()));
+        for x in &r.skipped {
+            out.push_str(&format!("\n  {}: {}", x.run_id, x.reason));
+        }
+    }
+    out
+}
+
+fn value(m: Measure, v: f64) -> String {
+    match m {
+        Measure::P50Ms | Measure::P95Ms | Measure::P99Ms => format!("{v:.1} ms"),
+        Measure::ErrorRate => format!("{:.2} %", v * 100.0),
+        Measure::RequestsPerS => format!("{v:.1}/s"),
+    }
 }

@@ -2,6 +2,7 @@
 //! resolved once ([`settings`]); each command's file turns them into library calls and
 //! prints the result. Only this module prints.
 
+mod announce;
 mod demo;
 mod evaluate;
 mod github;
@@ -9,6 +10,7 @@ mod grafana;
 mod history;
 mod ingest;
 mod logging;
+mod nightly;
 mod render;
 mod run;
 pub mod settings;
@@ -50,8 +52,12 @@ pub enum Command {
     /// The main job: render, run k6, ingest, compare with the baseline, evaluate the
     /// policies, write the run directory and record the run. Exit codes as `evaluate`.
     Run(RunArgs),
-    /// List recorded runs.
+    /// List recorded runs; `history changepoints`: shifts in a test's history.
     History(HistoryArgs),
+    /// The scheduled job: `run`, then `history changepoints` over the test's history with the
+    /// new run in it. Exits with the worse of the two (0, 1 blocked or an unreviewed change
+    /// point, 2 error).
+    Nightly(NightlyArgs),
     /// Pin, unpin or show the baseline of a test in an environment.
     #[command(subcommand)]
     Baseline(BaselineCommand),
@@ -273,6 +279,57 @@ pub enum HistoryCommand {
     /// before the store was set), download the ones it lacks, rebuild the pins. Exits 2 when
     /// a run could not be uploaded.
     Sync,
+    /// Change points in a test's history: E-divisive means over the steady-state p50, p95,
+    /// p99, error rate and request rate (all requests) of its decided runs, oldest first.
+    /// Reviewed ones are read from `policies/data/changepoints.yaml`; new unreviewed ones are
+    /// annotated in Grafana and sent to the webhook when those are configured. Exit 0 = no
+    /// unreviewed change point, 1 = at least one (review it), 2 = error.
+    Changepoints(ChangepointsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ChangepointsArgs {
+    #[arg(long)]
+    pub test: String,
+    #[arg(long)]
+    pub env: String,
+    /// Only this metric: p50_ms, p95_ms, p99_ms, error_rate or requests_per_s.
+    #[arg(long)]
+    pub metric: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub detection: DetectionArgs,
+}
+
+/// How change points are searched for; the defaults are the measured ones (README).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DetectionArgs {
+    /// A change point counts when its permutation p-value is at most this.
+    #[arg(long = "cp-pvalue", default_value_t = crate::trend::Settings::default().detector.pvalue)]
+    pub pvalue: f64,
+    /// The fewest runs on either side of a change point.
+    #[arg(long = "cp-min-runs", default_value_t = crate::trend::Settings::default().detector.min_size)]
+    pub min_size: usize,
+    /// Runs on the new level (the change point's own included) before it alerts.
+    #[arg(long = "cp-persistence", default_value_t = crate::trend::Settings::default().persistence)]
+    pub persistence: usize,
+}
+
+impl DetectionArgs {
+    pub fn settings(&self) -> crate::trend::Settings {
+        let mut s = crate::trend::Settings::default();
+        (s.detector.pvalue, s.detector.min_size, s.persistence) = (self.pvalue, self.min_size, self.persistence);
+        s
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NightlyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub detection: DetectionArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -480,9 +537,11 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Run(args) => run::run(&args, s),
         Command::History(args) => match &args.command {
             Some(HistoryCommand::Sync) => history::sync(s),
+            Some(HistoryCommand::Changepoints(cp)) => history::changepoints(cp, s),
             None => history::list(&args, s),
         },
         Command::Baseline(cmd) => history::baseline(&cmd, s),
+        Command::Nightly(args) => nightly::run(&args, s),
         Command::Demo(args) => demo::run(&args, s),
         Command::Publish(args) => grafana::publish(&args, s),
         Command::Grafana(cmd) => grafana::run(&cmd, s),

@@ -21,7 +21,8 @@ use crate::time::format_rfc3339_ms;
 pub struct Change {
     pub date: String,
     pub commit: String,
-    /// `waiver`, `migration window`, `sla`, `budget`, `approvers`, `notifications`.
+    /// `waiver`, `migration window`, `sla`, `budget`, `approvers`, `notifications`,
+    /// `change point` (a reviewed one).
     pub kind: String,
     pub id: String,
     /// `added`, `changed` or `removed`.
@@ -78,6 +79,11 @@ fn entries(doc: &Value) -> BTreeMap<(String, String), Value> {
             let id = [s(e, "test"), s(e, "environment"), s(e, "group")].into_iter().flatten().collect::<Vec<_>>();
             out.insert((kind.to_string(), id.join("/")), e.clone());
         }
+    }
+    // Reviewed change points: who accepted or dismissed which shift, and when.
+    for e in doc.get("changepoints").and_then(|l| l.as_array()).into_iter().flatten() {
+        let id = [s(e, "test"), s(e, "environment"), s(e, "metric"), s(e, "run")].into_iter().flatten();
+        out.insert(("change point".to_string(), id.collect::<Vec<_>>().join("/")), e.clone());
     }
     for key in ["approvers", "notifications"] {
         if let Some(v) = doc.get(key) {

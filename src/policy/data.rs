@@ -15,6 +15,7 @@ use super::files::{self, PolicyFile};
 use super::locate::{Seg, locate};
 use crate::compare::Metric;
 use crate::time::parse_rfc3339_ns;
+use crate::trend::changepoints::{Decision, Measure, Review};
 
 /// Waivers are one-off overrides: never longer than this.
 pub const MAX_WAIVER_DAYS: i64 = 30;
@@ -30,6 +31,8 @@ struct DataFile {
     /// files' CODEOWNERS.
     approvers: Option<Vec<String>>,
     notifications: Option<Notifications>,
+    /// Change points found in the run history that someone reviewed.
+    changepoints: Option<Vec<ChangePointReview>>,
 }
 
 /// Where blocked deployments are announced, and when to escalate.
@@ -217,6 +220,25 @@ pub struct Waiver {
     pub expires_ns: i64,
 }
 
+/// A change point of the run history (`k6gate history changepoints`) that someone looked at,
+/// reviewed like any policy data: through a pull request. `accepted`: the shift is the new
+/// normal, and the history restarts at its run (the change-point search and the multi-run
+/// baseline start there); `dismissed`: not a change worth acting on. Either way it no longer
+/// alerts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePointReview {
+    pub test: String,
+    pub environment: String,
+    /// `p50_ms`, `p95_ms`, `p99_ms`, `error_rate` or `requests_per_s`.
+    pub metric: String,
+    /// The run id where the change starts, as `history changepoints` names it.
+    pub run: String,
+    pub decision: Decision,
+    pub reason: String,
+    pub reviewed_by: String,
+}
+
 /// Where an entry came from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Source {
@@ -246,6 +268,7 @@ pub struct PolicyData {
     pub waivers: Vec<Sourced<Waiver>>,
     pub approvers: Vec<String>,
     pub notifications: Option<Notifications>,
+    pub changepoints: Vec<Sourced<ChangePointReview>>,
 }
 
 impl PolicyData {
@@ -256,6 +279,34 @@ impl PolicyData {
         out.waivers.retain(|w| !waivers.contains(&w.entry.id.as_str()));
         out.windows.retain(|w| !windows.contains(&w.entry.id.as_str()));
         out
+    }
+
+    /// The reviewed change points of `test` in `environment`, as the search takes them.
+    pub fn changepoint_reviews(&self, test: &str, environment: &str) -> Vec<Review> {
+        self.changepoints
+            .iter()
+            .filter(|c| c.entry.test == test && c.entry.environment == environment)
+            .filter_map(|c| {
+                Some(Review {
+                    metric: Measure::from_name(&c.entry.metric)?,
+                    run: c.entry.run.clone(),
+                    decision: c.entry.decision,
+                    source: format!("{}:{}", c.source.file, c.source.line),
+                })
+            })
+            .collect()
+    }
+
+    /// The run the history of `test` in `environment` restarts at: the latest accepted change
+    /// point's (run ids sort by start time), over all metrics. A baseline built from several
+    /// runs starts there; `None` when no change point was accepted.
+    pub fn accepted_since(&self, test: &str, environment: &str) -> Option<&str> {
+        self.changepoints
+            .iter()
+            .map(|c| &c.entry)
+            .filter(|c| c.test == test && c.environment == environment && c.decision == Decision::Accepted)
+            .map(|c| c.run.as_str())
+            .max()
     }
 
     pub fn confidence(&self) -> f64 {
@@ -328,6 +379,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
     let mut history: Option<HistoryRules> = None;
     let (mut sla_tests, mut budget_tests, mut windows, mut waivers) = (vec![], vec![], vec![], vec![]);
     let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut changepoints: Vec<Sourced<ChangePointReview>> = Vec::new();
 
     for f in files {
         let path = &PathBuf::from(&f.name);
@@ -509,6 +561,35 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
             (w.created_ns, w.expires_ns) = (created, expires);
             waivers.push(Sourced { entry: w, source: source(&segs) });
         }
+        for (i, c) in doc.changepoints.unwrap_or_default().into_iter().enumerate() {
+            let segs = [Seg::Key("changepoints"), Seg::Index(i)];
+            let at = |k: &'static str| [Seg::Key("changepoints"), Seg::Index(i), Seg::Key(k)];
+            let what = format!("change point {}/{} {} at run {:?}", c.test, c.environment, c.metric, c.run);
+            for (key, value) in [
+                ("test", &c.test),
+                ("environment", &c.environment),
+                ("run", &c.run),
+                ("reason", &c.reason),
+                ("reviewed_by", &c.reviewed_by),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(err(path, text, &at(key), format!("{what}: {key} must not be empty")));
+                }
+            }
+            if Measure::from_name(&c.metric).is_none() {
+                let m = format!("{what}: unknown metric {:?} (known: {})", c.metric, Measure::names());
+                return Err(err(path, text, &at("metric"), m));
+            }
+            let source = source(&segs);
+            let same = |o: &ChangePointReview| {
+                (&o.test, &o.environment, &o.metric, &o.run) == (&c.test, &c.environment, &c.metric, &c.run)
+            };
+            if let Some(first) = changepoints.iter().find(|o| same(&o.entry)) {
+                let m = format!("{what} is already reviewed at {}:{}", first.source.file, first.source.line);
+                return Err(err(path, text, &segs, m));
+            }
+            changepoints.push(Sourced { entry: c, source });
+        }
     }
     let sla_defaults = sla_defaults.ok_or_else(|| PolicyError::Missing {
         dir: PathBuf::from(dir),
@@ -530,6 +611,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
         waivers,
         approvers,
         notifications: notifications.map(|(n, _)| n),
+        changepoints,
     })
 }
 

@@ -1,9 +1,11 @@
 //! Statistics that k6gate's decisions rest on. Pure functions and data: no IO, no clocks.
 
+pub mod edivisive;
 pub mod exact_sum;
 pub mod mser;
 pub mod rank;
 pub mod runs;
+pub mod rng;
 pub mod sketch;
 
 pub use exact_sum::ExactSum;

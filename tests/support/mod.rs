@@ -10,6 +10,7 @@ pub mod http;
 pub mod mock_http;
 pub mod prometheus;
 pub mod run_options;
+pub mod series;
 pub mod verdicts;
 
 /// The repository root (the `k6gate` package).

@@ -3,7 +3,9 @@
 //!
 //! A run becomes a region annotation from its start to its end, tagged `k6gate`, `run`,
 //! `test:<name>`, `env:<environment>`, `version:<deployment version>`, `verdict:<outcome>` and
-//! `run:<id>`; a baseline gets its own annotation tagged `k6gate` and `baseline`. Both are
+//! `run:<id>`; a baseline gets its own annotation tagged `k6gate` and `baseline`; a change
+//! point in a test's history is a point tagged `k6gate`, `change-point`, `metric:<name>` and
+//! the rest. All are
 //! created with `POST /api/annotations` as documented in Grafana's
 //! `docs/sources/developers/http_api/annotations.md` ("Create Annotation"): this is the only
 //! module that knows that request.
@@ -26,7 +28,8 @@ pub mod queue;
 
 pub use client::{AnnotateError, ConfigError, ENV_DASHBOARD_UID, ENV_TOKEN, ENV_URL, GrafanaConfig, Token, post};
 pub use model::{
-    Annotation, BaselineFacts, RunFacts, baseline_annotation, ns_to_ms_ceil, ns_to_ms_floor, run_annotation,
+    Annotation, BaselineFacts, RunFacts, baseline_annotation, change_point_annotation, ns_to_ms_ceil, ns_to_ms_floor,
+    run_annotation,
 };
 pub use queue::{
     FlushReport, NotQueued, Outcome, QUEUE_DIR, QUEUE_FORMAT, Queue, QueueError, QueuedAnnotation, flush, send_or_queue,

@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::escape::escape_html;
-use crate::grafana::generate::{ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, RUN_ANNOTATION_TAG};
+use crate::grafana::generate::{
+    ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG, RUN_ANNOTATION_TAG,
+};
 use crate::history::{BaselineChoice, Outcome as RunOutcome, RunRecord};
+use crate::trend::changepoints::Found;
 
 // ---------------------------------------------------------------------------------------------
 // Annotations
@@ -159,6 +162,34 @@ pub fn baseline_annotation(baseline: &BaselineFacts, dashboard_uid: Option<&str>
     }
     text.push_str(&format!("<br />run {}: {}", escape_html(&baseline.run_id), escape_html(&baseline.reason)));
     region(baseline.start_ms, baseline.end_ms, tags, text, dashboard_uid)
+}
+
+/// A change point of `test` in `environment`'s history as a point at the start of its first
+/// run, tagged `k6gate`, `change-point`, `test:`, `env:`, `metric:`, `run:` and `version:`
+/// (Otava tags its change points `change-point`, `test:` and `metric:` too).
+pub fn change_point_annotation(test: &str, environment: &str, cp: &Found, dashboard_uid: Option<&str>) -> Annotation {
+    let mut tags = vec![ANNOTATION_TAG.to_string(), CHANGE_POINT_ANNOTATION_TAG.to_string()];
+    push_tag(&mut tags, "test", test);
+    push_tag(&mut tags, "env", environment);
+    push_tag(&mut tags, "metric", cp.metric.name());
+    push_tag(&mut tags, "run", &cp.run_id);
+    push_tag(&mut tags, "version", cp.version.as_deref().unwrap_or(""));
+
+    let change = cp.rel_change.map(|r| format!("{:+.1} %", r * 100.0)).unwrap_or_else(|| "changed".into());
+    let mut text = format!(
+        "k6gate <b>change point</b>: {} of {} on {} {change} ({:.4} → {:.4})<br />from run {}",
+        cp.metric,
+        escape_html(test),
+        escape_html(environment),
+        cp.mean_before,
+        cp.mean_after,
+        escape_html(&cp.run_id)
+    );
+    if let Some(version) = &cp.version {
+        text.push_str(&format!(", version {}", escape_html(version)));
+    }
+    text.push_str(&format!(" · p = {:.4}", cp.p_value));
+    region(ns_to_ms_floor(cp.started_at_ns), None, tags, text, dashboard_uid)
 }
 
 fn region(start_ms: i64, end_ms: Option<i64>, tags: Vec<String>, text: String, uid: Option<&str>) -> Annotation {

@@ -13,10 +13,13 @@ pub const LIVE_UID: &str = "k6gate-live";
 pub const DEPLOYMENTS_UID: &str = "k6gate-deployments";
 pub const EMBED_UID: &str = "k6gate-embed";
 /// Tags of k6gate's Grafana annotations: every one carries [`ANNOTATION_TAG`] and one of
-/// [`RUN_ANNOTATION_TAG`] or [`BASELINE_ANNOTATION_TAG`]. The dashboards show them by tag.
+/// [`RUN_ANNOTATION_TAG`], [`BASELINE_ANNOTATION_TAG`] or [`CHANGE_POINT_ANNOTATION_TAG`].
+/// The dashboards show them by tag.
 pub const ANNOTATION_TAG: &str = "k6gate";
 pub const RUN_ANNOTATION_TAG: &str = "run";
 pub const BASELINE_ANNOTATION_TAG: &str = "baseline";
+/// Otava's tag for change points (with `test:` and `metric:`), so its dashboards read ours.
+pub const CHANGE_POINT_ANNOTATION_TAG: &str = "change-point";
 
 /// Panel ids of the live dashboard (`k6gate-live`).
 pub mod live_panels {

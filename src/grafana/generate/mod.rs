@@ -31,8 +31,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use ids::{
-    ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, DEPLOYMENTS_UID, EMBED_UID, FOLDER, LIVE_UID, PROMETHEUS_UID,
-    RUN_ANNOTATION_TAG, TEMPO_UID, embed_panels, live_panels,
+    ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG, DEPLOYMENTS_UID, EMBED_UID, FOLDER, LIVE_UID,
+    PROMETHEUS_UID, RUN_ANNOTATION_TAG, TEMPO_UID, embed_panels, live_panels,
 };
 pub use options::{GenerateOptions, MetricsBackend};
 

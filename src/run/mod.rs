@@ -318,7 +318,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     // seconds, not a run. Never "no baseline" by accident: that is an explicit --bootstrap.
     let (baseline, bootstrap) = match given {
         Some(given) => (Some(given), None),
-        None => auto_baseline(opts, &store, gate.data().baseline_runs())?,
+        None => auto_baseline(opts, &store, gate.data())?,
     };
 
     let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
@@ -329,14 +329,27 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
 type Chosen = (Vec<LoadedRun>, String);
 
 /// The history's baseline: the pin, else the latest passing run on the default branch, joined
-/// by up to `n - 1` earlier runs by the same rule (`BaselineChoice::companions`). None only
-/// with --bootstrap; a store that lost its baseline fails closed unless bootstrapping.
-fn auto_baseline(opts: &RunOptions, store: &Store, n: usize) -> Result<(Option<Chosen>, Option<String>)> {
+/// by up to `baseline_runs - 1` earlier runs by the same rule (`BaselineChoice::companions`),
+/// none from before an accepted change point. None only with --bootstrap; a store that lost
+/// its baseline fails closed unless bootstrapping.
+fn auto_baseline(
+    opts: &RunOptions,
+    store: &Store,
+    policy: &crate::policy::data::PolicyData,
+) -> Result<(Option<Chosen>, Option<String>)> {
+    let n = policy.baseline_runs();
     let found = store.baseline(&opts.test, &opts.environment, &opts.default_branch);
     match found {
         Ok(Some(choice)) => {
             let filter = RunFilter { test: Some(&opts.test), environment: Some(&opts.environment), limit: None };
-            let more = choice.companions(&store.list_runs(&filter)?, n, &opts.default_branch, None);
+            let runs = store.list_runs(&filter)?;
+            // An accepted change point names the run the new normal starts at.
+            let accepted = policy.accepted_since(&opts.test, &opts.environment);
+            let since = accepted.and_then(|id| runs.iter().find(|r| r.id == id)).map(|r| r.started_at_ns);
+            if let (Some(id), None) = (accepted, since) {
+                tracing::warn!("accepted change point at run {id}, which this history does not have: not applied");
+            }
+            let more = choice.companions(&runs, n, &opts.default_branch, since);
             let mut reason = format!("run {}: {}", choice.run.id, choice.reason);
             if !more.is_empty() {
                 let ids: Vec<&str> = more.iter().map(|r| r.id.as_str()).collect();

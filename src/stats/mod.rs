@@ -4,8 +4,8 @@ pub mod edivisive;
 pub mod exact_sum;
 pub mod mser;
 pub mod rank;
-pub mod runs;
 pub mod rng;
+pub mod runs;
 pub mod sketch;
 
 pub use exact_sum::ExactSum;

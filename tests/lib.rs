@@ -8,6 +8,7 @@
 //! runs everything with `--include-ignored`.
 
 mod approval;
+mod decisions;
 mod durable_store;
 mod github_report;
 mod grafana_annotate;

@@ -9,6 +9,7 @@
 
 mod approval;
 mod changepoints;
+mod decisions;
 mod durable_store;
 mod github_report;
 mod grafana_annotate;

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: paths, the k6 fixtures, the CLI builder, the one
-//! HTTP fake and the services built on it, a real Prometheus, synthetic verdicts.
+//! HTTP fake and the services built on it, a real Prometheus, synthetic verdicts and synthetic k6 runs.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ pub mod mock_http;
 pub mod prometheus;
 pub mod run_options;
 pub mod series;
+pub mod synthetic;
 pub mod verdicts;
 
 /// The repository root (the `k6gate` package).

@@ -611,6 +611,11 @@ fn between_sentence(metric: Metric, b: &Between, status: Status, over: bool, rel
         n => format!(" (with {} confirmation re-run{})", n - 1, if n == 2 { "" } else { "s" }),
     };
     let p = fmt_p(Some(p)).replacen('p', "between-run p", 1);
+    let p = match (b.noise, b.scale) {
+        (Some(sd), Scale::Log) => format!("run-to-run ±{:.1} %, {p}", sd * 100.0),
+        (Some(sd), Scale::Absolute) if metric == Metric::ErrorRate => format!("run-to-run ±{:.2} pp, {p}", sd * 100.0),
+        _ => p,
+    };
     let outside = rel_change.is_some_and(|r| r < lo || r > hi) || metric == Metric::ErrorRate;
     match status {
         Status::Pass if !over => format!("; the last {runs} baselines ranged {}..{}", fmt(lo), fmt(hi)),

@@ -354,6 +354,12 @@ fn auto_baseline(
             if !more.is_empty() {
                 let ids: Vec<&str> = more.iter().map(|r| r.id.as_str()).collect();
                 reason.push_str(&format!("; with {} earlier run(s) by the same rule: {}", more.len(), ids.join(", ")));
+                if more.len() + 1 < n {
+                    reason.push_str(&format!(
+                        "; history is short: {} of the {n} runs wanted, so the between-run noise rests on few runs",
+                        more.len() + 1
+                    ));
+                }
             } else if n > 1 {
                 reason.push_str(&format!(
                     "; no earlier run qualifies, so the noise between runs is unknown ({n} runs wanted)"

@@ -169,9 +169,9 @@ pub fn truncate_with_batch(series: &[f64], batch: usize) -> Truncation {
     }
     let trimmed = best(&stats, cap / batch) * batch;
     let note = format!(
-        "{} would trim {mser_trimmed} of {n} observations, but they are not slower than the kept ones \
-         (one-sided Mann-Whitney p = {p:.3}, {EVIDENCE_ALPHA} needed): trimmed {trimmed}, at most {cap} \
-         without that evidence",
+        "{} would trim {mser_trimmed} of {n} observations, but they are not significantly slower than \
+         the kept ones (one-sided Mann-Whitney p = {p:.3}, below {EVIDENCE_ALPHA} needed): trimmed \
+         {trimmed}, at most {cap} without that evidence",
         rule
     );
     accepted(trimmed, Some(p), true, Some(note))
@@ -260,7 +260,7 @@ mod tests {
             assert_eq!((t.mser_trimmed, t.trimmed), (mser, now), "n {n} seed {seed}: {t:?}");
             assert!(t.mser_trimmed > t.cap && t.trimmed <= t.cap && t.capped, "n {n} seed {seed}: {t:?}");
             assert!(t.evidence_p.is_some_and(|p| p >= EVIDENCE_ALPHA), "{t:?}");
-            assert!(t.note.as_deref().is_some_and(|n| n.contains("not slower")), "{t:?}");
+            assert!(t.note.as_deref().is_some_and(|n| n.contains("not significantly slower")), "{t:?}");
         }
     }
 

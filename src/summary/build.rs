@@ -936,4 +936,54 @@ mod tests {
         // And a run without either says nothing about its model.
         assert_eq!(mixed_run(true).metadata.load_model, None);
     }
+
+    /// A summary written before the load model, the failed latency and the capped trim were
+    /// recorded still reads (the history holds such summaries).
+    #[test]
+    fn summaries_without_the_new_fields_still_parse() {
+        fn strip(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    for k in [
+                        "load_model",
+                        "load_generator",
+                        "failed_latency_ms",
+                        "mser_trimmed",
+                        "cap",
+                        "capped",
+                        "evidence_p",
+                    ] {
+                        map.remove(k);
+                    }
+                    map.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let s = open_run("open", "100", 60, 40, 2.0);
+        let mut old = serde_json::to_value(&s).unwrap();
+        strip(&mut old);
+        assert!(
+            old["steady_state"]["truncation"].get("trimmed").is_some() && old["metadata"].get("load_model").is_none()
+        );
+        let back: RunSummary = serde_json::from_value(old).unwrap();
+        assert_eq!((back.load_generator, back.metadata.load_model), (None, None));
+        assert_eq!(back.whole_run.total.latency_ms, s.whole_run.total.latency_ms);
+    }
+
+    /// `--group-by status`: a group tag that is also a tag k6gate reads anyway.
+    #[test]
+    fn groups_can_be_keyed_by_a_fixed_tag() {
+        let spec = TagSpec::new(&["name".to_string(), "status".to_string()]).unwrap();
+        let mut agg = Aggregator::new(spec);
+        for sec in 0..5 {
+            request(&mut agg, sec * 1000, 10.0, true, true);
+            request(&mut agg, sec * 1000 + 1, 1.0, false, true);
+        }
+        let s = build(&mut agg);
+        let keys: Vec<Vec<(&str, &str)>> =
+            s.whole_run.groups.iter().map(|g| g.key.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()).collect();
+        assert_eq!(keys, [[("name", "GET /x"), ("status", "200")], [("name", "GET /x"), ("status", "503")]]);
+    }
 }

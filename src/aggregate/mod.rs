@@ -1,9 +1,11 @@
 //! Streaming aggregation of k6 samples into one-second windows.
 //!
-//! Every sample lands in exactly one cell keyed by (window, stage tag, group, metric);
-//! an `http_req_duration` sample with an `expected_response` tag also lands in the cell of
-//! its submetric (`http_req_duration{expected_response:true}` or `...:false}`, named as k6
-//! names them), so the latency of expected and unexpected responses stays apart. Memory grows with the number of cells (seconds x groups x metrics), never with the
+//! Every sample lands in exactly one cell keyed by (window, stage tag, group, metric). An
+//! `http_req_duration` sample with an `expected_response` tag lands in the cell of its
+//! submetric instead (`http_req_duration{expected_response:true}` or `...:false}`, named as
+//! k6 names them), so the latency of expected and unexpected responses stays apart at no
+//! cost per sample; `http_req_duration` itself is the merge of its cells and theirs
+//! ([`DURATION_PARTS`]). Memory grows with the number of cells (seconds x groups x metrics), never with the
 //! number of samples. Aggregators built over different chunks of the input merge exactly,
 //! which is what lets k6gate parse a large file on all cores. Phases, steady state and the
 //! whole run are merges of windows, computed later without re-reading the input.
@@ -20,6 +22,11 @@ use rustc_hash::FxHashMap;
 use crate::samples::Point;
 use crate::samples::metric::{self, Contains, MetricType};
 use crate::samples::tags::{METADATA_TAGS, SLOT_EXPECTED, SLOT_METADATA, SLOT_STAGE, SLOT_STATUS, TagSpec};
+
+/// The cells that together hold `http_req_duration`: samples without an `expected_response`
+/// tag, then those of each submetric.
+pub const DURATION_PARTS: [&str; 3] =
+    [metric::HTTP_REQ_DURATION, metric::HTTP_REQ_DURATION_EXPECTED, metric::HTTP_REQ_DURATION_UNEXPECTED];
 
 /// Window length. Fixed: the RunSummary's series are per second.
 pub const WINDOW_NS: i64 = 1_000_000_000;
@@ -164,7 +171,7 @@ impl Aggregator {
     /// Adds one sample. `line` is used only to remember where an undeclared metric first appeared.
     #[inline]
     pub fn add_point(&mut self, p: &Point<'_>, line: u64) -> Result<(), AddError> {
-        let mid = self.metrics.intern(&p.metric);
+        let mut mid = self.metrics.intern(&p.metric);
         let ty = self.type_of(mid);
         if ty.is_none() {
             self.undeclared.entry(mid).or_insert(line);
@@ -193,18 +200,16 @@ impl Aggregator {
         }
         let window = p.time_ns.div_euclid(WINDOW_NS);
         let with_sketch = ty.is_none_or(|t| t.kind == metric::MetricKind::Trend);
-        self.cells.entry((window, stage, group, mid)).or_insert_with(|| Acc::new(with_sketch)).add(p.value, p.time_ns);
         if p.metric == metric::HTTP_REQ_DURATION {
-            // Kept apart as well: the latency of expected responses is what k6gate judges.
-            let sub = match p.tags.get(SLOT_EXPECTED) {
-                Some("true") => Some(self.expected_ids().0),
-                Some("false") => Some(self.expected_ids().1),
-                _ => None,
-            };
-            if let Some(sub) = sub {
-                self.cells.entry((window, stage, group, sub)).or_insert_with(|| Acc::new(true)).add(p.value, p.time_ns);
+            // The latency of expected responses is what k6gate judges: in a cell of its own.
+            match p.tags.get(SLOT_EXPECTED) {
+                Some("true") => mid = self.expected_ids().0,
+                Some("false") => mid = self.expected_ids().1,
+                _ => {}
             }
-        } else if p.metric == metric::HTTP_REQS {
+        }
+        self.cells.entry((window, stage, group, mid)).or_insert_with(|| Acc::new(with_sketch)).add(p.value, p.time_ns);
+        if p.metric == metric::HTTP_REQS {
             let class = status_class(p.tags.get(SLOT_STATUS));
             if let Some(c) = self.status.entry((window, stage, group)).or_default().get_mut(class) {
                 *c += 1;

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 
 use super::load;
 use super::*;
-use crate::aggregate::{Acc, Aggregator, STATUS_CLASSES, UNTAGGED};
+use crate::aggregate::{Acc, Aggregator, DURATION_PARTS, STATUS_CLASSES, UNTAGGED};
 use crate::samples::metric::{self, MetricKind};
 use crate::samples::tags::meta;
 use crate::stats::mser;
@@ -45,6 +45,15 @@ impl Latency {
         }
     }
 
+    /// Ids of the cells that hold it (see `aggregate::DURATION_PARTS`).
+    fn cell_ids(self, agg: &Aggregator) -> Vec<u32> {
+        let names: &[&str] = match self {
+            Latency::Expected => &[metric::HTTP_REQ_DURATION_EXPECTED],
+            Latency::All => &DURATION_PARTS,
+        };
+        names.iter().filter_map(|n| agg.metrics.get(n)).collect()
+    }
+
     /// The metric behind `failed_latency_ms`.
     fn failed(self) -> Option<&'static str> {
         match self {
@@ -54,14 +63,14 @@ impl Latency {
     }
 }
 
-/// Expected-response latency when every `http_req_duration` sample carries the tag.
+/// Expected-response latency when every `http_req_duration` sample carries the tag: the
+/// metric's own cells hold only the samples without it.
 fn latency_source(agg: &Aggregator) -> Latency {
-    let count = |name: &str| {
-        agg.metrics.get(name).map_or(0, |id| agg.cells.iter().filter(|(k, _)| k.3 == id).map(|(_, a)| a.count).sum())
-    };
-    let all: u64 = count(metric::HTTP_REQ_DURATION);
-    let tagged = count(metric::HTTP_REQ_DURATION_EXPECTED) + count(metric::HTTP_REQ_DURATION_UNEXPECTED);
-    if tagged == all { Latency::Expected } else { Latency::All }
+    let untagged = agg
+        .metrics
+        .get(metric::HTTP_REQ_DURATION)
+        .is_some_and(|id| agg.cells.iter().any(|(k, a)| k.3 == id && a.count > 0));
+    if untagged { Latency::All } else { Latency::Expected }
 }
 
 /// Canonical phase order; other `test_stage` values follow in order of appearance.
@@ -415,10 +424,10 @@ fn sustained_latency_series(
     latency: Latency,
     in_phase: impl Fn(i64, u16) -> bool,
 ) -> Vec<(i64, f64)> {
-    let Some(dur) = agg.metrics.get(latency.shown()) else { return Vec::new() };
+    let dur = latency.cell_ids(agg);
     let mut per: BTreeMap<i64, (f64, u64)> = BTreeMap::new();
     for (&(w, s, _, m), acc) in &agg.cells {
-        if m == dur && in_phase(w, s) {
+        if dur.contains(&m) && in_phase(w, s) {
             let e = per.entry(w).or_default();
             e.0 += acc.sum();
             e.1 += acc.count;
@@ -432,13 +441,19 @@ fn summarize(agg: &Aggregator, name: &str, latency: Latency, include: impl Fn(i6
     let mut by_group_metric: FxHashMap<(u32, u32), Acc> = FxHashMap::default();
     let mut by_metric: FxHashMap<u32, Acc> = FxHashMap::default();
     let mut windows = BTreeSet::new();
+    // `http_req_duration` is its own cells (samples without the tag) and its submetrics'.
+    let duration = agg.metrics.get(metric::HTTP_REQ_DURATION);
+    let parts: Vec<u32> = DURATION_PARTS.iter().skip(1).filter_map(|n| agg.metrics.get(n)).collect();
     for (&(w, s, g, m), acc) in &agg.cells {
         if !include(w, s) {
             continue;
         }
         windows.insert(w);
-        by_group_metric.entry((g, m)).or_insert_with(|| Acc::new(false)).merge(acc);
-        by_metric.entry(m).or_insert_with(|| Acc::new(false)).merge(acc);
+        let also = duration.filter(|_| parts.contains(&m));
+        for m in std::iter::once(m).chain(also) {
+            by_group_metric.entry((g, m)).or_insert_with(|| Acc::new(false)).merge(acc);
+            by_metric.entry(m).or_insert_with(|| Acc::new(false)).merge(acc);
+        }
     }
     let mut status: FxHashMap<u32, [u64; 6]> = FxHashMap::default();
     for (&(w, s, g), counts) in &agg.status {
@@ -600,12 +615,9 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: 
         };
     };
     let len = (hi - lo + 1) as usize;
-    let (dur, reqs, failed, vus) = (
-        agg.metrics.get(latency.shown()),
-        agg.metrics.get(metric::HTTP_REQS),
-        agg.metrics.get(metric::HTTP_REQ_FAILED),
-        agg.metrics.get(metric::VUS),
-    );
+    let dur = latency.cell_ids(agg);
+    let (reqs, failed, vus) =
+        (agg.metrics.get(metric::HTTP_REQS), agg.metrics.get(metric::HTTP_REQ_FAILED), agg.metrics.get(metric::VUS));
     // (group, window) -> merged duration, requests, failures; group u32::MAX is the total.
     let mut cells: FxHashMap<(u32, i64), (Acc, u64, u64)> = FxHashMap::default();
     let mut phase_votes: FxHashMap<i64, FxHashMap<usize, u64>> = FxHashMap::default();
@@ -625,7 +637,7 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: 
                 continue;
             }
             let e = cells.entry((gid, w)).or_insert_with(|| (Acc::new(false), 0, 0));
-            if Some(m) == dur {
+            if dur.contains(&m) {
                 e.0.merge(acc);
             } else if Some(m) == reqs {
                 e.1 += acc.sum().round() as u64;
@@ -923,5 +935,55 @@ mod tests {
         assert!(s.load_generator.as_ref().is_some_and(|g| g.saturated));
         // And a run without either says nothing about its model.
         assert_eq!(mixed_run(true).metadata.load_model, None);
+    }
+
+    /// A summary written before the load model, the failed latency and the capped trim were
+    /// recorded still reads (the history holds such summaries).
+    #[test]
+    fn summaries_without_the_new_fields_still_parse() {
+        fn strip(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    for k in [
+                        "load_model",
+                        "load_generator",
+                        "failed_latency_ms",
+                        "mser_trimmed",
+                        "cap",
+                        "capped",
+                        "evidence_p",
+                    ] {
+                        map.remove(k);
+                    }
+                    map.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let s = open_run("open", "100", 60, 40, 2.0);
+        let mut old = serde_json::to_value(&s).unwrap();
+        strip(&mut old);
+        assert!(
+            old["steady_state"]["truncation"].get("trimmed").is_some() && old["metadata"].get("load_model").is_none()
+        );
+        let back: RunSummary = serde_json::from_value(old).unwrap();
+        assert_eq!((back.load_generator, back.metadata.load_model), (None, None));
+        assert_eq!(back.whole_run.total.latency_ms, s.whole_run.total.latency_ms);
+    }
+
+    /// `--group-by status`: a group tag that is also a tag k6gate reads anyway.
+    #[test]
+    fn groups_can_be_keyed_by_a_fixed_tag() {
+        let spec = TagSpec::new(&["name".to_string(), "status".to_string()]).unwrap();
+        let mut agg = Aggregator::new(spec);
+        for sec in 0..5 {
+            request(&mut agg, sec * 1000, 10.0, true, true);
+            request(&mut agg, sec * 1000 + 1, 1.0, false, true);
+        }
+        let s = build(&mut agg);
+        let keys: Vec<Vec<(&str, &str)>> =
+            s.whole_run.groups.iter().map(|g| g.key.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()).collect();
+        assert_eq!(keys, [[("name", "GET /x"), ("status", "200")], [("name", "GET /x"), ("status", "503")]]);
     }
 }

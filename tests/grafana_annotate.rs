@@ -814,3 +814,54 @@ fn cli_annotate_queues_and_a_failed_flush_exits_2() {
     assert_eq!(std::fs::read_dir(&queued).unwrap().filter(|e| e.as_ref().unwrap().path().is_file()).count(), 1);
     cli().args(["grafana", "flush"]).status(2).stdout_contains("1 still queued").stderr_contains("error: Grafana");
 }
+
+/// `history changepoints` annotates each unreviewed change point once, as a point at its first
+/// run tagged the way Otava tags them (`change-point`, `test:`, `metric:`) plus k6gate's own
+/// tags; a second search finds it again (still exit 1) but does not annotate it again.
+#[test]
+fn cli_change_points_are_annotated_once() {
+    use crate::support::cli::K6gate;
+    use crate::support::series::{DAY_NS, NIGHT0_NS, Shape, history, record_history};
+    let grafana = FakeGrafana::start();
+    let state = tempfile::tempdir().unwrap();
+    let p95 = history(9, 30, 200.0, 0.03, &Shape::Step { at: 18, factor: 1.2 });
+    let ids = record_history(state.path(), "checkout", "staging", &p95);
+    let search = || {
+        K6gate::new()
+            .env("K6GATE_GRAFANA_URL", &grafana.url)
+            .env("K6GATE_GRAFANA_TOKEN", TOKEN)
+            .env_remove("K6GATE_GRAFANA_DASHBOARD_UID")
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--policies")
+            .arg(crate::support::root().join("policies"))
+            .args(["history", "changepoints", "--test", "checkout", "--env", "staging"])
+            .status(1)
+    };
+    search().stderr_contains("Grafana annotation 41 added");
+    grafana.assert_all_documented();
+    let seen = grafana.seen();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let body = seen[0].json();
+    let run = &ids[18];
+    assert_eq!(
+        body["tags"],
+        json!([
+            "k6gate",
+            "change-point",
+            "test:checkout",
+            "env:staging",
+            "metric:p95_ms",
+            format!("run:{run}"),
+            "version:v1.18"
+        ])
+    );
+    assert_eq!(body["time"], json!((NIGHT0_NS + 18 * DAY_NS) / 1_000_000));
+    assert!(body.get("timeEnd").is_none(), "a point, not a region: {body}");
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("k6gate <b>change point</b>: p95_ms of checkout on staging +"), "{text}");
+    assert!(text.contains(&format!("from run {run}, version v1.18")), "{text}");
+
+    search().stderr_lacks("annotation");
+    assert_eq!(grafana.seen().len(), 1, "annotated twice");
+}

@@ -815,3 +815,59 @@ fn message_escapes_slack_control_characters_in_the_text() {
     assert!(all.contains("82.1 ms -&gt; 94.6 ms") && all.contains("p &lt; 0.001"), "{all}");
     assert!(!all.contains('<') && !all.contains('>'), "no raw control characters:\n{all}");
 }
+
+/// `history changepoints` sends the unreviewed change points of a test to the normal route,
+/// naming the owning team, once: a second search (still exit 1) does not send them again.
+/// Without notifications in policy data nothing is sent.
+#[test]
+fn cli_change_points_are_sent_once() {
+    use crate::support::series::{Shape, history, record_history};
+    let s = Setup::new(Some(NOTIFICATIONS_YAML));
+    let p95 = history(9, 30, 200.0, 0.03, &Shape::Step { at: 18, factor: 1.2 });
+    let ids = record_history(s.state.path(), "checkout", "staging", &p95);
+    let search = |policies: &Path, env: &[(&str, String)]| {
+        let mut cmd = K6gate::new().arg("--policies").arg(policies).arg("--state-dir").arg(s.state.path()).args([
+            "history",
+            "changepoints",
+            "--test",
+            "checkout",
+            "--env",
+            "staging",
+        ]);
+        for v in CLEARED_VARS {
+            cmd = cmd.env_remove(v);
+        }
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        cmd.status(1)
+    };
+
+    let hook = Webhook::both_routes();
+    search(s.policies.path(), &hook.env()).stderr_contains("1 change point(s) sent to $K6GATE_WEBHOOK_URL");
+    let body = hook.only(NORMAL);
+    assert_eq!(text(&body), "📈 1 unreviewed change point in checkout (team-payments) on staging");
+    let all = all_text(&body);
+    assert!(all.contains("• p95_ms +") && all.contains(&format!("from run {} (version v1.18)", ids[18])), "{all}");
+    assert!(all.contains("policies/data/changepoints.yaml"), "{all}");
+
+    let again = Webhook::expecting_nothing();
+    search(s.policies.path(), &again.env());
+    again.verify();
+
+    // No notifications section: nothing is sent (a fresh state directory would announce).
+    let quiet = Setup::new(None);
+    record_history(quiet.state.path(), "checkout", "staging", &p95);
+    let hook = Webhook::expecting_nothing();
+    let mut cmd = K6gate::new()
+        .arg("--policies")
+        .arg(quiet.policies.path())
+        .arg("--state-dir")
+        .arg(quiet.state.path())
+        .args(["history", "changepoints", "--test", "checkout", "--env", "staging"]);
+    for (k, v) in hook.env() {
+        cmd = cmd.env(k, v);
+    }
+    cmd.status(1);
+    hook.verify();
+}

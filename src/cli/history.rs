@@ -143,6 +143,14 @@ fn table(r: &Report) -> String {
         r.change_points.len(),
         r.phase
     );
+    for x in r.series.iter().filter(|x| !x.transient.is_empty()) {
+        out.push_str(&format!(
+            "\n{}: {} run(s) left out as a transient (a level that did not last): {}",
+            x.metric,
+            x.transient.len(),
+            x.transient.join(", ")
+        ));
+    }
     for x in r.series.iter().filter(|x| x.restarted_at.is_some()) {
         out.push_str(&format!(
             "\n{} restarts at the accepted change point of run {}",

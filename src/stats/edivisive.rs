@@ -13,9 +13,10 @@
 //!    as both references use):
 //!    `q̂ = 2/(n+m)·Σ|Xi−Yj| − 2m/((n+m)(n−1))·Σi<k|Xi−Xk| − 2n/((n+m)(m−1))·Σj<k|Yj−Yk|`
 //!    (that is `nm/(n+m)` times the U-statistic form of the energy distance; a within term is
-//!    0 for a one-value side). The split is the `τ` of the largest `q̂` over all `τ` and `κ`,
-//!    both sides at least `min_size` long; ties go to the smallest `τ`, then `κ`, as in Otava.
-//!    `O(L²)` per segment of length `L`, with per-column prefix sums of the distances.
+//!    0 for a one-value side). The split is the `τ` of the largest `q̂`, both sides at least
+//!    `min_size` long, with `κ` at the segment's end ([`Kappa::End`], as MongoDB) or searched
+//!    too ([`Kappa::Search`], as Matteson & James and Otava); ties go to the smallest `τ`, then
+//!    `κ`, as in Otava. `O(L²)` per segment of length `L`, with per-column prefix sums.
 //! 2. **Significance.** The values are shuffled within each segment (the change points found
 //!    so far stay), the best `q̂` over all segments is taken again, `permutations` times. The
 //!    p-value is `(#{permuted q̂ ≥ observed} + 1) / (permutations + 1)`, the Monte Carlo
@@ -25,8 +26,12 @@
 //!    split over all segments, tested the same way, until one is not significant.
 //!
 //! Where the references differ: MongoDB's `e_divisive` uses the V-statistic form (within sums
-//! divided by `n²`) and `κ` fixed at the segment's end; Otava's `compute_change_points_orig`
-//! is the statistic above with no minimum size. `tests/changepoints.rs` compares all three.
+//! divided by `n²`) with `κ` at the segment's end; Otava's `compute_change_points_orig` is the
+//! statistic above with `κ` searched and no minimum size. `tests/changepoints.rs` compares
+//! all three. k6gate searches `κ` by default, like Otava: it finds both ends of a short
+//! excursion (a bad weekend), which `trend` then takes out as a transient, where `κ` at the
+//! end sees one change point with nothing after it; the detection-quality measurement
+//! (`benches/changepoint_quality.rs`) compares the two.
 //!
 //! Deterministic: the permutations come from [`SplitMix64`] seeded by [`Config::seed`], so
 //! the same series and configuration always give the same change points. Pure: no IO.
@@ -45,15 +50,29 @@ pub struct Config {
     /// The fewest values on either side of a split (so also the fewest after the last change
     /// point). 1 is what the references allow.
     pub min_size: usize,
+    /// Where the second part of a split may end.
+    pub kappa: Kappa,
     /// Seeds the permutations.
     pub seed: u64,
 }
 
+/// Where the second part `Y = z[τ..κ]` of a split ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kappa {
+    /// At the segment's end, as MongoDB's `e_divisive` does: a split compares everything
+    /// before `τ` with everything after it.
+    End,
+    /// Wherever `q̂` is largest, as Matteson & James and Otava do: it also finds a cluster
+    /// inside a segment, such as a short excursion (a few slow nights), with both its ends.
+    Search,
+}
+
 impl Default for Config {
-    /// 0.005, 399 permutations, segments of at least 3 values, a fixed seed: the settings the
-    /// detection-quality measurement chose (`benches/changepoint_quality.rs`, README).
+    /// 0.005, 399 permutations, segments of at least 3 values, `κ` searched, a fixed seed: the
+    /// settings the detection-quality measurement chose (`benches/changepoint_quality.rs`,
+    /// README).
     fn default() -> Config {
-        Config { pvalue: 0.005, permutations: 399, min_size: 3, seed: 0x6b36_6761_7465 }
+        Config { pvalue: 0.005, permutations: 399, min_size: 3, kappa: Kappa::Search, seed: 0x6b36_6761_7465 }
     }
 }
 
@@ -114,7 +133,12 @@ pub fn e_divisive(series: &[f64], config: &Config) -> Result<Vec<ChangePoint>, E
             let split = match memo.iter().find(|(k, _)| *k == (a, b)) {
                 Some((_, s)) => *s,
                 None => {
-                    let s = best_split_with(series.get(a..b).unwrap_or_default(), config.min_size, &mut scratch);
+                    let s = best_split_with(
+                        series.get(a..b).unwrap_or_default(),
+                        config.min_size,
+                        config.kappa,
+                        &mut scratch,
+                    );
                     memo.push(((a, b), s));
                     s
                 }
@@ -197,7 +221,7 @@ fn permutation_p(
             // Shuffling the previous permutation of a segment is as uniform as shuffling it anew.
             let Some(segment) = permuted.get_mut(a..b) else { continue };
             rng.shuffle(segment);
-            if let Some(s) = best_split_with(segment, config.min_size, scratch) {
+            if let Some(s) = best_split_with(segment, config.min_size, config.kappa, scratch) {
                 best = best.max(s.qhat);
             }
         }
@@ -213,11 +237,11 @@ fn permutation_p(
 
 /// The best split of `z` with both parts at least `min_size` long (see the module docs), or
 /// `None` when `z` is too short for one.
-pub fn best_split(z: &[f64], min_size: usize) -> Option<Split> {
-    best_split_with(z, min_size, &mut Vec::new())
+pub fn best_split(z: &[f64], min_size: usize, kappa: Kappa) -> Option<Split> {
+    best_split_with(z, min_size, kappa, &mut Vec::new())
 }
 
-fn best_split_with(z: &[f64], min_size: usize, prefix: &mut Vec<f64>) -> Option<Split> {
+fn best_split_with(z: &[f64], min_size: usize, kappa: Kappa, prefix: &mut Vec<f64>) -> Option<Split> {
     let len = z.len();
     let min = min_size.max(1);
     if len < 2 * min {
@@ -257,7 +281,7 @@ fn best_split_with(z: &[f64], min_size: usize, prefix: &mut Vec<f64>) -> Option<
             between += to_x;
             within_y += pre(k, k) - to_x;
             let m_len = k + 1 - tau;
-            if m_len < min {
+            if m_len < min || (kappa == Kappa::End && k + 1 < len) {
                 continue;
             }
             let q = qhat(n, m_len as f64, between, within_x, within_y);
@@ -299,7 +323,7 @@ mod tests {
 
     /// Fixed here, whatever the defaults become.
     fn strict() -> Config {
-        Config { pvalue: 0.01, permutations: 199, min_size: 3, seed: 1 }
+        Config { pvalue: 0.01, permutations: 199, min_size: 3, kappa: Kappa::End, seed: 1 }
     }
 
     fn indices(cps: &[ChangePoint]) -> Vec<usize> {
@@ -325,27 +349,37 @@ mod tests {
     #[test]
     fn the_fast_statistic_is_the_definition() {
         let z = series(3, 24, 0.1, &[(9, 1.3), (17, 0.8)]);
-        for min in [1, 2, 4] {
-            let s = best_split(&z, min).unwrap();
+        for (min, kappa) in [1, 2, 4].into_iter().flat_map(|m| [(m, Kappa::End), (m, Kappa::Search)]) {
+            let s = best_split(&z, min, kappa).unwrap();
             let mut best = (0, 0, f64::NEG_INFINITY);
             for tau in min..=z.len() - min {
-                for kappa in tau + min..=z.len() {
+                let kappas = match kappa {
+                    Kappa::End => z.len()..=z.len(),
+                    Kappa::Search => tau + min..=z.len(),
+                };
+                for kappa in kappas {
                     let q = qhat_naive(&z[..tau], &z[tau..kappa]);
                     if q > best.2 {
                         best = (tau, kappa, q);
                     }
                 }
             }
-            assert_eq!((s.tau, s.kappa), (best.0, best.1), "min_size {min}");
+            assert_eq!((s.tau, s.kappa), (best.0, best.1), "min_size {min}, {kappa:?}");
             assert!((s.qhat - best.2).abs() < 1e-9 * best.2.abs().max(1.0), "{} vs {}", s.qhat, best.2);
         }
     }
 
     #[test]
     fn the_best_split_of_a_clean_step_is_the_step() {
-        let s = best_split(&[1.0, 1.0, 1.0, 5.0, 5.0, 5.0], 1).unwrap();
-        assert_eq!((s.tau, s.kappa), (3, 6));
-        assert_eq!(best_split(&[1.0, 2.0, 3.0], 2), None);
+        for kappa in [Kappa::End, Kappa::Search] {
+            let s = best_split(&[1.0, 1.0, 1.0, 5.0, 5.0, 5.0], 1, kappa).unwrap();
+            assert_eq!((s.tau, s.kappa), (3, 6));
+            assert_eq!(best_split(&[1.0, 2.0, 3.0], 2, kappa), None);
+        }
+        // A short excursion: searched, the second part ends with it; at the end, it does not.
+        let z = [1.0, 1.1, 0.9, 1.0, 3.0, 3.1, 1.0, 0.9, 1.1, 1.0, 1.0, 0.9];
+        assert_eq!(best_split(&z, 2, Kappa::Search).map(|s| (s.tau, s.kappa)), Some((4, 6)));
+        assert_eq!(best_split(&z, 2, Kappa::End).map(|s| s.kappa), Some(z.len()));
     }
 
     #[test]

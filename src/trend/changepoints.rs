@@ -6,6 +6,13 @@
 //! have a steady-state phase, oldest first by start time; each metric of the phase's `all`
 //! group (the whole test's requests). Every run left out is listed with the reason.
 //!
+//! Transients: a level that lasts less than the persistence requirement between two change
+//! points (one or two slow nights, then back) is not a change; its runs are left out and the
+//! series searched again without them ([`search`]). They are listed per metric. A change
+//! point alerts only once persistent ([`Searched::persistent`]): enough runs on its new level,
+//! and the newest runs still on it (an excursion too short to be found ending yet is over when
+//! the newest runs are back near the old level).
+//!
 //! Reviews: the latest accepted change point of a metric restarts that metric's history at its
 //! run (the shift is the new normal), so nothing before it is compared again; a dismissed one
 //! stays in the history and no longer alerts. Change points move a run or two as later runs
@@ -39,18 +46,80 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// The detector's defaults (p ≤ 0.005 with 399 permutations, at least 3 runs a side) and
-    /// 5 runs of persistence.
+    /// The detector's defaults (p ≤ 0.005 with 399 permutations, at least 3 runs a side, `κ`
+    /// searched) and 7 runs of persistence: a week of nightly runs, which also lets the
+    /// search see the end of an excursion of up to 4 runs before it could alert.
     fn default() -> Settings {
-        Settings { detector: edivisive::Config::default(), persistence: 5 }
+        Settings { detector: edivisive::Config::default(), persistence: 7 }
     }
 }
 
-/// The change points of `values` that alert under `settings`: found, and persistent.
+/// The change points of one series after transients are taken out, with `index` (and the
+/// means) in terms of the whole series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Searched {
+    pub change_points: Vec<ChangePoint>,
+    /// For each change point, the runs from it to the latest, its own included (transients not
+    /// counted).
+    pub runs_since: Vec<usize>,
+    /// For each change point, whether its new level still holds: the latest change point's
+    /// does when the mean of the newest `min_size` runs is closer to its new level than to the
+    /// old one (an excursion that is over but too short to be found ending yet does not);
+    /// earlier ones do, since a later change point ends their level.
+    pub holding: Vec<bool>,
+    /// Positions left out as transients: levels that did not last `persistence` runs between
+    /// two change points (a noisy night or two, a flaky neighbour).
+    pub transient: Vec<usize>,
+}
+
+impl Searched {
+    /// Whether change point `i` is persistent: at least `persistence` runs since it, and its
+    /// new level still holds.
+    pub fn persistent(&self, i: usize, settings: &Settings) -> bool {
+        self.runs_since.get(i).is_some_and(|&n| n >= settings.persistence)
+            && self.holding.get(i).copied().unwrap_or(false)
+    }
+}
+
+/// Searches `values`, then takes out every level that did not last: the runs between two
+/// change points less than `persistence` apart are a transient, not a change, and the series
+/// is searched again without them, until no such level is left. A level at the end that has
+/// not lasted yet is kept (its change point is pending).
+pub fn search(values: &[f64], settings: &Settings) -> Result<Searched, EdivisiveError> {
+    let mut kept: Vec<usize> = (0..values.len()).collect();
+    loop {
+        let series: Vec<f64> = kept.iter().filter_map(|&i| values.get(i).copied()).collect();
+        let found = edivisive::e_divisive(&series, &settings.detector)?;
+        let short: Vec<(usize, usize)> = found
+            .windows(2)
+            .filter_map(|w| Some((w.first()?.index, w.get(1)?.index)))
+            .filter(|(a, b)| b - a < settings.persistence)
+            .collect();
+        if short.is_empty() {
+            let at = |i: usize| kept.get(i).copied().unwrap_or(i);
+            let transient = (0..values.len()).filter(|i| !kept.contains(i)).collect();
+            let runs_since = found.iter().map(|c| series.len() - c.index).collect();
+            let newest = series.get(series.len().saturating_sub(settings.detector.min_size)..).unwrap_or_default();
+            let now = newest.iter().sum::<f64>() / newest.len().max(1) as f64;
+            let last = found.len().saturating_sub(1);
+            let holding = found
+                .iter()
+                .enumerate()
+                .map(|(i, c)| i < last || (now - c.mean_after).abs() < (now - c.mean_before).abs())
+                .collect();
+            let change_points = found.into_iter().map(|c| ChangePoint { index: at(c.index), ..c }).collect();
+            return Ok(Searched { change_points, runs_since, holding, transient });
+        }
+        let drop: Vec<usize> = short.iter().flat_map(|&(a, b)| kept.get(a..b).unwrap_or_default().to_vec()).collect();
+        kept.retain(|i| !drop.contains(i));
+    }
+}
+
+/// The change points of `values` that alert under `settings`: found once transients are out,
+/// and persistent ([`Searched::persistent`]).
 pub fn alerting(values: &[f64], settings: &Settings) -> Result<Vec<ChangePoint>, EdivisiveError> {
-    let mut found = edivisive::e_divisive(values, &settings.detector)?;
-    found.retain(|c| values.len() - c.index >= settings.persistence);
-    Ok(found)
+    let s = search(values, settings)?;
+    Ok(s.change_points.iter().enumerate().filter(|(i, _)| s.persistent(*i, settings)).map(|(_, c)| c.clone()).collect())
 }
 
 /// A metric followed over the history: the steady-state phase's `all` group. The names are
@@ -191,7 +260,8 @@ pub struct Review {
 pub enum Status {
     /// Found and persistent, and nobody reviewed it: it alerts.
     Alert,
-    /// Found, but fewer runs than the persistence requirement are on the new level yet.
+    /// Found, but not persistent yet: fewer runs than the persistence requirement on the new
+    /// level, or the newest runs are back near the old level.
     Pending,
     /// Reviewed and accepted (`review` is where: `file:line`).
     Accepted { review: String },
@@ -226,7 +296,7 @@ pub struct Found {
     pub rel_change: Option<f64>,
     /// The permutation test's p-value.
     pub p_value: f64,
-    /// Runs from this one to the latest, this one included.
+    /// Runs from this one to the latest, this one included (transients not counted).
     pub runs_since: usize,
     #[serde(flatten)]
     pub status: Status,
@@ -240,6 +310,8 @@ pub struct SeriesInfo {
     pub runs: usize,
     /// The accepted change point's run the history restarts at, if any.
     pub restarted_at: Option<String>,
+    /// Runs left out as transients (a level that lasted less than `persistence` runs).
+    pub transient: Vec<String>,
 }
 
 /// Everything one search found.
@@ -303,11 +375,18 @@ pub fn detect(
                 .unwrap_or(full.len())
         });
         let series = full.get(start..).unwrap_or_default();
-        report.series.push(SeriesInfo { metric, runs: series.len(), restarted_at: restart.map(str::to_string) });
         let values: Vec<f64> = series.iter().map(|(_, v)| *v).collect();
-        for cp in edivisive::e_divisive(&values, &settings.detector)? {
+        let searched = search(&values, settings)?;
+        let run_of = |i: usize| series.get(i).map(|(p, _)| p.run_id.clone());
+        report.series.push(SeriesInfo {
+            metric,
+            runs: series.len(),
+            restarted_at: restart.map(str::to_string),
+            transient: searched.transient.iter().filter_map(|&i| run_of(i)).collect(),
+        });
+        for (i, cp) in searched.change_points.iter().enumerate() {
             let Some((point, _)) = series.get(cp.index) else { continue };
-            let runs_since = values.len() - cp.index;
+            let runs_since = searched.runs_since.get(i).copied().unwrap_or(0);
             let review = reviews.iter().find(|r| {
                 full.iter()
                     .position(|(p, _)| p.run_id == r.run)
@@ -316,7 +395,7 @@ pub fn detect(
             let status = match review {
                 Some(r) if r.decision == Decision::Accepted => Status::Accepted { review: r.source.clone() },
                 Some(r) => Status::Dismissed { review: r.source.clone() },
-                None if runs_since < settings.persistence => Status::Pending,
+                None if !searched.persistent(i, settings) => Status::Pending,
                 None => Status::Alert,
             };
             report.change_points.push(Found {

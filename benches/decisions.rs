@@ -19,7 +19,7 @@
 //! Environment: `DECISIONS_EVALS` (A/A evaluations per condition, default 1000; regressed:
 //! half), `DECISIONS_POOL` (clean runs per condition, default 120; regressed pools: half),
 //! `K6GATE_AA_DIR` (the real runs, default `target/aa-runs`), `DECISIONS_REAL_MAX`
-//! (evaluations per kind on the real runs, default 3000).
+//! (evaluations per kind on the real runs, default 1500).
 
 #[path = "../tests/support/synthetic.rs"]
 mod synthetic;
@@ -425,23 +425,76 @@ fn breakdown(rows: &[(String, Results)]) {
     }
 }
 
+/// Why regressed candidates (5 baselines) were not blocked, read off the P95 check of the
+/// regressed group: under budget, not significant within the run, or inside the between-run
+/// spread (p >= alpha).
+fn misses(rows: &[(String, Results)]) {
+    println!("\nRegressed candidates (5 baselines) that did not FAIL, by the P95 check of the regressed group");
+    println!(
+        "| condition | candidates | group | not FAIL | P95 change under budget | not significant within the run | between-run p >= 0.01 | median between-run p |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, results) in rows {
+        for (kind, id) in [(Kind::All, "budget/all/p95_ms"), (Kind::Checkout, "budget/POST checkout/p95_ms")] {
+            let Some(evals) = results.get(&(kind, 5)) else { continue };
+            let (mut missed, mut under, mut within, mut between) = (0, 0, 0, 0);
+            let mut ps: Vec<f64> = Vec::new();
+            for e in evals.iter().filter(|e| e.outcome != Status::Fail) {
+                missed += 1;
+                let Some(c) = e.checks.iter().find(|c| c.id == id).and_then(|c| c.comparison.as_ref()) else {
+                    continue;
+                };
+                let allowed = e.checks.iter().find(|c| c.id == id).map_or(f64::INFINITY, |c| c.allowed);
+                let p = c.between.as_ref().and_then(|b| b.p_value);
+                ps.extend(p);
+                if worsening(c).is_none_or(|w| w <= allowed) {
+                    under += 1;
+                } else if !significant(c, NOISE_FLOOR) {
+                    within += 1;
+                } else if p.is_none_or(|p| p >= ALPHA) {
+                    between += 1;
+                }
+            }
+            ps.sort_by(f64::total_cmp);
+            let median = ps.get(ps.len() / 2).map_or("–".into(), |p| format!("{p:.3}"));
+            let name = if kind == Kind::All { "+20 % all" } else { "+20 % checkout" };
+            println!(
+                "| {label} | {name} | `{id}` | {} | {} | {} | {} | {median} |",
+                short(missed, evals.len()),
+                short(under, evals.len()),
+                short(within, evals.len()),
+                short(between, evals.len())
+            );
+        }
+    }
+}
+
 fn alternatives(rows: &[(String, Results)]) {
-    println!("\nAlternative budget rules, recomputed from the same evaluations (5 baselines, no re-run)");
-    println!("| rule | condition | A/A WARN | A/A FAIL | +20 % all: FAIL | +20 % checkout: FAIL |");
-    println!("|---|---|---|---|---|---|");
+    println!("\nAlternative budget rules, recomputed from the same evaluations (no re-run)");
+    println!(
+        "| rule | condition | baselines | A/A WARN | A/A FAIL | +20 % all: FAIL | +20 % checkout: FAIL | +20 % checkout: WARN |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for rule in rules() {
         for (label, results) in rows {
-            let t =
-                |k: Kind| results.get(&(k, 5)).map(|e| Tally::of(e, |e| rule_outcome(e, &rule))).unwrap_or_default();
-            let (aa, all, co) = (t(Kind::Clean), t(Kind::All), t(Kind::Checkout));
-            println!(
-                "| {} | {label} | {} | {} | {} | {} |",
-                rule.name,
-                short(aa.warn, aa.n),
-                short(aa.fail, aa.n),
-                short(all.fail, all.n),
-                short(co.fail, co.n)
-            );
+            for baselines in [5, 10] {
+                let t = |k: Kind| {
+                    results.get(&(k, baselines)).map(|e| Tally::of(e, |e| rule_outcome(e, &rule))).unwrap_or_default()
+                };
+                let (aa, all, co) = (t(Kind::Clean), t(Kind::All), t(Kind::Checkout));
+                if aa.n == 0 {
+                    continue;
+                }
+                println!(
+                    "| {} | {label} | {baselines} | {} | {} | {} | {} | {} |",
+                    rule.name,
+                    short(aa.warn, aa.n),
+                    short(aa.fail, aa.n),
+                    short(all.fail, all.n),
+                    short(co.fail, co.n),
+                    short(co.warn, co.n)
+                );
+            }
         }
     }
     // The current rule recomputed must agree with Rego, or the alternatives mean nothing.
@@ -651,6 +704,7 @@ fn main() {
     }
     main_table(&rows);
     breakdown(&rows);
+    misses(&rows);
     alternatives(&rows);
 
     let dir = std::env::var_os("K6GATE_AA_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target/aa-runs"));
@@ -662,13 +716,14 @@ fn main() {
         ),
         Some(pools) => {
             describe_real(&pools, &dir);
-            let max = env_usize("DECISIONS_REAL_MAX", 3000);
+            let max = env_usize("DECISIONS_REAL_MAX", 1500);
             let mut results = real_evaluations(&mut judge, &pools, 5, max);
             results.extend(real_evaluations(&mut judge, &pools, 10, max));
             results.extend(real_evaluations(&mut judge, &pools, 1, max));
             let rows = vec![("real k6 runs".to_string(), results)];
             main_table(&rows);
             breakdown(&rows);
+            misses(&rows);
             alternatives(&rows);
         }
     }

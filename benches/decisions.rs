@@ -5,21 +5,23 @@
 //!     cargo bench --bench decisions
 //!
 //! Each condition generates a pool of runs once (`tests/support/synthetic.rs`: real
-//! aggregation and summaries) and draws evaluations from it: a candidate, and five (or one)
-//! baseline runs picked at random among the other clean runs, judged by `Gate::judge` with
+//! aggregation and summaries) and draws evaluations from it: a candidate, and five (or ten,
+//! or one) baseline runs picked at random among the other clean runs, judged by `Gate::judge` with
 //! the shipped `policies/`. A/A candidates are clean runs; regressed candidates come from
 //! pools of runs 20 % slower on every endpoint or on checkout only, each with its own draw of
 //! the between-run noise. A confirmation re-run, where counted, is a fresh run of the same
-//! kind judged together with the candidate when its first verdict was not PASS.
+//! kind judged together with the candidate when its first verdict was not PASS (a WARN
+//! included, so a re-run can turn a WARN into a FAIL).
 //!
 //! Then a diagnosis: which results warned or failed on A/A evaluations, and what alternative
 //! budget rules (recomputed from each verdict's comparisons, the current rule first as a
 //! check against Rego) would have decided.
 //!
-//! Environment: `DECISIONS_EVALS` (A/A evaluations per condition, default 1000; regressed:
-//! half), `DECISIONS_POOL` (clean runs per condition, default 120; regressed pools: half),
-//! `K6GATE_AA_DIR` (the real runs, default `target/aa-runs`), `DECISIONS_REAL_MAX`
-//! (evaluations per kind on the real runs, default 3000).
+//! Environment: `DECISIONS_EVALS` (A/A evaluations per condition and number of baselines,
+//! default 800; regressed: half; against one baseline: a quarter), `DECISIONS_POOL` (clean
+//! runs per condition, default 120; regressed pools: half), `K6GATE_AA_DIR` (the real runs, default `target/aa-runs`), `DECISIONS_REAL_MAX`
+//! (evaluations per kind on the real runs, default 1500), `DECISIONS_SYNTHETIC=0` (the real
+//! runs only).
 
 #[path = "../tests/support/synthetic.rs"]
 mod synthetic;
@@ -76,12 +78,13 @@ struct Check {
     comparison: Option<MetricComparison>,
 }
 
-/// One evaluation: its outcome, the outcome after a confirmation re-run, the worst status
-/// of every result that is not a budget, and the budget results.
+/// One evaluation: its outcome, the worst status of every result that is not a budget, the
+/// budget results, and the same candidate judged with a confirmation re-run (made whenever
+/// some rule could ask for one: the verdict is not PASS or a change is over budget).
 #[derive(Debug, Clone)]
 struct Eval {
     outcome: Status,
-    confirmed: Status,
+    rerun: Option<Box<Eval>>,
     others: Status,
     checks: Vec<Check>,
     not_passing: Vec<(String, Status)>,
@@ -146,8 +149,8 @@ impl Judge<'_> {
         let base: Vec<&RunSummary> = b.iter().map(|i| &clean[*i]).collect();
         let verdict = self.verdict(pools, &own[c], &[], &base);
         let mut eval = record(&verdict);
-        eval.confirmed = eval.outcome;
-        if eval.outcome != Status::Pass {
+        let over = eval.checks.iter().any(|c| c.comparison.as_ref().and_then(worsening).is_some_and(|w| w > c.allowed));
+        if eval.outcome != Status::Pass || over {
             // A fresh run of the same build: never the candidate, never a baseline.
             let mut not = vec![c];
             if kind == Kind::Clean {
@@ -155,7 +158,7 @@ impl Judge<'_> {
             }
             if own.len() > not.len() {
                 let r = self.pick(own.len(), 1, &not)[0];
-                eval.confirmed = self.verdict(pools, &own[c], &[&own[r]], &base).outcome;
+                eval.rerun = Some(Box::new(record(&self.verdict(pools, &own[c], &[&own[r]], &base))));
             }
         }
         eval
@@ -175,7 +178,7 @@ fn record(verdict: &Verdict) -> Eval {
     }
     let not_passing =
         verdict.results.iter().filter(|r| r.status != Status::Pass).map(|r| (r.id.clone(), r.status)).collect();
-    Eval { outcome: verdict.outcome, confirmed: verdict.outcome, others, checks, not_passing }
+    Eval { outcome: verdict.outcome, rerun: None, others, checks, not_passing }
 }
 
 fn worst(a: Status, b: Status) -> Status {
@@ -340,9 +343,19 @@ impl Tally {
                 // Synthetic runs have no load-generator readings: never inconclusive here.
                 Status::Fail | Status::Inconclusive => t.fail += 1,
             }
-            t.confirmed_fail += usize::from(e.confirmed == Status::Fail);
+            t.confirmed_fail += usize::from(confirmed(e, &outcome) == Status::Fail);
         }
         t
+    }
+}
+
+/// The outcome after a confirmation re-run: a verdict that is not PASS is replaced by the
+/// verdict on the candidate and one fresh run of the same build, judged together.
+fn confirmed(e: &Eval, outcome: &impl Fn(&Eval) -> Status) -> Status {
+    match (outcome(e), &e.rerun) {
+        (Status::Pass, _) => Status::Pass,
+        (_, Some(rerun)) => outcome(rerun),
+        (first, None) => first,
     }
 }
 
@@ -421,23 +434,78 @@ fn breakdown(rows: &[(String, Results)]) {
     }
 }
 
+/// Why regressed candidates (5 baselines) were not blocked, read off the P95 check of the
+/// regressed group: under budget, not significant within the run, or inside the between-run
+/// spread (p >= alpha).
+fn misses(rows: &[(String, Results)]) {
+    println!("\nRegressed candidates (5 baselines) that did not FAIL, by the P95 check of the regressed group");
+    println!(
+        "| condition | candidates | group | not FAIL | P95 change under budget | not significant within the run | between-run p >= 0.01 | median between-run p |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, results) in rows {
+        for (kind, id) in [(Kind::All, "budget/all/p95_ms"), (Kind::Checkout, "budget/POST checkout/p95_ms")] {
+            let Some(evals) = results.get(&(kind, 5)) else { continue };
+            let (mut missed, mut under, mut within, mut between) = (0, 0, 0, 0);
+            let mut ps: Vec<f64> = Vec::new();
+            for e in evals.iter().filter(|e| e.outcome != Status::Fail) {
+                missed += 1;
+                let Some(c) = e.checks.iter().find(|c| c.id == id).and_then(|c| c.comparison.as_ref()) else {
+                    continue;
+                };
+                let allowed = e.checks.iter().find(|c| c.id == id).map_or(f64::INFINITY, |c| c.allowed);
+                let p = c.between.as_ref().and_then(|b| b.p_value);
+                ps.extend(p);
+                if worsening(c).is_none_or(|w| w <= allowed) {
+                    under += 1;
+                } else if !significant(c, NOISE_FLOOR) {
+                    within += 1;
+                } else if p.is_none_or(|p| p >= ALPHA) {
+                    between += 1;
+                }
+            }
+            ps.sort_by(f64::total_cmp);
+            let median = ps.get(ps.len() / 2).map_or("–".into(), |p| format!("{p:.3}"));
+            let name = if kind == Kind::All { "+20 % all" } else { "+20 % checkout" };
+            println!(
+                "| {label} | {name} | `{id}` | {} | {} | {} | {} | {median} |",
+                short(missed, evals.len()),
+                short(under, evals.len()),
+                short(within, evals.len()),
+                short(between, evals.len())
+            );
+        }
+    }
+}
+
 fn alternatives(rows: &[(String, Results)]) {
-    println!("\nAlternative budget rules, recomputed from the same evaluations (5 baselines, no re-run)");
-    println!("| rule | condition | A/A WARN | A/A FAIL | +20 % all: FAIL | +20 % checkout: FAIL |");
-    println!("|---|---|---|---|---|---|");
+    println!("\nAlternative budget rules, recomputed from the same evaluations and re-runs");
+    println!(
+        "| rule | condition | baselines | A/A WARN | A/A FAIL | A/A FAIL after 1 re-run | +20 % all: FAIL | +20 % all: FAIL after 1 re-run | +20 % checkout: FAIL | +20 % checkout: WARN |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for rule in rules() {
         for (label, results) in rows {
-            let t =
-                |k: Kind| results.get(&(k, 5)).map(|e| Tally::of(e, |e| rule_outcome(e, &rule))).unwrap_or_default();
-            let (aa, all, co) = (t(Kind::Clean), t(Kind::All), t(Kind::Checkout));
-            println!(
-                "| {} | {label} | {} | {} | {} | {} |",
-                rule.name,
-                short(aa.warn, aa.n),
-                short(aa.fail, aa.n),
-                short(all.fail, all.n),
-                short(co.fail, co.n)
-            );
+            for baselines in [5, 10] {
+                let t = |k: Kind| {
+                    results.get(&(k, baselines)).map(|e| Tally::of(e, |e| rule_outcome(e, &rule))).unwrap_or_default()
+                };
+                let (aa, all, co) = (t(Kind::Clean), t(Kind::All), t(Kind::Checkout));
+                if aa.n == 0 {
+                    continue;
+                }
+                println!(
+                    "| {} | {label} | {baselines} | {} | {} | {} | {} | {} | {} | {} |",
+                    rule.name,
+                    short(aa.warn, aa.n),
+                    short(aa.fail, aa.n),
+                    short(aa.confirmed_fail, aa.n),
+                    short(all.fail, all.n),
+                    short(all.confirmed_fail, all.n),
+                    short(co.fail, co.n),
+                    short(co.warn, co.n)
+                );
+            }
         }
     }
     // The current rule recomputed must agree with Rego, or the alternatives mean nothing.
@@ -502,7 +570,7 @@ fn print_synthetic_conditions(evals: usize, pool: usize) {
         );
     }
     println!(
-        "Between-run noise: one log-normal latency multiplier per run (sd of its log as given). Per condition: a pool of {pool} clean runs and {} runs of each regression (+{:.0} %, with their own between-run draw); {evals} A/A evaluations and {} of each regression against 5 baselines, half as many against 10 and against 1; every one a candidate against baselines drawn at random from the other clean runs, judged by Gate::judge with the shipped policies/, steady-state phase. \"after 1 re-run\": a verdict that is not PASS judged again with one fresh run of the same build as a confirmation re-run.\n",
+        "Between-run noise: one log-normal latency multiplier per run (sd of its log as given). Per condition: a pool of {pool} clean runs and {} runs of each regression (+{:.0} %, with their own between-run draw); {evals} A/A evaluations and {} of each regression against 5 baselines, as many against 10 and a quarter against 1; every one a candidate against baselines drawn at random from the other clean runs, judged by Gate::judge with the shipped policies/, steady-state phase. \"after 1 re-run\": a verdict that is not PASS judged again with one fresh run of the same build as a confirmation re-run.\n",
         pool / 2,
         REGRESSION * 100.0,
         evals / 2
@@ -621,13 +689,16 @@ fn main() {
     let started = Instant::now();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let gate = Gate::load(&PolicySource::new(root.join("policies"), Mode::Trust)).expect("the shipped policies load");
-    let evals = env_usize("DECISIONS_EVALS", 1000);
+    let evals = env_usize("DECISIONS_EVALS", 800);
     let pool = env_usize("DECISIONS_POOL", 120);
     let mut judge = Judge { gate: &gate, rng: TestRng::from_seed(RngAlgorithm::XorShift, b"k6gate-decisions") };
 
-    print_synthetic_conditions(evals, pool);
+    let synthetic = std::env::var("DECISIONS_SYNTHETIC").map_or(true, |v| v != "0");
+    if synthetic {
+        print_synthetic_conditions(evals, pool);
+    }
     let mut rows: Vec<(String, Results)> = Vec::new();
-    for (i, c) in conditions().iter().enumerate() {
+    for (i, c) in conditions().iter().enumerate().filter(|_| synthetic) {
         let t = Instant::now();
         let pools = synthetic_pools(c, i as u64 + 1, pool);
         let generated = t.elapsed();
@@ -636,18 +707,20 @@ fn main() {
             let n = if kind == Kind::Clean { evals } else { evals / 2 };
             results.insert((kind, 5), (0..n).map(|_| judge.once(&pools, kind, 5)).collect());
             if c.error_rate == 0.0 {
-                for baselines in [10, 1] {
-                    results
-                        .insert((kind, baselines), (0..n / 2).map(|_| judge.once(&pools, kind, baselines)).collect());
+                for (baselines, n) in [(10, n), (1, n / 4)] {
+                    results.insert((kind, baselines), (0..n).map(|_| judge.once(&pools, kind, baselines)).collect());
                 }
             }
         }
         eprintln!("{}: runs generated in {generated:.1?}, evaluated in {:.1?}", c.label, t.elapsed() - generated);
         rows.push((c.label.clone(), results));
     }
-    main_table(&rows);
-    breakdown(&rows);
-    alternatives(&rows);
+    if synthetic {
+        main_table(&rows);
+        breakdown(&rows);
+        misses(&rows);
+        alternatives(&rows);
+    }
 
     let dir = std::env::var_os("K6GATE_AA_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target/aa-runs"));
     match real_pools(&dir) {
@@ -658,13 +731,14 @@ fn main() {
         ),
         Some(pools) => {
             describe_real(&pools, &dir);
-            let max = env_usize("DECISIONS_REAL_MAX", 3000);
+            let max = env_usize("DECISIONS_REAL_MAX", 1500);
             let mut results = real_evaluations(&mut judge, &pools, 5, max);
             results.extend(real_evaluations(&mut judge, &pools, 10, max));
             results.extend(real_evaluations(&mut judge, &pools, 1, max));
             let rows = vec![("real k6 runs".to_string(), results)];
             main_table(&rows);
             breakdown(&rows);
+            misses(&rows);
             alternatives(&rows);
         }
     }

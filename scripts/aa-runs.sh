@@ -111,7 +111,21 @@ one() {
     printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$started" "$load" "$rc" "${*:-}" >>"$OUTDIR/runs.tsv"
 }
 
-for i in $(seq 1 "$N"); do one "$(printf 'clean-%02d' "$i")" "$i"; done
-for i in $(seq 1 "$M"); do one "$(printf 'checkout20-%02d' "$i")" "$((100 + i))" --regression 0.2; done
-for i in $(seq 1 "$M"); do one "$(printf 'all20-%02d' "$i")" "$((200 + i))" --latency-scale 1.2; done
+# The regressed runs are spread evenly between the clean ones, alternating their kinds: the
+# machine's load drifts, and run in a block they would measure the drift as well.
+done=0
+regressed() { # the next regressed run, checkout and all in turn
+    local k=$((done / 2 + 1))
+    if [ $((done % 2)) -eq 0 ]; then
+        one "$(printf 'checkout20-%02d' "$k")" "$((100 + k))" --regression 0.2
+    else
+        one "$(printf 'all20-%02d' "$k")" "$((200 + k))" --latency-scale 1.2
+    fi
+    done=$((done + 1))
+}
+for i in $(seq 1 "$N"); do
+    one "$(printf 'clean-%02d' "$i")" "$i"
+    while [ "$done" -lt $((i * 2 * M / N)) ]; do regressed; done
+done
+while [ "$done" -lt $((2 * M)) ]; do regressed; done
 echo "aa-runs: $N clean, $M checkout +20 %, $M all +20 % in $OUTDIR"

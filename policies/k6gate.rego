@@ -220,11 +220,11 @@ warn_alpha := a if {
 } else := 0.1
 
 # Over budget fails only when the change is significant against both the noise within the
-# run (per-second windows) and the noise between runs (the baseline runs' spread). Over budget
-# with only a hint of a change between runs warns. Over budget but inside the spread of the
-# baseline runs passes: that much movement is what repeated runs of the same build show, and
-# the verdict says so. With one baseline run the noise between runs is unknown and the rule is
-# the within-run one alone, as the verdict says.
+# run (per-second windows) and the noise between runs (the baseline runs' spread). Over budget,
+# significant within the run and with a hint of a change between runs (p < warn_alpha) warns.
+# Anything else over budget passes: that much movement is what repeated runs of the same build
+# show, and the verdict says so. With one baseline run the noise between runs is unknown and
+# the rule is the within-run one alone, as the verdict says.
 budget_status(c, allowed) := "pass" if {
 	worsening(c) <= allowed
 } else := "fail" if {
@@ -236,6 +236,7 @@ budget_status(c, allowed) := "pass" if {
 } else := "warn" if {
 	not between_known(c)
 } else := "warn" if {
+	significant(c)
 	between_below(c, warn_alpha)
 } else := "pass"
 
@@ -284,7 +285,37 @@ checks contains r if {
 # Throughput is budgeted for all requests, and only when the run did not fix its own rate:
 # under an open model the load model section below judges it. An endpoint's request rate is
 # its share of a random mix, which moves by chance from run to run: never a regression.
-budgeted(c) if c.metric != "requests_per_s"
+budgeted(c) if {
+	c.metric != "requests_per_s"
+	c.metric != "p99_ms"
+}
+
+# A P99 rests on the slowest 1 % of requests: an endpoint group needs enough of them (both
+# sides) for its P99 to be a measurement rather than a handful of outliers. All requests are
+# always budgeted.
+budgeted(c) if {
+	c.metric == "p99_ms"
+	c.group == "all"
+}
+
+budgeted(c) if {
+	c.metric == "p99_ms"
+	c.group != "all"
+	group_requests(c.group) >= p99_min_requests
+}
+
+p99_min_requests := n if {
+	n := budgets.significance.p99_min_requests
+	is_number(n)
+} else := 1000
+
+# The fewer requests of the two sides of a group (its error-rate comparison counts them).
+group_requests(group) := min({n |
+	some e in input.comparisons
+	e.group == group
+	e.metric == "error_rate"
+	some n in [e.baseline_samples, e.candidate_samples]
+})
 
 budgeted(c) if {
 	c.metric == "requests_per_s"

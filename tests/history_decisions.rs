@@ -129,7 +129,7 @@ pub fn a_fail_near_its_limit_is_re_run_and_the_re_run_clears_it() {
     let v = candidate.verdict.as_ref().expect("verdict");
     let text = k6gate::report::verdict::text(v);
     assert!(
-        v.notes.iter().any(|n| n.contains("was re-run to confirm") && n.contains("sla/POST checkout/p95_ms")),
+        v.notes.iter().any(|n| n.contains("a FAIL near its limit (sla/POST checkout/p95_ms): re-run to confirm")),
         "{text}"
     );
     assert_eq!(v.comparison.confirmations.len(), 1, "{text}");

@@ -134,10 +134,15 @@ pub struct Significance {
     /// Confidence level of the intervals (default 0.95).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
-    /// Over budget with a between-run p-value below this (but not below `alpha`) warns;
-    /// above it the change is inside the baseline runs' spread and passes (default 0.1).
+    /// Over budget, significant within the run, with a between-run p-value below this (but
+    /// not below `alpha`) warns; otherwise the change is inside the baseline runs' spread and
+    /// passes (default 0.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warn_alpha: Option<f64>,
+    /// An endpoint group's P99 is budgeted only when both sides have at least this many
+    /// requests (default 1000: ten in the slowest 1 %); all requests always are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_min_requests: Option<u64>,
 }
 
 /// How decisions use the run history (`budgets.history`).

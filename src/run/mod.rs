@@ -414,10 +414,11 @@ fn reachable(base_url: &str) -> Result<()> {
     Err(down(last))
 }
 
-/// Confirmation re-runs: while the verdict is a FAIL near its budgets and re-runs are left, run
-/// k6 again with the same script (each run its own id and directory) and judge the candidate
-/// together with every re-run so far. A clear FAIL is never re-run; a re-run that fails
-/// itself ends the confirmation, and the FAIL stands.
+/// Confirmation re-runs: while the verdict is a FAIL near its budgets (or from a run that looked
+/// unusual), or a WARN over budget, and re-runs are left, run k6 again with the same script
+/// (each run its own id and directory) and judge the candidate together with every re-run so
+/// far. A clear FAIL is never re-run; a re-run that fails itself ends the confirmation, and
+/// the verdict stands.
 fn confirm(
     opts: &RunOptions,
     p: &Prepared,
@@ -429,58 +430,100 @@ fn confirm(
     let mut done: Vec<Confirmation> = Vec::new();
     while done.len() < wanted {
         let Some(verdict) = judged.verdict.as_mut() else { break };
+        // A WARN over budget is a change the runs could not settle yet: one more run can.
+        if verdict.outcome == Status::Warn {
+            let over: Vec<&str> = verdict
+                .results
+                .iter()
+                .filter(|r| r.status == Status::Warn && r.kind == crate::policy::verdict::RuleKind::Budget)
+                .map(|r| r.id.as_str())
+                .collect();
+            if over.is_empty() {
+                break;
+            }
+            let why = format!("a WARN over budget, not yet significant between runs: {}", over.join(", "));
+            match rerun(opts, p, k6run, &why, &mut done, fail_at) {
+                Some(again) => {
+                    *judged = again;
+                    continue;
+                }
+                None => {
+                    verdict.notes.push(RERUN_FAILED.into());
+                    break;
+                }
+            }
+        }
         if verdict.outcome != Status::Fail {
             break;
         }
         // The candidate's own run: a re-run judged with it says nothing new about that.
         let unusual = if done.is_empty() { unusual(judged.summary.as_ref(), k6run) } else { None };
         let why = match (near_boundary(verdict), unusual) {
-            (Ok(why), _) => why,
+            (Ok(near), _) => format!("a FAIL near its limit ({near})"),
             (Err(_), Some(unusual)) => unusual,
             (Err(clear), None) => {
                 verdict.notes.push(format!("not re-run to confirm: {clear}"));
                 break;
             }
         };
-        tracing::info!("FAIL near the budget ({why}): confirmation re-run {} of {wanted}", done.len() + 1);
-        let started = crate::clock::now_ns();
-        let run_id = new_run_id(started);
-        let ran = render_for(opts, &run_id).and_then(|r| attempt(opts, run_id, &r, started)).and_then(|a| {
-            let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
-            Ok((a, k6run))
-        });
-        let (attempt, rerun) = match ran {
-            Ok(ran) => ran,
-            Err(e) => {
-                verdict
-                    .notes
-                    .push(format!("confirmation re-run could not start, the FAIL stands: {}", crate::error::chain(&e)));
+        match rerun(opts, p, k6run, &why, &mut done, fail_at) {
+            Some(again) => *judged = again,
+            None => {
+                verdict.notes.push(RERUN_FAILED.into());
                 break;
             }
-        };
-        let summary = summarize(opts, &attempt, &rerun).and_then(|s| {
-            json(&s, "run summary")
-                .and_then(|text| write(&attempt.run_dir.join("run-summary.json"), &text))
-                .map_err(|e| Failure::error(crate::error::chain(&e)))?;
-            Ok(s)
-        });
-        if let Err(f) = &summary {
-            verdict.notes.push(format!("confirmation re-run {} failed, the FAIL stands: {}", attempt.run_id, f.reason));
-            done.push(Confirmation { attempt, k6run: rerun, summary });
-            break;
         }
-        done.push(Confirmation { attempt, k6run: rerun, summary });
-        let mut again = judge(opts, p, k6run, &done, fail_at);
-        if let Some(v) = again.verdict.as_mut() {
-            let ids: Vec<&str> = done.iter().map(|c| c.attempt.run_id.as_str()).collect();
-            v.notes.push(format!(
-                "a FAIL near the budget ({why}) was re-run to confirm; judged with re-run(s) {}",
-                ids.join(", ")
-            ));
-        }
-        *judged = again;
     }
     done
+}
+
+/// The verdict's note when a confirmation re-run could not be made or judged.
+const RERUN_FAILED: &str = "a confirmation re-run could not be made or judged (the log says why): the verdict stands";
+
+/// One confirmation re-run: k6 again with the same script (its own id and directory), then
+/// the candidate judged with every re-run so far. `None` when the re-run could not be made or
+/// judged, with a note on the current verdict: the verdict stands.
+fn rerun(
+    opts: &RunOptions,
+    p: &Prepared,
+    k6run: &k6::K6Run,
+    why: &str,
+    done: &mut Vec<Confirmation>,
+    fail_at: Option<Step>,
+) -> Option<Judged> {
+    tracing::info!("{why}: confirmation re-run {}", done.len() + 1);
+    let started = crate::clock::now_ns();
+    let run_id = new_run_id(started);
+    let ran = render_for(opts, &run_id).and_then(|r| attempt(opts, run_id, &r, started)).and_then(|a| {
+        let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+        Ok((a, k6run))
+    });
+    let (attempt, rerun) = match ran {
+        Ok(ran) => ran,
+        Err(e) => {
+            tracing::warn!("confirmation re-run could not start, the verdict stands: {}", crate::error::chain(&e));
+            return None;
+        }
+    };
+    let summary = summarize(opts, &attempt, &rerun).and_then(|s| {
+        json(&s, "run summary")
+            .and_then(|text| write(&attempt.run_dir.join("run-summary.json"), &text))
+            .map_err(|e| Failure::error(crate::error::chain(&e)))?;
+        Ok(s)
+    });
+    let failed = summary.as_ref().err().map(|f| f.reason.clone());
+    let id = attempt.run_id.clone();
+    done.push(Confirmation { attempt, k6run: rerun, summary });
+    if let Some(reason) = failed {
+        tracing::warn!("confirmation re-run {id} failed, the verdict stands: {reason}");
+        return None;
+    }
+    let mut again = judge(opts, p, k6run, done, fail_at);
+    if let Some(v) = again.verdict.as_mut() {
+        let ids: Vec<&str> = done.iter().map(|c| c.attempt.run_id.as_str()).collect();
+        v.notes.push(format!("{why}: re-run to confirm; judged with re-run(s) {}", ids.join(", ")));
+    }
+    Some(again)
 }
 
 /// What made the candidate's run look unusual, if anything: its load generator showed a sign

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use k6gate::RunSummary;
-use k6gate::compare::{Between, Metric, MetricComparison, Phase, Scale, State};
-use k6gate::gate::{Baseline, Case, Gate, PolicySource, Side};
+use k6gate::compare::{Between, Metric, MetricComparison, Scale, State};
+use k6gate::gate::{Gate, PolicySource};
 use k6gate::github::approval::Mode;
 use k6gate::policy::verdict::{RuleKind, Status, Verdict};
 use proptest::prelude::Rng;
@@ -103,21 +103,7 @@ impl Judge<'_> {
         confirmations: &[&RunSummary],
         baselines: &[&RunSummary],
     ) -> Verdict {
-        let runs = baselines.iter().map(|summary| Side { summary, source: "baseline" }).collect();
-        let confirmations: Vec<Side<'_>> =
-            confirmations.iter().map(|summary| Side { summary, source: "re-run" }).collect();
-        self.gate
-            .judge(&Case {
-                test: &pools.test,
-                environment: &pools.environment,
-                now_ns: NOW_NS,
-                phase: &Phase::SteadyState,
-                candidate: Side { summary: candidate, source: "candidate" },
-                confirmations: &confirmations,
-                baseline: Baseline::Runs { runs, reason: None },
-                previous: None,
-            })
-            .expect("the shipped policies evaluate")
+        synthetic::judge(self.gate, (&pools.test, &pools.environment, NOW_NS), candidate, confirmations, baselines)
     }
 
     /// `k` distinct indices below `n`, none of them in `not`.

@@ -6,13 +6,12 @@
 //! measured by `cargo bench --bench decisions` (README, "How the gate decides").
 
 use k6gate::RunSummary;
-use k6gate::compare::Phase;
-use k6gate::gate::{Baseline, Case, Gate, ONE_BASELINE, PolicySource, Side};
+use k6gate::gate::{Gate, ONE_BASELINE, PolicySource};
 use k6gate::github::approval::Mode;
 use k6gate::policy::verdict::{RuleResult, Status, Verdict};
 
 use crate::support::root;
-use crate::support::synthetic::{Regression, Spec};
+use crate::support::synthetic::{self, Regression, Spec};
 
 const NOW_NS: i64 = 1_795_900_000_000_000_000;
 
@@ -27,22 +26,9 @@ fn history(between_sd: f64) -> Vec<RunSummary> {
 
 /// `candidate` (and its confirmation re-runs) judged against `baselines` by the shipped policies.
 fn judge(candidate: &RunSummary, confirmations: &[RunSummary], baselines: &[RunSummary]) -> Verdict {
-    let names: Vec<String> = (1..=baselines.len()).map(|i| format!("baseline-{i}")).collect();
-    let runs = baselines.iter().zip(&names).map(|(summary, source)| Side { summary, source }).collect();
-    let confirmations: Vec<Side<'_>> =
-        confirmations.iter().map(|summary| Side { summary, source: "confirmation" }).collect();
-    gate()
-        .judge(&Case {
-            test: "checkout",
-            environment: "ci",
-            now_ns: NOW_NS,
-            phase: &Phase::SteadyState,
-            candidate: Side { summary: candidate, source: "candidate" },
-            confirmations: &confirmations,
-            baseline: Baseline::Runs { runs, reason: None },
-            previous: None,
-        })
-        .expect("the policies evaluate")
+    let (confirmations, baselines): (Vec<&RunSummary>, Vec<&RunSummary>) =
+        (confirmations.iter().collect(), baselines.iter().collect());
+    synthetic::judge(&gate(), ("checkout", "ci", NOW_NS), candidate, &confirmations, &baselines)
 }
 
 fn result<'a>(verdict: &'a Verdict, id: &str) -> &'a RuleResult {

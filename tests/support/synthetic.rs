@@ -286,3 +286,31 @@ impl Rand {
         r * theta.cos()
     }
 }
+
+/// `candidate` (with its confirmation re-runs) judged by `gate` against `baselines` (newest
+/// first) over the steady state, for `test` in `environment` at `now_ns`: how the decision tests
+/// and `benches/decisions.rs` ask the gate.
+pub fn judge(
+    gate: &k6gate::gate::Gate,
+    (test, environment, now_ns): (&str, &str, i64),
+    candidate: &RunSummary,
+    confirmations: &[&RunSummary],
+    baselines: &[&RunSummary],
+) -> k6gate::policy::verdict::Verdict {
+    use k6gate::gate::{Baseline, Case, Side};
+    let names: Vec<String> = (1..=baselines.len()).map(|i| format!("baseline-{i}")).collect();
+    let runs = baselines.iter().zip(&names).map(|(summary, source)| Side { summary, source }).collect();
+    let confirmations: Vec<Side<'_>> =
+        confirmations.iter().map(|summary| Side { summary, source: "confirmation" }).collect();
+    gate.judge(&Case {
+        test,
+        environment,
+        now_ns,
+        phase: &k6gate::compare::Phase::SteadyState,
+        candidate: Side { summary: candidate, source: "candidate" },
+        confirmations: &confirmations,
+        baseline: Baseline::Runs { runs, reason: None },
+        previous: None,
+    })
+    .expect("the policies evaluate")
+}

@@ -154,6 +154,22 @@ fn stderr_for_child() -> Stdio {
 
 /// [`run`], plus live remote write when `rw` is given.
 pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>) -> Result<K6Run, Error> {
+    // The REST API's port is picked free, then bound by k6: another process can take it in
+    // between (parallel jobs on one runner). k6 then exits 106 before running anything
+    // ("bind: address already in use"); a new port is tried, at most twice more.
+    let mut attempt = 0;
+    loop {
+        let run = run_once(script, dir, quiet, rw)?;
+        let port_taken = run.error_lines.iter().any(|l| l.contains("address already in use"));
+        if !(port_taken && run.exit.code() == 106 && attempt < 2) {
+            return Ok(run);
+        }
+        attempt += 1;
+        tracing::warn!("k6's API port was taken before k6 could bind it; starting k6 again on another port");
+    }
+}
+
+fn run_once(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>) -> Result<K6Run, Error> {
     // A missing k6 fails the spawn below, with the install hint.
     let json_out = dir.join("k6.json.gz");
     let summary_export = dir.join("k6-summary-export.json");

@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
         phase: &phase,
         candidate: r,
         confirmations: &[],
-        baseline: Baseline::one(b, None),
+        baseline: Baseline::Runs { runs: vec![b], reason: None },
         previous: None,
     };
 

@@ -72,13 +72,6 @@ pub enum Baseline<'a> {
     None,
 }
 
-impl<'a> Baseline<'a> {
-    /// One baseline run.
-    pub fn one(side: Side<'a>, reason: Option<String>) -> Baseline<'a> {
-        Baseline::Runs { runs: vec![side], reason }
-    }
-}
-
 /// What the gate is asked about.
 #[derive(Debug, Clone)]
 pub struct Case<'a> {

@@ -333,7 +333,7 @@ pub struct Run<'a> {
 /// The per-second values of one group inside a phase.
 struct Windows<'a> {
     series: Option<&'a GroupSeries>,
-    idx: Vec<usize>,
+    idx: &'a [usize],
 }
 
 impl Windows<'_> {
@@ -433,9 +433,13 @@ pub fn compare_runs(baselines: &[Run<'_>], candidates: &[Run<'_>], phase: &Phase
         }
     }
     groups.get_mut(1..).unwrap_or_default().sort();
+    // Which windows are in the phase depends on the run only: found once, used by every group.
+    let windows =
+        |runs: &[Run<'_>]| -> Vec<Vec<usize>> { runs.iter().map(|r| phase_windows(r.summary, phase)).collect() };
+    let (bw, cw) = (windows(baselines), windows(candidates));
     for key in groups {
         let name = group_name(&key);
-        let (b, c) = (sides(baselines, &bp, &key, phase), sides(candidates, &cp, &key, phase));
+        let (b, c) = (sides(baselines, &bp, &bw, &key), sides(candidates, &cp, &cw, &key));
         for metric in Metric::ALL {
             out.metrics.push(compare_metric(&name, metric, &b, &c, confidence));
         }
@@ -443,18 +447,19 @@ pub fn compare_runs(baselines: &[Run<'_>], candidates: &[Run<'_>], phase: &Phase
     out
 }
 
-/// Each run's view of the group `key` over `phase`.
+/// Each run's view of the group `key`, with its phase's windows.
 fn sides<'a>(
     runs: &[Run<'a>],
     phases: &[&'a PhaseSummary],
+    windows: &'a [Vec<usize>],
     key: &BTreeMap<String, String>,
-    phase: &Phase,
 ) -> Vec<Side<'a>> {
     runs.iter()
         .zip(phases)
-        .map(|(r, p)| Side {
+        .zip(windows)
+        .map(|((r, p), idx)| Side {
             stats: group_stats(p, key),
-            windows: Windows { series: group_series(r.summary, key), idx: phase_windows(r.summary, phase) },
+            windows: Windows { series: group_series(r.summary, key), idx },
         })
         .collect()
 }

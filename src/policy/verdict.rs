@@ -575,7 +575,12 @@ fn describe(r: &RawResult, c: Option<&MetricComparison>, phase: &str) -> String 
                         _ => c.rel_change,
                     };
                     let over = worse.zip(r.budget).is_some_and(|(w, b)| w > b);
-                    between_sentence(metric, between, r.status, over, c.rel_change)
+                    // The range is relative on the log scale, a difference on the absolute one.
+                    let change = match between.scale {
+                        Scale::Log => c.rel_change,
+                        Scale::Absolute => c.abs_change,
+                    };
+                    between_sentence(metric, between, r.status, over, change)
                 }
                 _ => String::new(),
             };
@@ -591,7 +596,7 @@ fn describe(r: &RawResult, c: Option<&MetricComparison>, phase: &str) -> String 
 
 /// "; outside the range of the last 5 baselines [−4.0 %, +6.0 %], between-run p < 0.001", or
 /// why a change over budget is not a regression, or that the noise between runs is unknown.
-fn between_sentence(metric: Metric, b: &Between, status: Status, over: bool, rel_change: Option<f64>) -> String {
+fn between_sentence(metric: Metric, b: &Between, status: Status, over: bool, change: Option<f64>) -> String {
     let fmt = |x: f64| match b.scale {
         Scale::Log => format!("{:+.1} %", x * 100.0),
         Scale::Absolute if metric == Metric::ErrorRate => format!("{:+.2} pp", x * 100.0),
@@ -616,7 +621,7 @@ fn between_sentence(metric: Metric, b: &Between, status: Status, over: bool, rel
         (Some(sd), Scale::Absolute) if metric == Metric::ErrorRate => format!("run-to-run ±{:.2} pp, {p}", sd * 100.0),
         _ => p,
     };
-    let outside = rel_change.is_some_and(|r| r < lo || r > hi) || metric == Metric::ErrorRate;
+    let outside = change.is_some_and(|c| c < lo || c > hi);
     match status {
         Status::Pass if !over => format!("; the last {runs} baselines ranged {}..{}", fmt(lo), fmt(hi)),
         Status::Pass => format!(

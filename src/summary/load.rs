@@ -28,8 +28,9 @@ pub const ACHIEVED_SHARE_MIN: f64 = 0.95;
 pub const HOST_BUSY_MAX: f64 = 0.9;
 
 /// ... and k6's threads waiting for a CPU at least this long per unit of time they ran: k6 was
-/// competing for CPU. Measured on this project's 2-core machine (closing note of issue 12): 1.3
-/// while two compilers ran, 3.7 with `stress-ng --cpu 0` on top (k6 at 100 requests/s).
+/// competing for CPU. Measured with `bench/k6-cpu-wait.sh` (k6 at 100 requests/s) on this
+/// project's 2-core machine: 0.65–0.69 quiet, 1.6 while a compiler ran, 1.8 with
+/// `stress-ng --cpu 2`, 3.5 with `stress-ng --cpu 8`.
 pub const K6_WAIT_RATIO_MAX: f64 = 2.0;
 
 impl LoadGenerator {

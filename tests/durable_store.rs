@@ -220,6 +220,8 @@ fn run_cmd(state: &std::path::Path, port: u16, secs: u32) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_k6gate"));
     cmd.current_dir(root())
         .args(["run", "--test", "checkout", "--env", "dev", "--bootstrap", "--approval", "trust"])
+        // One record per run, in CI too (where a near-limit verdict is re-run and recorded).
+        .args(["--confirm", "0"])
         .args(["--set", &format!("base_url=http://127.0.0.1:{port}")])
         .args(["--set", "stages.warm_up=1s", "--set", "stages.ramp_up=1s", "--set", "stages.ramp_down=1s"])
         .args(["--set", &format!("stages.sustained={secs}s"), "--state-dir"])

@@ -93,6 +93,9 @@ impl Job {
             .arg("--bootstrap")
             // These tests are about reporting; which policy binds on a PR is `policy_base`'s.
             .args(["--policy-from", "checkout"])
+            // One k6 run per job: a confirmation re-run (on by default in Actions) would add a
+            // second run to a report these tests read exactly.
+            .args(["--confirm", "0"])
             .args(extra)
             .arg("--templates")
             .arg(root().join("k6-templates"))

@@ -111,3 +111,9 @@ pub const VUS: &str = "vus";
 pub const ITERATIONS: &str = "iterations";
 pub const DATA_SENT: &str = "data_sent";
 pub const DATA_RECEIVED: &str = "data_received";
+pub const ITERATION_DURATION: &str = "iteration_duration";
+pub const HTTP_REQ_BLOCKED: &str = "http_req_blocked";
+pub const HTTP_REQ_CONNECTING: &str = "http_req_connecting";
+pub const HTTP_REQ_TLS_HANDSHAKING: &str = "http_req_tls_handshaking";
+/// k6gate's runtime counts the think time its `think(seconds)` asked for, in milliseconds.
+pub const THINK_MS: &str = "k6gate_think_ms";

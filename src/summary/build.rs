@@ -392,7 +392,8 @@ fn compared_part(
     let achieved_iterations_per_s = (iterations.is_some() && !inner.is_empty())
         .then(|| inner.iter().map(|w| per.get(w).map_or(0.0, |e| e.0)).sum::<f64>() / inner.len() as f64);
     let vus_max_reached = per.values().filter(|(_, v, max)| *max > 0.0 && v >= max).map(|e| e.2).reduce(f64::max);
-    Some(load::Part { label, dropped_iterations, achieved_iterations_per_s, vus_max_reached })
+    let client_share = load::client_share(summary);
+    Some(load::Part { label, dropped_iterations, achieved_iterations_per_s, vus_max_reached, client_share })
 }
 
 /// Rises, holds, falls, and never rises again after falling: a VU ramp profile rather than

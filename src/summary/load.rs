@@ -14,11 +14,17 @@
 //!   first full second already runs at the offered rate;
 //! - open model: in some second of the part the VUs in use reached `vus_max`, every VU k6
 //!   had allocated (under a closed model VUs in use equal `vus_max` at every plateau, so
-//!   this is no sign there).
+//!   this is no sign there);
+//! - the iterations' time was dominated by the client: of the time iterations spent outside
+//!   think time, k6 itself (script code, waiting for a CPU, timers firing late) took at least
+//!   [`CLIENT_SHARE_MAX`], and requests the rest. Known only when the script counts its think
+//!   time (`k6gate_think_ms`, which the runtime's `think()` does): k6 cannot tell a `sleep`
+//!   from time spent in the script.
 //!
 //! Nothing here reads k6's files: the caller hands over the numbers of the part ([`Part`]).
 
-use super::{LoadGenerator, LoadModel, Model, ModelSource};
+use super::{LoadGenerator, LoadModel, Model, ModelSource, PhaseSummary};
+use crate::samples::metric;
 
 /// Below this share of the offered rate, the achieved rate is a sign of saturation.
 pub const ACHIEVED_SHARE_MIN: f64 = 0.95;
@@ -32,6 +38,14 @@ pub const HOST_BUSY_MAX: f64 = 0.9;
 /// project's 2-core machine: 0.65–0.69 quiet, 1.6 while a compiler ran, 1.8 with
 /// `stress-ng --cpu 2`, 3.5 with `stress-ng --cpu 8`.
 pub const K6_WAIT_RATIO_MAX: f64 = 2.0;
+
+/// At least this share of the iterations' active time (their duration less think time) spent
+/// in k6 rather than in requests: the client, not the service, set the pace ("dominated").
+/// Measured with `bench/k6-client-share.sh` on this project's 2-core machine (the checkout
+/// template for dev, 10 s at its arrival rate): 0.12–0.15 quiet, 0.15–0.19 with
+/// `stress-ng --cpu 8` (CPU starvation stretches the requests as much as the script). A script
+/// computing 30 ms around each 1 ms request is far above it (`tests/it/load_generator.rs`).
+pub const CLIENT_SHARE_MAX: f64 = 0.5;
 
 impl LoadGenerator {
     /// Adds what the machine k6 ran on showed over the compared part: its CPU busy share
@@ -60,6 +74,49 @@ pub(super) struct Part {
     pub achieved_iterations_per_s: Option<f64>,
     /// `vus_max` in a second where the VUs in use reached it; `None` when none did.
     pub vus_max_reached: Option<f64>,
+    /// Share of the iterations' active time spent in k6 itself; `None` when unknown.
+    pub client_share: Option<f64>,
+}
+
+/// Sums over the compared part, in milliseconds, for [`active_client_share`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct IterationTime {
+    /// `iteration_duration`.
+    pub iterations: f64,
+    /// `http_req_duration` + `http_req_blocked` + `http_req_connecting` + `http_req_tls_handshaking`.
+    pub requests: f64,
+    /// `k6gate_think_ms`.
+    pub think: f64,
+}
+
+/// The client's share of `part`'s iterations ([`active_client_share`]), when the script
+/// counted its think time.
+pub(super) fn client_share(part: &PhaseSummary) -> Option<f64> {
+    if !part.metrics.contains_key(metric::THINK_MS) {
+        return None;
+    }
+    let sum = |name: &str| part.metrics.get(name).and_then(|m| m.sum).unwrap_or(0.0);
+    active_client_share(IterationTime {
+        iterations: sum(metric::ITERATION_DURATION),
+        requests: [
+            metric::HTTP_REQ_DURATION,
+            metric::HTTP_REQ_BLOCKED,
+            metric::HTTP_REQ_CONNECTING,
+            metric::HTTP_REQ_TLS_HANDSHAKING,
+        ]
+        .into_iter()
+        .map(sum)
+        .sum(),
+        think: sum(metric::THINK_MS),
+    })
+}
+
+/// The share of the iterations' time outside think time that was not spent in requests.
+/// `None` without iterations or with no time outside think time.
+pub(super) fn active_client_share(t: IterationTime) -> Option<f64> {
+    let active = t.iterations - t.think;
+    (t.iterations > 0.0 && active > 0.0 && t.requests.is_finite())
+        .then(|| ((active - t.requests) / active).clamp(0.0, 1.0))
 }
 
 /// The load model from the `load_model` and `offered_rate` tags, else inferred: open when
@@ -131,6 +188,14 @@ pub(super) fn assess(model: Option<&LoadModel>, part: &Part) -> LoadGenerator {
             part.label
         ));
     }
+    if let Some(share) = part.client_share.filter(|s| *s >= CLIENT_SHARE_MAX) {
+        signs.push(format!(
+            "k6 itself took {:.0} % of the iterations' time outside think time in the {}, the requests the rest: \
+             the client, not the service, set the pace",
+            share * 100.0,
+            part.label
+        ));
+    }
     LoadGenerator {
         saturated: !signs.is_empty(),
         signs,
@@ -138,6 +203,7 @@ pub(super) fn assess(model: Option<&LoadModel>, part: &Part) -> LoadGenerator {
         offered_iterations_per_s: offered,
         achieved_iterations_per_s: part.achieved_iterations_per_s,
         vus_max_reached,
+        client_share: part.client_share,
         host_cpu_busy: None,
         k6_cpu_wait_ratio: None,
         host_saturated: false,
@@ -154,6 +220,7 @@ mod tests {
             dropped_iterations: 0,
             achieved_iterations_per_s: Some(99.0),
             vus_max_reached: None,
+            client_share: Some(0.05),
         }
     }
 
@@ -223,5 +290,28 @@ mod tests {
         assert!(!assess(Some(&open(Some(100.0))), &Part { achieved_iterations_per_s: Some(95.0), ..part() }).saturated);
         assert!(assess(Some(&open(Some(100.0))), &Part { achieved_iterations_per_s: Some(94.9), ..part() }).saturated);
         assert!(!assess(Some(&open(Some(100.0))), &Part { achieved_iterations_per_s: None, ..part() }).saturated);
+    }
+
+    #[test]
+    fn the_client_share_leaves_out_think_time() {
+        // 100 iterations of 120 ms: 100 ms think time, 15 ms of requests, 5 ms in k6.
+        let t = IterationTime { iterations: 12_000.0, requests: 1_500.0, think: 10_000.0 };
+        assert!((active_client_share(t).unwrap() - 0.25).abs() < 1e-12);
+        // Requests that overlap an iteration's edge can sum past its active time: no negative share.
+        assert_eq!(active_client_share(IterationTime { requests: 2_500.0, ..t }), Some(0.0));
+        assert_eq!(active_client_share(IterationTime { iterations: 0.0, requests: 0.0, think: 0.0 }), None);
+        assert_eq!(active_client_share(IterationTime { think: 12_000.0, ..t }), None);
+    }
+
+    #[test]
+    fn a_client_that_dominates_the_iterations_is_a_sign_under_any_model() {
+        let closed = LoadModel { model: Model::Closed, offered_iterations_per_s: None, source: ModelSource::Tagged };
+        for model in [None, Some(&closed), Some(&open(Some(100.0)))] {
+            let g = assess(model, &Part { client_share: Some(0.5), ..part() });
+            assert!(g.saturated, "{g:?}");
+            assert!(g.signs[0].starts_with("k6 itself took 50 % of the iterations' time"), "{:?}", g.signs);
+            assert!(!assess(model, &Part { client_share: Some(0.49), ..part() }).saturated);
+            assert!(!assess(model, &Part { client_share: None, ..part() }).saturated);
+        }
     }
 }

@@ -14,7 +14,7 @@ mod load;
 pub mod whole_run;
 
 pub use build::{BuildOptions, LATENCY_ALL_REQUESTS_NOTE, build_from_stream};
-pub use load::{ACHIEVED_SHARE_MIN, HOST_BUSY_MAX, K6_WAIT_RATIO_MAX};
+pub use load::{ACHIEVED_SHARE_MIN, CLIENT_SHARE_MAX, HOST_BUSY_MAX, K6_WAIT_RATIO_MAX};
 
 use std::collections::BTreeMap;
 
@@ -131,6 +131,10 @@ pub struct LoadGenerator {
     /// second of the compared part. Always false for other models, where VUs in use
     /// equal `vus_max` at every plateau by design.
     pub vus_max_reached: bool,
+    /// Share of the iterations' time outside think time that k6 itself took rather than
+    /// requests; known when the script counts its think time (`k6gate_think_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_share: Option<f64>,
     /// The load generator's machine, busy share of all its cores (0..1) averaged over the
     /// compared part, when k6gate ran k6 and could read it (Linux `/proc/stat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

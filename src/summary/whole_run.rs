@@ -84,6 +84,7 @@ pub fn build(export: Export, sources: Vec<SourceFile>, issues: Vec<String>, opts
         dropped_iterations: whole_run.total.throughput.as_ref().map_or(0, |t| t.dropped_iterations),
         achieved_iterations_per_s: None,
         vus_max_reached,
+        client_share: super::load::client_share(&whole_run),
     };
     let load_generator = Some(super::load::assess(load_model.as_ref(), &part));
     let metadata = RunMetadata {

@@ -73,4 +73,44 @@ fn an_arrival_rate_within_the_vus_is_not_saturated() {
     assert!(!g.saturated, "{g:?}");
     assert_eq!(g.dropped_iterations, 0, "{g:?}");
     assert!(g.achieved_iterations_per_s.is_some_and(|a| a >= 9.5), "{g:?}");
+    // The template counts its think time, so the client's share is known, and small.
+    assert!(g.client_share.is_some_and(|s| s < k6gate::summary::CLIENT_SHARE_MAX), "{g:?}");
+}
+
+/// A closed-model script of k6gate's runtime whose iterations spend `busy_ms` computing in
+/// JavaScript around one request and 10 ms of think time, for 6 s, ingested.
+fn computing_run(busy_ms: u32) -> RunSummary {
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let script = format!(
+        "const K6GATE_PLAN = [];\n{runtime}\n\
+         export const options = {{ scenarios: {{ s: {{ executor: 'constant-vus', vus: 2, duration: '6s' }} }} }};\n\
+         export default function () {{\n\
+             const until = Date.now() + {busy_ms};\n\
+             let x = 0;\n\
+             while (Date.now() < until) x += Math.sqrt(x + 1);\n\
+             http.get('http://127.0.0.1:{port}/api/products?limit=5');\n\
+             think(0.01);\n\
+         }}\n",
+        runtime = k6gate::render::RUNTIME,
+        port = target.port(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("computing.js");
+    std::fs::write(&path, script).unwrap();
+    let run = k6::run(&path, dir.path(), true).unwrap();
+    target.stop().unwrap();
+    ingest(&[run.json_out], &IngestOptions::default()).unwrap()
+}
+
+#[test]
+#[ignore = "full tier: needs k6"]
+fn iterations_spent_computing_in_the_script_are_a_sign() {
+    let g = computing_run(30).load_generator.expect("load generator");
+    let share = g.client_share.expect("the runtime's think() makes the share known");
+    assert!(share >= k6gate::summary::CLIENT_SHARE_MAX, "{g:?}");
+    assert!(g.saturated && g.signs.iter().any(|s| s.starts_with("k6 itself took")), "{g:?}");
+    // The same script without the computing: requests and think time, k6 barely shows.
+    let g = computing_run(0).load_generator.expect("load generator");
+    assert!(g.client_share.is_some_and(|s| s < k6gate::summary::CLIENT_SHARE_MAX), "{g:?}");
+    assert!(!g.saturated, "{g:?}");
 }

@@ -331,7 +331,9 @@ fn dashboard_and_alert_queries() -> Vec<(String, String)> {
 
         let annotations = d["annotations"]["list"].as_array().unwrap();
         assert!(annotations.iter().any(|a| a["builtIn"] == 1), "{name}: built-in annotations");
-        for tag in [generate::RUN_ANNOTATION_TAG, generate::BASELINE_ANNOTATION_TAG] {
+        for tag in
+            [generate::RUN_ANNOTATION_TAG, generate::BASELINE_ANNOTATION_TAG, generate::CHANGE_POINT_ANNOTATION_TAG]
+        {
             assert!(
                 annotations.iter().any(|a| a["target"]["type"] == "tags"
                     && a["target"]["tags"] == serde_json::json!([generate::ANNOTATION_TAG, tag])),

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::ids::{ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, RUN_ANNOTATION_TAG};
+use super::ids::{ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG, RUN_ANNOTATION_TAG};
 use super::panels::{grafana_ds, prometheus};
 use super::serialize::set;
 
@@ -111,6 +111,19 @@ pub(super) fn annotations(extra: Vec<Value>) -> Value {
                 "limit": 100,
                 "matchAny": false,
                 "tags": [ANNOTATION_TAG, BASELINE_ANNOTATION_TAG],
+                "type": "tags",
+            },
+        }),
+        // What `k6gate history changepoints` and `k6gate nightly` post.
+        json!({
+            "datasource": grafana_ds(),
+            "enable": true,
+            "iconColor": "purple",
+            "name": "k6gate change points",
+            "target": {
+                "limit": 100,
+                "matchAny": false,
+                "tags": [ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG],
                 "type": "tags",
             },
         }),

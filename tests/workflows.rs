@@ -471,7 +471,7 @@ fn gate_contract() {
         assert_eq!(call["inputs"][name]["type"], "string", "type of {name}");
     }
     // Opt-in switches: off unless the caller asks.
-    for name in ["bootstrap", "build-from-source"] {
+    for name in ["bootstrap", "build-from-source", "nightly"] {
         assert_eq!(call["inputs"][name]["type"], "boolean", "type of {name}");
         assert_eq!(call["inputs"][name]["default"], false, "default of {name}");
     }
@@ -505,7 +505,7 @@ fn gate_contract() {
     assert_eq!(checkout.expect("checkout step")["with"]["fetch-depth"], 0, "the waiver audit trail needs full history");
     let step = steps.iter().find(|s| s["id"] == "gate").expect("the step with id gate");
     let script = step["run"].as_str().expect("gate script");
-    for needle in ["set +e", "k6gate run ", "--report github", "GITHUB_OUTPUT", "exit \"$code\""] {
+    for needle in ["set +e", "k6gate \"$command\" ", "--report github", "GITHUB_OUTPUT", "exit \"$code\""] {
         assert!(script.contains(needle), "the gate step's script lacks {needle:?}");
     }
     // What was measured, the deployed version, the deployed URL, --bootstrap, the store.
@@ -514,6 +514,7 @@ fn gate_contract() {
         "--measured existing",
         "K6GATE_BASE_URL",
         "--bootstrap",
+        "command=nightly",
     ] {
         assert!(script.contains(needle), "the gate step's script lacks {needle:?}");
     }

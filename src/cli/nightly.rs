@@ -2,7 +2,8 @@
 //! the change points of the test's history with the new run in it (`history changepoints`).
 //! The search runs whatever the run ended with (an errored run is left out of the history's
 //! series); the exit code is the worse of the two: an error (2) over a block or an unreviewed
-//! change point (1) over a pass (0).
+//! change point (1) over a pass (0). An inconclusive run (2: nothing was decided) is never
+//! hidden by a search that found nothing.
 
 use super::{NightlyArgs, OutputFormat, Settings, VerdictFormat};
 use crate::error::{Exit, Result};
@@ -22,15 +23,21 @@ pub fn run(args: &NightlyArgs, s: &Settings) -> Result<Exit> {
     worse(ran, searched)
 }
 
-/// An error over a block over a pass; of two errors, the run's (the search's is logged).
+/// An error over an inconclusive run over a block over a pass; of two errors, the run's (the
+/// search's is logged).
 fn worse(ran: Result<Exit>, searched: Result<Exit>) -> Result<Exit> {
+    let rank = |e: Exit| match e {
+        Exit::Success => 0,
+        Exit::Blocked => 1,
+        Exit::Inconclusive => 2,
+    };
     match (ran, searched) {
         (Err(e), Err(other)) => {
             tracing::error!("{}", crate::error::chain(&other));
             Err(e)
         }
         (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
-        (Ok(a), Ok(b)) => Ok(if a == Exit::Blocked || b == Exit::Blocked { Exit::Blocked } else { Exit::Success }),
+        (Ok(a), Ok(b)) => Ok(if rank(a) >= rank(b) { a } else { b }),
     }
 }
 
@@ -49,5 +56,9 @@ mod tests {
         assert_eq!(code(Ok(Exit::Blocked), err()), 2);
         assert_eq!(code(err(), Ok(Exit::Success)), 2);
         assert_eq!(code(err(), err()), 2);
+        // An inconclusive run stays inconclusive whatever the search found.
+        assert_eq!(code(Ok(Exit::Inconclusive), Ok(Exit::Success)), 2);
+        assert_eq!(code(Ok(Exit::Inconclusive), Ok(Exit::Blocked)), 2);
+        assert_eq!(code(Ok(Exit::Success), Ok(Exit::Inconclusive)), 2);
     }
 }

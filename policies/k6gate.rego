@@ -549,6 +549,7 @@ exceptions contains {
 	some c in input.comparisons
 	c.metric in w.metrics
 	c.state == "ok"
+	budgeted(c)
 	budget := budget_for(c.metric)
 	budget_status(c, budget.value) != "pass"
 	budget_status(c, budget.value + window_extra(c.metric)) == "pass"

@@ -161,6 +161,13 @@ pub fn prune_scenario(store: &Store, state: &Path, before_prune: impl FnOnce()) 
     };
     let before = snapshot(store, state);
     let base_before = baselines(store);
+    // Retention's own reading of the baseline rule agrees with the store's.
+    for test in ["checkout", "search", "lab"] {
+        let runs = store.list_runs(&RunFilter { test: Some(test), environment: Some("staging"), limit: None }).unwrap();
+        let pin = store.active_pin(test, "staging").unwrap();
+        let chosen = k6gate::history::BaselineChoice::choose(&runs, pin.as_ref(), "main").map(|c| c.run.id);
+        assert_eq!(chosen, store.baseline(test, "staging", "main").unwrap().map(|c| c.run.id), "{test}");
+    }
 
     let dry = prune(&rules, store, "test", &dirs, NOW, true).unwrap();
     assert_eq!(snapshot(store, state), before, "a dry run changes nothing");

@@ -98,6 +98,9 @@ pub enum Error {
     /// The run history (it names its database file).
     #[error(transparent)]
     History(#[from] crate::history::HistoryError),
+    /// Retention (`history prune`): a store that cannot be pruned, or a prune refused.
+    #[error(transparent)]
+    Retention(#[from] crate::retention::RetentionError),
     /// k6 results that cannot be read (located `file:line` when a line is to blame).
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
@@ -165,6 +168,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Policy(_)
             | Error::History(_)
+            | Error::Retention(_)
             | Error::Ingest(_)
             | Error::Render(_)
             | Error::Output { .. }

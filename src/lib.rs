@@ -23,6 +23,7 @@ pub mod policy;
 pub mod prom;
 pub mod render;
 pub mod report;
+pub mod retention;
 pub mod run;
 pub mod samples;
 pub mod stats;

@@ -292,3 +292,55 @@ fn a_dead_holders_lock_expires_and_is_broken_with_a_warning() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("broke the expired lock of dev held by run 20260101-000000-dead"), "{err}");
 }
+
+/// `history prune` on a real S3 server: the same scenario as on the other backends
+/// (`retention.rs`), then the refusal of a stale plan, then the command with `--history`.
+#[test]
+#[ignore = "full tier: needs moto (scripts/install-moto.sh)"]
+fn prune_applies_the_tiers_on_a_real_s3_server() {
+    let moto = Moto::start(false);
+    moto.bucket("k6gate");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("a");
+    let store = Store::open(&moto.config(&state, "s3://k6gate/prune")).unwrap();
+    let other = Store::open(&moto.config(&dir.path().join("b"), "s3://k6gate/prune")).unwrap();
+    let report = crate::retention::prune_scenario(&store, &state, || {
+        assert_eq!(other.list_runs(&RunFilter::default()).unwrap().len(), 14);
+    });
+    assert_eq!([report.runs.count, report.series.count, report.run_dirs.count], [3, 3, 6]);
+    // The objects hold what prune left, and a cache filled before it does not bring runs back.
+    other.remote().unwrap().sync().unwrap();
+    let fresh = Store::open(&moto.config(&dir.path().join("c"), "s3://k6gate/prune")).unwrap();
+    assert_eq!(fresh.list_runs(&RunFilter::default()).unwrap().len(), 11);
+
+    let state = dir.path().join("d");
+    let store = Store::open(&moto.config(&state, "s3://k6gate/refuse")).unwrap();
+    crate::retention::refuse_scenario(&store, &state);
+
+    // The command, against the store, by today's clock: an errored checkout run (critical: five
+    // years) from six years ago goes.
+    let url = "s3://k6gate/cli";
+    let state = dir.path().join("e");
+    let store = Store::open(&moto.config(&state, url)).unwrap();
+    let mut old = passing("staging", -6 * 365 * 24 * 60);
+    old.outcome = Outcome::Error;
+    (old.summary, old.verdict) = (None, None);
+    store.record_run(&old).unwrap();
+    store.record_run(&passing("staging", 0)).unwrap();
+    let run = |dry: bool| {
+        let mut cmd = moto.cli("test").args(["history", "prune", "--history", url, "--format", "json", "--state-dir"]);
+        cmd = cmd.arg(&state);
+        if dry {
+            cmd = cmd.arg("--dry-run");
+        }
+        cmd.status(0).stdout_json()
+    };
+    assert_eq!(run(true)["runs"]["count"], 1);
+    assert_eq!(run(false)["runs"]["count"], 1);
+    assert_eq!(run(false)["runs"]["count"], 0);
+    assert_eq!(fresh_count(&moto, &dir.path().join("f"), url), 1);
+}
+
+fn fresh_count(moto: &Moto, state: &std::path::Path, url: &str) -> usize {
+    Store::open(&moto.config(state, url)).unwrap().list_runs(&RunFilter::default()).unwrap().len()
+}

@@ -26,6 +26,7 @@ mod prom_publish;
 mod props;
 mod provenance;
 mod render;
+mod retention;
 mod run;
 mod run_report;
 mod schema;

@@ -1,6 +1,6 @@
 //! `history`, `history changepoints` and `baseline`.
 
-use super::{BaselineCommand, ChangepointsArgs, DetectionArgs, HistoryArgs, OutputFormat, Settings};
+use super::{BaselineCommand, ChangepointsArgs, DetectionArgs, HistoryArgs, OutputFormat, PruneArgs, Settings};
 use crate::error::{Error, Exit, Result};
 use crate::history::{RunFilter, RunStore};
 use crate::load::open_history;
@@ -64,6 +64,90 @@ pub fn sync(s: &Settings) -> Result<Exit> {
         ),
     }
     .into())
+}
+
+/// `history prune`: the retention classes applied to the store and the run directories.
+pub fn prune(args: &PruneArgs, s: &Settings) -> Result<Exit> {
+    let data = crate::policy::data::load_dirs(&s.global.policies.join("data"), Some(&s.global.waivers_dir))?;
+    let rules = crate::retention::Rules::from_policy(&data, &s.global.default_branch).ok_or_else(|| {
+        crate::policy::PolicyError::Missing {
+            dir: s.global.policies.join("data"),
+            what: "retention (the retention classes history prune applies: policies/data/retention.yaml)".into(),
+        }
+    })?;
+    let store = open_history(&s.history())?;
+    let dirs = crate::history::RunDirs::new(s.state_dir());
+    let report = crate::retention::prune(&rules, &store, &store.name(), &dirs, crate::clock::now_ns(), args.dry_run)?;
+    match args.format {
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&report).map_err(Error::serialize("prune report"))?)
+        }
+        OutputFormat::Text => println!("{}", prune_text(&report)),
+    }
+    Ok(Exit::Success)
+}
+
+fn prune_text(r: &crate::retention::Report) -> String {
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    let mut out = format!(
+        "{}{}: {verb} {} in all
+  runs past their summary period:     {:>5}  {}
+  runs whose finer series went:       {:>5}  {}
+  run directories past the raw period: {:>4}  {}",
+        r.store,
+        if r.dry_run { " (dry run: nothing changed)" } else { "" },
+        bytes(r.bytes_saved),
+        r.runs.count,
+        bytes(r.runs.bytes),
+        r.series.count,
+        bytes(r.series.bytes),
+        r.run_dirs.count,
+        bytes(r.run_dirs.bytes),
+    );
+    if !r.kept.is_empty() {
+        out.push_str(&format!(
+            "
+{} run(s) past their summary period kept:",
+            r.kept.len()
+        ));
+        for k in &r.kept {
+            let why: Vec<String> = k
+                .why
+                .iter()
+                .map(|w| match w {
+                    crate::retention::Exempt::Baseline { branch } => format!("baseline on {branch}"),
+                    crate::retention::Exempt::Pinned => "pinned".into(),
+                    crate::retention::Exempt::Waiver { id } => format!("waiver {id}"),
+                    crate::retention::Exempt::Window { id } => format!("migration window {id}"),
+                    crate::retention::Exempt::ChangePoint => "reviewed change point".into(),
+                })
+                .collect();
+            out.push_str(&format!(
+                "
+  {} ({} in {}): {}",
+                k.run_id,
+                k.test,
+                k.environment,
+                why.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// Bytes in binary units, as people read sizes.
+fn bytes(n: u64) -> String {
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    for unit in ["KiB", "MiB", "GiB"] {
+        v /= 1024.0;
+        if v < 1024.0 {
+            return format!("{v:.1} {unit}");
+        }
+    }
+    format!("{:.1} TiB", v / 1024.0)
 }
 
 pub fn baseline(cmd: &BaselineCommand, s: &Settings) -> Result<Exit> {

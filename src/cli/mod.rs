@@ -285,6 +285,21 @@ pub enum HistoryCommand {
     /// annotated in Grafana and sent to the webhook when those are configured. Exit 0 = no
     /// unreviewed change point, 1 = at least one (review it), 2 = error.
     Changepoints(ChangepointsArgs),
+    /// Apply the retention classes (policies/data/retention.yaml) to the history and, with
+    /// `--history`, the durable store: delete runs past their summary period, drop series finer
+    /// than their age allows, remove run directories (raw k6 output) past the raw period.
+    /// Current baselines, pinned runs and runs a waiver, migration window or reviewed change
+    /// point names are kept. Reports the counts and bytes saved.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Change nothing; report what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -538,6 +553,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::History(args) => match &args.command {
             Some(HistoryCommand::Sync) => history::sync(s),
             Some(HistoryCommand::Changepoints(cp)) => history::changepoints(cp, s),
+            Some(HistoryCommand::Prune(p)) => history::prune(p, s),
             None => history::list(&args, s),
         },
         Command::Baseline(cmd) => history::baseline(&cmd, s),

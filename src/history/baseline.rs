@@ -45,6 +45,21 @@ impl BaselineChoice {
 }
 
 impl BaselineChoice {
+    /// The baseline the store would choose among `runs` (of one test and environment), without
+    /// asking it: `active_pin`'s run when it is among them and may be pinned, else the latest
+    /// passing run on `default_branch`. The store answers the same (a test holds them equal);
+    /// this is for callers that must not mark the pair as established (retention's dry run).
+    pub fn choose(runs: &[RunRecord], active_pin: Option<&Pin>, default_branch: &str) -> Option<BaselineChoice> {
+        if let Some(pin) = active_pin {
+            let run = runs.iter().find(|r| r.id == pin.run_id && r.outcome.can_be_pinned())?;
+            return Some(BaselineChoice::pinned(run.clone(), pin.clone()));
+        }
+        runs.iter()
+            .filter(|r| r.git_branch.as_deref() == Some(default_branch) && BASELINE_OUTCOMES.contains(&r.outcome))
+            .max_by(|a, b| a.started_at_ns.cmp(&b.started_at_ns).then_with(|| a.id.cmp(&b.id)))
+            .map(|run| BaselineChoice::latest_passing(run.clone(), default_branch))
+    }
+
     /// The runs that join this baseline to make a multi-run baseline: up to `n - 1` of
     /// `runs`, newest first, by the same rule as the baseline itself. Each is a passing run
     /// ([`BASELINE_OUTCOMES`]) of the same test and environment with a summary, started no
@@ -59,11 +74,24 @@ impl BaselineChoice {
         default_branch: &str,
         since_ns: Option<i64>,
     ) -> Vec<RunRecord> {
+        self.companions_where(runs, n, default_branch, since_ns, |r| r.summary.is_some())
+    }
+
+    /// [`companions`](Self::companions) for runs listed without their documents:
+    /// `has_summary` says which have one.
+    pub fn companions_where(
+        &self,
+        runs: &[RunRecord],
+        n: usize,
+        default_branch: &str,
+        since_ns: Option<i64>,
+        has_summary: impl Fn(&RunRecord) -> bool,
+    ) -> Vec<RunRecord> {
         let base = &self.run;
         let mut out: Vec<RunRecord> = runs
             .iter()
             .filter(|r| r.id != base.id && r.test == base.test && r.environment == base.environment)
-            .filter(|r| BASELINE_OUTCOMES.contains(&r.outcome) && r.summary.is_some())
+            .filter(|r| BASELINE_OUTCOMES.contains(&r.outcome) && has_summary(r))
             .filter(|r| r.started_at_ns <= base.started_at_ns && since_ns.is_none_or(|s| r.started_at_ns >= s))
             .filter(|r| match &self.pin {
                 Some(_) => base.deployment_version.is_some() && r.deployment_version == base.deployment_version,

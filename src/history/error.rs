@@ -8,6 +8,9 @@ pub enum HistoryError {
     /// The database's directory cannot be created.
     #[error("{}: cannot create the history directory: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// A run directory that cannot be read or removed.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    File { path: PathBuf, action: &'static str, source: std::io::Error },
     #[error("{}: {source}", path.display())]
     Sqlite { path: PathBuf, source: rusqlite::Error },
     /// The file was written by a newer k6gate; opening it would risk its data.
@@ -26,6 +29,9 @@ pub enum HistoryError {
     /// Pinning a run that cannot be a baseline (errored or incomplete).
     #[error("{}: run {id} is {outcome}; only runs with a summary and a verdict can be baselines", path.display())]
     NotABaseline { path: PathBuf, id: String, outcome: String },
+    /// Deleting a run a pin names: pins are never deleted, so neither are their runs.
+    #[error("{}: run {id} is named by a pin and is kept", path.display())]
+    Pinned { path: PathBuf, id: String },
     #[error("{}: no active pin for test {test:?} in environment {environment:?}", path.display())]
     NoActivePin { path: PathBuf, test: String, environment: String },
     /// The store served a baseline for this test and environment before and finds none now:

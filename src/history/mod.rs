@@ -12,8 +12,11 @@
 //! same cases on both): [`SqliteStore`], the embedded default, and [`RemoteStore`], the
 //! durable store on object storage (`--history s3://bucket/prefix`), which keeps the SQLite
 //! file as its cache and outbox. [`Store`] is whichever the settings chose. Both also hold
-//! the lock ([`Leases`]): one run at a time per environment. Retention (pruning old runs)
-//! comes later; it must keep pinned runs, which the `pins` foreign key already enforces.
+//! the lock ([`Leases`]): one run at a time per environment. Retention's primitives are
+//! [`Prune`] (runs listed with their sizes, a run deleted, a summary replaced whole) and
+//! [`RunDirs`] (the run directories beside the store); which runs to prune is decided in
+//! `src/retention`. A run a pin names is never deleted (the `pins` foreign key, and the
+//! remote store's check, hold that).
 //!
 //! A store never answers "no baseline" for a test and environment it has served one for:
 //! that is [`HistoryError::BaselineLost`], and the gate fails closed.
@@ -26,11 +29,13 @@
 //! - offer an errored or incomplete run as a baseline, even through a pin.
 //!
 
+mod artefacts;
 mod baseline;
 mod error;
 mod lease;
 mod open;
 mod pin;
+mod prune;
 mod remote;
 mod run;
 mod run_id;
@@ -38,14 +43,16 @@ mod schema;
 mod sqlite;
 mod store;
 
+pub use artefacts::{RunDir, RunDirs};
 pub use baseline::{BASELINE_OUTCOMES, BaselineChoice};
 pub use error::HistoryError;
 pub use lease::{Attempt, Holder, LeaseRecord, Leases};
 pub use open::{HistoryConfig, Store};
 pub use pin::{Invalidation, Pin, PinEvent};
+pub use prune::{Prune, StoredRun};
 pub use remote::{RemoteConfig, RemoteStore, SyncReport};
 pub use run::{NewRun, Outcome, RunContext, RunFilter, RunRecord, UnknownOutcome};
-pub use run_id::{format_run_id, new_run_id};
+pub use run_id::{format_run_id, new_run_id, parse_run_id_time};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{FILE_NAME, SqliteStore};
 pub use store::RunStore;

@@ -121,6 +121,29 @@ impl RunStore for Store {
     }
 }
 
+impl super::prune::Prune for Store {
+    fn stored_runs(&self, filter: &RunFilter<'_>) -> Result<Vec<super::prune::StoredRun>, HistoryError> {
+        match self {
+            Store::Local(s) => s.stored_runs(filter),
+            Store::Remote(s) => s.stored_runs(filter),
+        }
+    }
+
+    fn delete_run(&self, id: &str) -> Result<u64, HistoryError> {
+        match self {
+            Store::Local(s) => s.delete_run(id),
+            Store::Remote(s) => s.delete_run(id),
+        }
+    }
+
+    fn replace_summary(&self, id: &str, summary: &serde_json::value::RawValue) -> Result<(u64, u64), HistoryError> {
+        match self {
+            Store::Local(s) => s.replace_summary(id, summary),
+            Store::Remote(s) => s.replace_summary(id, summary),
+        }
+    }
+}
+
 impl Leases for Store {
     fn try_acquire(
         &self,

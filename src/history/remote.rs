@@ -9,9 +9,16 @@
 //! <prefix>/pins/<test>/<env>/<event id>.json      a pin or the end of one (a PinEvent)
 //! <prefix>/established/<test>/<env>/<branch>.json this pair had a baseline on that default
 //!                                                 branch (never deleted)
+//! <prefix>/pruned/<test>/<env>/<run id>.json      a run retention deleted (a tombstone: `sync`
+//!                                                 never uploads it again from a cache)
 //! <prefix>/locks/<environment>.json               the lease of the run loading it (changed by
 //!                                                 compare-and-swap on its ETag)
 //! ```
+//!
+//! The one exception to "written once" is retention (`k6gate history prune`): it deletes runs
+//! past their period (leaving a tombstone) and rewrites a run's object with a smaller summary
+//! (the same record, coarser series). Another machine's cache keeps its older copy of a
+//! rewritten run until it is deleted there too; runs never change in what they say.
 //!
 //! Reads refresh the cache from the objects first (a listing, then only the objects the cache
 //! lacks: runs are immutable), so answers are the remote's. A run is recorded in the cache
@@ -30,6 +37,7 @@ use futures::TryStreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::baseline::BaselineChoice;
 use super::error::HistoryError;
@@ -152,9 +160,17 @@ impl RemoteStore {
     pub fn sync(&self) -> Result<SyncReport, HistoryError> {
         let mut report = self.flush_outbox()?;
         let remote: HashSet<String> = self.remote_run_ids(None)?.into_keys().collect();
+        let pruned = self.pruned_ids()?;
         let mut local = self.cache.run_ids(None)?;
         local.sort();
-        for id in local.into_iter().filter(|id| !remote.contains(id)) {
+        for id in local.iter().filter(|id| pruned.contains(*id) && !remote.contains(*id)) {
+            // Retention deleted it elsewhere: this cache's copy goes too (a pinned one stays).
+            match super::prune::Prune::delete_run(&self.cache, id) {
+                Ok(_) | Err(HistoryError::Pinned { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for id in local.into_iter().filter(|id| !remote.contains(id) && !pruned.contains(id)) {
             let record = self.cache.get_run(&id)?;
             match self.upload(&record) {
                 Ok(()) => report.uploaded.push(id),
@@ -295,6 +311,29 @@ impl RemoteStore {
                 let id = k.filename()?.strip_suffix(".json")?.to_string();
                 Some((id, k))
             })
+            .collect())
+    }
+
+    /// The ids retention deleted (their tombstones).
+    fn pruned_ids(&self) -> Result<HashSet<String>, HistoryError> {
+        let keys = self.list(self.key(&["pruned"]), "list pruned runs")?;
+        Ok(keys.into_iter().filter_map(|k| Some(k.filename()?.strip_suffix(".json")?.to_string())).collect())
+    }
+
+    /// The run objects (of one pair, or all) and their sizes, by id.
+    fn remote_run_sizes(&self, pair: Option<(&str, &str)>) -> Result<BTreeMap<String, u64>, HistoryError> {
+        let prefix = match pair {
+            Some((test, env)) => self.key(&["runs", test, env]),
+            None => self.key(&["runs"]),
+        };
+        let objects = self.objects.clone();
+        let metas = self.call("list runs", async move {
+            let metas: Vec<_> = objects.list(Some(&prefix)).try_collect().await?;
+            Ok(metas)
+        })?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| Some((m.location.filename()?.strip_suffix(".json")?.to_string(), m.size)))
             .collect())
     }
 
@@ -615,6 +654,69 @@ impl RunStore for RemoteStore {
     fn list_pins(&self, test: Option<&str>, environment: Option<&str>) -> Result<Vec<Pin>, HistoryError> {
         self.refresh(test.zip(environment))?;
         self.cache.list_pins(test, environment)
+    }
+}
+
+impl super::prune::Prune for RemoteStore {
+    fn stored_runs(&self, filter: &RunFilter<'_>) -> Result<Vec<super::prune::StoredRun>, HistoryError> {
+        let pair = filter.test.zip(filter.environment);
+        self.refresh(pair)?;
+        let sizes = self.remote_run_sizes(pair)?;
+        let mut runs = self.cache.stored_runs(filter)?;
+        for r in &mut runs {
+            if let Some(size) = sizes.get(&r.run.id) {
+                r.bytes = *size;
+            }
+        }
+        Ok(runs)
+    }
+
+    fn delete_run(&self, id: &str) -> Result<u64, HistoryError> {
+        let run = self.cache.get_run(id).map_err(|e| self.renamed(e))?;
+        self.refresh(Some((&run.test, &run.environment)))?;
+        if self.cache.list_pins(Some(&run.test), Some(&run.environment))?.iter().any(|p| p.run_id == run.id) {
+            return Err(HistoryError::Pinned { path: PathBuf::from(&self.url), id: run.id });
+        }
+        let key = self.run_key(&run.test, &run.environment, &run.id);
+        let size = self.remote_run_sizes(Some((&run.test, &run.environment)))?.get(&run.id).copied();
+        // The tombstone first: a cache elsewhere must not upload the run again.
+        let tombstone = self.key(&["pruned", &run.test, &run.environment, &format!("{}.json", run.id)]);
+        let body = serde_json::to_vec(
+            &serde_json::json!({ "run_id": run.id, "test": run.test, "environment": run.environment }),
+        )
+        .map_err(|e| self.invalid(e.to_string()))?;
+        match self.put(&tombstone, body, PutMode::Create)? {
+            Ok(()) | Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(self.remote_error(&format!("mark run {} as pruned", run.id), &e)),
+        }
+        let objects = self.objects.clone();
+        let deleted = crate::net::block_on(async move { objects.delete(&key).await });
+        match deleted {
+            Ok(Ok(())) | Ok(Err(object_store::Error::NotFound { .. })) => {}
+            Ok(Err(e)) => return Err(self.remote_error(&format!("delete run {}", run.id), &e)),
+            Err(e) => return Err(self.invalid(e.to_string())),
+        }
+        let local = super::prune::Prune::delete_run(&self.cache, &run.id).map_err(|e| self.renamed(e))?;
+        Ok(size.unwrap_or(local))
+    }
+
+    fn replace_summary(&self, id: &str, summary: &RawValue) -> Result<(u64, u64), HistoryError> {
+        let mut run = self.cache.get_run(id).map_err(|e| self.renamed(e))?;
+        let Some(before) = run.summary.as_ref().map(|s| s.get().len() as u64) else {
+            return Err(self.invalid(format!("run {id} has no summary to replace")));
+        };
+        let key = self.run_key(&run.test, &run.environment, &run.id);
+        run.summary = Some(summary.to_owned());
+        // Not yet uploaded (in the outbox): only the cache holds it, and uploads it as it is now.
+        if self.remote_run_sizes(Some((&run.test, &run.environment)))?.contains_key(&run.id) {
+            let body = serde_json::to_vec(&run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
+            match self.put(&key, body, PutMode::Overwrite)? {
+                Ok(()) => {}
+                Err(e) => return Err(self.remote_error(&format!("rewrite run {}", run.id), &e)),
+            }
+        }
+        super::prune::Prune::replace_summary(&self.cache, &run.id, summary).map_err(|e| self.renamed(e))?;
+        Ok((before, summary.get().len() as u64))
     }
 }
 

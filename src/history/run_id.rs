@@ -7,7 +7,7 @@
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::time::format_rfc3339_ms;
+use crate::time::{format_rfc3339_ms, parse_rfc3339_ns};
 
 /// The id of a run that started at `started_at_ns` (Unix nanoseconds), with `salt` as its
 /// last four hex digits.
@@ -42,4 +42,38 @@ pub(super) fn random_salt() -> u16 {
 /// GLOB wildcards) matches no run.
 pub(super) fn is_id_prefix(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c) || c == b'-')
+}
+
+/// When the run named `id` started, to the second, when `id` is a whole run id
+/// (`YYYYMMDD-HHMMSS-xxxx`); `None` for anything else.
+pub fn parse_run_id_time(id: &str) -> Option<i64> {
+    let b = id.as_bytes();
+    let shape = b.len() == 20
+        && b.get(8) == Some(&b'-')
+        && b.get(15) == Some(&b'-')
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 15 => true,
+            16.. => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+            _ => c.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    let d = |r: std::ops::Range<usize>| id.get(r).unwrap_or_default();
+    let text = format!("{}-{}-{}T{}:{}:{}Z", d(0..4), d(4..6), d(6..8), d(9..11), d(11..13), d(13..15));
+    parse_rfc3339_ns(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_id_gives_back_its_start_second() {
+        let t = 1_795_824_942_000_000_000; // 2026-11-28T00:15:42Z
+        assert_eq!(parse_run_id_time(&format_run_id(t + 999_000_000, 0xbeef)), Some(t));
+        for bad in ["", "20261128-001542", "20261128-001542-BEEF", "20261128x001542-beef", "../20261128-001542-be"] {
+            assert_eq!(parse_run_id_time(bad), None, "{bad}");
+        }
+    }
 }

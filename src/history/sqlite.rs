@@ -49,6 +49,20 @@ const RUN_COLUMNS: &str = "id, test, environment, outcome, started_at_ns, finish
 const PIN_COLUMNS: &str = "id, run_id, test, environment, pinned_by, pinned_at_ns, reason, \
     invalidated_by, invalidated_at_ns, invalidated_reason, replaced_by";
 
+/// [`RUN_COLUMNS`] without the documents (`summary` and `verdict` read as NULL), then whether
+/// the run has a summary, its size and the row's size (every column's bytes).
+const STORED_COLUMNS: &str = "id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, \
+    git_branch, git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, NULL AS summary, \
+    NULL AS verdict, problem, context, summary IS NOT NULL AS has_summary, \
+    COALESCE(length(CAST(summary AS BLOB)), 0) AS summary_bytes, \
+    COALESCE(length(CAST(summary AS BLOB)), 0) + COALESCE(length(CAST(verdict AS BLOB)), 0) \
+    + COALESCE(length(CAST(problem AS BLOB)), 0) + COALESCE(length(CAST(context AS BLOB)), 0) \
+    + length(CAST(id AS BLOB)) + length(CAST(test AS BLOB)) + length(CAST(environment AS BLOB)) \
+    + length(CAST(outcome AS BLOB)) + COALESCE(length(CAST(user AS BLOB)), 0) + COALESCE(length(CAST(host AS BLOB)), 0) \
+    + COALESCE(length(CAST(git_branch AS BLOB)), 0) + COALESCE(length(CAST(git_commit AS BLOB)), 0) \
+    + COALESCE(length(CAST(deployment_version AS BLOB)), 0) + COALESCE(length(CAST(run_dir AS BLOB)), 0) \
+    + length(CAST(k6gate_version AS BLOB)) + 24 AS bytes";
+
 /// The run history in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
@@ -308,6 +322,68 @@ impl RunStore for SqliteStore {
             .at(&self.path)?;
         let rows = stmt.query_map(params![test, environment], read_pin).at(&self.path)?;
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+}
+
+impl super::prune::Prune for SqliteStore {
+    fn stored_runs(&self, filter: &RunFilter<'_>) -> Result<Vec<super::prune::StoredRun>, HistoryError> {
+        let limit = filter.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {STORED_COLUMNS} FROM runs WHERE (?1 IS NULL OR test = ?1) AND (?2 IS NULL OR environment = ?2) \
+                 ORDER BY started_at_ns DESC, id DESC LIMIT ?3"
+            ))
+            .at(&self.path)?;
+        let rows = stmt
+            .query_map(params![filter.test, filter.environment, limit], |row| {
+                Ok(super::prune::StoredRun {
+                    run: read_run(row)?,
+                    has_summary: row.get("has_summary")?,
+                    summary_bytes: row.get::<_, i64>("summary_bytes")?.unsigned_abs(),
+                    bytes: row.get::<_, i64>("bytes")?.unsigned_abs(),
+                })
+            })
+            .at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    fn delete_run(&self, id: &str) -> Result<u64, HistoryError> {
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let bytes: Option<i64> = tx
+            .query_row(&format!("SELECT bytes FROM (SELECT {STORED_COLUMNS} FROM runs WHERE id = ?1)"), [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .at(&self.path)?;
+        let Some(bytes) = bytes else {
+            return Err(HistoryError::NotFound { path: self.path.clone(), id: id.to_string() });
+        };
+        let pins: i64 =
+            tx.query_row("SELECT COUNT(*) FROM pins WHERE run_id = ?1", [id], |r| r.get(0)).at(&self.path)?;
+        if pins > 0 {
+            return Err(HistoryError::Pinned { path: self.path.clone(), id: id.to_string() });
+        }
+        tx.execute("DELETE FROM outbox WHERE run_id = ?1", [id]).at(&self.path)?;
+        tx.execute("DELETE FROM runs WHERE id = ?1", [id]).at(&self.path)?;
+        tx.commit().at(&self.path)?;
+        Ok(bytes.unsigned_abs())
+    }
+
+    fn replace_summary(&self, id: &str, summary: &RawValue) -> Result<(u64, u64), HistoryError> {
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let before: Option<Option<i64>> = tx
+            .query_row("SELECT length(CAST(summary AS BLOB)) FROM runs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .at(&self.path)?;
+        let before = match before {
+            None => return Err(HistoryError::NotFound { path: self.path.clone(), id: id.to_string() }),
+            Some(None) => return Err(self.invalid(format!("run {id} has no summary to replace"))),
+            Some(Some(n)) => n.unsigned_abs(),
+        };
+        tx.execute("UPDATE runs SET summary = ?1 WHERE id = ?2", params![summary.get(), id]).at(&self.path)?;
+        tx.commit().at(&self.path)?;
+        Ok((before, summary.get().len() as u64))
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::PolicyError;
 use super::files::{self, PolicyFile};
 use super::locate::{Seg, locate};
+use super::retention::{RetentionPolicy, RetentionSection};
 use crate::compare::Metric;
 use crate::time::parse_rfc3339_ns;
 use crate::trend::changepoints::{Decision, Measure, Review};
@@ -33,6 +34,8 @@ struct DataFile {
     notifications: Option<Notifications>,
     /// Change points found in the run history that someone reviewed.
     changepoints: Option<Vec<ChangePointReview>>,
+    /// Retention classes and which tests they apply to (`retention.yaml`).
+    retention: Option<RetentionSection>,
 }
 
 /// Where blocked deployments are announced, and when to escalate.
@@ -274,6 +277,8 @@ pub struct PolicyData {
     pub approvers: Vec<String>,
     pub notifications: Option<Notifications>,
     pub changepoints: Vec<Sourced<ChangePointReview>>,
+    /// How long stored data lives (`k6gate history prune`); `None` when no file sets it.
+    pub retention: Option<RetentionPolicy>,
 }
 
 impl PolicyData {
@@ -385,6 +390,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
     let (mut sla_tests, mut budget_tests, mut windows, mut waivers) = (vec![], vec![], vec![], vec![]);
     let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
     let mut changepoints: Vec<Sourced<ChangePointReview>> = Vec::new();
+    let mut retention: Option<(RetentionPolicy, PathBuf)> = None;
 
     for f in files {
         let path = &PathBuf::from(&f.name);
@@ -595,6 +601,21 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
             }
             changepoints.push(Sourced { entry: c, source });
         }
+        if let Some(r) = doc.retention {
+            if let Some((_, first)) = &retention {
+                let m = format!("retention is already set in {}", first.display());
+                return Err(err(path, text, &[Seg::Key("retention")], m));
+            }
+            let policy = super::retention::validate(r, source(&[Seg::Key("retention")])).map_err(|invalid| {
+                let mut segs = vec![Seg::Key("retention")];
+                segs.extend(invalid.at.iter().map(|k| match k.strip_prefix('#').and_then(|n| n.parse().ok()) {
+                    Some(i) => Seg::Index(i),
+                    None => Seg::Key(k),
+                }));
+                err(path, text, &segs, invalid.message)
+            })?;
+            retention = Some((policy, path.clone()));
+        }
     }
     let sla_defaults = sla_defaults.ok_or_else(|| PolicyError::Missing {
         dir: PathBuf::from(dir),
@@ -617,6 +638,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
         approvers,
         notifications: notifications.map(|(n, _)| n),
         changepoints,
+        retention: retention.map(|(r, _)| r),
     })
 }
 

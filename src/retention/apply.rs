@@ -1,0 +1,158 @@
+//! Carrying out a plan on a store and its run directories, or only counting it (`--dry-run`).
+//!
+//! Before it changes anything, the plan is checked against the store as it is now: a run
+//! that has become part of a baseline, or that a pin names, since the plan was made is not
+//! deleted or coarsened; the whole prune is refused instead, with nothing changed.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::plan::{Exempt, Kept, Plan, Rules, exemptions, plan};
+use crate::history::{HistoryError, Prune, RunDirs, RunFilter, RunStore};
+
+/// What a prune removed (or, dry, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Removed {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+impl Removed {
+    fn add(&mut self, bytes: u64) {
+        self.count += 1;
+        self.bytes += bytes;
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub store: String,
+    pub dry_run: bool,
+    pub now_ns: i64,
+    /// Whole runs past their summary period.
+    pub runs: Removed,
+    /// Runs whose finer series were dropped or replaced by coarser ones (bytes saved).
+    pub series: Removed,
+    /// Run directories (raw k6 output and the other artefacts) past the raw period.
+    pub run_dirs: Removed,
+    pub bytes_saved: u64,
+    /// Runs past their summary period kept because something needs them.
+    pub kept: Vec<Kept>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    #[error(transparent)]
+    NoClass(#[from] super::plan::NoClass),
+    /// The plan would change a run something needs: nothing was changed.
+    #[error(
+        "{store}: refused to prune run {run_id} of {test} in {environment}: it is {why} now; nothing was changed. \
+        Run `k6gate history prune` again to plan with the store as it is"
+    )]
+    Refused { store: String, run_id: String, test: String, environment: String, why: String },
+    /// A stored summary retention cannot rewrite.
+    #[error("{store}: run {run_id}: {message}")]
+    Summary { store: String, run_id: String, message: String },
+}
+
+/// Plans and prunes: `dry_run` only counts.
+pub fn prune<S: RunStore + Prune>(
+    rules: &Rules,
+    store: &S,
+    store_name: &str,
+    dirs: &RunDirs,
+    now_ns: i64,
+    dry_run: bool,
+) -> Result<Report, RetentionError> {
+    let runs = store.stored_runs(&RunFilter::default())?;
+    let pins = store.list_pins(None, None)?;
+    let plan = plan(rules, &runs, &pins, &dirs.list()?, now_ns)?;
+    execute(rules, store, store_name, dirs, &plan, now_ns, dry_run)
+}
+
+/// Carries out `plan` after checking it against the store as it is now.
+pub fn execute<S: RunStore + Prune>(
+    rules: &Rules,
+    store: &S,
+    store_name: &str,
+    dirs: &RunDirs,
+    plan: &Plan,
+    now_ns: i64,
+    dry_run: bool,
+) -> Result<Report, RetentionError> {
+    let runs = store.stored_runs(&RunFilter::default())?;
+    let pins = store.list_pins(None, None)?;
+    let now = exemptions(rules, &runs, &pins);
+    let refuse = |t: &super::plan::Target, why: String| RetentionError::Refused {
+        store: store_name.to_string(),
+        run_id: t.run_id.clone(),
+        test: t.test.clone(),
+        environment: t.environment.clone(),
+        why,
+    };
+    let baseline = |id: &str| {
+        now.get(id).and_then(|w| {
+            w.iter().find_map(|e| match e {
+                Exempt::Baseline { branch } => Some(format!("part of the baseline on {branch}")),
+                _ => None,
+            })
+        })
+    };
+    for t in plan.delete_runs.iter().chain(plan.coarsen.iter().map(|c| &c.target)).chain(&plan.remove_dirs) {
+        if let Some(why) = baseline(&t.run_id) {
+            return Err(refuse(t, why));
+        }
+    }
+    for t in &plan.delete_runs {
+        if let Some(why) = now.get(&t.run_id).and_then(|w| w.iter().next()) {
+            return Err(refuse(t, format!("exempt ({why:?})")));
+        }
+    }
+
+    let mut report =
+        Report { store: store_name.to_string(), dry_run, now_ns, kept: plan.kept.clone(), ..Report::default() };
+    for t in &plan.delete_runs {
+        let bytes = if dry_run { t.bytes } else { store.delete_run(&t.run_id)? };
+        report.runs.add(bytes);
+    }
+    for c in &plan.coarsen {
+        let run = store.get_run(&c.target.run_id)?;
+        let Some(raw) = run.summary else { continue };
+        let mut summary: serde_json::Value = serde_json::from_str(raw.get()).map_err(|e| RetentionError::Summary {
+            store: store_name.to_string(),
+            run_id: run.id.clone(),
+            message: format!("the stored summary is not JSON: {e}"),
+        })?;
+        let keep = match c.min_window_s {
+            Some(w) => crate::policy::retention::Keep::SeriesFrom(w),
+            None => crate::policy::retention::Keep::NoSeries,
+        };
+        if !super::series::coarsen(&mut summary, keep) {
+            continue;
+        }
+        let text = serde_json::to_string(&summary).map_err(|e| RetentionError::Summary {
+            store: store_name.to_string(),
+            run_id: run.id.clone(),
+            message: e.to_string(),
+        })?;
+        let new = RawValue::from_string(text).map_err(|e| RetentionError::Summary {
+            store: store_name.to_string(),
+            run_id: run.id.clone(),
+            message: e.to_string(),
+        })?;
+        let (before, after) = if dry_run {
+            (raw.get().len() as u64, new.get().len() as u64)
+        } else {
+            store.replace_summary(&run.id, &new)?
+        };
+        report.series.add(before.saturating_sub(after));
+    }
+    for t in &plan.remove_dirs {
+        let bytes = if dry_run { t.bytes } else { dirs.remove(&t.run_id)? };
+        report.run_dirs.add(bytes);
+    }
+    report.bytes_saved = report.runs.bytes + report.series.bytes + report.run_dirs.bytes;
+    Ok(report)
+}

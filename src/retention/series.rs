@@ -48,14 +48,22 @@ fn allowed(window: f64, min: Option<f64>) -> bool {
 fn coarsen_value(v: &mut Value, min: Option<f64>) -> bool {
     match v {
         Value::Array(items) => {
-            let before = items.len();
             let mut changed = false;
-            for item in items.iter_mut() {
+            let mut gone = Vec::new();
+            for (i, item) in items.iter_mut().enumerate() {
+                let was_null = item.is_null();
                 changed |= coarsen_value(item, min);
+                if !was_null && item.is_null() {
+                    gone.push(i);
+                }
             }
-            // A series object that had to go leaves no `null` behind in a list.
-            items.retain(|i| !i.is_null());
-            changed || items.len() != before
+            // A series object that had to go leaves no `null` behind in a list. Only those:
+            // a series' own arrays hold `null` for windows without a sample, aligned with
+            // `start_unix_s`, and must stay as they are.
+            for i in gone.into_iter().rev() {
+                items.remove(i);
+            }
+            changed
         }
         Value::Object(_) => match window_s(v) {
             Some(w) if allowed(w, min) => {
@@ -164,6 +172,16 @@ mod tests {
         assert!(coarsen(&mut s, Keep::NoSeries));
         assert_eq!(s["series"], json!([]));
         assert_eq!(s["series_by_group"], Value::Null);
+    }
+
+    #[test]
+    fn an_allowed_series_keeps_its_empty_windows() {
+        // `null` marks a window without a sample; removing it would shift every later window.
+        let gappy = json!({"series": {"window_s": 1.0, "start_unix_s": [1, 2, 3],
+            "total": {"p95_ms": [1.0, null, 3.0]}, "groups": [{"p95_ms": [null, 2.0, null]}]}});
+        let mut s = gappy.clone();
+        assert!(!coarsen(&mut s, Keep::SeriesFrom(1.0)));
+        assert_eq!(s, gappy);
     }
 
     #[test]

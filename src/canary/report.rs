@@ -90,9 +90,9 @@ pub fn text(a: &Analysis) -> String {
         })
         .collect();
     let line = |cells: Vec<&str>| {
-        let mut l = String::from(" ");
+        let mut l = String::new();
         for (c, w) in cells.iter().zip(&widths) {
-            let _ = write!(l, " {c:<w$}");
+            let _ = write!(l, "  {c:<w$}");
         }
         l.trim_end().to_string()
     };
@@ -104,7 +104,7 @@ pub fn text(a: &Analysis) -> String {
     if let Some(l) = a.looks.last() {
         let _ = writeln!(
             out,
-            "\nlevel of the last look: {:.3} (α spent over {} looks; README, \"Canary analysis\")",
+            "\nlevel of the last look: {:.4} (α spent over {} looks; README, \"Canary analysis\")",
             l.look.level, a.looks_planned
         );
     }

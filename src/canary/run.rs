@@ -207,6 +207,25 @@ mod tests {
     }
 
     #[test]
+    fn the_reports_show_the_decision_and_every_check() {
+        let (a, _, _) = run(30, 13.0 * 1.3, 0.0);
+        let text = super::super::report::text(&a);
+        assert!(text.starts_with("canary ROLLBACK: after "), "{text}");
+        assert!(text.contains("stopped early"), "{text}");
+        assert!(text.contains("  - critical: latency_p50 of POST /api/checkout: +"), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("latency_p50") && l.contains("POST /api/checkout"))
+            .unwrap();
+        assert!(row.contains(" ms") && row.trim_end().ends_with("fail (critical)"), "{row}");
+        let md = super::super::report::markdown(&a);
+        assert!(md.starts_with("### canary ROLLBACK") && md.contains("| metric | route | stable |"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&super::super::report::json(&a).unwrap()).unwrap();
+        assert_eq!(json["outcome"]["decision"], "rollback");
+        assert_eq!(json["looks"].as_array().unwrap().len(), a.looks.len());
+    }
+
+    #[test]
     fn an_erroring_canary_rolls_back() {
         let (a, _, _) = run(30, 13.0, 0.1);
         assert_eq!(a.outcome.decision, Decision::Rollback, "{:?}", a.outcome);

@@ -209,12 +209,12 @@ struct Outcome {
 }
 
 /// One analysis: the canary shop with `canary_args`, haproxy with the weights, k6 through it,
-/// 5 s of traffic before `k6gate canary` starts. `during` runs once the analysis started.
+/// 5 s of traffic before `k6gate canary` starts. `during` runs once the analysis started, with the environment.
 fn analysis(
     canary_args: &[&str],
     weights: (usize, u32, u32),
     prometheus: Option<&str>,
-    during: impl FnOnce(),
+    during: impl FnOnce(&Env),
 ) -> Outcome {
     let env = env();
     let mut args = vec!["--seed", "2"];
@@ -238,7 +238,7 @@ fn analysis(
         .stderr(Stdio::piped())
         .spawn()
         .expect("start k6gate canary");
-    during();
+    during(&env);
     let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
     let seconds = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
@@ -254,8 +254,49 @@ fn reasons(o: &Outcome) -> String {
     o.report["outcome"]["reasons"].to_string()
 }
 
+/// An instant query with curl (the test checks k6gate, so it does not use k6gate's client).
+fn query(prometheus: &str, promql: &str, at: u64) -> Vec<Value> {
+    let out = Command::new("curl")
+        .args(["-sfG", &format!("{prometheus}/api/v1/query"), "--data-urlencode"])
+        .arg(format!("query={promql}"))
+        .args(["--data-urlencode", &format!("time={at}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{promql}: {}", String::from_utf8_lossy(&out.stderr));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    body["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// The quantiles k6gate reads from a window's buckets are Prometheus's own
+/// `histogram_quantile` of the same buckets.
+fn quantiles_match_histogram_quantile(env: &Env) {
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3;
+    let buckets = format!(
+        "sum by (le) (increase(http_server_request_duration_seconds_bucket{{instance=\"127.0.0.1:{}\",\
+         route=\"POST /api/checkout\",status_class!=\"5xx\"}}[5s]))",
+        env.stable
+    );
+    let value = |v: &Value| v["value"][1].as_str().unwrap().parse::<f64>().unwrap();
+    let b: Vec<(f64, f64)> = query(&env.prometheus, &buckets, at)
+        .iter()
+        .map(|r| {
+            let le = r["metric"]["le"].as_str().unwrap();
+            (if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() }, value(r))
+        })
+        .collect();
+    assert!(b.len() > 10, "{b:?}");
+    for q in [0.5, 0.95] {
+        let theirs = value(&query(&env.prometheus, &format!("histogram_quantile({q}, {buckets})"), at)[0]);
+        let ours = k6gate::stats::buckets::quantile(q, &b).unwrap();
+        assert!((ours - theirs).abs() <= 1e-9 * theirs, "q {q}: ours {ours}, histogram_quantile {theirs}");
+    }
+}
+
 fn a_healthy_canary_promotes() {
-    let o = analysis(&[], (1, 95, 5), None, || {});
+    let o = analysis(&[], (1, 95, 5), None, |env| {
+        std::thread::sleep(Duration::from_secs(10));
+        quantiles_match_histogram_quantile(env);
+    });
     assert_eq!(o.code, 0, "{}\n{}", reasons(&o), o.stderr);
     assert_eq!(o.report["outcome"]["decision"], "promote");
     assert_eq!(o.report["looks"].as_array().unwrap().len(), 8, "a promote only after every look");
@@ -263,7 +304,7 @@ fn a_healthy_canary_promotes() {
 }
 
 fn a_canary_with_slower_checkout_rolls_back() {
-    let o = analysis(&["--regression", "0.3"], (1, 95, 5), None, || {});
+    let o = analysis(&["--regression", "0.3"], (1, 95, 5), None, |_| {});
     assert_eq!(o.code, 1, "{}\n{}", reasons(&o), o.stderr);
     assert_eq!(o.report["outcome"]["decision"], "rollback");
     assert!(reasons(&o).contains("POST /api/checkout"), "{}", reasons(&o));
@@ -271,7 +312,7 @@ fn a_canary_with_slower_checkout_rolls_back() {
 }
 
 fn a_canary_with_two_percent_errors_rolls_back() {
-    let o = analysis(&["--fault-rate", "0.02"], (1, 95, 5), None, || {});
+    let o = analysis(&["--fault-rate", "0.02"], (1, 95, 5), None, |_| {});
     assert_eq!(o.code, 1, "{}\n{}", reasons(&o), o.stderr);
     assert!(reasons(&o).contains("error_rate"), "{}", reasons(&o));
     eprintln!("DETECTION 2 % errors: {:.1} s, {} looks", o.seconds, o.report["looks"].as_array().unwrap().len());
@@ -279,7 +320,7 @@ fn a_canary_with_two_percent_errors_rolls_back() {
 
 fn a_canary_with_a_trickle_of_traffic_is_inconclusive() {
     // Four stable servers at 250 and the canary at 1: 1/1001, about 0.1 %.
-    let o = analysis(&[], (4, 250, 1), None, || {});
+    let o = analysis(&[], (4, 250, 1), None, |_| {});
     assert_eq!(o.code, 2, "{}\n{}", reasons(&o), o.stderr);
     assert_eq!(o.report["outcome"]["decision"], "inconclusive");
     assert!(reasons(&o).contains("canary served"), "{}", reasons(&o));
@@ -292,7 +333,7 @@ fn prometheus_down_mid_analysis_is_an_error() {
     };
     let _ = std::fs::remove_dir_all(&dir);
     let (mut prom, url) = prometheus(&dir, stable, canary);
-    let o = analysis(&[], (1, 95, 5), Some(&url), || {
+    let o = analysis(&[], (1, 95, 5), Some(&url), |_| {
         std::thread::sleep(Duration::from_secs(15));
         prom.kill();
     });

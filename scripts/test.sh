@@ -12,6 +12,7 @@ scripts/install-chromium.sh   # the HTML report is checked in headless Chromium
 scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for the generated rules
 scripts/install-moto.sh       # an S3-compatible server for the durable run store
 scripts/install-stress-ng.sh  # CPU pressure on the load generator (tests/serial.rs)
+scripts/install-haproxy.sh    # the load balancer in front of a stable and a canary shop (tests/canary.rs)
 scripts/install-actionlint.sh # lints the reusable workflow and the examples (tests/workflows.rs)
 scripts/install-changepoint-refs.sh # Otava and MongoDB's E-divisive, the references of tests/changepoints.rs
 cargo fmt --all -- --check

@@ -20,16 +20,16 @@ pub mod exit {
 
     /// Every exit code and what it means, as the README's table shows it.
     pub const TABLE: [(i32, &str); 3] = [
-        (OK, "pass or warn: the deployment may go on"),
+        (OK, "pass or warn: the deployment may go on; a canary analysis promotes"),
         (
             GATE_FAILED,
-            "the gate said no: a failing verdict, an incomplete run, an unreviewed change point in the history, or a \
-             failing policy unit test",
+            "the gate said no: a failing verdict, an incomplete run, an unreviewed change point in the history, a \
+             failing policy unit test, or a canary to roll back",
         ),
         (
             ERROR,
             "nothing was decided: bad usage, input, configuration or policy, k6 or a service failed, or the run was \
-             inconclusive (a saturated load generator)",
+             inconclusive (a saturated load generator) or so was a canary analysis (too little traffic, missing data)",
         ),
     ];
 }
@@ -41,7 +41,8 @@ pub enum Exit {
     Success,
     /// The gate said no.
     Blocked,
-    /// The verdict is inconclusive (the load generator was saturated): nothing was decided.
+    /// The verdict is inconclusive (the load generator was saturated), or a canary analysis
+    /// could not tell (too little traffic, missing data): nothing was decided.
     Inconclusive,
 }
 

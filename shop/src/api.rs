@@ -9,12 +9,17 @@
 //! | `GET /api/cart?token=T` | `{items: [...], cart_size, total_cents, lines}` | 400 no token, 401 |
 //! | `POST /api/checkout {token}` | `{order_id, total_cents, cart_size}` | 400, 401, 409 empty or changed cart, 502 payment failed (cart kept) |
 //! | `GET /health` | `{status: "ok"}` | 500 database unreachable |
+//! | `GET /metrics` | Prometheus text (`metrics`) | |
+//!
+//! Every request but `/metrics` is counted and timed in `metrics`; with `--fault-rate` an
+//! `/api/` request answers 500 before any work, that share of the time.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,6 +27,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::auth;
+use crate::metrics::{self, Metrics};
 use crate::pool::Pool;
 use crate::sim::{Sim, Work, simulate};
 use crate::store::{self, CartLine, CartTotal, Placed, Product};
@@ -36,11 +42,12 @@ const MAX_QTY: u32 = 100;
 pub struct App {
     pool: Arc<Pool>,
     sim: Sim,
+    metrics: Metrics,
 }
 
 impl App {
     pub fn new(pool: Arc<Pool>, sim: Sim) -> App {
-        App { pool, sim }
+        App { pool, sim, metrics: Metrics::default() }
     }
 
     /// Runs `f` on a pooled connection on the blocking thread pool.
@@ -64,7 +71,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/checkout", post(checkout))
         .route("/health", get(health))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), measure))
+        .route("/metrics", get(metrics_text))
         .with_state(app)
+}
+
+/// Times and counts every request (the layer sits under `/metrics`, which it never sees), and
+/// answers an `/api/` request with an injected 500 at `--fault-rate`.
+async fn measure(State(app): AppState, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = metrics::route_label(req.method().as_str(), req.uri().path());
+    let response = if req.uri().path().starts_with("/api/") && app.sim.fault() {
+        ApiError::Injected.into_response()
+    } else {
+        next.run(req).await
+    };
+    app.metrics.observe(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn metrics_text(State(app): AppState) -> Response {
+    let mut r = app.metrics.render().into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
 }
 
 type AppState = State<Arc<App>>;
@@ -256,6 +288,8 @@ pub enum ApiError {
     Conflict(&'static str),
     BadGateway(&'static str),
     Internal(String),
+    /// `--fault-rate`: a 500 on purpose, not logged as the server's fault.
+    Injected,
 }
 
 impl ApiError {
@@ -283,6 +317,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.as_str()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, *m),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, *m),
+            ApiError::Injected => (StatusCode::INTERNAL_SERVER_ERROR, "injected fault (--fault-rate)"),
             ApiError::Internal(m) => {
                 // The only failure that is the server's fault: say it where an operator looks.
                 tracing::error!("demo shop: {m}");

@@ -34,6 +34,10 @@ pub struct TargetArgs {
     /// Fraction of checkouts whose payment call fails; those answer 502 and keep the cart.
     #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = fraction)]
     pub error_rate: f64,
+    /// Fraction of all `/api/` requests that answer 500 at once, whatever the endpoint (an
+    /// erroring canary); drawn from the same seeded generator.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = fraction)]
+    pub fault_rate: f64,
     /// Seed of the catalog and of the latency jitter and payment failures.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

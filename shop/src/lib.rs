@@ -10,7 +10,9 @@
 //! - simulated work with realistic jitter, a slow third-party payment call in checkout, and a
 //!   cold cache after start (`sim`);
 //! - knobs to make it worse on purpose: `--latency-scale`, `--regression` (checkout only),
-//!   `--error-rate` (payment failures → 502), `--warmup-secs`/`--warmup-extra-ms`.
+//!   `--error-rate` (payment failures → 502), `--fault-rate` (any API request → 500),
+//!   `--warmup-secs`/`--warmup-extra-ms`;
+//! - its own request metrics for Prometheus at `/metrics` (`metrics`).
 //!
 //! It only listens on 127.0.0.1, and nothing here is secure: passwords and tokens are
 //! stand-ins (see `auth`). The endpoints are listed in `api`.
@@ -26,6 +28,7 @@ mod api;
 mod args;
 mod auth;
 mod error;
+mod metrics;
 mod pool;
 mod server;
 mod sim;

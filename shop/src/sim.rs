@@ -59,6 +59,7 @@ pub struct Sim {
     regression: f64,
     third_party_ms: f64,
     error_rate: f64,
+    fault_rate: f64,
     warmup_secs: f64,
     warmup_extra_ms: f64,
     rng: Mutex<SplitMix64>,
@@ -72,6 +73,7 @@ impl Sim {
             regression: args.regression,
             third_party_ms: args.third_party_ms,
             error_rate: args.error_rate,
+            fault_rate: args.fault_rate,
             warmup_secs: args.warmup_secs,
             warmup_extra_ms: args.warmup_extra_ms,
             rng: Mutex::new(SplitMix64::new(args.seed)),
@@ -94,6 +96,11 @@ impl Sim {
         let ms = self.third_party_ms * self.jitter() * self.regression_factor(true) * self.scale;
         let failed = self.error_rate > 0.0 && self.uniform() < self.error_rate;
         Payment { latency: millis(ms), failed }
+    }
+
+    /// Whether this request fails with an injected fault (`--fault-rate`).
+    pub fn fault(&self) -> bool {
+        self.fault_rate > 0.0 && self.uniform() < self.fault_rate
     }
 
     fn regression_factor(&self, on_checkout_path: bool) -> f64 {
@@ -202,6 +209,14 @@ mod tests {
         assert_eq!(s.warmup_extra_ms(10.0), 0.0);
         assert_eq!(s.warmup_extra_ms(99.0), 0.0);
         assert_eq!(sim(&[]).warmup_extra_ms(0.0), 0.0);
+    }
+
+    #[test]
+    fn fault_rate_is_respected() {
+        let s = sim(&["--fault-rate", "0.02", "--seed", "5"]);
+        let faults = (0..20_000).filter(|_| s.fault()).count();
+        assert!((300..500).contains(&faults), "{faults} of 20000 faulted");
+        assert!(!(0..1000).any(|_| sim(&[]).fault()));
     }
 
     #[test]

@@ -274,3 +274,54 @@ fn arguments_are_checked_when_parsed() {
         assert!(TargetArgs::try_from_args(bad.iter().copied()).is_err(), "{bad:?} accepted");
     }
 }
+
+/// `GET /metrics` as raw text (it is not JSON).
+fn metrics_text(port: u16) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("header end");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    body.to_string()
+}
+
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        .parse()
+        .expect("a number")
+}
+
+#[test]
+fn metrics_count_and_time_requests_by_route_and_status() {
+    let t = start_fast(&["--error-rate", "1"]);
+    let port = t.port();
+    let token = login(port, "u5");
+    post(port, "/api/cart", json!({"token": token, "product_id": 3, "qty": 1}));
+    assert_error(&post(port, "/api/checkout", json!({"token": token})), 502);
+    assert_error(&get(port, "/nowhere"), 404);
+    let text = metrics_text(port);
+    assert_eq!(sample(&text, r#"http_server_requests_total{route="POST /api/login",status="200"}"#), 1.0);
+    assert_eq!(sample(&text, r#"http_server_requests_total{route="POST /api/checkout",status="502"}"#), 1.0);
+    assert_eq!(sample(&text, r#"http_server_requests_total{route="other",status="404"}"#), 1.0);
+    let h = r#"http_server_request_duration_seconds"#;
+    let checkout = r#"route="POST /api/checkout",status_class="5xx""#;
+    assert_eq!(sample(&text, &format!("{h}_count{{{checkout}}}")), 1.0);
+    assert_eq!(sample(&text, &format!("{h}_bucket{{{checkout},le=\"+Inf\"}}")), 1.0);
+    assert!(sample(&text, &format!("{h}_sum{{{checkout}}}")) > 0.0);
+    // /metrics itself is not counted.
+    assert!(!metrics_text(port).contains("/metrics"));
+}
+
+#[test]
+fn fault_rate_answers_api_requests_with_500() {
+    let t = start_fast(&["--fault-rate", "1"]);
+    let port = t.port();
+    assert_error(&get(port, "/api/products"), 500);
+    assert_eq!(get(port, "/health").status, 200, "only /api/ requests fault");
+    let text = metrics_text(port);
+    assert_eq!(sample(&text, r#"http_server_requests_total{route="GET /api/products",status="500"}"#), 1.0);
+}

@@ -3,6 +3,7 @@
 //! prints the result. Only this module prints.
 
 mod announce;
+mod canary;
 mod demo;
 mod evaluate;
 mod github;
@@ -52,6 +53,10 @@ pub enum Command {
     /// The main job: render, run k6, ingest, compare with the baseline, evaluate the
     /// policies, write the run directory and record the run. Exit codes as `evaluate`.
     Run(RunArgs),
+    /// Canary analysis: compare a canary with the stable version from Prometheus, one look per
+    /// interval, under the canary rules (policies/canary.rego). Exit 0 = promote, 1 = roll
+    /// back, 2 = inconclusive or error (too little traffic or missing data is never a promote).
+    Canary(CanaryArgs),
     /// List recorded runs; `history changepoints`: shifts in a test's history.
     History(HistoryArgs),
     /// The scheduled job: `run`, then `history changepoints` over the test's history with the
@@ -413,6 +418,46 @@ pub enum PolicyCommand {
     Check { dir: Option<PathBuf> },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct CanaryArgs {
+    /// Prometheus base URL (Mimir: its `/prometheus` path).
+    #[arg(long, value_name = "URL")]
+    pub prometheus: String,
+    /// Mimir tenant (`X-Scope-OrgID`).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// PromQL label matchers of the canary's series, without braces: `instance="10.0.0.7:8080"`.
+    #[arg(long, value_name = "MATCHERS")]
+    pub canary_selector: String,
+    /// PromQL label matchers of the stable version's series.
+    #[arg(long, value_name = "MATCHERS")]
+    pub stable_selector: String,
+    /// How long to watch at most (a whole number of intervals).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub duration: std::time::Duration,
+    /// One window and one look per interval.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Wait this long after a window ends before reading it: at least one scrape interval.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub delay: std::time::Duration,
+    #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
+    pub format: VerdictFormat,
+    /// The latency histogram (classic buckets, seconds), without `_bucket`.
+    #[arg(long, default_value = "http_server_request_duration_seconds")]
+    pub latency_metric: String,
+    /// Matchers for the requests whose latency counts (empty: all).
+    #[arg(long, default_value = r#"status_class!="5xx""#)]
+    pub latency_matchers: String,
+    /// The request counter; a status label starting with 5 is an error.
+    #[arg(long, default_value = "http_server_requests_total")]
+    pub requests_metric: String,
+    #[arg(long, default_value = "route")]
+    pub route_label: String,
+    #[arg(long, default_value = "status")]
+    pub status_label: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum VerdictFormat {
     Text,
@@ -558,6 +603,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         },
         Command::Baseline(cmd) => history::baseline(&cmd, s),
         Command::Nightly(args) => nightly::run(&args, s),
+        Command::Canary(args) => canary::run(&args, s),
         Command::Demo(args) => demo::run(&args, s),
         Command::Publish(args) => grafana::publish(&args, s),
         Command::Grafana(cmd) => grafana::run(&cmd, s),

@@ -65,6 +65,30 @@ impl Policies {
     }
 }
 
+impl Policies {
+    /// Evaluates one query (`data.k6gate_canary.decision`) over `input` with `data`, for the
+    /// rule sets beside the gate's; `None` when it is undefined (the caller fails closed).
+    pub fn query(
+        &self,
+        data: &serde_json::Value,
+        input: &serde_json::Value,
+        query: &str,
+    ) -> Result<Option<serde_json::Value>, PolicyError> {
+        let mut engine = self.engine.clone();
+        engine.add_data_json(&data.to_string()).map_err(rego_err)?;
+        engine.set_input_json(&input.to_string()).map_err(rego_err)?;
+        let q = engine.eval_query(query.to_string(), false).map_err(rego_err)?;
+        let Some(v) = q.result.first().and_then(|r| r.expressions.first()).map(|e| &e.value) else {
+            return Ok(None);
+        };
+        if *v == regorus::Value::Undefined {
+            return Ok(None);
+        }
+        let s = v.to_json_str().map_err(rego_err)?;
+        serde_json::from_str(&s).map(Some).map_err(rego_err)
+    }
+}
+
 /// One Rego unit test's outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestOutcome {

@@ -62,11 +62,28 @@ pub async fn instant_async(
     promql: &str,
     policy: &RetryPolicy,
 ) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
+    instant_at_async(client, base, tenant, auth, promql, None, policy).await
+}
+
+/// [`instant_async`] evaluated at `at` (Unix seconds) instead of Prometheus's now, so that
+/// consecutive windows (`increase(x[30s])` at t, t+30, ...) neither overlap nor leave gaps.
+pub async fn instant_at_async(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: Option<&str>,
+    auth: &super::remote_write::Auth,
+    promql: &str,
+    at: Option<f64>,
+    policy: &RetryPolicy,
+) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
     let url = format!("{base}/api/v1/query");
     let shown = super::remote_write::redact_url(&url);
     let scrub = |text: String| Secret::scrub_all(auth.secrets(), &text);
     let http = |message: String| QueryError::Http { url: shown.clone(), message: scrub(message) };
-    let with_query = format!("{url}?query={}", crate::net::percent_encode(promql));
+    let mut with_query = format!("{url}?query={}", crate::net::percent_encode(promql));
+    if let Some(t) = at {
+        with_query.push_str(&format!("&time={t:.3}"));
+    }
     let attempt = |_, _| async {
         let mut req = client.get(&with_query);
         if let Some(t) = tenant {

@@ -161,3 +161,19 @@ fn approval_trust_inside_github_actions_is_a_warning_annotation() {
     // Without Actions, the same warning is a plain one.
     evaluate().status(0).stderr_contains("warning: --approval trust").stderr_lacks("::warning::");
 }
+
+#[test]
+fn canary_needs_whole_intervals_and_fails_closed_without_prometheus() {
+    let canary = ["canary", "--canary-selector", r#"instance="a:1""#, "--stable-selector", r#"instance="b:1""#];
+    K6gate::new()
+        .args(canary)
+        .args(["--prometheus", "http://127.0.0.1:9", "--duration", "45s", "--interval", "30s"])
+        .status(2)
+        .stderr_contains("must be a multiple of --interval");
+    // Nothing listens on port 9: the first look is an error (exit 2), never a promote.
+    K6gate::new()
+        .args(canary)
+        .args(["--prometheus", "http://127.0.0.1:9", "--duration", "2s", "--interval", "1s", "--delay", "0s"])
+        .status(2)
+        .stderr_contains("reading the populations from Prometheus failed; nothing is promoted");
+}

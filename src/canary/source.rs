@@ -1,0 +1,187 @@
+//! Reading one window of both populations from Prometheus (or Mimir's Prometheus API): two
+//! instant queries per population, evaluated at the window's end so that consecutive windows
+//! neither overlap nor leave gaps. `increase()` handles counter resets (a restarted canary).
+//! A population with no series in a window simply has no traffic there; a query that fails
+//! (after the query client's retries) is an error, never an empty window.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::CanaryError;
+use super::window::{Population, RouteWindow, Window};
+use crate::prom::query::{self, QueryError};
+use crate::prom::remote_write::Auth;
+
+/// Where and what to read.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// Prometheus base URL (`http://127.0.0.1:9090`; Mimir: `.../prometheus`).
+    pub url: String,
+    #[serde(skip)]
+    pub tenant: Option<String>,
+    #[serde(skip)]
+    pub auth: Auth,
+    /// PromQL label matchers of each population, without braces: `instance="10.0.0.7:8080"`.
+    pub canary_selector: String,
+    pub stable_selector: String,
+    /// The classic latency histogram's name (without `_bucket`), in seconds.
+    pub latency_metric: String,
+    /// Extra matchers for the latency histogram: which requests' latency counts (the demo
+    /// shop's: `status_class!="5xx"`, the requests that did not fail).
+    pub latency_matchers: String,
+    /// The request counter, with a status-code label.
+    pub requests_metric: String,
+    pub route_label: String,
+    pub status_label: String,
+}
+
+fn matchers(parts: &[&str]) -> String {
+    parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(",")
+}
+
+impl Source {
+    /// The two queries of one population over windows of `seconds`: latency buckets by
+    /// route and `le`, requests by route and status.
+    pub fn queries(&self, selector: &str, seconds: u64) -> (String, String) {
+        let route = &self.route_label;
+        let latency = format!(
+            "sum by ({route}, le) (increase({}_bucket{{{}}}[{seconds}s]))",
+            self.latency_metric,
+            matchers(&[selector, &self.latency_matchers])
+        );
+        let requests = format!(
+            "sum by ({route}, {}) (increase({}{{{}}}[{seconds}s]))",
+            self.status_label,
+            self.requests_metric,
+            matchers(&[selector])
+        );
+        (latency, requests)
+    }
+
+    /// Both populations over the window of `seconds` ending at `end_s`.
+    pub fn window(&self, client: &reqwest::Client, end_s: f64, seconds: u64) -> Result<Window, CanaryError> {
+        let canary = self.population(client, &self.canary_selector, end_s, seconds)?;
+        let stable = self.population(client, &self.stable_selector, end_s, seconds)?;
+        Ok(Window { end_s, seconds: seconds as f64, canary, stable })
+    }
+
+    fn population(
+        &self,
+        client: &reqwest::Client,
+        selector: &str,
+        end_s: f64,
+        seconds: u64,
+    ) -> Result<Population, CanaryError> {
+        let (latency, requests) = self.queries(selector, seconds);
+        let run = |promql: String| -> Result<Vec<(serde_json::Value, f64)>, CanaryError> {
+            let fut = query::instant_at_async(
+                client,
+                &self.url,
+                self.tenant.as_deref(),
+                &self.auth,
+                &promql,
+                Some(end_s),
+                &query::RETRY,
+            );
+            crate::net::block_on(fut)
+                .map_err(|e| CanaryError::Prometheus(QueryError::from(e)))?
+                .map_err(CanaryError::Prometheus)
+        };
+        Ok(population_of(&run(latency)?, &run(requests)?, &self.route_label, &self.status_label))
+    }
+}
+
+fn label<'a>(metric: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    metric.get(name).and_then(|v| v.as_str())
+}
+
+/// A population from the two queries' results. Series without the route label count under
+/// `""`; a `le` that is not a number is skipped (never a made-up bucket).
+pub fn population_of(
+    latency: &[(serde_json::Value, f64)],
+    requests: &[(serde_json::Value, f64)],
+    route_label: &str,
+    status_label: &str,
+) -> Population {
+    let mut routes: BTreeMap<String, RouteWindow> = BTreeMap::new();
+    for (m, v) in requests {
+        let r = routes.entry(label(m, route_label).unwrap_or("").to_string()).or_default();
+        let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
+        r.requests += v;
+        if label(m, status_label).is_some_and(|s| s.starts_with('5')) {
+            r.errors += v;
+        }
+    }
+    for (m, v) in latency {
+        let le = label(m, "le").and_then(|le| match le {
+            "+Inf" | "Inf" | "inf" => Some(f64::INFINITY),
+            other => other.parse::<f64>().ok(),
+        });
+        let Some(le) = le else { continue };
+        if v.is_finite() {
+            routes.entry(label(m, route_label).unwrap_or("").to_string()).or_default().buckets.push((le, v.max(0.0)));
+        }
+    }
+    Population { routes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn source() -> Source {
+        Source {
+            url: "http://127.0.0.1:9".into(),
+            tenant: None,
+            auth: Auth::None,
+            canary_selector: r#"instance="127.0.0.1:19802""#.into(),
+            stable_selector: r#"instance="127.0.0.1:19801""#.into(),
+            latency_metric: "http_server_request_duration_seconds".into(),
+            latency_matchers: r#"status_class!="5xx""#.into(),
+            requests_metric: "http_server_requests_total".into(),
+            route_label: "route".into(),
+            status_label: "status".into(),
+        }
+    }
+
+    #[test]
+    fn queries_read_increases_over_the_window() {
+        let (l, r) = source().queries(r#"instance="127.0.0.1:19802""#, 30);
+        assert_eq!(
+            l,
+            r#"sum by (route, le) (increase(http_server_request_duration_seconds_bucket{instance="127.0.0.1:19802",status_class!="5xx"}[30s]))"#
+        );
+        assert_eq!(
+            r,
+            r#"sum by (route, status) (increase(http_server_requests_total{instance="127.0.0.1:19802"}[30s]))"#
+        );
+    }
+
+    #[test]
+    fn results_become_routes_with_errors_and_buckets() {
+        let requests = [
+            (json!({"route": "POST /api/checkout", "status": "200"}), 97.2),
+            (json!({"route": "POST /api/checkout", "status": "502"}), 2.1),
+            (json!({"route": "GET /api/products", "status": "200"}), 50.0),
+        ];
+        let latency = [
+            (json!({"route": "POST /api/checkout", "le": "0.01"}), 40.0),
+            (json!({"route": "POST /api/checkout", "le": "+Inf"}), 97.2),
+            (json!({"route": "POST /api/checkout", "le": "bogus"}), 1.0),
+        ];
+        let p = population_of(&latency, &requests, "route", "status");
+        let c = &p.routes["POST /api/checkout"];
+        assert!((c.requests - 99.3).abs() < 1e-9 && (c.errors - 2.1).abs() < 1e-9);
+        assert_eq!(c.buckets, [(0.01, 40.0), (f64::INFINITY, 97.2)]);
+        assert_eq!(p.requests(), 149.3);
+    }
+
+    #[test]
+    fn an_unreachable_prometheus_is_an_error_not_an_empty_window() {
+        let client = query::client().unwrap();
+        let e = source().window(&client, 1_800_000_000.0, 30).unwrap_err();
+        assert!(matches!(e, CanaryError::Prometheus(_)), "{e}");
+    }
+}

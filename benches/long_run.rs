@@ -58,7 +58,10 @@ fn main() {
         vm_hwm_kib().map_or(0, |k| k / 1024)
     );
     if summary.whole_run.total.requests != reader.truth.requests {
-        eprintln!("long_run: {} requests summarized, {} written", summary.whole_run.total.requests, reader.truth.requests);
+        eprintln!(
+            "long_run: {} requests summarized, {} written",
+            summary.whole_run.total.requests, reader.truth.requests
+        );
         std::process::exit(1);
     }
 }

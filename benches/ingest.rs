@@ -64,7 +64,13 @@ fn reader(c: &mut Criterion) {
     g.sample_size(10);
     for threads in [1, 2] {
         g.bench_function(format!("{threads} thread(s)"), |b| {
-            b.iter(|| black_box(read_json_lines(&big[..], &spec, false, threads).map(|r| r.lines).ok()))
+            b.iter(|| {
+                black_box(
+                    read_json_lines(&big[..], &spec, false, threads, k6gate::aggregate::FULL_RESOLUTION_S)
+                        .map(|r| r.lines)
+                        .ok(),
+                )
+            })
         });
     }
     g.finish();

@@ -230,6 +230,7 @@ fn identity(run: &Run, case: &Case, source: &str) -> RunIdentity {
         trimmed_s: Some(30.0),
         load_model: run.load_model.clone(),
         load_generator: run.load_generator.clone(),
+        series_window_s: None,
     }
 }
 

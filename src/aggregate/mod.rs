@@ -1,4 +1,4 @@
-//! Streaming aggregation of k6 samples into one-second windows.
+//! Streaming aggregation of k6 samples into windows: one second long, or coarser for a long run.
 //!
 //! Every sample lands in exactly one cell keyed by (window, stage tag, group, metric). An
 //! `http_req_duration` sample with an `expected_response` tag lands in the cell of its
@@ -9,6 +9,14 @@
 //! number of samples. Aggregators built over different chunks of the input merge exactly,
 //! which is what lets k6gate parse a large file on all cores. Phases, steady state and the
 //! whole run are merges of windows, computed later without re-reading the input.
+//!
+//! Windows are 1 s long while the samples span at most the full-resolution limit's count of
+//! windows (default [`FULL_RESOLUTION_S`]: 30 minutes). When a sample widens the span beyond
+//! it, every cell is re-bucketed into the smallest window of [`WINDOW_LADDER_S`] that fits
+//! again, by merging the cells (sketches and exact sums: never averaged percentiles), and
+//! aggregation continues at that size. So memory is bounded by the limit, not the run's
+//! length, and the window size depends only on the samples' span, never on how the input
+//! was split: merging two aggregators re-buckets the finer one first.
 //!
 //! It takes k6's sample types from `samples` and must never import `ingest`: ingest sits
 //! above it, handing each sample over as it parses (ARCHITECTURE.md, layering).
@@ -28,8 +36,25 @@ use crate::samples::tags::{METADATA_TAGS, SLOT_EXPECTED, SLOT_METADATA, SLOT_STA
 pub const DURATION_PARTS: [&str; 3] =
     [metric::HTTP_REQ_DURATION, metric::HTTP_REQ_DURATION_EXPECTED, metric::HTTP_REQ_DURATION_UNEXPECTED];
 
-/// Window length. Fixed: the RunSummary's series are per second.
+/// One second: the finest window, and the unit window keys are counted in.
 pub const WINDOW_NS: i64 = 1_000_000_000;
+
+/// Window sizes in seconds, finest first. Each divides the next, so a coarser window is
+/// always a whole number of finer ones (re-bucketing never splits a cell). The last one is
+/// kept for runs longer than the limit allows even at its size.
+pub const WINDOW_LADDER_S: [i64; 6] = [1, 10, 60, 300, 900, 3600];
+
+/// Default full-resolution limit, in seconds of 1 s windows: runs spanning at most this many
+/// windows keep 1 s windows; longer ones use the smallest size of [`WINDOW_LADDER_S`] that
+/// keeps their window count within it.
+pub const FULL_RESOLUTION_S: u64 = 30 * 60;
+
+/// The smallest window size of the ladder at which the seconds `lo..=hi` span at most
+/// `max_windows` windows (the largest size when none does).
+pub fn window_for(lo: i64, hi: i64, max_windows: u64) -> i64 {
+    let fits = |w: i64| (hi.div_euclid(w) - lo.div_euclid(w) + 1) as u64 <= max_windows.max(1);
+    WINDOW_LADDER_S.iter().copied().find(|w| fits(*w)).unwrap_or(3600)
+}
 
 /// Separator inside interned group keys (cannot appear in a k6 tag value read by the fast path).
 const KEY_SEP: char = '\u{1f}';
@@ -76,7 +101,8 @@ impl Interner {
     }
 }
 
-/// Cell key: (window start in unix seconds, stage id, group id, metric id).
+/// Cell key: (window start in unix seconds, stage id, group id, metric id). Window starts
+/// are multiples of the aggregator's window size ([`Aggregator::window_s`]).
 pub type CellKey = (i64, u16, u32, u32);
 
 /// Errors are line-local: the caller knows the file and line.
@@ -112,10 +138,24 @@ pub struct Aggregator {
     last_ids: Option<(u16, u32)>,
     /// Ids of the two `expected_response` submetrics of `http_req_duration`, once interned.
     expected_ids: Option<(u32, u32)>,
+    /// Current window size in seconds, from [`WINDOW_LADDER_S`].
+    window_s: i64,
+    /// The full-resolution limit: most windows the span may cover before re-bucketing.
+    max_windows: u64,
+    /// First and last second with a sample (`lo > hi` before the first one).
+    lo_s: i64,
+    hi_s: i64,
 }
 
 impl Aggregator {
+    /// An aggregator with the default full-resolution limit ([`FULL_RESOLUTION_S`]).
     pub fn new(spec: TagSpec) -> Aggregator {
+        Aggregator::with_full_resolution(spec, FULL_RESOLUTION_S)
+    }
+
+    /// An aggregator that keeps 1 s windows while the samples span at most `seconds` of
+    /// them, and coarser windows beyond (module docs).
+    pub fn with_full_resolution(spec: TagSpec, seconds: u64) -> Aggregator {
         let mut stages = Interner::default();
         stages.intern("");
         let mut groups = Interner::default();
@@ -139,7 +179,73 @@ impl Aggregator {
             last_span: None,
             last_ids: None,
             expected_ids: None,
+            window_s: 1,
+            max_windows: seconds.max(1),
+            lo_s: i64::MAX,
+            hi_s: i64::MIN,
         }
+    }
+
+    /// Seconds per window of the cells (1 unless the run is longer than the limit).
+    pub fn window_s(&self) -> i64 {
+        self.window_s
+    }
+
+    /// The full-resolution limit, in 1 s windows.
+    pub fn full_resolution_s(&self) -> u64 {
+        self.max_windows
+    }
+
+    /// First and last second holding a sample.
+    pub fn span_s(&self) -> Option<(i64, i64)> {
+        (self.lo_s <= self.hi_s).then_some((self.lo_s, self.hi_s))
+    }
+
+    /// Widens the span to second `sec`, re-bucketing when it no longer fits the limit.
+    #[cold]
+    fn widen(&mut self, sec: i64) {
+        self.lo_s = self.lo_s.min(sec);
+        self.hi_s = self.hi_s.max(sec);
+        let w = window_for(self.lo_s, self.hi_s, self.max_windows);
+        if w > self.window_s {
+            self.rebucket(w);
+        }
+    }
+
+    /// Moves every cell into windows of `window_s` seconds (a coarser size of the ladder),
+    /// merging the cells that fall into one window: counts and sums exactly, sketches by
+    /// their exact merge, spans by their extremes.
+    pub fn rebucket(&mut self, window_s: i64) {
+        if window_s <= self.window_s {
+            return;
+        }
+        self.flush_span();
+        let to = |w: i64| w.div_euclid(window_s) * window_s;
+        let mut cells: FxHashMap<CellKey, Acc> = FxHashMap::default();
+        cells.reserve(self.cells.len() / (window_s / self.window_s).max(1) as usize + 1);
+        for ((w, st, g, m), acc) in self.cells.drain() {
+            match cells.entry((to(w), st, g, m)) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&acc),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(acc);
+                }
+            }
+        }
+        self.cells = cells;
+        let mut status: FxHashMap<(i64, u16, u32), [u64; 6]> = FxHashMap::default();
+        for ((w, st, g), counts) in self.status.drain() {
+            let e = status.entry((to(w), st, g)).or_default();
+            e.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+        }
+        self.status = status;
+        let mut spans: FxHashMap<(i64, u16), (i64, i64)> = FxHashMap::default();
+        for ((w, st), (lo, hi)) in self.spans.drain() {
+            let e = spans.entry((to(w), st)).or_insert((lo, hi));
+            e.0 = e.0.min(lo);
+            e.1 = e.1.max(hi);
+        }
+        self.spans = spans;
+        self.window_s = window_s;
     }
 
     pub fn spec(&self) -> &TagSpec {
@@ -198,7 +304,11 @@ impl Aggregator {
             }
             _ => {}
         }
-        let window = p.time_ns.div_euclid(WINDOW_NS);
+        let sec = p.time_ns.div_euclid(WINDOW_NS);
+        if sec < self.lo_s || sec > self.hi_s {
+            self.widen(sec);
+        }
+        let window = if self.window_s == 1 { sec } else { sec.div_euclid(self.window_s) * self.window_s };
         let with_sketch = ty.is_none_or(|t| t.kind == metric::MetricKind::Trend);
         if p.metric == metric::HTTP_REQ_DURATION {
             // The latency of expected responses is what k6gate judges: in a cell of its own.
@@ -312,6 +422,12 @@ impl Aggregator {
     pub fn merge(&mut self, mut other: Aggregator) -> Result<(), (u64, AddError)> {
         self.finish();
         other.finish();
+        // One window size: the coarser of the two, then whatever the joint span needs.
+        let window_s = self.window_s.max(other.window_s);
+        self.rebucket(window_s);
+        other.rebucket(window_s);
+        self.lo_s = self.lo_s.min(other.lo_s);
+        self.hi_s = self.hi_s.max(other.hi_s);
         let mids: Vec<u32> = other.metrics.names.iter().map(|n| self.metrics.intern(n)).collect();
         let sids: Vec<u16> = other.stages.names.iter().map(|n| self.stages.intern(n) as u16).collect();
         let gids: Vec<u32> = other.groups.names.iter().map(|n| self.groups.intern(n)).collect();
@@ -379,6 +495,9 @@ impl Aggregator {
             *e = (*e).min(line);
         }
         self.samples += other.samples;
+        if let Some((lo, hi)) = self.span_s() {
+            self.rebucket(window_for(lo, hi, self.max_windows));
+        }
         conflict.map_or(Ok(()), Err)
     }
 
@@ -431,5 +550,131 @@ fn status_class(status: Option<&str>) -> usize {
     match status.and_then(|s| s.as_bytes().first()) {
         Some(c @ b'1'..=b'5') if status.is_some_and(|s| s.len() == 3) => usize::from(c - b'0'),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::samples::Tags;
+    use crate::stats::{ExactSum, Sketch};
+
+    const T0: i64 = 1_795_824_000;
+
+    /// `http_req_duration` samples, three a second for `seconds` seconds, with a spread of
+    /// values (and a slow one now and then): (second, value).
+    fn samples(seconds: i64) -> Vec<(i64, f64)> {
+        let mut x: u64 = 7;
+        let mut out = Vec::new();
+        for s in 0..seconds {
+            for _ in 0..3 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                out.push((s, if u < 0.02 { 900.0 * u + 200.0 } else { 5.0 + 95.0 * u }));
+            }
+        }
+        out
+    }
+
+    fn feed(agg: &mut Aggregator, points: &[(i64, f64)]) {
+        for (i, (s, v)) in points.iter().enumerate() {
+            let p = Point {
+                metric: Cow::Borrowed(metric::HTTP_REQ_DURATION),
+                time_ns: (T0 + s) * WINDOW_NS + (i as i64 % 3) * 300_000_000,
+                value: *v,
+                tags: Tags::default(),
+                same_tags: false,
+            };
+            agg.add_point(&p, 0).unwrap();
+        }
+        agg.finish();
+    }
+
+    /// Cells by window start (one stage, group and metric here).
+    fn by_window(agg: &Aggregator) -> BTreeMap<i64, &Acc> {
+        agg.cells.iter().map(|(k, a)| (k.0, a)).collect()
+    }
+
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_window_is_the_smallest_of_the_ladder_that_fits_the_limit() {
+        assert_eq!(window_for(T0, T0 + 1799, 1800), 1);
+        assert_eq!(window_for(T0, T0 + 1800, 1800), 10);
+        assert_eq!(window_for(T0, T0 + 24 * 3600, 1800), 60);
+        assert_eq!(window_for(T0, T0 + 7 * 24 * 3600, 1800), 900);
+        assert_eq!(window_for(T0, T0 + 400 * 24 * 3600, 1800), 3600, "the last size beyond every fit");
+    }
+
+    /// Re-bucketed 1 s cells equal the 60 s cells built directly from the same samples:
+    /// counts, sums, extremes and sketches exactly, so quantiles are within the sketch's error
+    /// of the exact ones.
+    #[test]
+    fn rebucketing_merges_windows_into_the_directly_built_coarse_ones() {
+        let points = samples(600);
+        let mut agg = Aggregator::with_full_resolution(TagSpec::default(), 3600);
+        feed(&mut agg, &points);
+        assert_eq!((agg.window_s(), agg.cells.len()), (1, 600));
+        agg.rebucket(60);
+        assert_eq!((agg.window_s(), agg.cells.len()), (60, 10));
+        assert_eq!(agg.spans.len(), 10);
+        for (w, acc) in by_window(&agg) {
+            assert_eq!(w % 60, 0);
+            let mut values: Vec<f64> = points.iter().filter(|(s, _)| (T0 + s) / 60 * 60 == w).map(|p| p.1).collect();
+            let mut sketch = Sketch::new();
+            let mut sum = ExactSum::default();
+            values.iter().for_each(|v| {
+                sketch.add(*v);
+                sum.add(*v);
+            });
+            assert_eq!(acc.count, values.len() as u64);
+            assert_eq!(acc.sum, sum);
+            assert_eq!(acc.sketch.as_deref(), Some(&sketch), "the merged sketch is the direct one");
+            values.sort_by(f64::total_cmp);
+            for q in [0.5, 0.95, 0.99] {
+                let exact = values[((values.len() - 1) as f64 * q).floor() as usize];
+                let got = acc.sketch.as_ref().and_then(|s| s.quantile(q)).unwrap();
+                assert!((got / exact - 1.0).abs() <= 0.01, "q{q} of window {w}: {got} vs {exact}");
+            }
+        }
+    }
+
+    /// Streaming past the limit re-buckets on the way, and however the input is split the
+    /// merged aggregator has the same window size and cells.
+    #[test]
+    fn streaming_past_the_limit_coarsens_and_does_not_depend_on_the_split() {
+        let points = samples(7000);
+        let mut whole = Aggregator::with_full_resolution(TagSpec::default(), 600);
+        feed(&mut whole, &points[..3 * 500]);
+        assert_eq!(whole.window_s(), 1, "500 s fit 600 windows");
+        feed(&mut whole, &points[3 * 500..]);
+        // 7,000 s: 700 windows of 10 s are too many, 117 of 60 s fit.
+        assert_eq!(whole.window_s(), 60);
+        assert!(whole.cells.len() <= 600);
+        let total: u64 = whole.cells.values().map(|a| a.count).sum();
+        assert_eq!(total, points.len() as u64);
+
+        // A short part (still at 1 s) merged into a long one, and the other way round.
+        for cut in [3 * 100, 3 * 6900] {
+            let (mut a, mut b) = (
+                Aggregator::with_full_resolution(TagSpec::default(), 600),
+                Aggregator::with_full_resolution(TagSpec::default(), 600),
+            );
+            feed(&mut a, &points[..cut]);
+            feed(&mut b, &points[cut..]);
+            assert_ne!(a.window_s(), b.window_s());
+            a.merge(b).unwrap();
+            assert_eq!(a.window_s(), 60);
+            let (x, y) = (by_window(&a), by_window(&whole));
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>());
+            for (w, acc) in x {
+                let other = y.get(&w).unwrap();
+                assert_eq!((acc.count, acc.sum, acc.min, acc.max), (other.count, other.sum, other.min, other.max));
+                assert_eq!(acc.sketch, other.sketch);
+            }
+            assert_eq!(a.spans, whole.spans);
+        }
     }
 }

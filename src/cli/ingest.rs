@@ -13,6 +13,7 @@ pub fn run(args: &IngestArgs) -> Result<Exit> {
         k6_exit_code: args.k6_exit_code,
         threads: args.threads,
         progress: !args.no_progress,
+        full_resolution_s: args.full_resolution.as_secs(),
     };
     let summary = ingest(&args.files, &opts)?;
     let json = serde_json::to_string_pretty(&summary).map_err(Error::serialize("run summary"))?;

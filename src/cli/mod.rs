@@ -558,6 +558,10 @@ pub struct IngestArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Keep 1 s windows in the series of runs up to this long; longer runs get coarser
+    /// windows (10 s, 1 min, 5 min, ...) merged from them, so the summary stays small.
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub full_resolution: std::time::Duration,
 }
 
 /// Runs the CLI and returns the process exit code. Errors are printed here, once, with

@@ -6,6 +6,15 @@
 //! interval on their logarithms. Anything that makes a comparison unsound (a missing phase,
 //! too few windows, no requests, a value that is not a number) is an explicit state, never
 //! a silent pass. This module does no IO.
+//!
+//! Windows are 1 s long, or coarser for a run longer than ingest's full-resolution limit
+//! (`Series::window_s`). Throughput windows are read per second at any size. Runs whose
+//! series differ in window size are not compared window by window: the p95 of a 60 s window
+//! varies far less than that of a 1 s window, so pooling or ranking them together would
+//! measure the resolution, not the service, and a summary keeps no per-window sketches to
+//! re-aggregate the finer run. Their latency and throughput comparisons are
+//! `insufficient-data` with the two sizes as the reason (the policy fails closed); the error
+//! rate, from request counts, is compared as always.
 
 use std::collections::BTreeMap;
 
@@ -188,6 +197,10 @@ pub struct RunIdentity {
     /// Whether k6 produced the load it was asked for, over the compared part.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub load_generator: Option<LoadGenerator>,
+    /// Seconds per series window, when coarser than 1 s (a run longer than ingest's
+    /// full-resolution limit): the resolution of its per-window statistics.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub series_window_s: Option<f64>,
 }
 
 impl RunIdentity {
@@ -205,6 +218,7 @@ impl RunIdentity {
             trimmed_s: summary.steady_state.as_ref().map(|s| s.trimmed_s),
             load_model: m.load_model.clone(),
             load_generator: summary.load_generator.clone(),
+            series_window_s: summary.series.as_ref().map(|s| s.window_s).filter(|w| *w != 1.0),
         }
     }
 
@@ -222,6 +236,7 @@ impl RunIdentity {
             trimmed_s: None,
             load_model: None,
             load_generator: None,
+            series_window_s: None,
         }
     }
 }
@@ -330,10 +345,12 @@ pub struct Run<'a> {
     pub source: &'a str,
 }
 
-/// The per-second values of one group inside a phase.
+/// The per-window values of one group inside a phase.
 struct Windows<'a> {
     series: Option<&'a GroupSeries>,
     idx: &'a [usize],
+    /// Seconds per window.
+    window_s: f64,
 }
 
 impl Windows<'_> {
@@ -349,7 +366,8 @@ impl Windows<'_> {
             // The first and last windows of a phase are partial seconds: they would bias counts.
             Metric::RequestsPerS => {
                 let inner = self.idx.get(1..self.idx.len().saturating_sub(1)).unwrap_or_default();
-                inner.iter().filter_map(|i| s.requests.get(*i).map(|r| *r as f64)).collect()
+                let per_s = self.window_s.max(1.0);
+                inner.iter().filter_map(|i| s.requests.get(*i).map(|r| *r as f64 / per_s)).collect()
             }
             Metric::ErrorRate => Vec::new(),
         }
@@ -437,14 +455,49 @@ pub fn compare_runs(baselines: &[Run<'_>], candidates: &[Run<'_>], phase: &Phase
     let windows =
         |runs: &[Run<'_>]| -> Vec<Vec<usize>> { runs.iter().map(|r| phase_windows(r.summary, phase)).collect() };
     let (bw, cw) = (windows(baselines), windows(candidates));
+    let mismatch = resolution_mismatch(baselines, candidates);
     for key in groups {
         let name = group_name(&key);
         let (b, c) = (sides(baselines, &bp, &bw, &key), sides(candidates, &cp, &cw, &key));
         for metric in Metric::ALL {
-            out.metrics.push(compare_metric(&name, metric, &b, &c, confidence));
+            out.metrics.push(compare_metric(&name, metric, &b, &c, confidence, mismatch.as_deref()));
         }
     }
     out
+}
+
+/// Seconds per window of a run's series (1 when it has none: nothing to mix up).
+fn window_s(run: &RunSummary) -> f64 {
+    run.series.as_ref().map_or(1.0, |s| s.window_s)
+}
+
+/// `60 s` or `one-second`: how reasons name a window size.
+fn window_words(window_s: f64) -> String {
+    if window_s == 1.0 { "one-second".to_string() } else { format!("{window_s} s") }
+}
+
+/// Why the runs' windows cannot be compared: their series have different window sizes.
+fn resolution_mismatch(baselines: &[Run<'_>], candidates: &[Run<'_>]) -> Option<String> {
+    let sizes = |runs: &[Run<'_>]| -> Vec<f64> {
+        let mut v: Vec<f64> = runs.iter().filter(|r| r.summary.series.is_some()).map(|r| window_s(r.summary)).collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    };
+    let (b, c) = (sizes(baselines), sizes(candidates));
+    let mut all: Vec<f64> = b.iter().chain(&c).copied().collect();
+    all.sort_by(f64::total_cmp);
+    all.dedup();
+    if all.len() < 2 {
+        return None;
+    }
+    let list = |v: &[f64]| v.iter().map(|w| format!("{w} s")).collect::<Vec<_>>().join(" and ");
+    Some(format!(
+        "series at different window sizes (baseline {}, candidate {}): per-window statistics need one \
+         resolution; ingest both runs with the same --full-resolution, or compare runs of similar length",
+        list(&b),
+        list(&c)
+    ))
 }
 
 /// Each run's view of the group `key`, with its phase's windows.
@@ -459,7 +512,7 @@ fn sides<'a>(
         .zip(windows)
         .map(|((r, p), idx)| Side {
             stats: group_stats(p, key),
-            windows: Windows { series: group_series(r.summary, key), idx },
+            windows: Windows { series: group_series(r.summary, key), idx, window_s: window_s(r.summary) },
         })
         .collect()
 }
@@ -567,7 +620,15 @@ fn centre(metric: Metric, sides: &[Side<'_>]) -> Option<f64> {
     Some((values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp())
 }
 
-fn compare_metric(group: &str, metric: Metric, b: &[Side<'_>], c: &[Side<'_>], confidence: f64) -> MetricComparison {
+/// `mismatch`: why the runs' windows cannot be compared (different sizes), if so.
+fn compare_metric(
+    group: &str,
+    metric: Metric,
+    b: &[Side<'_>],
+    c: &[Side<'_>],
+    confidence: f64,
+    mismatch: Option<&str>,
+) -> MetricComparison {
     let requests = |sides: &[Side<'_>]| sides.iter().map(Side::requests).sum::<u64>();
     if requests(b) == 0 {
         // A new endpoint: nothing to compare with, but its own numbers still face the SLA.
@@ -598,6 +659,12 @@ fn compare_metric(group: &str, metric: Metric, b: &[Side<'_>], c: &[Side<'_>], c
     }
     m.abs_change = Some(cv - bv);
     m.rel_change = (bv != 0.0).then(|| cv / bv - 1.0);
+    if let Some(reason) = mismatch.filter(|_| metric != Metric::ErrorRate) {
+        // Refused, not approximated (module docs): the values stay for people to read.
+        m.state = State::InsufficientData;
+        m.reason = Some(reason.to_string());
+        return m;
+    }
     let windows = |sides: &[Side<'_>]| -> Vec<Vec<f64>> { sides.iter().map(|s| s.windows.values(metric)).collect() };
     let (bw, cw) = (windows(b), windows(c));
     m.between = Some(between(metric, b, c, &bw, &cw, bv));
@@ -624,9 +691,10 @@ fn compare_metric(group: &str, metric: Metric, b: &[Side<'_>], c: &[Side<'_>], c
     if bw.len() < MIN_WINDOWS || cw.len() < MIN_WINDOWS {
         m.state = State::InsufficientData;
         m.reason = Some(format!(
-            "{} and {} one-second windows, at least {MIN_WINDOWS} each needed for a significance test{}",
+            "{} and {} {} windows, at least {MIN_WINDOWS} each needed for a significance test{}",
             bw.len(),
             cw.len(),
+            window_words(b.iter().chain(c).map(|s| s.windows.window_s).fold(1.0, f64::max)),
             if b.iter().chain(c).any(|s| s.windows.series.is_none()) {
                 " (a k6 summary input has no per-second series; ingest the JSON output)"
             } else {

@@ -11,7 +11,12 @@ use crate::ingest::stream::{BadLine, StreamRead};
 use crate::samples::{Point, TagSpec, Tags};
 use crate::time::parse_csv_time_ns;
 
-pub fn read_csv(input: impl Read, spec: &TagSpec, keep_going: bool) -> Result<StreamRead, String> {
+pub fn read_csv(
+    input: impl Read,
+    spec: &TagSpec,
+    keep_going: bool,
+    full_resolution_s: u64,
+) -> Result<StreamRead, String> {
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input);
     let headers = rdr.headers().map_err(|e| format!("line 1: cannot read the CSV header: {e}"))?.clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
@@ -27,7 +32,7 @@ pub fn read_csv(input: impl Read, spec: &TagSpec, keep_going: bool) -> Result<St
         .filter_map(|(i, h)| spec.slot(h.as_bytes()).map(|slot| (i, slot)))
         .collect();
 
-    let mut agg = Aggregator::new(spec.clone());
+    let mut agg = Aggregator::with_full_resolution(spec.clone(), full_resolution_s);
     let mut bad = Vec::new();
     let mut bad_count = 0u64;
     let mut lines = 1u64;

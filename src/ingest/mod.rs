@@ -24,7 +24,7 @@ pub use error::IngestError;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-use crate::aggregate::Aggregator;
+use crate::aggregate::{Aggregator, FULL_RESOLUTION_S};
 use crate::samples::{Format, TagSpec, tags};
 use crate::summary::{BuildOptions, RunSummary, SourceFile, build_from_stream, whole_run};
 
@@ -41,6 +41,9 @@ pub struct IngestOptions {
     /// Parser threads; 0 = one per core.
     pub threads: usize,
     pub progress: bool,
+    /// Runs whose samples span at most this many seconds keep 1 s windows in their series;
+    /// longer ones get coarser windows, merged from the 1 s ones (`aggregate::WINDOW_LADDER_S`).
+    pub full_resolution_s: u64,
 }
 
 impl Default for IngestOptions {
@@ -51,6 +54,7 @@ impl Default for IngestOptions {
             k6_exit_code: None,
             threads: 0,
             progress: false,
+            full_resolution_s: FULL_RESOLUTION_S,
         }
     }
 }
@@ -113,9 +117,10 @@ pub fn ingest(paths: &[PathBuf], opts: &IngestOptions) -> Result<RunSummary, Ing
         let (reader, _) = detect::open_with_progress(path, progress_bar(path, opts.progress))
             .map_err(|e| IngestError::input(path.as_path(), None, e.to_string()))?;
         let read = match format {
-            Format::Json => stream::read_json_lines(reader, &spec, opts.allow_partial, threads)
+            Format::Json => stream::read_json_lines(reader, &spec, opts.allow_partial, threads, opts.full_resolution_s)
                 .map_err(|e| IngestError::input(path.as_path(), None, format!("read failed: {e}")))?,
-            _ => csv::read_csv(reader, &spec, opts.allow_partial).map_err(|m| with_line(path, m))?,
+            _ => csv::read_csv(reader, &spec, opts.allow_partial, opts.full_resolution_s)
+                .map_err(|m| with_line(path, m))?,
         };
         let mut part = read.agg;
         part.map_lines(|line| tag_file(file, line));

@@ -49,12 +49,14 @@ fn tag_line(chunk: usize, local: u64) -> u64 {
     ((chunk as u64) << 32) | local
 }
 
-/// Reads `input` completely. `keep_going`: collect every bad line instead of stopping at the first.
+/// Reads `input` completely. `keep_going`: collect every bad line instead of stopping at the
+/// first. `full_resolution_s`: the aggregator's limit of 1 s windows (see `aggregate`).
 pub fn read_json_lines(
     mut input: impl Read,
     spec: &TagSpec,
     keep_going: bool,
     threads: usize,
+    full_resolution_s: u64,
 ) -> std::io::Result<StreamRead> {
     let (tx, rx) = mpsc::sync_channel::<(usize, Vec<u8>, bool)>(IN_FLIGHT);
     let rx = Arc::new(Mutex::new(rx));
@@ -71,7 +73,7 @@ pub fn read_json_lines(
                 let free_tx = free_tx.clone();
                 let first_bad_chunk = &first_bad_chunk;
                 scope.spawn(move || {
-                    let mut agg = Aggregator::new(spec.clone());
+                    let mut agg = Aggregator::with_full_resolution(spec.clone(), full_resolution_s);
                     let mut chunks = Vec::new();
                     loop {
                         let msg = match rx.lock() {
@@ -122,7 +124,7 @@ pub fn read_json_lines(
             }
         }
     }
-    let mut agg = merged.unwrap_or_else(|| Aggregator::new(spec.clone()));
+    let mut agg = merged.unwrap_or_else(|| Aggregator::with_full_resolution(spec.clone(), full_resolution_s));
     all_chunks.sort_by_key(|c| c.idx);
 
     // Global line number of each chunk's first line.

@@ -120,6 +120,9 @@ pub fn build_from_stream(
     if latency == Latency::All {
         notes.push(LATENCY_ALL_REQUESTS_NOTE.to_string());
     }
+    if let Some(note) = resolution_note(agg) {
+        notes.push(note);
+    }
     for (tag, value) in agg.metadata_conflicts.iter().take(4) {
         issues.push(format!("tag {tag} has more than one value in the input (also {value:?}): several runs mixed?"));
     }
@@ -258,13 +261,14 @@ fn infer_phases(agg: &Aggregator) -> PhaseMap {
     let empty =
         |source| PhaseMap { names: names.clone(), by_stage: vec![None], by_window: FxHashMap::default(), source };
     let Some((lo, hi)) = window_range(agg) else { return empty(PhaseSource::None) };
-    let len = (hi - lo + 1) as usize;
+    let ws = agg.window_s();
+    let len = ((hi - lo) / ws + 1) as usize;
     let vus_id = agg.metrics.get(metric::VUS);
     let reqs_id = agg.metrics.get(metric::HTTP_REQS);
     let mut vus: Vec<Option<f64>> = vec![None; len];
     let mut reqs = vec![0.0; len];
     for (&(w, _, _, m), acc) in &agg.cells {
-        let i = (w - lo) as usize;
+        let i = ((w - lo) / ws) as usize;
         if Some(m) == vus_id {
             if let Some(v) = vus.get_mut(i) {
                 *v = Some(v.map_or(acc.max, |x| x.max(acc.max)));
@@ -318,7 +322,7 @@ fn infer_phases(agg: &Aggregator) -> PhaseMap {
     let by_window = (0..len)
         .map(|i| {
             (
-                lo + i as i64,
+                lo + i as i64 * ws,
                 if i < first {
                     0
                 } else if i <= last {
@@ -389,8 +393,10 @@ fn compared_part(
         }
     }
     let inner = windows.get(1..windows.len().saturating_sub(1)).unwrap_or_default();
+    // Per second, whatever the window size.
+    let seconds = (inner.len() as i64 * agg.window_s()) as f64;
     let achieved_iterations_per_s = (iterations.is_some() && !inner.is_empty())
-        .then(|| inner.iter().map(|w| per.get(w).map_or(0.0, |e| e.0)).sum::<f64>() / inner.len() as f64);
+        .then(|| inner.iter().map(|w| per.get(w).map_or(0.0, |e| e.0)).sum::<f64>() / seconds);
     let vus_max_reached = per.values().filter(|(_, v, max)| *max > 0.0 && v >= max).map(|e| e.2).reduce(f64::max);
     let client_share = load::client_share(summary);
     Some(load::Part { label, dropped_iterations, achieved_iterations_per_s, vus_max_reached, client_share })
@@ -410,6 +416,34 @@ fn unimodal(series: &[f64]) -> bool {
         }
     }
     true
+}
+
+/// The note of a summary whose series is coarser than 1 s, with why.
+fn resolution_note(agg: &Aggregator) -> Option<String> {
+    let ws = agg.window_s();
+    let (lo, hi) = agg.span_s()?;
+    (ws > 1).then(|| {
+        format!(
+            "series at {} windows: the run spans {}, longer than the {} kept at 1 s (--full-resolution); \
+             the steady state, inferred phases, untagged samples' phase and per-window statistics \
+             use these windows; counts, sums and quantiles of tagged phases and groups are exact",
+            seconds_words((ws) as f64),
+            seconds_words((hi - lo + 1) as f64),
+            seconds_words(agg.full_resolution_s() as f64)
+        )
+    })
+}
+
+/// `60 s`, `30 min`, `23.9 h`.
+fn seconds_words(s: f64) -> String {
+    let trim = |x: f64| format!("{x:.1}").trim_end_matches(".0").to_string();
+    if s >= 7200.0 {
+        format!("{} h", trim(s / 3600.0))
+    } else if s >= 120.0 {
+        format!("{} min", trim(s / 60.0))
+    } else {
+        format!("{} s", trim(s))
+    }
 }
 
 fn window_range(agg: &Aggregator) -> Option<(i64, i64)> {
@@ -615,7 +649,8 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: 
             groups: vec![],
         };
     };
-    let len = (hi - lo + 1) as usize;
+    let ws = agg.window_s();
+    let len = ((hi - lo) / ws + 1) as usize;
     let dur = latency.cell_ids(agg);
     let (reqs, failed, vus) =
         (agg.metrics.get(metric::HTTP_REQS), agg.metrics.get(metric::HTTP_REQ_FAILED), agg.metrics.get(metric::VUS));
@@ -628,7 +663,7 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: 
             *phase_votes.entry(w).or_default().entry(p).or_default() += acc.count;
         }
         if Some(m) == vus {
-            if let Some(v) = vus_s.get_mut((w - lo) as usize) {
+            if let Some(v) = vus_s.get_mut(((w - lo) / ws) as usize) {
                 *v = Some(v.map_or(acc.max, |x: f64| x.max(acc.max)));
             }
             continue;
@@ -653,7 +688,7 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: 
     let series_for = |gid: u32, key: BTreeMap<String, String>| {
         let mut gs = empty_group_series(key, len);
         for i in 0..len {
-            let Some((acc, r, f)) = cells.get(&(gid, lo + i as i64)) else { continue };
+            let Some((acc, r, f)) = cells.get(&(gid, lo + i as i64 * ws)) else { continue };
             let q = |p| acc.sketch.as_ref().and_then(|s| s.quantile(p));
             if let Some(x) = gs.requests.get_mut(i) {
                 *x = *r;
@@ -682,18 +717,20 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: 
         .map(|g| series_for(*g, agg.group_key(*g).into_iter().collect()))
         .collect();
     groups.sort_by(|a, b| a.key.cmp(&b.key));
+    let starts: Vec<i64> = (0..len as i64).map(|i| lo + i * ws).collect();
     Series {
-        window_s: 1.0,
-        start_unix_s: (lo..=hi).collect(),
-        phase: (lo..=hi)
+        window_s: ws as f64,
+        phase: starts
+            .iter()
             .map(|w| {
                 phase_votes
-                    .get(&w)
+                    .get(w)
                     .and_then(|v| v.iter().max_by_key(|(p, n)| (**n, usize::MAX - **p)))
                     .and_then(|(p, _)| phases.names.get(*p).cloned())
             })
             .collect(),
-        trimmed: (lo..=hi).map(|w| trimmed.contains(&w)).collect(),
+        trimmed: starts.iter().map(|w| trimmed.contains(w)).collect(),
+        start_unix_s: starts,
         vus: vus_s,
         total: series_for(u32::MAX, BTreeMap::new()),
         groups,

@@ -46,7 +46,8 @@ pub struct RunSummary {
     pub steady_state: Option<SteadyState>,
     /// All samples of the run.
     pub whole_run: PhaseSummary,
-    /// Per-second series for charts and statistical tests.
+    /// Per-window series for charts and statistical tests (1 s windows up to the
+    /// full-resolution limit; `series.window_s` says which).
     pub series: Option<Series>,
     /// What a reader should know about this summary that is not a defect (for example,
     /// that a k6 summary input has no phases).
@@ -197,7 +198,8 @@ pub struct PhaseSummary {
     pub start: Option<String>,
     pub end: Option<String>,
     pub duration_s: f64,
-    /// Number of one-second windows holding samples of this phase.
+    /// Number of series windows (`series.window_s` long: one second unless the run is
+    /// longer than the full-resolution limit) holding samples of this phase.
     pub windows: u64,
     /// All requests of the phase.
     pub total: GroupStats,
@@ -306,10 +308,14 @@ pub struct SteadyState {
     pub summary: PhaseSummary,
 }
 
-/// Per-second series. Arrays are aligned with `start_unix_s`; `null` where a window had no sample.
+/// Per-window series. Arrays are aligned with `start_unix_s`; `null` where a window had no sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Series {
+    /// Seconds per window: 1, or for a run longer than the full-resolution limit (30 min by
+    /// default) the smallest of 10, 60, 300, 900, 3600 that keeps the window count within
+    /// it. Coarse windows are merges of the 1 s ones (sketches and exact sums), and
+    /// `requests`/`failed` count a whole window.
     pub window_s: f64,
     pub start_unix_s: Vec<i64>,
     /// Phase of each window (the phase most of its samples belong to).

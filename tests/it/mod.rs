@@ -8,6 +8,7 @@ mod exact;
 mod formats;
 mod latency;
 mod load_generator;
+mod long_run;
 mod merged_checks;
 mod phases;
 mod policy;

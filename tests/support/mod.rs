@@ -7,6 +7,7 @@ pub mod cli;
 pub mod fake_github;
 pub mod fixtures;
 pub mod http;
+pub mod long_run;
 pub mod mock_http;
 pub mod prometheus;
 pub mod run_options;

@@ -29,6 +29,7 @@ pub fn identity(source: &str, test: &str, env: &str, version: &str) -> RunIdenti
         trimmed_s: Some(30.0),
         load_model: None,
         load_generator: None,
+        series_window_s: None,
     }
 }
 

@@ -56,7 +56,7 @@ pub enum Command {
     /// Canary analysis: compare a canary with the stable version from Prometheus, one look per
     /// interval, under the canary rules (policies/canary.rego). Exit 0 = promote, 1 = roll
     /// back, 2 = inconclusive or error (too little traffic or missing data is never a promote).
-    Canary(CanaryArgs),
+    Canary(CanaryCommandArgs),
     /// List recorded runs; `history changepoints`: shifts in a test's history.
     History(HistoryArgs),
     /// The scheduled job: `run`, then `history changepoints` over the test's history with the
@@ -418,6 +418,35 @@ pub enum PolicyCommand {
     Check { dir: Option<PathBuf> },
 }
 
+/// `k6gate canary [FLAGS]` runs one analysis; `k6gate canary serve [FLAGS]` answers rollout
+/// controllers over HTTP (src/canary/serve.rs).
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct CanaryCommandArgs {
+    #[command(subcommand)]
+    pub command: Option<CanaryCommand>,
+    #[command(flatten)]
+    pub analysis: CanaryArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CanaryCommand {
+    /// Serve canary analyses over HTTP for rollout controllers: `GET|POST /v1/canary/{id}`
+    /// (Argo Rollouts' web metric provider) and `POST /v1/flagger/{confirm-promotion|rollback}`
+    /// (Flagger webhooks). The first request for an id starts its analysis with these flags;
+    /// later ones answer `"decision": "running"` until it ends. Runs until interrupted.
+    Serve(CanaryServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CanaryServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub analysis: CanaryArgs,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct CanaryArgs {
     /// Prometheus base URL (Mimir: its `/prometheus` path).
@@ -603,7 +632,10 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         },
         Command::Baseline(cmd) => history::baseline(&cmd, s),
         Command::Nightly(args) => nightly::run(&args, s),
-        Command::Canary(args) => canary::run(&args, s),
+        Command::Canary(args) => match &args.command {
+            Some(CanaryCommand::Serve(serve)) => canary::serve(serve, s),
+            None => canary::run(&args.analysis, s),
+        },
         Command::Demo(args) => demo::run(&args, s),
         Command::Publish(args) => grafana::publish(&args, s),
         Command::Grafana(cmd) => grafana::run(&cmd, s),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use k6gate::canary::policy::Rules;
 use k6gate::canary::run::{Clock, Plan, analyse};
-use k6gate::canary::serve::{ANSWER_KEYS, Analyser, DECISIONS, Registry};
+use k6gate::canary::serve::{ANSWER_KEYS, Analyser, DECISIONS, Registry, selector_for};
 use k6gate::canary::source::Source;
 use k6gate::prom::remote_write::Auth;
 use k6gate::stats::rng::SplitMix64;
@@ -128,8 +128,9 @@ async fn server(scenario: Scenario, canary_selector: &str) -> (String, MockServe
     };
     let client = k6gate::prom::query::client().unwrap();
     let plan = Plan { duration_s: 40, interval_s: 5, delay_s: 1.0 };
-    let analyser: Arc<Analyser> = Arc::new(move |on_look| {
+    let analyser: Arc<Analyser> = Arc::new(move |id, on_look| {
         let clock = Jump(Mutex::new(1_700_000_000.3));
+        let source = Source { canary_selector: selector_for(&source.canary_selector, id), ..source.clone() };
         analyse(&rules, &plan, &clock, |end_s, seconds| source.window(&client, end_s, seconds), |l| on_look(l))
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -223,9 +224,10 @@ async fn a_slow_canary_rolls_back_early_and_flagger_hears_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erroring_canary_rolls_back() {
-    let (base, _prom) = server(Scenario { canary_errors: 0.1, ..HEALTHY }, CANARY).await;
-    get(&format!("{base}/v1/canary/e1")).await;
-    let (status, done) = until_decided(&base, "e1").await;
+    // The id fills the selector's placeholder: without it the canary would have no series.
+    let (base, _prom) = server(Scenario { canary_errors: 0.1, ..HEALTHY }, r#"instance="{id}:8080""#).await;
+    get(&format!("{base}/v1/canary/canary")).await;
+    let (status, done) = until_decided(&base, "canary").await;
     assert_eq!((status, done["decision"].as_str(), &done["exit_code"]), (200, Some("rollback"), &json!(1)), "{done}");
 }
 

@@ -16,6 +16,9 @@
 //!   its JSON payload): confirm-promotion answers `200` only on a promote; rollback answers
 //!   `200` on a rollback, an inconclusive analysis or an error (fail closed), `409` otherwise.
 //!
+//! `{id}` in the server's `--canary-selector` and `--stable-selector` is replaced by the id, so
+//! one server follows every revision: `rollouts_pod_template_hash="{id}"`.
+//!
 //! The decision is the analysis's ([`super::run::analyse`]); this module only keeps and shows it.
 
 use std::collections::BTreeMap;
@@ -95,8 +98,18 @@ enum Entry {
     },
 }
 
-/// Runs one analysis to the end (blocking), telling every look to the callback.
-pub type Analyser = dyn Fn(&mut dyn FnMut(&LookReport)) -> Result<Analysis, CanaryError> + Send + Sync;
+/// Runs the analysis of one id to the end (blocking), telling every look to the callback.
+pub type Analyser = dyn Fn(&str, &mut dyn FnMut(&LookReport)) -> Result<Analysis, CanaryError> + Send + Sync;
+
+/// The placeholder in `--canary-selector` and `--stable-selector` that each analysis replaces
+/// with its id (Argo: the canary's pod-template hash).
+pub const ID_PLACEHOLDER: &str = "{id}";
+
+/// `selector` for the analysis `id`. Ids are plain ([`valid_id`]), so the result is still one
+/// PromQL string where the placeholder stood.
+pub fn selector_for(selector: &str, id: &str) -> String {
+    selector.replace(ID_PLACEHOLDER, id)
+}
 
 /// The analyses of one server.
 #[derive(Clone)]
@@ -241,7 +254,7 @@ impl Registry {
                 *e = Entry::Running { last: Some(l.clone()) };
             }
         };
-        let entry = match (self.analyser)(&mut on_look) {
+        let entry = match (self.analyser)(id, &mut on_look) {
             Ok(a) => {
                 tracing::info!("canary analysis {id}: {}", decision_word(a.outcome.decision));
                 Entry::Done(Box::new(a))
@@ -377,6 +390,15 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_id_fills_the_selectors() {
+        assert_eq!(
+            selector_for(r#"rollouts_pod_template_hash="{id}""#, "7d9f8c6b5"),
+            r#"rollouts_pod_template_hash="7d9f8c6b5""#
+        );
+        assert_eq!(selector_for(r#"app="shop""#, "x"), r#"app="shop""#);
+    }
 
     #[test]
     fn ids_are_plain() {

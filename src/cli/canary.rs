@@ -112,7 +112,12 @@ pub fn serve(args: &CanaryServeArgs, s: &Settings) -> Result<Exit> {
     let source = source_of(&args.analysis, s)?;
     let client =
         crate::prom::query::client().map_err(|e| Error::service(Service::Prometheus, "building the HTTP client", e))?;
-    let analyser: std::sync::Arc<crate::canary::serve::Analyser> = std::sync::Arc::new(move |on_look| {
+    let analyser: std::sync::Arc<crate::canary::serve::Analyser> = std::sync::Arc::new(move |id, on_look| {
+        let source = Source {
+            canary_selector: crate::canary::serve::selector_for(&source.canary_selector, id),
+            stable_selector: crate::canary::serve::selector_for(&source.stable_selector, id),
+            ..source.clone()
+        };
         analyse(&rules, &plan, &Wall, |end_s, seconds| source.window(&client, end_s, seconds), |l| on_look(l))
     });
     let registry = crate::canary::serve::Registry::new(analyser);

@@ -456,6 +456,7 @@ pub struct CanaryArgs {
     #[arg(long)]
     pub tenant: Option<String>,
     /// PromQL label matchers of the canary's series, without braces: `instance="10.0.0.7:8080"`.
+    /// Under `canary serve`, `{id}` is replaced by each analysis's id.
     #[arg(long, value_name = "MATCHERS")]
     pub canary_selector: String,
     /// PromQL label matchers of the stable version's series.

@@ -425,8 +425,9 @@ pub enum PolicyCommand {
 pub struct CanaryCommandArgs {
     #[command(subcommand)]
     pub command: Option<CanaryCommand>,
+    /// `None` only with a subcommand (clap's optional flatten: none of its flags given).
     #[command(flatten)]
-    pub analysis: CanaryArgs,
+    pub analysis: Option<CanaryArgs>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -635,7 +636,13 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Nightly(args) => nightly::run(&args, s),
         Command::Canary(args) => match &args.command {
             Some(CanaryCommand::Serve(serve)) => canary::serve(serve, s),
-            None => canary::run(&args.analysis, s),
+            None => match &args.analysis {
+                Some(analysis) => canary::run(analysis, s),
+                None => Err(crate::Error::Usage(
+                    "k6gate canary needs --prometheus, --canary-selector and --stable-selector (or: k6gate canary serve)"
+                        .into(),
+                )),
+            },
         },
         Command::Demo(args) => demo::run(&args, s),
         Command::Publish(args) => grafana::publish(&args, s),

@@ -384,3 +384,56 @@ fn the_github_workflow_acts_on_the_exit_code() {
         assert!(s.get("continue-on-error").is_none());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The command line
+
+/// `k6gate canary serve` parses its flags, listens, and answers; `k6gate canary` without the
+/// analysis flags is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_command_listens_and_answers() {
+    let prom = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/api/v1/query"))
+        .respond_with(FakeProm(HEALTHY))
+        .mount(&prom)
+        .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        .arg("--policies")
+        .arg(&policies)
+        .args(["canary", "serve", "--listen", &format!("127.0.0.1:{port}"), "--prometheus", &prom.uri()])
+        .args(["--canary-selector", r#"instance="{id}:8080""#, "--stable-selector", STABLE])
+        .args(["--duration", "10s", "--interval", "5s", "--delay", "0s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let first = if up { Some(get(&format!("{base}/v1/canary/canary")).await) } else { None };
+    let bad = if up { Some(get(&format!("{base}/v1/canary/a%22b")).await.0) } else { None };
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(up, "k6gate canary serve did not listen: {}", String::from_utf8_lossy(&out.stderr));
+    let (status, first) = first.unwrap();
+    assert_eq!((status, first["decision"].as_str()), (200, Some("running")), "{first}");
+    assert_eq!(bad, Some(400));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        .arg("--policies")
+        .arg(&policies)
+        .arg("canary")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

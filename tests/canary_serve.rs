@@ -280,6 +280,7 @@ async fn bad_requests_are_refused_with_json() {
     let (base, prom) = server(HEALTHY, CANARY).await;
     let (status, body) = get(&format!("{base}/v1/canary/a%20b")).await;
     assert_eq!((status, body["decision"].as_str()), (400, Some("error")), "{body}");
+    assert_shape(&body);
     let (status, body) = post(&format!("{base}/v1/flagger/confirm-promotion"), json!({"nope": 1})).await;
     assert_eq!((status, body["decision"].as_str()), (400, Some("error")), "{body}");
     let (status, _) = post(&format!("{base}/v1/flagger/pre-rollout"), json!({"name": "a", "namespace": "b"})).await;

@@ -140,9 +140,10 @@ fn decision_word(d: Decision) -> &'static str {
     }
 }
 
-impl Entry {
-    fn answer(&self, id: &str) -> (StatusCode, Answer) {
-        let blank = Answer {
+impl Answer {
+    /// Running, nothing seen yet.
+    fn running(id: &str) -> Answer {
+        Answer {
             id: id.to_string(),
             status: "running",
             decision: "running",
@@ -155,7 +156,25 @@ impl Entry {
             stable: None,
             metrics: Vec::new(),
             error: None,
-        };
+        }
+    }
+
+    /// No analysis can answer: why, as an error (exit code 2, like `k6gate canary`'s).
+    fn error(id: &str, message: String) -> Answer {
+        Answer {
+            status: "error",
+            decision: "error",
+            exit_code: Some(2),
+            reasons: vec![message.clone()],
+            error: Some(message),
+            ..Answer::running(id)
+        }
+    }
+}
+
+impl Entry {
+    fn answer(&self, id: &str) -> (StatusCode, Answer) {
+        let blank = Answer::running(id);
         match self {
             Entry::Running { last } => {
                 let mut a = blank;
@@ -186,15 +205,7 @@ impl Entry {
             }
             Entry::Failed { message, upstream } => {
                 let status = if *upstream { StatusCode::BAD_GATEWAY } else { StatusCode::INTERNAL_SERVER_ERROR };
-                let a = Answer {
-                    status: "error",
-                    decision: "error",
-                    exit_code: Some(2),
-                    reasons: vec![message.clone()],
-                    error: Some(message.clone()),
-                    ..blank
-                };
-                (status, a)
+                (status, Answer::error(id, message.clone()))
             }
         }
     }
@@ -272,11 +283,7 @@ impl Registry {
 
 /// An error that is not an analysis's: a bad id, a full server.
 fn refusal(status: StatusCode, id: &str, message: String) -> Response {
-    let body = serde_json::json!({
-        "id": id, "status": "error", "decision": "error", "exit_code": 2,
-        "reasons": [message.clone()], "error": message,
-    });
-    (status, Json(body)).into_response()
+    (status, Json(Answer::error(id, message))).into_response()
 }
 
 fn answer_for(reg: &Registry, id: &str) -> Result<(StatusCode, Answer), Box<Response>> {

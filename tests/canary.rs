@@ -2,7 +2,8 @@
 //! database between them, as in production), haproxy from Debian in front weighted like a
 //! staged rollout, k6 at a modest open-model rate through it, and a real Prometheus scraping
 //! both shops' `/metrics` every second. Each test runs a short analysis (40 s in 5 s looks)
-//! and checks the decision and the exit code. One test at a time (libtest-mimic, one thread):
+//! and checks the decision and the exit code (one of them through `k6gate canary serve`, the
+//! rollout controllers' endpoint). One test at a time (libtest-mimic, one thread):
 //! they share the machine's two cores and time the service.
 //!
 //! Needs `haproxy` (scripts/install-haproxy.sh), `prometheus` (scripts/install-prometheus.sh)
@@ -343,6 +344,73 @@ fn prometheus_down_mid_analysis_is_an_error() {
     assert!(o.seconds < 40.0, "the error ends the analysis at the next look ({:.1} s)", o.seconds);
 }
 
+/// `curl` an endpoint of `k6gate canary serve`: (status, JSON body).
+fn call(method: &str, url: &str, body: &str) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(["-s", "-X", method, "-H", "Content-Type: application/json", "--data", body])
+        .args(["-w", "\n%{http_code}", url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (json, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.trim().parse().unwrap_or(0), serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+/// Argo Rollouts' view: `k6gate canary serve` with the canary selector's port as `{id}`,
+/// polled with GET like the web metric provider, answers running until the slow canary is
+/// rolled back; Flagger's confirm-promotion then says no, its rollback hook yes.
+fn the_argo_endpoint_answers_running_then_rollback() {
+    let env = env();
+    let _canary = shop(env.canary, &env.db, &["--seed", "2", "--regression", "0.3"]);
+    let (_lb, port) = haproxy(&env, 1, 95, 5);
+    let _k6 = k6(&env, port, 75);
+    std::thread::sleep(Duration::from_secs(5));
+    let listen = free_port();
+    let log = std::fs::File::create(env.dir.join("serve.log")).unwrap();
+    let _serve = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_k6gate"))
+            .arg("--policies")
+            .arg(root().join("policies"))
+            .args(["canary", "serve", "--listen", &format!("127.0.0.1:{listen}"), "--prometheus", &env.prometheus])
+            .args(["--canary-selector", "instance=\"127.0.0.1:{id}\""])
+            .arg("--stable-selector")
+            .arg(format!("instance=\"127.0.0.1:{}\"", env.stable))
+            .args(ANALYSIS)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+        "k6gate canary serve",
+    );
+    let base = format!("http://127.0.0.1:{listen}");
+    wait_for(&format!("{base}/healthz"), "k6gate canary serve");
+    let url = format!("{base}/v1/canary/{}", env.canary);
+    let started = Instant::now();
+    let (status, first) = call("GET", &url, "");
+    assert_eq!((status, first["decision"].as_str()), (200, Some("running")), "{first}");
+    let (status, done) = loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let (status, body) = call("GET", &url, "");
+        if body["decision"] != "running" {
+            break (status, body);
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(started.elapsed() < Duration::from_secs(90), "still running after 90 s: {body}");
+    };
+    eprintln!("DETECTION over the endpoint: {:.1} s, {}", started.elapsed().as_secs_f64(), done["reasons"]);
+    assert_eq!(
+        (status, done["decision"].as_str(), &done["exit_code"]),
+        (200, Some("rollback"), &Value::from(1)),
+        "{done}"
+    );
+    assert!(done["reasons"].to_string().contains("POST /api/checkout"), "{done}");
+    // The same analysis through Flagger's webhooks (metadata.id names it).
+    let payload = format!(
+        r#"{{"name":"shop","namespace":"prod","phase":"Progressing","checksum":"x","metadata":{{"id":"{}"}}}}"#,
+        env.canary
+    );
+    assert_eq!(call("POST", &format!("{base}/v1/flagger/confirm-promotion"), &payload).0, 409);
+    assert_eq!(call("POST", &format!("{base}/v1/flagger/rollback"), &payload).0, 200);
+}
+
 fn full(name: &'static str, test: fn()) -> Trial {
     Trial::test(name, move || std::panic::catch_unwind(test).map_err(|_| format!("{name} panicked").into()))
         .with_ignored_flag(true)
@@ -358,6 +426,7 @@ fn main() {
         full("a_canary_with_two_percent_errors_rolls_back", a_canary_with_two_percent_errors_rolls_back),
         full("a_canary_with_a_trickle_of_traffic_is_inconclusive", a_canary_with_a_trickle_of_traffic_is_inconclusive),
         full("prometheus_down_mid_analysis_is_an_error", prometheus_down_mid_analysis_is_an_error),
+        full("the_argo_endpoint_answers_running_then_rollback", the_argo_endpoint_answers_running_then_rollback),
     ];
     libtest_mimic::run(&args, trials).exit();
 }

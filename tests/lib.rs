@@ -8,6 +8,7 @@
 //! runs everything with `--include-ignored`.
 
 mod approval;
+mod canary_serve;
 mod changepoints;
 mod decisions;
 mod durable_store;

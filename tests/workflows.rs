@@ -24,6 +24,8 @@ const RELEASE: &str = ".github/workflows/release.yml";
 /// gate downloads by default), and what they call in the lint's scratch repository.
 const REMOTE_USES: &str = concat!("k6gate/k6gate/.github/workflows/k6-gate.yml@v", env!("CARGO_PKG_VERSION"));
 const LOCAL_USES: &str = "./.github/workflows/k6-gate.yml";
+/// The deploy -> `k6gate canary` -> promote or roll back example; it calls no gate.
+const CANARY_EXAMPLE: &str = "canary.yml";
 /// The actionlint `scripts/install-actionlint.sh` installs (first line of `-version`).
 const ACTIONLINT_VERSION: &str = "actionlint.kjanat.dev 1.17.0";
 /// Findings tolerated in workflows this suite does not own, by file name: ci.yml still uses
@@ -136,11 +138,17 @@ fn examples_repo(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
         assert!(text.contains(REMOTE_USES), "{} does not call `{REMOTE_USES}`", path.display());
         files.push((file_name(path), edit(file_name(path), text.replace(REMOTE_USES, LOCAL_USES))));
     }
+    let canary = Path::new(ROOT).join("examples").join(CANARY_EXAMPLE);
+    let text = std::fs::read_to_string(&canary).expect("read the canary example");
+    files.push((CANARY_EXAMPLE, edit(CANARY_EXAMPLE, text)));
     scratch_repo(&files)
 }
 
+/// The examples that call the gate (all but [`CANARY_EXAMPLE`], which runs `k6gate canary`
+/// itself: tests/canary_serve.rs checks it, and actionlint below).
 fn example_files() -> Vec<PathBuf> {
-    let files = yml_files(&Path::new(ROOT).join("examples"));
+    let mut files = yml_files(&Path::new(ROOT).join("examples"));
+    files.retain(|p| file_name(p) != CANARY_EXAMPLE);
     let names: Vec<&str> = files.iter().map(|p| file_name(p)).collect();
     for want in ["pr-gate.yml", "post-deploy.yml", "nightly.yml"] {
         assert!(names.contains(&want), "examples/{want} is missing (found {names:?})");

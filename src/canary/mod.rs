@@ -8,7 +8,9 @@
 //! - `window`: what a window holds; `analysis`: canary against stable over the windows
 //!   (pure: `stats`);
 //! - `policy`: the Rego input of one look and the decision;
-//! - `run`: the loop, with the clock and the reader injected; `report`: text, JSON, Markdown.
+//! - `run`: the loop, with the clock and the reader injected; `report`: text, JSON, Markdown;
+//! - `serve`: `k6gate canary serve`, analyses in the background behind HTTP for rollout
+//!   controllers (Argo Rollouts' web provider, Flagger webhooks).
 //!
 //! k6gate does not deploy: the decision is the exit code and the report. Too little traffic,
 //! missing data or a broken source is never a promote.
@@ -18,6 +20,7 @@ pub mod config;
 pub mod policy;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod source;
 pub mod window;
 

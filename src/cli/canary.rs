@@ -7,7 +7,7 @@ use crate::canary::source::Source;
 use crate::canary::{CanaryError, report};
 use crate::error::{Error, Exit, Result, Service};
 
-use super::{CanaryArgs, Settings, VerdictFormat};
+use super::{CanaryArgs, CanaryServeArgs, Settings, VerdictFormat};
 
 /// The wall clock; sleeping is the thread's.
 struct Wall;
@@ -33,15 +33,18 @@ fn canary_error(e: CanaryError) -> Error {
     }
 }
 
-pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
+fn plan_of(args: &CanaryArgs) -> Result<Plan> {
     let plan = Plan {
         duration_s: args.duration.as_secs(),
         interval_s: args.interval.as_secs(),
         delay_s: args.delay.as_secs_f64(),
     };
     plan.looks().map_err(canary_error)?;
-    let rules = Rules::load(&s.global.policies).map_err(canary_error)?;
-    let source = Source {
+    Ok(plan)
+}
+
+fn source_of(args: &CanaryArgs, s: &Settings) -> Result<Source> {
+    Ok(Source {
         url: args.prometheus.trim_end_matches('/').to_string(),
         tenant: args.tenant.clone(),
         auth: s.remote_write_auth()?,
@@ -52,7 +55,13 @@ pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
         requests_metric: args.requests_metric.clone(),
         route_label: args.route_label.clone(),
         status_label: args.status_label.clone(),
-    };
+    })
+}
+
+pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
+    let plan = plan_of(args)?;
+    let rules = Rules::load(&s.global.policies).map_err(canary_error)?;
+    let source = source_of(args, s)?;
     let client =
         crate::prom::query::client().map_err(|e| Error::service(Service::Prometheus, "building the HTTP client", e))?;
     tracing::info!(
@@ -92,4 +101,44 @@ pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
         Decision::Rollback => Exit::Blocked,
         Decision::Inconclusive | Decision::Continue => Exit::Inconclusive,
     })
+}
+
+/// `k6gate canary serve`: every id the controllers ask for gets one analysis with these flags,
+/// in the background (src/canary/serve.rs). Runs until interrupted (Ctrl-C, SIGTERM).
+pub fn serve(args: &CanaryServeArgs, s: &Settings) -> Result<Exit> {
+    let plan = plan_of(&args.analysis)?;
+    // The rules and the source are checked once, before anything listens.
+    let rules = Rules::load(&s.global.policies).map_err(canary_error)?;
+    let source = source_of(&args.analysis, s)?;
+    let client =
+        crate::prom::query::client().map_err(|e| Error::service(Service::Prometheus, "building the HTTP client", e))?;
+    let analyser: std::sync::Arc<crate::canary::serve::Analyser> = std::sync::Arc::new(move |id, on_look| {
+        let source = Source {
+            canary_selector: crate::canary::serve::selector_for(&source.canary_selector, id),
+            stable_selector: crate::canary::serve::selector_for(&source.stable_selector, id),
+            ..source.clone()
+        };
+        analyse(&rules, &plan, &Wall, |end_s, seconds| source.window(&client, end_s, seconds), |l| on_look(l))
+    });
+    let registry = crate::canary::serve::Registry::new(analyser);
+    let listen = args.listen;
+    let rt =
+        crate::net::runtime::runtime().map_err(|e| Error::service(Service::Prometheus, "starting the runtime", e))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| Error::Usage(format!("--listen {listen}: {e}")))?;
+        tracing::info!(
+            "canary serve on http://{listen}: GET|POST /v1/canary/{{id}}, POST /v1/flagger/{{confirm-promotion|rollback}}; {} s analyses in {} s looks",
+            plan.duration_s,
+            plan.interval_s
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        crate::canary::serve::serve(listener, registry, shutdown)
+            .await
+            .map_err(|e| Error::Usage(format!("serving on {listen}: {e}")))
+    })?;
+    Ok(Exit::Success)
 }

@@ -56,7 +56,7 @@ pub enum Command {
     /// Canary analysis: compare a canary with the stable version from Prometheus, one look per
     /// interval, under the canary rules (policies/canary.rego). Exit 0 = promote, 1 = roll
     /// back, 2 = inconclusive or error (too little traffic or missing data is never a promote).
-    Canary(CanaryArgs),
+    Canary(CanaryCommandArgs),
     /// List recorded runs; `history changepoints`: shifts in a test's history.
     History(HistoryArgs),
     /// The scheduled job: `run`, then `history changepoints` over the test's history with the
@@ -418,6 +418,36 @@ pub enum PolicyCommand {
     Check { dir: Option<PathBuf> },
 }
 
+/// `k6gate canary [FLAGS]` runs one analysis; `k6gate canary serve [FLAGS]` answers rollout
+/// controllers over HTTP (src/canary/serve.rs).
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct CanaryCommandArgs {
+    #[command(subcommand)]
+    pub command: Option<CanaryCommand>,
+    /// `None` only with a subcommand (clap's optional flatten: none of its flags given).
+    #[command(flatten)]
+    pub analysis: Option<CanaryArgs>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CanaryCommand {
+    /// Serve canary analyses over HTTP for rollout controllers: `GET|POST /v1/canary/{id}`
+    /// (Argo Rollouts' web metric provider) and `POST /v1/flagger/{confirm-promotion|rollback}`
+    /// (Flagger webhooks). The first request for an id starts its analysis with these flags;
+    /// later ones answer `"decision": "running"` until it ends. Runs until interrupted.
+    Serve(CanaryServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CanaryServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub analysis: CanaryArgs,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct CanaryArgs {
     /// Prometheus base URL (Mimir: its `/prometheus` path).
@@ -427,6 +457,7 @@ pub struct CanaryArgs {
     #[arg(long)]
     pub tenant: Option<String>,
     /// PromQL label matchers of the canary's series, without braces: `instance="10.0.0.7:8080"`.
+    /// Under `canary serve`, `{id}` is replaced by each analysis's id.
     #[arg(long, value_name = "MATCHERS")]
     pub canary_selector: String,
     /// PromQL label matchers of the stable version's series.
@@ -607,7 +638,16 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         },
         Command::Baseline(cmd) => history::baseline(&cmd, s),
         Command::Nightly(args) => nightly::run(&args, s),
-        Command::Canary(args) => canary::run(&args, s),
+        Command::Canary(args) => match &args.command {
+            Some(CanaryCommand::Serve(serve)) => canary::serve(serve, s),
+            None => match &args.analysis {
+                Some(analysis) => canary::run(analysis, s),
+                None => Err(crate::Error::Usage(
+                    "k6gate canary needs --prometheus, --canary-selector and --stable-selector (or: k6gate canary serve)"
+                        .into(),
+                )),
+            },
+        },
         Command::Demo(args) => demo::run(&args, s),
         Command::Publish(args) => grafana::publish(&args, s),
         Command::Grafana(cmd) => grafana::run(&cmd, s),

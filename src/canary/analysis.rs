@@ -234,18 +234,8 @@ mod tests {
         CanaryConfig::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()
     }
 
-    /// A window's route: `n` log-normal latencies with median `median_ms`, bucketed at bounds
-    /// 20 % apart like the demo shop's, and `errors` failures.
     fn route(rng: &mut SplitMix64, n: usize, median_ms: f64, errors: f64) -> RouteWindow {
-        let draws: Vec<f64> = (0..n).map(|_| median_ms / 1000.0 * (0.2 * rng.normal()).exp()).collect();
-        let mut buckets = Vec::new();
-        let mut le = 0.0005;
-        while le < 20.0 {
-            buckets.push((le, draws.iter().filter(|d| **d <= le).count() as f64));
-            le *= 1.2;
-        }
-        buckets.push((f64::INFINITY, n as f64));
-        RouteWindow { requests: n as f64 + errors, errors, buckets }
+        RouteWindow::log_normal(rng, n, median_ms, errors)
     }
 
     fn windows(k: usize, canary_ms: f64, canary_errors: f64, canary_n: usize) -> Vec<Window> {

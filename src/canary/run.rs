@@ -151,16 +151,8 @@ mod tests {
         let mut p = Population::default();
         for (route, share) in [("POST /api/checkout", 0.5), ("GET /api/products", 0.5)] {
             let n = (n as f64 * share) as usize;
-            let draws: Vec<f64> = (0..n).map(|_| median_ms / 1000.0 * (0.2 * rng.normal()).exp()).collect();
-            let mut buckets = Vec::new();
-            let mut le = 0.0005;
-            while le < 20.0 {
-                buckets.push((le, draws.iter().filter(|d| **d <= le).count() as f64));
-                le *= 1.2;
-            }
-            buckets.push((f64::INFINITY, n as f64));
             let errors = (n as f64 * error_share).round();
-            p.routes.insert(route.into(), RouteWindow { requests: n as f64 + errors, errors, buckets });
+            p.routes.insert(route.into(), RouteWindow::log_normal(rng, n, median_ms, errors));
         }
         p
     }

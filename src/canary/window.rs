@@ -41,3 +41,20 @@ pub struct Window {
     pub canary: Population,
     pub stable: Population,
 }
+
+#[cfg(test)]
+impl RouteWindow {
+    /// For tests: `n` log-normal latencies with median `median_ms`, bucketed at bounds 20 %
+    /// apart like the demo shop's, and `errors` failures.
+    pub(crate) fn log_normal(rng: &mut crate::stats::rng::SplitMix64, n: usize, median_ms: f64, errors: f64) -> Self {
+        let draws: Vec<f64> = (0..n).map(|_| median_ms / 1000.0 * (0.2 * rng.normal()).exp()).collect();
+        let mut buckets = Vec::new();
+        let mut le = 0.0005;
+        while le < 20.0 {
+            buckets.push((le, draws.iter().filter(|d| **d <= le).count() as f64));
+            le *= 1.2;
+        }
+        buckets.push((f64::INFINITY, n as f64));
+        RouteWindow { requests: n as f64 + errors, errors, buckets }
+    }
+}

@@ -49,6 +49,11 @@ const RUN_COLUMNS: &str = "id, test, environment, outcome, started_at_ns, finish
 const PIN_COLUMNS: &str = "id, run_id, test, environment, pinned_by, pinned_at_ns, reason, \
     invalidated_by, invalidated_at_ns, invalidated_reason, replaced_by";
 
+/// A [`RunFilter`]'s rows, newest first: `?1` test, `?2` environment (NULL: any), `?3` limit
+/// (-1: none).
+const FILTERED_NEWEST_FIRST: &str = "WHERE (?1 IS NULL OR test = ?1) AND (?2 IS NULL OR environment = ?2) \
+    ORDER BY started_at_ns DESC, id DESC LIMIT ?3";
+
 /// [`RUN_COLUMNS`] without the documents (`summary` and `verdict` read as NULL), then whether
 /// the run has a summary, its size and the row's size (every column's bytes).
 const STORED_COLUMNS: &str = "id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, \
@@ -180,10 +185,7 @@ impl RunStore for SqliteStore {
         let limit = filter.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let mut stmt = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR test = ?1) AND (?2 IS NULL OR environment = ?2) \
-                 ORDER BY started_at_ns DESC, id DESC LIMIT ?3"
-            ))
+            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs {FILTERED_NEWEST_FIRST}"))
             .at(&self.path)?;
         let rows = stmt.query_map(params![filter.test, filter.environment, limit], read_run).at(&self.path)?;
         rows.collect::<rusqlite::Result<_>>().at(&self.path)
@@ -330,10 +332,7 @@ impl super::prune::Prune for SqliteStore {
         let limit = filter.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let mut stmt = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {STORED_COLUMNS} FROM runs WHERE (?1 IS NULL OR test = ?1) AND (?2 IS NULL OR environment = ?2) \
-                 ORDER BY started_at_ns DESC, id DESC LIMIT ?3"
-            ))
+            .prepare_cached(&format!("SELECT {STORED_COLUMNS} FROM runs {FILTERED_NEWEST_FIRST}"))
             .at(&self.path)?;
         let rows = stmt
             .query_map(params![filter.test, filter.environment, limit], |row| {

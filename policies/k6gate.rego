@@ -342,8 +342,9 @@ checks contains {
 # iterations or fell short of the offered rate while latency rose over budget did not (fail);
 # one that fell short while latency held says more about k6 than about the service
 # (inconclusive). Under a closed model (VU executors) throughput is a result, budgeted above.
-# A run measured on a saturated machine cannot be judged at all (inconclusive), whichever
-# run it is: the candidate, a confirmation re-run or a baseline.
+# A run measured on a saturated machine, or whose client dominated its iterations, cannot be
+# judged at all (inconclusive), whichever run it is: the candidate, a confirmation re-run or
+# a baseline.
 
 load_model := m if {
 	m := input.run.load_model.model
@@ -376,6 +377,20 @@ results contains {
 	run.load_generator.host_saturated == true
 }
 
+# A run whose iterations were mostly k6's own time (script code, not requests or think time):
+# the client set the pace, so its timings are not the service's. Judged like a busy machine.
+results contains {
+	"id": sprintf("load/client/%s", [name]),
+	"kind": "load",
+	"status": busy_status,
+	"group": "all",
+	"metric": "",
+	"summary": sprintf("the %s's iterations were dominated by k6 itself, not by the service: %s", [name, concat("; ", run.load_generator.signs)]),
+} if {
+	some [name, run] in judged_runs
+	run.load_generator.client_dominated == true
+}
+
 busy_status := "inconclusive" if {
 	some r in checks
 	r.status == "fail"
@@ -399,6 +414,7 @@ checks contains {
 	load_model == "open"
 	input.run.load_generator.saturated == true
 	not input.run.load_generator.host_saturated
+	not input.run.load_generator.client_dominated
 	status := carried_status
 }
 

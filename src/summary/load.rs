@@ -188,7 +188,8 @@ pub(super) fn assess(model: Option<&LoadModel>, part: &Part) -> LoadGenerator {
             part.label
         ));
     }
-    if let Some(share) = part.client_share.filter(|s| *s >= CLIENT_SHARE_MAX) {
+    let client_dominated = part.client_share.is_some_and(|s| s >= CLIENT_SHARE_MAX);
+    if let Some(share) = part.client_share.filter(|_| client_dominated) {
         signs.push(format!(
             "k6 itself took {:.0} % of the iterations' time outside think time in the {}, the requests the rest: \
              the client, not the service, set the pace",
@@ -204,6 +205,7 @@ pub(super) fn assess(model: Option<&LoadModel>, part: &Part) -> LoadGenerator {
         achieved_iterations_per_s: part.achieved_iterations_per_s,
         vus_max_reached,
         client_share: part.client_share,
+        client_dominated,
         host_cpu_busy: None,
         k6_cpu_wait_ratio: None,
         host_saturated: false,
@@ -308,7 +310,7 @@ mod tests {
         let closed = LoadModel { model: Model::Closed, offered_iterations_per_s: None, source: ModelSource::Tagged };
         for model in [None, Some(&closed), Some(&open(Some(100.0)))] {
             let g = assess(model, &Part { client_share: Some(0.5), ..part() });
-            assert!(g.saturated, "{g:?}");
+            assert!(g.saturated && g.client_dominated, "{g:?}");
             assert!(g.signs[0].starts_with("k6 itself took 50 % of the iterations' time"), "{:?}", g.signs);
             assert!(!assess(model, &Part { client_share: Some(0.49), ..part() }).saturated);
             assert!(!assess(model, &Part { client_share: None, ..part() }).saturated);

@@ -136,6 +136,10 @@ pub struct LoadGenerator {
     /// requests; known when the script counts its think time (`k6gate_think_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_share: Option<f64>,
+    /// `client_share` reached [`CLIENT_SHARE_MAX`]: k6 itself, not the service, set the pace,
+    /// so the run's timings are not the service's. Its sign is in `signs`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_dominated: bool,
     /// The load generator's machine, busy share of all its cores (0..1) averaged over the
     /// compared part, when k6gate ran k6 and could read it (Linux `/proc/stat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

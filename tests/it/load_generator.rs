@@ -108,9 +108,10 @@ fn iterations_spent_computing_in_the_script_are_a_sign() {
     let g = computing_run(30).load_generator.expect("load generator");
     let share = g.client_share.expect("the runtime's think() makes the share known");
     assert!(share >= k6gate::summary::CLIENT_SHARE_MAX, "{g:?}");
-    assert!(g.saturated && g.signs.iter().any(|s| s.starts_with("k6 itself took")), "{g:?}");
+    assert!(g.saturated && g.client_dominated, "{g:?}");
+    assert!(g.signs.iter().any(|s| s.starts_with("k6 itself took")), "{g:?}");
     // The same script without the computing: requests and think time, k6 barely shows.
     let g = computing_run(0).load_generator.expect("load generator");
     assert!(g.client_share.is_some_and(|s| s < k6gate::summary::CLIENT_SHARE_MAX), "{g:?}");
-    assert!(!g.saturated, "{g:?}");
+    assert!(!g.saturated && !g.client_dominated, "{g:?}");
 }

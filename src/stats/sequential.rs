@@ -105,7 +105,6 @@ mod tests {
             }
         }
         let (spent, naive) = (spent as f64 / trials as f64, naive as f64 / trials as f64);
-        eprintln!("false rejections over {trials} null analyses of {planned} looks: schedule {spent}, naive {naive}");
         // Two binomial standard errors above α at most.
         assert!(spent <= 0.05 + 2.0 * (0.05_f64 * 0.95 / trials as f64).sqrt(), "schedule: {spent}");
         assert!(naive > spent, "naive {naive} vs schedule {spent}");

@@ -10,6 +10,7 @@
 //! sits above it and calls these builders (ARCHITECTURE.md, layering).
 
 mod build;
+pub mod digest;
 mod load;
 pub mod whole_run;
 

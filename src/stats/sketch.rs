@@ -46,44 +46,159 @@ pub struct Store {
     /// Key of `counts[0]`.
     pub offset: i32,
     /// Count per key, starting at `offset`.
-    pub counts: Vec<u64>,
+    #[schemars(with = "Vec<u64>")]
+    pub counts: Counts,
 }
 
 impl Store {
     fn add(&mut self, key: i32, n: u64) {
         if self.counts.is_empty() {
             self.offset = key;
-            self.counts.push(n);
-            return;
-        }
-        if key < self.offset {
-            let grow = (self.offset - key) as usize;
-            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.counts.resize(1);
+        } else if key < self.offset {
+            self.counts.prepend_zeros((self.offset - key) as usize);
             self.offset = key;
         }
         let idx = (key - self.offset) as usize;
         if idx >= self.counts.len() {
-            self.counts.resize(idx + 1, 0);
+            self.counts.resize(idx + 1);
         }
-        if let Some(slot) = self.counts.get_mut(idx) {
-            *slot += n;
-        }
+        self.counts.add(idx, n);
     }
 
     fn merge(&mut self, other: &Store) {
-        for (i, &n) in other.counts.iter().enumerate() {
-            if n > 0 {
-                self.add(other.offset + i as i32, n);
-            }
+        for (key, n) in other.keys() {
+            self.add(key, n);
         }
     }
 
     fn keys(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
-        self.counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| (self.offset + i as i32, *n))
+        self.counts.iter().enumerate().filter(|(_, n)| *n > 0).map(|(i, n)| (self.offset + i as i32, n))
     }
 
     fn total(&self) -> u64 {
         self.counts.iter().sum()
+    }
+}
+
+/// Bucket counts in the narrowest unsigned width that holds the largest of them, widened as
+/// they grow. An ingest keeps one sketch per window, group and Trend metric (about 40,000 for
+/// half an hour of 1 s windows), and most windows' buckets hold a few hundred values at most:
+/// one byte per bucket instead of eight is what keeps a day-long run's ingest small.
+/// Serialized as plain numbers, whatever the width.
+///
+/// Hand-written: the crates for compact integer vectors (bitpacking, succinct structures)
+/// are built for read-only data, not for counts incremented on every sample.
+#[derive(Debug, Clone)]
+pub enum Counts {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+}
+
+/// One expression for each width; `$v` is the vector.
+macro_rules! each_width {
+    ($counts:expr, $v:ident => $e:expr) => {
+        match $counts {
+            Counts::U8($v) => $e,
+            Counts::U16($v) => $e,
+            Counts::U32($v) => $e,
+            Counts::U64($v) => $e,
+        }
+    };
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::U8(Vec::new())
+    }
+}
+
+impl Counts {
+    /// The narrowest counts holding `values` (whose largest is `max`).
+    fn from_values(values: impl Iterator<Item = u64>, max: u64) -> Counts {
+        if max <= u64::from(u8::MAX) {
+            Counts::U8(values.map(|n| n as u8).collect())
+        } else if max <= u64::from(u16::MAX) {
+            Counts::U16(values.map(|n| n as u16).collect())
+        } else if max <= u64::from(u32::MAX) {
+            Counts::U32(values.map(|n| n as u32).collect())
+        } else {
+            Counts::U64(values.collect())
+        }
+    }
+
+    fn capacity_max(&self) -> u64 {
+        match self {
+            Counts::U8(_) => u64::from(u8::MAX),
+            Counts::U16(_) => u64::from(u16::MAX),
+            Counts::U32(_) => u64::from(u32::MAX),
+            Counts::U64(_) => u64::MAX,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        each_width!(self, v => v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = u64> + ExactSizeIterator + '_ {
+        // One boxed-free iterator over any width: index into the vector.
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Counts::U8(v) => v.get(i).map_or(0, |&n| u64::from(n)),
+            Counts::U16(v) => v.get(i).map_or(0, |&n| u64::from(n)),
+            Counts::U32(v) => v.get(i).map_or(0, |&n| u64::from(n)),
+            Counts::U64(v) => v.get(i).copied().unwrap_or(0),
+        }
+    }
+
+    fn resize(&mut self, len: usize) {
+        each_width!(self, v => v.resize(len, 0))
+    }
+
+    fn prepend_zeros(&mut self, n: usize) {
+        each_width!(self, v => { v.splice(0..0, std::iter::repeat_n(0, n)); })
+    }
+
+    /// Adds `n` at `i` (which must be in range), widening first when the sum needs it.
+    fn add(&mut self, i: usize, n: u64) {
+        let sum = self.get(i).saturating_add(n);
+        if sum > self.capacity_max() {
+            let max = self.iter().max().unwrap_or(0).max(sum);
+            *self = Counts::from_values(self.iter(), max);
+        }
+        each_width!(self, v => if let Some(slot) = v.get_mut(i) {
+            *slot = sum as _;
+        })
+    }
+}
+
+impl PartialEq for Counts {
+    /// Equal counts are equal whatever their widths.
+    fn eq(&self, other: &Counts) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Counts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wide = Vec::<u64>::deserialize(deserializer)?;
+        let max = wide.iter().copied().max().unwrap_or(0);
+        Ok(Counts::from_values(wide.into_iter(), max))
     }
 }
 
@@ -243,6 +358,30 @@ mod tests {
         assert_eq!(s.quantile(0.4), Some(0.0));
         assert_eq!(s.quantile(1.0), Some(100.0));
         assert_eq!(s.bucketed(), s.count);
+    }
+
+    #[test]
+    fn counts_widen_as_they_grow_and_serialize_as_numbers() {
+        let mut s = Sketch::new();
+        for _ in 0..300 {
+            s.add(10.0);
+        }
+        s.add(1000.0);
+        assert!(matches!(s.positive.counts, Counts::U16(_)), "{:?}", s.positive.counts);
+        let mut big = Sketch::new();
+        big.positive = Store { offset: s.positive.offset, counts: Counts::U64(vec![u64::from(u32::MAX) + 7]) };
+        big.count = u64::from(u32::MAX) + 7;
+        s.merge(&big);
+        assert!(matches!(s.positive.counts, Counts::U64(_)));
+        assert_eq!(s.bucketed(), s.count);
+        let json = serde_json::to_string(&s.positive).unwrap();
+        assert!(json.contains(&format!("[{},", 300 + u64::from(u32::MAX) + 7)), "{json}");
+        let back: Store = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s.positive);
+        // Narrowed again on the way in: only the width changes, never a count.
+        let small: Store = serde_json::from_str(r#"{"offset":3,"counts":[1,0,255]}"#).unwrap();
+        assert!(matches!(small.counts, Counts::U8(_)));
+        assert_eq!(small.keys().collect::<Vec<_>>(), [(3, 1), (5, 255)]);
     }
 
     #[test]

@@ -140,3 +140,44 @@ fn runs_under_the_limit_summarize_as_before() {
         assert!(got == want, "{input}: the summary changed");
     }
 }
+
+/// Workers hand their windows to one shared aggregator every 16 MiB of input
+/// (`ingest::stream`): a file well past several hand-offs keeps its totals exact, and a
+/// conflicting declaration far into it is reported at its own line with one thread and two.
+#[test]
+fn hand_offs_between_workers_keep_totals_exact_and_conflicts_located() {
+    let run = LongRun { seconds: 3600, rate: 15, ramp_s: 60, lines: Lines::Minimal };
+    let (file, truth) = write_run(run);
+    let mut text = String::new();
+    std::fs::File::open(file.path()).unwrap().read_to_string(&mut text).unwrap();
+    assert!(text.len() > 40 << 20, "{} bytes: not past two hand-offs", text.len());
+
+    let mut lines: Vec<&str> = text.lines().collect();
+    let declaration =
+        lines.iter().position(|l| l.contains(r#""type":"Metric""#) && l.contains(r#""name":"http_reqs""#));
+    let declaration = declaration.expect("the stream declares http_reqs").to_owned();
+    let late = {
+        let mut bytes = 0;
+        lines.iter().position(|l| {
+            bytes += l.len() + 1;
+            bytes > 36 << 20
+        })
+    };
+    let late = late.unwrap();
+    let conflicting = lines[declaration].replace(r#""type":"counter""#, r#""type":"gauge""#);
+    assert_ne!(conflicting, lines[declaration]);
+    lines.insert(late, &conflicting);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("conflict.json");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+
+    let s = ingest(&[file.path().to_path_buf()], &IngestOptions { threads: 2, ..IngestOptions::default() }).unwrap();
+    assert_eq!((s.whole_run.total.requests, s.whole_run.total.failed), (truth.requests, truth.failed));
+    assert_eq!(s.series.as_ref().map(|x| x.total.requests.iter().sum::<u64>()), Some(truth.requests));
+    for threads in [1, 2] {
+        let opts = IngestOptions { threads, ..IngestOptions::default() };
+        let err = ingest(std::slice::from_ref(&bad), &opts).unwrap_err().to_string();
+        let at = format!("{}:{}", bad.display(), late + 1);
+        assert!(err.contains(&at) && err.contains("http_reqs"), "--threads {threads}: {err}");
+    }
+}

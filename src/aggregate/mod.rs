@@ -461,7 +461,10 @@ impl Aggregator {
             match self.cells.entry((w, s(st), g(gr), m(me))) {
                 std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&acc),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(acc);
+                    // A copy, not the moved cell: what `self` keeps is allocated by the
+                    // thread that merges, which keeps an ingest's long-lived cells in one
+                    // malloc arena (`ingest::stream`) instead of fragmenting every worker's.
+                    e.insert(acc.clone());
                 }
             }
         }

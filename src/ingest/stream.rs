@@ -3,8 +3,9 @@
 //! The reading thread cuts the input into chunks that end at a newline and hands them to
 //! worker threads over a bounded channel, so memory holds at most a few chunks of input
 //! at a time whatever the file size. Each worker aggregates its chunks on its own and hands
-//! its aggregator to one shared aggregator every [`HAND_OFF`] chunks and at the end
-//! (merging is exact), so the run's windows are held once, not once per worker. Line
+//! its aggregator every [`HAND_OFF`] chunks and at the end to one merging thread (merging is
+//! exact), so the run's windows are held once, not once per worker, and allocated by one
+//! thread: what the run keeps does not end up spread over every thread's malloc arena. Line
 //! numbers are chunk-local while parsing and made global at the end from the chunks' line
 //! counts.
 
@@ -24,21 +25,19 @@ const IN_FLIGHT: usize = 3;
 /// input, about 40 s of a 100 req/s run (a worker's own windows are 1 s ones until then).
 const HAND_OFF: usize = 16;
 
-/// The shared aggregator, and the conflicting declarations its merges found.
-type Sink = Mutex<(Option<Aggregator>, Vec<(u64, crate::aggregate::AddError)>)>;
-
-fn hand_off(sink: &Sink, agg: Aggregator) {
-    // A poisoned lock means another worker panicked: the read fails anyway (see below).
-    let Ok(mut guard) = sink.lock() else { return };
-    let (merged, conflicts) = &mut *guard;
-    match merged {
-        None => *merged = Some(agg),
-        Some(m) => {
-            if let Err(c) = m.merge(agg) {
-                conflicts.push(c);
-            }
+/// Merges the workers' aggregators as they arrive; returns the result and the conflicting
+/// declarations the merges found, at the later declaration's tagged line.
+fn merge_hand_offs(
+    parts: mpsc::Receiver<Aggregator>,
+    mut merged: Aggregator,
+) -> (Aggregator, Vec<(u64, crate::aggregate::AddError)>) {
+    let mut conflicts = Vec::new();
+    for part in parts {
+        if let Err(c) = merged.merge(part) {
+            conflicts.push(c);
         }
     }
+    (merged, conflicts)
 }
 
 /// A line that could not be used.
@@ -87,16 +86,17 @@ pub fn read_json_lines(
     // Chunks after the first failing one need no work when we stop at the first error.
     let first_bad_chunk = AtomicUsize::new(usize::MAX);
     let threads = threads.max(1);
-    let sink: Sink = Mutex::new((None, Vec::new()));
     let fresh = || Aggregator::with_full_resolution(spec.clone(), full_resolution_s);
+    let (parts_tx, parts_rx) = mpsc::sync_channel::<Aggregator>(threads);
 
-    let (results, read_result) = std::thread::scope(|scope| {
+    let (results, merged, read_result) = std::thread::scope(|scope| {
+        let merger = scope.spawn(|| merge_hand_offs(parts_rx, fresh()));
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&rx);
                 let free_tx = free_tx.clone();
                 let first_bad_chunk = &first_bad_chunk;
-                let sink = &sink;
+                let parts_tx = parts_tx.clone();
                 scope.spawn(move || {
                     let mut agg = fresh();
                     let mut chunks = Vec::new();
@@ -119,31 +119,33 @@ pub fn read_json_lines(
                         let _ = free_tx.send(buf);
                         since_hand_off += 1;
                         if since_hand_off == HAND_OFF {
-                            hand_off(sink, std::mem::replace(&mut agg, fresh()));
+                            // Fails only when the merger panicked: the read fails below.
+                            let _ = parts_tx.send(std::mem::replace(&mut agg, fresh()));
                             since_hand_off = 0;
                         }
                     }
-                    hand_off(sink, agg);
+                    let _ = parts_tx.send(agg);
                     chunks
                 })
             })
             .collect();
 
         drop(free_tx);
+        drop(parts_tx);
         let read_result = produce_chunks(&mut input, &tx, &free_rx);
         drop(tx);
         let results: Vec<_> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
-        (results, read_result)
+        (results, merger.join().ok(), read_result)
     });
     let bytes = read_result?;
     if results.len() != threads {
         return Err(std::io::Error::other("a parser thread panicked"));
     }
 
+    let Some((mut agg, conflicts)) = merged else {
+        return Err(std::io::Error::other("the merging thread panicked"));
+    };
     let mut all_chunks: Vec<ChunkResult> = results.into_iter().flatten().collect();
-    // Conflicting declarations seen in different hand-offs, at the later declaration's tagged line.
-    let (merged, conflicts) = sink.into_inner().map_err(|_| std::io::Error::other("a parser thread panicked"))?;
-    let mut agg = merged.unwrap_or_else(fresh);
     all_chunks.sort_by_key(|c| c.idx);
 
     // Global line number of each chunk's first line.

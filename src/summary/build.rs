@@ -159,7 +159,12 @@ pub fn build_from_stream(
     let steady_state = steady_state.filter(|s| s.summary.windows > 0);
 
     let whole_run = summarize(agg, "whole-run", latency, |_, _| true);
-    let series = build_series(agg, &phase_map, latency, &trimmed_windows);
+    let series = build_series(agg, &phase_map, latency, &trimmed_windows, agg.window_s());
+    let series_coarser = COARSER_SERIES_S
+        .iter()
+        .filter(|&&ws| ws > agg.window_s() && ws % agg.window_s() == 0 && !series.start_unix_s.is_empty())
+        .map(|&ws| build_series(agg, &phase_map, latency, &trimmed_windows, ws))
+        .collect();
 
     if agg.samples == 0 {
         issues.push("no samples in the input".into());
@@ -197,6 +202,7 @@ pub fn build_from_stream(
         steady_state,
         whole_run,
         series: Some(series),
+        series_coarser,
         notes,
         load_generator,
     }
@@ -637,10 +643,18 @@ fn metric_summary(ty: Option<metric::MetricType>, acc: &Acc, per_s: f64) -> Metr
     }
 }
 
-fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: &BTreeSet<i64>) -> Series {
-    let Some((lo, hi)) = window_range(agg) else {
+/// The window sizes of the coarser series stored beside the main one: what the retention
+/// tiers keep once a run's 1 s windows are past their period (`policies/data/retention.yaml`).
+pub const COARSER_SERIES_S: [i64; 2] = [10, 60];
+
+/// The series at `ws`-second windows (a multiple of the aggregator's window size), merged
+/// from the aggregator's windows: sketches and exact sums, never averaged percentiles. A
+/// window is `trimmed` when the window it starts with is.
+fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: &BTreeSet<i64>, ws: i64) -> Series {
+    let to = |w: i64| w.div_euclid(ws) * ws;
+    let Some((lo, hi)) = window_range(agg).map(|(lo, hi)| (to(lo), to(hi))) else {
         return Series {
-            window_s: 1.0,
+            window_s: ws as f64,
             start_unix_s: vec![],
             phase: vec![],
             trimmed: vec![],
@@ -649,7 +663,6 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: 
             groups: vec![],
         };
     };
-    let ws = agg.window_s();
     let len = ((hi - lo) / ws + 1) as usize;
     let dur = latency.cell_ids(agg);
     let (reqs, failed, vus) =
@@ -658,8 +671,9 @@ fn build_series(agg: &Aggregator, phases: &PhaseMap, latency: Latency, trimmed: 
     let mut cells: FxHashMap<(u32, i64), (Acc, u64, u64)> = FxHashMap::default();
     let mut phase_votes: FxHashMap<i64, FxHashMap<usize, u64>> = FxHashMap::default();
     let mut vus_s = vec![None; len];
-    for (&(w, s, g, m), acc) in &agg.cells {
-        if let Some(p) = phases.of(w, s) {
+    for (&(fine, s, g, m), acc) in &agg.cells {
+        let w = to(fine);
+        if let Some(p) = phases.of(fine, s) {
             *phase_votes.entry(w).or_default().entry(p).or_default() += acc.count;
         }
         if Some(m) == vus {

@@ -50,6 +50,12 @@ pub struct RunSummary {
     /// Per-window series for charts and statistical tests (1 s windows up to the
     /// full-resolution limit; `series.window_s` says which).
     pub series: Option<Series>,
+    /// The same series at coarser windows (10 s and 60 s, those coarser than `series`),
+    /// merged from its windows: what a run keeps once retention has dropped its finer
+    /// windows (`k6gate history prune`). Empty for summaries written before k6gate stored
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series_coarser: Vec<Series>,
     /// What a reader should know about this summary that is not a defect (for example,
     /// that a k6 summary input has no phases).
     pub notes: Vec<String>,

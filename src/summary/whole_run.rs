@@ -111,6 +111,7 @@ pub fn build(export: Export, sources: Vec<SourceFile>, issues: Vec<String>, opts
         steady_state: None,
         whole_run,
         series: None,
+        series_coarser: Vec::new(),
         notes,
         load_generator,
     }

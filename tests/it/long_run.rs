@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::Path;
 
 use k6gate::compare::{Metric, Phase, State, compare};
-use k6gate::summary::{GroupStats, MetricSummary, PhaseSummary};
+use k6gate::summary::{GroupStats, MetricSummary, PhaseSummary, Series};
 use k6gate::{IngestOptions, RunSummary, ingest};
 
 use crate::support::long_run::{Lines, LongRun, LongRunReader, Truth};
@@ -87,6 +87,14 @@ fn a_coarser_series_leaves_the_phases_exact_and_comparisons_refuse_mixed_windows
     for (i, n) in cs.total.requests.iter().enumerate() {
         assert_eq!(*n, fs.total.requests[i * 10..i * 10 + 10].iter().sum::<u64>(), "window {i}");
     }
+    // The coarser series stored beside the main one are the ones a coarser ingest makes
+    // (merged sketches and sums), except for which windows the steady-state rule trimmed.
+    let windows = |s: &RunSummary| s.series_coarser.iter().map(|x| x.window_s).collect::<Vec<_>>();
+    assert_eq!((windows(&fine), windows(&coarse)), (vec![10.0, 60.0], vec![60.0]));
+    let untrimmed = |s: &Series| Series { trimmed: Vec::new(), ..s.clone() };
+    assert_eq!(untrimmed(&fine.series_coarser[0]), untrimmed(cs));
+    assert_eq!(untrimmed(&fine.series_coarser[1]), untrimmed(&coarse.series_coarser[0]));
+    assert_eq!(fine.series_coarser[1].total.requests.iter().sum::<u64>(), fine.whole_run.total.requests);
     assert_eq!(fine.phases.len(), coarse.phases.len());
     let exact = |g: &GroupStats| GroupStats { requests_per_s: 0.0, throughput: None, ..g.clone() };
     let tagged = |p: &PhaseSummary| -> Vec<(String, MetricSummary)> {
@@ -121,7 +129,8 @@ fn a_coarser_series_leaves_the_phases_exact_and_comparisons_refuse_mixed_windows
 }
 
 /// Runs under the limit summarize exactly as before bounded summaries: the summaries of the
-/// checked-in fixtures made by the code before them (`tests/fixtures/golden/`), number for number.
+/// checked-in fixtures made by the code before them (`tests/fixtures/golden/`), number for
+/// number, plus the coarser series stored since.
 #[test]
 fn runs_under_the_limit_summarize_as_before() {
     for (input, golden) in [
@@ -132,6 +141,9 @@ fn runs_under_the_limit_summarize_as_before() {
         let s = ingest(&[root().join("tests/fixtures/k6-small").join(input)], &IngestOptions::default()).unwrap();
         let mut got = serde_json::to_value(&s).unwrap();
         got["metadata"]["sources"][0]["path"] = input.into();
+        // Added since: the coarser series, checked against a coarser ingest above.
+        let coarser = got.as_object_mut().and_then(|o| o.remove("series_coarser"));
+        assert_eq!(coarser.and_then(|c| c.as_array().map(Vec::len)), Some(2), "{input}");
         let mut text = String::new();
         let file = std::fs::File::open(root().join("tests/fixtures/golden").join(golden)).unwrap();
         flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
@@ -180,4 +192,27 @@ fn hand_offs_between_workers_keep_totals_exact_and_conflicts_located() {
         let at = format!("{}:{}", bad.display(), late + 1);
         assert!(err.contains(&at) && err.contains("http_reqs"), "--threads {threads}: {err}");
     }
+}
+
+/// What the retention tiers keep of a fresh summary: past its 1 s period the 10 s and 60 s
+/// series stored at ingest, then the 60 s one, then none; the phases' statistics always.
+#[test]
+fn retention_keeps_the_coarser_series_stored_at_ingest() {
+    use k6gate::policy::retention::Keep;
+    let s = ingest(&[root().join("tests/fixtures/k6-small/staged.json.gz")], &IngestOptions::default()).unwrap();
+    let fresh = serde_json::to_value(&s).unwrap();
+    let kept = |keep: Keep| {
+        let mut v = fresh.clone();
+        k6gate::retention::coarsen(&mut v, keep);
+        let coarser: Vec<f64> = v["series_coarser"]
+            .as_array()
+            .map_or(Vec::new(), |a| a.iter().filter_map(|x| x["window_s"].as_f64()).collect());
+        let back: RunSummary = serde_json::from_value(v).expect("a coarsened summary still parses");
+        assert_eq!(back.whole_run, s.whole_run);
+        (back.series.map(|x| x.window_s), coarser)
+    };
+    assert_eq!(kept(Keep::SeriesFrom(1.0)), (Some(1.0), vec![10.0, 60.0]));
+    assert_eq!(kept(Keep::SeriesFrom(10.0)), (None, vec![10.0, 60.0]));
+    assert_eq!(kept(Keep::SeriesFrom(60.0)), (None, vec![60.0]));
+    assert_eq!(kept(Keep::NoSeries), (None, vec![]));
 }

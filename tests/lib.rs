@@ -8,6 +8,7 @@
 //! runs everything with `--include-ignored`.
 
 mod approval;
+mod archive;
 mod canary_serve;
 mod changepoints;
 mod decisions;

@@ -40,7 +40,7 @@ fn rules() -> Rules {
     rules
 }
 
-fn local(dir: &Path) -> Store {
+pub(crate) fn local(dir: &Path) -> Store {
     Store::Local(SqliteStore::open(dir.join("history.db")).unwrap())
 }
 
@@ -94,7 +94,7 @@ fn record(store: &Store, state: &Path, test: &str, days: i64, outcome: Outcome, 
 /// - search (standard, archived after 365 days): a passing run 1 day old, a failed run 370
 ///   days old (due), an errored one 380 days old (due; no summary, so no rows);
 /// - lab (experimental, never archived): a failed run 40 days old.
-fn scenario(store: &Store, state: &Path, now: i64) -> BTreeMap<&'static str, String> {
+pub(crate) fn scenario(store: &Store, state: &Path, now: i64) -> BTreeMap<&'static str, String> {
     let mut ids = BTreeMap::new();
     for d in 1..=5 {
         record(store, state, "checkout", d, Outcome::Pass, now);
@@ -109,7 +109,7 @@ fn scenario(store: &Store, state: &Path, now: i64) -> BTreeMap<&'static str, Str
 }
 
 /// Every file under `dir`, relative, with its bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for e in entries.flatten() {

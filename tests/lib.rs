@@ -9,6 +9,7 @@
 
 mod approval;
 mod archive;
+mod archive_duckdb;
 mod canary_serve;
 mod changepoints;
 mod decisions;

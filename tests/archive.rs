@@ -398,7 +398,7 @@ fn prune_deletes_nothing_when_the_archive_write_fails() {
     std::fs::write(&bucket, "not a directory").unwrap();
     let e = prune_moving(&rules(), &store, "test", &dirs, NOW, false, &a).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, RetentionError::Archive { .. }), "{msg}");
+    assert!(matches!(e, RetentionError::Archive(_)), "{msg}");
     assert!(msg.contains("could not archive run") && msg.contains("nothing was deleted"), "{msg}");
     assert!(msg.contains("write"), "it says which write failed: {msg}");
     unchanged(&store);

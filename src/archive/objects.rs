@@ -47,11 +47,8 @@ impl RunArchive {
             .map_err(|e| ArchiveError::Open { url: config.url.clone(), message: e.to_string() })?;
         let archive = RunArchive { objects: opened.objects, prefix: opened.prefix, url: config.url.clone() };
         let (objects, prefix) = (archive.objects.clone(), archive.prefix.clone());
-        archive.call(
-            "list",
-            &prefix.to_string(),
-            async move { objects.list(Some(&prefix)).try_next().await.map(drop) },
-        )?;
+        let listed = prefix.to_string();
+        archive.call("list", &listed, async move { objects.list(Some(&prefix)).try_next().await.map(drop) })?;
         Ok(archive)
     }
 
@@ -167,9 +164,8 @@ impl RunArchive {
         let prefix = runs_prefix(&self.prefix, test, environment);
         let objects = self.objects.clone();
         let listed = prefix.clone();
-        let metas = self.call("list", &prefix.to_string(), async move {
-            objects.list(Some(&listed)).try_collect::<Vec<_>>().await
-        })?;
+        let metas = self
+            .call("list", prefix.as_ref(), async move { objects.list(Some(&listed)).try_collect::<Vec<_>>().await })?;
         let mut runs: Vec<ArchivedRun> =
             metas.iter().filter_map(|m| ArchivedRun::parse(&self.prefix, &m.location)).collect();
         runs.sort_by(|a, b| (&a.date, &a.run_id).cmp(&(&b.date, &b.run_id)));

@@ -76,17 +76,28 @@ pub enum RetentionError {
     )]
     Refused { store: String, run_id: String, test: String, environment: String, why: String },
     /// A run to move could not be archived: nothing was deleted.
-    #[error(
-        "{archive}: could not archive run {run_id} of {test} in {environment}: {message}; nothing was deleted \
-        from {store}"
-    )]
-    Archive { store: String, archive: String, run_id: String, test: String, environment: String, message: String },
+    #[error(transparent)]
+    Archive(Box<ArchiveFailed>),
     /// The plan moves runs, and no archive was given to move them to.
     #[error("{store}: {count} run(s) are past their hot period and no archive was given; nothing was changed")]
     NoArchive { store: String, count: usize },
     /// A stored summary retention cannot rewrite.
     #[error("{store}: run {run_id}: {message}")]
     Summary { store: String, run_id: String, message: String },
+}
+
+/// A run prune was to move that the archive did not take.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{archive}: could not archive run {run_id} of {test} in {environment}: {message}; nothing was deleted from {store}"
+)]
+pub struct ArchiveFailed {
+    pub store: String,
+    pub archive: String,
+    pub run_id: String,
+    pub test: String,
+    pub environment: String,
+    pub message: String,
 }
 
 /// Plans and prunes: `dry_run` only counts.
@@ -203,13 +214,15 @@ fn carry_out<S: RunStore + Prune>(
         if !dry_run {
             for t in &plan.move_runs {
                 let run = store.get_run(&t.run_id)?;
-                report.archived_bytes += archive.archive_run(&run).map_err(|message| RetentionError::Archive {
-                    store: store_name.to_string(),
-                    archive: archive.name(),
-                    run_id: t.run_id.clone(),
-                    test: t.test.clone(),
-                    environment: t.environment.clone(),
-                    message,
+                report.archived_bytes += archive.archive_run(&run).map_err(|message| {
+                    RetentionError::Archive(Box::new(ArchiveFailed {
+                        store: store_name.to_string(),
+                        archive: archive.name(),
+                        run_id: t.run_id.clone(),
+                        test: t.test.clone(),
+                        environment: t.environment.clone(),
+                        message,
+                    }))
                 })?;
             }
         }

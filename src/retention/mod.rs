@@ -19,6 +19,6 @@ mod apply;
 mod plan;
 mod series;
 
-pub use apply::{Archive, Removed, Report, RetentionError, execute, prune, prune_moving};
+pub use apply::{Archive, ArchiveFailed, Removed, Report, RetentionError, execute, prune, prune_moving};
 pub use plan::{Coarsen, Exempt, Kept, NoClass, Plan, Rules, Target, VersionRef, WindowRef, exemptions, plan};
 pub use series::coarsen;

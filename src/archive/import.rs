@@ -1,7 +1,7 @@
 //! `k6gate history import`: archived runs back into the history, whole (summary and
 //! verdict), under their own ids, so they can be compared and pinned again.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -34,9 +34,10 @@ pub struct ImportReport {
     pub skipped: Vec<String>,
 }
 
-/// Imports the archived runs `filter` selects into `store`. Every document is read and
-/// checked before the first run is recorded: one that does not parse is an error naming its
-/// key, and nothing is imported.
+/// Imports the archived runs `filter` selects into `store`. Runs the store already has are
+/// skipped (and listed) without being read; every other document is read and checked before
+/// the first run is recorded: one that does not parse is an error naming its key, and nothing
+/// is imported.
 pub fn import<S: RunStore + Prune>(
     archive: &RunArchive,
     store: &S,
@@ -67,22 +68,14 @@ pub fn import<S: RunStore + Prune>(
             });
         }
     }
-    // Everything read and checked first: nothing is half-imported.
-    let mut runs: Vec<RunRecord> = Vec::new();
-    for a in &selected {
-        let run = archive.read_run(a)?;
-        let started_ok = filter.since_ns.is_none_or(|s| run.started_at_ns >= s)
-            && filter.until_ns.is_none_or(|u| run.started_at_ns < u);
-        if started_ok {
-            runs.push(run);
-        }
-    }
-    runs.sort_by(|a, b| (a.started_at_ns, &a.id).cmp(&(b.started_at_ns, &b.id)));
-
-    let have: BTreeSet<String> = store
+    let in_range = |started_at_ns: i64| {
+        filter.since_ns.is_none_or(|s| started_at_ns >= s) && filter.until_ns.is_none_or(|u| started_at_ns < u)
+    };
+    // Runs the store has are skipped unread (the store's own start time decides the range).
+    let have: BTreeMap<String, i64> = store
         .stored_runs(&RunFilter { test: filter.test, environment: filter.environment, limit: None })?
         .into_iter()
-        .map(|s| s.run.id)
+        .map(|s| (s.run.id, s.run.started_at_ns))
         .collect();
     let mut report = ImportReport {
         archive: archive.url().to_string(),
@@ -90,11 +83,25 @@ pub fn import<S: RunStore + Prune>(
         dry_run,
         ..ImportReport::default()
     };
-    for run in runs {
-        if have.contains(&run.id) {
-            report.skipped.push(run.id);
-            continue;
+    // Everything else read and checked first: nothing is half-imported.
+    let mut runs: Vec<RunRecord> = Vec::new();
+    for a in &selected {
+        match have.get(&a.run_id) {
+            Some(started) => {
+                if in_range(*started) {
+                    report.skipped.push(a.run_id.clone());
+                }
+            }
+            None => {
+                let run = archive.read_run(a)?;
+                if in_range(run.started_at_ns) {
+                    runs.push(run);
+                }
+            }
         }
+    }
+    runs.sort_by(|a, b| (a.started_at_ns, &a.id).cmp(&(b.started_at_ns, &b.id)));
+    for run in runs {
         if !dry_run {
             let recorded = store.record_run(&new_run(&run))?;
             if recorded != run.id {

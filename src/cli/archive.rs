@@ -81,7 +81,11 @@ pub fn import(args: &ImportArgs, s: &Settings) -> Result<Exit> {
         run_ids: &args.run_ids,
     };
     let report = crate::archive::import(&archive, &store, &store.name(), &filter, args.dry_run)?;
-    let not_uploaded = store.remote().and_then(|r| r.upload_problem());
+    // On the durable store, an imported run whose upload failed waits in the outbox.
+    let not_uploaded: Vec<(String, Option<String>)> = match store.remote() {
+        Some(remote) => remote.pending()?.into_iter().filter(|(id, _)| report.imported.contains(id)).collect(),
+        None => Vec::new(),
+    };
     if args.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(Error::serialize("import report"))?);
     } else {
@@ -101,11 +105,14 @@ pub fn import(args: &ImportArgs, s: &Settings) -> Result<Exit> {
             println!("  skipped {id} (already in the store)");
         }
     }
-    match (not_uploaded, store.remote()) {
-        (Some(problem), Some(remote)) => Err(crate::history::HistoryError::Remote {
+    match (not_uploaded.first(), store.remote()) {
+        (Some((id, problem)), Some(remote)) => Err(crate::history::HistoryError::Remote {
             url: remote.url().to_string(),
-            action: "upload imported runs".into(),
-            message: format!("{problem}; they are in the local history: run `k6gate history sync`"),
+            action: format!("upload {} imported run(s)", not_uploaded.len()),
+            message: format!(
+                "{id}: {}; they are in the local history: run `k6gate history sync`",
+                problem.as_deref().unwrap_or("not uploaded")
+            ),
         }
         .into()),
         _ => Ok(Exit::Success),

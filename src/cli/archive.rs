@@ -1,5 +1,5 @@
-//! `archive`, `history import`, and `history prune` (which moves runs to the archive when
-//! one is set, and is `history.rs`'s prune otherwise).
+//! `archive`, `history import`, and `history prune` when an archive is set (it moves runs
+//! there; without one, prune is `history.rs`'s).
 
 use super::history::{bytes, prune_text};
 use super::{ArchiveArgs, ImportArgs, OutputFormat, PruneArgs, Settings};
@@ -132,12 +132,14 @@ fn parse_time(text: &str, flag: &str, end: bool) -> Result<i64> {
     parsed.ok_or_else(|| Error::Usage(format!("{flag} {text:?}: expected YYYY-MM-DD or an RFC 3339 time")))
 }
 
-/// `history prune`: with an archive set, runs past their hot period move there first;
-/// without one (or with `--no-archive`), the prune of `history.rs`.
+/// Whether `history prune` moves runs to an archive: one is set and `--no-archive` is not
+/// given. Otherwise it is the prune of `history.rs`.
+pub fn moves(args: &PruneArgs, s: &Settings) -> bool {
+    !args.no_archive && s.archive().is_some()
+}
+
+/// `history prune` with an archive set: runs past their hot period move there first.
 pub fn prune(args: &PruneArgs, s: &Settings) -> Result<Exit> {
-    if args.no_archive || s.archive().is_none() {
-        return super::history::prune(args, s);
-    }
     let rules = retention_rules(s)?;
     let archive = open_archive(None, s, "k6gate history prune")?;
     let store = open_history(&s.history())?;

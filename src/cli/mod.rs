@@ -286,6 +286,10 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HistoryCommand {
+    /// Bring archived runs back into the history (and the durable store, with `--history`),
+    /// whole and under their own ids. Runs already there are skipped and listed; a document
+    /// that does not parse is an error naming its object, and then nothing is imported.
+    Import(ImportArgs),
     /// Sync the local history with the durable store (`--history URL`): upload the runs only
     /// this machine has (those a failed upload left behind, and a local history recorded
     /// before the store was set), download the ones it lacks, rebuild the pins. Exits 2 when
@@ -301,15 +305,8 @@ pub enum HistoryCommand {
     /// `--history`, the durable store: delete runs past their summary period, drop series finer
     /// than their age allows, remove run directories (raw k6 output) past the raw period.
     /// Current baselines, pinned runs and runs a waiver, migration window or reviewed change
-    /// point names are kept. Reports the counts and bytes saved. With an archive (`--archive
-    /// URL` / K6GATE_ARCHIVE_URL), runs past their class's hot period (`archive_days`) are
-    /// moved there: archived and read back, then deleted; when one cannot be archived the
-    /// prune stops before anything is deleted (exit 2).
+    /// point names are kept. Reports the counts and bytes saved.
     Prune(PruneArgs),
-    /// Bring archived runs back into the history (and the durable store, with `--history`),
-    /// whole and under their own ids. Runs already there are skipped and listed; a document
-    /// that does not parse is an error naming its object, and then nothing is imported.
-    Import(ImportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -351,6 +348,9 @@ pub struct ImportArgs {
     pub run_ids: Vec<String>,
 }
 
+/// With an archive (`--archive URL` / K6GATE_ARCHIVE_URL), `history prune` also moves the runs
+/// past their class's hot period (`archive_days`) there: archived and read back, then deleted;
+/// when one cannot be archived the prune stops before anything is deleted (exit 2).
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
     /// Change nothing; report what would be removed.
@@ -688,10 +688,11 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Render(args) => render::run(&args, s),
         Command::Run(args) => run::run(&args, s),
         Command::History(args) => match &args.command {
+            Some(HistoryCommand::Import(i)) => archive::import(i, s),
+            Some(HistoryCommand::Prune(p)) if archive::moves(p, s) => archive::prune(p, s),
             Some(HistoryCommand::Sync) => history::sync(s),
             Some(HistoryCommand::Changepoints(cp)) => history::changepoints(cp, s),
-            Some(HistoryCommand::Prune(p)) => archive::prune(p, s),
-            Some(HistoryCommand::Import(i)) => archive::import(i, s),
+            Some(HistoryCommand::Prune(p)) => history::prune(p, s),
             None => history::list(&args, s),
         },
         Command::Archive(args) => archive::run(&args, s),

@@ -50,9 +50,11 @@ pub use lease::{Attempt, Holder, LeaseRecord, Leases};
 pub use open::{HistoryConfig, Store};
 pub use pin::{Invalidation, Pin, PinEvent};
 pub use prune::{Prune, StoredRun};
-pub use remote::{Opened, RemoteConfig, RemoteStore, SyncReport, describe as describe_store_error, open_objects};
+pub use remote::{RemoteConfig, RemoteStore, SyncReport};
 pub use run::{NewRun, Outcome, RunContext, RunFilter, RunRecord, UnknownOutcome};
 pub use run_id::{format_run_id, new_run_id, parse_run_id_time};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{FILE_NAME, SqliteStore};
 pub use store::RunStore;
+// The archive opens its objects as the remote store does.
+pub use remote::{Opened, describe as describe_store_error, open_objects};

@@ -11,6 +11,7 @@ scripts/install-k6.sh
 scripts/install-chromium.sh   # the HTML report is checked in headless Chromium
 scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for the generated rules
 scripts/install-moto.sh       # an S3-compatible server for the durable run store
+scripts/install-duckdb.sh     # DuckDB (the Python wheel) queries the archive (tests/archive_duckdb.rs)
 scripts/install-stress-ng.sh  # CPU pressure on the load generator (tests/serial.rs)
 scripts/install-haproxy.sh    # the load balancer in front of a stable and a canary shop (tests/canary.rs)
 scripts/install-actionlint.sh # lints the reusable workflow and the examples (tests/workflows.rs)

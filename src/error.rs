@@ -102,6 +102,10 @@ pub enum Error {
     /// Retention (`history prune`): a store that cannot be pruned, or a prune refused.
     #[error(transparent)]
     Retention(#[from] crate::retention::RetentionError),
+    /// The archive (`archive`, `history import`, a prune moving runs): a store that cannot be
+    /// reached, an object that differs or does not parse.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     /// k6 results that cannot be read (located `file:line` when a line is to blame).
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
@@ -170,6 +174,7 @@ impl Error {
             | Error::Policy(_)
             | Error::History(_)
             | Error::Retention(_)
+            | Error::Archive(_)
             | Error::Ingest(_)
             | Error::Render(_)
             | Error::Output { .. }

@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod aggregate;
+pub mod archive;
 pub mod canary;
 pub mod cli;
 pub mod clock;

@@ -13,14 +13,14 @@ use serde_json::value::to_raw_value;
 use crate::support::cli::K6gate;
 use crate::support::root;
 
-/// A moto server on a free port, killed when dropped.
-struct Moto {
+/// A moto server on a free port, killed when dropped (`archive_duckdb.rs` uses it too).
+pub(crate) struct Moto {
     child: Child,
     port: u16,
 }
 
 impl Moto {
-    fn start(auth: bool) -> Moto {
+    pub(crate) fn start(auth: bool) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         Moto::on(port, auth)
     }
@@ -41,12 +41,12 @@ impl Moto {
         Moto { child, port }
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Creates a bucket (moto takes an unsigned PUT; object_store cannot create buckets).
-    fn bucket(&self, name: &str) {
+    pub(crate) fn bucket(&self, name: &str) {
         let url = format!("{}/{name}", self.endpoint());
         let client = k6gate::net::client(&Default::default()).unwrap();
         let status =
@@ -54,7 +54,7 @@ impl Moto {
         assert!(status.is_success(), "create bucket: {status}");
     }
 
-    fn options(&self, key: &str) -> Vec<(String, String)> {
+    pub(crate) fn options(&self, key: &str) -> Vec<(String, String)> {
         [
             ("aws_endpoint", self.endpoint()),
             ("aws_allow_http", "true".into()),
@@ -79,7 +79,7 @@ impl Moto {
     }
 
     /// `k6gate` with this server's settings in the environment, as CI would set them.
-    fn cli(&self, key: &str) -> K6gate {
+    pub(crate) fn cli(&self, key: &str) -> K6gate {
         let mut cmd = K6gate::new().current_dir(root());
         for (k, v) in self.options(key) {
             cmd = cmd.env(&k.to_ascii_uppercase(), v);

@@ -8,6 +8,8 @@
 //! runs everything with `--include-ignored`.
 
 mod approval;
+mod archive;
+mod archive_duckdb;
 mod canary_serve;
 mod changepoints;
 mod decisions;

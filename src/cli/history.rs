@@ -87,7 +87,7 @@ pub fn prune(args: &PruneArgs, s: &Settings) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn prune_text(r: &crate::retention::Report) -> String {
+pub(super) fn prune_text(r: &crate::retention::Report) -> String {
     let verb = if r.dry_run { "would remove" } else { "removed" };
     let mut out = format!(
         "{}{}: {verb} {} in all
@@ -136,7 +136,7 @@ fn prune_text(r: &crate::retention::Report) -> String {
 }
 
 /// Bytes in binary units, as people read sizes.
-fn bytes(n: u64) -> String {
+pub(super) fn bytes(n: u64) -> String {
     if n < 1024 {
         return format!("{n} B");
     }

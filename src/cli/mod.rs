@@ -3,6 +3,7 @@
 //! prints the result. Only this module prints.
 
 mod announce;
+mod archive;
 mod canary;
 mod demo;
 mod evaluate;
@@ -59,6 +60,12 @@ pub enum Command {
     Canary(CanaryCommandArgs),
     /// List recorded runs; `history changepoints`: shifts in a test's history.
     History(HistoryArgs),
+    /// Export the runs past their retention class's hot period (`archive_days` in
+    /// policies/data/retention.yaml) to the archive (`--archive URL`): gzip JSON Lines in
+    /// Hive-style partitions (test=/env=/date=), one line per run, phase and group with the
+    /// sketches, and each run's document for `history import`. Idempotent: objects already
+    /// there are left as they are; one with different content is an error, never overwritten.
+    Archive(ArchiveArgs),
     /// The scheduled job: `run`, then `history changepoints` over the test's history with the
     /// new run in it. Exits with the worse of the two (0, 1 blocked or an unreviewed change
     /// point, 2 error).
@@ -279,6 +286,10 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HistoryCommand {
+    /// Bring archived runs back into the history (and the durable store, with `--history`),
+    /// whole and under their own ids. Runs already there are skipped and listed; a document
+    /// that does not parse is an error naming its object, and then nothing is imported.
+    Import(ImportArgs),
     /// Sync the local history with the durable store (`--history URL`): upload the runs only
     /// this machine has (those a failed upload left behind, and a local history recorded
     /// before the store was set), download the ones it lacks, rebuild the pins. Exits 2 when
@@ -299,10 +310,56 @@ pub enum HistoryCommand {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ArchiveArgs {
+    /// Only this test's runs.
+    #[arg(long)]
+    pub test: Option<String>,
+    /// Only this environment's runs.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Write nothing; report what would be written.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The archive to import from (default: `--archive` / K6GATE_ARCHIVE_URL).
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
+    #[arg(long)]
+    pub test: Option<String>,
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Runs started at or after this: `YYYY-MM-DD` (UTC) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Runs started before this: an RFC 3339 time, or `YYYY-MM-DD` for up to the end of that day (UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Import nothing; list what would be imported.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Only these runs (ids or unique prefixes).
+    pub run_ids: Vec<String>,
+}
+
+/// With an archive (`--archive URL` / K6GATE_ARCHIVE_URL), `history prune` also moves the runs
+/// past their class's hot period (`archive_days`) there: archived and read back, then deleted;
+/// when one cannot be archived the prune stops before anything is deleted (exit 2).
+#[derive(Debug, clap::Args)]
 pub struct PruneArgs {
     /// Change nothing; report what would be removed.
     #[arg(long)]
     pub dry_run: bool,
+    /// Prune as if no archive were set: runs past their hot period stay until their summary
+    /// period, and nothing is moved.
+    #[arg(long)]
+    pub no_archive: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
@@ -631,11 +688,14 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Render(args) => render::run(&args, s),
         Command::Run(args) => run::run(&args, s),
         Command::History(args) => match &args.command {
+            Some(HistoryCommand::Import(i)) => archive::import(i, s),
+            Some(HistoryCommand::Prune(p)) if archive::moves(p, s) => archive::prune(p, s),
             Some(HistoryCommand::Sync) => history::sync(s),
             Some(HistoryCommand::Changepoints(cp)) => history::changepoints(cp, s),
             Some(HistoryCommand::Prune(p)) => history::prune(p, s),
             None => history::list(&args, s),
         },
+        Command::Archive(args) => archive::run(&args, s),
         Command::Baseline(cmd) => history::baseline(&cmd, s),
         Command::Nightly(args) => nightly::run(&args, s),
         Command::Canary(args) => match &args.command {

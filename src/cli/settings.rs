@@ -68,6 +68,11 @@ pub struct GlobalArgs {
     /// Credentials come from the usual `AWS_*`, `GOOGLE_*` and `AZURE_*` variables.
     #[arg(long = "history", global = true, env = "K6GATE_HISTORY_URL", value_name = "URL")]
     pub history: Option<String>,
+    /// The archive of runs past their class's hot period (`k6gate archive`, `history
+    /// import`; with it, `history prune` moves those runs there): the same URLs and
+    /// credentials as `--history`.
+    #[arg(long = "archive", global = true, env = "K6GATE_ARCHIVE_URL", value_name = "URL")]
+    pub archive: Option<String>,
     /// How long one operation on the durable store may take, retries included.
     #[arg(long = "history-timeout", global = true, default_value = "20s", value_parser = humantime::parse_duration, env = "K6GATE_HISTORY_TIMEOUT")]
     pub history_timeout: std::time::Duration,
@@ -91,16 +96,29 @@ impl Settings {
 
     /// Where the history is: the state directory, and the durable store when one is set.
     pub fn history(&self) -> crate::history::HistoryConfig {
-        let remote = self.global.history.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(|url| {
-            let options = self
-                .env
-                .with_prefixes(&["AWS_", "GOOGLE_", "AZURE_"])
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect();
-            crate::history::RemoteConfig { url: url.to_string(), options, timeout: self.global.history_timeout }
-        });
+        let remote = self.global.history.as_deref().and_then(|url| self.store_config(url));
         crate::history::HistoryConfig { state_dir: self.global.state_dir.clone(), remote }
+    }
+
+    /// The archive, when one is set (`--archive URL` / `K6GATE_ARCHIVE_URL`).
+    pub fn archive(&self) -> Option<crate::history::RemoteConfig> {
+        self.global.archive.as_deref().and_then(|url| self.store_config(url))
+    }
+
+    /// An object store at `url` with the `AWS_*`, `GOOGLE_*` and `AZURE_*` settings, or `None`
+    /// for an empty URL.
+    pub fn store_config(&self, url: &str) -> Option<crate::history::RemoteConfig> {
+        let url = url.trim();
+        if url.is_empty() {
+            return None;
+        }
+        let options = self
+            .env
+            .with_prefixes(&["AWS_", "GOOGLE_", "AZURE_"])
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        Some(crate::history::RemoteConfig { url: url.to_string(), options, timeout: self.global.history_timeout })
     }
 
     pub fn approval_mode(&self) -> Mode {

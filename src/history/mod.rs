@@ -56,3 +56,5 @@ pub use run_id::{format_run_id, new_run_id, parse_run_id_time};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::{FILE_NAME, SqliteStore};
 pub use store::RunStore;
+// The archive opens its objects as the remote store does.
+pub use remote::{Opened, describe as describe_store_error, open_objects};

@@ -774,7 +774,7 @@ impl Leases for RemoteStore {
 }
 
 /// A store error in words an operator can act on.
-fn describe(e: &object_store::Error) -> String {
+pub fn describe(e: &object_store::Error) -> String {
     use object_store::Error as E;
     // S3-compatible servers refuse keys in a generic error: its XML code says which.
     let text = e.to_string();
@@ -799,15 +799,17 @@ fn describe(e: &object_store::Error) -> String {
 }
 
 /// Objects opened from a URL.
-struct Opened {
-    objects: Arc<dyn ObjectStore>,
-    prefix: Key,
+pub struct Opened {
+    pub objects: Arc<dyn ObjectStore>,
+    pub prefix: Key,
     /// The directory of a `file://` store, whose objects cannot be swapped: leases go to a
     /// SQLite file there instead.
-    local_root: Option<PathBuf>,
+    pub local_root: Option<PathBuf>,
 }
 
-fn open_objects(config: &RemoteConfig) -> Result<Opened, HistoryError> {
+/// The objects at `config.url`, on any of the backends, through `net`'s client (the archive
+/// opens its store with this too).
+pub fn open_objects(config: &RemoteConfig) -> Result<Opened, HistoryError> {
     use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
     use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
     use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};

@@ -34,6 +34,8 @@ pub(super) struct ClassSection {
     pub series: Vec<Tier>,
     pub summary_days: u32,
     pub raw_days: Option<u32>,
+    #[serde(default)]
+    pub archive_days: Option<u32>,
 }
 
 /// Series of at least `window_s` seconds are kept until the run is `until_days` old.
@@ -52,6 +54,10 @@ pub struct RetentionClass {
     pub series: Vec<Tier>,
     pub summary_days: u32,
     pub raw_days: u32,
+    /// The hot period: a run this old is exported by `k6gate archive`, and moved to the
+    /// archive (archived, verified, then deleted here) by `history prune` when an archive is
+    /// configured. `None`: the class is never archived.
+    pub archive_days: Option<u32>,
 }
 
 /// What a run of some age keeps.
@@ -75,6 +81,11 @@ impl RetentionClass {
             Some(t) => Keep::SeriesFrom(t.window_s),
             None => Keep::NoSeries,
         }
+    }
+
+    /// Whether a run `age_ns` old is past the class's hot period (never, without one).
+    pub fn archive_due(&self, age_ns: i64) -> bool {
+        self.archive_days.is_some_and(|d| age_ns >= days_ns(d))
     }
 
     /// Whether a run `age_ns` old is past its raw output's period.
@@ -151,6 +162,18 @@ pub(super) fn validate(s: RetentionSection, source: Source) -> Result<RetentionP
                 ),
             ));
         }
+        if let Some(days) = c.archive_days
+            && (days == 0 || days > c.summary_days)
+        {
+            return Err(invalid(
+                &["classes", &name, "archive_days"],
+                format!(
+                    "{} ({days}) must be between 1 and the class's summary_days ({}): a run is archived before it is deleted",
+                    field("archive_days"),
+                    c.summary_days
+                ),
+            ));
+        }
         let mut previous: Option<Tier> = None;
         for (i, t) in c.series.iter().enumerate() {
             let here = format!("retention.classes.{name}.series[{i}]");
@@ -189,7 +212,16 @@ pub(super) fn validate(s: RetentionSection, source: Source) -> Result<RetentionP
             }
             previous = Some(*t);
         }
-        classes.insert(name.clone(), RetentionClass { name, series: c.series, summary_days: c.summary_days, raw_days });
+        classes.insert(
+            name.clone(),
+            RetentionClass {
+                name,
+                series: c.series,
+                summary_days: c.summary_days,
+                raw_days,
+                archive_days: c.archive_days,
+            },
+        );
     }
     if !classes.contains_key(&s.default_class) {
         return Err(invalid(
@@ -249,6 +281,7 @@ retention:
         - { window_s: 10, until_days: 30 }
         - { window_s: 60, until_days: 365 }
       summary_days: 1826
+      archive_days: 365
     standard:
       series:
         - { window_s: 1, until_days: 7 }
@@ -280,7 +313,9 @@ retention:
         assert_eq!(critical.keep(365 * day), Keep::NoSeries);
         assert_eq!(critical.keep(1826 * day), Keep::Nothing);
         assert!(!critical.raw_expired(14 * day - 1) && critical.raw_expired(14 * day));
+        assert!(!critical.archive_due(365 * day - 1) && critical.archive_due(365 * day));
         let experimental = &r.classes["experimental"];
+        assert!(!experimental.archive_due(10 * 365 * day), "a class without archive_days is never archived");
         assert_eq!(experimental.keep(29 * day), Keep::SeriesFrom(1.0));
         assert_eq!(experimental.keep(30 * day), Keep::Nothing);
     }
@@ -290,7 +325,7 @@ retention:
         let cases = [
             // (replace, with, expected "file:line" prefix, expected text)
             ("default_class: standard", "default_class: gold", ":3:", "retention.default_class: no class \"gold\""),
-            ("checkout: critical", "checkout: platinum", ":21:", "retention.tests.checkout: no class \"platinum\""),
+            ("checkout: critical", "checkout: platinum", ":22:", "retention.tests.checkout: no class \"platinum\""),
             (
                 "- { window_s: 10, until_days: 30 }",
                 "- { window_s: 0.5, until_days: 30 }",
@@ -300,7 +335,7 @@ retention:
             (
                 "- { window_s: 60, until_days: 182 }",
                 "- { window_s: 60, until_days: 400 }",
-                ":14:",
+                ":15:",
                 "retention.classes.standard.series[1].until_days must be between 1 and the class's summary_days (365)",
             ),
             (
@@ -316,6 +351,14 @@ retention:
                 "retention.classes.critical.summary_days must be at least 1",
             ),
             ("summary_days: 1826", "summary_days: many", ":10:", "summary_days"),
+            (
+                "archive_days: 365",
+                "archive_days: 2000",
+                ":11:",
+                "retention.classes.critical.archive_days (2000) must be between 1 and the class's summary_days (1826)",
+            ),
+            ("archive_days: 365", "archive_days: 0", ":11:", "retention.classes.critical.archive_days (0)"),
+            ("archive_days: 365", "archive_days: soon", ":11:", "archive_days"),
             ("  default_class: standard", "  default_clas: standard", ":3:", "unknown field `default_clas`"),
         ];
         for (from, to, line, text) in cases {

@@ -3,12 +3,28 @@
 //! Before it changes anything, the plan is checked against the store as it is now: a run
 //! that has become part of a baseline, or that a pin names, since the plan was made is not
 //! deleted or coarsened; the whole prune is refused instead, with nothing changed.
+//!
+//! With an archive ([`prune_moving`]), the runs past their class's hot period are written to
+//! it and read back before anything is deleted; one that cannot be archived refuses the whole
+//! prune, with nothing deleted. Retention does not know how the archive stores a run: it
+//! calls [`Archive`], which `src/archive` implements.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::plan::{Exempt, Kept, Plan, Rules, exemptions, plan};
-use crate::history::{HistoryError, Prune, RunDirs, RunFilter, RunStore};
+use crate::history::{HistoryError, Prune, RunDirs, RunFilter, RunRecord, RunStore};
+
+/// Where moved runs go.
+pub trait Archive {
+    /// The archive's URL, as messages name it.
+    fn name(&self) -> String;
+
+    /// Writes `run` (summary and verdict included) to the archive and reads it back: `Ok`
+    /// only when the archive holds this run, with the bytes written (0 when it already held
+    /// it). The error says which object and why.
+    fn archive_run(&self, run: &RunRecord) -> Result<u64, String>;
+}
 
 /// What a prune removed (or, dry, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -31,6 +47,13 @@ pub struct Report {
     pub now_ns: i64,
     /// Whole runs past their summary period.
     pub runs: Removed,
+    /// Runs past their hot period moved to the archive (bytes: freed in the store).
+    pub moved: Removed,
+    /// The archive they went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// Bytes written to the archive (0 for runs it already held).
+    pub archived_bytes: u64,
     /// Runs whose finer series were dropped or replaced by coarser ones (bytes saved).
     pub series: Removed,
     /// Run directories (raw k6 output and the other artefacts) past the raw period.
@@ -52,9 +75,29 @@ pub enum RetentionError {
         Run `k6gate history prune` again to plan with the store as it is"
     )]
     Refused { store: String, run_id: String, test: String, environment: String, why: String },
+    /// A run to move could not be archived: nothing was deleted.
+    #[error(transparent)]
+    Archive(Box<ArchiveFailed>),
+    /// The plan moves runs, and no archive was given to move them to.
+    #[error("{store}: {count} run(s) are past their hot period and no archive was given; nothing was changed")]
+    NoArchive { store: String, count: usize },
     /// A stored summary retention cannot rewrite.
     #[error("{store}: run {run_id}: {message}")]
     Summary { store: String, run_id: String, message: String },
+}
+
+/// A run prune was to move that the archive did not take.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{archive}: could not archive run {run_id} of {test} in {environment}: {message}; nothing was deleted from {store}"
+)]
+pub struct ArchiveFailed {
+    pub store: String,
+    pub archive: String,
+    pub run_id: String,
+    pub test: String,
+    pub environment: String,
+    pub message: String,
 }
 
 /// Plans and prunes: `dry_run` only counts.
@@ -72,6 +115,24 @@ pub fn prune<S: RunStore + Prune>(
     execute(rules, store, store_name, dirs, &plan, now_ns, dry_run)
 }
 
+/// Plans and prunes with `archive` configured: runs past their class's hot period are moved
+/// there (archived, read back, then deleted). `dry_run` only counts, and writes nothing.
+pub fn prune_moving<S: RunStore + Prune>(
+    rules: &Rules,
+    store: &S,
+    store_name: &str,
+    dirs: &RunDirs,
+    now_ns: i64,
+    dry_run: bool,
+    archive: &dyn Archive,
+) -> Result<Report, RetentionError> {
+    let rules = Rules { archive: true, ..rules.clone() };
+    let runs = store.stored_runs(&RunFilter::default())?;
+    let pins = store.list_pins(None, None)?;
+    let plan = plan(&rules, &runs, &pins, &dirs.list()?, now_ns)?;
+    carry_out(&rules, store, Where { store_name, dirs, archive: Some(archive) }, &plan, now_ns, dry_run)
+}
+
 /// Carries out `plan` after checking it against the store as it is now.
 pub fn execute<S: RunStore + Prune>(
     rules: &Rules,
@@ -82,6 +143,25 @@ pub fn execute<S: RunStore + Prune>(
     now_ns: i64,
     dry_run: bool,
 ) -> Result<Report, RetentionError> {
+    carry_out(rules, store, Where { store_name, dirs, archive: None }, plan, now_ns, dry_run)
+}
+
+/// The store's name, its run directories and the archive moved runs go to.
+struct Where<'a> {
+    store_name: &'a str,
+    dirs: &'a RunDirs,
+    archive: Option<&'a dyn Archive>,
+}
+
+fn carry_out<S: RunStore + Prune>(
+    rules: &Rules,
+    store: &S,
+    at: Where<'_>,
+    plan: &Plan,
+    now_ns: i64,
+    dry_run: bool,
+) -> Result<Report, RetentionError> {
+    let Where { store_name, dirs, archive } = at;
     let runs = store.stored_runs(&RunFilter::default())?;
     let pins = store.list_pins(None, None)?;
     let now = exemptions(rules, &runs, &pins);
@@ -100,22 +180,60 @@ pub fn execute<S: RunStore + Prune>(
             })
         })
     };
-    for t in plan.delete_runs.iter().chain(plan.coarsen.iter().map(|c| &c.target)).chain(&plan.remove_dirs) {
+    for t in plan
+        .delete_runs
+        .iter()
+        .chain(&plan.move_runs)
+        .chain(plan.coarsen.iter().map(|c| &c.target))
+        .chain(&plan.remove_dirs)
+    {
         if let Some(why) = baseline(&t.run_id) {
             return Err(refuse(t, why));
         }
     }
-    for t in &plan.delete_runs {
+    for t in plan.delete_runs.iter().chain(&plan.move_runs) {
         if let Some(why) = now.get(&t.run_id).and_then(|w| w.iter().next()) {
             return Err(refuse(t, format!("exempt ({why:?})")));
         }
     }
 
-    let mut report =
-        Report { store: store_name.to_string(), dry_run, now_ns, kept: plan.kept.clone(), ..Report::default() };
+    let mut report = Report {
+        store: store_name.to_string(),
+        dry_run,
+        now_ns,
+        kept: plan.kept.clone(),
+        archive: archive.map(|a| a.name()),
+        ..Report::default()
+    };
+    // Every moved run is archived and verified before anything is deleted: one that cannot
+    // be archived refuses the whole prune.
+    if !plan.move_runs.is_empty() {
+        let Some(archive) = archive else {
+            return Err(RetentionError::NoArchive { store: store_name.to_string(), count: plan.move_runs.len() });
+        };
+        if !dry_run {
+            for t in &plan.move_runs {
+                let run = store.get_run(&t.run_id)?;
+                report.archived_bytes += archive.archive_run(&run).map_err(|message| {
+                    RetentionError::Archive(Box::new(ArchiveFailed {
+                        store: store_name.to_string(),
+                        archive: archive.name(),
+                        run_id: t.run_id.clone(),
+                        test: t.test.clone(),
+                        environment: t.environment.clone(),
+                        message,
+                    }))
+                })?;
+            }
+        }
+    }
     for t in &plan.delete_runs {
         let bytes = if dry_run { t.bytes } else { store.delete_run(&t.run_id)? };
         report.runs.add(bytes);
+    }
+    for t in &plan.move_runs {
+        let bytes = if dry_run { t.bytes } else { store.delete_run(&t.run_id)? };
+        report.moved.add(bytes);
     }
     for c in &plan.coarsen {
         let run = store.get_run(&c.target.run_id)?;
@@ -153,6 +271,6 @@ pub fn execute<S: RunStore + Prune>(
         let bytes = if dry_run { t.bytes } else { dirs.remove(&t.run_id)? };
         report.run_dirs.add(bytes);
     }
-    report.bytes_saved = report.runs.bytes + report.series.bytes + report.run_dirs.bytes;
+    report.bytes_saved = report.runs.bytes + report.moved.bytes + report.series.bytes + report.run_dirs.bytes;
     Ok(report)
 }

@@ -9,7 +9,9 @@
 //! `series` coarsens a summary's series without knowing its types. `apply` checks the plan
 //! against the store as it is now (a run that became a baseline since is refused, not pruned)
 //! and carries it out through the store's primitives (`history::Prune`, `history::RunDirs`),
-//! or only counts it.
+//! or only counts it. With an archive configured, runs past their class's hot period
+//! (`archive_days`) are moved: `apply` has the archive (an [`Archive`], which `src/archive`
+//! implements) write and verify each of them before it deletes anything.
 //!
 //! It sits above `policy` (the classes and the references) and `history` (the store).
 
@@ -17,6 +19,6 @@ mod apply;
 mod plan;
 mod series;
 
-pub use apply::{Removed, Report, RetentionError, execute, prune};
+pub use apply::{Archive, ArchiveFailed, Removed, Report, RetentionError, execute, prune, prune_moving};
 pub use plan::{Coarsen, Exempt, Kept, NoClass, Plan, Rules, Target, VersionRef, WindowRef, exemptions, plan};
 pub use series::coarsen;

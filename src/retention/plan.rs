@@ -24,6 +24,9 @@ pub struct Rules {
     pub changepoint_runs: Vec<String>,
     /// Accepted change points: where each pair's multi-run baseline starts (a run id).
     pub accepted_since: BTreeMap<(String, String), String>,
+    /// An archive is configured: runs past their class's `archive_days` are moved there
+    /// (`Plan::move_runs`) instead of staying until `summary_days`.
+    pub archive: bool,
 }
 
 /// A waiver: the runs of `version` of `test` (in `environment`, or any).
@@ -88,6 +91,7 @@ impl Rules {
             windows,
             changepoint_runs: data.changepoints.iter().map(|c| c.entry.run.clone()).collect(),
             accepted_since,
+            archive: false,
         })
     }
 }
@@ -142,6 +146,9 @@ pub struct Kept {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     pub delete_runs: Vec<Target>,
+    /// Runs past their class's hot period, with an archive configured: archived and verified
+    /// first, then deleted (never deleted when their archive write fails).
+    pub move_runs: Vec<Target>,
     pub coarsen: Vec<Coarsen>,
     pub remove_dirs: Vec<Target>,
     pub kept: Vec<Kept>,
@@ -166,7 +173,7 @@ pub fn plan(rules: &Rules, runs: &[StoredRun], pins: &[Pin], dirs: &[RunDir], no
         let age = now_ns.saturating_sub(r.started_at_ns).max(0);
         let why = exempt.get(&r.id);
         if why.is_some_and(|w| w.iter().any(|e| matches!(e, Exempt::Baseline { .. }))) {
-            if class.keep(age) == Keep::Nothing {
+            if class.keep(age) == Keep::Nothing || (rules.archive && class.archive_due(age)) {
                 plan.kept.push(kept(r, why));
             }
             continue;
@@ -178,15 +185,26 @@ pub fn plan(rules: &Rules, runs: &[StoredRun], pins: &[Pin], dirs: &[RunDir], no
             class: class.name.clone(),
             bytes,
         };
+        // With an archive, a run past the hot period leaves the history for the archive.
+        let moved = rules.archive && class.archive_due(age);
         let keep = match (class.keep(age), why) {
-            (Keep::Nothing, None) => {
+            (Keep::Nothing, None) if !moved => {
                 plan.delete_runs.push(target(s.bytes));
+                deleted.insert(&r.id);
+                continue;
+            }
+            (_, None) if moved => {
+                plan.move_runs.push(target(s.bytes));
                 deleted.insert(&r.id);
                 continue;
             }
             (Keep::Nothing, Some(_)) => {
                 plan.kept.push(kept(r, why));
                 Keep::NoSeries
+            }
+            (keep, Some(_)) if moved => {
+                plan.kept.push(kept(r, why));
+                keep
             }
             (keep, _) => keep,
         };
@@ -303,6 +321,7 @@ mod tests {
             series: series.into_iter().map(|(window_s, until_days)| Tier { window_s, until_days }).collect(),
             summary_days,
             raw_days,
+            archive_days: None,
         };
         let classes = [
             class("critical", vec![(1.0, 7), (10.0, 30), (60.0, 365)], 1826, 14),
@@ -322,6 +341,7 @@ mod tests {
             windows: vec![],
             changepoint_runs: vec![],
             accepted_since: BTreeMap::new(),
+            archive: false,
         }
     }
 
@@ -389,6 +409,37 @@ mod tests {
             "baselines are left alone; errored and incomplete runs have no summary to coarsen"
         );
         assert!(p.kept.is_empty());
+    }
+
+    #[test]
+    fn with_an_archive_runs_past_the_hot_period_move_there_unless_something_needs_them() {
+        let mut r = rules();
+        for class in ["critical", "standard"] {
+            r.retention.classes.get_mut(class).unwrap().archive_days = Some(365);
+        }
+        let runs = vec![
+            run("c-base1", "checkout", 1, Outcome::Pass, "main"),
+            run("c-base2", "checkout", 2, Outcome::Pass, "main"),
+            run("c-364d", "checkout", 364, Outcome::Pass, "main"),
+            run("c-400d", "checkout", 400, Outcome::Pass, "main"),
+            run("c-6y", "checkout", 6 * 365, Outcome::Pass, "main"),
+            run("s-base", "search", 1, Outcome::Pass, "main"),
+            run("s-366d", "search", 366, Outcome::Error, "main"),
+            // The only run of billing: its baseline, however old.
+            run("b-500d", "billing", 500, Outcome::Pass, "main"),
+            run("l-31d", "lab", 31, Outcome::Fail, "main"),
+        ];
+        let without = plan(&r, &runs, &[], &[], NOW).unwrap();
+        assert!(without.move_runs.is_empty(), "without an archive nothing moves");
+        assert_eq!(ids(&without.delete_runs), ["c-6y", "s-366d", "l-31d"]);
+        r.archive = true;
+        let p = plan(&r, &runs, &[], &[], NOW).unwrap();
+        assert_eq!(ids(&p.move_runs), ["c-400d", "c-6y", "s-366d"]);
+        assert_eq!(ids(&p.delete_runs), ["l-31d"], "a class without archive_days is deleted as before");
+        assert_eq!(coarsened(&p), [("c-364d", Some(60.0))], "moved runs are not coarsened first");
+        assert_eq!(p.kept.len(), 1);
+        assert_eq!(p.kept[0].run_id, "b-500d");
+        assert_eq!(p.kept[0].why, [Exempt::Baseline { branch: "main".into() }]);
     }
 
     #[test]

@@ -42,6 +42,8 @@ const SCRUBBED: &[&str] = &[
     "GITHUB_WORKSPACE",
     // CI=true makes `run` confirm a FAIL near the budget by re-running k6 (policy default).
     "CI",
+    // An archive set on the machine would make every `history prune` move runs.
+    "K6GATE_ARCHIVE_URL",
 ];
 
 /// One invocation of the `k6gate` binary, being described.

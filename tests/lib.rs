@@ -8,6 +8,8 @@
 //! runs everything with `--include-ignored`.
 
 mod approval;
+
+mod canary_report;
 mod canary_serve;
 mod changepoints;
 mod decisions;

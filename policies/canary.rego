@@ -69,10 +69,15 @@ sign(v) := "+" if v >= 0
 
 else := ""
 
-low_traffic contains sprintf("%s served %d requests, fewer than the %d required", [pop, round(input.traffic[pop].requests), cfg.min_requests]) if {
+low_traffic contains low_traffic_message(pop) if {
 	some pop in ["canary", "stable"]
 	input.traffic[pop].requests < cfg.min_requests
 }
+
+# A population without a request in any window: most likely no series matches its selector.
+low_traffic_message(pop) := sprintf("%s: no requests in any of the %d windows (no series matches its selector?), %d required", [pop, input.look.index, cfg.min_requests]) if {
+	input.traffic[pop].windows_with_traffic == 0
+} else := sprintf("%s served %d requests, fewer than the %d required", [pop, round(input.traffic[pop].requests), cfg.min_requests])
 
 critical_failures contains c if {
 	some c in checks

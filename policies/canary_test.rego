@@ -57,6 +57,14 @@ test_too_little_canary_traffic_is_inconclusive if {
 	decide(final, 4, [metric("latency_p50", 0.5, 0.000001)]) == "inconclusive"
 }
 
+test_a_population_without_any_request_is_named if {
+	t := {"canary": {"requests": 0, "windows_with_traffic": 0}, "stable": {"requests": 5000, "windows_with_traffic": 8}}
+	d := data.k6gate_canary.decision with data.k6gate_canary_config as config
+		with input as {"look": final, "traffic": t, "metrics": healthy}
+	d.decision == "inconclusive"
+	d.reasons == ["canary: no requests in any of the 8 windows (no series matches its selector?), 100 required"]
+}
+
 test_missing_data_is_inconclusive if {
 	decide(final, 400, [object.union(metric("latency_p50", 0, 1), {"state": "no_data"})]) == "inconclusive"
 }

@@ -8,7 +8,7 @@
 //! runs everything with `--include-ignored`.
 
 mod approval;
-
+mod canary_remote_write;
 mod canary_report;
 mod canary_serve;
 mod changepoints;

@@ -14,13 +14,14 @@
 //! half past), read with the same PromQL as against a live shop.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use k6gate::canary::analysis::State;
 use k6gate::canary::policy::{Decision, Rules};
 use k6gate::canary::run::{Analysis, Clock, Plan, analyse};
 use k6gate::canary::source::Source;
-use k6gate::prom::remote_write::{Auth, RemoteWriter, Sample, TimeSeries, WriteOptions};
+use k6gate::prom::remote_write::{Auth, Histogram, RemoteWriter, Sample, TimeSeries, WriteOptions};
 use k6gate::stats::rng::SplitMix64;
 
 use crate::support::{prometheus, root};
@@ -74,7 +75,13 @@ struct Population<'a> {
     /// The process restarts here (Unix s): its counters start again from zero after a gap
     /// of two seconds without scrapes.
     restart_at: Option<f64>,
+    /// The latency histogram is native (schema 3, as k6 and client libraries default to)
+    /// instead of classic.
+    native: bool,
 }
+
+/// Prometheus's default zero bucket: observations at or below it count as zero.
+const ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
 
 /// The cumulative series of `p`, one sample a second from `from_s` to `to_s` (at half past).
 fn series(p: &Population<'_>, from_s: f64, to_s: f64, seed: u64) -> Vec<TimeSeries> {
@@ -87,6 +94,9 @@ fn series(p: &Population<'_>, from_s: f64, to_s: f64, seed: u64) -> Vec<TimeSeri
         let (mut ok, mut failed) = (0.0, 0.0);
         let mut bucket_samples: Vec<Vec<Sample>> = vec![Vec::new(); bounds.len() + 1];
         let (mut ok_samples, mut failed_samples) = (Vec::new(), Vec::new());
+        let mut native: BTreeMap<i32, u64> = BTreeMap::new();
+        let mut native_sum = 0.0;
+        let mut histograms = Vec::new();
         let mut carried = 0.0;
         let mut t = from_s;
         while t <= to_s {
@@ -98,6 +108,8 @@ fn series(p: &Population<'_>, from_s: f64, to_s: f64, seed: u64) -> Vec<TimeSeri
                 if t >= r + 2.0 && t < r + 3.0 {
                     buckets.iter_mut().for_each(|b| *b = 0.0);
                     (ok, failed) = (0.0, 0.0);
+                    native.clear();
+                    native_sum = 0.0;
                 }
             }
             // Whole requests: the fraction is carried to the next second.
@@ -107,6 +119,8 @@ fn series(p: &Population<'_>, from_s: f64, to_s: f64, seed: u64) -> Vec<TimeSeri
             let errors = (n * p.error_share).round();
             for _ in 0..(n - errors) as usize {
                 let latency = p.median_ms / 1000.0 * (0.2 * rng.normal()).exp();
+                *native.entry(Histogram::bucket_index(3, latency)).or_default() += 1;
+                native_sum += latency;
                 for (i, le) in bounds.iter().enumerate() {
                     if latency <= *le {
                         buckets[i] += 1.0;
@@ -120,12 +134,17 @@ fn series(p: &Population<'_>, from_s: f64, to_s: f64, seed: u64) -> Vec<TimeSeri
             for (i, b) in buckets.iter().enumerate() {
                 bucket_samples[i].push(Sample { value: *b, timestamp: at });
             }
+            histograms.push(Histogram::from_buckets(3, ZERO_THRESHOLD, 0, &native, native_sum, at));
             ok_samples.push(Sample { value: ok, timestamp: at });
             failed_samples.push(Sample { value: failed, timestamp: at });
             t += 1.0;
         }
         let base = [("instance", p.instance.as_str()), ("job", "shop"), ("route", *route)];
-        for (i, samples) in bucket_samples.into_iter().enumerate() {
+        if p.native {
+            let labels = base.iter().map(|(k, v)| (*k, v.to_string())).chain([("status_class", "2xx".to_string())]);
+            out.push(TimeSeries::native("http_server_request_duration_seconds", labels, histograms).unwrap());
+        }
+        for (i, samples) in bucket_samples.into_iter().enumerate().filter(|_| !p.native) {
             let le = le_label(bounds.get(i).copied().unwrap_or(f64::INFINITY));
             let labels =
                 base.iter().map(|(k, v)| (*k, v.to_string())).chain([("status_class", "2xx".to_string()), ("le", le)]);
@@ -196,6 +215,7 @@ fn stable(case: &str, routes: &'static [&'static str]) -> Population<'static> {
         median_ms: 13.0,
         error_share: 0.0,
         restart_at: None,
+        native: false,
     }
 }
 
@@ -224,6 +244,7 @@ fn a_restarted_canary_counts_like_increase_and_still_promotes() {
         median_ms: 13.0,
         error_share: 0.0,
         restart_at: Some(restart),
+        native: false,
     };
     let (a, looks) = analyse_written("reset", start, &[stable("reset", &TWO), canary]);
     // Per window: the canary served 2 routes x 3/s x 5 s = 30 requests (18 in the window of
@@ -256,6 +277,7 @@ fn histograms_with_too_few_observations_are_inconclusive_never_promote() {
         median_ms: 13.0,
         error_share: 0.0,
         restart_at: None,
+        native: false,
     };
     let (a, _) = analyse_written("few", start, &[stable("few", &FIVE), canary]);
     assert_eq!(a.outcome.decision, Decision::Inconclusive, "{:?}", a.outcome);
@@ -263,4 +285,74 @@ fn histograms_with_too_few_observations_are_inconclusive_never_promote() {
     let reasons = a.outcome.reasons.join("; ");
     assert!(reasons.contains("latency_p50 of POST /api/checkout: no data (0 canary and 8 stable windows"), "{reasons}");
     assert!(!reasons.contains("served"), "the reason is the histograms, not the traffic: {reasons}");
+}
+
+/// Native histograms, stable and canary: `median_ms` for the canary.
+fn native(case: &str, canary_ms: f64) -> Vec<Population<'static>> {
+    let pop = |who: &str, median_ms: f64, per_s: f64| Population {
+        instance: format!("{case}-{who}"),
+        routes: &TWO,
+        per_s,
+        median_ms,
+        error_share: 0.0,
+        restart_at: None,
+        native: true,
+    };
+    vec![pop("stable", 13.0, 20.0), pop("canary", canary_ms, 3.0)]
+}
+
+/// `promql` at `at` through the query API, the raw JSON (curl: the test checks k6gate's reader).
+fn raw_query(promql: &str, at: f64) -> (serde_json::Value, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sfG", &format!("{}/api/v1/query", prometheus()), "--data-urlencode"])
+        .arg(format!("query={promql}"))
+        .args(["--data-urlencode", &format!("time={at}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{promql}: {}", String::from_utf8_lossy(&out.stderr));
+    (serde_json::from_slice(&out.stdout).unwrap(), String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+#[ignore = "full tier: needs Prometheus"]
+fn native_histograms_are_read_like_classic_ones_and_promote_a_healthy_canary() {
+    let start = start_s();
+    let (a, _) = analyse_written("native", start, &native("native", 13.0));
+    assert_eq!(a.outcome.decision, Decision::Promote, "{:?}", a.outcome);
+    let p50 = a.metrics.iter().find(|m| m.metric == "latency_p50" && m.route == TWO[0]).unwrap();
+    assert_eq!((p50.n_canary, p50.n_stable), (8.0, 8.0), "every window read: {p50:?}");
+    // 13 ms median, read from buckets 9 % wide.
+    assert!((12.0..14.5).contains(&p50.stable.unwrap()), "{p50:?}");
+
+    // The answer is Prometheus's: what k6gate reads from one window's histogram is within a
+    // bucket of Prometheus's own histogram_quantile of it. The raw answer is kept
+    // (tests/fixtures/prometheus/ holds one, for the fast tier's parser test).
+    let at = start + 20.0;
+    let promql = format!(
+        r#"sum by (route) (increase(http_server_request_duration_seconds{{instance="native-stable",route="{}"}}[5s]))"#,
+        TWO[0]
+    );
+    let (answer, raw) = raw_query(&promql, at);
+    std::fs::write(crate::support::target_dir().join("prom-canary/native-increase.json"), raw).unwrap();
+    let h = &answer["data"]["result"][0]["histogram"][1];
+    let buckets = k6gate::canary::source::native_buckets(h).unwrap_or_else(|| panic!("not a histogram: {answer}"));
+    assert_eq!(buckets.last().unwrap().1, h["count"].as_str().unwrap().parse::<f64>().unwrap());
+    for q in [0.5, 0.95] {
+        let theirs = raw_query(&format!("histogram_quantile({q}, {promql})"), at).0["data"]["result"][0]["value"][1]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap();
+        let ours = k6gate::stats::buckets::quantile(q, &buckets).unwrap();
+        assert!((ours / theirs - 1.0).abs() < 0.095, "q {q}: ours {ours}, histogram_quantile {theirs}");
+    }
+}
+
+#[test]
+#[ignore = "full tier: needs Prometheus"]
+fn a_slow_canary_in_native_histograms_rolls_back() {
+    let start = start_s();
+    let (a, _) = analyse_written("native-slow", start, &native("native-slow", 13.0 * 1.3));
+    assert_eq!(a.outcome.decision, Decision::Rollback, "{:?}", a.outcome);
+    assert!(a.outcome.reasons.join(" ").contains("latency_p50 of POST /api/checkout"), "{:?}", a.outcome);
 }

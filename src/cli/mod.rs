@@ -475,7 +475,8 @@ pub struct CanaryArgs {
     pub delay: std::time::Duration,
     #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
     pub format: VerdictFormat,
-    /// The latency histogram (classic buckets, seconds), without `_bucket`.
+    /// The latency histogram, in seconds: classic (`NAME_bucket` series), or native (one
+    /// `NAME` series, read when no classic buckets are found).
     #[arg(long, default_value = "http_server_request_duration_seconds")]
     pub latency_metric: String,
     /// Matchers for the requests whose latency counts (empty: all).

@@ -78,6 +78,8 @@ struct Population<'a> {
     /// The latency histogram is native (schema 3, as k6 and client libraries default to)
     /// instead of classic.
     native: bool,
+    /// CPU seconds per request (`process_cpu_seconds_total`, 10 % noise a second); 0: none.
+    cpu_s_per_request: f64,
 }
 
 /// Prometheus's default zero bucket: observations at or below it count as zero.
@@ -97,6 +99,7 @@ fn series(p: &Population<'_>, from_s: f64, to_s: f64, seed: u64) -> Vec<TimeSeri
         let mut native: BTreeMap<i32, u64> = BTreeMap::new();
         let mut native_sum = 0.0;
         let mut histograms = Vec::new();
+        let (mut cpu, mut cpu_samples) = (0.0, Vec::new());
         let mut carried = 0.0;
         let mut t = from_s;
         while t <= to_s {
@@ -130,12 +133,16 @@ fn series(p: &Population<'_>, from_s: f64, to_s: f64, seed: u64) -> Vec<TimeSeri
             }
             ok += n - errors;
             failed += errors;
+            if p.cpu_s_per_request > 0.0 {
+                cpu += n * p.cpu_s_per_request * (1.0 + 0.1 * rng.normal()).max(0.0);
+            }
             let at = ((t + 0.5) * 1000.0) as i64;
             for (i, b) in buckets.iter().enumerate() {
                 bucket_samples[i].push(Sample { value: *b, timestamp: at });
             }
             histograms.push(Histogram::from_buckets(3, ZERO_THRESHOLD, 0, &native, native_sum, at));
             ok_samples.push(Sample { value: ok, timestamp: at });
+            cpu_samples.push(Sample { value: cpu, timestamp: at });
             failed_samples.push(Sample { value: failed, timestamp: at });
             t += 1.0;
         }
@@ -149,6 +156,10 @@ fn series(p: &Population<'_>, from_s: f64, to_s: f64, seed: u64) -> Vec<TimeSeri
             let labels =
                 base.iter().map(|(k, v)| (*k, v.to_string())).chain([("status_class", "2xx".to_string()), ("le", le)]);
             out.push(TimeSeries::new("http_server_request_duration_seconds_bucket", labels, samples).unwrap());
+        }
+        if p.cpu_s_per_request > 0.0 {
+            let labels = base.iter().map(|(k, v)| (*k, v.to_string()));
+            out.push(TimeSeries::new("process_cpu_seconds_total", labels, cpu_samples).unwrap());
         }
         for (status, samples) in [("200", ok_samples), ("500", failed_samples)] {
             let labels = base.iter().map(|(k, v)| (*k, v.to_string())).chain([("status", status.to_string())]);
@@ -175,6 +186,7 @@ fn source(case: &str) -> Source {
         requests_metric: "http_server_requests_total".into(),
         route_label: "route".into(),
         status_label: "status".into(),
+        saturation: Vec::new(),
     }
 }
 
@@ -205,7 +217,11 @@ fn analyse_seeded(
         .collect();
     write(&series);
     let client = k6gate::prom::query::client().unwrap();
-    let src = source(case);
+    // As the CLI builds it: the saturation queries come from the policy data.
+    let src = Source {
+        saturation: rules.config.saturation.iter().map(|(n, r)| (n.clone(), r.query.clone())).collect(),
+        ..source(case)
+    };
     let clock = Jump(Cell::new(start + 0.2));
     let mut looks = Vec::new();
     let a = analyse(
@@ -230,6 +246,7 @@ fn stable(case: &str, routes: &'static [&'static str]) -> Population<'static> {
         error_share: 0.0,
         restart_at: None,
         native: false,
+        cpu_s_per_request: 0.0,
     }
 }
 
@@ -259,6 +276,7 @@ fn a_restarted_canary_counts_like_increase_and_still_promotes() {
         error_share: 0.0,
         restart_at: Some(restart),
         native: false,
+        cpu_s_per_request: 0.0,
     };
     let (a, looks) = analyse_written("reset", start, &[stable("reset", &TWO), canary]);
     // Per window: the canary served 2 routes x 3/s x 5 s = 30 requests (18 in the window of
@@ -292,6 +310,7 @@ fn histograms_with_too_few_observations_are_inconclusive_never_promote() {
         error_share: 0.0,
         restart_at: None,
         native: false,
+        cpu_s_per_request: 0.0,
     };
     let (a, _) = analyse_written("few", start, &[stable("few", &FIVE), canary]);
     assert_eq!(a.outcome.decision, Decision::Inconclusive, "{:?}", a.outcome);
@@ -311,6 +330,7 @@ fn native(case: &str, canary_ms: f64) -> Vec<Population<'static>> {
         error_share: 0.0,
         restart_at: None,
         native: true,
+        cpu_s_per_request: 0.0,
     };
     vec![pop("stable", 13.0, 20.0), pop("canary", canary_ms, 3.0)]
 }
@@ -411,4 +431,63 @@ fn healthy_canaries_are_rarely_rolled_back() {
     assert_eq!(inconclusive, 0, "healthy canaries with enough traffic are decided");
     // Each critical metric spends α = 0.05 on a two-sided-large change; the documented bound.
     assert!(rate <= 0.10, "{} false rollbacks of {n}: {:?}", rolled_back.len(), rolled_back);
+}
+
+/// The shipped rules with a saturation signal: CPU seconds per request, critical beyond
+/// +50 % when `judged`, else only reported.
+fn with_cpu(judged: bool) -> Rules {
+    let root = root().join("policies");
+    let mut config = k6gate::canary::config::CanaryConfig::load(&root).unwrap();
+    config.saturation.insert(
+        "cpu_per_request".into(),
+        k6gate::canary::config::SaturationRule {
+            query: "sum(rate(process_cpu_seconds_total{{selector}}[{interval}])) / \
+                    sum(rate(http_server_requests_total{{selector}}[{interval}]))"
+                .into(),
+            max_increase: judged.then_some(0.5),
+            critical: true,
+            weight: 1.0,
+        },
+    );
+    Rules::from_parts(k6gate::policy::engine::Policies::load(&root).unwrap(), config)
+}
+
+fn cpu_case(case: &str, canary_cpu_s: f64) -> Vec<Population<'static>> {
+    let stable_one = Population { cpu_s_per_request: 0.002, ..stable(case, &TWO) };
+    let canary = Population {
+        instance: format!("{case}-canary"),
+        per_s: 3.0,
+        cpu_s_per_request: canary_cpu_s,
+        ..stable(case, &TWO)
+    };
+    vec![stable_one, canary]
+}
+
+#[test]
+#[ignore = "full tier: needs Prometheus"]
+fn saturation_is_reported_and_judged_where_the_policy_says_so() {
+    let start = start_s();
+    // Twice the CPU per request, judged: a critical failure.
+    let (a, _) = analyse_seeded(&with_cpu(true), "cpu-judged", start, &cpu_case("cpu-judged", 0.004), 3);
+    assert_eq!(a.outcome.decision, Decision::Rollback, "{:?}", a.outcome);
+    let m = a.metrics.iter().find(|m| m.metric == "saturation_cpu_per_request").unwrap();
+    // A value every window (a clear critical failure may stop before the last look).
+    assert_eq!((m.route.as_str(), m.state, m.n_canary), ("all", State::Ok, a.looks.len() as f64), "{m:?}");
+    // 2 ms a request against 4 ms.
+    assert!((0.0018..0.0022).contains(&m.stable.unwrap()) && (0.0036..0.0044).contains(&m.canary.unwrap()), "{m:?}");
+    assert!(a.outcome.reasons.join(" ").contains("critical: saturation_cpu_per_request of all: +"), "{:?}", a.outcome);
+    // The same, only reported: shown, and the healthy latency and errors promote.
+    let (a, _) = analyse_seeded(&with_cpu(false), "cpu-shown", start, &cpu_case("cpu-shown", 0.004), 3);
+    assert_eq!(a.outcome.decision, Decision::Promote, "{:?}", a.outcome);
+    let c = a.outcome.checks.iter().find(|c| c.metric == "saturation_cpu_per_request").unwrap();
+    assert_eq!(c.status, "report", "{c:?}");
+    assert!(
+        k6gate::canary::report::text(&a).contains("saturation_cpu_per_request  all"),
+        "{}",
+        k6gate::canary::report::text(&a)
+    );
+    // Not available (no CPU series): shown as such, never in the way of a promote.
+    let (a, _) = analyse_seeded(&with_cpu(true), "cpu-none", start, &cpu_case("cpu-none", 0.0)[..], 3);
+    let c = a.outcome.checks.iter().find(|c| c.metric == "saturation_cpu_per_request").unwrap();
+    assert_eq!((a.outcome.decision, c.status.as_str()), (Decision::Promote, "unavailable"), "{:?}", a.outcome);
 }

@@ -55,6 +55,7 @@ async fn server(scenario: Scenario, canary_selector: &str) -> (String, MockServe
         requests_metric: "http_server_requests_total".into(),
         route_label: "route".into(),
         status_label: "status".into(),
+        saturation: Vec::new(),
     };
     let client = k6gate::prom::query::client().unwrap();
     let plan = Plan { duration_s: 40, interval_s: 5, delay_s: 1.0 };

@@ -37,6 +37,7 @@ fn value(m: &MetricResult, v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(v) if m.metric == "error_rate" => format!("{:.2} %", v * 100.0),
+        Some(v) if m.metric.starts_with(super::config::SATURATION_PREFIX) => format!("{v:.4}"),
         Some(v) => format!("{v:.2} ms"),
     }
 }

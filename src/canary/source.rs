@@ -41,6 +41,9 @@ pub struct Source {
     pub requests_metric: String,
     pub route_label: String,
     pub status_label: String,
+    /// Saturation signals: name and PromQL template (`canary.saturation` of the policy data:
+    /// `{selector}` and `{interval}` are filled in per population and window).
+    pub saturation: Vec<(String, String)>,
 }
 
 fn matchers(parts: &[&str]) -> String {
@@ -113,6 +116,16 @@ impl Source {
         let mut p = population_of(&classic, &values(run(requests)?)?, &self.route_label, &self.status_label);
         if classic.is_empty() {
             add_native(&mut p, &run(self.native_query(selector, seconds))?, &self.route_label);
+        }
+        for (name, template) in &self.saturation {
+            let promql = template.replace("{selector}", selector).replace("{interval}", &format!("{seconds}s"));
+            // One number, or none in this window (where available): several series are no
+            // number, and never summed here behind the query's back.
+            if let [(_, v)] = values(run(promql)?)?.as_slice() {
+                if v.is_finite() {
+                    p.saturation.insert(name.clone(), *v);
+                }
+            }
         }
         Ok(p)
     }
@@ -212,7 +225,7 @@ pub fn population_of(
             routes.entry(label(m, route_label).unwrap_or("").to_string()).or_default().buckets.push((le, v.max(0.0)));
         }
     }
-    Population { routes }
+    Population { routes, saturation: BTreeMap::new() }
 }
 
 #[cfg(test)]
@@ -232,6 +245,7 @@ mod tests {
             requests_metric: "http_server_requests_total".into(),
             route_label: "route".into(),
             status_label: "status".into(),
+            saturation: Vec::new(),
         }
     }
 

@@ -47,7 +47,7 @@ fn plan_of(args: &CanaryArgs) -> Result<Plan> {
     Ok(plan)
 }
 
-fn source_of(args: &CanaryArgs, s: &Settings) -> Result<Source> {
+fn source_of(args: &CanaryArgs, s: &Settings, rules: &Rules) -> Result<Source> {
     Ok(Source {
         url: args.prometheus.trim_end_matches('/').to_string(),
         tenant: args.tenant.clone(),
@@ -59,13 +59,14 @@ fn source_of(args: &CanaryArgs, s: &Settings) -> Result<Source> {
         requests_metric: args.requests_metric.clone(),
         route_label: args.route_label.clone(),
         status_label: args.status_label.clone(),
+        saturation: rules.config.saturation.iter().map(|(name, r)| (name.clone(), r.query.clone())).collect(),
     })
 }
 
 pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
     let plan = plan_of(args)?;
     let rules = Rules::load(&s.global.policies).map_err(canary_error)?;
-    let source = source_of(args, s)?;
+    let source = source_of(args, s, &rules)?;
     // Where the decision goes, checked before anything is watched.
     let channels = Channels::resolve(args, s, false)?;
     for w in &channels.warnings {
@@ -144,7 +145,7 @@ pub fn serve(args: &CanaryServeArgs, s: &Settings) -> Result<Exit> {
     let plan = plan_of(&args.analysis)?;
     // The rules and the source are checked once, before anything listens.
     let rules = Rules::load(&s.global.policies).map_err(canary_error)?;
-    let source = source_of(&args.analysis, s)?;
+    let source = source_of(&args.analysis, s, &rules)?;
     let client =
         crate::prom::query::client().map_err(|e| Error::service(Service::Prometheus, "building the HTTP client", e))?;
     let channels = Channels::resolve(&args.analysis, s, true)?;

@@ -110,8 +110,17 @@ pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
     let decided = channels.ended(&ended, start_ms, now_ms());
     show_deliveries(&decided);
     delivered.extend(decided);
-    // An analysis that could not decide is its error (exit 2), reported or not.
-    let mut analysis = result.map_err(canary_error)?;
+    // An analysis that could not decide is its error (exit 2), reported or not; that GitHub
+    // did not take it either is said here, since the error below is the analysis's.
+    let mut analysis = match result {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(not_reported) = fatal(&delivered) {
+                tracing::error!("{}", crate::error::chain(&not_reported));
+            }
+            return Err(canary_error(e));
+        }
+    };
     analysis.notes = delivered.iter().filter_map(Delivery::note).collect();
     let text = match args.format {
         VerdictFormat::Text => report::text(&analysis),

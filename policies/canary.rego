@@ -7,7 +7,8 @@
 #   traffic: {canary, stable}: {requests, errors, per_s, windows_with_traffic}
 #   metrics: one entry per metric and route: {metric, route, state ("ok" | "no_data"),
 #            stable, canary, change, change_low, change_high, p_value, why}. `change` is a
-#            ratio - 1 for latency and a difference of ratios for errors.
+#            ratio - 1 for latency and saturation, a difference of ratios for errors.
+#            Saturation signals are `saturation_<name>` over route "all".
 # Data: data.k6gate_canary_config (policies/data/canary.yaml).
 #
 # Output: `checks` (one per metric and route) and `decision`:
@@ -19,7 +20,18 @@ import rego.v1
 
 cfg := data.k6gate_canary_config
 
-rule(m) := cfg.metrics[m.metric]
+# A result's rule: canary.metrics[metric], or canary.saturation[name] for `saturation_<name>`
+# (judged only with a max_increase; else reported, and never missing: "where available").
+saturation(m) if startswith(m.metric, "saturation_")
+
+rule_of(m) := object.get(cfg.metrics, m.metric, {}) if not saturation(m)
+
+rule_of(m) := object.get(object.get(cfg, "saturation", {}), trim_prefix(m.metric, "saturation_"), {}) if saturation(m)
+
+rule(m) := r if {
+	r := rule_of(m)
+	r != {}
+}
 
 # Worse beyond the allowed change, and significant at this look's level.
 failed(m) if {
@@ -29,7 +41,13 @@ failed(m) if {
 }
 
 status(m) := "no_policy" if {
-	not cfg.metrics[m.metric]
+	not rule(m)
+} else := "unavailable" if {
+	saturation(m)
+	m.state != "ok"
+} else := "report" if {
+	saturation(m)
+	not rule(m).max_increase
 } else := "no_data" if {
 	m.state != "ok"
 } else := "fail" if {
@@ -43,8 +61,8 @@ checks contains c if {
 		"metric": m.metric,
 		"route": m.route,
 		"status": status(m),
-		"critical": object.get(object.get(cfg.metrics, m.metric, {}), "critical", false),
-		"weight": object.get(object.get(cfg.metrics, m.metric, {}), "weight", 1),
+		"critical": object.get(rule_of(m), "critical", false),
+		"weight": object.get(rule_of(m), "weight", 1),
 		"message": message(m, status(m)),
 	}
 }
@@ -61,6 +79,10 @@ message(m, "no_data") := sprintf("%s of %s: no data (%s)", [m.metric, m.route, o
 
 message(m, "no_policy") := sprintf("%s of %s: no rule in canary.metrics", [m.metric, m.route])
 
+message(m, "unavailable") := sprintf("%s: not available (%s)", [m.metric, object.get(m, "why", "")])
+
+message(m, "report") := sprintf("%s: %s (reported, not judged; p = %.4f)", [m.metric, shown(m, m.change), m.p_value])
+
 shown(m, v) := sprintf("%s%.1f pp", [sign(v), v * 100]) if m.metric == "error_rate"
 
 else := sprintf("%s%.1f %%", [sign(v), v * 100])
@@ -69,10 +91,15 @@ sign(v) := "+" if v >= 0
 
 else := ""
 
-low_traffic contains sprintf("%s served %d requests, fewer than the %d required", [pop, round(input.traffic[pop].requests), cfg.min_requests]) if {
+low_traffic contains low_traffic_message(pop) if {
 	some pop in ["canary", "stable"]
 	input.traffic[pop].requests < cfg.min_requests
 }
+
+# A population without a request in any window: most likely no series matches its selector.
+low_traffic_message(pop) := sprintf("%s: no requests in any of the %d windows (no series matches its selector?), %d required", [pop, input.look.index, cfg.min_requests]) if {
+	input.traffic[pop].windows_with_traffic == 0
+} else := sprintf("%s served %d requests, fewer than the %d required", [pop, round(input.traffic[pop].requests), cfg.min_requests])
 
 critical_failures contains c if {
 	some c in checks
@@ -85,7 +112,13 @@ missing contains c if {
 	c.status in {"no_data", "no_policy"}
 }
 
-total_weight := sum([c.weight | some c in checks])
+# The checks that count: saturation that is only reported or not available does not.
+judged contains c if {
+	some c in checks
+	not c.status in {"report", "unavailable"}
+}
+
+total_weight := sum([c.weight | some c in judged])
 
 failed_weight := sum([c.weight | some c in checks; c.status == "fail"])
 
@@ -101,7 +134,7 @@ verdict := "rollback" if {
 } else := "inconclusive" if {
 	count(low_traffic) > 0
 } else := "inconclusive" if {
-	count(checks) == 0
+	count(judged) == 0
 } else := "rollback" if {
 	score < cfg.pass_score
 } else := "inconclusive" if {
@@ -134,12 +167,12 @@ reasons contains r if {
 
 reasons contains "no metric to compare" if {
 	verdict == "inconclusive"
-	count(checks) == 0
+	count(judged) == 0
 }
 
 reasons contains r if {
 	verdict == "promote"
-	r := sprintf("every check passed (%d), score %.0f", [count(checks), score])
+	r := sprintf("every check passed (%d), score %.0f", [count(judged), score])
 }
 
 decision := {"decision": verdict, "reasons": sort([r | some r in reasons]), "score": score}

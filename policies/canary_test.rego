@@ -57,6 +57,14 @@ test_too_little_canary_traffic_is_inconclusive if {
 	decide(final, 4, [metric("latency_p50", 0.5, 0.000001)]) == "inconclusive"
 }
 
+test_a_population_without_any_request_is_named if {
+	t := {"canary": {"requests": 0, "windows_with_traffic": 0}, "stable": {"requests": 5000, "windows_with_traffic": 8}}
+	d := data.k6gate_canary.decision with data.k6gate_canary_config as config
+		with input as {"look": final, "traffic": t, "metrics": healthy}
+	d.decision == "inconclusive"
+	d.reasons == ["canary: no requests in any of the 8 windows (no series matches its selector?), 100 required"]
+}
+
 test_missing_data_is_inconclusive if {
 	decide(final, 400, [object.union(metric("latency_p50", 0, 1), {"state": "no_data"})]) == "inconclusive"
 }
@@ -71,4 +79,43 @@ test_nothing_to_compare_is_inconclusive if {
 
 test_errors_beside_a_stable_without_errors_roll_back if {
 	decide(final, 400, [metric("error_rate", 0.02, 0.000001)]) == "rollback"
+}
+
+# Saturation where available: judged with a max_increase, else only reported; a signal
+# without data does not count either way.
+saturation_config := object.union(config, {"saturation": {
+	"cpu": {"max_increase": 0.5, "critical": true, "weight": 1},
+	"pool": {"weight": 1},
+}})
+
+saturation(name, change, p) := {
+	"metric": sprintf("saturation_%s", [name]), "route": "all", "state": "ok",
+	"change": change, "p_value": p, "why": null,
+}
+
+decide_saturated(metrics) := d if {
+	d := data.k6gate_canary.decision with data.k6gate_canary_config as saturation_config
+		with input as {"look": final, "traffic": traffic(400), "metrics": metrics}
+}
+
+test_a_critical_saturation_failure_rolls_back if {
+	d := decide_saturated(array.concat(healthy, [saturation("cpu", 0.905, 0.001)]))
+	d.decision == "rollback"
+	count(d.reasons) == 1
+	startswith(d.reasons[0], "critical: saturation_cpu of all: +90.5 % beyond the allowed +50 % (p = ")
+}
+
+test_a_reported_saturation_never_decides if {
+	d := decide_saturated(array.concat(healthy, [saturation("pool", 2.995, 0.0001), saturation("cpu", 0.1, 0.5)]))
+	d.decision == "promote"
+	d.reasons == ["every check passed (4), score 100"]
+	some c in data.k6gate_canary.checks with data.k6gate_canary_config as saturation_config
+		with input as {"look": final, "traffic": traffic(400), "metrics": [saturation("pool", 2.995, 0.0001)]}
+	c.status == "report"
+	startswith(c.message, "saturation_pool: +299.5 % (reported, not judged; p = ")
+}
+
+test_saturation_without_data_is_not_missing if {
+	unavailable := object.union(saturation("cpu", 0, 1), {"state": "no_data", "change": null, "why": "0 canary windows"})
+	decide_saturated(array.concat(healthy, [unavailable])).decision == "promote"
 }

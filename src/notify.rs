@@ -136,6 +136,66 @@ pub fn change_point_message(n: Option<&Notifications>, test: &str, environment: 
     })
 }
 
+/// What a canary message says: plain values, so that this module knows the message and
+/// `canary` knows the analysis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryNote {
+    /// What is rolled out (`--name`), its environment and version.
+    pub name: String,
+    pub environment: String,
+    pub version: Option<String>,
+    /// `promote`, `rollback`, `inconclusive` or `error`.
+    pub decision: String,
+    /// One line: the decision, when, and each population's traffic.
+    pub headline: String,
+    /// The rules' reasons (or the error).
+    pub reasons: Vec<String>,
+    /// The numbers: one line per check (metric, route, stable, canary, change, p).
+    pub numbers: Vec<String>,
+    /// The Grafana dashboard over the analysis, and the Actions run.
+    pub grafana: Option<String>,
+    pub actions_run: Option<String>,
+}
+
+/// A canary decision as a Slack-compatible message: the headline, the reasons, the numbers
+/// and the links, routed like a blocked deployment (`plan`: the owning team, no escalation).
+pub fn canary_message(plan: &Plan, c: &CanaryNote) -> Value {
+    let icon = match c.decision.as_str() {
+        "promote" => "✅",
+        "rollback" => "⏪",
+        _ => "⚠️",
+    };
+    let team = plan.team.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+    let version = c.version.as_deref().map(|v| format!(", version {v}")).unwrap_or_default();
+    let text = slack(&format!(
+        "{icon} Canary {}: {}{team} on {}{version} — {}",
+        c.decision.to_uppercase(),
+        c.name,
+        c.environment,
+        c.headline
+    ));
+    let mut blocks = vec![json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })];
+    if !c.reasons.is_empty() {
+        let reasons: Vec<String> = c.reasons.iter().take(8).map(|r| format!("• {}", slack(r))).collect();
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": reasons.join("\n") } }));
+    }
+    if !c.numbers.is_empty() {
+        let rows: Vec<String> = c.numbers.iter().take(20).map(|r| slack(r)).collect();
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("```\n{}\n```", rows.join("\n")) } }));
+    }
+    let mut links = Vec::new();
+    if let Some(u) = &c.grafana {
+        links.push(format!("<{u}|Grafana dashboard for the analysis>"));
+    }
+    if let Some(u) = &c.actions_run {
+        links.push(format!("<{u}|workflow run>"));
+    }
+    if !links.is_empty() {
+        blocks.push(json!({ "type": "context", "elements": [ { "type": "mrkdwn", "text": links.join(" · ") } ] }));
+    }
+    json!({ "text": text, "blocks": blocks })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     #[error("webhook answered HTTP {status}: {body}")]

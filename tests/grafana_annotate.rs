@@ -1,6 +1,6 @@
 //! Grafana annotations and embed URLs against a fake Grafana.
 //!
-//! Grafana cannot run here, so the fake plays its part as the Grafana HTTP API documents it
+//! The fake (`support/fake_grafana.rs`) plays Grafana's part as the Grafana HTTP API documents it
 //! (grafana/grafana `docs/sources/developers/http_api/annotations.md`, "Create Annotation",
 //! https://grafana.com/docs/grafana/latest/developers/http_api/annotations/; the
 //! `Authorization: Bearer <token>` header as in that page's PUT and PATCH examples and in
@@ -19,18 +19,14 @@
 //! client sends that the documentation does not describe is recorded as a problem, and every
 //! test checks there were none.
 
+use crate::support::fake_grafana::{Canned, FakeGrafana, TOKEN, canned};
 use crate::support::http;
-use crate::support::mock_http::MockHttp;
 
-use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wiremock::matchers::any;
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 use k6gate::grafana::annotate::{
     AnnotateError, Annotation, BaselineFacts, ConfigError, GrafanaConfig, Outcome, Queue, QueuedAnnotation, RunFacts,
@@ -38,231 +34,6 @@ use k6gate::grafana::annotate::{
 };
 use k6gate::grafana::embed::{Panel, embed_url, run_embed_url};
 use k6gate::history::Outcome as RunOutcome;
-
-/// The client's token in every test: it must never show up in a file or a message.
-const TOKEN: &str = "glsa_k6gateTEST_s3cr3t_0123456789abcdef";
-
-// ---------------------------------------------------------------------------------------------
-// The fake Grafana
-
-/// One request as the fake saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    authorization: Option<String>,
-    content_type: Option<String>,
-    accept: Option<String>,
-    body: String,
-    /// Where the request departs from the documented API.
-    problems: Vec<String>,
-}
-
-impl Seen {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-/// A canned answer for the next request, before the fake's own checks.
-struct Canned {
-    status: u16,
-    body: &'static str,
-    delay: Duration,
-}
-
-fn canned(status: u16, body: &'static str) -> Canned {
-    Canned { status, body, delay: Duration::ZERO }
-}
-
-struct FakeState {
-    token: String,
-    seen: Vec<Seen>,
-    script: VecDeque<Canned>,
-    next_id: i64,
-}
-
-/// The fake: Grafana's annotation handler as a wiremock responder on the shared
-/// [`MockHttp`], answering every request (the handler itself decides 404, 405, 401, 400).
-struct FakeGrafana {
-    /// Kept for the fake's lifetime: the server stops when it drops.
-    _server: MockHttp,
-    url: String,
-    state: Arc<Mutex<FakeState>>,
-}
-
-impl FakeGrafana {
-    /// A fake that accepts [`TOKEN`].
-    fn start() -> FakeGrafana {
-        FakeGrafana::start_with(TOKEN, Vec::new())
-    }
-
-    /// A fake that accepts `token` and first gives the `script` answers in order.
-    fn start_with(token: &str, script: Vec<Canned>) -> FakeGrafana {
-        let state = Arc::new(Mutex::new(FakeState {
-            token: token.to_string(),
-            seen: Vec::new(),
-            script: script.into(),
-            next_id: 41,
-        }));
-        let http = MockHttp::start();
-        http.mount(Mock::given(any()).respond_with(Grafana(state.clone())));
-        FakeGrafana { url: http.uri(), _server: http, state }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.state.lock().expect("state").seen.clone()
-    }
-
-    /// Every request was as documented.
-    fn assert_all_documented(&self) {
-        for seen in self.seen() {
-            assert!(
-                seen.problems.is_empty(),
-                "request departs from the Grafana API docs: {:?}\n{seen:#?}",
-                seen.problems
-            );
-        }
-    }
-
-    fn texts(&self) -> Vec<String> {
-        self.seen().iter().map(|s| s.json()["text"].as_str().unwrap_or("<none>").to_string()).collect()
-    }
-}
-
-fn grafana_json(status: u16, body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_raw(body.to_string(), "application/json")
-}
-
-/// `POST /api/annotations` as Grafana's handler answers it.
-struct Grafana(Arc<Mutex<FakeState>>);
-
-impl Respond for Grafana {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let (answer, delay) = grafana(&self.0, request);
-        answer.set_delay(delay)
-    }
-}
-
-/// The answer to `request`, and how long to wait before giving it.
-fn grafana(state: &Mutex<FakeState>, request: &Request) -> (ResponseTemplate, Duration) {
-    let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let method = &request.method;
-    let mut seen = Seen {
-        method: method.to_string(),
-        path: request.url.path().to_string(),
-        authorization: header("authorization"),
-        content_type: header("content-type"),
-        accept: header("accept"),
-        body: String::from_utf8_lossy(&request.body).into_owned(),
-        problems: Vec::new(),
-    };
-    let (expected_token, canned) = {
-        let mut st = state.lock().expect("state");
-        (st.token.clone(), st.script.pop_front())
-    };
-
-    // Checks against the documentation, recorded whatever the answer.
-    if seen.method != "POST" {
-        seen.problems.push(format!("method {} (documented: POST)", seen.method));
-    }
-    if seen.path != "/api/annotations" && !seen.path.ends_with("/api/annotations") {
-        seen.problems.push(format!("path {} (documented: /api/annotations)", seen.path));
-    }
-    match &seen.authorization {
-        Some(auth) if auth.starts_with("Bearer ") && auth.len() > "Bearer ".len() => {}
-        other => seen.problems.push(format!("Authorization {other:?} (documented: Bearer <token>)")),
-    }
-    if seen.content_type.as_deref() != Some("application/json") {
-        seen.problems.push(format!("Content-Type {:?} (documented: application/json)", seen.content_type));
-    }
-    let parsed = serde_json::from_str::<Value>(&seen.body);
-    match &parsed {
-        Ok(Value::Object(fields)) => seen.problems.extend(body_problems(fields)),
-        Ok(other) => seen.problems.push(format!("body is not a JSON object: {other}")),
-        Err(e) => seen.problems.push(format!("body is not JSON: {e}")),
-    }
-
-    let wrong_path = seen.path != "/api/annotations";
-    let authorized = seen.authorization.as_deref() == Some(&format!("Bearer {expected_token}"));
-    let delay = canned.as_ref().map(|c| c.delay).unwrap_or_default();
-    state.lock().expect("state").seen.push(seen);
-    if let Some(c) = canned.filter(|c| c.status != 0) {
-        return (grafana_json(c.status, serde_json::from_str(c.body).unwrap_or(Value::from(c.body))), delay);
-    }
-    // Grafana's own answers.
-    if wrong_path {
-        return (grafana_json(404, json!({"message": "Not found"})), delay);
-    }
-    if method.as_str() != "POST" {
-        return (grafana_json(405, json!({"message": "Method Not Allowed"})), delay);
-    }
-    if !authorized {
-        return (grafana_json(401, json!({"message": "Unauthorized"})), delay);
-    }
-    let Ok(Value::Object(fields)) = parsed else {
-        return (grafana_json(400, json!({"message": "bad request data"})), delay);
-    };
-    // Go's JSON binding ignores unknown fields but fails on a known one of the wrong type.
-    if !binds(&fields) {
-        return (grafana_json(400, json!({"message": "bad request data"})), delay);
-    }
-    if fields.get("text").and_then(Value::as_str).unwrap_or("").is_empty() {
-        return (grafana_json(400, json!({"message": "Failed to save annotation"})), delay);
-    }
-    let id = {
-        let mut st = state.lock().expect("state");
-        st.next_id += 1;
-        st.next_id - 1
-    };
-    (grafana_json(200, json!({"message": "Annotation added", "id": id})), delay)
-}
-
-/// Whether Grafana's `PostAnnotationsCmd` (int64 ids and times, string text and UID, string
-/// tags) can be bound from `fields`.
-fn binds(fields: &serde_json::Map<String, Value>) -> bool {
-    fields.iter().all(|(key, value)| match key.as_str() {
-        "dashboardUID" | "text" => value.is_string() || value.is_null(),
-        "panelId" | "dashboardId" | "time" | "timeEnd" => value.is_i64() || value.is_null(),
-        "tags" => value.is_null() || value.as_array().is_some_and(|tags| tags.iter().all(Value::is_string)),
-        _ => true,
-    })
-}
-
-/// The documented body fields and their types.
-fn body_problems(fields: &serde_json::Map<String, Value>) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (key, value) in fields {
-        let ok = match key.as_str() {
-            "dashboardUID" => value.is_string(),
-            "panelId" | "dashboardId" => value.is_i64(),
-            // Epoch numbers in millisecond resolution: 13 digits for any date this century.
-            "time" | "timeEnd" => {
-                value.as_i64().is_some_and(|ms| (1_000_000_000_000..10_000_000_000_000).contains(&ms))
-            }
-            "tags" => value.as_array().is_some_and(|tags| tags.iter().all(Value::is_string)),
-            "text" => value.is_string(),
-            _ => {
-                problems.push(format!("undocumented field {key:?}"));
-                continue;
-            }
-        };
-        if !ok {
-            problems.push(format!("field {key:?} has the wrong type or unit: {value}"));
-        }
-    }
-    if !fields.contains_key("text") {
-        problems.push("no \"text\" (the one required field)".to_string());
-    }
-    if let (Some(start), Some(end)) =
-        (fields.get("time").and_then(Value::as_i64), fields.get("timeEnd").and_then(Value::as_i64))
-    {
-        if end < start {
-            problems.push(format!("timeEnd {end} before time {start}"));
-        }
-    }
-    problems
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

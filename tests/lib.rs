@@ -10,6 +10,8 @@
 mod approval;
 mod archive;
 mod archive_duckdb;
+mod canary_remote_write;
+mod canary_report;
 mod canary_serve;
 mod changepoints;
 mod decisions;

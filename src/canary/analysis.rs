@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::config::CanaryConfig;
+use super::config::{CanaryConfig, SATURATION_PREFIX};
 use super::window::{Population, Window};
 use crate::stats::buckets::quantile;
 use crate::stats::rank::{hodges_lehmann, mann_whitney_p, two_proportion_p};
@@ -115,6 +115,14 @@ pub fn compare(windows: &[Window], config: &CanaryConfig) -> Vec<MetricResult> {
             }
         }
     }
+    for name in config.saturation.keys() {
+        let values = |pick: fn(&Window) -> &Population| -> Vec<f64> {
+            windows.iter().filter_map(|w| pick(w).saturation.get(name).copied()).filter(|v| *v > 0.0).collect()
+        };
+        let metric = format!("{SATURATION_PREFIX}{name}");
+        let why = "windows with a value above 0";
+        out.push(ranked(&metric, ALL, values(|w| &w.stable), values(|w| &w.canary), config, why));
+    }
     out
 }
 
@@ -145,6 +153,19 @@ fn latency(windows: &[Window], config: &CanaryConfig, metric: &str, route: &str,
     let min = config.min_window_requests;
     let stable = window_quantiles(windows, |w| &w.stable, route, q, min);
     let canary = window_quantiles(windows, |w| &w.canary, route, q, min);
+    ranked(metric, route, stable, canary, config, &format!("windows with at least {min} requests"))
+}
+
+/// One value per window and population (> 0), compared on logarithms: Mann-Whitney's
+/// p-value, the Hodges-Lehmann ratio and its interval. `counted` says which windows count.
+fn ranked(
+    metric: &str,
+    route: &str,
+    stable: Vec<f64>,
+    canary: Vec<f64>,
+    config: &CanaryConfig,
+    counted: &str,
+) -> MetricResult {
     let mut r = MetricResult {
         metric: metric.into(),
         route: route.into(),
@@ -161,7 +182,7 @@ fn latency(windows: &[Window], config: &CanaryConfig, metric: &str, route: &str,
     };
     if stable.len() < config.min_windows || canary.len() < config.min_windows {
         r.why = Some(format!(
-            "{} canary and {} stable windows with at least {min} requests; {} needed on each side",
+            "{} canary and {} stable {counted}; {} needed on each side",
             canary.len(),
             stable.len(),
             config.min_windows

@@ -38,7 +38,32 @@ pub struct CanaryConfig {
     pub pass_score: f64,
     /// One rule per metric name (`latency_p50`, `latency_p95`, `latency_p99`, `error_rate`).
     pub metrics: BTreeMap<String, MetricRule>,
+    /// Saturation where available (CPU, memory, pool use): one PromQL per name, read for each
+    /// population and window; compared like latency, judged only with a `max_increase`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub saturation: BTreeMap<String, SaturationRule>,
 }
+
+/// One saturation signal.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaturationRule {
+    /// PromQL giving one number per population and window, evaluated at the window's end:
+    /// `{selector}` becomes the population's matchers, `{interval}` the window (`30s`).
+    /// Normalise by traffic (per request): the canary serves a small share of it.
+    pub query: String,
+    /// Largest allowed ratio - 1 of the canary's per-window values over the stable one's;
+    /// without it the signal is only reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase: Option<f64>,
+    #[serde(default)]
+    pub critical: bool,
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+/// A saturation signal's metric name in the results and the rules: `saturation_<name>`.
+pub const SATURATION_PREFIX: &str = "saturation_";
 
 /// When a metric fails.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -148,6 +173,25 @@ impl CanaryConfig {
                 return bad("weight", format!("canary.metrics.{name}.weight must be > 0"));
             }
         }
+        for (name, rule) in &self.saturation {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                return bad(
+                    "saturation",
+                    format!("canary.saturation: {name:?} must be lowercase letters, digits and _"),
+                );
+            }
+            if !rule.query.contains("{selector}") {
+                let m =
+                    format!("canary.saturation.{name}.query must contain {{selector}} (each population's matchers)");
+                return bad("query", m);
+            }
+            if rule.max_increase.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
+                return bad("max_increase", format!("canary.saturation.{name}.max_increase must be a number >= 0"));
+            }
+            if !(rule.weight.is_finite() && rule.weight > 0.0) {
+                return bad("weight", format!("canary.saturation.{name}.weight must be > 0"));
+            }
+        }
         Ok(())
     }
 
@@ -204,5 +248,21 @@ mod tests {
         let typo = good.replace("min_windows:", "min_windowz:");
         let e = CanaryConfig::from_files(&[file("canary.yaml", &typo)], dir).unwrap_err().to_string();
         assert!(e.contains("min_windowz"), "{e}");
+    }
+
+    #[test]
+    fn saturation_needs_a_selector_and_a_plain_name() {
+        let dir = Path::new("policies/data");
+        let good =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/data/canary.yaml")).unwrap();
+        let with = |entry: &str| format!("{good}  saturation:\n{entry}");
+        let ok = with("    cpu: { query: 'sum(rate(cpu{{selector}}[{interval}]))', max_increase: 0.5 }\n");
+        let c = CanaryConfig::from_files(&[file("canary.yaml", &ok)], dir).unwrap();
+        assert_eq!(c.saturation["cpu"].max_increase, Some(0.5));
+        assert!(!c.saturation["cpu"].critical);
+        let e = CanaryConfig::from_files(&[file("canary.yaml", &with("    cpu: { query: 'sum(cpu)' }\n"))], dir);
+        assert!(e.unwrap_err().to_string().contains("must contain {selector}"));
+        let e = CanaryConfig::from_files(&[file("canary.yaml", &with("    CPU: { query: 'x{{selector}}' }\n"))], dir);
+        assert!(e.unwrap_err().to_string().contains("lowercase letters"));
     }
 }

@@ -9,6 +9,8 @@
 //!   (pure: `stats`);
 //! - `policy`: the Rego input of one look and the decision;
 //! - `run`: the loop, with the clock and the reader injected; `report`: text, JSON, Markdown;
+//! - `channels`: what the check run, the deployment status, the webhook and the Grafana
+//!   annotations say about an analysis (the CLI sends them);
 //! - `serve`: `k6gate canary serve`, analyses in the background behind HTTP for rollout
 //!   controllers (Argo Rollouts' web provider, Flagger webhooks).
 //!
@@ -16,6 +18,7 @@
 //! missing data or a broken source is never a promote.
 
 pub mod analysis;
+pub mod channels;
 pub mod config;
 pub mod policy;
 pub mod report;

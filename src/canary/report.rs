@@ -37,6 +37,7 @@ fn value(m: &MetricResult, v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(v) if m.metric == "error_rate" => format!("{:.2} %", v * 100.0),
+        Some(v) if m.metric.starts_with(super::config::SATURATION_PREFIX) => format!("{v:.4}"),
         Some(v) => format!("{v:.2} ms"),
     }
 }
@@ -51,7 +52,8 @@ fn change(m: &MetricResult) -> String {
     }
 }
 
-fn rows(a: &Analysis) -> Vec<[String; 7]> {
+/// One row per check: metric, route, stable, canary, change [interval], p, status.
+pub fn rows(a: &Analysis) -> Vec<[String; 7]> {
     a.outcome
         .checks
         .iter()
@@ -72,7 +74,7 @@ fn p_value(p: f64) -> String {
     if p >= 0.001 { format!("{p:.3}") } else { format!("{p:.1e}") }
 }
 
-const HEADER: [&str; 7] = ["metric", "route", "stable", "canary", "change [interval]", "p", "status"];
+pub const HEADER: [&str; 7] = ["metric", "route", "stable", "canary", "change [interval]", "p", "status"];
 
 /// Plain text for a terminal or a log.
 pub fn text(a: &Analysis) -> String {
@@ -108,6 +110,12 @@ pub fn text(a: &Analysis) -> String {
             l.look.level, a.looks_planned
         );
     }
+    if !a.notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for n in &a.notes {
+            let _ = writeln!(out, "  - {n}");
+        }
+    }
     out
 }
 
@@ -122,6 +130,12 @@ pub fn markdown(a: &Analysis) -> String {
     for r in rows(a) {
         let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    if !a.notes.is_empty() {
+        out.push_str("\n**Notes**\n\n");
+        for n in &a.notes {
+            let _ = writeln!(out, "- {}", n.replace('|', "\\|"));
+        }
     }
     out
 }

@@ -64,6 +64,9 @@ pub struct Analysis {
     pub canary: Traffic,
     pub stable: Traffic,
     pub metrics: Vec<MetricResult>,
+    /// What the reader should know that is not part of the decision: the report channels that
+    /// failed (filled in by the caller that sends them).
+    pub notes: Vec<String>,
 }
 
 /// Runs the analysis from now: `read(end_s, seconds)` reads the window ending at `end_s`;
@@ -116,6 +119,7 @@ pub fn analyse(
                 canary,
                 stable,
                 metrics,
+                notes: Vec::new(),
             });
         }
     }

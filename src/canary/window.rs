@@ -21,6 +21,9 @@ pub struct RouteWindow {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Population {
     pub routes: BTreeMap<String, RouteWindow>,
+    /// Each saturation signal's value in this window (`canary.saturation`), where available.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub saturation: BTreeMap<String, f64>,
 }
 
 impl Population {

@@ -7,7 +7,11 @@ use crate::canary::source::Source;
 use crate::canary::{CanaryError, report};
 use crate::error::{Error, Exit, Result, Service};
 
+use super::canary_report::{Channels, fatal};
+use super::github::show_deliveries;
 use super::{CanaryArgs, CanaryServeArgs, Settings, VerdictFormat};
+use crate::canary::channels::Ended;
+use crate::run::outputs::Delivery;
 
 /// The wall clock; sleeping is the thread's.
 struct Wall;
@@ -43,7 +47,7 @@ fn plan_of(args: &CanaryArgs) -> Result<Plan> {
     Ok(plan)
 }
 
-fn source_of(args: &CanaryArgs, s: &Settings) -> Result<Source> {
+fn source_of(args: &CanaryArgs, s: &Settings, rules: &Rules) -> Result<Source> {
     Ok(Source {
         url: args.prometheus.trim_end_matches('/').to_string(),
         tenant: args.tenant.clone(),
@@ -55,13 +59,19 @@ fn source_of(args: &CanaryArgs, s: &Settings) -> Result<Source> {
         requests_metric: args.requests_metric.clone(),
         route_label: args.route_label.clone(),
         status_label: args.status_label.clone(),
+        saturation: rules.config.saturation.iter().map(|(name, r)| (name.clone(), r.query.clone())).collect(),
     })
 }
 
 pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
     let plan = plan_of(args)?;
     let rules = Rules::load(&s.global.policies).map_err(canary_error)?;
-    let source = source_of(args, s)?;
+    let source = source_of(args, s, &rules)?;
+    // Where the decision goes, checked before anything is watched.
+    let channels = Channels::resolve(args, s, false)?;
+    for w in &channels.warnings {
+        tracing::warn!("{w}");
+    }
     let client =
         crate::prom::query::client().map_err(|e| Error::service(Service::Prometheus, "building the HTTP client", e))?;
     tracing::info!(
@@ -72,7 +82,10 @@ pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
         source.canary_selector,
         source.stable_selector
     );
-    let analysis = analyse(
+    let start_ms = now_ms();
+    let mut delivered = channels.started(&plan, start_ms);
+    show_deliveries(&delivered);
+    let result = analyse(
         &rules,
         &plan,
         &Wall,
@@ -88,19 +101,51 @@ pub fn run(args: &CanaryArgs, s: &Settings) -> Result<Exit> {
                 report::decision_word(l.decision).to_lowercase()
             );
         },
-    )
-    .map_err(canary_error)?;
+    );
+    let reason = result.as_ref().err().map(one_line);
+    let ended = match &result {
+        Ok(a) => Ended::Decided(a),
+        Err(_) => Ended::Failed(reason.as_deref().unwrap_or("no decision")),
+    };
+    let decided = channels.ended(&ended, start_ms, now_ms());
+    show_deliveries(&decided);
+    delivered.extend(decided);
+    // An analysis that could not decide is its error (exit 2), reported or not; that GitHub
+    // did not take it either is said here, since the error below is the analysis's.
+    let mut analysis = match result {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(not_reported) = fatal(&delivered) {
+                tracing::error!("{}", crate::error::chain(&not_reported));
+            }
+            return Err(canary_error(e));
+        }
+    };
+    analysis.notes = delivered.iter().filter_map(Delivery::note).collect();
     let text = match args.format {
         VerdictFormat::Text => report::text(&analysis),
         VerdictFormat::Markdown => report::markdown(&analysis),
         VerdictFormat::Json => report::json(&analysis).map_err(Error::serialize("canary analysis"))?,
     };
     println!("{text}");
+    // A decision that could not be reported to GitHub is an error, whatever it was.
+    if let Some(e) = fatal(&delivered) {
+        return Err(e);
+    }
     Ok(match analysis.outcome.decision {
         Decision::Promote => Exit::Success,
         Decision::Rollback => Exit::Blocked,
         Decision::Inconclusive | Decision::Continue => Exit::Inconclusive,
     })
+}
+
+/// An error and its causes on one line, for headlines and messages.
+fn one_line(e: &CanaryError) -> String {
+    crate::error::chain(e).replace("\n  caused by: ", ": ")
+}
+
+fn now_ms() -> i64 {
+    crate::clock::now_ns().div_euclid(1_000_000)
 }
 
 /// `k6gate canary serve`: every id the controllers ask for gets one analysis with these flags,
@@ -109,16 +154,36 @@ pub fn serve(args: &CanaryServeArgs, s: &Settings) -> Result<Exit> {
     let plan = plan_of(&args.analysis)?;
     // The rules and the source are checked once, before anything listens.
     let rules = Rules::load(&s.global.policies).map_err(canary_error)?;
-    let source = source_of(&args.analysis, s)?;
+    let source = source_of(&args.analysis, s, &rules)?;
     let client =
         crate::prom::query::client().map_err(|e| Error::service(Service::Prometheus, "building the HTTP client", e))?;
+    let channels = Channels::resolve(&args.analysis, s, true)?;
+    for w in &channels.warnings {
+        tracing::warn!("{w}");
+    }
     let analyser: std::sync::Arc<crate::canary::serve::Analyser> = std::sync::Arc::new(move |id, on_look| {
         let source = Source {
             canary_selector: crate::canary::serve::selector_for(&source.canary_selector, id),
             stable_selector: crate::canary::serve::selector_for(&source.stable_selector, id),
             ..source.clone()
         };
-        analyse(&rules, &plan, &Wall, |end_s, seconds| source.window(&client, end_s, seconds), |l| on_look(l))
+        // Each analysis reports like `k6gate canary` does, to Grafana and the webhook.
+        let channels = channels.for_id(id);
+        let start_ms = now_ms();
+        show_deliveries(&channels.started(&plan, start_ms));
+        let result =
+            analyse(&rules, &plan, &Wall, |end_s, seconds| source.window(&client, end_s, seconds), |l| on_look(l));
+        let reason = result.as_ref().err().map(one_line);
+        let ended = match &result {
+            Ok(a) => Ended::Decided(a),
+            Err(_) => Ended::Failed(reason.as_deref().unwrap_or("no decision")),
+        };
+        let delivered = channels.ended(&ended, start_ms, now_ms());
+        show_deliveries(&delivered);
+        result.map(|mut a| {
+            a.notes = delivered.iter().filter_map(Delivery::note).collect();
+            a
+        })
     });
     let registry = crate::canary::serve::Registry::new(analyser);
     let listen = args.listen;

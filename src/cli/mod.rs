@@ -5,6 +5,7 @@
 mod announce;
 mod archive;
 mod canary;
+mod canary_report;
 mod demo;
 mod evaluate;
 mod github;
@@ -57,7 +58,7 @@ pub enum Command {
     /// Canary analysis: compare a canary with the stable version from Prometheus, one look per
     /// interval, under the canary rules (policies/canary.rego). Exit 0 = promote, 1 = roll
     /// back, 2 = inconclusive or error (too little traffic or missing data is never a promote).
-    Canary(CanaryCommandArgs),
+    Canary(Box<CanaryCommandArgs>),
     /// List recorded runs; `history changepoints`: shifts in a test's history.
     History(HistoryArgs),
     /// Export the runs past their retention class's hot period (`archive_days` in
@@ -531,7 +532,8 @@ pub struct CanaryArgs {
     pub delay: std::time::Duration,
     #[arg(long, value_enum, default_value_t = VerdictFormat::Text)]
     pub format: VerdictFormat,
-    /// The latency histogram (classic buckets, seconds), without `_bucket`.
+    /// The latency histogram, in seconds: classic (`NAME_bucket` series), or native (one
+    /// `NAME` series, read when no classic buckets are found).
     #[arg(long, default_value = "http_server_request_duration_seconds")]
     pub latency_metric: String,
     /// Matchers for the requests whose latency counts (empty: all).
@@ -544,6 +546,26 @@ pub struct CanaryArgs {
     pub route_label: String,
     #[arg(long, default_value = "status")]
     pub status_label: String,
+    /// What is rolled out: names the check run (`k6gate: canary NAME (ENV)`), the Grafana
+    /// annotations' `canary:NAME` tag and the webhook's owner (policy data `notifications.owners`).
+    #[arg(long, default_value = "canary")]
+    pub name: String,
+    /// The environment the canary runs in.
+    #[arg(long, default_value = "production")]
+    pub env: String,
+    /// The canary's version, for the reports.
+    #[arg(long = "deployment-version", env = "K6GATE_DEPLOYMENT_VERSION")]
+    pub deployment_version: Option<String>,
+    /// Also report the decision to GitHub: a check run on the commit (or a commit status), the
+    /// PR comment and, inside Actions, the job summary. A decision that cannot be reported
+    /// there is an error (exit 2), whatever it was. Not with `canary serve`.
+    #[arg(long, value_enum)]
+    pub report: Vec<ReportTarget>,
+    /// Set the status of this GitHub deployment: `in_progress` at the start, then `success`
+    /// (promote), `failure` (rollback, inconclusive) or `error` (no decision). Fails like
+    /// `--report github`. Not with `canary serve`.
+    #[arg(long = "github-deployment", value_name = "ID", env = "K6GATE_GITHUB_DEPLOYMENT_ID")]
+    pub github_deployment: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

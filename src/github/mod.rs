@@ -4,6 +4,7 @@
 //!   job summary;
 //! - [`api`]: the REST client (octocrab) with bounded retries and token-free errors;
 //! - [`report`]: the check run, the PR comment and the commit-status fallback;
+//! - [`deployments`]: a deployment's status (the canary analysis's decision);
 //! - [`approval`]: waivers and migration windows are honoured only when every change of
 //!   their entry reached the default branch through a merged PR whose diff carried it,
 //!   approved by someone allowed who neither opened the PR nor made that change;
@@ -17,6 +18,7 @@ pub mod api;
 pub mod approval;
 pub mod audit;
 pub mod codeowners;
+pub mod deployments;
 pub mod entries;
 pub mod pulls;
 pub mod report;

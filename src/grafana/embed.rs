@@ -43,6 +43,18 @@ pub fn embed_url(
     address(grafana_url, dashboard_uid, slug, Some(panel_id), (from_ms, to_ms), vars)
 }
 
+/// The whole dashboard (`/d/<uid>`) from `from_ms` to `to_ms` with these variables: the link
+/// of something that is not a run (a canary analysis).
+pub fn dashboard_url(
+    grafana_url: &str,
+    dashboard_uid: &str,
+    from_ms: i64,
+    to_ms: i64,
+    vars: &[(&str, &str)],
+) -> String {
+    address(grafana_url, dashboard_uid, "", None, (from_ms, to_ms), vars)
+}
+
 /// `/d-solo/<uid>` with a panel, `/d/<uid>` (the whole dashboard) without.
 fn address(
     grafana_url: &str,

@@ -76,6 +76,30 @@ pub async fn instant_at_async(
     at: Option<f64>,
     policy: &RetryPolicy,
 ) -> Result<Vec<(serde_json::Value, f64)>, QueryError> {
+    let shown = super::remote_write::redact_url(&format!("{base}/api/v1/query"));
+    let shape = |message: &str| QueryError::Shape { url: shown.clone(), message: message.to_string() };
+    instant_results_at_async(client, base, tenant, auth, promql, at, policy)
+        .await?
+        .iter()
+        .map(|r| {
+            let v = r.pointer("/value/1").and_then(|v| v.as_str()).and_then(|v| v.parse::<f64>().ok());
+            let metric = r.get("metric").cloned().unwrap_or_default();
+            v.map(|v| (metric, v)).ok_or_else(|| shape("a result without a numeric value"))
+        })
+        .collect()
+}
+
+/// The instant query's `data.result` items as Prometheus wrote them: `{"metric", "value"}`
+/// for floats, `{"metric", "histogram"}` for native histograms.
+pub async fn instant_results_at_async(
+    client: &reqwest::Client,
+    base: &str,
+    tenant: Option<&str>,
+    auth: &super::remote_write::Auth,
+    promql: &str,
+    at: Option<f64>,
+    policy: &RetryPolicy,
+) -> Result<Vec<serde_json::Value>, QueryError> {
     let url = format!("{base}/api/v1/query");
     let shown = super::remote_write::redact_url(&url);
     let scrub = |text: String| Secret::scrub_all(auth.secrets(), &text);
@@ -125,14 +149,5 @@ pub async fn instant_at_async(
     };
     let body = policy.run(&TokioClock, attempt).await.map_err(|f| f.into_error())?.0;
     let shape = |message: &str| QueryError::Shape { url: shown.clone(), message: message.to_string() };
-    let result =
-        body.pointer("/data/result").and_then(|r| r.as_array()).ok_or_else(|| shape("no data.result array"))?;
-    result
-        .iter()
-        .map(|r| {
-            let v = r.pointer("/value/1").and_then(|v| v.as_str()).and_then(|v| v.parse::<f64>().ok());
-            let metric = r.get("metric").cloned().unwrap_or_default();
-            v.map(|v| (metric, v)).ok_or_else(|| shape("a result without a numeric value"))
-        })
-        .collect()
+    body.pointer("/data/result").and_then(|r| r.as_array()).cloned().ok_or_else(|| shape("no data.result array"))
 }

@@ -6,7 +6,9 @@
 //! `prometheus_remote_write` (the only standalone one) is stale and pinned to prost 0.12, and
 //! the others come with a metrics registry k6gate does not want. The field numbers are those
 //! of `prometheus/prompb/types.proto` and `remote.proto`; fields k6gate never sends
-//! (metadata, exemplars, histograms) are left out, which protobuf allows.
+//! (metadata, exemplars, float histograms, negative buckets) are left out, which protobuf
+//! allows. Native histograms (integer counts, `TimeSeries.histograms`, field 4) are sent as
+//! Prometheus 2.40+ reads them (`--enable-feature=native-histograms`).
 //!
 //! What a receiver requires, and this module guarantees before sending: labels sorted by
 //! name with `__name__` among them, no duplicate or empty names, samples in time order.
@@ -43,6 +45,95 @@ pub struct TimeSeries {
     pub labels: Vec<Label>,
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    /// Native histograms; a series holds samples or histograms, not both.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// `prompb.Histogram` with integer counts and positive buckets only: a counter histogram of
+/// observations > 0 (latencies). Build it with [`Histogram::from_buckets`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    /// `count_int` (one of the `count` oneof; 0 is also what an unset oneof reads as).
+    #[prost(uint64, tag = "1")]
+    pub count: u64,
+    #[prost(double, tag = "3")]
+    pub sum: f64,
+    /// Buckets per power of two: 2^schema (-4..=8).
+    #[prost(sint32, tag = "4")]
+    pub schema: i32,
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    #[prost(uint64, tag = "6")]
+    pub zero_count: u64,
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    /// Each bucket's count as the difference to the previous bucket's (the first's to 0).
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    /// `ResetHint`: 0 unknown (Prometheus checks for a counter reset itself).
+    #[prost(int32, tag = "14")]
+    pub reset_hint: i32,
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+}
+
+/// `prompb.BucketSpan`: `length` consecutive buckets, `offset` after the previous span (the
+/// first span's offset is its first bucket's index).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BucketSpan {
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
+}
+
+impl Histogram {
+    /// A histogram at `timestamp` (ms) from cumulative bucket counts by index (bucket `i`
+    /// of schema `s` holds the values in (2^((i-1)/2^s), 2^(i/2^s)]), with `zero_count`
+    /// observations at or below `zero_threshold`; one span from the lowest to the highest
+    /// index.
+    pub fn from_buckets(
+        schema: i32,
+        zero_threshold: f64,
+        zero_count: u64,
+        buckets: &std::collections::BTreeMap<i32, u64>,
+        sum: f64,
+        timestamp: i64,
+    ) -> Histogram {
+        let (first, last) = match (buckets.keys().next(), buckets.keys().next_back()) {
+            (Some(f), Some(l)) => (*f, *l),
+            _ => (0, -1),
+        };
+        let mut deltas = Vec::new();
+        let mut previous = 0i64;
+        for i in first..=last {
+            let count = buckets.get(&i).copied().unwrap_or(0) as i64;
+            deltas.push(count - previous);
+            previous = count;
+        }
+        let spans = if deltas.is_empty() {
+            Vec::new()
+        } else {
+            vec![BucketSpan { offset: first, length: deltas.len() as u32 }]
+        };
+        Histogram {
+            count: zero_count + buckets.values().sum::<u64>(),
+            sum,
+            schema,
+            zero_threshold,
+            zero_count,
+            positive_spans: spans,
+            positive_deltas: deltas,
+            reset_hint: 0,
+            timestamp,
+        }
+    }
+
+    /// The index of the bucket of schema `schema` that holds `v` > 0.
+    pub fn bucket_index(schema: i32, v: f64) -> i32 {
+        (v.log2() * 2f64.powi(schema)).ceil() as i32
+    }
 }
 
 /// `prompb.Label`.
@@ -83,7 +174,26 @@ impl TimeSeries {
     {
         let mut all = vec![Label::new("__name__", metric)];
         all.extend(labels.into_iter().map(|(n, v)| Label::new(n, v)).filter(|l| !l.value.is_empty()));
-        let mut series = TimeSeries { labels: all, samples };
+        let mut series = TimeSeries { labels: all, samples, histograms: Vec::new() };
+        series.normalize();
+        series.validate()?;
+        Ok(series)
+    }
+
+    /// A native-histogram series named `metric` with `labels` and `histograms` (put in time
+    /// order), checked like [`TimeSeries::new`].
+    pub fn native<N, V>(
+        metric: &str,
+        labels: impl IntoIterator<Item = (N, V)>,
+        histograms: Vec<Histogram>,
+    ) -> Result<TimeSeries, InvalidSeries>
+    where
+        N: Into<String>,
+        V: Into<String>,
+    {
+        let mut all = vec![Label::new("__name__", metric)];
+        all.extend(labels.into_iter().map(|(n, v)| Label::new(n, v)).filter(|l| !l.value.is_empty()));
+        let mut series = TimeSeries { labels: all, samples: Vec::new(), histograms };
         series.normalize();
         series.validate()?;
         Ok(series)
@@ -103,6 +213,7 @@ impl TimeSeries {
     pub fn normalize(&mut self) {
         self.labels.sort_by(|a, b| a.name.cmp(&b.name));
         self.samples.sort_by_key(|s| s.timestamp);
+        self.histograms.sort_by_key(|h| h.timestamp);
     }
 
     /// Checks what a receiver would reject the whole request for.
@@ -127,8 +238,14 @@ impl TimeSeries {
         if let Some(l) = self.labels.iter().find(|l| !valid_label_name(&l.name)) {
             return Err(invalid(format!("invalid label name {:?}", l.name)));
         }
-        if self.samples.is_empty() {
+        if self.samples.is_empty() && self.histograms.is_empty() {
             return Err(invalid("no samples".into()));
+        }
+        if !self.samples.is_empty() && !self.histograms.is_empty() {
+            return Err(invalid("both samples and histograms".into()));
+        }
+        if self.histograms.windows(2).any(|w| matches!(w, [a, b] if a.timestamp > b.timestamp)) {
+            return Err(invalid("histograms are not in time order".into()));
         }
         if self.samples.windows(2).any(|w| matches!(w, [a, b] if a.timestamp > b.timestamp)) {
             return Err(invalid("samples are not in time order".into()));
@@ -487,7 +604,7 @@ impl RemoteWriter {
             report.requests += 1;
             report.attempts += attempts as usize;
             report.series += batch.len();
-            report.samples += batch.iter().map(|s| s.samples.len()).sum::<usize>();
+            report.samples += batch.iter().map(|s| s.samples.len() + s.histograms.len()).sum::<usize>();
         }
         Ok(report)
     }
@@ -705,5 +822,21 @@ mod tests {
         let p = DEFAULT_RETRY;
         let waits: Vec<u128> = (1..=5).map(|a| p.wait_after(a, None).as_millis()).collect();
         assert_eq!(waits, [500, 1000, 2000, 4000, 4000]);
+    }
+
+    #[test]
+    fn native_histograms_round_trip_with_one_span_of_deltas() {
+        // Schema 3: bucket 0 is (2^(-1/8), 1], bucket 8 is (2^(7/8), 2].
+        assert_eq!((Histogram::bucket_index(3, 1.0), Histogram::bucket_index(3, 2.0)), (0, 8));
+        assert_eq!(Histogram::bucket_index(3, 0.013), -50);
+        let buckets: std::collections::BTreeMap<i32, u64> = [(-52, 3), (-50, 5), (-49, 1)].into();
+        let h = Histogram::from_buckets(3, 1e-9, 2, &buckets, 0.2, 1_000);
+        assert_eq!(h.count, 11);
+        assert_eq!(h.positive_spans, [BucketSpan { offset: -52, length: 4 }]);
+        assert_eq!(h.positive_deltas, [3, -3, 5, -4]);
+        let s = TimeSeries::native("latency_seconds", [("route", "a")], vec![h.clone()]).unwrap();
+        let back = decode(&encode(std::slice::from_ref(&s)).unwrap()).unwrap();
+        assert_eq!(back.timeseries, [s]);
+        assert!(TimeSeries::native("latency_seconds", [("route", "a")], vec![]).is_err());
     }
 }

@@ -110,11 +110,11 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn new(service: Service) -> Delivery {
+    pub fn new(service: Service) -> Delivery {
         Delivery { service, done: Vec::new(), notes: Vec::new(), problem: None, fatal: false, stdout: Vec::new() }
     }
 
-    fn failed(service: Service, problem: impl Into<String>) -> Delivery {
+    pub fn failed(service: Service, problem: impl Into<String>) -> Delivery {
         Delivery { problem: Some(problem.into()), ..Delivery::new(service) }
     }
 
@@ -259,6 +259,41 @@ pub fn report_to_github(gh: &GitHub, report: &Report) -> Delivery {
                 .collect();
         }
         Err(e) => d.problem = Some(format!("{e}; the verdict was NOT reported")),
+    }
+    d
+}
+
+/// A status on GitHub deployment `id` (the canary analysis's). Fatal like the check run when
+/// it fails: a decision that was not reported never looks like a pass.
+pub fn report_deployment(gh: &GitHub, id: u64, status: &crate::github::deployments::DeploymentStatus) -> Delivery {
+    let mut d = Delivery::new(Service::GitHub);
+    d.fatal = true;
+    let ctx = &gh.context;
+    let posted =
+        Api::new(gh.api.clone()).and_then(|api| crate::github::deployments::post_status(&api, ctx, id, status));
+    match posted {
+        Ok(status_id) => d.done.push(format!(
+            "set deployment {id} of {}/{} to {} (status {status_id})",
+            ctx.owner,
+            ctx.repo,
+            status.state.name()
+        )),
+        Err(e) => d.problem = Some(format!("{e}; deployment {id} was NOT set to {}", status.state.name())),
+    }
+    d
+}
+
+/// Posts `body` to the webhook whose URL is in `$url_env`: a problem when the variable is not
+/// set or the post fails.
+pub fn post_webhook(w: &Webhook, url_env: &str, body: &serde_json::Value) -> Delivery {
+    let mut d = Delivery::new(Service::Webhook);
+    let Some(url) = w.vars.get(url_env) else {
+        d.problem = Some(format!("notifications are configured but ${url_env} is not set: nothing sent"));
+        return d;
+    };
+    match crate::notify::send(&crate::net::Secret::new(url), body) {
+        Ok(()) => d.done.push(format!("sent to ${url_env}")),
+        Err(e) => d.problem = Some(e.to_string()),
     }
     d
 }

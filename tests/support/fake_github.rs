@@ -108,6 +108,15 @@ impl FakeGithub {
         self.request(verb, p).and(ExactQuery::of(&[])).and(header("content-type", "application/json"))
     }
 
+    /// "Create a deployment status" on deployment `id`: `POST /repos/{owner}/{repo}/deployments/
+    /// {id}/statuses` whose body holds only the documented fields (`state`, one of `error`,
+    /// `failure`, `inactive`, `in_progress`, `queued`, `pending`, `success`, is required;
+    /// `description` at most 140 characters; `target_url`, `log_url`, `environment`,
+    /// `environment_url`, `auto_inactive`), each of the documented type.
+    pub fn deployment_status(&self, repo: &str, id: u64) -> MockBuilder {
+        self.any_body("POST", &format!("/repos/{repo}/deployments/{id}/statuses")).and(DeploymentStatusBody)
+    }
+
     fn with_body(&self, verb: &str, p: &str, body: &Value) -> MockBuilder {
         self.any_body(verb, p).and(body_json(body))
     }
@@ -208,6 +217,39 @@ impl Match for ExactQuery {
             request.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         got.sort();
         got == self.0
+    }
+}
+
+/// A body "Create a deployment status" accepts (REST API 2022-11-28).
+pub struct DeploymentStatusBody;
+
+/// Why GitHub would refuse `body` as a deployment status (422), if it would.
+pub fn deployment_status_problems(body: &Value) -> Vec<String> {
+    const STATES: [&str; 7] = ["error", "failure", "inactive", "in_progress", "queued", "pending", "success"];
+    let Some(fields) = body.as_object() else { return vec![format!("body is not an object: {body}")] };
+    let mut problems = Vec::new();
+    match fields.get("state").and_then(Value::as_str) {
+        Some(s) if STATES.contains(&s) => {}
+        other => problems.push(format!("state {other:?} is not one of {STATES:?}")),
+    }
+    for (k, v) in fields {
+        let ok = match k.as_str() {
+            "state" => true,
+            "description" => v.as_str().is_some_and(|d| d.chars().count() <= 140),
+            "target_url" | "log_url" | "environment" | "environment_url" => v.is_string(),
+            "auto_inactive" => v.is_boolean(),
+            _ => false,
+        };
+        if !ok {
+            problems.push(format!("field {k:?} is undocumented, of the wrong type or too long: {v}"));
+        }
+    }
+    problems
+}
+
+impl Match for DeploymentStatusBody {
+    fn matches(&self, request: &Request) -> bool {
+        serde_json::from_slice::<Value>(&request.body).is_ok_and(|b| deployment_status_problems(&b).is_empty())
     }
 }
 
@@ -408,6 +450,29 @@ pub mod body {
             "created_at": CREATED_AT,
             "updated_at": CREATED_AT,
             "creator": actions_bot(),
+        })
+    }
+
+    /// A deployment status (`deployment-status`), as "Create a deployment status" returns it.
+    pub fn deployment_status(repo: &str, deployment: u64, id: u64, request: &Value) -> Value {
+        let text = |k: &str| request.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let log_url = text("log_url");
+        json!({
+            "url": api(&format!("/repos/{repo}/deployments/{deployment}/statuses/{id}")),
+            "id": id,
+            "node_id": format!("MDE2OkRlcGxveW1lbnRTdGF0dXM{id}"),
+            "state": text("state"),
+            "creator": actions_bot(),
+            "description": text("description"),
+            "environment": "production",
+            "target_url": log_url,
+            "created_at": CREATED_AT,
+            "updated_at": CREATED_AT,
+            "deployment_url": api(&format!("/repos/{repo}/deployments/{deployment}")),
+            "repository_url": api(&format!("/repos/{repo}")),
+            "environment_url": "",
+            "log_url": log_url,
+            "performed_via_github_app": null,
         })
     }
 

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 pub mod cli;
 pub mod fake_github;
+pub mod fake_grafana;
+pub mod fake_prometheus;
 pub mod fixtures;
 pub mod http;
 pub mod long_run;

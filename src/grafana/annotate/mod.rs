@@ -5,7 +5,8 @@
 //! `test:<name>`, `env:<environment>`, `version:<deployment version>`, `verdict:<outcome>` and
 //! `run:<id>`; a baseline gets its own annotation tagged `k6gate` and `baseline`; a change
 //! point in a test's history is a point tagged `k6gate`, `change-point`, `metric:<name>` and
-//! the rest. All are
+//! the rest; a canary analysis is a point at its start and a region to its decision, tagged
+//! `k6gate`, `canary`, `canary:<name>`, `stage:start|decision` and `decision:<word>`. All are
 //! created with `POST /api/annotations` as documented in Grafana's
 //! `docs/sources/developers/http_api/annotations.md` ("Create Annotation"): this is the only
 //! module that knows that request.
@@ -28,8 +29,8 @@ pub mod queue;
 
 pub use client::{AnnotateError, ConfigError, ENV_DASHBOARD_UID, ENV_TOKEN, ENV_URL, GrafanaConfig, Token, post};
 pub use model::{
-    Annotation, BaselineFacts, RunFacts, baseline_annotation, change_point_annotation, ns_to_ms_ceil, ns_to_ms_floor,
-    run_annotation,
+    Annotation, BaselineFacts, CanaryFacts, RunFacts, baseline_annotation, canary_annotation, change_point_annotation,
+    ns_to_ms_ceil, ns_to_ms_floor, run_annotation,
 };
 pub use queue::{
     FlushReport, NotQueued, Outcome, QUEUE_DIR, QUEUE_FORMAT, Queue, QueueError, QueuedAnnotation, flush, send_or_queue,

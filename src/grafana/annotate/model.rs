@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::escape::escape_html;
 use crate::grafana::generate::{
-    ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG, RUN_ANNOTATION_TAG,
+    ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, CANARY_ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG, RUN_ANNOTATION_TAG,
 };
 use crate::history::{BaselineChoice, Outcome as RunOutcome, RunRecord};
 use crate::trend::changepoints::Found;
@@ -192,6 +192,62 @@ pub fn change_point_annotation(test: &str, environment: &str, cp: &Found, dashbo
     region(ns_to_ms_floor(cp.started_at_ns), None, tags, text, dashboard_uid)
 }
 
+/// What a canary annotation says: which analysis, and (once decided) the decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryFacts {
+    /// What is being rolled out (`--name`).
+    pub name: String,
+    pub environment: String,
+    pub version: Option<String>,
+    /// The analysis's id under `canary serve` (the controller's), else `None`.
+    pub id: Option<String>,
+    /// The analysis's start, Unix epoch milliseconds.
+    pub start_ms: i64,
+    /// `None` at the start; the decision (`promote`, `rollback`, `inconclusive`, `error`),
+    /// when it was made (epoch ms) and one line of numbers once decided.
+    pub decided: Option<(String, i64, String)>,
+    /// A link to the whole report (the Actions run, a dashboard).
+    pub link: Option<String>,
+}
+
+/// A canary analysis: a point at its start (tagged `stage:start`), then a region from the
+/// start to the decision (tagged `stage:decision` and `decision:<word>`); both tagged
+/// `k6gate`, `canary`, `canary:<name>`, `env:`, `version:` and `id:`, so a dashboard shows
+/// them by tag and a query finds one analysis's pair.
+pub fn canary_annotation(c: &CanaryFacts, dashboard_uid: Option<&str>) -> Annotation {
+    let mut tags = vec![ANNOTATION_TAG.to_string(), CANARY_ANNOTATION_TAG.to_string()];
+    push_tag(&mut tags, "canary", &c.name);
+    push_tag(&mut tags, "env", &c.environment);
+    push_tag(&mut tags, "version", c.version.as_deref().unwrap_or(""));
+    push_tag(&mut tags, "id", c.id.as_deref().unwrap_or(""));
+    let what = format!(
+        "{} on {}{}",
+        escape_html(&c.name),
+        escape_html(&c.environment),
+        c.version.as_deref().map(|v| format!(", version {}", escape_html(v))).unwrap_or_default()
+    );
+    let (end, mut text) = match &c.decided {
+        None => {
+            push_tag(&mut tags, "stage", "start");
+            (None, format!("k6gate canary <b>started</b>: {what}"))
+        }
+        Some((decision, end_ms, line)) => {
+            push_tag(&mut tags, "stage", "decision");
+            push_tag(&mut tags, "decision", decision);
+            let text = format!(
+                "k6gate canary <b>{}</b>: {what}<br />{}",
+                escape_html(&decision.to_uppercase()),
+                escape_html(line)
+            );
+            (Some(*end_ms), text)
+        }
+    };
+    if let Some(link) = &c.link {
+        text.push_str(&format!(" · {}", report_html(link)));
+    }
+    region(c.start_ms, end, tags, text, dashboard_uid)
+}
+
 fn region(start_ms: i64, end_ms: Option<i64>, tags: Vec<String>, text: String, uid: Option<&str>) -> Annotation {
     Annotation {
         time_ms: start_ms,
@@ -233,6 +289,29 @@ pub fn ns_to_ms_ceil(ns: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_canary_is_a_tagged_point_at_its_start_then_a_region_to_its_decision() {
+        let mut c = CanaryFacts {
+            name: "shop".into(),
+            environment: "production".into(),
+            version: Some("v2<b>".into()),
+            id: None,
+            start_ms: 1_000,
+            decided: None,
+            link: None,
+        };
+        let start = canary_annotation(&c, Some("k6gate-deployments"));
+        assert_eq!((start.time_ms, start.time_end_ms), (1_000, None));
+        assert_eq!(start.tags, ["k6gate", "canary", "canary:shop", "env:production", "version:v2<b>", "stage:start"]);
+        assert!(start.text.contains("v2&lt;b&gt;"), "{}", start.text);
+        c.decided = Some(("rollback".into(), 61_000, "p50 +30 %".into()));
+        c.id = Some("abc".into());
+        let end = canary_annotation(&c, None);
+        assert_eq!((end.time_ms, end.time_end_ms), (1_000, Some(61_000)));
+        assert!(end.tags.ends_with(&["id:abc".to_string(), "stage:decision".into(), "decision:rollback".into()]));
+        assert!(end.text.starts_with("k6gate canary <b>ROLLBACK</b>: shop on production"), "{}", end.text);
+    }
 
     #[test]
     fn ms_rounding_covers_the_run() {

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::ids::{ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG, RUN_ANNOTATION_TAG};
+use super::ids::{
+    ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, CANARY_ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG, RUN_ANNOTATION_TAG,
+};
 use super::panels::{grafana_ds, prometheus};
 use super::serialize::set;
 
@@ -124,6 +126,19 @@ pub(super) fn annotations(extra: Vec<Value>) -> Value {
                 "limit": 100,
                 "matchAny": false,
                 "tags": [ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG],
+                "type": "tags",
+            },
+        }),
+        // What `k6gate canary` and `k6gate canary serve` post: each analysis's start and decision.
+        json!({
+            "datasource": grafana_ds(),
+            "enable": true,
+            "iconColor": "orange",
+            "name": "k6gate canaries",
+            "target": {
+                "limit": 100,
+                "matchAny": false,
+                "tags": [ANNOTATION_TAG, CANARY_ANNOTATION_TAG],
                 "type": "tags",
             },
         }),

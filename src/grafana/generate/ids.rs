@@ -13,13 +13,16 @@ pub const LIVE_UID: &str = "k6gate-live";
 pub const DEPLOYMENTS_UID: &str = "k6gate-deployments";
 pub const EMBED_UID: &str = "k6gate-embed";
 /// Tags of k6gate's Grafana annotations: every one carries [`ANNOTATION_TAG`] and one of
-/// [`RUN_ANNOTATION_TAG`], [`BASELINE_ANNOTATION_TAG`] or [`CHANGE_POINT_ANNOTATION_TAG`].
+/// [`RUN_ANNOTATION_TAG`], [`BASELINE_ANNOTATION_TAG`], [`CHANGE_POINT_ANNOTATION_TAG`] or
+/// [`CANARY_ANNOTATION_TAG`].
 /// The dashboards show them by tag.
 pub const ANNOTATION_TAG: &str = "k6gate";
 pub const RUN_ANNOTATION_TAG: &str = "run";
 pub const BASELINE_ANNOTATION_TAG: &str = "baseline";
 /// Otava's tag for change points (with `test:` and `metric:`), so its dashboards read ours.
 pub const CHANGE_POINT_ANNOTATION_TAG: &str = "change-point";
+/// A canary analysis's start (a point) and its decision (a region from the start).
+pub const CANARY_ANNOTATION_TAG: &str = "canary";
 
 /// Panel ids of the live dashboard (`k6gate-live`).
 pub mod live_panels {

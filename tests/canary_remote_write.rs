@@ -21,7 +21,7 @@ use k6gate::canary::analysis::State;
 use k6gate::canary::policy::{Decision, Rules};
 use k6gate::canary::run::{Analysis, Clock, Plan, analyse};
 use k6gate::canary::source::Source;
-use k6gate::prom::remote_write::{Auth, Histogram, RemoteWriter, Sample, TimeSeries, WriteOptions};
+use k6gate::prom::remote_write::{Histogram, RemoteWriter, Sample, TimeSeries, WriteOptions};
 use k6gate::stats::rng::SplitMix64;
 
 use crate::support::{prometheus, root};
@@ -175,19 +175,11 @@ fn write(series: &[TimeSeries]) {
 }
 
 fn source(case: &str) -> Source {
-    Source {
-        url: prometheus().to_string(),
-        tenant: None,
-        auth: Auth::None,
-        canary_selector: format!(r#"instance="{case}-canary""#),
-        stable_selector: format!(r#"instance="{case}-stable""#),
-        latency_metric: "http_server_request_duration_seconds".into(),
-        latency_matchers: r#"status_class!="5xx""#.into(),
-        requests_metric: "http_server_requests_total".into(),
-        route_label: "route".into(),
-        status_label: "status".into(),
-        saturation: Vec::new(),
-    }
+    Source::with_defaults(
+        prometheus(),
+        &format!(r#"instance="{case}-canary""#),
+        &format!(r#"instance="{case}-stable""#),
+    )
 }
 
 /// The analysis start: whole seconds, [`AGO_S`] ago.

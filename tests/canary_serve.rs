@@ -15,7 +15,6 @@ use k6gate::canary::policy::Rules;
 use k6gate::canary::run::{Clock, Plan, analyse};
 use k6gate::canary::serve::{ANSWER_KEYS, Analyser, DECISIONS, Registry, selector_for};
 use k6gate::canary::source::Source;
-use k6gate::prom::remote_write::Auth;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer};
 
@@ -44,19 +43,7 @@ async fn server(scenario: Scenario, canary_selector: &str) -> (String, MockServe
         .mount(&prom)
         .await;
     let rules = Rules::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
-    let source = Source {
-        url: prom.uri(),
-        tenant: None,
-        auth: Auth::None,
-        canary_selector: canary_selector.into(),
-        stable_selector: STABLE.into(),
-        latency_metric: "http_server_request_duration_seconds".into(),
-        latency_matchers: r#"status_class!="5xx""#.into(),
-        requests_metric: "http_server_requests_total".into(),
-        route_label: "route".into(),
-        status_label: "status".into(),
-        saturation: Vec::new(),
-    };
+    let source = Source::with_defaults(&prom.uri(), canary_selector, STABLE);
     let client = k6gate::prom::query::client().unwrap();
     let plan = Plan { duration_s: 40, interval_s: 5, delay_s: 1.0 };
     let analyser: Arc<Analyser> = Arc::new(move |id, on_look| {

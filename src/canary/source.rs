@@ -20,6 +20,14 @@ use super::window::{Population, RouteWindow, Window};
 use crate::prom::query::{self, QueryError};
 use crate::prom::remote_write::Auth;
 
+/// The defaults of `k6gate canary`'s flags: OpenTelemetry's HTTP server metric names, which
+/// the demo shop serves.
+pub const LATENCY_METRIC: &str = "http_server_request_duration_seconds";
+pub const LATENCY_MATCHERS: &str = r#"status_class!="5xx""#;
+pub const REQUESTS_METRIC: &str = "http_server_requests_total";
+pub const ROUTE_LABEL: &str = "route";
+pub const STATUS_LABEL: &str = "status";
+
 /// Where and what to read.
 #[derive(Debug, Clone, Serialize)]
 pub struct Source {
@@ -51,6 +59,24 @@ fn matchers(parts: &[&str]) -> String {
 }
 
 impl Source {
+    /// The two populations at `url` with the flags' default metrics, no tenant, no
+    /// credentials and no saturation signals.
+    pub fn with_defaults(url: &str, canary_selector: &str, stable_selector: &str) -> Source {
+        Source {
+            url: url.trim_end_matches('/').to_string(),
+            tenant: None,
+            auth: Auth::None,
+            canary_selector: canary_selector.to_string(),
+            stable_selector: stable_selector.to_string(),
+            latency_metric: LATENCY_METRIC.to_string(),
+            latency_matchers: LATENCY_MATCHERS.to_string(),
+            requests_metric: REQUESTS_METRIC.to_string(),
+            route_label: ROUTE_LABEL.to_string(),
+            status_label: STATUS_LABEL.to_string(),
+            saturation: Vec::new(),
+        }
+    }
+
     /// The two queries of one population over windows of `seconds`: latency buckets by
     /// route and `le`, requests by route and status.
     pub fn queries(&self, selector: &str, seconds: u64) -> (String, String) {
@@ -234,19 +260,7 @@ mod tests {
     use serde_json::json;
 
     fn source() -> Source {
-        Source {
-            url: "http://127.0.0.1:9".into(),
-            tenant: None,
-            auth: Auth::None,
-            canary_selector: r#"instance="127.0.0.1:19802""#.into(),
-            stable_selector: r#"instance="127.0.0.1:19801""#.into(),
-            latency_metric: "http_server_request_duration_seconds".into(),
-            latency_matchers: r#"status_class!="5xx""#.into(),
-            requests_metric: "http_server_requests_total".into(),
-            route_label: "route".into(),
-            status_label: "status".into(),
-            saturation: Vec::new(),
-        }
+        Source::with_defaults("http://127.0.0.1:9", r#"instance="127.0.0.1:19802""#, r#"instance="127.0.0.1:19801""#)
     }
 
     #[test]

@@ -534,17 +534,17 @@ pub struct CanaryArgs {
     pub format: VerdictFormat,
     /// The latency histogram, in seconds: classic (`NAME_bucket` series), or native (one
     /// `NAME` series, read when no classic buckets are found).
-    #[arg(long, default_value = "http_server_request_duration_seconds")]
+    #[arg(long, default_value = crate::canary::source::LATENCY_METRIC)]
     pub latency_metric: String,
     /// Matchers for the requests whose latency counts (empty: all).
-    #[arg(long, default_value = r#"status_class!="5xx""#)]
+    #[arg(long, default_value = crate::canary::source::LATENCY_MATCHERS)]
     pub latency_matchers: String,
     /// The request counter; a status label starting with 5 is an error.
-    #[arg(long, default_value = "http_server_requests_total")]
+    #[arg(long, default_value = crate::canary::source::REQUESTS_METRIC)]
     pub requests_metric: String,
-    #[arg(long, default_value = "route")]
+    #[arg(long, default_value = crate::canary::source::ROUTE_LABEL)]
     pub route_label: String,
-    #[arg(long, default_value = "status")]
+    #[arg(long, default_value = crate::canary::source::STATUS_LABEL)]
     pub status_label: String,
     /// What is rolled out: names the check run (`k6gate: canary NAME (ENV)`), the Grafana
     /// annotations' `canary:NAME` tag and the webhook's owner (policy data `notifications.owners`).

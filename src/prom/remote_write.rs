@@ -160,6 +160,13 @@ impl Label {
     }
 }
 
+/// `__name__` and `labels`, without those whose value is empty (Prometheus treats them as absent).
+fn named<N: Into<String>, V: Into<String>>(metric: &str, labels: impl IntoIterator<Item = (N, V)>) -> Vec<Label> {
+    let mut all = vec![Label::new("__name__", metric)];
+    all.extend(labels.into_iter().map(|(n, v)| Label::new(n, v)).filter(|l| !l.value.is_empty()));
+    all
+}
+
 impl TimeSeries {
     /// A series named `metric` with `labels` (sorted here; labels with an empty value are
     /// dropped, as Prometheus treats them as absent) and `samples` (put in time order).
@@ -172,12 +179,7 @@ impl TimeSeries {
         N: Into<String>,
         V: Into<String>,
     {
-        let mut all = vec![Label::new("__name__", metric)];
-        all.extend(labels.into_iter().map(|(n, v)| Label::new(n, v)).filter(|l| !l.value.is_empty()));
-        let mut series = TimeSeries { labels: all, samples, histograms: Vec::new() };
-        series.normalize();
-        series.validate()?;
-        Ok(series)
+        TimeSeries { labels: named(metric, labels), samples, histograms: Vec::new() }.checked()
     }
 
     /// A native-histogram series named `metric` with `labels` and `histograms` (put in time
@@ -191,12 +193,13 @@ impl TimeSeries {
         N: Into<String>,
         V: Into<String>,
     {
-        let mut all = vec![Label::new("__name__", metric)];
-        all.extend(labels.into_iter().map(|(n, v)| Label::new(n, v)).filter(|l| !l.value.is_empty()));
-        let mut series = TimeSeries { labels: all, samples: Vec::new(), histograms };
-        series.normalize();
-        series.validate()?;
-        Ok(series)
+        TimeSeries { labels: named(metric, labels), samples: Vec::new(), histograms }.checked()
+    }
+
+    fn checked(mut self) -> Result<TimeSeries, InvalidSeries> {
+        self.normalize();
+        self.validate()?;
+        Ok(self)
     }
 
     /// The value of label `name`.

@@ -11,6 +11,7 @@ mod evaluate;
 mod github;
 mod grafana;
 mod history;
+mod history_stats;
 mod ingest;
 mod logging;
 mod nightly;
@@ -308,6 +309,10 @@ pub enum HistoryCommand {
     /// Current baselines, pinned runs and runs a waiver, migration window or reviewed change
     /// point names are kept. Reports the counts and bytes saved.
     Prune(PruneArgs),
+    /// Storage cost: bytes by tier (history, durable store, run directories, archive),
+    /// retention class, test and month, and the 30-day growth against the policy's budget
+    /// (`retention.growth_budget_bytes_30d`). Sizes only; `--publish` writes them to Prometheus.
+    Stats(history_stats::StatsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -711,6 +716,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Run(args) => run::run(&args, s),
         Command::History(args) => match &args.command {
             Some(HistoryCommand::Import(i)) => archive::import(i, s),
+            Some(HistoryCommand::Stats(st)) => history_stats::run(st, s),
             Some(HistoryCommand::Prune(p)) if archive::moves(p, s) => archive::prune(p, s),
             Some(HistoryCommand::Sync) => history::sync(s),
             Some(HistoryCommand::Changepoints(cp)) => history::changepoints(cp, s),

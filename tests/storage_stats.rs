@@ -195,3 +195,29 @@ fn published_stats_read_back_from_prometheus() {
     assert_eq!(query(&format!("k6gate_storage_growth_budget_bytes{{{}}}", sel(""))), 12345.0);
     assert_eq!(query(&format!("k6gate_storage_growth_30d_bytes{{{}}}", sel(", tier=\"archive\""))), du(&bucket) as f64);
 }
+
+#[test]
+fn with_a_durable_store_the_remote_tier_is_its_objects_and_the_cache_does_not_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, bucket) = (dir.path().join("state"), dir.path().join("bucket"));
+    std::fs::create_dir_all(&bucket).unwrap();
+    let store = k6gate::history::Store::open(&k6gate::history::HistoryConfig {
+        state_dir: state.clone(),
+        remote: Some(config(&bucket)),
+    })
+    .unwrap();
+    scenario(&store, &state, NOW);
+    let gathered = gather(&store, &RunDirs::new(&state)).unwrap();
+    let s = compute(&gathered.listings(None), None, NOW);
+    let tiers: Vec<Tier> = s.tiers.iter().map(|t| t.tier).collect();
+    assert_eq!(tiers, [Tier::Cache, Tier::Remote, Tier::RunDirs]);
+    let (runs, bytes, growth) = tier(&s, Tier::Remote);
+    assert_eq!((runs, bytes), (11, du(&bucket.join("runs"))), "the run objects' sizes, exactly");
+    assert!(tier(&s, Tier::Cache).2 > 0);
+    assert_eq!(s.growth_30d_bytes, growth + 6 * RUN_DIR_BYTES, "the cache is a copy: not counted");
+
+    // Fail closed: a durable store that cannot be listed any more is an error, not 0 bytes.
+    std::fs::remove_dir_all(&bucket).unwrap();
+    std::fs::write(&bucket, "not a directory").unwrap();
+    assert!(gather(&store, &RunDirs::new(&state)).is_err());
+}

@@ -221,3 +221,32 @@ fn with_a_durable_store_the_remote_tier_is_its_objects_and_the_cache_does_not_co
     std::fs::write(&bucket, "not a directory").unwrap();
     assert!(gather(&store, &RunDirs::new(&state)).is_err());
 }
+
+#[test]
+fn the_alert_and_the_panel_read_the_series_history_stats_publishes() {
+    use k6gate::prom::storage::{BYTES, GROWTH_30D, GROWTH_BUDGET};
+    let alert = k6gate::grafana::rules::alerts()
+        .into_iter()
+        .find(|a| a.name == "K6gateStorageGrowthOverBudget")
+        .expect("the storage alert");
+    let grafana_query = alert.grafana_query();
+    assert!(grafana_query.contains(GROWTH_30D) && grafana_query.contains(GROWTH_BUDGET), "{grafana_query}");
+    assert_eq!(alert.panel.dashboard_uid(), k6gate::grafana::generate::DEPLOYMENTS_UID);
+    let files = k6gate::grafana::generate::generate(&Default::default());
+    let (_, dashboard) = files
+        .iter()
+        .find(|(path, _)| path.to_string_lossy().ends_with("k6gate-deployments.json"))
+        .expect("the deployments dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(dashboard).unwrap();
+    let panel = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == alert.panel.panel_id())
+        .expect("the panel the alert is attached to");
+    let exprs: Vec<&str> = panel["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap()).collect();
+    for metric in [BYTES, GROWTH_30D, GROWTH_BUDGET] {
+        assert!(exprs.iter().any(|e| e.contains(metric)), "{metric} not in {exprs:?}");
+    }
+    assert_eq!(panel["fieldConfig"]["defaults"]["unit"], "bytes");
+}

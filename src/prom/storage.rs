@@ -53,3 +53,57 @@ pub fn series(stats: &StorageStats) -> Result<Vec<TimeSeries>, InvalidSeries> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retention::stats::{Row, TierTotal};
+
+    fn stats(budget: Option<u64>) -> StorageStats {
+        let row = |tier, test: &str, month: &str, bytes| Row {
+            tier,
+            class: "standard".into(),
+            test: test.into(),
+            month: month.into(),
+            runs: 2,
+            bytes,
+        };
+        let total =
+            |tier, growth| TierTotal { tier, location: "x".into(), runs: 4, bytes: 0, growth_30d_bytes: growth };
+        StorageStats {
+            store: "s3://b/h".into(),
+            now_ns: 1_796_515_200_000_000_000,
+            tiers: vec![total(Tier::Remote, 700), total(Tier::Archive, 50)],
+            rows: vec![
+                row(Tier::Remote, "checkout", "2026-11", 100),
+                row(Tier::Remote, "checkout", "2026-12", 600),
+                row(Tier::Archive, "checkout", "2025-11", 50),
+            ],
+            growth_30d_bytes: 750,
+            growth_budget_bytes_30d: budget,
+        }
+    }
+
+    fn find<'a>(series: &'a [TimeSeries], metric: &str, tier: Option<&str>) -> Vec<&'a TimeSeries> {
+        series.iter().filter(|s| s.metric() == metric && (tier.is_none() || s.label("tier") == tier)).collect()
+    }
+
+    #[test]
+    fn months_add_up_into_one_series_per_tier_class_and_test_and_the_budget_only_when_set() {
+        let series = series(&stats(Some(1000))).unwrap();
+        let remote = find(&series, BYTES, Some("remote"));
+        assert_eq!(remote.len(), 1, "no month label: the months add up");
+        assert_eq!(remote[0].samples[0].value, 700.0);
+        assert_eq!(remote[0].samples[0].timestamp, 1_796_515_200_000);
+        assert_eq!(
+            remote[0].labels.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            ["__name__", "class", "store", "test", "tier"]
+        );
+        assert_eq!(find(&series, RUNS, Some("remote"))[0].samples[0].value, 4.0);
+        assert_eq!(find(&series, GROWTH_30D, Some("archive"))[0].samples[0].value, 50.0);
+        assert_eq!(find(&series, GROWTH_BUDGET, None)[0].samples[0].value, 1000.0);
+        let without = super::series(&stats(None)).unwrap();
+        assert!(find(&without, GROWTH_BUDGET, None).is_empty(), "no budget in the policy: no budget series");
+        assert_eq!(without.len(), series.len() - 1);
+    }
+}

@@ -292,6 +292,10 @@ pub enum HistoryCommand {
     /// whole and under their own ids. Runs already there are skipped and listed; a document
     /// that does not parse is an error naming its object, and then nothing is imported.
     Import(ImportArgs),
+    /// Storage cost: bytes by tier (history, durable store, run directories, archive),
+    /// retention class, test and month, and the 30-day growth against the policy's budget
+    /// (`retention.growth_budget_bytes_30d`). Sizes only; `--publish` writes them to Prometheus.
+    Stats(history_stats::StatsArgs),
     /// Sync the local history with the durable store (`--history URL`): upload the runs only
     /// this machine has (those a failed upload left behind, and a local history recorded
     /// before the store was set), download the ones it lacks, rebuild the pins. Exits 2 when
@@ -309,10 +313,6 @@ pub enum HistoryCommand {
     /// Current baselines, pinned runs and runs a waiver, migration window or reviewed change
     /// point names are kept. Reports the counts and bytes saved.
     Prune(PruneArgs),
-    /// Storage cost: bytes by tier (history, durable store, run directories, archive),
-    /// retention class, test and month, and the 30-day growth against the policy's budget
-    /// (`retention.growth_budget_bytes_30d`). Sizes only; `--publish` writes them to Prometheus.
-    Stats(history_stats::StatsArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -524,7 +524,8 @@ fn grafana_alerts_and_prometheus_rules_come_from_the_same_definitions() {
             let ga = g["annotations"][key].as_str().unwrap().replace("{{ $values.B.Value |", "{{ VALUE |");
             assert_eq!(pa, ga, "{name} {key}");
         }
-        assert_eq!(g["dashboardUid"], generate::LIVE_UID);
+        assert_eq!(g["dashboardUid"], def.panel.dashboard_uid(), "{name}");
+        assert_eq!(g["panelId"], def.panel.panel_id(), "{name}");
         assert!(g["uid"].as_str().unwrap().len() <= 40);
     }
 }

@@ -35,5 +35,6 @@ mod retention;
 mod run;
 mod run_report;
 mod schema;
+mod storage_stats;
 mod support;
 mod workflows;

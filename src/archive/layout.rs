@@ -78,6 +78,22 @@ impl ArchivedRun {
     }
 }
 
+/// The `test` and `date` partitions of any key under `<prefix>/rows/` or `<prefix>/runs/`, and
+/// whether it is a run document; `None` for a key outside that layout.
+pub fn partitions(prefix: &Key, key: &Key) -> Option<(String, String, bool)> {
+    let parts: Vec<PathPart<'_>> = key.prefix_match(prefix)?.collect();
+    let [kind, test, _env, date, file] = parts.as_slice() else { return None };
+    let is_run = match kind.as_ref() {
+        RUNS => file.as_ref().ends_with(RUN_SUFFIX),
+        ROWS => false,
+        _ => return None,
+    };
+    let value = |part: &PathPart<'_>, name: &str| -> Option<String> {
+        Some(percent_decode(part.as_ref().strip_prefix(name)?.strip_prefix('=')?))
+    };
+    Some((value(test, "test")?, value(date, "date")?, is_run))
+}
+
 /// A key part as written (object_store percent-encodes the few characters a part cannot hold).
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();

@@ -61,6 +61,30 @@ impl RunArchive {
         &self.url
     }
 
+    /// Every object of the archive with its size and write time, by partition (a key outside
+    /// the layout counts under [`UNKNOWN_TEST`](crate::retention::stats::UNKNOWN_TEST)). Sizes
+    /// only: nothing is read. A listing that fails is an error, never an empty archive.
+    pub fn stored_objects(&self) -> Result<Vec<crate::retention::stats::ArchivedObject>, ArchiveError> {
+        let (objects, prefix) = (self.objects.clone(), self.prefix.clone());
+        let listed = prefix.to_string();
+        let metas: Vec<object_store::ObjectMeta> =
+            self.call("list", &listed, async move { objects.list(Some(&prefix)).try_collect().await })?;
+        Ok(metas
+            .into_iter()
+            .map(|m| {
+                let (test, date, is_run) = super::layout::partitions(&self.prefix, &m.location)
+                    .unwrap_or_else(|| (crate::retention::stats::UNKNOWN_TEST.to_string(), String::new(), false));
+                crate::retention::stats::ArchivedObject {
+                    test,
+                    date,
+                    bytes: m.size,
+                    written_ns: m.last_modified.timestamp_nanos_opt().unwrap_or(i64::MAX),
+                    is_run,
+                }
+            })
+            .collect())
+    }
+
     /// The key of `run`'s document (its presence means the run is archived whole).
     pub fn document_key(&self, run: &RunRecord) -> Key {
         run_key(&self.prefix, &run.test, &run.environment, run.started_at_ns, &run.id)

@@ -11,6 +11,7 @@ mod evaluate;
 mod github;
 mod grafana;
 mod history;
+mod history_stats;
 mod ingest;
 mod logging;
 mod nightly;
@@ -291,6 +292,10 @@ pub enum HistoryCommand {
     /// whole and under their own ids. Runs already there are skipped and listed; a document
     /// that does not parse is an error naming its object, and then nothing is imported.
     Import(ImportArgs),
+    /// Storage cost: bytes by tier (history, durable store, run directories, archive),
+    /// retention class, test and month, and the 30-day growth against the policy's budget
+    /// (`retention.growth_budget_bytes_30d`). Sizes only; `--publish` writes them to Prometheus.
+    Stats(history_stats::StatsArgs),
     /// Sync the local history with the durable store (`--history URL`): upload the runs only
     /// this machine has (those a failed upload left behind, and a local history recorded
     /// before the store was set), download the ones it lacks, rebuild the pins. Exits 2 when
@@ -711,6 +716,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Run(args) => run::run(&args, s),
         Command::History(args) => match &args.command {
             Some(HistoryCommand::Import(i)) => archive::import(i, s),
+            Some(HistoryCommand::Stats(st)) => history_stats::run(st, s),
             Some(HistoryCommand::Prune(p)) if archive::moves(p, s) => archive::prune(p, s),
             Some(HistoryCommand::Sync) => history::sync(s),
             Some(HistoryCommand::Changepoints(cp)) => history::changepoints(cp, s),

@@ -30,6 +30,12 @@ pub const REQ_RATE_BY_TEST: &str = "k6gate:http_reqs:rate1m_by_test";
 /// Active VUs per run, from samples of the last minute only (see [`recordings`]).
 pub const VUS_BY_TEST: &str = "k6gate:vus:sum_by_test";
 
+/// The 30-day growth of the stores per store, from the last `history stats --publish` of the
+/// last 2 days (publish daily), the cache (a copy of the remote store) left out.
+pub const STORAGE_GROWTH_BY_STORE: &str = "k6gate:storage_growth_30d_bytes:sum_by_store";
+/// How far back the storage alert looks for the last published stats.
+const STORAGE_LOOKBACK: &str = "2d";
+
 /// A Prometheus recording rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recording {
@@ -60,6 +66,12 @@ pub fn recordings() -> Vec<Recording> {
             // 5 min lookback after a test ends. `last_over_time(..[1m])` only sees samples of
             // the last minute: a finished test stops counting as running after one minute.
             expr: format!("sum by ({BY_TEST}) (last_over_time(k6_vus[1m]))"),
+        },
+        Recording {
+            record: STORAGE_GROWTH_BY_STORE,
+            expr: format!(
+                "sum by (store) (last_over_time(k6gate_storage_growth_30d_bytes{{tier!=\"cache\"}}[{STORAGE_LOOKBACK}]))"
+            ),
         },
     ]
 }
@@ -110,8 +122,34 @@ pub struct AlertRule {
     /// `{value}`, `{threshold}`, `{for}`.
     pub summary: &'static str,
     pub description: &'static str,
-    /// Panel of the live dashboard the Grafana rule is attached to.
-    pub live_panel_id: u32,
+    /// The dashboard panel the Grafana rule is attached to.
+    pub panel: Attached,
+    /// How far back Grafana queries (relative time range), in seconds: the query's windows.
+    pub range_s: u32,
+}
+
+/// The panel a Grafana alert rule is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// A panel of the live dashboard (`k6gate-live`).
+    Live(u32),
+    /// A panel of the results-over-deployments dashboard (`k6gate-deployments`).
+    Deployments(u32),
+}
+
+impl Attached {
+    pub fn dashboard_uid(self) -> &'static str {
+        match self {
+            Attached::Live(_) => super::generate::LIVE_UID,
+            Attached::Deployments(_) => super::generate::DEPLOYMENTS_UID,
+        }
+    }
+
+    pub fn panel_id(self) -> u32 {
+        match self {
+            Attached::Live(id) | Attached::Deployments(id) => id,
+        }
+    }
 }
 
 /// The alerts, in file order.
@@ -128,7 +166,8 @@ pub fn alerts() -> Vec<AlertRule> {
             summary: "P95 latency {value} above {threshold} in k6 test {test}",
             description: "Run {run} of {test} in {environment} (version {version}): the 95th percentile of \
                           http_req_duration over the last minute has stayed above {threshold} for {for}.",
-            live_panel_id: super::generate::live_panels::P95,
+            panel: Attached::Live(super::generate::live_panels::P95),
+            range_s: 600,
         },
         AlertRule {
             name: "K6gateErrorRateHigh",
@@ -141,7 +180,8 @@ pub fn alerts() -> Vec<AlertRule> {
             summary: "Error rate {value} above {threshold} in k6 test {test}",
             description: "Run {run} of {test} in {environment} (version {version}): more than {threshold} of \
                           the HTTP requests of the last minute got an unexpected response, for {for}.",
-            live_panel_id: super::generate::live_panels::ERROR_RATE,
+            panel: Attached::Live(super::generate::live_panels::ERROR_RATE),
+            range_s: 600,
         },
         AlertRule {
             name: "K6gateNoDataFromRunningTest",
@@ -156,7 +196,29 @@ pub fn alerts() -> Vec<AlertRule> {
             summary: "k6 test {test} has {value} active VUs but reports no requests",
             description: "Run {run} of {test} in {environment} (version {version}) has had active VUs but no \
                           completed HTTP request for {for}: the target may hang, or requests time out.",
-            live_panel_id: super::generate::live_panels::REQUEST_RATE,
+            panel: Attached::Live(super::generate::live_panels::REQUEST_RATE),
+            range_s: 600,
+        },
+        AlertRule {
+            name: "K6gateStorageGrowthOverBudget",
+            uid: "k6gate-storage-growth-over-budget",
+            // Growth over budget as a ratio: 1.3 = 30 % over. Both series come from
+            // `k6gate history stats --publish`; the budget is the policy's
+            // (retention.growth_budget_bytes_30d), published beside the growth, so a budget
+            // changed by PR applies at the next publish without regenerating this rule.
+            query: format!(
+                "{STORAGE_GROWTH_BY_STORE} / on (store) last_over_time(k6gate_storage_growth_budget_bytes[{STORAGE_LOOKBACK}])"
+            ),
+            threshold: 1.0,
+            unit: Unit::Ratio,
+            for_: "1h",
+            severity: "warning",
+            summary: "k6gate storage grew {value} of its 30-day budget in {store}",
+            description: "The history, run directories and archive of {store} grew by more than \
+                          retention.growth_budget_bytes_30d in the last 30 days ({value} of it), for {for}. \
+                          Runbook: runbooks/managing-k6-metrics-volume.md.",
+            panel: Attached::Deployments(super::generate::deployments_panels::STORAGE),
+            range_s: 3 * 86_400,
         },
     ]
 }
@@ -182,6 +244,7 @@ impl AlertRule {
             .replace("{value}", value)
             .replace("{threshold}", &self.unit.format(self.threshold))
             .replace("{for}", self.for_)
+            .replace("{store}", &labels("store"))
     }
 
     fn annotations(&self, value: &str) -> Value {
@@ -241,8 +304,8 @@ pub fn prometheus_rule_file() -> Value {
 }
 
 /// Grafana alert provisioning (`provisioning/alerting/*.yaml`): the same alerts as Grafana
-/// rules querying `datasource_uid`, each attached to its panel of the live dashboard.
-pub fn grafana_alert_provisioning(datasource_uid: &str, folder: &str, dashboard_uid: &str) -> Value {
+/// rules querying `datasource_uid`, each attached to its dashboard panel ([`Attached`]).
+pub fn grafana_alert_provisioning(datasource_uid: &str, folder: &str) -> Value {
     let expr_ds = json!({ "type": "__expr__", "uid": "__expr__" });
     let rules: Vec<Value> = alerts()
         .into_iter()
@@ -254,8 +317,8 @@ pub fn grafana_alert_provisioning(datasource_uid: &str, folder: &str, dashboard_
                 "data": [
                     {
                         "refId": "A",
-                        // Long enough for the [1m] windows of the query.
-                        "relativeTimeRange": { "from": 600, "to": 0 },
+                        // Long enough for the windows of the query.
+                        "relativeTimeRange": { "from": a.range_s, "to": 0 },
                         "datasourceUid": datasource_uid,
                         "model": {
                             "datasource": { "type": "prometheus", "uid": datasource_uid },
@@ -293,8 +356,8 @@ pub fn grafana_alert_provisioning(datasource_uid: &str, folder: &str, dashboard_
                         },
                     },
                 ],
-                "dashboardUid": dashboard_uid,
-                "panelId": a.live_panel_id,
+                "dashboardUid": a.panel.dashboard_uid(),
+                "panelId": a.panel.panel_id(),
                 // No test running means nothing to alert on.
                 "noDataState": "OK",
                 "execErrState": "Error",
@@ -469,6 +532,65 @@ pub fn promtool_tests(rule_file: &str) -> Value {
                 input("k6_http_reqs_total", &[ok.as_slice(), &stage].concat(), "0+60x4 _x8"),
             ],
             "alert_rule_test": [alert_check(&a, "3m", None), alert_check(&a, "6m", None)],
+        }));
+    }
+    if let Some(a) = find("K6gateStorageGrowthOverBudget") {
+        let store = [("store", "s3://k6gate/history")];
+        let growth = |tier: &str, values: &str| {
+            json!({ "series": format!("k6gate_storage_growth_30d_bytes{{store=\"{}\", tier=\"{tier}\"}}", store[0].1),
+                    "values": values })
+        };
+        let budget = json!({ "series": format!("k6gate_storage_growth_budget_bytes{{store=\"{}\"}}", store[0].1),
+                             "values": "10000000000 _x47" });
+        let check = |eval_time: &str, value: Option<&str>| {
+            let exp: Vec<Value> = value
+                .map(|v| {
+                    json!({
+                        "exp_labels": { "severity": a.severity, "store": store[0].1 },
+                        "exp_annotations": a.rendered_annotations(&store, v),
+                    })
+                })
+                .into_iter()
+                .collect();
+            json!({ "alertname": a.name, "eval_time": eval_time, "exp_alerts": exp })
+        };
+        tests.push(json!({
+            "name": "storage: 11 GB of growth on a 10 GB budget, published once a day, fires after an hour",
+            "interval": "1h",
+            // One publish at 0h (remote 8 GB + archive 3 GB), the next at 24h; the cache's
+            // 5 GB is a copy and does not count.
+            "input_series": [
+                growth("remote", "8000000000 _x23 8000000000 _x23"),
+                growth("archive", "3000000000 _x23 3000000000 _x23"),
+                growth("cache", "5000000000 _x23 5000000000 _x23"),
+                budget,
+            ],
+            "promql_expr_test": [
+                { "expr": STORAGE_GROWTH_BY_STORE, "eval_time": "12h",
+                  "exp_samples": [{ "labels": format!("{STORAGE_GROWTH_BY_STORE}{{store=\"{}\"}}", store[0].1),
+                                    "value": 11_000_000_000_u64 }] },
+                { "expr": a.grafana_query(), "eval_time": "12h",
+                  "exp_samples": [{ "labels": format!("{{store=\"{}\"}}", store[0].1), "value": 1.1 }] },
+            ],
+            "alert_rule_test": [check("0m", None), check("2h", Some("110%")), check("30h", Some("110%"))],
+        }));
+        tests.push(json!({
+            "name": "storage: 9 GB of growth on a 10 GB budget does not fire (the 5 GB cache does not count)",
+            "interval": "1h",
+            "input_series": [
+                growth("remote", "6000000000 _x23 6000000000 _x23"),
+                growth("archive", "3000000000 _x23 3000000000 _x23"),
+                growth("cache", "5000000000 _x23 5000000000 _x23"),
+                json!({ "series": format!("k6gate_storage_growth_budget_bytes{{store=\"{}\"}}", store[0].1),
+                        "values": "10000000000 _x23 10000000000 _x23" }),
+            ],
+            "alert_rule_test": [check("2h", None), check("30h", None)],
+        }));
+        tests.push(json!({
+            "name": "storage: growth without a budget in the policy does not fire",
+            "interval": "1h",
+            "input_series": [growth("remote", "80000000000 _x23")],
+            "alert_rule_test": [check("2h", None)],
         }));
     }
     json!({

@@ -25,6 +25,8 @@ pub(super) struct RetentionSection {
     pub classes: BTreeMap<String, ClassSection>,
     #[serde(default)]
     pub tests: BTreeMap<String, String>,
+    #[serde(default)]
+    pub growth_budget_bytes_30d: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +107,9 @@ pub struct RetentionPolicy {
     pub default_class: String,
     /// Test name -> class name.
     pub tests: BTreeMap<String, String>,
+    /// The storage budget: bytes the stores may grow by in 30 days (`history stats` publishes
+    /// it beside the growth; the `K6gateStorageGrowthOverBudget` alert compares the two).
+    pub growth_budget_bytes_30d: Option<u64>,
     /// Where the section was written.
     pub source: Source,
 }
@@ -240,7 +245,20 @@ pub(super) fn validate(s: RetentionSection, source: Source) -> Result<RetentionP
             ));
         }
     }
-    Ok(RetentionPolicy { classes, default_class: s.default_class, tests: s.tests, source })
+    if s.growth_budget_bytes_30d == Some(0) {
+        return Err(invalid(
+            &["growth_budget_bytes_30d"],
+            "retention.growth_budget_bytes_30d must be at least 1 (bytes in 30 days; leave it out for no budget)"
+                .into(),
+        ));
+    }
+    Ok(RetentionPolicy {
+        classes,
+        default_class: s.default_class,
+        tests: s.tests,
+        growth_budget_bytes_30d: s.growth_budget_bytes_30d,
+        source,
+    })
 }
 
 fn invalid_at(class: &str, i: usize, key: &str) -> Vec<String> {
@@ -293,6 +311,7 @@ retention:
       summary_days: 30
   tests:
     checkout: critical
+  growth_budget_bytes_30d: 10737418240
 ";
 
     #[test]
@@ -304,6 +323,7 @@ retention:
         assert_eq!(r.class_of("search").unwrap().name, "standard");
         let r = load(GOOD).unwrap().retention.unwrap();
         assert_eq!(r.source.line, 1);
+        assert_eq!(r.growth_budget_bytes_30d, Some(10 << 30));
         let critical = r.class_of("checkout").unwrap();
         let day = DAY_NS;
         assert_eq!(critical.keep(0), Keep::SeriesFrom(1.0));
@@ -360,6 +380,19 @@ retention:
             ("archive_days: 365", "archive_days: 0", ":11:", "retention.classes.critical.archive_days (0)"),
             ("archive_days: 365", "archive_days: soon", ":11:", "archive_days"),
             ("  default_class: standard", "  default_clas: standard", ":3:", "unknown field `default_clas`"),
+            (
+                "growth_budget_bytes_30d: 10737418240",
+                "growth_budget_bytes_30d: 0",
+                ":23:",
+                "retention.growth_budget_bytes_30d must be at least 1",
+            ),
+            (
+                "growth_budget_bytes_30d: 10737418240",
+                "growth_budget_bytes_30d: 10 GiB",
+                ":23:",
+                "growth_budget_bytes_30d",
+            ),
+            ("growth_budget_bytes_30d: 10737418240", "growth_budget_bytes_30d: -5", ":23:", "growth_budget_bytes_30d"),
         ];
         for (from, to, line, text) in cases {
             assert!(GOOD.contains(from), "{from}");

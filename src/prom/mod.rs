@@ -1,6 +1,8 @@
-//! Prometheus/Mimir: remote write of run summaries, and the series names k6gate publishes.
+//! Prometheus/Mimir: remote write of run summaries and storage stats, and the series names
+//! k6gate publishes.
 
 pub mod live;
 pub mod publish;
 pub mod query;
 pub mod remote_write;
+pub mod storage;

@@ -13,11 +13,15 @@
 //! (`archive_days`) are moved: `apply` has the archive (an [`Archive`], which `src/archive`
 //! implements) write and verify each of them before it deletes anything.
 //!
+//! `stats` counts what the tiers hold (`k6gate history stats`): sizes by tier, class, test and
+//! month, and the 30-day growth the storage budget is on.
+//!
 //! It sits above `policy` (the classes and the references) and `history` (the store).
 
 mod apply;
 mod plan;
 mod series;
+pub mod stats;
 
 pub use apply::{Archive, ArchiveFailed, Removed, Report, RetentionError, execute, prune, prune_moving};
 pub use plan::{Coarsen, Exempt, Kept, NoClass, Plan, Rules, Target, VersionRef, WindowRef, exemptions, plan};

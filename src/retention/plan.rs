@@ -333,6 +333,7 @@ mod tests {
                 classes: classes.into_iter().map(|c| (c.name.clone(), c)).collect(),
                 default_class: "standard".into(),
                 tests: BTreeMap::from([("checkout".into(), "critical".into()), ("lab".into(), "experimental".into())]),
+                growth_budget_bytes_30d: None,
                 source: Source::default(),
             },
             baseline_runs: 2,

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::dashboard::{Dashboard, annotations, dashboard, query_var, stage_var, standard_vars};
-use super::ids::{DEPLOYMENTS_UID, LIVE_UID};
+use super::ids::{DEPLOYMENTS_UID, LIVE_UID, deployments_panels};
 use super::panels::{
     Panel, green, grid, instant, prometheus, range, row, stat, table, thresholds, timeseries, verdict_colors,
     verdict_mappings, worst_verdict,
@@ -309,6 +309,26 @@ pub(super) fn deployments_dashboard() -> Value {
                     &format!("max by (deployment_version, test_stage) (k6gate_run_phase_duration_seconds{{{RUNS}}})"),
                     "{{deployment_version}} {{test_stage}}",
                 )],
+            },
+            vec![],
+            true,
+        ),
+        timeseries(
+            Panel {
+                id: deployments_panels::STORAGE,
+                title: "Storage: bytes by tier, 30-day growth and budget",
+                description: "What the history, the durable store, the run directories and the archive hold \
+                              (k6gate_storage_bytes, all tests), the 30-day growth of all but the cache, and the \
+                              policy's budget (retention.growth_budget_bytes_30d), from `k6gate history stats \
+                              --publish` (one point per publish; publish daily). Over budget: \
+                              runbooks/managing-k6-metrics-volume.md.",
+                grid: grid(0, 49, 24, 8),
+                unit: "bytes",
+                targets: vec![
+                    range("A", "sum by (store, tier) (k6gate_storage_bytes)", "{{tier}}"),
+                    range("B", "sum by (store) (k6gate_storage_growth_30d_bytes{tier!=\"cache\"})", "30-day growth"),
+                    range("C", "max by (store) (k6gate_storage_growth_budget_bytes)", "30-day budget"),
+                ],
             },
             vec![],
             true,

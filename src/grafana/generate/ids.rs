@@ -51,3 +51,10 @@ pub mod embed_panels {
     pub const P95_BY_VERSION: u32 = 5;
     pub const LIVE_P95: u32 = 6;
 }
+
+/// Panel ids of the results-over-deployments dashboard (`k6gate-deployments`) that other code
+/// depends on (alert rules attached to them).
+pub mod deployments_panels {
+    /// The storage trend: `k6gate_storage_bytes` by tier, with the 30-day growth and budget.
+    pub const STORAGE: u32 = 15;
+}

@@ -32,7 +32,8 @@ use std::path::{Path, PathBuf};
 
 pub use ids::{
     ANNOTATION_TAG, BASELINE_ANNOTATION_TAG, CANARY_ANNOTATION_TAG, CHANGE_POINT_ANNOTATION_TAG, DEPLOYMENTS_UID,
-    EMBED_UID, FOLDER, LIVE_UID, PROMETHEUS_UID, RUN_ANNOTATION_TAG, TEMPO_UID, embed_panels, live_panels,
+    EMBED_UID, FOLDER, LIVE_UID, PROMETHEUS_UID, RUN_ANNOTATION_TAG, TEMPO_UID, deployments_panels, embed_panels,
+    live_panels,
 };
 pub use options::{GenerateOptions, MetricsBackend};
 

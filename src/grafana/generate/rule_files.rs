@@ -2,7 +2,7 @@
 //! its promtool tests, each with the header that says how to load it. The rules themselves live
 //! once in `grafana::rules`; this module only writes them out.
 
-use super::ids::{FOLDER, LIVE_UID, PROMETHEUS_UID};
+use super::ids::{FOLDER, PROMETHEUS_UID};
 use super::serialize::to_yaml;
 use crate::grafana::rules;
 
@@ -12,7 +12,7 @@ pub(super) fn rule_files() -> Vec<(&'static str, String)> {
         (
             "provisioning/alerting/k6gate-alerts.yaml",
             to_yaml(
-                &rules::grafana_alert_provisioning(PROMETHEUS_UID, FOLDER, LIVE_UID),
+                &rules::grafana_alert_provisioning(PROMETHEUS_UID, FOLDER),
                 &["Same alerts as prometheus/k6gate-rules.yml (both from src/grafana/rules.rs); load one, not both."],
             ),
         ),
@@ -35,7 +35,8 @@ pub(super) fn rule_files() -> Vec<(&'static str, String)> {
                     "k6gate:http_req_duration_seconds:p95_by_test and its tests feed that series directly; the",
                     "P95 recording rule is checked by promtool check rules only. The error-ratio and no-data",
                     "tests start from raw k6 series and so cover their recording rules, and check that the",
-                    "Grafana query (recording rules inlined) gives the same value.",
+                    "Grafana query (recording rules inlined) gives the same value. The storage alert's tests",
+                    "publish the stats once a day, as `history stats --publish` in a nightly job does.",
                 ],
             ),
         ),

@@ -141,7 +141,10 @@ fn per_run_set(list: &[String], at: &[&str]) -> Result<BTreeSet<String>, Invalid
             path.push(&idx);
             return Err(invalid(
                 &path,
-                format!("{field}[{i}]: {l:?} is not a per-run identifier ({}); allow other labels under cardinality.labels", PER_RUN_IDS.join(", ")),
+                format!(
+                    "{field}[{i}]: {l:?} is not a per-run identifier ({}); allow other labels under cardinality.labels",
+                    PER_RUN_IDS.join(", ")
+                ),
             ));
         }
         out.insert(l.clone());
@@ -162,11 +165,16 @@ pub(super) fn validate(
         if PER_RUN_IDS.contains(&l.as_str()) {
             return Err(invalid(
                 &["labels", &at],
-                format!("cardinality.labels[{i}]: {l} is a per-run identifier: name it under cardinality.per_run_labels (live, published, or a test's)"),
+                format!(
+                    "cardinality.labels[{i}]: {l} is a per-run identifier: name it under cardinality.per_run_labels (live, published, or a test's)"
+                ),
             ));
         }
         if !label_name(l) {
-            return Err(invalid(&["labels", &at], format!("cardinality.labels[{i}]: {l:?} is not a Prometheus label name")));
+            return Err(invalid(
+                &["labels", &at],
+                format!("cardinality.labels[{i}]: {l:?} is not a Prometheus label name"),
+            ));
         }
         labels.insert(l.clone());
     }
@@ -186,7 +194,10 @@ pub(super) fn validate(
     let mut per_run_tests = BTreeMap::new();
     for (test, t) in &s.per_run_labels.tests {
         if test.trim().is_empty() {
-            return Err(invalid(&["per_run_labels", "tests"], "cardinality.per_run_labels.tests: a test name must not be empty".into()));
+            return Err(invalid(
+                &["per_run_labels", "tests"],
+                "cardinality.per_run_labels.tests: a test name must not be empty".into(),
+            ));
         }
         let entry = PerRun {
             live: match &t.live {
@@ -201,7 +212,10 @@ pub(super) fn validate(
         per_run_tests.insert(test.clone(), Sourced { entry, source: source_of(&["per_run_labels", "tests", test]) });
     }
     if s.series_budget.default == 0 {
-        return Err(invalid(&["series_budget", "default"], "cardinality.series_budget.default must be at least 1".into()));
+        return Err(invalid(
+            &["series_budget", "default"],
+            "cardinality.series_budget.default must be at least 1".into(),
+        ));
     }
     if s.series_budget.status_values == 0 {
         return Err(invalid(
@@ -212,7 +226,10 @@ pub(super) fn validate(
     let mut budget_tests = BTreeMap::new();
     for (test, n) in &s.series_budget.tests {
         if test.trim().is_empty() {
-            return Err(invalid(&["series_budget", "tests"], "cardinality.series_budget.tests: a test name must not be empty".into()));
+            return Err(invalid(
+                &["series_budget", "tests"],
+                "cardinality.series_budget.tests: a test name must not be empty".into(),
+            ));
         }
         if *n == 0 {
             return Err(invalid(

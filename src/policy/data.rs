@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
+use super::cardinality::{CardinalityPolicy, CardinalitySection};
 use super::files::{self, PolicyFile};
 use super::locate::{Seg, locate};
-use super::cardinality::{CardinalityPolicy, CardinalitySection};
 use super::retention::{RetentionPolicy, RetentionSection};
 use crate::compare::Metric;
 use crate::time::parse_rfc3339_ns;

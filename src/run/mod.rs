@@ -11,6 +11,7 @@
 //! the run to the history whatever happened. A run is `pass`, `warn` or `fail` only with its
 //! summary and verdict; otherwise it is `incomplete` or `error`, and never a baseline.
 
+pub mod cardinality;
 mod host;
 pub mod k6;
 mod k6log;
@@ -201,6 +202,7 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
             finished_ns,
             judged: &judged,
             notifications: prepared.gate.data().notifications.as_ref(),
+            cardinality: prepared.gate.data().cardinality.as_ref(),
             caveat: opts.caveat.as_deref(),
         },
     );
@@ -275,6 +277,16 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let rendered = render_for(opts, &run_id)?;
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
     let gate = Gate::load(&opts.policy)?;
+    // A run over its series budget is refused before anything starts.
+    if let Some(policy) = gate.data().cardinality.as_ref() {
+        cardinality::check_budget(
+            &rendered,
+            policy,
+            &opts.test,
+            opts.remote_write.is_some(),
+            opts.outputs.prometheus.is_some(),
+        )?;
+    }
     if !k6::available() {
         return Err(Error::K6 { message: k6::INSTALL_HINT.into(), source: None });
     }

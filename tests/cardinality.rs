@@ -129,6 +129,7 @@ fn rendered(env: &str) -> k6gate::render::Rendered {
             deployment_version: "v1".into(),
             test_date: "2026-12-06".into(),
         },
+        live_labels: None,
     })
     .unwrap()
 }

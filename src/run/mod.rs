@@ -244,13 +244,21 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
 }
 
 /// The script for one run: every run has its own id in its samples (`testid`).
-fn render_for(opts: &RunOptions, run_id: &str) -> Result<crate::render::Rendered> {
+fn render_for(
+    opts: &RunOptions,
+    run_id: &str,
+    cardinality: Option<&crate::policy::cardinality::CardinalityPolicy>,
+) -> Result<crate::render::Rendered> {
     let info = RunInfo {
         run_id: run_id.to_string(),
         git_commit: opts.git_commit.clone(),
         deployment_version: opts.deployment_version.clone(),
         test_date: crate::clock::date(opts.now_ns),
     };
+    // Only k6's live series are labels: without remote write every tag stays a tag.
+    let live_labels = cardinality
+        .filter(|_| opts.remote_write.is_some())
+        .map(|policy| move |tag: &str| policy.allows(&opts.test, crate::policy::cardinality::Target::Live, tag));
     Ok(render(&RenderRequest {
         test: &opts.test,
         environment: &opts.environment,
@@ -259,6 +267,7 @@ fn render_for(opts: &RunOptions, run_id: &str) -> Result<crate::render::Rendered
         sets: &opts.sets,
         vars: &opts.vars,
         run: info,
+        live_labels: live_labels.as_ref().map(|f| f as &dyn Fn(&str) -> bool),
     })?)
 }
 
@@ -274,9 +283,9 @@ fn attempt(opts: &RunOptions, run_id: String, rendered: &crate::render::Rendered
 
 fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let run_id = new_run_id(opts.now_ns);
-    let rendered = render_for(opts, &run_id)?;
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
     let gate = Gate::load(&opts.policy)?;
+    let rendered = render_for(opts, &run_id, gate.data().cardinality.as_ref())?;
     // A run over its series budget is refused before anything starts.
     if let Some(policy) = gate.data().cardinality.as_ref() {
         cardinality::check_budget(
@@ -506,10 +515,12 @@ fn rerun(
     tracing::info!("{why}: confirmation re-run {}", done.len() + 1);
     let started = crate::clock::now_ns();
     let run_id = new_run_id(started);
-    let ran = render_for(opts, &run_id).and_then(|r| attempt(opts, run_id, &r, started)).and_then(|a| {
-        let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
-        Ok((a, k6run))
-    });
+    let ran = render_for(opts, &run_id, p.gate.data().cardinality.as_ref())
+        .and_then(|r| attempt(opts, run_id, &r, started))
+        .and_then(|a| {
+            let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+            Ok((a, k6run))
+        });
     let (attempt, rerun) = match ran {
         Ok(ran) => ran,
         Err(e) => {

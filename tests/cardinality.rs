@@ -237,3 +237,11 @@ fn published_series_carry_only_allowed_labels() {
     let groups = summary.whole_run.groups.iter().filter(|g| !g.key.is_empty()).count() as u64;
     assert!(kept.len() as u64 <= k6gate::prom::publish::series_bound(phases, groups));
 }
+
+#[test]
+fn the_live_check_finds_a_run_without_testid_by_test_and_environment_within_its_time() {
+    use k6gate::prom::live::RunSelector;
+    assert_eq!(RunSelector::by_run_id("r\"1").matchers, "testid=\"r\\\"1\"");
+    let s = RunSelector::by_test("checkout", "dev", 0);
+    assert_eq!((s.matchers.as_str(), s.range_s), ("test_name=\"checkout\",environment=\"dev\"", 1));
+}

@@ -528,7 +528,7 @@ fn rerun(
             return None;
         }
     };
-    let summary = summarize(opts, &attempt, &rerun).and_then(|s| {
+    let summary = summarize(opts, &attempt, &rerun, p.gate.data().cardinality.as_ref()).and_then(|s| {
         json(&s, "run summary")
             .and_then(|text| write(&attempt.run_dir.join("run-summary.json"), &text))
             .map_err(|e| Failure::error(crate::error::chain(&e)))?;
@@ -633,7 +633,7 @@ fn judge_steps(
     judged: &mut Judged,
 ) -> std::result::Result<(), Failure> {
     injected(Step::Ingest, fail_at)?;
-    let summary = summarize(opts, &p.first, k6run)?;
+    let summary = summarize(opts, &p.first, k6run, p.gate.data().cardinality.as_ref())?;
     let stopped = matches!(k6run.exit, k6::K6Exit::Stopped { .. });
     let summary = &*judged.summary.insert(summary);
     injected(Step::WriteSummary, fail_at)?;
@@ -701,7 +701,30 @@ fn judge_steps(
 
 /// k6's output as a RunSummary, with what its exit and log say. A failed k6 or an output that
 /// cannot be read is the run's outcome (error, or incomplete when it was stopped).
-fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::Result<RunSummary, Failure> {
+/// How the live-series check finds this run's series: by `testid` when the policy lets it be a
+/// live label, else by test and environment since the run started.
+fn live_selector(
+    opts: &RunOptions,
+    a: &Attempt,
+    cardinality: Option<&crate::policy::cardinality::CardinalityPolicy>,
+) -> crate::prom::live::RunSelector {
+    use crate::policy::cardinality::Target;
+    use crate::prom::live::RunSelector;
+    match cardinality {
+        Some(c) if !c.allows(&opts.test, Target::Live, "testid") => {
+            let since_s = (crate::clock::now_ns() - a.started_ns).max(0) / 1_000_000_000;
+            RunSelector::by_test(&opts.test, &opts.environment, since_s as u64 + 5)
+        }
+        _ => RunSelector::by_run_id(&a.run_id),
+    }
+}
+
+fn summarize(
+    opts: &RunOptions,
+    a: &Attempt,
+    k6run: &k6::K6Run,
+    cardinality: Option<&crate::policy::cardinality::CardinalityPolicy>,
+) -> std::result::Result<RunSummary, Failure> {
     if let k6::K6Exit::Failed { reason, .. } = &k6run.exit {
         let mut problem = reason.clone();
         if let Some(first) = k6run.error_lines.first() {
@@ -728,7 +751,7 @@ fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::
             rw.query_url.as_deref(),
             rw.tenant.as_deref(),
             &rw.auth,
-            &a.run_id,
+            &live_selector(opts, a, cardinality),
         ) {
             summary.notes.push(warning);
         }

@@ -391,7 +391,7 @@ mod tests {
         use crate::samples::tags::{SLOT_METADATA, meta};
         let spec = TagSpec::default();
         let line = r#"{"metric":"http_reqs","type":"Point","data":{"time":"2026-11-28T00:15:42Z","value":1,"tags":{"test_name":"t","name":"a"},"metadata":{"git_commit":"abc","test_name":"other","trace_id":"x"}}}"#;
-        let escaped = line.replace(r#""name":"a""#, r#""name":"a""#);
+        let escaped = line.replace(r#""name":"a""#, r#""name":"\u0061""#);
         for l in [line, escaped.as_str()] {
             let Line::Point(p) = parse_line(l, &spec).unwrap() else { panic!("a point") };
             assert_eq!(p.tags.get(SLOT_METADATA + meta::GIT_COMMIT), Some("abc"), "{l}");

@@ -97,6 +97,12 @@ fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
         assert!(policy.allows("checkout", k6gate::policy::cardinality::Target::Live, k), "{k} is not an allowed label");
     }
     assert!(keys.contains("testid") && keys.contains("status") && keys.contains("test_stage"), "{keys:?}");
+    // The estimate `run` checked the budget with is an upper bound of what k6 wrote.
+    let k6_series = series["data"].as_array().unwrap().iter().filter(|m| m["__name__"].as_str().unwrap().starts_with("k6_")).count() as u64;
+    let script = std::fs::read_to_string(result.run_dir.join("script.js")).unwrap();
+    let e = k6gate::run::cardinality::estimate(&script, 4, &policy, "checkout", false, true, true).unwrap();
+    eprintln!("cardinality: {k6_series} live series written, estimated at most {} (+{} published)", e.live, e.published);
+    assert!(k6_series > 0 && k6_series <= e.live, "{k6_series} live series, estimate {e:?}");
     for dropped in ["git_commit", "test_date", "url", "error"] {
         assert!(!keys.contains(dropped), "{dropped} in {keys:?}");
     }

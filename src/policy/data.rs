@@ -3,7 +3,9 @@
 //!
 //! Every file is a map with any of the sections `sla`, `budgets`, `migration_windows` and
 //! `waivers`; lists merge across files (one waiver per file works), `defaults` may be given
-//! once. Unknown keys are errors. Every error names the file, line and column.
+//! once. Unknown keys are errors. Every error names the file, line and column. `retention`
+//! and `cardinality` (label allowlist and series budgets, `cardinality.rs`) are set once and
+//! are not Rego's: the run and prune read them typed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

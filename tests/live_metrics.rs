@@ -98,10 +98,18 @@ fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
     }
     assert!(keys.contains("testid") && keys.contains("status") && keys.contains("test_stage"), "{keys:?}");
     // The estimate `run` checked the budget with is an upper bound of what k6 wrote.
-    let k6_series = series["data"].as_array().unwrap().iter().filter(|m| m["__name__"].as_str().unwrap().starts_with("k6_")).count() as u64;
+    let k6_series = series["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["__name__"].as_str().unwrap().starts_with("k6_"))
+        .count() as u64;
     let script = std::fs::read_to_string(result.run_dir.join("script.js")).unwrap();
     let e = k6gate::run::cardinality::estimate(&script, 4, &policy, "checkout", false, true, true).unwrap();
-    eprintln!("cardinality: {k6_series} live series written, estimated at most {} (+{} published)", e.live, e.published);
+    eprintln!(
+        "cardinality: {k6_series} live series written, estimated at most {} (+{} published)",
+        e.live, e.published
+    );
     assert!(k6_series > 0 && k6_series <= e.live, "{k6_series} live series, estimate {e:?}");
     for dropped in ["git_commit", "test_date", "url", "error"] {
         assert!(!keys.contains(dropped), "{dropped} in {keys:?}");
@@ -217,4 +225,66 @@ fn a_run_over_its_series_budget_is_refused_before_k6_starts_and_writes_no_series
         &[("match[]", &format!("{{deployment_version=\"{version}\"}}")), ("start", &start.to_string())],
     );
     assert_eq!(series["data"].as_array().map(Vec::len), Some(0), "{series}");
+}
+
+#[test]
+#[ignore = "full tier: needs k6 and prometheus"]
+fn without_per_run_live_labels_live_series_carry_none_and_the_check_still_finds_the_run() {
+    let rw = RemoteWrite { url: format!("{}/api/v1/write", prometheus()), ..Default::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-r")
+            .arg(crate::support::root().join("policies"))
+            .arg(&policies)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let file = policies.join("data/cardinality.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace("live: [testid, deployment_version]", "live: []");
+    std::fs::write(&file, text).unwrap();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let state = dir.path().join("state");
+    let mut opts = options(&state, target.port(), Some(rw));
+    opts.sets.push("stages.sustained=3s".into());
+    // Its own environment label, so that other tests' runs are not counted.
+    let env = format!("dev-card-{}", std::process::id());
+    let environments = dir.path().join("environments");
+    std::fs::create_dir_all(&environments).unwrap();
+    std::fs::copy(crate::support::root().join("environments/dev.yaml"), environments.join(format!("{env}.yaml")))
+        .unwrap();
+    opts.environment = env.clone();
+    opts.environments_dir = environments;
+    opts.policy = k6gate::gate::PolicySource::new(
+        policies.clone(),
+        k6gate::github::approval::Mode::Verify { default_branch: "main".into() },
+    );
+    let result = execute(&opts).unwrap();
+    target.stop().unwrap();
+    let summary = result.summary.expect("summary");
+    // The check found the run by test and environment: no "did not arrive" note.
+    assert!(!summary.notes.iter().any(|n| n.contains("did not arrive")), "{:?}", summary.notes);
+    assert_eq!(summary.metadata.deployment_version.as_deref(), Some("v2.0.0"), "kept in the summary");
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
+    let series = http::get_json(
+        &format!("{}/api/v1/series", prometheus()),
+        &[("match[]", &format!("{{environment=\"{env}\"}}")), ("start", &start.to_string())],
+    );
+    let live: Vec<&Value> = series["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["__name__"].as_str().unwrap().starts_with("k6_"))
+        .collect();
+    assert!(!live.is_empty(), "{series}");
+    for m in &live {
+        for per_run in ["testid", "git_commit", "deployment_version", "test_date"] {
+            assert!(m.get(per_run).is_none(), "{per_run} on a live series: {m}");
+        }
+    }
+    // The published series still carry testid (the shipped published list).
+    let published = query(&format!("count(k6gate_run_info{{testid=\"{}\"}})", result.run_id));
+    assert_eq!(published.len(), 1, "{published:?}");
 }

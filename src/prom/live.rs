@@ -1,6 +1,7 @@
 //! Did the run's live series reach Prometheus? k6 exits 0 even when every remote-write push
 //! failed, so after a run with remote write the gate asks Prometheus for the run's `k6_vus`
-//! and reports, as a note, when they are missing.
+//! (by `testid`, or by test and environment within the run's time when the cardinality policy
+//! keeps `testid` off live labels) and reports, as a note, when they are missing.
 //!
 //! It never decides a verdict and never prints: the answer is a sentence or nothing.
 

@@ -65,8 +65,9 @@ pub(super) struct PerRunTest {
 #[serde(deny_unknown_fields)]
 pub(super) struct BudgetSection {
     pub default: u64,
-    /// Distinct `status` values one endpoint may answer with in a run (k6 reports the code
-    /// itself, `0` for a network error): the one factor of the estimate a script cannot show.
+    /// Distinct (`status`, `error_code`) pairs one endpoint may answer with in a run (k6
+    /// reports `0` for a network error, with an `error_code` per kind; an HTTP error's code
+    /// follows its status): the one factor of the estimate a script cannot show.
     pub status_values: u64,
     #[serde(default)]
     pub tests: BTreeMap<String, u64>,

@@ -93,6 +93,15 @@ pub enum Error {
     /// Flags or settings that cannot work: a value out of range, a missing setting.
     #[error("{0}")]
     Usage(String),
+    /// A run whose series would exceed its cardinality budget; k6 was not started.
+    #[error(
+        "{file}:{line}: a run of {test} would create up to {estimate} series, over its budget of {budget} \
+         (cardinality.series_budget); k6 was not started. {breakdown}"
+    )]
+    OverBudget { test: String, estimate: u64, budget: u64, file: String, line: u64, breakdown: String },
+    /// A run whose series cannot be bounded while a budget applies; k6 was not started.
+    #[error("{file}:{line}: a run of {test} has a series budget of {budget}, and {reason}; k6 was not started")]
+    SeriesUnbounded { test: String, budget: u64, file: String, line: u64, reason: String },
     /// A policy, policy data or Rego problem (located: `file:line:col: ...`).
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
@@ -171,6 +180,8 @@ impl Error {
         match self {
             Error::Input { .. }
             | Error::Usage(_)
+            | Error::OverBudget { .. }
+            | Error::SeriesUnbounded { .. }
             | Error::Policy(_)
             | Error::History(_)
             | Error::Retention(_)

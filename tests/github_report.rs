@@ -614,6 +614,7 @@ fn a_run_that_measured_the_existing_build_says_so_first_in_the_check_run_and_the
             finished_ns: 1,
             judged: &judged,
             notifications: None,
+            cardinality: None,
             caveat: Some(CAVEAT),
         },
     );

@@ -13,6 +13,7 @@ mod archive_duckdb;
 mod canary_remote_write;
 mod canary_report;
 mod canary_serve;
+mod cardinality;
 mod changepoints;
 mod decisions;
 mod durable_store;

@@ -80,12 +80,48 @@ fn live_series_and_published_summary_arrive_with_the_right_labels_and_values() {
     ));
     assert!(!reqs.is_empty());
     let labels = reqs[0]["metric"].as_object().unwrap();
-    for (k, v) in
-        [("test_name", "checkout"), ("environment", "dev"), ("deployment_version", "v2.0.0"), ("git_commit", "feedbee")]
-    {
+    for (k, v) in [("test_name", "checkout"), ("environment", "dev"), ("deployment_version", "v2.0.0")] {
         assert_eq!(labels.get(k).and_then(|x| x.as_str()), Some(v), "{k} in {labels:?}");
     }
     assert!(!labels.contains_key("url"), "the url tag must be dropped: {labels:?}");
+    // The shipped cardinality policy: every label of every live series of the run is allowed,
+    // and git_commit and test_date (per-run, not live labels) are not labels at all...
+    let policy =
+        k6gate::policy::data::load(&crate::support::root().join("policies/data")).unwrap().cardinality.unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    // k6's own series (k6gate's published `k6gate_run_*` follow the published lists).
+    for m in series["data"].as_array().unwrap().iter().filter(|m| m["__name__"].as_str().unwrap().starts_with("k6_")) {
+        keys.extend(m.as_object().unwrap().keys().filter(|k| *k != "__name__").cloned());
+    }
+    for k in &keys {
+        assert!(policy.allows("checkout", k6gate::policy::cardinality::Target::Live, k), "{k} is not an allowed label");
+    }
+    assert!(keys.contains("testid") && keys.contains("status") && keys.contains("test_stage"), "{keys:?}");
+    // The estimate `run` checked the budget with is an upper bound of what k6 wrote.
+    let k6_series = series["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["__name__"].as_str().unwrap().starts_with("k6_"))
+        .count() as u64;
+    let script = std::fs::read_to_string(result.run_dir.join("script.js")).unwrap();
+    let e = k6gate::run::cardinality::estimate(&script, 4, &policy, "checkout", false, true, true).unwrap();
+    eprintln!(
+        "cardinality: {k6_series} live series written, estimated at most {} (+{} published)",
+        e.live, e.published
+    );
+    assert!(k6_series > 0 && k6_series <= e.live, "{k6_series} live series, estimate {e:?}");
+    for dropped in ["git_commit", "test_date", "url", "error"] {
+        assert!(!keys.contains(dropped), "{dropped} in {keys:?}");
+    }
+    // ... while k6's JSON output still has them (sample metadata), and so has the summary.
+    assert_eq!(summary.metadata.git_commit.as_deref(), Some("feedbee"));
+    assert!(summary.metadata.test_date.is_some(), "{:?}", summary.metadata);
+    let raw = std::fs::read(result.run_dir.join("k6.json.gz")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
+    assert!(text.contains(r#""git_commit":"feedbee""#), "the JSON output keeps git_commit");
+    assert!(!text.contains(r#""tags":{"deployment_version":"v2.0.0","environment":"dev","git_commit""#));
 
     // P95 of the sustained phase from the native histogram (schema 3: buckets 2^(1/8) = 9 %
     // wide, interpolated) agrees with the run summary's sketch (1 %) within a bucket.
@@ -143,4 +179,112 @@ fn a_remote_write_that_goes_nowhere_is_reported() {
     let recorded: k6gate::policy::verdict::Verdict =
         k6gate::history::RunStore::get_run(&store, &result.run_id).unwrap().verdict_as().unwrap().unwrap();
     assert!(published(&recorded.notes), "{:?}", recorded.notes);
+}
+
+#[test]
+#[ignore = "full tier: needs k6 and prometheus"]
+fn a_run_over_its_series_budget_is_refused_before_k6_starts_and_writes_no_series() {
+    let rw = RemoteWrite { url: format!("{}/api/v1/write", prometheus()), ..Default::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-r")
+            .arg(crate::support::root().join("policies"))
+            .arg(&policies)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let file = policies.join("data/cardinality.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace("default: 5000", "default: 100");
+    std::fs::write(&file, text).unwrap();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let state = dir.path().join("state");
+    let mut opts = options(&state, target.port(), Some(rw));
+    let version = format!("v-over-budget-{}", std::process::id());
+    opts.deployment_version = version.clone();
+    opts.policy = k6gate::gate::PolicySource::new(
+        policies.clone(),
+        k6gate::github::approval::Mode::Verify { default_branch: "main".into() },
+    );
+    let started = std::time::Instant::now();
+    let e = execute(&opts).unwrap_err();
+    target.stop().unwrap();
+    let msg = e.to_string();
+    assert_eq!(e.exit_code(), 2, "{msg}");
+    assert!(msg.contains("a run of checkout would create up to") && msg.contains("over its budget of 100"), "{msg}");
+    assert!(msg.starts_with(&format!("{}:", file.display())), "{msg}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "refused before a k6 run could take its seconds");
+    // No run directory (no script, no k6 log), and nothing in Prometheus for this version.
+    let runs = state.join("runs");
+    assert!(!runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none());
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 600;
+    let series = http::get_json(
+        &format!("{}/api/v1/series", prometheus()),
+        &[("match[]", &format!("{{deployment_version=\"{version}\"}}")), ("start", &start.to_string())],
+    );
+    assert_eq!(series["data"].as_array().map(Vec::len), Some(0), "{series}");
+}
+
+#[test]
+#[ignore = "full tier: needs k6 and prometheus"]
+fn without_per_run_live_labels_live_series_carry_none_and_the_check_still_finds_the_run() {
+    let rw = RemoteWrite { url: format!("{}/api/v1/write", prometheus()), ..Default::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-r")
+            .arg(crate::support::root().join("policies"))
+            .arg(&policies)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let file = policies.join("data/cardinality.yaml");
+    let text = std::fs::read_to_string(&file).unwrap().replace("live: [testid, deployment_version]", "live: []");
+    std::fs::write(&file, text).unwrap();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let state = dir.path().join("state");
+    let mut opts = options(&state, target.port(), Some(rw));
+    opts.sets.push("stages.sustained=3s".into());
+    // Its own environment label, so that other tests' runs are not counted.
+    let env = format!("dev-card-{}", std::process::id());
+    let environments = dir.path().join("environments");
+    std::fs::create_dir_all(&environments).unwrap();
+    std::fs::copy(crate::support::root().join("environments/dev.yaml"), environments.join(format!("{env}.yaml")))
+        .unwrap();
+    opts.environment = env.clone();
+    opts.environments_dir = environments;
+    opts.policy = k6gate::gate::PolicySource::new(
+        policies.clone(),
+        k6gate::github::approval::Mode::Verify { default_branch: "main".into() },
+    );
+    let result = execute(&opts).unwrap();
+    target.stop().unwrap();
+    let summary = result.summary.expect("summary");
+    // The check found the run by test and environment: no "did not arrive" note.
+    assert!(!summary.notes.iter().any(|n| n.contains("did not arrive")), "{:?}", summary.notes);
+    assert_eq!(summary.metadata.deployment_version.as_deref(), Some("v2.0.0"), "kept in the summary");
+    let start = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
+    let series = http::get_json(
+        &format!("{}/api/v1/series", prometheus()),
+        &[("match[]", &format!("{{environment=\"{env}\"}}")), ("start", &start.to_string())],
+    );
+    let live: Vec<&Value> = series["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["__name__"].as_str().unwrap().starts_with("k6_"))
+        .collect();
+    assert!(!live.is_empty(), "{series}");
+    for m in &live {
+        for per_run in ["testid", "git_commit", "deployment_version", "test_date"] {
+            assert!(m.get(per_run).is_none(), "{per_run} on a live series: {m}");
+        }
+    }
+    // The published series still carry testid (the shipped published list).
+    let published = query(&format!("count(k6gate_run_info{{testid=\"{}\"}})", result.run_id));
+    assert_eq!(published.len(), 1, "{published:?}");
 }

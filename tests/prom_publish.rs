@@ -557,7 +557,7 @@ fn fake_query_api(result: Value, times: u64) -> MockHttp {
     prom.mount(
         wiremock::Mock::given(method("GET"))
             .and(path("/api/v1/query"))
-            .and(query_param("query", "count(count_over_time(k6_vus{testid=\"r1\"}[1h]))"))
+            .and(query_param("query", "count(count_over_time(k6_vus{testid=\"r1\"}[3600s]))"))
             .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
                 serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}}),
             ))
@@ -569,15 +569,24 @@ fn fake_query_api(result: Value, times: u64) -> MockHttp {
 #[test]
 fn live_series_that_arrived_need_one_query() {
     let prom = fake_query_api(serde_json::json!([{"metric": {}, "value": [1_700_000_000, "3"]}]), 1);
-    assert_eq!(live::series_missing(&prom.url("/api/v1/write"), None, None, &Auth::None, "r1"), None);
+    assert_eq!(
+        live::series_missing(&prom.url("/api/v1/write"), None, None, &Auth::None, &live::RunSelector::by_run_id("r1")),
+        None
+    );
     prom.verify();
 }
 
 #[test]
 fn live_series_that_never_arrive_are_polled_five_times_then_explained() {
     let prom = fake_query_api(serde_json::json!([]), 5);
-    let why =
-        live::series_missing(&prom.url("/api/v1/write"), None, Some("team-a"), &Auth::None, "r1").expect("missing");
+    let why = live::series_missing(
+        &prom.url("/api/v1/write"),
+        None,
+        Some("team-a"),
+        &Auth::None,
+        &live::RunSelector::by_run_id("r1"),
+    )
+    .expect("missing");
     prom.verify();
     assert!(
         why.starts_with("live metrics did not arrive in Prometheus (no series with testid=\"r1\" at http://127.0.0.1:"),

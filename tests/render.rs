@@ -26,7 +26,16 @@ fn render_with(
     sets: &[String],
     run: RunInfo,
 ) -> Result<k6gate::render::Rendered, k6gate::render::RenderError> {
-    render(&RenderRequest { test, environment: env, templates_dir: dirs.0, environments_dir: dirs.1, sets, vars, run })
+    render(&RenderRequest {
+        test,
+        environment: env,
+        templates_dir: dirs.0,
+        environments_dir: dirs.1,
+        sets,
+        vars,
+        run,
+        live_labels: None,
+    })
 }
 
 fn shipped() -> (PathBuf, PathBuf) {

@@ -36,7 +36,9 @@ pub fn publish(args: &PublishArgs, s: &Settings) -> Result<Exit> {
             query_url: None,
         },
     };
-    finish(outputs::publish_summary(&p, &run.summary, &run_id, verdict.as_deref()))
+    // The same label allowlist as `run`'s publishing.
+    let data = crate::policy::data::load_dirs(&s.global.policies.join("data"), Some(&s.global.waivers_dir))?;
+    finish(outputs::publish_summary(&p, &run.summary, &run_id, verdict.as_deref(), data.cardinality.as_ref()))
 }
 
 fn grafana(s: &Settings) -> Result<outputs::Grafana> {

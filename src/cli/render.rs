@@ -19,6 +19,7 @@ pub fn run(args: &RenderArgs, s: &Settings) -> Result<Exit> {
             deployment_version: args.deployment_version.clone().unwrap_or_else(|| "unknown".into()),
             test_date: crate::clock::date(crate::clock::now_ns()),
         },
+        live_labels: None,
     };
     let rendered = render(&req)?;
     match &args.output {

@@ -66,6 +66,8 @@ pub fn parse_line_slow<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, S
         value: Option<serde_json::Value>,
         #[serde(borrow)]
         tags: Option<HashMap<Cow<'a, str>, serde_json::Value>>,
+        #[serde(borrow)]
+        metadata: Option<HashMap<Cow<'a, str>, serde_json::Value>>,
     }
     #[derive(Deserialize)]
     struct RawMetric {
@@ -101,6 +103,17 @@ pub fn parse_line_slow<'a>(line: &'a [u8], spec: &TagSpec) -> Result<Line<'a>, S
             let mut tags = Tags::default();
             for (k, v) in d.tags.into_iter().flatten() {
                 if let Some(slot) = spec.slot(k.as_bytes()) {
+                    let v = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    tags.set(slot, Cow::Owned(v));
+                }
+            }
+            for (k, v) in d.metadata.into_iter().flatten() {
+                if let Some(slot) = spec.metadata_slot(k.as_bytes())
+                    && tags.get(slot).is_none()
+                {
                     let v = match v {
                         serde_json::Value::String(s) => s,
                         other => other.to_string(),
@@ -238,18 +251,28 @@ fn fast_point<'a>(line: &'a str, spec: &TagSpec, prev: &mut PrevTags<'a>) -> Opt
         }
     };
     let tag_src = c.s.get(tags_start..c.i)?;
+    // The cache holds the tag object's own values, never the metadata's.
+    let cache = (!same_tags).then(|| tags.clone());
+    let mut tags = tags;
     if c.peek()? == b',' {
-        // Metadata (trace ids): read for shape, not kept.
+        // Metadata: trace ids (not kept), and the run-level values the cardinality policy kept
+        // off k6's tags (`metadata_slot`), read where the tags do not have them.
         c.lit(b",\"metadata\":{")?;
-        c.string_object(|_, _| {})?;
+        c.string_object(|k, v| {
+            if let Some(slot) = spec.metadata_slot(k.as_bytes())
+                && tags.get(slot).is_none()
+            {
+                tags.set(slot, Cow::Borrowed(v));
+            }
+        })?;
     }
     c.lit(b"}}")?;
     if c.i != line.len() {
         return None;
     }
     let time_ns = parse_rfc3339_ns(time.as_bytes())?;
-    if !same_tags {
-        *prev = Some((tag_src, tags.clone()));
+    if let Some(cache) = cache {
+        *prev = Some((tag_src, cache));
     }
     Some(Point { metric: Cow::Borrowed(metric), time_ns, value, tags, same_tags })
 }
@@ -361,6 +384,28 @@ mod tests {
         ] {
             assert_eq!(is_json_number(num.as_bytes()), ok, "{num}");
         }
+    }
+
+    #[test]
+    fn run_level_values_in_metadata_fill_the_metadata_slots_and_tags_win() {
+        use crate::samples::tags::{SLOT_METADATA, meta};
+        let spec = TagSpec::default();
+        let line = r#"{"metric":"http_reqs","type":"Point","data":{"time":"2026-11-28T00:15:42Z","value":1,"tags":{"test_name":"t","name":"a"},"metadata":{"git_commit":"abc","test_name":"other","trace_id":"x"}}}"#;
+        let escaped = line.replace(r#""name":"a""#, r#""name":"\u0061""#);
+        for l in [line, escaped.as_str()] {
+            let Line::Point(p) = parse_line(l, &spec).unwrap() else { panic!("a point") };
+            assert_eq!(p.tags.get(SLOT_METADATA + meta::GIT_COMMIT), Some("abc"), "{l}");
+            assert_eq!(p.tags.get(SLOT_METADATA + meta::TEST_NAME), Some("t"), "a tag wins over metadata: {l}");
+        }
+        // The tag cache holds the tag object's values only.
+        let mut prev = None;
+        let without = line.replace(r#""git_commit":"abc","#, "");
+        let a = parse_line_cached(line, &spec, &mut prev).unwrap();
+        let b = parse_line_cached(&without, &spec, &mut prev).unwrap();
+        let (Line::Point(a), Line::Point(b)) = (a, b) else { panic!("points") };
+        assert_eq!(a.tags.get(SLOT_METADATA + meta::GIT_COMMIT), Some("abc"));
+        assert!(b.same_tags);
+        assert_eq!(b.tags.get(SLOT_METADATA + meta::GIT_COMMIT), None);
     }
 
     #[test]

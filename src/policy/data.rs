@@ -3,7 +3,9 @@
 //!
 //! Every file is a map with any of the sections `sla`, `budgets`, `migration_windows` and
 //! `waivers`; lists merge across files (one waiver per file works), `defaults` may be given
-//! once. Unknown keys are errors. Every error names the file, line and column.
+//! once. Unknown keys are errors. Every error names the file, line and column. `retention`
+//! and `cardinality` (label allowlist and series budgets, `cardinality.rs`) are set once and
+//! are not Rego's: the run and prune read them typed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
+use super::cardinality::{CardinalityPolicy, CardinalitySection};
 use super::files::{self, PolicyFile};
 use super::locate::{Seg, locate};
 use super::retention::{RetentionPolicy, RetentionSection};
@@ -40,6 +43,8 @@ struct DataFile {
     changepoints: Option<Vec<ChangePointReview>>,
     /// Retention classes and which tests they apply to (`retention.yaml`).
     retention: Option<RetentionSection>,
+    /// Label allowlist, per-run labels and series budgets (`cardinality.yaml`).
+    cardinality: Option<CardinalitySection>,
 }
 
 /// Where blocked deployments are announced, and when to escalate.
@@ -283,6 +288,8 @@ pub struct PolicyData {
     pub changepoints: Vec<Sourced<ChangePointReview>>,
     /// How long stored data lives (`k6gate history prune`); `None` when no file sets it.
     pub retention: Option<RetentionPolicy>,
+    /// Which labels series may carry and how many a run may create; `None` when no file sets it.
+    pub cardinality: Option<CardinalityPolicy>,
 }
 
 impl PolicyData {
@@ -395,6 +402,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
     let mut seen_ids: BTreeMap<String, String> = BTreeMap::new();
     let mut changepoints: Vec<Sourced<ChangePointReview>> = Vec::new();
     let mut retention: Option<(RetentionPolicy, PathBuf)> = None;
+    let mut cardinality: Option<(CardinalityPolicy, PathBuf)> = None;
 
     for f in files {
         let path = &PathBuf::from(&f.name);
@@ -620,6 +628,27 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
             })?;
             retention = Some((policy, path.clone()));
         }
+        if let Some(c) = doc.cardinality {
+            if let Some((_, first)) = &cardinality {
+                let m = format!("cardinality is already set in {}", first.display());
+                return Err(err(path, text, &[Seg::Key("cardinality")], m));
+            }
+            fn segs_of(at: &[String]) -> Vec<Seg<'_>> {
+                let mut segs = vec![Seg::Key("cardinality")];
+                segs.extend(at.iter().map(|k| match k.strip_prefix('#').and_then(|n| n.parse().ok()) {
+                    Some(i) => Seg::Index(i),
+                    None => Seg::Key(k),
+                }));
+                segs
+            }
+            let source_of = |at: &[&str]| {
+                let at: Vec<String> = at.iter().map(|s| s.to_string()).collect();
+                source(&segs_of(&at))
+            };
+            let policy = super::cardinality::validate(c, source(&[Seg::Key("cardinality")]), &source_of)
+                .map_err(|invalid| err(path, text, &segs_of(&invalid.at), invalid.message))?;
+            cardinality = Some((policy, path.clone()));
+        }
     }
     let sla_defaults = sla_defaults.ok_or_else(|| PolicyError::Missing {
         dir: PathBuf::from(dir),
@@ -643,6 +672,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
         notifications: notifications.map(|(n, _)| n),
         changepoints,
         retention: retention.map(|(r, _)| r),
+        cardinality: cardinality.map(|(c, _)| c),
     })
 }
 

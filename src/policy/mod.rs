@@ -1,10 +1,11 @@
 //! Policies: the repo's Rego rules and YAML data, evaluated over a comparison into a verdict.
 //!
 //! `files` reads a policy's files from a directory or a git tree; `data` loads and validates
-//! `policies/data/*.yaml` (`retention` holds the retention classes); `engine` runs Rego (regorus) and the
+//! `policies/data/*.yaml` (`retention` holds the retention classes, `cardinality` the label allowlist and series budgets); `engine` runs Rego (regorus) and the
 //! Rego unit tests; `verdict` turns rule results into the explainable verdict document.
 //! Time is an input: nothing here reads the clock.
 
+pub mod cardinality;
 pub mod data;
 pub mod engine;
 pub mod files;

@@ -19,6 +19,9 @@
 //! `steady-state` and `whole-run`), `group` (`all` for the phase total, else the group's tag
 //! values joined by a space, e.g. `POST checkout`, as in `compare::group_name`), `verdict`
 //! (`pass`, `warn`, `fail`, or `none` when there is no verdict) and `testid` (the run id).
+//! With a cardinality policy (`policies/data/cardinality.yaml`), a label it does not allow
+//! for the test's published series is left out: per-run identifiers (`testid`, `git_commit`,
+//! `deployment_version`) only where it says so; the run record and summary keep them either way.
 //! Statistics the summary does not hold (a phase without requests has no p95) are left out;
 //! no series is ever NaN or infinite.
 //!
@@ -52,6 +55,7 @@
 //! `k6gate_run_info{verdict="fail"}` joins on `testid` to pick runs by verdict.
 
 use crate::compare::group_name;
+use crate::policy::cardinality::{CardinalityPolicy, Target};
 use crate::prom::remote_write::{
     Auth, InvalidSeries, RemoteWriteError, RemoteWriter, Sample, TimeSeries, WriteOptions,
 };
@@ -121,6 +125,17 @@ pub fn verdict_label(verdict: Option<&str>) -> &'static str {
 /// A tagged phase literally named `steady-state` or `whole-run` is left out: its series
 /// would collide with the computed ones.
 pub fn series(summary: &RunSummary, run_id: &str, verdict: Option<&str>) -> Result<Vec<TimeSeries>, SeriesError> {
+    series_allowed(summary, run_id, verdict, None)
+}
+
+/// [`series`] with only the labels `policy` allows for the test's published series (all of
+/// them without a policy).
+pub fn series_allowed(
+    summary: &RunSummary,
+    run_id: &str,
+    verdict: Option<&str>,
+    policy: Option<&CardinalityPolicy>,
+) -> Result<Vec<TimeSeries>, SeriesError> {
     if run_id.trim().is_empty() {
         return Err(SeriesError::NoRunId);
     }
@@ -134,13 +149,15 @@ pub fn series(summary: &RunSummary, run_id: &str, verdict: Option<&str>) -> Resu
         ("verdict", verdict_label(verdict).to_string()),
         ("testid", run_id.to_string()),
     ];
+    let test = meta.test_name.as_deref().unwrap_or_default();
+    let allowed = |label: &str| policy.is_none_or(|p| p.allows(test, Target::Published, label));
+    let common: Vec<(&str, String)> = common.into_iter().filter(|(n, _)| allowed(n)).collect();
     let mut out = Vec::new();
     let mut push = |metric: &str, stage: &str, group: &str, value: Option<f64>| -> Result<(), InvalidSeries> {
         let Some(value) = value.filter(|v| v.is_finite()) else { return Ok(()) };
-        let labels = common
-            .iter()
-            .map(|(n, v)| (*n, v.clone()))
-            .chain([("test_stage", stage.to_string()), ("group", group.to_string())]);
+        let labels = common.iter().map(|(n, v)| (*n, v.clone())).chain(
+            [("test_stage", stage.to_string()), ("group", group.to_string())].into_iter().filter(|(n, _)| allowed(n)),
+        );
         out.push(TimeSeries::new(metric, labels, vec![Sample { value, timestamp: at }])?);
         Ok(())
     };
@@ -171,6 +188,14 @@ pub fn series(summary: &RunSummary, run_id: &str, verdict: Option<&str>) -> Resu
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
     out.dedup_by(|a, b| a.labels == b.labels);
     Ok(out)
+}
+
+/// The most series [`series`] makes for a run of `phases` tagged phases and `groups` endpoint
+/// groups: `k6gate_run_info`, then for every phase plus `steady-state` and `whole-run` its
+/// duration and the five statistics of its total and of each group.
+pub fn series_bound(phases: u64, groups: u64) -> u64 {
+    let per_phase = 1 + 5 * (1 + groups);
+    1 + (phases + 2) * per_phase
 }
 
 /// The phase total, then its groups.
@@ -209,8 +234,9 @@ pub fn publish_summary(
     summary: &RunSummary,
     run_id: &str,
     verdict: Option<&str>,
+    policy: Option<&CardinalityPolicy>,
 ) -> Result<usize, PublishError> {
-    let series = series(summary, run_id, verdict).map_err(PublishError::Series)?;
+    let series = series_allowed(summary, run_id, verdict, policy).map_err(PublishError::Series)?;
     let opts = WriteOptions { auth, ..Default::default() };
     publish(url, tenant, &series, &opts).map(|r| r.series).map_err(PublishError::Write)
 }

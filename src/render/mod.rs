@@ -97,6 +97,12 @@ pub struct RenderRequest<'a> {
     /// `K6GATE_*` variables (the CLI passes its environment snapshot; tests pass their own).
     pub vars: &'a BTreeMap<String, String>,
     pub run: RunInfo,
+    /// Which tags may become labels of k6's live remote-write series (the cardinality
+    /// policy's answer); `None`: every tag. A run-level tag it refuses is not in
+    /// `options.tags`: the runtime puts it in every sample's metadata, which k6's JSON output
+    /// keeps (ingest reads it there) and its remote write drops. A system tag it refuses is
+    /// left out of `systemTags`, for every output.
+    pub live_labels: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 /// Parses a k6/Go duration ("30s", "2m", "1m30s", "500ms", "1h") into milliseconds.
@@ -345,16 +351,38 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
     if let Some(map) = tags.as_object_mut() {
         map.extend(load_model_tags(&env));
     }
+    let mut system_tags = vec![
+        "proto",
+        "subproto",
+        "status",
+        "method",
+        "name",
+        "group",
+        "check",
+        "error",
+        "error_code",
+        "tls_version",
+        "scenario",
+        "service",
+        "expected_response",
+    ];
+    let mut metadata = serde_json::Map::new();
+    if let (Some(allowed), Some(map)) = (req.live_labels, tags.as_object_mut()) {
+        let refused: Vec<String> = map.keys().filter(|k| !allowed(k)).cloned().collect();
+        for k in refused {
+            if let Some(v) = map.remove(&k) {
+                metadata.insert(k, v);
+            }
+        }
+        system_tags.retain(|t| allowed(t));
+    }
     let options = serde_json::json!({
         "scenarios": { "main": scenario },
         "tags": tags,
         "summaryTrendStats": ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"],
         // k6's default system tags minus `url` (one label value per URL would explode the
         // series count in Prometheus; requests are grouped by their `name` tag instead).
-        "systemTags": [
-            "proto", "subproto", "status", "method", "name", "group", "check", "error", "error_code",
-            "tls_version", "scenario", "service", "expected_response",
-        ],
+        "systemTags": system_tags,
     });
     let mut jinja = Jinja::new();
     jinja.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -372,7 +400,20 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
         plan => Value::from_serialize(&plan),
         runtime => Value::from_safe_string(RUNTIME.to_string()),
     };
-    let script = tmpl.render(ctx).map_err(|e| template_error(&template_path, &e))?;
+    let mut script = tmpl.render(ctx).map_err(|e| template_error(&template_path, &e))?;
+    if !metadata.is_empty() {
+        // Read by the runtime's `tagStage()` once the module has run; written like every value.
+        let mut out = String::new();
+        let mut jinja = Jinja::new();
+        jinja.set_formatter(js_literal);
+        jinja
+            .add_template("metadata", "\nconst K6GATE_RUN_METADATA = {{ m }};\n")
+            .and_then(|()| jinja.get_template("metadata"))
+            .and_then(|t| t.render(minijinja::context! { m => Value::from_serialize(&metadata) }))
+            .map(|text| out.push_str(&text))
+            .map_err(|e| template_error(&template_path, &e))?;
+        script.push_str(&out);
+    }
     Ok(Rendered { script, environment: env, plan })
 }
 

@@ -21,6 +21,11 @@ function k6gatePhase() {
 function tagStage() {
     const phase = k6gatePhase();
     k6gateExec.vu.metrics.tags.test_stage = phase;
+    // Run-level values the cardinality policy keeps off live labels: sample metadata, which
+    // k6's JSON output keeps and its remote write drops.
+    if (typeof K6GATE_RUN_METADATA !== 'undefined') {
+        for (const k in K6GATE_RUN_METADATA) k6gateExec.vu.metrics.metadata[k] = K6GATE_RUN_METADATA[k];
+    }
     return phase;
 }
 

@@ -11,6 +11,7 @@
 //! the run to the history whatever happened. A run is `pass`, `warn` or `fail` only with its
 //! summary and verdict; otherwise it is `incomplete` or `error`, and never a baseline.
 
+pub mod cardinality;
 mod host;
 pub mod k6;
 mod k6log;
@@ -201,6 +202,7 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
             finished_ns,
             judged: &judged,
             notifications: prepared.gate.data().notifications.as_ref(),
+            cardinality: prepared.gate.data().cardinality.as_ref(),
             caveat: opts.caveat.as_deref(),
         },
     );
@@ -242,13 +244,21 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
 }
 
 /// The script for one run: every run has its own id in its samples (`testid`).
-fn render_for(opts: &RunOptions, run_id: &str) -> Result<crate::render::Rendered> {
+fn render_for(
+    opts: &RunOptions,
+    run_id: &str,
+    cardinality: Option<&crate::policy::cardinality::CardinalityPolicy>,
+) -> Result<crate::render::Rendered> {
     let info = RunInfo {
         run_id: run_id.to_string(),
         git_commit: opts.git_commit.clone(),
         deployment_version: opts.deployment_version.clone(),
         test_date: crate::clock::date(opts.now_ns),
     };
+    // Only k6's live series are labels: without remote write every tag stays a tag.
+    let live_labels = cardinality
+        .filter(|_| opts.remote_write.is_some())
+        .map(|policy| move |tag: &str| policy.allows(&opts.test, crate::policy::cardinality::Target::Live, tag));
     Ok(render(&RenderRequest {
         test: &opts.test,
         environment: &opts.environment,
@@ -257,6 +267,7 @@ fn render_for(opts: &RunOptions, run_id: &str) -> Result<crate::render::Rendered
         sets: &opts.sets,
         vars: &opts.vars,
         run: info,
+        live_labels: live_labels.as_ref().map(|f| f as &dyn Fn(&str) -> bool),
     })?)
 }
 
@@ -272,9 +283,19 @@ fn attempt(opts: &RunOptions, run_id: String, rendered: &crate::render::Rendered
 
 fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let run_id = new_run_id(opts.now_ns);
-    let rendered = render_for(opts, &run_id)?;
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
     let gate = Gate::load(&opts.policy)?;
+    let rendered = render_for(opts, &run_id, gate.data().cardinality.as_ref())?;
+    // A run over its series budget is refused before anything starts.
+    if let Some(policy) = gate.data().cardinality.as_ref() {
+        cardinality::check_budget(
+            &rendered,
+            policy,
+            &opts.test,
+            opts.remote_write.is_some(),
+            opts.outputs.prometheus.is_some(),
+        )?;
+    }
     if !k6::available() {
         return Err(Error::K6 { message: k6::INSTALL_HINT.into(), source: None });
     }
@@ -494,10 +515,12 @@ fn rerun(
     tracing::info!("{why}: confirmation re-run {}", done.len() + 1);
     let started = crate::clock::now_ns();
     let run_id = new_run_id(started);
-    let ran = render_for(opts, &run_id).and_then(|r| attempt(opts, run_id, &r, started)).and_then(|a| {
-        let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
-        Ok((a, k6run))
-    });
+    let ran = render_for(opts, &run_id, p.gate.data().cardinality.as_ref())
+        .and_then(|r| attempt(opts, run_id, &r, started))
+        .and_then(|a| {
+            let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+            Ok((a, k6run))
+        });
     let (attempt, rerun) = match ran {
         Ok(ran) => ran,
         Err(e) => {
@@ -505,7 +528,7 @@ fn rerun(
             return None;
         }
     };
-    let summary = summarize(opts, &attempt, &rerun).and_then(|s| {
+    let summary = summarize(opts, &attempt, &rerun, p.gate.data().cardinality.as_ref()).and_then(|s| {
         json(&s, "run summary")
             .and_then(|text| write(&attempt.run_dir.join("run-summary.json"), &text))
             .map_err(|e| Failure::error(crate::error::chain(&e)))?;
@@ -610,7 +633,7 @@ fn judge_steps(
     judged: &mut Judged,
 ) -> std::result::Result<(), Failure> {
     injected(Step::Ingest, fail_at)?;
-    let summary = summarize(opts, &p.first, k6run)?;
+    let summary = summarize(opts, &p.first, k6run, p.gate.data().cardinality.as_ref())?;
     let stopped = matches!(k6run.exit, k6::K6Exit::Stopped { .. });
     let summary = &*judged.summary.insert(summary);
     injected(Step::WriteSummary, fail_at)?;
@@ -678,7 +701,30 @@ fn judge_steps(
 
 /// k6's output as a RunSummary, with what its exit and log say. A failed k6 or an output that
 /// cannot be read is the run's outcome (error, or incomplete when it was stopped).
-fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::Result<RunSummary, Failure> {
+/// How the live-series check finds this run's series: by `testid` when the policy lets it be a
+/// live label, else by test and environment since the run started.
+fn live_selector(
+    opts: &RunOptions,
+    a: &Attempt,
+    cardinality: Option<&crate::policy::cardinality::CardinalityPolicy>,
+) -> crate::prom::live::RunSelector {
+    use crate::policy::cardinality::Target;
+    use crate::prom::live::RunSelector;
+    match cardinality {
+        Some(c) if !c.allows(&opts.test, Target::Live, "testid") => {
+            let since_s = (crate::clock::now_ns() - a.started_ns).max(0) / 1_000_000_000;
+            RunSelector::by_test(&opts.test, &opts.environment, since_s as u64 + 5)
+        }
+        _ => RunSelector::by_run_id(&a.run_id),
+    }
+}
+
+fn summarize(
+    opts: &RunOptions,
+    a: &Attempt,
+    k6run: &k6::K6Run,
+    cardinality: Option<&crate::policy::cardinality::CardinalityPolicy>,
+) -> std::result::Result<RunSummary, Failure> {
     if let k6::K6Exit::Failed { reason, .. } = &k6run.exit {
         let mut problem = reason.clone();
         if let Some(first) = k6run.error_lines.first() {
@@ -705,7 +751,7 @@ fn summarize(opts: &RunOptions, a: &Attempt, k6run: &k6::K6Run) -> std::result::
             rw.query_url.as_deref(),
             rw.tenant.as_deref(),
             &rw.auth,
-            &a.run_id,
+            &live_selector(opts, a, cardinality),
         ) {
             summary.notes.push(warning);
         }

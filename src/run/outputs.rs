@@ -136,6 +136,8 @@ pub struct Delivered<'a> {
     pub judged: &'a Judged,
     /// Policy data's notification routes, if any.
     pub notifications: Option<&'a Notifications>,
+    /// Policy data's label allowlist for the published series, if any.
+    pub cardinality: Option<&'a crate::policy::cardinality::CardinalityPolicy>,
     /// What the reader must know before the verdict ([`super::RunOptions::caveat`]): the
     /// first sentence of the GitHub report.
     pub caveat: Option<&'a str>,
@@ -146,7 +148,7 @@ pub fn deliver(outputs: &Outputs, run: &Delivered<'_>) -> Vec<Delivery> {
     let judged = run.judged;
     let mut out = Vec::new();
     if let (Some(p), Some(summary)) = (&outputs.prometheus, &judged.summary) {
-        out.push(publish_summary(p, summary, run.run_id, Some(judged.outcome.as_str())));
+        out.push(publish_summary(p, summary, run.run_id, Some(judged.outcome.as_str()), run.cardinality));
     }
     if let Some(g) = &outputs.grafana {
         out.push(annotate_run(g, run));
@@ -174,11 +176,24 @@ pub fn deliver(outputs: &Outputs, run: &Delivered<'_>) -> Vec<Delivery> {
 }
 
 /// Remote-writes the summary's series (a handful per phase and group).
-pub fn publish_summary(p: &Prometheus, summary: &RunSummary, run_id: &str, outcome: Option<&str>) -> Delivery {
+pub fn publish_summary(
+    p: &Prometheus,
+    summary: &RunSummary,
+    run_id: &str,
+    outcome: Option<&str>,
+    cardinality: Option<&crate::policy::cardinality::CardinalityPolicy>,
+) -> Delivery {
     let rw = &p.remote_write;
     let shown = crate::prom::remote_write::redact_url(&rw.url);
-    let published =
-        crate::prom::publish::publish_summary(&rw.url, rw.tenant.as_deref(), rw.auth.clone(), summary, run_id, outcome);
+    let published = crate::prom::publish::publish_summary(
+        &rw.url,
+        rw.tenant.as_deref(),
+        rw.auth.clone(),
+        summary,
+        run_id,
+        outcome,
+        cardinality,
+    );
     match published {
         Ok(n) => Delivery {
             done: vec![format!("published {n} summary series to {shown}")],

@@ -93,6 +93,12 @@ impl TagSpec {
         self.group_slots.get(i).copied().unwrap_or(SLOT_GROUP + i)
     }
 
+    /// The slot of a run-level tag ([`METADATA_TAGS`]) written as sample metadata instead
+    /// (the cardinality policy keeps it off k6's live labels).
+    pub fn metadata_slot(&self, key: &[u8]) -> Option<usize> {
+        METADATA_TAGS.iter().position(|t| t.as_bytes() == key).map(|i| SLOT_METADATA + i)
+    }
+
     /// The slot of tag `key`, if k6gate reads it.
     #[inline]
     pub fn slot(&self, key: &[u8]) -> Option<usize> {

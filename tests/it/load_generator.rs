@@ -39,6 +39,7 @@ fn open_run(rate: u32, max_vus: u32) -> RunSummary {
             deployment_version: "v1.0.0".into(),
             test_date: "2026-11-28".into(),
         },
+        live_labels: None,
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -181,24 +181,26 @@ fn a_remote_write_that_goes_nowhere_is_reported() {
     assert!(published(&recorded.notes), "{:?}", recorded.notes);
 }
 
+/// A copy of the shipped policies in `dir` whose `data/cardinality.yaml` has `from` replaced by
+/// `to` (which must be there); returns the policies directory and that file.
+fn policies_with(dir: &std::path::Path, from: &str, to: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let policies = dir.join("policies");
+    let mut copy = std::process::Command::new("cp");
+    copy.arg("-r").arg(crate::support::root().join("policies")).arg(&policies);
+    assert!(copy.status().unwrap().success());
+    let file = policies.join("data/cardinality.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", file.display());
+    std::fs::write(&file, text.replace(from, to)).unwrap();
+    (policies, file)
+}
+
 #[test]
 #[ignore = "full tier: needs k6 and prometheus"]
 fn a_run_over_its_series_budget_is_refused_before_k6_starts_and_writes_no_series() {
     let rw = RemoteWrite { url: format!("{}/api/v1/write", prometheus()), ..Default::default() };
     let dir = tempfile::tempdir().unwrap();
-    let policies = dir.path().join("policies");
-    assert!(
-        std::process::Command::new("cp")
-            .arg("-r")
-            .arg(crate::support::root().join("policies"))
-            .arg(&policies)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let file = policies.join("data/cardinality.yaml");
-    let text = std::fs::read_to_string(&file).unwrap().replace("default: 5000", "default: 100");
-    std::fs::write(&file, text).unwrap();
+    let (policies, file) = policies_with(dir.path(), "default: 5000", "default: 100");
     let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
     let state = dir.path().join("state");
     let mut opts = options(&state, target.port(), Some(rw));
@@ -232,19 +234,7 @@ fn a_run_over_its_series_budget_is_refused_before_k6_starts_and_writes_no_series
 fn without_per_run_live_labels_live_series_carry_none_and_the_check_still_finds_the_run() {
     let rw = RemoteWrite { url: format!("{}/api/v1/write", prometheus()), ..Default::default() };
     let dir = tempfile::tempdir().unwrap();
-    let policies = dir.path().join("policies");
-    assert!(
-        std::process::Command::new("cp")
-            .arg("-r")
-            .arg(crate::support::root().join("policies"))
-            .arg(&policies)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let file = policies.join("data/cardinality.yaml");
-    let text = std::fs::read_to_string(&file).unwrap().replace("live: [testid, deployment_version]", "live: []");
-    std::fs::write(&file, text).unwrap();
+    let (policies, _) = policies_with(dir.path(), "live: [testid, deployment_version]", "live: []");
     let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
     let state = dir.path().join("state");
     let mut opts = options(&state, target.port(), Some(rw));

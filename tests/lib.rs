@@ -17,6 +17,7 @@ mod grafana_annotate;
 mod grafana_generate;
 mod history;
 mod history_backends;
+mod history_queries;
 mod html_report;
 mod it;
 mod layering;

@@ -23,6 +23,7 @@ mod it;
 mod layering;
 mod live_metrics;
 mod notify;
+mod one_year;
 mod policy_base;
 mod prom_publish;
 mod props;

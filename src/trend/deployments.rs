@@ -157,9 +157,9 @@ pub struct Selection<'a> {
     pub group: Option<&'a str>,
 }
 
-impl Selection<'_> {
+impl<'a> Selection<'a> {
     /// The phases the store should read for this selection.
-    pub fn phases(&self) -> Vec<&str> {
+    pub fn phases(&self) -> Vec<&'a str> {
         match self.phase {
             Some(p) => vec![p],
             None => vec![STEADY_STATE, WHOLE_RUN],

@@ -6,7 +6,9 @@
 //! times), what it measured (the RunSummary) and what the gate said (the verdict and its
 //! outcome). Summaries and verdicts are kept as the JSON documents they are: this module never
 //! reads inside them, so their schemas evolve without a migration here, and it depends on
-//! neither `summary` nor `policy`.
+//! neither `summary`'s RunSummary nor `policy`. Beside them, each decided run's compact record
+//! ([`Records`]: `summary::digest` rows, the one type it takes from `summary`), given by the
+//! caller, is what historical queries read.
 //!
 //! Storage sits behind [`RunStore`], with two backends that answer alike (the tests run the
 //! same cases on both): [`SqliteStore`], the embedded default, and [`RemoteStore`], the

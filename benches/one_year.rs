@@ -1,7 +1,7 @@
 //! The one-year simulation (issue 13): `bench/one-year.sh` runs it in a release build and
 //! prints the numbers the README quotes. See `tests/support/one_year.rs` for what it does.
 //!
-//! `cargo bench --bench one_year -- [--scale S] [--weeks N] [--tests N] [--dir DIR]`
+//! `cargo bench --bench one_year -- [--scale S] [--weeks N] [--tests N] [--prune-every-days N] [--dir DIR]`
 
 #[path = "../tests/support/synthetic.rs"]
 mod synthetic;
@@ -28,6 +28,9 @@ fn main() {
     }
     if let Some(t) = value("--tests").and_then(|s| s.parse().ok()) {
         cfg.tests = t;
+    }
+    if let Some(d) = value("--prune-every-days").and_then(|s| s.parse().ok()) {
+        cfg.prune_every_days = d;
     }
     eprintln!(
         "simulating {} week(s) x {} deployment(s) x {} test(s) in {}",

@@ -1,7 +1,7 @@
 //! The one-year simulation (issue 13): `bench/one-year.sh` runs it in a release build and
 //! prints the numbers the README quotes. See `tests/support/one_year.rs` for what it does.
 //!
-//! `cargo bench --bench one_year -- [--scale S] [--weeks N] [--tests N] [--prune-every-days N] [--dir DIR]`
+//! `cargo bench --bench one_year -- [--scale S] [--weeks N] [--tests N] [--prune-every-days N] [--dir DIR] [--measure-only]`
 
 #[path = "../tests/support/synthetic.rs"]
 mod synthetic;
@@ -39,6 +39,13 @@ fn main() {
         cfg.tests,
         dir.display()
     );
+    if args.iter().any(|a| a == "--measure-only") {
+        // The store a simulation left: measure it again without simulating.
+        let mut report = one_year::Report::default();
+        one_year::measure(&cfg, &dir.join("history.db"), &mut report, |_| f64::NAN);
+        println!("{}", one_year::render(&cfg, &report));
+        return;
+    }
     let started = std::time::Instant::now();
     let report = one_year::simulate(&cfg, |week, r| {
         if week % 4 == 0 {

@@ -707,44 +707,61 @@ fn read_digest_row(row: &Row<'_>) -> rusqlite::Result<DigestRow> {
 impl super::records::Records for SqliteStore {
     fn digest_runs(&self, q: &DigestQuery<'_>) -> Result<Vec<DigestRun>, HistoryError> {
         // One statement per shape, so each is planned once on its index: a version's runs
-        // through `runs_by_version`, a time range through `runs_by_test`.
-        let sql = match q.version {
-            Some(_) => {
-                "SELECT id, started_at_ns, deployment_version, git_branch, outcome FROM runs \
-                 WHERE test = ?1 AND environment = ?2 AND deployment_version = ?3 AND started_at_ns >= ?4 \
-                 ORDER BY started_at_ns, id"
-            }
-            None => {
-                "SELECT id, started_at_ns, deployment_version, git_branch, outcome FROM runs \
-                 WHERE test = ?1 AND environment = ?2 AND ?3 IS NULL AND started_at_ns >= ?4 \
-                 ORDER BY started_at_ns, id"
-            }
+        // through `runs_by_version`, a time range through `runs_by_test`; each run's rows by
+        // the primary key, in the same pass.
+        let runs_of = match q.version {
+            Some(_) => "r.deployment_version = ?3",
+            None => "?3 IS NULL",
         };
+        let sql = format!(
+            "SELECT r.id, r.started_at_ns, r.deployment_version, r.git_branch, r.outcome, \
+             EXISTS (SELECT 1 FROM run_digest x WHERE x.run_id = r.id) AS has_digest, \
+             d.phase, d.grp, d.duration_s, d.requests, d.requests_per_s, d.failed, d.error_rate, d.p50_ms, d.p95_ms, \
+             d.p99_ms, d.mean_ms, d.max_ms, d.iterations_per_s \
+             FROM runs r LEFT JOIN run_digest d ON d.run_id = r.id AND d.phase IN (?5, ?6) \
+             AND (?7 IS NULL OR d.grp = ?7) \
+             WHERE r.test = ?1 AND r.environment = ?2 AND {runs_of} AND r.started_at_ns >= ?4 \
+             ORDER BY r.started_at_ns, r.id, d.phase, d.grp"
+        );
         let since = q.since_ns.unwrap_or(i64::MIN);
-        let mut stmt = self.conn.prepare_cached(sql).at(&self.path)?;
-        let runs = stmt
-            .query_map(params![q.test, q.environment, q.version, since], |r| {
-                Ok(DigestRun {
-                    run_id: r.get(0)?,
-                    started_at_ns: r.get(1)?,
-                    deployment_version: r.get(2)?,
-                    git_branch: r.get(3)?,
-                    outcome: r.get(4)?,
-                    has_digest: false,
-                    rows: Vec::new(),
-                })
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .at(&self.path)?;
-        let mut any =
-            self.conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM run_digest WHERE run_id = ?1)").at(&self.path)?;
-        let mut out = Vec::with_capacity(runs.len());
-        for mut run in runs {
-            for phase in q.phases {
-                run.rows.extend(read_digest(&self.conn, &run.run_id, Some(phase), q.group).at(&self.path)?);
+        let mut out: Vec<DigestRun> = Vec::new();
+        // More than two phases: one pass per pair.
+        let mut pairs: Vec<(Option<&str>, Option<&str>)> =
+            q.phases.chunks(2).map(|c| (c.first().copied(), c.get(1).copied())).collect();
+        if pairs.is_empty() {
+            // No phase wanted: the runs alone.
+            pairs.push((None, None));
+        }
+        for pair in pairs {
+            let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
+            let mut rows =
+                stmt.query(params![q.test, q.environment, q.version, since, pair.0, pair.1, q.group]).at(&self.path)?;
+            let mut at = 0;
+            while let Some(row) = rows.next().at(&self.path)? {
+                let id: String = row.get(0).at(&self.path)?;
+                // Runs come in the same order on every pass.
+                let index = match out.iter().skip(at).position(|r| r.run_id == id) {
+                    Some(i) => at + i,
+                    None => {
+                        out.push(DigestRun {
+                            run_id: id,
+                            started_at_ns: row.get(1).at(&self.path)?,
+                            deployment_version: row.get(2).at(&self.path)?,
+                            git_branch: row.get(3).at(&self.path)?,
+                            outcome: row.get(4).at(&self.path)?,
+                            has_digest: row.get(5).at(&self.path)?,
+                            rows: Vec::new(),
+                        });
+                        out.len() - 1
+                    }
+                };
+                at = index;
+                if row.get::<_, Option<String>>("phase").at(&self.path)?.is_some()
+                    && let Some(run) = out.get_mut(index)
+                {
+                    run.rows.push(read_digest_row(row).at(&self.path)?);
+                }
             }
-            run.has_digest = !run.rows.is_empty() || any.query_row([&run.run_id], |r| r.get(0)).at(&self.path)?;
-            out.push(run);
         }
         Ok(out)
     }

@@ -82,7 +82,7 @@ pub struct Report {
     pub bytes_without_tiers: u64,
     /// The SQLite file (with its WAL checkpointed) after the last prune.
     pub bytes_with_tiers: u64,
-    /// The same file after VACUUM (free pages returned).
+    /// The pages in use: the file after VACUUM (free pages returned).
     pub bytes_with_tiers_vacuumed: u64,
     pub summary_bytes_fresh: u64,
     pub prunes: u32,
@@ -383,16 +383,41 @@ pub fn simulate(cfg: &Config, mut progress: impl FnMut(u32, &Report)) -> Report 
     report.record_seconds = record_t.elapsed().as_secs_f64() - prune_t;
     drop(store);
 
-    // The size with tiers: the file after a checkpoint, then after VACUUM.
+    let fresh = |test: usize| {
+        first_k[test]
+            .map(|k| {
+                let mut json = bases[test].json.clone();
+                scale(&mut json, k, gamma().powi(k));
+                let s: RunSummary = serde_json::from_value(json).expect("summary");
+                whole_run_sketch(&s).and_then(|s| s.quantile(0.99)).unwrap_or(f64::NAN)
+            })
+            .unwrap_or(f64::NAN)
+    };
+    measure(cfg, &db, &mut report, fresh);
+    report
+}
+
+/// The measurements on a store the simulation left (`--measure-only` re-runs them): sizes,
+/// the first runs' P99, the timed questions. `fresh` gives a test's first run's P99 from its
+/// fresh sketch (NaN when unknown).
+pub fn measure(cfg: &Config, db: &Path, report: &mut Report, fresh: impl Fn(usize) -> f64) {
+    // The size with tiers: the file after a checkpoint, and the pages in use (what VACUUM
+    // would leave; VACUUM itself needs as much free disk again).
     {
-        let conn = rusqlite::Connection::open(&db).expect("open");
-        conn.pragma_update(None, "wal_checkpoint", "TRUNCATE").ok();
+        let conn = rusqlite::Connection::open(db).expect("open");
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).ok();
+        let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0)).unwrap_or(0);
+        let used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+        report.bytes_with_tiers_vacuumed = used.unsigned_abs();
+        if report.runs == 0 {
+            report.runs =
+                conn.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0)).unwrap_or(0).unsigned_abs();
+        }
     }
-    report.bytes_with_tiers = file_bytes(&db);
+    report.bytes_with_tiers = file_bytes(db);
 
     // The P99 of each test's first run after the year, against its fresh value.
-    let store = SqliteStore::open(&db).expect("the store opens");
+    let store = SqliteStore::open(db).expect("the store opens");
     for test in [0, 1.min(cfg.tests - 1)] {
         let name = test_name(test);
         let runs = store
@@ -413,22 +438,13 @@ pub fn simulate(cfg: &Config, mut progress: impl FnMut(u32, &Report)) -> Report 
         let stored: RunSummary =
             store.get_run(&first.run_id).expect("run").summary_as().expect("summary").expect("a RunSummary");
         let after = whole_run_sketch(&stored).and_then(|s| s.quantile(0.99)).unwrap_or(f64::NAN);
-        // Fresh: the same run's summary as it was recorded, rebuilt from its base and factor.
-        let fresh_sketch = first_k[test]
-            .map(|k| {
-                let mut json = bases[test].json.clone();
-                scale(&mut json, k, gamma().powi(k));
-                let s: RunSummary = serde_json::from_value(json).expect("summary");
-                whole_run_sketch(&s).and_then(|s| s.quantile(0.99)).unwrap_or(f64::NAN)
-            })
-            .unwrap_or(f64::NAN);
-        report.p99_checks.push((name, first.run_id.clone(), record_p99, fresh_sketch, after));
+        report.p99_checks.push((name, first.run_id.clone(), record_p99, fresh(test), after));
     }
     drop(store);
-
     // The historical questions, timed as the CLI answers them: open the store, read the
     // records, build the answer.
     let name = test_name(1.min(cfg.tests - 1));
+    let deployments = cfg.weeks * cfg.deployments_per_week;
     let mid = deployments / 2;
     let from = format!("v1.{}.{}", mid / cfg.deployments_per_week, mid % cfg.deployments_per_week);
     let to_d = mid + 1;
@@ -438,7 +454,7 @@ pub fn simulate(cfg: &Config, mut progress: impl FnMut(u32, &Report)) -> Report 
     let mut trend_times = Vec::new();
     for _ in 0..cfg.repeats {
         let t = Instant::now();
-        let store = SqliteStore::open(&db).expect("open");
+        let store = SqliteStore::open(db).expect("open");
         let read = |version: &str| {
             store
                 .digest_runs(&DigestQuery {
@@ -469,7 +485,7 @@ pub fn simulate(cfg: &Config, mut progress: impl FnMut(u32, &Report)) -> Report 
         };
 
         let t = Instant::now();
-        let store = SqliteStore::open(&db).expect("open");
+        let store = SqliteStore::open(db).expect("open");
         let runs = store
             .digest_runs(&DigestQuery {
                 test: &name,
@@ -494,14 +510,6 @@ pub fn simulate(cfg: &Config, mut progress: impl FnMut(u32, &Report)) -> Report 
     }
     report.compare_ms = median(compare_times);
     report.trend_ms = median(trend_times);
-
-    {
-        let conn = rusqlite::Connection::open(&db).expect("open");
-        conn.execute_batch("VACUUM").expect("vacuum");
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).ok();
-    }
-    report.bytes_with_tiers_vacuumed = file_bytes(&db);
-    report
 }
 
 /// The report as the README shows it.
@@ -523,7 +531,7 @@ pub fn render(cfg: &Config, r: &Report) -> String {
     ));
     out.push_str(&format!(
         "  size without tiers (documents and records as recorded): {:.1} MiB\n  size with tiers (history.db): \
-         {:.1} MiB; after VACUUM {:.1} MiB\n",
+         {:.1} MiB, of which in use (what VACUUM leaves) {:.1} MiB\n",
         mib(r.bytes_without_tiers),
         mib(r.bytes_with_tiers),
         mib(r.bytes_with_tiers_vacuumed)

@@ -28,8 +28,10 @@ const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 /// in `src/cli` and hands the rows back. A row goes with its run (`ON DELETE CASCADE`).
 /// The sketch stays in the summary: the rows hold numbers only.
 ///
-/// `runs_by_version` finds a deployment's runs without a scan; the rows' primary key reaches
-/// one phase and group of a run directly.
+/// `runs_by_version` finds a deployment's runs without a scan, `runs_by_time` a test's runs
+/// since a time; both cover the columns the queries read, so a year of runs is read without
+/// touching the run rows (each on its own pages, beside its summary). The rows' primary key
+/// reaches one phase and group of a run directly.
 const V5: &str = "
 CREATE TABLE run_digest (
     run_id           TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
@@ -49,7 +51,8 @@ CREATE TABLE run_digest (
     PRIMARY KEY (run_id, phase, grp)
 ) STRICT, WITHOUT ROWID;
 
-CREATE INDEX runs_by_version ON runs (test, environment, deployment_version, started_at_ns);
+CREATE INDEX runs_by_version ON runs (test, environment, deployment_version, started_at_ns, id, git_branch, outcome);
+CREATE INDEX runs_by_time ON runs (test, environment, started_at_ns, id, deployment_version, git_branch, outcome);
 ";
 
 /// Version 4: the `inconclusive` outcome (a run whose load generator was saturated: judged,

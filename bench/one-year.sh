@@ -14,6 +14,7 @@
 #   K6GATE_STATE_DIR=target/one-year target/release/k6gate history trend --test service-01 --env staging
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p target/one-year
 cargo bench --bench one_year -- "$@" | tee target/one-year/report.txt
 
 bin="${CARGO_TARGET_DIR:-target}/release/k6gate"

@@ -80,6 +80,8 @@ fn record(store: &Store, state: &Path, test: &str, days: i64, outcome: Outcome, 
             summary: decided.then(golden_summary),
             verdict: decided.then(|| to_raw_value(&serde_json::json!({"outcome": outcome.as_str()})).unwrap()),
             problem: (!decided).then(|| "k6 exited 107".into()),
+            // As `run` records it: the compact record of its summary.
+            digest: if decided { rows(&serde_json::from_str(golden_summary().get()).unwrap()) } else { Vec::new() },
             ..NewRun::default()
         })
         .unwrap();
@@ -249,6 +251,42 @@ fn an_archived_copy_with_finer_series_is_the_same_run() {
 /// Runs as JSON, by id (every field, the documents included).
 fn dump(store: &Store, ids: &[&String]) -> Vec<serde_json::Value> {
     ids.iter().map(|id| serde_json::to_value(store.get_run(id).unwrap()).unwrap()).collect()
+}
+
+/// A run archived before k6gate kept compact records comes back with one, made from its
+/// summary as `history backfill` would, so `history compare` and `trend` see it at once.
+#[test]
+fn a_run_archived_without_its_compact_record_is_imported_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, bucket) = (dir.path().join("state"), dir.path().join("archive"));
+    let store = local(&state);
+    let old = store
+        .record_run(&NewRun {
+            test: "search".into(),
+            environment: "staging".into(),
+            outcome: Outcome::Pass,
+            started_at_ns: NOW - 400 * DAY,
+            finished_at_ns: Some(NOW - 400 * DAY + 1),
+            git_branch: Some("main".into()),
+            summary: Some(golden_summary()),
+            verdict: Some(to_raw_value(&serde_json::json!({"outcome": "pass"})).unwrap()),
+            ..NewRun::default()
+        })
+        .unwrap();
+    assert!(store.get_run(&old).unwrap().digest.is_empty());
+    let a = archive_at(&bucket);
+    archive(&store, "test", &rules().retention, &a, Selection::default(), NOW, false).unwrap();
+    let into = local(&dir.path().join("into"));
+    assert_eq!(
+        import(&a, &into, "into", &ImportFilter::default(), false).unwrap().imported,
+        std::slice::from_ref(&old)
+    );
+    let key = |r: k6gate::summary::digest::DigestRow| (r.phase, r.group, r.p95_ms);
+    let mut want: Vec<_> = rows(&serde_json::from_str(golden_summary().get()).unwrap()).into_iter().map(key).collect();
+    let mut got: Vec<_> = into.get_run(&old).unwrap().digest.into_iter().map(key).collect();
+    want.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    got.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(got, want);
 }
 
 #[test]

@@ -7,9 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use k6gate::history::{
-    Attempt, HistoryConfig, HistoryError, Holder, Leases, NewRun, Outcome, RemoteConfig, RemoteStore, RunFilter,
-    RunStore, SqliteStore, Store,
+    Attempt, DigestQuery, HistoryConfig, HistoryError, Holder, Leases, NewRun, Outcome, Prune, Records, RemoteConfig,
+    RemoteStore, RunFilter, RunStore, SqliteStore, Store,
 };
+use k6gate::summary::digest::{DigestRow, STEADY_STATE, TOTAL, WHOLE_RUN};
 use object_store::memory::InMemory;
 use serde_json::value::to_raw_value;
 
@@ -115,7 +116,141 @@ on_every_backend!(
     a_baseline_that_goes_missing_fails_closed,
     runs_keep_who_triggered_them,
     one_lease_per_environment,
+    records_are_kept_with_the_run_and_reach_other_machines,
+    records_follow_retention,
+    backfill_adds_the_records_of_older_runs,
 );
+
+/// A record row of `phase` and `group` with P95 `p95`.
+fn row(phase: &str, group: &str, p95: f64) -> DigestRow {
+    DigestRow {
+        phase: phase.into(),
+        group: group.into(),
+        duration_s: 300.0,
+        requests: 30_000,
+        requests_per_s: 100.0,
+        failed: 30,
+        error_rate: Some(0.001),
+        p50_ms: Some(p95 / 3.0),
+        p95_ms: Some(p95),
+        p99_ms: Some(p95 * 1.5),
+        mean_ms: Some(p95 / 2.5),
+        max_ms: Some(p95 * 4.0),
+        iterations_per_s: (group == TOTAL).then_some(20.0),
+        sketch: None,
+    }
+}
+
+fn rows(p95: f64) -> Vec<DigestRow> {
+    vec![
+        row(STEADY_STATE, TOTAL, p95),
+        row(STEADY_STATE, "name=/checkout", p95 * 2.0),
+        row(WHOLE_RUN, TOTAL, p95 * 1.1),
+        row(WHOLE_RUN, "name=/checkout", p95 * 2.2),
+    ]
+}
+
+fn versioned(version: &str, minutes: i64, p95: f64) -> NewRun {
+    NewRun {
+        deployment_version: Some(version.into()),
+        digest: rows(p95),
+        ..run("staging", "main", Outcome::Pass, minutes)
+    }
+}
+
+fn query<'a>(version: Option<&'a str>, group: Option<&'a str>) -> DigestQuery<'a> {
+    DigestQuery {
+        test: "checkout",
+        environment: "staging",
+        version,
+        since_ns: None,
+        phases: &[STEADY_STATE, WHOLE_RUN],
+        group,
+    }
+}
+
+fn p95s(store: &Store, version: Option<&str>) -> Vec<(String, Option<f64>)> {
+    store
+        .digest_runs(&query(version, Some(TOTAL)))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.run_id, r.rows.iter().find(|x| x.phase == STEADY_STATE).and_then(|x| x.p95_ms)))
+        .collect()
+}
+
+fn records_are_kept_with_the_run_and_reach_other_machines(b: Backend) {
+    let f = Fixture::new(b);
+    let a = f.store.record_run(&versioned("v1.2.2", 0, 100.0)).unwrap();
+    let b2 = f.store.record_run(&versioned("v1.2.3", 10, 120.0)).unwrap();
+    let c = f.store.record_run(&versioned("v1.2.3", 20, 125.0)).unwrap();
+    f.store
+        .record_run(&NewRun { deployment_version: Some("v1.2.3".into()), ..run("staging", "main", Outcome::Error, 30) })
+        .unwrap();
+    // A version's runs, oldest first, with the rows asked for and nothing else.
+    let runs = f.store.digest_runs(&query(Some("v1.2.3"), None)).unwrap();
+    assert_eq!(runs.len(), 3, "every run of the version is listed, the errored one too");
+    assert_eq!((runs[0].run_id.as_str(), runs[1].run_id.as_str()), (b2.as_str(), c.as_str()));
+    assert_eq!(runs[0].rows, rows(120.0), "the rows as recorded");
+    assert!(runs[0].has_digest && !runs[2].has_digest && runs[2].outcome == Outcome::Error);
+    let totals = f.store.digest_runs(&query(Some("v1.2.3"), Some(TOTAL))).unwrap();
+    assert!(totals[0].rows.iter().all(|r| r.group == TOTAL) && totals[0].rows.len() == 2);
+    assert_eq!(p95s(&f.store, Some("v1.2.2")), [(a.clone(), Some(100.0))]);
+    assert!(f.store.digest_runs(&query(Some("v9"), None)).unwrap().is_empty());
+    // A time range (the trend) instead of a version.
+    let since = DigestQuery { since_ns: Some(T0 + 5 * MINUTE), ..query(None, Some(TOTAL)) };
+    assert_eq!(f.store.digest_runs(&since).unwrap().len(), 3);
+    assert_eq!(f.store.get_run(&a).unwrap().digest, rows(100.0), "get_run carries the record");
+    if !matches!(b, Backend::Sqlite) {
+        // Another machine's empty cache gets the rows from the run objects.
+        let other = f.elsewhere("cache-b");
+        assert_eq!(p95s(&other, Some("v1.2.3")), p95s(&f.store, Some("v1.2.3")));
+        assert_eq!(other.get_run(&c).unwrap().digest, rows(125.0));
+    }
+}
+
+fn records_follow_retention(b: Backend) {
+    let f = Fixture::new(b);
+    let kept = f.store.record_run(&versioned("v1", 0, 100.0)).unwrap();
+    let gone = f.store.record_run(&versioned("v1", 10, 110.0)).unwrap();
+    // Coarser series: a new summary, the same record.
+    let coarse = to_raw_value(&serde_json::json!({"coarsened": true})).unwrap();
+    f.store.replace_summary(&kept, &coarse).unwrap();
+    f.store.delete_run(&gone).unwrap();
+    assert_eq!(p95s(&f.store, Some("v1")), [(kept.clone(), Some(100.0))]);
+    if let Backend::Sqlite = b {
+        let conn = rusqlite::Connection::open(f.dir.path().join("local/history.db")).unwrap();
+        let left: i64 =
+            conn.query_row("SELECT COUNT(*) FROM run_digest WHERE run_id = ?1", [&gone], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0, "the deleted run's rows went with it");
+    } else {
+        let other = f.elsewhere("cache-b");
+        assert_eq!(p95s(&other, Some("v1")), [(kept.clone(), Some(100.0))], "the rewritten object kept its rows");
+    }
+}
+
+fn backfill_adds_the_records_of_older_runs(b: Backend) {
+    let f = Fixture::new(b);
+    // Recorded without rows (before schema 5, or by a caller that had none).
+    let old = f
+        .store
+        .record_run(&NewRun { deployment_version: Some("v1".into()), ..run("staging", "main", Outcome::Pass, 0) })
+        .unwrap();
+    f.store.record_run(&run("staging", "main", Outcome::Error, 1)).unwrap();
+    let new = f.store.record_run(&versioned("v1", 2, 90.0)).unwrap();
+    assert_eq!(f.store.runs_without_digest().unwrap(), std::slice::from_ref(&old), "only decided runs need a record");
+    let listed = f.store.digest_runs(&query(Some("v1"), Some(TOTAL))).unwrap();
+    assert!(!listed[0].has_digest && listed[1].has_digest && listed[1].run_id == new);
+    f.store.put_digest(&old, &rows(80.0)).unwrap();
+    assert!(f.store.runs_without_digest().unwrap().is_empty());
+    assert_eq!(p95s(&f.store, Some("v1")), [(old.clone(), Some(80.0)), (new.clone(), Some(90.0))]);
+    assert!(matches!(
+        f.store.put_digest("20200101-000000-0000", &rows(1.0)).unwrap_err(),
+        HistoryError::NotFound { .. }
+    ));
+    if !matches!(b, Backend::Sqlite) {
+        assert_eq!(p95s(&f.elsewhere("cache-b"), Some("v1")), p95s(&f.store, Some("v1")), "the object was rewritten");
+    }
+}
 
 fn the_baseline_is_the_latest_passing_run_on_the_default_branch(b: Backend) {
     let f = Fixture::new(b);

@@ -594,3 +594,84 @@ fn live_series_that_never_arrive_are_polled_five_times_then_explained() {
     );
     assert!(why.contains("--web.enable-remote-write-receiver"), "{why}");
 }
+
+/// The README's PromQL recipe ("The same comparison from Prometheus/Mimir") against what
+/// `history compare` answers from the records of the same runs: the geometric mean of each
+/// version's decided runs' steady-state P95, the change in %, and an inconclusive run (verdict
+/// `none`) left out on both sides.
+#[test]
+#[ignore = "full tier: needs prometheus"]
+fn the_readme_recipe_gives_the_p95_history_compare_gives() {
+    use k6gate::history::{DigestQuery, NewRun, Outcome, Records, RunStore, SqliteStore};
+    use k6gate::summary::digest;
+    use k6gate::trend::deployments::{Selection, compare_versions};
+
+    let test_name = format!("checkout-recipe-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("history.db")).unwrap();
+    let runs = [
+        (base_a(), "v1.2.2", Outcome::Pass),
+        (slow(), "v1.2.2", Outcome::Warn),
+        (slow(), "v1.2.3", Outcome::Fail),
+        (base_a(), "v1.2.3", Outcome::Pass),
+        (base_a(), "v1.2.3", Outcome::Inconclusive),
+    ];
+    let mut at = 0;
+    let mut environment = String::new();
+    for (i, (summary, version, outcome)) in runs.into_iter().enumerate() {
+        let mut s = summary.clone();
+        s.metadata.test_name = Some(test_name.clone());
+        s.metadata.deployment_version = Some(version.to_string());
+        environment = s.metadata.environment.clone().unwrap();
+        let id = run_id(&format!("recipe-{i}"));
+        let series = publish::series(&s, &id, Some(outcome.as_str())).unwrap();
+        publish::publish(&write_url(), None, &series, &WriteOptions::default()).unwrap();
+        at = at.max(publish::end_time_ms(&s).unwrap() + 1000);
+        store
+            .record_run(&NewRun {
+                test: test_name.clone(),
+                environment: environment.clone(),
+                outcome,
+                started_at_ns: i as i64 * 1_000_000_000,
+                deployment_version: Some(version.to_string()),
+                summary: Some(serde_json::value::to_raw_value(&s).unwrap()),
+                verdict: Some(serde_json::value::to_raw_value(&serde_json::json!({})).unwrap()),
+                digest: digest::rows(&s),
+                ..NewRun::default()
+            })
+            .unwrap();
+    }
+    let read = |version: &str| {
+        store
+            .digest_runs(&DigestQuery {
+                test: &test_name,
+                environment: &environment,
+                version: Some(version),
+                since_ns: None,
+                phases: &["steady-state"],
+                group: Some(""),
+            })
+            .unwrap()
+    };
+    let (a, b) = (read("v1.2.2"), read("v1.2.3"));
+    let c = compare_versions(&test_name, &environment, ("v1.2.2", &a), ("v1.2.3", &b), Selection::default()).unwrap();
+    let p95 = &c.groups[0].p95_ms;
+
+    let geo_by = |version: &str, by: &str| {
+        format!(
+            r#"exp(avg by ({by}) (ln(last_over_time(k6gate_run_latency_p95_seconds{{test_name="{test_name}", environment="{environment}", test_stage="steady-state", group="all", deployment_version="{version}", verdict=~"pass|warn|fail"}}[365d]))))"#
+        )
+    };
+    let geo = |version: &str| geo_by(version, "test_name, environment, deployment_version");
+    for (version, k6gate_ms) in [("v1.2.2", p95.from.unwrap()), ("v1.2.3", p95.to.unwrap())] {
+        let prom_s = only_value(&query(&geo(version), at));
+        assert!((prom_s * 1000.0 / k6gate_ms - 1.0).abs() < 1e-9, "{version}: {prom_s} s vs {k6gate_ms} ms");
+    }
+    let change = format!(
+        "100 * ({} / on (test_name, environment) {} - 1)",
+        geo_by("v1.2.3", "test_name, environment"),
+        geo_by("v1.2.2", "test_name, environment")
+    );
+    let prom_change = only_value(&query(&change, at));
+    assert!((prom_change - p95.change_pct.unwrap()).abs() < 1e-6, "{prom_change} vs {:?}", p95.change_pct);
+}

@@ -114,25 +114,14 @@ pub fn import<S: RunStore + Prune>(
 }
 
 /// The run to record: the archived record under its own id (the store notes its own version
-/// as the one that recorded it).
+/// as the one that recorded it), with its compact record; runs archived before k6gate kept
+/// one in the record get it from their summary, as `history backfill` would.
 fn new_run(run: &RunRecord) -> NewRun {
-    NewRun {
-        id: Some(run.id.clone()),
-        test: run.test.clone(),
-        environment: run.environment.clone(),
-        outcome: run.outcome,
-        started_at_ns: run.started_at_ns,
-        finished_at_ns: run.finished_at_ns,
-        user: run.user.clone(),
-        host: run.host.clone(),
-        git_branch: run.git_branch.clone(),
-        git_commit: run.git_commit.clone(),
-        deployment_version: run.deployment_version.clone(),
-        run_dir: run.run_dir.clone(),
-        k6_exit_code: run.k6_exit_code,
-        problem: run.problem.clone(),
-        context: run.context.clone(),
-        summary: run.summary.clone(),
-        verdict: run.verdict.clone(),
+    let mut new = NewRun::again(run);
+    if new.digest.is_empty() {
+        if let Some(Ok(summary)) = run.summary_as::<crate::summary::RunSummary>() {
+            new.digest = crate::summary::digest::rows(&summary);
+        }
     }
+    new
 }

@@ -1,11 +1,15 @@
 //! `history`, `history changepoints` and `baseline`.
 
-use super::{BaselineCommand, ChangepointsArgs, DetectionArgs, HistoryArgs, OutputFormat, PruneArgs, Settings};
+use super::{
+    BaselineCommand, ChangepointsArgs, DetectionArgs, HistoryArgs, HistoryCompareArgs, HistoryTrendArgs, OutputFormat,
+    PruneArgs, RecordSelection, Settings, TableFormat,
+};
 use crate::error::{Error, Exit, Result};
-use crate::history::{RunFilter, RunStore};
+use crate::history::{DigestQuery, Records, RunFilter, RunStore};
 use crate::load::open_history;
 use crate::time::format_rfc3339_ms;
 use crate::trend::changepoints::{Measure, Report, Status, detect};
+use crate::trend::deployments::{self, Between, Change, PinMark, Selection, Trend, VersionComparison};
 
 pub fn list(args: &HistoryArgs, s: &Settings) -> Result<Exit> {
     let store = open_history(&s.history())?;
@@ -299,4 +303,265 @@ fn value(m: Measure, v: f64) -> String {
         Measure::ErrorRate => format!("{:.2} %", v * 100.0),
         Measure::RequestsPerS => format!("{v:.1}/s"),
     }
+}
+
+fn selection(args: &RecordSelection) -> Selection<'_> {
+    Selection { phase: args.phase.as_deref(), group: args.group.as_deref() }
+}
+
+/// `history compare --from A --to B`: read from the records only (two index lookups).
+pub fn compare(args: &HistoryCompareArgs, s: &Settings) -> Result<Exit> {
+    let store = open_history(&s.history())?;
+    let select = selection(&args.select);
+    let phases = select.phases();
+    let read = |version: &str| {
+        store.digest_runs(&DigestQuery {
+            test: &args.select.test,
+            environment: &args.select.env,
+            version: Some(version),
+            since_ns: None,
+            phases: &phases,
+            group: select.group,
+        })
+    };
+    let (from, to) = (read(&args.from)?, read(&args.to)?);
+    let c = deployments::compare_versions(
+        &args.select.test,
+        &args.select.env,
+        (&args.from, &from),
+        (&args.to, &to),
+        select,
+    )
+    .map_err(|e| Error::Usage(format!("history compare: {e}")))?;
+    match args.select.format {
+        TableFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&c).map_err(Error::serialize("comparison"))?)
+        }
+        TableFormat::Text => println!("{}", comparison_text(&c, false)),
+        TableFormat::Markdown => println!("{}", comparison_text(&c, true)),
+    }
+    Ok(Exit::Success)
+}
+
+/// `--since`: an RFC 3339 time, a date, or days back from now.
+fn since_ns(since: Option<&str>, now_ns: i64) -> Result<Option<i64>> {
+    let Some(text) = since.map(str::trim) else { return Ok(None) };
+    if let Some(days) = text.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
+        return Ok(Some(now_ns - days * 86_400 * 1_000_000_000));
+    }
+    let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_string() };
+    crate::time::parse_rfc3339_ns(full.as_bytes()).map(Some).ok_or_else(|| {
+        Error::Usage(format!("--since {text:?}: expected an RFC 3339 time, a date (2026-01-31) or days back (90d)"))
+    })
+}
+
+fn measure(name: &str) -> Result<crate::trend::changepoints::Measure> {
+    Ok(match name {
+        "p50" => Measure::P50Ms,
+        "p95" => Measure::P95Ms,
+        "p99" => Measure::P99Ms,
+        "rps" => Measure::RequestsPerS,
+        other => Measure::from_name(other).ok_or_else(|| {
+            Error::Usage(format!("--metric: unknown metric {other:?} (known: p50, p95, p99, error_rate, rps)"))
+        })?,
+    })
+}
+
+/// `history trend`: the metric over the deployments, from the records only.
+pub fn trend(args: &HistoryTrendArgs, s: &Settings) -> Result<Exit> {
+    let metric = measure(&args.metric)?;
+    let since = since_ns(args.since.as_deref(), crate::clock::now_ns())?;
+    let store = open_history(&s.history())?;
+    let select = selection(&args.select);
+    let phases = select.phases();
+    let (test, env) = (&args.select.test, &args.select.env);
+    let runs = store.digest_runs(&DigestQuery {
+        test,
+        environment: env,
+        version: None,
+        since_ns: since,
+        phases: &phases,
+        group: Some(select.group.unwrap_or(crate::summary::digest::TOTAL)),
+    })?;
+    // Reviewed change points mark the trend when there is policy data to read them from.
+    let data_dir = s.global.policies.join("data");
+    let reviews = if data_dir.is_dir() {
+        crate::policy::data::load(&data_dir)?.changepoint_reviews(test, env)
+    } else {
+        Vec::new()
+    };
+    let pins: Vec<PinMark> = store
+        .list_pins(Some(test), Some(env))?
+        .into_iter()
+        .map(|p| PinMark { active: p.invalidated.is_none(), run_id: p.run_id })
+        .collect();
+    let since_text = since.map_or_else(|| "the first run".to_string(), format_rfc3339_ms);
+    let t = deployments::trend(test, env, &runs, metric, select, (&reviews, &pins), &since_text)
+        .map_err(|e| Error::Usage(format!("history trend: {e}")))?;
+    match args.select.format {
+        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&t).map_err(Error::serialize("trend"))?),
+        TableFormat::Text => println!("{}", trend_text(&t, false)),
+        TableFormat::Markdown => println!("{}", trend_text(&t, true)),
+    }
+    Ok(Exit::Success)
+}
+
+/// `history backfill`: the records of runs recorded before them, from their summaries. Read
+/// here, above the store, which never reads inside a summary.
+pub fn backfill(s: &Settings) -> Result<Exit> {
+    let store = open_history(&s.history())?;
+    let ids = store.runs_without_digest()?;
+    let mut done = 0;
+    for id in &ids {
+        let run = store.get_run(id)?;
+        let summary: crate::summary::RunSummary = match run.summary_as() {
+            Some(Ok(summary)) => summary,
+            Some(Err(e)) => {
+                return Err(Error::input(
+                    store.name(),
+                    None,
+                    format!("run {id}: its summary is not a RunSummary this k6gate reads: {e}"),
+                ));
+            }
+            None => continue,
+        };
+        store.put_digest(id, &crate::summary::digest::rows(&summary))?;
+        done += 1;
+    }
+    println!("{}: added the record of {done} run(s) ({} needed one)", store.name(), ids.len());
+    Ok(Exit::Success)
+}
+
+/// A table as text (comfy-table) or Markdown.
+fn grid(header: Vec<&str>, rows: Vec<Vec<String>>, markdown: bool) -> String {
+    if markdown {
+        let mut out = format!("| {} |\n|{}|", header.join(" | "), vec!["---"; header.len()].join("|"));
+        for r in rows {
+            out.push_str(&format!("\n| {} |", r.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | ")));
+        }
+        return out;
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED).set_header(header);
+    for r in rows {
+        t.add_row(r);
+    }
+    t.to_string()
+}
+
+fn group_name(group: &str) -> String {
+    if group.is_empty() { "(all requests)".into() } else { group.to_string() }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"))
+}
+
+fn rate(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.2} %", v * 100.0))
+}
+
+fn pct(c: &Change) -> String {
+    c.change_pct.map_or_else(|| "-".into(), |p| format!("{p:+.1} %"))
+}
+
+fn comparison_text(c: &VersionComparison, markdown: bool) -> String {
+    let heading = format!(
+        "{} in {}: {} ({} run(s)) -> {} ({} run(s)), {} phase",
+        c.test,
+        c.environment,
+        c.from.version,
+        c.from.runs.len(),
+        c.to.version,
+        c.to.runs.len(),
+        c.phase
+    );
+    let mut out = if markdown { format!("### {heading}\n\n") } else { format!("{heading}\n") };
+    let mut rows = Vec::new();
+    for g in &c.groups {
+        for (name, change, fmt) in [
+            ("P50", &g.p50_ms, ms as fn(Option<f64>) -> String),
+            ("P95", &g.p95_ms, ms),
+            ("P99", &g.p99_ms, ms),
+            ("errors", &g.error_rate, rate),
+        ] {
+            rows.push(vec![
+                group_name(&g.group),
+                name.to_string(),
+                fmt(change.from),
+                fmt(change.to),
+                pct(change),
+                change.between.describe(),
+            ]);
+        }
+    }
+    out.push_str(&grid(
+        vec!["group", "metric", &c.from.version, &c.to.version, "change", "between runs (α = 0.05)"],
+        rows,
+        markdown,
+    ));
+    out.push_str(if markdown { "\n\n**Runs**\n\n" } else { "\nRuns:\n" });
+    let mut runs = Vec::new();
+    for side in [&c.from, &c.to] {
+        for (r, counted) in side.runs.iter().map(|r| (r, true)).chain(side.left_out.iter().map(|r| (r, false))) {
+            runs.push(vec![
+                side.version.clone(),
+                r.run_id.clone(),
+                format_rfc3339_ms(r.started_at_ns),
+                r.outcome.to_string(),
+                if counted { ms(r.p95_ms) } else { "left out".into() },
+            ]);
+        }
+    }
+    out.push_str(&grid(vec!["version", "run", "started", "outcome", "P95 (all requests)"], runs, markdown));
+    if c.groups.iter().any(|g| matches!(g.p95_ms.between, Between::Tested { stands_out: true, .. })) {
+        out.push_str("\nA change that stands out is larger than the runs of each version differ among themselves.");
+    }
+    out
+}
+
+fn trend_text(t: &Trend, markdown: bool) -> String {
+    let heading = format!(
+        "{} in {}: {} over {} deployment(s), {} phase, {}",
+        t.test,
+        t.environment,
+        t.metric,
+        t.points.len(),
+        t.phase,
+        group_name(&t.group)
+    );
+    let value = |v: Option<f64>| match t.metric {
+        "error_rate" => rate(v),
+        "requests_per_s" => v.map_or_else(|| "-".into(), |v| format!("{v:.1}/s")),
+        _ => ms(v),
+    };
+    let rows = t
+        .points
+        .iter()
+        .map(|p| {
+            let outcomes: Vec<String> = p.outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect();
+            let marks: Vec<String> = p
+                .marks
+                .iter()
+                .map(|m| match m {
+                    deployments::Mark::ChangePoint { metric, decision, source, .. } => {
+                        format!("change point {metric} {decision:?} ({source})").to_lowercase()
+                    }
+                    deployments::Mark::Pinned { run_id, active } => {
+                        format!("{} baseline {run_id}", if *active { "pinned" } else { "was pinned" })
+                    }
+                })
+                .collect();
+            vec![
+                p.version.clone().unwrap_or_else(|| "(no version)".into()),
+                format_rfc3339_ms(p.first_started_at_ns),
+                value(p.value),
+                p.runs.to_string(),
+                outcomes.join(", "),
+                marks.join("; "),
+            ]
+        })
+        .collect();
+    let table = grid(vec!["version", "first run", t.metric, "runs", "outcomes", "marks"], rows, markdown);
+    if markdown { format!("### {heading}\n\n{table}") } else { format!("{heading}\n{table}") }
 }

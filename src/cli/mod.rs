@@ -313,6 +313,71 @@ pub enum HistoryCommand {
     /// Current baselines, pinned runs and runs a waiver, migration window or reviewed change
     /// point names are kept. Reports the counts and bytes saved.
     Prune(PruneArgs),
+    /// Compare two deployment versions of a test from the runs' compact records: per group
+    /// of the phase, P50/P95/P99 and error rate of each version's decided runs (geometric
+    /// mean and pooled rate over several runs), the change in %, whether it stands out from
+    /// the noise between runs (two runs per side needed), and each run's outcome. Exit 0 =
+    /// answered, 2 = a version without decided runs, a run without a record, or an error.
+    Compare(HistoryCompareArgs),
+    /// A metric over the deployments of a test, in time order: one point per version (its
+    /// decided runs' value, their count, every run's outcome), marking reviewed change points
+    /// (policies/data/changepoints.yaml) and pinned baselines. Reads only the compact records.
+    Trend(HistoryTrendArgs),
+    /// Add the compact record (per phase and group: P50/P95/P99, error rate, duration,
+    /// throughput) to the decided runs recorded before it existed, from their stored
+    /// summaries. `history compare` and `trend` name the runs that need it.
+    Backfill,
+}
+
+/// Which phase and group the historical queries read.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecordSelection {
+    #[arg(long)]
+    pub test: String,
+    #[arg(long)]
+    pub env: String,
+    /// A phase name, steady-state or whole-run (default: steady-state when every run has one,
+    /// else whole-run).
+    #[arg(long)]
+    pub phase: Option<String>,
+    /// One group, as `tag=value` pairs joined by `,` (e.g. `name=/checkout`); "" for all
+    /// requests.
+    #[arg(long)]
+    pub group: Option<String>,
+    #[arg(long, value_enum, default_value_t = TableFormat::Text)]
+    pub format: TableFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryCompareArgs {
+    /// The earlier deployment version.
+    #[arg(long)]
+    pub from: String,
+    /// The later deployment version.
+    #[arg(long)]
+    pub to: String,
+    #[command(flatten)]
+    pub select: RecordSelection,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryTrendArgs {
+    /// p50, p95, p99, error_rate or rps.
+    #[arg(long, default_value = "p95")]
+    pub metric: String,
+    /// Only runs started at or after this: an RFC 3339 time, a date (2026-01-31), or days
+    /// back (90d).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[command(flatten)]
+    pub select: RecordSelection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, clap::Args)]
@@ -721,6 +786,9 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
             Some(HistoryCommand::Sync) => history::sync(s),
             Some(HistoryCommand::Changepoints(cp)) => history::changepoints(cp, s),
             Some(HistoryCommand::Prune(p)) => history::prune(p, s),
+            Some(HistoryCommand::Compare(c)) => history::compare(c, s),
+            Some(HistoryCommand::Trend(t)) => history::trend(t, s),
+            Some(HistoryCommand::Backfill) => history::backfill(s),
             None => history::list(&args, s),
         },
         Command::Archive(args) => archive::run(&args, s),

@@ -129,6 +129,7 @@ mod tests {
             verdict: Some(serde_json::value::to_raw_value(&serde_json::json!({})).unwrap()),
             problem: None,
             context: None,
+            digest: Vec::new(),
         }
     }
 

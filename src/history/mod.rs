@@ -6,7 +6,9 @@
 //! times), what it measured (the RunSummary) and what the gate said (the verdict and its
 //! outcome). Summaries and verdicts are kept as the JSON documents they are: this module never
 //! reads inside them, so their schemas evolve without a migration here, and it depends on
-//! neither `summary` nor `policy`.
+//! neither `summary`'s RunSummary nor `policy`. Beside them, each decided run's compact record
+//! ([`Records`]: `summary::digest` rows, the one type it takes from `summary`), given by the
+//! caller, is what historical queries read.
 //!
 //! Storage sits behind [`RunStore`], with two backends that answer alike (the tests run the
 //! same cases on both): [`SqliteStore`], the embedded default, and [`RemoteStore`], the
@@ -36,6 +38,7 @@ mod lease;
 mod open;
 mod pin;
 mod prune;
+mod records;
 mod remote;
 mod run;
 mod run_id;
@@ -50,6 +53,7 @@ pub use lease::{Attempt, Holder, LeaseRecord, Leases};
 pub use open::{HistoryConfig, Store};
 pub use pin::{Invalidation, Pin, PinEvent};
 pub use prune::{Prune, StoredRun};
+pub use records::{DigestQuery, DigestRun, Records};
 pub use remote::{RemoteConfig, RemoteStore, SyncReport};
 pub use run::{NewRun, Outcome, RunContext, RunFilter, RunRecord, UnknownOutcome};
 pub use run_id::{format_run_id, new_run_id, parse_run_id_time};

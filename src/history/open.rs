@@ -164,3 +164,29 @@ impl Leases for Store {
         self.leases().release(scope, token)
     }
 }
+
+impl super::records::Records for Store {
+    fn digest_runs(
+        &self,
+        query: &super::records::DigestQuery<'_>,
+    ) -> Result<Vec<super::records::DigestRun>, HistoryError> {
+        match self {
+            Store::Local(s) => s.digest_runs(query),
+            Store::Remote(s) => s.digest_runs(query),
+        }
+    }
+
+    fn runs_without_digest(&self) -> Result<Vec<String>, HistoryError> {
+        match self {
+            Store::Local(s) => s.runs_without_digest(),
+            Store::Remote(s) => s.runs_without_digest(),
+        }
+    }
+
+    fn put_digest(&self, run_id: &str, rows: &[crate::summary::digest::DigestRow]) -> Result<(), HistoryError> {
+        match self {
+            Store::Local(s) => s.put_digest(run_id, rows),
+            Store::Remote(s) => s.put_digest(run_id, rows),
+        }
+    }
+}

@@ -720,6 +720,39 @@ impl super::prune::Prune for RemoteStore {
     }
 }
 
+/// The records are the cache's: each run object carries its rows (`RunRecord::digest`), so a
+/// cache filled by `sync` or a refresh has them; a backfill rewrites the object as retention
+/// does. A cache that downloaded a run before its backfill elsewhere keeps the rows it had
+/// (none) until its own `history backfill`: runs are never downloaded twice.
+impl super::records::Records for RemoteStore {
+    fn digest_runs(
+        &self,
+        query: &super::records::DigestQuery<'_>,
+    ) -> Result<Vec<super::records::DigestRun>, HistoryError> {
+        self.refresh(Some((query.test, query.environment)))?;
+        self.cache.digest_runs(query).map_err(|e| self.renamed(e))
+    }
+
+    fn runs_without_digest(&self) -> Result<Vec<String>, HistoryError> {
+        self.refresh(None)?;
+        self.cache.runs_without_digest()
+    }
+
+    fn put_digest(&self, run_id: &str, rows: &[crate::summary::digest::DigestRow]) -> Result<(), HistoryError> {
+        self.cache.put_digest(run_id, rows).map_err(|e| self.renamed(e))?;
+        let run = self.cache.get_run(run_id).map_err(|e| self.renamed(e))?;
+        // Not yet uploaded (in the outbox): the upload carries the rows.
+        if self.remote_run_sizes(Some((&run.test, &run.environment)))?.contains_key(&run.id) {
+            let key = self.run_key(&run.test, &run.environment, &run.id);
+            let body = serde_json::to_vec(&run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
+            if let Err(e) = self.put(&key, body, PutMode::Overwrite)? {
+                return Err(self.remote_error(&format!("rewrite run {} with its record", run.id), &e));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Leases for RemoteStore {
     fn try_acquire(
         &self,

@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::summary::digest::DigestRow;
+
 /// How a run ended. `pass`, `warn` and `fail` are the gate's decision and always come with
 /// a summary and a verdict; `error` (k6, ingest or the policies broke) and `incomplete`
 /// (the run was interrupted, or its data has gaps) may have neither.
@@ -104,6 +106,39 @@ pub struct NewRun {
     pub context: Option<RunContext>,
     pub summary: Option<Box<RawValue>>,
     pub verdict: Option<Box<RawValue>>,
+    /// The run's compact record (`summary::digest::rows` of its summary), which the
+    /// historical queries read instead of the summary. The caller derives it: the store never
+    /// reads inside a summary. A decided run without it is stored, and `history compare` and
+    /// `trend` name it until `k6gate history backfill` adds it. Sketches are not stored here
+    /// (they stay in the summary).
+    pub digest: Vec<DigestRow>,
+}
+
+impl NewRun {
+    /// A recorded run to record again (an import into another store): the same id and
+    /// fields, its compact record included; the store notes its own version as the recorder.
+    pub fn again(run: &RunRecord) -> NewRun {
+        NewRun {
+            id: Some(run.id.clone()),
+            test: run.test.clone(),
+            environment: run.environment.clone(),
+            outcome: run.outcome,
+            started_at_ns: run.started_at_ns,
+            finished_at_ns: run.finished_at_ns,
+            user: run.user.clone(),
+            host: run.host.clone(),
+            git_branch: run.git_branch.clone(),
+            git_commit: run.git_commit.clone(),
+            deployment_version: run.deployment_version.clone(),
+            run_dir: run.run_dir.clone(),
+            k6_exit_code: run.k6_exit_code,
+            problem: run.problem.clone(),
+            context: run.context.clone(),
+            summary: run.summary.clone(),
+            verdict: run.verdict.clone(),
+            digest: run.digest.clone(),
+        }
+    }
 }
 
 /// Who and what triggered a run, for the audit trail. In GitHub Actions: the actor, the
@@ -154,6 +189,11 @@ pub struct RunRecord {
     /// Who and what triggered it (runs recorded before schema 3 have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<RunContext>,
+    /// The run's compact record, without sketches ([`NewRun::digest`]). Filled by `get_run`
+    /// and kept in the durable store's run object (so it survives `history sync`); empty in
+    /// listings, and for runs recorded before schema 5 until `history backfill`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digest: Vec<DigestRow>,
 }
 
 impl RunRecord {

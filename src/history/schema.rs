@@ -18,7 +18,42 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// `k6gt` in ASCII.
 const APPLICATION_ID: i64 = 0x6b36_6774;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+
+/// Version 5: each decided run's compact record (`summary::digest`: one row per phase and
+/// group with P50/P95/P99, error rate, duration and throughput), for the historical queries
+/// (`history compare`, `history trend`) that must never open a summary. The rows are given by
+/// the caller with the run (the store never reads inside a summary); runs recorded before
+/// this version get theirs from `k6gate history backfill`, which reads each stored summary
+/// in `src/cli` and hands the rows back. A row goes with its run (`ON DELETE CASCADE`).
+/// The sketch stays in the summary: the rows hold numbers only.
+///
+/// `runs_by_version` finds a deployment's runs without a scan, `runs_by_time` a test's runs
+/// since a time; both cover the columns the queries read, so a year of runs is read without
+/// touching the run rows (each on its own pages, beside its summary). The rows' primary key
+/// reaches one phase and group of a run directly.
+const V5: &str = "
+CREATE TABLE run_digest (
+    run_id           TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    phase            TEXT NOT NULL,
+    grp              TEXT NOT NULL,
+    duration_s       REAL NOT NULL,
+    requests         INTEGER NOT NULL,
+    requests_per_s   REAL NOT NULL,
+    failed           INTEGER NOT NULL,
+    error_rate       REAL,
+    p50_ms           REAL,
+    p95_ms           REAL,
+    p99_ms           REAL,
+    mean_ms          REAL,
+    max_ms           REAL,
+    iterations_per_s REAL,
+    PRIMARY KEY (run_id, phase, grp)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX runs_by_version ON runs (test, environment, deployment_version, started_at_ns, id, git_branch, outcome);
+CREATE INDEX runs_by_time ON runs (test, environment, started_at_ns, id, deployment_version, git_branch, outcome);
+";
 
 /// Version 4: the `inconclusive` outcome (a run whose load generator was saturated: judged,
 /// never a baseline). SQLite cannot change a CHECK constraint in place, so the table is

@@ -11,9 +11,12 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, params};
 use serde_json::value::RawValue;
 
+use crate::summary::digest::DigestRow;
+
 use super::baseline::{BASELINE_OUTCOMES, BaselineChoice};
 use super::error::HistoryError;
 use super::pin::{Invalidation, Pin, PinEvent};
+use super::records::{DigestQuery, DigestRun};
 use super::run::{NewRun, Outcome, RunContext, RunFilter, RunRecord};
 use super::run_id::{format_run_id, is_id_prefix, random_salt};
 use super::schema;
@@ -163,6 +166,7 @@ impl RunStore for SqliteStore {
             verdict: run.verdict.clone(),
             problem: run.problem.clone(),
             context: run.context.clone(),
+            digest: run.digest.clone(),
         };
         for draw in 0..ID_DRAWS {
             // The caller's id first (its run directory and k6 `testid` tag already carry it).
@@ -406,10 +410,10 @@ impl SqliteStore {
         self.insert(run)
     }
 
-    /// Inserts `run` under its id; false when the id is taken.
+    /// Inserts `run` under its id, with its record; false when the id is taken.
     fn insert(&self, run: &RunRecord) -> Result<bool, HistoryError> {
-        let inserted = self
-            .conn
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let inserted = tx
             .prepare_cached(&format!(
                 "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
                  ?14, ?15, ?16, ?17, ?18) ON CONFLICT (id) DO NOTHING"
@@ -437,7 +441,12 @@ impl SqliteStore {
                 ])
             })
             .at(&self.path)?;
-        Ok(inserted == 1)
+        if inserted != 1 {
+            return Ok(false);
+        }
+        write_digest(&tx, &run.id, &run.digest).at(&self.path)?;
+        tx.commit().at(&self.path)?;
+        Ok(true)
     }
 
     /// Puts a run in the outbox of `remote`, with why it is not uploaded yet.
@@ -557,11 +566,14 @@ impl Db<'_> {
                 }
             },
         };
-        self.conn
+        let mut run = self
+            .conn
             .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
             .and_then(|mut s| s.query_row([id], read_run).optional())
             .at(self.path)?
-            .ok_or_else(not_found)
+            .ok_or_else(not_found)?;
+        run.digest = read_digest(self.conn, id, None, None).at(self.path)?;
+        Ok(run)
     }
 
     fn active_pin(&self, test: &str, environment: &str) -> Result<Option<Pin>, HistoryError> {
@@ -622,7 +634,160 @@ fn read_run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             .map(|text| serde_json::from_str(&text))
             .transpose()
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
+        digest: Vec::new(),
     })
+}
+
+/// The columns of a `run_digest` row after `run_id`, in [`read_digest_row`]'s order.
+const DIGEST_COLUMNS: &str = "phase, grp, duration_s, requests, requests_per_s, failed, error_rate, p50_ms, p95_ms, \
+    p99_ms, mean_ms, max_ms, iterations_per_s";
+
+/// Replaces a run's record with `rows` (numbers only: the sketch stays in the summary).
+fn write_digest(conn: &Connection, run_id: &str, rows: &[DigestRow]) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM run_digest WHERE run_id = ?1", [run_id])?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO run_digest (run_id, {DIGEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+         ?12, ?13, ?14)"
+    ))?;
+    for r in rows {
+        stmt.execute(params![
+            run_id,
+            r.phase,
+            r.group,
+            r.duration_s,
+            i64::try_from(r.requests).unwrap_or(i64::MAX),
+            r.requests_per_s,
+            i64::try_from(r.failed).unwrap_or(i64::MAX),
+            r.error_rate,
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms,
+            r.mean_ms,
+            r.max_ms,
+            r.iterations_per_s,
+        ])?;
+    }
+    Ok(())
+}
+
+/// A run's rows, in the order they were recorded is not kept: by phase and group.
+fn read_digest(
+    conn: &Connection,
+    run_id: &str,
+    phase: Option<&str>,
+    group: Option<&str>,
+) -> rusqlite::Result<Vec<DigestRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DIGEST_COLUMNS} FROM run_digest WHERE run_id = ?1 AND (?2 IS NULL OR phase = ?2) \
+         AND (?3 IS NULL OR grp = ?3) ORDER BY phase, grp"
+    ))?;
+    let rows = stmt.query_map(params![run_id, phase, group], read_digest_row)?;
+    rows.collect()
+}
+
+fn read_digest_row(row: &Row<'_>) -> rusqlite::Result<DigestRow> {
+    Ok(DigestRow {
+        phase: row.get("phase")?,
+        group: row.get("grp")?,
+        duration_s: row.get("duration_s")?,
+        requests: row.get::<_, i64>("requests")?.unsigned_abs(),
+        requests_per_s: row.get("requests_per_s")?,
+        failed: row.get::<_, i64>("failed")?.unsigned_abs(),
+        error_rate: row.get("error_rate")?,
+        p50_ms: row.get("p50_ms")?,
+        p95_ms: row.get("p95_ms")?,
+        p99_ms: row.get("p99_ms")?,
+        mean_ms: row.get("mean_ms")?,
+        max_ms: row.get("max_ms")?,
+        iterations_per_s: row.get("iterations_per_s")?,
+        sketch: None,
+    })
+}
+
+impl super::records::Records for SqliteStore {
+    fn digest_runs(&self, q: &DigestQuery<'_>) -> Result<Vec<DigestRun>, HistoryError> {
+        // One statement per shape, so each is planned once on its index: a version's runs
+        // through `runs_by_version`, a time range through `runs_by_test`; each run's rows by
+        // the primary key, in the same pass.
+        let runs_of = match q.version {
+            Some(_) => "r.deployment_version = ?3",
+            None => "?3 IS NULL",
+        };
+        let sql = format!(
+            "SELECT r.id, r.started_at_ns, r.deployment_version, r.git_branch, r.outcome, \
+             EXISTS (SELECT 1 FROM run_digest x WHERE x.run_id = r.id) AS has_digest, \
+             d.phase, d.grp, d.duration_s, d.requests, d.requests_per_s, d.failed, d.error_rate, d.p50_ms, d.p95_ms, \
+             d.p99_ms, d.mean_ms, d.max_ms, d.iterations_per_s \
+             FROM runs r LEFT JOIN run_digest d ON d.run_id = r.id AND d.phase IN (?5, ?6) \
+             AND (?7 IS NULL OR d.grp = ?7) \
+             WHERE r.test = ?1 AND r.environment = ?2 AND {runs_of} AND r.started_at_ns >= ?4 \
+             ORDER BY r.started_at_ns, r.id, d.phase, d.grp"
+        );
+        let since = q.since_ns.unwrap_or(i64::MIN);
+        let mut out: Vec<DigestRun> = Vec::new();
+        // More than two phases: one pass per pair.
+        let mut pairs: Vec<(Option<&str>, Option<&str>)> =
+            q.phases.chunks(2).map(|c| (c.first().copied(), c.get(1).copied())).collect();
+        if pairs.is_empty() {
+            // No phase wanted: the runs alone.
+            pairs.push((None, None));
+        }
+        for pair in pairs {
+            let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
+            let mut rows =
+                stmt.query(params![q.test, q.environment, q.version, since, pair.0, pair.1, q.group]).at(&self.path)?;
+            let mut at = 0;
+            while let Some(row) = rows.next().at(&self.path)? {
+                let id: String = row.get(0).at(&self.path)?;
+                // Runs come in the same order on every pass.
+                let index = match out.iter().skip(at).position(|r| r.run_id == id) {
+                    Some(i) => at + i,
+                    None => {
+                        out.push(DigestRun {
+                            run_id: id,
+                            started_at_ns: row.get(1).at(&self.path)?,
+                            deployment_version: row.get(2).at(&self.path)?,
+                            git_branch: row.get(3).at(&self.path)?,
+                            outcome: row.get(4).at(&self.path)?,
+                            has_digest: row.get(5).at(&self.path)?,
+                            rows: Vec::new(),
+                        });
+                        out.len() - 1
+                    }
+                };
+                at = index;
+                if row.get::<_, Option<String>>("phase").at(&self.path)?.is_some()
+                    && let Some(run) = out.get_mut(index)
+                {
+                    run.rows.push(read_digest_row(row).at(&self.path)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn runs_without_digest(&self) -> Result<Vec<String>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM runs WHERE summary IS NOT NULL AND outcome NOT IN ('error', 'incomplete') \
+                 AND NOT EXISTS (SELECT 1 FROM run_digest WHERE run_id = runs.id) ORDER BY started_at_ns, id",
+            )
+            .at(&self.path)?;
+        let rows = stmt.query_map([], |r| r.get(0)).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    fn put_digest(&self, run_id: &str, rows: &[DigestRow]) -> Result<(), HistoryError> {
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let known: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)", [run_id], |r| r.get(0)).at(&self.path)?;
+        if !known {
+            return Err(HistoryError::NotFound { path: self.path.clone(), id: run_id.to_string() });
+        }
+        write_digest(&tx, run_id, rows).at(&self.path)?;
+        tx.commit().at(&self.path)
+    }
 }
 
 fn context_json(context: Option<&RunContext>) -> Option<String> {

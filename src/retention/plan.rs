@@ -368,6 +368,7 @@ mod tests {
                 verdict: None,
                 problem: None,
                 context: None,
+                digest: Vec::new(),
             },
             has_summary: outcome.is_decided(),
             summary_bytes: 1000,

@@ -314,6 +314,7 @@ mod tests {
             verdict: None,
             problem: None,
             context: None,
+            digest: Vec::new(),
         };
         StoredRun { run, has_summary: true, summary_bytes: bytes, bytes }
     }

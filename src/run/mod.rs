@@ -889,6 +889,12 @@ fn record(
             confirms: confirms.map(str::to_string),
             ..opts.who.context.clone()
         }),
+        // The compact record the historical queries read: derived here, from the typed
+        // summary, because the store never reads inside one.
+        digest: match (&summary, &judged.summary) {
+            (Some(_), Some(s)) => crate::summary::digest::rows(s),
+            _ => Vec::new(),
+        },
         summary,
         verdict,
     };

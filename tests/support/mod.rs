@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod http;
 pub mod long_run;
 pub mod mock_http;
+pub mod one_year;
 pub mod prometheus;
 pub mod run_options;
 pub mod series;

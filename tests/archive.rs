@@ -96,6 +96,24 @@ fn record(store: &Store, state: &Path, test: &str, days: i64, outcome: Outcome, 
 /// - search (standard, archived after 365 days): a passing run 1 day old, a failed run 370
 ///   days old (due), an errored one 380 days old (due; no summary, so no rows);
 /// - lab (experimental, never archived): a failed run 40 days old.
+/// [`scenario`] recorded in a local history in a temporary directory (`state`), with the
+/// archive's directory (`bucket`) beside it, not written yet.
+struct Fixture {
+    dir: tempfile::TempDir,
+    state: std::path::PathBuf,
+    bucket: std::path::PathBuf,
+    store: Store,
+    ids: BTreeMap<&'static str, String>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, bucket) = (dir.path().join("state"), dir.path().join("archive"));
+    let store = local(&state);
+    let ids = scenario(&store, &state, NOW);
+    Fixture { dir, state, bucket, store, ids }
+}
+
 pub(crate) fn scenario(store: &Store, state: &Path, now: i64) -> BTreeMap<&'static str, String> {
     let mut ids = BTreeMap::new();
     for d in 1..=5 {
@@ -146,10 +164,7 @@ fn date(ns: i64) -> String {
 
 #[test]
 fn archives_runs_past_their_hot_period_in_hive_partitions_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let (state, bucket) = (dir.path().join("state"), dir.path().join("archive"));
-    let store = local(&state);
-    let ids = scenario(&store, &state, NOW);
+    let Fixture { dir: _dir, state: _, bucket, store, ids } = fixture();
     let a = archive_at(&bucket);
     let policy = rules().retention;
 
@@ -291,10 +306,7 @@ fn a_run_archived_without_its_compact_record_is_imported_with_one() {
 
 #[test]
 fn imported_runs_are_the_archived_runs_whole_into_a_local_and_a_durable_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let (state, bucket) = (dir.path().join("state"), dir.path().join("archive"));
-    let store = local(&state);
-    let ids = scenario(&store, &state, NOW);
+    let Fixture { dir, state: _, bucket, store, ids } = fixture();
     let a = archive_at(&bucket);
     archive(&store, "test", &rules().retention, &a, Selection::default(), NOW, false).unwrap();
     let archived = [&ids["c-400"], &ids["s-370"], &ids["s-380"]];
@@ -354,10 +366,7 @@ fn imported_runs_are_the_archived_runs_whole_into_a_local_and_a_durable_store() 
 
 #[test]
 fn a_document_that_does_not_parse_imports_nothing_and_names_its_object() {
-    let dir = tempfile::tempdir().unwrap();
-    let (state, bucket) = (dir.path().join("state"), dir.path().join("archive"));
-    let store = local(&state);
-    let ids = scenario(&store, &state, NOW);
+    let Fixture { dir, state: _, bucket, store, ids } = fixture();
     let a = archive_at(&bucket);
     archive(&store, "test", &rules().retention, &a, Selection::default(), NOW, false).unwrap();
     let run = store.get_run(&ids["s-370"]).unwrap();
@@ -379,10 +388,7 @@ fn a_document_that_does_not_parse_imports_nothing_and_names_its_object() {
 
 #[test]
 fn prune_with_an_archive_moves_runs_past_their_hot_period() {
-    let dir = tempfile::tempdir().unwrap();
-    let (state, bucket) = (dir.path().join("state"), dir.path().join("archive"));
-    let store = local(&state);
-    let ids = scenario(&store, &state, NOW);
+    let Fixture { dir, state, bucket, store, ids } = fixture();
     let moved = [&ids["c-400"], &ids["s-370"], &ids["s-380"]];
     let original = dump(&store, &moved);
     let a = archive_at(&bucket);
@@ -419,10 +425,7 @@ fn prune_with_an_archive_moves_runs_past_their_hot_period() {
 
 #[test]
 fn prune_deletes_nothing_when_the_archive_write_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let (state, bucket) = (dir.path().join("state"), dir.path().join("archive"));
-    let store = local(&state);
-    let ids = scenario(&store, &state, NOW);
+    let Fixture { dir: _dir, state, bucket, store, ids } = fixture();
     let dirs = RunDirs::new(&state);
     let before = dump(&store, &ids.values().collect::<Vec<_>>());
     let unchanged = |store: &Store| {

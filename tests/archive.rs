@@ -91,11 +91,6 @@ fn record(store: &Store, state: &Path, test: &str, days: i64, outcome: Outcome, 
     id
 }
 
-/// - checkout (critical, archived after 365 days): five passing runs 1-5 days old (the
-///   baseline), one 100 days old, one 400 days old (due);
-/// - search (standard, archived after 365 days): a passing run 1 day old, a failed run 370
-///   days old (due), an errored one 380 days old (due; no summary, so no rows);
-/// - lab (experimental, never archived): a failed run 40 days old.
 /// [`scenario`] recorded in a local history in a temporary directory (`state`), with the
 /// archive's directory (`bucket`) beside it, not written yet.
 struct Fixture {
@@ -114,6 +109,11 @@ fn fixture() -> Fixture {
     Fixture { dir, state, bucket, store, ids }
 }
 
+/// - checkout (critical, archived after 365 days): five passing runs 1-5 days old (the
+///   baseline), one 100 days old, one 400 days old (due);
+/// - search (standard, archived after 365 days): a passing run 1 day old, a failed run 370
+///   days old (due), an errored one 380 days old (due; no summary, so no rows);
+/// - lab (experimental, never archived): a failed run 40 days old.
 pub(crate) fn scenario(store: &Store, state: &Path, now: i64) -> BTreeMap<&'static str, String> {
     let mut ids = BTreeMap::new();
     for d in 1..=5 {

@@ -109,10 +109,7 @@ pub fn prune<S: RunStore + Prune>(
     now_ns: i64,
     dry_run: bool,
 ) -> Result<Report, RetentionError> {
-    let runs = store.stored_runs(&RunFilter::default())?;
-    let pins = store.list_pins(None, None)?;
-    let plan = plan(rules, &runs, &pins, &dirs.list()?, now_ns)?;
-    execute(rules, store, store_name, dirs, &plan, now_ns, dry_run)
+    plan_and_carry_out(rules, store, Where { store_name, dirs, archive: None }, now_ns, dry_run)
 }
 
 /// Plans and prunes with `archive` configured: runs past their class's hot period are moved
@@ -127,10 +124,21 @@ pub fn prune_moving<S: RunStore + Prune>(
     archive: &dyn Archive,
 ) -> Result<Report, RetentionError> {
     let rules = Rules { archive: true, ..rules.clone() };
+    plan_and_carry_out(&rules, store, Where { store_name, dirs, archive: Some(archive) }, now_ns, dry_run)
+}
+
+/// Plans from the store and run directories as they are, then carries the plan out.
+fn plan_and_carry_out<S: RunStore + Prune>(
+    rules: &Rules,
+    store: &S,
+    at: Where<'_>,
+    now_ns: i64,
+    dry_run: bool,
+) -> Result<Report, RetentionError> {
     let runs = store.stored_runs(&RunFilter::default())?;
     let pins = store.list_pins(None, None)?;
-    let plan = plan(&rules, &runs, &pins, &dirs.list()?, now_ns)?;
-    carry_out(&rules, store, Where { store_name, dirs, archive: Some(archive) }, &plan, now_ns, dry_run)
+    let plan = plan(rules, &runs, &pins, &at.dirs.list()?, now_ns)?;
+    carry_out(rules, store, at, &plan, now_ns, dry_run)
 }
 
 /// Carries out `plan` after checking it against the store as it is now.

@@ -160,9 +160,7 @@ impl Source {
 /// `(labels, value)` of a float result; anything else (a histogram where a float belongs) is
 /// an error naming the query API.
 fn float_result(r: &serde_json::Value, url: &str) -> Result<(serde_json::Value, f64), CanaryError> {
-    let v = r.pointer("/value/1").and_then(|v| v.as_str()).and_then(|v| v.parse::<f64>().ok());
-    let metric = r.get("metric").cloned().unwrap_or_default();
-    v.map(|v| (metric, v)).ok_or_else(|| {
+    query::float_sample(r).ok_or_else(|| {
         CanaryError::Prometheus(QueryError::Shape {
             url: crate::prom::remote_write::redact_url(&format!("{url}/api/v1/query")),
             message: format!("a result without a numeric value: {r}"),

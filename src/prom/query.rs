@@ -81,12 +81,15 @@ pub async fn instant_at_async(
     instant_results_at_async(client, base, tenant, auth, promql, at, policy)
         .await?
         .iter()
-        .map(|r| {
-            let v = r.pointer("/value/1").and_then(|v| v.as_str()).and_then(|v| v.parse::<f64>().ok());
-            let metric = r.get("metric").cloned().unwrap_or_default();
-            v.map(|v| (metric, v)).ok_or_else(|| shape("a result without a numeric value"))
-        })
+        .map(|r| float_sample(r).ok_or_else(|| shape("a result without a numeric value")))
         .collect()
+}
+
+/// `(labels, value)` of one float result of an instant query (`{"metric", "value": [t, "v"]}`);
+/// `None` for anything else, such as a native histogram.
+pub fn float_sample(r: &serde_json::Value) -> Option<(serde_json::Value, f64)> {
+    let v = r.pointer("/value/1").and_then(|v| v.as_str()).and_then(|v| v.parse::<f64>().ok())?;
+    Some((r.get("metric").cloned().unwrap_or_default(), v))
 }
 
 /// The instant query's `data.result` items as Prometheus wrote them: `{"metric", "value"}`

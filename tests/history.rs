@@ -163,6 +163,14 @@ fn a_version_1_history_is_upgraded_and_keeps_its_runs() {
     assert_eq!(store.active_pin("checkout", "dev").unwrap().unwrap().run_id, "20261128-001600-beef");
     let id = record(&store, run("checkout", "dev", "main", Outcome::Inconclusive, 4));
     assert_eq!(store.get_run(&id).unwrap().outcome, Outcome::Inconclusive);
+    // Schema 6: documents written before stay JSON text and read alike; new ones are gzip.
+    let kept = store.get_run("20261128-001600-beef").unwrap();
+    assert_eq!((kept.summary.unwrap().get(), kept.verdict.unwrap().get()), ("{}", "{}"));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let kind = |id: &str| -> String {
+        conn.query_row("SELECT typeof(summary) FROM runs WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    };
+    assert_eq!((kind("20261128-001600-beef").as_str(), kind(&id).as_str()), ("text", "blob"));
 }
 
 #[test]
@@ -479,7 +487,7 @@ fn two_handles_on_one_file_write_concurrently() {
 fn the_file_records_its_schema_version_and_uses_wal() {
     let f = fixture();
     assert!(f.path.is_file(), "open creates .k6gate/ and the file");
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(f.store.path(), f.path);
 

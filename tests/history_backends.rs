@@ -214,7 +214,7 @@ fn records_follow_retention(b: Backend) {
     let gone = f.store.record_run(&versioned("v1", 10, 110.0)).unwrap();
     // Coarser series: a new summary, the same record.
     let coarse = to_raw_value(&serde_json::json!({"coarsened": true})).unwrap();
-    f.store.replace_summary(&kept, &coarse).unwrap();
+    f.store.replace_summary(&kept, &coarse, 60.0).unwrap();
     f.store.delete_run(&gone).unwrap();
     assert_eq!(p95s(&f.store, Some("v1")), [(kept.clone(), Some(100.0))]);
     if let Backend::Sqlite = b {
@@ -507,12 +507,38 @@ fn a_record_filed_under_another_name_is_refused() {
     let f = Fixture::new(Backend::Path);
     let id = f.store.record_run(&run("staging", "main", Outcome::Pass, 0)).unwrap();
     // Someone copies a passing staging run into prod-sim by hand.
-    let from = f.dir.path().join(format!("bucket/runs/checkout/staging/{id}.json"));
+    let from = f.dir.path().join(format!("bucket/runs/checkout/staging/{id}.json.gz"));
     let to_dir = f.dir.path().join("bucket/runs/checkout/prod-sim");
     std::fs::create_dir_all(&to_dir).unwrap();
-    std::fs::copy(&from, to_dir.join(format!("{id}.json"))).unwrap();
+    std::fs::copy(&from, to_dir.join(format!("{id}.json.gz"))).unwrap();
     let err = f.elsewhere("cache-b").baseline("checkout", "prod-sim", "main").unwrap_err();
     assert!(err.to_string().contains("holds run"), "{err}");
+}
+
+#[test]
+fn a_run_stored_before_compression_is_read_and_compressed_when_rewritten() {
+    use std::io::Read;
+    let f = Fixture::new(Backend::Path);
+    let id = f.store.record_run(&run("staging", "main", Outcome::Pass, 0)).unwrap();
+    let dir = f.dir.path().join("bucket/runs/checkout/staging");
+    let packed = std::fs::read(dir.join(format!("{id}.json.gz"))).unwrap();
+    assert_eq!(&packed[..2], [0x1f, 0x8b], "run objects are gzip");
+    // The object as an older k6gate wrote it: plain JSON under `.json`.
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut plain).unwrap();
+    std::fs::remove_file(dir.join(format!("{id}.json.gz"))).unwrap();
+    std::fs::write(dir.join(format!("{id}.json")), &plain).unwrap();
+
+    let other = f.elsewhere("cache-b");
+    assert_eq!(
+        other.get_run(&id).unwrap().summary.unwrap().get(),
+        f.store.get_run(&id).unwrap().summary.unwrap().get()
+    );
+    let coarse = to_raw_value(&serde_json::json!({"coarsened": true})).unwrap();
+    other.replace_summary(&id, &coarse, 60.0).unwrap();
+    assert!(!dir.join(format!("{id}.json")).exists(), "the plain object is replaced");
+    let third = f.elsewhere("cache-c");
+    assert_eq!(third.get_run(&id).unwrap().summary.unwrap().get(), coarse.get());
 }
 
 #[test]

@@ -213,6 +213,17 @@ pub fn prune_scenario(store: &Store, state: &Path, before_prune: impl FnOnce()) 
     assert_eq!(kept["l-waived"], [Exempt::Waiver { id: "W-9".into() }]);
     assert_eq!(baselines(store), base_before, "every baseline is the same after the prune");
 
+    // The next prune plans from the rows: no summary already coarse enough is opened again.
+    let runs = store.stored_runs(&RunFilter::default()).unwrap();
+    let pins = store.list_pins(None, None).unwrap();
+    let next = plan(&rules, &runs, &pins, &dirs.list().unwrap(), NOW).unwrap();
+    let reopened: Vec<&str> = next.coarsen.iter().map(|c| name(&c.target.run_id)).collect();
+    assert_eq!(reopened, Vec::<&str>::new(), "summaries opened again by the next prune");
+    let noted = |n: &str| runs.iter().find(|r| r.run.id == s.ids[n]).unwrap().series_from_s;
+    assert_eq!(noted("c-10d"), Some(10.0), "10 s windows and coarser may stay");
+    assert_eq!(noted("l-waived"), Some(k6gate::history::NO_SERIES), "past its period: no series");
+    assert_eq!(noted("c-base1"), None, "a baseline is not coarsened");
+
     let again = prune(&rules, store, "test", &dirs, NOW, false).unwrap();
     assert_eq!(counts(&again), [0, 0, 0], "{again:#?}");
     assert_eq!(again.bytes_saved, 0);

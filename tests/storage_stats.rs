@@ -84,8 +84,8 @@ fn stats_count_every_tier_by_class_test_and_month_from_sizes() {
         .unwrap()
         .iter()
         .map(|r| {
-            r.summary.as_ref().map_or(0, |x| x.get().len()) as u64
-                + r.verdict.as_ref().map_or(0, |x| x.get().len()) as u64
+            r.summary.as_deref().map_or(0, k6gate::history::stored_bytes)
+                + r.verdict.as_deref().map_or(0, k6gate::history::stored_bytes)
         })
         .sum();
     assert_eq!(runs, 11);

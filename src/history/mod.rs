@@ -4,8 +4,8 @@
 //! A run is stored with what it was (test, environment, git branch and commit, deployment
 //! version, who ran it and on which host, its run directory, k6's exit code, start and finish
 //! times), what it measured (the RunSummary) and what the gate said (the verdict and its
-//! outcome). Summaries and verdicts are kept as the JSON documents they are: this module never
-//! reads inside them, so their schemas evolve without a migration here, and it depends on
+//! outcome). Summaries and verdicts are kept as the JSON documents they are, gzip-compressed
+//! (`document.rs`): this module never reads inside them, so their schemas evolve without a migration here, and it depends on
 //! neither `summary`'s RunSummary nor `policy`. Beside them, each decided run's compact record
 //! ([`Records`]: `summary::digest` rows, the one type it takes from `summary`), given by the
 //! caller, is what historical queries read.
@@ -33,6 +33,7 @@
 
 mod artefacts;
 mod baseline;
+mod document;
 mod error;
 mod lease;
 mod open;
@@ -48,11 +49,12 @@ mod store;
 
 pub use artefacts::{RunDir, RunDirs};
 pub use baseline::{BASELINE_OUTCOMES, BaselineChoice};
+pub use document::stored_bytes;
 pub use error::HistoryError;
 pub use lease::{Attempt, Holder, LeaseRecord, Leases};
 pub use open::{HistoryConfig, Store};
 pub use pin::{Invalidation, Pin, PinEvent};
-pub use prune::{Prune, StoredRun};
+pub use prune::{NO_SERIES, Prune, StoredRun};
 pub use records::{DigestQuery, DigestRun, Records};
 pub use remote::{RemoteConfig, RemoteStore, SyncReport};
 pub use run::{NewRun, Outcome, RunContext, RunFilter, RunRecord, UnknownOutcome};

@@ -136,10 +136,22 @@ impl super::prune::Prune for Store {
         }
     }
 
-    fn replace_summary(&self, id: &str, summary: &serde_json::value::RawValue) -> Result<(u64, u64), HistoryError> {
+    fn replace_summary(
+        &self,
+        id: &str,
+        summary: &serde_json::value::RawValue,
+        series_from_s: f64,
+    ) -> Result<(u64, u64), HistoryError> {
         match self {
-            Store::Local(s) => s.replace_summary(id, summary),
-            Store::Remote(s) => s.replace_summary(id, summary),
+            Store::Local(s) => s.replace_summary(id, summary, series_from_s),
+            Store::Remote(s) => s.replace_summary(id, summary, series_from_s),
+        }
+    }
+
+    fn note_series(&self, id: &str, series_from_s: f64) -> Result<(), HistoryError> {
+        match self {
+            Store::Local(s) => s.note_series(id, series_from_s),
+            Store::Remote(s) => s.note_series(id, series_from_s),
         }
     }
 }

@@ -20,7 +20,13 @@ pub struct StoredRun {
     pub summary_bytes: u64,
     /// Bytes the whole run takes in the store: the row's columns, or the object's size.
     pub bytes: u64,
+    /// What retention last left of the summary's series: windows shorter than this are gone
+    /// ([`NO_SERIES`]: all are). `None`: as recorded, or unknown to this store.
+    pub series_from_s: Option<f64>,
 }
+
+/// [`StoredRun::series_from_s`] of a summary left without any series.
+pub const NO_SERIES: f64 = f64::INFINITY;
 
 /// Deleting and rewriting runs, for retention.
 pub trait Prune {
@@ -31,7 +37,12 @@ pub trait Prune {
     /// trail and are never deleted, so neither is their run. Returns the bytes it took.
     fn delete_run(&self, id: &str) -> Result<u64, HistoryError>;
 
-    /// Replaces a run's stored summary with `summary`, keeping everything else. Returns the
+    /// Replaces a run's stored summary with `summary`, which holds no series window shorter
+    /// than `series_from_s` ([`NO_SERIES`]: none at all), keeping everything else. Returns the
     /// stored sizes of the summary before and after.
-    fn replace_summary(&self, id: &str, summary: &RawValue) -> Result<(u64, u64), HistoryError>;
+    fn replace_summary(&self, id: &str, summary: &RawValue, series_from_s: f64) -> Result<(u64, u64), HistoryError>;
+
+    /// Notes that a run's summary, unchanged, already holds no series window shorter than
+    /// `series_from_s`, so retention need not open it again for that.
+    fn note_series(&self, id: &str, series_from_s: f64) -> Result<(), HistoryError>;
 }

@@ -5,7 +5,9 @@
 //! never overwrite each other, and any index can be rebuilt from the objects:
 //!
 //! ```text
-//! <prefix>/runs/<test>/<env>/<run id>.json        the RunRecord: metadata, summary, verdict
+//! <prefix>/runs/<test>/<env>/<run id>.json.gz     the RunRecord: metadata, summary, verdict,
+//!                                                 as gzip JSON (`.json` before compression:
+//!                                                 still read, replaced when rewritten)
 //! <prefix>/pins/<test>/<env>/<event id>.json      a pin or the end of one (a PinEvent)
 //! <prefix>/established/<test>/<env>/<branch>.json this pair had a baseline on that default
 //!                                                 branch (never deleted)
@@ -217,16 +219,43 @@ impl RemoteStore {
     }
 
     fn run_key(&self, test: &str, environment: &str, id: &str) -> Key {
-        self.key(&["runs", test, environment, &format!("{id}.json")])
+        self.key(&["runs", test, environment, &format!("{id}{RUN_SUFFIX}")])
+    }
+
+    /// Where a run was written before objects were compressed.
+    fn legacy_run_key(&self, test: &str, environment: &str, id: &str) -> Key {
+        self.key(&["runs", test, environment, &format!("{id}{LEGACY_RUN_SUFFIX}")])
+    }
+
+    /// Whether a run with this id is in the store, in either form.
+    fn run_exists(&self, test: &str, environment: &str, id: &str) -> bool {
+        self.exists(&self.run_key(test, environment, id)) || self.exists(&self.legacy_run_key(test, environment, id))
+    }
+
+    /// Writes `run` over its object (retention and the backfill rewrite runs), removing the
+    /// uncompressed object it replaces. Returns the new object's size.
+    fn rewrite_run(&self, run: &RunRecord, action: &str) -> Result<u64, HistoryError> {
+        let body = run_body(run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
+        let size = body.len() as u64;
+        if let Err(e) = self.put(&self.run_key(&run.test, &run.environment, &run.id), body, PutMode::Overwrite)? {
+            return Err(self.remote_error(action, &e));
+        }
+        let legacy = self.legacy_run_key(&run.test, &run.environment, &run.id);
+        let objects = self.objects.clone();
+        match crate::net::block_on(async move { objects.delete(&legacy).await }) {
+            Ok(Ok(())) | Ok(Err(object_store::Error::NotFound { .. })) => Ok(size),
+            Ok(Err(e)) => Err(self.remote_error(action, &e)),
+            Err(e) => Err(self.invalid(e.to_string())),
+        }
     }
 
     /// Writes a run once. An object already there with the same content is a retried upload
     /// that had landed; different content is a clash of ids and is refused.
     fn upload(&self, run: &RunRecord) -> Result<(), HistoryError> {
         let key = self.run_key(&run.test, &run.environment, &run.id);
-        let body = serde_json::to_vec(run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
+        let body = run_body(run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
         let objects = self.objects.clone();
-        let payload = PutPayload::from(body.clone());
+        let payload = PutPayload::from(body);
         let put = crate::net::block_on(async move {
             objects.put_opts(&key, payload, PutOptions { mode: PutMode::Create, ..Default::default() }).await
         });
@@ -308,7 +337,7 @@ impl RemoteStore {
         Ok(keys
             .into_iter()
             .filter_map(|k| {
-                let id = k.filename()?.strip_suffix(".json")?.to_string();
+                let id = run_id_of(k.filename()?)?.to_string();
                 Some((id, k))
             })
             .collect())
@@ -331,10 +360,7 @@ impl RemoteStore {
             let metas: Vec<_> = objects.list(Some(&prefix)).try_collect().await?;
             Ok(metas)
         })?;
-        Ok(metas
-            .into_iter()
-            .filter_map(|m| Some((m.location.filename()?.strip_suffix(".json")?.to_string(), m.size)))
-            .collect())
+        Ok(metas.into_iter().filter_map(|m| Some((run_id_of(m.location.filename()?)?.to_string(), m.size))).collect())
     }
 
     /// Brings the cache up to date with the store for one pair (or everything): runs it lacks,
@@ -346,10 +372,14 @@ impl RemoteStore {
         let mut downloaded = 0;
         for (id, key) in remote.iter().filter(|(id, _)| !local.contains(*id)) {
             let Some(bytes) = self.get_bytes(key, &format!("read run {id}"))? else { continue };
-            let run: RunRecord = serde_json::from_slice(&bytes)
+            let run: RunRecord = super::document::decompress(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|plain| serde_json::from_slice(&plain).map_err(|e| e.to_string()))
                 .map_err(|e| self.invalid(format!("{key}: not a k6gate run record: {e}")))?;
             // The key is what a listing trusts: a record filed under another name is refused.
-            if self.run_key(&run.test, &run.environment, &run.id) != *key {
+            if self.run_key(&run.test, &run.environment, &run.id) != *key
+                && self.legacy_run_key(&run.test, &run.environment, &run.id) != *key
+            {
                 return Err(self.invalid(format!("{key}: holds run {} of {} in {}", run.id, run.test, run.environment)));
             }
             if self.cache.import_run(&run)? {
@@ -502,9 +532,24 @@ impl RemoteStore {
     }
 }
 
+/// A run object's name after the run id; [`LEGACY_RUN_SUFFIX`] before compression.
+const RUN_SUFFIX: &str = ".json.gz";
+const LEGACY_RUN_SUFFIX: &str = ".json";
+
+/// The run id a run object's file name holds, in either form.
+fn run_id_of(file_name: &str) -> Option<&str> {
+    file_name.strip_suffix(RUN_SUFFIX).or_else(|| file_name.strip_suffix(LEGACY_RUN_SUFFIX))
+}
+
+/// A run object's content: the RunRecord as gzip JSON.
+fn run_body(run: &RunRecord) -> serde_json::Result<Vec<u8>> {
+    Ok(super::document::compress(&serde_json::to_vec(run)?))
+}
+
 /// Whether a stored run is `run` (compared as documents, not as bytes).
 fn same_run(bytes: &[u8], run: &RunRecord) -> bool {
-    let stored: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
+    let stored: Option<serde_json::Value> =
+        super::document::decompress(bytes).ok().and_then(|plain| serde_json::from_slice(&plain).ok());
     stored.is_some() && stored == serde_json::to_value(run).ok()
 }
 
@@ -523,7 +568,7 @@ impl RunStore for RemoteStore {
         let mut run = run.clone();
         for _ in 0..8 {
             let id = run.id.clone().unwrap_or_else(|| super::run_id::new_run_id(run.started_at_ns));
-            if !self.exists(&self.run_key(&run.test, &run.environment, &id)) {
+            if !self.run_exists(&run.test, &run.environment, &id) {
                 run.id = Some(id);
                 break;
             }
@@ -677,7 +722,10 @@ impl super::prune::Prune for RemoteStore {
         if self.cache.list_pins(Some(&run.test), Some(&run.environment))?.iter().any(|p| p.run_id == run.id) {
             return Err(HistoryError::Pinned { path: PathBuf::from(&self.url), id: run.id });
         }
-        let key = self.run_key(&run.test, &run.environment, &run.id);
+        let key = self
+            .remote_run_ids(Some((&run.test, &run.environment)))?
+            .remove(&run.id)
+            .unwrap_or_else(|| self.run_key(&run.test, &run.environment, &run.id));
         let size = self.remote_run_sizes(Some((&run.test, &run.environment)))?.get(&run.id).copied();
         // The tombstone first: a cache elsewhere must not upload the run again.
         let tombstone = self.key(&["pruned", &run.test, &run.environment, &format!("{}.json", run.id)]);
@@ -700,23 +748,24 @@ impl super::prune::Prune for RemoteStore {
         Ok(size.unwrap_or(local))
     }
 
-    fn replace_summary(&self, id: &str, summary: &RawValue) -> Result<(u64, u64), HistoryError> {
+    fn replace_summary(&self, id: &str, summary: &RawValue, series_from_s: f64) -> Result<(u64, u64), HistoryError> {
         let mut run = self.cache.get_run(id).map_err(|e| self.renamed(e))?;
-        let Some(before) = run.summary.as_ref().map(|s| s.get().len() as u64) else {
+        if run.summary.is_none() {
             return Err(self.invalid(format!("run {id} has no summary to replace")));
-        };
-        let key = self.run_key(&run.test, &run.environment, &run.id);
+        }
         run.summary = Some(summary.to_owned());
         // Not yet uploaded (in the outbox): only the cache holds it, and uploads it as it is now.
         if self.remote_run_sizes(Some((&run.test, &run.environment)))?.contains_key(&run.id) {
-            let body = serde_json::to_vec(&run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
-            match self.put(&key, body, PutMode::Overwrite)? {
-                Ok(()) => {}
-                Err(e) => return Err(self.remote_error(&format!("rewrite run {}", run.id), &e)),
-            }
+            self.rewrite_run(&run, &format!("rewrite run {}", run.id))?;
         }
-        super::prune::Prune::replace_summary(&self.cache, &run.id, summary).map_err(|e| self.renamed(e))?;
-        Ok((before, summary.get().len() as u64))
+        // The summary's sizes as stored, as the cache (and a dry run) count them.
+        super::prune::Prune::replace_summary(&self.cache, &run.id, summary, series_from_s).map_err(|e| self.renamed(e))
+    }
+
+    /// The note is the cache's: another cache that downloads the run opens its summary once
+    /// and notes the same.
+    fn note_series(&self, id: &str, series_from_s: f64) -> Result<(), HistoryError> {
+        super::prune::Prune::note_series(&self.cache, id, series_from_s).map_err(|e| self.renamed(e))
     }
 }
 
@@ -743,11 +792,7 @@ impl super::records::Records for RemoteStore {
         let run = self.cache.get_run(run_id).map_err(|e| self.renamed(e))?;
         // Not yet uploaded (in the outbox): the upload carries the rows.
         if self.remote_run_sizes(Some((&run.test, &run.environment)))?.contains_key(&run.id) {
-            let key = self.run_key(&run.test, &run.environment, &run.id);
-            let body = serde_json::to_vec(&run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
-            if let Err(e) = self.put(&key, body, PutMode::Overwrite)? {
-                return Err(self.remote_error(&format!("rewrite run {} with its record", run.id), &e));
-            }
+            self.rewrite_run(&run, &format!("rewrite run {} with its record", run.id))?;
         }
         Ok(())
     }

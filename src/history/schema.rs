@@ -18,7 +18,53 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// `k6gt` in ASCII.
 const APPLICATION_ID: i64 = 0x6b36_6774;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+
+/// Version 6: summaries and verdicts stored gzip-compressed (`document.rs`), about a sixth of
+/// their JSON. Their columns become `ANY`, the one STRICT type that holds both the compressed
+/// BLOBs written from now on and the JSON TEXT written before, read alike. The table is
+/// rebuilt as in V4, and its indexes with it; rows keep their bytes (SQL cannot gzip), so an
+/// older run's summary shrinks when retention next rewrites it.
+///
+/// `series_from_s`: what retention last left of the summary's time series (windows shorter
+/// than this are gone; infinity: none are left), written by retention and NULL as recorded.
+/// Prune plans from it and opens only the summaries that still hold something to coarsen.
+const V6: &str = "
+CREATE TABLE runs_v6 (
+    id                 TEXT PRIMARY KEY NOT NULL,
+    test               TEXT NOT NULL CHECK (test <> ''),
+    environment        TEXT NOT NULL CHECK (environment <> ''),
+    outcome            TEXT NOT NULL
+                       CHECK (outcome IN ('pass', 'warn', 'fail', 'inconclusive', 'error', 'incomplete')),
+    started_at_ns      INTEGER NOT NULL,
+    finished_at_ns     INTEGER,
+    user               TEXT,
+    host               TEXT,
+    git_branch         TEXT,
+    git_commit         TEXT,
+    deployment_version TEXT,
+    run_dir            TEXT,
+    k6_exit_code       INTEGER,
+    k6gate_version     TEXT NOT NULL,
+    summary            ANY CHECK (typeof(summary) IN ('null', 'text', 'blob')),
+    verdict            ANY CHECK (typeof(verdict) IN ('null', 'text', 'blob')),
+    problem            TEXT,
+    context            TEXT,
+    series_from_s      REAL,
+    CHECK (outcome IN ('error', 'incomplete') OR (summary IS NOT NULL AND verdict IS NOT NULL))
+) STRICT;
+
+INSERT INTO runs_v6 (id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, git_branch,
+    git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem, context)
+SELECT id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, git_branch,
+    git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem, context FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v6 RENAME TO runs;
+CREATE INDEX runs_by_test ON runs (test, environment, started_at_ns DESC);
+CREATE INDEX runs_by_start ON runs (started_at_ns DESC);
+CREATE INDEX runs_by_version ON runs (test, environment, deployment_version, started_at_ns, id, git_branch, outcome);
+CREATE INDEX runs_by_time ON runs (test, environment, started_at_ns, id, deployment_version, git_branch, outcome);
+";
 
 /// Version 5: each decided run's compact record (`summary::digest`: one row per phase and
 /// group with P50/P95/P99, error rate, duration and throughput), for the historical queries

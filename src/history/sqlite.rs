@@ -61,7 +61,7 @@ const FILTERED_NEWEST_FIRST: &str = "WHERE (?1 IS NULL OR test = ?1) AND (?2 IS 
 /// the run has a summary, its size and the row's size (every column's bytes).
 const STORED_COLUMNS: &str = "id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, \
     git_branch, git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, NULL AS summary, \
-    NULL AS verdict, problem, context, summary IS NOT NULL AS has_summary, \
+    NULL AS verdict, problem, context, series_from_s, summary IS NOT NULL AS has_summary, \
     COALESCE(length(CAST(summary AS BLOB)), 0) AS summary_bytes, \
     COALESCE(length(CAST(summary AS BLOB)), 0) + COALESCE(length(CAST(verdict AS BLOB)), 0) \
     + COALESCE(length(CAST(problem AS BLOB)), 0) + COALESCE(length(CAST(context AS BLOB)), 0) \
@@ -345,6 +345,7 @@ impl super::prune::Prune for SqliteStore {
                     has_summary: row.get("has_summary")?,
                     summary_bytes: row.get::<_, i64>("summary_bytes")?.unsigned_abs(),
                     bytes: row.get::<_, i64>("bytes")?.unsigned_abs(),
+                    series_from_s: row.get("series_from_s")?,
                 })
             })
             .at(&self.path)?;
@@ -373,7 +374,7 @@ impl super::prune::Prune for SqliteStore {
         Ok(bytes.unsigned_abs())
     }
 
-    fn replace_summary(&self, id: &str, summary: &RawValue) -> Result<(u64, u64), HistoryError> {
+    fn replace_summary(&self, id: &str, summary: &RawValue, series_from_s: f64) -> Result<(u64, u64), HistoryError> {
         let tx = self.transaction(TransactionBehavior::Immediate)?;
         let before: Option<Option<i64>> = tx
             .query_row("SELECT length(CAST(summary AS BLOB)) FROM runs WHERE id = ?1", [id], |r| r.get(0))
@@ -384,9 +385,22 @@ impl super::prune::Prune for SqliteStore {
             Some(None) => return Err(self.invalid(format!("run {id} has no summary to replace"))),
             Some(Some(n)) => n.unsigned_abs(),
         };
-        tx.execute("UPDATE runs SET summary = ?1 WHERE id = ?2", params![summary.get(), id]).at(&self.path)?;
+        let after = packed(Some(summary)).unwrap_or_default();
+        tx.execute("UPDATE runs SET summary = ?1, series_from_s = ?2 WHERE id = ?3", params![after, series_from_s, id])
+            .at(&self.path)?;
         tx.commit().at(&self.path)?;
-        Ok((before, summary.get().len() as u64))
+        Ok((before, after.len() as u64))
+    }
+
+    fn note_series(&self, id: &str, series_from_s: f64) -> Result<(), HistoryError> {
+        let changed = self
+            .conn
+            .execute("UPDATE runs SET series_from_s = ?1 WHERE id = ?2", params![series_from_s, id])
+            .at(&self.path)?;
+        if changed == 0 {
+            return Err(HistoryError::NotFound { path: self.path.clone(), id: id.to_string() });
+        }
+        Ok(())
     }
 }
 
@@ -434,8 +448,8 @@ impl SqliteStore {
                     run.run_dir.as_ref().map(|p| p.to_string_lossy()),
                     run.k6_exit_code,
                     run.k6gate_version,
-                    run.summary.as_ref().map(|j| j.get()),
-                    run.verdict.as_ref().map(|j| j.get()),
+                    packed(run.summary.as_deref()),
+                    packed(run.verdict.as_deref()),
                     run.problem,
                     context_json(run.context.as_ref()),
                 ])
@@ -820,11 +834,20 @@ fn read_pin(row: &Row<'_>) -> rusqlite::Result<Pin> {
 /// A stored JSON document, checked to be JSON as it is read.
 struct Json(Box<RawValue>);
 
+/// A summary or verdict column: a gzip BLOB, or JSON TEXT written before schema version 6.
 impl FromSql for Json {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let text = value.as_str()?;
-        RawValue::from_string(text.to_string()).map(Json).map_err(|e| FromSqlError::Other(Box::new(e)))
+        let bytes = match value {
+            ValueRef::Text(b) | ValueRef::Blob(b) => b,
+            _ => return Err(FromSqlError::InvalidType),
+        };
+        super::document::read_json(bytes).map(Json).map_err(|e| FromSqlError::Other(Box::new(e)))
     }
+}
+
+/// A document as the store writes it (`document.rs`).
+fn packed(json: Option<&RawValue>) -> Option<Vec<u8>> {
+    json.map(|j| super::document::compress(j.get().as_bytes()))
 }
 
 impl ToSql for Outcome {

@@ -255,7 +255,11 @@ fn carry_out<S: RunStore + Prune>(
             Some(w) => crate::policy::retention::Keep::SeriesFrom(w),
             None => crate::policy::retention::Keep::NoSeries,
         };
+        let series_from_s = c.min_window_s.unwrap_or(crate::history::NO_SERIES);
         if !super::series::coarsen(&mut summary, keep) {
+            if !dry_run {
+                store.note_series(&run.id, series_from_s)?;
+            }
             continue;
         }
         let text = serde_json::to_string(&summary).map_err(|e| RetentionError::Summary {
@@ -269,9 +273,9 @@ fn carry_out<S: RunStore + Prune>(
             message: e.to_string(),
         })?;
         let (before, after) = if dry_run {
-            (raw.get().len() as u64, new.get().len() as u64)
+            (c.target.bytes, crate::history::stored_bytes(&new))
         } else {
-            store.replace_summary(&run.id, &new)?
+            store.replace_summary(&run.id, &new, series_from_s)?
         };
         report.series.add(before.saturating_sub(after));
     }

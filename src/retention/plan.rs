@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::history::{BaselineChoice, Pin, RunDir, RunRecord, StoredRun};
+use crate::history::{BaselineChoice, NO_SERIES, Pin, RunDir, RunRecord, StoredRun};
 use crate::policy::data::PolicyData;
 use crate::policy::retention::{Keep, RetentionPolicy, days_ns};
 
@@ -213,7 +213,12 @@ pub fn plan(rules: &Rules, runs: &[StoredRun], pins: &[Pin], dirs: &[RunDir], no
                 Keep::SeriesFrom(w) => Some(w),
                 Keep::NoSeries | Keep::Nothing => None,
             };
-            plan.coarsen.push(Coarsen { target: target(s.summary_bytes), min_window_s });
+            // A summary an earlier prune left at least this coarse is not opened again: a
+            // year of runs is planned from the rows alone.
+            let done = s.series_from_s.is_some_and(|from| from >= min_window_s.unwrap_or(NO_SERIES));
+            if !done {
+                plan.coarsen.push(Coarsen { target: target(s.summary_bytes), min_window_s });
+            }
         }
     }
     let by_id: BTreeMap<&str, &RunRecord> = runs.iter().map(|s| (s.run.id.as_str(), &s.run)).collect();
@@ -373,6 +378,7 @@ mod tests {
             has_summary: outcome.is_decided(),
             summary_bytes: 1000,
             bytes: 1500,
+            series_from_s: None,
         }
     }
 

@@ -316,7 +316,7 @@ mod tests {
             context: None,
             digest: Vec::new(),
         };
-        StoredRun { run, has_summary: true, summary_bytes: bytes, bytes }
+        StoredRun { run, has_summary: true, summary_bytes: bytes, bytes, series_from_s: None }
     }
 
     #[test]

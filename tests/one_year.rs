@@ -21,7 +21,8 @@ fn a_few_weeks_of_deployments_record_prune_and_answer() {
     let text = render(&cfg, &r);
     assert!(r.runs >= 18, "{text}");
     assert_eq!(r.prunes, 3, "two weekly prunes and the last one: {text}");
-    assert!(r.bytes_with_tiers_vacuumed < r.bytes_without_tiers, "tiers save space: {text}");
+    assert!(r.bytes_with_tiers_vacuumed < r.bytes_without_tiers_json, "tiers and gzip save space: {text}");
+    assert!(r.summary_stored_fresh * 3 < r.summary_bytes_fresh, "summaries are stored compressed: {text}");
     assert_eq!(r.p99_checks.len(), 2, "{text}");
     for (test, _, record, fresh, after) in &r.p99_checks {
         assert!((after / record - 1.0).abs() < 0.01, "{test}: {text}");

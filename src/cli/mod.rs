@@ -533,6 +533,10 @@ pub struct RenderArgs {
     pub commit: Option<String>,
     #[command(flatten)]
     pub sources: TemplateArgs,
+    /// Render the script as `run` does when k6 writes live metrics to Prometheus: run-level
+    /// tags the cardinality policy does not allow as live labels go into sample metadata.
+    #[arg(long)]
+    pub remote_write: bool,
     /// Write the script here instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,

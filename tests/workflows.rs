@@ -26,6 +26,8 @@ const REMOTE_USES: &str = concat!("k6gate/k6gate/.github/workflows/k6-gate.yml@v
 const LOCAL_USES: &str = "./.github/workflows/k6-gate.yml";
 /// The deploy -> `k6gate canary` -> promote or roll back example; it calls no gate.
 const CANARY_EXAMPLE: &str = "canary.yml";
+/// Examples that install k6gate and run it themselves instead of calling the gate.
+const STANDALONE_EXAMPLES: &[&str] = &[CANARY_EXAMPLE, "retention.yml"];
 /// The actionlint `scripts/install-actionlint.sh` installs (first line of `-version`).
 const ACTIONLINT_VERSION: &str = "actionlint.kjanat.dev 1.17.0";
 /// Findings tolerated in workflows this suite does not own, by file name: ci.yml still uses
@@ -138,17 +140,19 @@ fn examples_repo(edit: impl Fn(&str, String) -> String) -> tempfile::TempDir {
         assert!(text.contains(REMOTE_USES), "{} does not call `{REMOTE_USES}`", path.display());
         files.push((file_name(path), edit(file_name(path), text.replace(REMOTE_USES, LOCAL_USES))));
     }
-    let canary = Path::new(ROOT).join("examples").join(CANARY_EXAMPLE);
-    let text = std::fs::read_to_string(&canary).expect("read the canary example");
-    files.push((CANARY_EXAMPLE, edit(CANARY_EXAMPLE, text)));
+    for name in STANDALONE_EXAMPLES {
+        let text = std::fs::read_to_string(Path::new(ROOT).join("examples").join(name)).expect("read the example");
+        files.push((name, edit(name, text)));
+    }
     scratch_repo(&files)
 }
 
-/// The examples that call the gate (all but [`CANARY_EXAMPLE`], which runs `k6gate canary`
-/// itself: tests/canary_serve.rs checks it, and actionlint below).
+/// The examples that call the gate (all but [`STANDALONE_EXAMPLES`], which run k6gate
+/// themselves: tests/canary_serve.rs checks the canary's, the test below the retention one's,
+/// and actionlint all of them).
 fn example_files() -> Vec<PathBuf> {
     let mut files = yml_files(&Path::new(ROOT).join("examples"));
-    files.retain(|p| file_name(p) != CANARY_EXAMPLE);
+    files.retain(|p| !STANDALONE_EXAMPLES.contains(&file_name(p)));
     let names: Vec<&str> = files.iter().map(|p| file_name(p)).collect();
     for want in ["pr-gate.yml", "post-deploy.yml", "nightly.yml"] {
         assert!(names.contains(&want), "examples/{want} is missing (found {names:?})");
@@ -884,4 +888,43 @@ fn structural_check_rejects_bad_callers() {
     assert!(p.contains("grants statuses: none but the gate's job gate asks for statuses: write"), "{p}");
     let p = check(&|c| c["jobs"]["gate"]["uses"] = "k6gate/k6gate/.github/workflows/other.yml@main".into());
     assert!(p.contains("no job calls"), "{p}");
+}
+
+/// The retention example's commands, as its steps write them, are ones k6gate runs: each
+/// `k6gate history ...` line (with the optional flags the step adds) exits 0 on a history.
+#[test]
+fn the_retention_example_runs_commands_k6gate_accepts() {
+    let wf = parse(&read("examples/retention.yml"));
+    let (_, job) = jobs(&wf).next().expect("the prune job");
+    let lines: Vec<String> = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .flat_map(|r| r.lines().map(str::trim).filter(|l| l.starts_with("k6gate history")).map(String::from))
+        .collect();
+    assert_eq!(lines.len(), 2, "prune and stats: {lines:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    for line in lines {
+        let command = line.split('|').next().unwrap();
+        let args: Vec<&str> = command.split_whitespace().skip(1).filter(|a| !a.starts_with("\"${")).collect();
+        // The flags the step adds when asked (the dry run); `--publish` needs a Prometheus.
+        let with = if args.contains(&"prune") { vec![vec![], vec!["--dry-run"]] } else { vec![vec![]] };
+        for extra in with {
+            crate::support::cli::K6gate::new()
+                .current_dir(ROOT)
+                .env("K6GATE_STATE_DIR", &state)
+                .env_remove("K6GATE_HISTORY_URL")
+                .env_remove("K6GATE_ARCHIVE_URL")
+                .args(&args)
+                .args(&extra)
+                .status(0)
+                .stdout_contains(if args.contains(&"prune") {
+                    "run directories past the raw period"
+                } else {
+                    "storage by tier"
+                });
+        }
+    }
 }

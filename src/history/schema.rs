@@ -23,8 +23,8 @@ const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 /// Version 6: summaries and verdicts stored gzip-compressed (`document.rs`), about a sixth of
 /// their JSON. Their columns become `ANY`, the one STRICT type that holds both the compressed
 /// BLOBs written from now on and the JSON TEXT written before, read alike. The table is
-/// rebuilt as in V4, and its indexes with it; rows keep their bytes (SQL cannot gzip), so an
-/// older run's summary shrinks when retention next rewrites it.
+/// rebuilt as in V4, and its indexes with it, then [`compress_documents`] compresses the
+/// documents already there (SQL cannot gzip), in the same transaction.
 ///
 /// `series_from_s`: what retention last left of the summary's time series (windows shorter
 /// than this are gone; infinity: none are left), written by retention and NULL as recorded.
@@ -239,6 +239,9 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), HistoryError
         for sql in MIGRATIONS.iter().skip(done) {
             tx.execute_batch(sql).at(path)?;
         }
+        if done < 6 {
+            compress_documents(&tx).at(path)?;
+        }
         let broken: Option<String> = tx
             .query_row("SELECT \"table\" || ' row ' || rowid FROM pragma_foreign_key_check LIMIT 1", [], |r| r.get(0))
             .optional()
@@ -252,6 +255,25 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), HistoryError
     })();
     conn.pragma_update(None, "foreign_keys", keys).at(path)?;
     migrated
+}
+
+/// Part of migration 6: every document still stored as JSON text, gzip-compressed. One pass
+/// over the runs at the upgrade (about a second per 100 MB of JSON).
+fn compress_documents(conn: &Connection) -> rusqlite::Result<()> {
+    let mut read = conn.prepare(
+        "SELECT id, CAST(summary AS BLOB), CAST(verdict AS BLOB) FROM runs \
+         WHERE typeof(summary) = 'text' OR typeof(verdict) = 'text'",
+    )?;
+    let mut write = conn.prepare("UPDATE runs SET summary = ?2, verdict = ?3 WHERE id = ?1")?;
+    let mut rows = read.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let pack = |i: usize| -> rusqlite::Result<Option<Vec<u8>>> {
+            Ok(row.get::<_, Option<Vec<u8>>>(i)?.map(|json| super::document::compress(&json)))
+        };
+        write.execute(rusqlite::params![id, pack(1)?, pack(2)?])?;
+    }
+    Ok(())
 }
 
 /// The file's schema version, if k6gate can use the file at all.

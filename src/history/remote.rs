@@ -233,17 +233,16 @@ impl RemoteStore {
     }
 
     /// Writes `run` over its object (retention and the backfill rewrite runs), removing the
-    /// uncompressed object it replaces. Returns the new object's size.
-    fn rewrite_run(&self, run: &RunRecord, action: &str) -> Result<u64, HistoryError> {
+    /// uncompressed object it replaces.
+    fn rewrite_run(&self, run: &RunRecord, action: &str) -> Result<(), HistoryError> {
         let body = run_body(run).map_err(|e| self.invalid(format!("run {}: {e}", run.id)))?;
-        let size = body.len() as u64;
         if let Err(e) = self.put(&self.run_key(&run.test, &run.environment, &run.id), body, PutMode::Overwrite)? {
             return Err(self.remote_error(action, &e));
         }
         let legacy = self.legacy_run_key(&run.test, &run.environment, &run.id);
         let objects = self.objects.clone();
         match crate::net::block_on(async move { objects.delete(&legacy).await }) {
-            Ok(Ok(())) | Ok(Err(object_store::Error::NotFound { .. })) => Ok(size),
+            Ok(Ok(())) | Ok(Err(object_store::Error::NotFound { .. })) => Ok(()),
             Ok(Err(e)) => Err(self.remote_error(action, &e)),
             Err(e) => Err(self.invalid(e.to_string())),
         }

@@ -84,8 +84,10 @@ fn stats_count_every_tier_by_class_test_and_month_from_sizes() {
         .unwrap()
         .iter()
         .map(|r| {
-            r.summary.as_deref().map_or(0, k6gate::history::stored_bytes)
-                + r.verdict.as_deref().map_or(0, k6gate::history::stored_bytes)
+            let stored = |doc: Option<&serde_json::value::RawValue>| {
+                doc.map_or(0, |d| k6gate::history::stored_bytes(d).unwrap())
+            };
+            stored(r.summary.as_deref()) + stored(r.verdict.as_deref())
         })
         .sum();
     assert_eq!(runs, 11);

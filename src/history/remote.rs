@@ -541,8 +541,8 @@ fn run_id_of(file_name: &str) -> Option<&str> {
 }
 
 /// A run object's content: the RunRecord as gzip JSON.
-fn run_body(run: &RunRecord) -> serde_json::Result<Vec<u8>> {
-    Ok(super::document::compress(&serde_json::to_vec(run)?))
+fn run_body(run: &RunRecord) -> std::io::Result<Vec<u8>> {
+    super::document::compress(&serde_json::to_vec(run)?)
 }
 
 /// Whether a stored run is `run` (compared as documents, not as bytes).

@@ -269,7 +269,10 @@ fn compress_documents(conn: &Connection) -> rusqlite::Result<()> {
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
         let pack = |i: usize| -> rusqlite::Result<Option<Vec<u8>>> {
-            Ok(row.get::<_, Option<Vec<u8>>>(i)?.map(|json| super::document::compress(&json)))
+            row.get::<_, Option<Vec<u8>>>(i)?
+                .map(|json| super::document::compress(&json))
+                .transpose()
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
         };
         write.execute(rusqlite::params![id, pack(1)?, pack(2)?])?;
     }

@@ -385,7 +385,7 @@ impl super::prune::Prune for SqliteStore {
             Some(None) => return Err(self.invalid(format!("run {id} has no summary to replace"))),
             Some(Some(n)) => n.unsigned_abs(),
         };
-        let after = packed(Some(summary)).unwrap_or_default();
+        let after = packed(Some(summary)).at(&self.path)?.unwrap_or_default();
         tx.execute("UPDATE runs SET summary = ?1, series_from_s = ?2 WHERE id = ?3", params![after, series_from_s, id])
             .at(&self.path)?;
         tx.commit().at(&self.path)?;
@@ -448,8 +448,8 @@ impl SqliteStore {
                     run.run_dir.as_ref().map(|p| p.to_string_lossy()),
                     run.k6_exit_code,
                     run.k6gate_version,
-                    packed(run.summary.as_deref()),
-                    packed(run.verdict.as_deref()),
+                    packed(run.summary.as_deref())?,
+                    packed(run.verdict.as_deref())?,
                     run.problem,
                     context_json(run.context.as_ref()),
                 ])
@@ -846,8 +846,10 @@ impl FromSql for Json {
 }
 
 /// A document as the store writes it (`document.rs`).
-fn packed(json: Option<&RawValue>) -> Option<Vec<u8>> {
+fn packed(json: Option<&RawValue>) -> rusqlite::Result<Option<Vec<u8>>> {
     json.map(|j| super::document::compress(j.get().as_bytes()))
+        .transpose()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 impl ToSql for Outcome {

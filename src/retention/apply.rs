@@ -273,7 +273,12 @@ fn carry_out<S: RunStore + Prune>(
             message: e.to_string(),
         })?;
         let (before, after) = if dry_run {
-            (c.target.bytes, crate::history::stored_bytes(&new))
+            let after = crate::history::stored_bytes(&new).map_err(|e| RetentionError::Summary {
+                store: store_name.to_string(),
+                run_id: run.id.clone(),
+                message: e.to_string(),
+            })?;
+            (c.target.bytes, after)
         } else {
             store.replace_summary(&run.id, &new, series_from_s)?
         };

@@ -251,7 +251,8 @@ fn scaled(base: &Base, k: i32) -> Scaled {
     scale(&mut json, k, gamma().powi(k));
     let summary: RunSummary = serde_json::from_value(json.clone()).expect("a scaled summary is a summary");
     let text = serde_json::to_string(&json).expect("serializes");
-    let stored = k6gate::history::stored_bytes(&serde_json::value::RawValue::from_string(text.clone()).expect("json"));
+    let stored = k6gate::history::stored_bytes(&serde_json::value::RawValue::from_string(text.clone()).expect("json"))
+        .expect("gzip");
     Scaled { text, stored, rows: digest::rows(&summary) }
 }
 
@@ -345,7 +346,7 @@ pub fn simulate(cfg: &Config, mut progress: impl FnMut(u32, &Report)) -> Report 
                     + verdict.as_ref().map_or(0, |x| x.get().len() as u64)
                     + rows;
                 report.bytes_without_tiers += if decided { s.stored } else { 0 }
-                    + verdict.as_deref().map_or(0, k6gate::history::stored_bytes)
+                    + verdict.as_deref().map_or(0, |v| k6gate::history::stored_bytes(v).expect("gzip"))
                     + rows;
                 if matches!(outcome, Outcome::Pass | Outcome::Warn | Outcome::Fail) && first_k[test].is_none() {
                     first_k[test] = Some(k);

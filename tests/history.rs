@@ -507,7 +507,9 @@ fn the_file_records_its_schema_version_and_uses_wal() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, ["established", "leases", "outbox", "pins", "run_digest", "runs"]);
+    assert_eq!(tables, ["digest_labels", "digest_rows", "established", "leases", "outbox", "pins", "runs"]);
+    let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
+    assert_eq!(page_size, 1024, "a new file has small pages");
 }
 
 #[test]

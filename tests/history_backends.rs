@@ -219,9 +219,17 @@ fn records_follow_retention(b: Backend) {
     assert_eq!(p95s(&f.store, Some("v1")), [(kept.clone(), Some(100.0))]);
     if let Backend::Sqlite = b {
         let conn = rusqlite::Connection::open(f.dir.path().join("local/history.db")).unwrap();
-        let left: i64 =
-            conn.query_row("SELECT COUNT(*) FROM run_digest WHERE run_id = ?1", [&gone], |r| r.get(0)).unwrap();
-        assert_eq!(left, 0, "the deleted run's rows went with it");
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT COUNT(*) FROM digest_rows WHERE run_seq NOT IN (SELECT seq FROM runs)"), 0);
+        assert_eq!(count("SELECT COUNT(*) FROM digest_rows"), 4, "the deleted run's rows went with it");
+        let left: Vec<String> = conn
+            .prepare("SELECT DISTINCT run_id FROM run_digest")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(left, [kept.clone()], "the run_digest view shows the kept run's rows");
     } else {
         let other = f.elsewhere("cache-b");
         assert_eq!(p95s(&other, Some("v1")), [(kept.clone(), Some(100.0))], "the rewritten object kept its rows");

@@ -29,9 +29,15 @@ const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 /// `series_from_s`: what retention last left of the summary's time series (windows shorter
 /// than this are gone; infinity: none are left), written by retention and NULL as recorded.
 /// Prune plans from it and opens only the summaries that still hold something to coarsen.
+///
+/// The records shrink by a fifth (`bench/one-year.sh`: 55 rows a run, 2.9 million in a year):
+/// `digest_rows` names its run by the run's `seq` (an INTEGER PRIMARY KEY, so stable) instead
+/// of its 20-character id, and its phase and group by ids into `digest_labels`. The
+/// `run_digest` view shows them as before, for anyone reading the file with SQL.
 const V6: &str = "
 CREATE TABLE runs_v6 (
-    id                 TEXT PRIMARY KEY NOT NULL,
+    seq                INTEGER PRIMARY KEY,
+    id                 TEXT NOT NULL UNIQUE,
     test               TEXT NOT NULL CHECK (test <> ''),
     environment        TEXT NOT NULL CHECK (environment <> ''),
     outcome            TEXT NOT NULL
@@ -57,13 +63,49 @@ CREATE TABLE runs_v6 (
 INSERT INTO runs_v6 (id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, git_branch,
     git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem, context)
 SELECT id, test, environment, outcome, started_at_ns, finished_at_ns, user, host, git_branch,
-    git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem, context FROM runs;
+    git_commit, deployment_version, run_dir, k6_exit_code, k6gate_version, summary, verdict, problem, context FROM runs
+ORDER BY started_at_ns, id;
 DROP TABLE runs;
 ALTER TABLE runs_v6 RENAME TO runs;
 CREATE INDEX runs_by_test ON runs (test, environment, started_at_ns DESC);
 CREATE INDEX runs_by_start ON runs (started_at_ns DESC);
 CREATE INDEX runs_by_version ON runs (test, environment, deployment_version, started_at_ns, id, git_branch, outcome);
 CREATE INDEX runs_by_time ON runs (test, environment, started_at_ns, id, deployment_version, git_branch, outcome);
+
+CREATE TABLE digest_labels (
+    id    INTEGER PRIMARY KEY,
+    label TEXT NOT NULL UNIQUE
+) STRICT;
+
+CREATE TABLE digest_rows (
+    run_seq          INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+    phase            INTEGER NOT NULL REFERENCES digest_labels (id),
+    grp              INTEGER NOT NULL REFERENCES digest_labels (id),
+    duration_s       REAL NOT NULL,
+    requests         INTEGER NOT NULL,
+    requests_per_s   REAL NOT NULL,
+    failed           INTEGER NOT NULL,
+    error_rate       REAL,
+    p50_ms           REAL,
+    p95_ms           REAL,
+    p99_ms           REAL,
+    mean_ms          REAL,
+    max_ms           REAL,
+    iterations_per_s REAL,
+    PRIMARY KEY (run_seq, phase, grp)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO digest_labels (label) SELECT phase FROM run_digest UNION SELECT grp FROM run_digest;
+INSERT INTO digest_rows SELECT r.seq, p.id, g.id, d.duration_s, d.requests, d.requests_per_s, d.failed, d.error_rate,
+    d.p50_ms, d.p95_ms, d.p99_ms, d.mean_ms, d.max_ms, d.iterations_per_s
+FROM run_digest d JOIN runs r ON r.id = d.run_id
+    JOIN digest_labels p ON p.label = d.phase JOIN digest_labels g ON g.label = d.grp;
+DROP TABLE run_digest;
+
+CREATE VIEW run_digest AS SELECT r.id AS run_id, p.label AS phase, g.label AS grp, d.duration_s, d.requests,
+    d.requests_per_s, d.failed, d.error_rate, d.p50_ms, d.p95_ms, d.p99_ms, d.mean_ms, d.max_ms, d.iterations_per_s
+FROM digest_rows d JOIN runs r ON r.seq = d.run_seq
+    JOIN digest_labels p ON p.id = d.phase JOIN digest_labels g ON g.id = d.grp;
 ";
 
 /// Version 5: each decided run's compact record (`summary::digest`: one row per phase and
@@ -297,4 +339,62 @@ fn check(conn: &Connection, path: &Path) -> Result<i64, HistoryError> {
 
 pub(super) fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 5 file with a run, its records and a pin, upgraded: the records keep their
+    /// numbers under the new keys, the documents are compressed, the pin still holds.
+    #[test]
+    fn version_5_records_and_documents_move_to_version_6() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let conn = Connection::open(&path).unwrap();
+        for sql in MIGRATIONS.iter().take(5) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 5;
+             INSERT INTO runs (id, test, environment, outcome, started_at_ns, k6gate_version, summary, verdict) \
+             VALUES ('20261128-001600-beef', 'checkout', 'dev', 'pass', 2, '0.1.0', '{\"s\":1}', '{\"v\":2}');
+             INSERT INTO run_digest VALUES ('20261128-001600-beef', 'steady-state', '', 60.0, 1200, 20.0, 3, 0.0025, \
+             10.0, 20.0, 30.0, 12.0, 45.0, 19.5);
+             INSERT INTO run_digest VALUES ('20261128-001600-beef', 'steady-state', 'name=/cart', 60.0, 600, 10.0, 0, \
+             0.0, 11.0, 21.0, 31.0, 13.0, 46.0, NULL);
+             INSERT INTO pins (run_id, test, environment, pinned_by, pinned_at_ns, reason) \
+             VALUES ('20261128-001600-beef', 'checkout', 'dev', 'alice', 3, 'release');",
+        )
+        .unwrap();
+        migrate(&conn, &path).unwrap();
+        assert_eq!(version(&conn).unwrap(), 6);
+        let rows: Vec<(String, String, String, f64, Option<f64>)> = conn
+            .prepare("SELECT run_id, phase, grp, p95_ms, iterations_per_s FROM run_digest ORDER BY grp")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let id = "20261128-001600-beef".to_string();
+        assert_eq!(
+            rows,
+            [
+                (id.clone(), "steady-state".into(), String::new(), 20.0, Some(19.5)),
+                (id.clone(), "steady-state".into(), "name=/cart".into(), 21.0, None),
+            ]
+        );
+        let kinds: (String, String) = conn
+            .query_row("SELECT typeof(summary), typeof(verdict) FROM runs", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(kinds, ("blob".into(), "blob".into()));
+        let pinned: String = conn.query_row("SELECT run_id FROM pins", [], |r| r.get(0)).unwrap();
+        assert_eq!(pinned, id);
+        // A deleted run takes its records with it.
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        conn.execute("DELETE FROM pins", []).unwrap();
+        conn.execute("DELETE FROM runs", []).unwrap();
+        let left: i64 = conn.query_row("SELECT COUNT(*) FROM digest_rows", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
+    }
 }

@@ -229,7 +229,7 @@ fn records_follow_retention(b: Backend) {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(left, [kept.clone()], "the run_digest view shows the kept run's rows");
+        assert_eq!(left, std::slice::from_ref(&kept), "the run_digest view shows the kept run's rows");
     } else {
         let other = f.elsewhere("cache-b");
         assert_eq!(p95s(&other, Some("v1")), [(kept.clone(), Some(100.0))], "the rewritten object kept its rows");

@@ -28,6 +28,7 @@ pub mod report;
 pub mod retention;
 pub mod run;
 pub mod samples;
+pub mod stack;
 pub mod stats;
 pub mod summary;
 pub mod time;

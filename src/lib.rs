@@ -16,6 +16,7 @@ pub mod escape;
 pub mod gate;
 pub mod github;
 pub mod grafana;
+pub mod guard;
 pub mod history;
 pub mod ingest;
 pub mod load;

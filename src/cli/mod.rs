@@ -15,6 +15,7 @@ mod history_stats;
 mod ingest;
 mod logging;
 mod nightly;
+mod preflight;
 mod render;
 mod run;
 pub mod settings;
@@ -102,6 +103,27 @@ pub enum Command {
     /// The monitoring stack reserved for load tests.
     #[command(subcommand)]
     Stack(StackCommand),
+    /// Before a load test: the environment's monitoring stack (Prometheus query SLA, rule
+    /// evaluation, both Alertmanagers clustered with the watchdog alert, Grafana), the target's
+    /// error rate and latency from its metrics, the off-peak window and the environment's lock,
+    /// under `guard.preflight` of the policy data. `run` does this by itself when the
+    /// environment declares `monitoring`. Exit 0 = every check passed, 2 = refused (the
+    /// reasons and a time to reschedule on stderr) or an error.
+    Preflight(PreflightArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PreflightArgs {
+    #[arg(long)]
+    pub env: String,
+    /// Where environments/<ENV>.yaml (with its `monitoring` section) is.
+    #[arg(long, default_value = "environments")]
+    pub environments: PathBuf,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// The time the off-peak windows are judged at (RFC 3339), instead of now. For tests.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +302,13 @@ pub struct RunArgs {
     /// refusing (exit 2, naming it).
     #[arg(long = "lock-wait", default_value = "10m", value_parser = humantime::parse_duration, env = "K6GATE_LOCK_WAIT")]
     pub lock_wait: std::time::Duration,
+    /// Start outside the environment's off-peak windows. Honoured only when its policy says
+    /// `allow_override: true` (policies/data/guard.yaml); otherwise the run is still refused.
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// The time the off-peak windows are judged at (RFC 3339), instead of now. For tests.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -864,6 +893,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Notify(args) => github::notify(&args, s),
         Command::Audit(args) => github::audit(&args, s),
         Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
+        Command::Preflight(args) => preflight::run(&args, s),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())
                 .map_err(crate::Error::serialize("RunSummary schema"))?;

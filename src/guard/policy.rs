@@ -47,7 +47,18 @@ impl Rules {
 
     /// May `environment` be loaded at `now_ns`? `override_requested`: the run asks to start
     /// outside the windows, which only a policy with `allow_override` grants.
+    /// An environment without windows is open without asking Rego (so a policy directory
+    /// without guard.rego still runs what has no windows); one with windows needs the rule.
     pub fn window(&self, environment: &str, now_ns: i64, override_requested: bool) -> Result<WindowDecision> {
+        if !self.config.windows.contains_key(environment) {
+            return Ok(WindowDecision {
+                allowed: true,
+                restricted: false,
+                overridden: false,
+                reason: format!("{environment} has no off-peak windows: it may be loaded at any time"),
+                next_slot_ns: None,
+            });
+        }
         let input = serde_json::json!({
             "environment": environment,
             "now": { "ns": now_ns, "time": format_rfc3339_ms(now_ns), "week_minute": window::week_minute(now_ns) },

@@ -56,6 +56,8 @@ pub struct Request<'a> {
     pub lease: Option<Lease>,
     /// The environment's off-peak windows, for the time to reschedule.
     pub windows: Option<&'a [Segment]>,
+    /// The off-peak decision, shown as a check of its own.
+    pub window: Option<&'a super::WindowDecision>,
 }
 
 /// One check's outcome.
@@ -411,6 +413,11 @@ pub fn run(req: &Request<'_>) -> Result<Report, Error> {
     .map_err(|e| Error::service(crate::error::Service::Prometheus, "running the preflight checks", e))?;
     let mut checks = checks;
     checks.extend(lease(req));
+    if let Some(w) = req.window {
+        let measured = if w.restricted { "restricted" } else { "no windows" };
+        let outcome = if w.allowed { Ok(measured.to_string()) } else { Err((measured.to_string(), w.reason.clone())) };
+        checks.push(check("off-peak window", "inside the environment's windows (UTC)", Duration::ZERO, outcome));
+    }
     let passed = checks.iter().all(|c| c.passed);
     let reschedule_at = (!passed).then(|| format_rfc3339_ms(reschedule(req)));
     Ok(Report {
@@ -489,6 +496,7 @@ mod tests {
             wall_ns: wall,
             lease: Some(held),
             windows: None,
+            window: None,
         };
         let report = run(&req).unwrap();
         assert!(!report.passed);
@@ -526,6 +534,7 @@ mod tests {
             wall_ns: wall,
             lease: None,
             windows: Some(&nights),
+            window: None,
         };
         assert_eq!(format_rfc3339_ms(reschedule(&req)), "2026-12-09T20:00:00.000Z");
         let late = Request { wall_ns: parse_rfc3339_ns(b"2026-12-09T21:00:00Z").unwrap(), ..req };

@@ -145,10 +145,10 @@ pub struct StackGenerateArgs {
     #[arg(long, default_value_t = 9090)]
     pub prometheus_port: u16,
     /// The two Alertmanagers' HTTP ports.
-    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [9093, 9094])]
+    #[arg(long, value_delimiter = ',', default_values_t = [9093, 9094])]
     pub alertmanager_ports: Vec<u16>,
     /// The two Alertmanagers' cluster (gossip) ports.
-    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [9194, 9195])]
+    #[arg(long, value_delimiter = ',', default_values_t = [9194, 9195])]
     pub cluster_ports: Vec<u16>,
     #[arg(long, default_value_t = 3000)]
     pub grafana_port: u16,

@@ -30,6 +30,7 @@ mod live_metrics;
 mod notify;
 mod one_year;
 mod policy_base;
+mod preflight;
 mod prom_publish;
 mod props;
 mod provenance;

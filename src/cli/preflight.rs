@@ -43,6 +43,7 @@ pub fn run(args: &PreflightArgs, s: &Settings) -> Result<Exit> {
         rules: thresholds,
         rules_source: source,
         wall_ns,
+        now_ns: window_at,
         lease: Some(lease),
         windows: rules.config.windows.get(&args.env).map(|w| w.segments.as_slice()),
         window: Some(&window),

@@ -52,6 +52,9 @@ pub struct Request<'a> {
     pub rules_source: &'a str,
     /// Now, by the wall clock (Unix ns): evaluations and alerts are fresh against it.
     pub wall_ns: i64,
+    /// The time the test would start at (Unix ns): the off-peak windows' `now`, and where the
+    /// time to reschedule counts from. The wall clock but in tests.
+    pub now_ns: i64,
     /// `None`: not checked here (`run` takes the lease itself, waiting for it).
     pub lease: Option<Lease>,
     /// The environment's off-peak windows, for the time to reschedule.
@@ -310,7 +313,7 @@ async fn target(client: &reqwest::Client, req: &Request<'_>) -> Vec<Check> {
     let mut out = Vec::new();
     let up = query(client, base, &format!("up{{{sel}}}")).await;
     let up_check = match &up {
-        Err(e) => Err(("no answer".to_string(), format!("Prometheus: {e}"))),
+        Err(e) => Err(("no answer".to_string(), format!("Prometheus {base}: {e}"))),
         Ok((s, _)) if s.is_empty() => Err(("no series".into(), format!("Prometheus scrapes no job {job:?}"))),
         Ok((s, _)) => {
             let down = s.iter().filter(|(_, v)| *v != 1.0).count();
@@ -330,7 +333,7 @@ async fn target(client: &reqwest::Client, req: &Request<'_>) -> Vec<Check> {
     let took = [&requests, &errors].iter().filter_map(|r| r.as_ref().ok()).map(|(_, d)| *d).sum();
     let total = requests.as_ref().ok().and_then(|(s, _)| s.first().map(|x| x.1));
     let row = match (&requests, &errors, total) {
-        (Err(e), _, _) | (_, Err(e), _) => Err(("no answer".to_string(), format!("Prometheus: {e}"))),
+        (Err(e), _, _) | (_, Err(e), _) => Err(("no answer".to_string(), format!("Prometheus {base}: {e}"))),
         (_, _, None) => Err(("no data".into(), format!("no {} series for job {job}", t.requests_metric))),
         (_, _, Some(n)) if n.is_nan() || n < t.min_requests => Err((
             format!("{n:.0} requests"),
@@ -368,7 +371,7 @@ async fn target(client: &reqwest::Client, req: &Request<'_>) -> Vec<Check> {
     let limit = format!("P95 over {w} at most {} ms", t.max_p95_ms);
     let took = p95.as_ref().map_or(Duration::ZERO, |(_, d)| *d);
     let row = match &p95 {
-        Err(e) => Err(("no answer".to_string(), format!("Prometheus: {e}"))),
+        Err(e) => Err(("no answer".to_string(), format!("Prometheus {base}: {e}"))),
         Ok((s, _)) => match s.first().map(|x| x.1 * 1000.0) {
             Some(v) if v.is_finite() && v <= t.max_p95_ms => Ok(format!("P95 {v:.1} ms")),
             Some(v) if v.is_finite() => {
@@ -433,7 +436,7 @@ pub fn run(req: &Request<'_>) -> Result<Report, Error> {
 /// `reschedule_after_min` from now, no earlier than a held lease's expiry, moved to the next
 /// off-peak slot from then on when the environment has windows.
 fn reschedule(req: &Request<'_>) -> i64 {
-    let mut t = req.wall_ns + i64::from(req.rules.reschedule_after_min) * 60_000_000_000;
+    let mut t = req.now_ns + i64::from(req.rules.reschedule_after_min) * 60_000_000_000;
     if let Some(Lease::Held { until_ns, .. }) = &req.lease {
         t = t.max(*until_ns);
     }
@@ -494,6 +497,7 @@ mod tests {
             rules: &r,
             rules_source: "policies/data/guard.yaml:19",
             wall_ns: wall,
+            now_ns: wall,
             lease: Some(held),
             windows: None,
             window: None,
@@ -532,12 +536,13 @@ mod tests {
             rules: &r,
             rules_source: "",
             wall_ns: wall,
+            now_ns: wall,
             lease: None,
             windows: Some(&nights),
             window: None,
         };
         assert_eq!(format_rfc3339_ms(reschedule(&req)), "2026-12-09T20:00:00.000Z");
-        let late = Request { wall_ns: parse_rfc3339_ns(b"2026-12-09T21:00:00Z").unwrap(), ..req };
+        let late = Request { now_ns: parse_rfc3339_ns(b"2026-12-09T21:00:00Z").unwrap(), ..req };
         assert_eq!(format_rfc3339_ms(reschedule(&late)), "2026-12-09T21:30:00.000Z", "inside the slot: 30 min on");
     }
 }

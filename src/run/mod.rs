@@ -392,6 +392,7 @@ fn preflight(
         rules,
         rules_source: source,
         wall_ns: crate::clock::now_ns(),
+        now_ns: opts.guard.window_at_ns.unwrap_or(opts.now_ns),
         lease: None,
         windows: guard.config.windows.get(&opts.environment).map(|w| w.segments.as_slice()),
         window: Some(window),

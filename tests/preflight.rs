@@ -144,7 +144,7 @@ fn preflight_outside_the_windows_names_the_next_slot_as_the_time_to_reschedule()
     let (state, envs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let grafana = FakeGrafana::start();
     let dead = format!("http://127.0.0.1:{}", free_port());
-    environment(envs.path(), "prod-sim", &dead, &dead, &[dead.clone()], &grafana.url);
+    environment(envs.path(), "prod-sim", &dead, &dead, std::slice::from_ref(&dead), &grafana.url);
     let ran = preflight(state.path(), envs.path(), "prod-sim")
         .args(["--format", "json", "--now", "2026-12-09T12:00:00Z"])
         .status(2);

@@ -198,14 +198,15 @@ impl StackParams {
 
     /// Alertmanager `i`'s flags (0 or 1): its own ports, the other one as its cluster peer.
     pub fn alertmanager_args(&self, i: usize) -> Vec<String> {
-        let (me, other) = if i == 0 { (0, 1) } else { (1, 0) };
+        let ([a1, a2], [c1, c2]) = (self.alertmanager_ports, self.cluster_ports);
+        let (n, port, cluster, peer) = if i == 0 { (1, a1, c1, c2) } else { (2, a2, c2, c1) };
         vec![
             "--config.file=alertmanager/alertmanager.yml".into(),
-            format!("--storage.path=data/alertmanager-{}", me + 1),
-            format!("--web.listen-address={}:{}", self.host, self.alertmanager_ports[me]),
-            format!("--web.external-url=http://{}:{}", self.host, self.alertmanager_ports[me]),
-            format!("--cluster.listen-address={}:{}", self.host, self.cluster_ports[me]),
-            format!("--cluster.peer={}:{}", self.host, self.cluster_ports[other]),
+            format!("--storage.path=data/alertmanager-{n}"),
+            format!("--web.listen-address={}:{port}", self.host),
+            format!("--web.external-url=http://{}:{port}", self.host),
+            format!("--cluster.listen-address={}:{cluster}", self.host),
+            format!("--cluster.peer={}:{peer}", self.host),
         ]
     }
 }

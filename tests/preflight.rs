@@ -225,7 +225,11 @@ fn preflight_passes_on_a_healthy_stack_and_refuses_as_the_shop_the_alertmanagers
             .unwrap()
             .contains("cluster ready, 2 peers, Watchdog")
     );
-    eprintln!("preflight healthy {ready:?} after the stack was up; one preflight took {took:?}:\n{}", ran.stdout());
+    eprintln!(
+        "preflight passed {:?} after the stack started ({ready:?} after it was ready); one preflight took {took:?}:\n{}",
+        stack.started.elapsed(),
+        ran.stdout()
+    );
     drop(last);
 
     // The shop degrades: half its API requests answer 500.

@@ -80,6 +80,8 @@ fn answers(url: &str) -> bool {
 
 /// A running stack: its directory, processes and URLs.
 pub struct Stack {
+    /// When the processes were started.
+    pub started: Instant,
     pub dir: PathBuf,
     pub prometheus_url: String,
     pub alertmanager_urls: Vec<String>,
@@ -118,6 +120,7 @@ impl Stack {
         }
         cli.status(0);
         let log = |name: &str| std::fs::File::create(dir.join(name)).expect("log file");
+        let started = Instant::now();
         let prometheus = Proc::spawn(
             Command::new("prometheus")
                 .args(args_of(&dir.join("prometheus.args")))
@@ -139,6 +142,7 @@ impl Stack {
             })
             .collect();
         let stack = Stack {
+            started,
             prometheus_url: format!("http://127.0.0.1:{p}"),
             alertmanager_urls: vec![format!("http://127.0.0.1:{a1}"), format!("http://127.0.0.1:{a2}")],
             dir,

@@ -248,9 +248,7 @@ async fn alertmanager(client: &reqwest::Client, req: &Request<'_>, url: &str) ->
     let cluster = status.body.pointer("/cluster/status").and_then(Value::as_str).unwrap_or("missing");
     let peers = status.body.pointer("/cluster/peers").and_then(Value::as_array).map_or(0, Vec::len);
     let filter = percent_encode(&format!("alertname=\"{WATCHDOG_ALERT}\""));
-    let alerts =
-        get_json(client, &format!("{base}/api/v2/alerts?active=true&filter={filter}"))
-            .await;
+    let alerts = get_json(client, &format!("{base}/api/v2/alerts?active=true&filter={filter}")).await;
     let took = status.took + alerts.as_ref().map_or(Duration::ZERO, |a| a.took);
     let updated = match &alerts {
         Ok(a) if a.status == 200 => a

@@ -41,6 +41,13 @@ impl Rules {
         Ok(Rules { policies: Policies::load(policies)?, config: GuardConfig::load(policies)? })
     }
 
+    /// The guard's rules from a policy's files: the gate's binding ones in `run`, so that on a
+    /// pull request the base branch's windows bind, not the PR's.
+    pub fn from_files(files: &crate::policy::files::PolicyFiles) -> Result<Rules> {
+        let policies = Policies::from_files(&files.rego, &files.dir)?;
+        Ok(Rules { policies, config: GuardConfig::from_files(&files.data)? })
+    }
+
     pub fn from_parts(policies: Policies, config: GuardConfig) -> Rules {
         Rules { policies, config }
     }

@@ -298,7 +298,8 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
     let gate = Gate::load(&opts.policy)?;
     // Outside the environment's off-peak windows nothing starts; the error names the next slot.
-    let guard = crate::guard::Rules::load(&opts.policy.policies_dir)?;
+    // The binding policy's windows: the base branch's on a pull request.
+    let guard = crate::guard::Rules::from_files(gate.binding_files())?;
     let window = guard.require_window(
         &opts.environment,
         opts.guard.window_at_ns.unwrap_or(opts.now_ns),

@@ -28,7 +28,8 @@ pub mod exit {
         ),
         (
             ERROR,
-            "nothing was decided: bad usage, input, configuration or policy, k6 or a service failed, or the run was \
+            "nothing was decided: bad usage, input, configuration or policy, k6 or a service failed, a load test was \
+             refused before it started (outside its off-peak windows, a failing preflight check), or the run was \
              inconclusive (a saturated load generator) or so was a canary analysis (too little traffic, missing data)",
         ),
     ];

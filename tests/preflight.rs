@@ -274,3 +274,86 @@ fn preflight_passes_on_a_healthy_stack_and_refuses_as_the_shop_the_alertmanagers
     assert!(!state.path().join("runs").exists(), "k6 never started");
     drop(traffic);
 }
+
+/// A Prometheus answering the preflight's queries with these numbers, and an `/api/v1/rules`
+/// whose one group is stale and whose one rule is broken; an Alertmanager still settling,
+/// alone in its cluster and without the watchdog.
+#[test]
+fn each_failing_check_says_why_with_its_numbers() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, Request, ResponseTemplate};
+
+    let prom = crate::support::mock_http::MockHttp::start();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    prom.mount(Mock::given(method("GET")).and(path("/api/v1/query")).respond_with(move |r: &Request| {
+        let q = r.url.query_pairs().find(|(k, _)| k == "query").map(|(_, v)| v.into_owned()).unwrap_or_default();
+        log.lock().unwrap().push(q.clone());
+        let value = if q.starts_with("histogram_quantile") {
+            "0.9"
+        } else if q.contains("status=~") {
+            "30"
+        } else if q.starts_with("sum(increase") {
+            "1000"
+        } else {
+            "1"
+        };
+        let body = serde_json::json!({"status": "success", "data": {"resultType": "vector",
+            "result": [{"metric": {"job": "shop"}, "value": [1_765_000_000.0, value]}]}});
+        ResponseTemplate::new(200).set_body_json(body)
+    }));
+    let stale = k6gate::time::format_rfc3339_ms(k6gate::clock::now_ns() - 600 * 1_000_000_000);
+    prom.mount(Mock::given(method("GET")).and(path("/api/v1/rules")).respond_with(
+        ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"status": "success", "data": {"groups": [{"name": "k6gate-target", "interval": 15,
+            "lastEvaluation": stale, "rules": [{"name": "job:http_server_error_ratio:rate1m", "type": "recording",
+            "health": "err", "lastError": "many-to-many matching not allowed"}]}]}}),
+        ),
+    ));
+    let am = crate::support::mock_http::MockHttp::start();
+    am.mount(
+        Mock::given(method("GET")).and(path("/api/v2/status")).respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"cluster": {"status": "settling", "peers": [{"name": "a"}]}})),
+        ),
+    );
+    am.mount(
+        Mock::given(method("GET"))
+            .and(path("/api/v2/alerts"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([]))),
+    );
+    let grafana = FakeGrafana::start();
+    let (state, envs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    environment(envs.path(), "staging", &prom.uri(), &prom.uri(), &[am.uri(), am.uri()], &grafana.url);
+
+    let report = preflight(state.path(), envs.path(), "staging").args(["--format", "json"]).status(2).stdout_json();
+    assert_eq!(check(&report, "Prometheus query")["passed"], true, "{report:#}");
+    let rules = check(&report, "rule evaluation");
+    let why = rules["reason"].as_str().unwrap();
+    assert!(why.contains("group k6gate-target last evaluated 600 s ago"), "{why}");
+    assert!(
+        why.contains(
+            "rule job:http_server_error_ratio:rate1m of group k6gate-target is err (many-to-many matching not allowed)"
+        ),
+        "{why}"
+    );
+    let a = check(&report, &format!("Alertmanager {}", am.uri()));
+    let why = a["reason"].as_str().unwrap();
+    assert!(why.contains("cluster status is settling, not ready"), "{why}");
+    assert!(why.contains("1 cluster peers, 2 Alertmanagers declared"), "{why}");
+    assert!(why.contains("no active Watchdog alert"), "{why}");
+    assert_eq!(check(&report, "target shop scraped")["passed"], true);
+    let e = check(&report, "target shop error rate");
+    assert_eq!(
+        (e["passed"].clone(), e["measured"].clone()),
+        (Value::Bool(false), Value::from("3.00 % of 1000 requests"))
+    );
+    let l = check(&report, "target shop latency");
+    assert!(l["reason"].as_str().unwrap().contains("P95 900.0 ms over 5m, above 500 ms"), "{l}");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|q| q == "sum(increase(http_server_requests_total{job=\"shop\",status=~\"5..\"}[5m]))")
+    );
+}

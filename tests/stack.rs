@@ -96,6 +96,9 @@ fn both_alertmanagers_share_one_config_and_each_names_the_other_as_its_peer() {
         .collect();
     assert_eq!(command, args_of(&dir.path().join("alertmanager-2.args")));
     assert_eq!(compose["services"].as_object().unwrap().len(), 4);
+    // The start script is valid shell.
+    let sh = std::process::Command::new("sh").arg("-n").arg(dir.path().join("start.sh")).status().unwrap();
+    assert!(sh.success(), "sh -n start.sh");
 }
 
 #[test]

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/install-k6.sh
 scripts/install-chromium.sh   # the HTML report is checked in headless Chromium
 scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for the generated rules
+scripts/install-alertmanager.sh # two clustered Alertmanagers from `stack generate` (tests/stack.rs, tests/preflight.rs)
 scripts/install-moto.sh       # an S3-compatible server for the durable run store
 scripts/install-duckdb.sh     # DuckDB (the Python wheel) queries the archive (tests/archive_duckdb.rs)
 scripts/install-stress-ng.sh  # CPU pressure on the load generator (tests/serial.rs)

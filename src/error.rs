@@ -28,7 +28,8 @@ pub mod exit {
         ),
         (
             ERROR,
-            "nothing was decided: bad usage, input, configuration or policy, k6 or a service failed, or the run was \
+            "nothing was decided: bad usage, input, configuration or policy, k6 or a service failed, a load test was \
+             refused before it started (outside its off-peak windows, a failing preflight check), or the run was \
              inconclusive (a saturated load generator) or so was a canary analysis (too little traffic, missing data)",
         ),
     ];
@@ -102,6 +103,10 @@ pub enum Error {
     /// A run whose series cannot be bounded while a budget applies; k6 was not started.
     #[error("{file}:{line}: a run of {test} has a series budget of {budget}, and {reason}; k6 was not started")]
     SeriesUnbounded { test: String, budget: u64, file: String, line: u64, reason: String },
+    /// A load test refused before anything started: outside the environment's off-peak
+    /// windows, or a preflight check failed. `reschedule` says when to try again.
+    #[error("{reason}; {reschedule}; nothing was started")]
+    Refused { reason: String, reschedule: String },
     /// A policy, policy data or Rego problem (located: `file:line:col: ...`).
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
@@ -182,6 +187,7 @@ impl Error {
             | Error::Usage(_)
             | Error::OverBudget { .. }
             | Error::SeriesUnbounded { .. }
+            | Error::Refused { .. }
             | Error::Policy(_)
             | Error::History(_)
             | Error::Retention(_)

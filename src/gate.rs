@@ -114,6 +114,9 @@ pub const ONE_BASELINE: &str =
 #[derive(Debug)]
 pub struct Gate {
     binding: Loaded,
+    /// The binding policy's files (the base branch's on a pull request), for the rule sets
+    /// beside the gate's that must bind the same way (the load-test guard's).
+    binding_files: PolicyFiles,
     /// Where the binding policy was read when not from the checkout.
     base: Option<PolicyBase>,
     proposal: Option<Proposal>,
@@ -139,10 +142,16 @@ impl Gate {
         let data_dirs: Vec<PathBuf> =
             std::iter::once(source.policies_dir.join("data")).chain(source.waivers_dir.clone()).collect();
         let Some(base) = base::resolve(source)? else {
-            let (policies, all) = parse(&PolicyFiles::from_dir(&source.policies_dir)?, &waivers)?;
+            let files = PolicyFiles::from_dir(&source.policies_dir)?;
+            let (policies, all) = parse(&files, &waivers)?;
             let (data, approvals) =
                 approval::apply_in(&all, &source.approval, context, &source.policies_dir, &data_dirs);
-            return Ok(Gate { binding: Loaded { policies, data, approvals }, base: None, proposal: None });
+            return Ok(Gate {
+                binding: Loaded { policies, data, approvals },
+                binding_files: files,
+                base: None,
+                proposal: None,
+            });
         };
         // The PR's own policy must load too: once merged it would bind, broken or not.
         let checkout = PolicyFiles::from_dir(&source.policies_dir)?;
@@ -166,7 +175,12 @@ impl Gate {
             let (data, approvals) = honoured(&data, &data, &decisions);
             Proposal { loaded: Loaded { policies, data, approvals }, policy: base.checkout_is, changed }
         });
-        Ok(Gate { binding: Loaded { policies, data, approvals }, base: Some(base.base), proposal })
+        Ok(Gate {
+            binding: Loaded { policies, data, approvals },
+            binding_files: base.files,
+            base: Some(base.base),
+            proposal,
+        })
     }
 
     /// The confidence level of every significance test and interval.
@@ -177,6 +191,12 @@ impl Gate {
     /// The binding policy data, honoured overrides only.
     pub fn data(&self) -> &PolicyData {
         &self.binding.data
+    }
+
+    /// The binding policy's Rego and data files: the checkout's, or the base branch's on a
+    /// pull request (so a PR cannot loosen the rules it is judged by).
+    pub fn binding_files(&self) -> &PolicyFiles {
+        &self.binding_files
     }
 
     /// Every waiver and window of the binding policy, and whether it is honoured.

@@ -37,7 +37,9 @@ const RANKS: &[(&str, u32)] = &[
     ("archive", 9),   // sink: runs past their hot period on object storage; retention moves runs through it
     ("canary", 10),   // canary analysis: Prometheus windows, canary vs stable, canary Rego
     ("error", 10),    // k6gate's error model and exit codes
+    ("stack", 10),    // the load-test monitoring stack as files (uses grafana's rules and dashboards)
     ("gate", 11),     // the one gate entry point: policies, approval, compare, evaluate
+    ("guard", 11),    // before a load test: off-peak windows (Rego), preflight of the stack and target
     ("load", 12),     // a run by file or id
     ("run", 13),      // the whole job: render -> k6 -> judge -> outputs -> record
     ("cli", 14),      // argument types and the code behind each command

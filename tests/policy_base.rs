@@ -452,3 +452,47 @@ fn policy_from_and_policy_base_choose_the_binding_policy() {
         .status(2)
         .stderr_contains("--policy-base main names the base branch's policy, but --policy-from checkout");
 }
+
+#[test]
+fn a_pr_that_removes_its_off_peak_windows_is_still_refused_outside_the_base_branch_windows() {
+    let repo = Repo::new();
+    let text = repo.read("policies/data/guard.yaml");
+    let open = text.replace("  windows:\n    prod-sim:\n", "  windows:\n    prod-sim-retired:\n");
+    assert_ne!(open, text, "the shipped guard data changed shape: update this test");
+    pr(&repo, "open-prod-sim", &[("policies/data/guard.yaml", Some(&open))]);
+    let fork = repo.merge_base("open-prod-sim", "main");
+    let state = tempfile::tempdir().unwrap();
+    let run = || {
+        K6gate::new()
+            .current_dir(repo.root())
+            .arg("--state-dir")
+            .arg(state.path())
+            .args([
+                "run",
+                "--test",
+                "checkout",
+                "--env",
+                "prod-sim",
+                "--now",
+                "2026-12-09T12:00:00Z",
+                "--lock-wait",
+                "0s",
+            ])
+            .arg("--templates")
+            .arg(root().join("k6-templates"))
+            .arg("--environments")
+            .arg(root().join("environments"))
+    };
+    // On the PR, main's windows bind: refused, naming the base branch's file.
+    run()
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", repo.pr_event("open-prod-sim"))
+        .status(2)
+        .stderr_contains(&format!(
+            "outside the off-peak windows of prod-sim ({}:policies/data/guard.yaml:",
+            short(&fork)
+        ))
+        .stderr_contains("the next off-peak slot starts at 2026-12-09T20:00:00.000Z");
+    // Outside a pull request the checkout's policy applies: no window stops it (something later may).
+    run().output().stderr_lacks("off-peak");
+}

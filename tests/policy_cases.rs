@@ -42,6 +42,25 @@
 //!   error_at: waivers.yaml:9:5        # ... naming this file:line:col
 //! ```
 //!
+//! Cases under `off-peak/` ask the guard instead (policies/guard.rego over the `guard` section
+//! of the data): may a load test start against `environment` at `now`?
+//!
+//! ```yaml
+//! note: what the case checks
+//! environment: prod-sim
+//! now: 2026-12-09T12:00:00Z
+//! override_requested: false           # optional: `run --ignore-window`
+//! data: shipped                       # or inline files, as above
+//! want:
+//!   allowed: false
+//!   restricted: true                  # optional
+//!   overridden: false                 # optional
+//!   next_slot: 2026-12-09T20:00:00.000Z   # optional; `null` for none
+//!   reason_contains: ["..."]          # optional
+//!   error_contains: "..."             # instead of the above: loading must fail so
+//!   error_at: guard.yaml:5:11
+//! ```
+//!
 //! Besides what a case wants, every verdict must keep these invariants: result ids are
 //! unique, every exception refers to a result that exists, the outcome is the worst status,
 //! and the verdict serializes.
@@ -537,6 +556,9 @@ fn main() {
         .map(|p| {
             let rel = p.strip_prefix(root).unwrap_or(&p).with_extension("");
             let name = rel.to_string_lossy().replace('\\', "/");
+            if name.starts_with("off-peak/") {
+                return Trial::test(name, move || check_window_case(&p));
+            }
             Trial::test(name, move || check_case(&p))
         })
         .collect();
@@ -544,4 +566,115 @@ fn main() {
         trials.push(Trial::test("no cases found", || Err(format!("no *.yaml case files under {CASES}").into())));
     }
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// An `off-peak/` case: the guard's window decision.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowCase {
+    note: String,
+    environment: String,
+    now: String,
+    #[serde(default)]
+    override_requested: bool,
+    data: DataSpec,
+    want: WantWindow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WantWindow {
+    allowed: Option<bool>,
+    restricted: Option<bool>,
+    overridden: Option<bool>,
+    /// `Some(None)`: no next slot.
+    #[serde(default, deserialize_with = "some_nullable")]
+    next_slot: Option<Option<String>>,
+    #[serde(default)]
+    reason_contains: Vec<String>,
+    error_contains: Option<String>,
+    error_at: Option<String>,
+}
+
+fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+fn check_window_case(path: &Path) -> Result<(), Failed> {
+    use k6gate::guard::{GuardConfig, Rules};
+    use k6gate::policy::files::PolicyFile;
+
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let de = yaml_serde::Deserializer::from_str(&text);
+    let case: WindowCase =
+        serde_path_to_error::deserialize(de).map_err(|e| format!("{}: bad case file: {e}", path.display()))?;
+    if case.note.trim().is_empty() {
+        return Err("the case has an empty note".into());
+    }
+    let want = &case.want;
+    if want.error_contains.is_none() && want.allowed.is_none() {
+        return Err("the case wants neither `allowed` nor an error".into());
+    }
+    let files: Vec<PolicyFile> = match &case.data {
+        DataSpec::Named(n) if n == "shipped" => {
+            k6gate::policy::files::PolicyFiles::from_dir(Path::new(SHIPPED))
+                .map_err(|e| format!("shipped data: {e}"))?
+                .data
+        }
+        DataSpec::Named(n) => return Err(format!("data: {n:?}: give a map of files or `shipped`").into()),
+        DataSpec::Files(files) => files
+            .iter()
+            .map(|(name, text)| PolicyFile {
+                rel: format!("data/{name}"),
+                name: format!("policies/data/{name}"),
+                text: text.clone(),
+            })
+            .collect(),
+    };
+    let now_ns = data::time(&case.now).map_err(|m| format!("now: {m}"))?;
+    let decided = GuardConfig::from_files(&files).map_err(k6gate::Error::from).and_then(|config| {
+        let policies = Policies::load(Path::new(SHIPPED))?;
+        Rules::from_parts(policies, config).window(&case.environment, now_ns, case.override_requested)
+    });
+    let mut bad = Vec::new();
+    match (decided, &want.error_contains) {
+        (Ok(d), None) => {
+            let shown = format!("{d:?}");
+            for (what, got, wanted) in [
+                ("allowed", Some(d.allowed), want.allowed),
+                ("restricted", Some(d.restricted), want.restricted),
+                ("overridden", Some(d.overridden), want.overridden),
+            ] {
+                if wanted.is_some() && got != wanted {
+                    bad.push(format!("want {what}: {wanted:?}, got {got:?}"));
+                }
+            }
+            if let Some(next) = &want.next_slot {
+                let got = d.next_slot_ns.map(k6gate::time::format_rfc3339_ms);
+                if &got != next {
+                    bad.push(format!("want next_slot {next:?}, got {got:?}"));
+                }
+            }
+            for r in &want.reason_contains {
+                if !d.reason.contains(r.as_str()) {
+                    bad.push(format!("want the reason to contain {r:?}"));
+                }
+            }
+            if !bad.is_empty() {
+                bad.push(format!("decision: {shown}"));
+            }
+        }
+        (Ok(d), Some(e)) => bad.push(format!("want an error containing {e:?}, got {d:?}")),
+        (Err(msg), None) => bad.push(format!("want a decision, got the error: {msg}")),
+        (Err(msg), Some(e)) => {
+            let msg = msg.to_string();
+            if !msg.contains(e.as_str()) {
+                bad.push(format!("want an error containing {e:?}, got: {msg}"));
+            }
+            if let Some(at) = want.error_at.as_ref().filter(|at| !msg.contains(&format!("/{at}"))) {
+                bad.push(format!("want the error to name {at}, got: {msg}"));
+            }
+        }
+    }
+    if bad.is_empty() { Ok(()) } else { Err(bad.join("\n").into()) }
 }

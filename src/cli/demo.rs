@@ -101,6 +101,7 @@ pub fn run(args: &DemoArgs, s: &Settings) -> Result<Exit> {
         who: s.who(),
         now_ns: now_ns(),
         caveat: None,
+        guard: Default::default(),
     };
 
     step(2, "Run the checkout test in dev for v1.0.0 (k6: warm-up 3 s, ramp-up 4 s, sustained 20 s, ramp-down 3 s)", s);

@@ -15,9 +15,11 @@ mod history_stats;
 mod ingest;
 mod logging;
 mod nightly;
+mod preflight;
 mod render;
 mod run;
 pub mod settings;
+mod stack;
 mod who;
 
 use std::path::PathBuf;
@@ -98,6 +100,76 @@ pub enum Command {
     /// who proposed it, who approved it, which PR, when; and whether each current waiver and
     /// window is honoured.
     Audit(AuditArgs),
+    /// The monitoring stack reserved for load tests.
+    #[command(subcommand)]
+    Stack(StackCommand),
+    /// Before a load test: the environment's monitoring stack (Prometheus query SLA, rule
+    /// evaluation, both Alertmanagers clustered with the watchdog alert, Grafana), the target's
+    /// error rate and latency from its metrics, the off-peak window and the environment's lock,
+    /// under `guard.preflight` of the policy data. `run` does this by itself when the
+    /// environment declares `monitoring`. Exit 0 = every check passed, 2 = refused (the
+    /// reasons and a time to reschedule on stderr) or an error.
+    Preflight(PreflightArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PreflightArgs {
+    #[arg(long)]
+    pub env: String,
+    /// Where environments/<ENV>.yaml (with its `monitoring` section) is.
+    #[arg(long, default_value = "environments")]
+    pub environments: PathBuf,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// The time the off-peak windows are judged at (RFC 3339), instead of now. For tests.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// Write a load-test Prometheus (remote-write receiver, native histograms, out-of-order
+    /// window, the dashboards' recording rules, an always-firing watchdog), two clustered
+    /// Alertmanagers, the Grafana provisioning pointing at them, a start script and a compose
+    /// file into DIR. Check them with promtool and amtool (DIR/README.md).
+    Generate(StackGenerateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StackGenerateArgs {
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Address every component listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 9090)]
+    pub prometheus_port: u16,
+    /// The two Alertmanagers' HTTP ports.
+    #[arg(long, value_delimiter = ',', default_values_t = [9093, 9094])]
+    pub alertmanager_ports: Vec<u16>,
+    /// The two Alertmanagers' cluster (gossip) ports.
+    #[arg(long, value_delimiter = ',', default_values_t = [9194, 9195])]
+    pub cluster_ports: Vec<u16>,
+    #[arg(long, default_value_t = 3000)]
+    pub grafana_port: u16,
+    /// Where the Alertmanagers send notifications (written into alertmanager.yml).
+    #[arg(long, env = "K6GATE_STACK_WEBHOOK_URL", default_value = "http://127.0.0.1:9099/k6gate-alerts")]
+    pub webhook_url: String,
+    /// A scrape job, JOB=HOST:PORT[,HOST:PORT]: the target under test (its /metrics).
+    #[arg(long = "scrape", value_name = "JOB=HOST:PORT")]
+    pub scrape: Vec<crate::stack::ScrapeTarget>,
+    #[arg(long, default_value = "5s")]
+    pub scrape_interval: String,
+    #[arg(long, default_value = "15s")]
+    pub evaluation_interval: String,
+    /// How often Prometheus resends firing alerts: bounds an alert's delay after an outage.
+    #[arg(long, default_value = "1m")]
+    pub resend_delay: String,
+    #[arg(long, default_value = "30d")]
+    pub out_of_order_window: String,
+    /// Alertmanager's group_wait before a group's first notification.
+    #[arg(long, default_value = "10s")]
+    pub group_wait: String,
 }
 
 /// What a run's load test runs against (`run --measured`).
@@ -230,6 +302,13 @@ pub struct RunArgs {
     /// refusing (exit 2, naming it).
     #[arg(long = "lock-wait", default_value = "10m", value_parser = humantime::parse_duration, env = "K6GATE_LOCK_WAIT")]
     pub lock_wait: std::time::Duration,
+    /// Start outside the environment's off-peak windows. Honoured only when its policy says
+    /// `allow_override: true` (policies/data/guard.yaml); otherwise the run is still refused.
+    #[arg(long)]
+    pub ignore_window: bool,
+    /// The time the off-peak windows are judged at (RFC 3339), instead of now. For tests.
+    #[arg(long, hide = true)]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -817,6 +896,8 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Report(ReportCommand::Github(args)) => github::report(&args, s),
         Command::Notify(args) => github::notify(&args, s),
         Command::Audit(args) => github::audit(&args, s),
+        Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
+        Command::Preflight(args) => preflight::run(&args, s),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())
                 .map_err(crate::Error::serialize("RunSummary schema"))?;

@@ -59,6 +59,10 @@ pub fn run(args: &RunArgs, s: &Settings) -> Result<Exit> {
         who: s.who(),
         now_ns: crate::clock::now_ns(),
         caveat,
+        guard: crate::run::GuardOptions {
+            ignore_window: args.ignore_window,
+            window_at_ns: args.now.as_deref().map(super::preflight::parse_now).transpose()?,
+        },
         confirm: args.confirm,
         in_ci: s.in_ci(),
     };

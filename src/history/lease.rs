@@ -80,6 +80,18 @@ pub trait Leases {
 
     /// Releases our lease; a lease that is no longer ours is left alone.
     fn release(&self, scope: &str, token: &str) -> Result<(), HistoryError>;
+
+    /// Who holds `scope` at `now_ns` and until when, without taking it (`None`: free,
+    /// released or expired). What `k6gate preflight` reports; only `try_acquire` decides.
+    fn held(&self, scope: &str, now_ns: i64) -> Result<Option<(Holder, i64)>, HistoryError>;
+}
+
+/// The holder of `current` at `now_ns`, if it is still held.
+pub(super) fn holder_of(current: Option<&LeaseRecord>, now_ns: i64) -> Option<(Holder, i64)> {
+    match decide(current, now_ns) {
+        Attempt::Held { holder, expires_at_ns } => Some((holder, expires_at_ns)),
+        Attempt::Acquired { .. } => None,
+    }
 }
 
 /// The decision both backends make on what they read: take it (breaking an expired lease),

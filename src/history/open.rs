@@ -175,6 +175,10 @@ impl Leases for Store {
     fn release(&self, scope: &str, token: &str) -> Result<(), HistoryError> {
         self.leases().release(scope, token)
     }
+
+    fn held(&self, scope: &str, now_ns: i64) -> Result<Option<(Holder, i64)>, HistoryError> {
+        self.leases().held(scope, now_ns)
+    }
 }
 
 impl super::records::Records for Store {

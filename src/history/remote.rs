@@ -848,6 +848,14 @@ impl Leases for RemoteStore {
         record.expires_at_ns = 0;
         self.swap_lease(scope, &record, Some(version)).map(drop)
     }
+
+    fn held(&self, scope: &str, now_ns: i64) -> Result<Option<(Holder, i64)>, HistoryError> {
+        if let Some(db) = &self.lease_db {
+            return db.held(scope, now_ns);
+        }
+        let current = self.read_lease(scope)?;
+        Ok(super::lease::holder_of(current.as_ref().map(|(r, _)| r), now_ns))
+    }
 }
 
 /// A store error in words an operator can act on.

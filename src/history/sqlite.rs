@@ -934,6 +934,11 @@ impl super::lease::Leases for SqliteStore {
             .map(drop)
             .at(&self.path)
     }
+
+    fn held(&self, scope: &str, now_ns: i64) -> Result<Option<(super::lease::Holder, i64)>, HistoryError> {
+        let current = read_lease(&self.conn, scope).at(&self.path)?;
+        Ok(super::lease::holder_of(current.as_ref(), now_ns))
+    }
 }
 
 fn read_lease(conn: &Connection, scope: &str) -> rusqlite::Result<Option<super::lease::LeaseRecord>> {

@@ -31,6 +31,10 @@ struct DataFile {
     /// `crate::canary::config`, not by the gate.
     #[expect(dead_code, reason = "only accepted here; the canary analysis reads it")]
     canary: Option<serde::de::IgnoredAny>,
+    /// The load-test guard's section (`policies/data/guard.yaml`: off-peak windows, preflight
+    /// thresholds): read and checked by `crate::guard::config`, not by the gate.
+    #[expect(dead_code, reason = "only accepted here; the guard reads it")]
+    guard: Option<serde::de::IgnoredAny>,
     sla: Option<SlaSection>,
     budgets: Option<BudgetSection>,
     migration_windows: Option<Vec<Window>>,

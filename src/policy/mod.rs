@@ -9,7 +9,7 @@ pub mod cardinality;
 pub mod data;
 pub mod engine;
 pub mod files;
-mod locate;
+pub mod locate;
 pub mod retention;
 pub mod verdict;
 

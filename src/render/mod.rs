@@ -62,6 +62,24 @@ pub struct Environment {
     /// What makes the run representative: data size, cache state, connections.
     #[serde(default)]
     pub facts: BTreeMap<String, serde_json::Value>,
+    /// The monitoring stack that watches this environment during a load test (the one
+    /// `k6gate stack generate` writes): `run` and `k6gate preflight` check it before k6 starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<Monitoring>,
+}
+
+/// Where an environment's load-test monitoring answers. Every part is required: preflight
+/// checks them all, and a part it cannot reach refuses the test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// Prometheus's (or Mimir's query) base URL.
+    pub prometheus: String,
+    /// Every Alertmanager of the cluster Prometheus alerts to.
+    pub alertmanagers: Vec<String>,
+    pub grafana: String,
+    /// The target's scrape job in that Prometheus (`job` label of its `/metrics`).
+    pub target_job: String,
 }
 
 /// The run metadata written into `options.tags`.
@@ -220,6 +238,22 @@ pub fn load_environment(
 }
 
 fn validate(env: &Environment) -> Result<(), String> {
+    if let Some(m) = &env.monitoring {
+        let urls = std::iter::once(("prometheus", &m.prometheus))
+            .chain(m.alertmanagers.iter().map(|u| ("alertmanagers", u)))
+            .chain(std::iter::once(("grafana", &m.grafana)));
+        for (key, url) in urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("monitoring.{key}: {url:?} is not an http:// or https:// URL"));
+            }
+        }
+        if m.alertmanagers.is_empty() {
+            return Err("monitoring.alertmanagers: list at least one Alertmanager".into());
+        }
+        if m.target_job.trim().is_empty() || m.target_job.contains(['"', '\\', '\n']) {
+            return Err(format!("monitoring.target_job: {:?} is not a scrape job name", m.target_job));
+        }
+    }
     for (k, d) in
         [("ramp_up", &env.stages.ramp_up), ("sustained", &env.stages.sustained), ("ramp_down", &env.stages.ramp_down)]
             .into_iter()

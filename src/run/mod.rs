@@ -93,9 +93,21 @@ pub struct RunOptions {
     pub confirm: Option<u32>,
     /// Running in CI (GitHub Actions or `CI=true`), for the policy's default.
     pub in_ci: bool,
+    /// The off-peak window and its override.
+    pub guard: GuardOptions,
     /// Said first when the run did not measure the change under review (a pull request's run
     /// against what was already deployed): the verdict's first note, the report's first line.
     pub caveat: Option<String>,
+}
+
+/// How the guard judges the start of a run (policies/guard.rego, policies/data/guard.yaml).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GuardOptions {
+    /// Start outside the environment's off-peak windows: honoured only when its policy says
+    /// `allow_override: true`.
+    pub ignore_window: bool,
+    /// The time the windows are judged at (Unix ns); `None`: the run's `now_ns`. Only tests set it.
+    pub window_at_ns: Option<i64>,
 }
 
 /// What a run produced.
@@ -285,6 +297,17 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let run_id = new_run_id(opts.now_ns);
     // Policies are checked before the load test, so a broken policy costs seconds, not a run.
     let gate = Gate::load(&opts.policy)?;
+    // Outside the environment's off-peak windows nothing starts; the error names the next slot.
+    // The binding policy's windows: the base branch's on a pull request.
+    let guard = crate::guard::Rules::from_files(gate.binding_files())?;
+    let window = guard.require_window(
+        &opts.environment,
+        opts.guard.window_at_ns.unwrap_or(opts.now_ns),
+        opts.guard.ignore_window,
+    )?;
+    if window.overridden {
+        tracing::warn!("{}", window.reason);
+    }
     let rendered = render_for(opts, &run_id, gate.data().cardinality.as_ref())?;
     // A run over its series budget is refused before anything starts.
     if let Some(policy) = gate.data().cardinality.as_ref() {
@@ -334,6 +357,10 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let given_previous = opts.previous.as_deref().map(|p| crate::load::run_in(p, &store)).transpose()?;
     // A target that is down would make k6 fail every request: one line now, not a run of them.
     reachable(&rendered.environment.base_url)?;
+    // An environment that declares its monitoring stack is checked before it is loaded.
+    if let Some(monitoring) = &rendered.environment.monitoring {
+        preflight(opts, &guard, monitoring, &window)?;
+    }
     let lock = lock::acquire(&store, &history, &opts.environment, &holder, opts.lock)?;
     // The history's baseline is chosen under the lock, before k6: a lost history costs
     // seconds, not a run. Never "no baseline" by accident: that is an explicit --bootstrap.
@@ -344,6 +371,39 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
 
     let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
     Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock) })
+}
+
+/// `k6gate preflight` inside prepare: every check but the lease, which the run takes itself
+/// (waiting for it, `--lock-wait`). A refusal is an error: nothing starts.
+fn preflight(
+    opts: &RunOptions,
+    guard: &crate::guard::Rules,
+    monitoring: &crate::render::Monitoring,
+    window: &crate::guard::WindowDecision,
+) -> Result<()> {
+    let Some((rules, source)) = guard.config.preflight.as_ref() else {
+        return Err(Error::Usage(format!(
+            "environment {} declares a monitoring stack, and the policy data has no guard.preflight to check it by",
+            opts.environment
+        )));
+    };
+    let request = crate::guard::preflight::Request {
+        environment: &opts.environment,
+        monitoring,
+        rules,
+        rules_source: source,
+        wall_ns: crate::clock::now_ns(),
+        now_ns: opts.guard.window_at_ns.unwrap_or(opts.now_ns),
+        lease: None,
+        windows: guard.config.windows.get(&opts.environment).map(|w| w.segments.as_slice()),
+        window: Some(window),
+    };
+    let report = crate::guard::preflight::run(&request)?;
+    tracing::info!("{}", crate::guard::preflight::table(&report));
+    match report.refusal() {
+        Some(refused) => Err(refused),
+        None => Ok(()),
+    }
 }
 
 /// The baseline runs (newest first) and why they were chosen.

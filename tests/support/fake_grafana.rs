@@ -18,6 +18,11 @@
 //! bind, 400 `Failed to save annotation` for an empty `text`, 404 elsewhere. Anything the
 //! client sends that the documentation does not describe is recorded as a problem, and every
 //! test checks there were none. Used by `grafana_annotate.rs` and `canary_report.rs`.
+//!
+//! It also answers `GET /api/health` (`docs/sources/developers/http_api/other.md`, "Returns
+//! health information about Grafana"; no authentication): `200 {"commit","database":"ok",
+//! "version"}`, or as `pkg/api/health.go` does when the database check fails, `503` with
+//! `"database": "failing"` ([`FakeGrafana::set_database_failing`]). Used by `preflight.rs`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -67,6 +72,7 @@ struct FakeState {
     seen: Vec<Seen>,
     script: VecDeque<Canned>,
     next_id: i64,
+    database_failing: bool,
 }
 
 /// The fake: Grafana's annotation handler as a wiremock responder on the shared
@@ -91,10 +97,16 @@ impl FakeGrafana {
             seen: Vec::new(),
             script: script.into(),
             next_id: 41,
+            database_failing: false,
         }));
         let http = MockHttp::start();
         http.mount(Mock::given(any()).respond_with(Grafana(state.clone())));
         FakeGrafana { url: http.uri(), _server: http, state }
+    }
+
+    /// From now on `/api/health` answers as Grafana does when its database check fails.
+    pub fn set_database_failing(&self) {
+        self.state.lock().expect("state").database_failing = true;
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -144,6 +156,20 @@ fn grafana(state: &Mutex<FakeState>, request: &Request) -> (ResponseTemplate, Du
         body: String::from_utf8_lossy(&request.body).into_owned(),
         problems: Vec::new(),
     };
+    if seen.path == "/api/health" {
+        if seen.method != "GET" {
+            seen.problems.push(format!("method {} (documented: GET /api/health)", seen.method));
+        }
+        if !seen.body.is_empty() {
+            seen.problems.push("a body on GET /api/health".into());
+        }
+        let mut st = state.lock().expect("state");
+        let failing = st.database_failing;
+        st.seen.push(seen);
+        let (status, database) = if failing { (503, "failing") } else { (200, "ok") };
+        let body = json!({"commit": "03f502a94d", "database": database, "version": "11.1.0"});
+        return (grafana_json(status, body), Duration::ZERO);
+    }
     let (expected_token, canned) = {
         let mut st = state.lock().expect("state");
         (st.token.clone(), st.script.pop_front())

@@ -15,6 +15,7 @@ pub mod one_year;
 pub mod prometheus;
 pub mod run_options;
 pub mod series;
+pub mod stack;
 pub mod synthetic;
 pub mod verdicts;
 

@@ -46,6 +46,7 @@ pub fn short_run(state: &Path, port: u16, version: &str, branch: &str, sustained
         },
         now_ns: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64,
         caveat: None,
+        guard: Default::default(),
         // Confirmation re-runs are their own tests' subject.
         confirm: Some(0),
         in_ci: false,

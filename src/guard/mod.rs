@@ -1,0 +1,22 @@
+//! The load-test guard: what stands between a load test and the people it could hurt. This
+//! slice holds the checks before a test starts; the live guard beside k6, teardown
+//! verification and the audit trail slot in beside them as more files.
+//!
+//! - `window`: off-peak windows as minutes of the week (UTC), the next slot; pure.
+//! - `config`: the `guard` section of the policy data (windows, preflight thresholds), checked,
+//!   errors at `file:line:col`.
+//! - `policy`: policies/guard.rego decides whether a run may start now (`now` is an input: the
+//!   CLI reads the clock).
+//! - `preflight`: the monitoring stack and the target, checked through their HTTP APIs (all
+//!   requests through `net`), one row per check with its numbers; any failure refuses with
+//!   the reason and a time to reschedule.
+//!
+//! It never prints and never reads the clock or the environment.
+
+pub mod config;
+pub mod policy;
+pub mod preflight;
+pub mod window;
+
+pub use config::{GuardConfig, PreflightRules, TargetRules};
+pub use policy::{Rules, WindowDecision};

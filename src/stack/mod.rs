@@ -1,0 +1,19 @@
+//! `k6gate stack generate`: a monitoring stack reserved for load tests, as files. A Prometheus
+//! (remote-write receiver and native histograms as flags, an out-of-order window, the
+//! dashboards' recording rules and k6gate's alerts, an always-firing watchdog, alerting to two
+//! Alertmanagers), two Alertmanagers in one cluster, the Grafana provisioning that points at
+//! them with the generated dashboards, a start script and a compose file. Production
+//! monitoring is never touched: everything is new files in one directory.
+//!
+//! Output is a pure function of [`StackParams`]: no clock, no IO but [`write`]. The templates
+//! are minijinja files embedded at build time (`templates/`); the rules and dashboards come
+//! from `grafana` (one definition each), never copied here.
+//!
+//! Later slices slot in beside [`generate`]: the query cache proxy and the load-test health
+//! dashboard become more files of the same directory.
+
+mod params;
+mod render;
+
+pub use params::{ScrapeTarget, StackError, StackParams, WATCHDOG_ALERT};
+pub use render::{generate, write};

@@ -920,3 +920,15 @@ impl object_store::client::HttpConnector for SharedClient {
         Ok(object_store::client::HttpClient::new(self.0.clone()))
     }
 }
+
+impl super::page::RunPages for RemoteStore {
+    /// From the cache, after one listing of the remote store brought it up to date.
+    fn run_page(&self, query: &super::page::PageQuery) -> Result<super::page::RunPage, HistoryError> {
+        self.refresh(None)?;
+        self.cache.run_page(query).map_err(|e| self.renamed(e))
+    }
+
+    fn facets(&self) -> Result<super::page::Facets, HistoryError> {
+        self.cache.facets().map_err(|e| self.renamed(e))
+    }
+}

@@ -28,6 +28,7 @@ pub mod report;
 pub mod retention;
 pub mod run;
 pub mod samples;
+pub mod serve;
 pub mod stats;
 pub mod summary;
 pub mod time;

@@ -38,6 +38,7 @@ mod retention;
 mod run;
 mod run_report;
 mod schema;
+mod serve;
 mod storage_stats;
 mod support;
 mod workflows;

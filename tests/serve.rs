@@ -194,7 +194,8 @@ fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)],
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     // Chunked bodies: the pages are small enough to come in one chunk or a few; join them.
-    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body =
+        if text.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     Answer { status, headers, body }
 }
 
@@ -226,7 +227,12 @@ fn html(s: &str) -> String {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&#x2f;", "/").replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    s.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// The run ids listed on a page, in order.
@@ -367,7 +373,11 @@ fn a_comparison_has_the_numbers_of_k6gate_compare() {
     let metrics = from_cli["metrics"].as_array().unwrap();
     assert!(!metrics.is_empty());
     for m in metrics {
-        let row_start = format!("data-group=\"{}\" data-metric=\"{}\"", m["group"].as_str().unwrap(), m["metric"].as_str().unwrap());
+        let row_start = format!(
+            "data-group=\"{}\" data-metric=\"{}\"",
+            m["group"].as_str().unwrap(),
+            m["metric"].as_str().unwrap()
+        );
         let row = page.body.split(&row_start).nth(1).unwrap_or_else(|| panic!("no row {row_start}"));
         let row = row.split("</tr>").next().unwrap();
         for side in ["baseline", "candidate"] {
@@ -381,7 +391,8 @@ fn a_comparison_has_the_numbers_of_k6gate_compare() {
     let rel = all_p95["rel_change"].as_f64().unwrap();
     assert!(rel > 0.1, "the fixture's candidate is slower: {rel}");
     let badge = format!("P95 +{:.1} %", rel * 100.0);
-    let row = page.body.split("data-group=\"all\" data-metric=\"p95_ms\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    let row =
+        page.body.split("data-group=\"all\" data-metric=\"p95_ms\"").nth(1).unwrap().split("</tr>").next().unwrap();
     assert!(row.contains(&format!("class=\"badge worse\" data-rel=\"{rel}\">{badge}<")), "{row}");
     assert!(row.contains("p &lt; 0.001") || row.contains("p = "), "{row}");
     // Charts: one latency chart per phase and the distribution overlay, drawn inline.
@@ -408,10 +419,18 @@ fn a_run_page_shows_its_verdict_and_its_baseline() {
     let outcome = verdict["outcome"].as_str().unwrap();
     assert!(a.body.contains(&format!("id=\"verdict-outcome\">{outcome}<")), "{outcome}");
     for r in verdict["results"].as_array().unwrap() {
-        assert!(a.body.contains(&format!("<td class=\"mono\">{}</td>", html(r["id"].as_str().unwrap()))), "rule {}", r["id"]);
+        assert!(
+            a.body.contains(&format!("<td class=\"mono\">{}</td>", html(r["id"].as_str().unwrap()))),
+            "rule {}",
+            r["id"]
+        );
     }
     // Compared with the baseline the verdict names.
-    assert!(a.body.contains("id=\"side-baseline\"") && a.body.contains(&format!("href=\"/runs/{}\"", f.v101)), "{}", a.body);
+    assert!(
+        a.body.contains("id=\"side-baseline\"") && a.body.contains(&format!("href=\"/runs/{}\"", f.v101)),
+        "{}",
+        a.body
+    );
     // A unique prefix is redirected to the full id.
     let prefix = &f.v110[..f.v110.len() - 1];
     let r = get(&format!("/runs/{prefix}"));
@@ -438,7 +457,13 @@ fn run_data_is_escaped() {
 #[test]
 fn every_answer_has_the_security_headers() {
     let f = fixture();
-    for path in ["/runs".to_string(), format!("/compare/{}/{}", f.v100, f.v101), "/nope".into(), "/runs?limit=x".into(), "/static/serve.css".into()] {
+    for path in [
+        "/runs".to_string(),
+        format!("/compare/{}/{}", f.v100, f.v101),
+        "/nope".into(),
+        "/runs?limit=x".into(),
+        "/static/serve.css".into(),
+    ] {
         let a = get(&path);
         let csp = a.header("content-security-policy");
         assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
@@ -497,7 +522,10 @@ fn a_token_is_required_beyond_loopback_and_then_on_every_request() {
     let a = request(addr, "GET", "/runs", &[], "");
     assert_eq!(a.status, 401);
     assert_eq!(a.header("www-authenticate"), "Bearer");
-    assert_eq!(request(addr, "GET", "/runs", &[("Authorization", "Bearer wrong-token-of-32-characters-no")], "").status, 401);
+    assert_eq!(
+        request(addr, "GET", "/runs", &[("Authorization", "Bearer wrong-token-of-32-characters-no")], "").status,
+        401
+    );
     assert_eq!(request(addr, "GET", "/runs", &[("Authorization", &format!("Bearer {token}"))], "").status, 200);
     assert_eq!(request(addr, "GET", "/runs", &[("X-K6gate-Token", token)], "").status, 200);
     // Any host name is fine once the token is checked (the proxy names the public host).

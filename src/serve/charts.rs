@@ -50,7 +50,9 @@ fn windows_of(s: &Series, name: &str) -> Vec<(f64, usize)> {
 }
 
 fn points(at: &[(f64, usize)], values: &[Option<f64>]) -> Vec<(f64, f64)> {
-    at.iter().filter_map(|(x, i)| values.get(*i).copied().flatten().filter(|v| v.is_finite()).map(|v| (*x, v))).collect()
+    at.iter()
+        .filter_map(|(x, i)| values.get(*i).copied().flatten().filter(|v| v.is_finite()).map(|v| (*x, v)))
+        .collect()
 }
 
 /// One chart per phase of the candidate (in time order): candidate P95 and P50, the
@@ -69,12 +71,22 @@ pub fn per_phase(base: &RunSummary, cand: &RunSummary) -> Vec<Chart> {
         let bw = base.series.as_ref().map(|bs| (bs, windows_of(bs, name)));
         let mut lines = vec![
             Line { label: "candidate P95".into(), color: BLUE, dashed: false, points: points(&cw, &cs.total.p95_ms) },
-            Line { label: "candidate P50".into(), color: LIGHT_BLUE, dashed: false, points: points(&cw, &cs.total.p50_ms) },
+            Line {
+                label: "candidate P50".into(),
+                color: LIGHT_BLUE,
+                dashed: false,
+                points: points(&cw, &cs.total.p50_ms),
+            },
         ];
         if let Some((bs, bw)) = &bw
             && !bw.is_empty()
         {
-            lines.push(Line { label: "baseline P95".into(), color: GREY, dashed: true, points: points(bw, &bs.total.p95_ms) });
+            lines.push(Line {
+                label: "baseline P95".into(),
+                color: GREY,
+                dashed: true,
+                points: points(bw, &bs.total.p95_ms),
+            });
         }
         // The candidate's windows trimmed from the steady state (its warm-up), as spans.
         let mut shaded: Vec<(f64, f64)> = Vec::new();
@@ -97,7 +109,14 @@ pub fn per_phase(base: &RunSummary, cand: &RunSummary) -> Vec<Chart> {
         if name == "warm-up" {
             caption.push_str("; the warm-up phase is never compared");
         }
-        let spec = Spec { x_desc: "seconds since the phase started", y_desc: "ms", x_max, y_max: y_upper(y_max), lines, shaded };
+        let spec = Spec {
+            x_desc: "seconds since the phase started",
+            y_desc: "ms",
+            x_max,
+            y_max: y_upper(y_max),
+            lines,
+            shaded,
+        };
         out.push(Chart { id: format!("phase-{n}"), svg: draw(&spec, (640, 300), name), caption });
     }
     out
@@ -112,8 +131,12 @@ pub fn cdf(base: &RunSummary, cand: &RunSummary, phase: &Phase) -> Option<Chart>
             other => s.phase(other.name()),
         }?;
         let sk = p.total.latency_sketch.as_ref()?;
-        let pts: Vec<(f64, f64)> =
-            (0..=199).filter_map(|i| { let q = f64::from(i) / 200.0; sk.quantile(q).filter(|v| v.is_finite()).map(|v| (v, q * 100.0)) }).collect();
+        let pts: Vec<(f64, f64)> = (0..=199)
+            .filter_map(|i| {
+                let q = f64::from(i) / 200.0;
+                sk.quantile(q).filter(|v| v.is_finite()).map(|v| (v, q * 100.0))
+            })
+            .collect();
         (!pts.is_empty()).then_some(pts)
     };
     let (b, c) = (sketch(base)?, sketch(cand)?);
@@ -122,7 +145,14 @@ pub fn cdf(base: &RunSummary, cand: &RunSummary, phase: &Phase) -> Option<Chart>
         Line { label: "candidate".into(), color: BLUE, dashed: false, points: c },
         Line { label: "baseline".into(), color: GREY, dashed: true, points: b },
     ];
-    let spec = Spec { x_desc: "latency (ms)", y_desc: "% of requests at or below", x_max: y_upper(x_max), y_max: 100.0, lines, shaded: Vec::new() };
+    let spec = Spec {
+        x_desc: "latency (ms)",
+        y_desc: "% of requests at or below",
+        x_max: y_upper(x_max),
+        y_max: 100.0,
+        lines,
+        shaded: Vec::new(),
+    };
     Some(Chart {
         id: "cdf".into(),
         svg: draw(&spec, (900, 340), &format!("latency distribution, {}", phase.name())),
@@ -160,11 +190,7 @@ fn draw(spec: &Spec, size: (u32, u32), title: &str) -> String {
     }
 }
 
-fn plot(
-    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    spec: &Spec,
-    title: &str,
-) -> Result<(), String> {
+fn plot(root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>, spec: &Spec, title: &str) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(root)
@@ -175,7 +201,9 @@ fn plot(
         .build_cartesian_2d(0f64..spec.x_max.max(1e-9), 0f64..spec.y_max)
         .map_err(|e| err(&e))?;
     chart
-        .draw_series(spec.shaded.iter().map(|(a, b)| Rectangle::new([(*a, 0.0), (*b, spec.y_max)], TRIM.mix(0.14).filled())))
+        .draw_series(
+            spec.shaded.iter().map(|(a, b)| Rectangle::new([(*a, 0.0), (*b, spec.y_max)], TRIM.mix(0.14).filled())),
+        )
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
@@ -191,7 +219,8 @@ fn plot(
         .map_err(|e| err(&e))?;
     for line in &spec.lines {
         let style = ShapeStyle::from(&line.color).stroke_width(2);
-        let legend = |c: RGBColor| move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2));
+        let legend =
+            |c: RGBColor| move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2));
         if line.dashed {
             chart
                 .draw_series(DashedLineSeries::new(line.points.iter().copied(), 7, 5, style))

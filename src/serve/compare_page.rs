@@ -119,7 +119,6 @@ pub fn page(app: &App, base: &str, cand: &str, query: &str) -> Result<Response, 
     Ok(html_response(html::render("compare.html", &view)?))
 }
 
-
 /// `/runs/{id}`: the run, its verdict, and the comparison with the baseline the verdict names.
 pub fn run_page(app: &App, id: &str) -> Result<Response, PageError> {
     let run = load(app, id)?;
@@ -365,7 +364,8 @@ fn side(role: &'static str, l: &Loaded) -> SideView {
 }
 
 fn verdict_view(v: &Verdict) -> VerdictView {
-    let source = |s: Option<&crate::policy::data::Source>| s.map(|s| format!("{}:{}", s.file, s.line)).unwrap_or_default();
+    let source =
+        |s: Option<&crate::policy::data::Source>| s.map(|s| format!("{}:{}", s.file, s.line)).unwrap_or_default();
     VerdictView {
         outcome: status_word(v.outcome),
         headline: v.headline.clone(),
@@ -432,7 +432,11 @@ impl View {
                 last_group = Some(&m.group);
                 rows.push(row(m, first));
             }
-            let phase_arg = if *phase == Phase::SteadyState { String::new() } else { format!("?phase={}", crate::net::percent_encode(phase.name())) };
+            let phase_arg = if *phase == Phase::SteadyState {
+                String::new()
+            } else {
+                format!("?phase={}", crate::net::percent_encode(phase.name()))
+            };
             ComparisonView {
                 phase: c.phase.clone(),
                 phases: phases(cand.summary.as_ref()),

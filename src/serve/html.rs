@@ -39,7 +39,9 @@ fn env() -> Result<&'static Environment<'static>, String> {
 /// `template` with `page` as its context.
 pub fn render(template: &str, page: &impl Serialize) -> Result<String, PageError> {
     let rendered = env().and_then(|env| {
-        env.get_template(template).and_then(|t| t.render(minijinja::context! { page => page })).map_err(|e| e.to_string())
+        env.get_template(template)
+            .and_then(|t| t.render(minijinja::context! { page => page }))
+            .map_err(|e| e.to_string())
     });
     rendered.map_err(|e| {
         tracing::error!("rendering {template}: {e}");

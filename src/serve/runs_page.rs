@@ -108,7 +108,8 @@ fn parse_cursor(s: &str) -> Option<Cursor> {
 /// `YYYY-MM-DD` as Unix ns at 00:00 UTC.
 fn day_ns(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    let shaped = b.len() == 10 && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
     if !shaped {
         return None;
     }
@@ -121,8 +122,11 @@ const DAY_NS: i64 = 86_400_000_000_000;
 
 /// The query string read into filters and the store's query. Every mistake is a 400 that
 /// names the parameter.
-fn parse(raw: &str, owners: &std::collections::BTreeMap<String, String>, page_size: usize)
--> Result<(Filters, PageQuery), PageError> {
+fn parse(
+    raw: &str,
+    owners: &std::collections::BTreeMap<String, String>,
+    page_size: usize,
+) -> Result<(Filters, PageQuery), PageError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
         .map_err(|e| PageError::BadRequest(format!("the query string could not be read: {e}")))?;
     let mut f = Filters::default();
@@ -145,7 +149,9 @@ fn parse(raw: &str, owners: &std::collections::BTreeMap<String, String>, page_si
             "limit" => f.limit = value,
             "after" if !value.is_empty() => {
                 after = Some(parse_cursor(&value).ok_or_else(|| {
-                    PageError::BadRequest(format!("after={value:?} is not a position in the list (use the page's links)"))
+                    PageError::BadRequest(format!(
+                        "after={value:?} is not a position in the list (use the page's links)"
+                    ))
                 })?);
             }
             "after" => {}

@@ -90,7 +90,9 @@ pub fn per_phase(base: &RunSummary, cand: &RunSummary) -> Vec<Chart> {
         }
         // The candidate's windows trimmed from the steady state (its warm-up), as spans.
         let mut shaded: Vec<(f64, f64)> = Vec::new();
-        for (x, i) in &cw {
+        // Only the steady state's own phase is trimmed; a flag elsewhere is not its warm-up.
+        let steady = cand.steady_state.as_ref().is_some_and(|st| st.phase == name);
+        for (x, i) in cw.iter().filter(|_| steady) {
             if cs.trimmed.get(*i).copied().unwrap_or(false) {
                 let (from, to) = (x - cs.window_s / 2.0, x + cs.window_s / 2.0);
                 match shaded.last_mut() {

@@ -534,3 +534,74 @@ fn a_token_is_required_beyond_loopback_and_then_on_every_request() {
         200
     );
 }
+
+/// A year-sized store: 50,000 runs of 20 tests in two environments (decided runs with an 8 KB
+/// summary each, so every row has its own pages as a real one does, and 5 % errored), recorded
+/// one by one through `record_run`. Every list query, a deep keyset page included, must answer
+/// within 250 ms in a debug build; the times are printed.
+#[test]
+#[ignore = "full tier: builds a 50,000-run store (about a minute)"]
+fn the_list_stays_fast_on_a_50000_run_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&HistoryConfig::local(dir.path())).unwrap();
+    let summary = serde_json::value::to_raw_value(&serde_json::json!({ "pad": "x".repeat(8 * 1024) })).unwrap();
+    let verdict = serde_json::value::to_raw_value(&serde_json::json!({ "outcome": "pass" })).unwrap();
+    let t0 = std::time::Instant::now();
+    let mut middle = None;
+    for i in 0..50_000i64 {
+        let outcome = match i % 20 {
+            0 => Outcome::Error,
+            1 => Outcome::Fail,
+            _ => Outcome::Pass,
+        };
+        let decided = outcome != Outcome::Error;
+        let id = record(
+            &store,
+            NewRun {
+                test: format!("service-{:02}", i % 20),
+                environment: if i % 40 < 20 { "staging" } else { "prod-sim" }.into(),
+                outcome,
+                started_at_ns: T0 + i * 600_000_000_000,
+                git_branch: Some(if i % 7 == 0 { "feature-x" } else { "main" }.into()),
+                deployment_version: Some(format!("v1.{}.{}", i / 2000, (i / 40) % 50)),
+                summary: decided.then(|| summary.clone()),
+                verdict: decided.then(|| verdict.clone()),
+                ..NewRun::default()
+            },
+        );
+        if i == 25_000 {
+            middle = Some((T0 + i * 600_000_000_000, id));
+        }
+    }
+    eprintln!("50,000 runs recorded in {:.1} s", t0.elapsed().as_secs_f64());
+    let (middle_ns, middle_id) = middle.unwrap();
+    let addr = start(store, config(BTreeMap::new()));
+    let queries = [
+        "/runs".to_string(),
+        "/runs?test=service-07".into(),
+        "/runs?test=service-07&env=staging".into(),
+        "/runs?test=service-07&env=staging&version=v1.12.3".into(),
+        "/runs?outcome=fail".into(),
+        "/runs?version=v1.20.10".into(),
+        "/runs?branch=feature-x&outcome=error".into(),
+        "/runs?from=2026-03-01&to=2026-03-31".into(),
+        format!("/runs?after={middle_ns}_{middle_id}"),
+        format!("/runs?test=service-07&after={middle_ns}_{middle_id}"),
+        "/runs?test=nothing".into(),
+    ];
+    for q in &queries {
+        // Warm once, then the median of five.
+        assert_eq!(request(addr, "GET", q, &[], "").status, 200, "{q}");
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                let a = request(addr, "GET", q, &[], "");
+                assert_eq!(a.status, 200);
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        eprintln!("{q}: {:.1} ms", times[2]);
+        assert!(times[2] < 250.0, "{q}: {:.1} ms", times[2]);
+    }
+}

@@ -955,7 +955,8 @@ impl super::page::RunPages for SqliteStore {
             values.push(Value::Integer(c.started_at_ns));
             values.push(Value::Text(c.id.clone()));
             let (t, i) = (values.len() - 1, values.len());
-            conditions.push(format!("(started_at_ns < ?{t} OR (started_at_ns = ?{t} AND id < ?{i}))"));
+            // The first conjunct is the index range; the second breaks ties within one start time.
+            conditions.push(format!("started_at_ns <= ?{t} AND (started_at_ns < ?{t} OR id < ?{i})"));
         }
         let limit = q.limit.max(1);
         values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)));

@@ -921,10 +921,18 @@ impl object_store::client::HttpConnector for SharedClient {
     }
 }
 
+impl RemoteStore {
+    /// Brings the whole cache up to date (runs, pins, baseline marks); how many runs came.
+    /// The listing reads the cache only: its caller decides how often this runs (`k6gate
+    /// serve`: at most every half minute), since it lists every run object.
+    pub fn refresh_cache(&self) -> Result<usize, HistoryError> {
+        self.refresh(None)
+    }
+}
+
 impl super::page::RunPages for RemoteStore {
-    /// From the cache, after one listing of the remote store brought it up to date.
+    /// From the cache as it is ([`RemoteStore::refresh_cache`] brings it up to date).
     fn run_page(&self, query: &super::page::PageQuery) -> Result<super::page::RunPage, HistoryError> {
-        self.refresh(None)?;
         self.cache.run_page(query).map_err(|e| self.renamed(e))
     }
 

@@ -31,6 +31,7 @@ mod runs_page;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, RawForm, RawQuery, State};
@@ -64,11 +65,37 @@ pub struct App {
     store: Mutex<Store>,
     config: Config,
     csrf: access::Csrf,
+    /// When a durable store's cache was last brought up to date.
+    refreshed: Mutex<Option<Instant>>,
 }
+
+/// How stale a durable store's cache may be when the list is shown: refreshing lists every
+/// run object, which a page view must not pay each time.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
 
 impl App {
     pub fn new(store: Store, config: Config) -> Result<App, ServeError> {
-        Ok(App { store: Mutex::new(store), config, csrf: access::Csrf::new()? })
+        Ok(App { store: Mutex::new(store), config, csrf: access::Csrf::new()?, refreshed: Mutex::new(None) })
+    }
+
+    /// Brings a durable store's cache up to date when it is older than [`REFRESH_EVERY`]. A
+    /// failure is logged and the cache shown as it is (the page says nothing newer came).
+    fn refresh_if_stale(&self) -> Option<String> {
+        let mut last = self.refreshed.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|t| t.elapsed() < REFRESH_EVERY) {
+            return None;
+        }
+        let failed = self.with_store(|s| match s.remote() {
+            None => None,
+            Some(r) => r.refresh_cache().err().map(|e| e.to_string()),
+        });
+        match &failed {
+            None => *last = Some(Instant::now()),
+            Some(e) => tracing::warn!("the durable store could not be read; showing its local cache: {e}"),
+        }
+        failed.map(|_| {
+            "The durable store could not be read just now: these are the runs this machine's cache holds.".into()
+        })
     }
 
     fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {

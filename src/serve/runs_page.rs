@@ -69,6 +69,8 @@ struct RunsPage {
     first: Option<String>,
     shown: String,
     csrf: String,
+    /// Why the list may be behind the durable store.
+    stale: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -240,6 +242,7 @@ fn row(r: ListedRun) -> RunRow {
 /// The page for this query string.
 pub fn page(app: &App, raw_query: &str) -> Result<Response, PageError> {
     let (filters, query) = parse(raw_query, &app.config.owners, app.config.page_size)?;
+    let stale = app.refresh_if_stale();
     let (listed, facets) = app.with_store(|s| -> Result<_, PageError> {
         let listed = s.run_page(&query).map_err(|e| PageError::from_store(e, ""))?;
         let facets = s.facets().map_err(|e| PageError::from_store(e, ""))?;
@@ -263,6 +266,7 @@ pub fn page(app: &App, raw_query: &str) -> Result<Response, PageError> {
         teams: teams.into_iter().collect(),
         runs: listed.runs.into_iter().map(row).collect(),
         csrf: app.csrf.token().to_string(),
+        stale,
     };
     Ok(html_response(html::render("runs.html", &view)?))
 }

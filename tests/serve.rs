@@ -431,6 +431,12 @@ fn a_run_page_shows_its_verdict_and_its_baseline() {
         "{}",
         a.body
     );
+    // Another phase than the verdict's: the comparison over it, a bad one a 400.
+    let whole = get(&format!("/runs/{}?phase=whole-run", f.v110));
+    assert_eq!(whole.status, 200);
+    assert!(whole.body.contains("<h2>Comparison: whole-run</h2>"), "{}", whole.body);
+    assert!(a.body.contains("<h2>Comparison: steady-state</h2>"));
+    assert_eq!(get(&format!("/runs/{}?phase=nope", f.v110)).status, 400);
     // A unique prefix is redirected to the full id.
     let prefix = &f.v110[..f.v110.len() - 1];
     let r = get(&format!("/runs/{prefix}"));

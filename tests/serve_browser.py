@@ -99,12 +99,34 @@ def start_server(k6gate, store):
     raise SystemExit("k6gate serve did not answer: " + (proc.stdout.read() if proc.stdout else ""))
 
 
-def compare_json(k6gate, store, base, cand):
+def compare_json(k6gate, store, base, cand, phase="steady-state"):
     out = subprocess.run(
-        [k6gate, "--state-dir", str(store), "--policies", str(store / "policies"), "compare", base, cand, "--format", "json"],
+        [k6gate, "--state-dir", str(store), "--policies", str(store / "policies"), "compare", base, cand,
+         "--phase", phase, "--format", "json"],
         check=True, capture_output=True, text=True,
     )
     return json.loads(out.stdout)
+
+
+def table(page):
+    """The comparison table's rows as the page shows them (raw numbers from data-value)."""
+    return page.locator("tr.metric").evaluate_all(
+        """rs => rs.map(r => ({group: r.dataset.group, metric: r.dataset.metric,
+             baseline: r.children[2].dataset.value, candidate: r.children[3].dataset.value,
+             badge: (r.querySelector('.badge') || {}).textContent || '',
+             trend: (r.querySelector('.badge') || {className: ''}).className}))"""
+    )
+
+
+def same_numbers(want, shown, phase):
+    """Every row of `k6gate compare --format json` is on the page with the same numbers."""
+    check(len(shown) == len(want["metrics"]), f"{phase}: one row per compared metric ({len(shown)})")
+    for m, s in zip(want["metrics"], shown):
+        same = (s["group"], s["metric"]) == (m["group"], m["metric"])
+        for side in ("baseline", "candidate"):
+            v = m[side]
+            same = same and ((v is None and s[side] == "") or (v is not None and float(s[side]) == v))
+        check(same, f"{phase}: {m['group']} {m['metric']}: {s['baseline']} -> {s['candidate']} as k6gate compare")
 
 
 def main():
@@ -168,19 +190,8 @@ def main():
             page.wait_for_url(f"**/compare/{first}/{blocked}")
             check(page.url.endswith(f"/compare/{first}/{blocked}"), "the comparison has its deep link")
             want = compare_json(args.k6gate, store, first, blocked)
-            shown = page.locator("tr.metric").evaluate_all(
-                """rs => rs.map(r => ({group: r.dataset.group, metric: r.dataset.metric,
-                     baseline: r.children[2].dataset.value, candidate: r.children[3].dataset.value,
-                     badge: (r.querySelector('.badge') || {}).textContent || '',
-                     trend: (r.querySelector('.badge') || {className: ''}).className}))"""
-            )
-            check(len(shown) == len(want["metrics"]), f"one row per compared metric ({len(shown)})")
-            for m, s in zip(want["metrics"], shown):
-                same = (s["group"], s["metric"]) == (m["group"], m["metric"])
-                for side in ("baseline", "candidate"):
-                    v = m[side]
-                    same = same and ((v is None and s[side] == "") or (v is not None and float(s[side]) == v))
-                check(same, f"{m['group']} {m['metric']}: {s['baseline']} -> {s['candidate']} as k6gate compare")
+            shown = table(page)
+            same_numbers(want, shown, "steady-state")
             p95 = next(s for s in shown if s["group"] == "all" and s["metric"] == "p95_ms")
             rel = next(m for m in want["metrics"] if m["group"] == "all" and m["metric"] == "p95_ms")["rel_change"]
             badge = f"P95 {'+' if rel >= 0 else '−'}{abs(rel) * 100:.1f} %"
@@ -190,6 +201,11 @@ def main():
             check(page.locator("figure[id^=chart-phase] svg").count() >= 3, "one latency chart per phase")
             shots["compare"] = ART / "serve-compare.png"
             page.screenshot(path=str(shots["compare"]), full_page=True)
+
+            # Another phase, chosen on the page: the numbers of `k6gate compare --phase`.
+            page.select_option("#phase", "whole-run")
+            page.wait_for_url("**phase=whole-run")
+            same_numbers(compare_json(args.k6gate, store, first, blocked, "whole-run"), table(page), "whole-run")
 
             # The blocked run's own page: its verdict as stored.
             verdict = json.loads(failed[0][3])

@@ -183,6 +183,10 @@ pub async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) ->
     };
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
+        // A route's own caching (the embedded assets) stands; pages are never stored.
+        if name == "cache-control" && headers.contains_key(header::CACHE_CONTROL) {
+            continue;
+        }
         headers.insert(name, HeaderValue::from_static(value));
     }
     response

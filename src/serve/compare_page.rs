@@ -119,10 +119,12 @@ pub fn page(app: &App, base: &str, cand: &str, query: &str) -> Result<Response, 
     Ok(html_response(html::render("compare.html", &view)?))
 }
 
-/// `/runs/{id}`: the run, its verdict, and the comparison with the baseline the verdict names.
-pub fn run_page(app: &App, id: &str) -> Result<Response, PageError> {
+/// `/runs/{id}`: the run, its verdict, and the comparison with the baseline the verdict names,
+/// over the verdict's phase unless `?phase=` asks for another.
+pub fn run_page(app: &App, id: &str, query: &str) -> Result<Response, PageError> {
+    let asked = if query.is_empty() { None } else { Some(phase_of(query)?) };
     let run = load(app, id)?;
-    if let Some(r) = canonical(&[id], &[&run], "/runs", "") {
+    if let Some(r) = canonical(&[id], &[&run], "/runs", query) {
         return Ok(r);
     }
     let verdict = match run.record.verdict_as::<Verdict>() {
@@ -146,9 +148,10 @@ pub fn run_page(app: &App, id: &str) -> Result<Response, PageError> {
         },
         _ => None,
     };
-    let phase: Phase = match &verdict {
-        Some(v) => v.phase.parse().unwrap_or_default(),
-        None => Phase::default(),
+    let phase: Phase = match (asked, &verdict) {
+        (Some(p), _) => p,
+        (None, Some(v)) => v.phase.parse().unwrap_or_default(),
+        (None, None) => Phase::default(),
     };
     let Some(b) = baseline else {
         if verdict.is_some() && baseline_id.is_none() {

@@ -151,8 +151,8 @@ async fn runs(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response 
     blocking(app, move |app| runs_page::page(app, query.as_deref().unwrap_or(""))).await
 }
 
-async fn run(State(app): State<Shared>, Path(id): Path<String>) -> Response {
-    blocking(app, move |app| compare_page::run_page(app, &id)).await
+async fn run(State(app): State<Shared>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| compare_page::run_page(app, &id, query.as_deref().unwrap_or(""))).await
 }
 
 async fn compare(

@@ -611,3 +611,30 @@ fn the_list_stays_fast_on_a_50000_run_store() {
         assert!(times[2] < 250.0, "{q}: {:.1} ms", times[2]);
     }
 }
+
+#[test]
+fn check_runs_and_notifications_link_to_the_run_page() {
+    let f = fixture();
+    let base = k6gate::run::outputs::LinkBase { serve: Some("https://perf.example.com".into()), ..Default::default() };
+    let links = base.links(None, Some(&f.v110));
+    let url = format!("https://perf.example.com/runs/{}", f.v110);
+    assert_eq!(links.serve.as_deref(), Some(url.as_str()));
+    let store = Store::open(&HistoryConfig::local(f.dir.path())).unwrap();
+    let verdict: k6gate::policy::verdict::Verdict =
+        serde_json::from_str(store.get_run(&f.v110).unwrap().verdict.unwrap().get()).unwrap();
+    let plan = k6gate::notify::Plan {
+        url_env: "K6GATE_WEBHOOK_URL".into(),
+        escalated: false,
+        blocked_recently: 1,
+        mention: None,
+        team: None,
+    };
+    let message = k6gate::notify::message(&plan, &verdict, &links, None).to_string();
+    assert!(message.contains(&format!("<{url}|comparison in k6gate serve>")), "{message}");
+    let report = k6gate::github::report::Report::from_verdict(&verdict, links);
+    assert!(report.comment_body().contains(&format!("[verdict and comparison in k6gate serve]({url})")));
+    // The link's path is the run's page on the server.
+    let page = get(url.strip_prefix("https://perf.example.com").unwrap());
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"verdict-outcome\""));
+}

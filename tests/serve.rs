@@ -344,6 +344,13 @@ fn unknown_and_unusable_runs_are_4xx_pages() {
         assert_eq!(a.status, 404, "{path}: {}", a.body);
         assert!(a.body.contains("<!DOCTYPE html>") && !a.body.contains("<script>"), "{path}");
     }
+    // A path that is not UTF-8, and a method a page does not take: 4xx pages too.
+    let a = get("/runs/%FF%FE");
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("<!DOCTYPE html>"));
+    let a = get("/compare");
+    assert_eq!(a.status, 405);
+    assert!(a.body.contains("<!DOCTYPE html>"));
     // An errored run has no summary to compare: 422, saying why.
     let errored = listed(&get("/runs?test=login&limit=1").body).remove(0);
     let a = get(&format!("/compare/{}/{errored}", f.v100));

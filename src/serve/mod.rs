@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawForm, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -120,6 +121,9 @@ pub fn router(app: Shared) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         // Later slices: /trends, /slas, /waivers, /teams, /retention.
         .fallback(|| async { PageError::NotFound("no such page".into()).into_response() })
+        .method_not_allowed_fallback(|| async {
+            PageError::MethodNotAllowed("this page does not take that method".into()).into_response()
+        })
         .layer(axum::middleware::from_fn_with_state(app.clone(), access::guard))
         .with_state(app)
 }
@@ -151,23 +155,44 @@ async fn runs(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response 
     blocking(app, move |app| runs_page::page(app, query.as_deref().unwrap_or(""))).await
 }
 
-async fn run(State(app): State<Shared>, Path(id): Path<String>, RawQuery(query): RawQuery) -> Response {
+/// A path that cannot be read (bad percent-encoding): a 400 page, not axum's plain text.
+fn path_error(e: &PathRejection) -> Response {
+    PageError::BadRequest(format!("the address could not be read: {}", e.body_text())).into_response()
+}
+
+async fn run(
+    State(app): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Path(id) = match path {
+        Ok(p) => p,
+        Err(e) => return path_error(&e),
+    };
     blocking(app, move |app| compare_page::run_page(app, &id, query.as_deref().unwrap_or(""))).await
 }
 
 async fn compare(
     State(app): State<Shared>,
-    Path((base, cand)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let Path((base, cand)) = match path {
+        Ok(p) => p,
+        Err(e) => return path_error(&e),
+    };
     blocking(app, move |app| compare_page::page(app, &base, &cand, query.as_deref().unwrap_or(""))).await
 }
 
 async fn compare_json(
     State(app): State<Shared>,
-    Path((base, cand)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let Path((base, cand)) = match path {
+        Ok(p) => p,
+        Err(e) => return path_error(&e),
+    };
     blocking(app, move |app| compare_page::json(app, &base, &cand, query.as_deref().unwrap_or(""))).await
 }
 

@@ -645,3 +645,64 @@ fn check_runs_and_notifications_link_to_the_run_page() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("id=\"verdict-outcome\""));
 }
+
+/// Waits for `k6gate serve` on `addr` to answer `/healthz`.
+fn wait_up(addr: SocketAddr) -> bool {
+    (0..100).any(|_| {
+        let up = TcpStream::connect(addr).is_ok() && request(addr, "GET", "/healthz", &[], "").status == 200;
+        if !up {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        up
+    })
+}
+
+#[test]
+fn the_serve_command_reads_the_store_and_takes_its_token_from_the_environment() {
+    let f = fixture();
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let spawn = |listen: &str, token: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_k6gate"));
+        cmd.arg("--state-dir").arg(f.dir.path()).args(["--policies", SHIPPED, "serve", "--listen", listen]);
+        cmd.env_remove("K6GATE_SERVE_TOKEN");
+        if let Some(t) = token {
+            cmd.env("K6GATE_SERVE_TOKEN", t);
+        }
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+
+    // Loopback, no token: the store's runs.
+    let port = free();
+    let mut child = spawn(&format!("127.0.0.1:{port}"), None);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = wait_up(addr);
+    let listed_ids = if up { listed(&request(addr, "GET", "/runs?test=checkout", &[], "").body) } else { vec![] };
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(up, "k6gate serve did not listen: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("http://127.0.0.1:{port}/runs")));
+    assert_eq!(listed_ids, vec![f.v110.clone(), f.v101.clone(), f.v100.clone()]);
+
+    // Every address, the token from K6GATE_SERVE_TOKEN: refused without it, served with it.
+    let token = "env-token-0123456789abcdef";
+    let port = free();
+    let mut child = spawn(&format!("0.0.0.0:{port}"), Some(token));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let up = (0..100).any(|_| {
+        let ok = TcpStream::connect(addr).is_ok();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
+    });
+    let without = if up { request(addr, "GET", "/runs", &[], "").status } else { 0 };
+    let with =
+        if up { request(addr, "GET", "/runs", &[("Authorization", &format!("Bearer {token}"))], "").status } else { 0 };
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(up, "k6gate serve did not listen: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((without, with), (401, 200));
+}

@@ -13,6 +13,7 @@ scripts/install-prometheus.sh # real Prometheus for live metrics, promtool for t
 scripts/install-alertmanager.sh # two clustered Alertmanagers from `stack generate` (tests/stack.rs, tests/preflight.rs)
 scripts/install-moto.sh       # an S3-compatible server for the durable run store
 scripts/install-duckdb.sh     # DuckDB (the Python wheel) queries the archive (tests/archive_duckdb.rs)
+scripts/install-playwright.sh # Playwright for Python drives Chromium through `k6gate serve` (tests/serve_browser.py)
 scripts/install-stress-ng.sh  # CPU pressure on the load generator (tests/serial.rs)
 scripts/install-haproxy.sh    # the load balancer in front of a stable and a canary shop (tests/canary.rs)
 scripts/install-actionlint.sh # lints the reusable workflow and the examples (tests/workflows.rs)
@@ -23,3 +24,6 @@ cargo clippy --all-targets --workspace --locked -- -D warnings
 # while the tests run in parallel, k6's throughput would carry their load into the fixtures.
 scripts/gen-fixtures.sh "${CARGO_TARGET_DIR:-target}/k6-fixtures"
 cargo test --workspace --locked -- --include-ignored
+# `k6gate serve` in headless Chromium, on a store of real k6 runs (`k6gate demo`'s, made on
+# the first run); screenshots in target/serve-browser/.
+python3 tests/serve_browser.py --k6gate "${CARGO_TARGET_DIR:-target}/debug/k6gate"

@@ -29,6 +29,7 @@ pub mod report;
 pub mod retention;
 pub mod run;
 pub mod samples;
+pub mod serve;
 pub mod stack;
 pub mod stats;
 pub mod summary;

@@ -77,6 +77,9 @@ pub fn message(plan: &Plan, v: &Verdict, links: &Links, within_days: Option<u32>
     if let Some(u) = &links.grafana {
         link_items.push(format!("<{u}|Grafana dashboard for the run>"));
     }
+    if let Some(u) = &links.serve {
+        link_items.push(format!("<{u}|comparison in k6gate serve>"));
+    }
     let mut blocks = vec![
         json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } }),
         json!({ "type": "section", "fields": [

@@ -10,6 +10,7 @@ use k6gate::history::{
     Attempt, DigestQuery, HistoryConfig, HistoryError, Holder, Leases, NewRun, Outcome, Prune, Records, RemoteConfig,
     RemoteStore, RunFilter, RunStore, SqliteStore, Store,
 };
+use k6gate::history::{PageQuery, RunPages};
 use k6gate::summary::digest::{DigestRow, STEADY_STATE, TOTAL, WHOLE_RUN};
 use object_store::memory::InMemory;
 use serde_json::value::to_raw_value;
@@ -119,7 +120,59 @@ on_every_backend!(
     records_are_kept_with_the_run_and_reach_other_machines,
     records_follow_retention,
     backfill_adds_the_records_of_older_runs,
+    the_run_list_pages_by_keyset_and_filters,
 );
+
+/// `RunPages` (the list of `k6gate serve`): newest first, pages that neither overlap nor skip,
+/// filters on the run's own columns; the durable store answers from its cache once refreshed.
+fn the_run_list_pages_by_keyset_and_filters(b: Backend) {
+    let f = Fixture::new(b);
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let (env, branch) = if i % 2 == 0 { ("staging", "main") } else { ("prod-sim", "feature") };
+        let outcome = if i == 3 { Outcome::Error } else { Outcome::Pass };
+        let mut r = run(env, branch, outcome, i);
+        r.deployment_version = Some(format!("v1.{}", i / 3));
+        ids.push(f.store.record_run(&r).unwrap());
+    }
+    // Two runs in the same second: the id breaks the tie.
+    ids.push(f.store.record_run(&run("staging", "main", Outcome::Pass, 6)).unwrap());
+    ids.sort_by(|a, b| b.cmp(a));
+    let page = |q: &PageQuery| f.store.run_page(q).unwrap();
+    let all = PageQuery { limit: 3, ..PageQuery::default() };
+    let mut seen = Vec::new();
+    let mut q = all.clone();
+    loop {
+        let p = page(&q);
+        assert!(p.runs.len() <= 3);
+        seen.extend(p.runs.iter().map(|r| r.id.clone()));
+        match p.next {
+            Some(c) => q.after = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every run once, newest first");
+    let ids_of = |q: PageQuery| page(&PageQuery { limit: 50, ..q }).runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids_of(PageQuery { environment: Some("prod-sim".into()), ..all.clone() }).len(), 3);
+    assert_eq!(ids_of(PageQuery { branch: Some("main".into()), ..all.clone() }).len(), 5);
+    assert_eq!(ids_of(PageQuery { outcome: Some(Outcome::Error), ..all.clone() }).len(), 1);
+    assert_eq!(ids_of(PageQuery { version: Some("v1.1".into()), ..all.clone() }).len(), 3);
+    assert_eq!(ids_of(PageQuery { tests: Some(vec![]), ..all.clone() }).len(), 0);
+    assert_eq!(ids_of(PageQuery { tests: Some(vec!["checkout".into(), "x".into()]), ..all.clone() }).len(), 8);
+    let window = PageQuery { since_ns: Some(T0 + 2 * MINUTE), until_ns: Some(T0 + 4 * MINUTE), ..all.clone() };
+    assert_eq!(ids_of(window).len(), 2);
+    let facets = f.store.facets().unwrap();
+    assert_eq!(
+        (facets.tests, facets.environments),
+        (vec!["checkout".to_string()], vec!["prod-sim".to_string(), "staging".to_string()])
+    );
+    if let Some(remote) = f.elsewhere("cache-b").remote() {
+        // Another machine lists nothing until its cache is brought up to date.
+        assert!(remote.run_page(&all).unwrap().runs.is_empty());
+        remote.refresh_cache().unwrap();
+        assert_eq!(remote.run_page(&all).unwrap().runs.len(), 3);
+    }
+}
 
 /// A record row of `phase` and `group` with P95 `p95`.
 fn row(phase: &str, group: &str, p95: f64) -> DigestRow {

@@ -35,6 +35,7 @@ const RANKS: &[(&str, u32)] = &[
     ("prom", 9),      // sink: remote write, live-series queries
     ("notify", 9),    // sink: the blocked-deployment webhook
     ("archive", 9),   // sink: runs past their hot period on object storage; retention moves runs through it
+    ("serve", 9),     // `k6gate serve`: the run store in the browser (history, compare, policy's verdict, report)
     ("canary", 10),   // canary analysis: Prometheus windows, canary vs stable, canary Rego
     ("error", 10),    // k6gate's error model and exit codes
     ("stack", 10),    // the load-test monitoring stack as files (uses grafana's rules and dashboards)

@@ -39,6 +39,7 @@ mod retention;
 mod run;
 mod run_report;
 mod schema;
+mod serve;
 mod stack;
 mod storage_stats;
 mod support;

@@ -330,6 +330,7 @@ fn links() -> Links {
                 .into(),
         ),
         workspace: None,
+        serve: None,
     }
 }
 

@@ -94,6 +94,8 @@ impl Channels {
             actions_run: self.links.actions_run.clone(),
             grafana: channels::grafana_link(self.links.grafana.as_ref(), &self.subject, from_ms, to_ms),
             workspace: self.links.workspace.clone(),
+            // A canary analysis is not a stored run: `k6gate serve` has no page for it.
+            serve: None,
         }
     }
 

@@ -18,6 +18,7 @@ mod nightly;
 mod preflight;
 mod render;
 mod run;
+mod serve;
 pub mod settings;
 mod stack;
 mod who;
@@ -64,6 +65,10 @@ pub enum Command {
     Canary(Box<CanaryCommandArgs>),
     /// List recorded runs; `history changepoints`: shifts in a test's history.
     History(HistoryArgs),
+    /// The run store in the browser: the run list with filters, any two runs compared
+    /// (`/compare/BASE/CAND`), a run against its baseline with its verdict (`/runs/ID`).
+    /// Loopback only unless a token is given. Runs until interrupted.
+    Serve(ServeArgs),
     /// Export the runs past their retention class's hot period (`archive_days` in
     /// policies/data/retention.yaml) to the archive (`--archive URL`): gzip JSON Lines in
     /// Hive-style partitions (test=/env=/date=), one line per run, phase and group with the
@@ -629,6 +634,24 @@ pub enum PolicyCommand {
     Check { dir: Option<PathBuf> },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Beyond loopback (e.g. 0.0.0.0:8080) only with a token.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The token every request must carry (`Authorization: Bearer TOKEN`, or the proxy
+    /// header); at least 16 characters. Default: the K6GATE_SERVE_TOKEN variable.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// The header a trusted reverse proxy sets to the token once it has authenticated the
+    /// user (e.g. X-K6gate-Token), so browsers behind it need no token of their own.
+    #[arg(long, value_name = "NAME")]
+    pub proxy_header: Option<String>,
+    /// Runs per page of the list.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub page_size: u16,
+}
+
 /// `k6gate canary [FLAGS]` runs one analysis; `k6gate canary serve [FLAGS]` answers rollout
 /// controllers over HTTP (src/canary/serve.rs).
 #[derive(Debug, clap::Args)]
@@ -875,6 +898,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
             None => history::list(&args, s),
         },
         Command::Archive(args) => archive::run(&args, s),
+        Command::Serve(args) => serve::run(&args, s),
         Command::Baseline(cmd) => history::baseline(&cmd, s),
         Command::Nightly(args) => nightly::run(&args, s),
         Command::Canary(args) => match &args.command {

@@ -78,6 +78,9 @@ pub struct GlobalArgs {
     pub history_timeout: std::time::Duration,
 }
 
+/// Where `k6gate serve` answers, for the links in check runs and notifications.
+pub const SERVE_URL: &str = "K6GATE_SERVE_URL";
+
 /// Flags and environment, resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -228,7 +231,8 @@ impl Settings {
     }
 
     /// What links point at: the Grafana dashboard (`K6GATE_GRAFANA_URL`, dashboard
-    /// `K6GATE_GRAFANA_DASHBOARD_UID` or the live one) and the Actions run.
+    /// `K6GATE_GRAFANA_DASHBOARD_UID` or the live one), the Actions run, and the run's page in
+    /// `k6gate serve` (`K6GATE_SERVE_URL`).
     pub fn links(&self) -> LinkBase {
         use crate::grafana::annotate::{ENV_DASHBOARD_UID, ENV_URL};
         let grafana = self.env.get(ENV_URL).map(|url| {
@@ -243,7 +247,12 @@ impl Settings {
             )),
             _ => None,
         };
-        LinkBase { grafana, actions_run, workspace: self.env.get("GITHUB_WORKSPACE").map(PathBuf::from) }
+        LinkBase {
+            grafana,
+            actions_run,
+            workspace: self.env.get("GITHUB_WORKSPACE").map(PathBuf::from),
+            serve: self.env.get(SERVE_URL).map(|u| u.trim_end_matches('/').to_string()),
+        }
     }
 
     pub fn webhook(&self) -> outputs::Webhook {

@@ -226,6 +226,9 @@ fn links_markdown(links: &Links) -> String {
     if let Some(u) = &links.actions_run {
         items.push(format!("[workflow run and report artifact]({u})"));
     }
+    if let Some(u) = &links.serve {
+        items.push(format!("[verdict and comparison in k6gate serve]({u})"));
+    }
     if let Some(id) = &links.run_id {
         items.push(format!("run id `{id}`"));
     }

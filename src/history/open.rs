@@ -206,3 +206,19 @@ impl super::records::Records for Store {
         }
     }
 }
+
+impl super::page::RunPages for Store {
+    fn run_page(&self, query: &super::page::PageQuery) -> Result<super::page::RunPage, HistoryError> {
+        match self {
+            Store::Local(s) => s.run_page(query),
+            Store::Remote(s) => s.run_page(query),
+        }
+    }
+
+    fn facets(&self) -> Result<super::page::Facets, HistoryError> {
+        match self {
+            Store::Local(s) => s.facets(),
+            Store::Remote(s) => s.facets(),
+        }
+    }
+}

@@ -972,3 +972,23 @@ impl object_store::client::HttpConnector for SharedClient {
         Ok(object_store::client::HttpClient::new(self.0.clone()))
     }
 }
+
+impl RemoteStore {
+    /// Brings the whole cache up to date (runs, pins, baseline marks); how many runs came.
+    /// The listing reads the cache only: its caller decides how often this runs (`k6gate
+    /// serve`: at most every half minute), since it lists every run object.
+    pub fn refresh_cache(&self) -> Result<usize, HistoryError> {
+        self.refresh(None)
+    }
+}
+
+impl super::page::RunPages for RemoteStore {
+    /// From the cache as it is ([`RemoteStore::refresh_cache`] brings it up to date).
+    fn run_page(&self, query: &super::page::PageQuery) -> Result<super::page::RunPage, HistoryError> {
+        self.cache.run_page(query).map_err(|e| self.renamed(e))
+    }
+
+    fn facets(&self) -> Result<super::page::Facets, HistoryError> {
+        self.cache.facets().map_err(|e| self.renamed(e))
+    }
+}

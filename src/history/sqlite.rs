@@ -953,3 +953,100 @@ fn read_lease(conn: &Connection, scope: &str) -> rusqlite::Result<Option<super::
     })
     .transpose()
 }
+
+impl super::page::RunPages for SqliteStore {
+    fn run_page(&self, q: &super::page::PageQuery) -> Result<super::page::RunPage, HistoryError> {
+        use rusqlite::types::Value;
+        // Only the filters given become conditions, so the planner picks `runs_by_version`
+        // or `runs_by_time` for a test's runs and `runs_by_start` otherwise; every value is
+        // bound, never spliced.
+        let mut conditions: Vec<String> = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        let mut equal = |column: &str, v: &Option<String>, conditions: &mut Vec<String>| {
+            if let Some(v) = v {
+                values.push(Value::Text(v.clone()));
+                conditions.push(format!("{column} = ?{}", values.len()));
+            }
+        };
+        equal("test", &q.test, &mut conditions);
+        equal("environment", &q.environment, &mut conditions);
+        equal("deployment_version", &q.version, &mut conditions);
+        equal("git_branch", &q.branch, &mut conditions);
+        equal("outcome", &q.outcome.map(|o| o.as_str().to_string()), &mut conditions);
+        if let Some(tests) = &q.tests {
+            if tests.is_empty() {
+                conditions.push("0".into());
+            } else {
+                let marks: Vec<String> = tests
+                    .iter()
+                    .map(|t| {
+                        values.push(Value::Text(t.clone()));
+                        format!("?{}", values.len())
+                    })
+                    .collect();
+                conditions.push(format!("test IN ({})", marks.join(", ")));
+            }
+        }
+        if let Some(since) = q.since_ns {
+            values.push(Value::Integer(since));
+            conditions.push(format!("started_at_ns >= ?{}", values.len()));
+        }
+        if let Some(until) = q.until_ns {
+            values.push(Value::Integer(until));
+            conditions.push(format!("started_at_ns < ?{}", values.len()));
+        }
+        if let Some(c) = &q.after {
+            values.push(Value::Integer(c.started_at_ns));
+            values.push(Value::Text(c.id.clone()));
+            let (t, i) = (values.len() - 1, values.len());
+            // The first conjunct is the index range; the second breaks ties within one start time.
+            conditions.push(format!("started_at_ns <= ?{t} AND (started_at_ns < ?{t} OR id < ?{i})"));
+        }
+        let limit = q.limit.max(1);
+        values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)));
+        let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        let sql = format!(
+            "SELECT id, test, environment, outcome, started_at_ns, finished_at_ns, git_branch, git_commit, \
+             deployment_version, user FROM runs {filter} ORDER BY started_at_ns DESC, id DESC LIMIT ?{}",
+            values.len()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok(super::page::ListedRun {
+                    id: r.get(0)?,
+                    test: r.get(1)?,
+                    environment: r.get(2)?,
+                    outcome: r.get(3)?,
+                    started_at_ns: r.get(4)?,
+                    finished_at_ns: r.get(5)?,
+                    git_branch: r.get(6)?,
+                    git_commit: r.get(7)?,
+                    deployment_version: r.get(8)?,
+                    user: r.get(9)?,
+                })
+            })
+            .at(&self.path)?;
+        let mut runs: Vec<super::page::ListedRun> = rows.collect::<rusqlite::Result<_>>().at(&self.path)?;
+        let next = if runs.len() > limit {
+            runs.truncate(limit);
+            runs.last().map(|r| super::page::Cursor { started_at_ns: r.started_at_ns, id: r.id.clone() })
+        } else {
+            None
+        };
+        Ok(super::page::RunPage { runs, next })
+    }
+
+    fn facets(&self) -> Result<super::page::Facets, HistoryError> {
+        // Both read `runs_by_test` (test, environment leading) alone.
+        let distinct = |sql: &str| -> Result<Vec<String>, HistoryError> {
+            let mut stmt = self.conn.prepare_cached(sql).at(&self.path)?;
+            let rows = stmt.query_map([], |r| r.get(0)).at(&self.path)?;
+            rows.collect::<rusqlite::Result<_>>().at(&self.path)
+        };
+        let tests = distinct("SELECT DISTINCT test FROM runs ORDER BY test")?;
+        let mut environments = distinct("SELECT DISTINCT environment FROM runs")?;
+        environments.sort();
+        Ok(super::page::Facets { tests, environments })
+    }
+}

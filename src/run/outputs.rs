@@ -75,6 +75,8 @@ pub struct LinkBase {
     pub actions_run: Option<String>,
     /// `GITHUB_WORKSPACE`, where repo-relative paths start.
     pub workspace: Option<PathBuf>,
+    /// Where `k6gate serve` answers for this store (`K6GATE_SERVE_URL`), without a trailing `/`.
+    pub serve: Option<String>,
 }
 
 impl LinkBase {
@@ -89,6 +91,10 @@ impl LinkBase {
             actions_run: self.actions_run.clone(),
             grafana,
             workspace: self.workspace.clone(),
+            serve: match (&self.serve, run_id) {
+                (Some(url), Some(id)) => Some(format!("{url}/runs/{}", crate::net::percent_encode(id))),
+                _ => None,
+            },
         }
     }
 }

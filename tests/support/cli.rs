@@ -44,6 +44,9 @@ const SCRUBBED: &[&str] = &[
     "CI",
     // An archive set on the machine would make every `history prune` move runs.
     "K6GATE_ARCHIVE_URL",
+    // A token on the machine would let `serve` listen beyond loopback; a server address adds links.
+    "K6GATE_SERVE_TOKEN",
+    "K6GATE_SERVE_URL",
 ];
 
 /// One invocation of the `k6gate` binary, being described.

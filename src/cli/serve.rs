@@ -1,0 +1,48 @@
+//! `k6gate serve`: the settings resolved (token, policy data, store), then the server of
+//! `src/serve` until Ctrl-C.
+
+use super::{ServeArgs, Settings};
+use crate::error::{Error, Exit, Result};
+use crate::serve::{App, Config, check_listen};
+
+/// The variable the token is read from when `--token` is not given.
+pub const TOKEN_VAR: &str = "K6GATE_SERVE_TOKEN";
+
+pub fn run(args: &ServeArgs, s: &Settings) -> Result<Exit> {
+    let token = args.token.clone().or_else(|| s.env.get(TOKEN_VAR));
+    let access = check_listen(args.listen, token.as_deref(), args.proxy_header.as_deref())
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    // The comparisons' confidence and the teams come from the policy data, as `compare` reads it.
+    let confidence = crate::gate::confidence(&s.global.policies)?;
+    let owners = owners(&s.global.policies)?;
+    if owners.is_empty() {
+        tracing::info!("no owners in the policy data (notifications.owners): the run list has no team filter");
+    }
+    let store = crate::load::open_history(&s.history())?;
+    let name = store.name();
+    let config = Config { confidence, owners, access, page_size: usize::from(args.page_size) };
+    let app = App::new(store, config).map_err(|e| Error::Usage(e.to_string()))?;
+    let listen = args.listen;
+    let rt = crate::net::runtime::runtime().map_err(|e| Error::Usage(format!("starting the runtime: {e}")))?;
+    rt.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.map_err(|e| Error::Usage(format!("--listen {listen}: {e}")))?;
+        let bound = listener.local_addr().map_err(|e| Error::Usage(format!("--listen {listen}: {e}")))?;
+        println!("k6gate serve: http://{bound}/runs (store {name})");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        crate::serve::serve(listener, app, shutdown).await.map_err(|e| Error::Usage(format!("serving on {bound}: {e}")))
+    })?;
+    Ok(Exit::Success)
+}
+
+/// Test -> team, from `notifications.owners` of the policy data (none without a data directory).
+fn owners(policies: &std::path::Path) -> Result<std::collections::BTreeMap<String, String>> {
+    let dir = policies.join("data");
+    if !dir.is_dir() {
+        return Ok(Default::default());
+    }
+    let data = crate::policy::data::load(&dir)?;
+    Ok(data.notifications.map(|n| n.owners.into_iter().map(|(test, o)| (test, o.team)).collect()).unwrap_or_default())
+}

@@ -22,6 +22,7 @@ Exit 0 when every check passed; the failures otherwise.
 """
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -64,7 +65,8 @@ def served_copy(store):
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(store, copy)
     db = sqlite3.connect(copy / "history.db")
-    cols = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+    # Every column but `seq`, the row's own key (the copy gets a new one).
+    cols = [r[1] for r in db.execute("PRAGMA table_info(runs)") if r[1] != "seq"]
     first = db.execute("SELECT id FROM runs ORDER BY started_at_ns LIMIT 1").fetchone()[0]
     values = ["?" if c in ("id", "deployment_version", "git_branch") else c for c in cols]
     args = {"id": first[:-4] + "0bad", "deployment_version": SCRIPT, "git_branch": SCRIPT}
@@ -208,7 +210,8 @@ def main():
             same_numbers(compare_json(args.k6gate, store, first, blocked, "whole-run"), table(page), "whole-run")
 
             # The blocked run's own page: its verdict as stored.
-            verdict = json.loads(failed[0][3])
+            # Stored gzip-compressed (src/history/document.rs).
+            verdict = json.loads(gzip.decompress(failed[0][3]))
             page.goto(base + f"/runs/{blocked}")
             check(page.inner_text("#verdict-outcome") == verdict["outcome"], f"the verdict reads {verdict['outcome']}")
             rule_ids = page.locator("#rules tr.rule td:first-child").all_inner_texts()

@@ -31,6 +31,7 @@ pub mod samples;
 pub mod stats;
 pub mod summary;
 pub mod time;
+pub mod traces;
 pub mod trend;
 pub mod vars;
 

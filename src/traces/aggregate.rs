@@ -289,3 +289,139 @@ pub fn compare(baseline: &[Attribution], candidate: &[Attribution], alpha: f64) 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::rng::SplitMix64;
+    use crate::traces::attribute::{Request, Topology, TraceState, attribute};
+    use crate::traces::span::{Kind, Span, SpanId, Trace, TraceId};
+
+    const MS: f64 = 1e6;
+
+    /// A request through the gateway, the API and (unless `db_ms` is `None`) one DB query:
+    /// 1 ms network each way, 1 ms gateway each way, then API self time around the query.
+    fn request(i: u64, group: &str, api_ms: f64, db_ms: Option<f64>, topology: &Topology) -> Attribution {
+        let t0 = 1_700_000_000_000_000_000i64 + i as i64 * 1_000_000_000;
+        let ns = |ms: f64| (ms * MS).round() as i64;
+        let db = db_ms.unwrap_or(0.0);
+        let total = 2.0 + 2.0 + api_ms + db;
+        let id = TraceId(u128::from(i) + 1);
+        let mk = |sid: u64, parent: u64, c: &str, s: f64, e: f64| Span {
+            trace_id: id,
+            span_id: SpanId(sid),
+            parent: Some(SpanId(parent)),
+            name: c.into(),
+            component: c.into(),
+            kind: Kind::Server,
+            start_ns: t0 + ns(s),
+            end_ns: t0 + ns(e),
+            error: false,
+            attributes: Default::default(),
+        };
+        let mut spans = vec![mk(1, 99, "gateway", 1.0, total - 1.0), mk(2, 1, "api", 2.0, total - 2.0)];
+        if db_ms.is_some() {
+            spans.push(mk(3, 2, "db", 2.0 + api_ms / 2.0, 2.0 + api_ms / 2.0 + db));
+        }
+        let req = Request { trace_id: Some(id), start_ns: t0, duration_ns: ns(total), group: group.into(), name: group.into(), phase: None };
+        attribute(&req, Some(&Trace { id, spans }), TraceState::default(), topology)
+    }
+
+    fn topology() -> Topology {
+        Topology { expected: BTreeMap::from([("*".into(), vec!["api".into(), "db".into()])]), gateway: Some("gateway".into()) }
+    }
+
+    fn component<'a>(b: &'a Breakdown, c: &str) -> &'a ComponentStats {
+        b.components.iter().find(|s| s.component == c).unwrap()
+    }
+
+    #[test]
+    fn quantiles_counts_shares_coverage_and_bottlenecks() {
+        let t = topology();
+        // 100 requests: db 1..=100 ms, api 10 ms; every fifth /cart request has no db span.
+        let attrs: Vec<Attribution> = (0..100u64)
+            .map(|i| {
+                let db = (i % 5 != 0 || i % 2 == 0).then_some((i + 1) as f64);
+                request(i, if i % 2 == 0 { "/items" } else { "/cart" }, 10.0, db, &t)
+            })
+            .collect();
+        let b = summarize(&attrs, 0.95);
+        assert_eq!((b.requests, b.traced), (100, 100));
+        let db = component(&b, "db");
+        assert_eq!(db.samples, 90);
+        assert_eq!(db.unknown, 10);
+        assert_eq!(db.unknown_reasons.get("missing_leaf"), Some(&10));
+        assert!((db.coverage - 0.9).abs() < 1e-12);
+        let p50 = db.quantiles.iter().find(|q| q.q == 0.5).unwrap();
+        let (lo, hi) = p50.ci_ms.unwrap();
+        assert!(lo <= p50.ms && p50.ms <= hi, "{p50:?}");
+        assert!(db.quantiles.iter().find(|q| q.q == 0.99).unwrap().ci_ms.is_none(), "90 samples: no P99 interval");
+        let api = component(&b, "api");
+        assert_eq!(api.samples, 100);
+        assert!((api.quantiles[0].ms - 10.0).abs() < 1e-9);
+        assert!((component(&b, "network").mean_ms - 2.0).abs() < 1e-9);
+        let shares: f64 = b.components.iter().map(|c| c.share).sum();
+        assert!(shares < 1.0 && shares > 0.9, "the unknown db time of 10 requests is in no share: {shares}");
+        let items = b.groups.iter().find(|g| g.group == "/items").unwrap();
+        assert_eq!(items.bottleneck.as_deref(), Some("db"));
+        assert_eq!(items.requests, 50);
+    }
+
+    #[test]
+    fn the_interval_holds_the_true_quantile_as_often_as_it_says() {
+        // Exponential(1): the true P95 is ln 20. 400 runs of 300 values each.
+        let truth = 20f64.ln();
+        let mut rng = SplitMix64::new(42);
+        let mut held = 0;
+        for _ in 0..400 {
+            let mut v: Vec<f64> = (0..300).map(|_| -(1.0 - rng.next_f64()).ln()).collect();
+            v.sort_by(f64::total_cmp);
+            let (lo, hi) = quantile_ci(&v, 0.95, 0.95).unwrap();
+            held += usize::from(lo <= truth && truth <= hi);
+        }
+        // At least 95 % by construction; 400 trials leave a binomial margin of about 2.2 %.
+        assert!(held >= 372, "held {held} of 400");
+    }
+
+    #[test]
+    fn a_ten_percent_slow_db_is_bimodal_and_named_as_the_driver() {
+        let t = topology();
+        let mut rng = SplitMix64::new(3);
+        let attrs: Vec<Attribution> = (0..1000u64)
+            .map(|i| {
+                let api = 20.0 + rng.normal().abs() * 2.0;
+                let db = if i % 10 == 3 { 60.0 + rng.normal() * 3.0 } else { 4.0 + rng.normal().abs() };
+                request(i, "/items", api, Some(db), &t)
+            })
+            .collect();
+        let b = summarize(&attrs, 0.95);
+        let bi = b.end_to_end.bimodality.as_ref().unwrap();
+        assert!(bi.bimodal, "{bi:?}");
+        assert!((bi.slow_share - 0.1).abs() < 0.01, "{bi:?}");
+        let driver = bi.driver.as_ref().unwrap();
+        assert_eq!(driver.component, "db");
+        assert!(driver.slow_median_ms > 50.0 && driver.fast_median_ms < 10.0);
+        assert!(component(&b, "db").bimodality.as_ref().unwrap().bimodal);
+        assert!(!component(&b, "network").bimodality.as_ref().is_some_and(|m| m.bimodal), "a constant is not bimodal");
+    }
+
+    #[test]
+    fn the_baseline_comparison_names_what_changed() {
+        let t = topology();
+        let mut rng = SplitMix64::new(11);
+        let mut run = |db_scale: f64, offset: u64| -> Vec<Attribution> {
+            (0..300u64)
+                .map(|i| request(offset + i, "/items", 10.0 + rng.next_f64(), Some((5.0 + (i % 100) as f64 / 100.0) * db_scale), &t))
+                .collect()
+        };
+        let (base, cand) = (run(1.0, 0), run(1.4, 1000));
+        let cmp = compare(&base, &cand, 0.01);
+        let db = cmp.iter().find(|c| c.component == "db").unwrap();
+        assert!(db.changed, "{db:?}");
+        assert!((db.p95_change.unwrap() - 0.4).abs() < 0.05, "{db:?}");
+        assert_eq!(db.text, "db P95 +40 %");
+        let api = cmp.iter().find(|c| c.component == "api").unwrap();
+        assert!(!api.changed, "{api:?}");
+        assert_eq!(api.text, "api unchanged");
+    }
+}

@@ -452,3 +452,211 @@ impl<'a> Tree<'a> {
             .max_by_key(|&(c, ce, cs)| (ce, std::cmp::Reverse(cs), std::cmp::Reverse(c)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MS: i64 = 1_000_000;
+    const T0: i64 = 1_700_000_000_000_000_000;
+    const K6_PARENT: u64 = 0xabc;
+
+    fn span(id: u64, parent: Option<u64>, component: &str, start_ms: i64, end_ms: i64, kind: Kind) -> Span {
+        Span {
+            trace_id: TraceId(1),
+            span_id: SpanId(id),
+            parent: Some(SpanId(parent.unwrap_or(K6_PARENT))),
+            name: format!("{component}-{id}"),
+            component: component.to_string(),
+            kind,
+            start_ns: T0 + start_ms * MS,
+            end_ns: T0 + end_ms * MS,
+            error: false,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    fn request(start_ms: i64, end_ms: i64) -> Request {
+        Request {
+            trace_id: Some(TraceId(1)),
+            start_ns: T0 + start_ms * MS,
+            duration_ns: (end_ms - start_ms) * MS,
+            group: "::items".into(),
+            name: "GET /items".into(),
+            phase: Some("steady".into()),
+        }
+    }
+
+    fn run(spans: Vec<Span>, window: (i64, i64), state: TraceState, topology: &Topology) -> Attribution {
+        let trace = Trace { id: TraceId(1), spans };
+        let a = attribute(&request(window.0, window.1), Some(&trace), state, topology);
+        assert_eq!(a.parts.values().sum::<i64>(), a.duration_ns, "parts add up: {:?}", a.parts);
+        a
+    }
+
+    fn ms(a: &Attribution) -> BTreeMap<&str, i64> {
+        a.parts.iter().map(|(c, ns)| (c.as_str(), ns / MS)).collect()
+    }
+
+    fn gateway() -> Topology {
+        Topology { gateway: Some("gateway".into()), ..Topology::default() }
+    }
+
+    #[test]
+    fn a_chain_splits_into_self_times_and_network_outside_the_gateway() {
+        let spans = vec![
+            span(1, None, "gateway", 5, 95, Kind::Server),
+            span(2, Some(1), "api", 10, 90, Kind::Server),
+            span(3, Some(2), "db", 30, 60, Kind::Client),
+        ];
+        let a = run(spans.clone(), (0, 100), TraceState::default(), &gateway());
+        assert_eq!(ms(&a), BTreeMap::from([("network", 10), ("gateway", 10), ("api", 50), ("db", 30)]));
+        assert!(a.unknown.is_empty() && a.adjustments.is_empty());
+        // Without a gateway in the topology the outside time is the network and the LB.
+        let a = run(spans.into_iter().skip(1).collect(), (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 20), ("api", 50), ("db", 30)]));
+    }
+
+    #[test]
+    fn concurrent_children_count_their_overlap_once() {
+        let spans = vec![
+            span(1, None, "api", 0, 100, Kind::Server),
+            span(2, Some(1), "db", 10, 50, Kind::Client),
+            span(3, Some(1), "db", 30, 70, Kind::Client),
+            span(4, Some(1), "cache", 60, 80, Kind::Client),
+        ];
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        // From the end: api 80..100, cache 60..80, db(3) 30..60, db(2) 10..30, api 0..10.
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 30), ("cache", 20), ("db", 50)]));
+    }
+
+    #[test]
+    fn an_async_child_outliving_its_parent_counts_up_to_the_parents_end() {
+        let spans = vec![span(1, None, "api", 0, 50, Kind::Server), span(2, Some(1), "worker", 40, 200, Kind::Consumer)];
+        let a = run(spans, (0, 50), TraceState::default(), &Topology::default());
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 40), ("worker", 10)]));
+        assert_eq!(a.adjustments.len(), 1);
+        assert_eq!(a.adjustments[0].kind, AdjustmentKind::AsyncClipped);
+        assert_eq!(a.adjustments[0].shift_ns, 0, "async work is not skew: never moved");
+    }
+
+    #[test]
+    fn provable_skew_is_shifted_and_flagged() {
+        // The db host's clock is 5 ms behind: its span starts before its parent's.
+        let spans = vec![span(1, None, "api", 10, 90, Kind::Server), span(2, Some(1), "db", 5, 25, Kind::Server)];
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 20), ("api", 60), ("db", 20)]));
+        assert_eq!(a.adjustments, vec![Adjustment { span: SpanId(2), component: "db".into(), kind: AdjustmentKind::SkewShifted, shift_ns: 5 * MS }]);
+        // A server child ending after its client parent is skew too (a sync call waits).
+        let spans = vec![
+            span(1, None, "api", 0, 100, Kind::Server),
+            span(2, Some(1), "api", 20, 40, Kind::Client),
+            span(3, Some(2), "db", 30, 50, Kind::Server),
+        ];
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(a.adjustments[0].shift_ns, -10 * MS);
+        assert_eq!(ms(&a).get("db"), Some(&20));
+        // The server's first span outside k6's window: the server's clock is ahead of k6's.
+        let spans = vec![span(1, None, "api", 20, 110, Kind::Server)];
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(a.adjustments[0].kind, AdjustmentKind::SkewShifted);
+        assert_eq!(a.adjustments[0].shift_ns, -10 * MS);
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 10), ("api", 90)]));
+        // Longer than k6's whole request: moved to its start and cut.
+        let a = run(vec![span(1, None, "api", 0, 150, Kind::Server)], (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(a.adjustments[0].kind, AdjustmentKind::SkewClipped);
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 100)]));
+    }
+
+    #[test]
+    fn same_host_children_are_never_shifted() {
+        let spans = vec![span(1, None, "api", 10, 90, Kind::Server), span(2, Some(1), "api", 5, 25, Kind::Internal)];
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(a.adjustments[0].kind, AdjustmentKind::Clipped);
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 20), ("api", 80)]));
+    }
+
+    fn reasons(a: &Attribution, c: &str) -> Vec<Reason> {
+        a.unknown.get(c).map(|r| r.iter().copied().collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn unknown_components_carry_their_reason_and_are_never_zero() {
+        let expect_db = Topology { expected: BTreeMap::from([("*".into(), vec!["db".into()])]), gateway: None };
+        let a = run(vec![span(1, None, "api", 0, 100, Kind::Server)], (0, 100), TraceState::default(), &expect_db);
+        assert_eq!(reasons(&a, "db"), vec![Reason::MissingLeaf]);
+        assert_eq!(a.known("db"), None, "unknown, not zero");
+        assert_eq!(a.known("api"), Some(100 * MS));
+
+        let partial = TraceState { partial: true, unsettled: false };
+        let a = run(vec![span(1, None, "api", 0, 100, Kind::Server)], (0, 100), partial, &expect_db);
+        assert_eq!(reasons(&a, "db"), vec![Reason::PartialTrace]);
+        assert_eq!(reasons(&a, "api"), vec![Reason::PartialTrace]);
+
+        let late = TraceState { partial: false, unsettled: true };
+        let a = run(vec![span(1, None, "api", 0, 100, Kind::Server)], (0, 100), late, &Topology::default());
+        assert_eq!(reasons(&a, "api"), vec![Reason::LateSpan]);
+
+        // The db span's parent (an api client span) was lost: an orphan, hung where it ran.
+        let spans = vec![span(1, None, "api", 0, 100, Kind::Server), span(3, Some(2), "db", 40, 60, Kind::Server)];
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(reasons(&a, "db"), vec![Reason::OrphanSubtree]);
+        assert!(reasons(&a, "api").is_empty());
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 80), ("db", 20)]), "counted once");
+
+        // Two top-level spans under k6's request (a redirect): the gap between them is
+        // uninstrumented, and the second one's components are unknown.
+        let spans = vec![span(1, None, "api", 5, 50, Kind::Server), span(2, None, "cdn", 60, 90, Kind::Server)];
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(reasons(&a, "cdn"), vec![Reason::MultipleRoots]);
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 15), ("uninstrumented", 10), ("api", 45), ("cdn", 30)]));
+
+        let a = attribute(&request(0, 100), None, TraceState::default(), &expect_db);
+        assert_eq!(a.reasons, BTreeSet::from([Reason::NoTrace]));
+        assert_eq!(reasons(&a, "db"), vec![Reason::NoTrace]);
+        assert_eq!(a.parts, BTreeMap::from([(UNINSTRUMENTED.to_string(), 100 * MS)]));
+        assert_eq!(a.known(UNINSTRUMENTED), None, "an untraced request has no known part");
+    }
+
+    #[test]
+    fn a_parent_cycle_is_an_orphan_not_a_hang() {
+        let mut spans = vec![span(1, None, "api", 0, 100, Kind::Server), span(2, Some(3), "db", 10, 20, Kind::Client), span(3, Some(2), "db", 12, 18, Kind::Client)];
+        spans[0].parent = None;
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(reasons(&a, "db"), vec![Reason::OrphanSubtree]);
+    }
+
+    /// Random span forests: any parents (missing ones included), any times (children outside
+    /// their parents, zero-length spans), any kinds, any window.
+    fn forest() -> impl Strategy<Value = (Vec<Span>, (i64, i64))> {
+        let one = (0usize..25, 0u8..3, -50i64..250, 0i64..150, 0u8..6, any::<bool>());
+        (proptest::collection::vec(one, 1..25), 0i64..100, 0i64..200).prop_map(|(raw, w0, wlen)| {
+            let spans = raw
+                .iter()
+                .enumerate()
+                .map(|(i, &(parent, comp, start, len, kind, missing))| {
+                    let parent = if missing { Some(1000 + parent as u64) } else if parent < i { Some(parent as u64 + 1) } else { None };
+                    let kind = [Kind::Server, Kind::Client, Kind::Internal, Kind::Producer, Kind::Consumer, Kind::Unspecified][kind as usize];
+                    span(i as u64 + 1, parent, ["gateway", "api", "db"][comp as usize], start, start + len, kind)
+                })
+                .collect();
+            (spans, (w0, w0 + wlen))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parts_always_add_up_to_k6s_total((spans, window) in forest(), partial in any::<bool>(), gw in any::<bool>()) {
+            let topology = if gw { gateway() } else { Topology::default() };
+            let trace = Trace { id: TraceId(1), spans };
+            let a = attribute(&request(window.0, window.1), Some(&trace), TraceState { partial, unsettled: false }, &topology);
+            prop_assert_eq!(a.parts.values().sum::<i64>(), a.duration_ns);
+            prop_assert!(a.parts.values().all(|&ns| ns >= 0), "{:?}", a.parts);
+            for s in &trace.spans {
+                prop_assert!(a.parts.contains_key(&s.component) || a.unknown.contains_key(&s.component));
+            }
+        }
+    }
+}

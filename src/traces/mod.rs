@@ -19,7 +19,7 @@ pub mod attribute;
 mod error;
 pub mod otlp;
 pub mod span;
-//pub mod tempo;
+pub mod tempo;
 
 pub use aggregate::{Breakdown, Comparison, ComponentStats, compare, summarize};
 pub use attribute::{Attribution, Reason, Request, Topology, TraceState, attribute};

@@ -44,6 +44,9 @@ const SCRUBBED: &[&str] = &[
     "CI",
     // An archive set on the machine would make every `history prune` move runs.
     "K6GATE_ARCHIVE_URL",
+    // A Tempo set on the machine would make `traces` read it instead of the test's files.
+    "K6GATE_TEMPO_URL",
+    "K6GATE_TEMPO_TENANT",
 ];
 
 /// One invocation of the `k6gate` binary, being described.

@@ -74,8 +74,9 @@ pub struct FakeTempo {
     pub fail_first: usize,
     /// Trace id (32 hex) -> snapshots, and whether v2 says PARTIAL.
     pub traces: BTreeMap<String, (Vec<Vec<FakeSpan>>, bool)>,
-    fetched: Mutex<BTreeMap<String, usize>>,
-    requests: AtomicUsize,
+    /// The fake's bookkeeping: fetches per trace, and requests (for `fail_first`).
+    pub fetched: Mutex<BTreeMap<String, usize>>,
+    pub requests: AtomicUsize,
 }
 
 impl FakeTempo {

@@ -180,15 +180,14 @@ fn hex(i: usize) -> String {
     format!("{:032x}", 0x4bf92f3577b34da6a3ce929d0e0e4736u128 + i as u128)
 }
 
-#[test]
-fn traces_on_otlp_files_gives_the_breakdown_as_json_and_text() {
-    let dir = tempfile::tempdir().unwrap();
-    // 40 requests of 24 ms + db time; each request starts at T0 + i s, the fake spans are
-    // relative to T0, so they are written per request with their own offset.
+/// A run of 40 requests of 24 ms + DB time (5..8 ms times `db_scale`) as k6 JSON output and
+/// OTLP/JSON files under `dir` named after `name`. Request i starts at T0 + i s; its spans are
+/// written with that offset. One request in ten has no DB span.
+fn write_run(dir: &std::path::Path, name: &str, db_scale: f64) -> (std::path::PathBuf, std::path::PathBuf) {
     let mut reqs = Vec::new();
     let mut resources = Vec::new();
     for i in 0..40 {
-        let db = 5.0 + (i % 4) as f64;
+        let db = (5.0 + (i % 4) as f64) * db_scale;
         let total = 24.0 + db;
         reqs.push((hex(i), "::shop", total));
         let offset = i as f64 * 1000.0;
@@ -203,11 +202,17 @@ fn traces_on_otlp_files_gives_the_breakdown_as_json_and_text() {
         resources.extend(resource_spans(&hex(i), &spans, false).as_array().unwrap().clone());
     }
     let reqs_ref: Vec<(&str, &str, f64)> = reqs.iter().map(|(t, g, d)| (t.as_str(), *g, *d)).collect();
-    let k6 = dir.path().join("k6.json");
+    let k6 = dir.join(format!("{name}-k6.json"));
     std::fs::write(&k6, k6_output(&reqs_ref)).unwrap();
-    let otlp = dir.path().join("traces.json");
+    let otlp = dir.join(format!("{name}-traces.json"));
     std::fs::write(&otlp, json!({"resourceSpans": resources}).to_string()).unwrap();
+    (k6, otlp)
+}
 
+#[test]
+fn traces_on_otlp_files_gives_the_breakdown_as_json_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k6, otlp) = write_run(dir.path(), "run", 1.0);
     let ran = K6gate::new()
         .args(["traces", k6.to_str().unwrap(), "--otlp", otlp.to_str().unwrap(), "--expect", "db", "--gateway", "gateway", "--format", "json"])
         .status(0);
@@ -231,6 +236,16 @@ fn traces_on_otlp_files_gives_the_breakdown_as_json_and_text() {
     assert!(text.contains("missing_leaf 4"), "{text}");
     assert!(text.contains("network + LB"), "no --gateway: the LB is outside the spans\n{text}");
     assert!(text.contains("::shop [steady] (40 requests): api"), "{text}");
+
+    // Against a baseline: the candidate's DB takes 1.4 times the baseline's, the rest is the same.
+    let (base_k6, base_otlp) = (k6.clone(), otlp.clone());
+    let (slow_k6, slow_otlp) = write_run(dir.path(), "slow", 1.4);
+    let out = K6gate::new()
+        .args(["traces", slow_k6.to_str().unwrap(), "--otlp", slow_otlp.to_str().unwrap(), "--expect", "db", "--gateway", "gateway"])
+        .args(["--baseline-k6-output", base_k6.to_str().unwrap(), "--baseline-otlp", base_otlp.to_str().unwrap()])
+        .status(0)
+        .stdout();
+    assert!(out.contains("Against the baseline: api unchanged, db P95 +40 %, gateway unchanged, network unchanged"), "{out}");
 }
 
 #[test]

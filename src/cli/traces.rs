@@ -22,8 +22,9 @@ pub struct TracesArgs {
     /// RunSummary does not keep per-request trace ids yet.
     #[arg(long, value_name = "FILE")]
     pub k6_output: Option<PathBuf>,
-    /// OTLP/JSON trace files (an OTLP export, Tempo's answers, or JSON Lines of them).
-    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "tempo", conflicts_with = "tempo")]
+    /// OTLP/JSON trace files (an OTLP export, Tempo's answers, or JSON Lines of them). Given,
+    /// they are read instead of Tempo (even with `K6GATE_TEMPO_URL` set).
+    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "tempo")]
     pub otlp: Vec<PathBuf>,
     /// Tempo's query frontend (`http://tempo:3200`): each traced request's trace by id.
     #[arg(long, value_name = "URL", env = "K6GATE_TEMPO_URL")]
@@ -97,7 +98,7 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         ids.dedup();
         ids
     };
-    let (traces, tempo) = match &args.tempo {
+    let (traces, tempo) = match args.tempo.as_ref().filter(|_| args.otlp.is_empty()) {
         Some(url) => {
             let (t, report) = from_tempo(url, args, &traced)?;
             (t, Some(report))

@@ -81,7 +81,7 @@ mod tests {
         // The median of 100 values at 95 %: ranks 40 and 61 (coverage 0.9648), the textbook pair.
         let (l, u, cov) = quantile_ci_ranks(100, 0.5, 0.95).unwrap();
         assert_eq!((l, u), (40, 61));
-        assert!(cov >= 0.95 && cov < 0.97, "{cov}");
+        assert!((0.95..0.97).contains(&cov), "{cov}");
         // A P99 from 100 values has no upper rank: 1 - 0.99^100 < 0.975.
         assert_eq!(quantile_ci_ranks(100, 0.99, 0.95), None);
         let (l, u, cov) = quantile_ci_ranks(1000, 0.99, 0.95).unwrap();

@@ -282,7 +282,6 @@ impl<'a> Tree<'a> {
                 orphans.push(i);
             }
         }
-        tree.mark_reachable();
         // An orphan's lost parent ran somewhere in the tree: it hangs from the deepest span
         // whose interval holds its start, so its time is counted once (its components stay
         // unknown); outside every span it is top-level.
@@ -297,8 +296,8 @@ impl<'a> Tree<'a> {
                 }
                 None => tree.roots.push(o),
             }
-            tree.mark_reachable();
         }
+        tree.mark_reachable();
         tree
     }
 
@@ -418,24 +417,41 @@ impl<'a> Tree<'a> {
 
     /// Span `i` over `[lo, hi]` (its interval clipped to where its parent's walk is): its
     /// self time, and its critical-path children's, which add up to the clipped interval.
+    /// An explicit stack rather than recursion: a trace's depth is input, and a deep one
+    /// must not overflow the stack.
     fn walk(&self, i: usize, lo: i64, hi: i64, parts: &mut BTreeMap<String, i64>) {
-        let (Some(&s), Some(&e), Some(span)) = (self.start.get(i), self.end.get(i), self.spans.get(i)) else { return };
-        let (s, e) = (s.max(lo), e.min(hi));
-        if e <= s {
-            return;
+        struct Frame {
+            span: usize,
+            start: i64,
+            t: i64,
+            own: i64,
+            used: BTreeSet<usize>,
         }
-        let children = self.children.get(i).map(Vec::as_slice).unwrap_or_default();
-        let mut t = e;
-        let mut own = 0;
-        let mut used = BTreeSet::new();
-        while let Some((c, ce, cs)) = self.latest_child(children, s, t, &used) {
-            own += t - ce;
-            used.insert(c);
-            self.walk(c, s, ce, parts);
-            t = cs;
+        let frame = |span: usize, lo: i64, hi: i64| -> Option<Frame> {
+            let (s, e) = (self.start.get(span)?.max(&lo).to_owned(), self.end.get(span)?.min(&hi).to_owned());
+            (e > s).then(|| Frame { span, start: s, t: e, own: 0, used: BTreeSet::new() })
+        };
+        let mut stack: Vec<Frame> = frame(i, lo, hi).into_iter().collect();
+        while let Some(top) = stack.last_mut() {
+            let children = self.children.get(top.span).map(Vec::as_slice).unwrap_or_default();
+            match self.latest_child(children, top.start, top.t, &top.used) {
+                Some((c, ce, cs)) => {
+                    top.own += top.t - ce;
+                    top.used.insert(c);
+                    top.t = cs;
+                    let lo = top.start;
+                    stack.extend(frame(c, lo, ce));
+                }
+                None => {
+                    top.own += top.t - top.start;
+                    if let Some(done) = stack.pop() {
+                        if let Some(span) = self.spans.get(done.span) {
+                            *parts.entry(span.component.clone()).or_insert(0) += done.own;
+                        }
+                    }
+                }
+            }
         }
-        own += t - s;
-        *parts.entry(span.component.clone()).or_insert(0) += own;
     }
 
     /// Among `candidates` not yet `used`, the one whose end clipped to `t` is latest and that
@@ -600,11 +616,16 @@ mod tests {
         assert_eq!(reasons(&a, "api"), vec![Reason::LateSpan]);
 
         // The db span's parent (an api client span) was lost: an orphan, hung where it ran.
-        let spans = vec![span(1, None, "api", 0, 100, Kind::Server), span(3, Some(2), "db", 40, 60, Kind::Server)];
+        let spans = vec![
+            span(1, None, "api", 0, 100, Kind::Server),
+            span(3, Some(2), "db", 40, 60, Kind::Server),
+            span(4, Some(3), "disk", 45, 50, Kind::Internal),
+        ];
         let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
         assert_eq!(reasons(&a, "db"), vec![Reason::OrphanSubtree]);
+        assert_eq!(reasons(&a, "disk"), vec![Reason::OrphanSubtree], "the whole subtree");
         assert!(reasons(&a, "api").is_empty());
-        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 80), ("db", 20)]), "counted once");
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 80), ("db", 15), ("disk", 5)]), "counted once");
 
         // Two top-level spans under k6's request (a redirect): the gap between them is
         // uninstrumented, and the second one's components are unknown.
@@ -626,6 +647,16 @@ mod tests {
         spans[0].parent = None;
         let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
         assert_eq!(reasons(&a, "db"), vec![Reason::OrphanSubtree]);
+    }
+
+    #[test]
+    fn a_very_deep_trace_does_not_overflow_the_stack() {
+        let n = 100_000;
+        let spans: Vec<Span> =
+            // Ids far from K6_PARENT's, so the first span's parent stays missing.
+            (0..n).map(|i| span(i + 1_000_000, (i > 0).then_some(i + 999_999), "api", 0, 100, Kind::Internal)).collect();
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 100)]));
     }
 
     /// Random span forests: any parents (missing ones included), any times (children outside

@@ -39,6 +39,6 @@ mod run;
 mod run_report;
 mod schema;
 mod storage_stats;
-mod traces;
 mod support;
+mod traces;
 mod workflows;

@@ -35,7 +35,12 @@ fn serve(fake: FakeTempo) -> MockHttp {
 }
 
 fn fast() -> RetryPolicy {
-    RetryPolicy { attempts: 3, backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(20), budget: Duration::from_secs(5) }
+    RetryPolicy {
+        attempts: 3,
+        backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        budget: Duration::from_secs(5),
+    }
 }
 
 fn id(hex: &str) -> TraceId {
@@ -71,7 +76,11 @@ fn trace_by_id_sends_the_tenant_and_reads_partial_v2_answers() {
 
 #[test]
 fn a_tempo_without_v2_is_read_through_v1_from_then_on() {
-    let http = serve(FakeTempo { v1_only: true, ..FakeTempo::default() }.trace(ID_A, vec![chain(5.0)], false).trace(ID_B, vec![chain(7.0)], false));
+    let http = serve(FakeTempo { v1_only: true, ..FakeTempo::default() }.trace(ID_A, vec![chain(5.0)], false).trace(
+        ID_B,
+        vec![chain(7.0)],
+        false,
+    ));
     let tempo = Tempo::new(&http.uri(), None).unwrap().with_retry(fast());
     let a = k6gate::net::block_on(tempo.trace(id(ID_A))).unwrap().unwrap();
     assert_eq!(a.api, Some(Api::V1));
@@ -115,11 +124,12 @@ fn a_trace_missing_from_both_versions_is_not_found_and_503s_are_retried() {
 #[test]
 fn settling_refetches_until_the_span_count_is_stable_and_counts_late_spans() {
     let full = chain(5.0);
-    let http = serve(
-        FakeTempo::default()
-            .trace(ID_A, vec![full[..1].to_vec(), full.clone(), full.clone()], false)
-            .trace(ID_B, vec![full[..1].to_vec(), full[..2].to_vec(), full.clone(), full.clone()], false),
-    );
+    let http =
+        serve(FakeTempo::default().trace(ID_A, vec![full[..1].to_vec(), full.clone(), full.clone()], false).trace(
+            ID_B,
+            vec![full[..1].to_vec(), full[..2].to_vec(), full.clone(), full.clone()],
+            false,
+        ));
     let tempo = Tempo::new(&http.uri(), None).unwrap().with_retry(fast());
     let a = k6gate::net::block_on(tempo.settle(id(ID_A), no_wait(), &k6gate::net::TokioClock)).unwrap().unwrap();
     assert_eq!((a.fetches, a.late_spans, a.stable), (3, 2, true));
@@ -157,14 +167,21 @@ fn traceql_search_sends_the_documented_parameters() {
 /// k6 JSON output: one `http_req_duration` point per request (stamped at its end), with the
 /// template's `trace_id` metadata, plus the other samples k6 writes around it.
 fn k6_output(requests: &[(&str, &str, f64)]) -> String {
-    let mut out = String::from(r#"{"type":"Metric","data":{"name":"http_req_duration","type":"trend","contains":"time"},"metric":"http_req_duration"}"#);
+    let mut out = String::from(
+        r#"{"type":"Metric","data":{"name":"http_req_duration","type":"trend","contains":"time"},"metric":"http_req_duration"}"#,
+    );
     out.push('\n');
     for (i, (trace, group, ms)) in requests.iter().enumerate() {
         let start = T0_NS + i as i64 * 1_000_000_000;
         let end = start + (ms * 1e6).round() as i64;
         let secs = end / 1_000_000_000;
-        let time = format!("{}.{:09}Z", k6gate::time::format_rfc3339_ms(secs * 1_000_000_000).trim_end_matches(".000Z").trim_end_matches('Z'), end % 1_000_000_000);
-        let tags = json!({"group": group, "name": "GET /items", "method": "GET", "status": "200", "test_stage": "steady"});
+        let time = format!(
+            "{}.{:09}Z",
+            k6gate::time::format_rfc3339_ms(secs * 1_000_000_000).trim_end_matches(".000Z").trim_end_matches('Z'),
+            end % 1_000_000_000
+        );
+        let tags =
+            json!({"group": group, "name": "GET /items", "method": "GET", "status": "200", "test_stage": "steady"});
         let meta = json!({"trace_id": trace});
         for metric in ["http_reqs", "http_req_duration", "http_req_waiting"] {
             let value = if metric == "http_reqs" { 1.0 } else { *ms };
@@ -214,7 +231,18 @@ fn traces_on_otlp_files_gives_the_breakdown_as_json_and_text() {
     let dir = tempfile::tempdir().unwrap();
     let (k6, otlp) = write_run(dir.path(), "run", 1.0);
     let ran = K6gate::new()
-        .args(["traces", k6.to_str().unwrap(), "--otlp", otlp.to_str().unwrap(), "--expect", "db", "--gateway", "gateway", "--format", "json"])
+        .args([
+            "traces",
+            k6.to_str().unwrap(),
+            "--otlp",
+            otlp.to_str().unwrap(),
+            "--expect",
+            "db",
+            "--gateway",
+            "gateway",
+            "--format",
+            "json",
+        ])
         .status(0);
     let out = ran.stdout_json();
     let b = &out["breakdown"];
@@ -231,7 +259,10 @@ fn traces_on_otlp_files_gives_the_breakdown_as_json_and_text() {
     assert_eq!(comp("api")["quantiles"][0]["ms"], 16.0);
     assert_eq!(b["groups"][0]["bottleneck"], "api");
 
-    let text = K6gate::new().args(["traces", k6.to_str().unwrap(), "--otlp", otlp.to_str().unwrap(), "--expect", "db"]).status(0).stdout();
+    let text = K6gate::new()
+        .args(["traces", k6.to_str().unwrap(), "--otlp", otlp.to_str().unwrap(), "--expect", "db"])
+        .status(0)
+        .stdout();
     assert!(text.contains("40 request(s), 40 traced"), "{text}");
     assert!(text.contains("missing_leaf 4"), "{text}");
     assert!(text.contains("network + LB"), "no --gateway: the LB is outside the spans\n{text}");
@@ -241,11 +272,23 @@ fn traces_on_otlp_files_gives_the_breakdown_as_json_and_text() {
     let (base_k6, base_otlp) = (k6.clone(), otlp.clone());
     let (slow_k6, slow_otlp) = write_run(dir.path(), "slow", 1.4);
     let out = K6gate::new()
-        .args(["traces", slow_k6.to_str().unwrap(), "--otlp", slow_otlp.to_str().unwrap(), "--expect", "db", "--gateway", "gateway"])
+        .args([
+            "traces",
+            slow_k6.to_str().unwrap(),
+            "--otlp",
+            slow_otlp.to_str().unwrap(),
+            "--expect",
+            "db",
+            "--gateway",
+            "gateway",
+        ])
         .args(["--baseline-k6-output", base_k6.to_str().unwrap(), "--baseline-otlp", base_otlp.to_str().unwrap()])
         .status(0)
         .stdout();
-    assert!(out.contains("Against the baseline: api unchanged, db P95 +40 %, gateway unchanged, network unchanged"), "{out}");
+    assert!(
+        out.contains("Against the baseline: api unchanged, db P95 +40 %, gateway unchanged, network unchanged"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -259,9 +302,24 @@ fn traces_reads_tempo_with_its_tenant_and_reports_what_tempo_did() {
         s.end_ms += 2.0;
     }
     std::fs::write(&k6, k6_output(&[(ID_A, "::shop", 30.0), (ID_B, "::shop", 30.0)])).unwrap();
-    let http = serve(FakeTempo { tenant: Some("perf"), ..FakeTempo::default() }.trace(ID_A, vec![spans[..2].to_vec(), spans.clone()], false));
+    let http = serve(FakeTempo { tenant: Some("perf"), ..FakeTempo::default() }.trace(
+        ID_A,
+        vec![spans[..2].to_vec(), spans.clone()],
+        false,
+    ));
     let ran = K6gate::new()
-        .args(["traces", k6.to_str().unwrap(), "--tempo", &http.uri(), "--tempo-tenant", "perf", "--settle-interval", "10ms", "--format", "json"])
+        .args([
+            "traces",
+            k6.to_str().unwrap(),
+            "--tempo",
+            &http.uri(),
+            "--tempo-tenant",
+            "perf",
+            "--settle-interval",
+            "10ms",
+            "--format",
+            "json",
+        ])
         .status(0);
     let out = ran.stdout_json();
     assert_eq!(out["tempo"]["traces"], 2);
@@ -269,9 +327,23 @@ fn traces_reads_tempo_with_its_tenant_and_reports_what_tempo_did() {
     assert_eq!(out["tempo"]["late_spans"], 1);
     assert_eq!(out["tempo"]["unsettled"], 0);
     assert_eq!(out["breakdown"]["untraced"], 1);
-    let db = out["breakdown"]["components"].as_array().unwrap().iter().find(|x| x["component"] == "db").unwrap().clone();
+    let db =
+        out["breakdown"]["components"].as_array().unwrap().iter().find(|x| x["component"] == "db").unwrap().clone();
     assert_eq!(db["quantiles"][0]["ms"], 6.0);
     assert!(http.requests().iter().all(|r| r.headers.get("X-Scope-OrgID").is_some_and(|v| v == "perf")));
+    assert!(out.get("requests").is_none(), "per-request breakdowns only when asked");
+
+    let again = K6gate::new()
+        .args(["traces", k6.to_str().unwrap(), "--tempo", &http.uri(), "--tempo-tenant", "perf"])
+        .args(["--settle-interval", "10ms", "--format", "json", "--per-request"])
+        .status(0)
+        .stdout_json();
+    let reqs = again["requests"].as_array().unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0]["trace_id"], ID_A);
+    assert_eq!(reqs[0]["parts"]["db"], 6_000_000);
+    assert_eq!(reqs[0]["parts"]["network + LB"], 6_000_000);
+    assert_eq!(reqs[1]["reasons"], json!(["no_trace"]));
 }
 
 #[test]
@@ -281,10 +353,9 @@ fn bad_inputs_are_named_with_their_file_and_field() {
     std::fs::write(&k6, k6_output(&[(ID_A, "::shop", 30.0)])).unwrap();
     let otlp = dir.path().join("bad.json");
     std::fs::write(&otlp, r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","startTimeUnixNano":"1","endTimeUnixNano":"later"}]}]}]}"#).unwrap();
-    K6gate::new()
-        .args(["traces", k6.to_str().unwrap(), "--otlp", otlp.to_str().unwrap()])
-        .status(2)
-        .stderr_contains("bad.json: resourceSpans[0].scopeSpans[0].spans[0].endTimeUnixNano: \"later\" is not nanoseconds");
+    K6gate::new().args(["traces", k6.to_str().unwrap(), "--otlp", otlp.to_str().unwrap()]).status(2).stderr_contains(
+        "bad.json: resourceSpans[0].scopeSpans[0].spans[0].endTimeUnixNano: \"later\" is not nanoseconds",
+    );
     let summary = dir.path().join("summary.json");
     std::fs::write(&summary, r#"{"schema_version":"k6gate.run-summary/9"}"#).unwrap();
     K6gate::new()

@@ -62,6 +62,10 @@ pub struct TracesArgs {
     pub confidence: f64,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// With `--format json`: each request's breakdown too (parts in nanoseconds, unknown
+    /// components with their reasons, clock adjustments).
+    #[arg(long)]
+    pub per_request: bool,
 }
 
 /// What Tempo did for the run.
@@ -84,6 +88,8 @@ struct Output<'a> {
     tempo: Option<&'a TempoReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     comparison: Vec<Comparison>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests: Option<&'a [Attribution]>,
 }
 
 pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
@@ -115,9 +121,12 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         }
         None => Vec::new(),
     };
-    let out = Output { run: &args.run, breakdown: &breakdown, tempo: tempo.as_ref(), comparison };
+    let requests = args.per_request.then_some(attrs.as_slice());
+    let out = Output { run: &args.run, breakdown: &breakdown, tempo: tempo.as_ref(), comparison, requests };
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&out).map_err(Error::serialize("trace breakdown"))?),
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&out).map_err(Error::serialize("trace breakdown"))?)
+        }
         OutputFormat::Text => println!("{}", text(&out)),
     }
     Ok(Exit::Success)
@@ -126,7 +135,8 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
 fn topology(args: &TracesArgs) -> Result<Topology> {
     let mut t = match &args.topology {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::input(path, None, format!("cannot read: {e}")))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| Error::input(path, None, format!("cannot read: {e}")))?;
             yaml_serde::from_str::<Topology>(&text).map_err(|e| {
                 Error::input(path, e.location().map(|l| l.line() as u64), format!("not a topology: {e}"))
             })?
@@ -173,9 +183,11 @@ fn from_files(paths: &[PathBuf]) -> Result<Traces> {
 
 fn from_tempo(url: &str, args: &TracesArgs, ids: &[TraceId]) -> Result<(Traces, TempoReport)> {
     let tempo = Tempo::new(url, args.tempo_tenant.clone())?;
-    let settle = Settle { max_fetches: args.settle_fetches.max(2), interval: args.settle_interval, ..Settle::default() };
+    let settle =
+        Settle { max_fetches: args.settle_fetches.max(2), interval: args.settle_interval, ..Settle::default() };
     let settled = tempo.settle_all(ids, settle, args.concurrency)?;
-    let mut report = TempoReport { url: crate::net::without_userinfo(url), traces: ids.len(), ..TempoReport::default() };
+    let mut report =
+        TempoReport { url: crate::net::without_userinfo(url), traces: ids.len(), ..TempoReport::default() };
     let mut out = Traces::new();
     for s in settled {
         report.fetches += u64::from(s.fetches);
@@ -188,7 +200,11 @@ fn from_tempo(url: &str, args: &TracesArgs, ids: &[TraceId]) -> Result<(Traces, 
         out.insert(s.id, (s.last.trace, TraceState { partial: s.last.partial, unsettled }));
     }
     if report.late_spans > 0 || report.unsettled > 0 {
-        tracing::warn!("Tempo: {} late span(s); {} trace(s) still growing at the last fetch", report.late_spans, report.unsettled);
+        tracing::warn!(
+            "Tempo: {} late span(s); {} trace(s) still growing at the last fetch",
+            report.late_spans,
+            report.unsettled
+        );
     }
     Ok((out, report))
 }
@@ -197,7 +213,10 @@ fn attribute_all(requests: &[Request], traces: &Traces, topology: &Topology) -> 
     requests
         .iter()
         .map(|r| {
-            let (trace, state) = r.trace_id.and_then(|id| traces.get(&id)).map_or((None, TraceState::default()), |(t, s)| (t.as_ref(), *s));
+            let (trace, state) = r
+                .trace_id
+                .and_then(|id| traces.get(&id))
+                .map_or((None, TraceState::default()), |(t, s)| (t.as_ref(), *s));
             attribute(r, trace, state, topology)
         })
         .collect()
@@ -222,7 +241,10 @@ fn modes(c: &ComponentStats, b: &Bimodality) -> String {
         b.split_ms
     );
     if let Some(d) = &b.driver {
-        line.push_str(&format!("; driven by {} (median {:.1} -> {:.1} ms)", d.component, d.fast_median_ms, d.slow_median_ms));
+        line.push_str(&format!(
+            "; driven by {} (median {:.1} -> {:.1} ms)",
+            d.component, d.fast_median_ms, d.slow_median_ms
+        ));
     }
     line
 }

@@ -18,7 +18,8 @@ use crate::traces::{Request, TraceId};
 /// Every `http_req_duration` point of the JSON output at `path` (plain or gzip), in file
 /// order. A request without a `trace_id` in its metadata has `trace_id: None`.
 pub fn read_requests(path: &Path) -> Result<Vec<Request>, IngestError> {
-    let (reader, _) = super::detect::open(path).map_err(|e| IngestError::input(path, None, format!("cannot read: {e}")))?;
+    let (reader, _) =
+        super::detect::open(path).map_err(|e| IngestError::input(path, None, format!("cannot read: {e}")))?;
     let mut out = Vec::new();
     for (i, line) in BufReader::with_capacity(1 << 20, reader).lines().enumerate() {
         let n = i as u64 + 1;
@@ -29,7 +30,9 @@ pub fn read_requests(path: &Path) -> Result<Vec<Request>, IngestError> {
         }
         let v: Value =
             serde_json::from_str(&line).map_err(|e| IngestError::input(path, Some(n), format!("not JSON: {e}")))?;
-        if v.get("type").and_then(Value::as_str) != Some("Point") || v.get("metric").and_then(Value::as_str) != Some("http_req_duration") {
+        if v.get("type").and_then(Value::as_str) != Some("Point")
+            || v.get("metric").and_then(Value::as_str) != Some("http_req_duration")
+        {
             continue;
         }
         out.push(request(&v).map_err(|m| IngestError::input(path, Some(n), m))?);
@@ -40,7 +43,8 @@ pub fn read_requests(path: &Path) -> Result<Vec<Request>, IngestError> {
 fn request(v: &Value) -> Result<Request, String> {
     let data = v.get("data").ok_or("a Point without data")?;
     let time = data.get("time").and_then(Value::as_str).ok_or("data.time: missing")?;
-    let end_ns = crate::time::parse_rfc3339_ns(time.as_bytes()).ok_or_else(|| format!("data.time: {time:?} is not RFC 3339"))?;
+    let end_ns =
+        crate::time::parse_rfc3339_ns(time.as_bytes()).ok_or_else(|| format!("data.time: {time:?} is not RFC 3339"))?;
     let ms = data.get("value").and_then(Value::as_f64).ok_or("data.value: not a number")?;
     if !(ms >= 0.0 && ms.is_finite()) {
         return Err(format!("data.value: {ms} is not a duration"));
@@ -90,7 +94,8 @@ mod tests {
         assert_eq!((r[0].group.as_str(), r[0].phase.as_deref()), ("::shop", Some("steady")));
         assert_eq!((r[1].group.as_str(), r[1].trace_id), ("GET /", None), "outside groups: the name");
 
-        std::fs::write(&path, r#"{"metric":"http_req_duration","type":"Point","data":{"time":"x","value":1}}"#).unwrap();
+        std::fs::write(&path, r#"{"metric":"http_req_duration","type":"Point","data":{"time":"x","value":1}}"#)
+            .unwrap();
         let e = read_requests(&path).unwrap_err().to_string();
         assert!(e.ends_with("k6.json:1: data.time: \"x\" is not RFC 3339"), "{e}");
         std::fs::write(&path, r#"{"metric":"http_req_duration","type":"Point","data":{"time":"2026-11-28T00:00:01Z","value":1,"metadata":{"trace_id":"t-1"}}}"#).unwrap();

@@ -81,8 +81,9 @@ mod tests {
     #[test]
     fn a_ten_percent_slow_mode_is_bimodal_a_lognormal_is_not() {
         let mut rng = SplitMix64::new(7);
-        let mixed: Vec<f64> =
-            (0..2000).map(|i| if i % 10 == 0 { normal(&mut rng, 80.0, 4.0) } else { normal(&mut rng, 20.0, 2.0) }).collect();
+        let mixed: Vec<f64> = (0..2000)
+            .map(|i| if i % 10 == 0 { normal(&mut rng, 80.0, 4.0) } else { normal(&mut rng, 20.0, 2.0) })
+            .collect();
         assert!(bimodality_coefficient(&mixed).unwrap() > BIMODAL_ABOVE);
         let lognormal: Vec<f64> = (0..2000).map(|_| normal(&mut rng, 3.0, 0.5).exp()).collect();
         assert!(bimodality_coefficient(&lognormal).unwrap() < BIMODAL_ABOVE);

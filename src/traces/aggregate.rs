@@ -102,7 +102,8 @@ pub const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 pub fn summarize(attrs: &[Attribution], confidence: f64) -> Breakdown {
     let traced: Vec<&Attribution> = attrs.iter().filter(|a| a.reasons.is_empty()).collect();
     let total_ns: i64 = traced.iter().map(|a| a.duration_ns).sum();
-    let names: BTreeSet<&str> = traced.iter().flat_map(|a| a.parts.keys().chain(a.unknown.keys())).map(String::as_str).collect();
+    let names: BTreeSet<&str> =
+        traced.iter().flat_map(|a| a.parts.keys().chain(a.unknown.keys())).map(String::as_str).collect();
     let e2e: Vec<f64> = traced.iter().map(|a| a.duration_ns as f64 / NS_PER_MS).collect();
     let mut end_to_end = stats_of("end-to-end", e2e.clone(), BTreeMap::new(), 0, 1.0, confidence);
     if let Some(b) = end_to_end.bimodality.as_mut() {
@@ -150,16 +151,23 @@ pub fn summarize(attrs: &[Attribution], confidence: f64) -> Breakdown {
                     }
                 }
             }
-            let shares: BTreeMap<String, f64> =
-                sums.iter().map(|(c, &ns)| (c.clone(), if total > 0 { ns as f64 / total as f64 } else { 0.0 })).collect();
-            let bottleneck = sums.iter().filter(|(_, ns)| **ns > 0).max_by_key(|(c, ns)| (**ns, std::cmp::Reverse(*c))).map(|(c, _)| c.clone());
+            let shares: BTreeMap<String, f64> = sums
+                .iter()
+                .map(|(c, &ns)| (c.clone(), if total > 0 { ns as f64 / total as f64 } else { 0.0 }))
+                .collect();
+            let bottleneck = sums
+                .iter()
+                .filter(|(_, ns)| **ns > 0)
+                .max_by_key(|(c, ns)| (**ns, std::cmp::Reverse(*c)))
+                .map(|(c, _)| c.clone());
             GroupStats { phase, group, requests: list.len(), shares, bottleneck }
         })
         .collect();
     let mut adjustments = BTreeMap::new();
     for a in attrs {
         for adj in &a.adjustments {
-            let kind = serde_json::to_value(adj.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let kind =
+                serde_json::to_value(adj.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
             *adjustments.entry(kind).or_insert(0) += 1;
         }
     }
@@ -238,9 +246,7 @@ fn driver(traced: &[&Attribution], split_ms: f64) -> Option<Driver> {
             let (f, s) = (median(known(&fast, c))?, median(known(&slow, c))?);
             Some(Driver { component: c.clone(), fast_median_ms: f, slow_median_ms: s })
         })
-        .max_by(|a, b| {
-            (a.slow_median_ms - a.fast_median_ms).total_cmp(&(b.slow_median_ms - b.fast_median_ms))
-        })
+        .max_by(|a, b| (a.slow_median_ms - a.fast_median_ms).total_cmp(&(b.slow_median_ms - b.fast_median_ms)))
 }
 
 /// One component, baseline against candidate.
@@ -285,7 +291,15 @@ pub fn compare(baseline: &[Attribution], candidate: &[Attribution], alpha: f64) 
                 _ if b.is_empty() => format!("{c} new (no baseline samples)"),
                 _ => format!("{c} not measured in the candidate"),
             };
-            Comparison { component: c.clone(), baseline_p95_ms: bp, candidate_p95_ms: kp, p95_change, p_value, changed, text }
+            Comparison {
+                component: c.clone(),
+                baseline_p95_ms: bp,
+                candidate_p95_ms: kp,
+                p95_change,
+                p_value,
+                changed,
+                text,
+            }
         })
         .collect()
 }
@@ -323,12 +337,22 @@ mod tests {
         if db_ms.is_some() {
             spans.push(mk(3, 2, "db", 2.0 + api_ms / 2.0, 2.0 + api_ms / 2.0 + db));
         }
-        let req = Request { trace_id: Some(id), start_ns: t0, duration_ns: ns(total), group: group.into(), name: group.into(), phase: None };
+        let req = Request {
+            trace_id: Some(id),
+            start_ns: t0,
+            duration_ns: ns(total),
+            group: group.into(),
+            name: group.into(),
+            phase: None,
+        };
         attribute(&req, Some(&Trace { id, spans }), TraceState::default(), topology)
     }
 
     fn topology() -> Topology {
-        Topology { expected: BTreeMap::from([("*".into(), vec!["api".into(), "db".into()])]), gateway: Some("gateway".into()) }
+        Topology {
+            expected: BTreeMap::from([("*".into(), vec!["api".into(), "db".into()])]),
+            gateway: Some("gateway".into()),
+        }
     }
 
     fn component<'a>(b: &'a Breakdown, c: &str) -> &'a ComponentStats {
@@ -411,7 +435,15 @@ mod tests {
         let mut rng = SplitMix64::new(11);
         let mut run = |db_scale: f64, offset: u64| -> Vec<Attribution> {
             (0..300u64)
-                .map(|i| request(offset + i, "/items", 10.0 + rng.next_f64(), Some((5.0 + (i % 100) as f64 / 100.0) * db_scale), &t))
+                .map(|i| {
+                    request(
+                        offset + i,
+                        "/items",
+                        10.0 + rng.next_f64(),
+                        Some((5.0 + (i % 100) as f64 / 100.0) * db_scale),
+                        &t,
+                    )
+                })
                 .collect()
         };
         let (base, cand) = (run(1.0, 0), run(1.4, 1000));

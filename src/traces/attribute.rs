@@ -368,15 +368,26 @@ impl<'a> Tree<'a> {
                 let (Some(ps), Some(cs)) = (self.spans.get(p), self.spans.get(c)) else { continue };
                 let other_host = ps.component != cs.component;
                 let sync_call = ps.kind == Kind::Client && cs.kind == Kind::Server;
-                let (start, end) = (self.start.get(c).copied().unwrap_or_default(), self.end.get(c).copied().unwrap_or_default());
+                let (start, end) =
+                    (self.start.get(c).copied().unwrap_or_default(), self.end.get(c).copied().unwrap_or_default());
                 if start < parent.0 || (end > parent.1 && sync_call) {
                     if other_host || sync_call {
                         self.fit_one(c, parent, adjustments);
                     } else {
-                        adjustments.push(Adjustment { span: cs.span_id, component: cs.component.clone(), kind: AdjustmentKind::Clipped, shift_ns: 0 });
+                        adjustments.push(Adjustment {
+                            span: cs.span_id,
+                            component: cs.component.clone(),
+                            kind: AdjustmentKind::Clipped,
+                            shift_ns: 0,
+                        });
                     }
                 } else if end > parent.1 {
-                    adjustments.push(Adjustment { span: cs.span_id, component: cs.component.clone(), kind: AdjustmentKind::AsyncClipped, shift_ns: 0 });
+                    adjustments.push(Adjustment {
+                        span: cs.span_id,
+                        component: cs.component.clone(),
+                        kind: AdjustmentKind::AsyncClipped,
+                        shift_ns: 0,
+                    });
                 }
                 queue.push(c);
             }
@@ -394,7 +405,12 @@ impl<'a> Tree<'a> {
         let new_start = if fits { s.clamp(into.0, into.1 - (e - s)) } else { into.0 };
         let kind = if fits { AdjustmentKind::SkewShifted } else { AdjustmentKind::SkewClipped };
         self.shift_subtree(i, new_start - s);
-        adjustments.push(Adjustment { span: span.span_id, component: span.component.clone(), kind, shift_ns: new_start - s });
+        adjustments.push(Adjustment {
+            span: span.span_id,
+            component: span.component.clone(),
+            kind,
+            shift_ns: new_start - s,
+        });
     }
 
     /// The window's breakdown: the top-level spans on the critical path, the time outside
@@ -550,7 +566,8 @@ mod tests {
 
     #[test]
     fn an_async_child_outliving_its_parent_counts_up_to_the_parents_end() {
-        let spans = vec![span(1, None, "api", 0, 50, Kind::Server), span(2, Some(1), "worker", 40, 200, Kind::Consumer)];
+        let spans =
+            vec![span(1, None, "api", 0, 50, Kind::Server), span(2, Some(1), "worker", 40, 200, Kind::Consumer)];
         let a = run(spans, (0, 50), TraceState::default(), &Topology::default());
         assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 40), ("worker", 10)]));
         assert_eq!(a.adjustments.len(), 1);
@@ -564,7 +581,15 @@ mod tests {
         let spans = vec![span(1, None, "api", 10, 90, Kind::Server), span(2, Some(1), "db", 5, 25, Kind::Server)];
         let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
         assert_eq!(ms(&a), BTreeMap::from([("network + LB", 20), ("api", 60), ("db", 20)]));
-        assert_eq!(a.adjustments, vec![Adjustment { span: SpanId(2), component: "db".into(), kind: AdjustmentKind::SkewShifted, shift_ns: 5 * MS }]);
+        assert_eq!(
+            a.adjustments,
+            vec![Adjustment {
+                span: SpanId(2),
+                component: "db".into(),
+                kind: AdjustmentKind::SkewShifted,
+                shift_ns: 5 * MS
+            }]
+        );
         // A server child ending after its client parent is skew too (a sync call waits).
         let spans = vec![
             span(1, None, "api", 0, 100, Kind::Server),
@@ -581,7 +606,12 @@ mod tests {
         assert_eq!(a.adjustments[0].shift_ns, -10 * MS);
         assert_eq!(ms(&a), BTreeMap::from([("network + LB", 10), ("api", 90)]));
         // Longer than k6's whole request: moved to its start and cut.
-        let a = run(vec![span(1, None, "api", 0, 150, Kind::Server)], (0, 100), TraceState::default(), &Topology::default());
+        let a = run(
+            vec![span(1, None, "api", 0, 150, Kind::Server)],
+            (0, 100),
+            TraceState::default(),
+            &Topology::default(),
+        );
         assert_eq!(a.adjustments[0].kind, AdjustmentKind::SkewClipped);
         assert_eq!(ms(&a), BTreeMap::from([("network + LB", 0), ("api", 100)]));
     }
@@ -643,7 +673,11 @@ mod tests {
 
     #[test]
     fn a_parent_cycle_is_an_orphan_not_a_hang() {
-        let mut spans = vec![span(1, None, "api", 0, 100, Kind::Server), span(2, Some(3), "db", 10, 20, Kind::Client), span(3, Some(2), "db", 12, 18, Kind::Client)];
+        let mut spans = vec![
+            span(1, None, "api", 0, 100, Kind::Server),
+            span(2, Some(3), "db", 10, 20, Kind::Client),
+            span(3, Some(2), "db", 12, 18, Kind::Client),
+        ];
         spans[0].parent = None;
         let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
         assert_eq!(reasons(&a, "db"), vec![Reason::OrphanSubtree]);
@@ -668,8 +702,16 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &(parent, comp, start, len, kind, missing))| {
-                    let parent = if missing { Some(1000 + parent as u64) } else if parent < i { Some(parent as u64 + 1) } else { None };
-                    let kind = [Kind::Server, Kind::Client, Kind::Internal, Kind::Producer, Kind::Consumer, Kind::Unspecified][kind as usize];
+                    let parent = if missing {
+                        Some(1000 + parent as u64)
+                    } else if parent < i {
+                        Some(parent as u64 + 1)
+                    } else {
+                        None
+                    };
+                    let kind =
+                        [Kind::Server, Kind::Client, Kind::Internal, Kind::Producer, Kind::Consumer, Kind::Unspecified]
+                            [kind as usize];
                     span(i as u64 + 1, parent, ["gateway", "api", "db"][comp as usize], start, start + len, kind)
                 })
                 .collect();

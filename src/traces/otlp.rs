@@ -73,7 +73,10 @@ pub fn spans_of(doc: &Value, name: &str, at: &str) -> Result<Vec<Span>, TraceErr
         // An empty trace (`{}`, as Tempo answers for a trace with no spans yet).
         (None, None) if obj.is_empty() => return Ok(Vec::new()),
         (None, None) => {
-            return Err(err("(document)".into(), "no resourceSpans (nor Tempo's batches): not an OTLP/JSON trace".into()));
+            return Err(err(
+                "(document)".into(),
+                "no resourceSpans (nor Tempo's batches): not an OTLP/JSON trace".into(),
+            ));
         }
     };
     let resources = resources.as_array().ok_or_else(|| err(key.into(), "not an array".into()))?;
@@ -142,14 +145,27 @@ fn span(s: &Value, path: &str, component: &str) -> Result<Span, FieldError> {
         None => BTreeMap::new(),
     };
     let name = s.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-    Ok(Span { trace_id, span_id, parent, name, component: component.to_string(), kind, start_ns, end_ns, error, attributes })
+    Ok(Span {
+        trace_id,
+        span_id,
+        parent,
+        name,
+        component: component.to_string(),
+        kind,
+        start_ns,
+        end_ns,
+        error,
+        attributes,
+    })
 }
 
 /// Unix nanoseconds: a string of digits (OTLP/JSON's uint64), or a non-negative integer.
 fn nanos(v: Option<&Value>) -> Result<i64, String> {
     match v {
         None => Err("missing".into()),
-        Some(Value::String(t)) => t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| format!("{t:?} is not nanoseconds")),
+        Some(Value::String(t)) => {
+            t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| format!("{t:?} is not nanoseconds"))
+        }
         Some(Value::Number(n)) => n.as_i64().filter(|n| *n >= 0).ok_or_else(|| format!("{n} is not nanoseconds")),
         Some(other) => Err(format!("{other} is not nanoseconds")),
     }
@@ -160,7 +176,8 @@ fn attributes(a: &Value, path: &str) -> Result<BTreeMap<String, String>, FieldEr
     let list = a.as_array().ok_or_else(|| (path.to_string(), "not an array".to_string()))?;
     let mut out = BTreeMap::new();
     for (i, kv) in list.iter().enumerate() {
-        let key = kv.get("key").and_then(Value::as_str).ok_or_else(|| (format!("{path}[{i}].key"), "missing".into()))?;
+        let key =
+            kv.get("key").and_then(Value::as_str).ok_or_else(|| (format!("{path}[{i}].key"), "missing".into()))?;
         out.insert(key.to_string(), kv.get("value").map(any_value).unwrap_or_default());
     }
     Ok(out)

@@ -170,7 +170,11 @@ mod tests {
         assert_eq!(t.to_string(), hex);
         assert_eq!(TraceId::parse("W47/95gDgQPSabYzgT/HAA==").unwrap(), t, "Tempo's base64 of the same bytes");
         assert_eq!(TraceId::parse("5B8EFFF798038103D269B633813FC700").unwrap(), t);
-        assert_eq!(TraceId::parse("abc").unwrap().to_string(), "00000000000000000000000000000abc", "search trims zeros");
+        assert_eq!(
+            TraceId::parse("abc").unwrap().to_string(),
+            "00000000000000000000000000000abc",
+            "search trims zeros"
+        );
         assert_eq!(SpanId::parse("7uGbfsPBsQA=").unwrap().to_string(), "eee19b7ec3c1b100");
         assert!(TraceId::parse("").is_err());
         assert!(TraceId::parse("00000000000000000000000000000000").unwrap_err().contains("all-zero"));

@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::error::TraceError;
 use super::otlp::{group, spans_of};
 use super::span::{Trace, TraceId};
-use crate::net::{Attempt, Clock, ClientOptions, RetryPolicy, TokioClock, retryable_status};
+use crate::net::{Attempt, ClientOptions, Clock, RetryPolicy, TokioClock, retryable_status};
 
 /// Three attempts within 20 s: a trace query is cheap to repeat.
 pub const RETRY: RetryPolicy = RetryPolicy {
@@ -118,7 +118,13 @@ impl Tempo {
     /// `base` is the query frontend's URL (`http://tempo:3200`).
     pub fn new(base: &str, tenant: Option<String>) -> Result<Tempo, TraceError> {
         let client = crate::net::client(&ClientOptions::with_timeout(Duration::from_secs(15)))?;
-        Ok(Tempo { base: base.trim_end_matches('/').to_string(), tenant, client, retry: RETRY, api: AtomicU8::new(UNKNOWN) })
+        Ok(Tempo {
+            base: base.trim_end_matches('/').to_string(),
+            tenant,
+            client,
+            retry: RETRY,
+            api: AtomicU8::new(UNKNOWN),
+        })
     }
 
     /// The same with another retry policy (tests use a short one).
@@ -157,7 +163,9 @@ impl Tempo {
             match status {
                 200 => Ok(Some(text)),
                 404 => Ok(None),
-                s if retryable_status(s) => Err(Attempt::Retry { error: fail(format!("HTTP {s}: {}", text.trim())), retry_after }),
+                s if retryable_status(s) => {
+                    Err(Attempt::Retry { error: fail(format!("HTTP {s}: {}", text.trim())), retry_after })
+                }
                 s => Err(Attempt::Final(fail(format!("HTTP {s}: {}", text.trim())))),
             }
         };
@@ -173,14 +181,17 @@ impl Tempo {
                     self.api.store(V2, Ordering::Relaxed);
                     return self.read_v2(id, &body);
                 }
-                None if api == V2 => return Ok(Fetched { trace: None, partial: false, message: None, api: Some(Api::V2) }),
+                None if api == V2 => {
+                    return Ok(Fetched { trace: None, partial: false, message: None, api: Some(Api::V2) });
+                }
                 None => {}
             }
         }
         match self.get(&format!("/api/traces/{id}")).await? {
             Some(body) => {
                 self.api.store(V1, Ordering::Relaxed);
-                let doc: Value = serde_json::from_str(&body).map_err(|e| self.error(format!("trace {id} (v1): not JSON: {e}")))?;
+                let doc: Value =
+                    serde_json::from_str(&body).map_err(|e| self.error(format!("trace {id} (v1): not JSON: {e}")))?;
                 let trace = self.trace_of(id, &doc, "v1")?;
                 Ok(Fetched { trace: Some(trace), partial: false, message: None, api: Some(Api::V1) })
             }
@@ -189,12 +200,15 @@ impl Tempo {
     }
 
     fn read_v2(&self, id: TraceId, body: &str) -> Result<Fetched, TraceError> {
-        let doc: Value = serde_json::from_str(body).map_err(|e| self.error(format!("trace {id} (v2): not JSON: {e}")))?;
+        let doc: Value =
+            serde_json::from_str(body).map_err(|e| self.error(format!("trace {id} (v2): not JSON: {e}")))?;
         let status = doc.get("status").and_then(Value::as_str);
         let partial = match status {
             None | Some("COMPLETE") => false,
             Some("PARTIAL") => true,
-            Some(other) => return Err(self.error(format!("trace {id} (v2): status {other:?} is neither COMPLETE nor PARTIAL"))),
+            Some(other) => {
+                return Err(self.error(format!("trace {id} (v2): status {other:?} is neither COMPLETE nor PARTIAL")));
+            }
         };
         let message = doc.get("message").and_then(Value::as_str).filter(|m| !m.is_empty()).map(str::to_string);
         let inner = doc.get("trace").cloned().unwrap_or_else(|| Value::Object(Default::default()));
@@ -212,11 +226,15 @@ impl Tempo {
     }
 
     /// TraceQL search over `[start_s, end_s]` (Unix seconds), at most `limit` traces.
-    pub async fn search(&self, traceql: &str, start_s: i64, end_s: i64, limit: u32) -> Result<Vec<SearchHit>, TraceError> {
-        let path = format!(
-            "/api/search?q={}&start={start_s}&end={end_s}&limit={limit}",
-            crate::net::percent_encode(traceql)
-        );
+    pub async fn search(
+        &self,
+        traceql: &str,
+        start_s: i64,
+        end_s: i64,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, TraceError> {
+        let path =
+            format!("/api/search?q={}&start={start_s}&end={end_s}&limit={limit}", crate::net::percent_encode(traceql));
         let body = self.get(&path).await?.ok_or_else(|| self.error("GET /api/search: HTTP 404"))?;
         let doc: Value = serde_json::from_str(&body).map_err(|e| self.error(format!("search: not JSON: {e}")))?;
         let traces = match doc.get("traces") {
@@ -228,8 +246,12 @@ impl Tempo {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let id = t.get("traceID").and_then(Value::as_str).ok_or_else(|| self.error(format!("search: traces[{i}].traceID: missing")))?;
-                let trace_id = TraceId::parse(id).map_err(|m| self.error(format!("search: traces[{i}].traceID: {m}")))?;
+                let id = t
+                    .get("traceID")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| self.error(format!("search: traces[{i}].traceID: missing")))?;
+                let trace_id =
+                    TraceId::parse(id).map_err(|m| self.error(format!("search: traces[{i}].traceID: {m}")))?;
                 Ok(SearchHit {
                     trace_id,
                     root_service: t.get("rootServiceName").and_then(Value::as_str).map(str::to_string),

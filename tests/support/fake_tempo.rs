@@ -136,7 +136,9 @@ impl Respond for FakeTempo {
                 return ResponseTemplate::new(400).set_body_string("invalid trace id");
             }
             return match self.snapshot(id) {
-                Some((spans, _)) => ResponseTemplate::new(200).set_body_json(json!({"batches": resource_spans(id, &spans, true)})),
+                Some((spans, _)) => {
+                    ResponseTemplate::new(200).set_body_json(json!({"batches": resource_spans(id, &spans, true)}))
+                }
                 None => not_found("trace not found"),
             };
         }
@@ -163,8 +165,9 @@ impl Respond for FakeTempo {
                     })
                 })
                 .collect();
-            return ResponseTemplate::new(200)
-                .set_body_json(json!({"traces": traces, "metrics": {"inspectedTraces": traces.len(), "inspectedBytes": "0"}}));
+            return ResponseTemplate::new(200).set_body_json(
+                json!({"traces": traces, "metrics": {"inspectedTraces": traces.len(), "inspectedBytes": "0"}}),
+            );
         }
         not_found("404 page not found")
     }

@@ -327,6 +327,7 @@ mod tests {
             parent: Some(SpanId(parent)),
             name: c.into(),
             component: c.into(),
+            clock: c.into(),
             kind: Kind::Server,
             start_ns: t0 + ns(s),
             end_ns: t0 + ns(e),

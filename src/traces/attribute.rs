@@ -13,10 +13,10 @@
 //!   up to the parent's end: the response did not wait for the rest.
 //! - Time no span covers inside the server side (between two top-level spans) is
 //!   `uninstrumented`, never a parent's: only a span that exists gets self time.
-//! - Clock skew: a child on another component (another host's clock) that starts before its
-//!   parent, or a `Server` child that ends after its `Client` parent, is provably skewed and
-//!   is shifted (with its subtree) to fit; the server's first span is fitted into k6's window
-//!   likewise. Each adjustment is listed.
+//! - Clock skew: a child on another clock (`host.name`, else `service.instance.id`, else the
+//!   component) that starts before its parent, or a `Server` child that ends after its
+//!   `Client` parent, is provably skewed and is shifted (with its subtree) to fit; the
+//!   server's first span is fitted into k6's window likewise. Each adjustment is listed.
 //! - Completeness: a component whose time cannot be trusted is listed in `unknown` with its
 //!   reasons, and the aggregates leave it out (unknown, never zero).
 //!
@@ -126,7 +126,7 @@ pub enum AdjustmentKind {
     SkewClipped,
     /// Ends after its parent on purpose (async work): counted up to the parent's end only.
     AsyncClipped,
-    /// Starts before its parent on the same component (the same clock): cut at the parent's start.
+    /// Starts before its parent on the same clock (host): cut at the parent's start.
     Clipped,
 }
 
@@ -366,7 +366,7 @@ impl<'a> Tree<'a> {
             let parent = (self.start.get(p).copied().unwrap_or_default(), self.end.get(p).copied().unwrap_or_default());
             for c in self.children.get(p).cloned().unwrap_or_default() {
                 let (Some(ps), Some(cs)) = (self.spans.get(p), self.spans.get(c)) else { continue };
-                let other_host = ps.component != cs.component;
+                let other_host = ps.clock != cs.clock;
                 let sync_call = ps.kind == Kind::Client && cs.kind == Kind::Server;
                 let (start, end) =
                     (self.start.get(c).copied().unwrap_or_default(), self.end.get(c).copied().unwrap_or_default());
@@ -502,6 +502,7 @@ mod tests {
             parent: Some(SpanId(parent.unwrap_or(K6_PARENT))),
             name: format!("{component}-{id}"),
             component: component.to_string(),
+            clock: component.to_string(),
             kind,
             start_ns: T0 + start_ms * MS,
             end_ns: T0 + end_ms * MS,
@@ -619,9 +620,15 @@ mod tests {
     #[test]
     fn same_host_children_are_never_shifted() {
         let spans = vec![span(1, None, "api", 10, 90, Kind::Server), span(2, Some(1), "api", 5, 25, Kind::Internal)];
-        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        let a = run(spans.clone(), (0, 100), TraceState::default(), &Topology::default());
         assert_eq!(a.adjustments[0].kind, AdjustmentKind::Clipped);
         assert_eq!(ms(&a), BTreeMap::from([("network + LB", 20), ("api", 80)]));
+        // The same component on two hosts (two replicas): two clocks, so the skew is provable.
+        let mut replicas = spans;
+        replicas[1].clock = "api-replica-2".into();
+        let a = run(replicas, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(a.adjustments[0].kind, AdjustmentKind::SkewShifted);
+        assert_eq!(a.adjustments[0].shift_ns, 5 * MS);
     }
 
     fn reasons(a: &Attribution, c: &str) -> Vec<Reason> {

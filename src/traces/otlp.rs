@@ -88,6 +88,7 @@ pub fn spans_of(doc: &Value, name: &str, at: &str) -> Result<Vec<Span>, TraceErr
             None => BTreeMap::new(),
         };
         let component = attrs.get("service.name").cloned().unwrap_or_else(|| "unknown_service".to_string());
+        let clock = attrs.get("host.name").or_else(|| attrs.get("service.instance.id")).unwrap_or(&component).clone();
         // `instrumentationLibrarySpans` is the name before OTLP 0.15; old Tempo versions still answer it.
         let (skey, scopes) = match (rs.get("scopeSpans"), rs.get("instrumentationLibrarySpans")) {
             (Some(s), _) => ("scopeSpans", s),
@@ -100,7 +101,7 @@ pub fn spans_of(doc: &Value, name: &str, at: &str) -> Result<Vec<Span>, TraceErr
             let Some(spans) = ss.get("spans") else { continue };
             let spans = spans.as_array().ok_or_else(|| err(spath.clone(), "not an array".into()))?;
             for (i, s) in spans.iter().enumerate() {
-                out.push(span(s, &format!("{spath}[{i}]"), &component).map_err(|(f, m)| err(f, m))?);
+                out.push(span(s, &format!("{spath}[{i}]"), &component, &clock).map_err(|(f, m)| err(f, m))?);
             }
         }
     }
@@ -109,7 +110,7 @@ pub fn spans_of(doc: &Value, name: &str, at: &str) -> Result<Vec<Span>, TraceErr
 
 type FieldError = (String, String);
 
-fn span(s: &Value, path: &str, component: &str) -> Result<Span, FieldError> {
+fn span(s: &Value, path: &str, component: &str, clock: &str) -> Result<Span, FieldError> {
     let field = |f: &str| format!("{path}.{f}");
     let text = |f: &str| -> Result<&str, FieldError> {
         match s.get(f) {
@@ -151,6 +152,7 @@ fn span(s: &Value, path: &str, component: &str) -> Result<Span, FieldError> {
         parent,
         name,
         component: component.to_string(),
+        clock: clock.to_string(),
         kind,
         start_ns,
         end_ns,
@@ -211,6 +213,7 @@ mod tests {
         assert_eq!(spans.len(), 2);
         let root = &spans[0];
         assert_eq!(root.component, "api");
+        assert_eq!(root.clock, "api", "no host.name nor service.instance.id: the component");
         assert_eq!(root.parent, None);
         assert_eq!(root.kind, Kind::Server);
         assert!(root.error);

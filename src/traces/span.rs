@@ -137,6 +137,9 @@ pub struct Span {
     pub name: String,
     /// The resource's `service.name` (`unknown_service` when it has none, as the SDKs do).
     pub component: String,
+    /// Whose clock timed the span: the resource's `host.name`, else `service.instance.id`,
+    /// else the component. Skew is only ever corrected between two different clocks.
+    pub clock: String,
     pub kind: Kind,
     pub start_ns: i64,
     pub end_ns: i64,

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::error::TraceError;
 use super::span::{Kind, Span, SpanId, Trace, TraceId};
@@ -40,6 +41,9 @@ pub fn group(spans: Vec<Span>) -> Vec<Trace> {
 
 /// The spans of one document (or of JSON Lines of documents) called `name` in errors.
 pub fn parse(text: &str, name: &str) -> Result<Vec<Span>, TraceError> {
+    if let Some(read) = parse_lazy(text, name) {
+        return read;
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(doc) => spans_of(&doc, name, ""),
         Err(whole) => {
@@ -82,30 +86,67 @@ pub fn spans_of(doc: &Value, name: &str, at: &str) -> Result<Vec<Span>, TraceErr
     let resources = resources.as_array().ok_or_else(|| err(key.into(), "not an array".into()))?;
     let mut out = Vec::new();
     for (ri, rs) in resources.iter().enumerate() {
-        let rpath = format!("{key}[{ri}]");
-        let attrs = match rs.pointer("/resource/attributes") {
-            Some(a) => attributes(a, &format!("{rpath}.resource.attributes")).map_err(|(f, m)| err(f, m))?,
-            None => BTreeMap::new(),
-        };
-        let component = attrs.get("service.name").cloned().unwrap_or_else(|| "unknown_service".to_string());
-        let clock = attrs.get("host.name").or_else(|| attrs.get("service.instance.id")).unwrap_or(&component).clone();
-        // `instrumentationLibrarySpans` is the name before OTLP 0.15; old Tempo versions still answer it.
-        let (skey, scopes) = match (rs.get("scopeSpans"), rs.get("instrumentationLibrarySpans")) {
-            (Some(s), _) => ("scopeSpans", s),
-            (None, Some(s)) => ("instrumentationLibrarySpans", s),
-            (None, None) => continue,
-        };
-        let scopes = scopes.as_array().ok_or_else(|| err(format!("{rpath}.{skey}"), "not an array".into()))?;
-        for (si, ss) in scopes.iter().enumerate() {
-            let spath = format!("{rpath}.{skey}[{si}].spans");
-            let Some(spans) = ss.get("spans") else { continue };
-            let spans = spans.as_array().ok_or_else(|| err(spath.clone(), "not an array".into()))?;
-            for (i, s) in spans.iter().enumerate() {
-                out.push(span(s, &format!("{spath}[{i}]"), &component, &clock).map_err(|(f, m)| err(f, m))?);
-            }
-        }
+        resource(rs, &format!("{key}[{ri}]"), &mut out).map_err(|(f, m)| err(f, m))?;
     }
     Ok(out)
+}
+
+/// The spans of one `ResourceSpans` (at `rpath` in the document) onto `out`.
+fn resource(rs: &Value, rpath: &str, out: &mut Vec<Span>) -> Result<(), FieldError> {
+    let attrs = match rs.pointer("/resource/attributes") {
+        Some(a) => attributes(a, &format!("{rpath}.resource.attributes"))?,
+        None => BTreeMap::new(),
+    };
+    let component = attrs.get("service.name").cloned().unwrap_or_else(|| "unknown_service".to_string());
+    let clock = attrs.get("host.name").or_else(|| attrs.get("service.instance.id")).unwrap_or(&component).clone();
+    // `instrumentationLibrarySpans` is the name before OTLP 0.15; old Tempo versions still answer it.
+    let (skey, scopes) = match (rs.get("scopeSpans"), rs.get("instrumentationLibrarySpans")) {
+        (Some(s), _) => ("scopeSpans", s),
+        (None, Some(s)) => ("instrumentationLibrarySpans", s),
+        (None, None) => return Ok(()),
+    };
+    let scopes = scopes.as_array().ok_or_else(|| (format!("{rpath}.{skey}"), "not an array".to_string()))?;
+    for (si, ss) in scopes.iter().enumerate() {
+        let spath = format!("{rpath}.{skey}[{si}].spans");
+        let Some(spans) = ss.get("spans") else { continue };
+        let spans = spans.as_array().ok_or_else(|| (spath.clone(), "not an array".to_string()))?;
+        for (i, s) in spans.iter().enumerate() {
+            out.push(span(s, &format!("{spath}[{i}]"), &component, &clock)?);
+        }
+    }
+    Ok(())
+}
+
+/// A document's top level with each resource left as unparsed text: a large export is read
+/// one resource at a time instead of as one `Value` tree (about 20 times its size).
+#[derive(serde::Deserialize)]
+struct Lazy<'a> {
+    #[serde(borrow, rename = "resourceSpans")]
+    resource_spans: Option<Vec<&'a RawValue>>,
+    #[serde(borrow)]
+    batches: Option<Vec<&'a RawValue>>,
+}
+
+/// [`parse`]'s way for one document with resources: `None` for anything else (which the
+/// `Value` path reads or reports).
+fn parse_lazy(text: &str, name: &str) -> Option<Result<Vec<Span>, TraceError>> {
+    let lazy: Lazy<'_> = serde_json::from_str(text).ok()?;
+    let (key, list) = match (lazy.resource_spans, lazy.batches) {
+        (Some(r), _) => ("resourceSpans", r),
+        (None, Some(b)) => ("batches", b),
+        (None, None) => return None,
+    };
+    let mut out = Vec::new();
+    for (ri, raw) in list.iter().enumerate() {
+        let rpath = format!("{key}[{ri}]");
+        let read = serde_json::from_str::<Value>(raw.get())
+            .map_err(|e| (rpath.clone(), e.to_string()))
+            .and_then(|rs| resource(&rs, &rpath, &mut out));
+        if let Err((field, message)) = read {
+            return Some(Err(TraceError::otlp(name, field, message)));
+        }
+    }
+    Some(Ok(out))
 }
 
 type FieldError = (String, String);

@@ -363,4 +363,24 @@ fn bad_inputs_are_named_with_their_file_and_field() {
         .status(2)
         .stderr_contains("a RunSummary does not keep per-request trace ids yet; pass --k6-output FILE");
     K6gate::new().args(["traces", k6.to_str().unwrap()]).status(2).stderr_contains("--otlp");
+    let csv = dir.path().join("k6.csv");
+    std::fs::write(&csv, "metric_name,timestamp,metric_value\nhttp_req_duration,1764288000,12.5\n").unwrap();
+    K6gate::new()
+        .args(["traces", csv.to_str().unwrap(), "--otlp", otlp.to_str().unwrap()])
+        .status(2)
+        .stderr_contains("k6.csv: no http_req_duration points: not k6's JSON output");
+}
+
+/// The README's table of reason codes is the code's: every code in it, no other.
+#[test]
+fn the_readme_lists_every_reason_code() {
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let section = readme.split("## Where the time goes").nth(1).unwrap().split("\n## ").next().unwrap();
+    let listed: Vec<&str> = section.lines().filter_map(|l| l.strip_prefix("| `")?.split('`').next()).collect();
+    let codes: Vec<&str> = k6gate::traces::Reason::ALL.iter().map(|r| r.code()).collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    let mut expected = codes.clone();
+    expected.sort();
+    assert_eq!(sorted, expected, "README table {listed:?} vs Reason::ALL {codes:?}");
 }

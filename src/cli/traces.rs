@@ -158,14 +158,25 @@ fn requests(args: &TracesArgs, s: &Settings) -> Result<Vec<Request>> {
         // A run id: it must exist, though its summary cannot give the trace ids yet.
         crate::load::run(&args.run, &s.history())?;
     }
-    match (&args.k6_output, path.is_file() && !is_summary) {
-        (Some(k6), _) => Ok(crate::ingest::requests::read_requests(k6)?),
-        (None, true) => Ok(crate::ingest::requests::read_requests(path)?),
-        (None, false) => Err(Error::Usage(format!(
-            "{}: a RunSummary does not keep per-request trace ids yet; pass --k6-output FILE (k6's JSON output of the run)",
-            args.run
-        ))),
+    let file = match (&args.k6_output, path.is_file() && !is_summary) {
+        (Some(k6), _) => k6.as_path(),
+        (None, true) => path,
+        (None, false) => {
+            return Err(Error::Usage(format!(
+                "{}: a RunSummary does not keep per-request trace ids yet; pass --k6-output FILE (k6's JSON output of the run)",
+                args.run
+            )));
+        }
+    };
+    let requests = crate::ingest::requests::read_requests(file)?;
+    if requests.is_empty() {
+        return Err(Error::input(
+            file,
+            None,
+            "no http_req_duration points: not k6's JSON output of a run with requests",
+        ));
     }
+    Ok(requests)
 }
 
 fn is_run_summary(path: &Path) -> bool {

@@ -104,6 +104,15 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 6] = [
+        Reason::NoTrace,
+        Reason::MissingLeaf,
+        Reason::OrphanSubtree,
+        Reason::PartialTrace,
+        Reason::LateSpan,
+        Reason::MultipleRoots,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             Reason::NoTrace => "no_trace",
@@ -676,6 +685,13 @@ mod tests {
         assert_eq!(reasons(&a, "db"), vec![Reason::NoTrace]);
         assert_eq!(a.parts, BTreeMap::from([(UNINSTRUMENTED.to_string(), 100 * MS)]));
         assert_eq!(a.known(UNINSTRUMENTED), None, "an untraced request has no known part");
+    }
+
+    #[test]
+    fn reason_codes_are_their_json_names() {
+        for r in Reason::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), serde_json::json!(r.code()));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!   `uninstrumented`, never a parent's: only a span that exists gets self time.
 //! - Clock skew: a child on another clock (`host.name`, else `service.instance.id`, else the
 //!   component) that starts before its parent, or a `Server` child that ends after its
-//!   `Client` parent, is provably skewed and is shifted (with its subtree) to fit; the
+//!   `Client` (or proxying `Server`) parent, is provably skewed and is shifted (with its subtree) to fit; the
 //!   server's first span is fitted into k6's window likewise. Each adjustment is listed.
 //! - Completeness: a component whose time cannot be trusted is listed in `unknown` with its
 //!   reasons, and the aggregates leave it out (unknown, never zero).
@@ -376,11 +376,13 @@ impl<'a> Tree<'a> {
             for c in self.children.get(p).cloned().unwrap_or_default() {
                 let (Some(ps), Some(cs)) = (self.spans.get(p), self.spans.get(c)) else { continue };
                 let other_host = ps.clock != cs.clock;
-                let sync_call = ps.kind == Kind::Client && cs.kind == Kind::Server;
+                // A server span under a client span (or under a proxy's server span) answers a
+                // call its parent waits for: it cannot end after it.
+                let sync_call = cs.kind == Kind::Server && matches!(ps.kind, Kind::Client | Kind::Server);
                 let (start, end) =
                     (self.start.get(c).copied().unwrap_or_default(), self.end.get(c).copied().unwrap_or_default());
                 if start < parent.0 || (end > parent.1 && sync_call) {
-                    if other_host || sync_call {
+                    if other_host {
                         self.fit_one(c, parent, adjustments);
                     } else {
                         adjustments.push(Adjustment {
@@ -609,6 +611,18 @@ mod tests {
         let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
         assert_eq!(a.adjustments[0].shift_ns, -10 * MS);
         assert_eq!(ms(&a).get("db"), Some(&20));
+        // So is an upstream server span ending after the proxy's server span it answers.
+        let spans =
+            vec![span(1, None, "gateway", 0, 100, Kind::Server), span(2, Some(1), "api", 10, 104, Kind::Server)];
+        let a = run(spans, (0, 100), TraceState::default(), &gateway());
+        assert_eq!(a.adjustments[0].kind, AdjustmentKind::SkewShifted);
+        assert_eq!(a.adjustments[0].shift_ns, -4 * MS);
+        assert_eq!(ms(&a), BTreeMap::from([("network", 0), ("gateway", 6), ("api", 94)]));
+        // An internal child on another host ending late is not provably skewed: async, cut.
+        let spans =
+            vec![span(1, None, "api", 0, 100, Kind::Server), span(2, Some(1), "mailer", 90, 130, Kind::Internal)];
+        let a = run(spans, (0, 100), TraceState::default(), &Topology::default());
+        assert_eq!(a.adjustments[0].kind, AdjustmentKind::AsyncClipped);
         // The server's first span outside k6's window: the server's clock is ahead of k6's.
         let spans = vec![span(1, None, "api", 20, 110, Kind::Server)];
         let a = run(spans, (0, 100), TraceState::default(), &Topology::default());

@@ -137,6 +137,14 @@ fn settling_refetches_until_the_span_count_is_stable_and_counts_late_spans() {
     let three = Settle { max_fetches: 3, ..no_wait() };
     let b = k6gate::net::block_on(tempo.settle(id(ID_B), three, &k6gate::net::TokioClock)).unwrap().unwrap();
     assert_eq!((b.fetches, b.late_spans, b.stable), (3, 2, false));
+    // The run's traces settle together, in rounds: only the unsettled ones are fetched again.
+    let http = serve(FakeTempo::default().trace(ID_A, vec![full.clone()], false));
+    let tempo = Tempo::new(&http.uri(), None).unwrap().with_retry(fast());
+    let missing = id("11111111111111111111111111111111");
+    let both = tempo.settle_all(&[id(ID_A), missing], no_wait(), 2).unwrap();
+    assert_eq!((both[0].id, both[0].fetches, both[0].stable), (id(ID_A), 2, true));
+    assert_eq!((both[1].id, both[1].fetches, both[1].stable), (missing, 4, false));
+    assert!(both[1].last.trace.is_none());
     // A budget shorter than one wait: one fetch only.
     let tight = Settle { max_fetches: 4, interval: Duration::from_millis(50), budget: Duration::from_millis(10) };
     let http = serve(FakeTempo::default().trace(ID_A, vec![full.clone()], false));

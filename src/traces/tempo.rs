@@ -41,13 +41,14 @@ pub struct Settle {
     pub max_fetches: u32,
     /// The wait between fetches.
     pub interval: Duration,
-    /// Time for all of one trace's fetches, waits included.
+    /// Time for the whole settle (all the run's traces), fetches and waits: no round of
+    /// fetches starts past it.
     pub budget: Duration,
 }
 
 impl Default for Settle {
     fn default() -> Settle {
-        Settle { max_fetches: 4, interval: Duration::from_secs(2), budget: Duration::from_secs(30) }
+        Settle { max_fetches: 4, interval: Duration::from_secs(2), budget: Duration::from_secs(600) }
     }
 }
 
@@ -266,44 +267,64 @@ impl Tempo {
     /// Fetches `id` until two answers in a row have the same non-zero span count, at most
     /// `settle.max_fetches` times within `settle.budget`, waiting `settle.interval` between.
     pub async fn settle<C: Clock>(&self, id: TraceId, settle: Settle, clock: &C) -> Result<Settled, TraceError> {
+        self.settle_many(&[id], settle, 1, clock)
+            .await?
+            .pop()
+            .ok_or_else(|| self.error(format!("trace {id}: not fetched")))
+    }
+
+    /// [`Tempo::settle`] for every id, in rounds: each round fetches, `concurrency` at a time,
+    /// the traces not settled yet, and the next starts `settle.interval` later, so a run's
+    /// traces wait together (the waits do not add up per trace). No round starts past
+    /// `settle.budget`. In the order of `ids`.
+    pub async fn settle_many<C: Clock>(
+        &self,
+        ids: &[TraceId],
+        settle: Settle,
+        concurrency: usize,
+        clock: &C,
+    ) -> Result<Vec<Settled>, TraceError> {
         let began = clock.now();
-        let mut last = self.trace(id).await?;
-        let first = last.span_count();
-        let mut fetches = 1;
-        let mut stable = false;
-        while fetches < settle.max_fetches.max(2) {
+        let fetch_all = |which: Vec<usize>| {
+            futures::stream::iter(which)
+                .map(|i| async move {
+                    let id = ids.get(i).copied().ok_or_else(|| self.error("settle: index out of range"))?;
+                    self.trace(id).await.map(|f| (i, f))
+                })
+                .buffered(concurrency.max(1))
+                .collect::<Vec<Result<(usize, Fetched), TraceError>>>()
+        };
+        let mut first: Vec<usize> = Vec::with_capacity(ids.len());
+        let mut out: Vec<Settled> = Vec::with_capacity(ids.len());
+        for r in fetch_all((0..ids.len()).collect()).await {
+            let (i, last) = r?;
+            first.push(last.span_count());
+            let id = ids.get(i).copied().ok_or_else(|| self.error("settle: index out of range"))?;
+            out.push(Settled { id, last, fetches: 1, late_spans: 0, stable: false });
+        }
+        for _round in 1..settle.max_fetches.max(2) {
+            let pending: Vec<usize> = (0..out.len()).filter(|&i| out.get(i).is_some_and(|s| !s.stable)).collect();
             let elapsed = clock.now().saturating_duration_since(began);
-            if elapsed + settle.interval > settle.budget {
+            if pending.is_empty() || elapsed + settle.interval > settle.budget {
                 break;
             }
             clock.sleep(settle.interval).await;
-            let next = self.trace(id).await?;
-            fetches += 1;
-            let same = next.span_count() == last.span_count() && next.span_count() > 0;
-            last = next;
-            if same {
-                stable = true;
-                break;
+            for r in fetch_all(pending).await {
+                let (i, next) = r?;
+                let Some(s) = out.get_mut(i) else { continue };
+                s.fetches += 1;
+                s.stable = next.span_count() == s.last.span_count() && next.span_count() > 0;
+                s.last = next;
             }
         }
-        let late_spans = last.span_count().saturating_sub(first);
-        Ok(Settled { id, last, fetches, late_spans, stable })
+        for (s, first) in out.iter_mut().zip(first) {
+            s.late_spans = s.last.span_count().saturating_sub(first);
+        }
+        Ok(out)
     }
 
-    /// [`Tempo::settle`] for every id, `concurrency` at a time, on the shared runtime; in
-    /// the order of `ids`.
+    /// [`Tempo::settle_many`] on the shared runtime, for synchronous callers.
     pub fn settle_all(&self, ids: &[TraceId], settle: Settle, concurrency: usize) -> Result<Vec<Settled>, TraceError> {
-        crate::net::block_on(async {
-            let clock = TokioClock;
-            let results: Vec<Result<Settled, TraceError>> = futures::stream::iter(ids.iter().copied())
-                .map(|id| {
-                    let clock = &clock;
-                    async move { self.settle(id, settle, clock).await }
-                })
-                .buffered(concurrency.max(1))
-                .collect()
-                .await;
-            results.into_iter().collect()
-        })?
+        crate::net::block_on(self.settle_many(ids, settle, concurrency, &TokioClock))?
     }
 }

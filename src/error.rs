@@ -123,6 +123,9 @@ pub enum Error {
     /// k6 results that cannot be read (located `file:line` when a line is to blame).
     #[error(transparent)]
     Ingest(#[from] crate::ingest::IngestError),
+    /// Traces that cannot be read: an OTLP/JSON file (named with the field) or Tempo.
+    #[error(transparent)]
+    Traces(#[from] crate::traces::TraceError),
     /// A template or environment that cannot render (located like ingest errors).
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
@@ -194,6 +197,7 @@ impl Error {
             | Error::Archive(_)
             | Error::Ingest(_)
             | Error::Render(_)
+            | Error::Traces(_)
             | Error::Output { .. }
             | Error::K6 { .. }
             | Error::Serialize { .. }

@@ -34,6 +34,7 @@ pub mod stack;
 pub mod stats;
 pub mod summary;
 pub mod time;
+pub mod traces;
 pub mod trend;
 pub mod vars;
 

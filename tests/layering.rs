@@ -20,6 +20,7 @@ const RANKS: &[(&str, u32)] = &[
     ("net", 1),       // HTTP helpers the clients share
     ("samples", 2),   // k6's sample model: metric types, tags, Point, format names
     ("clock", 2),     // the one reading of the wall clock (uses time)
+    ("traces", 2),    // spans, OTLP/JSON, Tempo (through net), attribution and its statistics
     ("aggregate", 3), // samples -> one cell per (second, stage, group, metric)
     ("summary", 4),   // cells -> RunSummary; the only module that knows its shape
     ("ingest", 5),    // k6's file formats; above aggregate and summary: it feeds the Aggregator as it reads

@@ -43,4 +43,5 @@ mod serve;
 mod stack;
 mod storage_stats;
 mod support;
+mod traces;
 mod workflows;

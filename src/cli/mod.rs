@@ -21,6 +21,7 @@ mod run;
 mod serve;
 pub mod settings;
 mod stack;
+mod traces;
 mod who;
 
 use std::path::PathBuf;
@@ -98,6 +99,10 @@ pub enum Command {
     /// Report a verdict where engineers look.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Where the time goes: each request's k6 duration split into its components' self time
+    /// along the trace's critical path (OTLP/JSON files or Tempo), with per-component
+    /// quantiles, coverage, bottlenecks, bimodality and a baseline comparison.
+    Traces(Box<traces::TracesArgs>),
     /// Announce a blocked deployment on the configured webhook (escalating when the same
     /// service keeps being blocked). `run` does this by itself.
     Notify(NotifyArgs),
@@ -919,6 +924,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
             .map_err(|e| crate::Error::service(crate::error::Service::DemoShop, "serving", e)),
         Command::Report(ReportCommand::Github(args)) => github::report(&args, s),
         Command::Notify(args) => github::notify(&args, s),
+        Command::Traces(args) => traces::run(&args, s),
         Command::Audit(args) => github::audit(&args, s),
         Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
         Command::Preflight(args) => preflight::run(&args, s),

@@ -17,6 +17,7 @@ pub mod detect;
 mod error;
 pub mod k6summary;
 pub mod ndjson;
+pub mod requests;
 pub mod stream;
 
 pub use error::IngestError;

@@ -3,7 +3,9 @@
 pub mod buckets;
 pub mod edivisive;
 pub mod exact_sum;
+pub mod modes;
 pub mod mser;
+pub mod order;
 pub mod rank;
 pub mod rng;
 pub mod runs;

@@ -47,6 +47,9 @@ const SCRUBBED: &[&str] = &[
     // A token on the machine would let `serve` listen beyond loopback; a server address adds links.
     "K6GATE_SERVE_TOKEN",
     "K6GATE_SERVE_URL",
+    // A Tempo set on the machine would make `traces` read it instead of the test's files.
+    "K6GATE_TEMPO_URL",
+    "K6GATE_TEMPO_TENANT",
 ];
 
 /// One invocation of the `k6gate` binary, being described.

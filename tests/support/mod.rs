@@ -7,6 +7,7 @@ pub mod cli;
 pub mod fake_github;
 pub mod fake_grafana;
 pub mod fake_prometheus;
+pub mod fake_tempo;
 pub mod fixtures;
 pub mod http;
 pub mod long_run;

@@ -510,6 +510,8 @@ fn the_file_records_its_schema_version_and_uses_wal() {
     assert_eq!(tables, ["digest_labels", "digest_rows", "established", "leases", "outbox", "pins", "runs"]);
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
     assert_eq!(page_size, 1024, "a new file has small pages");
+    let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();
+    assert_eq!(auto_vacuum, 2, "incremental: a prune gives freed pages back");
 }
 
 #[test]
@@ -608,4 +610,34 @@ fn a_run_keeps_the_id_its_caller_gave_it_when_free() {
     let other = record(&f.store, first);
     assert_ne!(other, wanted);
     assert_eq!(&other[..15], &wanted[..15], "same start second");
+}
+
+/// A prune's deletions give their pages back: `reclaim` cuts the free pages off the file.
+#[test]
+fn reclaim_gives_the_pages_of_deleted_runs_back_to_the_file_system() {
+    use k6gate::history::Prune;
+    let f = fixture();
+    // Summaries that compress poorly (distinct numbers), about 40 KB stored each.
+    let ids: Vec<String> = (0..40)
+        .map(|i| {
+            let numbers: Vec<f64> = (0..5000).map(|k| ((i * 5000 + k) as f64 * 0.7317).sin()).collect();
+            let summary = to_raw_value(&serde_json::json!({ "n": numbers })).unwrap();
+            record(&f.store, NewRun { summary: Some(summary), ..run("checkout", "staging", "main", Outcome::Pass, i) })
+        })
+        .collect();
+    let file_bytes = |path: &Path| {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        std::fs::metadata(path).unwrap().len()
+    };
+    let before = file_bytes(&f.path);
+    assert_eq!(f.store.reclaim().unwrap(), 0, "nothing deleted, nothing to give back");
+    for id in &ids[..30] {
+        f.store.delete_run(id).unwrap();
+    }
+    let reclaimed = f.store.reclaim().unwrap();
+    let after = file_bytes(&f.path);
+    assert!(reclaimed > 30 * 30_000, "{reclaimed} bytes reclaimed of 30 runs of about 40 KB");
+    assert_eq!(before - after, reclaimed, "the file shrank by what reclaim said");
+    assert_eq!(f.store.list_runs(&RunFilter::default()).unwrap().len(), 10);
 }

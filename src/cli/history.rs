@@ -108,6 +108,9 @@ pub(super) fn prune_text(r: &crate::retention::Report) -> String {
         r.run_dirs.count,
         bytes(r.run_dirs.bytes),
     );
+    if r.reclaimed_bytes > 0 {
+        out.push_str(&format!("\n  given back to the file system by the history file: {}", bytes(r.reclaimed_bytes)));
+    }
     if !r.kept.is_empty() {
         out.push_str(&format!(
             "

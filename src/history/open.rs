@@ -148,6 +148,13 @@ impl super::prune::Prune for Store {
         }
     }
 
+    fn reclaim(&self) -> Result<u64, HistoryError> {
+        match self {
+            Store::Local(s) => s.reclaim(),
+            Store::Remote(s) => s.reclaim(),
+        }
+    }
+
     fn note_series(&self, id: &str, series_from_s: f64) -> Result<(), HistoryError> {
         match self {
             Store::Local(s) => s.note_series(id, series_from_s),

@@ -45,4 +45,8 @@ pub trait Prune {
     /// Notes that a run's summary, unchanged, already holds no series window shorter than
     /// `series_from_s`, so retention need not open it again for that.
     fn note_series(&self, id: &str, series_from_s: f64) -> Result<(), HistoryError>;
+
+    /// Gives the space deletions freed back to the file system, after a prune. Returns the
+    /// bytes the store's file shrank by (0 where the store has nothing to give back).
+    fn reclaim(&self) -> Result<u64, HistoryError>;
 }

@@ -763,6 +763,11 @@ impl super::prune::Prune for RemoteStore {
 
     /// The note is the cache's: another cache that downloads the run opens its summary once
     /// and notes the same.
+    /// Objects take no more than they hold; the cache gives its free pages back.
+    fn reclaim(&self) -> Result<u64, HistoryError> {
+        super::prune::Prune::reclaim(&self.cache).map_err(|e| self.renamed(e))
+    }
+
     fn note_series(&self, id: &str, series_from_s: f64) -> Result<(), HistoryError> {
         super::prune::Prune::note_series(&self.cache, id, series_from_s).map_err(|e| self.renamed(e))
     }

@@ -39,6 +39,8 @@ fn setup(conn: &Connection, path: &Path) -> Result<(), HistoryError> {
     // is a tenth of what it is at SQLite's default 4 KiB (84 MB of a year's store). A file
     // that has tables keeps its page size.
     conn.pragma_update(None, "page_size", 1024).at(path)?;
+    // Likewise only for a new file: pages a prune frees can be given back (`Prune::reclaim`).
+    conn.pragma_update(None, "auto_vacuum", "incremental").at(path)?;
     // Persistent once set; a file system without shared memory keeps its journal mode,
     // which is slower but still correct.
     let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0)).at(path)?;
@@ -395,6 +397,23 @@ impl super::prune::Prune for SqliteStore {
             .at(&self.path)?;
         tx.commit().at(&self.path)?;
         Ok((before, after.len() as u64))
+    }
+
+    /// `PRAGMA incremental_vacuum` on a file made with `auto_vacuum = INCREMENTAL` (every file
+    /// since schema 6): the free pages at its end are cut off, the rest moved down first. A
+    /// file made before keeps its free pages for new runs (shrinking it takes a VACUUM, which
+    /// needs as much free disk again: `sqlite3 history.db VACUUM`).
+    fn reclaim(&self) -> Result<u64, HistoryError> {
+        let size = |conn: &Connection| -> rusqlite::Result<i64> {
+            Ok(conn.pragma_query_value(None, "page_count", |r| r.get::<_, i64>(0))?
+                * conn.pragma_query_value(None, "page_size", |r| r.get::<_, i64>(0))?)
+        };
+        let before = size(&self.conn).at(&self.path)?;
+        // The pragma returns a row per page freed: step through them all.
+        let mut stmt = self.conn.prepare("PRAGMA incremental_vacuum").at(&self.path)?;
+        let mut rows = stmt.query([]).at(&self.path)?;
+        while rows.next().at(&self.path)?.is_some() {}
+        Ok((before - size(&self.conn).at(&self.path)?).unsigned_abs())
     }
 
     fn note_series(&self, id: &str, series_from_s: f64) -> Result<(), HistoryError> {

@@ -59,6 +59,9 @@ pub struct Report {
     /// Run directories (raw k6 output and the other artefacts) past the raw period.
     pub run_dirs: Removed,
     pub bytes_saved: u64,
+    /// Bytes the store's file gave back to the file system after the prune (`Prune::reclaim`;
+    /// freed pages of a file without it are reused by new runs instead).
+    pub reclaimed_bytes: u64,
     /// Runs past their summary period kept because something needs them.
     pub kept: Vec<Kept>,
 }
@@ -289,5 +292,8 @@ fn carry_out<S: RunStore + Prune>(
         report.run_dirs.add(bytes);
     }
     report.bytes_saved = report.runs.bytes + report.moved.bytes + report.series.bytes + report.run_dirs.bytes;
+    if !dry_run {
+        report.reclaimed_bytes = store.reclaim()?;
+    }
     Ok(report)
 }

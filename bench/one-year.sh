@@ -4,7 +4,7 @@
 # with and without the retention tiers, the P99 of a month-1 run after the year, and the
 # median times of `history compare` and `history trend`. README § "A year of runs, simulated".
 #
-#   bench/one-year.sh --prune-every-days 28   the full year (about 25 minutes on 2 cores)
+#   bench/one-year.sh                         the full year, pruned weekly (about 20 minutes on 2 cores)
 #   bench/one-year.sh --scale 0.1             5 deployments a week: a quick look
 #   bench/one-year.sh --weeks 8 --tests 4
 #

@@ -254,8 +254,10 @@ fn runs_against_one_environment_are_serialized() {
     target.stop().unwrap();
     let waited_err = String::from_utf8_lossy(&waited.stderr);
     assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
-    // Judged against the first run (its baseline now): a decision either way.
-    assert!(matches!(waited.status.code(), Some(0 | 1)), "{waited_err}");
+    // Judged against the first run (its baseline now): a decision either way, or inconclusive
+    // when a busy machine saturated the load generator (recorded all the same, exit 2).
+    let inconclusive = waited.status.code() == Some(2) && waited_err.contains("recorded as inconclusive");
+    assert!(matches!(waited.status.code(), Some(0 | 1)) || inconclusive, "{waited_err}");
     assert!(waited_err.contains("waiting up to 120s"), "{waited_err}");
     let store = Store::open(&HistoryConfig::local(state.path())).unwrap();
     let mut runs = store.list_runs(&RunFilter::default()).unwrap();

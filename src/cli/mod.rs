@@ -857,6 +857,20 @@ pub struct IngestArgs {
 
 /// Runs the CLI and returns the process exit code. Errors are printed here, once, with
 /// their causes.
+/// Whether the command in `args` only reads and prints (listing runs, comparing, rendering),
+/// so that a closed stdout may simply end it (`main.rs`). Anything else, or arguments that do
+/// not parse, is `false`.
+pub fn reads_only(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let Ok(cli) = Cli::try_parse_from(args) else { return false };
+    match &cli.command {
+        Command::Compare(_) | Command::Render(_) | Command::Schema | Command::Traces(_) => true,
+        Command::History(args) => {
+            matches!(&args.command, None | Some(HistoryCommand::Compare(_) | HistoryCommand::Trend(_)))
+        }
+        _ => false,
+    }
+}
+
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

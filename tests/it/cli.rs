@@ -177,3 +177,31 @@ fn canary_needs_whole_intervals_and_fails_closed_without_prometheus() {
         .status(2)
         .stderr_contains("reading the populations from Prometheus failed; nothing is promoted");
 }
+
+/// A read-only command whose reader has gone (`k6gate schema | head -1`) ends by SIGPIPE, as
+/// `cat` does, without a panic; a command that changes the store keeps Rust's default and says
+/// why it stopped.
+#[test]
+fn a_closed_stdout_ends_a_read_only_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        .arg("schema")
+        .stdout(closed())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE: {:?} {stderr}", out.status);
+    assert!(stderr.is_empty(), "{stderr}");
+
+    assert!(k6gate::cli::reads_only(["k6gate", "history", "trend", "--test", "t", "--env", "e"].map(Into::into)));
+    assert!(!k6gate::cli::reads_only(["k6gate", "history", "prune"].map(Into::into)));
+    assert!(!k6gate::cli::reads_only(["k6gate", "run", "--test", "t", "--env", "e"].map(Into::into)));
+    assert!(!k6gate::cli::reads_only(["k6gate", "--no-such-flag"].map(Into::into)));
+}

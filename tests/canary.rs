@@ -12,12 +12,17 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
+
+#[path = "support/proc.rs"]
+mod proc;
+
+use proc::Proc;
 
 const ANALYSIS: [&str; 6] = ["--duration", "40s", "--interval", "5s", "--delay", "2s"];
 
@@ -33,44 +38,6 @@ fn scratch() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("k6gate-canary-tests-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A child that is killed when dropped, and also when this process ends however it ends
-/// (a watchdog in its own session), so that no Prometheus or haproxy outlives the tests.
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(cmd: &mut Command, what: &str) -> Proc {
-        let child = cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        let watchdog = Command::new("setsid")
-            .args([
-                "-f",
-                "sh",
-                "-c",
-                r#"tail --pid="$1" -f /dev/null; kill "$2" 2>/dev/null"#,
-                "k6gate-canary-watchdog",
-            ])
-            .arg(std::process::id().to_string())
-            .arg(child.id().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("start the watchdog");
-        assert!(watchdog.success());
-        Proc(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 fn wait_for(url: &str, what: &str) {
@@ -132,7 +99,7 @@ fn shop(port: u16, db: &Path, extra: &[&str]) -> Proc {
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut p = Proc::spawn(&mut cmd, "the demo shop");
     let mut line = String::new();
-    BufReader::new(p.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(p.child().stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("listening on"), "demo shop said {line:?}");
     p
 }
@@ -336,7 +303,7 @@ fn prometheus_down_mid_analysis_is_an_error() {
     let (mut prom, url) = prometheus(&dir, stable, canary);
     let o = analysis(&[], (1, 95, 5), Some(&url), |_| {
         std::thread::sleep(Duration::from_secs(15));
-        prom.kill();
+        prom.stop();
     });
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert_eq!(o.report, Value::Null, "no report, no decision");

@@ -13,6 +13,7 @@ pub mod http;
 pub mod long_run;
 pub mod mock_http;
 pub mod one_year;
+pub mod proc;
 pub mod prometheus;
 pub mod run_options;
 pub mod series;

@@ -7,7 +7,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -19,38 +19,7 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-/// A child killed when dropped, and when this process ends however it ends.
-pub struct Proc(Option<Child>);
-
-impl Proc {
-    pub fn spawn(cmd: &mut Command, what: &str) -> Proc {
-        let child = cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        let watchdog = Command::new("setsid")
-            .args(["-f", "sh", "-c", r#"tail --pid="$1" -f /dev/null; kill "$2" 2>/dev/null"#, "k6gate-stack-watchdog"])
-            .arg(std::process::id().to_string())
-            .arg(child.id().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("start the watchdog");
-        assert!(watchdog.success());
-        Proc(Some(child))
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+pub use super::proc::Proc;
 
 /// The flags of a generated `*.args` file.
 pub fn args_of(path: &Path) -> Vec<String> {

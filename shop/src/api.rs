@@ -40,18 +40,20 @@ const MAX_QTY: u32 = 100;
 /// What every handler shares.
 #[derive(Debug)]
 pub struct App {
-    pool: Arc<Pool>,
+    pub(crate) pool: Arc<Pool>,
     sim: Sim,
     metrics: Metrics,
+    /// The catalog cache, the data size and the third-party calls (`catalog`, `facts`).
+    pub(crate) catalog: crate::catalog::Catalog,
 }
 
 impl App {
-    pub fn new(pool: Arc<Pool>, sim: Sim) -> App {
-        App { pool, sim, metrics: Metrics::default() }
+    pub fn new(pool: Arc<Pool>, sim: Sim, catalog: crate::catalog::Catalog) -> App {
+        App { pool, sim, metrics: Metrics::default(), catalog }
     }
 
     /// Runs `f` on a pooled connection on the blocking thread pool.
-    async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub(crate) async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
@@ -70,6 +72,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/cart", post(add_to_cart).get(view_cart))
         .route("/api/checkout", post(checkout))
         .route("/health", get(health))
+        .route("/api/search", get(crate::catalog::search))
+        .route("/admin/deploy", post(crate::catalog::deploy))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), measure))
         .route("/metrics", get(metrics_text))
@@ -91,7 +95,9 @@ async fn measure(State(app): AppState, req: Request, next: Next) -> Response {
 }
 
 async fn metrics_text(State(app): AppState) -> Response {
-    let mut r = app.metrics.render().into_response();
+    let mut text = app.metrics.render();
+    app.catalog.render_facts(&mut text, app.pool.stats());
+    let mut r = text.into_response();
     r.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -116,7 +122,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
     }
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| ApiError::bad(e.body_text()))
 }
 
@@ -253,6 +259,7 @@ async fn checkout(State(app): AppState, Body(req): Body<CheckoutRequest>) -> Res
     simulate(work).await;
     let payment = app.sim.payment();
     simulate(payment.latency).await;
+    app.catalog.third_party.call("payment", payment.failed, payment.latency);
     if payment.failed {
         return Err(ApiError::BadGateway("the payment provider failed; the cart is kept"));
     }
@@ -293,7 +300,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn bad(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad(message: impl Into<String>) -> ApiError {
         ApiError::BadRequest(message.into())
     }
 }

@@ -47,6 +47,29 @@ pub struct TargetArgs {
     /// Extra latency in ms at the very start of the cold-cache period, fading linearly to 0 at its end.
     #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
     pub warmup_extra_ms: f64,
+    /// Products seeded into an empty database (`shop_db_rows{table="products"}`): 10 000 vs
+    /// 1 000 000 is the data-size switch; `GET /api/search` counts them without an index.
+    #[arg(long, value_name = "N", default_value_t = crate::store::PRODUCTS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub products: u32,
+    /// Users seeded into an empty database (`u1` … `uN`, all with the demo password).
+    #[arg(long, value_name = "N", default_value_t = crate::store::USERS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub users: u32,
+    /// Database connections in the pool; requests beyond them queue (`shop_db_pool_*`).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=512))]
+    pub pool_size: u32,
+    /// Entries the catalog cache in front of `GET /api/search` holds (oldest evicted first);
+    /// 0 turns the cache off.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub cache_capacity: usize,
+    /// Fill the catalog cache before listening, as after a warm-up; without it the cache
+    /// starts cold, as production's does after a deploy (`POST /admin/deploy` empties it).
+    #[arg(long)]
+    pub cache_warm: bool,
+    /// Spread of the payment provider's log-normal latency (standard deviation of its
+    /// logarithm; `--third-party-ms` is its median). 1.0 gives production's long tail (p99 ≈ 10×
+    /// the median); the default 0.2 is the mild jitter of every simulated delay.
+    #[arg(long, value_name = "F", default_value_t = 0.2, value_parser = non_negative)]
+    pub payment_sigma: f64,
 }
 
 impl TargetArgs {

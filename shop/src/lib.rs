@@ -27,7 +27,9 @@
 mod api;
 mod args;
 mod auth;
+mod catalog;
 mod error;
+mod facts;
 mod metrics;
 mod pool;
 mod server;
@@ -39,3 +41,4 @@ pub use args::TargetArgs;
 pub use error::{Error, Result};
 pub use server::{Running, run, spawn};
 pub use store::{PASSWORD, PRODUCTS, USERS};
+pub use catalog::{PAGE_SIZE, PAGES};

@@ -19,7 +19,7 @@ use std::time::Duration;
 /// Upper bounds in seconds: 0.5 ms to ~20 s, each 20 % above the one before, so that a
 /// quantile read back from the buckets is within a few percent of the real one (a canary
 /// analysis compares latencies 10-30 % apart).
-fn bounds() -> &'static [f64] {
+pub(crate) fn bounds() -> &'static [f64] {
     static BOUNDS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
     BOUNDS.get_or_init(|| {
         let mut out = Vec::new();
@@ -55,7 +55,7 @@ pub struct Metrics {
 
 /// The routes the shop serves, as the `route` label names them; anything else is `other`.
 const ROUTES: &[&str] =
-    &["POST /api/login", "GET /api/products", "POST /api/cart", "GET /api/cart", "POST /api/checkout", "GET /health"];
+    &["POST /api/login", "GET /api/products", "POST /api/cart", "GET /api/cart", "POST /api/checkout", "GET /health", "GET /api/search", "POST /admin/deploy"];
 
 pub fn route_label(method: &str, path: &str) -> String {
     let route = format!("{method} {path}");

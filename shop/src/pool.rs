@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::facts::PoolStats;
+
 /// How long a connection waits for another's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -26,6 +28,8 @@ pub enum Location {
 pub struct Pool {
     idle: Mutex<Vec<Connection>>,
     returned: Condvar,
+    /// Waits, queue length and connections in use, for `/metrics` (`crate::facts`).
+    stats: PoolStats,
 }
 
 impl Pool {
@@ -46,7 +50,8 @@ impl Pool {
         for _ in 1..size {
             idle.push(connect(location)?);
         }
-        Ok(Pool { idle: Mutex::new(idle), returned: Condvar::new() })
+        let stats = PoolStats::new(idle.len());
+        Ok(Pool { idle: Mutex::new(idle), returned: Condvar::new(), stats })
     }
 
     /// Runs `f` on an idle connection, waiting for one if all are busy. Blocks: call it from a
@@ -58,17 +63,29 @@ impl Pool {
         out.unwrap_or_else(|payload| resume_unwind(payload))
     }
 
+    pub fn stats(&self) -> &PoolStats {
+        &self.stats
+    }
+
     fn take(&self) -> Connection {
+        let asked = std::time::Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queued = false;
         loop {
             if let Some(conn) = idle.pop() {
+                self.stats.acquired(asked.elapsed(), queued);
                 return conn;
+            }
+            if !queued {
+                queued = true;
+                self.stats.queued();
             }
             idle = self.returned.wait(idle).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     fn put(&self, conn: Connection) {
+        self.stats.released();
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
         self.returned.notify_one();
     }

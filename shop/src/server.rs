@@ -14,14 +14,14 @@ use tokio::net::TcpListener;
 use crate::api::{self, App};
 use crate::args::TargetArgs;
 use crate::auth;
+use crate::catalog::Catalog;
+use crate::facts::DataSize;
 use crate::error::{Error, Result};
 use crate::pool::{Location, Pool};
 use crate::sim::Sim;
 use crate::stop::Stop;
 use crate::store;
 
-/// Connections in the pool: a few readers beside the one writer SQLite allows.
-const POOL_SIZE: usize = 4;
 /// After a stop, how long in-flight requests get to finish.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -114,9 +114,17 @@ fn serve(
         Location::File(p) => p.clone(),
         Location::Memory => PathBuf::from(":memory:"),
     };
-    let pool = Pool::open(&location, POOL_SIZE, |c| store::init(c, args.seed))
-        .map_err(|source| Error::Db { path: db_name, source })?;
-    let app = Arc::new(App::new(Arc::new(pool), Sim::new(args)));
+    let db_error = |source| Error::Db { path: db_name.clone(), source };
+    let pool = Pool::open(&location, args.pool_size as usize, |c| {
+        store::init_sized(c, args.seed, args.users, args.products)
+    })
+    .map_err(db_error)?;
+    let size = pool.with(|c| DataSize::read(c)).map_err(db_error)?;
+    let catalog = Catalog::new(args.cache_capacity, size);
+    if args.cache_warm {
+        pool.with(|c| catalog.warm(c)).map_err(db_error)?;
+    }
+    let app = Arc::new(App::new(Arc::new(pool), Sim::new(args), catalog));
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
     let result = runtime.block_on(async {

@@ -62,6 +62,8 @@ pub struct Sim {
     fault_rate: f64,
     warmup_secs: f64,
     warmup_extra_ms: f64,
+    /// `--payment-sigma`: the payment provider's own spread (its median is `third_party_ms`).
+    payment_sigma: f64,
     rng: Mutex<SplitMix64>,
     first_request: OnceLock<Instant>,
 }
@@ -76,6 +78,7 @@ impl Sim {
             fault_rate: args.fault_rate,
             warmup_secs: args.warmup_secs,
             warmup_extra_ms: args.warmup_extra_ms,
+            payment_sigma: args.payment_sigma,
             rng: Mutex::new(SplitMix64::new(args.seed)),
             first_request: OnceLock::new(),
         }
@@ -93,7 +96,7 @@ impl Sim {
 
     /// One call to the simulated payment provider.
     pub fn payment(&self) -> Payment {
-        let ms = self.third_party_ms * self.jitter() * self.regression_factor(true) * self.scale;
+        let ms = self.third_party_ms * self.lognormal(self.payment_sigma) * self.regression_factor(true) * self.scale;
         let failed = self.error_rate > 0.0 && self.uniform() < self.error_rate;
         Payment { latency: millis(ms), failed }
     }
@@ -114,13 +117,18 @@ impl Sim {
 
     /// A log-normal factor with median 1.
     fn jitter(&self) -> f64 {
+        self.lognormal(JITTER_SIGMA)
+    }
+
+    /// A log-normal factor with median 1 and logarithm's standard deviation `sigma`.
+    fn lognormal(&self, sigma: f64) -> f64 {
         let (u1, u2) = {
             let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
             (rng.next_f64(), rng.next_f64())
         };
         // Box-Muller; 1 - u1 is in (0, 1], so the logarithm is finite.
         let z = (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        (JITTER_SIGMA * z).exp()
+        (sigma * z).exp()
     }
 
     fn uniform(&self) -> f64 {
@@ -217,6 +225,17 @@ mod tests {
         let faults = (0..20_000).filter(|_| s.fault()).count();
         assert!((300..500).contains(&faults), "{faults} of 20000 faulted");
         assert!(!(0..1000).any(|_| sim(&[]).fault()));
+    }
+
+    #[test]
+    fn payment_latency_is_lognormal_with_a_long_tail() {
+        let s = sim(&["--third-party-ms", "500", "--payment-sigma", "1.0", "--seed", "11"]);
+        let mut ms: Vec<f64> = (0..20_001).map(|_| s.payment().latency.as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
+        let (median, p99) = (ms[10_000], ms[19_800]);
+        assert!((450.0..550.0).contains(&median), "median {median} ms, want ~500");
+        // exp(2.326 * 1.0) ≈ 10.2 times the median.
+        assert!((4000.0..6500.0).contains(&p99), "p99 {p99} ms, want ~5100");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub const USERS: u32 = 1_000;
 pub const PASSWORD: &str = "secret";
 /// Size of the seeded catalog.
 pub const PRODUCTS: u32 = 200;
+/// The catalog's categories (`GET /api/search?category=`).
+pub const CATEGORIES: [&str; 6] = ["audio", "home", "kitchen", "office", "outdoor", "travel"];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -57,25 +59,32 @@ CREATE TABLE IF NOT EXISTS order_items (
 ) WITHOUT ROWID;
 ";
 
-/// Creates the tables and, in an empty database, the users and the catalog (from `seed`).
-pub fn init(conn: &mut Connection, seed: u64) -> rusqlite::Result<()> {
+/// Creates the tables and, in an empty database, `users` users and `products` products (the
+/// catalog from `seed`): one transaction and one prepared
+/// statement per table, so a million rows take seconds (`shop/tests/data.rs` measures it).
+/// A database that already has rows keeps them, whatever the sizes asked.
+pub fn init_sized(conn: &mut Connection, seed: u64, users: u32, products: u32) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(SCHEMA)?;
-    let users: i64 = tx.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
-    if users == 0 {
+    let existing: i64 = tx.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+    if existing == 0 {
         let mut insert = tx.prepare("INSERT INTO users (name, password) VALUES (?1, ?2)")?;
-        for i in 1..=USERS {
-            insert.execute(params![format!("u{i}"), auth::hash(&auth::new_salt(), PASSWORD)])?;
+        // Beyond the first USERS, one salted hash is shared: hashing a million passwords
+        // would only slow the seeding down.
+        let shared = auth::hash(&auth::new_salt(), PASSWORD);
+        for i in 1..=users {
+            let password = if i <= USERS { auth::hash(&auth::new_salt(), PASSWORD) } else { shared.clone() };
+            insert.execute(params![format!("u{i}"), password])?;
         }
     }
-    let products: i64 = tx.query_row("SELECT count(*) FROM products", [], |r| r.get(0))?;
-    if products == 0 {
-        seed_catalog(&tx, seed)?;
+    let existing: i64 = tx.query_row("SELECT count(*) FROM products", [], |r| r.get(0))?;
+    if existing == 0 {
+        seed_catalog(&tx, seed, products)?;
     }
     tx.commit()
 }
 
-fn seed_catalog(conn: &Connection, seed: u64) -> rusqlite::Result<()> {
+fn seed_catalog(conn: &Connection, seed: u64, products: u32) -> rusqlite::Result<()> {
     const ADJECTIVES: [&str; 12] = [
         "Compact",
         "Deluxe",
@@ -92,13 +101,12 @@ fn seed_catalog(conn: &Connection, seed: u64) -> rusqlite::Result<()> {
     ];
     const NOUNS: [&str; 10] =
         ["Backpack", "Blender", "Desk Lamp", "Headphones", "Kettle", "Keyboard", "Mug", "Router", "Tent", "Watch"];
-    const CATEGORIES: [&str; 6] = ["audio", "home", "kitchen", "office", "outdoor", "travel"];
     fn pick(rng: &mut SplitMix64, list: &[&'static str]) -> &'static str {
         list.get(rng.range(0, list.len() as u64 - 1) as usize).copied().unwrap_or_default()
     }
     let mut rng = SplitMix64::new(seed);
     let mut insert = conn.prepare("INSERT INTO products (id, name, category, price_cents) VALUES (?1, ?2, ?3, ?4)")?;
-    for id in 1..=PRODUCTS {
+    for id in 1..=products {
         let name = format!("{} {} #{id}", pick(&mut rng, &ADJECTIVES), pick(&mut rng, &NOUNS));
         let category = pick(&mut rng, &CATEGORIES);
         // Prices end in 99 cents, from $1.99 to $299.99.

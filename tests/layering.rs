@@ -31,6 +31,7 @@ const RANKS: &[(&str, u32)] = &[
     ("policy", 7),    // policy data, Rego, the verdict
     ("report", 8),    // text, Markdown and HTML reports
     ("retention", 8), // which stored run data prune removes (policy's classes over history's runs)
+    ("adequacy", 8),  // is the test representative? production declared vs measured (target /metrics, k6), Rego
     ("github", 9),    // sink: check runs, PR comments, approvals
     ("grafana", 9),   // sink: dashboards, rules, annotations
     ("prom", 9),      // sink: remote write, live-series queries

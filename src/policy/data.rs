@@ -49,6 +49,10 @@ struct DataFile {
     retention: Option<RetentionSection>,
     /// Label allowlist, per-run labels and series budgets (`cardinality.yaml`).
     cardinality: Option<CardinalitySection>,
+    /// The adequacy check's section (`policies/data/adequacy.yaml`): read and checked by
+    /// `crate::adequacy::config`, not by the gate.
+    #[expect(dead_code, reason = "only accepted here; the adequacy check reads it")]
+    adequacy: Option<serde::de::IgnoredAny>,
 }
 
 /// Where blocked deployments are announced, and when to escalate.

@@ -10,6 +10,7 @@ pub mod data;
 pub mod engine;
 pub mod files;
 pub mod locate;
+pub mod representative;
 pub mod retention;
 pub mod verdict;
 

@@ -294,6 +294,10 @@ pub struct Verdict {
     /// binding; `outcome` is the base branch's policy's.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub proposed: Option<Proposed>,
+    /// "Is this test representative?": production as declared against the run as measured
+    /// (`representative.rs`). A `fail` finding makes the outcome a fail, a `warn` a warn at most.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub representative: Option<super::representative::Representative>,
 }
 
 /// What the policies are asked about.
@@ -470,6 +474,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         comparison: req.comparison.clone(),
         notes: Vec::new(),
         proposed: None,
+        representative: None,
     })
 }
 

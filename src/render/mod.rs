@@ -11,8 +11,10 @@
 //! wrote, and nothing above `render` in the layering is imported (ARCHITECTURE.md).
 
 mod error;
+pub mod production;
 
 pub use error::RenderError;
+pub use production::{CacheState, Production};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -66,6 +68,10 @@ pub struct Environment {
     /// `k6gate stack generate` writes): `run` and `k6gate preflight` check it before k6 starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<Monitoring>,
+    /// What production looks like (`production.rs`): what the adequacy check compares the
+    /// run with. Without it, the verdict says the run's adequacy is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<Production>,
 }
 
 /// Where an environment's load-test monitoring answers. Every part is required: preflight
@@ -231,9 +237,17 @@ pub fn load_environment(
     }
     let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
         let field = e.path().to_string();
-        env_error(&path, format!("{field}: {}", e.into_inner()))
+        // A `production` field is located to its line (its block is strict and new).
+        let line = field.starts_with("production").then(|| production::line_of(&text, &field)).flatten();
+        RenderError::input(&path, line, format!("{field}: {}", e.into_inner()))
     })?;
     validate(&env).map_err(|m| env_error(&path, m))?;
+    if let Some(p) = &env.production {
+        p.validate().map_err(|(field, m)| {
+            let field = format!("production.{field}");
+            RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
+        })?;
+    }
     Ok((env, applied))
 }
 

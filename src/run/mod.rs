@@ -11,6 +11,7 @@
 //! the run to the history whatever happened. A run is `pass`, `warn` or `fail` only with its
 //! summary and verdict; otherwise it is `incomplete` or `error`, and never a baseline.
 
+mod adequacy;
 pub mod cardinality;
 mod host;
 pub mod k6;
@@ -156,6 +157,8 @@ struct Prepared {
     given_previous: Option<LoadedRun>,
     /// The environment's lock, released once the run is recorded.
     lock: Option<lock::Held>,
+    /// The adequacy check's rules and the target's facts before k6 (`adequacy.rs`).
+    adequacy: Option<adequacy::Before>,
 }
 
 /// A step after k6, named so that a test can make it fail.
@@ -370,7 +373,9 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     };
 
     let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
-    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock) })
+    // Last before k6: the target's facts as the run finds them.
+    let adequacy = adequacy::before(&gate, &rendered.environment)?;
+    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock), adequacy })
 }
 
 /// `k6gate preflight` inside prepare: every check but the lease, which the run takes itself
@@ -732,6 +737,9 @@ fn judge_steps(
         .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::chain(&e))))?;
     verdict.notes.splice(0..0, opts.caveat.clone());
     verdict.notes.extend(p.bootstrap.clone());
+    if let Some(before) = &p.adequacy {
+        adequacy::attach(before, &opts.environment, summary, &mut verdict).map_err(Failure::error)?;
+    }
 
     injected(Step::WriteReports, fail_at)?;
     let baseline_summary = match &baseline {

@@ -1,0 +1,64 @@
+//! The adequacy check around k6 (`crate::adequacy`): when the environment declares its
+//! production, the rules are read and the target's `/metrics` scraped before k6 starts, and
+//! again after it, and the verdict gains the section "Is this test representative?".
+//! A scrape that fails is not an error: what it would have measured is unknown, which the
+//! policy judges (a fail in prod-sim).
+
+use crate::adequacy::{Measured, Rules, TargetFacts, judge, scrape};
+use crate::error::Result;
+use crate::gate::Gate;
+use crate::policy::verdict::Verdict;
+use crate::render::{Environment, Production};
+use crate::summary::RunSummary;
+
+/// What was read before k6 started.
+pub(super) struct Before {
+    rules: Rules,
+    production: Production,
+    base_url: String,
+    facts: std::result::Result<TargetFacts, String>,
+}
+
+/// `None` when the environment declares no production (the verdict then has no section).
+pub(super) fn before(gate: &Gate, environment: &Environment) -> Result<Option<Before>> {
+    let Some(production) = environment.production.clone() else { return Ok(None) };
+    // The binding policy's rules: the base branch's on a pull request.
+    let rules = Rules::from_files(gate.binding_files())?;
+    let base_url = environment.base_url.clone();
+    let facts = read(&base_url);
+    if let Err(why) = &facts {
+        tracing::warn!("adequacy: the target's facts before the run are unknown: {why}");
+    }
+    Ok(Some(Before { rules, production, base_url, facts }))
+}
+
+fn read(base_url: &str) -> std::result::Result<TargetFacts, String> {
+    let text = scrape::metrics(base_url).map_err(|e| e.to_string())?;
+    TargetFacts::from_text(&text).map_err(|e| format!("{base_url}/metrics: {e}"))
+}
+
+/// Measures, judges and attaches the section; an error only when the rules cannot be evaluated.
+pub(super) fn attach(
+    b: &Before,
+    environment: &str,
+    summary: &RunSummary,
+    verdict: &mut Verdict,
+) -> std::result::Result<(), String> {
+    let after = read(&b.base_url);
+    let target = match (&b.facts, &after) {
+        (Ok(before), Ok(after)) => Ok((before, after)),
+        (Err(e), _) => Err(format!("before the run: {e}")),
+        (_, Err(e)) => Err(format!("after the run: {e}")),
+    };
+    let measured = Measured::new(summary, target.as_ref().map(|(b, a)| (*b, *a)).map_err(String::as_str));
+    let mut sources = vec!["k6: peak VUs (one keep-alive connection each) and request latency".to_string()];
+    if target.is_ok() {
+        sources.push(format!("{}/metrics scraped before and after the run", b.base_url));
+    }
+    let section = b
+        .rules
+        .judge(environment, &b.production, &measured, sources)
+        .map_err(|e| format!("the adequacy policy could not be evaluated: {e}"))?;
+    judge::attach(verdict, section);
+    Ok(())
+}

@@ -2,6 +2,7 @@
 
 pub mod html;
 mod links;
+pub mod representative;
 pub mod text;
 pub mod title;
 pub mod verdict;

@@ -84,6 +84,7 @@ pub fn text(v: &Verdict) -> String {
             let _ = writeln!(out, "  {}", i.reason);
         }
     }
+    out.push_str(&crate::report::representative::text(v.representative.as_ref()));
     if !v.notes.is_empty() {
         let _ = writeln!(out, "\nnotes:");
         for n in &v.notes {
@@ -164,6 +165,7 @@ pub fn markdown(v: &Verdict) -> String {
             let _ = writeln!(out, "- {}", i.reason);
         }
     }
+    out.push_str(&crate::report::representative::markdown(v.representative.as_ref()));
     if !v.notes.is_empty() {
         let _ = writeln!(out, "\n**Notes**\n");
         for n in &v.notes {

@@ -29,7 +29,29 @@ pub(super) struct Page {
     no_charts: Option<String>,
     phases: Vec<PhaseTable>,
     footer: String,
+    /// "Is this test representative?": the answer, (status class, label, line) per finding,
+    /// and the interpretation.
+    representative: Option<RepresentativeView>,
 }
+
+#[derive(Serialize)]
+struct RepresentativeView {
+    title: &'static str,
+    answer: &'static str,
+    rows: Vec<(&'static str, &'static str, String)>,
+    interpretation: Vec<String>,
+}
+
+fn representative_view(r: &crate::policy::representative::Representative) -> RepresentativeView {
+    use crate::report::representative as rep;
+    RepresentativeView {
+        title: rep::TITLE,
+        answer: rep::verdict_word(r.outcome),
+        rows: rep::lines(r).into_iter().map(|(s, line)| (status_class(s), s.label(), line)).collect(),
+        interpretation: r.interpretation.clone(),
+    }
+}
+
 
 #[derive(Serialize)]
 struct RunRow {
@@ -217,6 +239,7 @@ impl Page {
             runs: run_rows(verdict, candidate, baseline),
             problems,
             notes,
+            representative: verdict.and_then(|v| v.representative.as_ref()).map(representative_view),
             verdict: verdict.map(verdict_view),
             // Without a baseline the verdict's comparison is the run against itself: not shown.
             comparison: verdict

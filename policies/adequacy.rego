@@ -118,6 +118,7 @@ findings contains f if {
 
 findings contains f if {
 	some name in input.declared.third_party_calls
+	is_object(input.measured.third_party_calls)
 	calls := object.get(input.measured.third_party_calls, name, 0)
 	status := object.get({true: "pass"}, calls > 0, severity)
 	message := object.get(

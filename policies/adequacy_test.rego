@@ -22,10 +22,11 @@ text := {
 	"data_rows": {"declared": "1M", "measured": "10K"},
 }
 
-judge(env, measured) := {f.aspect: f | some f in data.k6gate_adequacy.findings} if {
-	true
-} with data.k6gate_adequacy_config as config
-	with input as {"environment": env, "declared": declared, "measured": measured, "text": text, "why": {}}
+judge(env, measured) := out if {
+	fs := data.k6gate_adequacy.findings with data.k6gate_adequacy_config as config
+		with input as {"environment": env, "declared": declared, "measured": measured, "text": text, "why": {}}
+	out := {f.aspect: f | some f in fs}
+}
 
 test_a_small_warm_test_is_not_representative_and_fails_prod_sim if {
 	f := judge("prod-sim", small)
@@ -68,8 +69,9 @@ test_unknown_is_never_representative if {
 }
 
 test_a_declared_saturation_scenario_is_checked if {
-	f := {x.aspect: x | some x in data.k6gate_adequacy.findings} with data.k6gate_adequacy_config as config
+	fs := data.k6gate_adequacy.findings with data.k6gate_adequacy_config as config
 		with input as {"environment": "dev", "declared": object.union(declared, {"saturation_scenario": true}), "measured": small, "text": text, "why": {"saturation_scenario": "no step-load yet"}}
+	f := {x.aspect: x | some x in fs}
 	f.saturation_scenario.status == "warn"
 	f.saturation_scenario.unknown
 	contains(f.saturation_scenario.message, "no step-load yet")

@@ -7,6 +7,7 @@
 //! ..."]`, listed as ignored, never a silent pass. `scripts/test.sh` installs those tools and
 //! runs everything with `--include-ignored`.
 
+mod adequacy;
 mod approval;
 mod archive;
 mod archive_duckdb;

@@ -160,7 +160,8 @@ impl Measured {
         m.third_party_calls = match (&before.third_party, &after.third_party) {
             (Some(b), Some(a)) => {
                 let mut calls = BTreeMap::new();
-                let mut reset = false;
+                // A provider that disappeared went down to zero: a restart too.
+                let mut reset = b.keys().any(|p| !a.contains_key(p));
                 for (p, n) in a {
                     match increase(Some(b.get(p).copied().unwrap_or(0.0)), Some(*n)) {
                         Some(d) => {
@@ -229,7 +230,7 @@ fn pool(before: &TargetFacts, after: &TargetFacts) -> Option<PoolMeasure> {
     Some(PoolMeasure { size, waiting_max: after.pool_waiting_max.unwrap_or(0.0), wait_p95_ms, checkouts })
 }
 
-/// A count as a reader writes it: 950, 10K, 1.5M.
+/// A count as a reader writes it: 950, 2,000, 10K, 1.5M.
 pub fn human_count(n: f64) -> String {
     let (v, unit) = if n >= 1e9 {
         (n / 1e9, "G")
@@ -238,7 +239,16 @@ pub fn human_count(n: f64) -> String {
     } else if n >= 1e4 {
         (n / 1e3, "K")
     } else {
-        return format!("{n:.0}");
+        // Below 10K, whole with a thousands separator: 2,000.
+        let whole = format!("{n:.0}");
+        let mut out = String::new();
+        for (i, c) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 && c.is_ascii_digit() {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        return out;
     };
     let s = format!("{v:.1}");
     format!("{}{unit}", s.strip_suffix(".0").unwrap_or(&s))
@@ -263,6 +273,7 @@ mod tests {
     #[test]
     fn numbers_read_as_people_write_them() {
         assert_eq!(human_count(950.0), "950");
+        assert_eq!(human_count(2000.0), "2,000");
         assert_eq!(human_count(10_000.0), "10K");
         assert_eq!(human_count(1_000_000.0), "1M");
         assert_eq!(human_count(1_500_000.0), "1.5M");

@@ -21,7 +21,8 @@ fn env_file(body: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let head = "base_url: http://127.0.0.1:1\nexecutor: ramping-vus\nvus: 2\nstages: {ramp_up: 1s, sustained: 2s, ramp_down: 1s}\n";
     std::fs::write(dir.path().join("e.yaml"), format!("{head}{body}")).unwrap();
-    let err = load_environment(dir.path(), "e", &Default::default(), &[]).err().map(|e| e.to_string()).unwrap_or_default();
+    let err =
+        load_environment(dir.path(), "e", &Default::default(), &[]).err().map(|e| e.to_string()).unwrap_or_default();
     (dir, err)
 }
 
@@ -194,7 +195,8 @@ fn the_seeds_story_small_and_warm_passes_its_sla_but_is_not_representative() {
     let r = v.representative.as_ref().expect("the section");
     assert_eq!(r.outcome, Status::Fail, "{r:#?}");
     assert_eq!(v.outcome, Status::Fail, "prod-sim fails when not representative");
-    let find = |aspect: &str| r.findings.iter().find(|f| f.aspect == aspect).unwrap_or_else(|| panic!("{aspect}: {r:#?}"));
+    let find =
+        |aspect: &str| r.findings.iter().find(|f| f.aspect == aspect).unwrap_or_else(|| panic!("{aspect}: {r:#?}"));
     assert_eq!(find("data_rows").message, "database 11K rows vs 1M in production (scale 0.011)");
     assert_eq!(find("cache").message, "cache warm while production is cold after a deploy");
     assert_eq!(find("connections").message, "10 of 40 connections (scale 0.25)");
@@ -208,12 +210,8 @@ fn the_seeds_story_small_and_warm_passes_its_sla_but_is_not_representative() {
     // 2. 1M rows, a cold cache, 30 connections on a pool of 2: the same code, much slower,
     //    and the pool's queue is where the time goes.
     let big_db = big_catalog(dir.path());
-    let big = story_run(
-        &dir.path().join("state-big"),
-        &envs,
-        &["--db", big_db.to_str().unwrap(), "--pool-size", "2"],
-        30,
-    );
+    let big =
+        story_run(&dir.path().join("state-big"), &envs, &["--db", big_db.to_str().unwrap(), "--pool-size", "2"], 30);
     let v = big.verdict.as_ref().expect("a verdict");
     let r = v.representative.as_ref().expect("the section");
     for aspect in ["data_rows", "cache", "connections", "users"] {

@@ -15,9 +15,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::Json;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -121,8 +121,9 @@ impl Catalog {
 
 fn read_page(conn: &Connection, category: &str, page: u32) -> rusqlite::Result<Page> {
     // No index on category: a scan of the whole table, on purpose (see the module comment).
-    let total: i64 =
-        conn.prepare_cached("SELECT count(*) FROM products WHERE category = ?1")?.query_row([category], |r| r.get(0))?;
+    let total: i64 = conn
+        .prepare_cached("SELECT count(*) FROM products WHERE category = ?1")?
+        .query_row([category], |r| r.get(0))?;
     let products = conn
         .prepare_cached(
             "SELECT id, name, category, price_cents FROM products WHERE category = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",

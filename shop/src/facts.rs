@@ -110,10 +110,13 @@ pub struct CacheStats {
     pub deploys: AtomicU64,
 }
 
+/// (provider, outcome) -> (calls, seconds spent in them).
+type Calls = BTreeMap<(&'static str, &'static str), (u64, f64)>;
+
 /// Calls to third parties, by provider and outcome.
 #[derive(Debug, Default)]
 pub struct ThirdParty {
-    calls: Mutex<BTreeMap<(&'static str, &'static str), (u64, f64)>>,
+    calls: Mutex<Calls>,
 }
 
 impl ThirdParty {
@@ -146,7 +149,14 @@ impl DataSize {
 }
 
 /// The exposition text of all of the above.
-pub fn render(out: &mut String, size: &DataSize, pool: &PoolStats, cache: &CacheStats, entries: usize, tp: &ThirdParty) {
+pub fn render(
+    out: &mut String,
+    size: &DataSize,
+    pool: &PoolStats,
+    cache: &CacheStats,
+    entries: usize,
+    tp: &ThirdParty,
+) {
     let gauge = |out: &mut String, name: &str, help: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
     };

@@ -38,7 +38,7 @@ mod stop;
 mod store;
 
 pub use args::TargetArgs;
+pub use catalog::{PAGE_SIZE, PAGES};
 pub use error::{Error, Result};
 pub use server::{Running, run, spawn};
 pub use store::{PASSWORD, PRODUCTS, USERS};
-pub use catalog::{PAGE_SIZE, PAGES};

@@ -54,8 +54,16 @@ pub struct Metrics {
 }
 
 /// The routes the shop serves, as the `route` label names them; anything else is `other`.
-const ROUTES: &[&str] =
-    &["POST /api/login", "GET /api/products", "POST /api/cart", "GET /api/cart", "POST /api/checkout", "GET /health", "GET /api/search", "POST /admin/deploy"];
+const ROUTES: &[&str] = &[
+    "POST /api/login",
+    "GET /api/products",
+    "POST /api/cart",
+    "GET /api/cart",
+    "POST /api/checkout",
+    "GET /health",
+    "GET /api/search",
+    "POST /admin/deploy",
+];
 
 pub fn route_label(method: &str, path: &str) -> String {
     let route = format!("{method} {path}");

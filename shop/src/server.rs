@@ -15,8 +15,8 @@ use crate::api::{self, App};
 use crate::args::TargetArgs;
 use crate::auth;
 use crate::catalog::Catalog;
-use crate::facts::DataSize;
 use crate::error::{Error, Result};
+use crate::facts::DataSize;
 use crate::pool::{Location, Pool};
 use crate::sim::Sim;
 use crate::stop::Stop;
@@ -115,10 +115,9 @@ fn serve(
         Location::Memory => PathBuf::from(":memory:"),
     };
     let db_error = |source| Error::Db { path: db_name.clone(), source };
-    let pool = Pool::open(&location, args.pool_size as usize, |c| {
-        store::init_sized(c, args.seed, args.users, args.products)
-    })
-    .map_err(db_error)?;
+    let pool =
+        Pool::open(&location, args.pool_size as usize, |c| store::init_sized(c, args.seed, args.users, args.products))
+            .map_err(db_error)?;
     let size = pool.with(|c| DataSize::read(c)).map_err(db_error)?;
     let catalog = Catalog::new(args.cache_capacity, size);
     if args.cache_warm {

@@ -99,7 +99,8 @@ fn cache_warm_fills_every_page_before_listening() {
 fn a_small_pool_queues_concurrent_requests() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pool.sqlite");
-    let shop = start(&["--latency-scale", "0", "--products", "100000", "--pool-size", "1", "--db", db.to_str().unwrap()]);
+    let shop =
+        start(&["--latency-scale", "0", "--products", "100000", "--pool-size", "1", "--db", db.to_str().unwrap()]);
     let port = shop.port();
     assert_eq!(metric(port, "shop_db_pool_size"), 1.0);
     let threads: Vec<_> = (0..6)

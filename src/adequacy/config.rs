@@ -116,7 +116,8 @@ mod tests {
 
     #[test]
     fn the_shipped_section_fails_prod_sim_only() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/data/adequacy.yaml")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/data/adequacy.yaml")).unwrap();
         let c = AdequacyConfig::from_files(&[file(&text)]).unwrap();
         assert_eq!(c.severity.environments.get("prod-sim"), Some(&Severity::Fail));
         assert_eq!(c.severity.default, Severity::Warn);

@@ -78,7 +78,8 @@ mod tests {
 
     #[test]
     fn reads_names_labels_and_values() {
-        let s = parse("# HELP x y\nup 1\na_b{route=\"GET /x\",le=\"+Inf\"} 3 1700000000\nq{v=\"a\\\"b,c\"} +Inf\n").unwrap();
+        let s = parse("# HELP x y\nup 1\na_b{route=\"GET /x\",le=\"+Inf\"} 3 1700000000\nq{v=\"a\\\"b,c\"} +Inf\n")
+            .unwrap();
         assert_eq!(s.len(), 3);
         assert_eq!(s[0].name, "up");
         assert_eq!(s[1].labels["route"], "GET /x");

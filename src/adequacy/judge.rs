@@ -43,10 +43,10 @@ impl Rules {
     ) -> Result<Representative, AdequacyError> {
         let input = input(environment, declared, measured);
         let rego = |m: String| AdequacyError::Policy(PolicyError::Rego(m));
-        let value = self
-            .policies
-            .query(&self.config.rego_data(), &input, "data.k6gate_adequacy.findings")?
-            .ok_or_else(|| rego("data.k6gate_adequacy.findings is undefined (policies/adequacy.rego missing?)".into()))?;
+        let value =
+            self.policies.query(&self.config.rego_data(), &input, "data.k6gate_adequacy.findings")?.ok_or_else(
+                || rego("data.k6gate_adequacy.findings is undefined (policies/adequacy.rego missing?)".into()),
+            )?;
         let mut findings: Vec<Finding> =
             serde_json::from_value(value).map_err(|e| rego(format!("data.k6gate_adequacy.findings: {e}")))?;
         findings.sort_by_key(|f| {

@@ -53,7 +53,8 @@ impl Production {
         if self.data_rows.is_none() && self.data_bytes.is_none() {
             return Err(("data_rows", "declare data_rows, data_bytes or both: the data size is not optional".into()));
         }
-        if let Some(bad) = self.third_party_calls.iter().find(|p| p.trim().is_empty() || p.contains(['"', '\\', '\n'])) {
+        if let Some(bad) = self.third_party_calls.iter().find(|p| p.trim().is_empty() || p.contains(['"', '\\', '\n']))
+        {
             return Err(("third_party_calls", format!("{bad:?} is not a provider name")));
         }
         Ok(())

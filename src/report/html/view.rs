@@ -52,7 +52,6 @@ fn representative_view(r: &crate::policy::representative::Representative) -> Rep
     }
 }
 
-
 #[derive(Serialize)]
 struct RunRow {
     label: &'static str,

@@ -235,3 +235,43 @@ fn find_in<'a>(
 ) -> &'a k6gate::policy::representative::Finding {
     r.findings.iter().find(|f| f.aspect == aspect).unwrap_or_else(|| panic!("{aspect}: {r:#?}"))
 }
+
+/// `k6gate evaluate --production-from DIR [--target-metrics BEFORE AFTER]`: the same section
+/// for a run judged after the fact.
+#[test]
+fn evaluate_judges_adequacy_from_captured_metrics() {
+    use crate::support::cli::K6gate;
+    use crate::support::fixtures::Set;
+    let fixture = |name: &str| root().join("tests/fixtures/adequacy").join(name);
+    let evaluate = |extra: &[&str]| {
+        K6gate::new()
+            .arg("evaluate")
+            .arg("--run")
+            .arg(Set::Small.path("policy-base-b.json"))
+            .arg("--baseline")
+            .arg(Set::Small.path("policy-base-a.json"))
+            .args(["--test", "checkout", "--env", "prod-sim", "--now", "2026-12-12T12:00:00Z", "--format", "json"])
+            .args(["--policies", root().join("policies").to_str().unwrap()])
+            .args(["--production-from", root().join("environments").to_str().unwrap()])
+            .args(extra.iter().copied())
+    };
+    let before = fixture("shop-metrics-before.txt");
+    let after = fixture("shop-metrics-after.txt");
+    // Two VUs against production's 600, 11K rows against 1M: prod-sim fails it (exit 1).
+    let v = evaluate(&["--target-metrics", before.to_str().unwrap(), after.to_str().unwrap()]).status(1).stdout_json();
+    let r = &v["representative"];
+    assert_eq!(r["outcome"], "fail", "{r:#}");
+    assert_eq!(v["outcome"], "fail");
+    let by = |aspect: &str| r["findings"].as_array().unwrap().iter().find(|f| f["aspect"] == aspect).cloned().unwrap();
+    assert_eq!(by("data_rows")["message"], "database 11K rows vs 1M in production (scale 0.011)");
+    assert_eq!(by("cache")["status"], "pass", "cold at the start, as production after a deploy");
+    assert_eq!(by("third_party:payment")["message"], "3 calls to payment during the run");
+    assert_eq!(by("data_bytes")["unknown"], false);
+    // Without the captures the target's facts are unknown, and unknown fails prod-sim too.
+    let v = evaluate(&[]).status(1).stdout_json();
+    let cache =
+        v["representative"]["findings"].as_array().unwrap().iter().find(|f| f["aspect"] == "cache").cloned().unwrap();
+    assert_eq!(cache["unknown"], true);
+    assert_eq!(cache["status"], "fail");
+    assert!(cache["message"].as_str().unwrap().contains("--target-metrics BEFORE AFTER"), "{cache}");
+}

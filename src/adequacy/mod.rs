@@ -39,3 +39,32 @@ pub enum AdequacyError {
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
 }
+
+/// The section for a run judged after the fact (`k6gate evaluate --production-from`): the
+/// target's `/metrics` as captured before and after it (`None`: not captured, its facts are
+/// unknown). `source` names the captures in messages.
+pub fn from_captures(
+    rules: &Rules,
+    environment: &str,
+    production: &crate::render::Production,
+    summary: &crate::summary::RunSummary,
+    captures: Option<(&str, &str)>,
+    source: &str,
+) -> Result<crate::policy::representative::Representative, AdequacyError> {
+    let parsed = captures.map(|(b, a)| {
+        let before = TargetFacts::from_text(b).map_err(|e| format!("{source} (before): {e}"))?;
+        let after = TargetFacts::from_text(a).map_err(|e| format!("{source} (after): {e}"))?;
+        Ok::<_, String>((before, after))
+    });
+    let target = match &parsed {
+        Some(Ok((b, a))) => Ok((b, a)),
+        Some(Err(e)) => Err(e.as_str()),
+        None => Err("no capture of the target's /metrics was given (--target-metrics BEFORE AFTER)"),
+    };
+    let measured = Measured::new(summary, target);
+    let mut sources = vec!["k6: peak VUs (one keep-alive connection each) and request latency".to_string()];
+    if matches!(parsed, Some(Ok(_))) {
+        sources.push(format!("{source}: the target's /metrics captured before and after the run"));
+    }
+    rules.judge(environment, production, &measured, sources)
+}

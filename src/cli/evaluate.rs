@@ -27,7 +27,7 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
     let confirmations = args.confirmations.iter().map(|c| load(c)).collect::<Result<Vec<_>>>()?;
     let confirmations: Vec<_> = confirmations.iter().map(crate::load::LoadedRun::side).collect();
     let previous = args.previous.as_deref().map(load).transpose()?;
-    let verdict = gate.judge(&Case {
+    let mut verdict = gate.judge(&Case {
         test: &args.test,
         environment: &args.env,
         now_ns,
@@ -37,6 +37,9 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
         baseline: Baseline::Runs { runs: baselines.iter().map(crate::load::LoadedRun::side).collect(), reason: None },
         previous: previous.as_ref().map(crate::load::LoadedRun::side),
     })?;
+    if let Some(dir) = &args.production_from {
+        adequacy(args, s, &gate, dir, &candidate.summary, &mut verdict)?;
+    }
     let json = serde_json::to_string_pretty(&verdict).map_err(Error::serialize("verdict"))?;
     if let Some(path) = &args.output {
         std::fs::write(path, &json).map_err(Error::output(path))?;
@@ -48,6 +51,41 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
     };
     println!("{text}");
     Ok(exit_for(verdict.outcome))
+}
+
+/// `evaluate --production-from`: the section "Is this test representative?".
+fn adequacy(
+    args: &EvaluateArgs,
+    s: &Settings,
+    gate: &Gate,
+    dir: &Path,
+    summary: &crate::summary::RunSummary,
+    verdict: &mut crate::policy::verdict::Verdict,
+) -> Result<()> {
+    let (env, _) = crate::render::load_environment(dir, &args.env, &s.env.k6gate(), &[])?;
+    let production = env.production.ok_or_else(|| {
+        Error::Usage(format!("--production-from: {}/{}.yaml declares no production: block", dir.display(), args.env))
+    })?;
+    let texts = match args.target_metrics.as_deref() {
+        Some([before, after]) => {
+            let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())));
+            Some((read(before)?, read(after)?))
+        }
+        _ => None,
+    };
+    let source = args.target_metrics.as_ref().and_then(|m| m.first()).map(|p| p.display().to_string());
+    let rules = crate::adequacy::Rules::from_files(gate.binding_files())?;
+    let section = crate::adequacy::from_captures(
+        &rules,
+        &args.env,
+        &production,
+        summary,
+        texts.as_ref().map(|(b, a)| (b.as_str(), a.as_str())),
+        source.as_deref().unwrap_or("--target-metrics"),
+    )
+    .map_err(|e| Error::Usage(format!("adequacy: {e}")))?;
+    crate::adequacy::judge::attach(verdict, section);
+    Ok(())
 }
 
 /// The exit for a verdict: 1 only when the gate said no, 2 when it could not say.

@@ -785,6 +785,14 @@ pub struct EvaluateArgs {
     /// Also write the verdict JSON here.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Judge whether the run is representative too: against the `production:` block of
+    /// `DIR/<env>.yaml` (README, "Is this test representative?").
+    #[arg(long, value_name = "DIR")]
+    pub production_from: Option<PathBuf>,
+    /// The target's `/metrics` as captured right before and right after the run; without
+    /// them the target's facts (rows, cache, third parties) are unknown.
+    #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"], requires = "production_from")]
+    pub target_metrics: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, clap::Args)]

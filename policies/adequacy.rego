@@ -8,7 +8,8 @@
 #   measured:    what k6gate measured, null where it could not: users and connections (k6's
 #                peak VUs: one keep-alive connection each), data_rows and data_bytes (the
 #                target's shop_db_rows/shop_db_bytes), cache_at_start (cold|warm, from
-#                shop_cache_entries before the run), third_party_calls {name: calls during the
+#                shop_cache_entries before the run), cache_hit_rate (hits over reads during the
+#                run), third_party_calls {name: calls during the
 #                run} (null: the target does not count them), saturation_scenario
 #   text:        {aspect: {declared, measured}}: the numbers as a reader writes them (10K, 1 GB)
 #   why:         {aspect: reason}: why a measurement is missing
@@ -103,8 +104,15 @@ findings contains f if {
 	m != null
 	d := input.declared.cache_after_deploy
 	status := object.get({true: severity}, [d, m] == ["cold", "warm"], "pass")
-	f := object.union(finding("cache", status, false, null, cache_message[[d, m]]), {"declared": d, "measured": m})
+	message := concat("", [cache_message[[d, m]], hit_rate_note])
+	f := object.union(finding("cache", status, false, null, message), {"declared": d, "measured": m})
 }
+
+# The hit rate during the run, when the target counts hits and misses.
+hit_rate_note := sprintf(" (hit rate %v %% during the run)", [round(r * 100)]) if {
+	r := object.get(input.measured, "cache_hit_rate", null)
+	r != null
+} else := ""
 
 # Third parties production calls.
 findings contains f if {

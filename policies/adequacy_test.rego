@@ -57,6 +57,11 @@ test_a_representative_run_passes if {
 	f["third_party:payment"].message == "42 calls to payment during the run"
 }
 
+test_the_hit_rate_is_told_when_measured if {
+	f := judge("prod-sim", object.union(small, {"cache_hit_rate": 0.984}))
+	f.cache.message == "cache warm while production is cold after a deploy (hit rate 98 % during the run)"
+}
+
 test_unknown_is_never_representative if {
 	unknown := {k: null | some k, _ in small}
 	f := judge("prod-sim", unknown)

@@ -83,6 +83,7 @@ pub fn input(environment: &str, declared: &Production, measured: &Measured) -> V
             "data_rows": measured.data_rows,
             "data_bytes": measured.data_bytes,
             "cache_at_start": measured.cache_at_start,
+            "cache_hit_rate": measured.cache_hit_rate,
             "connections": measured.connections,
             "third_party_calls": measured.third_party_calls,
             "saturation_scenario": measured.saturation_scenario,

@@ -284,3 +284,33 @@ fn evaluate_judges_adequacy_from_captured_metrics() {
     assert_eq!(cache["status"], "fail");
     assert!(cache["message"].as_str().unwrap().contains("--target-metrics BEFORE AFTER"), "{cache}");
 }
+
+/// A broken `adequacy` section stops `run` before anything runs, naming the file, line and key.
+#[test]
+fn a_broken_adequacy_section_stops_the_run_before_k6() {
+    use crate::support::cli::K6gate;
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(policies.join("data")).unwrap();
+    for f in std::fs::read_dir(root().join("policies")).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, policies.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    for f in std::fs::read_dir(root().join("policies/data")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, policies.join("data").join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        policies.join("data/adequacy.yaml"),
+        "adequacy:\n  min_scale: 0.5\n  severity:\n    default: warn\n    environments:\n      prod-sim: block\n",
+    )
+    .unwrap();
+    K6gate::new()
+        .args(["--policies", policies.to_str().unwrap(), "--state-dir", dir.path().join("state").to_str().unwrap()])
+        .args(["run", "--test", "checkout", "--env", "dev", "--set", "base_url=http://127.0.0.1:9"])
+        .status(2)
+        .stderr_contains("data/adequacy.yaml:6:")
+        .stderr_contains("adequacy.severity.environments.prod-sim: unknown variant `block`");
+}

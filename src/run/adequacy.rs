@@ -5,8 +5,6 @@
 //! policy judges (a fail in prod-sim).
 
 use crate::adequacy::{Measured, Rules, TargetFacts, judge, scrape};
-use crate::error::Result;
-use crate::gate::Gate;
 use crate::policy::verdict::Verdict;
 use crate::render::{Environment, Production};
 use crate::summary::RunSummary;
@@ -20,16 +18,15 @@ pub(super) struct Before {
 }
 
 /// `None` when the environment declares no production (the verdict then has no section).
-pub(super) fn before(gate: &Gate, environment: &Environment) -> Result<Option<Before>> {
-    let Some(production) = environment.production.clone() else { return Ok(None) };
-    // The binding policy's rules: the base branch's on a pull request.
-    let rules = Rules::from_files(gate.binding_files())?;
+/// `rules`: the binding policy's (the base branch's on a pull request), read at the start.
+pub(super) fn before(rules: Rules, environment: &Environment) -> Option<Before> {
+    let production = environment.production.clone()?;
     let base_url = environment.base_url.clone();
     let facts = read(&base_url);
     if let Err(why) = &facts {
         tracing::warn!("adequacy: the target's facts before the run are unknown: {why}");
     }
-    Ok(Some(Before { rules, production, base_url, facts }))
+    Some(Before { rules, production, base_url, facts })
 }
 
 fn read(base_url: &str) -> std::result::Result<TargetFacts, String> {

@@ -303,6 +303,8 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     // Outside the environment's off-peak windows nothing starts; the error names the next slot.
     // The binding policy's windows: the base branch's on a pull request.
     let guard = crate::guard::Rules::from_files(gate.binding_files())?;
+    // The adequacy rules too: a broken `adequacy` section costs seconds, not a run.
+    let adequacy_rules = crate::adequacy::Rules::from_files(gate.binding_files())?;
     let window = guard.require_window(
         &opts.environment,
         opts.guard.window_at_ns.unwrap_or(opts.now_ns),
@@ -374,7 +376,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
 
     let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
     // Last before k6: the target's facts as the run finds them.
-    let adequacy = adequacy::before(&gate, &rendered.environment)?;
+    let adequacy = adequacy::before(adequacy_rules, &rendered.environment);
     Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock), adequacy })
 }
 

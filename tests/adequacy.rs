@@ -314,3 +314,28 @@ fn a_broken_adequacy_section_stops_the_run_before_k6() {
         .stderr_contains("data/adequacy.yaml:6:")
         .stderr_contains("adequacy.severity.environments.prod-sim: unknown variant `block`");
 }
+
+/// The check run's summary carries the section, and a prod-sim run that passed its rules but
+/// is not representative is a failed check.
+#[test]
+fn the_github_check_summary_says_whether_the_test_is_representative() {
+    use k6gate::github::report::{Conclusion, Report};
+    use k6gate::policy::engine::Policies;
+    let metric = crate::support::verdicts::p95(200.0, 204.0, 0.2, (-0.01, 0.05));
+    let comparison = crate::support::verdicts::comparison("checkout", "prod-sim", vec![metric]);
+    let policies = Policies::load(&root().join("policies")).unwrap();
+    let data = k6gate::policy::data::load(&root().join("policies/data")).unwrap();
+    let request = crate::support::verdicts::request("checkout", "prod-sim", &comparison);
+    let mut v = k6gate::policy::verdict::evaluate(&policies, &data, &request).unwrap();
+    assert_eq!(v.outcome, Status::Pass);
+    let measured = Measured { users: Some(600.0), connections: Some(40.0), ..Measured::default() };
+    let section = shipped_rules().judge("prod-sim", &production(), &measured, vec![]).unwrap();
+    k6gate::adequacy::judge::attach(&mut v, section);
+    assert_eq!(v.outcome, Status::Fail);
+    assert!(v.headline.starts_with("FAIL: the test is not representative of production; "), "{}", v.headline);
+    let report = Report::from_verdict(&v, Default::default());
+    assert!(matches!(report.conclusion, Conclusion::Failure));
+    assert!(report.summary.contains("**Is this test representative?** No: the verdict fails."), "{}", report.summary);
+    assert!(report.summary.contains("- **FAIL** 40 of 2,000 connections (scale 0.02)"), "{}", report.summary);
+    assert!(report.summary.contains("- **FAIL** cache state unknown"), "{}", report.summary);
+}

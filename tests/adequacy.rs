@@ -67,6 +67,8 @@ fn measurements_come_from_the_targets_metrics_before_and_after() {
     assert_eq!(m.cache_at_start, Some(CacheState::Cold));
     assert!(m.cache_hit_rate.is_some_and(|r| (0.0..1.0).contains(&r)), "{:?}", m.cache_hit_rate);
     assert!(m.third_party_calls.as_ref().is_some_and(|c| c["payment"] > 0.0), "{:?}", m.third_party_calls);
+    // Three checkouts against a provider with a 5 ms median.
+    assert!((2.0..10.0).contains(&m.third_party_mean_ms["payment"]), "{:?}", m.third_party_mean_ms);
     let pool = m.pool.as_ref().unwrap();
     assert_eq!(pool.size, 2.0);
     assert!(pool.waiting_max >= 1.0 && pool.wait_p95_ms.is_some_and(|w| w > 0.0), "{pool:?}");

@@ -20,6 +20,8 @@ pub struct TargetFacts {
     pub cache_misses: Option<f64>,
     /// Calls per provider; `None` when the target does not export the family at all.
     pub third_party: Option<BTreeMap<String, f64>>,
+    /// Seconds spent in calls, per provider (`shop_third_party_call_seconds_sum`).
+    pub third_party_seconds: BTreeMap<String, f64>,
     pub pool_size: Option<f64>,
     pub pool_in_use_max: Option<f64>,
     pub pool_waiting_max: Option<f64>,
@@ -47,6 +49,11 @@ impl TargetFacts {
             }
             calls
         });
+        let third_party_seconds = samples
+            .iter()
+            .filter(|s| s.name == "shop_third_party_call_seconds_sum")
+            .filter_map(|s| Some((s.labels.get("provider")?.clone(), s.value)))
+            .collect();
         let pool_wait_buckets = samples
             .iter()
             .filter(|s| s.name == "shop_db_pool_wait_seconds_bucket")
@@ -63,6 +70,7 @@ impl TargetFacts {
             cache_hits: one("shop_cache_hits_total"),
             cache_misses: one("shop_cache_misses_total"),
             third_party,
+            third_party_seconds,
             pool_size: one("shop_db_pool_size"),
             pool_in_use_max: one("shop_db_pool_in_use_max"),
             pool_waiting_max: one("shop_db_pool_waiting_max"),
@@ -94,6 +102,8 @@ pub struct Measured {
     /// Hits over reads during the run.
     pub cache_hit_rate: Option<f64>,
     pub third_party_calls: Option<BTreeMap<String, f64>>,
+    /// Mean time of one call during the run, in ms, per provider that was called.
+    pub third_party_mean_ms: BTreeMap<String, f64>,
     pub saturation_scenario: Option<bool>,
     pub pool: Option<PoolMeasure>,
     /// k6's P95 of the whole run's successful requests, in ms.
@@ -182,6 +192,17 @@ impl Measured {
                 None
             }
         };
+        if let Some(calls) = &m.third_party_calls {
+            for (p, n) in calls.iter().filter(|(_, n)| **n > 0.0) {
+                let spent = increase(
+                    Some(before.third_party_seconds.get(p).copied().unwrap_or(0.0)),
+                    after.third_party_seconds.get(p).copied(),
+                );
+                if let Some(spent) = spent {
+                    m.third_party_mean_ms.insert(p.clone(), spent * 1000.0 / n);
+                }
+            }
+        }
         m.pool = pool(before, after);
         m
     }
@@ -205,11 +226,22 @@ impl Measured {
                 pool.waiting_max
             ));
         }
+        if let Some(p95) = self.request_p95_ms.filter(|p| *p > 0.0) {
+            for (provider, mean) in self.third_party_mean_ms.iter().filter(|(_, m)| **m >= POOL_SHARE * p95) {
+                let calls = self.third_party_calls.as_ref().and_then(|c| c.get(provider)).copied().unwrap_or(0.0);
+                out.push(format!(
+                    "third party {provider}: {} ms per call on average over {calls} calls, against a request P95 of {} ms",
+                    round_ms(*mean),
+                    round_ms(p95)
+                ));
+            }
+        }
         out
     }
 }
 
-/// A pool wait at or above this share of the request P95 is named as the bottleneck.
+/// A pool wait (or a third party's mean call) at or above this share of the request P95 is
+/// named as where the time went.
 pub const POOL_SHARE: f64 = 0.3;
 
 fn round_ms(ms: f64) -> String {
@@ -281,6 +313,28 @@ mod tests {
         assert_eq!(human_count(1_500_000.0), "1.5M");
         assert_eq!(human_bytes(10e9), "10 GB");
         assert_eq!(human_bytes(1_200_000.0), "1.2 MB");
+    }
+
+    #[test]
+    fn the_interpretation_names_the_pool_and_a_slow_third_party() {
+        let mut m = Measured {
+            request_p95_ms: Some(1000.0),
+            pool: Some(PoolMeasure { size: 2.0, waiting_max: 9.0, wait_p95_ms: Some(700.0), checkouts: 50.0 }),
+            third_party_calls: Some(BTreeMap::from([("payment".to_string(), 12.0)])),
+            third_party_mean_ms: BTreeMap::from([("payment".to_string(), 520.0)]),
+            ..Measured::default()
+        };
+        assert_eq!(
+            m.interpretation(),
+            [
+                "connection pool exhausted: waited P95 700 ms of 1000 ms (pool of 2, up to 9 requests queued)",
+                "third party payment: 520 ms per call on average over 12 calls, against a request P95 of 1000 ms",
+            ]
+        );
+        // A short wait, a fast provider: nothing stands out.
+        m.pool = Some(PoolMeasure { size: 2.0, waiting_max: 1.0, wait_p95_ms: Some(20.0), checkouts: 50.0 });
+        m.third_party_mean_ms.insert("payment".into(), 8.0);
+        assert!(m.interpretation().is_empty());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::auth;
+use crate::degrade::{self, Degrade};
 use crate::metrics::{self, Metrics};
 use crate::pool::Pool;
 use crate::sim::{Sim, Work, simulate};
@@ -43,11 +44,18 @@ pub struct App {
     pool: Arc<Pool>,
     sim: Sim,
     metrics: Metrics,
+    degrade: Arc<Degrade>,
 }
 
 impl App {
     pub fn new(pool: Arc<Pool>, sim: Sim) -> App {
-        App { pool, sim, metrics: Metrics::default() }
+        App { pool, sim, metrics: Metrics::default(), degrade: Arc::new(Degrade::new(&Default::default(), 0)) }
+    }
+
+    /// The same app with these degrade switches and gauges (`degrade`).
+    pub fn degraded(mut self, degrade: Arc<Degrade>) -> App {
+        self.degrade = degrade;
+        self
     }
 
     /// Runs `f` on a pooled connection on the blocking thread pool.
@@ -73,6 +81,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), measure))
         .route("/metrics", get(metrics_text))
+        .merge(degrade::routes(Arc::clone(&app.degrade)))
         .with_state(app)
 }
 
@@ -81,7 +90,14 @@ pub fn router(app: Arc<App>) -> Router {
 async fn measure(State(app): AppState, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let route = metrics::route_label(req.method().as_str(), req.uri().path());
-    let response = if req.uri().path().starts_with("/api/") && app.sim.fault() {
+    let _in_flight = app.degrade.enter();
+    let effect = req.uri().path().starts_with("/api/").then(|| app.degrade.arrive());
+    if let Some(e) = effect.filter(|e| !e.delay.is_zero()) {
+        tokio::time::sleep(e.delay).await;
+    }
+    let response = if effect.is_some_and(|e| e.fail) {
+        ApiError::Degraded.into_response()
+    } else if req.uri().path().starts_with("/api/") && app.sim.fault() {
         ApiError::Injected.into_response()
     } else {
         next.run(req).await
@@ -91,7 +107,7 @@ async fn measure(State(app): AppState, req: Request, next: Next) -> Response {
 }
 
 async fn metrics_text(State(app): AppState) -> Response {
-    let mut r = app.metrics.render().into_response();
+    let mut r = (app.metrics.render() + &app.degrade.render()).into_response();
     r.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -290,6 +306,8 @@ pub enum ApiError {
     Internal(String),
     /// `--fault-rate`: a 500 on purpose, not logged as the server's fault.
     Injected,
+    /// `/admin/degrade`: a 503 on purpose.
+    Degraded,
 }
 
 impl ApiError {
@@ -318,6 +336,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(m) => (StatusCode::CONFLICT, *m),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, *m),
             ApiError::Injected => (StatusCode::INTERNAL_SERVER_ERROR, "injected fault (--fault-rate)"),
+            ApiError::Degraded => (StatusCode::SERVICE_UNAVAILABLE, "degraded on purpose (/admin/degrade)"),
             ApiError::Internal(m) => {
                 // The only failure that is the server's fault: say it where an operator looks.
                 tracing::error!("demo shop: {m}");

@@ -47,6 +47,9 @@ pub struct TargetArgs {
     /// Extra latency in ms at the very start of the cold-cache period, fading linearly to 0 at its end.
     #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
     pub warmup_extra_ms: f64,
+    /// Start degraded (`--degrade-slow-ms`, `--degrade-error-rate`, `--degrade-sticky`); see `degrade`.
+    #[command(flatten)]
+    pub degrade: crate::degrade::DegradeArgs,
 }
 
 impl TargetArgs {
@@ -79,7 +82,7 @@ fn non_negative(s: &str) -> Result<f64, String> {
     if v >= 0.0 { Ok(v) } else { Err(format!("{v} is negative")) }
 }
 
-fn fraction(s: &str) -> Result<f64, String> {
+pub(crate) fn fraction(s: &str) -> Result<f64, String> {
     let v = number(s)?;
     if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not between 0 and 1")) }
 }

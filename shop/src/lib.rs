@@ -12,7 +12,8 @@
 //! - knobs to make it worse on purpose: `--latency-scale`, `--regression` (checkout only),
 //!   `--error-rate` (payment failures → 502), `--fault-rate` (any API request → 500),
 //!   `--warmup-secs`/`--warmup-extra-ms`;
-//! - its own request metrics for Prometheus at `/metrics` (`metrics`).
+//! - its own request metrics for Prometheus at `/metrics` (`metrics`), in-flight requests and open
+//!   connections, and switches to degrade it on demand (`degrade`, `/admin/degrade`).
 //!
 //! It only listens on 127.0.0.1, and nothing here is secure: passwords and tokens are
 //! stand-ins (see `auth`). The endpoints are listed in `api`.
@@ -27,6 +28,7 @@
 mod api;
 mod args;
 mod auth;
+mod degrade;
 mod error;
 mod metrics;
 mod pool;
@@ -36,6 +38,7 @@ mod stop;
 mod store;
 
 pub use args::TargetArgs;
+pub use degrade::{DegradeArgs, Setting as DegradeSetting};
 pub use error::{Error, Result};
 pub use server::{Running, run, spawn};
 pub use store::{PASSWORD, PRODUCTS, USERS};

@@ -116,7 +116,9 @@ fn serve(
     };
     let pool = Pool::open(&location, POOL_SIZE, |c| store::init(c, args.seed))
         .map_err(|source| Error::Db { path: db_name, source })?;
-    let app = Arc::new(App::new(Arc::new(pool), Sim::new(args)));
+    let degrade = Arc::new(crate::degrade::Degrade::new(&args.degrade, args.seed));
+    let open_connections = degrade.connections();
+    let app = Arc::new(App::new(Arc::new(pool), Sim::new(args)).degraded(degrade));
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
     let result = runtime.block_on(async {
@@ -126,6 +128,7 @@ fn serve(
             .map_err(|source| Error::Bind { port: args.port, source })?;
         let addr = listener.local_addr().map_err(Error::Serve)?;
         on_listening(addr).map_err(Error::Serve)?;
+        let listener = crate::degrade::Counted { inner: listener, open: open_connections };
         let server = axum::serve(listener, api::router(Arc::clone(&app))).with_graceful_shutdown(stop.stopped());
         let drained = async {
             stop.stopped().await;

@@ -14,6 +14,7 @@
 //! It never prints and never reads the clock or the environment.
 
 pub mod config;
+pub mod live_rules;
 pub mod policy;
 pub mod preflight;
 pub mod window;

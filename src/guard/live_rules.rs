@@ -71,6 +71,10 @@ pub struct TeardownRules {
     /// P95 may exceed the baseline's by this factor plus `p95_margin_ms`.
     pub p95_factor: f64,
     pub p95_margin_ms: f64,
+    /// Requests in flight may exceed the baseline's by this many (the target's own users
+    /// keep some in flight).
+    #[serde(default)]
+    pub in_flight_margin: f64,
 }
 
 /// The key to blame and why, for numbers that cannot work.
@@ -136,7 +140,11 @@ pub fn check_teardown(t: &TeardownRules) -> Result<(), (String, String)> {
             return Err((key.into(), format!("guard.teardown.{key} must be a number > 0, got {v}")));
         }
     }
-    for (key, v) in [("error_rate_margin", t.error_rate_margin), ("p95_margin_ms", t.p95_margin_ms)] {
+    for (key, v) in [
+        ("error_rate_margin", t.error_rate_margin),
+        ("p95_margin_ms", t.p95_margin_ms),
+        ("in_flight_margin", t.in_flight_margin),
+    ] {
         if !(v.is_finite() && v >= 0.0) {
             return Err((key.into(), format!("guard.teardown.{key} must be a number >= 0, got {v}")));
         }

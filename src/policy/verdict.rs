@@ -294,6 +294,10 @@ pub struct Verdict {
     /// binding; `outcome` is the base branch's policy's.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub proposed: Option<Proposed>,
+    /// What the load-test guard did during the run (its actions on k6, with reasons and
+    /// numbers) and after it (teardown verification): `policy::guarded`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub guard: Option<super::guarded::GuardRecord>,
 }
 
 /// What the policies are asked about.
@@ -470,6 +474,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         comparison: req.comparison.clone(),
         notes: Vec::new(),
         proposed: None,
+        guard: None,
     })
 }
 

@@ -12,6 +12,7 @@
 //! summary and verdict; otherwise it is `incomplete` or `error`, and never a baseline.
 
 pub mod cardinality;
+mod guarded;
 mod host;
 pub mod k6;
 mod k6log;
@@ -156,6 +157,8 @@ struct Prepared {
     given_previous: Option<LoadedRun>,
     /// The environment's lock, released once the run is recorded.
     lock: Option<lock::Held>,
+    /// The live guard and teardown verification, when the environment asks for them.
+    live: Option<guarded::Plan>,
 }
 
 /// A step after k6, named so that a test can make it fail.
@@ -198,7 +201,7 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
 pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<RunResult> {
     let mut prepared = prepare(opts)?;
     let p = &prepared;
-    let k6run = k6::run_with(&p.first.script, &p.first.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+    let k6run = guarded::run_k6(opts, p)?;
     let mut judged = judge(opts, p, &k6run, &[], fail_at);
     let confirmations = confirm(opts, p, &k6run, &mut judged, fail_at);
     let finished_ns = crate::clock::now_ns().max(opts.now_ns);
@@ -361,6 +364,8 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     if let Some(monitoring) = &rendered.environment.monitoring {
         preflight(opts, &guard, monitoring, &window)?;
     }
+    // The live guard's policy is checked before anything starts, like the rest.
+    let live = guarded::plan(opts, &guard, &rendered)?;
     let lock = lock::acquire(&store, &history, &opts.environment, &holder, opts.lock)?;
     // The history's baseline is chosen under the lock, before k6: a lost history costs
     // seconds, not a run. Never "no baseline" by accident: that is an explicit --bootstrap.
@@ -370,7 +375,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     };
 
     let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
-    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock) })
+    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock), live })
 }
 
 /// `k6gate preflight` inside prepare: every check but the lease, which the run takes itself
@@ -732,6 +737,7 @@ fn judge_steps(
         .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::chain(&e))))?;
     verdict.notes.splice(0..0, opts.caveat.clone());
     verdict.notes.extend(p.bootstrap.clone());
+    let teardown_failed = guarded::apply(&mut verdict, k6run.guard.as_ref());
 
     injected(Step::WriteReports, fail_at)?;
     let baseline_summary = match &baseline {
@@ -754,6 +760,11 @@ fn judge_steps(
     };
     if stopped {
         judged.problem = Some("the run was stopped early; recorded as incomplete".into());
+    }
+    if let Some(why) = teardown_failed {
+        // Residual impact fails the run, whatever else it was.
+        judged.outcome = Outcome::Fail;
+        judged.problem = Some(why);
     }
     judged.verdict = Some(verdict);
     Ok(())

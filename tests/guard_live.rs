@@ -327,7 +327,9 @@ fn the_target_degrades_mid_test_and_the_guard_lowers_the_load_then_stops_k6_with
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome, Outcome::Incomplete);
     assert_eq!(runs[0].k6_exit_code, Some(103), "stopped through k6's REST API");
-    assert!(store.baseline("checkout", "guarded", "main").unwrap().is_none(), "a run the guard stopped is no baseline");
+    // Judged on the branch the run recorded (the worktree's), the one it could be a baseline on.
+    let branch = runs[0].git_branch.clone().unwrap_or_else(|| "main".into());
+    assert!(store.baseline("checkout", "guarded", &branch).unwrap().is_none(), "a run the guard stopped is no baseline");
     // The degradation was load-induced: once k6 stopped, the shop recovered.
     let teardown = &guard["teardown"];
     assert_eq!(teardown["recovered"], true, "{teardown:#}");
@@ -393,6 +395,7 @@ fn a_healthy_guarded_run_recovers_with_no_action_and_can_be_a_baseline() {
     assert!(!log.contains("level=error"), "{log}");
     let runs = drill.store().list_runs(&RunFilter::default()).unwrap();
     assert!(matches!(runs[0].outcome, Outcome::Pass | Outcome::Warn), "{:?}: {}", runs[0], ran.stderr());
-    assert!(drill.store().baseline("checkout", "guarded", "main").unwrap().is_some());
+    let branch = runs[0].git_branch.clone().unwrap_or_else(|| "main".into());
+    assert!(drill.store().baseline("checkout", "guarded", &branch).unwrap().is_some(), "{:?}", runs[0]);
     drop(drill.shop);
 }

@@ -399,3 +399,33 @@ fn a_healthy_guarded_run_recovers_with_no_action_and_can_be_a_baseline() {
     assert!(drill.store().baseline("checkout", "guarded", &branch).unwrap().is_some(), "{:?}", runs[0]);
     drop(drill.shop);
 }
+
+#[test]
+fn with_the_live_guard_the_script_runs_an_externally_controlled_scenario_along_the_same_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = std::fs::read_to_string(root().join("environments/dev.yaml")).unwrap();
+    let monitoring = "monitoring:\n  prometheus: http://127.0.0.1:9090\n  alertmanagers: [http://127.0.0.1:9093]\n  grafana: http://127.0.0.1:3000\n  target_job: shop\n";
+    std::fs::write(dir.path().join("watched.yaml"), format!("{dev}{monitoring}")).unwrap();
+    std::fs::write(dir.path().join("dev.yaml"), &dev).unwrap();
+    let vars = std::collections::BTreeMap::new();
+    let load = |env: &str, sets: &[String]| k6gate::render::load_environment(dir.path(), env, &vars, sets);
+    let on = ["live_guard=true".to_string()];
+    // The guard reads the target through the environment's Prometheus: no monitoring, no guard.
+    let e = load("dev", &on).unwrap_err().to_string();
+    assert!(e.contains("live_guard: the live guard reads the target through monitoring.prometheus"), "{e}");
+    let (guarded, _) = load("watched", &on).unwrap();
+    let (scenario, plan) = k6gate::render::scenario(&guarded);
+    assert_eq!(
+        scenario,
+        serde_json::json!({"executor": "externally-controlled", "vus": 1, "maxVUs": 5, "duration": "30000ms"})
+    );
+    assert_eq!(plan.last().unwrap().end_ms, 30_000, "the same stages tag the samples");
+    let ramp = k6gate::render::guard_ramp(&guarded).unwrap();
+    let points: Vec<(u64, u32)> = ramp.iter().map(|p| (p.at_ms, p.target)).collect();
+    assert_eq!(points, [(0, 0), (3000, 1), (7000, 5), (27_000, 5), (30_000, 0)]);
+    // Without it, nothing changes (the render snapshots hold the script byte for byte).
+    let (plain, _) = load("watched", &[]).unwrap();
+    assert_eq!(k6gate::render::scenario(&plain).0["executor"], "ramping-vus");
+    assert!(k6gate::render::guard_ramp(&plain).is_none());
+    assert!(!serde_json::to_string(&plain).unwrap().contains("live_guard"));
+}

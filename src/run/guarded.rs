@@ -61,9 +61,15 @@ pub(super) fn plan(opts: &RunOptions, guard: &crate::guard::Rules, rendered: &Re
     }))
 }
 
-/// k6, with the guard beside it and teardown after it when planned.
+/// k6 for the candidate's run, with the guard beside it and teardown after it when planned.
 pub(super) fn run_k6(opts: &RunOptions, p: &Prepared) -> Result<k6::K6Run> {
-    let (script, dir, rw) = (&p.first.script, &p.first.run_dir, opts.remote_write.as_ref());
+    run_attempt(opts, p, &p.first)
+}
+
+/// k6 for one attempt (the candidate or a confirmation re-run, whose script the guard must
+/// drive just the same).
+pub(super) fn run_attempt(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -> Result<k6::K6Run> {
+    let (script, dir, rw) = (&a.script, &a.run_dir, opts.remote_write.as_ref());
     let Some(plan) = &p.live else { return k6::run_with(script, dir, opts.quiet_k6, rw) };
     let probe = Probe::new(&plan.monitoring, &plan.requests_metric, &plan.duration_metric, &plan.live.0.in_flight_metric)
         .map_err(|e| Error::Usage(format!("the live guard cannot read Prometheus: {e}")))?;

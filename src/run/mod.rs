@@ -583,7 +583,7 @@ fn rerun(
     let ran = render_for(opts, &run_id, p.gate.data().cardinality.as_ref())
         .and_then(|r| attempt(opts, run_id, &r, started))
         .and_then(|a| {
-            let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+            let k6run = guarded::run_attempt(opts, p, &a)?;
             Ok((a, k6run))
         });
     let (attempt, rerun) = match ran {

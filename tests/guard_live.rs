@@ -46,7 +46,9 @@ fn patch(attributes: Value) -> Value {
 fn k6_api_requests_have_the_documented_shape_and_refusals_keep_k6s_words() {
     let k6 = MockHttp::start();
     k6.mount(
-        Mock::given(method("GET")).and(path("/v1/status")).respond_with(ResponseTemplate::new(200).set_body_json(status_body(4, false))),
+        Mock::given(method("GET"))
+            .and(path("/v1/status"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(status_body(4, false))),
     );
     for (attrs, answer) in [
         (serde_json::json!({"vus": 3}), status_body(3, false)),
@@ -72,9 +74,8 @@ fn k6_api_requests_have_the_documented_shape_and_refusals_keep_k6s_words() {
         ),
     );
     let api = K6Api::new(k6.uri().trim_start_matches("http://")).unwrap();
-    let run = |f: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>| {
-        k6gate::net::block_on(f).unwrap()
-    };
+    let run =
+        |f: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>| k6gate::net::block_on(f).unwrap();
     let s = run(Box::pin(api.status())).unwrap();
     assert_eq!((s.status, s.vus, s.vus_max, s.paused), (7, 4, 20, false));
     assert_eq!(run(Box::pin(api.scale(3))).unwrap().vus, 3);
@@ -234,7 +235,9 @@ monitoring:
         );
         std::fs::write(tmp.path().join("envs/guarded.yaml"), env).unwrap();
         let drill = Drill { shop, base, _traffic: traffic, tmp, policies };
-        wait_until(Duration::from_secs(90), "preflight passes for the drill", || drill.k6gate(&["preflight", "--env", "guarded"]).output().code() == Some(0));
+        wait_until(Duration::from_secs(90), "preflight passes for the drill", || {
+            drill.k6gate(&["preflight", "--env", "guarded"]).output().code() == Some(0)
+        });
         drill
     }
 
@@ -274,7 +277,7 @@ monitoring:
     }
 
     fn store(&self) -> k6gate::history::Store {
-        k6gate::run::open_history(&HistoryConfig::local(&self.tmp.path().join("state"))).unwrap()
+        k6gate::run::open_history(&HistoryConfig::local(self.tmp.path().join("state"))).unwrap()
     }
 }
 
@@ -329,7 +332,10 @@ fn the_target_degrades_mid_test_and_the_guard_lowers_the_load_then_stops_k6_with
     assert_eq!(runs[0].k6_exit_code, Some(103), "stopped through k6's REST API");
     // Judged on the branch the run recorded (the worktree's), the one it could be a baseline on.
     let branch = runs[0].git_branch.clone().unwrap_or_else(|| "main".into());
-    assert!(store.baseline("checkout", "guarded", &branch).unwrap().is_none(), "a run the guard stopped is no baseline");
+    assert!(
+        store.baseline("checkout", "guarded", &branch).unwrap().is_none(),
+        "a run the guard stopped is no baseline"
+    );
     // The degradation was load-induced: once k6 stopped, the shop recovered.
     let teardown = &guard["teardown"];
     assert_eq!(teardown["recovered"], true, "{teardown:#}");

@@ -188,9 +188,7 @@ impl Drop for InFlight<'_> {
 
 /// `/admin/degrade`: GET shows, POST sets, DELETE heals.
 pub fn routes<S>(degrade: Arc<Degrade>) -> axum::Router<S> {
-    axum::Router::new()
-        .route("/admin/degrade", get(show).post(switch).delete(heal))
-        .with_state(degrade)
+    axum::Router::new().route("/admin/degrade", get(show).post(switch).delete(heal)).with_state(degrade)
 }
 
 #[derive(Serialize)]

@@ -85,7 +85,10 @@ impl Probe {
                 "(sum(rate({r}{{{sel},status=~\"5..\"}}[{w}])) or vector(0)) / sum(rate({r}{{{sel}}}[{w}]))",
                 r = self.requests_metric
             ),
-            format!("histogram_quantile(0.95, sum by (le) (rate({}_bucket{{{sel}}}[{w}]))) * 1000", self.duration_metric),
+            format!(
+                "histogram_quantile(0.95, sum by (le) (rate({}_bucket{{{sel}}}[{w}]))) * 1000",
+                self.duration_metric
+            ),
             format!("sum({}{{{sel}}})", self.in_flight_metric),
         ];
         if stack {

@@ -114,7 +114,10 @@ pub fn check_live(l: &LiveRules) -> Result<(), (String, String)> {
             for (action, limit) in levels {
                 let key = format!("{section}.{reading}.{action}");
                 if !ACTIONS.contains(&action.as_str()) {
-                    return Err((key.clone(), format!("guard.live.{key}: unknown action (known: {})", ACTIONS.join(", "))));
+                    return Err((
+                        key.clone(),
+                        format!("guard.live.{key}: unknown action (known: {})", ACTIONS.join(", ")),
+                    ));
                 }
                 if !(limit.is_finite() && *limit >= 0.0) {
                     return Err((key.clone(), format!("guard.live.{key} must be a number >= 0, got {limit}")));
@@ -122,9 +125,13 @@ pub fn check_live(l: &LiveRules) -> Result<(), (String, String)> {
             }
         }
     }
-    if l.in_flight_metric.is_empty() || !l.in_flight_metric.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+    if l.in_flight_metric.is_empty()
+        || !l.in_flight_metric.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
     {
-        return Err(("in_flight_metric".into(), format!("guard.live.in_flight_metric: {:?} is not a metric name", l.in_flight_metric)));
+        return Err((
+            "in_flight_metric".into(),
+            format!("guard.live.in_flight_metric: {:?} is not a metric name", l.in_flight_metric),
+        ));
     }
     Ok(())
 }

@@ -199,7 +199,11 @@ mod tests {
         assert!(!t.recovered && t.summary == "watching", "{t:#?}");
         let t = assess(s, &base(), &rules(), "guard.yaml:60", true);
         assert!(!t.recovered);
-        assert!(t.summary.starts_with("residual impact: not back within the pre-test baseline 3 s after"), "{}", t.summary);
+        assert!(
+            t.summary.starts_with("residual impact: not back within the pre-test baseline 3 s after"),
+            "{}",
+            t.summary
+        );
         assert!(t.summary.contains("last: error rate 25.00 %, P95 390.0 ms, in flight 5"), "{}", t.summary);
         assert!(t.summary.contains("within it at 1 of 4 readings"), "{}", t.summary);
     }

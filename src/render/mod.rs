@@ -260,7 +260,9 @@ fn validate(env: &Environment) -> Result<(), String> {
         }
     }
     if env.live_guard && env.monitoring.is_none() {
-        return Err("live_guard: the live guard reads the target through monitoring.prometheus: declare monitoring".into());
+        return Err(
+            "live_guard: the live guard reads the target through monitoring.prometheus: declare monitoring".into()
+        );
     }
     for (k, d) in
         [("ramp_up", &env.stages.ramp_up), ("sustained", &env.stages.sustained), ("ramp_down", &env.stages.ramp_down)]

@@ -106,7 +106,8 @@ mod tests {
 
     #[test]
     fn actions_and_residual_impact_show_with_their_numbers() {
-        let reading = Reading { error_rate: Some(0.25), p95_ms: Some(12.0), in_flight: Some(4.0), ..Reading::default() };
+        let reading =
+            Reading { error_rate: Some(0.25), p95_ms: Some(12.0), in_flight: Some(4.0), ..Reading::default() };
         let g = GuardRecord {
             rules: "policies/data/guard.yaml:40".into(),
             scalable: true,

@@ -43,7 +43,10 @@ pub(super) fn plan(opts: &RunOptions, guard: &crate::guard::Rules, rendered: &Re
         ))
     };
     let monitoring = env.monitoring.clone().ok_or_else(|| {
-        Error::Usage(format!("environment {}: live_guard needs monitoring.prometheus to read the target", opts.environment))
+        Error::Usage(format!(
+            "environment {}: live_guard needs monitoring.prometheus to read the target",
+            opts.environment
+        ))
     })?;
     let live = guard.config.live.clone().ok_or_else(|| missing("live"))?;
     let teardown = guard.config.teardown.clone().ok_or_else(|| missing("teardown"))?;
@@ -71,8 +74,9 @@ pub(super) fn run_k6(opts: &RunOptions, p: &Prepared) -> Result<k6::K6Run> {
 pub(super) fn run_attempt(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -> Result<k6::K6Run> {
     let (script, dir, rw) = (&a.script, &a.run_dir, opts.remote_write.as_ref());
     let Some(plan) = &p.live else { return k6::run_with(script, dir, opts.quiet_k6, rw) };
-    let probe = Probe::new(&plan.monitoring, &plan.requests_metric, &plan.duration_metric, &plan.live.0.in_flight_metric)
-        .map_err(|e| Error::Usage(format!("the live guard cannot read Prometheus: {e}")))?;
+    let probe =
+        Probe::new(&plan.monitoring, &plan.requests_metric, &plan.duration_metric, &plan.live.0.in_flight_metric)
+            .map_err(|e| Error::Usage(format!("the live guard cannot read Prometheus: {e}")))?;
     let before = crate::guard::teardown::baseline(&probe, &plan.teardown.0);
     tracing::info!("guard: the target before the test: {}", before.describe());
     let wall = crate::clock::now_ns;

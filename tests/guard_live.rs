@@ -435,3 +435,86 @@ fn with_the_live_guard_the_script_runs_an_externally_controlled_scenario_along_t
     assert!(k6gate::render::guard_ramp(&plain).is_none());
     assert!(!serde_json::to_string(&plain).unwrap().contains("live_guard"));
 }
+
+/// The guard against a k6 API fake and a Prometheus that does not answer (killed, or never
+/// there): every target reading is missing, and the policy decides.
+fn guard_without_prometheus(
+    on_missing_data: &str,
+    watch_for: Duration,
+) -> (k6gate::policy::guarded::GuardRecord, MockHttp) {
+    let k6 = MockHttp::start();
+    k6.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1/status"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(status_body(1, false))),
+    );
+    k6.mount(
+        Mock::given(method("PATCH"))
+            .and(path("/v1/status"))
+            .and(header("content-type", "application/json"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(status_body(1, false))),
+    );
+    let mut rules = k6gate::guard::Rules::load(&root().join("policies")).unwrap();
+    let (mut live, source) = rules.config.live.clone().unwrap();
+    live.interval_s = 0.3;
+    live.on_missing_data = on_missing_data.into();
+    rules.config.live = Some((live.clone(), source.clone()));
+    let monitoring = k6gate::render::Monitoring {
+        prometheus: "http://127.0.0.1:9".into(),
+        alertmanagers: vec![],
+        grafana: String::new(),
+        target_job: "shop".into(),
+    };
+    let probe = k6gate::guard::live::Probe::new(
+        &monitoring,
+        "http_server_requests_total",
+        "http_server_request_duration_seconds",
+        &live.in_flight_metric,
+    )
+    .unwrap();
+    let ramp =
+        vec![k6gate::render::RampPoint { at_ms: 0, target: 0 }, k6gate::render::RampPoint { at_ms: 10_000, target: 4 }];
+    let wall = || 0i64;
+    let setup = k6gate::guard::live::Setup {
+        rules: &rules,
+        live: &live,
+        source: &source,
+        probe,
+        ramp: Some(ramp),
+        wall_ns: &wall,
+    };
+    let api = K6Api::new(k6.uri().trim_start_matches("http://")).unwrap();
+    let done = AtomicBool::new(false);
+    let record = std::thread::scope(|s| {
+        let guard = s.spawn(|| k6gate::guard::live::watch(&setup, &api, &done));
+        std::thread::sleep(watch_for);
+        done.store(true, Ordering::SeqCst);
+        guard.join().unwrap()
+    });
+    (record, k6)
+}
+
+#[test]
+fn without_prometheus_the_guard_stops_k6_unless_the_policy_says_continue() {
+    let (record, k6) = guard_without_prometheus("stop", Duration::from_secs(3));
+    let kinds: Vec<&str> = record.actions.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(kinds, ["stop"], "{record:#?}");
+    let stop = &record.actions[0];
+    assert!(stop.reason.contains("error_rate missing (asks to stop)"), "{}", stop.reason);
+    assert!(stop.error.is_none() && stop.reading.error_rate.is_none(), "{stop:#?}");
+    let patches: Vec<Value> = k6
+        .received()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.body["data"]["attributes"].clone())
+        .collect();
+    assert_eq!(patches.first(), Some(&serde_json::json!({"vus": 1})), "the guard drives the plan from its start");
+    assert_eq!(patches.last(), Some(&serde_json::json!({"stopped": true})), "{patches:?}");
+    assert_eq!(record.stopped().map(|a| a.action.as_str()), Some("stop"));
+
+    // `continue`: the run goes on blind, the guard only keeps driving the VUs.
+    let (record, k6) = guard_without_prometheus("continue", Duration::from_millis(1500));
+    assert!(record.actions.is_empty(), "{record:#?}");
+    assert!(record.readings >= 2, "{record:#?}");
+    assert!(k6.received().iter().all(|r| r.body["data"]["attributes"].get("stopped").is_none()));
+}

@@ -24,18 +24,27 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// `error_rate 2.00 %, P95 31.0 ms, in flight 4, ...`: the numbers for a sentence.
+    /// `error rate 2.00 %, P95 31.0 ms, in flight 4, ...`: the numbers for a sentence. The
+    /// target's are always named (`missing` when missing); the stack's only when read.
     pub fn describe(&self) -> String {
         let f = |v: Option<f64>, unit: &dyn Fn(f64) -> String| v.map_or("missing".to_string(), unit);
-        format!(
-            "error rate {}, P95 {}, in flight {}, query {}, rule evaluation {}, rule failures {}",
+        let mut out = format!(
+            "error rate {}, P95 {}, in flight {}",
             f(self.error_rate, &|v| format!("{:.2} %", v * 100.0)),
             f(self.p95_ms, &|v| format!("{v:.1} ms")),
             f(self.in_flight, &|v| format!("{v:.0}")),
-            f(self.query_ms, &|v| format!("{v:.0} ms")),
-            f(self.rule_lag_s, &|v| format!("{v:.3} s")),
-            f(self.rule_failures, &|v| format!("{v:.0}")),
-        )
+        );
+        let stack = [
+            ("query", self.query_ms.map(|v| format!("{v:.0} ms"))),
+            ("rule evaluation", self.rule_lag_s.map(|v| format!("{v:.3} s"))),
+            ("rule failures", self.rule_failures.map(|v| format!("{v:.0}"))),
+        ];
+        for (name, v) in stack {
+            if let Some(v) = v {
+                out.push_str(&format!(", {name} {v}"));
+            }
+        }
+        out
     }
 }
 

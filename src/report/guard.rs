@@ -146,7 +146,7 @@ mod tests {
         };
         let t = text(&g);
         assert!(t.contains("lower at 2026-12-06T21:00:00.000Z (7.2 s into the test, VUs 10 -> 5;"), "{t}");
-        assert!(t.contains("read: error rate 25.00 %, P95 12.0 ms, in flight 4;"), "{t}");
+        assert!(t.contains("read: error rate 25.00 %, P95 12.0 ms, in flight 4\n"), "{t}");
         assert!(t.contains("+1 s: error rate 0.00 %, P95 170.0 ms, in flight missing  (not back)"), "{t}");
         let html = insert_html("<html><body><p>x</p></body></html>".into(), &g);
         assert!(html.contains("<h2>Load-test guard</h2>") && html.ends_with("</table>\n</body></html>"), "{html}");

@@ -202,11 +202,18 @@ async fn show(State(d): State<Arc<Degrade>>) -> Json<Shown> {
     Json(Shown { degraded: setting.is_some(), setting })
 }
 
+#[derive(Serialize)]
+struct Refused {
+    error: String,
+}
+
+type Rejected = (axum::http::StatusCode, Json<Refused>);
+
 async fn switch(
     State(d): State<Arc<Degrade>>,
     body: Result<Json<Setting>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Shown>, (axum::http::StatusCode, String)> {
-    let bad = |m: String| (axum::http::StatusCode::BAD_REQUEST, m);
+) -> Result<Json<Shown>, Rejected> {
+    let bad = |error: String| (axum::http::StatusCode::BAD_REQUEST, Json(Refused { error }));
     let Json(s) = body.map_err(|e| bad(e.body_text()))?;
     if !(0.0..=1.0).contains(&s.error_rate) {
         return Err(bad(format!("error_rate {} is not between 0 and 1", s.error_rate)));

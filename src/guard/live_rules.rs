@@ -164,3 +164,54 @@ pub fn check_teardown(t: &TeardownRules) -> Result<(), (String, String)> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::guard::GuardConfig;
+    use crate::policy::files::PolicyFile;
+
+    fn err(text: &str) -> String {
+        let f =
+            PolicyFile { rel: "data/guard.yaml".into(), name: "policies/data/guard.yaml".into(), text: text.into() };
+        GuardConfig::from_files(&[f]).unwrap_err().to_string()
+    }
+
+    const LIVE: &str = "guard:\n  live:\n    interval_s: 2\n    window: 10s\n    target:\n      error_rate: { lower: 0.05 }\n    lower_factor: 0.5\n    max_lowerings: 2\n    cooldown_s: 10\n";
+
+    #[test]
+    fn the_shipped_live_and_teardown_rules_load() {
+        let c = GuardConfig::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap();
+        let (live, source) = c.live.unwrap();
+        assert!(source.contains("policies/data/guard.yaml:"), "{source}");
+        assert_eq!(live.on_missing_data, "stop", "fail closed by default");
+        assert!(c.teardown.is_some());
+    }
+
+    #[test]
+    fn bad_live_rules_name_file_line_and_key() {
+        let e = err(&LIVE.replace("error_rate: { lower: 0.05 }", "errors: { lower: 0.05 }"));
+        assert!(
+            e.starts_with("policies/data/guard.yaml:6:") && e.contains("guard.live.target.errors: unknown reading"),
+            "{e}"
+        );
+        let e = err(&LIVE.replace("{ lower: 0.05 }", "{ slow_down: 0.05 }"));
+        assert!(
+            e.starts_with("policies/data/guard.yaml:6:") && e.contains("unknown action (known: lower, pause, stop)"),
+            "{e}"
+        );
+        let e = err(&LIVE.replace("lower_factor: 0.5", "lower_factor: 1.5"));
+        assert!(
+            e.starts_with("policies/data/guard.yaml:7:") && e.contains("lower_factor must be between 0 and 1"),
+            "{e}"
+        );
+        let e = err(&format!("{LIVE}    on_missing_data: ignore\n"));
+        assert!(e.contains("on_missing_data: \"ignore\" is neither stop nor continue"), "{e}");
+        let e = err(
+            "guard:\n  teardown:\n    window: 10s\n    interval_s: 1\n    sustain_s: 30\n    timeout_s: 10\n    error_rate_margin: 0.01\n    p95_factor: 1.5\n    p95_margin_ms: 20\n",
+        );
+        assert!(
+            e.starts_with("policies/data/guard.yaml:6:") && e.contains("timeout_s must be at least sustain_s"),
+            "{e}"
+        );
+    }
+}

@@ -56,15 +56,16 @@ window := {"allowed": true, "restricted": false, "overridden": false, "reason": 
 #   reading: {error_rate, p95_ms, in_flight, query_ms, rule_lag_s, rule_failures}: numbers,
 #            or null when missing (no answer, no series)
 #   state:   {lowerings (done so far), paused, since_last_action_s (null before the first),
-#             scalable (k6 runs an externally-controlled scenario: lower and pause work)}
+#             scalable (k6 runs an externally-controlled scenario: lower and pause work),
+#             warming (the test is younger than the readings' window)}
 # Data: data.k6gate_guard_config.live = {rules (guard.live), source (file:line)}
 #
 # Output: `live` = {action: none | lower | pause | resume | stop, reason, breaches: [{reading,
 # value, limit, wants}]}. The most severe breach wins; lowering past max_lowerings, or on a
 # scenario k6 cannot scale, stops; a breach asking to lower waits out the cooldown after the
 # last action; a paused run resumes once nothing is breached; a target reading that is
-# missing stops unless on_missing_data is continue (while paused the target has no traffic:
-# nothing to read).
+# missing stops unless on_missing_data is continue (while paused the target has no traffic,
+# and in the first window the rates may not exist yet: nothing to read).
 
 live_config := object.get(object.get(data, "k6gate_guard_config", {}), "live", null)
 
@@ -85,6 +86,7 @@ live_breaches contains b if {
 live_breaches contains b if {
 	live_rules.on_missing_data == "stop"
 	not input.state.paused
+	not input.state.warming
 	some name, _ in live_rules.target
 	object.get(input.reading, name, null) == null
 	b := {"reading": name, "value": null, "limit": null, "wants": "stop"}

@@ -60,7 +60,7 @@ live_cfg := {"windows": {}, "live": {"source": "policies/data/guard.yaml:40", "r
 
 healthy := {"error_rate": 0.0, "p95_ms": 20, "in_flight": 3, "query_ms": 5, "rule_lag_s": 1, "rule_failures": 0}
 
-fresh := {"lowerings": 0, "paused": false, "since_last_action_s": null, "scalable": true}
+fresh := {"lowerings": 0, "paused": false, "since_last_action_s": null, "scalable": true, "warming": false}
 
 guard(reading, state) := d if {
 	d := data.k6gate_guard.live with data.k6gate_guard_config as live_cfg
@@ -119,4 +119,9 @@ test_missing_target_data_stops_fail_closed if {
 test_missing_target_data_while_paused_is_expected if {
 	d := guard(object.union(healthy, {"error_rate": null, "p95_ms": null}), object.union(fresh, {"paused": true}))
 	d.action == "resume"
+}
+
+test_missing_target_data_in_the_first_window_is_not_yet_a_fault if {
+	guard(object.union(healthy, {"error_rate": null}), object.union(fresh, {"warming": true})).action == "none"
+	guard(object.union(healthy, {"error_rate": 0.3}), object.union(fresh, {"warming": true})).action == "stop"
 }

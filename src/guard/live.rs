@@ -25,7 +25,7 @@ use crate::render::{Monitoring, RampPoint};
 use crate::time::format_rfc3339_ms;
 
 /// How long one Prometheus query may take before it counts as no answer.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the VUs follow the plan between readings.
 const TICK: Duration = Duration::from_millis(250);
 /// How long k6's API may take to come up and start the test.
@@ -191,6 +191,7 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
         std::thread::sleep(Duration::from_millis(100));
     };
     let interval = Duration::from_secs_f64(setup.live.interval_s);
+    let window_ms = crate::render::duration_ms(&setup.live.window).unwrap_or(0);
     let mut next_reading = started + interval;
     let mut st = State { lowerings: 0, paused: false, factor: 1.0, last_action: None, last_set: None };
     while !done.load(Ordering::SeqCst) {
@@ -225,6 +226,9 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
                     "paused": st.paused,
                     "since_last_action_s": st.last_action.map(|t| t.elapsed().as_secs_f64()),
                     "scalable": scalable,
+                    // The first window holds less than a window of the test: a missing
+                    // reading then is not yet a fault.
+                    "warming": elapsed_ms < window_ms,
                 },
             });
             let (action, reason) = match setup.rules.live(&input) {

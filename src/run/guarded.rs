@@ -102,48 +102,131 @@ pub(super) fn run_attempt(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -
     Ok(run)
 }
 
+/// What the guard's record does to a verdict: its outcome, a headline prefix, the notes that
+/// say why, and the reason the run fails when teardown found residual impact. Pure.
+#[derive(Debug, PartialEq)]
+struct Effect {
+    outcome: Status,
+    headline: Option<&'static str>,
+    notes: Vec<String>,
+    failed: Option<String>,
+}
+
+fn effect(outcome: Status, g: &GuardRecord) -> Effect {
+    let mut e = Effect { outcome, headline: None, notes: Vec::new(), failed: None };
+    let actions = g
+        .actions
+        .iter()
+        .filter(|a| a.error.is_none())
+        .map(|a| format!("{} at {:.0} s ({})", a.action, a.t_s, a.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if let Some(stop) = g.stopped() {
+        e.notes.push(format!(
+            "the live guard stopped k6 {:.0} s into the test: {}; a run the guard stopped is never a baseline (actions: {actions})",
+            stop.t_s, stop.reason
+        ));
+    } else if g.acted() {
+        e.notes.push(format!(
+            "the live guard changed the load ({actions}): the run did not measure the planned load, so it is inconclusive \
+             unless it failed, and never a baseline"
+        ));
+        if matches!(outcome, Status::Pass | Status::Warn) {
+            e.outcome = Status::Inconclusive;
+            e.headline = Some("INCONCLUSIVE: the live guard changed the load; ");
+        }
+    }
+    e.notes.extend(g.problems.iter().map(|p| format!("live guard: {p}")));
+    if let Some(t) = &g.teardown {
+        let note = format!("teardown: {}", t.summary);
+        e.notes.push(note.clone());
+        if !t.recovered {
+            e.outcome = Status::Fail;
+            e.headline = Some("FAIL: residual impact after the test; ");
+            e.failed = Some(note);
+        }
+    }
+    e
+}
+
 /// Puts the guard's record into the verdict, with what it means; the reason the run fails
 /// when teardown found residual impact.
 pub(super) fn apply(verdict: &mut Verdict, guard: Option<&GuardRecord>) -> Option<String> {
     let g = guard?;
+    let e = effect(verdict.outcome, g);
     verdict.guard = Some(g.clone());
-    let actions = |g: &GuardRecord| {
-        g.actions
-            .iter()
-            .filter(|a| a.error.is_none())
-            .map(|a| format!("{} at {:.0} s ({})", a.action, a.t_s, a.reason))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    if let Some(stop) = g.stopped() {
-        verdict.notes.push(format!(
-            "the live guard stopped k6 {:.0} s into the test: {}; a run the guard stopped is never a baseline (actions: {})",
-            stop.t_s,
-            stop.reason,
-            actions(g)
-        ));
-    } else if g.acted() {
-        verdict.notes.push(format!(
-            "the live guard changed the load ({}): the run did not measure the planned load, so it is inconclusive unless it \
-             failed, and never a baseline",
-            actions(g)
-        ));
-        if matches!(verdict.outcome, Status::Pass | Status::Warn) {
-            verdict.outcome = Status::Inconclusive;
-            verdict.headline = format!("INCONCLUSIVE: the live guard changed the load; {}", verdict.headline);
+    verdict.outcome = e.outcome;
+    if let Some(prefix) = e.headline {
+        verdict.headline = format!("{prefix}{}", verdict.headline);
+    }
+    verdict.notes.extend(e.notes);
+    e.failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::guarded::{GuardAction, Reading, Teardown};
+
+    fn action(kind: &str, error: Option<&str>) -> GuardAction {
+        GuardAction {
+            action: kind.into(),
+            at: "2026-12-06T21:00:00.000Z".into(),
+            t_s: 7.0,
+            reason: "error_rate 0.2 over 0.05 (asks to lower)".into(),
+            reading: Reading::default(),
+            vus_before: Some(10),
+            vus_after: Some(5),
+            took_ms: 40.0,
+            error: error.map(str::to_string),
         }
     }
-    for problem in &g.problems {
-        verdict.notes.push(format!("live guard: {problem}"));
+
+    fn teardown(recovered: bool) -> Teardown {
+        Teardown {
+            recovered,
+            recovered_in_s: recovered.then_some(4.0),
+            baseline: Reading::default(),
+            max_error_rate: Some(0.01),
+            max_p95_ms: Some(40.0),
+            max_in_flight: Some(2.0),
+            summary: if recovered { "recovered in 4 s".into() } else { "residual impact: P95 190 ms".into() },
+            samples: vec![],
+            rules: "policies/data/guard.yaml:70".into(),
+        }
     }
-    let t = g.teardown.as_ref()?;
-    if t.recovered {
-        verdict.notes.push(format!("teardown: {}", t.summary));
-        return None;
+
+    #[test]
+    fn a_lowered_run_is_inconclusive_unless_it_failed_and_a_stopped_one_says_so() {
+        let lowered = GuardRecord { actions: vec![action("lower", None)], ..GuardRecord::default() };
+        let e = effect(Status::Pass, &lowered);
+        assert_eq!(e.outcome, Status::Inconclusive);
+        assert!(
+            e.notes[0].contains("changed the load (lower at 7 s (error_rate 0.2")
+                && e.notes[0].contains("never a baseline")
+        );
+        assert_eq!(effect(Status::Fail, &lowered).outcome, Status::Fail, "a failure under less load stands");
+        let stopped =
+            GuardRecord { actions: vec![action("lower", None), action("stop", None)], ..GuardRecord::default() };
+        let e = effect(Status::Pass, &stopped);
+        assert!(e.notes[0].starts_with("the live guard stopped k6 7 s into the test"), "{:?}", e.notes);
+        // An action k6 refused changed nothing.
+        let refused = GuardRecord { actions: vec![action("lower", Some("HTTP 500"))], ..GuardRecord::default() };
+        assert_eq!(
+            effect(Status::Pass, &refused),
+            Effect { outcome: Status::Pass, headline: None, notes: vec![], failed: None }
+        );
     }
-    verdict.outcome = Status::Fail;
-    verdict.headline = format!("FAIL: residual impact after the test; {}", verdict.headline);
-    let why = format!("teardown: {}", t.summary);
-    verdict.notes.push(why.clone());
-    Some(why)
+
+    #[test]
+    fn residual_impact_fails_the_run_and_recovery_is_a_note() {
+        let healthy = GuardRecord { teardown: Some(teardown(true)), ..GuardRecord::default() };
+        let e = effect(Status::Pass, &healthy);
+        assert_eq!((e.outcome, e.notes.as_slice()), (Status::Pass, &["teardown: recovered in 4 s".to_string()][..]));
+        let hurt = GuardRecord { teardown: Some(teardown(false)), ..GuardRecord::default() };
+        let e = effect(Status::Pass, &hurt);
+        assert_eq!(e.outcome, Status::Fail);
+        assert_eq!(e.failed.as_deref(), Some("teardown: residual impact: P95 190 ms"));
+        assert_eq!(e.headline, Some("FAIL: residual impact after the test; "));
+    }
 }

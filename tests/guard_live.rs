@@ -336,6 +336,9 @@ fn the_target_degrades_mid_test_and_the_guard_lowers_the_load_then_stops_k6_with
         store.baseline("checkout", "guarded", &branch).unwrap().is_none(),
         "a run the guard stopped is no baseline"
     );
+    // The reports show the actions with their numbers.
+    let report = std::fs::read_to_string(runs[0].run_dir.as_ref().unwrap().join("report.md")).unwrap();
+    assert!(report.contains("**Load-test guard**") && report.contains("\n  lower at "), "{report}");
     // The degradation was load-induced: once k6 stopped, the shop recovered.
     let teardown = &guard["teardown"];
     assert_eq!(teardown["recovered"], true, "{teardown:#}");
@@ -372,6 +375,9 @@ fn a_target_that_stays_degraded_after_the_test_fails_the_run_with_the_evidence()
     let runs = drill.store().list_runs(&RunFilter::default()).unwrap();
     assert_eq!(runs[0].outcome, Outcome::Fail);
     assert!(runs[0].problem.as_deref().unwrap_or("").starts_with("teardown: residual impact"), "{:?}", runs[0].problem);
+    let html = std::fs::read_to_string(runs[0].run_dir.as_ref().unwrap().join("report.html")).unwrap();
+    assert!(html.contains("<p class=\"teardown\">Teardown: residual impact"), "the HTML report has the evidence");
+    assert!(html.matches("<tr><td>+").count() >= 5, "one row per reading");
 }
 
 #[test]

@@ -221,7 +221,7 @@ vus: 10
 stages:
   warm_up: 2s
   ramp_up: 2s
-  sustained: 10s
+  sustained: 12s
   ramp_down: 2s
 think_time_s: 0.05
 live_guard: true
@@ -295,7 +295,8 @@ fn the_target_degrades_mid_test_and_the_guard_lowers_the_load_then_stops_k6_with
     let drill = Drill::start(0);
     let ran = drill.run();
     drill.wait_for_k6();
-    std::thread::sleep(Duration::from_secs(5));
+    // Into the ramp-up: the lowering and the stop after it fit in the 18 s even on a busy machine.
+    std::thread::sleep(Duration::from_secs(3));
     // A quarter of the API requests fail from now on, as long as the load lasts: over the
     // guard's lower limit (5 %), under its stop limit (60 %).
     let flipped = wall_ns();
@@ -390,7 +391,7 @@ fn a_healthy_guarded_run_recovers_with_no_action_and_can_be_a_baseline() {
     let guard = &verdict["guard"];
     assert_eq!(guard["actions"].as_array().map(Vec::len), Some(0), "{guard:#}\n{}", ran.stderr());
     assert_eq!(guard["scalable"], true);
-    assert!(guard["readings"].as_u64().unwrap() >= 8, "a reading a second over 16 s: {guard:#}");
+    assert!(guard["readings"].as_u64().unwrap() >= 8, "a reading a second over 18 s: {guard:#}");
     let t = &guard["teardown"];
     assert_eq!(t["recovered"], true, "{t:#}");
     let summary = t["summary"].as_str().unwrap();

@@ -47,3 +47,81 @@ test_an_environment_without_windows_is_open if {
 	w.allowed
 	not w.restricted
 }
+
+# ---- The live guard ----
+
+live_cfg := {"windows": {}, "live": {"source": "policies/data/guard.yaml:40", "rules": {
+	"target": {"error_rate": {"lower": 0.05, "stop": 0.25}, "p95_ms": {"lower": 500}},
+	"observability": {"query_ms": {"pause": 1000, "stop": 5000}},
+	"max_lowerings": 2,
+	"cooldown_s": 10,
+	"on_missing_data": "stop",
+}}}
+
+healthy := {"error_rate": 0.0, "p95_ms": 20, "in_flight": 3, "query_ms": 5, "rule_lag_s": 1, "rule_failures": 0}
+
+fresh := {"lowerings": 0, "paused": false, "since_last_action_s": null, "scalable": true, "warming": false}
+
+guard(reading, state) := d if {
+	d := data.k6gate_guard.live with data.k6gate_guard_config as live_cfg
+		with input as {"reading": reading, "state": state}
+}
+
+test_healthy_readings_leave_k6_alone if {
+	d := guard(healthy, fresh)
+	d.action == "none"
+	count(d.breaches) == 0
+}
+
+test_an_error_rate_over_the_lower_limit_lowers_the_load if {
+	d := guard(object.union(healthy, {"error_rate": 0.1}), fresh)
+	d.action == "lower"
+	contains(d.reason, "error_rate 0.1 over 0.05 (asks to lower)")
+}
+
+test_the_most_severe_breach_wins if {
+	d := guard(object.union(healthy, {"error_rate": 0.5, "p95_ms": 900}), fresh)
+	d.action == "stop"
+	contains(d.reason, "error_rate 0.5 over 0.25")
+}
+
+test_lowering_past_the_maximum_stops if {
+	d := guard(object.union(healthy, {"error_rate": 0.1}), object.union(fresh, {"lowerings": 2, "since_last_action_s": 30}))
+	d.action == "stop"
+	contains(d.reason, "max_lowerings 2")
+}
+
+test_a_breach_waits_out_the_cooldown_but_a_stop_does_not if {
+	cool := object.union(fresh, {"lowerings": 1, "since_last_action_s": 3})
+	guard(object.union(healthy, {"error_rate": 0.1}), cool).action == "none"
+	guard(object.union(healthy, {"error_rate": 0.3}), cool).action == "stop"
+}
+
+test_a_scenario_k6_cannot_scale_is_stopped_instead if {
+	d := guard(object.union(healthy, {"p95_ms": 600}), object.union(fresh, {"scalable": false}))
+	d.action == "stop"
+	contains(d.reason, "cannot be scaled live")
+}
+
+test_a_slow_prometheus_pauses_and_the_run_resumes_when_it_recovers if {
+	guard(object.union(healthy, {"query_ms": 1500}), fresh).action == "pause"
+	paused := object.union(fresh, {"paused": true})
+	guard(object.union(healthy, {"query_ms": 1500}), paused).action == "none"
+	guard(healthy, paused).action == "resume"
+}
+
+test_missing_target_data_stops_fail_closed if {
+	d := guard(object.union(healthy, {"error_rate": null}), fresh)
+	d.action == "stop"
+	contains(d.reason, "error_rate missing")
+}
+
+test_missing_target_data_while_paused_is_expected if {
+	d := guard(object.union(healthy, {"error_rate": null, "p95_ms": null}), object.union(fresh, {"paused": true}))
+	d.action == "resume"
+}
+
+test_missing_target_data_in_the_first_window_is_not_yet_a_fault if {
+	guard(object.union(healthy, {"error_rate": null}), object.union(fresh, {"warming": true})).action == "none"
+	guard(object.union(healthy, {"error_rate": 0.3}), object.union(fresh, {"warming": true})).action == "stop"
+}

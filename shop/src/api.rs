@@ -27,6 +27,7 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::auth;
+use crate::degrade::{self, Degrade};
 use crate::metrics::{self, Metrics};
 use crate::pool::Pool;
 use crate::sim::{Sim, Work, simulate};
@@ -45,11 +46,18 @@ pub struct App {
     metrics: Metrics,
     /// The catalog cache, the data size and the third-party calls (`catalog`, `facts`).
     pub(crate) catalog: crate::catalog::Catalog,
+    degrade: Arc<Degrade>,
 }
 
 impl App {
     pub fn new(pool: Arc<Pool>, sim: Sim, catalog: crate::catalog::Catalog) -> App {
-        App { pool, sim, metrics: Metrics::default(), catalog }
+        App { pool, sim, metrics: Metrics::default(), catalog, degrade: Arc::new(Degrade::new(&Default::default(), 0)) }
+    }
+
+    /// The same app with these degrade switches and gauges (`degrade`).
+    pub fn degraded(mut self, degrade: Arc<Degrade>) -> App {
+        self.degrade = degrade;
+        self
     }
 
     /// Runs `f` on a pooled connection on the blocking thread pool.
@@ -77,6 +85,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), measure))
         .route("/metrics", get(metrics_text))
+        .merge(degrade::routes(Arc::clone(&app.degrade)))
         .with_state(app)
 }
 
@@ -85,7 +94,14 @@ pub fn router(app: Arc<App>) -> Router {
 async fn measure(State(app): AppState, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let route = metrics::route_label(req.method().as_str(), req.uri().path());
-    let response = if req.uri().path().starts_with("/api/") && app.sim.fault() {
+    let _in_flight = app.degrade.enter();
+    let effect = req.uri().path().starts_with("/api/").then(|| app.degrade.arrive());
+    if let Some(e) = effect.filter(|e| !e.delay.is_zero()) {
+        tokio::time::sleep(e.delay).await;
+    }
+    let response = if effect.is_some_and(|e| e.fail) {
+        ApiError::Degraded.into_response()
+    } else if req.uri().path().starts_with("/api/") && app.sim.fault() {
         ApiError::Injected.into_response()
     } else {
         next.run(req).await
@@ -97,6 +113,7 @@ async fn measure(State(app): AppState, req: Request, next: Next) -> Response {
 async fn metrics_text(State(app): AppState) -> Response {
     let mut text = app.metrics.render();
     app.catalog.render_facts(&mut text, app.pool.stats());
+    text.push_str(&app.degrade.render());
     let mut r = text.into_response();
     r.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
@@ -297,6 +314,8 @@ pub enum ApiError {
     Internal(String),
     /// `--fault-rate`: a 500 on purpose, not logged as the server's fault.
     Injected,
+    /// `/admin/degrade`: a 503 on purpose.
+    Degraded,
 }
 
 impl ApiError {
@@ -325,6 +344,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(m) => (StatusCode::CONFLICT, *m),
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, *m),
             ApiError::Injected => (StatusCode::INTERNAL_SERVER_ERROR, "injected fault (--fault-rate)"),
+            ApiError::Degraded => (StatusCode::SERVICE_UNAVAILABLE, "degraded on purpose (/admin/degrade)"),
             ApiError::Internal(m) => {
                 // The only failure that is the server's fault: say it where an operator looks.
                 tracing::error!("demo shop: {m}");

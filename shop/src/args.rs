@@ -70,6 +70,9 @@ pub struct TargetArgs {
     /// the median); the default 0.2 is the mild jitter of every simulated delay.
     #[arg(long, value_name = "F", default_value_t = 0.2, value_parser = non_negative)]
     pub payment_sigma: f64,
+    /// Start degraded (`--degrade-slow-ms`, `--degrade-error-rate`, `--degrade-sticky`); see `degrade`.
+    #[command(flatten)]
+    pub degrade: crate::degrade::DegradeArgs,
 }
 
 impl TargetArgs {
@@ -102,7 +105,7 @@ fn non_negative(s: &str) -> Result<f64, String> {
     if v >= 0.0 { Ok(v) } else { Err(format!("{v} is negative")) }
 }
 
-fn fraction(s: &str) -> Result<f64, String> {
+pub(crate) fn fraction(s: &str) -> Result<f64, String> {
     let v = number(s)?;
     if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not between 0 and 1")) }
 }

@@ -12,7 +12,8 @@
 //! - knobs to make it worse on purpose: `--latency-scale`, `--regression` (checkout only),
 //!   `--error-rate` (payment failures → 502), `--fault-rate` (any API request → 500),
 //!   `--warmup-secs`/`--warmup-extra-ms`;
-//! - its own request metrics for Prometheus at `/metrics` (`metrics`).
+//! - its own request metrics for Prometheus at `/metrics` (`metrics`), in-flight requests and open
+//!   connections, and switches to degrade it on demand (`degrade`, `/admin/degrade`).
 //!
 //! It only listens on 127.0.0.1, and nothing here is secure: passwords and tokens are
 //! stand-ins (see `auth`). The endpoints are listed in `api`.
@@ -28,6 +29,7 @@ mod api;
 mod args;
 mod auth;
 mod catalog;
+mod degrade;
 mod error;
 mod facts;
 mod metrics;
@@ -39,6 +41,7 @@ mod store;
 
 pub use args::TargetArgs;
 pub use catalog::{PAGE_SIZE, PAGES};
+pub use degrade::{DegradeArgs, Setting as DegradeSetting};
 pub use error::{Error, Result};
 pub use server::{Running, run, spawn};
 pub use store::{PASSWORD, PRODUCTS, USERS};

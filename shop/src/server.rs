@@ -123,7 +123,9 @@ fn serve(
     if args.cache_warm {
         pool.with(|c| catalog.warm(c)).map_err(db_error)?;
     }
-    let app = Arc::new(App::new(Arc::new(pool), Sim::new(args), catalog));
+    let degrade = Arc::new(crate::degrade::Degrade::new(&args.degrade, args.seed));
+    let open_connections = degrade.connections();
+    let app = Arc::new(App::new(Arc::new(pool), Sim::new(args), catalog).degraded(degrade));
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
     let result = runtime.block_on(async {
@@ -133,6 +135,7 @@ fn serve(
             .map_err(|source| Error::Bind { port: args.port, source })?;
         let addr = listener.local_addr().map_err(Error::Serve)?;
         on_listening(addr).map_err(Error::Serve)?;
+        let listener = crate::degrade::Counted { inner: listener, open: open_connections };
         let server = axum::serve(listener, api::router(Arc::clone(&app))).with_graceful_shutdown(stop.stopped());
         let drained = async {
             stop.stopped().await;

@@ -30,6 +30,8 @@ struct GuardSection {
     #[serde(default)]
     windows: BTreeMap<String, EnvWindows>,
     preflight: Option<PreflightRules>,
+    live: Option<super::live_rules::LiveRules>,
+    teardown: Option<super::live_rules::TeardownRules>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +114,11 @@ pub struct GuardConfig {
     pub windows: BTreeMap<String, Windows>,
     /// `None` when no file sets it: preflight then refuses (it has nothing to hold to).
     pub preflight: Option<(PreflightRules, String)>,
+    /// The live guard's thresholds (`guard.live`); `None`: an environment with `live_guard`
+    /// is refused (nothing to guard by).
+    pub live: Option<(super::live_rules::LiveRules, String)>,
+    /// Teardown verification (`guard.teardown`).
+    pub teardown: Option<(super::live_rules::TeardownRules, String)>,
 }
 
 fn data_error(f: &PolicyFile, at: &[Seg<'_>], message: String) -> PolicyError {
@@ -220,13 +227,38 @@ impl GuardConfig {
                 })?;
                 out.preflight = Some((p, format!("{}:{}", f.name, locate(&f.text, &at).0)));
             }
+            if let Some(l) = guard.live {
+                let at = [Seg::Key("guard"), Seg::Key("live")];
+                if let Some((_, first)) = &out.live {
+                    return Err(data_error(f, &at, format!("guard.live is already set at {first}")));
+                }
+                super::live_rules::check_live(&l).map_err(|(key, m)| {
+                    let mut at = at.to_vec();
+                    at.extend(key.split('.').map(Seg::Key));
+                    data_error(f, &at, m)
+                })?;
+                out.live = Some((l, format!("{}:{}", f.name, locate(&f.text, &at).0)));
+            }
+            if let Some(t) = guard.teardown {
+                let at = [Seg::Key("guard"), Seg::Key("teardown")];
+                if let Some((_, first)) = &out.teardown {
+                    return Err(data_error(f, &at, format!("guard.teardown is already set at {first}")));
+                }
+                super::live_rules::check_teardown(&t).map_err(|(key, m)| {
+                    let mut at = at.to_vec();
+                    at.extend(key.split('.').map(Seg::Key));
+                    data_error(f, &at, m)
+                })?;
+                out.teardown = Some((t, format!("{}:{}", f.name, locate(&f.text, &at).0)));
+            }
         }
         Ok(out)
     }
 
     /// `data.k6gate_guard_config` for Rego.
     pub fn rego_data(&self) -> serde_json::Value {
-        serde_json::json!({ "k6gate_guard_config": { "windows": self.windows } })
+        let live = self.live.as_ref().map(|(l, source)| serde_json::json!({ "rules": l, "source": source }));
+        serde_json::json!({ "k6gate_guard_config": { "windows": self.windows, "live": live } })
     }
 }
 

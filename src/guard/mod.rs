@@ -7,6 +7,11 @@
 //!   errors at `file:line:col`.
 //! - `policy`: policies/guard.rego decides whether a run may start now (`now` is an input: the
 //!   CLI reads the clock).
+//! - `live_rules`: `guard.live` and `guard.teardown` of the policy data, checked.
+//! - `k6api`: k6's REST API (status, scale, pause, resume, stop) through `net`.
+//! - `live`: the live guard beside k6: drives the VUs along the stages, reads the target and
+//!   the stack from Prometheus (`Probe`), asks policies/guard.rego, acts on k6, records why.
+//! - `teardown`: after k6, is the target back within its pre-test baseline, and since when.
 //! - `preflight`: the monitoring stack and the target, checked through their HTTP APIs (all
 //!   requests through `net`), one row per check with its numbers; any failure refuses with
 //!   the reason and a time to reschedule.
@@ -14,9 +19,13 @@
 //! It never prints and never reads the clock or the environment.
 
 pub mod config;
+pub mod k6api;
+pub mod live;
+pub mod live_rules;
 pub mod policy;
 pub mod preflight;
+pub mod teardown;
 pub mod window;
 
 pub use config::{GuardConfig, PreflightRules, TargetRules};
-pub use policy::{Rules, WindowDecision};
+pub use policy::{LiveDecision, Rules, WindowDecision};

@@ -35,6 +35,16 @@ pub struct WindowDecision {
     pub next_slot_ns: Option<i64>,
 }
 
+/// Rego's answer for one reading of the live guard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveDecision {
+    /// `none`, `lower`, `pause`, `resume` or `stop`.
+    pub action: String,
+    pub reason: String,
+    #[serde(default)]
+    pub breaches: Vec<serde_json::Value>,
+}
+
 impl Rules {
     /// The Rego files in `policies` and the `guard` section of its data.
     pub fn load(policies: &Path) -> Result<Rules> {
@@ -90,6 +100,17 @@ impl Rules {
             )));
         }
         Ok(decision)
+    }
+
+    /// What the live guard does about one reading: `data.k6gate_guard.live` over the reading
+    /// and the guard's state (`live::decide` builds the input).
+    pub fn live(&self, input: &serde_json::Value) -> Result<LiveDecision> {
+        let rego = |m: String| Error::Policy(PolicyError::Rego(m));
+        let value = self
+            .policies
+            .query(&self.config.rego_data(), input, "data.k6gate_guard.live")?
+            .ok_or_else(|| rego("data.k6gate_guard.live is undefined (policies/guard.rego too old?)".into()))?;
+        serde_json::from_value(value).map_err(|e| rego(format!("data.k6gate_guard.live: {e}")))
     }
 
     /// [`Rules::window`], refusing when the run may not start: the error names the next slot.

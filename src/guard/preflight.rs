@@ -150,7 +150,11 @@ fn check(
 }
 
 /// An instant query's float results, or why not.
-async fn query(client: &reqwest::Client, base: &str, promql: &str) -> Result<(Vec<(Value, f64)>, Duration), String> {
+pub(super) async fn query(
+    client: &reqwest::Client,
+    base: &str,
+    promql: &str,
+) -> Result<(Vec<(Value, f64)>, Duration), String> {
     let url = format!("{}/api/v1/query?query={}", base.trim_end_matches('/'), percent_encode(promql));
     let a = get_json(client, &url).await?;
     if a.body.get("status").and_then(Value::as_str) != Some("success") {

@@ -9,6 +9,7 @@ pub mod cardinality;
 pub mod data;
 pub mod engine;
 pub mod files;
+pub mod guarded;
 pub mod locate;
 pub mod representative;
 pub mod retention;

@@ -298,6 +298,10 @@ pub struct Verdict {
     /// (`representative.rs`). A `fail` finding makes the outcome a fail, a `warn` a warn at most.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub representative: Option<super::representative::Representative>,
+    /// What the load-test guard did during the run (its actions on k6, with reasons and
+    /// numbers) and after it (teardown verification): `policy::guarded`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub guard: Option<super::guarded::GuardRecord>,
 }
 
 /// What the policies are asked about.
@@ -475,6 +479,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         notes: Vec::new(),
         proposed: None,
         representative: None,
+        guard: None,
     })
 }
 

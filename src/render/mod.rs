@@ -72,6 +72,11 @@ pub struct Environment {
     /// run with. Without it, the verdict says the run's adequacy is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub production: Option<Production>,
+    /// The live guard beside k6 (`src/guard/live.rs`): needs `monitoring`. With a VU
+    /// executor the script gets an `externally-controlled` scenario whose VUs the guard drives
+    /// along the stages (and lowers, pauses, stops); see [`guard_ramp`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub live_guard: bool,
 }
 
 /// Where an environment's load-test monitoring answers. Every part is required: preflight
@@ -175,7 +180,7 @@ fn key_paths(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
 }
 
 /// Keys that may be overridden even when the file does not set them.
-const OPTIONAL_KEYS: [&str; 5] = ["vus", "rate", "pre_allocated_vus", "max_vus", "stages.warm_up"];
+const OPTIONAL_KEYS: [&str; 6] = ["vus", "rate", "pre_allocated_vus", "max_vus", "stages.warm_up", "live_guard"];
 
 fn set_path(v: &mut serde_json::Value, path: &str, value: serde_json::Value) -> bool {
     let mut cur = v;
@@ -268,6 +273,11 @@ fn validate(env: &Environment) -> Result<(), String> {
             return Err(format!("monitoring.target_job: {:?} is not a scrape job name", m.target_job));
         }
     }
+    if env.live_guard && env.monitoring.is_none() {
+        return Err(
+            "live_guard: the live guard reads the target through monitoring.prometheus: declare monitoring".into()
+        );
+    }
     for (k, d) in
         [("ramp_up", &env.stages.ramp_up), ("sustained", &env.stages.sustained), ("ramp_down", &env.stages.ramp_down)]
             .into_iter()
@@ -309,6 +319,11 @@ pub fn scenario(env: &Environment) -> (serde_json::Value, Vec<PlanStage>) {
     push("sustained", &env.stages.sustained, peak);
     push("ramp-down", &env.stages.ramp_down, 0);
     let scenario = match env.executor {
+        // The guard drives the VUs along the same stages through k6's REST API: only this
+        // executor can be scaled or paused live (k6 1.1). It starts at one VU.
+        Executor::RampingVus if env.live_guard => serde_json::json!({
+            "executor": "externally-controlled", "vus": 1, "maxVUs": peak, "duration": format!("{t}ms"),
+        }),
         Executor::RampingVus => serde_json::json!({
             "executor": "ramping-vus", "startVUs": 0, "stages": stages, "gracefulRampDown": "5s", "gracefulStop": "10s",
         }),
@@ -320,6 +335,37 @@ pub fn scenario(env: &Environment) -> (serde_json::Value, Vec<PlanStage>) {
         }),
     };
     (scenario, plan)
+}
+
+/// One point of the VU plan the live guard drives: `target` VUs at `at_ms` after the start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RampPoint {
+    pub at_ms: u64,
+    pub target: u32,
+}
+
+/// The VUs the live guard drives an `externally-controlled` scenario along: the same stages
+/// `ramping-vus` would run (from 0, linear between the points). `None` when the scenario is
+/// not the guard's to scale (no `live_guard`, or an arrival-rate executor: the guard can only
+/// stop it).
+pub fn guard_ramp(env: &Environment) -> Option<Vec<RampPoint>> {
+    if !(env.live_guard && env.executor == Executor::RampingVus) {
+        return None;
+    }
+    let peak = env.vus.unwrap_or(1);
+    let mut points = vec![RampPoint { at_ms: 0, target: 0 }];
+    let mut t = 0u64;
+    let mut push = |dur: &str, target: u32| {
+        t += duration_ms(dur).unwrap_or(0);
+        points.push(RampPoint { at_ms: t, target });
+    };
+    if let Some(w) = &env.stages.warm_up {
+        push(w, (peak / 5).max(1));
+    }
+    push(&env.stages.ramp_up, peak);
+    push(&env.stages.sustained, peak);
+    push(&env.stages.ramp_down, 0);
+    Some(points)
 }
 
 fn list_names(dir: &Path, suffix: &str) -> Vec<String> {

@@ -1,5 +1,6 @@
 //! Human-readable renderings of k6gate documents. Reads summaries, computes nothing new.
 
+pub mod guard;
 pub mod html;
 mod links;
 pub mod representative;

@@ -91,6 +91,9 @@ pub fn text(v: &Verdict) -> String {
             let _ = writeln!(out, "  {n}");
         }
     }
+    if let Some(g) = &v.guard {
+        out.push_str(&super::guard::text(g));
+    }
     out
 }
 
@@ -171,6 +174,9 @@ pub fn markdown(v: &Verdict) -> String {
         for n in &v.notes {
             let _ = writeln!(out, "- {n}");
         }
+    }
+    if let Some(g) = &v.guard {
+        let _ = write!(out, "\n**Load-test guard**\n\n```{}```\n", super::guard::text(g));
     }
     out
 }

@@ -68,7 +68,13 @@ pub struct K6Run {
     pub json_out: PathBuf,
     /// The machine's CPU busy share per second while k6 ran.
     pub host: super::host::Readings,
+    /// What the live guard did beside k6 (and, once judged, teardown's verification).
+    pub guard: Option<crate::policy::guarded::GuardRecord>,
 }
+
+/// The live guard, run on its own thread beside k6: given k6's API address and a flag set
+/// once k6 has exited, it returns its record.
+pub type Beside<'a> = &'a (dyn Fn(&str, &AtomicBool) -> crate::policy::guarded::GuardRecord + Sync);
 
 /// Whether `k6` can be started.
 pub fn available() -> bool {
@@ -154,12 +160,23 @@ fn stderr_for_child() -> Stdio {
 
 /// [`run`], plus live remote write when `rw` is given.
 pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>) -> Result<K6Run, Error> {
+    run_guarded(script, dir, quiet, rw, None)
+}
+
+/// [`run_with`], with the live guard beside k6 when `beside` is given.
+pub fn run_guarded(
+    script: &Path,
+    dir: &Path,
+    quiet: bool,
+    rw: Option<&RemoteWrite>,
+    beside: Option<Beside<'_>>,
+) -> Result<K6Run, Error> {
     // The REST API's port is picked free, then bound by k6: another process can take it in
     // between (parallel jobs on one runner). k6 then exits 106 before running anything
     // ("bind: address already in use"); a new port is tried, at most twice more.
     let mut attempt = 0;
     loop {
-        let run = run_once(script, dir, quiet, rw)?;
+        let run = run_once(script, dir, quiet, rw, beside)?;
         let port_taken = run.error_lines.iter().any(|l| l.contains("address already in use"));
         if !(port_taken && run.exit.code() == 106 && attempt < 2) {
             return Ok(run);
@@ -169,14 +186,21 @@ pub fn run_with(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>
     }
 }
 
-fn run_once(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>) -> Result<K6Run, Error> {
+fn run_once(
+    script: &Path,
+    dir: &Path,
+    quiet: bool,
+    rw: Option<&RemoteWrite>,
+    beside: Option<Beside<'_>>,
+) -> Result<K6Run, Error> {
     // A missing k6 fails the spawn below, with the install hint.
     let json_out = dir.join("k6.json.gz");
     let summary_export = dir.join("k6-summary-export.json");
     let mut cmd = Command::new("k6");
+    let address = format!("127.0.0.1:{}", free_port());
     cmd.arg("run")
         .arg("--address")
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(&address)
         .arg("--out")
         .arg(format!("json={}", json_out.display()))
         .arg(format!("--summary-export={}", summary_export.display()));
@@ -201,42 +225,49 @@ fn run_once(script: &Path, dir: &Path, quiet: bool, rw: Option<&RemoteWrite>) ->
     INTERRUPTED.store(false, Ordering::SeqCst);
     CURRENT_K6.store(child.id() as i32, Ordering::SeqCst);
 
-    let mut error_lines = Vec::new();
-    let mut warning_lines = Vec::new();
-    // The whole log stays in the run directory; the terminal gets it condensed.
-    let log_path = dir.join("k6.log");
-    let mut log = std::fs::File::create(&log_path)
-        .inspect_err(|e| tracing::warn!("cannot keep k6's log in {}: {e}", log_path.display()))
-        .ok();
-    let mut condenser = super::k6log::Condenser::default();
-    if let Some(stderr) = child.stderr.take() {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if (line.starts_with("ERRO[") || line.contains("level=error")) && error_lines.len() < 20 {
-                error_lines.push(line.clone());
-            }
-            if (line.starts_with("WARN[") || line.contains("level=warning")) && warning_lines.len() < 20 {
-                warning_lines.push(line.clone());
-            }
-            if let Some(f) = log.as_mut() {
-                let _ = writeln!(f, "{line}");
-            }
-            if !quiet && condenser.admit(&line) {
-                tracing::info!(target: "k6", "{line}");
+    let done = AtomicBool::new(false);
+    let (error_lines, warning_lines, status, guard) = std::thread::scope(|scope| {
+        let guard = beside.map(|g| scope.spawn(|| g(&address, &done)));
+        let mut error_lines = Vec::new();
+        let mut warning_lines = Vec::new();
+        // The whole log stays in the run directory; the terminal gets it condensed.
+        let log_path = dir.join("k6.log");
+        let mut log = std::fs::File::create(&log_path)
+            .inspect_err(|e| tracing::warn!("cannot keep k6's log in {}: {e}", log_path.display()))
+            .ok();
+        let mut condenser = super::k6log::Condenser::default();
+        if let Some(stderr) = child.stderr.take() {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if (line.starts_with("ERRO[") || line.contains("level=error")) && error_lines.len() < 20 {
+                    error_lines.push(line.clone());
+                }
+                if (line.starts_with("WARN[") || line.contains("level=warning")) && warning_lines.len() < 20 {
+                    warning_lines.push(line.clone());
+                }
+                if let Some(f) = log.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+                if !quiet && condenser.admit(&line) {
+                    tracing::info!(target: "k6", "{line}");
+                }
             }
         }
-    }
-    if !quiet {
-        for (message, n) in condenser.held_back() {
-            tracing::warn!("k6 logged {n} more lines like: {message} (all of them are in {})", log_path.display());
+        if !quiet {
+            for (message, n) in condenser.held_back() {
+                tracing::warn!("k6 logged {n} more lines like: {message} (all of them are in {})", log_path.display());
+            }
         }
-    }
-    // k6 has started: from here on every outcome is a K6Run, so the run gets recorded.
-    let status = child.wait();
+        // k6 has started: from here on every outcome is a K6Run, so the run gets recorded.
+        let status = child.wait();
+        done.store(true, Ordering::SeqCst);
+        let guard = guard.and_then(|g| g.join().ok());
+        (error_lines, warning_lines, status, guard)
+    });
     let host = sampler.stop();
     CURRENT_K6.store(0, Ordering::SeqCst);
     let exit = match status {
         Ok(status) => classify(status.code().unwrap_or(-1), INTERRUPTED.load(Ordering::SeqCst)),
         Err(e) => K6Exit::Failed { code: -1, reason: format!("k6 could not be waited for: {e}") },
     };
-    Ok(K6Run { exit, error_lines, warning_lines, json_out, host })
+    Ok(K6Run { exit, error_lines, warning_lines, json_out, host, guard })
 }

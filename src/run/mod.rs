@@ -13,6 +13,7 @@
 
 mod adequacy;
 pub mod cardinality;
+mod guarded;
 mod host;
 pub mod k6;
 mod k6log;
@@ -159,6 +160,8 @@ struct Prepared {
     lock: Option<lock::Held>,
     /// The adequacy check's rules and the target's facts before k6 (`adequacy.rs`).
     adequacy: Option<adequacy::Before>,
+    /// The live guard and teardown verification, when the environment asks for them.
+    live: Option<guarded::Plan>,
 }
 
 /// A step after k6, named so that a test can make it fail.
@@ -201,7 +204,7 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
 pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<RunResult> {
     let mut prepared = prepare(opts)?;
     let p = &prepared;
-    let k6run = k6::run_with(&p.first.script, &p.first.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+    let k6run = guarded::run_k6(opts, p)?;
     let mut judged = judge(opts, p, &k6run, &[], fail_at);
     let confirmations = confirm(opts, p, &k6run, &mut judged, fail_at);
     let finished_ns = crate::clock::now_ns().max(opts.now_ns);
@@ -366,6 +369,8 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     if let Some(monitoring) = &rendered.environment.monitoring {
         preflight(opts, &guard, monitoring, &window)?;
     }
+    // The live guard's policy is checked before anything starts, like the rest.
+    let live = guarded::plan(opts, &guard, &rendered)?;
     let lock = lock::acquire(&store, &history, &opts.environment, &holder, opts.lock)?;
     // The history's baseline is chosen under the lock, before k6: a lost history costs
     // seconds, not a run. Never "no baseline" by accident: that is an explicit --bootstrap.
@@ -377,7 +382,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
     // Last before k6: the target's facts as the run finds them.
     let adequacy = adequacy::before(adequacy_rules, &rendered.environment);
-    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock), adequacy })
+    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock), adequacy, live })
 }
 
 /// `k6gate preflight` inside prepare: every check but the lease, which the run takes itself
@@ -585,7 +590,7 @@ fn rerun(
     let ran = render_for(opts, &run_id, p.gate.data().cardinality.as_ref())
         .and_then(|r| attempt(opts, run_id, &r, started))
         .and_then(|a| {
-            let k6run = k6::run_with(&a.script, &a.run_dir, opts.quiet_k6, opts.remote_write.as_ref())?;
+            let k6run = guarded::run_attempt(opts, p, &a)?;
             Ok((a, k6run))
         });
     let (attempt, rerun) = match ran {
@@ -742,6 +747,7 @@ fn judge_steps(
     if let Some(before) = &p.adequacy {
         adequacy::attach(before, &opts.environment, summary, &mut verdict).map_err(Failure::error)?;
     }
+    let teardown_failed = guarded::apply(&mut verdict, k6run.guard.as_ref());
 
     injected(Step::WriteReports, fail_at)?;
     let baseline_summary = match &baseline {
@@ -764,6 +770,11 @@ fn judge_steps(
     };
     if stopped {
         judged.problem = Some("the run was stopped early; recorded as incomplete".into());
+    }
+    if let Some(why) = teardown_failed {
+        // Residual impact fails the run, whatever else it was.
+        judged.outcome = Outcome::Fail;
+        judged.problem = Some(why);
     }
     judged.verdict = Some(verdict);
     Ok(())

@@ -28,7 +28,11 @@ const TEMPLATE: &str = include_str!("report.html.j2");
 
 /// The report of a judged run, as one HTML document.
 pub fn render(verdict: &Verdict, candidate: &RunSummary, baseline: Option<&RunSummary>) -> String {
-    render_run(candidate, baseline, Some(verdict))
+    let page = render_run(candidate, baseline, Some(verdict));
+    match &verdict.guard {
+        Some(g) => super::guard::insert_html(page, g),
+        None => page,
+    }
 }
 
 /// The report of any run. Without a verdict (an incomplete run, or one without a baseline)

@@ -143,6 +143,48 @@ pub enum StackCommand {
     /// Alertmanagers, the Grafana provisioning pointing at them, a start script and a compose
     /// file into DIR. Check them with promtool and amtool (DIR/README.md).
     Generate(StackGenerateArgs),
+    /// A query cache with a circuit breaker in front of one Prometheus, for dashboards and
+    /// the guard's reads during a load test: cached, coalesced, step-aligned queries; the
+    /// last good answer, marked stale, when Prometheus fails or is slow; its own /metrics.
+    Proxy(StackProxyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StackProxyArgs {
+    /// The Prometheus behind the proxy (its root URL; Mimir: its /prometheus path).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
+    pub upstream: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9091")]
+    pub listen: std::net::SocketAddr,
+    /// How long an answer is served from the cache.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ttl: std::time::Duration,
+    /// The same while a load test runs (see --env and --during-test).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub test_ttl: std::time::Duration,
+    /// A test runs while this environment's lease is held in the history (`run` takes it).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Use --test-ttl all the time.
+    #[arg(long)]
+    pub during_test: bool,
+    /// An upstream answer slower than this counts against the breaker. Default: the guard's
+    /// preflight `query_sla_ms` in the policy data, else 500ms.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub sla: Option<std::time::Duration>,
+    /// The most one upstream call may take.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: std::time::Duration,
+    /// Consecutive failed or slow upstream calls that open the breaker.
+    #[arg(long, default_value_t = 3)]
+    pub failures_to_open: u32,
+    /// How long the breaker stays open before it probes the upstream again.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub cool_down: std::time::Duration,
+    /// MiB of answers kept (fresh ones, and as many last good ones).
+    #[arg(long, default_value_t = 256)]
+    pub max_cache_mib: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -941,6 +983,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Traces(args) => traces::run(&args, s),
         Command::Audit(args) => github::audit(&args, s),
         Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
+        Command::Stack(StackCommand::Proxy(args)) => stack::proxy(&args, s),
         Command::Preflight(args) => preflight::run(&args, s),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())

@@ -13,6 +13,7 @@
 //! dashboard become more files of the same directory.
 
 mod params;
+pub mod proxy;
 mod render;
 
 pub use params::{ScrapeTarget, StackError, StackParams, WATCHDOG_ALERT};

@@ -222,6 +222,13 @@ pub struct StackGenerateArgs {
     /// Alertmanager's group_wait before a group's first notification.
     #[arg(long, default_value = "10s")]
     pub group_wait: String,
+    /// Add `k6gate stack proxy` on this port (its flags in proxy.args) and point Grafana's
+    /// Prometheus datasource at it.
+    #[arg(long)]
+    pub proxy_port: Option<u16>,
+    /// The share of traces without an error that otel/tail-sampling.yaml keeps (percent).
+    #[arg(long, default_value_t = 10.0)]
+    pub trace_sample_percent: f64,
 }
 
 /// What a run's load test runs against (`run --measured`).

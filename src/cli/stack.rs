@@ -29,12 +29,17 @@ pub fn generate(args: &StackGenerateArgs) -> Result<Exit> {
         out_of_order_window: args.out_of_order_window.clone(),
         group_wait: args.group_wait.clone(),
         scrape: args.scrape.clone(),
+        proxy_port: args.proxy_port,
+        trace_sample_percent: args.trace_sample_percent,
         ..StackParams::default()
     };
     let files = render(&params).map_err(|e| Error::Usage(e.to_string()))?;
     write(&args.out, &files).map_err(Error::output(&args.out))?;
     println!("wrote {} files under {}", files.len(), args.out.display());
     println!("Prometheus {}, Alertmanagers {}", params.prometheus_url(), params.alertmanager_urls().join(", "));
+    if let Some(url) = params.proxy_url() {
+        println!("Grafana reads Prometheus through the proxy at {url}: k6gate stack proxy $(cat proxy.args)");
+    }
     Ok(Exit::Success)
 }
 

@@ -91,7 +91,8 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-const VECTOR: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"a"},"value":[1700000000,"1"]}]}}"#;
+const VECTOR: &str =
+    r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"a"},"value":[1700000000,"1"]}]}}"#;
 const MATRIX: &str = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
 
 fn ok(body: &str, delay: Duration) -> ResponseTemplate {
@@ -112,8 +113,11 @@ fn identical_concurrent_queries_reach_the_upstream_once() {
         let asks = (0..16).map(|i| {
             let proxy = proxy.clone();
             // Half GET, half POST, parameters in either order: one query.
-            let params: &[(&str, &str)] =
-                if i % 2 == 0 { &[("query", "up"), ("time", "1700000000")] } else { &[("time", "1700000000"), ("query", "up")] };
+            let params: &[(&str, &str)] = if i % 2 == 0 {
+                &[("query", "up"), ("time", "1700000000")]
+            } else {
+                &[("time", "1700000000"), ("query", "up")]
+            };
             async move { ask(&proxy, "/api/v1/query", params, i % 3 == 0).await }
         });
         let answers = futures::future::join_all(asks).await;
@@ -126,7 +130,10 @@ fn identical_concurrent_queries_reach_the_upstream_once() {
         assert_eq!(served(&m, "miss"), 1.0, "{m}");
         assert_eq!(served(&m, "coalesced"), 15.0, "{m}");
         // Now fresh in the cache: a hit.
-        assert_eq!(ask(&proxy, "/api/v1/query", &[("query", "up"), ("time", "1700000000")], false).await.cache.as_deref(), Some("hit"));
+        assert_eq!(
+            ask(&proxy, "/api/v1/query", &[("query", "up"), ("time", "1700000000")], false).await.cache.as_deref(),
+            Some("hit")
+        );
         assert_eq!(upstream_requests(&upstream).await, 1);
     });
 }
@@ -141,8 +148,13 @@ fn a_dashboards_moving_window_hits_the_step_aligned_cache() {
         let mut caches = Vec::new();
         for now in [1_700_000_005, 1_700_000_010, 1_700_000_015, 1_700_000_020] {
             let (start, end) = ((now - 3600).to_string(), now.to_string());
-            let a = ask(&proxy, "/api/v1/query_range", &[("query", "up"), ("start", &start), ("end", &end), ("step", "15")], true)
-                .await;
+            let a = ask(
+                &proxy,
+                "/api/v1/query_range",
+                &[("query", "up"), ("start", &start), ("end", &end), ("step", "15")],
+                true,
+            )
+            .await;
             assert_eq!(a.status, 200);
             caches.push(a.cache.unwrap());
         }
@@ -151,7 +163,10 @@ fn a_dashboards_moving_window_hits_the_step_aligned_cache() {
         let seen = upstream.received_requests().await.unwrap();
         let forms: Vec<String> = seen.iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect();
         // Prometheus was asked for windows on multiples of the step, by POST.
-        assert_eq!(forms, ["end=1699999995&query=up&start=1699996395&step=15", "end=1700000010&query=up&start=1699996410&step=15"]);
+        assert_eq!(
+            forms,
+            ["end=1699999995&query=up&start=1699996395&step=15", "end=1700000010&query=up&start=1699996410&step=15"]
+        );
         assert!(seen.iter().all(|r| r.method.as_str() == "POST"));
     });
 }
@@ -176,7 +191,11 @@ fn the_breaker_opens_on_slow_or_failing_answers_serves_stale_then_closes() {
 
         // Slower than the SLA, then failing: two bad calls open the breaker.
         upstream.reset().await;
-        Mock::given(path("/api/v1/query")).respond_with(ok(VECTOR, Duration::from_millis(600))).up_to_n_times(1).mount(&upstream).await;
+        Mock::given(path("/api/v1/query"))
+            .respond_with(ok(VECTOR, Duration::from_millis(600)))
+            .up_to_n_times(1)
+            .mount(&upstream)
+            .await;
         Mock::given(path("/api/v1/query"))
             .respond_with(ResponseTemplate::new(503).set_body_string("overloaded"))
             .mount(&upstream)
@@ -201,7 +220,10 @@ fn the_breaker_opens_on_slow_or_failing_answers_serves_stale_then_closes() {
         assert_eq!(stale.body["data"], serde_json::from_str::<Value>(VECTOR).unwrap()["data"]);
         let warnings = stale.body["warnings"].as_array().unwrap();
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].as_str().unwrap().contains("stale answer") && warnings[0].as_str().unwrap().contains("circuit breaker is open"));
+        assert!(
+            warnings[0].as_str().unwrap().contains("stale answer")
+                && warnings[0].as_str().unwrap().contains("circuit breaker is open")
+        );
         let never = ask(&proxy, "/api/v1/query", &[("query", "never_asked")], false).await;
         assert_eq!(never.status, 503);
         assert_eq!(never.body["status"], "error");
@@ -261,7 +283,9 @@ fn only_the_read_api_is_proxied() {
         let info = ask(&proxy, "/api/v1/status/buildinfo", &[], false).await;
         assert_eq!((info.status, info.cache.as_deref()), (200, Some("pass")));
         assert_eq!(info.body["data"]["version"], "2.42.0");
-        for (p, status) in [("/api/v1/write", 403), ("/-/reload", 403), ("/api/v1/admin/tsdb/delete_series", 403), ("/graph", 404)] {
+        for (p, status) in
+            [("/api/v1/write", 403), ("/-/reload", 403), ("/api/v1/admin/tsdb/delete_series", 403), ("/graph", 404)]
+        {
             let a = ask(&proxy, p, &[], true).await;
             assert_eq!(a.status, status, "{p}");
             assert_eq!(a.body["status"], "error");
@@ -341,7 +365,18 @@ fn through_a_real_prometheus_and_its_outage() {
     let mut prom = prometheus(tmp.path(), prom_port);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_k6gate"));
     cmd.args(["stack", "proxy", "--upstream", &direct, "--listen", &format!("127.0.0.1:{proxy_port}")])
-        .args(["--ttl", "1s", "--sla", "5s", "--upstream-timeout", "2s", "--failures-to-open", "2", "--cool-down", "1s"])
+        .args([
+            "--ttl",
+            "1s",
+            "--sla",
+            "5s",
+            "--upstream-timeout",
+            "2s",
+            "--failures-to-open",
+            "2",
+            "--cool-down",
+            "1s",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _proxy_proc = Proc::spawn(&mut cmd, "k6gate stack proxy");
@@ -363,7 +398,15 @@ fn through_a_real_prometheus_and_its_outage() {
         ("/api/v1/query", vec![("query", "up"), ("time", &at)]),
         ("/api/v1/query", vec![("query", "sum by (job) (rate(prometheus_http_requests_total[30s]))"), ("time", &at)]),
         ("/api/v1/query_range", vec![("query", "up"), ("start", &start), ("end", &end), ("step", "2")]),
-        ("/api/v1/query_range", vec![("query", "rate(prometheus_tsdb_head_samples_appended_total[10s])"), ("start", &start), ("end", &end), ("step", "2s")]),
+        (
+            "/api/v1/query_range",
+            vec![
+                ("query", "rate(prometheus_tsdb_head_samples_appended_total[10s])"),
+                ("start", &start),
+                ("end", &end),
+                ("step", "2s"),
+            ],
+        ),
         ("/api/v1/labels", vec![("start", &start), ("end", &end)]),
         ("/api/v1/series", vec![("match[]", "up"), ("start", &start), ("end", &end)]),
         ("/api/v1/label/job/values", vec![]),
@@ -379,8 +422,18 @@ fn through_a_real_prometheus_and_its_outage() {
     }
     // An unaligned window: Prometheus' answer for the window aligned to the step.
     let (ustart, uend) = ((now - now % 2 - 59).to_string(), (now - now % 2 + 1).to_string());
-    let got = block(ask(&proxy, "/api/v1/query_range", &[("query", "up"), ("start", &ustart), ("end", &uend), ("step", "2")], false));
-    let want = block(ask(&direct, "/api/v1/query_range", &[("query", "up"), ("start", &start), ("end", &end), ("step", "2")], false));
+    let got = block(ask(
+        &proxy,
+        "/api/v1/query_range",
+        &[("query", "up"), ("start", &ustart), ("end", &uend), ("step", "2")],
+        false,
+    ));
+    let want = block(ask(
+        &direct,
+        "/api/v1/query_range",
+        &[("query", "up"), ("start", &start), ("end", &end), ("step", "2")],
+        false,
+    ));
     assert_eq!(got.body, want.body);
 
     // 2. Sixteen identical queries at once reach Prometheus once.

@@ -92,9 +92,8 @@ pub fn proxy(args: &StackProxyArgs, s: &Settings) -> Result<Exit> {
     let rt =
         crate::net::runtime::runtime().map_err(|e| Error::service(Service::Prometheus, "starting the runtime", e))?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| Error::Usage(format!("--listen {listen}: {e}")))?;
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.map_err(|e| Error::Usage(format!("--listen {listen}: {e}")))?;
         if let Some(probe) = probe {
             proxy.watch_tests(probe);
         }

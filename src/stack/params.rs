@@ -156,7 +156,10 @@ impl StackParams {
         duration("group-wait", &self.group_wait)?;
         plain("dashboards-path", &self.dashboards_path)?;
         if !(0.0..=100.0).contains(&self.trace_sample_percent) {
-            return Err(bad("trace-sample-percent", format!("{} is not a percentage (0 to 100)", self.trace_sample_percent)));
+            return Err(bad(
+                "trace-sample-percent",
+                format!("{} is not a percentage (0 to 100)", self.trace_sample_percent),
+            ));
         }
         for t in &self.scrape {
             let ok = t

@@ -216,10 +216,8 @@ mod tests {
         assert_eq!(value(&q.params, "start"), Some("1699999980"));
         assert_eq!(value(&q.params, "end"), Some("1700003580"));
         assert_eq!(value(&q.params, "step"), Some("60"));
-        let ms = prepare(
-            Endpoint::QueryRange,
-            p(&[("query", "up"), ("start", "10.3"), ("end", "11.1"), ("step", "250ms")]),
-        );
+        let ms =
+            prepare(Endpoint::QueryRange, p(&[("query", "up"), ("start", "10.3"), ("end", "11.1"), ("step", "250ms")]));
         assert_eq!(value(&ms.params, "start"), Some("10.25"));
         assert_eq!(value(&ms.params, "end"), Some("11"));
         assert_eq!(value(&ms.params, "step"), Some("0.25"));

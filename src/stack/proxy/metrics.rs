@@ -115,18 +115,25 @@ impl Metrics {
     pub fn render(&self, breaker: &Breaker, aggressive: bool, entries: u64) -> String {
         let mut out = String::new();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# HELP k6gate_proxy_requests_total Requests to cached endpoints, by how they were answered.");
+        let _ = writeln!(
+            out,
+            "# HELP k6gate_proxy_requests_total Requests to cached endpoints, by how they were answered."
+        );
         let _ = writeln!(out, "# TYPE k6gate_proxy_requests_total counter");
         for how in Served::ALL {
             let _ = writeln!(out, "k6gate_proxy_requests_total{{served=\"{}\"}} {}", how.name(), self.count(how));
         }
-        let _ = writeln!(out, "# HELP k6gate_proxy_upstream_requests_total Calls to the upstream Prometheus, by outcome.");
+        let _ =
+            writeln!(out, "# HELP k6gate_proxy_upstream_requests_total Calls to the upstream Prometheus, by outcome.");
         let _ = writeln!(out, "# TYPE k6gate_proxy_upstream_requests_total counter");
         for o in Upstream::ALL {
             let n = self.upstream.get(o.index()).map_or(0, load);
             let _ = writeln!(out, "k6gate_proxy_upstream_requests_total{{outcome=\"{}\"}} {n}", o.name());
         }
-        let _ = writeln!(out, "# HELP k6gate_proxy_upstream_duration_seconds Latency of the calls to the upstream Prometheus.");
+        let _ = writeln!(
+            out,
+            "# HELP k6gate_proxy_upstream_duration_seconds Latency of the calls to the upstream Prometheus."
+        );
         let _ = writeln!(out, "# TYPE k6gate_proxy_upstream_duration_seconds histogram");
         let mut cumulative = 0;
         for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
@@ -141,7 +148,12 @@ impl Metrics {
         let _ = writeln!(out, "# HELP k6gate_proxy_breaker_state The circuit breaker's state (1 for the current one).");
         let _ = writeln!(out, "# TYPE k6gate_proxy_breaker_state gauge");
         for s in State::ALL {
-            let _ = writeln!(out, "k6gate_proxy_breaker_state{{state=\"{}\"}} {}", s.name(), u8::from(breaker.state() == s));
+            let _ = writeln!(
+                out,
+                "k6gate_proxy_breaker_state{{state=\"{}\"}} {}",
+                s.name(),
+                u8::from(breaker.state() == s)
+            );
         }
         let _ = writeln!(out, "# HELP k6gate_proxy_breaker_transitions_total Transitions of the circuit breaker.");
         let _ = writeln!(out, "# TYPE k6gate_proxy_breaker_transitions_total counter");

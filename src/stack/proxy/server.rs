@@ -47,6 +47,7 @@ impl Expiry<String, Entry> for EntryTtl {
     }
 }
 
+#[expect(clippy::ptr_arg, reason = "moka's weigher takes a &K, and K is String")]
 fn weigh(key: &String, entry: &Entry) -> u32 {
     u32::try_from(key.len() + entry.body.len()).unwrap_or(u32::MAX)
 }
@@ -262,8 +263,12 @@ async fn cached(inner: &Arc<Inner>, prepared: Prepared) -> Response {
     }
     let admit = inner.breaker().admit(Instant::now());
     if admit == Admit::Reject {
-        return stale_or_unavailable(inner, &key, "the circuit breaker is open (the upstream Prometheus is failing or slow)")
-            .await;
+        return stale_or_unavailable(
+            inner,
+            &key,
+            "the circuit breaker is open (the upstream Prometheus is failing or slow)",
+        )
+        .await;
     }
     let ran = Arc::new(AtomicBool::new(false));
     let init = {

@@ -72,11 +72,8 @@ impl Upstream {
 async fn read(sent: Result<reqwest::Response, reqwest::Error>) -> Result<Reply, String> {
     let response = sent.map_err(|e| crate::net::describe(&e))?;
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let content_type =
+        response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = response.bytes().await.map_err(|e| format!("reading the answer: {}", crate::net::describe(&e)))?;
     Ok(Reply { status, content_type, body })
 }

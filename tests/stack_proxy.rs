@@ -453,8 +453,8 @@ fn through_a_real_prometheus_and_its_outage() {
     let known: &[(&str, &str)] = &[("query", "up"), ("time", &at)];
     let good = block(ask(&proxy, "/api/v1/query", known, false));
     prom.stop();
-    std::thread::sleep(Duration::from_millis(1100)); // past the 1 s TTL
     let killed_at = Instant::now();
+    std::thread::sleep(Duration::from_millis(1100)); // past the 1 s TTL
     let mut stale = Vec::new();
     for _ in 0..3 {
         stale.push(block(ask(&proxy, "/api/v1/query", known, false)));
@@ -484,7 +484,7 @@ fn through_a_real_prometheus_and_its_outage() {
     assert!(transitions(&m, "open", "half_open") >= 1.0);
     assert_eq!(transitions(&m, "half_open", "closed"), 1.0);
     eprintln!(
-        "drill: breaker closed {:.1} s after the restart began ({:.1} s after the kill); {} stale answers, {} unavailable",
+        "drill: breaker closed {:.1} s after Prometheus was ready again ({:.1} s after the kill); {} stale answers, {} unavailable",
         took.as_secs_f64(),
         killed_at.elapsed().as_secs_f64(),
         served(&m, "stale"),

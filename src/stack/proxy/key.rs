@@ -85,9 +85,19 @@ pub fn prepare(endpoint: Endpoint, mut params: Vec<(String, String)>) -> Prepare
         aligned = align(&mut params);
     }
     params.sort();
-    let encoded = serde_urlencoded::to_string(&params).unwrap_or_default();
-    let key = format!("{}?{encoded}", endpoint.path());
+    let key = format!("{}?{}", endpoint.path(), encode(&params));
     Prepared { endpoint, params, key, aligned }
+}
+
+/// `params` form-encoded (`a=1&b=x%20y`), every byte but `A-Z a-z 0-9 - . _ ~` escaped: a
+/// `&` or `=` inside a value cannot forge another parameter, so two keys are equal only
+/// when the parameters are.
+pub fn encode(params: &[(String, String)]) -> String {
+    let pairs: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", crate::net::percent_encode(k), crate::net::percent_encode(v)))
+        .collect();
+    pairs.join("&")
 }
 
 fn value<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -49,7 +49,7 @@ impl Upstream {
 
     /// A POST with `params` as the form body, or a GET with them as the query string.
     pub async fn send(&self, path: &str, params: &[(String, String)], post: bool) -> Result<Reply, String> {
-        let encoded = serde_urlencoded::to_string(params).map_err(|e| e.to_string())?;
+        let encoded = super::key::encode(params);
         let request = if post {
             self.client
                 .post(self.url(path))

@@ -361,6 +361,34 @@ where
     k6gate::net::block_on(f).unwrap()
 }
 
+/// `k6gate stack generate --proxy-port` into `dir/stack`: checks that Grafana's datasource
+/// points at the proxy, and returns the flags of `proxy.args`.
+fn generate_with_proxy(dir: &std::path::Path, prom_port: u16, proxy_port: u16) -> Vec<String> {
+    let out = dir.join("stack");
+    crate::support::cli::K6gate::new()
+        .args(["stack", "generate", "--out"])
+        .arg(&out)
+        .args(["--prometheus-port", &prom_port.to_string(), "--proxy-port", &proxy_port.to_string()])
+        .args(["--trace-sample-percent", "5"])
+        .status(0)
+        .stdout_contains("through the proxy");
+    let ds = std::fs::read_to_string(out.join("grafana/provisioning/datasources/k6gate.yaml")).unwrap();
+    let ds: Value = yaml_serde::from_str(&ds).unwrap();
+    let prometheus = ds["datasources"].as_array().unwrap().iter().find(|d| d["type"] == "prometheus").unwrap();
+    assert_eq!(prometheus["url"], format!("http://127.0.0.1:{proxy_port}"));
+    let sampling = std::fs::read_to_string(out.join("otel/tail-sampling.yaml")).unwrap();
+    assert!(sampling.contains("sampling_percentage: 5.0"), "{sampling}");
+    let args = crate::support::stack::args_of(&out.join("proxy.args"));
+    assert_eq!(args, [format!("--upstream=http://127.0.0.1:{prom_port}"), format!("--listen=127.0.0.1:{proxy_port}")]);
+    args
+}
+
+#[test]
+fn stack_generate_writes_the_proxys_flags_and_points_grafana_at_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    generate_with_proxy(tmp.path(), 19090, 19091);
+}
+
 #[test]
 #[ignore = "full tier: needs prometheus"]
 fn through_a_real_prometheus_and_its_outage() {
@@ -368,8 +396,12 @@ fn through_a_real_prometheus_and_its_outage() {
     let (prom_port, proxy_port) = (free_port(), free_port());
     let direct = format!("http://127.0.0.1:{prom_port}");
     let mut prom = prometheus(tmp.path(), prom_port);
+    // The proxy as `stack generate --proxy-port` writes it (its flags in proxy.args), with
+    // short timings for the drill.
+    let generated = generate_with_proxy(tmp.path(), prom_port, proxy_port);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_k6gate"));
-    cmd.args(["stack", "proxy", "--upstream", &direct, "--listen", &format!("127.0.0.1:{proxy_port}")])
+    cmd.args(["stack", "proxy"])
+        .args(&generated)
         .args([
             "--ttl",
             "1s",

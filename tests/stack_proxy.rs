@@ -610,3 +610,46 @@ fn the_environments_lease_turns_the_aggressive_ttl_on_and_off() {
     store.release("staging", "t1").unwrap();
     wait("0");
 }
+
+#[test]
+fn upstream_headers_go_with_every_call_and_old_answers_are_not_served() {
+    use wiremock::matchers::header;
+    runtime().block_on(async {
+        let upstream = MockServer::start().await;
+        Mock::given(path("/api/v1/query"))
+            .and(header("x-scope-orgid", "load-tests"))
+            .respond_with(ok(VECTOR, Duration::ZERO))
+            .mount(&upstream)
+            .await;
+        // Without the tenant, Mimir-like: 401, a client error passed on.
+        Mock::given(path("/api/v1/query")).respond_with(ResponseTemplate::new(401)).mount(&upstream).await;
+        let tenant = vec![("X-Scope-OrgID".to_string(), k6gate::net::Secret::new("load-tests"))];
+        let config = ProxyConfig {
+            ttl: Duration::from_millis(100),
+            // Generous: the stale answer below must come within it on a busy machine.
+            max_stale: Duration::from_secs(3),
+            failures_to_open: 10,
+            upstream_headers: tenant,
+            ..ProxyConfig::new(&upstream.uri())
+        };
+        let proxy = start_proxy(config).await;
+        let q: &[(&str, &str)] = &[("query", "up")];
+        assert_eq!(ask(&proxy, "/api/v1/query", q, true).await.cache.as_deref(), Some("miss"));
+        upstream.reset().await;
+        Mock::given(path("/api/v1/query")).respond_with(ResponseTemplate::new(500)).mount(&upstream).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stale = ask(&proxy, "/api/v1/query", q, false).await;
+        assert_eq!((stale.status, stale.cache.as_deref()), (200, Some("stale")));
+        assert!(stale.body["warnings"][0].as_str().unwrap().contains("answered 500"));
+        // Past --max-stale: a 503, not a stale answer of any age.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        let old = ask(&proxy, "/api/v1/query", q, false).await;
+        assert_eq!(old.status, 503, "{old:?}");
+        assert!(old.body["error"].as_str().unwrap().contains("--max-stale 3 s"));
+    });
+    crate::support::cli::K6gate::new()
+        .args(["stack", "proxy", "--listen", "127.0.0.1:0", "--sla", "1s", "--upstream-header", "Bearer hunter2"])
+        .status(2)
+        .stderr_contains("not NAME=VALUE")
+        .stderr_lacks("hunter2");
+}

@@ -185,6 +185,19 @@ pub struct StackProxyArgs {
     /// MiB of answers kept (fresh ones, and as many last good ones).
     #[arg(long, default_value_t = 256)]
     pub max_cache_mib: u64,
+    /// The oldest last good answer served as stale while Prometheus cannot answer.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub max_stale: std::time::Duration,
+    /// A header for every upstream call, NAME=VALUE (Mimir's X-Scope-OrgID, Authorization);
+    /// repeatable. Values are secrets: prefer the environment variable, comma-separated.
+    #[arg(
+        long = "upstream-header",
+        value_name = "NAME=VALUE",
+        env = "K6GATE_PROXY_UPSTREAM_HEADERS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub upstream_headers: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

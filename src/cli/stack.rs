@@ -60,6 +60,19 @@ fn proxy_sla(args: &StackProxyArgs, s: &Settings) -> Result<std::time::Duration>
     Ok(ProxyConfig::new(&args.upstream).sla)
 }
 
+/// `--upstream-header NAME=VALUE`s; the values become secrets at once.
+fn upstream_headers(raw: &[String]) -> Result<Vec<(String, crate::net::Secret)>> {
+    raw.iter()
+        .map(|h| match h.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), crate::net::Secret::new(value.trim())))
+            }
+            // Not echoed: it may hold a credential.
+            _ => Err(Error::Usage("an --upstream-header is not NAME=VALUE (not shown: it may hold a secret)".into())),
+        })
+        .collect()
+}
+
 /// `k6gate stack proxy`: flags -> [`ProxyConfig`], the lease probe when `--env` is given, and
 /// the server until Ctrl-C or SIGTERM.
 pub fn proxy(args: &StackProxyArgs, s: &Settings) -> Result<Exit> {
@@ -72,6 +85,8 @@ pub fn proxy(args: &StackProxyArgs, s: &Settings) -> Result<Exit> {
         failures_to_open: args.failures_to_open,
         cool_down: args.cool_down,
         max_bytes: args.max_cache_mib.saturating_mul(1 << 20),
+        max_stale: args.max_stale,
+        upstream_headers: upstream_headers(&args.upstream_headers)?,
         ..ProxyConfig::new(&args.upstream)
     };
     let summary = format!(

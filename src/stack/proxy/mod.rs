@@ -10,7 +10,8 @@
 //! - **Last good answer**: every success is also kept past its TTL (bounded by size). When
 //!   the upstream fails or the breaker is open, it is served with `X-K6gate-Stale: <age s>`
 //!   and a line in the body's `warnings` array. No last good answer: `503` with Prometheus'
-//!   error envelope (`errorType: unavailable`), never an empty success.
+//!   error envelope (`errorType: unavailable`), never an empty success. Nothing older than
+//!   `max_stale` is served.
 //! - **Breaker** ([`breaker`]): consecutive failures or answers slower than the SLA open it;
 //!   half-open probing after the cool-down; closes on a good probe.
 //! - **Passed through, uncached**: other `GET /api/v1/...` (build info, metadata, rules,
@@ -30,6 +31,8 @@ mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::net::Secret;
 
 pub use breaker::{Admit, Breaker, BreakerConfig, Outcome, State};
 pub use key::{Endpoint, Prepared, duration_ms, prepare, time_ms};
@@ -62,6 +65,12 @@ pub struct ProxyConfig {
     pub cool_down: Duration,
     /// The bytes of answers kept, fresh and last good each.
     pub max_bytes: u64,
+    /// The oldest last good answer served as stale; older ones are dropped (then a 503).
+    pub max_stale: Duration,
+    /// Headers sent with every upstream call (Mimir's `X-Scope-OrgID`, an `Authorization`):
+    /// the values are secrets, never shown. One proxy serves one tenant: they are not part
+    /// of the cache key.
+    pub upstream_headers: Vec<(String, Secret)>,
 }
 
 impl ProxyConfig {
@@ -79,6 +88,8 @@ impl ProxyConfig {
             failures_to_open: 3,
             cool_down: Duration::from_secs(5),
             max_bytes: 256 << 20,
+            max_stale: Duration::from_secs(3600),
+            upstream_headers: Vec::new(),
         }
     }
 
@@ -90,6 +101,7 @@ impl ProxyConfig {
             ("--sla", self.sla),
             ("--upstream-timeout", self.upstream_timeout),
             ("--cool-down", self.cool_down),
+            ("--max-stale", self.max_stale),
         ];
         if let Some((flag, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
             return Err(format!("{flag} must be more than 0"));

@@ -94,9 +94,10 @@ impl Proxy {
     /// A proxy for `config` (checked).
     pub fn new(config: ProxyConfig) -> Result<Proxy, String> {
         config.check()?;
-        let upstream = Upstream::new(&config.upstream, config.upstream_timeout)?;
+        let upstream = Upstream::new(&config.upstream, config.upstream_timeout, &config.upstream_headers)?;
         let fresh = Cache::builder().max_capacity(config.max_bytes).weigher(weigh).expire_after(EntryTtl).build();
-        let last_good = Cache::builder().max_capacity(config.max_bytes).weigher(weigh).build();
+        let last_good =
+            Cache::builder().max_capacity(config.max_bytes).weigher(weigh).time_to_live(config.max_stale).build();
         let breaker = Breaker::new(BreakerConfig {
             failures_to_open: config.failures_to_open,
             cool_down: config.cool_down,
@@ -358,6 +359,9 @@ async fn stale_or_unavailable(inner: &Inner, key: &str, why: &str) -> Response {
     prometheus_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
-        &format!("k6gate proxy: {why}; no earlier answer to this query is kept, so none is served"),
+        &format!(
+            "k6gate proxy: {why}; no earlier answer to this query is kept (none within --max-stale {} s), so none is served",
+            inner.config.max_stale.as_secs()
+        ),
     )
 }

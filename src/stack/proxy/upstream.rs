@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use reqwest::Url;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::net::{ClientOptions, NetError, Redirects};
+use crate::net::{ClientOptions, NetError, Redirects, Secret};
 
 /// What the upstream answered.
 #[derive(Debug, Clone)]
@@ -21,11 +22,13 @@ pub struct Reply {
 pub struct Upstream {
     base: Url,
     client: reqwest::Client,
+    /// Sent with every call; the values marked sensitive.
+    headers: HeaderMap,
 }
 
 impl Upstream {
     /// `base` is Prometheus' root URL (`http://127.0.0.1:9090`, or Mimir's `/prometheus`).
-    pub fn new(base: &str, timeout: Duration) -> Result<Upstream, String> {
+    pub fn new(base: &str, timeout: Duration, headers: &[(String, Secret)]) -> Result<Upstream, String> {
         let mut base = Url::parse(base).map_err(|e| format!("--upstream {base:?}: {e}"))?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(format!("--upstream {base}: must be an http:// or https:// URL"));
@@ -35,7 +38,17 @@ impl Upstream {
         base.set_query(None);
         let options = ClientOptions { redirects: Redirects::None, ..ClientOptions::with_timeout(timeout) };
         let client = crate::net::client(&options).map_err(|e: NetError| e.to_string())?;
-        Ok(Upstream { base, client })
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("--upstream-header {name:?}: not a header name"))?;
+            // The value is a secret: the error names the header only.
+            let mut v = HeaderValue::from_str(value.expose())
+                .map_err(|_| format!("--upstream-header {name}: the value is not a valid header value"))?;
+            v.set_sensitive(true);
+            map.append(n, v);
+        }
+        Ok(Upstream { base, client, headers: map })
     }
 
     pub fn base(&self) -> &Url {
@@ -53,19 +66,20 @@ impl Upstream {
         let request = if post {
             self.client
                 .post(self.url(path))
+                .headers(self.headers.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(encoded)
         } else if encoded.is_empty() {
-            self.client.get(self.url(path))
+            self.client.get(self.url(path)).headers(self.headers.clone())
         } else {
-            self.client.get(self.url(&format!("{path}?{encoded}")))
+            self.client.get(self.url(&format!("{path}?{encoded}"))).headers(self.headers.clone())
         };
         read(request.send().await).await
     }
 
     /// A GET of `path_and_query` as asked (the uncached read-only paths).
     pub async fn get(&self, path_and_query: &str) -> Result<Reply, String> {
-        read(self.client.get(self.url(path_and_query)).send().await).await
+        read(self.client.get(self.url(path_and_query)).headers(self.headers.clone()).send().await).await
     }
 }
 

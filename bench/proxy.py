@@ -9,8 +9,9 @@ closed: hit and miss; breaker open: stale). Python 3 stdlib only; needs `prometh
 The dashboard: `--viewers` browsers on one dashboard, each refreshing every `--refresh`
 seconds (their refreshes spread evenly over the interval), each refresh sending what a
 Grafana Prometheus panel sends: 8 range panels (last 1 h, step 15 s, POST form, start/end at
-the refresh's wall clock, unaligned) and 2 instant panels (POST, `time` = now). Measured twice:
-the normal TTL (5 s) and the aggressive one (`--during-test`, 30 s). Hit rate = (hits +
+the refresh's wall clock, unaligned) and 2 instant panels (POST, `time` = now). Measured three times:
+the normal TTL (5 s), the aggressive one (`--during-test`, 30 s), and the aggressive one
+with `--instant-align 5s`. Hit rate = (hits +
 coalesced) / cached requests, from the proxy's own /metrics.
 
 Latency: `-n` sequential requests on one kept-alive connection per case. Prometheus holds
@@ -200,18 +201,20 @@ def main():
     tmp = tempfile.mkdtemp(prefix="k6gate-proxy-bench-")
     procs = []
     try:
-        prom_port, normal_port, test_port, lat_port = free_port(), free_port(), free_port(), free_port()
-        prom = start_prometheus(tmp, prom_port, [normal_port, test_port, lat_port])
+        prom_port, normal_port, test_port, align_port, lat_port = (free_port() for _ in range(5))
+        prom = start_prometheus(tmp, prom_port, [normal_port, test_port, align_port, lat_port])
         procs.append(prom)
         procs.append(start_proxy(prom_port, normal_port, "--ttl", "5s"))
         procs.append(start_proxy(prom_port, test_port, "--during-test", "--test-ttl", "30s"))
+        procs.append(start_proxy(prom_port, align_port, "--during-test", "--test-ttl", "30s", "--instant-align", "5s"))
         procs.append(start_proxy(prom_port, lat_port, "--ttl", "5s", "--failures-to-open", "2", "--cool-down", "600s"))
         print(f"# k6gate stack proxy bench ({binary()}), Prometheus {prom_port}; 15 s of scrapes first", flush=True)
         time.sleep(15)
 
         rows = []
         results = {}
-        for name, port in (("normal TTL 5 s", normal_port), ("during a test, TTL 30 s", test_port)):
+        for name, port in (("normal TTL 5 s", normal_port), ("during a test, TTL 30 s", test_port),
+                           ("during a test, TTL 30 s, --instant-align 5s", align_port)):
             results[name] = r = dashboard(port, a.viewers, a.refresh, a.duration)
             rows.append(f"| {name} | {r['requests']} | {r['hits']} | {r['coalesced']} | {r['misses']} | {r['upstream']} | {r['hit_rate']:.1%} | {r['errors']} |")
         print(f"\n## Hit rate: {a.viewers} viewers, refresh {a.refresh:g} s, {len(RANGE_PANELS)} range + {len(INSTANT_PANELS)} instant panels, {a.duration:g} s\n")

@@ -653,3 +653,21 @@ fn upstream_headers_go_with_every_call_and_old_answers_are_not_served() {
         .stderr_contains("not NAME=VALUE")
         .stderr_lacks("hunter2");
 }
+
+#[test]
+fn instant_panels_share_answers_with_instant_align() {
+    runtime().block_on(async {
+        let upstream = MockServer::start().await;
+        Mock::given(path("/api/v1/query")).respond_with(ok(VECTOR, Duration::ZERO)).mount(&upstream).await;
+        let config = ProxyConfig { instant_align: Some(Duration::from_secs(5)), ..ProxyConfig::new(&upstream.uri()) };
+        let proxy = start_proxy(config).await;
+        let mut caches = Vec::new();
+        for t in ["1700000000.5", "1700000003", "1700000004.999", "1700000005"] {
+            caches.push(ask(&proxy, "/api/v1/query", &[("query", "up"), ("time", t)], true).await.cache.unwrap());
+        }
+        assert_eq!(caches, ["miss", "hit", "hit", "miss"]);
+        let seen = upstream.received_requests().await.unwrap();
+        let forms: Vec<String> = seen.iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect();
+        assert_eq!(forms, ["query=up&time=1700000000", "query=up&time=1700000005"]);
+    });
+}

@@ -198,6 +198,11 @@ pub struct StackProxyArgs {
         hide_env_values = true
     )]
     pub upstream_headers: Vec<String>,
+    /// Move instant queries' `time` down to a multiple of this, so that dashboards refreshing
+    /// instant panels (Grafana sends time=now) share answers; each answer carries the instant
+    /// it was evaluated at. Off by default.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub instant_align: Option<std::time::Duration>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -86,6 +86,7 @@ pub fn proxy(args: &StackProxyArgs, s: &Settings) -> Result<Exit> {
         cool_down: args.cool_down,
         max_bytes: args.max_cache_mib.saturating_mul(1 << 20),
         max_stale: args.max_stale,
+        instant_align: args.instant_align.filter(|d| !d.is_zero()),
         upstream_headers: upstream_headers(&args.upstream_headers)?,
         ..ProxyConfig::new(&args.upstream)
     };

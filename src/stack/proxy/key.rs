@@ -65,7 +65,8 @@ pub struct Prepared {
     pub params: Vec<(String, String)>,
     /// The endpoint's path and the parameters, form-encoded.
     pub key: String,
-    /// Whether `query_range`'s start and end were moved to multiples of the step.
+    /// Whether `query_range`'s start and end were moved to multiples of the step (or an
+    /// instant query's `time` to a multiple of `--instant-align`).
     pub aligned: bool,
 }
 
@@ -79,10 +80,31 @@ pub struct Prepared {
 /// step asks for the same points and hits the cache. Grafana aligns its own queries the same
 /// way. Parameters that do not parse are left as they are: Prometheus answers them with its
 /// own `bad_data` error (never cached).
-pub fn prepare(endpoint: Endpoint, mut params: Vec<(String, String)>) -> Prepared {
+pub fn prepare(endpoint: Endpoint, params: Vec<(String, String)>) -> Prepared {
+    prepare_with(endpoint, params, None)
+}
+
+/// [`prepare`], and with `instant_align_ms` an instant query's `time` moves down to a
+/// multiple of it (`--instant-align`, off by default). The answer is then Prometheus' for
+/// that instant and says so: every sample carries the timestamp it was evaluated at, so
+/// nothing is misdated; the value is at most `instant_align_ms` older than asked, the same
+/// staleness a cache TTL gives a query without `time`. Grafana sends `time` = now on every
+/// refresh, so without it an instant panel never hits the cache.
+pub fn prepare_with(endpoint: Endpoint, mut params: Vec<(String, String)>, instant_align_ms: Option<i64>) -> Prepared {
     let mut aligned = false;
     if endpoint == Endpoint::QueryRange {
         aligned = align(&mut params);
+    }
+    if let (Endpoint::Query, Some(step)) = (&endpoint, instant_align_ms.filter(|s| *s > 0)) {
+        if let Some(t) = value(&params, "time").and_then(time_ms) {
+            let t = t - t.rem_euclid(step);
+            for (k, v) in params.iter_mut() {
+                if k == "time" {
+                    *v = seconds(t);
+                }
+            }
+            aligned = true;
+        }
     }
     params.sort();
     let key = format!("{}?{}", endpoint.path(), encode(&params));
@@ -236,6 +258,20 @@ mod tests {
         assert_eq!(duration_ms("5 m"), None);
         assert_eq!(duration_ms("0"), None);
         assert_eq!(duration_ms(""), None);
+    }
+
+    #[test]
+    fn instant_queries_are_aligned_only_when_asked() {
+        let at = |t: &str, align| prepare_with(Endpoint::Query, p(&[("query", "up"), ("time", t)]), align);
+        assert_eq!(at("1700000004.9", None).key, "/api/v1/query?query=up&time=1700000004.9");
+        let a = at("1700000004.9", Some(5000));
+        assert!(a.aligned);
+        assert_eq!(a.key, "/api/v1/query?query=up&time=1700000000");
+        assert_eq!(a.key, at("2023-11-14T22:13:21Z", Some(5000)).key);
+        assert_ne!(a.key, at("1700000005", Some(5000)).key);
+        // No `time` ("now") and a range query's `time`-less form are left alone.
+        assert!(!prepare_with(Endpoint::Query, p(&[("query", "up")]), Some(5000)).aligned);
+        assert!(!at("soon", Some(5000)).aligned);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::time::Duration;
 use crate::net::Secret;
 
 pub use breaker::{Admit, Breaker, BreakerConfig, Outcome, State};
-pub use key::{Endpoint, Prepared, duration_ms, prepare, time_ms};
+pub use key::{Endpoint, Prepared, duration_ms, prepare, prepare_with, time_ms};
 pub use metrics::{Metrics, Served};
 pub use server::{Proxy, router, serve};
 
@@ -71,6 +71,9 @@ pub struct ProxyConfig {
     /// the values are secrets, never shown. One proxy serves one tenant: they are not part
     /// of the cache key.
     pub upstream_headers: Vec<(String, Secret)>,
+    /// Move an instant query's `time` down to a multiple of this ([`key::prepare_with`]);
+    /// `None`: instant queries are keyed by the `time` they ask for.
+    pub instant_align: Option<Duration>,
 }
 
 impl ProxyConfig {
@@ -90,6 +93,7 @@ impl ProxyConfig {
             max_bytes: 256 << 20,
             max_stale: Duration::from_secs(3600),
             upstream_headers: Vec::new(),
+            instant_align: None,
         }
     }
 

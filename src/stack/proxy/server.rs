@@ -15,7 +15,7 @@ use moka::future::Cache;
 
 use super::answer::{error_body, is_success, stale_warning, with_warning};
 use super::breaker::{Admit, Breaker, BreakerConfig, Outcome};
-use super::key::{Endpoint, Prepared, prepare};
+use super::key::{Endpoint, Prepared, prepare_with};
 use super::metrics::{Metrics, Served, Upstream as Counted};
 use super::upstream::{Reply, Upstream};
 use super::{ProxyConfig, TestRunning};
@@ -211,7 +211,8 @@ async fn handle(AxumState(proxy): AxumState<Proxy>, request: Request) -> Respons
                 Err(e) => return prometheus_error(StatusCode::BAD_REQUEST, "bad_data", &format!("form body: {e}")),
             }
         }
-        return cached(&inner, prepare(endpoint, params)).await;
+        let align_ms = inner.config.instant_align.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        return cached(&inner, prepare_with(endpoint, params, align_ms)).await;
     }
     let read_only = method == Method::GET
         && (path.starts_with("/api/v1/") && !path.starts_with("/api/v1/admin/")

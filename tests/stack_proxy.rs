@@ -298,6 +298,21 @@ fn only_the_read_api_is_proxied() {
         }
         let label_post = ask(&proxy, "/api/v1/label/job/values", &[], true).await;
         assert_eq!(label_post.status, 405);
+        // `..` out of the read API, sent raw (an HTTP client would normalise it away).
+        for raw in ["/api/v1/../-/healthy", "/api/v1/%2e%2e/-/healthy", "/api/v1/label/../values"] {
+            let addr = proxy.trim_start_matches("http://").to_string();
+            let status = tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Write};
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                write!(s, "GET {raw} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                out.lines().next().unwrap_or_default().to_string()
+            })
+            .await
+            .unwrap();
+            assert!(status.contains(" 403 ") || status.contains(" 404 "), "{raw}: {status}");
+        }
         assert_eq!(upstream_requests(&upstream).await, 1, "refused requests never reach Prometheus");
     });
 }

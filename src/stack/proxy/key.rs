@@ -24,7 +24,8 @@ impl Endpoint {
             "/api/v1/series" => Some(Endpoint::Series),
             p => {
                 let name = p.strip_prefix("/api/v1/label/")?.strip_suffix("/values")?;
-                (!name.is_empty() && !name.contains('/')).then(|| Endpoint::LabelValues(p.to_string()))
+                let plain = !name.is_empty() && !name.contains('/') && !name.contains("..") && !name.contains('%');
+                plain.then(|| Endpoint::LabelValues(p.to_string()))
             }
         }
     }
@@ -219,6 +220,8 @@ mod tests {
         );
         assert_eq!(Endpoint::of("/api/v1/label//values"), None);
         assert_eq!(Endpoint::of("/api/v1/label/a/b/values"), None);
+        assert_eq!(Endpoint::of("/api/v1/label/../values"), None);
+        assert_eq!(Endpoint::of("/api/v1/label/%2e%2e/values"), None);
         assert_eq!(Endpoint::of("/api/v1/write"), None);
         assert_eq!(Endpoint::of("/api/v1/query/"), None);
     }

@@ -214,7 +214,11 @@ async fn handle(AxumState(proxy): AxumState<Proxy>, request: Request) -> Respons
         let align_ms = inner.config.instant_align.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         return cached(&inner, prepare_with(endpoint, params, align_ms)).await;
     }
+    // `..` (plain or percent-encoded) would leave the read API once the upstream URL is
+    // normalised: refused, like the paths it could reach.
+    let dotted = path.contains("..") || path.to_ascii_lowercase().contains("%2e");
     let read_only = method == Method::GET
+        && !dotted
         && (path.starts_with("/api/v1/") && !path.starts_with("/api/v1/admin/")
             || path == "/-/ready"
             || path == "/-/healthy");

@@ -605,9 +605,19 @@ fn the_environments_lease_turns_the_aggressive_ttl_on_and_off() {
         .arg(state.path())
         .args(["stack", "proxy", "--upstream", "http://127.0.0.1:1", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--env", "staging", "--sla", "1s"])
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let _proxy = Proc::spawn(&mut cmd, "k6gate stack proxy");
+    // Fast tier: a plain child killed on drop (no setsid watchdog, which the full tier's
+    // `Proc` adds).
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _proxy = KillOnDrop(cmd.spawn().expect("start k6gate stack proxy"));
     let url = format!("http://127.0.0.1:{port}/metrics");
     let aggressive = || block(async { client().get(&url).send().await.ok()?.text().await.ok() });
     // The probe asks the history every 2 s: 20 s is generous on a busy machine.

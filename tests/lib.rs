@@ -43,6 +43,7 @@ mod run_report;
 mod schema;
 mod serve;
 mod stack;
+mod stack_proxy;
 mod storage_stats;
 mod support;
 mod traces;

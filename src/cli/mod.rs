@@ -143,6 +143,66 @@ pub enum StackCommand {
     /// Alertmanagers, the Grafana provisioning pointing at them, a start script and a compose
     /// file into DIR. Check them with promtool and amtool (DIR/README.md).
     Generate(StackGenerateArgs),
+    /// A query cache with a circuit breaker in front of one Prometheus, for dashboards and
+    /// the guard's reads during a load test: cached, coalesced, step-aligned queries; the
+    /// last good answer, marked stale, when Prometheus fails or is slow; its own /metrics.
+    Proxy(StackProxyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StackProxyArgs {
+    /// The Prometheus behind the proxy (its root URL; Mimir: its /prometheus path).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
+    pub upstream: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9091")]
+    pub listen: std::net::SocketAddr,
+    /// How long an answer is served from the cache.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ttl: std::time::Duration,
+    /// The same while a load test runs (see --env and --during-test).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub test_ttl: std::time::Duration,
+    /// A test runs while this environment's lease is held in the history (`run` takes it).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Use --test-ttl all the time.
+    #[arg(long)]
+    pub during_test: bool,
+    /// An upstream answer slower than this counts against the breaker. Default: the guard's
+    /// preflight `query_sla_ms` in the policy data, else 500ms.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub sla: Option<std::time::Duration>,
+    /// The most one upstream call may take.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: std::time::Duration,
+    /// Consecutive failed or slow upstream calls that open the breaker.
+    #[arg(long, default_value_t = 3)]
+    pub failures_to_open: u32,
+    /// How long the breaker stays open before it probes the upstream again.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub cool_down: std::time::Duration,
+    /// MiB of answers kept (fresh ones, and as many last good ones).
+    #[arg(long, default_value_t = 256)]
+    pub max_cache_mib: u64,
+    /// The oldest last good answer served as stale while Prometheus cannot answer.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub max_stale: std::time::Duration,
+    /// A header for every upstream call, NAME=VALUE (Mimir's X-Scope-OrgID, Authorization);
+    /// repeatable. Values are secrets: prefer the environment variable, comma-separated.
+    #[arg(
+        long = "upstream-header",
+        value_name = "NAME=VALUE",
+        env = "K6GATE_PROXY_UPSTREAM_HEADERS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub upstream_headers: Vec<String>,
+    /// Move instant queries' `time` down to a multiple of this, so that dashboards refreshing
+    /// instant panels (Grafana sends time=now) share answers; each answer carries the instant
+    /// it was evaluated at. Off by default.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub instant_align: Option<std::time::Duration>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -180,6 +240,13 @@ pub struct StackGenerateArgs {
     /// Alertmanager's group_wait before a group's first notification.
     #[arg(long, default_value = "10s")]
     pub group_wait: String,
+    /// Add `k6gate stack proxy` on this port (its flags in proxy.args) and point Grafana's
+    /// Prometheus datasource at it.
+    #[arg(long)]
+    pub proxy_port: Option<u16>,
+    /// The share of traces without an error that otel/tail-sampling.yaml keeps (percent).
+    #[arg(long, default_value_t = 10.0)]
+    pub trace_sample_percent: f64,
 }
 
 /// What a run's load test runs against (`run --measured`).
@@ -949,6 +1016,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Traces(args) => traces::run(&args, s),
         Command::Audit(args) => github::audit(&args, s),
         Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
+        Command::Stack(StackCommand::Proxy(args)) => stack::proxy(&args, s),
         Command::Preflight(args) => preflight::run(&args, s),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())

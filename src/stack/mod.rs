@@ -9,10 +9,12 @@
 //! are minijinja files embedded at build time (`templates/`); the rules and dashboards come
 //! from `grafana` (one definition each), never copied here.
 //!
-//! Later slices slot in beside [`generate`]: the query cache proxy and the load-test health
-//! dashboard become more files of the same directory.
+//! [`proxy`] is `k6gate stack proxy`, the query cache with a circuit breaker in front of the
+//! stack's Prometheus; `--proxy-port` points the generated Grafana at it. The load-test health
+//! dashboard slots in beside [`generate`] as more files of the same directory.
 
 mod params;
+pub mod proxy;
 mod render;
 
 pub use params::{ScrapeTarget, StackError, StackParams, WATCHDOG_ALERT};

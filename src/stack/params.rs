@@ -61,6 +61,12 @@ pub struct StackParams {
     pub scrape: Vec<ScrapeTarget>,
     /// Where Grafana finds the dashboards (the compose file mounts `grafana/dashboards` there).
     pub dashboards_path: String,
+    /// `k6gate stack proxy`'s port: when set, Grafana's Prometheus datasource points at the
+    /// proxy (cached, coalesced, stale answers while Prometheus is down) instead of Prometheus.
+    pub proxy_port: Option<u16>,
+    /// The share of traces without an error the OpenTelemetry Collector keeps (percent);
+    /// traces with an error are all kept.
+    pub trace_sample_percent: f64,
 }
 
 impl Default for StackParams {
@@ -79,6 +85,8 @@ impl Default for StackParams {
             group_wait: "10s".into(),
             scrape: Vec::new(),
             dashboards_path: "/var/lib/grafana/dashboards/k6gate".into(),
+            proxy_port: None,
+            trace_sample_percent: 10.0,
         }
     }
 }
@@ -120,7 +128,7 @@ impl StackParams {
         if self.host.contains('/') {
             return Err(bad("host", format!("{:?} must be a host name or address", self.host)));
         }
-        let ports = [
+        let mut ports = vec![
             ("prometheus port", self.prometheus_port),
             ("alertmanager port", self.alertmanager_ports[0]),
             ("alertmanager port", self.alertmanager_ports[1]),
@@ -128,6 +136,7 @@ impl StackParams {
             ("cluster port", self.cluster_ports[1]),
             ("grafana port", self.grafana_port),
         ];
+        ports.extend(self.proxy_port.map(|p| ("proxy port", p)));
         for (i, (name, p)) in ports.iter().enumerate() {
             if *p == 0 {
                 return Err(bad("ports", format!("the {name} must not be 0")));
@@ -146,6 +155,12 @@ impl StackParams {
         duration("out-of-order-window", &self.out_of_order_window)?;
         duration("group-wait", &self.group_wait)?;
         plain("dashboards-path", &self.dashboards_path)?;
+        if !(0.0..=100.0).contains(&self.trace_sample_percent) {
+            return Err(bad(
+                "trace-sample-percent",
+                format!("{} is not a percentage (0 to 100)", self.trace_sample_percent),
+            ));
+        }
         for t in &self.scrape {
             let ok = t
                 .job
@@ -180,6 +195,22 @@ impl StackParams {
 
     pub fn grafana_url(&self) -> String {
         format!("http://{}:{}", self.host, self.grafana_port)
+    }
+
+    /// The proxy's URL, when the stack has one.
+    pub fn proxy_url(&self) -> Option<String> {
+        self.proxy_port.map(|p| format!("http://{}:{p}", self.host))
+    }
+
+    /// What Grafana's Prometheus datasource points at: the proxy when there is one.
+    pub fn datasource_url(&self) -> String {
+        self.proxy_url().unwrap_or_else(|| self.prometheus_url())
+    }
+
+    /// `k6gate stack proxy`'s flags, when the stack has a proxy.
+    pub fn proxy_args(&self) -> Option<Vec<String>> {
+        let port = self.proxy_port?;
+        Some(vec![format!("--upstream={}", self.prometheus_url()), format!("--listen={}:{port}", self.host)])
     }
 
     /// Prometheus's flags, relative to the stack directory (its working directory).

@@ -11,7 +11,7 @@ use minijinja::{Environment, UndefinedBehavior, context};
 use super::params::{StackError, StackParams, WATCHDOG_ALERT};
 use crate::grafana::generate::{self as grafana, GenerateOptions};
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("prometheus/prometheus.yml", include_str!("templates/prometheus.yml.j2")),
     ("prometheus/rules/k6gate-stack.yml", include_str!("templates/stack-rules.yml.j2")),
     ("alertmanager/alertmanager.yml", include_str!("templates/alertmanager.yml.j2")),
@@ -22,6 +22,7 @@ const TEMPLATES: [(&str, &str); 7] = [
     ("start.sh", include_str!("templates/start.sh.j2")),
     ("compose.yaml", include_str!("templates/compose.yaml.j2")),
     ("README.md", include_str!("templates/README.md.j2")),
+    ("otel/tail-sampling.yaml", include_str!("templates/tail-sampling.yaml.j2")),
 ];
 
 /// Where `grafana::generate`'s files go in the stack; the ones not named are left out (its
@@ -57,6 +58,7 @@ pub fn generate(params: &StackParams) -> Result<Vec<(PathBuf, String)>, StackErr
         prometheus_url => params.prometheus_url(),
         alertmanager_urls => params.alertmanager_urls(),
         grafana_url => params.grafana_url(),
+        proxy_url => params.proxy_url(),
         prometheus_args => params.prometheus_args(),
         alertmanager_args => alertmanager_args,
     };
@@ -74,8 +76,11 @@ pub fn generate(params: &StackParams) -> Result<Vec<(PathBuf, String)>, StackErr
         let name = format!("alertmanager-{}.args", i + 1);
         files.push((PathBuf::from(&name), args_file(&format!("Alertmanager {}", i + 1), args)));
     }
+    if let Some(args) = params.proxy_args() {
+        files.push((PathBuf::from("proxy.args"), args_file("`k6gate stack proxy`", &args)));
+    }
     let options = GenerateOptions {
-        metrics_url: Some(params.prometheus_url()),
+        metrics_url: Some(params.datasource_url()),
         tempo_url: None,
         dashboards_path: params.dashboards_path.clone(),
         ..GenerateOptions::default()
@@ -133,5 +138,44 @@ mod tests {
         assert!(args.lines().any(|l| l == "--web.enable-remote-write-receiver"));
         assert!(args.lines().any(|l| l == "--enable-feature=native-histograms"));
         assert!(file(&files, "alertmanager-2.args").lines().any(|l| l == "--cluster.peer=127.0.0.1:9194"));
+    }
+
+    #[test]
+    fn grafana_reads_through_the_proxy_when_the_stack_has_one() {
+        let direct = generate(&StackParams::default()).unwrap();
+        let datasources = "grafana/provisioning/datasources/k6gate.yaml";
+        assert!(file(&direct, datasources).contains("http://127.0.0.1:9090"));
+        assert!(!direct.iter().any(|(p, _)| p == Path::new("proxy.args")));
+        let proxied = generate(&StackParams { proxy_port: Some(9091), ..StackParams::default() }).unwrap();
+        assert!(file(&proxied, datasources).contains("http://127.0.0.1:9091"));
+        assert!(!file(&proxied, datasources).contains("http://127.0.0.1:9090"));
+        let args = file(&proxied, "proxy.args");
+        assert!(args.lines().any(|l| l == "--upstream=http://127.0.0.1:9090"));
+        assert!(args.lines().any(|l| l == "--listen=127.0.0.1:9091"));
+        let clash = StackParams { proxy_port: Some(3000), ..StackParams::default() };
+        assert!(generate(&clash).unwrap_err().to_string().contains("the proxy port 3000 is already the grafana port"));
+    }
+
+    #[test]
+    fn the_tail_sampling_policy_keeps_errors_and_a_share_of_the_rest() {
+        let p = StackParams { trace_sample_percent: 2.5, ..StackParams::default() };
+        let files = generate(&p).unwrap();
+        let v: serde_json::Value = yaml_serde::from_str(file(&files, "otel/tail-sampling.yaml")).unwrap();
+        let ts = &v["processors"]["tail_sampling"];
+        assert_eq!(ts["decision_wait"], "10s");
+        let policies = ts["policies"].as_array().unwrap();
+        let by_type = |t: &str| policies.iter().filter(|p| p["type"] == t).collect::<Vec<_>>();
+        assert_eq!(by_type("status_code")[0]["status_code"]["status_codes"], serde_json::json!(["ERROR"]));
+        let http = by_type("numeric_attribute");
+        assert_eq!(http.len(), 2);
+        assert!(http.iter().all(|p| p["numeric_attribute"]["min_value"] == 400));
+        let share = by_type("probabilistic");
+        assert_eq!(share.len(), 1);
+        assert_eq!(share[0]["probabilistic"]["sampling_percentage"], 2.5);
+        // The default is 10 %; a share outside 0-100 is refused.
+        let default = generate(&StackParams::default()).unwrap();
+        assert!(file(&default, "otel/tail-sampling.yaml").contains("sampling_percentage: 10.0"));
+        let bad = StackParams { trace_sample_percent: 150.0, ..StackParams::default() };
+        assert!(generate(&bad).unwrap_err().to_string().contains("trace-sample-percent"));
     }
 }

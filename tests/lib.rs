@@ -44,4 +44,5 @@ mod stack;
 mod storage_stats;
 mod support;
 mod traces;
+mod traces_stack;
 mod workflows;

@@ -201,6 +201,8 @@ struct Measured {
     requests: usize,
     db_coverage: f64,
     db_unknown: u64,
+    /// How many requests the database tier's rule picks to lose their spans.
+    db_picked: u64,
     db_unknown_reasons: BTreeMap<String, u64>,
     breakdown: Value,
 }
@@ -255,6 +257,16 @@ fn scenario(dir: &Path, name: &str, tiers: &Tiers, http: &MockHttp, fake: &FakeT
             }
         }
     }
+    // The requests the database tier leaves uninstrumented by its own rule, for this run's
+    // share: the trace ids from k6's metadata.
+    let share_ppm = (tiers_share(tiers) * 1e6).round() as u64;
+    let picked = requests
+        .iter()
+        .filter(|r| {
+            let hex = r["trace_id"].as_str().unwrap();
+            k6gate_tiers::faults::uninstrumented(u128::from_str_radix(hex, 16).unwrap(), share_ppm)
+        })
+        .count() as u64;
     let breakdown = v["breakdown"].clone();
     let db = breakdown["components"].as_array().unwrap().iter().find(|c| c["component"] == "db").cloned();
     let db = db.unwrap_or_else(|| panic!("{name}: no db component: {breakdown}"));
@@ -265,9 +277,16 @@ fn scenario(dir: &Path, name: &str, tiers: &Tiers, http: &MockHttp, fake: &FakeT
         requests: requests.len(),
         db_coverage: db["coverage"].as_f64().unwrap(),
         db_unknown: db["unknown"].as_u64().unwrap(),
+        db_picked: picked,
         db_unknown_reasons,
         breakdown,
     }
+}
+
+/// The database tier's current `db_uninstrumented` share (`GET /admin/faults`).
+fn tiers_share(tiers: &Tiers) -> f64 {
+    let v = crate::support::http::get_json(&format!("{}/admin/faults", tiers.db.url), &[]);
+    v["db_uninstrumented"].as_f64().unwrap_or_else(|| panic!("faults: {v}"))
 }
 
 const ENDPOINTS: [(&str, f64); 3] = [("products", 1.0), ("search", 1.0), ("checkout", 2.0)];
@@ -327,10 +346,14 @@ fn scenarios_move_the_added_time_to_the_right_component_and_the_parts_add_up() {
 
     tiers.set_faults(r#"{"network_delay_ms": 0, "db_uninstrumented": 0.2}"#);
     let missing = scenario(dir.path(), "db-missing", &tiers, &http, &fake);
-    // Binomial: n ≈ 160 requests, sd ≈ 3.2 points; ±10 points is about three of them.
-    assert!((missing.db_coverage - 0.8).abs() <= 0.10, "db coverage {} (want ≈ 0.8)", missing.db_coverage);
+    // Exactly the requests the tier's rule picked are unknown; the rule picks about 20 %
+    // (binomial: n ≈ 160 requests, sd ≈ 3.2 points; ±11 points is three and a half of them).
     let unknown = missing.db_unknown;
-    assert!(unknown > 0);
+    assert_eq!(unknown, missing.db_picked, "{}", missing.breakdown);
+    assert_eq!(base.db_picked, 0);
+    let expected = 1.0 - missing.db_picked as f64 / missing.requests as f64;
+    assert!((missing.db_coverage - expected).abs() < 1e-9, "db coverage {} (want {expected})", missing.db_coverage);
+    assert!((missing.db_coverage - 0.8).abs() <= 0.11, "db coverage {} (want ≈ 0.8)", missing.db_coverage);
     assert_eq!(missing.db_unknown_reasons.get("missing_leaf").copied().unwrap_or(0), unknown, "{}", missing.breakdown);
     for c in ["gateway", "api"] {
         let s = missing.breakdown["components"].as_array().unwrap().iter().find(|x| x["component"] == c).unwrap();

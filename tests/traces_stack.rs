@@ -132,7 +132,7 @@ fn fetch(tempo_url: &str, trace: &str) -> k6gate::traces::Trace {
 }
 
 #[test]
-fn the_tiers_propagate_one_trace_and_the_correlation_id_and_flush_on_shutdown() {
+fn one_trace_across_the_tiers_with_the_correlation_id_flushed_on_shutdown_and_rooted_at_k6() {
     let (http, fake) = serve();
     // A batch delay far beyond the test: the spans can only arrive through the flush on
     // SIGTERM.
@@ -185,11 +185,49 @@ fn the_tiers_propagate_one_trace_and_the_correlation_id_and_flush_on_shutdown() 
     }
     for t in [&tiers.gateway, &tiers.api, &tiers.db] {
         let log = std::fs::read_to_string(&t.log).unwrap();
-        let logged = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|v| {
-            v["fields"]["correlation_id"] == "k6-3-14"
-        });
+        let logged = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| v["fields"]["correlation_id"] == "k6-3-14");
         assert!(logged, "{}: no log line with the correlation id field: {log}", t.url);
     }
+
+    // k6's side: a k6 sample for the request (a few ms around the gateway's span, as k6's
+    // clock would have it), then `k6gate traces --export-client-spans` writes its root span.
+    let ms = 1_000_000;
+    let (start, end) = ((gw[0].start_ns / ms - 2) * ms, (gw[0].end_ns / ms + 3) * ms);
+    let dir = tempfile::tempdir().unwrap();
+    let k6 = dir.path().join("k6.json");
+    let point = json!({"type": "Point", "metric": "http_req_duration", "data": {
+        "time": k6gate::time::format_rfc3339_ms(end), "value": (end - start) as f64 / 1e6,
+        "tags": {"name": "checkout", "expected_response": "true"},
+        "metadata": {"trace_id": TRACE, "span_id": parent, "correlation_id": "k6-3-14"}}});
+    std::fs::write(&k6, format!("{point}\n")).unwrap();
+    let ran = K6gate::new()
+        .args(["traces"])
+        .arg(&k6)
+        .args(["--tempo", &http.uri(), "--export-client-spans", &http.url("/v1/traces")])
+        .args(["--expect", "api", "--expect", "db", "--gateway", "gateway", "--settle-fetches", "2"])
+        .args(["--settle-interval", "50ms", "--format", "json", "--per-request"])
+        .status(0);
+    let out: Value = serde_json::from_str(&ran.stdout()).unwrap();
+    assert_eq!(out["client_spans"]["spans"], 1, "{out}");
+    let trace = fetch(&http.uri(), TRACE);
+    let roots: Vec<_> = trace.spans.iter().filter(|s| s.parent.is_none()).collect();
+    assert_eq!(roots.len(), 1, "one real root now: {trace:#?}");
+    assert_eq!(
+        (roots[0].component.as_str(), roots[0].kind, roots[0].span_id.to_string()),
+        ("k6", Kind::Client, parent.to_string())
+    );
+    assert_eq!((roots[0].start_ns, roots[0].end_ns), (start, end));
+    assert_eq!(roots[0].attributes.get("correlation_id").map(String::as_str), Some("k6-3-14"));
+    // Attribution takes k6's span as the window, not as a component.
+    let r = &out["requests"][0];
+    assert_eq!(r["reasons"], json!([]), "{r}");
+    assert_eq!(r["unknown"], json!({}), "{r}");
+    let parts = r["parts"].as_object().unwrap();
+    assert_eq!(parts.keys().collect::<Vec<_>>(), ["api", "db", "gateway", "network"], "{r}");
+    assert_eq!(parts.values().map(|v| v.as_i64().unwrap()).sum::<i64>(), end - start);
 }
 
 // ---------------------------------------------------------------- full tier: k6 scenarios
@@ -205,6 +243,8 @@ struct Measured {
     db_picked: u64,
     db_unknown_reasons: BTreeMap<String, u64>,
     breakdown: Value,
+    /// `k6gate traces`' whole answer.
+    raw: Value,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -214,6 +254,18 @@ fn median(mut v: Vec<f64>) -> f64 {
         n if n % 2 == 1 => v[n / 2],
         n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
+}
+
+/// `k6gate traces` on k6's output `out` through the fake Tempo, as JSON with each request.
+fn traces(out: &Path, http: &MockHttp, extra: &[&str]) -> Value {
+    let ran = K6gate::new()
+        .args(["traces"])
+        .arg(out)
+        .args(["--tempo", &http.uri(), "--expect", "api", "--expect", "db", "--gateway", "gateway"])
+        .args(["--settle-fetches", "2", "--settle-interval", "100ms", "--format", "json", "--per-request"])
+        .args(extra)
+        .status(0);
+    serde_json::from_str(&ran.stdout()).expect("JSON")
 }
 
 /// k6 against the gateway (`secs` seconds at 40 requests/s), then `k6gate traces` on its
@@ -233,13 +285,7 @@ fn scenario(dir: &Path, name: &str, tiers: &Tiers, http: &MockHttp, fake: &FakeT
         .expect("run k6");
     assert!(k6.status.success(), "k6: {}", String::from_utf8_lossy(&k6.stderr));
     wait_for_exports(fake, Duration::from_millis(400), Duration::from_secs(20));
-    let ran = K6gate::new()
-        .args(["traces"])
-        .arg(&out)
-        .args(["--tempo", &http.uri(), "--expect", "api", "--expect", "db", "--gateway", "gateway"])
-        .args(["--settle-fetches", "2", "--settle-interval", "100ms", "--format", "json", "--per-request"])
-        .status(0);
-    let v: Value = serde_json::from_str(&ran.stdout()).expect("JSON");
+    let v = traces(&out, http, &[]);
     let requests = v["requests"].as_array().expect("per-request breakdowns");
     assert!(requests.len() >= 100, "{name}: k6 made {} requests", requests.len());
     let mut samples: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
@@ -280,6 +326,7 @@ fn scenario(dir: &Path, name: &str, tiers: &Tiers, http: &MockHttp, fake: &FakeT
         db_picked: picked,
         db_unknown_reasons,
         breakdown,
+        raw: v.clone(),
     }
 }
 
@@ -335,6 +382,22 @@ fn scenarios_move_the_added_time_to_the_right_component_and_the_parts_add_up() {
     let base = scenario(dir.path(), "baseline", &tiers, &http, &fake);
     assert_eq!(base.db_coverage, 1.0, "{}", base.breakdown);
     println!("baseline medians (ms): {:?}", base.medians);
+    // k6's side written into the backend: every trace gets its real root, and the breakdown
+    // is the same to the nanosecond (k6's span is the window attribution already used).
+    let rooted = traces(&dir.path().join("baseline.json"), &http, &["--export-client-spans", &http.url("/v1/traces")]);
+    assert_eq!(rooted["client_spans"]["spans"].as_u64(), Some(base.requests as u64), "{}", rooted["client_spans"]);
+    let parts =
+        |v: &Value| -> Vec<Value> { v["requests"].as_array().unwrap().iter().map(|r| r["parts"].clone()).collect() };
+    assert_eq!(parts(&rooted), parts(&base.raw));
+    for r in base.raw["requests"].as_array().unwrap() {
+        let id = r["trace_id"].as_str().unwrap();
+        let roots: Vec<String> = fake.received.lock().unwrap()[id]
+            .iter()
+            .filter(|(_, _, span)| span["parentSpanId"].as_str().unwrap_or_default().is_empty())
+            .map(|(res, _, _)| res["attributes"][0]["value"]["stringValue"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(roots, ["k6"], "trace {id}: one root, k6's");
+    }
 
     tiers.set_faults(&format!(r#"{{"db_delay_ms": {DB_DELAY_MS}}}"#));
     let slow_db = scenario(dir.path(), "slow-db", &tiers, &http, &fake);
@@ -342,7 +405,8 @@ fn scenarios_move_the_added_time_to_the_right_component_and_the_parts_add_up() {
 
     tiers.set_faults(&format!(r#"{{"db_delay_ms": 0, "network_delay_ms": {NETWORK_DELAY_MS}}}"#));
     let slow_net = scenario(dir.path(), "slow-network", &tiers, &http, &fake);
-    let e_net = check_shift("slow network", &base, &slow_net, |_, _, c| if c == "network" { NETWORK_DELAY_MS } else { 0.0 });
+    let e_net =
+        check_shift("slow network", &base, &slow_net, |_, _, c| if c == "network" { NETWORK_DELAY_MS } else { 0.0 });
 
     tiers.set_faults(r#"{"network_delay_ms": 0, "db_uninstrumented": 0.2}"#);
     let missing = scenario(dir.path(), "db-missing", &tiers, &http, &fake);

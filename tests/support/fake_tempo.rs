@@ -140,7 +140,8 @@ impl Respond for FakeTempo {
                 return ResponseTemplate::new(400).set_body_string("invalid trace id");
             }
             if let Some(rs) = self.received_resource_spans(id) {
-                return ResponseTemplate::new(200).set_body_json(json!({"trace": {"resourceSpans": rs}, "status": "COMPLETE"}));
+                return ResponseTemplate::new(200)
+                    .set_body_json(json!({"trace": {"resourceSpans": rs}, "status": "COMPLETE"}));
             }
             return match self.snapshot(id) {
                 Some((spans, partial)) => ResponseTemplate::new(200).set_body_json(json!({
@@ -272,7 +273,8 @@ impl FakeTempo {
                 for ss in list(&rs, "scopeSpans")? {
                     let scope = ss.get("scope").cloned().unwrap_or(Value::Null);
                     for span in list(&ss, "spans")? {
-                        let (t, id) = (span.get("traceId").unwrap_or(&Value::Null), span.get("spanId").unwrap_or(&Value::Null));
+                        let (t, id) =
+                            (span.get("traceId").unwrap_or(&Value::Null), span.get("spanId").unwrap_or(&Value::Null));
                         if !is_hex(t, 32) || !is_hex(id, 16) {
                             return Err(format!("traceId/spanId must be hex (OTLP/JSON): {t} {id}"));
                         }

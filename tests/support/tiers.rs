@@ -60,7 +60,10 @@ fn spawn(dir: &Path, name: &str, args: &[String]) -> Tier {
     let stdout = proc.child().stdout.take().expect("stdout");
     BufReader::new(stdout).read_line(&mut line).expect("read stdout");
     let url = line.trim().strip_prefix("listening on ").map(str::to_string).unwrap_or_else(|| {
-        panic!("k6gate-tiers {name} did not start: {line:?}; log: {}", std::fs::read_to_string(&log).unwrap_or_default())
+        panic!(
+            "k6gate-tiers {name} did not start: {line:?}; log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
     });
     Tier { url, log, proc }
 }
@@ -114,7 +117,12 @@ impl Tiers {
                 assert!(start.elapsed() < Duration::from_secs(15), "{} did not stop on SIGTERM", t.url);
                 std::thread::sleep(Duration::from_millis(50));
             };
-            assert!(status.success(), "{} exited with {status}: {}", t.url, std::fs::read_to_string(&t.log).unwrap_or_default());
+            assert!(
+                status.success(),
+                "{} exited with {status}: {}",
+                t.url,
+                std::fs::read_to_string(&t.log).unwrap_or_default()
+            );
         }
     }
 }

@@ -77,6 +77,9 @@ pub fn resource_spans(trace_hex: &str, spans: &[FakeSpan], base64_ids: bool) -> 
     )
 }
 
+/// A span received over OTLP: its resource, its scope and the span, as sent.
+pub type StoredSpan = (Value, Value, Value);
+
 #[derive(Default)]
 pub struct FakeTempo {
     pub tenant: Option<&'static str>,
@@ -88,7 +91,7 @@ pub struct FakeTempo {
     pub fetched: Mutex<BTreeMap<String, usize>>,
     pub requests: AtomicUsize,
     /// Spans received over OTLP/HTTP, by trace id (32 hex): (resource, scope, span) as sent.
-    pub received: Mutex<BTreeMap<String, Vec<(Value, Value, Value)>>>,
+    pub received: Mutex<BTreeMap<String, Vec<StoredSpan>>>,
     /// OTLP export requests accepted.
     pub exports: AtomicUsize,
 }

@@ -109,7 +109,7 @@ async fn checkout(
         tracing::info!(correlation_id = %cid, product_id = c.product_id, "checkout");
         let stock = api.db(&cid, "stock", json!(c.product_id)).await?;
         let order = api.db(&cid, "order", json!(c.product_id)).await?;
-        Ok(Json(json!({ "stock": stock["rows"], "order": order["rows"] })))
+        Ok(Json(json!({ "stock": stock.get("rows"), "order": order.get("rows") })))
     }
     .instrument(span)
     .await

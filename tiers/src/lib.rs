@@ -11,6 +11,7 @@
 //!   shutdown), the OTLP exporter over the tier's own HTTP client, the JSON log.
 //! - `gateway.rs`, `api.rs`, `db.rs`: the tiers.
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod api;
 pub mod db;

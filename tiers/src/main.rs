@@ -1,5 +1,6 @@
 //! `k6gate-tiers gateway|api|db`: one tier of the instrumented demo stack (see lib.rs).
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 use std::io::Write as _;
 use std::process::ExitCode;

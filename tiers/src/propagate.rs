@@ -14,7 +14,26 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 /// The remote parent a request carries (an empty context without a valid `traceparent`).
 pub fn extract(headers: &HeaderMap) -> Context {
+    let given = headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !well_formed(given) {
+        return Context::new();
+    }
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+}
+
+/// W3C Trace Context's `traceparent` shape (§ 3.2): `version-traceid-parentid-flags`, lowercase
+/// hex of 2, 32, 16 and 2 digits; more fields only after a version other than `00`; version
+/// `ff` is invalid. Checked here because the SDK's propagator (0.33) accepts shorter ids
+/// (`00-0af7-b7-01` gave trace id 0xaf7).
+pub fn well_formed(traceparent: &str) -> bool {
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match fields.as_slice() {
+        [v, t, p, f, rest @ ..] => {
+            hex(v, 2) && *v != "ff" && hex(t, 32) && hex(p, 16) && hex(f, 2) && (rest.is_empty() || *v != "00")
+        }
+        _ => false,
+    }
 }
 
 /// Adds `cx`'s `traceparent` (and `tracestate`) and the correlation id to `headers`.
@@ -79,7 +98,14 @@ mod tests {
 
     #[test]
     fn a_broken_traceparent_gives_no_parent() {
-        for bad in ["garbage", "00-00000000000000000000000000000000-b7ad6b7169203331-01", "00-0af7-b7-01"] {
+        for bad in [
+            "garbage",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7-b7-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ] {
             let mut h = HeaderMap::new();
             h.insert("traceparent", HeaderValue::from_str(bad).unwrap());
             assert_eq!(trace_id(&extract(&h)), 0, "{bad}");

@@ -423,10 +423,52 @@ fn scenarios_move_the_added_time_to_the_right_component_and_the_parts_add_up() {
         let s = missing.breakdown["components"].as_array().unwrap().iter().find(|x| x["component"] == c).unwrap();
         assert_eq!(s["coverage"], 1.0, "{c}: {s}");
     }
+
+    // A slow path in the database for 10 % of the requests (+40 ms a query): two modes in the
+    // end-to-end latency, the slow one's share the share the tier's rule picked, and the
+    // database named as its driver.
+    tiers.set_faults(r#"{"db_uninstrumented": 0, "db_slow_share": 0.1, "db_slow_ms": 40}"#);
+    let slow_path = scenario(dir.path(), "db-slow-path", &tiers, &http, &fake);
+    let picked = slow_path.raw["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let t = u128::from_str_radix(r["trace_id"].as_str().unwrap(), 16).unwrap();
+            k6gate_tiers::faults::slow_path(t, 100_000)
+        })
+        .count() as f64
+        / slow_path.requests as f64;
+    let e2e = &slow_path.breakdown["end_to_end"]["bimodality"];
+    assert_eq!(e2e["bimodal"], true, "{e2e}");
+    assert_eq!(e2e["driver"]["component"], "db", "{e2e}");
+    let slow_share = e2e["slow_share"].as_f64().unwrap();
+    let split_ns = e2e["split_ms"].as_f64().unwrap() * 1e6;
+    for r in slow_path.raw["requests"].as_array().unwrap() {
+        let t = u128::from_str_radix(r["trace_id"].as_str().unwrap(), 16).unwrap();
+        if k6gate_tiers::faults::slow_path(t, 100_000) {
+            assert!(r["duration_ns"].as_f64().unwrap() > split_ns, "a slow-path request in the fast mode: {r}");
+            assert!(r["parts"]["db"].as_i64().unwrap() >= 40_000_000, "the slow path's time is the db's: {r}");
+        } else if r["duration_ns"].as_f64().unwrap() > split_ns {
+            println!("in the slow mode, not on the slow path (the machine stalled it?): {} {}", r["name"], r["parts"]);
+        }
+    }
+    // Every picked request is in the slow mode; a few others may join it when the shared
+    // machine stalls one (a 20 ms hiccup is enough), never the other way round.
+    assert!((0.0..=0.08).contains(&(slow_share - picked)), "slow mode {slow_share} vs picked {picked}: {e2e}");
+    let db_modes = &slow_path.breakdown["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "db")
+        .unwrap()["bimodality"];
+    assert_eq!(db_modes["bimodal"], true, "{db_modes}");
+
     println!(
         "attribution error (largest |median shift - injected|, ms): slow db {e_db:.2}, slow network {e_net:.2}; \
-         db coverage with 20 % uninstrumented: {:.3} over {} requests ({} unknown: missing_leaf)",
-        missing.db_coverage, missing.requests, unknown
+         db coverage with 20 % uninstrumented: {:.3} over {} requests ({} unknown: missing_leaf); \
+         slow path: {:.3} of requests picked, slow mode {slow_share:.3} (coefficient {}), driver {}",
+        missing.db_coverage, missing.requests, unknown, picked, e2e["coefficient"], e2e["driver"]
     );
     tiers.stop();
 }

@@ -8,6 +8,9 @@
 //!   hop in front of the load balancer: no span covers it, so attribution calls it `network`).
 //! - `db_uninstrumented`: the share of requests (0 to 1) whose database spans are not
 //!   recorded, chosen by trace id so a request's queries are all missing or all present.
+//! - `db_slow_share` and `db_slow_ms`: a slow path in the database, `db_slow_ms` more per query
+//!   for that share of requests (chosen by trace id, independently of the uninstrumented
+//!   ones): two modes, the slow one the database's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +25,10 @@ pub struct FaultValues {
     pub db_delay_ms: u64,
     pub network_delay_ms: u64,
     pub db_uninstrumented: f64,
+    #[serde(default)]
+    pub db_slow_share: f64,
+    #[serde(default)]
+    pub db_slow_ms: u64,
 }
 
 /// A change: the fields given replace the current ones.
@@ -31,6 +38,8 @@ pub struct FaultChange {
     pub db_delay_ms: Option<u64>,
     pub network_delay_ms: Option<u64>,
     pub db_uninstrumented: Option<f64>,
+    pub db_slow_share: Option<f64>,
+    pub db_slow_ms: Option<u64>,
 }
 
 /// The switches, shared by a tier's handlers.
@@ -40,6 +49,8 @@ pub struct Faults {
     network_delay_ms: AtomicU64,
     /// The share in millionths.
     db_uninstrumented_ppm: AtomicU64,
+    db_slow_ppm: AtomicU64,
+    db_slow_ms: AtomicU64,
 }
 
 fn share_ppm(share: f64) -> Result<u64, String> {
@@ -57,6 +68,8 @@ impl Faults {
             db_delay_ms: Some(v.db_delay_ms),
             network_delay_ms: Some(v.network_delay_ms),
             db_uninstrumented: Some(v.db_uninstrumented),
+            db_slow_share: Some(v.db_slow_share),
+            db_slow_ms: Some(v.db_slow_ms),
         })?;
         Ok(f)
     }
@@ -64,6 +77,14 @@ impl Faults {
     /// Applies `c`, all of it or (on a bad value) none of it.
     pub fn apply(&self, c: FaultChange) -> Result<(), String> {
         let ppm = c.db_uninstrumented.map(share_ppm).transpose()?;
+        let slow_ppm =
+            c.db_slow_share.map(share_ppm).transpose().map_err(|m| m.replace("db_uninstrumented", "db_slow_share"))?;
+        if let Some(v) = slow_ppm {
+            self.db_slow_ppm.store(v, Ordering::Relaxed);
+        }
+        if let Some(v) = c.db_slow_ms {
+            self.db_slow_ms.store(v, Ordering::Relaxed);
+        }
         if let Some(v) = c.db_delay_ms {
             self.db_delay_ms.store(v, Ordering::Relaxed);
         }
@@ -81,6 +102,8 @@ impl Faults {
             db_delay_ms: self.db_delay_ms.load(Ordering::Relaxed),
             network_delay_ms: self.network_delay_ms.load(Ordering::Relaxed),
             db_uninstrumented: self.db_uninstrumented_ppm.load(Ordering::Relaxed) as f64 / 1e6,
+            db_slow_share: self.db_slow_ppm.load(Ordering::Relaxed) as f64 / 1e6,
+            db_slow_ms: self.db_slow_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -88,16 +111,36 @@ impl Faults {
     pub fn db_uninstrumented(&self, trace_id: u128) -> bool {
         uninstrumented(trace_id, self.db_uninstrumented_ppm.load(Ordering::Relaxed))
     }
+
+    /// The extra latency per query for the request with trace id `trace_id`: `db_slow_ms`
+    /// when it is on the slow path, else 0.
+    pub fn db_slow_path_ms(&self, trace_id: u128) -> u64 {
+        if slow_path(trace_id, self.db_slow_ppm.load(Ordering::Relaxed)) {
+            self.db_slow_ms.load(Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
 }
 
 /// Whether a trace falls into a share of `ppm` millionths: a SplitMix64 finaliser of the trace
 /// id's two halves, so k6's random ids spread evenly and the choice is the same in every
 /// process and every query of the request. Without a trace (0) nothing is skipped.
 pub fn uninstrumented(trace_id: u128, ppm: u64) -> bool {
+    picked(trace_id, 0, ppm)
+}
+
+/// Whether a trace is on the database's slow path: the same rule with another salt, so the
+/// choice does not follow the uninstrumented one.
+pub fn slow_path(trace_id: u128, ppm: u64) -> bool {
+    picked(trace_id, 0x5157_a7e5_10e5_0a11, ppm)
+}
+
+fn picked(trace_id: u128, salt: u64, ppm: u64) -> bool {
     if trace_id == 0 || ppm == 0 {
         return false;
     }
-    let mut z = (trace_id as u64) ^ ((trace_id >> 64) as u64).rotate_left(29);
+    let mut z = (trace_id as u64) ^ ((trace_id >> 64) as u64).rotate_left(29) ^ salt;
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -135,6 +178,9 @@ mod tests {
         assert!(ids.iter().all(|&t| uninstrumented(t, 200_000) == uninstrumented(t, 200_000)));
         assert!(ids.iter().all(|&t| !uninstrumented(t, 0) && uninstrumented(t, 1_000_000)));
         assert!(!uninstrumented(0, 1_000_000));
+        // The slow path is chosen independently: about 10 % of the 20 % are both.
+        let both = ids.iter().filter(|&&t| uninstrumented(t, 200_000) && slow_path(t, 100_000)).count() as f64;
+        assert!((both / ids.len() as f64 - 0.02).abs() < 0.006, "{both}");
     }
 
     #[test]
@@ -144,10 +190,15 @@ mod tests {
             f.apply(FaultChange { network_delay_ms: Some(9), db_uninstrumented: Some(1.5), ..Default::default() })
                 .is_err()
         );
-        assert_eq!(f.values(), FaultValues { db_delay_ms: 5, network_delay_ms: 0, db_uninstrumented: 0.0 });
+        let base = FaultValues { db_delay_ms: 5, ..FaultValues::default() };
+        assert_eq!(f.values(), base);
         f.apply(FaultChange { network_delay_ms: Some(9), db_uninstrumented: Some(0.25), ..Default::default() })
             .unwrap();
-        assert_eq!(f.values(), FaultValues { db_delay_ms: 5, network_delay_ms: 9, db_uninstrumented: 0.25 });
+        assert_eq!(f.values(), FaultValues { network_delay_ms: 9, db_uninstrumented: 0.25, ..base });
+        assert!(f.apply(FaultChange { db_slow_share: Some(2.0), db_slow_ms: Some(40), ..Default::default() }).is_err());
+        assert_eq!(f.values().db_slow_ms, 0);
+        f.apply(FaultChange { db_slow_share: Some(1.0), db_slow_ms: Some(40), ..Default::default() }).unwrap();
+        assert_eq!((f.db_slow_path_ms(7), f.db_slow_path_ms(0)), (40, 0));
         assert!(Faults::new(FaultValues { db_uninstrumented: -0.1, ..FaultValues::default() }).is_err());
     }
 }

@@ -37,6 +37,12 @@ struct Cli {
     /// Fault: the share of requests (0 to 1) whose database spans are not recorded (database tier).
     #[arg(long, default_value_t = 0.0, global = true)]
     db_uninstrumented: f64,
+    /// Fault: the share of requests (0 to 1) on the database's slow path (database tier).
+    #[arg(long, default_value_t = 0.0, global = true)]
+    db_slow_share: f64,
+    /// Fault: the slow path's added latency per query (database tier).
+    #[arg(long, default_value_t = 0, global = true)]
+    db_slow_ms: u64,
     #[command(subcommand)]
     tier: Tier,
 }
@@ -100,6 +106,8 @@ fn run(cli: Cli) -> Result<(), TierError> {
             db_delay_ms: cli.db_delay_ms,
             network_delay_ms: cli.network_delay_ms,
             db_uninstrumented: cli.db_uninstrumented,
+            db_slow_share: cli.db_slow_share,
+            db_slow_ms: cli.db_slow_ms,
         })
         .map_err(TierError::Start)?,
     );

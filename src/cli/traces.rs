@@ -245,11 +245,12 @@ fn from_tempo(url: &str, args: &TracesArgs, ids: &[TraceId]) -> Result<(Traces, 
 
 fn export_client_spans(url: &str, args: &TracesArgs, requests: &[Request]) -> Result<ClientExport> {
     let endpoint = crate::traces::client::OtlpEndpoint::new(url, args.tempo_tenant.clone())?;
-    let (docs, skipped) = crate::traces::client::client_spans(requests);
-    let spans = requests.len() - skipped;
+    let spans = crate::traces::client::client_spans(requests);
+    let skipped = spans.skipped;
+    let written = spans.eligible.len();
     crate::net::block_on(async {
-        for doc in &docs {
-            endpoint.export(doc).await?;
+        for doc in spans.docs() {
+            endpoint.export(&doc).await?;
         }
         Ok::<_, crate::traces::TraceError>(())
     })
@@ -257,7 +258,7 @@ fn export_client_spans(url: &str, args: &TracesArgs, requests: &[Request]) -> Re
     if skipped > 0 {
         tracing::warn!("{skipped} request(s) without a span id in their metadata: no client span written for them");
     }
-    Ok(ClientExport { url: crate::net::without_userinfo(url), spans, skipped })
+    Ok(ClientExport { url: crate::net::without_userinfo(url), spans: written, skipped })
 }
 
 fn attribute_all(requests: &[Request], traces: &Traces, topology: &Topology) -> Vec<Attribution> {

@@ -26,47 +26,57 @@ pub const BATCH: usize = 500;
 /// OTLP's `SPAN_KIND_CLIENT`.
 const KIND_CLIENT: u8 = 3;
 
-/// k6's spans for `requests`, as OTLP/JSON export requests of at most [`BATCH`] spans, and how
-/// many requests had no span id (or no trace id) to write one for.
-pub fn client_spans(requests: &[Request]) -> (Vec<Value>, usize) {
-    let mut spans = Vec::new();
-    let mut skipped = 0;
-    for r in requests {
-        let (Some(trace), Some(span)) = (r.trace_id, r.span_id) else {
-            skipped += 1;
-            continue;
-        };
-        let mut attributes = vec![
-            json!({"key": "k6.group", "value": {"stringValue": r.group}}),
-            json!({"key": "http.route", "value": {"stringValue": r.name}}),
-        ];
-        if let Some(p) = &r.phase {
-            attributes.push(json!({"key": "k6.test_stage", "value": {"stringValue": p}}));
-        }
-        if let Some(c) = &r.correlation_id {
-            attributes.push(json!({"key": "correlation_id", "value": {"stringValue": c}}));
-        }
-        spans.push(json!({
-            "traceId": trace.to_string(),
-            "spanId": span.to_string(),
-            "name": r.name,
-            "kind": KIND_CLIENT,
-            "startTimeUnixNano": r.start_ns.to_string(),
-            "endTimeUnixNano": (r.start_ns + r.duration_ns).to_string(),
-            "attributes": attributes,
-            "status": {},
-        }));
-    }
-    let docs = spans
-        .chunks(BATCH)
-        .map(|chunk| {
+/// k6's spans for a run's requests: those with both ids, and how many had not.
+pub struct ClientSpans<'a> {
+    pub eligible: Vec<&'a Request>,
+    pub skipped: usize,
+}
+
+/// k6's spans for `requests`.
+pub fn client_spans(requests: &[Request]) -> ClientSpans<'_> {
+    let eligible: Vec<&Request> = requests.iter().filter(|r| r.trace_id.is_some() && r.span_id.is_some()).collect();
+    ClientSpans { skipped: requests.len() - eligible.len(), eligible }
+}
+
+impl ClientSpans<'_> {
+    /// The OTLP/JSON export requests, at most [`BATCH`] spans each, built one at a time as
+    /// they are sent (10 000 spans at once would be ~70 MiB of JSON values).
+    pub fn docs(&self) -> impl Iterator<Item = Value> + '_ {
+        self.eligible.chunks(BATCH).map(|chunk| {
             json!({"resourceSpans": [{
                 "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": CLIENT_SERVICE}}]},
-                "scopeSpans": [{"scope": {"name": "k6gate", "version": env!("CARGO_PKG_VERSION")}, "spans": chunk}],
+                "scopeSpans": [{"scope": {"name": "k6gate", "version": env!("CARGO_PKG_VERSION")},
+                                "spans": chunk.iter().filter_map(|r| span(r)).collect::<Vec<_>>()}],
             }]})
         })
-        .collect();
-    (docs, skipped)
+    }
+}
+
+/// One request's span: `None` without both ids.
+fn span(r: &Request) -> Option<Value> {
+    let (Some(trace), Some(span)) = (r.trace_id, r.span_id) else {
+        return None;
+    };
+    let mut attributes = vec![
+        json!({"key": "k6.group", "value": {"stringValue": r.group}}),
+        json!({"key": "http.route", "value": {"stringValue": r.name}}),
+    ];
+    if let Some(p) = &r.phase {
+        attributes.push(json!({"key": "k6.test_stage", "value": {"stringValue": p}}));
+    }
+    if let Some(c) = &r.correlation_id {
+        attributes.push(json!({"key": "correlation_id", "value": {"stringValue": c}}));
+    }
+    Some(json!({
+        "traceId": trace.to_string(),
+        "spanId": span.to_string(),
+        "name": r.name,
+        "kind": KIND_CLIENT,
+        "startTimeUnixNano": r.start_ns.to_string(),
+        "endTimeUnixNano": (r.start_ns + r.duration_ns).to_string(),
+        "attributes": attributes,
+        "status": {},
+    }))
 }
 
 /// An OTLP/HTTP traces endpoint (`http://tempo:4318/v1/traces`), through `net`.
@@ -154,8 +164,9 @@ mod tests {
     #[test]
     fn one_client_root_per_request_with_both_ids_in_batches() {
         let mut rs = vec![req(Some(0xabc), Some(0x12)), req(Some(1), None), req(None, Some(3))];
-        let (docs, skipped) = client_spans(&rs);
-        assert_eq!((docs.len(), skipped), (1, 2));
+        let c = client_spans(&rs);
+        let docs: Vec<Value> = c.docs().collect();
+        assert_eq!((docs.len(), c.skipped), (1, 2));
         let span = &docs[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
         assert_eq!(span["traceId"], "00000000000000000000000000000abc");
         assert_eq!(span["spanId"], "0000000000000012");
@@ -171,7 +182,7 @@ mod tests {
         assert_eq!(back[0].attributes.get("correlation_id").map(String::as_str), Some("k6-1-2"));
 
         rs = (0..(BATCH as u64 * 2 + 1)).map(|i| req(Some(u128::from(i) + 1), Some(i + 1))).collect();
-        let (docs, _) = client_spans(&rs);
+        let docs: Vec<Value> = client_spans(&rs).docs().collect();
         let sizes: Vec<usize> =
             docs.iter().map(|d| d["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap().len()).collect();
         assert_eq!(sizes, vec![BATCH, BATCH, 1]);

@@ -14,7 +14,9 @@ use super::proc::Proc;
 
 /// The `k6gate-tiers` binary, built (once per test process) into the target directory the
 /// test binary runs from: `cargo test` of the k6gate package does not build the other
-/// package's binary by itself.
+/// package's binary by itself. Built with the workspace's default members selected (no `-p`),
+/// so its dependencies have the features `cargo build`/`cargo test` give them and nothing is
+/// compiled a second time with other features.
 pub fn tiers_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -23,7 +25,7 @@ pub fn tiers_bin() -> PathBuf {
         let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
         let target_dir = profile_dir.parent().expect("target dir");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "k6gate-tiers", "--bin", "k6gate-tiers"])
+            .args(["build", "--quiet", "--bin", "k6gate-tiers"])
             .env("CARGO_TARGET_DIR", target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()

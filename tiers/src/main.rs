@@ -81,6 +81,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), TierError> {
+    // reqwest is built with rustls and no provider (the workspace's features): name it before
+    // any client is built. An error means one is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -472,3 +472,29 @@ fn scenarios_move_the_added_time_to_the_right_component_and_the_parts_add_up() {
     );
     tiers.stop();
 }
+
+#[test]
+fn client_spans_that_cannot_be_written_fail_the_command_and_say_where() {
+    let (http, fake) = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let k6 = dir.path().join("k6.json");
+    let point = json!({"type": "Point", "metric": "http_req_duration", "data": {
+        "time": "2026-12-06T21:00:00.010Z", "value": 10.0, "tags": {"name": "products"},
+        "metadata": {"trace_id": TRACE, "span_id": "b7ad6b7169203331"}}});
+    std::fs::write(&k6, format!("{point}\n")).unwrap();
+    let traces = |endpoint: &str| {
+        K6gate::new().args(["traces"]).arg(&k6).args(["--tempo", &http.uri(), "--export-client-spans", endpoint])
+    };
+    // Not an OTLP receiver (the query API answers a POST 405): nothing is attributed, the
+    // error names the endpoint.
+    traces(&http.url("/not-otlp"))
+        .status(2)
+        .stderr_contains(&format!("OTLP endpoint {}", http.url("/not-otlp")))
+        .stderr_contains("HTTP 405");
+    assert_eq!(fake.received_spans(), 0);
+    // A bad span id in k6's metadata is an input error with the line and the field.
+    let bad = point.to_string().replace("b7ad6b7169203331", "not-a-span-id");
+    std::fs::write(&k6, format!("{bad}\n")).unwrap();
+    traces(&http.url("/v1/traces")).status(2).stderr_contains("k6.json:1").stderr_contains("data.metadata.span_id");
+    assert_eq!(fake.received_spans(), 0);
+}

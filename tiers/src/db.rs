@@ -71,7 +71,7 @@ async fn query(State(db): State<Arc<Db>>, headers: HeaderMap, Json(q): Json<Quer
     let parent = propagate::extract(&headers);
     let trace = propagate::trace_id(&parent);
     let cid = propagate::correlation_id(&headers, trace);
-    let sql = statement(&q.query).ok_or_else(|| TierError::Start(format!("no query named {:?}", q.query)))?;
+    let sql = statement(&q.query).ok_or_else(|| TierError::BadRequest(format!("no query named {:?}", q.query)))?;
     // The slow database (every query) and the slow path (a share of requests).
     let delay = Duration::from_millis(db.faults.values().db_delay_ms + db.faults.db_slow_path_ms(trace));
     let instrumented = !db.faults.db_uninstrumented(trace);

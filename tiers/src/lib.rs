@@ -31,12 +31,16 @@ pub enum TierError {
     Upstream { url: String, source: reqwest::Error },
     #[error("the database lock is poisoned")]
     Poisoned,
+    /// The caller asked for something the tier does not serve (a 400).
+    #[error("{0}")]
+    BadRequest(String),
 }
 
 impl axum::response::IntoResponse for TierError {
     fn into_response(self) -> axum::response::Response {
         let status = match self {
             TierError::Upstream { .. } => axum::http::StatusCode::BAD_GATEWAY,
+            TierError::BadRequest(_) => axum::http::StatusCode::BAD_REQUEST,
             _ => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, self.to_string()).into_response()

@@ -3,6 +3,8 @@ N requests (default 10 000) as k6 JSON output and their traces as one OTLP/JSON 
 Each request: 2 ms network each way, a gateway (1 ms each way), the API (8-12 ms) and a DB
 query (3-6 ms; 40-60 ms for one request in ten); one request in five has no DB span.
 Usage: python3 bench/traces-10k.py [N] [OUT_DIR]  (writes OUT_DIR/k6.json, OUT_DIR/traces.json)
+The samples' metadata has the span id k6 put in `traceparent` (`span_id`, the gateway's parent),
+so `--export-client-spans` writes a root for each request (bench/otlp-sink.py receives them).
 """
 import datetime, json, os, random, sys
 random.seed(1)
@@ -27,7 +29,7 @@ for i in range(N):
     end = start + ms(total)
     tags = {"group": "::shop", "name": "GET /items", "method": "GET", "status": "200", "test_stage": "steady", "expected_response": "true"}
     for metric in ["http_reqs", "http_req_duration", "http_req_blocked", "http_req_waiting"]:
-        k6.write(json.dumps({"metric": metric, "type": "Point", "data": {"time": t(end), "value": total if metric != "http_reqs" else 1, "tags": tags, "metadata": {"trace_id": tid}}}) + "\n")
+        k6.write(json.dumps({"metric": metric, "type": "Point", "data": {"time": t(end), "value": total if metric != "http_reqs" else 1, "tags": tags, "metadata": {"trace_id": tid, "span_id": "b7ad6b7169203331"}}}) + "\n")
     s_gw = start + ms(net); e_gw = end - ms(net)
     s_api = s_gw + ms(gw); e_api = e_gw - ms(gw)
     s_db = s_api + ms(api / 2); e_db = s_db + ms(db)

@@ -47,4 +47,5 @@ mod stack_proxy;
 mod storage_stats;
 mod support;
 mod traces;
+mod traces_stack;
 mod workflows;

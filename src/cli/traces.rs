@@ -66,6 +66,22 @@ pub struct TracesArgs {
     /// components with their reasons, clock adjustments).
     #[arg(long)]
     pub per_request: bool,
+    /// Writes k6's side of each traced request (one root span: the span id k6 put in
+    /// `traceparent`, its start and duration) to this OTLP/HTTP traces endpoint
+    /// (`http://tempo:4318/v1/traces`, JSON encoding) before the traces are read, so they have
+    /// a real root. Needs the span id in the samples' metadata (`span_id`). With
+    /// `--tempo-tenant`, sent as `X-Scope-OrgID`.
+    #[arg(long, value_name = "URL", env = "K6GATE_OTLP_TRACES_URL")]
+    pub export_client_spans: Option<String>,
+}
+
+/// What `--export-client-spans` wrote.
+#[derive(Debug, Serialize)]
+struct ClientExport {
+    url: String,
+    spans: usize,
+    /// Requests without a span id (or trace id) in their metadata: no root written.
+    skipped: usize,
 }
 
 /// What Tempo did for the run.
@@ -90,6 +106,8 @@ struct Output<'a> {
     comparison: Vec<Comparison>,
     #[serde(skip_serializing_if = "Option::is_none")]
     requests: Option<&'a [Attribution]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_spans: Option<ClientExport>,
 }
 
 pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
@@ -103,6 +121,10 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         ids.sort();
         ids.dedup();
         ids
+    };
+    let client_spans = match &args.export_client_spans {
+        Some(url) => Some(export_client_spans(url, args, &requests)?),
+        None => None,
     };
     let (traces, tempo) = match args.tempo.as_ref().filter(|_| args.otlp.is_empty()) {
         Some(url) => {
@@ -122,7 +144,8 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         None => Vec::new(),
     };
     let requests = args.per_request.then_some(attrs.as_slice());
-    let out = Output { run: &args.run, breakdown: &breakdown, tempo: tempo.as_ref(), comparison, requests };
+    let out =
+        Output { run: &args.run, breakdown: &breakdown, tempo: tempo.as_ref(), comparison, requests, client_spans };
     match args.format {
         OutputFormat::Json => {
             println!("{}", serde_json::to_string_pretty(&out).map_err(Error::serialize("trace breakdown"))?)
@@ -218,6 +241,24 @@ fn from_tempo(url: &str, args: &TracesArgs, ids: &[TraceId]) -> Result<(Traces, 
         );
     }
     Ok((out, report))
+}
+
+fn export_client_spans(url: &str, args: &TracesArgs, requests: &[Request]) -> Result<ClientExport> {
+    let endpoint = crate::traces::client::OtlpEndpoint::new(url, args.tempo_tenant.clone())?;
+    let spans = crate::traces::client::client_spans(requests);
+    let skipped = spans.skipped;
+    let written = spans.eligible.len();
+    crate::net::block_on(async {
+        for doc in spans.docs() {
+            endpoint.export(&doc).await?;
+        }
+        Ok::<_, crate::traces::TraceError>(())
+    })
+    .map_err(crate::traces::TraceError::from)??;
+    if skipped > 0 {
+        tracing::warn!("{skipped} request(s) without a span id in their metadata: no client span written for them");
+    }
+    Ok(ClientExport { url: crate::net::without_userinfo(url), spans: written, skipped })
 }
 
 fn attribute_all(requests: &[Request], traces: &Traces, topology: &Topology) -> Vec<Attribution> {

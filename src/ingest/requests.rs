@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::IngestError;
-use crate::traces::{Request, TraceId};
+use crate::traces::{Request, SpanId, TraceId};
 
 /// Every `http_req_duration` point of the JSON output at `path` (plain or gzip), in file
 /// order. A request without a `trace_id` in its metadata has `trace_id: None`.
@@ -58,6 +58,16 @@ fn request(v: &Value) -> Result<Request, String> {
     };
     let (group, name) = (tag("group"), tag("name"));
     let phase = Some(tag("test_stage")).filter(|s| !s.is_empty());
+    let span_id = match data.pointer("/metadata/span_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(SpanId::parse(t).map_err(|m| format!("data.metadata.span_id: {m}"))?),
+        Some(other) => return Err(format!("data.metadata.span_id: {other} is not a string")),
+    };
+    let correlation_id = match data.pointer("/metadata/correlation_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(other) => return Err(format!("data.metadata.correlation_id: {other} is not a string")),
+    };
     Ok(Request {
         trace_id,
         start_ns: end_ns - duration_ns,
@@ -65,6 +75,8 @@ fn request(v: &Value) -> Result<Request, String> {
         group: if group.is_empty() { name.clone() } else { group },
         name,
         phase,
+        span_id,
+        correlation_id,
     })
 }
 

@@ -345,6 +345,8 @@ mod tests {
             group: group.into(),
             name: group.into(),
             phase: None,
+            span_id: None,
+            correlation_id: None,
         };
         attribute(&req, Some(&Trace { id, spans }), TraceState::default(), topology)
     }

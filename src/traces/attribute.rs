@@ -56,6 +56,12 @@ pub struct Request {
     pub name: String,
     /// The `test_stage` tag, when the template's stage tracker set one.
     pub phase: Option<String>,
+    /// k6's own span: the span id it put in `traceparent` (metadata `span_id`), when the
+    /// script keeps it. A span with this id in the trace is k6's request itself, the window
+    /// (`client.rs` writes it), never a component.
+    pub span_id: Option<SpanId>,
+    /// The correlation id that travelled with the request (metadata `correlation_id`).
+    pub correlation_id: Option<String>,
 }
 
 /// What a request is expected to reach, and which component is the gateway.
@@ -192,7 +198,17 @@ pub fn attribute(request: &Request, trace: Option<&Trace>, state: TraceState, to
         reasons: BTreeSet::new(),
         adjustments: Vec::new(),
     };
-    let spans = trace.map(|t| t.spans.as_slice()).unwrap_or_default();
+    let all = trace.map(|t| t.spans.as_slice()).unwrap_or_default();
+    // k6's own span (written by `client.rs`) is the window itself: its children are the
+    // top-level spans, as when k6 exports nothing.
+    let without_k6: Vec<Span>;
+    let spans = match request.span_id {
+        Some(k6) if all.iter().any(|s| s.span_id == k6) => {
+            without_k6 = all.iter().filter(|s| s.span_id != k6).cloned().collect();
+            without_k6.as_slice()
+        }
+        _ => all,
+    };
     if spans.is_empty() {
         out.reasons.insert(Reason::NoTrace);
         out.parts.insert(UNINSTRUMENTED.to_string(), out.duration_ns);
@@ -530,6 +546,8 @@ mod tests {
             group: "::items".into(),
             name: "GET /items".into(),
             phase: Some("steady".into()),
+            span_id: None,
+            correlation_id: None,
         }
     }
 
@@ -561,6 +579,29 @@ mod tests {
         // Without a gateway in the topology the outside time is the network and the LB.
         let a = run(spans.into_iter().skip(1).collect(), (0, 100), TraceState::default(), &Topology::default());
         assert_eq!(ms(&a), BTreeMap::from([("network + LB", 20), ("api", 50), ("db", 30)]));
+    }
+
+    #[test]
+    fn k6s_own_span_is_the_window_not_a_component() {
+        let mut spans = vec![
+            span(1, None, "gateway", 5, 95, Kind::Server),
+            span(2, Some(1), "api", 10, 90, Kind::Server),
+            span(3, Some(2), "db", 30, 60, Kind::Client),
+        ];
+        let without = run(spans.clone(), (0, 100), TraceState::default(), &gateway());
+        // k6's client span (client.rs writes it): parentless, the whole window, its id the
+        // parent the gateway's span names.
+        let mut k6 = span(K6_PARENT, None, "k6", 0, 100, Kind::Client);
+        k6.parent = None;
+        spans.push(k6);
+        let trace = Trace { id: TraceId(1), spans };
+        let req = Request { span_id: Some(SpanId(K6_PARENT)), ..request(0, 100) };
+        let with = attribute(&req, Some(&trace), TraceState::default(), &gateway());
+        assert_eq!(with.parts, without.parts);
+        assert!(with.unknown.is_empty() && with.adjustments.is_empty());
+        // Not recognised (no span id from k6), it would be a component of its own.
+        let blind = attribute(&request(0, 100), Some(&trace), TraceState::default(), &gateway());
+        assert!(blind.parts.contains_key("k6"), "{:?}", blind.parts);
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub enum TraceError {
     Tempo { url: String, message: String },
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
+    /// An OTLP/HTTP endpoint refused or failed an export (`client.rs`).
+    #[error("OTLP endpoint {url}: {message}")]
+    Export { url: String, message: String },
 }
 
 impl TraceError {

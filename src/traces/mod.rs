@@ -10,12 +10,15 @@
 //!   `http_req_duration`, clock-skew adjustments, and the components whose time is unknown and why.
 //! - `aggregate.rs`: a run's breakdowns as quantiles with confidence intervals, shares,
 //!   coverage, bottlenecks, bimodality and the comparison with a baseline. Pure.
+//! - `client.rs`: k6's side of each trace (one root span per traced request) written into the
+//!   trace backend over OTLP/HTTP JSON, so traces have a real root.
 //!
 //! What it must never do: print, read the environment or the clock (the Tempo client's waits go
 //! through `net::Clock`), or turn missing spans into zero time.
 
 pub mod aggregate;
 pub mod attribute;
+pub mod client;
 mod error;
 pub mod otlp;
 pub mod span;

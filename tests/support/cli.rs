@@ -50,6 +50,8 @@ const SCRUBBED: &[&str] = &[
     // A Tempo set on the machine would make `traces` read it instead of the test's files.
     "K6GATE_TEMPO_URL",
     "K6GATE_TEMPO_TENANT",
+    // One set on the machine would make `traces` write k6's spans there.
+    "K6GATE_OTLP_TRACES_URL",
 ];
 
 /// One invocation of the `k6gate` binary, being described.

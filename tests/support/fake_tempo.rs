@@ -11,6 +11,16 @@
 //!
 //! Each trace is a list of snapshots: the n-th fetch of it gets the n-th (the last once they
 //! run out), which is how spans arrive late. `fail_first` answers 503 to that many requests.
+//!
+//! It also ingests, as Tempo's distributor does with its OTLP receiver (`POST /v1/traces` on
+//! port 4318): OTLP/HTTP with the JSON encoding, as the OTLP specification's "OTLP/HTTP"
+//! section (opentelemetry.io/docs/specs/otlp/#otlphttp) defines it: `Content-Type:
+//! application/json`, an `ExportTraceServiceRequest` body (`resourceSpans` > `scopeSpans` >
+//! `spans`) whose `traceId`/`spanId` are hex (not base64, the mapping's one exception), answered
+//! `200` with an `ExportTraceServiceResponse` (`{}`: no partial success); a body that is not
+//! one is a `400`, another content type (protobuf, which this fake does not decode) a `415`.
+//! The spans received are served by the query API above like Tempo serves them: ids in base64,
+//! `kind` as the enum's name, one `batches`/`resourceSpans` entry per resource as sent.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -67,6 +77,9 @@ pub fn resource_spans(trace_hex: &str, spans: &[FakeSpan], base64_ids: bool) -> 
     )
 }
 
+/// A span received over OTLP: its resource, its scope and the span, as sent.
+pub type StoredSpan = (Value, Value, Value);
+
 #[derive(Default)]
 pub struct FakeTempo {
     pub tenant: Option<&'static str>,
@@ -77,6 +90,10 @@ pub struct FakeTempo {
     /// The fake's bookkeeping: fetches per trace, and requests (for `fail_first`).
     pub fetched: Mutex<BTreeMap<String, usize>>,
     pub requests: AtomicUsize,
+    /// Spans received over OTLP/HTTP, by trace id (32 hex): (resource, scope, span) as sent.
+    pub received: Mutex<BTreeMap<String, Vec<StoredSpan>>>,
+    /// OTLP export requests accepted.
+    pub exports: AtomicUsize,
 }
 
 impl FakeTempo {
@@ -104,6 +121,9 @@ impl Respond for FakeTempo {
         if self.requests.fetch_add(1, Ordering::SeqCst) < self.fail_first {
             return ResponseTemplate::new(503).set_body_string("upstream unavailable");
         }
+        if req.url.path() == "/v1/traces" {
+            return self.ingest(req);
+        }
         if req.method.as_str() != "GET" {
             return ResponseTemplate::new(405);
         }
@@ -122,6 +142,10 @@ impl Respond for FakeTempo {
             if !is_hex_id(id) {
                 return ResponseTemplate::new(400).set_body_string("invalid trace id");
             }
+            if let Some(rs) = self.received_resource_spans(id) {
+                return ResponseTemplate::new(200)
+                    .set_body_json(json!({"trace": {"resourceSpans": rs}, "status": "COMPLETE"}));
+            }
             return match self.snapshot(id) {
                 Some((spans, partial)) => ResponseTemplate::new(200).set_body_json(json!({
                     "trace": {"resourceSpans": resource_spans(id, &spans, true)},
@@ -134,6 +158,9 @@ impl Respond for FakeTempo {
         if let Some(id) = path.strip_prefix("/api/traces/") {
             if !is_hex_id(id) {
                 return ResponseTemplate::new(400).set_body_string("invalid trace id");
+            }
+            if let Some(rs) = self.received_resource_spans(id) {
+                return ResponseTemplate::new(200).set_body_json(json!({"batches": rs}));
             }
             return match self.snapshot(id) {
                 Some((spans, _)) => {
@@ -170,5 +197,133 @@ impl Respond for FakeTempo {
             );
         }
         not_found("404 page not found")
+    }
+}
+
+/// OTLP's `SpanKind` numbers by name, as Tempo's JSON writes them.
+const SPAN_KINDS: [&str; 6] = [
+    "SPAN_KIND_UNSPECIFIED",
+    "SPAN_KIND_INTERNAL",
+    "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER",
+    "SPAN_KIND_CONSUMER",
+];
+
+fn is_hex(v: &Value, len: usize) -> bool {
+    v.as_str().is_some_and(|h| h.len() == len && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl FakeTempo {
+    /// Spans received for `hex` in Tempo's answer shape, grouped by the resource they came with.
+    fn received_resource_spans(&self, hex: &str) -> Option<Value> {
+        let received = self.received.lock().unwrap();
+        let spans = received.get(hex)?;
+        let mut groups: Vec<(Value, Value, Vec<Value>)> = Vec::new();
+        for (resource, scope, span) in spans {
+            let mut span = span.clone();
+            for k in ["traceId", "spanId", "parentSpanId"] {
+                if let Some(h) = span.get(k).and_then(Value::as_str).filter(|h| !h.is_empty()) {
+                    span[k] = json!(hex_to_b64(h));
+                }
+            }
+            if let Some(n) = span.get("kind").and_then(Value::as_u64) {
+                span["kind"] = json!(SPAN_KINDS.get(n as usize).copied().unwrap_or("SPAN_KIND_UNSPECIFIED"));
+            }
+            match groups.iter_mut().find(|(r, sc, _)| r == resource && sc == scope) {
+                Some((_, _, v)) => v.push(span),
+                None => groups.push((resource.clone(), scope.clone(), vec![span])),
+            }
+        }
+        Some(Value::Array(
+            groups
+                .into_iter()
+                .map(|(resource, scope, spans)| {
+                    let mut scope_spans = json!({"spans": spans});
+                    if !scope.is_null() {
+                        scope_spans["scope"] = scope;
+                    }
+                    json!({"resource": resource, "scopeSpans": [scope_spans]})
+                })
+                .collect(),
+        ))
+    }
+
+    /// `POST /v1/traces`: an OTLP/HTTP JSON export, checked and stored whole or not at all.
+    fn ingest(&self, req: &Request) -> ResponseTemplate {
+        if req.method.as_str() != "POST" {
+            return ResponseTemplate::new(405);
+        }
+        let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !ct.starts_with("application/json") {
+            return ResponseTemplate::new(415).set_body_string(format!("unsupported content type {ct:?}"));
+        }
+        let doc: Value = match serde_json::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(e) => return ResponseTemplate::new(400).set_body_string(format!("not JSON: {e}")),
+        };
+        let mut accepted = Vec::new();
+        let list = |v: &Value, k: &str| -> Result<Vec<Value>, String> {
+            match v.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(a)) => Ok(a.clone()),
+                Some(_) => Err(format!("{k} is not a list")),
+            }
+        };
+        let checked = (|| -> Result<(), String> {
+            for rs in list(&doc, "resourceSpans")? {
+                let resource = rs.get("resource").cloned().unwrap_or(Value::Null);
+                for ss in list(&rs, "scopeSpans")? {
+                    let scope = ss.get("scope").cloned().unwrap_or(Value::Null);
+                    for span in list(&ss, "spans")? {
+                        let (t, id) =
+                            (span.get("traceId").unwrap_or(&Value::Null), span.get("spanId").unwrap_or(&Value::Null));
+                        if !is_hex(t, 32) || !is_hex(id, 16) {
+                            return Err(format!("traceId/spanId must be hex (OTLP/JSON): {t} {id}"));
+                        }
+                        let parent = span.get("parentSpanId").unwrap_or(&Value::Null);
+                        if !(parent.is_null() || parent.as_str() == Some("") || is_hex(parent, 16)) {
+                            return Err(format!("parentSpanId must be hex: {parent}"));
+                        }
+                        for k in ["startTimeUnixNano", "endTimeUnixNano"] {
+                            let ok = match span.get(k) {
+                                Some(Value::String(n)) => n.parse::<u64>().is_ok(),
+                                Some(Value::Number(n)) => n.is_u64(),
+                                _ => false,
+                            };
+                            if !ok {
+                                return Err(format!("{k} is not a number of nanoseconds"));
+                            }
+                        }
+                        let hex = t.as_str().unwrap_or_default().to_ascii_lowercase();
+                        accepted.push((hex, (resource.clone(), scope.clone(), span)));
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if let Err(m) = checked {
+            return ResponseTemplate::new(400).set_body_string(m);
+        }
+        let mut received = self.received.lock().unwrap();
+        for (hex, span) in accepted {
+            received.entry(hex).or_default().push(span);
+        }
+        self.exports.fetch_add(1, Ordering::SeqCst);
+        ResponseTemplate::new(200).set_body_json(json!({}))
+    }
+
+    /// Spans received so far, over all traces.
+    pub fn received_spans(&self) -> usize {
+        self.received.lock().unwrap().values().map(Vec::len).sum()
+    }
+}
+
+/// A fake Tempo the test keeps a handle on (to read what it received) while the server answers.
+pub struct SharedTempo(pub std::sync::Arc<FakeTempo>);
+
+impl Respond for SharedTempo {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        self.0.respond(req)
     }
 }

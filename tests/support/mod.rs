@@ -19,6 +19,7 @@ pub mod run_options;
 pub mod series;
 pub mod stack;
 pub mod synthetic;
+pub mod tiers;
 pub mod verdicts;
 
 /// The repository root (the `k6gate` package).

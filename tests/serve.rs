@@ -141,6 +141,8 @@ fn config(owners: BTreeMap<String, String>) -> Config {
         owners,
         access: check_listen(addr, None, None).unwrap(),
         page_size: 25,
+        policies: None,
+        waivers: None,
     }
 }
 

@@ -20,7 +20,14 @@ pub fn run(args: &ServeArgs, s: &Settings) -> Result<Exit> {
     }
     let store = crate::load::open_history(&s.history())?;
     let name = store.name();
-    let config = Config { confidence, owners, access, page_size: usize::from(args.page_size) };
+    let config = Config {
+        confidence,
+        owners,
+        access,
+        page_size: usize::from(args.page_size),
+        policies: Some(s.global.policies.clone()),
+        waivers: Some(s.global.waivers_dir.clone()),
+    };
     let app = App::new(store, config).map_err(|e| Error::Usage(e.to_string()))?;
     let listen = args.listen;
     let rt = crate::net::runtime::runtime().map_err(|e| Error::Usage(format!("starting the runtime: {e}")))?;

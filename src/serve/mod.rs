@@ -27,7 +27,10 @@ mod charts;
 mod compare_page;
 mod error;
 mod html;
+mod policy_page;
 mod runs_page;
+mod trend_chart;
+mod trends_page;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -58,6 +61,11 @@ pub struct Config {
     pub access: Access,
     /// Runs per page of the list.
     pub page_size: usize,
+    /// The policy directory (`--policies`; its `data/` is read as the gate reads it, on every
+    /// request): the trends' change points and waivers, the policy pages. `None`: not shown.
+    pub policies: Option<std::path::PathBuf>,
+    /// The waiver files (`--waivers-dir`), read with the policy data when the directory exists.
+    pub waivers: Option<std::path::PathBuf>,
 }
 
 /// The server's state: the store (one connection, behind a lock), the config, and the
@@ -119,7 +127,9 @@ pub fn router(app: Shared) -> Router {
         .route("/static/serve.css", get(|| async { asset("text/css; charset=utf-8", html::CSS) }))
         .route("/static/serve.js", get(|| async { asset("text/javascript; charset=utf-8", html::JS) }))
         .route("/healthz", get(|| async { "ok\n" }))
-        // Later slices: /trends, /slas, /waivers, /teams, /retention.
+        .route("/trends", get(trends))
+        .route("/policy", get(policy))
+        // Later slices: /slas, /waivers, /teams, /retention.
         .fallback(|| async { PageError::NotFound("no such page".into()).into_response() })
         .method_not_allowed_fallback(|| async {
             PageError::MethodNotAllowed("this page does not take that method".into()).into_response()
@@ -153,6 +163,14 @@ async fn blocking(app: Shared, f: impl FnOnce(&App) -> Result<Response, PageErro
 
 async fn runs(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
     blocking(app, move |app| runs_page::page(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn trends(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| trends_page::page(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn policy(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| policy_page::page(app, query.as_deref().unwrap_or(""))).await
 }
 
 /// A path that cannot be read (bad percent-encoding): a 400 page, not axum's plain text.

@@ -218,7 +218,9 @@ fn parse(raw: &str) -> Result<(String, String), PageError> {
         let slot = match k.as_str() {
             "team" => &mut team,
             "test" => &mut test,
-            other => return Err(PageError::BadRequest(format!("unknown parameter {other:?}: /policy takes team, test"))),
+            other => {
+                return Err(PageError::BadRequest(format!("unknown parameter {other:?}: /policy takes team, test")));
+            }
         };
         if slot.replace(v.trim().to_string()).is_some() {
             return Err(PageError::BadRequest(format!("{k:?} is given twice")));
@@ -409,8 +411,11 @@ pub fn page(app: &App, raw_query: &str) -> Result<Response, PageError> {
                 r.classes
                     .values()
                     .map(|c| {
-                        let tiers: Vec<String> =
-                            c.series.iter().map(|t| format!("{} s windows until day {}", t.window_s, t.until_days)).collect();
+                        let tiers: Vec<String> = c
+                            .series
+                            .iter()
+                            .map(|t| format!("{} s windows until day {}", t.window_s, t.until_days))
+                            .collect();
                         format!(
                             "{}{}: summaries {} days, run directories {} days{}; series: {}",
                             c.name,

@@ -87,7 +87,7 @@ fn plot(
         .x_desc("deployment version (in the order of its first run)")
         .y_desc(unit)
         .axis_desc_style(("sans-serif", 13).into_font().color(&AXIS))
-        .label_style(("sans-serif", 11).into_font().color(&AXIS))
+        .label_style(("sans-serif", 13).into_font().color(&AXIS))
         .bold_line_style(GRID)
         .light_line_style(RGBColor(246, 248, 250))
         .x_labels(n.min(MAX_LABELS * every).max(2))

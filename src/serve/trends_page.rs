@@ -82,7 +82,8 @@ struct PointView {
     version: String,
     first: String,
     value: String,
-    value_raw: Option<f64>,
+    /// The value as Rust writes it (shortest round trip), empty without one.
+    value_raw: String,
     runs: usize,
     outcomes: String,
     marks: Vec<MarkView>,
@@ -266,7 +267,7 @@ fn build(app: &App, q: &Query, metric: Measure, data: Option<&PolicyData>) -> Re
                 version,
                 first: day(p.first_started_at_ns),
                 value: format_value(t.metric, p.value),
-                value_raw: p.value,
+                value_raw: p.value.map(|v| v.to_string()).unwrap_or_default(),
                 runs: p.runs,
                 outcomes: p.outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect::<Vec<_>>().join(", "),
                 marks,

@@ -40,6 +40,7 @@ mod run;
 mod run_report;
 mod schema;
 mod serve;
+mod serve_slas;
 mod serve_trends;
 mod stack;
 mod storage_stats;

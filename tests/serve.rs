@@ -143,6 +143,7 @@ pub(crate) fn config(owners: BTreeMap<String, String>) -> Config {
         page_size: 25,
         policies: None,
         waivers: None,
+        github: None,
     }
 }
 

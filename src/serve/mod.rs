@@ -29,6 +29,7 @@ mod error;
 mod html;
 mod policy_page;
 mod runs_page;
+mod sla_editor;
 mod trend_chart;
 mod trends_page;
 
@@ -47,6 +48,7 @@ use crate::history::Store;
 
 pub use access::{Access, check_listen};
 pub use error::ServeError;
+pub use sla_editor::GithubTarget;
 
 use error::PageError;
 
@@ -66,6 +68,8 @@ pub struct Config {
     pub policies: Option<std::path::PathBuf>,
     /// The waiver files (`--waivers-dir`), read with the policy data when the directory exists.
     pub waivers: Option<std::path::PathBuf>,
+    /// Where the editors open pull requests; `None`: read-only.
+    pub github: Option<GithubTarget>,
 }
 
 /// The server's state: the store (one connection, behind a lock), the config, and the
@@ -129,7 +133,10 @@ pub fn router(app: Shared) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/trends", get(trends))
         .route("/policy", get(policy))
-        // Later slices: /slas, /waivers, /teams, /retention.
+        .route("/slas/edit", get(sla_edit))
+        .route("/slas/preview", axum::routing::post(sla_preview))
+        .route("/slas/propose", axum::routing::post(sla_propose))
+        // Later slices: /waivers, /teams, /retention.
         .fallback(|| async { PageError::NotFound("no such page".into()).into_response() })
         .method_not_allowed_fallback(|| async {
             PageError::MethodNotAllowed("this page does not take that method".into()).into_response()
@@ -171,6 +178,19 @@ async fn trends(State(app): State<Shared>, RawQuery(query): RawQuery) -> Respons
 
 async fn policy(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
     blocking(app, move |app| policy_page::page(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn sla_edit(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| sla_editor::edit(app, query.as_deref().unwrap_or(""))).await
+}
+
+/// The editor's forms (CSRF-checked by the guard).
+async fn sla_preview(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| sla_editor::preview(app, &body)).await
+}
+
+async fn sla_propose(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| sla_editor::propose(app, &body)).await
 }
 
 /// A path that cannot be read (bad percent-encoding): a 400 page, not axum's plain text.

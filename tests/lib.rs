@@ -42,6 +42,7 @@ mod schema;
 mod serve;
 mod serve_slas;
 mod serve_trends;
+mod serve_waivers;
 mod stack;
 mod storage_stats;
 mod support;

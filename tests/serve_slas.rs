@@ -29,7 +29,13 @@ fn server(gh: Option<&FakeGithub>) -> std::net::SocketAddr {
     let github = gh.map(|gh| {
         let mut api = ApiConfig::new(gh.api_url(), Token::new(TOKEN));
         api.attempts = 1;
-        GithubTarget { api, repo: REPO.into(), base: "main".into(), policies_path: "policies".into() }
+        GithubTarget {
+            api,
+            repo: REPO.into(),
+            base: "main".into(),
+            policies_path: "policies".into(),
+            waivers_path: "waivers".into(),
+        }
     });
     start(store, Config { policies: Some(f.policies.clone()), github, ..config(BTreeMap::new()) })
 }

@@ -663,6 +663,9 @@ pub struct ServeArgs {
     /// Where the policies directory is inside that repository.
     #[arg(long, value_name = "PATH", default_value = "policies")]
     pub github_policies_path: String,
+    /// Where the waiver files are inside that repository (requests add `W-<n>.yaml` there).
+    #[arg(long, value_name = "PATH", default_value = "waivers")]
+    pub github_waivers_path: String,
 }
 
 /// `k6gate canary [FLAGS]` runs one analysis; `k6gate canary serve [FLAGS]` answers rollout

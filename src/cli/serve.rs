@@ -79,5 +79,6 @@ fn github_target(args: &ServeArgs, s: &Settings) -> Result<Option<crate::serve::
         repo: repo.to_string(),
         base: s.global.default_branch.clone(),
         policies_path: args.github_policies_path.trim_matches('/').to_string(),
+        waivers_path: args.github_waivers_path.trim_matches('/').to_string(),
     }))
 }

@@ -136,6 +136,8 @@ pub struct PrState {
     pub approved_by: Vec<String>,
     /// Logins asked to review who have not yet.
     pub requested: Vec<String>,
+    /// The PR's branch (`head.ref`).
+    pub branch: String,
 }
 
 /// The state of PR `number`.
@@ -155,5 +157,6 @@ pub fn state(api: &Api, repo: &str, number: u64) -> Result<PrState, ApiError> {
         html_url: text(&pr, "/html_url", "GET", &path)?,
         approved_by,
         requested,
+        branch: text(&pr, "/head/ref", "GET", &path)?,
     })
 }

@@ -32,6 +32,7 @@ mod runs_page;
 mod sla_editor;
 mod trend_chart;
 mod trends_page;
+mod waiver_request;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -136,7 +137,10 @@ pub fn router(app: Shared) -> Router {
         .route("/slas/edit", get(sla_edit))
         .route("/slas/preview", axum::routing::post(sla_preview))
         .route("/slas/propose", axum::routing::post(sla_propose))
-        // Later slices: /waivers, /teams, /retention.
+        .route("/waivers/new", get(waiver_new))
+        .route("/waivers/request", axum::routing::post(waiver_post))
+        .route("/waivers/requests/{number}", get(waiver_state))
+        // Later slices: /teams, /retention.
         .fallback(|| async { PageError::NotFound("no such page".into()).into_response() })
         .method_not_allowed_fallback(|| async {
             PageError::MethodNotAllowed("this page does not take that method".into()).into_response()
@@ -191,6 +195,22 @@ async fn sla_preview(State(app): State<Shared>, RawForm(body): RawForm) -> Respo
 
 async fn sla_propose(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
     blocking(app, move |app| sla_editor::propose(app, &body)).await
+}
+
+async fn waiver_new(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| waiver_request::new(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn waiver_post(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| waiver_request::request(app, &body)).await
+}
+
+async fn waiver_state(State(app): State<Shared>, path: Result<Path<String>, PathRejection>) -> Response {
+    let Path(number) = match path {
+        Ok(p) => p,
+        Err(e) => return path_error(&e),
+    };
+    blocking(app, move |app| waiver_request::state(app, &number)).await
 }
 
 /// A path that cannot be read (bad percent-encoding): a 400 page, not axum's plain text.

@@ -40,6 +40,8 @@ pub struct GithubTarget {
     pub base: String,
     /// The policies directory in the repository, `/`-separated (`policies`).
     pub policies_path: String,
+    /// The waiver files' directory in the repository (`waivers`).
+    pub waivers_path: String,
 }
 
 /// The most runs a preview re-judges.

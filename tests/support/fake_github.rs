@@ -769,4 +769,25 @@ pub mod body {
             }),
         )
     }
+
+    /// A pull request review ("List reviews for a pull request",
+    /// <https://docs.github.com/en/rest/pulls/reviews#list-reviews-for-a-pull-request>).
+    pub fn review(repo: &str, number: u64, id: u64, reviewer: Value, state: &str, commit: &str) -> Value {
+        json!({
+            "id": id,
+            "node_id": format!("PRR_{id}"),
+            "user": reviewer,
+            "body": if state == "APPROVED" { "LGTM" } else { "" },
+            "state": state,
+            "html_url": html(&format!("/{repo}/pull/{number}#pullrequestreview-{id}")),
+            "pull_request_url": api(&format!("/repos/{repo}/pulls/{number}")),
+            "author_association": "MEMBER",
+            "_links": {
+                "html": { "href": html(&format!("/{repo}/pull/{number}#pullrequestreview-{id}")) },
+                "pull_request": { "href": api(&format!("/repos/{repo}/pulls/{number}")) },
+            },
+            "submitted_at": UPDATED_AT,
+            "commit_id": commit,
+        })
+    }
 }

@@ -334,3 +334,79 @@ fn policy_queries_are_checked_and_a_broken_file_is_named() {
     assert_eq!(a.status, 200);
     assert!(a.body.contains("started without policy data"));
 }
+
+/// Page latency on a year of hourly runs: `checkout` in `staging` run every hour for 365 days
+/// (8,760 runs, a new version every 20 runs: 438 deployments), and 3,240 runs of 18 other
+/// tests beside them; every decided run with the digest rows of a real k6 summary (as
+/// `k6gate run` records them) and a small stand-in summary and verdict (the trend reads
+/// records only). The median of five requests of each page must answer within 3 s in a debug
+/// build on a busy machine (a generous bound: the test checks that the pages do not read
+/// summaries, not the machine's speed); the times are printed.
+///
+///     cargo test --test integration serve_trends::trends_and_policy_pages_on_a_year_of_runs -- --ignored --nocapture
+#[test]
+#[ignore = "full tier: builds a 12,000-run store (about a minute)"]
+fn trends_and_policy_pages_on_a_year_of_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&HistoryConfig::local(dir.path())).unwrap();
+    let real = Set::Small.ingest("policy-base-a.json");
+    let rows = k6gate::summary::digest::rows(&real);
+    let summary = serde_json::value::to_raw_value(&serde_json::json!({ "pad": "x".repeat(8 * 1024) })).unwrap();
+    let verdict = serde_json::value::to_raw_value(&serde_json::json!({ "outcome": "pass" })).unwrap();
+    let t0 = std::time::Instant::now();
+    let record = |test: String, env: &str, i: i64, version: String| {
+        let outcome = if i % 20 == 7 { Outcome::Error } else { Outcome::Pass };
+        let decided = outcome != Outcome::Error;
+        store
+            .record_run(&NewRun {
+                test,
+                environment: env.into(),
+                outcome,
+                started_at_ns: T0 + i * HOUR,
+                git_branch: Some("main".into()),
+                deployment_version: Some(version),
+                summary: decided.then(|| summary.clone()),
+                verdict: decided.then(|| verdict.clone()),
+                digest: if decided { rows.clone() } else { Vec::new() },
+                ..NewRun::default()
+            })
+            .unwrap()
+    };
+    for i in 0..8_760i64 {
+        record("checkout".into(), "staging", i, format!("v{}.{}.0", i / 2000, (i / 20) % 100));
+    }
+    for i in 0..3_240i64 {
+        record(
+            format!("service-{:02}", i % 18),
+            if i % 2 == 0 { "staging" } else { "prod-sim" },
+            i * 2,
+            format!("v1.{}", i / 100),
+        );
+    }
+    eprintln!("12,000 runs recorded in {:.1} s", t0.elapsed().as_secs_f64());
+    let policies = policies(dir.path(), "none");
+    let addr = start(store, Config { policies: Some(policies), ..config(BTreeMap::new()) });
+    for q in [
+        "/trends?test=checkout&env=staging&metric=p95",
+        "/trends?test=checkout&env=staging&metric=error_rate",
+        "/trends?test=checkout&env=staging&metric=p95&phase=whole-run",
+        "/trends?test=service-04&env=staging&metric=p99",
+        "/policy",
+        "/policy?team=team-payments",
+    ] {
+        let first = request(addr, "GET", q, &[], "");
+        assert_eq!(first.status, 200, "{q}: {}", first.body);
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                assert_eq!(request(addr, "GET", q, &[], "").status, 200);
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        eprintln!("{q}: {:.1} ms ({} KB)", times[2], first.body.len() / 1024);
+        assert!(times[2] < 3000.0, "{q}: {:.1} ms", times[2]);
+    }
+    let page = request(addr, "GET", "/trends?test=checkout&env=staging&metric=p95", &[], "");
+    assert_eq!(points(&page.body).len(), 438, "one point per deployment");
+}

@@ -41,6 +41,7 @@ mod run_report;
 mod schema;
 mod serve;
 mod serve_slas;
+mod serve_teams;
 mod serve_trends;
 mod serve_waivers;
 mod stack;

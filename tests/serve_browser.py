@@ -344,7 +344,7 @@ def main():
             page.screenshot(path=str(shots["error"]))
 
             # Trends: the demo's test over its versions, the numbers of `k6gate history trend`.
-            test, env = db.execute("SELECT test, environment FROM runs WHERE outcome = 'fail' LIMIT 1").fetchone()
+            test, env = db.execute("SELECT test, environment FROM runs WHERE id = ?", [real[-1][0]]).fetchone()
             page.goto(base + f"/trends?test={test}&env={env}&metric=p95")
             trend = json.loads(subprocess.run(
                 [args.k6gate, "--state-dir", str(store), "--policies", str(store / "policies"), "history", "trend",
@@ -397,7 +397,7 @@ def main():
             check(page.inner_text("#pr-branch") == (pr or {}).get("head"), "the page names the PR's branch")
 
             # A waiver request: a PR that asks the approver to review.
-            page.goto(base + f"/waivers/new?test={test}&version={failed[0][2]}")
+            page.goto(base + f"/waivers/new?test={test}&version={real[-1][2]}")
             page.fill("#w-justification", "the slower checkout path is expected until the cache fix")
             page.fill("#w-requested-by", "alice")
             page.fill("#w-approver", "bob")

@@ -30,6 +30,7 @@ mod html;
 mod policy_page;
 mod runs_page;
 mod sla_editor;
+mod teams_page;
 mod trend_chart;
 mod trends_page;
 mod waiver_request;
@@ -140,7 +141,9 @@ pub fn router(app: Shared) -> Router {
         .route("/waivers/new", get(waiver_new))
         .route("/waivers/request", axum::routing::post(waiver_post))
         .route("/waivers/requests/{number}", get(waiver_state))
-        // Later slices: /teams, /retention.
+        .route("/teams", get(teams))
+        .route("/metrics", get(metrics))
+        // Later slices: /retention.
         .fallback(|| async { PageError::NotFound("no such page".into()).into_response() })
         .method_not_allowed_fallback(|| async {
             PageError::MethodNotAllowed("this page does not take that method".into()).into_response()
@@ -211,6 +214,14 @@ async fn waiver_state(State(app): State<Shared>, path: Result<Path<String>, Path
         Err(e) => return path_error(&e),
     };
     blocking(app, move |app| waiver_request::state(app, &number)).await
+}
+
+async fn teams(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| teams_page::page(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn metrics(State(app): State<Shared>) -> Response {
+    blocking(app, teams_page::metrics).await
 }
 
 /// A path that cannot be read (bad percent-encoding): a 400 page, not axum's plain text.

@@ -101,7 +101,7 @@ fn addr() -> SocketAddr {
 }
 
 fn row<'a>(body: &'a str, team: &str) -> &'a str {
-    body.split(&format!("<tr class=\"team-row"))
+    body.split("<tr class=\"team-row")
         .find(|r| r.contains(&format!("data-team=\"{team}\"")))
         .unwrap()
         .split("</tr>")

@@ -249,6 +249,8 @@ struct TeamsPage {
     week_starts: Vec<String>,
     org_recent: String,
     teams: Vec<TeamView>,
+    /// Whether any team has an override in the window (else the section says so).
+    any_overrides: bool,
     empty: Option<String>,
 }
 
@@ -291,13 +293,14 @@ pub fn page(app: &App, raw_query: &str) -> Result<Response, PageError> {
             week_starts: Vec::new(),
             org_recent: String::new(),
             teams: Vec::new(),
+            any_overrides: false,
             empty: Some("No teams: the policy data names no owners (notifications.owners).".into()),
         };
         return Ok(html_response(html::render("teams.html", &view)?));
     }
     let (teams, org) = teams(app, until, weeks)?;
     let recent_from = weeks.saturating_sub(RECENT_WEEKS);
-    let views = teams
+    let views: Vec<TeamView> = teams
         .into_iter()
         .map(|t| {
             let all = t.total(0..weeks);
@@ -331,6 +334,7 @@ pub fn page(app: &App, raw_query: &str) -> Result<Response, PageError> {
         weeks,
         week_starts: (0..weeks).map(|i| day(since + WEEK_NS * i as i64)).collect(),
         org_recent: pct(org.rate()),
+        any_overrides: views.iter().any(|t| !t.overrides.is_empty()),
         teams: views,
         empty: None,
     };

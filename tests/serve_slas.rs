@@ -244,3 +244,19 @@ fn without_policy_data_there_is_nothing_to_edit() {
     assert_eq!(a.status, 403);
     assert!(a.body.contains("without policy data"));
 }
+
+#[test]
+fn a_github_repository_needs_a_token_and_a_plain_name() {
+    use crate::support::cli::K6gate;
+    K6gate::new()
+        .env_remove("GITHUB_TOKEN")
+        .args(["serve", "--listen", "127.0.0.1:0", "--github-repo", "acme/shop"])
+        .status(2)
+        .stderr_contains("--github-repo needs a token in GITHUB_TOKEN");
+    K6gate::new()
+        .env("GITHUB_TOKEN", TOKEN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--github-repo", "acme"])
+        .status(2)
+        .stderr_contains("--github-repo \"acme\": expected OWNER/NAME")
+        .stderr_lacks(TOKEN);
+}

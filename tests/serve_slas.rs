@@ -260,3 +260,70 @@ fn a_github_repository_needs_a_token_and_a_plain_name() {
         .stderr_contains("--github-repo \"acme\": expected OWNER/NAME")
         .stderr_lacks(TOKEN);
 }
+
+/// The fake's answers to one PR through the git data API (any branch and content).
+fn mount_pr(gh: &FakeGithub, number: u64) {
+    gh.mount(gh.get(&format!("/repos/{REPO}/git/ref/heads/main"), &[]).respond_with(ok(body::git_ref(
+        REPO,
+        "refs/heads/main",
+        HEAD,
+    ))));
+    gh.mount(gh.get(&format!("/repos/{REPO}/git/commits/{HEAD}"), &[]).respond_with(ok(body::git_commit(
+        REPO,
+        HEAD,
+        BASE_TREE,
+        &[],
+        "main",
+    ))));
+    gh.mount(gh.create_tree(REPO).respond_with(created(body::git_tree(REPO, TREE, &["policies/data/retention.yaml"]))));
+    gh.mount(gh.create_commit(REPO).respond_with(created(body::git_commit(REPO, COMMIT, TREE, &[HEAD], "change"))));
+    gh.mount(gh.create_ref(REPO).respond_with(created(body::git_ref(REPO, "refs/heads/k6gate/x", COMMIT))));
+    gh.mount(gh.create_pull(REPO).respond_with(created(body::pull_request(
+        REPO,
+        number,
+        "change",
+        "k6gate/x",
+        "main",
+        body::user("k6gate-bot", 7, "Bot"),
+    ))));
+}
+
+#[test]
+fn a_retention_class_change_is_a_pull_request_that_keeps_the_file_as_it_is() {
+    let read_only = server(None);
+    let page = request(read_only, "GET", "/policy?test=checkout", &[], "");
+    assert!(!page.body.contains("retention-form"), "read-only: no retention form");
+    let token = csrf(&request(read_only, "GET", "/slas/edit", &[], "").body);
+    assert_eq!(
+        post(read_only, "/retention/propose", &format!("csrf={token}&test=checkout&class=standard")).status,
+        403
+    );
+
+    let gh = FakeGithub::start(TOKEN);
+    mount_pr(&gh, 51);
+    let addr = server(Some(&gh));
+    let page = request(addr, "GET", "/policy?test=checkout", &[], "");
+    assert!(page.body.contains("action=\"/retention/propose\""));
+    let token = csrf(&page.body);
+    assert_eq!(post(addr, "/retention/propose", "test=checkout&class=standard").status, 403, "no CSRF token");
+    let a = post(addr, "/retention/propose", &format!("csrf={token}&test=checkout&class=nosuchclass"));
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert!(a.body.contains("nosuchclass"), "the loader names the class: {}", a.body);
+    assert!(gh.requests().is_empty(), "nothing sent for a change that does not load");
+
+    let a = post(addr, "/retention/propose", &format!("csrf={token}&test=checkout&class=standard"));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("id=\"pr-link\">#51</a>"));
+    let reqs = gh.requests();
+    let tree = reqs.iter().find(|r| r.path.ends_with("/git/trees")).unwrap().body.as_ref().unwrap();
+    assert_eq!(tree["tree"][0]["path"], "policies/data/retention.yaml");
+    let original = std::fs::read_to_string(trends().policies.join("data/retention.yaml")).unwrap();
+    assert_eq!(
+        tree["tree"][0]["content"],
+        original.replace("    checkout: critical\n", "    checkout: standard\n"),
+        "one line changed"
+    );
+    let pr = reqs.iter().find(|r| r.path.ends_with("/pulls")).unwrap().body.as_ref().unwrap();
+    assert_eq!(pr["title"], "Retention: checkout in class standard");
+    assert!(pr["head"].as_str().unwrap().starts_with("k6gate/retention-checkout-"));
+}

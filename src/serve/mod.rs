@@ -28,6 +28,7 @@ mod compare_page;
 mod error;
 mod html;
 mod policy_page;
+mod retention_editor;
 mod runs_page;
 mod sla_editor;
 mod teams_page;
@@ -143,7 +144,7 @@ pub fn router(app: Shared) -> Router {
         .route("/waivers/requests/{number}", get(waiver_state))
         .route("/teams", get(teams))
         .route("/metrics", get(metrics))
-        // Later slices: /retention.
+        .route("/retention/propose", axum::routing::post(retention_propose))
         .fallback(|| async { PageError::NotFound("no such page".into()).into_response() })
         .method_not_allowed_fallback(|| async {
             PageError::MethodNotAllowed("this page does not take that method".into()).into_response()
@@ -222,6 +223,10 @@ async fn teams(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response
 
 async fn metrics(State(app): State<Shared>) -> Response {
     blocking(app, teams_page::metrics).await
+}
+
+async fn retention_propose(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| retention_editor::propose(app, &body)).await
 }
 
 /// A path that cannot be read (bad percent-encoding): a 400 page, not axum's plain text.

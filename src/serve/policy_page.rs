@@ -208,6 +208,10 @@ struct PolicyPage {
     classes: Vec<String>,
     approvers: Vec<String>,
     empty: Option<String>,
+    /// The retention form: the class names, and whether a PR can be opened.
+    class_names: Vec<String>,
+    can_propose: bool,
+    csrf: String,
 }
 
 fn parse(raw: &str) -> Result<(String, String), PageError> {
@@ -366,6 +370,9 @@ pub fn page(app: &App, raw_query: &str) -> Result<Response, PageError> {
             filter_test,
             classes: Vec::new(),
             approvers: Vec::new(),
+            class_names: Vec::new(),
+            can_propose: false,
+            csrf: String::new(),
             empty: Some("This server was started without policy data (--policies DIR with a data/ directory).".into()),
         };
         return Ok(html_response(html::render("policy.html", &view)?));
@@ -431,6 +438,9 @@ pub fn page(app: &App, raw_query: &str) -> Result<Response, PageError> {
             .unwrap_or_default(),
         approvers: data.approvers.clone(),
         empty,
+        class_names: data.retention.as_ref().map(|r| r.classes.keys().cloned().collect()).unwrap_or_default(),
+        can_propose: app.config.github.is_some(),
+        csrf: app.csrf.token().to_string(),
     };
     Ok(html_response(html::render("policy.html", &view)?))
 }

@@ -15,7 +15,8 @@ stored verdict's outcome and every rule; a POST without the CSRF token is refuse
 one with the page's token redirects; no script from run data runs and the CSP blocks
 nothing; an unknown run is a 404 page. The later pages: the trend of the demo's test shows the
 values `k6gate history trend --format json` prints; the policy page shows the SLA in force; an
-SLA change previewed in the editor counts the runs the stored verdicts' P95 puts over the new
+test's retention class moved on the policy page is a PR changing one line; an SLA change
+previewed in the editor counts the runs the stored verdicts' P95 puts over the new
 limit, and its pull request reaches the GitHub fake (branch, commit, tree with the file's
 content, PR); a waiver request opens a PR that requests the approver's review, and its state
 page reads the PR back; the accountability page counts the store's runs for the demo test's
@@ -383,6 +384,15 @@ def main():
             check(page.locator(f"#policy-{test} tr.env").count() >= 1, "the policy page shows the test's limits")
             shots["policy"] = ART / "serve-policy.png"
             page.screenshot(path=str(shots["policy"]), full_page=True)
+            # Its retention class, moved by a PR that changes one line of retention.yaml.
+            before = (store / "policies" / "data" / "retention.yaml").read_text()
+            page.select_option(f"#policy-{test} select[name=class]", "experimental")
+            page.click(f"#policy-{test} .retention-form button")
+            page.wait_for_selector("#pr-link")
+            rtree = github.body_of("POST", "/git/trees")
+            changed = [l for l in rtree["tree"][0]["content"].splitlines() if l not in before.splitlines()]
+            check(rtree["tree"][0]["path"] == "policies/data/retention.yaml" and changed == [f"    {test}: experimental"],
+                  f"the retention PR changes one line {changed}")
 
             # The SLA editor: a P95 limit between the fastest and the slowest decided run; the
             # preview counts the runs whose stored verdict's P95 is over it.
@@ -407,8 +417,8 @@ def main():
             proposed = page.inner_text("#proposed-file")
             page.click("#s-propose")
             page.wait_for_selector("#pr-link")
-            tree = github.body_of("POST", "/git/trees")
-            pr = github.body_of("POST", "/pulls")
+            tree = [b for m, p, b in github.requests if m == "POST" and p.endswith("/git/trees")][-1]
+            pr = [b for m, p, b in github.requests if m == "POST" and p.endswith("/pulls")][-1]
             check(tree and tree["tree"][0]["path"] == "policies/data/slas.yaml"
                   and tree["tree"][0]["content"].strip() == proposed.strip(), "the PR commits the previewed file")
             check(f"p95_ms: {limit}" in (tree or {"tree": [{"content": ""}]})["tree"][0]["content"], "with the new limit")

@@ -37,15 +37,15 @@ const RANKS: &[(&str, u32)] = &[
     ("prom", 9),      // sink: remote write, live-series queries
     ("notify", 9),    // sink: the blocked-deployment webhook
     ("archive", 9),   // sink: runs past their hot period on object storage; retention moves runs through it
-    ("serve", 9),     // `k6gate serve`: the run store in the browser (history, compare, policy's verdict, report)
     ("canary", 10),   // canary analysis: Prometheus windows, canary vs stable, canary Rego
     ("error", 10),    // k6gate's error model and exit codes
     ("stack", 10),    // the load-test monitoring stack as files (uses grafana's rules and dashboards)
     ("gate", 11),     // the one gate entry point: policies, approval, compare, evaluate
     ("guard", 11),    // before a load test: off-peak windows (Rego), preflight of the stack and target
     ("load", 12),     // a run by file or id
-    ("run", 13),      // the whole job: render -> k6 -> judge -> outputs -> record
-    ("cli", 14),      // argument types and the code behind each command
+    ("serve", 12), // `k6gate serve`: the run store in the browser; its editors judge with gate and open PRs through github
+    ("run", 13),   // the whole job: render -> k6 -> judge -> outputs -> record
+    ("cli", 14),   // argument types and the code behind each command
 ];
 
 /// Upward or sideways imports that exist today outside the layering work, each with what

@@ -44,7 +44,7 @@ fn record(store: &Store, run: NewRun) -> String {
 }
 
 /// A judged run as `k6gate run` records it: summary, verdict and digest rows.
-fn judged(
+pub(crate) fn judged(
     store: &Store,
     gate: &Gate,
     summary: &k6gate::RunSummary,
@@ -134,18 +134,21 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn config(owners: BTreeMap<String, String>) -> Config {
+pub(crate) fn config(owners: BTreeMap<String, String>) -> Config {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     Config {
         confidence: k6gate::gate::confidence(Path::new(SHIPPED)).unwrap(),
         owners,
         access: check_listen(addr, None, None).unwrap(),
         page_size: 25,
+        policies: None,
+        waivers: None,
+        github: None,
     }
 }
 
 /// A server on its own runtime thread, as the CLI runs it.
-fn start(store: Store, config: Config) -> SocketAddr {
+pub(crate) fn start(store: Store, config: Config) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -158,20 +161,20 @@ fn start(store: Store, config: Config) -> SocketAddr {
     rx.recv().unwrap()
 }
 
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).map_or("", String::as_str)
     }
 }
 
 /// One HTTP/1.1 request; `headers` replace the defaults (Host: the address).
-fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+pub(crate) fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
     let mut s = TcpStream::connect(addr).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
@@ -217,7 +220,7 @@ fn get(path: &str) -> Answer {
 }
 
 /// `s` as minijinja's HTML escaping writes it.
-fn html(s: &str) -> String {
+pub(crate) fn html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -226,7 +229,7 @@ fn html(s: &str) -> String {
         .replace('/', "&#x2f;")
 }
 
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     s.replace("&#x2f;", "/")
         .replace("&quot;", "\"")
         .replace("&#x27;", "'")
@@ -241,7 +244,7 @@ fn listed(body: &str) -> Vec<String> {
 }
 
 /// The CSRF token of the runs page's form.
-fn csrf(body: &str) -> String {
+pub(crate) fn csrf(body: &str) -> String {
     let at = body.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
     body[at..].split('"').next().unwrap().to_string()
 }
@@ -647,7 +650,7 @@ fn check_runs_and_notifications_link_to_the_run_page() {
 }
 
 /// Waits for `k6gate serve` on `addr` to answer `/healthz`.
-fn wait_up(addr: SocketAddr) -> bool {
+pub(crate) fn wait_up(addr: SocketAddr) -> bool {
     (0..100).any(|_| {
         let up = TcpStream::connect(addr).is_ok() && request(addr, "GET", "/healthz", &[], "").status == 200;
         if !up {

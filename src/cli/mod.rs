@@ -722,6 +722,17 @@ pub struct ServeArgs {
     /// Runs per page of the list.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=500))]
     pub page_size: u16,
+    /// The repository (OWNER/NAME) the SLA editor and waiver requests open pull requests on,
+    /// with the token in GITHUB_TOKEN (and GITHUB_API_URL on Enterprise). Without both, the
+    /// server is read-only.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub github_repo: Option<String>,
+    /// Where the policies directory is inside that repository.
+    #[arg(long, value_name = "PATH", default_value = "policies")]
+    pub github_policies_path: String,
+    /// Where the waiver files are inside that repository (requests add `W-<n>.yaml` there).
+    #[arg(long, value_name = "PATH", default_value = "waivers")]
+    pub github_waivers_path: String,
 }
 
 /// `k6gate canary [FLAGS]` runs one analysis; `k6gate canary serve [FLAGS]` answers rollout

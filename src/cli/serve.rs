@@ -20,7 +20,15 @@ pub fn run(args: &ServeArgs, s: &Settings) -> Result<Exit> {
     }
     let store = crate::load::open_history(&s.history())?;
     let name = store.name();
-    let config = Config { confidence, owners, access, page_size: usize::from(args.page_size) };
+    let config = Config {
+        confidence,
+        owners,
+        access,
+        page_size: usize::from(args.page_size),
+        policies: Some(s.global.policies.clone()),
+        waivers: Some(s.global.waivers_dir.clone()),
+        github: github_target(args, s)?,
+    };
     let app = App::new(store, config).map_err(|e| Error::Usage(e.to_string()))?;
     let listen = args.listen;
     let rt = crate::net::runtime::runtime().map_err(|e| Error::Usage(format!("starting the runtime: {e}")))?;
@@ -45,4 +53,32 @@ fn owners(policies: &std::path::Path) -> Result<std::collections::BTreeMap<Strin
     }
     let data = crate::policy::data::load(&dir)?;
     Ok(data.notifications.map(|n| n.owners.into_iter().map(|(test, o)| (test, o.team)).collect()).unwrap_or_default())
+}
+
+/// Where the editors open pull requests: `--github-repo` and a token in `GITHUB_TOKEN`, or
+/// nothing (read-only). A repository without a token is a usage error, not a silent read-only.
+fn github_target(args: &ServeArgs, s: &Settings) -> Result<Option<crate::serve::GithubTarget>> {
+    let Some(repo) = args.github_repo.as_deref().map(str::trim).filter(|r| !r.is_empty()) else {
+        if s.env.get("GITHUB_TOKEN").is_some() {
+            tracing::info!("GITHUB_TOKEN is set but no --github-repo: the server is read-only");
+        }
+        return Ok(None);
+    };
+    let valid = repo.split_once('/').is_some_and(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'));
+    if !valid {
+        return Err(Error::Usage(format!("--github-repo {repo:?}: expected OWNER/NAME")));
+    }
+    let Some(token) = s.env.get("GITHUB_TOKEN").filter(|t| !t.trim().is_empty()) else {
+        return Err(Error::Usage(
+            "--github-repo needs a token in GITHUB_TOKEN to open pull requests (without --github-repo the server is read-only)".into(),
+        ));
+    };
+    let api_url = s.env.get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into());
+    Ok(Some(crate::serve::GithubTarget {
+        api: crate::github::api::ApiConfig::new(api_url, crate::github::api::Token::new(token)),
+        repo: repo.to_string(),
+        base: s.global.default_branch.clone(),
+        policies_path: args.github_policies_path.trim_matches('/').to_string(),
+        waivers_path: args.github_waivers_path.trim_matches('/').to_string(),
+    }))
 }

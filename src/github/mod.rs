@@ -11,7 +11,8 @@
 //! - [`entries`]: what one entry of one file was at each commit, and which commits changed it;
 //! - [`pulls`]: a merged PR's reviews, commits and files, as GitHub records them;
 //! - [`codeowners`]: who owns a path, with GitHub's matching;
-//! - [`audit`]: the history of policy data from git, with the PR behind each change.
+//! - [`audit`]: the history of policy data from git, with the PR behind each change;
+//! - [`propose`]: a change of policy files as a pull request (branch, commit, PR, reviewers).
 
 pub mod actions;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod codeowners;
 pub mod deployments;
 pub mod entries;
+pub mod propose;
 pub mod pulls;
 pub mod report;
 

@@ -40,6 +40,9 @@ pub enum PageError {
     Unprocessable(String),
     #[error("{0}")]
     Internal(String),
+    /// A service the page needs (GitHub) refused or failed.
+    #[error("{0}")]
+    BadGateway(String),
 }
 
 impl PageError {
@@ -52,6 +55,7 @@ impl PageError {
             PageError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             PageError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 

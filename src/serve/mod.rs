@@ -27,7 +27,14 @@ mod charts;
 mod compare_page;
 mod error;
 mod html;
+mod policy_page;
+mod retention_editor;
 mod runs_page;
+mod sla_editor;
+mod teams_page;
+mod trend_chart;
+mod trends_page;
+mod waiver_request;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,6 +51,7 @@ use crate::history::Store;
 
 pub use access::{Access, check_listen};
 pub use error::ServeError;
+pub use sla_editor::GithubTarget;
 
 use error::PageError;
 
@@ -58,6 +66,13 @@ pub struct Config {
     pub access: Access,
     /// Runs per page of the list.
     pub page_size: usize,
+    /// The policy directory (`--policies`; its `data/` is read as the gate reads it, on every
+    /// request): the trends' change points and waivers, the policy pages. `None`: not shown.
+    pub policies: Option<std::path::PathBuf>,
+    /// The waiver files (`--waivers-dir`), read with the policy data when the directory exists.
+    pub waivers: Option<std::path::PathBuf>,
+    /// Where the editors open pull requests; `None`: read-only.
+    pub github: Option<GithubTarget>,
 }
 
 /// The server's state: the store (one connection, behind a lock), the config, and the
@@ -119,7 +134,17 @@ pub fn router(app: Shared) -> Router {
         .route("/static/serve.css", get(|| async { asset("text/css; charset=utf-8", html::CSS) }))
         .route("/static/serve.js", get(|| async { asset("text/javascript; charset=utf-8", html::JS) }))
         .route("/healthz", get(|| async { "ok\n" }))
-        // Later slices: /trends, /slas, /waivers, /teams, /retention.
+        .route("/trends", get(trends))
+        .route("/policy", get(policy))
+        .route("/slas/edit", get(sla_edit))
+        .route("/slas/preview", axum::routing::post(sla_preview))
+        .route("/slas/propose", axum::routing::post(sla_propose))
+        .route("/waivers/new", get(waiver_new))
+        .route("/waivers/request", axum::routing::post(waiver_post))
+        .route("/waivers/requests/{number}", get(waiver_state))
+        .route("/teams", get(teams))
+        .route("/metrics", get(metrics))
+        .route("/retention/propose", axum::routing::post(retention_propose))
         .fallback(|| async { PageError::NotFound("no such page".into()).into_response() })
         .method_not_allowed_fallback(|| async {
             PageError::MethodNotAllowed("this page does not take that method".into()).into_response()
@@ -153,6 +178,55 @@ async fn blocking(app: Shared, f: impl FnOnce(&App) -> Result<Response, PageErro
 
 async fn runs(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
     blocking(app, move |app| runs_page::page(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn trends(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| trends_page::page(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn policy(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| policy_page::page(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn sla_edit(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| sla_editor::edit(app, query.as_deref().unwrap_or(""))).await
+}
+
+/// The editor's forms (CSRF-checked by the guard).
+async fn sla_preview(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| sla_editor::preview(app, &body)).await
+}
+
+async fn sla_propose(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| sla_editor::propose(app, &body)).await
+}
+
+async fn waiver_new(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| waiver_request::new(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn waiver_post(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| waiver_request::request(app, &body)).await
+}
+
+async fn waiver_state(State(app): State<Shared>, path: Result<Path<String>, PathRejection>) -> Response {
+    let Path(number) = match path {
+        Ok(p) => p,
+        Err(e) => return path_error(&e),
+    };
+    blocking(app, move |app| waiver_request::state(app, &number)).await
+}
+
+async fn teams(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response {
+    blocking(app, move |app| teams_page::page(app, query.as_deref().unwrap_or(""))).await
+}
+
+async fn metrics(State(app): State<Shared>) -> Response {
+    blocking(app, teams_page::metrics).await
+}
+
+async fn retention_propose(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| retention_editor::propose(app, &body)).await
 }
 
 /// A path that cannot be read (bad percent-encoding): a 400 page, not axum's plain text.

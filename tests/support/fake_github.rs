@@ -117,6 +117,40 @@ impl FakeGithub {
         self.any_body("POST", &format!("/repos/{repo}/deployments/{id}/statuses")).and(DeploymentStatusBody)
     }
 
+    /// "Create a tree": `POST /repos/{owner}/{repo}/git/trees` whose body has `tree` (each
+    /// entry `path`, `mode` one of 100644/100755/040000/160000/120000, `type` blob/tree/commit,
+    /// and `sha` or `content`) and optionally `base_tree`
+    /// (<https://docs.github.com/en/rest/git/trees#create-a-tree>).
+    pub fn create_tree(&self, repo: &str) -> MockBuilder {
+        self.any_body("POST", &format!("/repos/{repo}/git/trees")).and(Documented::CreateTree)
+    }
+
+    /// "Create a commit": `message` and `tree` required; `parents`, `author`, `committer`,
+    /// `signature` optional (<https://docs.github.com/en/rest/git/commits#create-a-commit>).
+    pub fn create_commit(&self, repo: &str) -> MockBuilder {
+        self.any_body("POST", &format!("/repos/{repo}/git/commits")).and(Documented::CreateCommit)
+    }
+
+    /// "Create a reference": `ref` (starting with `refs/`, at least two slashes) and `sha`
+    /// (<https://docs.github.com/en/rest/git/refs#create-a-reference>).
+    pub fn create_ref(&self, repo: &str) -> MockBuilder {
+        self.any_body("POST", &format!("/repos/{repo}/git/refs")).and(Documented::CreateRef)
+    }
+
+    /// "Create a pull request": `head` and `base` required, `title` (or `issue`); `body`,
+    /// `head_repo`, `maintainer_can_modify`, `draft` optional
+    /// (<https://docs.github.com/en/rest/pulls/pulls#create-a-pull-request>).
+    pub fn create_pull(&self, repo: &str) -> MockBuilder {
+        self.any_body("POST", &format!("/repos/{repo}/pulls")).and(Documented::CreatePull)
+    }
+
+    /// "Request reviewers for a pull request": `reviewers` and/or `team_reviewers`, arrays of
+    /// logins and team slugs
+    /// (<https://docs.github.com/en/rest/pulls/review-requests#request-reviewers-for-a-pull-request>).
+    pub fn request_reviewers(&self, repo: &str, number: u64) -> MockBuilder {
+        self.any_body("POST", &format!("/repos/{repo}/pulls/{number}/requested_reviewers")).and(Documented::Reviewers)
+    }
+
     fn with_body(&self, verb: &str, p: &str, body: &Value) -> MockBuilder {
         self.any_body(verb, p).and(body_json(body))
     }
@@ -250,6 +284,98 @@ pub fn deployment_status_problems(body: &Value) -> Vec<String> {
 impl Match for DeploymentStatusBody {
     fn matches(&self, request: &Request) -> bool {
         serde_json::from_slice::<Value>(&request.body).is_ok_and(|b| deployment_status_problems(&b).is_empty())
+    }
+}
+
+/// The documented bodies of the git data and pull request calls (see the builders above).
+#[derive(Debug, Clone, Copy)]
+enum Documented {
+    CreateTree,
+    CreateCommit,
+    CreateRef,
+    CreatePull,
+    Reviewers,
+}
+
+/// The problems of `body` as the body of `kind` (empty: as documented).
+fn documented_problems(kind: Documented, body: &Value) -> Vec<String> {
+    let Some(o) = body.as_object() else { return vec!["the body is not a JSON object".into()] };
+    let (required, optional): (&[&str], &[&str]) = match kind {
+        Documented::CreateTree => (&["tree"], &["base_tree"]),
+        Documented::CreateCommit => (&["message", "tree"], &["parents", "author", "committer", "signature"]),
+        Documented::CreateRef => (&["ref", "sha"], &[]),
+        Documented::CreatePull => {
+            (&["head", "base"], &["title", "issue", "body", "head_repo", "maintainer_can_modify", "draft"])
+        }
+        Documented::Reviewers => (&[], &["reviewers", "team_reviewers"]),
+    };
+    let mut problems: Vec<String> =
+        required.iter().filter(|k| !o.contains_key(**k)).map(|k| format!("{k} is required")).collect();
+    problems.extend(
+        o.keys()
+            .filter(|k| !required.contains(&k.as_str()) && !optional.contains(&k.as_str()))
+            .map(|k| format!("{k} is not a documented field")),
+    );
+    let string = |k: &str| o.get(k).is_none_or(Value::is_string);
+    match kind {
+        Documented::CreateTree => {
+            for e in o.get("tree").and_then(Value::as_array).into_iter().flatten() {
+                let path_ok = e.get("path").is_some_and(Value::is_string);
+                let mode_ok = e
+                    .get("mode")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| ["100644", "100755", "040000", "160000", "120000"].contains(&m));
+                let type_ok =
+                    e.get("type").and_then(Value::as_str).is_some_and(|t| ["blob", "tree", "commit"].contains(&t));
+                let one = e.get("sha").is_some() != e.get("content").is_some();
+                if !(path_ok && mode_ok && type_ok && one) {
+                    problems.push(format!("tree entry {e} is not path + mode + type + (sha or content)"));
+                }
+            }
+            if !o.get("tree").is_some_and(Value::is_array) || !string("base_tree") {
+                problems.push("tree must be an array, base_tree a string".into());
+            }
+        }
+        Documented::CreateCommit => {
+            if !string("message")
+                || !string("tree")
+                || !o.get("parents").is_none_or(|p| p.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+            {
+                problems.push("message and tree are strings, parents an array of SHAs".into());
+            }
+        }
+        Documented::CreateRef => {
+            let r = o.get("ref").and_then(Value::as_str).unwrap_or("");
+            if !r.starts_with("refs/") || r.matches('/').count() < 2 || !string("sha") {
+                problems.push(format!("ref {r:?} must start with refs/ and have two slashes; sha a string"));
+            }
+        }
+        Documented::CreatePull => {
+            if !o.contains_key("title") && !o.contains_key("issue") {
+                problems.push("title (or issue) is required".into());
+            }
+            if !string("head")
+                || !string("base")
+                || !string("title")
+                || !o.get("body").is_none_or(|b| b.is_string() || b.is_null())
+            {
+                problems.push("head, base, title and body are strings".into());
+            }
+        }
+        Documented::Reviewers => {
+            let logins =
+                |k: &str| o.get(k).is_none_or(|v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string)));
+            if o.is_empty() || !logins("reviewers") || !logins("team_reviewers") {
+                problems.push("reviewers and/or team_reviewers, arrays of strings".into());
+            }
+        }
+    }
+    problems
+}
+
+impl Match for Documented {
+    fn matches(&self, request: &Request) -> bool {
+        serde_json::from_slice::<Value>(&request.body).is_ok_and(|b| documented_problems(*self, &b).is_empty())
     }
 }
 
@@ -574,5 +700,94 @@ pub mod body {
             }
         }
         out
+    }
+
+    /// "Get a reference" / "Create a reference" (`git-ref`,
+    /// <https://docs.github.com/en/rest/git/refs>): `ref`, `node_id`, `url`, `object`.
+    pub fn git_ref(repo: &str, full_ref: &str, sha: &str) -> Value {
+        json!({
+            "ref": full_ref,
+            "node_id": format!("REF_{sha}"),
+            "url": api(&format!("/repos/{repo}/git/{full_ref}")),
+            "object": { "type": "commit", "sha": sha, "url": api(&format!("/repos/{repo}/git/commits/{sha}")) },
+        })
+    }
+
+    /// "Get a commit object" / "Create a commit" (`git-commit`,
+    /// <https://docs.github.com/en/rest/git/commits>): its `sha`, `tree` and `parents`.
+    pub fn git_commit(repo: &str, sha: &str, tree: &str, parents: &[&str], message: &str) -> Value {
+        json!({
+            "sha": sha,
+            "node_id": format!("C_{sha}"),
+            "url": api(&format!("/repos/{repo}/git/commits/{sha}")),
+            "html_url": html(&format!("/{repo}/commit/{sha}")),
+            "author": { "name": "k6gate", "email": "k6gate@example.com", "date": CREATED_AT },
+            "committer": { "name": "k6gate", "email": "k6gate@example.com", "date": CREATED_AT },
+            "message": message,
+            "tree": { "sha": tree, "url": api(&format!("/repos/{repo}/git/trees/{tree}")) },
+            "parents": parents.iter().map(|p| json!({
+                "sha": p, "url": api(&format!("/repos/{repo}/git/commits/{p}")), "html_url": html(&format!("/{repo}/commit/{p}")),
+            })).collect::<Vec<_>>(),
+            "verification": { "verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null },
+        })
+    }
+
+    /// "Create a tree" (`git-tree`, <https://docs.github.com/en/rest/git/trees#create-a-tree>).
+    pub fn git_tree(repo: &str, sha: &str, paths: &[&str]) -> Value {
+        json!({
+            "sha": sha,
+            "url": api(&format!("/repos/{repo}/git/trees/{sha}")),
+            "truncated": false,
+            "tree": paths.iter().map(|p| json!({ "path": p, "mode": "100644", "type": "blob", "sha": format!("{sha}{}", p.len()), "size": 1 })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// "Create a pull request" / "Get a pull request" (`pull-request`,
+    /// <https://docs.github.com/en/rest/pulls/pulls>), the fields a reader looks at.
+    pub fn pull_request(repo: &str, number: u64, title: &str, head: &str, base: &str, author: Value) -> Value {
+        resource(
+            9000 + number,
+            format!("PR_{number}"),
+            &format!("/repos/{repo}/pulls/{number}"),
+            &format!("/{repo}/pull/{number}"),
+            json!({
+                "number": number,
+                "state": "open",
+                "locked": false,
+                "title": title,
+                "user": author,
+                "body": null,
+                "draft": false,
+                "merged": false,
+                "merged_at": null,
+                "merge_commit_sha": null,
+                "requested_reviewers": [],
+                "head": { "ref": head, "label": format!("{}:{head}", repo.split('/').next().unwrap_or("")), "sha": "0".repeat(40) },
+                "base": { "ref": base, "label": format!("{}:{base}", repo.split('/').next().unwrap_or("")), "sha": "1".repeat(40) },
+                "created_at": CREATED_AT,
+                "updated_at": CREATED_AT,
+            }),
+        )
+    }
+
+    /// A pull request review ("List reviews for a pull request",
+    /// <https://docs.github.com/en/rest/pulls/reviews#list-reviews-for-a-pull-request>).
+    pub fn review(repo: &str, number: u64, id: u64, reviewer: Value, state: &str, commit: &str) -> Value {
+        json!({
+            "id": id,
+            "node_id": format!("PRR_{id}"),
+            "user": reviewer,
+            "body": if state == "APPROVED" { "LGTM" } else { "" },
+            "state": state,
+            "html_url": html(&format!("/{repo}/pull/{number}#pullrequestreview-{id}")),
+            "pull_request_url": api(&format!("/repos/{repo}/pulls/{number}")),
+            "author_association": "MEMBER",
+            "_links": {
+                "html": { "href": html(&format!("/{repo}/pull/{number}#pullrequestreview-{id}")) },
+                "pull_request": { "href": api(&format!("/repos/{repo}/pulls/{number}")) },
+            },
+            "submitted_at": UPDATED_AT,
+            "commit_id": commit,
+        })
     }
 }

@@ -57,8 +57,14 @@ async fn server(scenario: Scenario, canary_selector: &str) -> (String, MockServe
     (base, prom)
 }
 
+fn http() -> reqwest::Client {
+    k6gate::net::client(&k6gate::net::ClientOptions::default()).unwrap()
+}
+
 async fn get(url: &str) -> (u16, Value) {
-    let resp = reqwest::get(url).await.unwrap();
+    // Through k6gate's client: it installs the crypto provider reqwest needs (a bare
+    // `reqwest::get` panics when this test runs alone).
+    let resp = http().get(url).send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
 }
@@ -333,7 +339,7 @@ async fn the_serve_command_listens_and_answers() {
     let base = format!("http://127.0.0.1:{port}");
     let mut up = false;
     for _ in 0..100 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+        if http().get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
             up = true;
             break;
         }

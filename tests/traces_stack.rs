@@ -449,13 +449,22 @@ fn scenarios_move_the_added_time_to_the_right_component_and_the_parts_add_up() {
         if k6gate_tiers::faults::slow_path(t, 100_000) {
             assert!(r["duration_ns"].as_f64().unwrap() > split_ns, "a slow-path request in the fast mode: {r}");
             assert!(r["parts"]["db"].as_i64().unwrap() >= 40_000_000, "the slow path's time is the db's: {r}");
-        } else if r["duration_ns"].as_f64().unwrap() > split_ns {
-            println!("in the slow mode, not on the slow path (the machine stalled it?): {} {}", r["name"], r["parts"]);
+        } else {
+            // The fault touches the picked requests only: no other one spends 40 ms in the db.
+            assert!(r["parts"]["db"].as_i64().unwrap_or(0) < 40_000_000, "db time off the slow path: {r}");
+            if r["duration_ns"].as_f64().unwrap() > split_ns {
+                println!(
+                    "in the slow mode, not on the slow path (the machine stalled it?): {} {}",
+                    r["name"], r["parts"]
+                );
+            }
         }
     }
-    // Every picked request is in the slow mode; a few others may join it when the shared
-    // machine stalls one (a 20 ms hiccup is enough), never the other way round.
-    assert!((0.0..=0.08).contains(&(slow_share - picked)), "slow mode {slow_share} vs picked {picked}: {e2e}");
+    // Every picked request is in the slow mode; others may join it when the shared machine
+    // stalls them (a 15 ms hiccup is enough while the full tier runs tests side by side, and
+    // their time is then not the db's, checked above), never the other way round. The bound
+    // only rules out a split that has nothing to do with the slow path.
+    assert!((0.0..=0.25).contains(&(slow_share - picked)), "slow mode {slow_share} vs picked {picked}: {e2e}");
     let db_modes = &slow_path.breakdown["components"]
         .as_array()
         .unwrap()

@@ -491,6 +491,7 @@ fn guard_without_prometheus(
         probe,
         ramp: Some(ramp),
         wall_ns: &wall,
+        alerting: None,
     };
     let api = K6Api::new(k6.uri().trim_start_matches("http://")).unwrap();
     let done = AtomicBool::new(false);

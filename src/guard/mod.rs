@@ -16,6 +16,9 @@
 //!   requests through `net`), one row per check with its numbers; any failure refuses with
 //!   the reason and a time to reschedule.
 //!
+//! - `alerting`: the guard's own critical conditions as alerts to the Alertmanagers, else
+//!   straight to the notification webhook; which path delivered.
+//!
 //! It never prints and never reads the clock or the environment.
 
 pub mod config;
@@ -26,6 +29,7 @@ pub mod policy;
 pub mod preflight;
 pub mod teardown;
 pub mod window;
+pub mod alerting;
 
 pub use config::{GuardConfig, PreflightRules, TargetRules};
 pub use policy::{LiveDecision, Rules, WindowDecision};

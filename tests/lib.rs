@@ -22,6 +22,7 @@ mod github_report;
 mod grafana_annotate;
 mod grafana_generate;
 mod guard_live;
+mod guard_drills;
 mod history;
 mod history_backends;
 mod history_queries;

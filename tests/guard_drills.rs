@@ -1,0 +1,248 @@
+//! Replicated alerting with a fallback, and the outage drills (issue 14).
+//!
+//! Fast tier: the guard's critical alert (`k6gate::guard::alerting::deliver`) against fakes
+//! that check Alertmanager's documented `POST /api/v2/alerts` (method, path, content type, the
+//! JSON array of `{labels, annotations, startsAt}`) and the Slack-compatible webhook: one
+//! Alertmanager down, both down (the webhook takes it), nothing reachable (fail closed: `none`,
+//! with why).
+//!
+//! Full tier (real Prometheus, two real clustered Alertmanagers from `k6gate stack generate`,
+//! the demo shop as the thing an alert watches; one stack per drill, the drills side by side):
+//! - both Alertmanagers up: the always-firing Watchdog reaches both and the webhook once;
+//!   one Alertmanager killed: a new alert still reaches the webhook exactly once;
+//! - both killed: the guard's critical alert reaches the fallback webhook; the alert that
+//!   started firing meanwhile arrives once they restart (Prometheus resends firing alerts);
+//! - Prometheus killed in the middle of a guarded `k6gate run`: the guard follows
+//!   `on_missing_data: continue`, raises its observability-lost alert through the
+//!   Alertmanagers, the run completes its verdict from k6's own output, and the alert that
+//!   started firing during the outage is delivered once Prometheus is back.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use k6gate::guard::alerting::{Alerting, Critical, deliver};
+
+use crate::support::mock_http::MockHttp;
+use crate::support::stack::{Stack, free_port, wait_until};
+
+fn alerting(alertmanagers: Vec<String>, fallback: Option<String>) -> Alerting {
+    Alerting {
+        alertmanagers,
+        fallback: fallback.map(k6gate::net::Secret::new),
+        labels: [("environment".to_string(), "drill".to_string()), ("test".to_string(), "checkout".to_string())]
+            .into_iter()
+            .collect(),
+    }
+}
+
+const AT: &str = "2026-12-06T22:00:00.000Z";
+
+/// A fake Alertmanager that accepts exactly the documented request for `c`.
+fn fake_alertmanager(c: &Critical) -> MockHttp {
+    let am = MockHttp::start();
+    am.mount(
+        Mock::given(method("POST"))
+            .and(path("/api/v2/alerts"))
+            .and(header("content-type", "application/json"))
+            .and(body_json(json!([{
+                "labels": {"alertname": c.name, "severity": "critical", "source": "k6gate-guard",
+                    "environment": "drill", "test": "checkout"},
+                "annotations": {"summary": c.summary},
+                "startsAt": AT,
+            }])))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1),
+    );
+    am.catch_all(ResponseTemplate::new(400), "a request Alertmanager's v2 API does not document");
+    am
+}
+
+/// A webhook receiver answering 200 at `/hook`.
+fn webhook() -> MockHttp {
+    let hook = MockHttp::start();
+    hook.mount(Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(200)));
+    hook
+}
+
+/// Nothing listens there.
+fn dead() -> String {
+    format!("http://127.0.0.1:{}", free_port())
+}
+
+#[test]
+fn the_guards_alert_goes_to_every_alertmanager_that_answers_and_the_webhook_stays_quiet() {
+    let c = Critical::stopped_k6("error_rate 0.70 over 0.6 (asks to stop)");
+    let am = fake_alertmanager(&c);
+    let hook = webhook();
+    let gone = dead();
+    let d = deliver(&alerting(vec![gone.clone(), am.uri()], Some(hook.url("/hook"))), &c, AT);
+    assert_eq!(d.path, "alertmanager", "{d:#?}");
+    assert_eq!(d.accepted_by, [am.uri()]);
+    assert_eq!(d.errors.len(), 1, "{d:#?}");
+    assert!(d.errors[0].starts_with(&format!("Alertmanager {gone}: ")), "the dead one is named: {d:#?}");
+    am.verify();
+    assert!(hook.received().is_empty(), "an Alertmanager took it: no fallback");
+}
+
+#[test]
+fn with_no_alertmanager_reachable_the_guards_alert_goes_straight_to_the_webhook() {
+    let c = Critical::observability_lost("Prometheus at http://127.0.0.1:9 answered none of its queries");
+    let hook = webhook();
+    let refusing = MockHttp::start();
+    refusing.mount(Mock::given(method("POST")).respond_with(ResponseTemplate::new(503).set_body_string("draining")));
+    let (gone, url) = (dead(), refusing.uri());
+    let d = deliver(&alerting(vec![gone, url.clone()], Some(hook.url("/hook"))), &c, AT);
+    assert_eq!(d.path, "webhook", "{d:#?}");
+    assert!(d.accepted_by.is_empty());
+    assert!(d.errors.iter().any(|e| e == &format!("Alertmanager {url}: HTTP 503: draining")), "{d:#?}");
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].body["alertname"], "K6gateObservabilityLost");
+    assert_eq!(got[0].body["severity"], "critical");
+    let text = got[0].body["text"].as_str().unwrap();
+    assert!(text.starts_with("🚨 [critical] K6gateObservabilityLost: the load-test guard lost its view"), "{text}");
+    assert!(text.contains("no Alertmanager could be reached"), "{text}");
+}
+
+#[test]
+fn an_alert_nobody_takes_is_recorded_as_delivered_nowhere_with_why() {
+    let c = Critical::stopped_k6("drill");
+    let d = deliver(&alerting(vec![dead()], None), &c, AT);
+    assert_eq!(d.path, "none", "{d:#?}");
+    assert!(d.errors.iter().any(|e| e.starts_with("no fallback webhook")), "{d:#?}");
+    let failing = MockHttp::start();
+    failing.mount(Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)));
+    let d = deliver(&alerting(vec![], Some(failing.url("/hook"))), &c, AT);
+    assert_eq!(d.path, "none", "{d:#?}");
+    assert!(d.errors.iter().any(|e| e.starts_with("no Alertmanager configured")), "{d:#?}");
+    assert!(d.errors.iter().any(|e| e.starts_with("fallback webhook: webhook answered HTTP 500")), "{d:#?}");
+}
+
+#[test]
+fn an_unknown_alert_condition_in_policy_data_is_refused_with_its_key() {
+    let mut rules = k6gate::guard::Rules::load(&crate::support::root().join("policies")).unwrap();
+    let (mut live, _) = rules.config.live.clone().unwrap();
+    assert_eq!(live.alert_on, ["stop", "observability_lost"], "the shipped policy alerts on both");
+    live.alert_on.push("lower".into());
+    let (key, msg) = k6gate::guard::live_rules::check_live(&live).unwrap_err();
+    assert_eq!(key, "alert_on");
+    assert!(msg.contains("\"lower\" is not a condition (known: stop, observability_lost)"), "{msg}");
+    rules.config.live = None;
+}
+
+// ---- Full tier ----
+
+/// A rule file: `alert` fires while the scrape job `job` is up (its target answers).
+fn up_rule(alert: &str, job: &str) -> String {
+    format!(
+        "groups:\n  - name: drill\n    interval: 1s\n    rules:\n      - alert: {alert}\n        expr: up{{job=\"{job}\"}} == 1\n        labels:\n          severity: critical\n"
+    )
+}
+
+/// The firing notifications of `alert` the webhook received.
+fn firing(hook: &MockHttp, alert: &str) -> usize {
+    hook.received()
+        .iter()
+        .filter(|r| {
+            r.body["status"] == "firing"
+                && r.body["alerts"].as_array().is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == alert))
+        })
+        .count()
+}
+
+/// A demo shop on `port`: what the drill's alert watches.
+fn shop(port: u16) -> k6gate_shop::Running {
+    let args = ["--port", &port.to_string(), "--db", ":memory:"];
+    k6gate_shop::spawn(&k6gate_shop::TargetArgs::try_from_args(args).unwrap()).unwrap()
+}
+
+fn cluster_members(url: &str) -> usize {
+    Stack::status(url)["cluster"]["peers"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+#[ignore = "full tier: needs prometheus and prometheus-alertmanager (scripts/install-alertmanager.sh)"]
+fn replicated_alertmanagers_deliver_each_alert_once_and_with_one_killed_still_once() {
+    let hook = webhook();
+    let port = free_port();
+    let mut stack =
+        Stack::start_with_rules(&hook.url("/hook"), &[format!("drill1=127.0.0.1:{port}")], &up_rule("DrillOne", "drill1"));
+    // Both up: Prometheus sends the Watchdog to both, both hold it, the cluster notifies once.
+    wait_until(Duration::from_secs(20), "the Watchdog reaches the webhook", || firing(&hook, "Watchdog") >= 1);
+    for url in &stack.alertmanager_urls {
+        assert_eq!(Stack::alerts(url, "Watchdog").len(), 1, "{url} received it too\n{}", stack.logs());
+    }
+    // Longer than group_wait and the 15 s peer timeout after which the second would have sent.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(firing(&hook, "Watchdog"), 1, "deduplicated by the cluster\n{}", stack.logs());
+
+    // One killed: once the survivor has noticed (gossip), a new alert still arrives, once.
+    stack.kill_alertmanager(0);
+    let survivor = stack.alertmanager_urls[1].clone();
+    let noticed = wait_until(Duration::from_secs(30), "the survivor drops its dead peer", || {
+        cluster_members(&survivor) == 1
+    });
+    let fired = Instant::now();
+    let _shop = shop(port);
+    let latency =
+        wait_until(Duration::from_secs(30), "DrillOne reaches the webhook through the survivor", || {
+            firing(&hook, "DrillOne") >= 1
+        });
+    eprintln!(
+        "one Alertmanager down: dead peer dropped after {noticed:.1?}; alert delivered {latency:.1?} after its \
+         target came up (1 s scrape + 1 s evaluation + 1 s group wait nominal)"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(firing(&hook, "DrillOne"), 1, "exactly once\n{}", stack.logs());
+    assert!(fired.elapsed() < Duration::from_secs(40));
+}
+
+#[test]
+#[ignore = "full tier: needs prometheus and prometheus-alertmanager (scripts/install-alertmanager.sh)"]
+fn with_both_alertmanagers_killed_the_guards_alert_takes_the_fallback_and_the_normal_alert_follows_their_restart() {
+    let hook = webhook();
+    let fallback = MockHttp::start();
+    fallback.mount(Mock::given(method("POST")).and(path("/fallback")).respond_with(ResponseTemplate::new(200)));
+    let port = free_port();
+    let mut stack =
+        Stack::start_with_rules(&hook.url("/hook"), &[format!("drill2=127.0.0.1:{port}")], &up_rule("DrillTwo", "drill2"));
+    stack.kill_alertmanager(0);
+    stack.kill_alertmanager(1);
+    // The drill's alert starts firing while nobody can take it: Prometheus's sends fail.
+    let _shop = shop(port);
+    let prom = stack.prometheus_url.clone();
+    wait_until(Duration::from_secs(20), "DrillTwo fires in Prometheus", || {
+        let v = crate::support::http::get_json(&format!("{prom}/api/v1/alerts"), &[]);
+        v["data"]["alerts"].as_array().is_some_and(|a| {
+            a.iter().any(|x| x["labels"]["alertname"] == "DrillTwo" && x["state"] == "firing")
+        })
+    });
+    // The guard's critical alert: no Alertmanager answers, the webhook takes it.
+    let a = alerting(stack.alertmanager_urls.clone(), Some(fallback.url("/fallback")));
+    let sent = Instant::now();
+    let d = deliver(&a, &Critical::stopped_k6("drill: both Alertmanagers down"), AT);
+    let via_fallback = sent.elapsed();
+    assert_eq!(d.path, "webhook", "{d:#?}");
+    assert_eq!(d.errors.len(), 2, "both Alertmanagers named: {d:#?}");
+    let got = fallback.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].body["alertname"], "K6gateGuardStoppedK6");
+    assert_eq!(firing(&hook, "DrillTwo"), 0, "nobody delivered the normal alert yet");
+
+    // Restarted: the cluster settles (10 s), Prometheus resends (every 2 s), it arrives once.
+    stack.restart_alertmanager(0);
+    stack.restart_alertmanager(1);
+    let restarted = Instant::now();
+    let after = wait_until(Duration::from_secs(45), "DrillTwo arrives after the restart", || firing(&hook, "DrillTwo") >= 1);
+    eprintln!(
+        "both Alertmanagers down: the guard's alert reached the fallback webhook in {via_fallback:.1?} (recorded \
+         {} ms); the normal alert arrived {after:.1?} after the restart (10 s gossip settle + 2 s resend + 1 s group wait nominal)",
+        d.took_ms
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(firing(&hook, "DrillTwo"), 1, "once\n{}", stack.logs());
+    assert!(restarted.elapsed() < Duration::from_secs(60));
+}

@@ -67,7 +67,7 @@ impl Stack {
     }
 
     /// [`Stack::start`] with `rules` (a rule file's YAML; none when empty) beside the
-    /// generated ones in `rules/`, for a drill's own alert.
+    /// generated ones in `prometheus/rules/`, for a drill's own alert.
     pub fn start_with_rules(webhook_url: &str, scrape: &[String], rules: &str) -> Stack {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
@@ -95,8 +95,8 @@ impl Stack {
         }
         cli.status(0);
         if !rules.is_empty() {
-            std::fs::create_dir_all(dir.join("rules")).expect("rules dir");
-            std::fs::write(dir.join("rules/drill.yml"), rules).expect("drill rules");
+            std::fs::create_dir_all(dir.join("prometheus/rules")).expect("rules dir");
+            std::fs::write(dir.join("prometheus/rules/drill.yml"), rules).expect("drill rules");
         }
         let started = Instant::now();
         let prometheus = spawn_prometheus(&dir);

@@ -168,8 +168,11 @@ fn cluster_members(url: &str) -> usize {
 fn replicated_alertmanagers_deliver_each_alert_once_and_with_one_killed_still_once() {
     let hook = webhook();
     let port = free_port();
-    let mut stack =
-        Stack::start_with_rules(&hook.url("/hook"), &[format!("drill1=127.0.0.1:{port}")], &up_rule("DrillOne", "drill1"));
+    let mut stack = Stack::start_with_rules(
+        &hook.url("/hook"),
+        &[format!("drill1=127.0.0.1:{port}")],
+        &up_rule("DrillOne", "drill1"),
+    );
     // Both up: Prometheus sends the Watchdog to both, both hold it, the cluster notifies once.
     wait_until(Duration::from_secs(20), "the Watchdog reaches the webhook", || firing(&hook, "Watchdog") >= 1);
     for url in &stack.alertmanager_urls {
@@ -182,15 +185,13 @@ fn replicated_alertmanagers_deliver_each_alert_once_and_with_one_killed_still_on
     // One killed: once the survivor has noticed (gossip), a new alert still arrives, once.
     stack.kill_alertmanager(0);
     let survivor = stack.alertmanager_urls[1].clone();
-    let noticed = wait_until(Duration::from_secs(30), "the survivor drops its dead peer", || {
-        cluster_members(&survivor) == 1
-    });
+    let noticed =
+        wait_until(Duration::from_secs(30), "the survivor drops its dead peer", || cluster_members(&survivor) == 1);
     let fired = Instant::now();
     let _shop = shop(port);
-    let latency =
-        wait_until(Duration::from_secs(30), "DrillOne reaches the webhook through the survivor", || {
-            firing(&hook, "DrillOne") >= 1
-        });
+    let latency = wait_until(Duration::from_secs(30), "DrillOne reaches the webhook through the survivor", || {
+        firing(&hook, "DrillOne") >= 1
+    });
     eprintln!(
         "one Alertmanager down: dead peer dropped after {noticed:.1?}; alert delivered {latency:.1?} after its \
          target came up (1 s scrape + 1 s evaluation + 1 s group wait nominal)"
@@ -207,8 +208,11 @@ fn with_both_alertmanagers_killed_the_guards_alert_takes_the_fallback_and_the_no
     let fallback = MockHttp::start();
     fallback.mount(Mock::given(method("POST")).and(path("/fallback")).respond_with(ResponseTemplate::new(200)));
     let port = free_port();
-    let mut stack =
-        Stack::start_with_rules(&hook.url("/hook"), &[format!("drill2=127.0.0.1:{port}")], &up_rule("DrillTwo", "drill2"));
+    let mut stack = Stack::start_with_rules(
+        &hook.url("/hook"),
+        &[format!("drill2=127.0.0.1:{port}")],
+        &up_rule("DrillTwo", "drill2"),
+    );
     stack.kill_alertmanager(0);
     stack.kill_alertmanager(1);
     // The drill's alert starts firing while nobody can take it: Prometheus's sends fail.
@@ -216,9 +220,9 @@ fn with_both_alertmanagers_killed_the_guards_alert_takes_the_fallback_and_the_no
     let prom = stack.prometheus_url.clone();
     wait_until(Duration::from_secs(20), "DrillTwo fires in Prometheus", || {
         let v = crate::support::http::get_json(&format!("{prom}/api/v1/alerts"), &[]);
-        v["data"]["alerts"].as_array().is_some_and(|a| {
-            a.iter().any(|x| x["labels"]["alertname"] == "DrillTwo" && x["state"] == "firing")
-        })
+        v["data"]["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == "DrillTwo" && x["state"] == "firing"))
     });
     // The guard's critical alert: no Alertmanager answers, the webhook takes it.
     let a = alerting(stack.alertmanager_urls.clone(), Some(fallback.url("/fallback")));
@@ -236,7 +240,8 @@ fn with_both_alertmanagers_killed_the_guards_alert_takes_the_fallback_and_the_no
     stack.restart_alertmanager(0);
     stack.restart_alertmanager(1);
     let restarted = Instant::now();
-    let after = wait_until(Duration::from_secs(45), "DrillTwo arrives after the restart", || firing(&hook, "DrillTwo") >= 1);
+    let after =
+        wait_until(Duration::from_secs(45), "DrillTwo arrives after the restart", || firing(&hook, "DrillTwo") >= 1);
     eprintln!(
         "both Alertmanagers down: the guard's alert reached the fallback webhook in {via_fallback:.1?} (recorded \
          {} ms); the normal alert arrived {after:.1?} after the restart (10 s gossip settle + 2 s resend + 1 s group wait nominal)",
@@ -245,4 +250,96 @@ fn with_both_alertmanagers_killed_the_guards_alert_takes_the_fallback_and_the_no
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(firing(&hook, "DrillTwo"), 1, "once\n{}", stack.logs());
     assert!(restarted.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+#[ignore = "full tier: needs k6, prometheus and prometheus-alertmanager (scripts/install-alertmanager.sh)"]
+fn prometheus_killed_mid_test_the_guard_continues_by_policy_alerts_and_the_run_still_has_its_verdict() {
+    use crate::support::cli::K6gate;
+    use crate::support::root;
+    let hook = webhook();
+    let (port, late) = (free_port(), free_port());
+    let scrape = [format!("drill3=127.0.0.1:{port}"), format!("drill3late=127.0.0.1:{late}")];
+    let mut stack = Stack::start_with_rules(&hook.url("/hook"), &scrape, &up_rule("DrillThreeLate", "drill3late"));
+    let grafana = crate::support::fake_grafana::FakeGrafana::start();
+    let args = ["--port", &port.to_string(), "--db", ":memory:", "--latency-scale", "0.2"];
+    let _shop = k6gate_shop::spawn(&k6gate_shop::TargetArgs::try_from_args(args).unwrap()).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let _traffic = crate::guard_live::Traffic::start(format!("{base}/api/products"));
+    let tmp = tempfile::tempdir().unwrap();
+    // The drill policy of guard_live, with a blind guard carrying on (the policy's choice).
+    let policies = crate::guard_live::policies(tmp.path());
+    let guard = std::fs::read_to_string(policies.join("data/guard.yaml")).unwrap();
+    assert_eq!(guard.matches("    on_missing_data: stop\n").count(), 1);
+    let guard = guard.replace("    on_missing_data: stop\n", "    on_missing_data: continue\n");
+    std::fs::write(policies.join("data/guard.yaml"), guard).unwrap();
+    std::fs::create_dir_all(tmp.path().join("envs")).unwrap();
+    let env = format!(
+        "base_url: {base}\nexecutor: ramping-vus\nvus: 6\nstages:\n  warm_up: 1s\n  ramp_up: 2s\n  sustained: 9s\n  ramp_down: 1s\n\
+         think_time_s: 0.05\nlive_guard: true\nmonitoring:\n  prometheus: {}\n  alertmanagers: [{}]\n  grafana: {}\n  target_job: drill3\n",
+        stack.prometheus_url,
+        stack.alertmanager_urls.join(", "),
+        grafana.url
+    );
+    std::fs::write(tmp.path().join("envs/blind.yaml"), env).unwrap();
+    let k6gate = |args: &[&str]| {
+        K6gate::new()
+            .current_dir(root())
+            .env("K6_NO_USAGE_REPORT", "true")
+            .arg("--state-dir")
+            .arg(tmp.path().join("state"))
+            .arg("--policies")
+            .arg(&policies)
+            .args(args)
+            .arg("--environments")
+            .arg(tmp.path().join("envs"))
+    };
+    wait_until(Duration::from_secs(90), "preflight passes", || {
+        k6gate(&["preflight", "--env", "blind"]).output().code() == Some(0)
+    });
+    let cli = k6gate(&["run", "--test", "checkout", "--env", "blind", "--bootstrap", "--format", "json"]);
+    let ran = std::thread::spawn(move || cli.output());
+    // k6 reaches the shop, the guard's first window passes; then Prometheus dies for 6 s, and
+    // meanwhile a condition its alert rule watches starts (the late target comes up).
+    let metrics = format!("{base}/metrics");
+    wait_until(Duration::from_secs(120), "k6 reaches the shop", || {
+        let client = k6gate::net::client(&k6gate::net::ClientOptions::default()).unwrap();
+        let text = k6gate::net::block_on(async { client.get(&metrics).send().await.ok()?.text().await.ok() });
+        text.ok().flatten().is_some_and(|t| t.contains("route=\"POST /api/login\""))
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    stack.stop_prometheus();
+    let _late = shop(late);
+    std::thread::sleep(Duration::from_secs(6));
+    let back = Instant::now();
+    stack.restart_prometheus();
+    let ran = ran.join().unwrap();
+    let verdict = ran.stdout_json();
+    let g = &verdict["guard"];
+    // The guard carried on (no stop), and said so to the on-call through the Alertmanagers.
+    let actions: Vec<&str> =
+        g["actions"].as_array().map(|a| a.iter().filter_map(|x| x["action"].as_str()).collect()).unwrap_or_default();
+    assert!(!actions.contains(&"stop"), "on_missing_data: continue: {g:#}\n{}", ran.stderr());
+    let alerts = g["alerts"].as_array().unwrap_or_else(|| panic!("{g:#}\n{}", ran.stderr()));
+    let lost = alerts.iter().find(|a| a["alert"] == "K6gateObservabilityLost").unwrap_or_else(|| panic!("{g:#}"));
+    assert_eq!(lost["path"], "alertmanager", "{lost:#}");
+    assert_eq!(lost["accepted_by"].as_array().map(Vec::len), Some(2), "{lost:#}");
+    // The verdict comes from k6's own output: its summary is there whatever Prometheus did.
+    assert!(verdict["headline"].as_str().is_some_and(|h| !h.is_empty()), "{verdict:#}");
+    assert!(verdict["results"].as_array().is_some_and(|r| !r.is_empty()), "{verdict:#}");
+    // The alerts reach the webhook: the guard's at once, the rule's once Prometheus is back.
+    wait_until(Duration::from_secs(20), "the guard's alert is delivered", || {
+        firing(&hook, "K6gateObservabilityLost") >= 1
+    });
+    let after =
+        wait_until(Duration::from_secs(30), "the outage's alert is delivered", || firing(&hook, "DrillThreeLate") >= 1);
+    eprintln!(
+        "Prometheus killed mid-test: guard's alert via {} in {} ms; the outage's alert delivered within {:.1?} of Prometheus \
+         coming back (already there when the run ended: {after:.1?} of waiting); guard readings {}, actions {actions:?}",
+        lost["path"],
+        lost["took_ms"],
+        back.elapsed(),
+        g["readings"]
+    );
+    assert_eq!(firing(&hook, "K6gateObservabilityLost"), 1, "once\n{}", stack.logs());
 }

@@ -139,7 +139,8 @@ pub fn deliver(a: &Alerting, c: &Critical, at: &str) -> AlertDelivery {
             Err(e) => d.errors.push(format!("fallback webhook: {e}")),
         },
         None => d.errors.push(
-            "no fallback webhook: policy data names none (notifications.webhook_url_env) or its variable is unset".into(),
+            "no fallback webhook: policy data names none (notifications.webhook_url_env) or its variable is unset"
+                .into(),
         ),
     }
     d.took_ms = ms(start);

@@ -21,6 +21,7 @@
 //!
 //! It never prints and never reads the clock or the environment.
 
+pub mod alerting;
 pub mod config;
 pub mod k6api;
 pub mod live;
@@ -29,7 +30,6 @@ pub mod policy;
 pub mod preflight;
 pub mod teardown;
 pub mod window;
-pub mod alerting;
 
 pub use config::{GuardConfig, PreflightRules, TargetRules};
 pub use policy::{LiveDecision, Rules, WindowDecision};

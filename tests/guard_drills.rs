@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -201,129 +201,191 @@ fn replicated_alertmanagers_deliver_each_alert_once_and_with_one_killed_still_on
     assert!(fired.elapsed() < Duration::from_secs(40));
 }
 
+/// A guarded `k6gate run` against its own generated stack: a demo shop under light traffic
+/// (scrape job `drill`), a late shop that is not up yet (job `late`, watched by `alert`), the
+/// fake Grafana for preflight, and guard_live's drill policy with `on_missing_data` and the
+/// notification webhook (`$K6GATE_WEBHOOK_URL`, set to `fallback`).
+struct Guarded {
+    stack: Stack,
+    base: String,
+    late_port: u16,
+    tmp: tempfile::TempDir,
+    policies: std::path::PathBuf,
+    fallback: String,
+    _grafana: crate::support::fake_grafana::FakeGrafana,
+    _shop: k6gate_shop::Running,
+    _traffic: crate::guard_live::Traffic,
+}
+
+impl Guarded {
+    fn start(hook: &MockHttp, alert: &str, on_missing_data: &str, fallback: String) -> Guarded {
+        let (port, late_port) = (free_port(), free_port());
+        let scrape = [format!("drill=127.0.0.1:{port}"), format!("late=127.0.0.1:{late_port}")];
+        let stack = Stack::start_with_rules(&hook.url("/hook"), &scrape, &up_rule(alert, "late"));
+        let grafana = crate::support::fake_grafana::FakeGrafana::start();
+        let args = ["--port", &port.to_string(), "--db", ":memory:", "--latency-scale", "0.2"];
+        let shop = k6gate_shop::spawn(&k6gate_shop::TargetArgs::try_from_args(args).unwrap()).unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let traffic = crate::guard_live::Traffic::start(format!("{base}/api/products"));
+        let tmp = tempfile::tempdir().unwrap();
+        let policies = crate::guard_live::policies(tmp.path());
+        let guard = std::fs::read_to_string(policies.join("data/guard.yaml")).unwrap();
+        assert_eq!(guard.matches("    on_missing_data: stop\n").count(), 1);
+        let guard = guard.replace("    on_missing_data: stop\n", &format!("    on_missing_data: {on_missing_data}\n"));
+        std::fs::write(policies.join("data/guard.yaml"), guard).unwrap();
+        std::fs::write(
+            policies.join("data/notifications.yaml"),
+            "notifications:\n  webhook_url_env: K6GATE_WEBHOOK_URL\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(tmp.path().join("envs")).unwrap();
+        // 13 s of load: the drills fit k6's part in 15 s.
+        let env = format!(
+            "base_url: {base}\nexecutor: ramping-vus\nvus: 6\nstages:\n  warm_up: 1s\n  ramp_up: 2s\n  sustained: 9s\n  ramp_down: 1s\n\
+             think_time_s: 0.05\nlive_guard: true\nmonitoring:\n  prometheus: {}\n  alertmanagers: [{}]\n  grafana: {}\n  target_job: drill\n",
+            stack.prometheus_url,
+            stack.alertmanager_urls.join(", "),
+            grafana.url
+        );
+        std::fs::write(tmp.path().join("envs/drill.yaml"), env).unwrap();
+        let g = Guarded {
+            stack,
+            base,
+            late_port,
+            tmp,
+            policies,
+            fallback,
+            _grafana: grafana,
+            _shop: shop,
+            _traffic: traffic,
+        };
+        wait_until(Duration::from_secs(90), "preflight passes", || {
+            g.k6gate(&["preflight", "--env", "drill"]).output().code() == Some(0)
+        });
+        g
+    }
+
+    fn k6gate(&self, args: &[&str]) -> crate::support::cli::K6gate {
+        crate::support::cli::K6gate::new()
+            .current_dir(crate::support::root())
+            .env("K6_NO_USAGE_REPORT", "true")
+            .env("K6GATE_WEBHOOK_URL", &self.fallback)
+            .arg("--state-dir")
+            .arg(self.tmp.path().join("state"))
+            .arg("--policies")
+            .arg(&self.policies)
+            .args(args)
+            .arg("--environments")
+            .arg(self.tmp.path().join("envs"))
+    }
+
+    /// Starts the run on a thread and returns once k6's traffic reaches the shop.
+    fn run(&self) -> std::thread::JoinHandle<crate::support::cli::Ran> {
+        let cli = self.k6gate(&["run", "--test", "checkout", "--env", "drill", "--bootstrap", "--format", "json"]);
+        let ran = std::thread::spawn(move || cli.output());
+        let metrics = format!("{}/metrics", self.base);
+        let client = k6gate::net::client(&k6gate::net::ClientOptions::default()).unwrap();
+        wait_until(Duration::from_secs(120), "k6 reaches the shop", || {
+            let text = k6gate::net::block_on(async { client.get(&metrics).send().await.ok()?.text().await.ok() });
+            text.ok().flatten().is_some_and(|t| t.contains("route=\"POST /api/login\""))
+        });
+        ran
+    }
+}
+
+/// The guard's alerts the fallback webhook received, by name (blocked-deployment messages,
+/// which go to the same webhook, have no `alertname`).
+fn fallback_alerts(fallback: &MockHttp) -> Vec<String> {
+    fallback.received().iter().filter_map(|r| r.body["alertname"].as_str().map(str::to_string)).collect()
+}
+
 #[test]
-#[ignore = "full tier: needs prometheus and prometheus-alertmanager (scripts/install-alertmanager.sh)"]
+#[ignore = "full tier: needs k6, prometheus and prometheus-alertmanager (scripts/install-alertmanager.sh)"]
 fn with_both_alertmanagers_killed_the_guards_alert_takes_the_fallback_and_the_normal_alert_follows_their_restart() {
     let hook = webhook();
     let fallback = MockHttp::start();
     fallback.mount(Mock::given(method("POST")).and(path("/fallback")).respond_with(ResponseTemplate::new(200)));
-    let port = free_port();
-    let mut stack = Stack::start_with_rules(
-        &hook.url("/hook"),
-        &[format!("drill2=127.0.0.1:{port}")],
-        &up_rule("DrillTwo", "drill2"),
+    let mut g = Guarded::start(&hook, "DrillTwo", "stop", fallback.url("/fallback"));
+    let ran = g.run();
+    // Both Alertmanagers die mid-test; the drill's alert starts firing with nobody to take it;
+    // then the target fails nine requests in ten, over the guard's stop limit (60 %).
+    g.stack.kill_alertmanager(0);
+    g.stack.kill_alertmanager(1);
+    let _late = shop(g.late_port);
+    let url = format!("{}/admin/degrade", g.base);
+    let status = crate::support::http::post(
+        &url,
+        &[("content-type", "application/json")],
+        &json!({"error_rate": 0.9}).to_string(),
     );
-    stack.kill_alertmanager(0);
-    stack.kill_alertmanager(1);
-    // The drill's alert starts firing while nobody can take it: Prometheus's sends fail.
-    let _shop = shop(port);
-    let prom = stack.prometheus_url.clone();
-    wait_until(Duration::from_secs(20), "DrillTwo fires in Prometheus", || {
+    assert_eq!(status, 200);
+    let ran = ran.join().unwrap();
+    let verdict = ran.stdout_json();
+    let guard = &verdict["guard"];
+    let stop = guard["actions"].as_array().and_then(|a| a.iter().find(|x| x["action"] == "stop"));
+    assert!(stop.is_some(), "the guard stopped k6: {guard:#}\n{}", ran.stderr());
+    let alerts = guard["alerts"].as_array().unwrap_or_else(|| panic!("{guard:#}"));
+    let stopped = alerts.iter().find(|a| a["alert"] == "K6gateGuardStoppedK6").unwrap_or_else(|| panic!("{guard:#}"));
+    assert_eq!(stopped["path"], "webhook", "{stopped:#}");
+    assert_eq!(stopped["errors"].as_array().map(Vec::len), Some(2), "both Alertmanagers named: {stopped:#}");
+    assert_eq!(fallback_alerts(&fallback), ["K6gateGuardStoppedK6"], "once, on the fallback");
+    let text = fallback.received().into_iter().find(|r| r.body["alertname"].is_string()).unwrap().body["text"].clone();
+    assert!(text.as_str().unwrap().contains("environment=drill, test=checkout"), "{text}");
+    // The rule's alert fired meanwhile: Prometheus could not deliver it.
+    let prom = g.stack.prometheus_url.clone();
+    let rule_firing = || {
         let v = crate::support::http::get_json(&format!("{prom}/api/v1/alerts"), &[]);
         v["data"]["alerts"]
             .as_array()
             .is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == "DrillTwo" && x["state"] == "firing"))
-    });
-    // The guard's critical alert: no Alertmanager answers, the webhook takes it.
-    let a = alerting(stack.alertmanager_urls.clone(), Some(fallback.url("/fallback")));
-    let sent = Instant::now();
-    let d = deliver(&a, &Critical::stopped_k6("drill: both Alertmanagers down"), AT);
-    let via_fallback = sent.elapsed();
-    assert_eq!(d.path, "webhook", "{d:#?}");
-    assert_eq!(d.errors.len(), 2, "both Alertmanagers named: {d:#?}");
-    let got = fallback.received();
-    assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0].body["alertname"], "K6gateGuardStoppedK6");
-    assert_eq!(firing(&hook, "DrillTwo"), 0, "nobody delivered the normal alert yet");
+    };
+    wait_until(Duration::from_secs(10), "DrillTwo fires in Prometheus", rule_firing);
+    assert_eq!(firing(&hook, "DrillTwo"), 0, "nobody delivered it yet");
 
     // Restarted: the cluster settles (10 s), Prometheus resends (every 2 s), it arrives once.
-    stack.restart_alertmanager(0);
-    stack.restart_alertmanager(1);
-    let restarted = Instant::now();
+    g.stack.restart_alertmanager(0);
+    g.stack.restart_alertmanager(1);
     let after =
         wait_until(Duration::from_secs(45), "DrillTwo arrives after the restart", || firing(&hook, "DrillTwo") >= 1);
     eprintln!(
-        "both Alertmanagers down: the guard's alert reached the fallback webhook in {via_fallback:.1?} (recorded \
-         {} ms); the normal alert arrived {after:.1?} after the restart (10 s gossip settle + 2 s resend + 1 s group wait nominal)",
-        d.took_ms
+        "both Alertmanagers down: the guard's stop alert reached the fallback webhook in {} ms (stopped at {} s); \
+         the normal alert arrived {after:.1?} after the restart (10 s gossip settle + 2 s resend + 1 s group wait nominal)",
+        stopped["took_ms"],
+        stop.map_or(Value::Null, |s| s["t_s"].clone())
     );
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(firing(&hook, "DrillTwo"), 1, "once\n{}", stack.logs());
-    assert!(restarted.elapsed() < Duration::from_secs(60));
+    assert_eq!(firing(&hook, "DrillTwo"), 1, "once\n{}", g.stack.logs());
 }
 
 #[test]
 #[ignore = "full tier: needs k6, prometheus and prometheus-alertmanager (scripts/install-alertmanager.sh)"]
 fn prometheus_killed_mid_test_the_guard_continues_by_policy_alerts_and_the_run_still_has_its_verdict() {
-    use crate::support::cli::K6gate;
-    use crate::support::root;
     let hook = webhook();
-    let (port, late) = (free_port(), free_port());
-    let scrape = [format!("drill3=127.0.0.1:{port}"), format!("drill3late=127.0.0.1:{late}")];
-    let mut stack = Stack::start_with_rules(&hook.url("/hook"), &scrape, &up_rule("DrillThreeLate", "drill3late"));
-    let grafana = crate::support::fake_grafana::FakeGrafana::start();
-    let args = ["--port", &port.to_string(), "--db", ":memory:", "--latency-scale", "0.2"];
-    let _shop = k6gate_shop::spawn(&k6gate_shop::TargetArgs::try_from_args(args).unwrap()).unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let _traffic = crate::guard_live::Traffic::start(format!("{base}/api/products"));
-    let tmp = tempfile::tempdir().unwrap();
-    // The drill policy of guard_live, with a blind guard carrying on (the policy's choice).
-    let policies = crate::guard_live::policies(tmp.path());
-    let guard = std::fs::read_to_string(policies.join("data/guard.yaml")).unwrap();
-    assert_eq!(guard.matches("    on_missing_data: stop\n").count(), 1);
-    let guard = guard.replace("    on_missing_data: stop\n", "    on_missing_data: continue\n");
-    std::fs::write(policies.join("data/guard.yaml"), guard).unwrap();
-    std::fs::create_dir_all(tmp.path().join("envs")).unwrap();
-    let env = format!(
-        "base_url: {base}\nexecutor: ramping-vus\nvus: 6\nstages:\n  warm_up: 1s\n  ramp_up: 2s\n  sustained: 9s\n  ramp_down: 1s\n\
-         think_time_s: 0.05\nlive_guard: true\nmonitoring:\n  prometheus: {}\n  alertmanagers: [{}]\n  grafana: {}\n  target_job: drill3\n",
-        stack.prometheus_url,
-        stack.alertmanager_urls.join(", "),
-        grafana.url
-    );
-    std::fs::write(tmp.path().join("envs/blind.yaml"), env).unwrap();
-    let k6gate = |args: &[&str]| {
-        K6gate::new()
-            .current_dir(root())
-            .env("K6_NO_USAGE_REPORT", "true")
-            .arg("--state-dir")
-            .arg(tmp.path().join("state"))
-            .arg("--policies")
-            .arg(&policies)
-            .args(args)
-            .arg("--environments")
-            .arg(tmp.path().join("envs"))
-    };
-    wait_until(Duration::from_secs(90), "preflight passes", || {
-        k6gate(&["preflight", "--env", "blind"]).output().code() == Some(0)
-    });
-    let cli = k6gate(&["run", "--test", "checkout", "--env", "blind", "--bootstrap", "--format", "json"]);
-    let ran = std::thread::spawn(move || cli.output());
-    // k6 reaches the shop, the guard's first window passes; then Prometheus dies for 6 s, and
-    // meanwhile a condition its alert rule watches starts (the late target comes up).
-    let metrics = format!("{base}/metrics");
-    wait_until(Duration::from_secs(120), "k6 reaches the shop", || {
-        let client = k6gate::net::client(&k6gate::net::ClientOptions::default()).unwrap();
-        let text = k6gate::net::block_on(async { client.get(&metrics).send().await.ok()?.text().await.ok() });
-        text.ok().flatten().is_some_and(|t| t.contains("route=\"POST /api/login\""))
-    });
+    let fallback = webhook();
+    let mut g = Guarded::start(&hook, "DrillThreeLate", "continue", fallback.url("/hook"));
+    let ran = g.run();
+    // The guard's first window passes; then Prometheus dies for 6 s, and meanwhile a condition
+    // its alert rule watches starts (the late target comes up).
     std::thread::sleep(Duration::from_secs(4));
-    stack.stop_prometheus();
-    let _late = shop(late);
+    g.stack.stop_prometheus();
+    let _late = shop(g.late_port);
     std::thread::sleep(Duration::from_secs(6));
     let back = Instant::now();
-    stack.restart_prometheus();
+    g.stack.restart_prometheus();
     let ran = ran.join().unwrap();
     let verdict = ran.stdout_json();
-    let g = &verdict["guard"];
+    let guard = &verdict["guard"];
     // The guard carried on (no stop), and said so to the on-call through the Alertmanagers.
-    let actions: Vec<&str> =
-        g["actions"].as_array().map(|a| a.iter().filter_map(|x| x["action"].as_str()).collect()).unwrap_or_default();
-    assert!(!actions.contains(&"stop"), "on_missing_data: continue: {g:#}\n{}", ran.stderr());
-    let alerts = g["alerts"].as_array().unwrap_or_else(|| panic!("{g:#}\n{}", ran.stderr()));
-    let lost = alerts.iter().find(|a| a["alert"] == "K6gateObservabilityLost").unwrap_or_else(|| panic!("{g:#}"));
+    let actions: Vec<&str> = guard["actions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(!actions.contains(&"stop"), "on_missing_data: continue: {guard:#}\n{}", ran.stderr());
+    let alerts = guard["alerts"].as_array().unwrap_or_else(|| panic!("{guard:#}\n{}", ran.stderr()));
+    let lost = alerts.iter().find(|a| a["alert"] == "K6gateObservabilityLost").unwrap_or_else(|| panic!("{guard:#}"));
     assert_eq!(lost["path"], "alertmanager", "{lost:#}");
     assert_eq!(lost["accepted_by"].as_array().map(Vec::len), Some(2), "{lost:#}");
+    assert!(fallback_alerts(&fallback).is_empty(), "the Alertmanagers took it: no fallback");
     // The verdict comes from k6's own output: its summary is there whatever Prometheus did.
     assert!(verdict["headline"].as_str().is_some_and(|h| !h.is_empty()), "{verdict:#}");
     assert!(verdict["results"].as_array().is_some_and(|r| !r.is_empty()), "{verdict:#}");
@@ -334,12 +396,12 @@ fn prometheus_killed_mid_test_the_guard_continues_by_policy_alerts_and_the_run_s
     let after =
         wait_until(Duration::from_secs(30), "the outage's alert is delivered", || firing(&hook, "DrillThreeLate") >= 1);
     eprintln!(
-        "Prometheus killed mid-test: guard's alert via {} in {} ms; the outage's alert delivered within {:.1?} of Prometheus \
-         coming back (already there when the run ended: {after:.1?} of waiting); guard readings {}, actions {actions:?}",
+        "Prometheus killed mid-test: guard's alert via {} in {} ms; the outage's alert delivered within {:.1?} of \
+         Prometheus coming back ({after:.1?} of waiting after the run); guard readings {}, actions {actions:?}",
         lost["path"],
         lost["took_ms"],
         back.elapsed(),
-        g["readings"]
+        guard["readings"]
     );
-    assert_eq!(firing(&hook, "K6gateObservabilityLost"), 1, "once\n{}", stack.logs());
+    assert_eq!(firing(&hook, "K6gateObservabilityLost"), 1, "once\n{}", g.stack.logs());
 }

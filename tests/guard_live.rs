@@ -118,10 +118,10 @@ fn shared() -> &'static Mutex<Shared> {
 
 /// GETs the shop's products every 100 ms until dropped: its own users (10 requests a second,
 /// below the 20 a second under which a load-induced degradation lifts).
-struct Traffic(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+pub(crate) struct Traffic(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
 
 impl Traffic {
-    fn start(url: String) -> Traffic {
+    pub(crate) fn start(url: String) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
@@ -146,7 +146,7 @@ impl Drop for Traffic {
 
 /// The shipped policies with the guard's numbers made for a drill of seconds: a reading every
 /// second over a 3 s window, one lowering before a stop, teardown watched for at most 10 s.
-fn policies(dir: &Path) -> PathBuf {
+pub(crate) fn policies(dir: &Path) -> PathBuf {
     let out = dir.join("policies");
     std::fs::create_dir_all(out.join("data")).unwrap();
     for sub in ["", "data"] {
@@ -491,6 +491,7 @@ fn guard_without_prometheus(
         probe,
         ramp: Some(ramp),
         wall_ns: &wall,
+        alerting: None,
     };
     let api = K6Api::new(k6.uri().trim_start_matches("http://")).unwrap();
     let done = AtomicBool::new(false);

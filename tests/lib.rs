@@ -21,6 +21,7 @@ mod durable_store;
 mod github_report;
 mod grafana_annotate;
 mod grafana_generate;
+mod guard_drills;
 mod guard_live;
 mod history;
 mod history_backends;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::alerting::{Alerting, Critical};
 use super::k6api::K6Api;
 use super::live_rules::LiveRules;
 use super::policy::Rules;
@@ -129,6 +130,8 @@ pub struct Setup<'a> {
     pub ramp: Option<Vec<RampPoint>>,
     /// The wall clock (Unix ns), for the actions' times.
     pub wall_ns: &'a (dyn Fn() -> i64 + Sync),
+    /// Where the guard's critical alerts go (`alerting`); `None`: none sent.
+    pub alerting: Option<&'a Alerting>,
 }
 
 /// The planned VUs `elapsed_ms` into the test, linear between the ramp's points, times
@@ -205,6 +208,7 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
     let window_ms = crate::render::duration_ms(&setup.live.window).unwrap_or(0);
     let mut next_reading = started + interval;
     let mut st = State { lowerings: 0, paused: false, factor: 1.0, last_action: None, last_set: None };
+    let mut blind_alerted = false;
     while !done.load(Ordering::SeqCst) {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if let (Some(ramp), false) = (&setup.ramp, st.paused) {
@@ -244,6 +248,16 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
                     "warming": elapsed_ms < window_ms,
                 },
             });
+            // Prometheus answered none of the reading's queries: the on-call loses its view
+            // of the target too. Said once per run, whatever the policy does about it.
+            if reading.query_ms.is_none() && !blind_alerted {
+                blind_alerted = true;
+                let what = format!(
+                    "Prometheus at {} answered none of its queries (guard.live.on_missing_data: {})",
+                    setup.probe.base, setup.live.on_missing_data
+                );
+                alert(setup, &mut rec, "observability_lost", &Critical::observability_lost(&what));
+            }
             let (action, reason) = match setup.rules.live(&input) {
                 Ok(d) => (d.action, d.reason),
                 Err(e) => ("stop".to_string(), format!("the guard's policy could not decide (fail closed): {e}")),
@@ -263,6 +277,10 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
                     took_ms: (read_at.elapsed().as_secs_f64() * 1e4).round() / 10.0,
                     error: record.2.clone(),
                 });
+                if stop {
+                    let why = rec.actions.last().map(|a| a.reason.clone()).unwrap_or_default();
+                    alert(setup, &mut rec, "stop", &Critical::stopped_k6(&why));
+                }
                 if stop && record.2.is_none() {
                     break;
                 }
@@ -275,6 +293,23 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
         rec.queries_per_s = (rec.queries as f64 / watched * 100.0).round() / 100.0;
     }
     rec
+}
+
+/// Sends one critical alert when the policy's `alert_on` names `condition`, and records how it
+/// went out.
+fn alert(setup: &Setup<'_>, rec: &mut GuardRecord, condition: &str, c: &Critical) {
+    let Some(a) = setup.alerting else { return };
+    if !setup.live.alert_on.iter().any(|x| x == condition) {
+        return;
+    }
+    let d = super::alerting::deliver(a, c, &format_rfc3339_ms((setup.wall_ns)()));
+    if d.path == "none" {
+        tracing::warn!("guard: alert {} reached nobody: {}", d.alert, d.errors.join("; "));
+        rec.problems.push(format!("alert {} reached nobody: {}", d.alert, d.errors.join("; ")));
+    } else {
+        tracing::warn!("guard: alert {} sent through the {}", d.alert, d.path);
+    }
+    rec.alerts.push(d);
 }
 
 /// Applies one action; k6's VUs before and after, and the error when k6 refused it.

@@ -44,6 +44,17 @@ pub struct LiveRules {
     /// The target's in-flight gauge (the demo shop's name by default).
     #[serde(default = "in_flight_metric")]
     pub in_flight_metric: String,
+    /// The guard's own conditions sent as critical alerts (`src/guard/alerting.rs`): `stop`
+    /// (it stopped k6), `observability_lost` (Prometheus answered none of a reading's queries).
+    #[serde(default = "alert_on")]
+    pub alert_on: Vec<String>,
+}
+
+/// The conditions `guard.live.alert_on` may name.
+pub const ALERT_CONDITIONS: [&str; 2] = ["stop", "observability_lost"];
+
+fn alert_on() -> Vec<String> {
+    ALERT_CONDITIONS.iter().map(|s| s.to_string()).collect()
 }
 
 fn stop() -> String {
@@ -124,6 +135,10 @@ pub fn check_live(l: &LiveRules) -> Result<(), (String, String)> {
                 }
             }
         }
+    }
+    if let Some(bad) = l.alert_on.iter().find(|c| !ALERT_CONDITIONS.contains(&c.as_str())) {
+        let m = format!("guard.live.alert_on: {bad:?} is not a condition (known: {})", ALERT_CONDITIONS.join(", "));
+        return Err(("alert_on".into(), m));
     }
     if l.in_flight_metric.is_empty()
         || !l.in_flight_metric.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')

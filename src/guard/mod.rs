@@ -16,8 +16,12 @@
 //!   requests through `net`), one row per check with its numbers; any failure refuses with
 //!   the reason and a time to reschedule.
 //!
+//! - `alerting`: the guard's own critical conditions as alerts to the Alertmanagers, else
+//!   straight to the notification webhook; which path delivered.
+//!
 //! It never prints and never reads the clock or the environment.
 
+pub mod alerting;
 pub mod config;
 pub mod k6api;
 pub mod live;

@@ -125,6 +125,9 @@ pub struct GuardRecord {
     pub problems: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<Teardown>,
+    /// The guard's own critical conditions, sent as alerts, and which path delivered each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertDelivery>,
 }
 
 impl GuardRecord {
@@ -137,4 +140,26 @@ impl GuardRecord {
     pub fn acted(&self) -> bool {
         self.actions.iter().any(|a| a.error.is_none())
     }
+}
+
+/// One of the guard's critical alerts (`src/guard/alerting.rs`) and how it went out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertDelivery {
+    /// The alert's name (`K6gateGuardStoppedK6`, `K6gateObservabilityLost`).
+    pub alert: String,
+    /// When it was sent (RFC 3339, UTC).
+    pub at: String,
+    pub summary: String,
+    /// `alertmanager` (at least one accepted it; the cluster deduplicates), `webhook` (no
+    /// Alertmanager could be reached: the notification webhook took it) or `none` (nothing
+    /// took it: see `errors`).
+    pub path: String,
+    /// The Alertmanagers that accepted it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted_by: Vec<String>,
+    /// Why each path that failed failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// From the first attempt to the delivering answer (ms).
+    pub took_ms: f64,
 }

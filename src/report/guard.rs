@@ -143,6 +143,7 @@ mod tests {
                 }],
                 rules: "policies/data/guard.yaml:60".into(),
             }),
+            alerts: vec![],
         };
         let t = text(&g);
         assert!(t.contains("lower at 2026-12-06T21:00:00.000Z (7.2 s into the test, VUs 10 -> 5;"), "{t}");

@@ -27,11 +27,19 @@ pub(super) struct Plan {
     ramp: Option<Vec<RampPoint>>,
     requests_metric: String,
     duration_metric: String,
+    /// Where the guard's critical alerts go: the environment's Alertmanagers, else the
+    /// notification webhook.
+    alerting: crate::guard::alerting::Alerting,
 }
 
 /// The guard's plan when the environment asks for it; an error when it does and the policy
 /// cannot guard it.
-pub(super) fn plan(opts: &RunOptions, guard: &crate::guard::Rules, rendered: &Rendered) -> Result<Option<Plan>> {
+pub(super) fn plan(
+    opts: &RunOptions,
+    guard: &crate::guard::Rules,
+    rendered: &Rendered,
+    notifications: Option<&crate::policy::data::Notifications>,
+) -> Result<Option<Plan>> {
     let env = &rendered.environment;
     if !env.live_guard {
         return Ok(None);
@@ -51,7 +59,19 @@ pub(super) fn plan(opts: &RunOptions, guard: &crate::guard::Rules, rendered: &Re
     let live = guard.config.live.clone().ok_or_else(|| missing("live"))?;
     let teardown = guard.config.teardown.clone().ok_or_else(|| missing("teardown"))?;
     let target = guard.config.preflight.as_ref().map(|(p, _)| p.target.clone());
+    // The fallback is the webhook blocked deployments are announced on, when it is set.
+    let fallback = notifications
+        .zip(opts.outputs.webhook.as_ref())
+        .and_then(|(n, w)| w.vars.get(&n.webhook_url_env))
+        .map(crate::net::Secret::new);
+    let labels = [("environment", &opts.environment), ("test", &opts.test)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let alerting =
+        crate::guard::alerting::Alerting { alertmanagers: monitoring.alertmanagers.clone(), fallback, labels };
     Ok(Some(Plan {
+        alerting,
         rules: guard.clone(),
         live,
         teardown,
@@ -92,6 +112,7 @@ pub(super) fn run_attempt(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -
             probe: probe.clone(),
             ramp: plan.ramp.clone(),
             wall_ns: &wall,
+            alerting: Some(&plan.alerting),
         };
         crate::guard::live::watch(&setup, &api, done)
     };

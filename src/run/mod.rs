@@ -370,7 +370,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
         preflight(opts, &guard, monitoring, &window)?;
     }
     // The live guard's policy is checked before anything starts, like the rest.
-    let live = guarded::plan(opts, &guard, &rendered)?;
+    let live = guarded::plan(opts, &guard, &rendered, gate.data().notifications.as_ref())?;
     let lock = lock::acquire(&store, &history, &opts.environment, &holder, opts.lock)?;
     // The history's baseline is chosen under the lock, before k6: a lost history costs
     // seconds, not a run. Never "no baseline" by accident: that is an explicit --bootstrap.

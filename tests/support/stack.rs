@@ -63,6 +63,12 @@ impl Stack {
     /// Generates a stack notifying `webhook_url` and scraping `scrape` (`JOB=HOST:PORT`), starts
     /// it, and waits until Prometheus is ready and both Alertmanagers are clustered.
     pub fn start(webhook_url: &str, scrape: &[String]) -> Stack {
+        Stack::start_with_rules(webhook_url, scrape, "")
+    }
+
+    /// [`Stack::start`] with `rules` (a rule file's YAML; none when empty) beside the
+    /// generated ones in `prometheus/rules/`, for a drill's own alert.
+    pub fn start_with_rules(webhook_url: &str, scrape: &[String], rules: &str) -> Stack {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let (p, a1, a2, c1, c2) = (free_port(), free_port(), free_port(), free_port(), free_port());
@@ -88,28 +94,13 @@ impl Stack {
             cli = cli.args(["--scrape", s]);
         }
         cli.status(0);
-        let log = |name: &str| std::fs::File::create(dir.join(name)).expect("log file");
+        if !rules.is_empty() {
+            std::fs::create_dir_all(dir.join("prometheus/rules")).expect("rules dir");
+            std::fs::write(dir.join("prometheus/rules/drill.yml"), rules).expect("drill rules");
+        }
         let started = Instant::now();
-        let prometheus = Proc::spawn(
-            Command::new("prometheus")
-                .args(args_of(&dir.join("prometheus.args")))
-                .current_dir(&dir)
-                .stdout(Stdio::null())
-                .stderr(log("prometheus.log")),
-            "prometheus",
-        );
-        let alertmanagers: Vec<Proc> = (1..=2)
-            .map(|i| {
-                Proc::spawn(
-                    Command::new("prometheus-alertmanager")
-                        .args(args_of(&dir.join(format!("alertmanager-{i}.args"))))
-                        .current_dir(&dir)
-                        .stdout(Stdio::null())
-                        .stderr(log(&format!("alertmanager-{i}.log"))),
-                    "prometheus-alertmanager",
-                )
-            })
-            .collect();
+        let prometheus = spawn_prometheus(&dir);
+        let alertmanagers: Vec<Proc> = (1..=2).map(|i| spawn_alertmanager(&dir, i)).collect();
         let stack = Stack {
             started,
             prometheus_url: format!("http://127.0.0.1:{p}"),
@@ -149,6 +140,23 @@ impl Stack {
         self.alertmanagers.iter_mut().for_each(Proc::stop);
     }
 
+    /// Kills Alertmanager `i` (0 or 1) with SIGKILL.
+    pub fn kill_alertmanager(&mut self, i: usize) {
+        self.alertmanagers[i].stop();
+    }
+
+    /// Starts Alertmanager `i` again from its generated flags (same storage and peers).
+    pub fn restart_alertmanager(&mut self, i: usize) {
+        self.alertmanagers[i] = spawn_alertmanager(&self.dir, i + 1);
+    }
+
+    /// Starts Prometheus again from its generated flags (same TSDB) and waits until it is ready.
+    pub fn restart_prometheus(&mut self) {
+        self.prometheus = spawn_prometheus(&self.dir);
+        let ready = format!("{}/-/ready", self.prometheus_url);
+        wait_until(Duration::from_secs(30), "Prometheus ready again", || answers(&ready));
+    }
+
     /// The logs, for a failing assertion.
     pub fn logs(&self) -> String {
         ["prometheus.log", "alertmanager-1.log", "alertmanager-2.log"]
@@ -161,4 +169,32 @@ impl Stack {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// Appends to the log `name` in `dir` (a restarted process keeps its predecessor's lines).
+fn log(dir: &Path, name: &str) -> std::fs::File {
+    std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)).expect("log file")
+}
+
+fn spawn_prometheus(dir: &Path) -> Proc {
+    Proc::spawn(
+        Command::new("prometheus")
+            .args(args_of(&dir.join("prometheus.args")))
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(log(dir, "prometheus.log")),
+        "prometheus",
+    )
+}
+
+/// Alertmanager `i` (1 or 2).
+fn spawn_alertmanager(dir: &Path, i: usize) -> Proc {
+    Proc::spawn(
+        Command::new("prometheus-alertmanager")
+            .args(args_of(&dir.join(format!("alertmanager-{i}.args"))))
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(log(dir, &format!("alertmanager-{i}.log"))),
+        "prometheus-alertmanager",
+    )
 }

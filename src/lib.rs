@@ -38,6 +38,8 @@ pub mod time;
 pub mod traces;
 pub mod trend;
 pub mod vars;
+pub mod profile;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, ingest};

@@ -53,3 +53,5 @@ mod support;
 mod traces;
 mod traces_stack;
 mod workflows;
+mod profile;
+mod validate;

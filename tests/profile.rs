@@ -179,7 +179,7 @@ fn the_mix_from_productions_prometheus_matches_its_own_counters() {
 
     let own: BTreeMap<String, f64> = after.iter().map(|(r, n)| (r.clone(), n - before.get(r).unwrap_or(&0.0))).collect();
     let own_total: f64 = own.values().sum();
-    let weight = |route: &str| profile.mix.iter().find(|r| r.route == route).map(|r| r.weight);
+    let weight = |route: &str| profile.routes.iter().find(|r| r.route == route).map(|r| r.weight);
     eprintln!("generated:\n{text}\nshop's counters over the k6 run: {own:?}");
     for (route, expected) in [("GET /api/products", 0.6), ("GET /api/search", 0.3), ("GET /health", 0.1)] {
         let got = weight(route).unwrap_or_else(|| panic!("{route} missing:\n{text}"));
@@ -187,17 +187,26 @@ fn the_mix_from_productions_prometheus_matches_its_own_counters() {
         assert!((got - counted).abs() < 0.02, "{route}: {got} generated vs {counted} counted by the shop");
         assert!((got - expected).abs() < 0.03, "{route}: {got} vs the driven {expected}");
     }
-    assert_eq!(profile.mix.len(), 3, "{text}");
+    assert_eq!(profile.routes.len(), 3, "{text}");
     // The rates: all requests over the window, about the shop's count / 18 s.
     let counted_rate = own_total / 18.0;
     assert!((profile.total_rate_per_s / counted_rate - 1.0).abs() < 0.15, "{} vs {counted_rate}", profile.total_rate_per_s);
-    let products = profile.mix.iter().find(|r| r.route == "GET /api/products").unwrap();
+    let products = profile.routes.iter().find(|r| r.route == "GET /api/products").unwrap();
     assert!(products.p95_ms.is_some_and(|v| v > 0.0), "{products:?}");
     // Two spikes to 3x the base: seen as spikes well above the base. The bounds are loose:
     // 2 s rates over 1 s scrapes of a busy machine.
-    let b = profile.bursts.as_ref().expect("a burst pattern");
+    let b = profile.burst_analysis.as_ref().expect("a burst pattern");
     assert!(b.spikes >= 1 && b.spike_factor >= 1.5, "{b:?}");
     assert!((15.0..50.0).contains(&b.base_rate_per_s), "{b:?}");
+
+    // The environment's `mix:` block: products -> browse, search -> search; health is no
+    // scenario's and is listed as left out.
+    let browse = profile.mix.scenarios["browse"].weight;
+    assert!((browse - 0.6 / 0.9).abs() < 0.03, "{text}");
+    assert!((profile.mix.scenarios["search"].weight - 0.3 / 0.9).abs() < 0.03, "{text}");
+    assert!(profile.unmapped.len() == 1 && profile.unmapped[0].starts_with("GET /health ("), "{text}");
+    let mb = profile.mix.bursts.as_ref().expect("bursts in the mix block");
+    assert!(mb.spike_factor >= 1.5 && mb.spike_period.ends_with('s'), "{mb:?}");
 
     // A job with no traffic: no mix, an error that says why (fail closed).
     K6gate::new()

@@ -148,11 +148,15 @@ pub fn from_prometheus(args: &FromPrometheusArgs, s: &Settings) -> Result<Exit> 
     })?;
     let series = crate::profile::routes::rate_series(&src, end_s, window_s, step_s)
         .map_err(prom_error("reading the request rate over the window"))?;
+    let bursts = crate::profile::mix::bursts(&series, step_s);
+    let (block, unmapped) = crate::profile::mix::mix_block(&mix, bursts.as_ref());
     let profile = TrafficProfile {
         source: ProfileSource { prometheus: src.url.clone(), job: src.job.clone(), window_s, end, step_s },
         total_rate_per_s: total,
-        mix,
-        bursts: crate::profile::mix::bursts(&series, step_s),
+        routes: mix,
+        burst_analysis: bursts,
+        mix: block,
+        unmapped,
     };
     let command = format!("k6gate profile from-prometheus --env {} --window {}", args.env, args.window);
     let text = profile.to_yaml(&command).map_err(|m| Error::Usage(format!("cannot write the profile: {m}")))?;
@@ -165,8 +169,8 @@ pub fn from_prometheus(args: &FromPrometheusArgs, s: &Settings) -> Result<Exit> 
         std::fs::create_dir_all(dir).map_err(Error::output(dir))?;
     }
     std::fs::write(&out, &text).map_err(Error::output(&out))?;
-    eprintln!("wrote {} ({} routes, {:.1} requests/s)", out.display(), profile.mix.len(), profile.total_rate_per_s);
-    for r in &profile.mix {
+    eprintln!("wrote {} ({} routes, {:.1} requests/s)", out.display(), profile.routes.len(), profile.total_rate_per_s);
+    for r in &profile.routes {
         eprintln!("  {:>6.1} %  {:>8.2}/s  {}", r.weight * 100.0, r.rate_per_s, r.route);
     }
     Ok(Exit::Success)

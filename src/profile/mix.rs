@@ -22,10 +22,96 @@ pub struct TrafficProfile {
     pub source: ProfileSource,
     /// All routes' requests per second over the window.
     pub total_rate_per_s: f64,
-    /// Largest share first.
-    pub mix: Vec<RouteShare>,
+    /// Every route, largest share first.
+    pub routes: Vec<RouteShare>,
     /// `None`: too few points in the window to tell (fewer than [`MIN_POINTS`]).
-    pub bursts: Option<Bursts>,
+    pub burst_analysis: Option<Bursts>,
+    /// The environment's `mix:` block (the load-shape library's shape, `src/render/mix.rs`
+    /// on the shapes branch): the routes folded into the templates' scenarios.
+    pub mix: MixBlock,
+    /// Routes no scenario covers, with their share: traffic the mix leaves out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped: Vec<String>,
+}
+
+/// The scenario a production route belongs to (the templates' scenario names).
+pub fn scenario_of(route: &str) -> Option<&'static str> {
+    let path = route.split_once(' ').map_or(route, |(_, p)| p);
+    let path = path.split('?').next().unwrap_or(path);
+    match path {
+        p if p.starts_with("/admin/") => Some("admin"),
+        "/api/products" => Some("browse"),
+        "/api/search" => Some("search"),
+        "/api/cart" => Some("cart"),
+        "/api/checkout" => Some("checkout"),
+        _ => None,
+    }
+}
+
+/// `mix:` as the environment file takes it: a total rate, each scenario's weight and rate,
+/// and the bursts as durations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixBlock {
+    /// Requests per second of the mapped routes.
+    pub rate: f64,
+    pub scenarios: BTreeMap<String, MixEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bursts: Option<MixBursts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixEntry {
+    pub weight: f64,
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixBursts {
+    pub base_rate: f64,
+    pub spike_factor: f64,
+    pub spike_period: String,
+    pub spike_duration: String,
+}
+
+/// Folds the routes into scenarios (weights renormalised over the mapped routes) and the
+/// burst analysis into the block's bursts (only when spikes were seen).
+pub fn mix_block(routes: &[RouteShare], bursts: Option<&Bursts>) -> (MixBlock, Vec<String>) {
+    let mut scenarios: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut unmapped = Vec::new();
+    for r in routes {
+        match scenario_of(&r.route) {
+            Some(s) => {
+                let e = scenarios.entry(s.to_string()).or_insert((0.0, 0.0));
+                e.0 += r.weight;
+                e.1 += r.rate_per_s;
+            }
+            None => unmapped.push(format!("{} ({:.1} % of requests)", r.route, r.weight * 100.0)),
+        }
+    }
+    let weights: f64 = scenarios.values().map(|(w, _)| w).sum();
+    let rate: f64 = scenarios.values().map(|(_, r)| r).sum();
+    let scenarios = scenarios
+        .into_iter()
+        .map(|(k, (w, r))| {
+            let weight = if weights > 0.0 { round(w / weights, 4) } else { 0.0 };
+            (k, MixEntry { weight, rate: round(r, 3) })
+        })
+        .collect();
+    let secs = |s: f64| format!("{}s", s.round().max(1.0) as u64);
+    let bursts = bursts.filter(|b| b.spikes > 0 && b.spike_factor >= 1.0).and_then(|b| {
+        let (period, duration) = (b.spike_period_s?, b.spike_duration_s?);
+        // The block wants a spike shorter than its period.
+        (duration < period).then(|| MixBursts {
+            base_rate: b.base_rate_per_s,
+            spike_factor: b.spike_factor,
+            spike_period: secs(period),
+            spike_duration: secs(duration.min(period - 1.0)),
+        })
+    });
+    (MixBlock { rate: round(rate, 3), scenarios, bursts }, unmapped)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +280,28 @@ mod tests {
         assert_eq!(got, [("b", 0.6), ("c", 0.3), ("a", 0.1)]);
         assert_eq!(mix.first().unwrap().rate_per_s, 60.0);
         assert!(super::mix(&BTreeMap::new(), 10).is_none(), "no requests: no mix");
+    }
+
+    #[test]
+    fn routes_fold_into_the_templates_scenarios() {
+        let r = |route: &str, weight: f64, rate: f64| RouteShare {
+            route: route.into(),
+            weight,
+            rate_per_s: rate,
+            p50_ms: None,
+            p95_ms: None,
+            error_rate: 0.0,
+        };
+        let routes =
+            [r("GET /api/products", 0.5, 5.0), r("GET /api/cart", 0.1, 1.0), r("POST /api/cart", 0.3, 3.0), r("GET /health", 0.1, 1.0)];
+        let b = bursts(&[10.0, 10.0, 30.0, 10.0, 10.0, 10.0, 30.0, 10.0], 5).unwrap();
+        let (block, unmapped) = mix_block(&routes, Some(&b));
+        assert_eq!(block.rate, 9.0);
+        assert_eq!(block.scenarios["browse"], MixEntry { weight: 0.5556, rate: 5.0 });
+        assert_eq!(block.scenarios["cart"], MixEntry { weight: 0.4444, rate: 4.0 });
+        assert_eq!(unmapped, ["GET /health (10.0 % of requests)"]);
+        let mb = block.bursts.unwrap();
+        assert_eq!((mb.base_rate, mb.spike_factor, mb.spike_period.as_str(), mb.spike_duration.as_str()), (10.0, 3.0, "20s", "5s"));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod load;
 pub mod net;
 pub mod notify;
 pub mod policy;
+pub mod profile;
 pub mod prom;
 pub mod render;
 pub mod report;
@@ -37,9 +38,8 @@ pub mod summary;
 pub mod time;
 pub mod traces;
 pub mod trend;
-pub mod vars;
-pub mod profile;
 pub mod validate;
+pub mod vars;
 
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, ingest};

@@ -40,7 +40,7 @@ const RANKS: &[(&str, u32)] = &[
     ("canary", 10),   // canary analysis: Prometheus windows, canary vs stable, canary Rego
     ("error", 10),    // k6gate's error model and exit codes
     ("stack", 10),    // the load-test monitoring stack as files (uses grafana's rules and dashboards)
-    ("profile", 10), // production's traffic mix and bursts from its Prometheus (through prom)
+    ("profile", 10),  // production's traffic mix and bursts from its Prometheus (through prom)
     ("gate", 11),     // the one gate entry point: policies, approval, compare, evaluate
     ("guard", 11),    // before a load test: off-peak windows (Rego), preflight of the stack and target
     ("validate", 11), // test vs production per endpoint (profile's queries, the RunSummary)

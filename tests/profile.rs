@@ -177,7 +177,8 @@ fn the_mix_from_productions_prometheus_matches_its_own_counters() {
     let profile = TrafficProfile::from_yaml(&text).unwrap();
     assert_eq!(std::fs::read_to_string(envs.join("prod.yaml")).unwrap(), env_text, "the environment file is untouched");
 
-    let own: BTreeMap<String, f64> = after.iter().map(|(r, n)| (r.clone(), n - before.get(r).unwrap_or(&0.0))).collect();
+    let own: BTreeMap<String, f64> =
+        after.iter().map(|(r, n)| (r.clone(), n - before.get(r).unwrap_or(&0.0))).collect();
     let own_total: f64 = own.values().sum();
     let weight = |route: &str| profile.routes.iter().find(|r| r.route == route).map(|r| r.weight);
     eprintln!("generated:\n{text}\nshop's counters over the k6 run: {own:?}");
@@ -190,7 +191,11 @@ fn the_mix_from_productions_prometheus_matches_its_own_counters() {
     assert_eq!(profile.routes.len(), 3, "{text}");
     // The rates: all requests over the window, about the shop's count / 18 s.
     let counted_rate = own_total / 18.0;
-    assert!((profile.total_rate_per_s / counted_rate - 1.0).abs() < 0.15, "{} vs {counted_rate}", profile.total_rate_per_s);
+    assert!(
+        (profile.total_rate_per_s / counted_rate - 1.0).abs() < 0.15,
+        "{} vs {counted_rate}",
+        profile.total_rate_per_s
+    );
     let products = profile.routes.iter().find(|r| r.route == "GET /api/products").unwrap();
     assert!(products.p95_ms.is_some_and(|v| v > 0.0), "{products:?}");
     // Two spikes to 3x the base: seen as spikes well above the base. The bounds are loose:

@@ -38,7 +38,17 @@ fn validation_names_the_endpoint_production_serves_slower_and_by_how_much() {
     let ran = K6gate::new()
         .arg("--state-dir")
         .arg(&state)
-        .args(["validate", &run.run_id, "--against", "prod", "--tolerance", "1.0", "--format", "json", "--environments"])
+        .args([
+            "validate",
+            &run.run_id,
+            "--against",
+            "prod",
+            "--tolerance",
+            "1.0",
+            "--format",
+            "json",
+            "--environments",
+        ])
         .arg(&envs)
         .status(0);
     let v = ran.stdout_json();
@@ -96,9 +106,11 @@ fn a_cold_cache_run_after_a_deploy_is_compared_with_the_warm_run() {
     .unwrap();
     // 100K products: a cache miss counts a category without an index (milliseconds), a hit does not.
     let db = dir.path().join("shop.sqlite");
-    let shop =
-        k6gate_shop::spawn(&k6gate_shop::TargetArgs::try_from_args(["--db", db.to_str().unwrap(), "--products", "100000", "--cache-warm"]).unwrap())
-            .unwrap();
+    let shop = k6gate_shop::spawn(
+        &k6gate_shop::TargetArgs::try_from_args(["--db", db.to_str().unwrap(), "--products", "100000", "--cache-warm"])
+            .unwrap(),
+    )
+    .unwrap();
     let state = dir.path().join("state");
     let run = |version: &str| {
         let mut opts = crate::support::run_options::short_run(&state, shop.port(), version, "main", "5s");

@@ -16,6 +16,7 @@ mod ingest;
 mod logging;
 mod nightly;
 mod preflight;
+mod profile;
 mod render;
 mod run;
 mod serve;
@@ -23,7 +24,6 @@ pub mod settings;
 mod stack;
 mod traces;
 mod who;
-mod profile;
 
 use std::path::PathBuf;
 

@@ -103,13 +103,7 @@ fn end_of(end: Option<&str>) -> Result<(f64, String)> {
     Ok((ns as f64 / 1e9, crate::time::format_rfc3339_ms(ns)))
 }
 
-fn source(
-    s: &Settings,
-    environments: &Path,
-    env: &str,
-    prometheus: Option<&str>,
-    job: Option<&str>,
-) -> Result<Source> {
+fn source(s: &Settings, environments: &Path, env: &str, prometheus: Option<&str>, job: Option<&str>) -> Result<Source> {
     let (e, _) = crate::render::load_environment(environments, env, &s.env.k6gate(), &[])?;
     let path = environments.join(format!("{env}.yaml"));
     let url = prometheus.map(str::to_string).or_else(|| e.monitoring.as_ref().map(|m| m.prometheus.clone()));
@@ -195,9 +189,8 @@ pub fn validate(args: &ValidateArgs, s: &Settings) -> Result<Exit> {
     }
     let mut overrides = BTreeMap::new();
     for r in &args.route {
-        let (k, v) = r
-            .split_once('=')
-            .ok_or_else(|| Error::Usage(format!("--route {r:?}: expected NAME=\"METHOD /path\"")))?;
+        let (k, v) =
+            r.split_once('=').ok_or_else(|| Error::Usage(format!("--route {r:?}: expected NAME=\"METHOD /path\"")))?;
         overrides.insert(k.trim().to_string(), v.trim().trim_matches('"').to_string());
     }
     let (end_s, end) = end_of(args.end.as_deref())?;
@@ -207,7 +200,10 @@ pub fn validate(args: &ValidateArgs, s: &Settings) -> Result<Exit> {
         return Err(Error::service(
             Service::Prometheus,
             "validating against production",
-            format!("no requests of job {:?} in the {window_s} s before {end} at {}: nothing to compare", src.job, src.url),
+            format!(
+                "no requests of job {:?} in the {window_s} s before {end} at {}: nothing to compare",
+                src.job, src.url
+            ),
         ));
     }
     let (endpoints, slower) = crate::validate::compare(phase, &stats, &overrides, args.tolerance);

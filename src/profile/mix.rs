@@ -235,9 +235,8 @@ pub fn bursts(series: &[f64], step_s: u64) -> Option<Bursts> {
         spike_factor: round(factor, 2),
         spikes: u32::try_from(spikes).unwrap_or(u32::MAX),
         spike_period_s: (spikes > 0).then(|| round(window / spikes as f64, 1)),
-        spike_duration_s: (spikes > 0).then(|| {
-            round(episodes.iter().map(|(_, l)| *l as f64).sum::<f64>() / spikes as f64 * step_s as f64, 1)
-        }),
+        spike_duration_s: (spikes > 0)
+            .then(|| round(episodes.iter().map(|(_, l)| *l as f64).sum::<f64>() / spikes as f64 * step_s as f64, 1)),
         cv: round(cv, 3),
         points: n,
     })
@@ -292,8 +291,12 @@ mod tests {
             p95_ms: None,
             error_rate: 0.0,
         };
-        let routes =
-            [r("GET /api/products", 0.5, 5.0), r("GET /api/cart", 0.1, 1.0), r("POST /api/cart", 0.3, 3.0), r("GET /health", 0.1, 1.0)];
+        let routes = [
+            r("GET /api/products", 0.5, 5.0),
+            r("GET /api/cart", 0.1, 1.0),
+            r("POST /api/cart", 0.3, 3.0),
+            r("GET /health", 0.1, 1.0),
+        ];
         let b = bursts(&[10.0, 10.0, 30.0, 10.0, 10.0, 10.0, 30.0, 10.0], 5).unwrap();
         let (block, unmapped) = mix_block(&routes, Some(&b));
         assert_eq!(block.rate, 9.0);
@@ -301,7 +304,10 @@ mod tests {
         assert_eq!(block.scenarios["cart"], MixEntry { weight: 0.4444, rate: 4.0 });
         assert_eq!(unmapped, ["GET /health (10.0 % of requests)"]);
         let mb = block.bursts.unwrap();
-        assert_eq!((mb.base_rate, mb.spike_factor, mb.spike_period.as_str(), mb.spike_duration.as_str()), (10.0, 3.0, "20s", "5s"));
+        assert_eq!(
+            (mb.base_rate, mb.spike_factor, mb.spike_period.as_str(), mb.spike_duration.as_str()),
+            (10.0, 3.0, "20s", "5s")
+        );
     }
 
     #[test]

@@ -61,10 +61,7 @@ impl Source {
     pub fn queries(&self, window_s: u64) -> Queries {
         let w = format!("{window_s}s");
         let q = |p: f64| {
-            format!(
-                "histogram_quantile({p}, sum by (route, le) (rate({DURATION_BUCKETS}{}[{w}])))",
-                self.selector("")
-            )
+            format!("histogram_quantile({p}, sum by (route, le) (rate({DURATION_BUCKETS}{}[{w}])))", self.selector(""))
         };
         Queries {
             requests: format!("sum by (route) (increase({REQUESTS}{}[{w}]))", self.selector("")),
@@ -130,7 +127,8 @@ pub fn route_stats(source: &Source, end_s: f64, window_s: u64) -> Result<BTreeMa
         let errors = by_route(queries.errors).await?;
         let p50 = by_route(queries.p50).await?;
         let p95 = by_route(queries.p95).await?;
-        let finite = |m: &BTreeMap<String, f64>, r: &str| m.get(r).copied().filter(|v| v.is_finite()).map(|s| s * 1000.0);
+        let finite =
+            |m: &BTreeMap<String, f64>, r: &str| m.get(r).copied().filter(|v| v.is_finite()).map(|s| s * 1000.0);
         Ok(requests
             .iter()
             .filter(|(_, n)| n.is_finite() && **n > 0.0)

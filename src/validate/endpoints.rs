@@ -229,7 +229,11 @@ fn one(
         }
         Some(f) if f < 1.0 / (1.0 + tolerance) => {
             e.comparison.push(Comparison::TestSlower);
-            parts.push(format!("the test slower: P95 {} vs {} in production ({f:.2}x)", ms(e.test.p95_ms), ms(p.p95_ms)));
+            parts.push(format!(
+                "the test slower: P95 {} vs {} in production ({f:.2}x)",
+                ms(e.test.p95_ms),
+                ms(p.p95_ms)
+            ));
         }
         Some(f) => {
             e.comparison.push(Comparison::Similar);

@@ -172,7 +172,7 @@ fn round(v: f64, digits: i32) -> f64 {
 /// The mix from per-route numbers; `None` when no route saw a request (never an empty mix).
 pub fn mix(stats: &BTreeMap<String, RouteStats>, window_s: u64) -> Option<(f64, Vec<RouteShare>)> {
     let total: f64 = stats.values().map(|s| s.requests).sum();
-    if !(total > 0.0) || window_s == 0 {
+    if !total.is_finite() || total <= 0.0 || window_s == 0 {
         return None;
     }
     let mut out: Vec<RouteShare> = stats

@@ -65,10 +65,13 @@ pub fn production() -> &'static Production {
         let url = format!("http://127.0.0.1:{port}");
         // Both targets scraped at least once: `up` is 1 for each job.
         wait_until(Duration::from_secs(60), "Prometheus scraping both shops", || {
-            let v = std::panic::catch_unwind(|| {
-                crate::support::http::get_json(&format!("{url}/api/v1/query"), &[("query", "sum(up)")])
-            });
-            v.ok().and_then(|v| v["data"]["result"][0]["value"][1].as_str().map(|s| s == "2")).unwrap_or(false)
+            // curl: Prometheus refuses connections until it listens, which get_json would panic on.
+            let out = Command::new("curl")
+                .args(["-sf", "--max-time", "2", &format!("{url}/api/v1/query?query=sum(up)")])
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            v["data"]["result"][0]["value"][1] == "2"
         });
         Production {
             prometheus: url,

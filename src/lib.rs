@@ -24,6 +24,7 @@ pub mod load;
 pub mod net;
 pub mod notify;
 pub mod policy;
+pub mod profile;
 pub mod prom;
 pub mod render;
 pub mod report;
@@ -37,6 +38,7 @@ pub mod summary;
 pub mod time;
 pub mod traces;
 pub mod trend;
+pub mod validate;
 pub mod vars;
 
 pub use error::{Error, Result};

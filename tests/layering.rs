@@ -40,8 +40,10 @@ const RANKS: &[(&str, u32)] = &[
     ("canary", 10),   // canary analysis: Prometheus windows, canary vs stable, canary Rego
     ("error", 10),    // k6gate's error model and exit codes
     ("stack", 10),    // the load-test monitoring stack as files (uses grafana's rules and dashboards)
+    ("profile", 10),  // production's traffic mix and bursts from its Prometheus (through prom)
     ("gate", 11),     // the one gate entry point: policies, approval, compare, evaluate
     ("guard", 11),    // before a load test: off-peak windows (Rego), preflight of the stack and target
+    ("validate", 11), // test vs production per endpoint (profile's queries, the RunSummary)
     ("load", 12),     // a run by file or id
     ("serve", 12), // `k6gate serve`: the run store in the browser; its editors judge with gate and open PRs through github
     ("run", 13),   // the whole job: render -> k6 -> judge -> outputs -> record

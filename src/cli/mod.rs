@@ -16,6 +16,7 @@ mod ingest;
 mod logging;
 mod nightly;
 mod preflight;
+mod profile;
 mod render;
 mod run;
 mod serve;
@@ -120,6 +121,14 @@ pub enum Command {
     /// environment declares `monitoring`. Exit 0 = every check passed, 2 = refused (the
     /// reasons and a time to reschedule on stderr) or an error.
     Preflight(PreflightArgs),
+    /// Production's traffic from its Prometheus: `profile from-prometheus --env ENV` writes the
+    /// weighted mix and burst pattern to `environments/traffic/<ENV>.yaml`.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
+    /// After a run: production's per-endpoint latency (P50/P95) and error rate over a window as
+    /// long as the run's steady phase, against the run's own; where production is slower and
+    /// by how much, recorded beside the run (`validation-<ENV>.json`).
+    Validate(profile::ValidateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -1035,5 +1044,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
             println!("{schema}");
             Ok(Exit::Success)
         }
+        Command::Profile(profile::ProfileCommand::FromPrometheus(args)) => profile::from_prometheus(&args, s),
+        Command::Validate(args) => profile::validate(&args, s),
     }
 }

@@ -12,9 +12,11 @@
 
 mod error;
 pub mod production;
+pub mod mix;
 
 pub use error::RenderError;
 pub use production::{CacheState, Production};
+pub use mix::{Bursts, Mix, MixEntry};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -77,6 +79,10 @@ pub struct Environment {
     /// along the stages (and lowers, pauses, stops); see [`guard_ramp`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub live_guard: bool,
+    /// The traffic mix (`mix.rs`): scenarios with weights/rates and bursts, read by the
+    /// `mix` template and written by `k6gate profile from-prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<Mix>,
 }
 
 /// Where an environment's load-test monitoring answers. Every part is required: preflight
@@ -243,13 +249,19 @@ pub fn load_environment(
     let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
         let field = e.path().to_string();
         // A `production` field is located to its line (its block is strict and new).
-        let line = field.starts_with("production").then(|| production::line_of(&text, &field)).flatten();
+        let line = (field.starts_with("production") || field.starts_with("mix")).then(|| production::line_of(&text, &field)).flatten();
         RenderError::input(&path, line, format!("{field}: {}", e.into_inner()))
     })?;
     validate(&env).map_err(|m| env_error(&path, m))?;
     if let Some(p) = &env.production {
         p.validate().map_err(|(field, m)| {
             let field = format!("production.{field}");
+            RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
+        })?;
+    }
+    if let Some(m) = &env.mix {
+        m.resolve().map_err(|(field, m)| {
+            let field = format!("mix.{field}");
             RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
         })?;
     }

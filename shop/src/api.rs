@@ -67,7 +67,16 @@ impl App {
         F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
     {
         let pool = Arc::clone(&self.pool);
-        tokio::task::spawn_blocking(move || pool.with(f))
+        let hold = self.sim.db_hold();
+        tokio::task::spawn_blocking(move || {
+            pool.with(|c| {
+                let out = f(c);
+                if !hold.is_zero() {
+                    std::thread::sleep(hold);
+                }
+                out
+            })
+        })
             .await
             .map_err(|e| ApiError::Internal(format!("database task failed: {e}")))?
     }

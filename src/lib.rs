@@ -38,6 +38,7 @@ pub mod time;
 pub mod traces;
 pub mod trend;
 pub mod vars;
+pub mod scale;
 
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, ingest};

@@ -23,6 +23,7 @@ pub mod settings;
 mod stack;
 mod traces;
 mod who;
+mod scale;
 
 use std::path::PathBuf;
 
@@ -120,6 +121,10 @@ pub enum Command {
     /// environment declares `monitoring`. Exit 0 = every check passed, 2 = refused (the
     /// reasons and a time to reschedule on stderr) or an error.
     Preflight(PreflightArgs),
+    /// Scale model of a saturation run (the `saturation` template's `step-<VUs>` phases): the
+    /// Universal Scalability Law fitted to throughput per step, the measured capacity and the
+    /// knee with 90 % intervals, and the latency expected at `--users` (or "too uncertain").
+    Scale(scale::ScaleArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -1029,6 +1034,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
         Command::Stack(StackCommand::Proxy(args)) => stack::proxy(&args, s),
         Command::Preflight(args) => preflight::run(&args, s),
+        Command::Scale(args) => scale::run(&args, s),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())
                 .map_err(crate::Error::serialize("RunSummary schema"))?;

@@ -53,3 +53,4 @@ mod support;
 mod traces;
 mod traces_stack;
 mod workflows;
+mod load_shapes;

@@ -123,7 +123,7 @@ fn k6_run(dir: &Path, script: &str) -> std::path::PathBuf {
     let out = dir.join("out.json");
     std::fs::write(&path, script).unwrap();
     let status = std::process::Command::new("timeout")
-        .args(["90", "k6", "run", "--quiet", "--no-summary", "--out"])
+        .args(["90", "k6", "run", "--quiet", "--no-summary", "--address", "127.0.0.1:0", "--out"])
         .arg(format!("json={}", out.display()))
         .arg(&path)
         .env("K6_NO_USAGE_REPORT", "true")

@@ -30,6 +30,7 @@ pub mod report;
 pub mod retention;
 pub mod run;
 pub mod samples;
+pub mod scale;
 pub mod serve;
 pub mod stack;
 pub mod stats;
@@ -38,7 +39,6 @@ pub mod time;
 pub mod traces;
 pub mod trend;
 pub mod vars;
-pub mod scale;
 
 pub use error::{Error, Result};
 pub use ingest::{IngestOptions, ingest};

@@ -78,7 +78,8 @@ fn mix_scenarios_carry_the_resolved_rates_connections_and_bursts() {
     assert_eq!(checkout["startRate"], 2000);
     let browse = &s["browse"];
     assert_eq!(browse["startRate"], 10_000);
-    let targets: Vec<u64> = browse["stages"].as_array().unwrap().iter().map(|st| st["target"].as_u64().unwrap()).collect();
+    let targets: Vec<u64> =
+        browse["stages"].as_array().unwrap().iter().map(|st| st["target"].as_u64().unwrap()).collect();
     assert!(targets.contains(&30_000), "a spike of 3x: {targets:?}");
     assert!(targets.iter().all(|t| *t == 10_000 || *t == 30_000), "{targets:?}");
     // 24 connections split by share: browse half of them.
@@ -100,15 +101,16 @@ fn broken_shape_blocks_name_the_file_line_and_field() {
     assert!(err.contains("e.yaml:11: mix.scenarios.cart.weight: -1 is not a positive weight"), "{err}");
     let err = render_env(dir.path(), "mix", &MIX.replace("admin:", "payroll:"), 1).unwrap_err();
     assert!(err.contains("mix.scenarios.payroll: unknown scenario \"payroll\""), "{err}");
-    let err = render_env(dir.path(), "mix", &MIX.replace("spike_duration: 500ms", "spike_duration: 2s"), 1).unwrap_err();
+    let err =
+        render_env(dir.path(), "mix", &MIX.replace("spike_duration: 500ms", "spike_duration: 2s"), 1).unwrap_err();
     assert!(err.contains("mix.bursts.spike_duration: 2s must be shorter than spike_period 2s"), "{err}");
     let err = render_env(dir.path(), "mix", &MIX.replace("  connections: 24\n", "  conections: 24\n"), 1).unwrap_err();
     assert!(err.contains("e.yaml:7: mix.conections: unknown field `conections`"), "{err}");
-    let err = render_env(dir.path(), "saturation", &SATURATION.replace("[1, 2, 3, 4, 6, 8]", "[1, 4, 2, 8]"), 1)
-        .unwrap_err();
+    let err =
+        render_env(dir.path(), "saturation", &SATURATION.replace("[1, 2, 3, 4, 6, 8]", "[1, 4, 2, 8]"), 1).unwrap_err();
     assert!(err.contains("e.yaml:7: saturation.steps: VUs per step must be at least 1 and increasing"), "{err}");
-    let err = render_env(dir.path(), "saturation", &SATURATION.replace("[1, 2, 3, 4, 6, 8]", "[1, 2, 3]"), 1)
-        .unwrap_err();
+    let err =
+        render_env(dir.path(), "saturation", &SATURATION.replace("[1, 2, 3, 4, 6, 8]", "[1, 2, 3]"), 1).unwrap_err();
     assert!(err.contains("saturation.steps: 3 steps: the scale model needs at least 4"), "{err}");
     // A shape template in an environment that does not declare the shape.
     let err = render_env(dir.path(), "saturation", MIX, 1).unwrap_err();
@@ -148,7 +150,8 @@ fn k6_inspect(dir: &Path, script: &str) {
 #[ignore = "full tier: needs k6"]
 fn the_mix_runs_every_scenario_with_bursts_and_a_separate_setup_phase() {
     let dir = tempfile::tempdir().unwrap();
-    let shop = k6gate_shop::spawn(&k6gate_shop::TargetArgs::try_from_args(["--latency-scale", "0.2"]).unwrap()).unwrap();
+    let shop =
+        k6gate_shop::spawn(&k6gate_shop::TargetArgs::try_from_args(["--latency-scale", "0.2"]).unwrap()).unwrap();
     let r = render_env(dir.path(), "mix", MIX, shop.port()).unwrap();
     k6_inspect(dir.path(), &r.script);
     let out = k6_run(dir.path(), &r.script);
@@ -161,8 +164,17 @@ fn the_mix_runs_every_scenario_with_bursts_and_a_separate_setup_phase() {
     assert_eq!(setup.total.requests, 6, "one search per category");
     let sustained = summary.phase("sustained").unwrap();
     for name in ["products", "search", "login", "cart", "checkout", "health"] {
-        let n: u64 = sustained.groups.iter().filter(|g| g.key.get("name").map(String::as_str) == Some(name)).map(|g| g.requests).sum();
-        assert!(n > 0, "no {name} request in the sustained phase: {:?}", sustained.groups.iter().map(|g| &g.key).collect::<Vec<_>>());
+        let n: u64 = sustained
+            .groups
+            .iter()
+            .filter(|g| g.key.get("name").map(String::as_str) == Some(name))
+            .map(|g| g.requests)
+            .sum();
+        assert!(
+            n > 0,
+            "no {name} request in the sustained phase: {:?}",
+            sustained.groups.iter().map(|g| &g.key).collect::<Vec<_>>()
+        );
         assert!(sustained.groups.iter().all(|g| g.key.get("name").map(String::as_str) != Some("warm")));
     }
     let checks = summary.whole_run.total.checks.as_ref().unwrap();

@@ -77,8 +77,8 @@ impl App {
                 out
             })
         })
-            .await
-            .map_err(|e| ApiError::Internal(format!("database task failed: {e}")))?
+        .await
+        .map_err(|e| ApiError::Internal(format!("database task failed: {e}")))?
     }
 }
 

@@ -18,12 +18,12 @@ mod nightly;
 mod preflight;
 mod render;
 mod run;
+mod scale;
 mod serve;
 pub mod settings;
 mod stack;
 mod traces;
 mod who;
-mod scale;
 
 use std::path::PathBuf;
 

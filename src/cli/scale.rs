@@ -16,8 +16,8 @@ pub struct ScaleArgs {
 
 pub fn run(args: &ScaleArgs, s: &Settings) -> Result<Exit> {
     let loaded = crate::load::run(&args.run, &s.history())?;
-    let report = crate::scale::analyse(&loaded.summary, args.users)
-        .map_err(|e| Error::Usage(format!("{}: {e}", args.run)))?;
+    let report =
+        crate::scale::analyse(&loaded.summary, args.users).map_err(|e| Error::Usage(format!("{}: {e}", args.run)))?;
     let text = match args.format {
         OutputFormat::Json => serde_json::to_string_pretty(&report).map_err(Error::serialize("scale report"))?,
         OutputFormat::Text => crate::scale::text(&report),

@@ -143,7 +143,9 @@ impl Mix {
         if needs_total && left <= 0.0 {
             return Err((
                 "rate".into(),
-                format!("the entries' own rates ({fixed}/s) leave nothing of the total {total}/s for the weighted ones"),
+                format!(
+                    "the entries' own rates ({fixed}/s) leave nothing of the total {total}/s for the weighted ones"
+                ),
             ));
         }
         let mut rates: Vec<(String, f64)> = self
@@ -224,17 +226,24 @@ mod tests {
 
     #[test]
     fn bursts_rescale_to_the_base_rate_and_are_checked() {
-        let m = mix("scenarios:\n  browse: {weight: 1}\n  cart: {weight: 1}\nbursts: {base_rate: 8, spike_factor: 3, spike_period: 10s, spike_duration: 2s}\n");
+        let m = mix(
+            "scenarios:\n  browse: {weight: 1}\n  cart: {weight: 1}\nbursts: {base_rate: 8, spike_factor: 3, spike_period: 10s, spike_duration: 2s}\n",
+        );
         let r = m.resolve().unwrap();
         assert!((r[0].rate - 4.0).abs() < 1e-9 && (r[1].rate - 4.0).abs() < 1e-9);
-        let bad = mix("scenarios:\n  browse: {weight: 1}\nbursts: {base_rate: 8, spike_factor: 3, spike_period: 2s, spike_duration: 2s}\n");
+        let bad = mix(
+            "scenarios:\n  browse: {weight: 1}\nbursts: {base_rate: 8, spike_factor: 3, spike_period: 2s, spike_duration: 2s}\n",
+        );
         assert_eq!(bad.resolve().unwrap_err().0, "bursts.spike_duration");
     }
 
     #[test]
     fn bad_entries_name_their_field() {
         assert_eq!(mix("rate: 5\nscenarios:\n  nope: {weight: 1}\n").resolve().unwrap_err().0, "scenarios.nope");
-        assert_eq!(mix("rate: 5\nscenarios:\n  cart: {weight: -1}\n").resolve().unwrap_err().0, "scenarios.cart.weight");
+        assert_eq!(
+            mix("rate: 5\nscenarios:\n  cart: {weight: -1}\n").resolve().unwrap_err().0,
+            "scenarios.cart.weight"
+        );
         assert_eq!(mix("scenarios:\n  cart: {weight: 1}\n").resolve().unwrap_err().0, "rate");
         assert_eq!(mix("rate: 5\nscenarios:\n  cart: {}\n").resolve().unwrap_err().0, "scenarios.cart");
     }

@@ -11,13 +11,13 @@
 //! wrote, and nothing above `render` in the layering is imported (ARCHITECTURE.md).
 
 mod error;
-pub mod production;
 pub mod mix;
+pub mod production;
 pub mod shapes;
 
 pub use error::RenderError;
-pub use production::{CacheState, Production};
 pub use mix::{Bursts, Mix, MixEntry};
+pub use production::{CacheState, Production};
 pub use shapes::Saturation;
 
 use std::collections::BTreeMap;
@@ -254,7 +254,9 @@ pub fn load_environment(
     let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
         let field = e.path().to_string();
         // A `production` field is located to its line (its block is strict and new).
-        let line = (field.starts_with("production") || field.starts_with("mix") || field.starts_with("saturation")).then(|| production::line_of(&text, &field)).flatten();
+        let line = (field.starts_with("production") || field.starts_with("mix") || field.starts_with("saturation"))
+            .then(|| production::line_of(&text, &field))
+            .flatten();
         RenderError::input(&path, line, format!("{field}: {}", e.into_inner()))
     })?;
     validate(&env).map_err(|m| env_error(&path, m))?;

@@ -113,7 +113,9 @@ fn mix(m: &Mix, env: &Environment) -> Result<(serde_json::Value, Vec<PlanStage>)
                     }
                     let spike_len = spike.min(total_ms - t);
                     stages.push(serde_json::json!({ "duration": "0s", "target": rate_at(b.spike_factor) }));
-                    stages.push(serde_json::json!({ "duration": format!("{spike_len}ms"), "target": rate_at(b.spike_factor) }));
+                    stages.push(
+                        serde_json::json!({ "duration": format!("{spike_len}ms"), "target": rate_at(b.spike_factor) }),
+                    );
                     stages.push(serde_json::json!({ "duration": "0s", "target": rate_at(1.0) }));
                     t += spike_len;
                 }

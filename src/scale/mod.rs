@@ -143,13 +143,7 @@ pub fn text(r: &ScaleReport) -> String {
     let mut out = String::from("Saturation steps (closed model):\n  VUs   req/s    mean ms   p95 ms\n");
     for s in &r.steps {
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-        out.push_str(&format!(
-            "  {:>3} {:>8.1} {:>9} {:>8}\n",
-            s.vus,
-            s.requests_per_s,
-            ms(s.mean_ms),
-            ms(s.p95_ms)
-        ));
+        out.push_str(&format!("  {:>3} {:>8.1} {:>9} {:>8}\n", s.vus, s.requests_per_s, ms(s.mean_ms), ms(s.p95_ms)));
     }
     out.push_str(&format!(
         "USL fit: lambda {:.2} req/s per VU, sigma {:.4}, kappa {:.5} (rms relative error {:.1} %)\n",

@@ -215,8 +215,7 @@ fn least_squares(points: &[Point]) -> Option<Usl> {
                 mu *= 10.0;
                 continue;
             };
-            let next =
-                clamp(Usl { lambda: m.lambda + step[0], sigma: m.sigma + step[1], kappa: m.kappa + step[2] });
+            let next = clamp(Usl { lambda: m.lambda + step[0], sigma: m.sigma + step[1], kappa: m.kappa + step[2] });
             let nc = cost(points, &next);
             if nc.is_finite() && nc < c {
                 let done = (c - nc) <= 1e-14 * c.max(1e-300);

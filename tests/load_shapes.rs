@@ -199,7 +199,7 @@ fn the_usl_fit_recovers_the_capacity_of_a_shop_with_a_known_limit() {
     let started = std::time::Instant::now();
     let out = k6_run(dir.path(), &r.script);
     shop.stop().unwrap();
-    let summary = crate::support::fixtures::ingest_paths(&[out.clone()], &Default::default());
+    let summary = crate::support::fixtures::ingest_paths(&[out], &Default::default());
     let report = k6gate::scale::analyse(&summary, Some(100)).unwrap();
     eprintln!("{} (k6 took {:?})", k6gate::scale::text(&report), started.elapsed());
     assert_eq!(report.steps.iter().map(|s| s.vus).collect::<Vec<_>>(), [1, 2, 3, 4, 6, 8], "setup is not a step");

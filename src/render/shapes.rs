@@ -25,7 +25,7 @@ impl Saturation {
         if self.steps.len() < 4 {
             return Err(("steps".into(), format!("{} steps: the scale model needs at least 4", self.steps.len())));
         }
-        if self.steps[0] == 0 || self.steps.windows(2).any(|w| w[1] <= w[0]) {
+        if self.steps.first() == Some(&0) || self.steps.iter().zip(self.steps.iter().skip(1)).any(|(a, b)| b <= a) {
             return Err(("steps".into(), "VUs per step must be at least 1 and increasing".into()));
         }
         if duration_ms(&self.step_duration).filter(|d| *d >= 1000).is_none() {
@@ -76,7 +76,7 @@ fn saturation(s: &Saturation) -> (serde_json::Value, Vec<PlanStage>) {
         plan.push(PlanStage { name: step_phase(vus), end_ms: t });
     }
     let scenario = serde_json::json!({
-        "executor": "ramping-vus", "startVUs": s.steps[0], "stages": stages,
+        "executor": "ramping-vus", "startVUs": s.steps.first().copied().unwrap_or(1), "stages": stages,
         "gracefulRampDown": "0s", "gracefulStop": "5s",
     });
     (serde_json::json!({ "saturation": scenario }), plan)

@@ -121,7 +121,7 @@ pub fn fit(points: &[Point], seed: u64) -> Result<Fit, FitError> {
     let mut sample = points.to_vec();
     for _ in 0..BOOTSTRAP {
         for (s, p) in sample.iter_mut().zip(points) {
-            let r = residuals[rng.below(residuals.len())];
+            let r = residuals.get(rng.below(residuals.len())).copied().unwrap_or(0.0);
             s.throughput = (model.throughput(p.n) * (1.0 + r)).max(1e-9);
         }
         if let Some(m) = least_squares(&sample) {
@@ -145,8 +145,8 @@ impl Fit {
             return Some(Estimate { value, low: value.min(0.0), high: f64::INFINITY });
         }
         vals.sort_by(f64::total_cmp);
-        let q = |p: f64| vals[((vals.len() - 1) as f64 * p).round() as usize];
-        Some(Estimate { value, low: q(0.05).min(value), high: q(0.95).max(value) })
+        let q = |p: f64| vals.get(((vals.len() - 1) as f64 * p).round() as usize).copied();
+        Some(Estimate { value, low: q(0.05)?.min(value), high: q(0.95)?.max(value) })
     }
 }
 
@@ -161,8 +161,8 @@ fn cost(points: &[Point], m: &Usl) -> f64 {
 
 /// Start: λ from the lowest concurrency, then σ, κ from the linearised law
 /// `N/C(N) − 1 = σ(N−1) + κN(N−1)` with `C(N) = X(N)/(λN)` (least squares through the origin).
-fn start(points: &[Point]) -> Usl {
-    let lowest = points.iter().fold(points[0], |a, p| if p.n < a.n { *p } else { a });
+fn start(points: &[Point]) -> Option<Usl> {
+    let lowest = points.iter().copied().reduce(|a, p| if p.n < a.n { p } else { a })?;
     let lambda = lowest.throughput / lowest.n;
     let (mut saa, mut sab, mut sbb, mut sya, mut syb) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for p in points {
@@ -177,12 +177,12 @@ fn start(points: &[Point]) -> Usl {
     let det = saa * sbb - sab * sab;
     let (sigma, kappa) =
         if det.abs() > 1e-12 { ((sya * sbb - syb * sab) / det, (saa * syb - sab * sya) / det) } else { (0.0, 0.0) };
-    clamp(Usl { lambda, sigma, kappa })
+    Some(clamp(Usl { lambda, sigma, kappa }))
 }
 
 /// Levenberg-Marquardt on the relative residuals, within the parameters' bounds.
 fn least_squares(points: &[Point]) -> Option<Usl> {
-    let mut m = start(points);
+    let mut m = start(points)?;
     let mut c = cost(points, &m);
     let mut mu = 1e-3;
     for _ in 0..500 {
@@ -198,24 +198,24 @@ fn least_squares(points: &[Point]) -> Option<Usl> {
                 -m.lambda * n * (n - 1.0) / (d * d) / p.throughput,
                 -m.lambda * n * n * (n - 1.0) / (d * d) / p.throughput,
             ];
-            for a in 0..3 {
-                jtr[a] += j[a] * r;
-                for b in 0..3 {
-                    jtj[a][b] += j[a] * j[b];
+            for ((row, t), ja) in jtj.iter_mut().zip(jtr.iter_mut()).zip(j) {
+                *t += ja * r;
+                for (cell, jb) in row.iter_mut().zip(j) {
+                    *cell += ja * jb;
                 }
             }
         }
         let mut improved = false;
         for _ in 0..30 {
-            let mut a = jtj;
-            for (i, row) in a.iter_mut().enumerate() {
-                row[i] += mu * jtj[i][i].max(1e-18);
-            }
-            let Some(step) = solve3(a, [-jtr[0], -jtr[1], -jtr[2]]) else {
+            let [[a00, a01, a02], [a10, a11, a12], [a20, a21, a22]] = jtj;
+            let damp = |d: f64| d + mu * d.max(1e-18);
+            let a = [[damp(a00), a01, a02], [a10, damp(a11), a12], [a20, a21, damp(a22)]];
+            let [r0, r1, r2] = jtr;
+            let Some([s0, s1, s2]) = solve3(a, [-r0, -r1, -r2]) else {
                 mu *= 10.0;
                 continue;
             };
-            let next = clamp(Usl { lambda: m.lambda + step[0], sigma: m.sigma + step[1], kappa: m.kappa + step[2] });
+            let next = clamp(Usl { lambda: m.lambda + s0, sigma: m.sigma + s1, kappa: m.kappa + s2 });
             let nc = cost(points, &next);
             if nc.is_finite() && nc < c {
                 let done = (c - nc) <= 1e-14 * c.max(1e-300);
@@ -234,28 +234,22 @@ fn least_squares(points: &[Point]) -> Option<Usl> {
     [m.lambda, m.sigma, m.kappa].iter().all(|v| v.is_finite()).then_some(m)
 }
 
-/// Solves a 3×3 system by Gaussian elimination with partial pivoting.
-fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
-    for col in 0..3 {
-        let pivot = (col..3).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[pivot][col].abs() < 1e-300 {
-            return None;
-        }
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        for row in col + 1..3 {
-            let f = a[row][col] / a[col][col];
-            for k in col..3 {
-                a[row][k] -= f * a[col][k];
-            }
-            b[row] -= f * b[col];
-        }
+/// Solves a 3×3 system by Cramer's rule (the normal equations of three parameters).
+fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
+    let det = |[[a, b, c], [d, e, f], [g, h, i]]: [[f64; 3]; 3]| {
+        a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    };
+    let d = det(a);
+    if !d.is_finite() || d.abs() < 1e-300 {
+        return None;
     }
-    let mut x = [0.0; 3];
-    for row in (0..3).rev() {
-        let s: f64 = (row + 1..3).map(|k| a[row][k] * x[k]).sum();
-        x[row] = (b[row] - s) / a[row][row];
-    }
+    let [[a00, a01, a02], [a10, a11, a12], [a20, a21, a22]] = a;
+    let [b0, b1, b2] = b;
+    let x = [
+        det([[b0, a01, a02], [b1, a11, a12], [b2, a21, a22]]) / d,
+        det([[a00, b0, a02], [a10, b1, a12], [a20, b2, a22]]) / d,
+        det([[a00, a01, b0], [a10, a11, b1], [a20, a21, b2]]) / d,
+    ];
     x.iter().all(|v| v.is_finite()).then_some(x)
 }
 

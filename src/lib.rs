@@ -31,6 +31,7 @@ pub mod report;
 pub mod retention;
 pub mod run;
 pub mod samples;
+pub mod scale;
 pub mod serve;
 pub mod stack;
 pub mod stats;

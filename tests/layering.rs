@@ -48,6 +48,7 @@ const RANKS: &[(&str, u32)] = &[
     ("serve", 12), // `k6gate serve`: the run store in the browser; its editors judge with gate and open PRs through github
     ("run", 13),   // the whole job: render -> k6 -> judge -> outputs -> record
     ("cli", 14),   // argument types and the code behind each command
+    ("scale", 6),  // scale model of a saturation run: USL over the step phases (stats, summary, render's step names)
 ];
 
 /// Upward or sideways imports that exist today outside the layering work, each with what

@@ -30,6 +30,7 @@ mod html_report;
 mod it;
 mod layering;
 mod live_metrics;
+mod load_shapes;
 mod notify;
 mod one_year;
 mod policy_base;

@@ -67,9 +67,18 @@ impl App {
         F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
     {
         let pool = Arc::clone(&self.pool);
-        tokio::task::spawn_blocking(move || pool.with(f))
-            .await
-            .map_err(|e| ApiError::Internal(format!("database task failed: {e}")))?
+        let hold = self.sim.db_hold();
+        tokio::task::spawn_blocking(move || {
+            pool.with(|c| {
+                let out = f(c);
+                if !hold.is_zero() {
+                    std::thread::sleep(hold);
+                }
+                out
+            })
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("database task failed: {e}")))?
     }
 }
 

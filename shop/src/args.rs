@@ -73,6 +73,10 @@ pub struct TargetArgs {
     /// Start degraded (`--degrade-slow-ms`, `--degrade-error-rate`, `--degrade-sticky`); see `degrade`.
     #[command(flatten)]
     pub degrade: crate::degrade::DegradeArgs,
+    /// A known database cost: every pooled query holds its connection this many ms more (a
+    /// sleep, not CPU), so capacity is `pool_size / hold` requests/s (saturation tests).
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
+    pub db_hold_ms: f64,
 }
 
 impl TargetArgs {

@@ -66,6 +66,8 @@ pub struct Sim {
     payment_sigma: f64,
     rng: Mutex<SplitMix64>,
     first_request: OnceLock<Instant>,
+    /// `--db-hold-ms`: how long every pooled query holds its connection more.
+    db_hold: Duration,
 }
 
 impl Sim {
@@ -81,7 +83,13 @@ impl Sim {
             payment_sigma: args.payment_sigma,
             rng: Mutex::new(SplitMix64::new(args.seed)),
             first_request: OnceLock::new(),
+            db_hold: millis(args.db_hold_ms),
         }
+    }
+
+    /// The known database cost each pooled query adds while holding its connection.
+    pub fn db_hold(&self) -> Duration {
+        self.db_hold
     }
 
     /// The simulated time of one request of kind `work`, cold cache included. Call it once per

@@ -19,6 +19,7 @@ mod preflight;
 mod profile;
 mod render;
 mod run;
+mod scale;
 mod serve;
 pub mod settings;
 mod stack;
@@ -129,6 +130,10 @@ pub enum Command {
     /// long as the run's steady phase, against the run's own; where production is slower and
     /// by how much, recorded beside the run (`validation-<ENV>.json`).
     Validate(profile::ValidateArgs),
+    /// Scale model of a saturation run (the `saturation` template's `step-<VUs>` phases): the
+    /// Universal Scalability Law fitted to throughput per step, the measured capacity and the
+    /// knee with 90 % intervals, and the latency expected at `--users` (or "too uncertain").
+    Scale(scale::ScaleArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -1038,6 +1043,7 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
         Command::Stack(StackCommand::Proxy(args)) => stack::proxy(&args, s),
         Command::Preflight(args) => preflight::run(&args, s),
+        Command::Scale(args) => scale::run(&args, s),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())
                 .map_err(crate::Error::serialize("RunSummary schema"))?;

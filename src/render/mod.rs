@@ -11,10 +11,14 @@
 //! wrote, and nothing above `render` in the layering is imported (ARCHITECTURE.md).
 
 mod error;
+pub mod mix;
 pub mod production;
+pub mod shapes;
 
 pub use error::RenderError;
+pub use mix::{Bursts, Mix, MixEntry};
 pub use production::{CacheState, Production};
+pub use shapes::Saturation;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -77,6 +81,13 @@ pub struct Environment {
     /// along the stages (and lowers, pauses, stops); see [`guard_ramp`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub live_guard: bool,
+    /// The traffic mix (`mix.rs`): scenarios with weights/rates and bursts, read by the
+    /// `mix` template and written by `k6gate profile from-prometheus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<Mix>,
+    /// The saturation step load (`shapes.rs`), read by the `saturation` template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<Saturation>,
 }
 
 /// Where an environment's load-test monitoring answers. Every part is required: preflight
@@ -243,13 +254,27 @@ pub fn load_environment(
     let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
         let field = e.path().to_string();
         // A `production` field is located to its line (its block is strict and new).
-        let line = field.starts_with("production").then(|| production::line_of(&text, &field)).flatten();
+        let line = (field.starts_with("production") || field.starts_with("mix") || field.starts_with("saturation"))
+            .then(|| production::line_of(&text, &field))
+            .flatten();
         RenderError::input(&path, line, format!("{field}: {}", e.into_inner()))
     })?;
     validate(&env).map_err(|m| env_error(&path, m))?;
     if let Some(p) = &env.production {
         p.validate().map_err(|(field, m)| {
             let field = format!("production.{field}");
+            RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
+        })?;
+    }
+    if let Some(m) = &env.mix {
+        m.resolve().map_err(|(field, m)| {
+            let field = format!("mix.{field}");
+            RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
+        })?;
+    }
+    if let Some(s) = &env.saturation {
+        s.validate().map_err(|(field, m)| {
+            let field = format!("saturation.{field}");
             RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
         })?;
     }
@@ -432,7 +457,17 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
         )
     })?;
     let (env, _) = load_environment(req.environments_dir, req.environment, req.vars, req.sets)?;
-    let (scenario, plan) = scenario(&env);
+    let (scenarios, plan) = match shapes::scenarios(req.test, &env) {
+        Ok(Some(shape)) => shape,
+        Ok(None) => {
+            let (scenario, plan) = scenario(&env);
+            (serde_json::json!({ "main": scenario }), plan)
+        }
+        Err(m) => {
+            let env_path = req.environments_dir.join(format!("{}.yaml", req.environment));
+            return Err(RenderError::input(&env_path, None, m));
+        }
+    };
     // Run metadata lives here, never in `--tag` (which would replace these).
     let mut tags = serde_json::json!({
         "test_name": req.test,
@@ -471,7 +506,7 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
         system_tags.retain(|t| allowed(t));
     }
     let options = serde_json::json!({
-        "scenarios": { "main": scenario },
+        "scenarios": scenarios,
         "tags": tags,
         "summaryTrendStats": ["avg", "min", "med", "max", "p(90)", "p(95)", "p(99)"],
         // k6's default system tags minus `url` (one label value per URL would explode the
@@ -493,6 +528,8 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
         options => Value::from_serialize(&options),
         plan => Value::from_serialize(&plan),
         runtime => Value::from_safe_string(RUNTIME.to_string()),
+        // Where the templates' data fixtures are (`SharedArray` opens them by absolute path).
+        fixtures => std::path::absolute(req.templates_dir.join("fixtures")).unwrap_or_else(|_| req.templates_dir.join("fixtures")).display().to_string(),
     };
     let mut script = tmpl.render(ctx).map_err(|e| template_error(&template_path, &e))?;
     if !metadata.is_empty() {

@@ -11,6 +11,7 @@ pub mod rng;
 pub mod runs;
 pub mod sequential;
 pub mod sketch;
+pub mod usl;
 
 pub use exact_sum::ExactSum;
 pub use sketch::Sketch;

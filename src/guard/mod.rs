@@ -16,6 +16,9 @@
 //!   requests through `net`), one row per check with its numbers; any failure refuses with
 //!   the reason and a time to reschedule.
 //!
+//! - `readonly`: the policy's Grafana folders made view-only before k6 starts, their
+//!   permissions saved in the store first and put back after (`guard restore` after a crash).
+//!
 //! It never prints and never reads the clock or the environment.
 
 pub mod config;
@@ -24,6 +27,7 @@ pub mod live;
 pub mod live_rules;
 pub mod policy;
 pub mod preflight;
+pub mod readonly;
 pub mod teardown;
 pub mod window;
 

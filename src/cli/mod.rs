@@ -16,6 +16,7 @@ mod ingest;
 mod logging;
 mod nightly;
 mod preflight;
+mod guard;
 mod render;
 mod run;
 mod serve;
@@ -120,6 +121,17 @@ pub enum Command {
     /// environment declares `monitoring`. Exit 0 = every check passed, 2 = refused (the
     /// reasons and a time to reschedule on stderr) or an error.
     Preflight(PreflightArgs),
+    /// The load-test guard's own state: `guard restore` puts back the Grafana folder
+    /// permissions a run saved before making them view-only (after a crash or a kill).
+    #[command(subcommand)]
+    Guard(GuardCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Put back every Grafana folder's permissions still saved in the store (the Grafana of
+    /// K6GATE_GRAFANA_URL). Exit 0 when none are left, 2 when some could not be restored.
+    Restore,
 }
 
 #[derive(Debug, clap::Args)]
@@ -318,6 +330,13 @@ pub struct AuditArgs {
     /// Read git only: no PR lookups, current waivers not verified.
     #[arg(long)]
     pub offline: bool,
+    /// The load tests' audit trail (runs, refusals, guard actions, read-only switches and
+    /// restores, teardown results) from the store, beside the commits to the policy files.
+    #[arg(long)]
+    pub trail: bool,
+    /// With the trail: one environment's entries only (implies --trail).
+    #[arg(long)]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -1025,10 +1044,12 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Report(ReportCommand::Github(args)) => github::report(&args, s),
         Command::Notify(args) => github::notify(&args, s),
         Command::Traces(args) => traces::run(&args, s),
+        Command::Audit(args) if args.trail || args.env.is_some() => guard::audit_trail(&args, s),
         Command::Audit(args) => github::audit(&args, s),
         Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
         Command::Stack(StackCommand::Proxy(args)) => stack::proxy(&args, s),
         Command::Preflight(args) => preflight::run(&args, s),
+        Command::Guard(GuardCommand::Restore) => guard::restore(s),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())
                 .map_err(crate::Error::serialize("RunSummary schema"))?;

@@ -96,12 +96,13 @@ pub fn get(config: &GrafanaConfig, folder: &str) -> Result<Vec<Item>, FolderErro
     let url = config.display_url();
     let client = client(config, folder)?;
     let unreachable = |reason: String| FolderError::Unreachable { url: url.clone(), folder: folder.into(), reason };
-    let request = client
-        .get(endpoint(config, folder))
-        .header("Authorization", format!("Bearer {}", config.token.expose()))
-        .header("Accept", "application/json")
-        .send();
     let (status, text) = crate::net::block_on(async {
+        // Built and sent inside the runtime: reqwest's timers need its reactor.
+        let request = client
+            .get(endpoint(config, folder))
+            .header("Authorization", format!("Bearer {}", config.token.expose()))
+            .header("Accept", "application/json")
+            .send();
         let response = request.await.map_err(|e| describe(&e.without_url()))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| describe(&e.without_url()))?;
@@ -146,14 +147,14 @@ pub fn set(config: &GrafanaConfig, folder: &str, items: &[Item]) -> Result<(), F
     let client = client(config, folder)?;
     let unreachable = |reason: String| FolderError::Unreachable { url: url.clone(), folder: folder.into(), reason };
     let body: Value = serde_json::json!({ "items": items });
-    let request = client
-        .post(endpoint(config, folder))
-        .header("Authorization", format!("Bearer {}", config.token.expose()))
-        .header("Accept", "application/json")
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send();
     let (status, text) = crate::net::block_on(async {
+        let request = client
+            .post(endpoint(config, folder))
+            .header("Authorization", format!("Bearer {}", config.token.expose()))
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send();
         let response = request.await.map_err(|e| describe(&e.without_url()))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| describe(&e.without_url()))?;

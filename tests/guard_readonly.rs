@@ -1,0 +1,206 @@
+//! Grafana read-only during a load test (`guard::readonly`, `k6gate guard restore`), against
+//! the fake Grafana's folder permissions API (`support/fake_grafana.rs`, which checks every
+//! request against Grafana's Folder Permissions HTTP API documentation) and a real SQLite
+//! store in a temp dir. Fast tier.
+
+use std::time::Duration;
+
+use crate::support::cli::K6gate;
+use crate::support::fake_grafana::{FakeGrafana, TOKEN};
+
+use k6gate::grafana::annotate::GrafanaConfig;
+use k6gate::guard::readonly::{self, Actor, ReadonlyError};
+use k6gate::history::{AuditLog, AuditQuery, FILE_NAME, SavedPermissions, SqliteStore};
+
+fn config(url: &str) -> GrafanaConfig {
+    let mut c = GrafanaConfig::new(url, TOKEN).expect("config");
+    c.timeout = Duration::from_secs(5);
+    c
+}
+
+fn actor() -> Actor {
+    Actor { who: "alice@example.com".into(), host: Some("ci-7".into()) }
+}
+
+type Perms = Vec<(String, String, u8)>;
+
+fn perms(items: &[(&str, &str, u8)]) -> Perms {
+    let mut v: Perms = items.iter().map(|(k, w, p)| (k.to_string(), w.to_string(), *p)).collect();
+    v.sort();
+    v
+}
+
+const OPS: &[(&str, &str, u8)] = &[("role", "Editor", 2), ("role", "Viewer", 1), ("team", "3", 2), ("user", "11", 4)];
+const PAYMENTS: &[(&str, &str, u8)] = &[("role", "Editor", 2)];
+
+fn grafana_with_folders() -> FakeGrafana {
+    let g = FakeGrafana::start();
+    g.add_folder("ops", OPS);
+    g.add_folder("payments", PAYMENTS);
+    g
+}
+
+fn kinds(store: &SqliteStore) -> Vec<(String, String)> {
+    store
+        .audit_entries(&AuditQuery::default())
+        .expect("audit")
+        .into_iter()
+        .map(|e| (e.entry.kind, e.entry.result))
+        .collect()
+}
+
+#[test]
+fn folders_go_view_only_and_come_back_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join(FILE_NAME)).unwrap();
+    let g = grafana_with_folders();
+    let c = config(&g.url);
+    let folders = vec!["ops".to_string(), "payments".to_string()];
+
+    let switched = readonly::switch(&store, &c, "prod", Some("run-1"), &folders, &actor(), 1_000).unwrap();
+    assert_eq!(switched, folders);
+    // Edit became View; View and Admin stayed.
+    assert_eq!(g.folder("ops"), perms(&[("role", "Editor", 1), ("role", "Viewer", 1), ("team", "3", 1), ("user", "11", 4)]));
+    assert_eq!(g.folder("payments"), perms(&[("role", "Editor", 1)]));
+    // The originals are in the store, keyed by Grafana and folder.
+    let saved = store.saved_permissions(None).unwrap();
+    assert_eq!(saved.iter().map(|s| s.folder_uid.as_str()).collect::<Vec<_>>(), ["ops", "payments"]);
+    assert!(saved.iter().all(|s| s.environment == "prod" && s.run_id.as_deref() == Some("run-1")));
+
+    let done = readonly::restore(&store, &c, &actor(), 2_000).unwrap();
+    assert_eq!(done.folders, folders);
+    assert_eq!(g.folder("ops"), perms(OPS));
+    assert_eq!(g.folder("payments"), perms(PAYMENTS));
+    assert!(store.saved_permissions(None).unwrap().is_empty());
+
+    let trail = kinds(&store);
+    let ok = |k: &str| (k.to_string(), "ok".to_string());
+    assert_eq!(trail, [ok("readonly-switch"), ok("readonly-switch"), ok("readonly-restore"), ok("readonly-restore")]);
+    let entries = store.audit_entries(&AuditQuery { environment: Some("prod".into()), since_ns: Some(2_000) }).unwrap();
+    assert_eq!(entries.len(), 2, "the --since bound keeps the restores only");
+    assert!(entries.iter().all(|e| e.entry.who == "alice@example.com" && e.entry.host.as_deref() == Some("ci-7")));
+
+    // GET then POST per folder, all as documented.
+    let calls: Vec<(String, String)> = g.seen().iter().map(|s| (s.method.clone(), s.path.clone())).collect();
+    assert_eq!(calls[0], ("GET".into(), "/api/folders/ops/permissions".into()));
+    assert_eq!(calls[1], ("POST".into(), "/api/folders/ops/permissions".into()));
+    assert_eq!(calls.len(), 6);
+    g.assert_all_documented();
+}
+
+#[test]
+fn a_folder_that_cannot_be_switched_puts_back_the_ones_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join(FILE_NAME)).unwrap();
+    let g = grafana_with_folders();
+    let c = config(&g.url);
+    let folders = vec!["ops".to_string(), "no-such-folder".to_string()];
+    let err = readonly::switch(&store, &c, "prod", Some("run-2"), &folders, &actor(), 1).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, ReadonlyError::Switch { ref folder, ref left, .. } if folder == "no-such-folder" && left.is_empty()), "{message}");
+    assert!(message.contains("HTTP 404") && message.contains("no-such-folder"), "{message}");
+    assert!(!message.contains(TOKEN));
+    assert_eq!(g.folder("ops"), perms(OPS), "the first folder is back");
+    assert!(store.saved_permissions(None).unwrap().is_empty());
+    let trail = kinds(&store);
+    assert_eq!(trail[0], ("readonly-switch".into(), "ok".into()));
+    assert!(trail[1].0 == "readonly-switch" && trail[1].1.starts_with("failed: "), "{trail:?}");
+    assert_eq!(trail[2], ("readonly-restore".into(), "ok".into()));
+    g.assert_all_documented();
+}
+
+#[test]
+fn permissions_grafana_does_not_take_back_stay_saved_until_it_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join(FILE_NAME)).unwrap();
+    let g = grafana_with_folders();
+    let c = config(&g.url);
+    readonly::switch(&store, &c, "prod", None, &["ops".to_string()], &actor(), 1).unwrap();
+    g.set_folders_failing(true);
+    let err = readonly::restore(&store, &c, &actor(), 2).unwrap_err();
+    assert!(matches!(&err, ReadonlyError::Restore { failed } if failed.len() == 1 && failed[0].0 == "ops"), "{err}");
+    assert!(err.to_string().contains("k6gate guard restore"), "{err}");
+    assert_eq!(store.saved_permissions(None).unwrap().len(), 1, "kept for the next restore");
+    assert_eq!(g.folder("ops")[0].2, 1, "still view-only");
+    g.set_folders_failing(false);
+    readonly::restore(&store, &c, &actor(), 3).unwrap();
+    assert_eq!(g.folder("ops"), perms(OPS));
+    assert!(store.saved_permissions(None).unwrap().is_empty());
+    g.assert_all_documented();
+}
+
+#[test]
+fn a_folder_already_saved_is_never_saved_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join(FILE_NAME)).unwrap();
+    let saved = SavedPermissions {
+        grafana: "http://127.0.0.1:3000".into(),
+        folder_uid: "ops".into(),
+        environment: "prod".into(),
+        run_id: Some("run-0".into()),
+        saved_at_ns: 1,
+        items: serde_json::json!([{"role": "Editor", "permission": 2}]),
+    };
+    store.save_permissions(&saved).unwrap();
+    let view_only = SavedPermissions { items: serde_json::json!([{"role": "Editor", "permission": 1}]), ..saved.clone() };
+    let err = store.save_permissions(&view_only).unwrap_err().to_string();
+    assert!(err.contains("already has saved permissions") && err.contains("guard restore"), "{err}");
+    assert_eq!(store.saved_permissions(None).unwrap(), [saved], "the original is kept");
+}
+
+/// A process that switched the folders and died without restoring them (the store is all it
+/// left behind): `k6gate guard restore` puts them back, records it, and a second call has
+/// nothing left to do.
+#[test]
+fn guard_restore_puts_back_what_a_killed_run_left_view_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grafana_with_folders();
+    {
+        // The run's process: switched, then gone (no restore, no drop logic to lean on).
+        let store = SqliteStore::open(dir.path().join(FILE_NAME)).unwrap();
+        let folders = vec!["ops".to_string(), "payments".to_string()];
+        readonly::switch(&store, &config(&g.url), "prod", Some("run-9"), &folders, &actor(), 1).unwrap();
+        std::mem::forget(store);
+    }
+    assert_eq!(g.folder("payments"), perms(&[("role", "Editor", 1)]));
+
+    // Without Grafana configured it refuses and names what is left.
+    K6gate::new()
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["guard", "restore"])
+        .status(2)
+        .stderr_contains("K6GATE_GRAFANA_URL is not set")
+        .stderr_contains("ops on ");
+
+    K6gate::new()
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["guard", "restore"])
+        .env("K6GATE_GRAFANA_URL", &g.url)
+        .env("K6GATE_GRAFANA_TOKEN", TOKEN)
+        .env("USER", "bob")
+        .status(0)
+        .stdout_contains("restored Grafana folder ops")
+        .stdout_contains("restored Grafana folder payments");
+    assert_eq!(g.folder("ops"), perms(OPS));
+    assert_eq!(g.folder("payments"), perms(PAYMENTS));
+
+    K6gate::new()
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["guard", "restore"])
+        .status(0)
+        .stdout_contains("nothing to restore");
+
+    let store = SqliteStore::open(dir.path().join(FILE_NAME)).unwrap();
+    let restores: Vec<_> = store
+        .audit_entries(&AuditQuery::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.entry.kind == "readonly-restore")
+        .collect();
+    assert_eq!(restores.len(), 2);
+    assert!(restores.iter().all(|e| e.entry.result == "ok" && e.entry.run_id.as_deref() == Some("run-9")));
+    g.assert_all_documented();
+}

@@ -204,3 +204,23 @@ fn guard_restore_puts_back_what_a_killed_run_left_view_only() {
     assert!(restores.iter().all(|e| e.entry.result == "ok" && e.entry.run_id.as_deref() == Some("run-9")));
     g.assert_all_documented();
 }
+
+/// What the guard posts for the health dashboard goes through the annotation client as a
+/// documented `POST /api/annotations`, tagged for the dashboard's "k6gate guard" query.
+#[test]
+fn the_guards_annotation_is_a_documented_request() {
+    let g = FakeGrafana::start();
+    let a = readonly::annotation("readonly-switch", "prod", Some("run-1"), "folders ops view-only", 1_796_119_200_000_000_000);
+    k6gate::grafana::annotate::post(&config(&g.url), &a).unwrap();
+    g.assert_all_documented();
+    let body = g.seen()[0].json();
+    assert_eq!(body["tags"], serde_json::json!(["k6gate", "guard", "guard:readonly-switch", "env:prod", "run:run-1"]));
+    assert_eq!(body["time"], 1_796_119_200_000_i64);
+    assert_eq!(g.texts(), ["k6gate guard, prod: folders ops view-only"]);
+    // The health dashboard shows exactly these tags.
+    let files = k6gate::grafana::generate::generate(&Default::default());
+    let (_, text) = files.iter().find(|(p, _)| p.ends_with("k6gate-load-test-health.json")).expect("health dashboard");
+    let d: serde_json::Value = serde_json::from_str(text).unwrap();
+    let queries = d["annotations"]["list"].as_array().unwrap();
+    assert!(queries.iter().any(|q| q["target"]["tags"] == serde_json::json!(["k6gate", "guard"])), "{queries:?}");
+}

@@ -507,7 +507,10 @@ fn the_file_records_its_schema_version_and_uses_wal() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, ["digest_labels", "digest_rows", "established", "leases", "outbox", "pins", "runs"]);
+    assert_eq!(
+        tables,
+        ["audit", "digest_labels", "digest_rows", "established", "leases", "outbox", "pins", "runs", "saved_permissions"]
+    );
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
     assert_eq!(page_size, 1024, "a new file has small pages");
     let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::grafana::annotate::GrafanaConfig;
+use crate::grafana::annotate::{Annotation, GrafanaConfig};
 use crate::grafana::folders::{self, FolderError, Item};
 use crate::history::{AuditLog, HistoryError, NewAuditEntry, SavedPermissions};
 
@@ -232,6 +232,29 @@ pub fn restore(
     if failed.is_empty() { Ok(out) } else { Err(ReadonlyError::Restore { failed }) }
 }
 
+/// The guard's Grafana annotation for one thing it did (`readonly-switch`, `readonly-restore`,
+/// `guard-action`, `teardown`): a point tagged `k6gate`, `guard`, `guard:<kind>`,
+/// `env:<environment>` and `run:<id>`, shown on the load-test health dashboard.
+pub fn annotation(kind: &str, environment: &str, run_id: Option<&str>, text: &str, at_ns: i64) -> Annotation {
+    let mut tags = vec![
+        crate::grafana::generate::ANNOTATION_TAG.to_string(),
+        crate::grafana::generate::GUARD_ANNOTATION_TAG.to_string(),
+        format!("guard:{kind}"),
+        format!("env:{environment}"),
+    ];
+    if let Some(id) = run_id {
+        tags.push(format!("run:{id}"));
+    }
+    Annotation {
+        time_ms: crate::grafana::annotate::ns_to_ms_floor(at_ns),
+        time_end_ms: None,
+        tags,
+        text: crate::escape::escape_html(&format!("k6gate guard, {environment}: {text}")),
+        dashboard_uid: None,
+        panel_id: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +274,13 @@ mod tests {
         assert_eq!(item(2).view_only().permission, 1);
         assert_eq!(item(1).view_only().permission, 1);
         assert_eq!(item(4).view_only().permission, 4);
+    }
+
+    #[test]
+    fn an_annotation_is_tagged_for_the_health_dashboard() {
+        let a = annotation("readonly-switch", "prod", Some("r1"), "folders <ops> view-only", 1_500_000_000_000_000_000);
+        assert_eq!(a.tags, ["k6gate", "guard", "guard:readonly-switch", "env:prod", "run:r1"]);
+        assert_eq!(a.time_ms, 1_500_000_000_000);
+        assert!(a.text.contains("&lt;ops&gt;"), "{}", a.text);
     }
 }

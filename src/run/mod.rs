@@ -212,7 +212,7 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
     let k6run = match k6run {
         Ok(k) => k,
         Err(e) => {
-            if let Some(left) = trail::end(opts, &p.store, switched) {
+            if let Some(left) = trail::end(opts, &p.store, &p.first.run_id, switched) {
                 tracing::error!("{left}");
             }
             return Err(e);
@@ -220,7 +220,7 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
     };
     let mut judged = judge(opts, p, &k6run, &[], fail_at);
     let confirmations = confirm(opts, p, &k6run, &mut judged, fail_at);
-    if let Some(left) = trail::end(opts, &p.store, switched) {
+    if let Some(left) = trail::end(opts, &p.store, &p.first.run_id, switched) {
         judged.problem.get_or_insert(left.clone());
         if let Some(v) = judged.verdict.as_mut() {
             v.notes.push(left);

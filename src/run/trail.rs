@@ -41,6 +41,18 @@ fn append(store: &dyn AuditLog, opts: &RunOptions, run_id: Option<&str>, kind: &
     }
 }
 
+/// Posts the guard's annotation when Grafana is configured; a Grafana that does not take it
+/// queues it like every annotation, and never changes the run.
+fn annotate(opts: &RunOptions, kind: &str, run_id: Option<&str>, text: &str) {
+    let Some(g) = opts.outputs.grafana.as_ref() else { return };
+    let at = crate::clock::now_ns().max(opts.now_ns);
+    let a = readonly::annotation(kind, &opts.environment, run_id, text, at);
+    let queue = crate::grafana::annotate::Queue::new(&g.queue_dir);
+    if let Err(e) = crate::grafana::annotate::send_or_queue(&g.config, &queue, &a) {
+        tracing::warn!("the guard's {kind} annotation was neither sent nor queued: {e}");
+    }
+}
+
 /// A run that did not start because the guard refused it (window or preflight).
 pub(super) fn refused(opts: &RunOptions, error: &Error) {
     let Error::Refused { reason, reschedule } = error else { return };
@@ -103,6 +115,7 @@ pub(super) fn begin(
     let folders =
         readonly::switch(store, &grafana, &opts.environment, Some(run_id), &env.folders, &who, now).map_err(refuse)?;
     tracing::info!("Grafana folder(s) {} are view-only until the test ends", folders.join(", "));
+    annotate(opts, "readonly-switch", Some(run_id), &format!("folders {} view-only", folders.join(", ")));
     Ok(Some(Switched { grafana, folders }))
 }
 
@@ -114,16 +127,24 @@ fn refuse(e: ReadonlyError) -> Error {
 }
 
 /// After k6: the folders put back. `Some(problem)` when some are still view-only.
-pub(super) fn end(opts: &RunOptions, store: &dyn AuditLog, switched: Option<Switched>) -> Option<String> {
+pub(super) fn end(
+    opts: &RunOptions,
+    store: &dyn AuditLog,
+    run_id: &str,
+    switched: Option<Switched>,
+) -> Option<String> {
     let s = switched?;
     let now = crate::clock::now_ns().max(opts.now_ns);
-    match readonly::restore(store, &s.grafana, &actor(opts), now) {
-        Ok(done) => {
-            tracing::info!("Grafana folder(s) {} restored", done.folders.join(", "));
-            None
+    let (text, left) = match readonly::restore(store, &s.grafana, &actor(opts), now) {
+        Ok(done) => (format!("folders {} restored", done.folders.join(", ")), None),
+        Err(e) => {
+            let left = format!("Grafana folder(s) {} not all restored: {e}", s.folders.join(", "));
+            (left.clone(), Some(left))
         }
-        Err(e) => Some(format!("Grafana folder(s) {} not all restored: {e}", s.folders.join(", "))),
-    }
+    };
+    tracing::info!("{text}");
+    annotate(opts, "readonly-restore", Some(run_id), &text);
+    left
 }
 
 /// The run's outcome, the guard's actions and the teardown result.
@@ -144,11 +165,13 @@ pub(super) fn recorded(
             Some(e) => format!("{} failed: {e}", a.action),
         };
         let detail = json!({ "at": a.at, "t_s": a.t_s, "reason": a.reason, "vus_before": a.vus_before, "vus_after": a.vus_after });
+        annotate(opts, "guard-action", Some(run_id), &format!("{result}: {}", a.reason));
         append(store, opts, Some(run_id), "guard-action", result, detail);
     }
     if let Some(t) = &g.teardown {
         let result = if t.recovered { "recovered" } else { "residual impact" };
         let detail = json!({ "summary": t.summary, "recovered_in_s": t.recovered_in_s });
+        annotate(opts, "teardown", Some(run_id), &t.summary);
         append(store, opts, Some(run_id), "teardown", result.into(), detail);
     }
 }

@@ -224,3 +224,100 @@ fn the_guards_annotation_is_a_documented_request() {
     let queries = d["annotations"]["list"].as_array().unwrap();
     assert!(queries.iter().any(|q| q["target"]["tags"] == serde_json::json!(["k6gate", "guard"])), "{queries:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Full tier: `k6gate run` with real k6 against the demo shop.
+
+/// The repo's policies, copied, with `guard.readonly.dev` naming the fake's `ops` folder.
+fn policies_with_readonly(dir: &std::path::Path) -> std::path::PathBuf {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let policies = dir.join("policies");
+    copy(&crate::support::root().join("policies"), &policies);
+    std::fs::write(policies.join("data/guard-readonly.yaml"), "guard:\n  readonly:\n    dev:\n      folders: [ops]\n")
+        .unwrap();
+    policies
+}
+
+/// A run makes `ops` view-only while k6 runs and puts it back after, with the trail and the
+/// annotations; a run killed (SIGKILL, with its k6) while the folder is view-only leaves it
+/// saved, and `k6gate guard restore` puts it back. About 15 s.
+#[test]
+#[ignore = "full tier: needs k6"]
+fn a_run_switches_folders_around_k6_and_a_killed_run_is_undone_by_guard_restore() {
+    use k6gate_shop::{TargetArgs, spawn};
+    let dir = tempfile::tempdir().unwrap();
+    let policies = policies_with_readonly(dir.path());
+    let g = grafana_with_folders();
+    let target = spawn(&TargetArgs::try_from_args(["--db", ":memory:"]).unwrap()).unwrap();
+    let state = dir.path().join("state");
+
+    // 1. A whole run, in process.
+    let mut opts = crate::support::run_options::short_run(&state, target.port(), "v1", "main", "2s");
+    opts.policy = k6gate::gate::PolicySource::new(&policies, k6gate::github::approval::Mode::Trust);
+    opts.outputs.grafana =
+        Some(k6gate::run::outputs::Grafana { config: config(&g.url), queue_dir: dir.path().join("queue") });
+    let result = k6gate::run::execute(&opts).unwrap();
+    assert!(result.problem.is_none(), "{:?}", result.problem);
+    assert_eq!(g.folder("ops"), perms(OPS), "back after the run");
+    assert_eq!(g.folder("payments"), perms(PAYMENTS), "a folder the policy does not name is never touched");
+    let store = SqliteStore::open(state.join(FILE_NAME)).unwrap();
+    let trail = kinds(&store);
+    assert_eq!(trail[0], ("readonly-switch".into(), "ok".into()), "{trail:?}");
+    assert_eq!(trail[1], ("readonly-restore".into(), "ok".into()), "{trail:?}");
+    assert_eq!(trail[2].0, "run", "{trail:?}");
+    let posts: Vec<String> = g.seen().iter().filter(|s| s.path.starts_with("/api/folders/")).map(|s| s.method.clone()).collect();
+    assert_eq!(posts, ["GET", "POST", "POST"], "read, view-only, restored");
+    let guard_notes: Vec<String> = g.texts().into_iter().filter(|t| t.starts_with("k6gate guard")).collect();
+    assert_eq!(guard_notes.len(), 2, "{guard_notes:?}");
+    drop(store);
+
+    // 2. Killed while k6 runs.
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_k6gate"))
+        .current_dir(crate::support::root())
+        .arg("--policies")
+        .arg(&policies)
+        .args(["--approval", "trust", "--state-dir"])
+        .arg(&state)
+        .args(["run", "--test", "checkout", "--env", "dev", "--deployment-version", "v2", "--bootstrap"])
+        .args(["--set", &format!("base_url=http://127.0.0.1:{}", target.port()), "--set", "stages.sustained=60s"])
+        .env("K6_NO_USAGE_REPORT", "true")
+        .env("K6GATE_GRAFANA_URL", &g.url)
+        .env("K6GATE_GRAFANA_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Generous on a busy machine: the switch comes after prepare (render, policies, preflight).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while g.folder("ops")[0].2 != 1 || g.folder("ops")[2].2 != 1 {
+        assert!(std::time::Instant::now() < deadline, "the run never made ops view-only");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pgid = nix::unistd::Pid::from_raw(-(child.id() as i32));
+    nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    assert_ne!(g.folder("ops"), perms(OPS), "killed: nothing put it back");
+    K6gate::new()
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["guard", "restore"])
+        .env("K6GATE_GRAFANA_URL", &g.url)
+        .env("K6GATE_GRAFANA_TOKEN", TOKEN)
+        .status(0)
+        .stdout_contains("restored Grafana folder ops");
+    assert_eq!(g.folder("ops"), perms(OPS));
+    target.stop().unwrap();
+    g.assert_all_documented();
+}

@@ -21,8 +21,9 @@ fn commit(repo: &git2::Repository, file: &str, text: &str, author: &str, at_s: i
     index.add_path(Path::new(file)).unwrap();
     index.write().unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::new(author, &format!("{}@example.com", author.to_lowercase()), &git2::Time::new(at_s, 0))
-        .unwrap();
+    let sig =
+        git2::Signature::new(author, &format!("{}@example.com", author.to_lowercase()), &git2::Time::new(at_s, 0))
+            .unwrap();
     let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap();
@@ -73,7 +74,12 @@ fn trail(policies: &Path, state: &Path, extra: &[&str]) -> Vec<Value> {
 
 fn line(e: &Value) -> String {
     match e["source"].as_str() {
-        Some("store") => format!("{} {} {}", e["kind"].as_str().unwrap(), e["environment"].as_str().unwrap(), e["result"].as_str().unwrap()),
+        Some("store") => format!(
+            "{} {} {}",
+            e["kind"].as_str().unwrap(),
+            e["environment"].as_str().unwrap(),
+            e["result"].as_str().unwrap()
+        ),
         Some("policy") => format!("policy {} {}", e["author"].as_str().unwrap(), e["subject"].as_str().unwrap()),
         other => panic!("unknown source {other:?} in {e}"),
     }

@@ -344,7 +344,9 @@ fn dashboard_and_alert_queries() -> Vec<(String, String)> {
     }
     assert_eq!(
         dashboard_uids,
-        [generate::LIVE_UID, generate::DEPLOYMENTS_UID, generate::EMBED_UID, generate::HEALTH_UID].map(str::to_owned).into()
+        [generate::LIVE_UID, generate::DEPLOYMENTS_UID, generate::EMBED_UID, generate::HEALTH_UID]
+            .map(str::to_owned)
+            .into()
     );
 
     // The Grafana alert queries are PromQL too.

@@ -60,7 +60,10 @@ fn folders_go_view_only_and_come_back_as_they_were() {
     let switched = readonly::switch(&store, &c, "prod", Some("run-1"), &folders, &actor(), 1_000).unwrap();
     assert_eq!(switched, folders);
     // Edit became View; View and Admin stayed.
-    assert_eq!(g.folder("ops"), perms(&[("role", "Editor", 1), ("role", "Viewer", 1), ("team", "3", 1), ("user", "11", 4)]));
+    assert_eq!(
+        g.folder("ops"),
+        perms(&[("role", "Editor", 1), ("role", "Viewer", 1), ("team", "3", 1), ("user", "11", 4)])
+    );
     assert_eq!(g.folder("payments"), perms(&[("role", "Editor", 1)]));
     // The originals are in the store, keyed by Grafana and folder.
     let saved = store.saved_permissions(None).unwrap();
@@ -97,7 +100,10 @@ fn a_folder_that_cannot_be_switched_puts_back_the_ones_before_it() {
     let folders = vec!["ops".to_string(), "no-such-folder".to_string()];
     let err = readonly::switch(&store, &c, "prod", Some("run-2"), &folders, &actor(), 1).unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, ReadonlyError::Switch { ref folder, ref left, .. } if folder == "no-such-folder" && left.is_empty()), "{message}");
+    assert!(
+        matches!(err, ReadonlyError::Switch { ref folder, ref left, .. } if folder == "no-such-folder" && left.is_empty()),
+        "{message}"
+    );
     assert!(message.contains("HTTP 404") && message.contains("no-such-folder"), "{message}");
     assert!(!message.contains(TOKEN));
     assert_eq!(g.folder("ops"), perms(OPS), "the first folder is back");
@@ -142,7 +148,8 @@ fn a_folder_already_saved_is_never_saved_again() {
         items: serde_json::json!([{"role": "Editor", "permission": 2}]),
     };
     store.save_permissions(&saved).unwrap();
-    let view_only = SavedPermissions { items: serde_json::json!([{"role": "Editor", "permission": 1}]), ..saved.clone() };
+    let view_only =
+        SavedPermissions { items: serde_json::json!([{"role": "Editor", "permission": 1}]), ..saved.clone() };
     let err = store.save_permissions(&view_only).unwrap_err().to_string();
     assert!(err.contains("already has saved permissions") && err.contains("guard restore"), "{err}");
     assert_eq!(store.saved_permissions(None).unwrap(), [saved], "the original is kept");
@@ -210,7 +217,13 @@ fn guard_restore_puts_back_what_a_killed_run_left_view_only() {
 #[test]
 fn the_guards_annotation_is_a_documented_request() {
     let g = FakeGrafana::start();
-    let a = readonly::annotation("readonly-switch", "prod", Some("run-1"), "folders ops view-only", 1_796_119_200_000_000_000);
+    let a = readonly::annotation(
+        "readonly-switch",
+        "prod",
+        Some("run-1"),
+        "folders ops view-only",
+        1_796_119_200_000_000_000,
+    );
     k6gate::grafana::annotate::post(&config(&g.url), &a).unwrap();
     g.assert_all_documented();
     let body = g.seen()[0].json();
@@ -275,7 +288,8 @@ fn a_run_switches_folders_around_k6_and_a_killed_run_is_undone_by_guard_restore(
     assert_eq!(trail[0], ("readonly-switch".into(), "ok".into()), "{trail:?}");
     assert_eq!(trail[1], ("readonly-restore".into(), "ok".into()), "{trail:?}");
     assert_eq!(trail[2].0, "run", "{trail:?}");
-    let posts: Vec<String> = g.seen().iter().filter(|s| s.path.starts_with("/api/folders/")).map(|s| s.method.clone()).collect();
+    let posts: Vec<String> =
+        g.seen().iter().filter(|s| s.path.starts_with("/api/folders/")).map(|s| s.method.clone()).collect();
     assert_eq!(posts, ["GET", "POST", "POST"], "read, view-only, restored");
     let guard_notes: Vec<String> = g.texts().into_iter().filter(|t| t.starts_with("k6gate guard")).collect();
     assert_eq!(guard_notes.len(), 2, "{guard_notes:?}");

@@ -509,7 +509,17 @@ fn the_file_records_its_schema_version_and_uses_wal() {
         .unwrap();
     assert_eq!(
         tables,
-        ["audit", "digest_labels", "digest_rows", "established", "leases", "outbox", "pins", "runs", "saved_permissions"]
+        [
+            "audit",
+            "digest_labels",
+            "digest_rows",
+            "established",
+            "leases",
+            "outbox",
+            "pins",
+            "runs",
+            "saved_permissions"
+        ]
     );
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
     assert_eq!(page_size, 1024, "a new file has small pages");

@@ -53,13 +53,14 @@ pub enum AuditError {
 /// would otherwise show no policy changes where it cannot know.
 pub fn policy_changes(policies: &Path, since_ns: Option<i64>) -> Result<Vec<PolicyChange>, AuditError> {
     let err = |message: String| AuditError::Git { path: policies.to_path_buf(), message };
-    let repo = git2::Repository::discover(policies)
-        .map_err(|e| err(format!("not in a git repository ({})", e.message())))?;
+    let repo =
+        git2::Repository::discover(policies).map_err(|e| err(format!("not in a git repository ({})", e.message())))?;
     let workdir = repo.workdir().ok_or_else(|| err("the git repository has no working tree".into()))?;
     let workdir = workdir.canonicalize().map_err(|e| err(e.to_string()))?;
     let dir = policies.canonicalize().map_err(|e| err(e.to_string()))?;
     let rel = dir.strip_prefix(&workdir).map_err(|_| err("not inside the repository's working tree".into()))?;
-    let prefix: String = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
+    let prefix: String =
+        rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
     let g = |e: git2::Error| err(e.message().to_string());
     let mut walk = repo.revwalk().map_err(g)?;
     walk.set_sorting(git2::Sort::TIME | git2::Sort::REVERSE).map_err(g)?;
@@ -88,7 +89,9 @@ pub fn policy_changes(policies: &Path, since_ns: Option<i64>) -> Result<Vec<Poli
         let diff = repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts)).map_err(g)?;
         let files: Vec<String> = diff
             .deltas()
-            .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()).map(|p| p.to_string_lossy().replace('\\', "/")))
+            .filter_map(|d| {
+                d.new_file().path().or_else(|| d.old_file().path()).map(|p| p.to_string_lossy().replace('\\', "/"))
+            })
             .collect();
         if files.is_empty() {
             continue;
@@ -118,7 +121,8 @@ fn oid_short(oid: git2::Oid) -> String {
 /// The store's entries and the policy changes in one timeline, oldest first (the store's
 /// entries before a commit of the same instant).
 pub fn timeline(entries: Vec<AuditEntry>, changes: Vec<PolicyChange>) -> Vec<Event> {
-    let mut out: Vec<Event> = entries.into_iter().map(Event::Store).chain(changes.into_iter().map(Event::Policy)).collect();
+    let mut out: Vec<Event> =
+        entries.into_iter().map(Event::Store).chain(changes.into_iter().map(Event::Policy)).collect();
     out.sort_by_key(|e| (e.at_ns(), matches!(e, Event::Policy(_))));
     out
 }
@@ -128,7 +132,8 @@ pub fn text(events: &[Event]) -> String {
     if events.is_empty() {
         return "no audit entries and no policy changes in this range\n".into();
     }
-    let mut rows = vec![["when".to_string(), "who".into(), "what".into(), "env".into(), "result".into(), "details".into()]];
+    let mut rows =
+        vec![["when".to_string(), "who".into(), "what".into(), "env".into(), "result".into(), "details".into()]];
     for e in events {
         let when = crate::time::format_rfc3339_ms(e.at_ns());
         rows.push(match e {
@@ -145,7 +150,14 @@ pub fn text(events: &[Event]) -> String {
                     }
                     details.push_str(&a.detail.to_string());
                 }
-                [when, who, a.kind.clone(), a.environment.clone().unwrap_or_else(|| "-".into()), a.result.clone(), details]
+                [
+                    when,
+                    who,
+                    a.kind.clone(),
+                    a.environment.clone().unwrap_or_else(|| "-".into()),
+                    a.result.clone(),
+                    details,
+                ]
             }
             Event::Policy(c) => [
                 when,
@@ -157,15 +169,18 @@ pub fn text(events: &[Event]) -> String {
             ],
         });
     }
-    let widths: Vec<usize> =
-        (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut widths = [0usize; 5];
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
     let mut out = String::new();
     for r in &rows {
-        for (i, cell) in r.iter().enumerate() {
-            if i < 5 {
-                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
-            } else {
-                out.push_str(cell);
+        for (cell, w) in r.iter().zip(widths.iter().map(Some).chain(std::iter::once(None))) {
+            match w {
+                Some(w) => out.push_str(&format!("{cell:<w$}  ")),
+                None => out.push_str(cell),
             }
         }
         let trimmed = out.trim_end().len();
@@ -209,7 +224,10 @@ mod tests {
         let kinds: Vec<i64> = t.iter().map(Event::at_ns).collect();
         assert_eq!(kinds, [1, 2, 3]);
         let table = text(&t);
-        assert!(table.lines().nth(2).is_some_and(|l| l.contains("policy-change") && l.contains("raise the SLA")), "{table}");
+        assert!(
+            table.lines().nth(2).is_some_and(|l| l.contains("policy-change") && l.contains("raise the SLA")),
+            "{table}"
+        );
         assert!(table.contains("alice@ci-1"), "{table}");
         assert_eq!(text(&[]), "no audit entries and no policy changes in this range\n");
     }

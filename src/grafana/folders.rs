@@ -114,8 +114,11 @@ pub fn get(config: &GrafanaConfig, folder: &str) -> Result<Vec<Item>, FolderErro
         let message = short(&text, config.token.expose());
         return Err(FolderError::Status { url, folder: folder.into(), action: "read", status, message });
     }
-    let listed: Vec<Listed> = serde_json::from_str(&text)
-        .map_err(|e| FolderError::Shape { url: url.clone(), folder: folder.into(), message: e.to_string() })?;
+    let listed: Vec<Listed> = serde_json::from_str(&text).map_err(|e| FolderError::Shape {
+        url: url.clone(),
+        folder: folder.into(),
+        message: e.to_string(),
+    })?;
     let mut items = Vec::new();
     for (i, l) in listed.into_iter().enumerate() {
         if l.inherited {

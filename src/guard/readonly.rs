@@ -39,7 +39,7 @@ impl ReadonlyEnv {
             if f.trim().is_empty() || f.len() > 40 {
                 return Err(format!("folders[{i}]: {f:?} is not a Grafana folder uid (1 to 40 characters)"));
             }
-            if self.folders[..i].contains(f) {
+            if self.folders.iter().take(i).any(|x| x == f) {
                 return Err(format!("folders[{i}]: {f:?} is listed twice"));
             }
         }
@@ -61,7 +61,7 @@ pub enum ReadonlyError {
     /// A folder could not be switched; the ones switched before it were put back (or are
     /// listed in `left`, still saved for `guard restore`).
     #[error("cannot make Grafana folder {folder} view-only: {source}{}", left_note(left))]
-    Switch { folder: String, source: FolderError, left: Vec<String> },
+    Switch { folder: String, source: Box<FolderError>, left: Vec<String> },
     /// Some folders' permissions could not be put back: they stay saved in the store.
     #[error("{} Grafana folder(s) not restored, still saved in the store: {}; run `k6gate guard restore` when Grafana answers", failed.len(), failed.iter().map(|(f, why)| format!("{f} ({why})")).collect::<Vec<_>>().join("; "))]
     Restore { failed: Vec<(String, String)> },
@@ -71,10 +71,7 @@ fn left_note(left: &[String]) -> String {
     if left.is_empty() {
         String::new()
     } else {
-        format!(
-            "; folder(s) {} could not be put back and stay saved: run `k6gate guard restore`",
-            left.join(", ")
-        )
+        format!("; folder(s) {} could not be put back and stay saved: run `k6gate guard restore`", left.join(", "))
     }
 }
 
@@ -90,8 +87,7 @@ fn audit(
     store: &dyn AuditLog,
     actor: &Actor,
     at_ns: i64,
-    environment: &str,
-    run_id: Option<&str>,
+    (environment, run_id): (&str, Option<&str>),
     kind: &str,
     result: String,
     detail: serde_json::Value,
@@ -126,7 +122,7 @@ pub fn switch(
         let result = switch_one(store, grafana, &url, environment, run_id, folder, now_ns);
         match result {
             Ok(detail) => {
-                audit(store, actor, now_ns, environment, run_id, "readonly-switch", "ok".into(), detail)?;
+                audit(store, actor, now_ns, (environment, run_id), "readonly-switch", "ok".into(), detail)?;
                 done.push(folder.clone());
             }
             Err(e) => {
@@ -135,8 +131,7 @@ pub fn switch(
                     store,
                     actor,
                     now_ns,
-                    environment,
-                    run_id,
+                    (environment, run_id),
                     "readonly-switch",
                     format!("failed: {why}"),
                     json!({ "grafana": url, "folder": folder }),
@@ -149,7 +144,9 @@ pub fn switch(
                     Err(other) => return Err(other),
                 };
                 return match e {
-                    SwitchError::Grafana(source) => Err(ReadonlyError::Switch { folder: folder.clone(), source, left }),
+                    SwitchError::Grafana(source) => {
+                        Err(ReadonlyError::Switch { folder: folder.clone(), source: Box::new(source), left })
+                    }
                     SwitchError::Store(h) => Err(ReadonlyError::Store(h)),
                 };
             }
@@ -212,19 +209,21 @@ pub fn restore(
         let (env, run) = (saved.environment.clone(), saved.run_id.clone());
         let items: Result<Vec<Item>, _> = serde_json::from_value(saved.items.clone());
         let result = match items {
-            Err(e) => Err(format!("the saved permissions do not read back ({e}); restore them by hand: {}", saved.items)),
+            Err(e) => {
+                Err(format!("the saved permissions do not read back ({e}); restore them by hand: {}", saved.items))
+            }
             Ok(items) => folders::set(grafana, &saved.folder_uid, &items).map_err(|e| e.to_string()),
         };
         let detail = json!({ "grafana": url, "folder": saved.folder_uid, "saved_at_ns": saved.saved_at_ns });
         match result {
             Ok(()) => {
                 store.forget_permissions(&url, &saved.folder_uid)?;
-                audit(store, actor, now_ns, &env, run.as_deref(), "readonly-restore", "ok".into(), detail)?;
+                audit(store, actor, now_ns, (&env, run.as_deref()), "readonly-restore", "ok".into(), detail)?;
                 out.folders.push(saved.folder_uid);
             }
             Err(why) => {
                 let result = format!("failed: {why}");
-                audit(store, actor, now_ns, &env, run.as_deref(), "readonly-restore", result, detail)?;
+                audit(store, actor, now_ns, (&env, run.as_deref()), "readonly-restore", result, detail)?;
                 failed.push((saved.folder_uid, why));
             }
         }

@@ -158,7 +158,8 @@ impl AuditLog for SqliteStore {
         let (conn, path) = self.connection();
         required(path, &s.grafana, "the Grafana URL")?;
         required(path, &s.folder_uid, "the folder uid")?;
-        if let Some(old) = list_saved(conn, Some(&s.grafana)).at(path)?.into_iter().find(|o| o.folder_uid == s.folder_uid)
+        if let Some(old) =
+            list_saved(conn, Some(&s.grafana)).at(path)?.into_iter().find(|o| o.folder_uid == s.folder_uid)
         {
             return Err(HistoryError::Invalid {
                 path: path.into(),
@@ -189,9 +190,12 @@ impl AuditLog for SqliteStore {
 
     fn forget_permissions(&self, grafana: &str, folder_uid: &str) -> Result<(), HistoryError> {
         let (conn, path) = self.connection();
-        conn.execute("DELETE FROM saved_permissions WHERE grafana = ?1 AND folder_uid = ?2", params![grafana, folder_uid])
-            .map(drop)
-            .at(path)
+        conn.execute(
+            "DELETE FROM saved_permissions WHERE grafana = ?1 AND folder_uid = ?2",
+            params![grafana, folder_uid],
+        )
+        .map(drop)
+        .at(path)
     }
 }
 

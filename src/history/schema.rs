@@ -457,6 +457,12 @@ mod tests {
                     VALUES ('http://g', 'ops', 'prod', 1, '[]')";
         conn.execute(save, []).unwrap();
         assert!(conn.execute(save, []).is_err(), "a folder saved twice would lose its original permissions");
-        assert!(conn.execute("INSERT INTO audit (at_ns, who, kind, result, detail) VALUES (1, '', 'run', 'pass', '{}')", []).is_err());
+        assert!(
+            conn.execute(
+                "INSERT INTO audit (at_ns, who, kind, result, detail) VALUES (1, '', 'run', 'pass', '{}')",
+                []
+            )
+            .is_err()
+        );
     }
 }

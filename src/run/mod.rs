@@ -14,12 +14,12 @@
 mod adequacy;
 pub mod cardinality;
 mod guarded;
-mod trail;
 mod host;
 pub mod k6;
 mod k6log;
 pub mod lock;
 pub mod outputs;
+mod trail;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -24,7 +24,14 @@ pub(super) fn actor(opts: &RunOptions) -> Actor {
     Actor { who: opts.who.user.clone().unwrap_or_else(|| "unknown".into()), host: opts.who.host.clone() }
 }
 
-fn append(store: &dyn AuditLog, opts: &RunOptions, run_id: Option<&str>, kind: &str, result: String, detail: serde_json::Value) {
+fn append(
+    store: &dyn AuditLog,
+    opts: &RunOptions,
+    run_id: Option<&str>,
+    kind: &str,
+    result: String,
+    detail: serde_json::Value,
+) {
     let a = actor(opts);
     let entry = NewAuditEntry {
         at_ns: crate::clock::now_ns().max(opts.now_ns),
@@ -127,12 +134,7 @@ fn refuse(e: ReadonlyError) -> Error {
 }
 
 /// After k6: the folders put back. `Some(problem)` when some are still view-only.
-pub(super) fn end(
-    opts: &RunOptions,
-    store: &dyn AuditLog,
-    run_id: &str,
-    switched: Option<Switched>,
-) -> Option<String> {
+pub(super) fn end(opts: &RunOptions, store: &dyn AuditLog, run_id: &str, switched: Option<Switched>) -> Option<String> {
     let s = switched?;
     let now = crate::clock::now_ns().max(opts.now_ns);
     let (text, left) = match readonly::restore(store, &s.grafana, &actor(opts), now) {

@@ -13,7 +13,14 @@ use super::panels::{Panel, grafana_ds, grid, range, timeseries};
 const K6: &str =
     "test_name=~\"$test\", environment=~\"$environment\", deployment_version=~\"$version\", testid=~\"$run\"";
 
-fn panel(id: u32, title: &'static str, description: &'static str, at: (u32, u32), unit: &'static str, targets: Vec<Value>) -> Value {
+fn panel(
+    id: u32,
+    title: &'static str,
+    description: &'static str,
+    at: (u32, u32),
+    unit: &'static str,
+    targets: Vec<Value>,
+) -> Value {
     let p = Panel { id, title, description, grid: grid(at.0, at.1, 12, 8), unit, targets };
     timeseries(p, vec![], false)
 }
@@ -48,7 +55,11 @@ pub(super) fn health_dashboard() -> Value {
              Above the preflight's query SLA, dashboards and the guard read late.",
             (0, 8),
             "s",
-            vec![range("A", "max by (slice) (prometheus_engine_query_duration_seconds{quantile=\"0.99\"})", "{{slice}}")],
+            vec![range(
+                "A",
+                "max by (slice) (prometheus_engine_query_duration_seconds{quantile=\"0.99\"})",
+                "{{slice}}",
+            )],
         ),
         panel(
             p::RULE_EVALUATION,
@@ -68,7 +79,11 @@ pub(super) fn health_dashboard() -> Value {
             (0, 16),
             "short",
             vec![
-                range("A", "sum by (integration) (rate(alertmanager_notifications_total[$__rate_interval]))", "sent {{integration}}"),
+                range(
+                    "A",
+                    "sum by (integration) (rate(alertmanager_notifications_total[$__rate_interval]))",
+                    "sent {{integration}}",
+                ),
                 range(
                     "B",
                     "sum by (integration) (rate(alertmanager_notifications_failed_total[$__rate_interval]))",

@@ -36,8 +36,8 @@ pub use ids::{
     EMBED_UID, FOLDER, LIVE_UID, PROMETHEUS_UID, RUN_ANNOTATION_TAG, TEMPO_UID, deployments_panels, embed_panels,
     live_panels,
 };
-pub use options::{GenerateOptions, MetricsBackend};
 pub use ids::{GUARD_ANNOTATION_TAG, HEALTH_UID, health_panels};
+pub use options::{GenerateOptions, MetricsBackend};
 
 use serialize::{to_json, to_yaml};
 

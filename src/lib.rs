@@ -8,6 +8,7 @@
 pub mod adequacy;
 pub mod aggregate;
 pub mod archive;
+pub mod audit;
 pub mod canary;
 pub mod cli;
 pub mod clock;

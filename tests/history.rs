@@ -491,7 +491,7 @@ fn two_handles_on_one_file_write_concurrently() {
 fn the_file_records_its_schema_version_and_uses_wal() {
     let f = fixture();
     assert!(f.path.is_file(), "open creates .k6gate/ and the file");
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(f.store.path(), f.path);
 
@@ -507,7 +507,20 @@ fn the_file_records_its_schema_version_and_uses_wal() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, ["digest_labels", "digest_rows", "established", "leases", "outbox", "pins", "runs"]);
+    assert_eq!(
+        tables,
+        [
+            "audit",
+            "digest_labels",
+            "digest_rows",
+            "established",
+            "leases",
+            "outbox",
+            "pins",
+            "runs",
+            "saved_permissions"
+        ]
+    );
     let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
     assert_eq!(page_size, 1024, "a new file has small pages");
     let auto_vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();

@@ -28,6 +28,7 @@ const RANKS: &[(&str, u32)] = &[
     ("history", 5),   // the run store
     ("compare", 6),   // baseline vs candidate, with p-values and intervals
     ("trend", 6),     // change points over the run history (reads summaries the store lists)
+    ("audit", 6),     // the store's audit trail beside the policy changes (git2)
     ("policy", 7),    // policy data, Rego, the verdict
     ("report", 8),    // text, Markdown and HTML reports
     ("retention", 8), // which stored run data prune removes (policy's classes over history's runs)

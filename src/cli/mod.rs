@@ -10,6 +10,7 @@ mod demo;
 mod evaluate;
 mod github;
 mod grafana;
+mod guard;
 mod history;
 mod history_stats;
 mod ingest;
@@ -134,6 +135,17 @@ pub enum Command {
     /// Universal Scalability Law fitted to throughput per step, the measured capacity and the
     /// knee with 90 % intervals, and the latency expected at `--users` (or "too uncertain").
     Scale(scale::ScaleArgs),
+    /// The load-test guard's own state: `guard restore` puts back the Grafana folder
+    /// permissions a run saved before making them view-only (after a crash or a kill).
+    #[command(subcommand)]
+    Guard(GuardCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Put back every Grafana folder's permissions still saved in the store (the Grafana of
+    /// K6GATE_GRAFANA_URL). Exit 0 when none are left, 2 when some could not be restored.
+    Restore,
 }
 
 #[derive(Debug, clap::Args)]
@@ -332,6 +344,13 @@ pub struct AuditArgs {
     /// Read git only: no PR lookups, current waivers not verified.
     #[arg(long)]
     pub offline: bool,
+    /// The load tests' audit trail (runs, refusals, guard actions, read-only switches and
+    /// restores, teardown results) from the store, beside the commits to the policy files.
+    #[arg(long)]
+    pub trail: bool,
+    /// With the trail: one environment's entries only (implies --trail).
+    #[arg(long)]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -1039,11 +1058,13 @@ fn dispatch(command: Command, s: &Settings) -> Result<Exit> {
         Command::Report(ReportCommand::Github(args)) => github::report(&args, s),
         Command::Notify(args) => github::notify(&args, s),
         Command::Traces(args) => traces::run(&args, s),
+        Command::Audit(args) if args.trail || args.env.is_some() => guard::audit_trail(&args, s),
         Command::Audit(args) => github::audit(&args, s),
         Command::Stack(StackCommand::Generate(args)) => stack::generate(&args),
         Command::Stack(StackCommand::Proxy(args)) => stack::proxy(&args, s),
         Command::Preflight(args) => preflight::run(&args, s),
         Command::Scale(args) => scale::run(&args, s),
+        Command::Guard(GuardCommand::Restore) => guard::restore(s),
         Command::Schema => {
             let schema = serde_json::to_string_pretty(&crate::RunSummary::json_schema())
                 .map_err(crate::Error::serialize("RunSummary schema"))?;

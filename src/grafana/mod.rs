@@ -3,5 +3,6 @@
 
 pub mod annotate;
 pub mod embed;
+pub mod folders;
 pub mod generate;
 pub mod rules;

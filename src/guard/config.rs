@@ -32,6 +32,8 @@ struct GuardSection {
     preflight: Option<PreflightRules>,
     live: Option<super::live_rules::LiveRules>,
     teardown: Option<super::live_rules::TeardownRules>,
+    #[serde(default)]
+    readonly: BTreeMap<String, super::readonly::ReadonlyEnv>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +121,9 @@ pub struct GuardConfig {
     pub live: Option<(super::live_rules::LiveRules, String)>,
     /// Teardown verification (`guard.teardown`).
     pub teardown: Option<(super::live_rules::TeardownRules, String)>,
+    /// Per environment, the Grafana folders made view-only while its load tests run
+    /// (`guard.readonly`), with `file:line`.
+    pub readonly: BTreeMap<String, (super::readonly::ReadonlyEnv, String)>,
 }
 
 fn data_error(f: &PolicyFile, at: &[Seg<'_>], message: String) -> PolicyError {
@@ -250,6 +255,15 @@ impl GuardConfig {
                     data_error(f, &at, m)
                 })?;
                 out.teardown = Some((t, format!("{}:{}", f.name, locate(&f.text, &at).0)));
+            }
+            for (env, r) in guard.readonly {
+                let at = [Seg::Key("guard"), Seg::Key("readonly"), Seg::Key(&env)];
+                if let Some((_, first)) = out.readonly.get(&env) {
+                    return Err(data_error(f, &at, format!("guard.readonly.{env} is already set at {first}")));
+                }
+                r.check().map_err(|m| data_error(f, &at, format!("guard.readonly.{env}.{m}")))?;
+                let source = format!("{}:{}", f.name, locate(&f.text, &at).0);
+                out.readonly.insert(env, (r, source));
             }
         }
         Ok(out)

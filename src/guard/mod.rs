@@ -18,6 +18,8 @@
 //!
 //! - `alerting`: the guard's own critical conditions as alerts to the Alertmanagers, else
 //!   straight to the notification webhook; which path delivered.
+//! - `readonly`: the policy's Grafana folders made view-only before k6 starts, their
+//!   permissions saved in the store first and put back after (`guard restore` after a crash).
 //!
 //! It never prints and never reads the clock or the environment.
 
@@ -28,6 +30,7 @@ pub mod live;
 pub mod live_rules;
 pub mod policy;
 pub mod preflight;
+pub mod readonly;
 pub mod teardown;
 pub mod window;
 

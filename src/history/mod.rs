@@ -32,6 +32,7 @@
 //!
 
 mod artefacts;
+mod audit;
 mod baseline;
 mod document;
 mod error;
@@ -49,6 +50,7 @@ mod sqlite;
 mod store;
 
 pub use artefacts::{RunDir, RunDirs};
+pub use audit::{AuditEntry, AuditLog, AuditQuery, NewAuditEntry, SavedPermissions};
 pub use baseline::{BASELINE_OUTCOMES, BaselineChoice};
 pub use document::stored_bytes;
 pub use error::HistoryError;

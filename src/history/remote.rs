@@ -997,3 +997,11 @@ impl super::page::RunPages for RemoteStore {
         self.cache.facets().map_err(|e| self.renamed(e))
     }
 }
+
+impl RemoteStore {
+    /// The local SQLite cache, which holds the audit trail and the saved permissions: both are
+    /// about this machine's runs and are not uploaded.
+    pub(super) fn local_cache(&self) -> &SqliteStore {
+        &self.cache
+    }
+}

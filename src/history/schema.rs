@@ -18,7 +18,40 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// `k6gt` in ASCII.
 const APPLICATION_ID: i64 = 0x6b36_6774;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+
+/// Version 7: the audit trail and the Grafana permissions the guard saved (issue 14).
+/// - `audit`: one row per thing done to an environment (a run and its outcome, a refused
+///   preflight or window, a guard action, a read-only switch or restore, a teardown result):
+///   who, on which host, when, what, the result and its details (JSON). Append-only.
+/// - `saved_permissions`: a Grafana folder's permissions as they were before the guard made
+///   it view-only, kept until they are put back (`k6gate guard restore`, or the next `run`).
+///   One row per Grafana and folder: a folder already saved is never saved again (that
+///   would keep the view-only state as the "original").
+const V7: &str = "
+CREATE TABLE audit (
+    seq         INTEGER PRIMARY KEY,
+    at_ns       INTEGER NOT NULL,
+    environment TEXT,
+    who         TEXT NOT NULL CHECK (who <> ''),
+    host        TEXT,
+    kind        TEXT NOT NULL CHECK (kind <> ''),
+    run_id      TEXT,
+    result      TEXT NOT NULL CHECK (result <> ''),
+    detail      TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_by_time ON audit (at_ns, seq);
+
+CREATE TABLE saved_permissions (
+    grafana     TEXT NOT NULL CHECK (grafana <> ''),
+    folder_uid  TEXT NOT NULL CHECK (folder_uid <> ''),
+    environment TEXT NOT NULL,
+    run_id      TEXT,
+    saved_at_ns INTEGER NOT NULL,
+    items       TEXT NOT NULL,
+    PRIMARY KEY (grafana, folder_uid)
+) STRICT;
+";
 
 /// Version 6: summaries and verdicts stored gzip-compressed (`document.rs`), about a sixth of
 /// their JSON. Their columns become `ANY`, the one STRICT type that holds both the compressed
@@ -368,7 +401,7 @@ mod tests {
         )
         .unwrap();
         migrate(&conn, &path).unwrap();
-        assert_eq!(version(&conn).unwrap(), 6);
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
         let rows: Vec<(String, String, String, f64, Option<f64>)> = conn
             .prepare("SELECT run_id, phase, grp, p95_ms, iterations_per_s FROM run_digest ORDER BY grp")
             .unwrap()
@@ -396,5 +429,40 @@ mod tests {
         conn.execute("DELETE FROM runs", []).unwrap();
         let left: i64 = conn.query_row("SELECT COUNT(*) FROM digest_rows", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// A version 6 file with a run moves to version 7: the run stays, the audit trail and
+    /// the saved permissions start empty, and a folder cannot be saved twice.
+    #[test]
+    fn version_6_gains_the_audit_trail_and_saved_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let conn = Connection::open(&path).unwrap();
+        for sql in MIGRATIONS.iter().take(6) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 6;
+             INSERT INTO runs (id, test, environment, outcome, started_at_ns, k6gate_version, problem) \
+             VALUES ('20261206-220000-beef', 'checkout', 'prod', 'error', 2, '0.1.0', 'k6 missing');",
+        )
+        .unwrap();
+        migrate(&conn, &path).unwrap();
+        assert_eq!(version(&conn).unwrap(), 7);
+        let runs: i64 = conn.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).unwrap();
+        assert_eq!(runs, 1);
+        let audit: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0)).unwrap();
+        assert_eq!(audit, 0);
+        let save = "INSERT INTO saved_permissions (grafana, folder_uid, environment, saved_at_ns, items) \
+                    VALUES ('http://g', 'ops', 'prod', 1, '[]')";
+        conn.execute(save, []).unwrap();
+        assert!(conn.execute(save, []).is_err(), "a folder saved twice would lose its original permissions");
+        assert!(
+            conn.execute(
+                "INSERT INTO audit (at_ns, who, kind, result, detail) VALUES (1, '', 'run', 'pass', '{}')",
+                []
+            )
+            .is_err()
+        );
     }
 }

@@ -1069,3 +1069,11 @@ impl super::page::RunPages for SqliteStore {
         Ok(super::page::Facets { tests, environments })
     }
 }
+
+impl SqliteStore {
+    /// The connection and the file's path, for the audit trail and the saved permissions
+    /// (`audit.rs`), which keep their SQL beside their types.
+    pub(super) fn connection(&self) -> (&Connection, &Path) {
+        (&self.conn, &self.path)
+    }
+}

@@ -19,6 +19,7 @@ pub mod k6;
 mod k6log;
 pub mod lock;
 pub mod outputs;
+mod trail;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -162,6 +163,8 @@ struct Prepared {
     adequacy: Option<adequacy::Before>,
     /// The live guard and teardown verification, when the environment asks for them.
     live: Option<guarded::Plan>,
+    /// The guard's policy (for the Grafana folders made view-only around k6).
+    guard: crate::guard::Rules,
 }
 
 /// A step after k6, named so that a test can make it fail.
@@ -202,11 +205,27 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
 /// is recorded.
 #[doc(hidden)]
 pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<RunResult> {
-    let mut prepared = prepare(opts)?;
+    let mut prepared = prepare(opts).inspect_err(|e| trail::refused(opts, e))?;
     let p = &prepared;
-    let k6run = guarded::run_k6(opts, p)?;
+    let switched = trail::begin(opts, &p.store, &p.guard, &p.first.run_id)?;
+    let k6run = guarded::run_k6(opts, p);
+    let k6run = match k6run {
+        Ok(k) => k,
+        Err(e) => {
+            if let Some(left) = trail::end(opts, &p.store, &p.first.run_id, switched) {
+                tracing::error!("{left}");
+            }
+            return Err(e);
+        }
+    };
     let mut judged = judge(opts, p, &k6run, &[], fail_at);
     let confirmations = confirm(opts, p, &k6run, &mut judged, fail_at);
+    if let Some(left) = trail::end(opts, &p.store, &p.first.run_id, switched) {
+        judged.problem.get_or_insert(left.clone());
+        if let Some(v) = judged.verdict.as_mut() {
+            v.notes.push(left);
+        }
+    }
     let finished_ns = crate::clock::now_ns().max(opts.now_ns);
     let delivered = outputs::deliver(
         &opts.outputs,
@@ -247,6 +266,8 @@ pub fn execute_failing_at(opts: &RunOptions, fail_at: Option<Step>) -> Result<Ru
         let finished = crate::clock::now_ns().max(c.attempt.started_ns);
         record(opts, &prepared, &c.attempt, &c.k6run, &mut its, finished, Some(&run_id))?;
     }
+    let guard = k6run.guard.as_ref();
+    trail::recorded(&prepared.store, opts, &run_id, judged.outcome.as_str(), judged.problem.as_deref(), guard);
     let not_uploaded = prepared.store.remote().and_then(|r| r.upload_problem());
     Ok(RunResult {
         run_id,
@@ -382,7 +403,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
     // Last before k6: the target's facts as the run finds them.
     let adequacy = adequacy::before(adequacy_rules, &rendered.environment);
-    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock), adequacy, live })
+    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock), adequacy, live, guard })
 }
 
 /// `k6gate preflight` inside prepare: every check but the lease, which the run takes itself

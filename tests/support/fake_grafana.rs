@@ -73,6 +73,10 @@ struct FakeState {
     script: VecDeque<Canned>,
     next_id: i64,
     database_failing: bool,
+    /// Folder uid -> its permission items, in the GET answer's shape (`folder_permissions`).
+    folders: std::collections::BTreeMap<String, Vec<Value>>,
+    /// The folder permissions API answers 503 while set.
+    folders_failing: bool,
 }
 
 /// The fake: Grafana's annotation handler as a wiremock responder on the shared
@@ -98,6 +102,8 @@ impl FakeGrafana {
             script: script.into(),
             next_id: 41,
             database_failing: false,
+            folders: Default::default(),
+            folders_failing: false,
         }));
         let http = MockHttp::start();
         http.mount(Mock::given(any()).respond_with(Grafana(state.clone())));
@@ -169,6 +175,9 @@ fn grafana(state: &Mutex<FakeState>, request: &Request) -> (ResponseTemplate, Du
         let (status, database) = if failing { (503, "failing") } else { (200, "ok") };
         let body = json!({"commit": "03f502a94d", "database": database, "version": "11.1.0"});
         return (grafana_json(status, body), Duration::ZERO);
+    }
+    if seen.path.starts_with("/api/folders/") {
+        return (folder_permissions(state, seen), Duration::ZERO);
     }
     let (expected_token, canned) = {
         let mut st = state.lock().expect("state");
@@ -273,6 +282,192 @@ fn body_problems(fields: &serde_json::Map<String, Value>) -> Vec<String> {
         if end < start {
             problems.push(format!("timeEnd {end} before time {start}"));
         }
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// Folder permissions, as Grafana's Folder Permissions HTTP API documents them
+// (`docs/sources/developers/http_api/folder_permissions.md`,
+// https://grafana.com/docs/grafana/latest/developers/http_api/folder_permissions/):
+//
+// - `GET /api/folders/:uid/permissions` (Accept and Authorization, no body) answers 200 with an
+//   array of `{id, folderId, created, updated, userId, userLogin, userEmail, teamId, team,
+//   role, permission, permissionName, uid, title, slug, isFolder, url}`; `userId`/`teamId` 0
+//   and `role` "" when unset; 404 `Folder not found` for an unknown uid.
+// - `POST /api/folders/:uid/permissions` with `Content-Type: application/json` and the body
+//   `{"items": [...]}`, each item one of `{"role": "Viewer"|"Editor", "permission": N}`,
+//   `{"teamId": N, "permission": N}`, `{"userId": N, "permission": N}` with N in 1, 2, 4 (View,
+//   Edit, Admin); it replaces every permission of the folder and answers
+//   `200 {"message":"Folder permissions updated"}`.
+// Anything else is recorded as a problem; 401 without the right token.
+
+impl FakeGrafana {
+    /// A folder with these permissions: `(kind, id or role, permission)`, kind `role`, `team`
+    /// or `user`.
+    pub fn add_folder(&self, uid: &str, items: &[(&str, &str, u8)]) {
+        let listed = items.iter().enumerate().map(|(i, (kind, who, p))| listed_item(uid, i, kind, who, *p)).collect();
+        self.state.lock().expect("state").folders.insert(uid.to_string(), listed);
+    }
+
+    /// A folder's permissions now, as `(kind, id or role, permission)`, sorted.
+    pub fn folder(&self, uid: &str) -> Vec<(String, String, u8)> {
+        let st = self.state.lock().expect("state");
+        let mut out: Vec<(String, String, u8)> = st.folders[uid]
+            .iter()
+            .map(|v| {
+                let p = v["permission"].as_u64().unwrap_or(0) as u8;
+                if v["userId"].as_i64().unwrap_or(0) != 0 {
+                    ("user".into(), v["userId"].to_string(), p)
+                } else if v["teamId"].as_i64().unwrap_or(0) != 0 {
+                    ("team".into(), v["teamId"].to_string(), p)
+                } else {
+                    ("role".into(), v["role"].as_str().unwrap_or("").to_string(), p)
+                }
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// From now on the folder permissions API answers 503 (or works again).
+    pub fn set_folders_failing(&self, failing: bool) {
+        self.state.lock().expect("state").folders_failing = failing;
+    }
+}
+
+fn permission_name(p: u8) -> &'static str {
+    match p {
+        1 => "View",
+        2 => "Edit",
+        4 => "Admin",
+        _ => "",
+    }
+}
+
+fn listed_item(uid: &str, i: usize, kind: &str, who: &str, p: u8) -> Value {
+    let id = |k: &str| if kind == k { who.parse::<i64>().unwrap_or(0) } else { 0 };
+    json!({
+        "id": i + 1, "folderId": 7, "created": "2017-06-20T02:00:00+02:00", "updated": "2017-06-20T02:00:00+02:00",
+        "userId": id("user"), "userLogin": if kind == "user" { "someone" } else { "" }, "userEmail": "",
+        "teamId": id("team"), "team": if kind == "team" { "sre" } else { "" },
+        "role": if kind == "role" { who } else { "" },
+        "permission": p, "permissionName": permission_name(p),
+        "uid": uid, "title": uid, "slug": uid, "isFolder": true, "url": format!("/dashboards/f/{uid}/{uid}"),
+    })
+}
+
+fn folder_permissions(state: &Mutex<FakeState>, mut seen: Seen) -> ResponseTemplate {
+    let uid = seen.path.strip_prefix("/api/folders/").and_then(|r| r.strip_suffix("/permissions")).map(str::to_string);
+    let Some(uid) = uid.filter(|u| !u.is_empty() && !u.contains('/')) else {
+        seen.problems.push(format!("path {} (documented: /api/folders/:uid/permissions)", seen.path));
+        state.lock().expect("state").seen.push(seen);
+        return grafana_json(404, json!({"message": "Not found"}));
+    };
+    let mut st = state.lock().expect("state");
+    let authorized = seen.authorization.as_deref() == Some(&format!("Bearer {}", st.token));
+    match &seen.authorization {
+        Some(auth) if auth.starts_with("Bearer ") && auth.len() > "Bearer ".len() => {}
+        other => seen.problems.push(format!("Authorization {other:?} (documented: Bearer <token>)")),
+    }
+    let method = seen.method.clone();
+    let mut parsed_items = None;
+    match method.as_str() {
+        "GET" => {
+            if !seen.body.is_empty() {
+                seen.problems.push("a body on GET /api/folders/:uid/permissions".into());
+            }
+        }
+        "POST" => {
+            if seen.content_type.as_deref() != Some("application/json") {
+                seen.problems.push(format!("Content-Type {:?} (documented: application/json)", seen.content_type));
+            }
+            match serde_json::from_str::<Value>(&seen.body) {
+                Ok(Value::Object(fields)) => {
+                    for key in fields.keys().filter(|k| k.as_str() != "items") {
+                        seen.problems.push(format!("undocumented field {key:?}"));
+                    }
+                    match fields.get("items").and_then(Value::as_array) {
+                        Some(items) => {
+                            for (i, item) in items.iter().enumerate() {
+                                seen.problems.extend(item_problems(i, item));
+                            }
+                            parsed_items = Some(items.clone());
+                        }
+                        None => seen.problems.push("no \"items\" array".into()),
+                    }
+                }
+                other => seen.problems.push(format!("body is not a JSON object: {other:?}")),
+            }
+        }
+        other => seen.problems.push(format!("method {other} (documented: GET or POST)")),
+    }
+    let problems = !seen.problems.is_empty();
+    st.seen.push(seen);
+    if !authorized {
+        return grafana_json(401, json!({"message": "Unauthorized"}));
+    }
+    if st.folders_failing {
+        return grafana_json(503, json!({"message": "database is locked"}));
+    }
+    if !st.folders.contains_key(&uid) {
+        return grafana_json(404, json!({"message": "Folder not found"}));
+    }
+    match method.as_str() {
+        "GET" => grafana_json(200, Value::Array(st.folders[&uid].clone())),
+        "POST" if problems => grafana_json(400, json!({"message": "bad request data"})),
+        "POST" => {
+            let items = parsed_items.unwrap_or_default();
+            let listed = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let p = item["permission"].as_u64().unwrap_or(0) as u8;
+                    if let Some(u) = item.get("userId") {
+                        listed_item(&uid, i, "user", &u.to_string(), p)
+                    } else if let Some(t) = item.get("teamId") {
+                        listed_item(&uid, i, "team", &t.to_string(), p)
+                    } else {
+                        listed_item(&uid, i, "role", item["role"].as_str().unwrap_or(""), p)
+                    }
+                })
+                .collect();
+            st.folders.insert(uid, listed);
+            grafana_json(200, json!({"message": "Folder permissions updated"}))
+        }
+        _ => grafana_json(405, json!({"message": "Method Not Allowed"})),
+    }
+}
+
+fn item_problems(i: usize, item: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(fields) = item.as_object() else { return vec![format!("items[{i}] is not an object")] };
+    let mut names = 0;
+    for (key, value) in fields {
+        let ok = match key.as_str() {
+            "role" => {
+                names += 1;
+                matches!(value.as_str(), Some("Viewer" | "Editor"))
+            }
+            "teamId" | "userId" => {
+                names += 1;
+                value.as_i64().is_some_and(|v| v > 0)
+            }
+            "permission" => matches!(value.as_u64(), Some(1 | 2 | 4)),
+            _ => {
+                problems.push(format!("items[{i}]: undocumented field {key:?}"));
+                continue;
+            }
+        };
+        if !ok {
+            problems.push(format!("items[{i}].{key}: {value} is not documented"));
+        }
+    }
+    if names != 1 {
+        problems.push(format!("items[{i}] names {names} of role, teamId, userId (documented: exactly one)"));
+    }
+    if !fields.contains_key("permission") {
+        problems.push(format!("items[{i}] has no permission"));
     }
     problems
 }

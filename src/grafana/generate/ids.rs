@@ -58,3 +58,20 @@ pub mod deployments_panels {
     /// The storage trend: `k6gate_storage_bytes` by tier, with the 30-day growth and budget.
     pub const STORAGE: u32 = 15;
 }
+
+/// The load-test health dashboard.
+pub const HEALTH_UID: &str = "k6gate-load-test-health";
+/// The guard's annotations (read-only switches and restores, actions on k6, teardown).
+pub const GUARD_ANNOTATION_TAG: &str = "guard";
+
+/// Panel ids of the load-test health dashboard (`k6gate-load-test-health`).
+pub mod health_panels {
+    pub const K6_LOAD: u32 = 1;
+    pub const K6_LATENCY_ERRORS: u32 = 2;
+    pub const PROMETHEUS_QUERIES: u32 = 3;
+    pub const RULE_EVALUATION: u32 = 4;
+    pub const NOTIFICATIONS: u32 = 5;
+    pub const NOTIFICATION_LATENCY: u32 = 6;
+    pub const PROXY_REQUESTS: u32 = 7;
+    pub const PROXY_UPSTREAM: u32 = 8;
+}

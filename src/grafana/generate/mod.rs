@@ -1,5 +1,5 @@
 //! Grafana and Prometheus/Mimir as code: `k6gate grafana generate` writes the provisioning
-//! files (data sources, dashboard provider, alert rules), three dashboards and a Prometheus
+//! files (data sources, dashboard provider, alert rules), four dashboards and a Prometheus
 //! rule group with its promtool tests. The output is checked in under `grafana/`, and a test
 //! fails when it differs from what this module generates.
 //!
@@ -18,6 +18,7 @@
 mod dashboard;
 mod deployments_dashboard;
 mod embed_dashboard;
+mod health_dashboard;
 mod ids;
 mod live_dashboard;
 mod options;
@@ -35,6 +36,7 @@ pub use ids::{
     EMBED_UID, FOLDER, LIVE_UID, PROMETHEUS_UID, RUN_ANNOTATION_TAG, TEMPO_UID, deployments_panels, embed_panels,
     live_panels,
 };
+pub use ids::{GUARD_ANNOTATION_TAG, HEALTH_UID, health_panels};
 pub use options::{GenerateOptions, MetricsBackend};
 
 use serialize::{to_json, to_yaml};
@@ -46,6 +48,7 @@ pub fn generate(opts: &GenerateOptions) -> Vec<(PathBuf, String)> {
         ("dashboards/k6gate-live.json", to_json(&live_dashboard::live_dashboard())),
         ("dashboards/k6gate-deployments.json", to_json(&deployments_dashboard::deployments_dashboard())),
         ("dashboards/k6gate-embed.json", to_json(&embed_dashboard::embed_dashboard())),
+        ("dashboards/k6gate-load-test-health.json", to_json(&health_dashboard::health_dashboard())),
         ("provisioning/datasources/k6gate.yaml", to_yaml(&provisioning::datasources(opts), &[])),
         ("provisioning/dashboards/k6gate.yaml", to_yaml(&provisioning::dashboard_provider(opts), &[])),
     ];

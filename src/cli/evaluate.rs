@@ -27,7 +27,8 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
     let confirmations = args.confirmations.iter().map(|c| load(c)).collect::<Result<Vec<_>>>()?;
     let confirmations: Vec<_> = confirmations.iter().map(crate::load::LoadedRun::side).collect();
     let previous = args.previous.as_deref().map(load).transpose()?;
-    let mut verdict = gate.judge(&Case {
+    let traces = args.traces.as_deref().map(super::traces::read_findings).transpose()?;
+    let mut verdict = gate.judge_traced(&Case {
         test: &args.test,
         environment: &args.env,
         now_ns,
@@ -36,7 +37,7 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
         confirmations: &confirmations,
         baseline: Baseline::Runs { runs: baselines.iter().map(crate::load::LoadedRun::side).collect(), reason: None },
         previous: previous.as_ref().map(crate::load::LoadedRun::side),
-    })?;
+    }, traces.as_ref())?;
     if let Some(dir) = &args.production_from {
         adequacy(args, s, &gate, dir, &candidate.summary, &mut verdict)?;
     }

@@ -52,4 +52,5 @@ mod storage_stats;
 mod support;
 mod traces;
 mod traces_stack;
+mod traces_policy;
 mod workflows;

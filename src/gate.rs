@@ -252,11 +252,7 @@ fn parse(files: &PolicyFiles, waivers: &[PolicyFile]) -> Result<(Policies, Polic
     Ok((policies, data))
 }
 
-fn judge_under(
-    policy: &Loaded,
-    case: &Case<'_>,
-    traces: Option<&crate::traces::TraceFindings>,
-) -> Result<Verdict> {
+fn judge_under(policy: &Loaded, case: &Case<'_>, traces: Option<&crate::traces::TraceFindings>) -> Result<Verdict> {
     let confidence = policy.data.confidence();
     let candidates: Vec<Side<'_>> = std::iter::once(case.candidate).chain(case.confirmations.iter().copied()).collect();
     let itself = [Side { summary: case.candidate.summary, source: "this run" }];

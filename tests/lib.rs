@@ -51,6 +51,6 @@ mod stack_proxy;
 mod storage_stats;
 mod support;
 mod traces;
-mod traces_stack;
 mod traces_policy;
+mod traces_stack;
 mod workflows;

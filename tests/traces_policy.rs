@@ -186,3 +186,97 @@ fn broken_records_and_rules_are_usage_errors_naming_the_file_and_field() {
         .stderr_contains("traces.yaml:9:9:")
         .stderr_contains("coverage of db is a share between 0 and 1, got 1.5");
 }
+
+/// k6 against the gateway for 2 s at 40 requests/s, then `k6gate traces --findings` through
+/// the fake Tempo: k6's output and the trace record.
+fn traced_run(
+    dir: &Path,
+    name: &str,
+    tiers: &crate::support::tiers::Tiers,
+    http: &crate::support::mock_http::MockHttp,
+    fake: &crate::support::fake_tempo::FakeTempo,
+) -> (PathBuf, PathBuf) {
+    let out = dir.join(format!("{name}.json"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/k6/scripts/traces_stack.js");
+    let k6 = std::process::Command::new("k6")
+        .args(["run", "--quiet", "--no-summary", "--no-thresholds", "--out"])
+        .arg(format!("json={}", out.display()))
+        .arg(&script)
+        .env("K6_NO_USAGE_REPORT", "true")
+        .env("BASE_URL", &tiers.gateway.url)
+        .env("DURATION", "2s")
+        .env("RATE", "40")
+        .output()
+        .expect("run k6");
+    assert!(k6.status.success(), "k6: {}", String::from_utf8_lossy(&k6.stderr));
+    // Bounded generously: the machine is shared, the tiers' batch delay is 100 ms.
+    crate::traces_stack::wait_for_exports(
+        fake,
+        std::time::Duration::from_millis(400),
+        std::time::Duration::from_secs(20),
+    );
+    let findings = dir.join(format!("{name}-traces.json"));
+    K6gate::new()
+        .args(["traces"])
+        .arg(&out)
+        .args(["--tempo", &http.uri(), "--expect", "api", "--expect", "db", "--gateway", "gateway"])
+        .args(["--settle-fetches", "2", "--settle-interval", "100ms", "--findings"])
+        .arg(&findings)
+        .status(0);
+    (out, findings)
+}
+
+fn evaluate_tiers(policies: &Path, baseline: &Path, run: &Path, findings: &Path) -> Value {
+    let ran = K6gate::new()
+        .args(["--approval", "trust", "evaluate", "--test", "tiers", "--env", "demo", "--format", "json"])
+        .arg("--policies")
+        .arg(policies)
+        .arg("--run")
+        .arg(run)
+        .arg("--baseline")
+        .arg(baseline)
+        .arg("--traces")
+        .arg(findings)
+        .output();
+    assert!(matches!(ran.code(), Some(0 | 1)), "evaluate: {}", ran.stderr());
+    ran.stdout_json()
+}
+
+#[test]
+#[ignore = "full tier: needs k6"]
+fn on_the_tiers_stack_a_slow_db_fails_its_sla_missing_spans_fail_coverage_and_the_baseline_passes() {
+    // A DB limit of 30 ms at P95: the baseline's queries take about a millisecond, the slow
+    // database adds 40 ms to each (one to three per request), so the fault clears it on every
+    // request whatever the machine's noise.
+    let rules = "traces:\n  tests:\n    - test: tiers\n      components:\n        db: { p95_ms: 30 }\n      coverage:\n        db: 0.99\n";
+    let (http, fake) = crate::traces_stack::serve();
+    let dir = tempfile::tempdir().unwrap();
+    let p = policies(dir.path(), rules);
+    let mut tiers = crate::support::tiers::Tiers::start(&http.url("/v1/traces"), 100, &[]);
+
+    let (base, base_traces) = traced_run(dir.path(), "baseline", &tiers, &http, &fake);
+    let v = evaluate_tiers(&p, &base, &base, &base_traces);
+    let db = result(&v, "traces/sla/db/p95_ms");
+    assert_eq!(db["status"], "pass", "{db}");
+    assert_eq!(result(&v, "traces/coverage/db")["status"], "pass");
+    println!("baseline: {}", db["message"]);
+
+    tiers.set_faults(r#"{"db_delay_ms": 40}"#);
+    let (slow, slow_traces) = traced_run(dir.path(), "slow-db", &tiers, &http, &fake);
+    let v = evaluate_tiers(&p, &base, &slow, &slow_traces);
+    let db = result(&v, "traces/sla/db/p95_ms");
+    assert_eq!(db["status"], "fail", "{db}");
+    assert_eq!(v["outcome"], "fail");
+    assert!(v["traces"]["components"]["db"]["p95_ms"].as_f64().unwrap() >= 40.0, "{}", v["traces"]);
+    println!("slow db: {}", db["message"]);
+
+    tiers.set_faults(r#"{"db_delay_ms": 0, "db_uninstrumented": 0.2}"#);
+    let (missing, missing_traces) = traced_run(dir.path(), "db-missing", &tiers, &http, &fake);
+    let v = evaluate_tiers(&p, &base, &missing, &missing_traces);
+    let cov = result(&v, "traces/coverage/db");
+    assert_eq!(cov["status"], "fail", "{cov}");
+    assert!(cov["message"].as_str().unwrap().contains("missing_leaf"), "{cov}");
+    assert_eq!(result(&v, "traces/sla/db/p95_ms")["status"], "fail");
+    println!("db missing: {}", cov["message"]);
+    tiers.stop();
+}

@@ -207,3 +207,32 @@ exceptions contains {
 	sla_status(v, trace_limit(component, metric).value) == "fail"
 	sla_status(v, trace_effective_limit(component, metric)) == "pass"
 }
+
+# ---- The breakdown against the baseline's ----
+#
+# With a baseline breakdown (`traces --baseline-k6-output/--baseline-otlp`), a component with
+# a P95 limit whose self time changed significantly (Mann-Whitney at the breakdown's level)
+# and whose P95 grew by more than the P95 budget (budgets.defaults.p95_ms, a relative change)
+# fails, as a budget: "db P95 +40 %". A waiver for the component's metric applies to it too.
+checks contains {
+	"id": sprintf("traces/budget/%s/p95_ms", [c.component]),
+	"kind": "budget",
+	"status": status,
+	"group": "all",
+	"metric": sprintf("%s.p95_ms", [c.component]),
+	"budget": budget.value,
+	"source": budget.source,
+	"summary": sprintf("%s (baseline %v ms, this run %v ms; budget +%v %%)", [c.text, round(c.baseline_p95_ms * 10) / 10, round(c.candidate_p95_ms * 10) / 10, pct(budget.value)]),
+} if {
+	trace_findings
+	some c in object.get(trace_findings, "comparison", [])
+	[c.component, "p95_ms"] in trace_limited
+	is_number(c.p95_change)
+	budget := budget_for("p95_ms")
+	status := trace_change_status(c, budget.value)
+}
+
+trace_change_status(c, allowed) := "fail" if {
+	c.changed == true
+	c.p95_change > allowed
+} else := "pass"

@@ -184,3 +184,27 @@ test_over_the_window_ceiling_still_fails if {
 	r := results(findings(component(1000, 0, 95)), {"migration_windows": [window]})
 	r["traces/sla/db/p95_ms"].status == "fail"
 }
+
+with_change(change, changed) := object.union(findings(component(1000, 0, 42)), {"comparison": [{
+	"component": "db",
+	"baseline_p95_ms": 30,
+	"candidate_p95_ms": 30 * (1 + change),
+	"p95_change": change,
+	"p_value": 0.001,
+	"changed": changed,
+	"text": "DB P95 +40 %",
+}]})
+
+budgets_p95 := {"budgets": {"defaults": {"p95_ms": 0.1, "_source": src(2)}, "significance": {}, "tests": []}}
+
+test_a_significant_component_regression_over_budget_fails if {
+	r := results(with_change(0.4, true), budgets_p95)
+	r["traces/budget/db/p95_ms"].status == "fail"
+	contains(r["traces/budget/db/p95_ms"].summary, "DB P95 +40 %")
+	r["traces/sla/db/p95_ms"].status == "pass"
+}
+
+test_a_change_that_is_not_significant_passes if {
+	r := results(with_change(0.4, false), budgets_p95)
+	r["traces/budget/db/p95_ms"].status == "pass"
+}

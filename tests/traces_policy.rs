@@ -280,3 +280,40 @@ fn on_the_tiers_stack_a_slow_db_fails_its_sla_missing_spans_fail_coverage_and_th
     println!("db missing: {}", cov["message"]);
     tiers.stop();
 }
+
+#[test]
+#[ignore = "full tier: needs prometheus"]
+fn span_metrics_are_published_per_component_and_read_back_from_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k6, otlp) = crate::traces::write_run(dir.path(), "run", 1.0);
+    let prom = crate::support::prometheus::start("traces-spans");
+    let test = format!("spans-{}", std::process::id());
+    let findings = dir.path().join("traces.json");
+    K6gate::new()
+        .args(["traces"])
+        .arg(&k6)
+        .arg("--otlp")
+        .arg(&otlp)
+        .args(["--expect", "db", "--findings"])
+        .arg(&findings)
+        .args(["--publish", &format!("{prom}/api/v1/write"), "--test", &test, "--env", "ci"])
+        .args(["--deployment-version", "v9", "--run-id", "r1"])
+        .status(0);
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&findings).unwrap()).unwrap();
+    let want = record["components"]["db"]["p95_ms"].as_f64().unwrap() / 1000.0;
+    // The sample is at the publishing time: read it within Prometheus' lookback.
+    let v = crate::support::http::get_json(
+        &format!("{prom}/api/v1/query"),
+        &[("query", &format!(r#"k6gate_component_latency_p95_seconds{{test_name="{test}",component="db"}}"#))],
+    );
+    let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
+    assert_eq!(result.len(), 1, "{v}");
+    let got: f64 = result[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!((got - want).abs() < 1e-12, "published {got}, the record says {want}");
+    assert_eq!(result[0]["metric"]["deployment_version"], "v9");
+    let cov = crate::support::http::get_json(
+        &format!("{prom}/api/v1/query"),
+        &[("query", &format!(r#"k6gate_component_coverage_ratio{{test_name="{test}",component="db"}}"#))],
+    );
+    assert_eq!(cov["data"]["result"].as_array().map(Vec::len), Some(1), "{cov}");
+}

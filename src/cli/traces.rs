@@ -78,6 +78,22 @@ pub struct TracesArgs {
     /// `evaluate --traces FILE` judges with the per-component SLAs and coverage floors.
     #[arg(long, value_name = "FILE")]
     pub findings: Option<PathBuf>,
+    /// Publishes the breakdown as `k6gate_component_*` series (`src/prom/spans.rs`) by remote
+    /// write to URL (Prometheus `/api/v1/write`, Mimir `/api/v1/push`), at the current time.
+    #[arg(long, value_name = "URL", requires_all = ["test", "env"])]
+    pub publish: Option<String>,
+    /// Mimir tenant of `--publish` (`X-Scope-OrgID`).
+    #[arg(long, value_name = "TENANT")]
+    pub publish_tenant: Option<String>,
+    /// The run's test, environment, version and id, as labels of the published series.
+    #[arg(long)]
+    pub test: Option<String>,
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long)]
+    pub deployment_version: Option<String>,
+    #[arg(long)]
+    pub run_id: Option<String>,
 }
 
 /// What `--export-client-spans` wrote.
@@ -156,6 +172,29 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         let findings = crate::traces::TraceFindings::new(&breakdown, &comparison, &source);
         let json = serde_json::to_string_pretty(&findings).map_err(Error::serialize("trace findings"))?;
         std::fs::write(path, json).map_err(Error::output(path))?;
+    }
+    if let Some(url) = &args.publish {
+        let findings = crate::traces::TraceFindings::new(&breakdown, &comparison, &args.run);
+        let identity: Vec<(&str, String)> = [
+            ("test_name", &args.test),
+            ("environment", &args.env),
+            ("deployment_version", &args.deployment_version),
+            ("testid", &args.run_id),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n, v.clone().unwrap_or_default()))
+        .collect();
+        let at_ms = crate::clock::now_ns() / 1_000_000;
+        let series = crate::prom::spans::series(&findings, &identity, at_ms)
+            .map_err(|e| Error::Usage(format!("span metrics: {e}")))?;
+        let report = crate::prom::publish::publish(
+            url,
+            args.publish_tenant.as_deref(),
+            &series,
+            &crate::prom::remote_write::WriteOptions::default(),
+        )
+        .map_err(|e| Error::Usage(format!("span metrics were not published to {url}: {e}")))?;
+        tracing::info!("published {} span-metric series to {url}", report.series);
     }
     let requests = args.per_request.then_some(attrs.as_slice());
     let out =

@@ -22,7 +22,7 @@ use crate::github::approval::{self, Decision, Kind, Mode};
 use crate::policy::data::{self, PolicyData, Sourced};
 use crate::policy::engine::Policies;
 use crate::policy::files::{self, PolicyFile, PolicyFiles};
-use crate::policy::verdict::{Approver, PolicyBase, Proposed, Request, Verdict, VerifiedApproval, evaluate};
+use crate::policy::verdict::{Approver, PolicyBase, Proposed, Request, Verdict, VerifiedApproval, evaluate_traced};
 use crate::vars::Vars;
 
 pub use base::PolicyFrom;
@@ -217,10 +217,16 @@ impl Gate {
     /// pull request that changes the policy, the PR's policy is evaluated too: its verdict is
     /// in `proposed` and a note, and the outcome stays the binding policy's.
     pub fn judge(&self, case: &Case<'_>) -> Result<Verdict> {
-        let mut verdict = judge_under(&self.binding, case)?;
+        self.judge_traced(case, None)
+    }
+
+    /// [`Gate::judge`] with the run's trace breakdown, for the per-component SLAs and coverage
+    /// floors (`policies/traces.rego`); without one, a policy that sets them fails closed.
+    pub fn judge_traced(&self, case: &Case<'_>, traces: Option<&crate::traces::TraceFindings>) -> Result<Verdict> {
+        let mut verdict = judge_under(&self.binding, case, traces)?;
         verdict.policy.base = self.base.clone();
         if let (Some(p), Some(base)) = (&self.proposal, &self.base) {
-            let theirs = judge_under(&p.loaded, case)?;
+            let theirs = judge_under(&p.loaded, case, traces)?;
             let proposed = Proposed {
                 policy: p.policy.to_string(),
                 changed_files: p.changed.clone(),
@@ -246,7 +252,7 @@ fn parse(files: &PolicyFiles, waivers: &[PolicyFile]) -> Result<(Policies, Polic
     Ok((policies, data))
 }
 
-fn judge_under(policy: &Loaded, case: &Case<'_>) -> Result<Verdict> {
+fn judge_under(policy: &Loaded, case: &Case<'_>, traces: Option<&crate::traces::TraceFindings>) -> Result<Verdict> {
     let confidence = policy.data.confidence();
     let candidates: Vec<Side<'_>> = std::iter::once(case.candidate).chain(case.confirmations.iter().copied()).collect();
     let itself = [Side { summary: case.candidate.summary, source: "this run" }];
@@ -267,7 +273,7 @@ fn judge_under(policy: &Loaded, case: &Case<'_>) -> Result<Verdict> {
         no_baseline,
         baseline_reason: reason,
     };
-    let mut verdict = evaluate(&policy.policies, &policy.data, &request)?;
+    let mut verdict = evaluate_traced(&policy.policies, &policy.data, &request, traces)?;
     verdict.ignored.extend(approval::ignored(&policy.approvals));
     attach_verified(&mut verdict, &policy.approvals);
     Ok(verdict)

@@ -56,6 +56,7 @@ mod stack_proxy;
 mod storage_stats;
 mod support;
 mod traces;
+mod traces_policy;
 mod traces_stack;
 mod validate;
 mod workflows;

@@ -208,7 +208,7 @@ fn hex(i: usize) -> String {
 /// A run of 40 requests of 24 ms + DB time (5..8 ms times `db_scale`) as k6 JSON output and
 /// OTLP/JSON files under `dir` named after `name`. Request i starts at T0 + i s; its spans are
 /// written with that offset. One request in ten has no DB span.
-fn write_run(dir: &std::path::Path, name: &str, db_scale: f64) -> (std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn write_run(dir: &std::path::Path, name: &str, db_scale: f64) -> (std::path::PathBuf, std::path::PathBuf) {
     let mut reqs = Vec::new();
     let mut resources = Vec::new();
     for i in 0..40 {

@@ -25,7 +25,7 @@ use crate::support::tiers::Tiers;
 use k6gate::traces::tempo::Tempo;
 use k6gate::traces::{Kind, TraceId};
 
-fn serve() -> (MockHttp, Arc<FakeTempo>) {
+pub(crate) fn serve() -> (MockHttp, Arc<FakeTempo>) {
     let fake = Arc::new(FakeTempo::default());
     let http = MockHttp::start();
     http.mount(Mock::given(any()).respond_with(SharedTempo(fake.clone())));
@@ -49,7 +49,7 @@ fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, 
 
 /// Waits until the fake's span count is stable over two looks `step` apart (the tiers' batch
 /// processors have exported), at most `limit`.
-fn wait_for_exports(fake: &FakeTempo, step: Duration, limit: Duration) -> usize {
+pub(crate) fn wait_for_exports(fake: &FakeTempo, step: Duration, limit: Duration) -> usize {
     let start = std::time::Instant::now();
     let mut last = usize::MAX;
     loop {

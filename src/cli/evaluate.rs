@@ -27,16 +27,23 @@ pub fn run_evaluate(args: &EvaluateArgs, s: &Settings) -> Result<Exit> {
     let confirmations = args.confirmations.iter().map(|c| load(c)).collect::<Result<Vec<_>>>()?;
     let confirmations: Vec<_> = confirmations.iter().map(crate::load::LoadedRun::side).collect();
     let previous = args.previous.as_deref().map(load).transpose()?;
-    let mut verdict = gate.judge(&Case {
-        test: &args.test,
-        environment: &args.env,
-        now_ns,
-        phase: &args.phase.phase,
-        candidate: candidate.side(),
-        confirmations: &confirmations,
-        baseline: Baseline::Runs { runs: baselines.iter().map(crate::load::LoadedRun::side).collect(), reason: None },
-        previous: previous.as_ref().map(crate::load::LoadedRun::side),
-    })?;
+    let traces = args.traces.as_deref().map(super::traces::read_findings).transpose()?;
+    let mut verdict = gate.judge_traced(
+        &Case {
+            test: &args.test,
+            environment: &args.env,
+            now_ns,
+            phase: &args.phase.phase,
+            candidate: candidate.side(),
+            confirmations: &confirmations,
+            baseline: Baseline::Runs {
+                runs: baselines.iter().map(crate::load::LoadedRun::side).collect(),
+                reason: None,
+            },
+            previous: previous.as_ref().map(crate::load::LoadedRun::side),
+        },
+        traces.as_ref(),
+    )?;
     if let Some(dir) = &args.production_from {
         adequacy(args, s, &gate, dir, &candidate.summary, &mut verdict)?;
     }

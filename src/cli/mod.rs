@@ -904,6 +904,11 @@ pub struct EvaluateArgs {
     /// them the target's facts (rows, cache, third parties) are unknown.
     #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"], requires = "production_from")]
     pub target_metrics: Option<Vec<PathBuf>>,
+    /// The run's trace breakdown (`k6gate traces --findings FILE`), judged by the
+    /// per-component SLAs and coverage floors (`policies/data/traces.yaml`) and recorded in
+    /// the verdict.
+    #[arg(long, value_name = "FILE")]
+    pub traces: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

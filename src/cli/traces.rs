@@ -73,6 +73,27 @@ pub struct TracesArgs {
     /// `--tempo-tenant`, sent as `X-Scope-OrgID`.
     #[arg(long, value_name = "URL", env = "K6GATE_OTLP_TRACES_URL")]
     pub export_client_spans: Option<String>,
+    /// Writes the breakdown as the policies judge it (per component: coverage, quantiles, the
+    /// comparison with the baseline's) to FILE: the run's trace record, which
+    /// `evaluate --traces FILE` judges with the per-component SLAs and coverage floors.
+    #[arg(long, value_name = "FILE")]
+    pub findings: Option<PathBuf>,
+    /// Publishes the breakdown as `k6gate_component_*` series (`src/prom/spans.rs`) by remote
+    /// write to URL (Prometheus `/api/v1/write`, Mimir `/api/v1/push`), at the current time.
+    #[arg(long, value_name = "URL", requires_all = ["test", "env"])]
+    pub publish: Option<String>,
+    /// Mimir tenant of `--publish` (`X-Scope-OrgID`).
+    #[arg(long, value_name = "TENANT")]
+    pub publish_tenant: Option<String>,
+    /// The run's test, environment, version and id, as labels of the published series.
+    #[arg(long)]
+    pub test: Option<String>,
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long)]
+    pub deployment_version: Option<String>,
+    #[arg(long)]
+    pub run_id: Option<String>,
 }
 
 /// What `--export-client-spans` wrote.
@@ -143,6 +164,38 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         }
         None => Vec::new(),
     };
+    if let Some(path) = &args.findings {
+        let source = match (&args.tempo, args.otlp.is_empty()) {
+            (Some(url), true) => url.clone(),
+            _ => args.otlp.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        };
+        let findings = crate::traces::TraceFindings::new(&breakdown, &comparison, &source);
+        let json = serde_json::to_string_pretty(&findings).map_err(Error::serialize("trace findings"))?;
+        std::fs::write(path, json).map_err(Error::output(path))?;
+    }
+    if let Some(url) = &args.publish {
+        let findings = crate::traces::TraceFindings::new(&breakdown, &comparison, &args.run);
+        let identity: Vec<(&str, String)> = [
+            ("test_name", &args.test),
+            ("environment", &args.env),
+            ("deployment_version", &args.deployment_version),
+            ("testid", &args.run_id),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n, v.clone().unwrap_or_default()))
+        .collect();
+        let at_ms = crate::clock::now_ns() / 1_000_000;
+        let series = crate::prom::spans::series(&findings, &identity, at_ms)
+            .map_err(|e| Error::Usage(format!("span metrics: {e}")))?;
+        let report = crate::prom::publish::publish(
+            url,
+            args.publish_tenant.as_deref(),
+            &series,
+            &crate::prom::remote_write::WriteOptions::default(),
+        )
+        .map_err(|e| Error::Usage(format!("span metrics were not published to {url}: {e}")))?;
+        tracing::info!("published {} span-metric series to {url}", report.series);
+    }
     let requests = args.per_request.then_some(attrs.as_slice());
     let out =
         Output { run: &args.run, breakdown: &breakdown, tempo: tempo.as_ref(), comparison, requests, client_spans };
@@ -362,4 +415,14 @@ fn text(out: &Output<'_>) -> String {
         s.push_str(&format!("Against the baseline: {}\n", parts.join(", ")));
     }
     s.trim_end().to_string()
+}
+
+/// A trace record written by `traces --findings`; errors name the file and the field path.
+pub fn read_findings(path: &Path) -> Result<crate::traces::TraceFindings> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let (line, col) = (e.inner().line(), e.inner().column());
+        Error::Usage(format!("{}:{line}:{col}: {}: {}", path.display(), e.path(), e.inner()))
+    })
 }

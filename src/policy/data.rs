@@ -53,6 +53,8 @@ struct DataFile {
     /// `crate::adequacy::config`, not by the gate.
     #[expect(dead_code, reason = "only accepted here; the adequacy check reads it")]
     adequacy: Option<serde::de::IgnoredAny>,
+    /// Per-component SLAs and coverage floors from the trace breakdown (`traces.yaml`).
+    traces: Option<super::traces::TracesSection>,
 }
 
 /// Where blocked deployments are announced, and when to escalate.
@@ -298,6 +300,8 @@ pub struct PolicyData {
     pub retention: Option<RetentionPolicy>,
     /// Which labels series may carry and how many a run may create; `None` when no file sets it.
     pub cardinality: Option<CardinalityPolicy>,
+    /// Per-component SLAs and coverage floors (`policy::traces`), for Rego.
+    pub traces: Vec<Sourced<super::traces::TraceRules>>,
 }
 
 impl PolicyData {
@@ -372,6 +376,7 @@ impl PolicyData {
             },
             "migration_windows": self.windows.iter().map(sourced).collect::<Vec<_>>(),
             "waivers": self.waivers.iter().map(sourced).collect::<Vec<_>>(),
+            "traces": { "tests": self.traces.iter().map(sourced).collect::<Vec<_>>() },
         }})
     }
 }
@@ -411,6 +416,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
     let mut changepoints: Vec<Sourced<ChangePointReview>> = Vec::new();
     let mut retention: Option<(RetentionPolicy, PathBuf)> = None;
     let mut cardinality: Option<(CardinalityPolicy, PathBuf)> = None;
+    let mut traces: Vec<Sourced<super::traces::TraceRules>> = Vec::new();
 
     for f in files {
         let path = &PathBuf::from(&f.name);
@@ -657,6 +663,15 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
                 .map_err(|invalid| err(path, text, &segs_of(&invalid.at), invalid.message))?;
             cardinality = Some((policy, path.clone()));
         }
+        for (i, t) in doc.traces.map(|t| t.tests).unwrap_or_default().into_iter().enumerate() {
+            let base = [Seg::Key("traces"), Seg::Key("tests"), Seg::Index(i)];
+            if let Err(invalid) = super::traces::validate(&t) {
+                let mut segs = base.to_vec();
+                segs.extend(invalid.at.iter().map(|k| Seg::Key(k)));
+                return Err(err(path, text, &segs, format!("traces.tests[{i}]: {}", invalid.message)));
+            }
+            traces.push(Sourced { entry: t, source: source(&base) });
+        }
     }
     let sla_defaults = sla_defaults.ok_or_else(|| PolicyError::Missing {
         dir: PathBuf::from(dir),
@@ -681,6 +696,7 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
         changepoints,
         retention: retention.map(|(r, _)| r),
         cardinality: cardinality.map(|(c, _)| c),
+        traces,
     })
 }
 
@@ -709,11 +725,11 @@ fn check_limits(path: &Path, text: &str, segs: &[Seg<'_>], l: &Limits) -> Result
 }
 
 fn known_metric(m: &str) -> Result<(), String> {
-    if Metric::from_name(m).is_some() {
+    if Metric::from_name(m).is_some() || super::traces::is_component_metric(m) {
         Ok(())
     } else {
         let names: Vec<&str> = Metric::ALL.iter().map(|x| x.name()).collect();
-        Err(format!("unknown metric {m:?} (known: {})", names.join(", ")))
+        Err(format!("unknown metric {m:?} (known: {}), nor a component's (db.p95_ms)", names.join(", ")))
     }
 }
 

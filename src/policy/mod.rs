@@ -13,6 +13,7 @@ pub mod guarded;
 pub mod locate;
 pub mod representative;
 pub mod retention;
+pub mod traces;
 pub mod verdict;
 
 use std::path::PathBuf;

@@ -302,6 +302,10 @@ pub struct Verdict {
     /// numbers) and after it (teardown verification): `policy::guarded`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub guard: Option<super::guarded::GuardRecord>,
+    /// The run's trace breakdown as the per-component rules judged it (`policies/traces.rego`):
+    /// per component its coverage, quantiles and the comparison with the baseline's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub traces: Option<crate::traces::TraceFindings>,
 }
 
 /// What the policies are asked about.
@@ -383,7 +387,33 @@ fn parse_list<T: serde::de::DeserializeOwned>(what: &str, v: serde_json::Value) 
 
 /// Runs the policies and assembles the verdict.
 pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Result<Verdict, PolicyError> {
-    let out = policies.evaluate(&data.rego_data(), &input(req))?;
+    evaluate_traced(policies, data, req, None)
+}
+
+/// [`evaluate`] with the run's trace breakdown as `input.traces` (null without one: the
+/// per-component rules then fail closed when the policy sets any), recorded in the verdict.
+pub fn evaluate_traced(
+    policies: &Policies,
+    data: &PolicyData,
+    req: &Request<'_>,
+    traces: Option<&crate::traces::TraceFindings>,
+) -> Result<Verdict, PolicyError> {
+    let mut doc = input(req);
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("traces".into(), serde_json::to_value(traces).unwrap_or_default());
+    }
+    let mut verdict = evaluate_input(policies, data, req, &doc)?;
+    verdict.traces = traces.cloned();
+    Ok(verdict)
+}
+
+fn evaluate_input(
+    policies: &Policies,
+    data: &PolicyData,
+    req: &Request<'_>,
+    input: &serde_json::Value,
+) -> Result<Verdict, PolicyError> {
+    let out = policies.evaluate(&data.rego_data(), input)?;
     let raw: Vec<RawResult> = parse_list("results", out.results)?;
     let raw_ex: Vec<RawException> = parse_list("exceptions", out.exceptions)?;
     let ignored: Vec<Ignored> = parse_list("ignored", out.ignored)?;
@@ -480,6 +510,7 @@ pub fn evaluate(policies: &Policies, data: &PolicyData, req: &Request<'_>) -> Re
         proposed: None,
         representative: None,
         guard: None,
+        traces: None,
     })
 }
 

@@ -5,4 +5,5 @@ pub mod live;
 pub mod publish;
 pub mod query;
 pub mod remote_write;
+pub mod spans;
 pub mod storage;

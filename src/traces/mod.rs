@@ -10,6 +10,7 @@
 //!   `http_req_duration`, clock-skew adjustments, and the components whose time is unknown and why.
 //! - `aggregate.rs`: a run's breakdowns as quantiles with confidence intervals, shares,
 //!   coverage, bottlenecks, bimodality and the comparison with a baseline. Pure.
+//! - `findings.rs`: the breakdown as the policies judge it and the verdict records it.
 //! - `client.rs`: k6's side of each trace (one root span per traced request) written into the
 //!   trace backend over OTLP/HTTP JSON, so traces have a real root.
 //!
@@ -20,6 +21,7 @@ pub mod aggregate;
 pub mod attribute;
 pub mod client;
 mod error;
+pub mod findings;
 pub mod otlp;
 pub mod span;
 pub mod tempo;
@@ -27,4 +29,5 @@ pub mod tempo;
 pub use aggregate::{Breakdown, Comparison, ComponentStats, compare, summarize};
 pub use attribute::{Attribution, Reason, Request, Topology, TraceState, attribute};
 pub use error::TraceError;
+pub use findings::TraceFindings;
 pub use span::{Kind, Span, SpanId, Trace, TraceId};

@@ -29,6 +29,7 @@ const RANKS: &[(&str, u32)] = &[
     ("compare", 6),   // baseline vs candidate, with p-values and intervals
     ("trend", 6),     // change points over the run history (reads summaries the store lists)
     ("audit", 6),     // the store's audit trail beside the policy changes (git2)
+    ("scale", 6),     // scale model of a saturation run: USL over the step phases (stats, summary, render's step names)
     ("policy", 7),    // policy data, Rego, the verdict
     ("report", 8),    // text, Markdown and HTML reports
     ("retention", 8), // which stored run data prune removes (policy's classes over history's runs)
@@ -49,7 +50,6 @@ const RANKS: &[(&str, u32)] = &[
     ("serve", 12), // `k6gate serve`: the run store in the browser; its editors judge with gate and open PRs through github
     ("run", 13),   // the whole job: render -> k6 -> judge -> outputs -> record
     ("cli", 14),   // argument types and the code behind each command
-    ("scale", 6),  // scale model of a saturation run: USL over the step phases (stats, summary, render's step names)
 ];
 
 /// Upward or sideways imports that exist today outside the layering work, each with what

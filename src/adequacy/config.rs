@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::PolicyError;
 use crate::policy::files::PolicyFile;
-use crate::policy::locate::{Seg, locate};
+use crate::policy::locate::{Seg, locate, parse_yaml};
 
 #[derive(Debug, Deserialize)]
 struct File {
@@ -56,14 +56,11 @@ impl AdequacyConfig {
     pub fn from_files(files: &[PolicyFile]) -> Result<AdequacyConfig, PolicyError> {
         let mut found: Option<(AdequacyConfig, String)> = None;
         for f in files {
-            let de = yaml_serde::Deserializer::from_str(&f.text);
-            let file: Option<File> = serde_path_to_error::deserialize(de).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let (line, col) = inner.location().map_or((1, 1), |l| (l.line() as u64, l.column() as u64));
-                let text = inner.to_string();
-                let text = text.split(" at line ").next().unwrap_or(&text).to_string();
-                PolicyError::Data { path: f.name.clone().into(), line, col, message: format!("{path}: {text}") }
+            let file: Option<File> = parse_yaml(&f.text).map_err(|e| PolicyError::Data {
+                path: f.name.clone().into(),
+                line: e.line,
+                col: e.col,
+                message: format!("{}: {}", e.field, e.message),
             })?;
             let Some(config) = file.and_then(|f| f.adequacy) else { continue };
             let error = |at: &[Seg<'_>], message: String| {

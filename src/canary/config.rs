@@ -101,14 +101,10 @@ impl CanaryConfig {
     pub fn from_files(files: &[PolicyFile], dir: &Path) -> Result<CanaryConfig, CanaryError> {
         let mut found: Option<(CanaryConfig, &PolicyFile)> = None;
         for f in files {
-            let de = yaml_serde::Deserializer::from_str(&f.text);
-            let file: Option<File> = serde_path_to_error::deserialize(de).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let line = inner.location().map_or(1, |l| l.line() as u64);
-                let text = inner.to_string();
-                let text = text.split(" at line ").next().unwrap_or(&text).to_string();
-                CanaryError::Config { file: f.name.clone(), line, message: format!("{path}: {text}") }
+            let file: Option<File> = crate::policy::locate::parse_yaml(&f.text).map_err(|e| CanaryError::Config {
+                file: f.name.clone(),
+                line: e.line,
+                message: format!("{}: {}", e.field, e.message),
             })?;
             let Some(config) = file.and_then(|f| f.canary) else { continue };
             if let Some((_, first)) = &found {

@@ -421,19 +421,11 @@ pub fn load_files(files: &[PolicyFile], dir: &str) -> Result<PolicyData, PolicyE
     for f in files {
         let path = &PathBuf::from(&f.name);
         let text = &f.text;
-        let de = yaml_serde::Deserializer::from_str(text);
-        let doc: DataFile = match serde_path_to_error::deserialize(de) {
+        let doc: DataFile = match super::locate::parse_yaml(text) {
             Ok(Some(doc)) => doc,
             Ok(None) => DataFile::default(),
             Err(e) => {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                let (line, col) = inner.location().map_or((1, 1), |l| (l.line() as u64, l.column() as u64));
-                // The position is in the prefix; yaml_serde's message may already name the key path.
-                let text = inner.to_string();
-                let text = text.split(" at line ").next().unwrap_or(&text).to_string();
-                let message = if field == "." || text.starts_with(&field) { text } else { format!("{field}: {text}") };
-                return Err(PolicyError::Data { path: path.clone(), line, col, message });
+                return Err(PolicyError::Data { path: path.clone(), line: e.line, col: e.col, message: e.describe() });
             }
         };
         let file = path.display().to_string();

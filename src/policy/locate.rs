@@ -65,6 +65,42 @@ pub fn locate(text: &str, path: &[Seg<'_>]) -> (u64, u64) {
     best
 }
 
+/// A YAML parse error with its place: 1-based line and column, the field path
+/// (`guard.windows.prod[0]`, `.` for the document) and yaml_serde's message without its own
+/// " at line L column C" suffix, which the caller's location replaces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlError {
+    pub line: u64,
+    pub col: u64,
+    pub field: String,
+    pub message: String,
+}
+
+impl YamlError {
+    /// `field: message`, or the message alone when it names the field already.
+    pub fn describe(&self) -> String {
+        if self.field == "." || self.message.starts_with(&self.field) {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Parses one policy data file with the field path of any error (serde_path_to_error), the
+/// way every section reader of the policy data reports bad input.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    let de = yaml_serde::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let (line, col) = inner.location().map_or((1, 1), |l| (l.line() as u64, l.column() as u64));
+        let text = inner.to_string();
+        let message = text.split(" at line ").next().unwrap_or(&text).to_string();
+        YamlError { line, col, field, message }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +114,28 @@ mod tests {
         assert_eq!(locate(DOC, &[Seg::Key("waivers"), Seg::Index(1), Seg::Key("expires")]), (8, 5));
         assert_eq!(locate(DOC, &[Seg::Key("waivers"), Seg::Index(0), Seg::Key("metrics"), Seg::Index(0)]), (5, 7));
         assert_eq!(locate(DOC, &[Seg::Key("waivers"), Seg::Index(0), Seg::Key("id")]), (3, 5));
+    }
+
+    #[test]
+    fn a_parse_error_names_its_line_column_and_field_once() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Window {
+            #[allow(dead_code)]
+            days: Vec<String>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Doc {
+            #[allow(dead_code)]
+            windows: std::collections::BTreeMap<String, Window>,
+        }
+        let e = parse_yaml::<Doc>("windows:\n  prod:\n    days: [mon]\n    dayz: [tue]\n").unwrap_err();
+        assert_eq!((e.line, e.col), (4, 5), "{e:?}");
+        assert_eq!(e.field, "windows.prod.dayz");
+        assert!(!e.message.contains(" at line "), "{e:?}");
+        assert!(e.describe().starts_with("windows.prod.dayz: "), "{}", e.describe());
+        assert!(e.message.contains("unknown field `dayz`"), "{e:?}");
+        assert!(parse_yaml::<Doc>("windows: {}\n").is_ok());
     }
 
     #[test]

@@ -95,21 +95,12 @@ fn short(text: &str, token: &str) -> String {
 pub fn get(config: &GrafanaConfig, folder: &str) -> Result<Vec<Item>, FolderError> {
     let url = config.display_url();
     let client = client(config, folder)?;
-    let unreachable = |reason: String| FolderError::Unreachable { url: url.clone(), folder: folder.into(), reason };
-    let (status, text) = crate::net::block_on(async {
-        // Built and sent inside the runtime: reqwest's timers need its reactor.
-        let request = client
+    let (status, text) = exchange(&url, folder, || {
+        client
             .get(endpoint(config, folder))
             .header("Authorization", format!("Bearer {}", config.token.expose()))
             .header("Accept", "application/json")
-            .send();
-        let response = request.await.map_err(|e| describe(&e.without_url()))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| describe(&e.without_url()))?;
-        Ok::<_, String>((status, text))
-    })
-    .map_err(|e| unreachable(describe(&e)))?
-    .map_err(unreachable)?;
+    })?;
     if status != 200 {
         let message = short(&text, config.token.expose());
         return Err(FolderError::Status { url, folder: folder.into(), action: "read", status, message });
@@ -144,27 +135,37 @@ pub fn get(config: &GrafanaConfig, folder: &str) -> Result<Vec<Item>, FolderErro
     Ok(items)
 }
 
-/// Replaces the folder's permissions with `items`, all of them.
-pub fn set(config: &GrafanaConfig, folder: &str, items: &[Item]) -> Result<(), FolderError> {
-    let url = config.display_url();
-    let client = client(config, folder)?;
-    let unreachable = |reason: String| FolderError::Unreachable { url: url.clone(), folder: folder.into(), reason };
-    let body: Value = serde_json::json!({ "items": items });
-    let (status, text) = crate::net::block_on(async {
-        let request = client
-            .post(endpoint(config, folder))
-            .header("Authorization", format!("Bearer {}", config.token.expose()))
-            .header("Accept", "application/json")
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send();
-        let response = request.await.map_err(|e| describe(&e.without_url()))?;
+/// One call to the permissions endpoint: the request is built and sent inside the runtime
+/// (reqwest's timers need its reactor); its status and body, or `Unreachable` with the reason.
+fn exchange(
+    url: &str,
+    folder: &str,
+    build: impl FnOnce() -> reqwest::RequestBuilder + Send,
+) -> Result<(u16, String), FolderError> {
+    let unreachable = |reason: String| FolderError::Unreachable { url: url.into(), folder: folder.into(), reason };
+    crate::net::block_on(async {
+        let response = build().send().await.map_err(|e| describe(&e.without_url()))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| describe(&e.without_url()))?;
         Ok::<_, String>((status, text))
     })
     .map_err(|e| unreachable(describe(&e)))?
-    .map_err(unreachable)?;
+    .map_err(unreachable)
+}
+
+/// Replaces the folder's permissions with `items`, all of them.
+pub fn set(config: &GrafanaConfig, folder: &str, items: &[Item]) -> Result<(), FolderError> {
+    let url = config.display_url();
+    let client = client(config, folder)?;
+    let body: Value = serde_json::json!({ "items": items });
+    let (status, text) = exchange(&url, folder, || {
+        client
+            .post(endpoint(config, folder))
+            .header("Authorization", format!("Bearer {}", config.token.expose()))
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+    })?;
     if status != 200 {
         let message = short(&text, config.token.expose());
         return Err(FolderError::Status { url, folder: folder.into(), action: "update", status, message });

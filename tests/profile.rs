@@ -216,6 +216,54 @@ fn the_mix_from_productions_prometheus_matches_its_own_counters() {
     let mb = profile.mix.bursts.as_ref().expect("bursts in the mix block");
     assert!(mb.spike_factor >= 1.5 && mb.spike_period.ends_with('s'), "{mb:?}");
 
+    // The generated file, included by an environment (never copied by hand), renders and
+    // runs: every generated scenario runs at production's rates against a test shop.
+    let shop =
+        k6gate_shop::spawn(&k6gate_shop::TargetArgs::try_from_args(["--latency-scale", "0.2"]).unwrap()).unwrap();
+    std::fs::write(
+        envs.join("prodmix.yaml"),
+        format!(
+            "base_url: http://127.0.0.1:{}\nexecutor: ramping-arrival-rate\nrate: 1\n\
+             stages: {{ramp_up: 1s, sustained: 2s, ramp_down: 1s}}\nthink_time_s: 0\n\
+             mix:\n  include: traffic/prod.yaml   # written by profile from-prometheus\n  connections: 40\n",
+            shop.port()
+        ),
+    )
+    .unwrap();
+    let script = dir.path().join("prodmix.js");
+    K6gate::new()
+        .args(["render", "--test", "mix", "--env", "prodmix", "--templates"])
+        .arg(crate::support::root().join("k6-templates"))
+        .arg("--environments")
+        .arg(&envs)
+        .arg("-o")
+        .arg(&script)
+        .status(0);
+    let rendered = std::fs::read_to_string(&script).unwrap();
+    let offered: f64 = profile.mix.scenarios.values().map(|e| e.rate).sum();
+    assert!(rendered.contains(r#""load_model":"open","offered_rate":""#), "{rendered}");
+    let out = dir.path().join("prodmix.json");
+    let status = Command::new("timeout")
+        .args(["60", "k6", "run", "--quiet", "--no-summary", "--address", "127.0.0.1:0", "--out"])
+        .arg(format!("json={}", out.display()))
+        .arg(&script)
+        .env("K6_NO_USAGE_REPORT", "true")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    shop.stop().unwrap();
+    assert!(status.success(), "k6 on the included mix: {status}");
+    let summary = crate::support::fixtures::ingest_paths(&[out], &Default::default());
+    let ran: Vec<String> = summary.whole_run.groups.iter().filter_map(|g| g.key.get("name").cloned()).collect();
+    for name in ["products", "search"] {
+        assert!(ran.iter().any(|n| n == name), "no {name} request from the included mix: {ran:?}");
+    }
+    let model = summary.metadata.load_model.as_ref().expect("a tagged load model");
+    let tagged = model.offered_iterations_per_s.expect("an offered rate");
+    // The tag is the generated rates' sum (rescaled to the bursts' base when there are bursts).
+    let base = profile.mix.bursts.as_ref().map_or(offered, |b| b.base_rate);
+    assert!((tagged - base).abs() < 0.01 * base.max(1.0), "offered {tagged} vs the mix's {base}");
+
     // A job with no traffic: no mix, an error that says why (fail closed).
     K6gate::new()
         .args(["profile", "from-prometheus", "--env", "prod", "--job", "nobody", "--window", "30s", "--environments"])

@@ -11,6 +11,7 @@
 //! wrote, and nothing above `render` in the layering is imported (ARCHITECTURE.md).
 
 mod error;
+pub mod include;
 pub mod mix;
 pub mod production;
 pub mod shapes;
@@ -231,6 +232,15 @@ pub fn load_environment(
         let line = e.location().map(|l| l.line() as u64);
         RenderError::input(&path, line, format!("invalid YAML: {e}"))
     })?;
+    // `mix: {include: traffic/<env>.yaml}` first, so that overrides apply to what it brought.
+    let included = include::resolve_mix(dir, &path, &text, &mut raw)?;
+    // A `mix` field's error belongs to the file that gave it.
+    let locate = |field: &str| {
+        included
+            .as_ref()
+            .and_then(|inc| inc.locate(field))
+            .unwrap_or_else(|| (path.clone(), production::line_of(&text, field)))
+    };
     let mut paths = Vec::new();
     key_paths(&raw, "", &mut paths);
     paths.extend(OPTIONAL_KEYS.iter().map(|s| s.to_string()));
@@ -246,7 +256,7 @@ pub fn load_environment(
         let (k, v) = s.split_once('=').ok_or_else(|| RenderError::SetSyntax(s.clone()))?;
         let k = k.trim();
         if !paths.iter().any(|p| p == k) && !k.starts_with("facts.") {
-            return Err(RenderError::UnknownKey { key: k.to_string(), path, keys: paths });
+            return Err(RenderError::UnknownKey { key: k.to_string(), path: path.clone(), keys: paths });
         }
         set_path(&mut raw, k, scalar(v));
         applied.push(format!("--set {k}={v}"));
@@ -254,10 +264,13 @@ pub fn load_environment(
     let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
         let field = e.path().to_string();
         // A `production` field is located to its line (its block is strict and new).
-        let line = (field.starts_with("production") || field.starts_with("mix") || field.starts_with("saturation"))
-            .then(|| production::line_of(&text, &field))
-            .flatten();
-        RenderError::input(&path, line, format!("{field}: {}", e.into_inner()))
+        let (file, line) =
+            if field.starts_with("production") || field.starts_with("mix") || field.starts_with("saturation") {
+                locate(&field)
+            } else {
+                (path.clone(), None)
+            };
+        RenderError::input(file, line, format!("{field}: {}", e.into_inner()))
     })?;
     validate(&env).map_err(|m| env_error(&path, m))?;
     if let Some(p) = &env.production {
@@ -269,7 +282,8 @@ pub fn load_environment(
     if let Some(m) = &env.mix {
         m.resolve().map_err(|(field, m)| {
             let field = format!("mix.{field}");
-            RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
+            let (file, line) = locate(&field);
+            RenderError::input(file, line, format!("{field}: {m}"))
         })?;
     }
     if let Some(s) = &env.saturation {
@@ -478,7 +492,7 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
         "testid": req.run.run_id,
     });
     if let Some(map) = tags.as_object_mut() {
-        map.extend(load_model_tags(&env));
+        map.extend(shapes::load_model_tags(req.test, &env));
     }
     let mut system_tags = vec![
         "proto",

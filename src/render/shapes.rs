@@ -63,6 +63,28 @@ pub fn scenarios(test: &str, env: &Environment) -> Result<Option<(serde_json::Va
     }
 }
 
+/// The load model tags of a test (`load_model`, `offered_rate`): a shape template's own
+/// model, else the environment's executor's ([`super::load_model_tags`]). The mix is open and
+/// offers the sum of its scenarios' rates (between spikes, with bursts: the rate k6 holds at
+/// the least, so the completed-rate check never asks more than was offered); the saturation
+/// step load is closed.
+pub fn load_model_tags(test: &str, env: &Environment) -> Vec<(String, serde_json::Value)> {
+    match (test, &env.mix, &env.saturation) {
+        ("mix", Some(m), _) => {
+            let mut tags = vec![("load_model".to_string(), serde_json::Value::from("open"))];
+            if let Ok(entries) = m.resolve() {
+                let total: f64 = entries.iter().map(|e| e.rate).sum();
+                let text = format!("{total:.3}");
+                let text = text.trim_end_matches('0').trim_end_matches('.');
+                tags.push(("offered_rate".into(), text.into()));
+            }
+            tags
+        }
+        ("saturation", _, Some(_)) => vec![("load_model".into(), "closed".into())],
+        _ => super::load_model_tags(env),
+    }
+}
+
 /// One ramping-vus scenario that jumps to each step (a 0 s stage) and holds it.
 fn saturation(s: &Saturation) -> (serde_json::Value, Vec<PlanStage>) {
     let hold = duration_ms(&s.step_duration).unwrap_or(0);

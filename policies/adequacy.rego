@@ -10,7 +10,9 @@
 #                target's shop_db_rows/shop_db_bytes), cache_at_start (cold|warm, from
 #                shop_cache_entries before the run), cache_hit_rate (hits over reads during the
 #                run), third_party_calls {name: calls during the
-#                run} (null: the target does not count them), saturation_scenario
+#                run} (null: the target does not count them), saturation_scenario (true:
+#                this run's or a recent saturation run's steps reached the knee; false: none
+#                did; null: the history could not be read)
 #   text:        {aspect: {declared, measured}}: the numbers as a reader writes them (10K, 1 GB)
 #   why:         {aspect: reason}: why a measurement is missing
 # Data: data.k6gate_adequacy_config (policies/data/adequacy.yaml, section `adequacy`):
@@ -149,6 +151,10 @@ findings contains f if {
 	m := input.measured.saturation_scenario
 	m != null
 	status := object.get({true: "pass"}, m, severity)
-	message := object.get({true: "the run reached saturation"}, m, "no saturation scenario: production's capacity is not shown")
+	message := object.get(
+		{true: sprintf("a saturation scenario reached the knee: %s", [text("saturation_scenario", "measured")])},
+		m,
+		sprintf("no saturation scenario reached the knee, so production's capacity is not shown: %s", [why("saturation_scenario")]),
+	)
 	f := finding("saturation_scenario", status, false, null, message)
 }

@@ -82,6 +82,20 @@ test_a_declared_saturation_scenario_is_checked if {
 	contains(f.saturation_scenario.message, "no step-load yet")
 }
 
+test_a_measured_saturation_scenario_says_which_run_showed_it if {
+	sat := object.union(declared, {"saturation_scenario": true})
+	shown := {"saturation_scenario": {"measured": "run r1 (saturation): capacity 84.0 req/s, knee 4.7 VUs reached"}}
+	yes := {x.aspect: x | some x in data.k6gate_adequacy.findings with data.k6gate_adequacy_config as config
+		with input as {"environment": "prod-sim", "declared": sat, "measured": object.union(small, {"saturation_scenario": true}), "text": object.union(text, shown)}}
+	yes.saturation_scenario.status == "pass"
+	yes.saturation_scenario.message == "a saturation scenario reached the knee: run r1 (saturation): capacity 84.0 req/s, knee 4.7 VUs reached"
+	no := {x.aspect: x | some x in data.k6gate_adequacy.findings with data.k6gate_adequacy_config as config
+		with input as {"environment": "prod-sim", "declared": sat, "measured": object.union(small, {"saturation_scenario": false}), "text": text, "why": {"saturation_scenario": "no run reached it"}}}
+	no.saturation_scenario.status == "fail"
+	not no.saturation_scenario.unknown
+	no.saturation_scenario.message == "no saturation scenario reached the knee, so production's capacity is not shown: no run reached it"
+}
+
 test_the_scale_bound_is_inclusive if {
 	f := judge("prod-sim", object.union(small, {"connections": 100}))
 	f.connections.status == "pass"

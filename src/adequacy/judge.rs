@@ -66,6 +66,7 @@ pub fn input(environment: &str, declared: &Production, measured: &Measured) -> V
         "connections": { "declared": human_count(declared.connections as f64), "measured": count(measured.connections) },
         "data_rows": { "declared": declared.data_rows.map(|n| human_count(n as f64)), "measured": count(measured.data_rows) },
         "data_bytes": { "declared": declared.data_bytes.map(|n| human_bytes(n as f64)), "measured": measured.data_bytes.map(human_bytes) },
+        "saturation_scenario": { "declared": declared.saturation_scenario, "measured": measured.saturation_text },
     });
     json!({
         "environment": environment,

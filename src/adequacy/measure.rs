@@ -105,12 +105,36 @@ pub struct Measured {
     /// Mean time of one call during the run, in ms, per provider that was called.
     pub third_party_mean_ms: BTreeMap<String, f64>,
     pub saturation_scenario: Option<bool>,
+    /// Which run showed the saturation scenario (`saturation::seen`), as a sentence.
+    #[serde(skip)]
+    pub saturation_text: Option<String>,
     pub pool: Option<PoolMeasure>,
     /// k6's P95 of the whole run's successful requests, in ms.
     pub request_p95_ms: Option<f64>,
     /// Why a measurement is missing, by aspect.
     #[serde(skip)]
     pub why: BTreeMap<String, String>,
+}
+
+impl Measured {
+    /// Records whether a saturation scenario reached the knee (`saturation::seen`).
+    pub fn set_saturation(&mut self, seen: super::saturation::Seen) {
+        match seen {
+            Ok((reached, sentence)) => {
+                self.saturation_scenario = Some(reached);
+                if reached {
+                    self.why.remove("saturation_scenario");
+                    self.saturation_text = Some(sentence);
+                } else {
+                    self.why.insert("saturation_scenario".into(), sentence);
+                }
+            }
+            Err(why) => {
+                self.saturation_scenario = None;
+                self.why.insert("saturation_scenario".into(), why);
+            }
+        }
+    }
 }
 
 /// A counter's increase between two scrapes; `None` when either is missing or it went down
@@ -137,8 +161,11 @@ impl Measured {
         m.request_p95_ms = total.latency_ms.as_ref().and_then(|q| q.p95);
         m.why.insert(
             "saturation_scenario".into(),
-            "k6gate does not detect a saturation (step-load) scenario yet: none is assumed".into(),
+            "only this run was looked at (no run history), and it has no saturation steps".into(),
         );
+        if let Some(r) = crate::scale::record(summary) {
+            m.set_saturation(super::saturation::seen(Some(&r), Ok(&[]), 0));
+        }
         let (before, after) = match target {
             Ok(pair) => pair,
             Err(why) => {

@@ -22,6 +22,7 @@ pub mod config;
 pub mod exposition;
 pub mod judge;
 pub mod measure;
+pub mod saturation;
 pub mod scrape;
 
 pub use config::AdequacyConfig;

@@ -306,6 +306,10 @@ pub struct Verdict {
     /// per component its coverage, quantiles and the comparison with the baseline's.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub traces: Option<crate::traces::TraceFindings>,
+    /// A saturation run's scale model (`crate::scale::record`): the measured capacity, the
+    /// knee, and whether the steps reached it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub saturation: Option<crate::scale::SaturationRecord>,
 }
 
 /// What the policies are asked about.
@@ -511,6 +515,7 @@ fn evaluate_input(
         representative: None,
         guard: None,
         traces: None,
+        saturation: None,
     })
 }
 

@@ -4,6 +4,7 @@ pub mod guard;
 pub mod html;
 mod links;
 pub mod representative;
+pub mod saturation;
 pub mod text;
 pub mod title;
 pub mod verdict;

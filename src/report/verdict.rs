@@ -85,6 +85,7 @@ pub fn text(v: &Verdict) -> String {
         }
     }
     out.push_str(&crate::report::representative::text(v.representative.as_ref()));
+    out.push_str(&crate::report::saturation::text(v.saturation.as_ref()));
     if !v.notes.is_empty() {
         let _ = writeln!(out, "\nnotes:");
         for n in &v.notes {
@@ -169,6 +170,7 @@ pub fn markdown(v: &Verdict) -> String {
         }
     }
     out.push_str(&crate::report::representative::markdown(v.representative.as_ref()));
+    out.push_str(&crate::report::saturation::markdown(v.saturation.as_ref()));
     if !v.notes.is_empty() {
         let _ = writeln!(out, "\n**Notes**\n");
         for n in &v.notes {

@@ -4,7 +4,8 @@
 //! A scrape that fails is not an error: what it would have measured is unknown, which the
 //! policy judges (a fail in prod-sim).
 
-use crate::adequacy::{Measured, Rules, TargetFacts, judge, scrape};
+use crate::adequacy::{Measured, Rules, TargetFacts, judge, saturation, scrape};
+use crate::history::{RunFilter, RunStore};
 use crate::policy::verdict::Verdict;
 use crate::render::{Environment, Production};
 use crate::summary::RunSummary;
@@ -39,6 +40,8 @@ pub(super) fn attach(
     b: &Before,
     environment: &str,
     summary: &RunSummary,
+    store: &crate::history::Store,
+    now_ns: i64,
     verdict: &mut Verdict,
 ) -> std::result::Result<(), String> {
     let after = read(&b.base_url);
@@ -47,7 +50,15 @@ pub(super) fn attach(
         (Err(e), _) => Err(format!("before the run: {e}")),
         (_, Err(e)) => Err(format!("after the run: {e}")),
     };
-    let measured = Measured::new(summary, target.as_ref().map(|(b, a)| (*b, *a)).map_err(String::as_str));
+    let mut measured = Measured::new(summary, target.as_ref().map(|(b, a)| (*b, *a)).map_err(String::as_str));
+    // A saturation scenario: this run's steps, else a recent run of the environment's.
+    let filter = RunFilter { test: None, environment: Some(environment), limit: Some(saturation::RECENT_RUNS) };
+    let recent = store.list_runs(&filter).map_err(|e| e.to_string());
+    measured.set_saturation(saturation::seen(
+        verdict.saturation.as_ref(),
+        recent.as_deref().map_err(Clone::clone),
+        now_ns,
+    ));
     let mut sources = vec!["k6: peak VUs (one keep-alive connection each) and request latency".to_string()];
     if target.is_ok() {
         sources.push(format!("{}/metrics scraped before and after the run", b.base_url));

@@ -765,8 +765,10 @@ fn judge_steps(
         .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::chain(&e))))?;
     verdict.notes.splice(0..0, opts.caveat.clone());
     verdict.notes.extend(p.bootstrap.clone());
+    verdict.saturation = crate::scale::record(summary);
     if let Some(before) = &p.adequacy {
-        adequacy::attach(before, &opts.environment, summary, &mut verdict).map_err(Failure::error)?;
+        adequacy::attach(before, &opts.environment, summary, &p.store, opts.now_ns, &mut verdict)
+            .map_err(Failure::error)?;
     }
     let teardown_failed = guarded::apply(&mut verdict, k6run.guard.as_ref());
 

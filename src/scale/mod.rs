@@ -7,7 +7,11 @@
 //! `Z` the think time per request the run measured; P95 is that mean times the P95/mean ratio
 //! of the highest step (the tail's shape is assumed to stay as it was at the last step).
 
-use serde::Serialize;
+mod record;
+
+pub use record::{SaturationRecord, record};
+
+use serde::{Deserialize, Serialize};
 
 use crate::render::shapes::step_vus;
 use crate::stats::usl::{self, Estimate, Point, Usl};
@@ -28,7 +32,7 @@ pub struct Step {
     pub p95_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Interval {
     pub value: f64,
     pub low: f64,
@@ -131,7 +135,7 @@ pub fn analyse(summary: &RunSummary, users: Option<u64>) -> Result<ScaleReport, 
 }
 
 fn interval(i: &Interval, unit: &str) -> String {
-    if i.high.is_finite() {
+    if i.high.is_finite() && i.high < f64::MAX {
         format!("{:.1}{unit} [{:.1}, {:.1}]", i.value, i.low, i.high)
     } else {
         format!("{:.1}{unit} [{:.1}, unbounded]", i.value, i.low)

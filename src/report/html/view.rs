@@ -32,6 +32,24 @@ pub(super) struct Page {
     /// "Is this test representative?": the answer, (status class, label, line) per finding,
     /// and the interpretation.
     representative: Option<RepresentativeView>,
+    /// Sections of their own (the saturation run's capacity, test-vs-prod validation): a
+    /// title and its lines, in order.
+    sections: Vec<SectionView>,
+}
+
+#[derive(Serialize)]
+struct SectionView {
+    id: &'static str,
+    title: &'static str,
+    lines: Vec<String>,
+}
+
+fn sections(verdict: Option<&crate::policy::verdict::Verdict>) -> Vec<SectionView> {
+    let mut out = Vec::new();
+    if let Some(s) = verdict.and_then(|v| v.saturation.as_ref()) {
+        out.push(SectionView { id: "saturation", title: crate::report::saturation::TITLE, lines: s.lines() });
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -239,6 +257,7 @@ impl Page {
             problems,
             notes,
             representative: verdict.and_then(|v| v.representative.as_ref()).map(representative_view),
+            sections: sections(verdict),
             verdict: verdict.map(verdict_view),
             // Without a baseline the verdict's comparison is the run against itself: not shown.
             comparison: verdict

@@ -5,8 +5,10 @@
 #   declared:    its `production:` block (environments/<env>.yaml): users, data_rows, data_bytes,
 #                cache_after_deploy (cold|warm), connections, third_party_calls [names],
 #                saturation_scenario (bool); an absent size is null
-#   measured:    what k6gate measured, null where it could not: users and connections (k6's
-#                peak VUs: one keep-alive connection each), data_rows and data_bytes (the
+#   measured:    what k6gate measured, null where it could not: users (k6's peak VUs),
+#                connections (the target's peak open connections scraped while k6 ran, else
+#                k6's peak VUs: one keep-alive connection each; k6_peak_vus and
+#                target_connections beside it, text.connections.source says which), data_rows and data_bytes (the
 #                target's shop_db_rows/shop_db_bytes), cache_at_start (cold|warm, from
 #                shop_cache_entries before the run), cache_hit_rate (hits over reads during the
 #                run), third_party_calls {name: calls during the
@@ -49,9 +51,16 @@ finding(aspect, status, unknown, scale, message) := {
 	"message": message,
 }
 
-sized(aspect, scale) := sprintf("%s of %s %s (scale %s)", [text(aspect, "measured"), text(aspect, "declared"), nouns[aspect], format_scale(scale)]) if {
+sized(aspect, scale) := sprintf("%s of %s %s (scale %s%s)", [text(aspect, "measured"), text(aspect, "declared"), nouns[aspect], format_scale(scale), source(aspect)]) if {
 	aspect in {"users", "connections"}
 }
+
+# Where a measurement came from, when there was a choice (connections: the target's peak or
+# k6's VUs): "; peak open at the target, k6: 10 VUs".
+source(aspect) := sprintf("; %s", [s]) if {
+	s := object.get(object.get(object.get(input, "text", {}), aspect, {}), "source", null)
+	is_string(s)
+} else := ""
 
 sized(aspect, scale) := sprintf("database %s %s vs %s in production (scale %s)", [text(aspect, "measured"), nouns[aspect], text(aspect, "declared"), format_scale(scale)]) if {
 	aspect in {"data_rows", "data_bytes"}

@@ -96,6 +96,14 @@ test_a_measured_saturation_scenario_says_which_run_showed_it if {
 	no.saturation_scenario.message == "no saturation scenario reached the knee, so production's capacity is not shown: no run reached it"
 }
 
+test_the_connections_say_where_they_were_measured if {
+	src := {"connections": {"declared": "200", "measured": "100", "source": "peak open at the target, k6: 10 VUs"}}
+	fs := data.k6gate_adequacy.findings with data.k6gate_adequacy_config as config
+		with input as {"environment": "prod-sim", "declared": declared, "measured": object.union(small, {"connections": 100}), "text": object.union(text, src)}
+	f := {x.aspect: x | some x in fs}
+	f.connections.message == "100 of 200 connections (scale 0.5; peak open at the target, k6: 10 VUs)"
+}
+
 test_the_scale_bound_is_inclusive if {
 	f := judge("prod-sim", object.union(small, {"connections": 100}))
 	f.connections.status == "pass"

@@ -135,6 +135,25 @@ fn the_mix_declares_the_sum_of_its_scenarios_rates_as_the_offered_rate() {
     assert!(r.script.contains(r#""load_model":"closed""#) && !r.script.contains("offered_rate"), "{}", r.script);
 }
 
+#[test]
+fn the_shipped_staging_environment_runs_the_mix_and_the_saturation_templates() {
+    for test in ["mix", "saturation"] {
+        let r = render(&RenderRequest {
+            test,
+            environment: "staging",
+            templates_dir: &root().join("k6-templates"),
+            environments_dir: &root().join("environments"),
+            sets: &[],
+            vars: &BTreeMap::new(),
+            run: run_info(),
+            live_labels: None,
+        })
+        .unwrap_or_else(|e| panic!("{test} in staging: {e}"));
+        let tag = if test == "mix" { r#""load_model":"open","offered_rate":"20""# } else { r#""load_model":"closed""# };
+        assert!(r.script.contains(tag), "{test}: {}", r.script);
+    }
+}
+
 /// An environment `e` whose mix is `mix: {include: INCLUDE}` plus `extra` lines under it.
 fn with_include(include: &str, extra: &str) -> String {
     format!(

@@ -76,6 +76,17 @@ fn validation_names_the_endpoint_production_serves_slower_and_by_how_much() {
         serde_json::from_str(&std::fs::read_to_string(run.run_dir.join("validation-prod.json")).unwrap()).unwrap();
     assert_eq!(recorded, v);
     assert_eq!(recorded["schema"], "k6gate.validation/1");
+    // ... and shown in the run's own reports: where production is slower, by how much.
+    let md = std::fs::read_to_string(run.run_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("**Test vs production (prod)**") && md.contains(&format!("- production slower: {line}")),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(run.run_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("id=\"validation-prod\"") && html.contains("production slower: POST /api/checkout"),
+        "{html}"
+    );
     shop.stop().unwrap();
 }
 

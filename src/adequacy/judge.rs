@@ -63,7 +63,7 @@ pub fn input(environment: &str, declared: &Production, measured: &Measured) -> V
     let count = |v: Option<f64>| v.map(human_count);
     let text = json!({
         "users": { "declared": human_count(declared.users as f64), "measured": count(measured.users) },
-        "connections": { "declared": human_count(declared.connections as f64), "measured": count(measured.connections) },
+        "connections": { "declared": human_count(declared.connections as f64), "measured": count(measured.connections), "source": measured.connections_source },
         "data_rows": { "declared": declared.data_rows.map(|n| human_count(n as f64)), "measured": count(measured.data_rows) },
         "data_bytes": { "declared": declared.data_bytes.map(|n| human_bytes(n as f64)), "measured": measured.data_bytes.map(human_bytes) },
         "saturation_scenario": { "declared": declared.saturation_scenario, "measured": measured.saturation_text },
@@ -86,6 +86,8 @@ pub fn input(environment: &str, declared: &Production, measured: &Measured) -> V
             "cache_at_start": measured.cache_at_start,
             "cache_hit_rate": measured.cache_hit_rate,
             "connections": measured.connections,
+            "k6_peak_vus": measured.k6_peak_vus,
+            "target_connections": measured.target_connections,
             "third_party_calls": measured.third_party_calls,
             "saturation_scenario": measured.saturation_scenario,
         },

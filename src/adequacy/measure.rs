@@ -28,6 +28,9 @@ pub struct TargetFacts {
     /// `shop_db_pool_wait_seconds` buckets: (upper bound, cumulative count).
     pub pool_wait_buckets: Vec<(f64, f64)>,
     pub pool_wait_count: Option<f64>,
+    /// TCP connections open at the target at this scrape (`k6gate_shop_open_connections`),
+    /// the scrape's own included.
+    pub open_connections: Option<f64>,
 }
 
 impl TargetFacts {
@@ -76,6 +79,7 @@ impl TargetFacts {
             pool_waiting_max: one("shop_db_pool_waiting_max"),
             pool_wait_buckets,
             pool_wait_count: one("shop_db_pool_wait_seconds_count"),
+            open_connections: one("k6gate_shop_open_connections"),
         })
     }
 }
@@ -108,6 +112,14 @@ pub struct Measured {
     /// Which run showed the saturation scenario (`saturation::seen`), as a sentence.
     #[serde(skip)]
     pub saturation_text: Option<String>,
+    /// k6's peak VUs (one keep-alive connection each), kept beside `connections` when the
+    /// target's own peak is the one compared.
+    pub k6_peak_vus: Option<f64>,
+    /// The most connections the target had open at once while k6 ran (scraped every second).
+    pub target_connections: Option<f64>,
+    /// Which of the two `connections` is, as a phrase for the section.
+    #[serde(skip)]
+    pub connections_source: Option<String>,
     pub pool: Option<PoolMeasure>,
     /// k6's P95 of the whole run's successful requests, in ms.
     pub request_p95_ms: Option<f64>,
@@ -117,6 +129,25 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// The target's peak open connections while k6 ran (`None`: not measured, `why`): when
+    /// measured, they are what production's connections are compared with, k6's VUs beside.
+    pub fn set_target_connections(&mut self, peak: Result<f64, String>) {
+        match peak {
+            Ok(peak) => {
+                self.target_connections = Some(peak);
+                self.connections = Some(peak);
+                self.why.remove("connections");
+                let k6 = self.k6_peak_vus.map_or("k6's VUs unknown".to_string(), |v| format!("k6: {v:.0} VUs"));
+                self.connections_source = Some(format!("peak open at the target, {k6}"));
+            }
+            Err(why) => {
+                if let Some(s) = self.connections_source.as_mut() {
+                    *s = format!("{s}; the target's own count unknown: {why}");
+                }
+            }
+        }
+    }
+
     /// Records whether a saturation scenario reached the knee (`saturation::seen`).
     pub fn set_saturation(&mut self, seen: super::saturation::Seen) {
         match seen {
@@ -153,6 +184,8 @@ impl Measured {
         let peak_vus = total.throughput.as_ref().and_then(|t| t.vus_max);
         m.users = peak_vus;
         m.connections = peak_vus;
+        m.k6_peak_vus = peak_vus;
+        m.connections_source = peak_vus.map(|_| "k6's peak VUs, one connection each".to_string());
         if peak_vus.is_none() {
             for a in ["users", "connections"] {
                 m.why.insert(a.into(), "k6's output has no vus samples".into());

@@ -237,6 +237,18 @@ pub fn validate(args: &ValidateArgs, s: &Settings) -> Result<Exit> {
         OutputFormat::Text => print!("{}", text(&v)),
     }
     eprintln!("recorded {}", out.display());
+    // In the run's own directory: its reports show where production is slower.
+    if args.out.is_none() {
+        if let Some(dir) = out.parent() {
+            match crate::validate::in_report::annotate(dir, &v) {
+                Ok(changed) if !changed.is_empty() => {
+                    eprintln!("added to {} in {}", changed.join(" and "), dir.display())
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("the run's reports in {} could not show the validation: {e}", dir.display()),
+            }
+        }
+    }
     Ok(Exit::Success)
 }
 

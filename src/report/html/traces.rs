@@ -94,6 +94,12 @@ fn heatmap(name: &str, h: &Heatmap) -> String {
         "<figure><svg class=\"heatmap\" data-component=\"{n}\" width=\"{w}\" height=\"{ht}\" viewBox=\"0 0 {w} {ht}\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{n} latency heatmap\">\n<text x=\"0\" y=\"12\" font-size=\"12\" font-weight=\"600\">{n}</text>\n",
         n = escape_html(name)
     );
+    let _ = writeln!(
+        s,
+        "<rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"#fafafa\" stroke=\"#ddd\"/>",
+        cols * cell_w,
+        rows * cell_h
+    );
     for r in 0..rows {
         // The lowest latency at the bottom.
         let y = top + (rows - 1 - r) * cell_h;
@@ -107,7 +113,11 @@ fn heatmap(name: &str, h: &Heatmap) -> String {
         }
         for (c, column) in h.counts.iter().enumerate() {
             let n = column.get(r).copied().unwrap_or(0);
-            let alpha = if n == 0 { 0.0 } else { 0.15 + 0.85 * n as f64 / max };
+            // Empty cells are the background: the page stays small.
+            if n == 0 {
+                continue;
+            }
+            let alpha = 0.15 + 0.85 * n as f64 / max;
             let _ = writeln!(
                 s,
                 "<rect x=\"{}\" y=\"{y}\" width=\"{cell_w}\" height=\"{cell_h}\" fill=\"#b3261e\" fill-opacity=\"{alpha:.3}\" stroke=\"#eee\" stroke-width=\"0.5\"><title>{n} request(s)</title></rect>",

@@ -275,7 +275,7 @@ fn dashboard_and_alert_queries() -> Vec<(String, String)> {
     let mut dashboard_uids = BTreeSet::new();
 
     let dashboards: Vec<&(PathBuf, String)> = files.iter().filter(|(p, _)| p.starts_with("dashboards")).collect();
-    assert_eq!(dashboards.len(), 4);
+    assert_eq!(dashboards.len(), 5);
     for (path, text) in dashboards {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let d: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: invalid JSON: {e}"));
@@ -344,9 +344,15 @@ fn dashboard_and_alert_queries() -> Vec<(String, String)> {
     }
     assert_eq!(
         dashboard_uids,
-        [generate::LIVE_UID, generate::DEPLOYMENTS_UID, generate::EMBED_UID, generate::HEALTH_UID]
-            .map(str::to_owned)
-            .into()
+        [
+            generate::LIVE_UID,
+            generate::DEPLOYMENTS_UID,
+            generate::EMBED_UID,
+            generate::HEALTH_UID,
+            generate::COMPONENTS_UID
+        ]
+        .map(str::to_owned)
+        .into()
     );
 
     // The Grafana alert queries are PromQL too.

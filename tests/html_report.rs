@@ -19,7 +19,7 @@ use k6gate::github::approval::Mode;
 use k6gate::policy::verdict::{Exception, Ignored, Status, Verdict};
 use k6gate::report::html::{render, render_run};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
 use crate::support::{root, target_dir};
 
@@ -28,14 +28,14 @@ fn ingest(name: &str) -> RunSummary {
     Set::Small.ingest(name)
 }
 
-struct Judged {
-    baseline: RunSummary,
-    candidate: RunSummary,
-    verdict: Verdict,
+pub(crate) struct Judged {
+    pub(crate) baseline: RunSummary,
+    pub(crate) candidate: RunSummary,
+    pub(crate) verdict: Verdict,
 }
 
 /// The baseline, the slower candidate and the shipped policies' verdict on them.
-fn judged() -> &'static Judged {
+pub(crate) fn judged() -> &'static Judged {
     static J: OnceLock<Judged> = OnceLock::new();
     J.get_or_init(|| {
         let baseline = ingest("policy-base-a.json");
@@ -267,7 +267,7 @@ fn markdown_report_has_the_verdict_and_every_comparison_row() {
 // ------------------------------------------------------------------------------------------
 // Headless Chromium.
 
-fn save(name: &str, bytes: &[u8]) -> PathBuf {
+pub(crate) fn save(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = target_dir().join("html-report");
     std::fs::create_dir_all(&dir).expect("create target/html-report");
     let p = dir.join(name);
@@ -276,7 +276,7 @@ fn save(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// Runs Chromium headless on `page` with `args`, killing it after `limit`. Returns stdout.
-fn chromium(profile: &Path, page: &Path, args: &[&str], limit: Duration) -> String {
+pub(crate) fn chromium(profile: &Path, page: &Path, args: &[&str], limit: Duration) -> String {
     let out = tempfile::tempfile().expect("temp stdout");
     let err = tempfile::tempfile().expect("temp stderr");
     let mut child = Command::new(CHROMIUM)

@@ -56,6 +56,7 @@ mod stack;
 mod stack_proxy;
 mod storage_stats;
 mod support;
+mod trace_views;
 mod traces;
 mod traces_policy;
 mod traces_stack;

@@ -94,6 +94,11 @@ pub struct TracesArgs {
     pub deployment_version: Option<String>,
     #[arg(long)]
     pub run_id: Option<String>,
+    /// Where the report's slowest requests link to their trace: a URL with `{trace_id}` in it
+    /// (Grafana Explore or Tempo). Without it, with `--tempo`, Tempo's
+    /// `<URL>/api/v2/traces/{trace_id}`.
+    #[arg(long, value_name = "URL", env = "K6GATE_TRACE_LINK")]
+    pub trace_link: Option<String>,
 }
 
 /// What `--export-client-spans` wrote.
@@ -169,7 +174,9 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
             (Some(url), true) => url.clone(),
             _ => args.otlp.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         };
-        let findings = crate::traces::TraceFindings::new(&breakdown, &comparison, &source);
+        let mut findings = crate::traces::TraceFindings::new(&breakdown, &comparison, &source);
+        findings.attach_traces(|id| traces.get(&id).and_then(|(t, _)| t.as_ref()));
+        findings.trace_link = trace_link(args)?;
         let json = serde_json::to_string_pretty(&findings).map_err(Error::serialize("trace findings"))?;
         std::fs::write(path, json).map_err(Error::output(path))?;
     }
@@ -185,7 +192,14 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         .map(|(n, v)| (n, v.clone().unwrap_or_default()))
         .collect();
         let at_ms = crate::clock::now_ns() / 1_000_000;
-        let series = crate::prom::spans::series(&findings, &identity, at_ms)
+        // The same label allowlist as the run's own published series, when the policies have one.
+        let data_dir = s.global.policies.join("data");
+        let cardinality = match data_dir.is_dir() {
+            true => crate::policy::data::load_dirs(&data_dir, Some(&s.global.waivers_dir))?.cardinality,
+            false => None,
+        };
+        let test = args.test.as_deref().unwrap_or_default();
+        let series = crate::prom::spans::series_allowed(&findings, &identity, at_ms, test, cardinality.as_ref())
             .map_err(|e| Error::Usage(format!("span metrics: {e}")))?;
         let report = crate::prom::publish::publish(
             url,
@@ -206,6 +220,21 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         OutputFormat::Text => println!("{}", text(&out)),
     }
     Ok(Exit::Success)
+}
+
+/// `--trace-link`, or Tempo's trace-by-id URL when the traces came from Tempo.
+fn trace_link(args: &TracesArgs) -> Result<Option<String>> {
+    match (&args.trace_link, &args.tempo) {
+        (Some(link), _) if !link.contains("{trace_id}") => {
+            Err(Error::Usage(format!("--trace-link {link:?} has no {{trace_id}} in it")))
+        }
+        (Some(link), _) => Ok(Some(link.clone())),
+        (None, Some(tempo)) if args.otlp.is_empty() => Ok(Some(format!(
+            "{}/api/v2/traces/{{trace_id}}",
+            crate::net::without_userinfo(tempo).trim_end_matches('/')
+        ))),
+        _ => Ok(None),
+    }
 }
 
 fn topology(args: &TracesArgs) -> Result<Topology> {

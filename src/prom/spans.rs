@@ -9,13 +9,25 @@
 //! | `k6gate_component_coverage_ratio`         | requests with its time known, 0..1      |
 //! | `k6gate_component_share_ratio`            | its share of end-to-end time, 0..1      |
 //!
+//! | `k6gate_component_latency_seconds`       | native histogram of the self times, per endpoint `group` |
+//!
 //! Labels: the run's identity (`test_name`, `environment`, `deployment_version`, `testid`; an
 //! empty one is left out) and `component` (`end-to-end` for k6's own total). A quantile the
 //! breakdown does not know (no samples) is left out, never zero; no series is NaN.
+//!
+//! The native histogram (`traces::views::LatencyHistogram`, schema 3: a quantile read from it
+//! is within 9.05 % of the exact one) is one series per endpoint group and component, so
+//! `histogram_quantile(0.95, sum by (component) (k6gate_component_latency_seconds{...}))` is
+//! the run's per-component P95 and `by (component, group)` the endpoint's. Prometheus must run
+//! with `--enable-feature=native-histograms`, or it refuses the whole push. The quantile
+//! gauges above stay for dashboards that read them. With a cardinality policy, an identity
+//! label it does not allow for the test's published series is left out (`series_allowed`).
 
-use crate::prom::remote_write::{InvalidSeries, Sample, TimeSeries};
+use crate::policy::cardinality::{CardinalityPolicy, Target};
+use crate::prom::remote_write::{Histogram, InvalidSeries, Sample, TimeSeries};
 use crate::traces::TraceFindings;
 use crate::traces::findings::ComponentFinding;
+use crate::traces::views::LatencyHistogram;
 
 pub const P50: &str = "k6gate_component_latency_p50_seconds";
 pub const P95: &str = "k6gate_component_latency_p95_seconds";
@@ -23,8 +35,11 @@ pub const P99: &str = "k6gate_component_latency_p99_seconds";
 pub const COVERAGE: &str = "k6gate_component_coverage_ratio";
 pub const SHARE: &str = "k6gate_component_share_ratio";
 
+/// The native histogram of each component's self times, per endpoint group.
+pub const HISTOGRAM: &str = "k6gate_component_latency_seconds";
+
 /// Every series name of a breakdown.
-pub const METRICS: [&str; 5] = [P50, P95, P99, COVERAGE, SHARE];
+pub const METRICS: [&str; 6] = [P50, P95, P99, COVERAGE, SHARE, HISTOGRAM];
 
 /// The component name of k6's end-to-end time.
 pub const END_TO_END: &str = "end-to-end";
@@ -41,7 +56,35 @@ pub fn series(
     for (name, c) in components {
         push_component(&mut out, name, c, identity, at_ms, name != END_TO_END)?;
     }
+    for e in &findings.endpoints {
+        for (component, h) in &e.histograms {
+            let labels = identity
+                .iter()
+                .map(|(n, v)| (*n, v.clone()))
+                .chain([("component", component.clone()), ("group", e.group.clone())])
+                .chain(e.phase.iter().map(|p| ("test_stage", p.clone())));
+            out.push(TimeSeries::native(HISTOGRAM, labels, vec![native(h, at_ms)])?);
+        }
+    }
     Ok(out)
+}
+
+/// [`series`] with the identity labels `policy` does not allow for `test`'s published series
+/// left out (`component` and `group` are the series' own dimensions and always kept).
+pub fn series_allowed(
+    findings: &TraceFindings,
+    identity: &[(&str, String)],
+    at_ms: i64,
+    test: &str,
+    policy: Option<&CardinalityPolicy>,
+) -> Result<Vec<TimeSeries>, InvalidSeries> {
+    let kept: Vec<(&str, String)> =
+        identity.iter().filter(|(n, _)| policy.is_none_or(|p| p.allows(test, Target::Published, n))).cloned().collect();
+    series(findings, &kept, at_ms)
+}
+
+fn native(h: &LatencyHistogram, at_ms: i64) -> Histogram {
+    Histogram::from_buckets(h.schema, h.zero_threshold_s, h.zero_count, &h.buckets, h.sum_s, at_ms)
 }
 
 fn push_component(
@@ -83,6 +126,7 @@ mod tests {
             p99_ms: p95,
             p95_ci_ms: None,
             share: 0.25,
+            histogram: None,
         }
     }
 
@@ -99,6 +143,10 @@ mod tests {
                 .into_iter()
                 .collect(),
             comparison: vec![],
+            heatmaps: Default::default(),
+            endpoints: vec![],
+            slowest: vec![],
+            trace_link: None,
         };
         let id = [("test_name", "tiers".to_string()), ("deployment_version", String::new())];
         let s = series(&f, &id, 1_000).unwrap();

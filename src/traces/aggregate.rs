@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::attribute::{Attribution, Reason};
+use super::views::{self, Heatmap, LatencyHistogram};
 use crate::stats::modes::{BIMODAL_ABOVE, bimodality_coefficient, split_index};
 use crate::stats::order::{quantile, quantile_ci};
 use crate::stats::rank::mann_whitney_p;
@@ -66,6 +67,8 @@ pub struct ComponentStats {
     /// The component's known self time over all requests' end-to-end time.
     pub share: f64,
     pub bimodality: Option<Bimodality>,
+    /// The self times as a native histogram (`views::SCHEMA`); `None` without samples.
+    pub histogram: Option<LatencyHistogram>,
 }
 
 /// One endpoint group in one phase.
@@ -78,6 +81,10 @@ pub struct GroupStats {
     pub shares: BTreeMap<String, f64>,
     /// The component with the largest share.
     pub bottleneck: Option<String>,
+    /// The mean end-to-end time of the group's requests, ms.
+    pub mean_ms: f64,
+    /// Per component (and `end-to-end`), the group's known times as a native histogram.
+    pub histograms: BTreeMap<String, LatencyHistogram>,
 }
 
 /// A run's breakdown.
@@ -94,6 +101,10 @@ pub struct Breakdown {
     /// Requests whose whole trace is missing, and the clock adjustments made, by kind.
     pub untraced: usize,
     pub adjustments: BTreeMap<String, usize>,
+    /// Per component (and `end-to-end`), its latency over the run's time on a fixed grid.
+    pub heatmaps: BTreeMap<String, Heatmap>,
+    /// The `views::SLOWEST` slowest traced requests, slowest first.
+    pub slowest: Vec<Attribution>,
 }
 
 pub const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
@@ -160,7 +171,9 @@ pub fn summarize(attrs: &[Attribution], confidence: f64) -> Breakdown {
                 .filter(|(_, ns)| **ns > 0)
                 .max_by_key(|(c, ns)| (**ns, std::cmp::Reverse(*c)))
                 .map(|(c, _)| c.clone());
-            GroupStats { phase, group, requests: list.len(), shares, bottleneck }
+            let mean_ms = total as f64 / NS_PER_MS / list.len().max(1) as f64;
+            let histograms = views::group_histograms(&list);
+            GroupStats { phase, group, requests: list.len(), shares, bottleneck, mean_ms, histograms }
         })
         .collect();
     let mut adjustments = BTreeMap::new();
@@ -180,6 +193,8 @@ pub fn summarize(attrs: &[Attribution], confidence: f64) -> Breakdown {
         groups,
         untraced: attrs.iter().filter(|a| a.reasons.contains(&Reason::NoTrace)).count(),
         adjustments,
+        heatmaps: views::heatmaps(&traced),
+        slowest: views::slowest(&traced, views::SLOWEST).into_iter().cloned().collect(),
     }
 }
 
@@ -207,6 +222,7 @@ fn stats_of(
         quantiles,
         share,
         bimodality: bimodality(&samples),
+        histogram: LatencyHistogram::of(&samples),
     }
 }
 

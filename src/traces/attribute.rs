@@ -171,6 +171,8 @@ pub struct Attribution {
     /// Reasons that concern the request as a whole (`NoTrace`).
     pub reasons: BTreeSet<Reason>,
     pub adjustments: Vec<Adjustment>,
+    /// k6's start of the request, Unix nanoseconds (the heatmaps' time axis).
+    pub start_ns: i64,
 }
 
 impl Attribution {
@@ -197,6 +199,7 @@ pub fn attribute(request: &Request, trace: Option<&Trace>, state: TraceState, to
         unknown: BTreeMap::new(),
         reasons: BTreeSet::new(),
         adjustments: Vec::new(),
+        start_ns: window.0,
     };
     let all = trace.map(|t| t.spans.as_slice()).unwrap_or_default();
     // k6's own span (written by `client.rs`) is the window itself: its children are the

@@ -13,6 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::{Breakdown, Comparison, ComponentStats};
+use super::span::{Trace, TraceId};
+use super::views::{self, EndpointBreakdown, Heatmap, LatencyHistogram, SlowRequest};
 
 /// A run's trace breakdown as judged and recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -33,6 +35,20 @@ pub struct TraceFindings {
     /// Each component's self time against the baseline's breakdown (empty without one).
     #[serde(default)]
     pub comparison: Vec<ComponentChange>,
+    /// Per component (and `end-to-end`), its latency over the run's time (`views::Heatmap`).
+    #[serde(default)]
+    pub heatmaps: BTreeMap<String, Heatmap>,
+    /// Per endpoint group, each component's share of its end-to-end time (the busiest
+    /// `views::MAX_ENDPOINTS`).
+    #[serde(default)]
+    pub endpoints: Vec<EndpointBreakdown>,
+    /// The slowest traced requests (`views::SLOWEST`), slowest first, with their traces'
+    /// spans once attached ([`TraceFindings::attach_traces`]).
+    #[serde(default)]
+    pub slowest: Vec<SlowRequest>,
+    /// Where a trace opens in Tempo or Grafana: a URL with `{trace_id}` in it.
+    #[serde(default)]
+    pub trace_link: Option<String>,
 }
 
 /// One component over the run.
@@ -55,6 +71,9 @@ pub struct ComponentFinding {
     pub p95_ci_ms: Option<[f64; 2]>,
     /// Known self time over all traced requests' end-to-end time.
     pub share: f64,
+    /// The known self times as a native histogram, published as it is by `prom::spans`.
+    #[serde(default)]
+    pub histogram: Option<LatencyHistogram>,
 }
 
 /// One component, baseline against candidate (`DB P95 +40 %`, `API unchanged`).
@@ -86,8 +105,39 @@ impl TraceFindings {
             end_to_end: finding(&b.end_to_end),
             components: b.components.iter().map(|c| (c.component.clone(), finding(c))).collect(),
             comparison: comparison.iter().map(change).collect(),
+            heatmaps: b.heatmaps.clone(),
+            endpoints: endpoints(b),
+            slowest: b.slowest.iter().map(SlowRequest::of).collect(),
+            trace_link: None,
         }
     }
+
+    /// The slowest requests' traces, for their waterfalls: `trace` finds one by id. Both
+    /// `traces --findings` and `run` call it with the traces they attributed.
+    pub fn attach_traces<'a>(&mut self, trace: impl Fn(TraceId) -> Option<&'a Trace>) {
+        for r in &mut self.slowest {
+            if let Some(t) = views::trace_id(r).and_then(&trace) {
+                r.attach(t);
+            }
+        }
+    }
+}
+
+fn endpoints(b: &Breakdown) -> Vec<EndpointBreakdown> {
+    let mut groups: Vec<&crate::traces::aggregate::GroupStats> = b.groups.iter().collect();
+    groups.sort_by_key(|g| std::cmp::Reverse(g.requests));
+    groups.truncate(views::MAX_ENDPOINTS);
+    groups
+        .into_iter()
+        .map(|g| EndpointBreakdown {
+            group: g.group.clone(),
+            phase: g.phase.clone(),
+            requests: g.requests,
+            mean_ms: g.mean_ms,
+            shares: g.shares.clone(),
+            histograms: g.histograms.clone(),
+        })
+        .collect()
 }
 
 fn finding(c: &ComponentStats) -> ComponentFinding {
@@ -104,6 +154,7 @@ fn finding(c: &ComponentStats) -> ComponentFinding {
         p99_ms: known(0.99),
         p95_ci_ms: at(0.95).filter(|_| c.samples > 0).and_then(|x| x.ci_ms).map(|(lo, hi)| [lo, hi]),
         share: c.share,
+        histogram: c.histogram.clone().filter(|_| c.samples > 0),
     }
 }
 

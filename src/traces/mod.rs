@@ -11,6 +11,9 @@
 //! - `aggregate.rs`: a run's breakdowns as quantiles with confidence intervals, shares,
 //!   coverage, bottlenecks, bimodality and the comparison with a baseline. Pure.
 //! - `findings.rs`: the breakdown as the policies judge it and the verdict records it.
+//! - `views.rs`: what the report's views and the span metrics need beyond the quantiles,
+//!   bounded: native-histogram buckets, heatmaps on a fixed grid, the slowest requests with
+//!   their spans.
 //! - `client.rs`: k6's side of each trace (one root span per traced request) written into the
 //!   trace backend over OTLP/HTTP JSON, so traces have a real root.
 //!
@@ -25,6 +28,7 @@ pub mod findings;
 pub mod otlp;
 pub mod span;
 pub mod tempo;
+pub mod views;
 
 pub use aggregate::{Breakdown, Comparison, ComponentStats, compare, summarize};
 pub use attribute::{Attribution, Reason, Request, Topology, TraceState, attribute};

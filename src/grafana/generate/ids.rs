@@ -75,3 +75,13 @@ pub mod health_panels {
     pub const PROXY_REQUESTS: u32 = 7;
     pub const PROXY_UPSTREAM: u32 = 8;
 }
+
+/// The component dashboard (span metrics over deployments).
+pub const COMPONENTS_UID: &str = "k6gate-components";
+
+/// Panel ids of the component dashboard (`k6gate-components`).
+pub mod components_panels {
+    pub const P95: u32 = 1;
+    pub const P99: u32 = 2;
+    pub const HEATMAP: u32 = 3;
+}

@@ -1,5 +1,5 @@
 //! Grafana and Prometheus/Mimir as code: `k6gate grafana generate` writes the provisioning
-//! files (data sources, dashboard provider, alert rules), four dashboards and a Prometheus
+//! files (data sources, dashboard provider, alert rules), five dashboards and a Prometheus
 //! rule group with its promtool tests. The output is checked in under `grafana/`, and a test
 //! fails when it differs from what this module generates.
 //!
@@ -15,6 +15,7 @@
 //! blocks (`panels`, `dashboard`), one file per dashboard, `provisioning`, `rule_files`, `readme`
 //! and `serialize`. This file only lists the output.
 
+mod components_dashboard;
 mod dashboard;
 mod deployments_dashboard;
 mod embed_dashboard;
@@ -36,6 +37,7 @@ pub use ids::{
     EMBED_UID, FOLDER, LIVE_UID, PROMETHEUS_UID, RUN_ANNOTATION_TAG, TEMPO_UID, deployments_panels, embed_panels,
     live_panels,
 };
+pub use ids::{COMPONENTS_UID, components_panels};
 pub use ids::{GUARD_ANNOTATION_TAG, HEALTH_UID, health_panels};
 pub use options::{GenerateOptions, MetricsBackend};
 
@@ -46,6 +48,7 @@ pub fn generate(opts: &GenerateOptions) -> Vec<(PathBuf, String)> {
     let mut files = vec![
         ("README.md", readme::readme()),
         ("dashboards/k6gate-live.json", to_json(&live_dashboard::live_dashboard())),
+        ("dashboards/k6gate-components.json", to_json(&components_dashboard::components_dashboard())),
         ("dashboards/k6gate-deployments.json", to_json(&deployments_dashboard::deployments_dashboard())),
         ("dashboards/k6gate-embed.json", to_json(&embed_dashboard::embed_dashboard())),
         ("dashboards/k6gate-load-test-health.json", to_json(&health_dashboard::health_dashboard())),

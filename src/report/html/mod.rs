@@ -12,6 +12,7 @@
 //! `report.html.j2` lays them out. This file only renders the one into the other.
 
 mod charts;
+mod traces;
 mod view;
 
 use minijinja::{Environment, UndefinedBehavior, context};
@@ -28,7 +29,10 @@ const TEMPLATE: &str = include_str!("report.html.j2");
 
 /// The report of a judged run, as one HTML document.
 pub fn render(verdict: &Verdict, candidate: &RunSummary, baseline: Option<&RunSummary>) -> String {
-    let page = render_run(candidate, baseline, Some(verdict));
+    let mut page = render_run(candidate, baseline, Some(verdict));
+    if let Some(t) = &verdict.traces {
+        page = traces::insert_html(page, t);
+    }
     match &verdict.guard {
         Some(g) => super::guard::insert_html(page, g),
         None => page,

@@ -57,6 +57,7 @@ mod storage_stats;
 mod support;
 mod traces;
 mod traces_policy;
+mod traces_run;
 mod traces_stack;
 mod validate;
 mod workflows;

@@ -14,11 +14,13 @@ mod error;
 pub mod mix;
 pub mod production;
 pub mod shapes;
+pub mod traces;
 
 pub use error::RenderError;
 pub use mix::{Bursts, Mix, MixEntry};
 pub use production::{CacheState, Production};
 pub use shapes::Saturation;
+pub use traces::TracesConfig;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -88,6 +90,10 @@ pub struct Environment {
     /// The saturation step load (`shapes.rs`), read by the `saturation` template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<Saturation>,
+    /// The trace backend (`traces.rs`): with it, `run` reads the run's traces after k6 and
+    /// judges the per-component breakdown with the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces: Option<TracesConfig>,
 }
 
 /// Where an environment's load-test monitoring answers. Every part is required: preflight
@@ -254,7 +260,9 @@ pub fn load_environment(
     let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
         let field = e.path().to_string();
         // A `production` field is located to its line (its block is strict and new).
-        let line = (field.starts_with("production") || field.starts_with("mix") || field.starts_with("saturation"))
+        let line = ["production", "mix", "saturation", "traces"]
+            .iter()
+            .any(|s| field.starts_with(s))
             .then(|| production::line_of(&text, &field))
             .flatten();
         RenderError::input(&path, line, format!("{field}: {}", e.into_inner()))
@@ -269,6 +277,12 @@ pub fn load_environment(
     if let Some(m) = &env.mix {
         m.resolve().map_err(|(field, m)| {
             let field = format!("mix.{field}");
+            RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
+        })?;
+    }
+    if let Some(t) = &env.traces {
+        t.validate().map_err(|(field, m)| {
+            let field = format!("traces.{field}");
             RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
         })?;
     }

@@ -6,6 +6,7 @@ mod links;
 pub mod representative;
 pub mod text;
 pub mod title;
+pub mod traces;
 pub mod verdict;
 
 pub use links::Links;

@@ -12,7 +12,9 @@
 //!   coverage, bottlenecks, bimodality and the comparison with a baseline. Pure.
 //! - `findings.rs`: the breakdown as the policies judge it and the verdict records it.
 //! - `client.rs`: k6's side of each trace (one root span per traced request) written into the
-//!   trace backend over OTLP/HTTP JSON, so traces have a real root.
+//!   trace backend over OTLP/HTTP JSON, so traces have a real root; `measure()` timers as its
+//!   children.
+//! - `stored.rs`: a breakdown against the baseline's stored one (`verdict.traces`). Pure.
 //!
 //! What it must never do: print, read the environment or the clock (the Tempo client's waits go
 //! through `net::Clock`), or turn missing spans into zero time.
@@ -24,6 +26,7 @@ mod error;
 pub mod findings;
 pub mod otlp;
 pub mod span;
+pub mod stored;
 pub mod tempo;
 
 pub use aggregate::{Breakdown, Comparison, ComponentStats, compare, summarize};

@@ -29,8 +29,12 @@ const TEMPLATE: &str = include_str!("report.html.j2");
 /// The report of a judged run, as one HTML document.
 pub fn render(verdict: &Verdict, candidate: &RunSummary, baseline: Option<&RunSummary>) -> String {
     let page = render_run(candidate, baseline, Some(verdict));
-    match &verdict.guard {
+    let page = match &verdict.guard {
         Some(g) => super::guard::insert_html(page, g),
+        None => page,
+    };
+    match &verdict.traces {
+        Some(t) => super::traces::insert_html(page, t),
         None => page,
     }
 }

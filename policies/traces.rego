@@ -86,6 +86,28 @@ checks contains {
 } if {
 	count(trace_limited) + count(trace_floored) > 0
 	not trace_findings
+	not trace_unavailable
+}
+
+# ---- A configured trace backend gave no breakdown (`run` with the environment's `traces:`) ----
+#
+# Missing data, like a missing breakdown above: the run fails, with the reason, whether or not
+# the policy sets per-component limits (the environment asked for the breakdown). A waiver
+# cannot override it (kind `data`).
+trace_unavailable := why if {
+	why := object.get(input, "traces_unavailable", null)
+	is_string(why)
+}
+
+checks contains {
+	"id": "traces/unavailable",
+	"kind": "data",
+	"status": "fail",
+	"group": "all",
+	"metric": "",
+	"summary": sprintf("no trace breakdown: %s", [trace_unavailable]),
+} if {
+	trace_unavailable
 }
 
 sorted_trace_names := sort({n |

@@ -122,6 +122,19 @@ test_no_breakdown_fails_closed if {
 	not r["traces/sla/db/p95_ms"]
 }
 
+test_an_unavailable_backend_fails_with_its_reason_for_every_test if {
+	unavailable := {"traces_unavailable": "Tempo http://t:3200 cannot be reached"}
+	r := {x.id: x | some x in k6gate.results with input as object.union(in_with(null), unavailable)
+		with data.k6gate_config as config({})}
+	r["traces/unavailable"].status == "fail"
+	r["traces/unavailable"].kind == "data"
+	contains(r["traces/unavailable"].summary, "cannot be reached")
+	not r["traces/missing"]
+	other := {x.id | some x in k6gate.results with input as object.union(in_with(null), object.union(unavailable, {"test": "checkout"}))
+		with data.k6gate_config as config({})}
+	"traces/unavailable" in other
+}
+
 test_other_tests_are_not_concerned if {
 	r := {x.id | some x in k6gate.results with input as object.union(in_with(null), {"test": "checkout"})
 		with data.k6gate_config as config({})}

@@ -22,7 +22,9 @@ use crate::github::approval::{self, Decision, Kind, Mode};
 use crate::policy::data::{self, PolicyData, Sourced};
 use crate::policy::engine::Policies;
 use crate::policy::files::{self, PolicyFile, PolicyFiles};
-use crate::policy::verdict::{Approver, PolicyBase, Proposed, Request, Verdict, VerifiedApproval, evaluate_traced};
+use crate::policy::verdict::{
+    Approver, PolicyBase, Proposed, Request, Verdict, VerifiedApproval, evaluate_with_traces,
+};
 use crate::vars::Vars;
 
 pub use base::PolicyFrom;
@@ -223,10 +225,22 @@ impl Gate {
     /// [`Gate::judge`] with the run's trace breakdown, for the per-component SLAs and coverage
     /// floors (`policies/traces.rego`); without one, a policy that sets them fails closed.
     pub fn judge_traced(&self, case: &Case<'_>, traces: Option<&crate::traces::TraceFindings>) -> Result<Verdict> {
-        let mut verdict = judge_under(&self.binding, case, traces)?;
+        self.judge_with_traces(case, traces, None)
+    }
+
+    /// [`Gate::judge_traced`] for a run whose environment has a trace backend; `unavailable`
+    /// says why there is no breakdown (the backend could not be reached, had no traces), and
+    /// fails the run (`traces/unavailable`): never a pass on missing spans.
+    pub fn judge_with_traces(
+        &self,
+        case: &Case<'_>,
+        traces: Option<&crate::traces::TraceFindings>,
+        unavailable: Option<&str>,
+    ) -> Result<Verdict> {
+        let mut verdict = judge_under(&self.binding, case, traces, unavailable)?;
         verdict.policy.base = self.base.clone();
         if let (Some(p), Some(base)) = (&self.proposal, &self.base) {
-            let theirs = judge_under(&p.loaded, case, traces)?;
+            let theirs = judge_under(&p.loaded, case, traces, unavailable)?;
             let proposed = Proposed {
                 policy: p.policy.to_string(),
                 changed_files: p.changed.clone(),
@@ -252,7 +266,12 @@ fn parse(files: &PolicyFiles, waivers: &[PolicyFile]) -> Result<(Policies, Polic
     Ok((policies, data))
 }
 
-fn judge_under(policy: &Loaded, case: &Case<'_>, traces: Option<&crate::traces::TraceFindings>) -> Result<Verdict> {
+fn judge_under(
+    policy: &Loaded,
+    case: &Case<'_>,
+    traces: Option<&crate::traces::TraceFindings>,
+    unavailable: Option<&str>,
+) -> Result<Verdict> {
     let confidence = policy.data.confidence();
     let candidates: Vec<Side<'_>> = std::iter::once(case.candidate).chain(case.confirmations.iter().copied()).collect();
     let itself = [Side { summary: case.candidate.summary, source: "this run" }];
@@ -273,7 +292,7 @@ fn judge_under(policy: &Loaded, case: &Case<'_>, traces: Option<&crate::traces::
         no_baseline,
         baseline_reason: reason,
     };
-    let mut verdict = evaluate_traced(&policy.policies, &policy.data, &request, traces)?;
+    let mut verdict = evaluate_with_traces(&policy.policies, &policy.data, &request, traces, unavailable)?;
     verdict.ignored.extend(approval::ignored(&policy.approvals));
     attach_verified(&mut verdict, &policy.approvals);
     Ok(verdict)

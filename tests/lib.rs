@@ -59,6 +59,7 @@ mod support;
 mod trace_views;
 mod traces;
 mod traces_policy;
+mod traces_run;
 mod traces_stack;
 mod validate;
 mod workflows;

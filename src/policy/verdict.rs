@@ -402,9 +402,25 @@ pub fn evaluate_traced(
     req: &Request<'_>,
     traces: Option<&crate::traces::TraceFindings>,
 ) -> Result<Verdict, PolicyError> {
+    evaluate_with_traces(policies, data, req, traces, None)
+}
+
+/// [`evaluate_traced`] for a run whose environment has a trace backend: `unavailable` says
+/// why the breakdown could not be made (`input.traces_unavailable`), which fails the run
+/// (`policies/traces.rego`, `traces/unavailable`) whether or not the policy sets limits.
+pub fn evaluate_with_traces(
+    policies: &Policies,
+    data: &PolicyData,
+    req: &Request<'_>,
+    traces: Option<&crate::traces::TraceFindings>,
+    unavailable: Option<&str>,
+) -> Result<Verdict, PolicyError> {
     let mut doc = input(req);
     if let Some(o) = doc.as_object_mut() {
         o.insert("traces".into(), serde_json::to_value(traces).unwrap_or_default());
+        if let Some(why) = unavailable {
+            o.insert("traces_unavailable".into(), why.into());
+        }
     }
     let mut verdict = evaluate_input(policies, data, req, &doc)?;
     verdict.traces = traces.cloned();

@@ -15,11 +15,13 @@ pub mod include;
 pub mod mix;
 pub mod production;
 pub mod shapes;
+pub mod traces;
 
 pub use error::RenderError;
 pub use mix::{Bursts, Mix, MixEntry};
 pub use production::{CacheState, Production};
 pub use shapes::Saturation;
+pub use traces::TracesConfig;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -89,6 +91,10 @@ pub struct Environment {
     /// The saturation step load (`shapes.rs`), read by the `saturation` template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<Saturation>,
+    /// The trace backend (`traces.rs`): with it, `run` reads the run's traces after k6 and
+    /// judges the per-component breakdown with the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces: Option<TracesConfig>,
 }
 
 /// Where an environment's load-test monitoring answers. Every part is required: preflight
@@ -263,9 +269,9 @@ pub fn load_environment(
     }
     let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
         let field = e.path().to_string();
-        // A `production` field is located to its line (its block is strict and new).
+        // A field of the strict blocks is located to its line, in the included file if it came from one.
         let (file, line) =
-            if field.starts_with("production") || field.starts_with("mix") || field.starts_with("saturation") {
+            if ["production", "mix", "saturation", "traces"].iter().any(|s| field.starts_with(s)) {
                 locate(&field)
             } else {
                 (path.clone(), None)
@@ -284,6 +290,12 @@ pub fn load_environment(
             let field = format!("mix.{field}");
             let (file, line) = locate(&field);
             RenderError::input(file, line, format!("{field}: {m}"))
+        })?;
+    }
+    if let Some(t) = &env.traces {
+        t.validate().map_err(|(field, m)| {
+            let field = format!("traces.{field}");
+            RenderError::input(&path, production::line_of(&text, &field), format!("{field}: {m}"))
         })?;
     }
     if let Some(s) = &env.saturation {

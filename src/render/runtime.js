@@ -35,17 +35,30 @@ function k6gateHex(n) {
     return s;
 }
 
-// k6/http with a fresh W3C `traceparent` per request; the trace id is kept in the
-// samples' metadata (`trace_id`), so a slow request can be looked up in Tempo.
+// k6/http with a fresh W3C `traceparent` per request; the trace id, the span id put in the
+// header (k6's own span, which k6gate writes to the trace backend after the run) and the
+// correlation id sent as `X-Correlation-Id` are kept in the samples' metadata, so a slow
+// request can be looked up in Tempo. Each `measure()` open around the request notes its ids.
+let k6gateRequestSeq = 0;
+const k6gateOpenTimers = [];
 function k6gateTraced(method, url, body, params) {
     const traceId = k6gateHex(32);
+    const spanId = k6gateHex(16);
     const p = Object.assign({}, params || {});
-    p.headers = Object.assign({}, p.headers || {}, { traceparent: `00-${traceId}-${k6gateHex(16)}-01` });
-    k6gateExec.vu.metrics.metadata.trace_id = traceId;
+    k6gateRequestSeq += 1;
+    const correlationId = `k6-${k6gateExec.vu.idInTest}-${k6gateExec.vu.iterationInScenario}-${k6gateRequestSeq}`;
+    p.headers = Object.assign({ 'X-Correlation-Id': correlationId }, p.headers || {}, { traceparent: `00-${traceId}-${spanId}-01` });
+    const md = k6gateExec.vu.metrics.metadata;
+    md.trace_id = traceId;
+    md.span_id = spanId;
+    md.correlation_id = p.headers['X-Correlation-Id'];
+    for (const open of k6gateOpenTimers) open.push(`${traceId}:${spanId}`);
     try {
         return k6gateHttp.request(method, url, body === undefined ? null : body, p);
     } finally {
-        delete k6gateExec.vu.metrics.metadata.trace_id;
+        delete md.trace_id;
+        delete md.span_id;
+        delete md.correlation_id;
     }
 }
 
@@ -60,18 +73,35 @@ const http = {
 
 // Custom timers: declare their names in the init context (k6 creates metrics only there),
 // then `measure('auth_check', () => ...)` records the callback's duration as Trend
-// `auth_check` (milliseconds) and returns its result.
+// `auth_check` (milliseconds) and returns its result. The sample's metadata
+// `k6gate_timer_traces` lists the `trace:span` ids of the requests made inside the callback
+// and `k6gate_timer_start_ms` its start, so k6gate writes the timer as a child span of each
+// such request's root span, from its start for the Trend's value.
 function timers(names) {
     const trends = {};
     for (const n of names) trends[n] = new K6gateTrend(n, true);
     return function measure(name, fn) {
         const trend = trends[name];
         if (!trend) throw new Error(`measure('${name}'): declare it first with timers([...'${name}'])`);
+        const inside = [];
+        k6gateOpenTimers.push(inside);
         const start = Date.now();
         try {
             return fn();
         } finally {
-            trend.add(Date.now() - start);
+            const elapsed = Date.now() - start;
+            k6gateOpenTimers.splice(k6gateOpenTimers.indexOf(inside), 1);
+            const md = k6gateExec.vu.metrics.metadata;
+            if (inside.length) {
+                md.k6gate_timer_traces = inside.join(',');
+                md.k6gate_timer_start_ms = String(start);
+            }
+            try {
+                trend.add(elapsed);
+            } finally {
+                delete md.k6gate_timer_traces;
+                delete md.k6gate_timer_start_ms;
+            }
         }
     };
 }

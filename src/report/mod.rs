@@ -7,6 +7,7 @@ pub mod representative;
 pub mod saturation;
 pub mod text;
 pub mod title;
+pub mod traces;
 pub mod verdict;
 
 pub use links::Links;

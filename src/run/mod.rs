@@ -19,6 +19,7 @@ pub mod k6;
 mod k6log;
 pub mod lock;
 pub mod outputs;
+mod traces;
 mod trail;
 
 use std::collections::BTreeMap;
@@ -165,6 +166,10 @@ struct Prepared {
     live: Option<guarded::Plan>,
     /// The guard's policy (for the Grafana folders made view-only around k6).
     guard: crate::guard::Rules,
+    /// The environment's trace backend, and the candidate's breakdown once made (once,
+    /// however many times confirmation re-runs judge the candidate).
+    traces: Option<crate::render::TracesConfig>,
+    traced: std::sync::OnceLock<traces::Traced>,
 }
 
 /// A step after k6, named so that a test can make it fail.
@@ -403,7 +408,21 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let first = attempt(opts, run_id, &rendered, opts.now_ns)?;
     // Last before k6: the target's facts as the run finds them.
     let adequacy = adequacy::before(adequacy_rules, &rendered.environment);
-    Ok(Prepared { first, gate, store, baseline, bootstrap, given_previous, lock: Some(lock), adequacy, live, guard })
+    let traces = rendered.environment.traces.clone();
+    Ok(Prepared {
+        first,
+        gate,
+        store,
+        baseline,
+        bootstrap,
+        given_previous,
+        lock: Some(lock),
+        adequacy,
+        live,
+        guard,
+        traces,
+        traced: std::sync::OnceLock::new(),
+    })
 }
 
 /// `k6gate preflight` inside prepare: every check but the lease, which the run takes itself
@@ -759,10 +778,20 @@ fn judge_steps(
         baseline: baseline.clone(),
         previous: p.given_previous.as_ref().map(LoadedRun::side),
     };
+    let traced = p.traces.as_ref().map(|cfg| {
+        p.traced
+            .get_or_init(|| traces::breakdown(cfg, &k6run.json_out, baseline_traces(p).as_ref(), p.gate.confidence()))
+    });
+    let (findings, unavailable, trace_notes) = match traced {
+        Some(traces::Traced::Breakdown { findings, notes }) => (Some(&**findings), None, notes.clone()),
+        Some(traces::Traced::Unavailable(why)) => (None, Some(why.as_str()), vec![format!("traces: {why}")]),
+        None => (None, None, Vec::new()),
+    };
     let mut verdict = p
         .gate
-        .judge(&case)
+        .judge_with_traces(&case, findings, unavailable)
         .map_err(|e| Failure::error(format!("policy evaluation failed: {}", crate::error::chain(&e))))?;
+    verdict.notes.extend(trace_notes);
     verdict.notes.splice(0..0, opts.caveat.clone());
     verdict.notes.extend(p.bootstrap.clone());
     verdict.saturation = crate::scale::record(summary);
@@ -801,6 +830,14 @@ fn judge_steps(
     }
     judged.verdict = Some(verdict);
     Ok(())
+}
+
+/// The baseline's stored trace breakdown: its first run's `verdict.traces`, when the history
+/// recorded one.
+fn baseline_traces(p: &Prepared) -> Option<crate::traces::TraceFindings> {
+    let (runs, _) = p.baseline.as_ref()?;
+    let record = runs.first()?.record.as_ref()?;
+    record.verdict_as::<Verdict>()?.ok()?.traces
 }
 
 /// k6's output as a RunSummary, with what its exit and log say. A failed k6 or an output that
@@ -930,11 +967,14 @@ fn write_reports(
     baseline: Option<&RunSummary>,
 ) -> Result<PathBuf> {
     write(&run_dir.join("verdict.json"), &json(verdict, "verdict")?)?;
-    let md = format!(
+    let mut md = format!(
         "{}\n## Run {run_id}\n\n```\n{}```\n",
         crate::report::verdict::markdown(verdict),
         crate::report::text::render(summary)
     );
+    if let Some(t) = &verdict.traces {
+        md.push_str(&format!("\n## Where the time goes\n\n```\n{}```\n", crate::report::traces::text(t)));
+    }
     write(&run_dir.join("report.md"), &md)?;
     let html_path = run_dir.join("report.html");
     write(&html_path, &crate::report::html::render(verdict, summary, baseline))?;

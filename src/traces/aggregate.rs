@@ -363,6 +363,7 @@ mod tests {
             phase: None,
             span_id: None,
             correlation_id: None,
+            status: Some(200),
         };
         attribute(&req, Some(&Trace { id, spans }), TraceState::default(), topology)
     }

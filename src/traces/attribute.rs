@@ -62,6 +62,8 @@ pub struct Request {
     pub span_id: Option<SpanId>,
     /// The correlation id that travelled with the request (metadata `correlation_id`).
     pub correlation_id: Option<String>,
+    /// The HTTP status k6 saw (its `status` tag; 0 when the request failed below HTTP).
+    pub status: Option<u16>,
 }
 
 /// What a request is expected to reach, and which component is the gateway.
@@ -203,11 +205,13 @@ pub fn attribute(request: &Request, trace: Option<&Trace>, state: TraceState, to
     };
     let all = trace.map(|t| t.spans.as_slice()).unwrap_or_default();
     // k6's own span (written by `client.rs`) is the window itself: its children are the
-    // top-level spans, as when k6 exports nothing.
+    // top-level spans, as when k6 exports nothing. Its `measure()` timers (k6's children of
+    // it) are client-side time around the request, not a component.
     let without_k6: Vec<Span>;
     let spans = match request.span_id {
         Some(k6) if all.iter().any(|s| s.span_id == k6) => {
-            without_k6 = all.iter().filter(|s| s.span_id != k6).cloned().collect();
+            let timer = |s: &Span| s.parent == Some(k6) && s.component == super::client::CLIENT_SERVICE;
+            without_k6 = all.iter().filter(|s| s.span_id != k6 && !timer(s)).cloned().collect();
             without_k6.as_slice()
         }
         _ => all,
@@ -551,6 +555,7 @@ mod tests {
             phase: Some("steady".into()),
             span_id: None,
             correlation_id: None,
+            status: Some(200),
         }
     }
 

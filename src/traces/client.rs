@@ -8,8 +8,11 @@
 //! uses (`Request::span_id`), so the breakdown is the same with or without it.
 //!
 //! Only requests with both ids in their metadata get one: without the span id the server's
-//! spans would not hang from it. `measure()` timers as child spans are not written yet: k6's
-//! samples do not say which request a timer enclosed.
+//! spans would not hang from it. A `measure()` timer (k6gate's runtime lists the `trace:span`
+//! ids of the requests made inside it in its Trend sample's metadata) becomes a child span of
+//! each such request's root: the timer's name, the sample's start (its time less its value)
+//! and its duration, under the same `service.name`; attribution leaves it out of the
+//! components (client time around the request, not a tier).
 
 use std::time::Duration;
 
@@ -17,39 +20,123 @@ use serde_json::{Value, json};
 
 use super::attribute::Request;
 use super::error::TraceError;
+use super::span::{SpanId, TraceId};
 use crate::net::{Attempt, ClientOptions, RetryPolicy, TokioClock, retryable_status};
 
 /// The `service.name` of k6's spans.
 pub const CLIENT_SERVICE: &str = "k6";
 /// Spans per export request: well under the 4 MiB receivers commonly accept.
 pub const BATCH: usize = 500;
-/// OTLP's `SPAN_KIND_CLIENT`.
+/// OTLP's `SPAN_KIND_CLIENT` and `SPAN_KIND_INTERNAL`.
 const KIND_CLIENT: u8 = 3;
+const KIND_INTERNAL: u8 = 1;
 
-/// k6's spans for a run's requests: those with both ids, and how many had not.
+/// A `measure()` timer of the run: its Trend sample, and the requests made inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    /// The Trend's name (`auth_check`).
+    pub name: String,
+    /// Unix nanoseconds: the sample's time (k6 stamps it when the timer ends) less its value.
+    pub start_ns: i64,
+    pub duration_ns: i64,
+    /// The trace id and k6's span id of each request made inside the callback.
+    pub inside: Vec<(TraceId, SpanId)>,
+}
+
+/// k6's spans for a run's requests: those with both ids, and how many had not; and the
+/// timers' spans, one per (timer, request inside it).
 pub struct ClientSpans<'a> {
     pub eligible: Vec<&'a Request>,
     pub skipped: usize,
+    pub timers: Vec<(&'a Timer, TraceId, SpanId)>,
 }
 
 /// k6's spans for `requests`.
 pub fn client_spans(requests: &[Request]) -> ClientSpans<'_> {
     let eligible: Vec<&Request> = requests.iter().filter(|r| r.trace_id.is_some() && r.span_id.is_some()).collect();
-    ClientSpans { skipped: requests.len() - eligible.len(), eligible }
+    ClientSpans { skipped: requests.len() - eligible.len(), eligible, timers: Vec::new() }
 }
 
-impl ClientSpans<'_> {
+/// One span to write: a request's root or a timer under one.
+enum Item<'a> {
+    Root(&'a Request),
+    Timer(&'a Timer, TraceId, SpanId),
+}
+
+impl<'a> ClientSpans<'a> {
+    /// The same with `timers` as child spans of their requests' roots.
+    pub fn with_timers(mut self, timers: &'a [Timer]) -> ClientSpans<'a> {
+        self.timers = timers.iter().flat_map(|t| t.inside.iter().map(move |&(trace, span)| (t, trace, span))).collect();
+        self
+    }
+
+    /// Spans written: roots and timers.
+    pub fn len(&self) -> usize {
+        self.eligible.len() + self.timers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The OTLP/JSON export requests, at most [`BATCH`] spans each, built one at a time as
     /// they are sent (10 000 spans at once would be ~70 MiB of JSON values).
     pub fn docs(&self) -> impl Iterator<Item = Value> + '_ {
-        self.eligible.chunks(BATCH).map(|chunk| {
+        let items: Vec<Item<'a>> = self
+            .eligible
+            .iter()
+            .map(|&r| Item::Root(r))
+            .chain(self.timers.iter().map(|&(t, trace, span)| Item::Timer(t, trace, span)))
+            .collect();
+        let batches: Vec<Vec<Item<'a>>> = {
+            let mut out = Vec::new();
+            let mut items = items.into_iter().peekable();
+            while items.peek().is_some() {
+                out.push(items.by_ref().take(BATCH).collect());
+            }
+            out
+        };
+        batches.into_iter().map(|chunk| {
             json!({"resourceSpans": [{
                 "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": CLIENT_SERVICE}}]},
                 "scopeSpans": [{"scope": {"name": "k6gate", "version": env!("CARGO_PKG_VERSION")},
-                                "spans": chunk.iter().filter_map(|r| span(r)).collect::<Vec<_>>()}],
+                                "spans": chunk.iter().filter_map(|i| match i {
+                                    Item::Root(r) => span(r),
+                                    Item::Timer(t, trace, parent) => Some(timer_span(t, *trace, *parent)),
+                                }).collect::<Vec<_>>()}],
             }]})
         })
     }
+}
+
+/// A timer's span id: derived from what identifies it (trace, parent, name, start), so a
+/// second export writes the same span again rather than a twin. Never zero.
+fn timer_span_id(t: &Timer, trace: TraceId, parent: SpanId) -> SpanId {
+    // FNV-1a over the identifying bytes, then SplitMix64's finaliser to spread them.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let bytes = trace.0.to_be_bytes().into_iter().chain(parent.0.to_be_bytes()).chain(t.start_ns.to_be_bytes());
+    for b in bytes.chain(t.name.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    SpanId(h.max(1))
+}
+
+/// A timer as a child of the request's root span (`KIND_INTERNAL`).
+fn timer_span(t: &Timer, trace: TraceId, parent: SpanId) -> Value {
+    json!({
+        "traceId": trace.to_string(),
+        "spanId": timer_span_id(t, trace, parent).to_string(),
+        "parentSpanId": parent.to_string(),
+        "name": t.name,
+        "kind": KIND_INTERNAL,
+        "startTimeUnixNano": t.start_ns.to_string(),
+        "endTimeUnixNano": (t.start_ns + t.duration_ns).to_string(),
+        "attributes": [{"key": "k6.timer", "value": {"stringValue": t.name}}],
+        "status": {},
+    })
 }
 
 /// One request's span: `None` without both ids.
@@ -66,6 +153,9 @@ fn span(r: &Request) -> Option<Value> {
     }
     if let Some(c) = &r.correlation_id {
         attributes.push(json!({"key": "correlation_id", "value": {"stringValue": c}}));
+    }
+    if let Some(s) = r.status {
+        attributes.push(json!({"key": "http.response.status_code", "value": {"intValue": s.to_string()}}));
     }
     Some(json!({
         "traceId": trace.to_string(),
@@ -158,6 +248,7 @@ mod tests {
             phase: Some("steady".into()),
             span_id: span.map(SpanId),
             correlation_id: Some("k6-1-2".into()),
+            status: Some(200),
         }
     }
 

@@ -15,7 +15,9 @@
 //!   bounded: native-histogram buckets, heatmaps on a fixed grid, the slowest requests with
 //!   their spans.
 //! - `client.rs`: k6's side of each trace (one root span per traced request) written into the
-//!   trace backend over OTLP/HTTP JSON, so traces have a real root.
+//!   trace backend over OTLP/HTTP JSON, so traces have a real root; `measure()` timers as its
+//!   children.
+//! - `stored.rs`: a breakdown against the baseline's stored one (`verdict.traces`). Pure.
 //!
 //! What it must never do: print, read the environment or the clock (the Tempo client's waits go
 //! through `net::Clock`), or turn missing spans into zero time.
@@ -27,6 +29,7 @@ mod error;
 pub mod findings;
 pub mod otlp;
 pub mod span;
+pub mod stored;
 pub mod tempo;
 pub mod views;
 

@@ -63,6 +63,7 @@ fn section(f: &TraceFindings) -> String {
         f.requests,
         escape_html(&f.source)
     );
+    s.push_str(&crate::report::traces::summary_html(f));
     s.push_str(&heatmaps(f));
     s.push_str(&endpoints(f, &all));
     s.push_str(&slowest(f, &all));

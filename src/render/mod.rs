@@ -270,12 +270,11 @@ pub fn load_environment(
     let env: Environment = serde_path_to_error::deserialize(raw).map_err(|e| {
         let field = e.path().to_string();
         // A field of the strict blocks is located to its line, in the included file if it came from one.
-        let (file, line) =
-            if ["production", "mix", "saturation", "traces"].iter().any(|s| field.starts_with(s)) {
-                locate(&field)
-            } else {
-                (path.clone(), None)
-            };
+        let (file, line) = if ["production", "mix", "saturation", "traces"].iter().any(|s| field.starts_with(s)) {
+            locate(&field)
+        } else {
+            (path.clone(), None)
+        };
         RenderError::input(file, line, format!("{field}: {}", e.into_inner()))
     })?;
     validate(&env).map_err(|m| env_error(&path, m))?;

@@ -64,6 +64,7 @@ mod tests {
             p99_ms: p95,
             p95_ci_ms: ci,
             share: 0.3,
+            histogram: None,
         }
     }
 
@@ -77,6 +78,10 @@ mod tests {
             end_to_end: finding(Some(10.0), Some([9.0, 11.0])),
             components: parts.iter().map(|(c, f)| ((*c).to_string(), f.clone())).collect(),
             comparison: Vec::new(),
+            heatmaps: BTreeMap::new(),
+            endpoints: Vec::new(),
+            slowest: Vec::new(),
+            trace_link: None,
         }
     }
 

@@ -1068,6 +1068,27 @@ impl super::page::RunPages for SqliteStore {
         environments.sort();
         Ok(super::page::Facets { tests, environments })
     }
+
+    fn verdicts(&self, ids: &[&str]) -> Result<Vec<super::page::StoredVerdict>, HistoryError> {
+        let mut out = Vec::with_capacity(ids.len());
+        // Batches well under SQLite's 32,766 bound variables.
+        for batch in ids.chunks(500) {
+            let marks = vec!["?"; batch.len()].join(", ");
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!("SELECT id, verdict FROM runs WHERE id IN ({marks})"))
+                .at(&self.path)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(batch.iter()), |r| {
+                    Ok(super::page::StoredVerdict { id: r.get(0)?, verdict: r.get::<_, Option<Json>>(1)?.map(|j| j.0) })
+                })
+                .at(&self.path)?;
+            let mut found: std::collections::HashMap<String, super::page::StoredVerdict> =
+                rows.map(|r| r.map(|v| (v.id.clone(), v))).collect::<rusqlite::Result<_>>().at(&self.path)?;
+            out.extend(batch.iter().filter_map(|id| found.remove(*id)));
+        }
+        Ok(out)
+    }
 }
 
 impl SqliteStore {

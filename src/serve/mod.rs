@@ -32,6 +32,7 @@ mod retention_editor;
 mod runs_page;
 mod sla_editor;
 mod teams_page;
+mod trace_breakdown;
 mod trend_chart;
 mod trends_page;
 mod waiver_request;

@@ -68,8 +68,10 @@ pub struct Facets {
 #[derive(Debug, Clone)]
 pub struct StoredVerdict {
     pub id: String,
-    /// `None` for a run without one (errored, incomplete).
-    pub verdict: Option<Box<serde_json::value::RawValue>>,
+    /// The verdict's JSON text (decompressed, not parsed here: the caller reads what it
+    /// needs of it and reports a document that is not JSON); `None` for a run without one
+    /// (errored, incomplete).
+    pub verdict: Option<String>,
 }
 
 /// Paged listing. Both backends answer alike (the durable store from its cache).

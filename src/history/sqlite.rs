@@ -878,6 +878,21 @@ impl FromSql for Json {
     }
 }
 
+/// A summary or verdict column as text, decompressed but not checked to be JSON: for a
+/// reader that parses (part of) it anyway, and should not pay for parsing it twice.
+struct JsonText(String);
+
+impl FromSql for JsonText {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let bytes = match value {
+            ValueRef::Text(b) | ValueRef::Blob(b) => b,
+            _ => return Err(FromSqlError::InvalidType),
+        };
+        let plain = super::document::decompress(bytes).map_err(|e| FromSqlError::Other(Box::new(e)))?;
+        String::from_utf8(plain.into_owned()).map(JsonText).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
 /// A document as the store writes it (`document.rs`).
 fn packed(json: Option<&RawValue>) -> rusqlite::Result<Option<Vec<u8>>> {
     json.map(|j| super::document::compress(j.get().as_bytes()))
@@ -1080,7 +1095,10 @@ impl super::page::RunPages for SqliteStore {
                 .at(&self.path)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(batch.iter()), |r| {
-                    Ok(super::page::StoredVerdict { id: r.get(0)?, verdict: r.get::<_, Option<Json>>(1)?.map(|j| j.0) })
+                    Ok(super::page::StoredVerdict {
+                        id: r.get(0)?,
+                        verdict: r.get::<_, Option<JsonText>>(1)?.map(|j| j.0),
+                    })
                 })
                 .at(&self.path)?;
             let mut found: std::collections::HashMap<String, super::page::StoredVerdict> =

@@ -159,7 +159,7 @@ fn gather(app: &App, name: &str, tests: Vec<String>, since: i64, until: i64, wee
         let verdicts = app.with_store(|s| s.verdicts(&judged)).map_err(|e| PageError::from_store(e, ""))?;
         let mut exceptions: BTreeMap<&str, Vec<Exception>> = BTreeMap::new();
         for v in &verdicts {
-            let read = v.verdict.as_ref().map(|raw| exceptions_of(raw.get()));
+            let read = v.verdict.as_deref().map(exceptions_of);
             let Some(Ok(read)) = read else {
                 return Err(PageError::Internal(format!(
                     "run {} was decided but its verdict cannot be read: its overrides cannot be counted",

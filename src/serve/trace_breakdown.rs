@@ -102,8 +102,11 @@ fn finding<'a>(t: &'a TraceFindings, component: &str) -> Option<&'a ComponentFin
     if component == END_TO_END { Some(&t.end_to_end) } else { t.components.get(component) }
 }
 
-/// The section for these runs (role, id, breakdown or why none), baseline first.
-pub fn section(runs: &[(&'static str, &str, Result<Option<&TraceFindings>, String>)]) -> TraceSection {
+/// One run of the section: its role, its id, and its breakdown (or why it cannot be read).
+pub type TracedRun<'a> = (&'static str, &'a str, Result<Option<&'a TraceFindings>, String>);
+
+/// The section for these runs, baseline first.
+pub fn section(runs: &[TracedRun<'_>]) -> TraceSection {
     let sides = runs
         .iter()
         .map(|(role, id, t)| TraceSide {

@@ -271,7 +271,7 @@ fn propose_waiver(
         let t = crate::time::format_rfc3339_ms(ns);
         format!("{}Z", t.get(..19).unwrap_or(&t))
     };
-    let text = waiver_file(&id, &form, &second(now), &second(now + i64::from(days) * DAY_NS));
+    let text = waiver_file(id, form, &second(now), &second(now + i64::from(days) * DAY_NS));
     let file_name = format!("{id}.yaml");
 
     // The loader, on the data the waiver joins: its format, id, metric and 30 days are checked

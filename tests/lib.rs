@@ -50,6 +50,7 @@ mod schema;
 mod serve;
 mod serve_slas;
 mod serve_teams;
+mod serve_traces;
 mod serve_trends;
 mod serve_waivers;
 mod stack;

@@ -328,6 +328,8 @@ def main():
             check(page.locator("#chart-cdf svg").count() == 1, "the distribution overlay is drawn")
             check(page.locator("figure[id^=chart-phase] svg").count() >= 3, "one latency chart per phase")
             shots["compare"] = ART / "serve-compare.png"
+            check(page.locator("#traces").count() == 1 and page.locator(".trace-side").count() == 2,
+                  "the compare page has its trace breakdown section, one line per run")
             page.screenshot(path=str(shots["compare"]), full_page=True)
 
             # Another phase, chosen on the page: the numbers of `k6gate compare --phase`.
@@ -388,6 +390,12 @@ def main():
             before = (store / "policies" / "data" / "retention.yaml").read_text()
             page.select_option(f"#policy-{test} select[name=class]", "experimental")
             page.click(f"#policy-{test} .retention-form button")
+            # First its effect on the stored runs (the prune planner), then the PR.
+            page.wait_for_selector("#retention-effect-table")
+            check(page.locator("tr[data-what=delete] td.num").count() == 2, "the effect under both classes")
+            shots["retention"] = ART / "serve-retention.png"
+            page.screenshot(path=str(shots["retention"]), full_page=True)
+            page.click("#retention-open")
             page.wait_for_selector("#pr-link")
             rtree = github.body_of("POST", "/git/trees")
             changed = [l for l in rtree["tree"][0]["content"].splitlines() if l not in before.splitlines()]

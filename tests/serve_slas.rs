@@ -303,8 +303,24 @@ fn a_retention_class_change_is_a_pull_request_that_keeps_the_file_as_it_is() {
     mount_pr(&gh, 51);
     let addr = server(Some(&gh));
     let page = request(addr, "GET", "/policy?test=checkout", &[], "");
-    assert!(page.body.contains("action=\"/retention/propose\""));
+    assert!(page.body.contains("action=\"/retention/preview\""), "the policy page's form previews first");
     let token = csrf(&page.body);
+    // The preview: the planner over checkout's stored runs (a year old) under critical (summaries
+    // kept 5 years: nothing deleted) and under experimental (30 days: the unexempt ones go).
+    let a = post(addr, "/retention/preview", &format!("csrf={token}&test=checkout&class=experimental"));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let cell = |what: &str, i: usize| -> usize {
+        let row = a.body.split(&format!("<tr data-what=\"{what}\">")).nth(1).unwrap().split("</tr>").next().unwrap();
+        row.split("<td class=\"num\">").nth(i).unwrap().split('<').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(cell("delete", 1), 0, "critical keeps summaries for 5 years");
+    assert!(cell("delete", 2) > 0 && cell("kept", 2) > 0, "experimental deletes all but the exempt: {}", a.body);
+    assert!(a.body.contains("stored runs of checkout"));
+    assert!(
+        a.body.contains("action=\"/retention/propose\"") && a.body.contains("name=\"class\" value=\"experimental\"")
+    );
+    assert_eq!(post(addr, "/retention/preview", "test=checkout&class=standard").status, 403, "no CSRF token");
+    assert!(gh.requests().is_empty(), "a preview sends nothing to GitHub");
     assert_eq!(post(addr, "/retention/propose", "test=checkout&class=standard").status, 403, "no CSRF token");
     let a = post(addr, "/retention/propose", &format!("csrf={token}&test=checkout&class=nosuchclass"));
     assert_eq!(a.status, 422, "{}", a.body);

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::serve::{config, csrf, html, judged, request, start, unescape};
 use crate::serve_trends::{policies, trends};
-use crate::support::fake_github::{FakeGithub, body, created, ok};
+use crate::support::fake_github::{FakeGithub, body, created, error, ok};
 use crate::support::fixtures::Set;
 
 const TOKEN: &str = "ghs_waiver-request-token";
@@ -208,4 +208,103 @@ fn the_state_page_shows_the_pr_and_what_the_gate_did() {
     let a = request(addr, "GET", "/waivers/requests/46", &[], "");
     assert_eq!(a.status, 404, "{}", a.body);
     assert!(a.body.contains(&html("no pull request #46 on acme/shop")));
+}
+
+/// Two requests at once read the same policy data and both want W-8. GitHub creates the
+/// branch `k6gate/waiver-W-8` for the first and answers the second with its documented 422
+/// "Reference already exists"; the second takes W-9. Both PRs are opened, each with its own
+/// file and number.
+#[test]
+fn concurrent_requests_take_distinct_numbers() {
+    use wiremock::matchers::body_partial_json;
+    let gh = FakeGithub::start(TOKEN);
+    gh.mount(gh.get(&format!("/repos/{REPO}/git/ref/heads/main"), &[]).respond_with(ok(body::git_ref(
+        REPO,
+        "refs/heads/main",
+        HEAD,
+    ))));
+    gh.mount(gh.get(&format!("/repos/{REPO}/git/commits/{HEAD}"), &[]).respond_with(ok(body::git_commit(
+        REPO,
+        HEAD,
+        BASE_TREE,
+        &[],
+        "main",
+    ))));
+    gh.mount(gh.create_tree(REPO).respond_with(created(body::git_tree(REPO, TREE, &["waivers/W-8.yaml"]))));
+    gh.mount(gh.create_commit(REPO).respond_with(created(body::git_commit(REPO, COMMIT, TREE, &[HEAD], "Waiver"))));
+    let branch = |n: u32| format!("k6gate/waiver-W-{n}");
+    gh.mount(
+        gh.create_ref(REPO)
+            .and(body_partial_json(json!({ "ref": format!("refs/heads/{}", branch(8)) })))
+            .respond_with(created(body::git_ref(REPO, &format!("refs/heads/{}", branch(8)), COMMIT)))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .expect(1),
+    );
+    gh.mount(
+        gh.create_ref(REPO)
+            .and(body_partial_json(json!({ "ref": format!("refs/heads/{}", branch(8)) })))
+            .respond_with(error(
+                422,
+                "Reference already exists",
+                "https://docs.github.com/rest/git/refs#create-a-reference",
+            ))
+            .with_priority(2)
+            .expect(1),
+    );
+    gh.mount(
+        gh.create_ref(REPO)
+            .and(body_partial_json(json!({ "ref": format!("refs/heads/{}", branch(9)) })))
+            .respond_with(created(body::git_ref(REPO, &format!("refs/heads/{}", branch(9)), COMMIT)))
+            .expect(1),
+    );
+    for (n, number) in [(8, 43), (9, 44)] {
+        let pr = body::pull_request(REPO, number, "Waiver", &branch(n), "main", body::user("alice", 5, "User"));
+        gh.mount(
+            gh.create_pull(REPO)
+                .and(body_partial_json(json!({ "head": branch(n) })))
+                .respond_with(created(pr.clone()))
+                .expect(1),
+        );
+        gh.mount(gh.request_reviewers(REPO, number).respond_with(created(pr)).expect(1));
+    }
+    let addr = server(Some(&gh));
+    let token = csrf(&request(addr, "GET", "/waivers/new", &[], "").body);
+    let form = format!("csrf={token}&{FORM}");
+    let answers: Vec<crate::serve::Answer> = std::thread::scope(|s| {
+        let asks: Vec<_> = (0..2).map(|_| s.spawn(|| post(addr, "/waivers/request", &form))).collect();
+        asks.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    let mut locations: Vec<String> = answers
+        .iter()
+        .map(|a| {
+            assert_eq!(a.status, 303, "{}", a.body);
+            a.header("location").to_string()
+        })
+        .collect();
+    locations.sort();
+    assert_eq!(locations, ["/waivers/requests/43", "/waivers/requests/44"]);
+    gh.verify();
+    // Three trees: W-8 twice (the second request's first try), W-9 once, each file its own id.
+    let mut files: Vec<(String, bool)> = gh
+        .requests()
+        .iter()
+        .filter(|r| r.call().ends_with("/git/trees"))
+        .map(|r| {
+            let entry = &r.body.as_ref().unwrap()["tree"][0];
+            let path = entry["path"].as_str().unwrap().to_string();
+            let id = path.trim_start_matches("waivers/").trim_end_matches(".yaml").to_string();
+            let names_itself = entry["content"].as_str().unwrap().contains(&format!("id: {id}"));
+            (path, names_itself)
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            ("waivers/W-8.yaml".to_string(), true),
+            ("waivers/W-8.yaml".to_string(), true),
+            ("waivers/W-9.yaml".to_string(), true)
+        ]
+    );
 }

@@ -119,6 +119,19 @@ pub fn open(api: &Api, p: &Proposal) -> Result<Opened, ApiError> {
     Ok(Opened { number, html_url, branch: p.branch.clone(), commit })
 }
 
+/// Whether `e` is GitHub's answer to creating a branch that exists: `POST .../git/refs`
+/// refused with 422 "Reference already exists"
+/// (<https://docs.github.com/en/rest/git/refs#create-a-reference>). A caller that names its
+/// branch after a number it allocated (a waiver's `W-<n>`) takes it as "that number is taken".
+pub fn branch_exists(e: &ApiError) -> bool {
+    match e {
+        ApiError::Status { method: "POST", path, status: 422, message, .. } => {
+            path.ends_with("/git/refs") && message.contains("Reference already exists")
+        }
+        _ => false,
+    }
+}
+
 /// A branch name in a path: each segment percent-encoded, the slashes kept.
 fn encode_ref(name: &str) -> String {
     name.split('/').map(encode).collect::<Vec<_>>().join("/")

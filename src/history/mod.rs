@@ -56,7 +56,7 @@ pub use document::stored_bytes;
 pub use error::HistoryError;
 pub use lease::{Attempt, Holder, LeaseRecord, Leases};
 pub use open::{HistoryConfig, Store};
-pub use page::{Cursor, Facets, ListedRun, PageQuery, RunPage, RunPages};
+pub use page::{Cursor, Facets, ListedRun, PageQuery, RunPage, RunPages, StoredVerdict};
 pub use pin::{Invalidation, Pin, PinEvent};
 pub use prune::{NO_SERIES, Prune, StoredRun};
 pub use records::{DigestQuery, DigestRun, Records};

@@ -228,4 +228,11 @@ impl super::page::RunPages for Store {
             Store::Remote(s) => s.facets(),
         }
     }
+
+    fn verdicts(&self, ids: &[&str]) -> Result<Vec<super::page::StoredVerdict>, HistoryError> {
+        match self {
+            Store::Local(s) => s.verdicts(ids),
+            Store::Remote(s) => s.verdicts(ids),
+        }
+    }
 }

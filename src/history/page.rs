@@ -62,8 +62,24 @@ pub struct Facets {
     pub environments: Vec<String>,
 }
 
+/// A run's verdict, read alone: the `verdict` column and the run's id, never the summary
+/// (which is several times larger, and what made reading a verdict through
+/// [`RunStore::get_run`](super::RunStore::get_run) cost what it did).
+#[derive(Debug, Clone)]
+pub struct StoredVerdict {
+    pub id: String,
+    /// The verdict's JSON text (decompressed, not parsed here: the caller reads what it
+    /// needs of it and reports a document that is not JSON); `None` for a run without one
+    /// (errored, incomplete).
+    pub verdict: Option<String>,
+}
+
 /// Paged listing. Both backends answer alike (the durable store from its cache).
 pub trait RunPages {
     fn run_page(&self, query: &PageQuery) -> Result<RunPage, HistoryError>;
     fn facets(&self) -> Result<Facets, HistoryError>;
+    /// The verdicts of these runs (full ids, as a page lists them), in the order given; an id
+    /// the store does not hold is left out. One query by primary key per call; the summary
+    /// column is never read.
+    fn verdicts(&self, ids: &[&str]) -> Result<Vec<StoredVerdict>, HistoryError>;
 }

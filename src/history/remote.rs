@@ -996,6 +996,11 @@ impl super::page::RunPages for RemoteStore {
     fn facets(&self) -> Result<super::page::Facets, HistoryError> {
         self.cache.facets().map_err(|e| self.renamed(e))
     }
+
+    /// From the cache: runs never change, and the ids come from a page of the cache.
+    fn verdicts(&self, ids: &[&str]) -> Result<Vec<super::page::StoredVerdict>, HistoryError> {
+        self.cache.verdicts(ids).map_err(|e| self.renamed(e))
+    }
 }
 
 impl RemoteStore {

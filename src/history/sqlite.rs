@@ -878,6 +878,21 @@ impl FromSql for Json {
     }
 }
 
+/// A summary or verdict column as text, decompressed but not checked to be JSON: for a
+/// reader that parses (part of) it anyway, and should not pay for parsing it twice.
+struct JsonText(String);
+
+impl FromSql for JsonText {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let bytes = match value {
+            ValueRef::Text(b) | ValueRef::Blob(b) => b,
+            _ => return Err(FromSqlError::InvalidType),
+        };
+        let plain = super::document::decompress(bytes).map_err(|e| FromSqlError::Other(Box::new(e)))?;
+        String::from_utf8(plain.into_owned()).map(JsonText).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
 /// A document as the store writes it (`document.rs`).
 fn packed(json: Option<&RawValue>) -> rusqlite::Result<Option<Vec<u8>>> {
     json.map(|j| super::document::compress(j.get().as_bytes()))
@@ -1067,6 +1082,30 @@ impl super::page::RunPages for SqliteStore {
         let mut environments = distinct("SELECT DISTINCT environment FROM runs")?;
         environments.sort();
         Ok(super::page::Facets { tests, environments })
+    }
+
+    fn verdicts(&self, ids: &[&str]) -> Result<Vec<super::page::StoredVerdict>, HistoryError> {
+        let mut out = Vec::with_capacity(ids.len());
+        // Batches well under SQLite's 32,766 bound variables.
+        for batch in ids.chunks(500) {
+            let marks = vec!["?"; batch.len()].join(", ");
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!("SELECT id, verdict FROM runs WHERE id IN ({marks})"))
+                .at(&self.path)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(batch.iter()), |r| {
+                    Ok(super::page::StoredVerdict {
+                        id: r.get(0)?,
+                        verdict: r.get::<_, Option<JsonText>>(1)?.map(|j| j.0),
+                    })
+                })
+                .at(&self.path)?;
+            let mut found: std::collections::HashMap<String, super::page::StoredVerdict> =
+                rows.map(|r| r.map(|v| (v.id.clone(), v))).collect::<rusqlite::Result<_>>().at(&self.path)?;
+            out.extend(batch.iter().filter_map(|id| found.remove(*id)));
+        }
+        Ok(out)
     }
 }
 

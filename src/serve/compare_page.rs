@@ -10,16 +10,18 @@ use serde::Serialize;
 use super::charts::{self, Chart};
 use super::error::PageError;
 use super::runs_page::plain_id;
+use super::trace_breakdown::{self, TraceSection};
 use super::{App, html, html_response};
 use crate::compare::{Comparison, Metric, MetricComparison, Phase, State};
 use crate::history::{RunRecord, RunStore};
 use crate::policy::verdict::{Status, Verdict, fmt_p, fmt_value};
 use crate::summary::RunSummary;
 
-/// A run from the store with its summary.
+/// A run from the store with its summary and its trace breakdown (from its verdict).
 struct Loaded {
     record: RunRecord,
     summary: Option<RunSummary>,
+    traces: Result<Option<crate::traces::TraceFindings>, String>,
 }
 
 impl Loaded {
@@ -52,7 +54,11 @@ fn load(app: &App, id: &str) -> Result<Loaded, PageError> {
             return Err(PageError::Internal(format!("the stored summary of run {} cannot be read", record.id)));
         }
     };
-    Ok(Loaded { record, summary })
+    let traces = trace_breakdown::of_verdict(record.verdict.as_deref());
+    if let Err(e) = &traces {
+        tracing::warn!("run {}: the verdict's trace breakdown is unreadable: {e}", record.id);
+    }
+    Ok(Loaded { record, summary, traces })
 }
 
 /// The `phase` of a query string (the only parameter these pages take); steady state by default.
@@ -194,6 +200,7 @@ struct View {
     no_charts: String,
     cdf: Option<Chart>,
     no_cdf: String,
+    traces: TraceSection,
 }
 
 #[derive(Serialize)]
@@ -468,7 +475,18 @@ impl View {
             }
             _ => (Vec::new(), String::new(), None, String::new()),
         };
+        let trace_side = |role: &'static str, l: &'_ Loaded| (role, l.record.id.clone(), l.traces.clone());
+        let mut traced = Vec::new();
+        if !same {
+            traced.push(trace_side("baseline", base));
+        }
+        traced.push(trace_side("candidate", cand));
+        let traced: Vec<_> = traced
+            .iter()
+            .map(|(r, id, t)| (*r, id.as_str(), t.as_ref().map(Option::as_ref).map_err(String::clone)))
+            .collect();
         View {
+            traces: trace_breakdown::section(&traced),
             title,
             notes,
             sides,

@@ -15,13 +15,14 @@ use super::error::PageError;
 pub const CSS: &str = include_str!("static/serve.css");
 pub const JS: &str = include_str!("static/serve.js");
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("base.html", include_str!("templates/base.html.j2")),
     ("runs.html", include_str!("templates/runs.html.j2")),
     ("compare.html", include_str!("templates/compare.html.j2")),
     ("error.html", include_str!("templates/error.html.j2")),
     ("trends.html", include_str!("templates/trends.html.j2")),
     ("policy.html", include_str!("templates/policy.html.j2")),
+    ("retention_preview.html", include_str!("templates/retention_preview.html.j2")),
     ("sla_edit.html", include_str!("templates/sla_edit.html.j2")),
     ("waiver_new.html", include_str!("templates/waiver_new.html.j2")),
     ("waiver_state.html", include_str!("templates/waiver_state.html.j2")),

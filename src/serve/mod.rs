@@ -32,6 +32,7 @@ mod retention_editor;
 mod runs_page;
 mod sla_editor;
 mod teams_page;
+mod trace_breakdown;
 mod trend_chart;
 mod trends_page;
 mod waiver_request;
@@ -144,6 +145,7 @@ pub fn router(app: Shared) -> Router {
         .route("/waivers/requests/{number}", get(waiver_state))
         .route("/teams", get(teams))
         .route("/metrics", get(metrics))
+        .route("/retention/preview", axum::routing::post(retention_preview))
         .route("/retention/propose", axum::routing::post(retention_propose))
         .fallback(|| async { PageError::NotFound("no such page".into()).into_response() })
         .method_not_allowed_fallback(|| async {
@@ -223,6 +225,10 @@ async fn teams(State(app): State<Shared>, RawQuery(query): RawQuery) -> Response
 
 async fn metrics(State(app): State<Shared>) -> Response {
     blocking(app, teams_page::metrics).await
+}
+
+async fn retention_preview(State(app): State<Shared>, RawForm(body): RawForm) -> Response {
+    blocking(app, move |app| retention_editor::preview(app, &body)).await
 }
 
 async fn retention_propose(State(app): State<Shared>, RawForm(body): RawForm) -> Response {

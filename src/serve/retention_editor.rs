@@ -67,8 +67,19 @@ struct Proposed {
     opened: Opened,
 }
 
-/// `POST /retention/propose`.
-pub fn propose(app: &App, body: &[u8]) -> Result<Response, PageError> {
+/// A class change, read from the form and checked with the policy loader.
+struct Checked {
+    test: String,
+    class: String,
+    path: std::path::PathBuf,
+    new_text: String,
+    /// The policy data as it is, and as it would be.
+    before: crate::policy::data::PolicyData,
+    after: crate::policy::data::PolicyData,
+    target: super::GithubTarget,
+}
+
+fn checked(app: &App, body: &[u8]) -> Result<Checked, PageError> {
     let (mut test, mut class) = (String::new(), String::new());
     for (k, v) in form_pairs(body)? {
         match k.as_str() {
@@ -114,8 +125,20 @@ pub fn propose(app: &App, body: &[u8]) -> Result<Response, PageError> {
     for f in files.iter_mut().filter(|f| f.name == name) {
         f.text = new_text.clone();
     }
-    crate::policy::data::load_files(&files, &policies.join("data").display().to_string())
+    let after = crate::policy::data::load_files(&files, &policies.join("data").display().to_string())
         .map_err(|e| PageError::Unprocessable(format!("the change does not load as the gate would read it: {e}")))?;
+    Ok(Checked { test, class, path, new_text, before: data, after, target })
+}
+
+/// `POST /retention/propose`.
+pub fn propose(app: &App, body: &[u8]) -> Result<Response, PageError> {
+    let Checked { test, class, path, new_text, before: data, target, .. } = checked(app, body)?;
+    let Some(policies) = &app.config.policies else {
+        return Err(PageError::Forbidden("this server was started without policy data".into()));
+    };
+    let Some(retention) = &data.retention else {
+        return Err(PageError::Unprocessable("the policy data has no retention section to edit".into()));
+    };
 
     let rel =
         path.strip_prefix(policies).map_or_else(|_| "data/retention.yaml".to_string(), |p| p.display().to_string());
@@ -148,6 +171,86 @@ pub fn propose(app: &App, body: &[u8]) -> Result<Response, PageError> {
     })?;
     let page = Proposed { title: "Retention change proposed", test, class, text: new_text, opened };
     Ok(html_response(html::render("retention.html", &page)?))
+}
+
+/// What the next prune would do to one test's stored runs.
+#[derive(Serialize, Default)]
+struct Effect {
+    delete: usize,
+    coarsen: usize,
+    drop_series: usize,
+    kept: usize,
+}
+
+/// The retention planner (`k6gate history prune`'s) over `test`'s stored runs and pins under
+/// `data`, now: how many runs it would delete (or move to the archive), thin, strip of their
+/// series, and keep past their period (baselines, pins, waivers, windows, change points).
+fn effect(app: &App, data: &crate::policy::data::PolicyData, test: &str, branch: &str) -> Result<Effect, PageError> {
+    use crate::history::{Prune, RunFilter, RunStore};
+    let Some(rules) = crate::retention::Rules::from_policy(data, branch) else {
+        return Ok(Effect::default());
+    };
+    let (runs, pins) = app
+        .with_store(|s| -> Result<_, crate::history::HistoryError> {
+            Ok((
+                s.stored_runs(&RunFilter { test: Some(test), ..RunFilter::default() })?,
+                s.list_pins(Some(test), None)?,
+            ))
+        })
+        .map_err(|e| PageError::from_store(e, ""))?;
+    let plan = crate::retention::plan(&rules, &runs, &pins, &[], crate::clock::now_ns())
+        .map_err(|e| PageError::Unprocessable(e.to_string()))?;
+    Ok(Effect {
+        delete: plan.delete_runs.len() + plan.move_runs.len(),
+        coarsen: plan.coarsen.iter().filter(|c| c.min_window_s.is_some()).count(),
+        drop_series: plan.coarsen.iter().filter(|c| c.min_window_s.is_none()).count(),
+        kept: plan.kept.len(),
+    })
+}
+
+#[derive(Serialize)]
+struct Preview {
+    title: &'static str,
+    test: String,
+    class: String,
+    from: String,
+    runs: usize,
+    now: Effect,
+    proposed: Effect,
+    csrf: String,
+}
+
+/// `POST /retention/preview`: the change checked, and its effect on the test's stored runs
+/// under the current and the proposed class, before the PR is opened.
+pub fn preview(app: &App, body: &[u8]) -> Result<Response, PageError> {
+    let c = checked(app, body)?;
+    let branch = c.target.base.clone();
+    let runs = app
+        .with_store(|s| {
+            crate::history::Prune::stored_runs(
+                s,
+                &crate::history::RunFilter { test: Some(&c.test), ..crate::history::RunFilter::default() },
+            )
+        })
+        .map_err(|e| PageError::from_store(e, ""))?
+        .len();
+    let from = c
+        .before
+        .retention
+        .as_ref()
+        .map(|r| r.tests.get(&c.test).cloned().unwrap_or_else(|| format!("{} (the default)", r.default_class)))
+        .unwrap_or_default();
+    let page = Preview {
+        title: "Retention change: its effect",
+        now: effect(app, &c.before, &c.test, &branch)?,
+        proposed: effect(app, &c.after, &c.test, &branch)?,
+        test: c.test,
+        class: c.class,
+        from,
+        runs,
+        csrf: app.csrf.token().to_string(),
+    };
+    Ok(html_response(html::render("retention_preview.html", &page)?))
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@
 //! ([`crate::stats::rank::two_proportion_p`]): a few bad runs of a small team are not enough.
 //!
 //! Counts come from the `runs` table (keyset pages, no summary); overrides need the verdicts,
-//! read for pass and warn runs only (an exception turns a failing rule into a pass), at most
-//! [`MAX_VERDICTS`] per team, newest first, and the page says when it stopped there. Reading a
-//! verdict opens the whole run record (the store has no verdict-only read), which is what
-//! bounds this page: 0.7 s on a year of hourly runs for 12 weeks (README).
+//! read for every pass and warn run of the window (an exception turns a failing rule into a
+//! pass) with the store's verdict-only read ([`RunPages::verdicts`], one query per page of
+//! runs, never a summary), and only their `exceptions` are deserialized. A team with more
+//! than [`MAX_RUNS`] runs in the window is cut there, and the page says so.
 //!
 //! `/metrics` publishes the last 28 days in Prometheus' text format
 //! (`k6gate_team_violation_rate`, `k6gate_team_deployments_gated`,
@@ -27,16 +27,22 @@ use serde::Serialize;
 
 use super::error::PageError;
 use super::{App, html, html_response};
-use crate::history::{Outcome, PageQuery, RunPages, RunStore};
-use crate::policy::verdict::Verdict;
+use crate::history::{Outcome, PageQuery, RunPages};
+use crate::policy::verdict::Exception;
+
+/// The one part of a verdict this page needs (serde skips the rest without building it).
+#[derive(serde::Deserialize)]
+struct Exceptions {
+    exceptions: Vec<Exception>,
+}
 
 const WEEK_NS: i64 = 7 * 86_400 * 1_000_000_000;
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
 /// Weeks compared with the rest: the last four.
 const RECENT_WEEKS: usize = 4;
-/// The most runs read per team, and the most verdicts opened per team.
+/// The most runs read per team (26 weeks of three hourly tests); the page says when a team
+/// has more in its window.
 const MAX_RUNS: usize = 20_000;
-pub const MAX_VERDICTS: usize = 100;
 const ALPHA: f64 = 0.05;
 /// The longest window: a page costs one keyset page per 500 runs of a team.
 const MAX_WEEKS: usize = 26;
@@ -94,6 +100,19 @@ impl Team {
     }
 }
 
+/// A verdict's exceptions. Most verdicts have none, and a compact verdict then holds the key
+/// once, as `"exceptions":[]`: that is read without parsing the document (a debug build
+/// parses a real verdict in milliseconds, and a team has thousands). The text `"exceptions":`
+/// can only be a key (inside a JSON string its quotes are escaped), so one occurrence is the
+/// verdict's own; anything else is parsed.
+fn exceptions_of(verdict: &str) -> serde_json::Result<Vec<Exception>> {
+    const KEY: &str = "\"exceptions\":";
+    if verdict.matches(KEY).count() == 1 && verdict.contains("\"exceptions\":[]") {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str::<Exceptions>(verdict).map(|e| e.exceptions)
+}
+
 fn team_tests(owners: &BTreeMap<String, String>) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (test, team) in owners {
@@ -128,9 +147,27 @@ fn gather(app: &App, name: &str, tests: Vec<String>, since: i64, until: i64, wee
         limit: 500,
     };
     let mut seen = 0usize;
-    let mut verdicts = 0usize;
     loop {
         let page = app.with_store(|s| s.run_page(&query)).map_err(|e| PageError::from_store(e, ""))?;
+        // An exception turns a failing rule into a pass: only pass and warn runs can carry one.
+        let judged: Vec<&str> = page
+            .runs
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Pass | Outcome::Warn))
+            .map(|r| r.id.as_str())
+            .collect();
+        let verdicts = app.with_store(|s| s.verdicts(&judged)).map_err(|e| PageError::from_store(e, ""))?;
+        let mut exceptions: BTreeMap<&str, Vec<Exception>> = BTreeMap::new();
+        for v in &verdicts {
+            let read = v.verdict.as_deref().map(exceptions_of);
+            let Some(Ok(read)) = read else {
+                return Err(PageError::Internal(format!(
+                    "run {} was decided but its verdict cannot be read: its overrides cannot be counted",
+                    v.id
+                )));
+            };
+            exceptions.insert(v.id.as_str(), read);
+        }
         for r in &page.runs {
             seen += 1;
             let week = usize::try_from((r.started_at_ns - since) / WEEK_NS).unwrap_or(0).min(weeks.saturating_sub(1));
@@ -142,21 +179,15 @@ fn gather(app: &App, name: &str, tests: Vec<String>, since: i64, until: i64, wee
                 }
                 Outcome::Pass | Outcome::Warn => {
                     w.gated += 1;
-                    if verdicts >= MAX_VERDICTS {
-                        team.capped = true;
-                        continue;
-                    }
-                    verdicts += 1;
-                    let record = app.with_store(|s| s.get_run(&r.id)).map_err(|e| PageError::from_store(e, &r.id))?;
-                    let Some(Ok(v)) = record.verdict_as::<Verdict>() else {
+                    let Some(found) = exceptions.get(r.id.as_str()) else {
                         return Err(PageError::Internal(format!(
-                            "run {} was decided but its verdict cannot be read: its overrides cannot be counted",
+                            "run {} was listed but its verdict was not found: its overrides cannot be counted",
                             r.id
                         )));
                     };
-                    if !v.exceptions.is_empty() {
+                    if !found.is_empty() {
                         w.overridden += 1;
-                        for e in &v.exceptions {
+                        for e in found {
                             let approved = e
                                 .verified
                                 .as_ref()
@@ -387,4 +418,23 @@ pub fn metrics(app: &App) -> Result<Response, PageError> {
     out.push_str(&gated);
     out.push_str(&up);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exceptions_are_read_fast_when_there_are_none_and_parsed_otherwise() {
+        assert!(exceptions_of(r#"{"outcome":"pass","exceptions":[],"ignored":[]}"#).unwrap().is_empty());
+        // Not a key: the text inside a string does not count.
+        let quoted = r#"{"note":"\"exceptions\":[]","exceptions":[]}"#;
+        assert!(exceptions_of(quoted).unwrap().is_empty());
+        // Pretty-printed, or a document without the key: parsed, and an error when unreadable.
+        assert!(exceptions_of("{\n  \"exceptions\": []\n}").unwrap().is_empty());
+        assert!(exceptions_of(r#"{"outcome":"pass"}"#).is_err());
+        // A second `"exceptions":` key (nested) is never taken for the verdict's own.
+        let nested = r#"{"x":{"exceptions":[]},"exceptions":[{"bad":1}]}"#;
+        assert!(exceptions_of(nested).is_err(), "parsed, and the entry is not an exception");
+    }
 }

@@ -6,6 +6,11 @@
 //! only, never a summary, so the page costs the same on a year of runs), the same pure
 //! [`crate::trend::deployments::trend`], the same change-point reviews and pins. This module
 //! only adds the waivers from the policy data and draws the chart; it computes no statistic.
+//!
+//! Size on a long history: the chart has every version (beyond [`MAX_DOTS`] a line without a
+//! dot each, the marks always drawn); the table has the newest [`TABLE_NEWEST`] versions and
+//! every marked one (change point, waiver, pin), and says how many it left out, with a link
+//! to all of them (`all=1`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +27,16 @@ use crate::trend::changepoints::Measure;
 use crate::trend::deployments::{self, Mark, PinMark, Selection, Trend};
 
 /// The parameters `/trends` takes.
-const PARAMETERS: [&str; 5] = ["test", "env", "metric", "phase", "group"];
+const PARAMETERS: [&str; 6] = ["test", "env", "metric", "phase", "group", "all"];
+
+/// The newest versions the table shows (with every marked one, whatever its age); `all=1`
+/// shows every version. A year of hourly deployments is 438 versions: the whole table was
+/// most of a 500 KB page.
+pub const TABLE_NEWEST: usize = 60;
+
+/// Beyond this many points the chart draws the line without a dot per version (the marks are
+/// always drawn).
+pub const MAX_DOTS: usize = 120;
 
 /// The metrics by their short names (as `history trend --metric` takes them), then the full ones.
 fn measure(name: &str) -> Option<Measure> {
@@ -42,6 +56,8 @@ struct Query {
     metric: String,
     phase: String,
     group: String,
+    /// `1`: every version in the table.
+    all: String,
 }
 
 fn parse(raw: &str) -> Result<Query, PageError> {
@@ -60,6 +76,8 @@ fn parse(raw: &str) -> Result<Query, PageError> {
             "metric" => q.metric = value,
             "phase" => q.phase = value,
             "group" => q.group = value,
+            "all" if value == "1" || value.is_empty() => q.all = value,
+            "all" => return Err(PageError::BadRequest(format!("all={value:?}: 1 or nothing"))),
             other => {
                 return Err(PageError::BadRequest(format!(
                     "unknown parameter {other:?}: /trends takes {}",
@@ -108,6 +126,10 @@ struct TrendView {
     svg: String,
     caption: String,
     points: Vec<PointView>,
+    /// Versions left out of the table (neither among the newest nor marked), and the link
+    /// that shows them.
+    hidden: usize,
+    all_link: String,
     pins: Vec<PinView>,
     cli: String,
 }
@@ -161,6 +183,13 @@ fn waivers_by_version<'a>(data: Option<&'a PolicyData>, test: &str, env: &str) -
         }
     }
     out
+}
+
+/// The indices of the versions the table shows: all, or the newest [`TABLE_NEWEST`] and every
+/// marked one.
+fn table_rows(marked: &[bool], all: bool) -> Vec<usize> {
+    let n = marked.len();
+    (0..n).filter(|&i| all || i + TABLE_NEWEST >= n || marked.get(i).copied().unwrap_or(false)).collect()
 }
 
 /// The page for this query string.
@@ -275,6 +304,26 @@ fn build(app: &App, q: &Query, metric: Measure, data: Option<&PolicyData>) -> Re
         })
         .collect();
     let labels: Vec<String> = points.iter().map(|p| p.version.clone()).collect();
+    // The table: the newest versions and every marked one (change points, waivers, pins),
+    // unless all are asked for; the chart keeps every version.
+    let total = points.len();
+    let marked: Vec<bool> = points.iter().map(|p| !p.marks.is_empty()).collect();
+    let keep: BTreeSet<usize> = table_rows(&marked, q.all == "1").into_iter().collect();
+    let points: Vec<PointView> =
+        points.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, p)| p).collect();
+    let hidden = total - points.len();
+    let mut all_link = format!(
+        "/trends?test={}&env={}&metric={}",
+        crate::net::percent_encode(&q.test),
+        crate::net::percent_encode(&q.env),
+        crate::net::percent_encode(&q.metric)
+    );
+    for (k, v) in [("phase", &q.phase), ("group", &q.group)] {
+        if !v.is_empty() {
+            all_link.push_str(&format!("&{k}={}", crate::net::percent_encode(v)));
+        }
+    }
+    all_link.push_str("&all=1");
     let values: Vec<Option<f64>> = t.points.iter().map(|p| p.value).collect();
     let unit = match t.metric {
         "error_rate" => "error rate",
@@ -319,6 +368,8 @@ fn build(app: &App, q: &Query, metric: Measure, data: Option<&PolicyData>) -> Re
         group: group_name,
         svg,
         points,
+        hidden,
+        all_link,
         pins,
         cli,
     })
@@ -338,9 +389,23 @@ mod tests {
     }
 
     #[test]
+    fn the_table_keeps_the_newest_and_every_marked_version() {
+        let mut marked = vec![false; 438];
+        marked[3] = true;
+        marked[200] = true;
+        let rows = table_rows(&marked, false);
+        assert_eq!(rows.len(), TABLE_NEWEST + 2);
+        assert_eq!(&rows[..2], &[3, 200]);
+        assert_eq!(rows.last(), Some(&437));
+        assert_eq!(table_rows(&marked, true).len(), 438);
+        assert_eq!(table_rows(&marked[..10], false).len(), 10, "a short trend is shown whole");
+    }
+
+    #[test]
     fn queries_are_read_strictly() {
         assert!(parse("test=a&env=b&metric=p95").is_ok());
         assert!(matches!(parse("test=a&test=b"), Err(PageError::BadRequest(_))));
         assert!(matches!(parse("version=1"), Err(PageError::BadRequest(_))));
+        assert!(matches!(parse("all=yes"), Err(PageError::BadRequest(_))));
     }
 }

@@ -119,11 +119,14 @@ fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
 }
 
-/// The next free `W-<n>` among the ids the policy data holds.
-fn next_id(ids: impl Iterator<Item = String>) -> String {
+/// The next free `W-<n>` among the ids the policy data holds (its number).
+fn next_id(ids: impl Iterator<Item = String>) -> NextId {
     let n = ids.filter_map(|id| id.strip_prefix("W-").and_then(|n| n.parse::<u64>().ok())).max().unwrap_or(0);
-    format!("W-{}", n + 1)
+    NextId(n.saturating_add(1))
 }
+
+#[derive(Debug, PartialEq, Eq)]
+struct NextId(u64);
 
 fn waiver_file(id: &str, f: &WaiverForm, created: &str, expires: &str) -> String {
     let mut out = String::from(
@@ -204,14 +207,71 @@ pub fn request(app: &App, body: &[u8]) -> Result<Response, PageError> {
         return Err(PageError::Forbidden("this server was started without policy data".into()));
     };
     let data = load_data(app)?.ok_or_else(|| PageError::Forbidden("the policies directory has no data/".into()))?;
-    let id =
+    let first =
         next_id(data.waivers.iter().map(|w| w.entry.id.clone()).chain(data.windows.iter().map(|w| w.entry.id.clone())));
+    let api = crate::github::api::Api::new(target.api.clone())
+        .map_err(|e| PageError::Internal(format!("the GitHub client could not start: {e}")))?;
+    // The branch `k6gate/waiver-W-<n>` is the number's lock: a request that finds it taken
+    // (another request, here or on another server, took the number since the data was read)
+    // takes the next one, a bounded number of times.
+    let mut tried = Vec::new();
+    let mut opened = None;
+    for n in first.0..first.0 + ID_ATTEMPTS {
+        let id = format!("W-{n}");
+        match propose_waiver(app, &api, &target, policies, &form, days, &id) {
+            Ok(o) => {
+                opened = Some(o);
+                break;
+            }
+            Err(Proposed::Taken) => tried.push(id),
+            Err(Proposed::Page(e)) => return Err(e),
+        }
+    }
+    let Some(opened) = opened else {
+        return Err(PageError::BadGateway(format!(
+            "GitHub already has a branch for each of {}: other waiver requests took these numbers; try again",
+            tried.join(", ")
+        )));
+    };
+    // 303 to the request's page: a reload does not send the form again.
+    Ok(axum::response::IntoResponse::into_response(axum::response::Redirect::to(&format!(
+        "/waivers/requests/{}",
+        opened.number
+    ))))
+}
+
+/// How many numbers a request tries before it gives up (each a branch another request took).
+const ID_ATTEMPTS: u64 = 8;
+
+/// Why [`propose_waiver`] did not open the PR.
+enum Proposed {
+    /// The number's branch exists: take the next.
+    Taken,
+    Page(PageError),
+}
+
+impl From<PageError> for Proposed {
+    fn from(e: PageError) -> Proposed {
+        Proposed::Page(e)
+    }
+}
+
+/// The waiver file `id` of `form`, checked with the loader, proposed as a PR.
+fn propose_waiver(
+    app: &App,
+    api: &crate::github::api::Api,
+    target: &super::GithubTarget,
+    policies: &std::path::Path,
+    form: &WaiverForm,
+    days: u32,
+    id: &str,
+) -> Result<crate::github::propose::Opened, Proposed> {
     let now = crate::clock::now_ns();
     let second = |ns: i64| {
         let t = crate::time::format_rfc3339_ms(ns);
         format!("{}Z", t.get(..19).unwrap_or(&t))
     };
-    let text = waiver_file(&id, &form, &second(now), &second(now + i64::from(days) * DAY_NS));
+    let text = waiver_file(id, form, &second(now), &second(now + i64::from(days) * DAY_NS));
     let file_name = format!("{id}.yaml");
 
     // The loader, on the data the waiver joins: its format, id, metric and 30 days are checked
@@ -249,17 +309,14 @@ pub fn request(app: &App, body: &[u8]) -> Result<Response, PageError> {
         ),
         reviewers: vec![form.approver.clone()],
     };
-    let api = crate::github::api::Api::new(target.api.clone())
-        .map_err(|e| PageError::Internal(format!("the GitHub client could not start: {e}")))?;
-    let opened = crate::github::propose::open(&api, &proposal).map_err(|e| {
+    crate::github::propose::open(api, &proposal).map_err(|e| {
+        if crate::github::propose::branch_exists(&e) {
+            tracing::info!("waiver {id} is taken (its branch exists): trying the next number");
+            return Proposed::Taken;
+        }
         tracing::error!("opening the waiver pull request: {e}");
-        PageError::BadGateway(format!("GitHub refused the pull request: {e}"))
-    })?;
-    // 303 to the request's page: a reload does not send the form again.
-    Ok(axum::response::IntoResponse::into_response(axum::response::Redirect::to(&format!(
-        "/waivers/requests/{}",
-        opened.number
-    ))))
+        Proposed::Page(PageError::BadGateway(format!("GitHub refused the pull request: {e}")))
+    })
 }
 
 #[derive(Serialize)]
@@ -392,7 +449,7 @@ mod tests {
 
     #[test]
     fn ids_follow_the_highest() {
-        assert_eq!(next_id(["W-1", "W-7", "MW-9", "W-x"].map(String::from).into_iter()), "W-8");
-        assert_eq!(next_id(std::iter::empty()), "W-1");
+        assert_eq!(next_id(["W-1", "W-7", "MW-9", "W-x"].map(String::from).into_iter()), NextId(8));
+        assert_eq!(next_id(std::iter::empty()), NextId(1));
     }
 }

@@ -202,7 +202,13 @@ fn one_trace_across_the_tiers_with_the_correlation_id_flushed_on_shutdown_and_ro
         "time": k6gate::time::format_rfc3339_ms(end), "value": (end - start) as f64 / 1e6,
         "tags": {"name": "checkout", "expected_response": "true"},
         "metadata": {"trace_id": TRACE, "span_id": parent, "correlation_id": "k6-3-14"}}});
-    std::fs::write(&k6, format!("{point}\n")).unwrap();
+    // A `measure('auth_check', ...)` timer around the request, as the runtime records it.
+    let timer = json!({"type": "Point", "metric": "auth_check", "data": {
+        "time": k6gate::time::format_rfc3339_ms(end + ms), "value": (end + ms - start) as f64 / 1e6,
+        "tags": {"expected_response": "true"},
+        "metadata": {"k6gate_timer_traces": format!("{TRACE}:{parent}"),
+                     "k6gate_timer_start_ms": (start / ms).to_string()}}});
+    std::fs::write(&k6, format!("{point}\n{timer}\n")).unwrap();
     let ran = K6gate::new()
         .args(["traces"])
         .arg(&k6)
@@ -211,10 +217,14 @@ fn one_trace_across_the_tiers_with_the_correlation_id_flushed_on_shutdown_and_ro
         .args(["--settle-interval", "50ms", "--format", "json", "--per-request"])
         .status(0);
     let out: Value = serde_json::from_str(&ran.stdout()).unwrap();
-    assert_eq!(out["client_spans"]["spans"], 1, "{out}");
+    assert_eq!(out["client_spans"]["spans"], 2, "the root and the timer: {out}");
     let trace = fetch(&http.uri(), TRACE);
     let roots: Vec<_> = trace.spans.iter().filter(|s| s.parent.is_none()).collect();
     assert_eq!(roots.len(), 1, "one real root now: {trace:#?}");
+    let timers: Vec<_> = trace.spans.iter().filter(|s| s.name == "auth_check").collect();
+    assert_eq!(timers.len(), 1, "the timer as a span: {trace:#?}");
+    assert_eq!(timers[0].parent.map(|p| p.to_string()), Some(parent.to_string()), "under k6's root");
+    assert_eq!((timers[0].start_ns, timers[0].end_ns), (start, end + ms), "the timer's own start and value");
     assert_eq!(
         (roots[0].component.as_str(), roots[0].kind, roots[0].span_id.to_string()),
         ("k6", Kind::Client, parent.to_string())

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{OutputFormat, Settings};
 use crate::error::{Error, Exit, Result};
 use crate::traces::aggregate::{Bimodality, Breakdown, Comparison, ComponentStats};
+use crate::traces::client::Timer;
 use crate::traces::tempo::{Settle, Tempo};
 use crate::traces::{Attribution, Request, Topology, Trace, TraceId, TraceState, attribute, compare, summarize};
 
@@ -69,7 +70,8 @@ pub struct TracesArgs {
     /// Writes k6's side of each traced request (one root span: the span id k6 put in
     /// `traceparent`, its start and duration) to this OTLP/HTTP traces endpoint
     /// (`http://tempo:4318/v1/traces`, JSON encoding) before the traces are read, so they have
-    /// a real root. Needs the span id in the samples' metadata (`span_id`). With
+    /// a real root, and each `measure()` timer as a child span of the roots of the requests
+    /// made inside it. Needs the span id in the samples' metadata (`span_id`). With
     /// `--tempo-tenant`, sent as `X-Scope-OrgID`.
     #[arg(long, value_name = "URL", env = "K6GATE_OTLP_TRACES_URL")]
     pub export_client_spans: Option<String>,
@@ -105,6 +107,7 @@ pub struct TracesArgs {
 #[derive(Debug, Serialize)]
 struct ClientExport {
     url: String,
+    /// Roots and `measure()` timer spans.
     spans: usize,
     /// Requests without a span id (or trace id) in their metadata: no root written.
     skipped: usize,
@@ -141,7 +144,7 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         return Err(Error::Usage(format!("--confidence {} is not in [0.5, 1)", args.confidence)));
     }
     let topology = topology(args)?;
-    let requests = requests(args, s)?;
+    let (requests, timers) = requests(args, s)?;
     let traced: Vec<TraceId> = {
         let mut ids: Vec<TraceId> = requests.iter().filter_map(|r| r.trace_id).collect();
         ids.sort();
@@ -149,7 +152,7 @@ pub fn run(args: &TracesArgs, s: &Settings) -> Result<Exit> {
         ids
     };
     let client_spans = match &args.export_client_spans {
-        Some(url) => Some(export_client_spans(url, args, &requests)?),
+        Some(url) => Some(export_client_spans(url, args, &requests, &timers)?),
         None => None,
     };
     let (traces, tempo) = match args.tempo.as_ref().filter(|_| args.otlp.is_empty()) {
@@ -255,8 +258,9 @@ fn topology(args: &TracesArgs) -> Result<Topology> {
     Ok(t)
 }
 
-/// The run's requests: from `--k6-output`, or from RUN when it is k6's output itself.
-fn requests(args: &TracesArgs, s: &Settings) -> Result<Vec<Request>> {
+/// The run's requests and `measure()` timers: from `--k6-output`, or from RUN when it is k6's
+/// output itself.
+fn requests(args: &TracesArgs, s: &Settings) -> Result<(Vec<Request>, Vec<Timer>)> {
     let path = Path::new(&args.run);
     let is_summary = path.is_file() && is_run_summary(path);
     if !path.exists() {
@@ -273,7 +277,7 @@ fn requests(args: &TracesArgs, s: &Settings) -> Result<Vec<Request>> {
             )));
         }
     };
-    let requests = crate::ingest::requests::read_requests(file)?;
+    let (requests, timers) = crate::ingest::requests::read_client_side(file)?;
     if requests.is_empty() {
         return Err(Error::input(
             file,
@@ -281,7 +285,7 @@ fn requests(args: &TracesArgs, s: &Settings) -> Result<Vec<Request>> {
             "no http_req_duration points: not k6's JSON output of a run with requests",
         ));
     }
-    Ok(requests)
+    Ok((requests, timers))
 }
 
 fn is_run_summary(path: &Path) -> bool {
@@ -325,11 +329,13 @@ fn from_tempo(url: &str, args: &TracesArgs, ids: &[TraceId]) -> Result<(Traces, 
     Ok((out, report))
 }
 
-fn export_client_spans(url: &str, args: &TracesArgs, requests: &[Request]) -> Result<ClientExport> {
+/// Writes k6's side: a root per request and each `measure()` timer under the roots of the
+/// requests made inside it (as `run` does with a `traces:` block).
+fn export_client_spans(url: &str, args: &TracesArgs, requests: &[Request], timers: &[Timer]) -> Result<ClientExport> {
     let endpoint = crate::traces::client::OtlpEndpoint::new(url, args.tempo_tenant.clone())?;
-    let spans = crate::traces::client::client_spans(requests);
+    let spans = crate::traces::client::client_spans(requests).with_timers(timers);
     let skipped = spans.skipped;
-    let written = spans.eligible.len();
+    let written = spans.len();
     crate::net::block_on(async {
         for doc in spans.docs() {
             endpoint.export(&doc).await?;

@@ -473,6 +473,8 @@ fn guard_without_prometheus(
         alertmanagers: vec![],
         grafana: String::new(),
         target_job: "shop".into(),
+        proxy: None,
+        keep_share: k6gate::samples::KeepShare::DEFAULT,
     };
     let probe = k6gate::guard::live::Probe::new(
         &monitoring,

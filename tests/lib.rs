@@ -25,6 +25,7 @@ mod grafana_generate;
 mod guard_drills;
 mod guard_live;
 mod guard_readonly;
+mod guard_sampling;
 mod history;
 mod history_backends;
 mod history_queries;

@@ -36,7 +36,11 @@ const START_LIMIT: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone)]
 pub struct Probe {
     client: reqwest::Client,
+    /// Prometheus itself: the stack's own health, and the query latency the guard measures.
     base: String,
+    /// Where the target is read: `monitoring.proxy` when one is declared (cached, coalesced;
+    /// a stale answer counts as none), else Prometheus.
+    reads: String,
     selector: String,
     requests_metric: String,
     duration_metric: String,
@@ -59,6 +63,7 @@ impl Probe {
         Ok(Probe {
             client,
             base: monitoring.prometheus.clone(),
+            reads: monitoring.proxy.clone().unwrap_or_else(|| monitoring.prometheus.clone()),
             selector: format!("job=\"{}\"", monitoring.target_job),
             requests_metric: requests_metric.to_string(),
             duration_metric: duration_metric.to_string(),
@@ -67,8 +72,8 @@ impl Probe {
     }
 
     /// One value of an instant query, the time it took and whether Prometheus answered.
-    async fn one(&self, promql: &str) -> (Option<f64>, Option<Duration>) {
-        match super::preflight::query(&self.client, &self.base, promql).await {
+    async fn one(&self, base: &str, promql: &str) -> (Option<f64>, Option<Duration>) {
+        match super::preflight::query(&self.client, base, promql).await {
             Ok((series, took)) => (finite(series.first().map(|s| s.1)), Some(took)),
             Err(e) => {
                 tracing::debug!("guard: {promql}: {e}");
@@ -77,8 +82,15 @@ impl Probe {
         }
     }
 
+    /// Whether the target is read through a proxy.
+    pub fn proxied(&self) -> bool {
+        self.reads != self.base
+    }
+
     /// The target over `window` (and, with `stack`, the monitoring stack); the number of
-    /// queries made.
+    /// queries made. The target's queries go to `reads`; the stack's go to Prometheus directly,
+    /// and `query_ms` is the slowest query Prometheus answered directly (through a proxy, a
+    /// cached answer would hide its latency).
     pub async fn read(&self, window: &str, stack: bool) -> (Reading, u64) {
         let (sel, w) = (&self.selector, window);
         let mut queries = vec![
@@ -98,9 +110,11 @@ impl Probe {
         }
         let mut values = Vec::new();
         let mut slowest: Option<Duration> = None;
-        for q in &queries {
-            let (v, took) = self.one(q).await;
-            if let Some(t) = took {
+        for (i, q) in queries.iter().enumerate() {
+            // The first three read the target.
+            let direct = i >= 3 || !self.proxied();
+            let (v, took) = self.one(if direct { &self.base } else { &self.reads }, q).await;
+            if let Some(t) = took.filter(|_| direct) {
                 slowest = Some(slowest.map_or(t, |s| s.max(t)));
             }
             values.push(v);

@@ -35,12 +35,22 @@ function k6gateHex(n) {
     return s;
 }
 
+// The `traceparent` sampled flag: with the environment's `monitoring.keep_share` (rendered as
+// K6GATE_KEEP_SHARE), a request is sampled when its trace id's last 8 hex digits are below
+// keep_share * 2^32: the rule k6gate's archive sampling uses (src/samples/keep.rs), so every
+// successful request the archive keeps was traced. Without monitoring, every request is.
+function k6gateSampled(traceId) {
+    if (typeof K6GATE_KEEP_SHARE === 'undefined') return true;
+    return parseInt(traceId.slice(-8), 16) < Math.round(K6GATE_KEEP_SHARE * 4294967296);
+}
+
 // k6/http with a fresh W3C `traceparent` per request; the trace id is kept in the
 // samples' metadata (`trace_id`), so a slow request can be looked up in Tempo.
 function k6gateTraced(method, url, body, params) {
     const traceId = k6gateHex(32);
     const p = Object.assign({}, params || {});
-    p.headers = Object.assign({}, p.headers || {}, { traceparent: `00-${traceId}-${k6gateHex(16)}-01` });
+    const flags = k6gateSampled(traceId) ? '01' : '00';
+    p.headers = Object.assign({}, p.headers || {}, { traceparent: `00-${traceId}-${k6gateHex(16)}-${flags}` });
     k6gateExec.vu.metrics.metadata.trace_id = traceId;
     try {
         return k6gateHttp.request(method, url, body === undefined ? null : body, p);

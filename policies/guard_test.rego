@@ -91,6 +91,11 @@ test_lowering_past_the_maximum_stops if {
 	contains(d.reason, "max_lowerings 2")
 }
 
+test_the_last_lowering_allowed_gets_its_cooldown_before_a_stop if {
+	after_last := object.union(fresh, {"lowerings": 2, "since_last_action_s": 3})
+	guard(object.union(healthy, {"error_rate": 0.1}), after_last).action == "none"
+}
+
 test_a_breach_waits_out_the_cooldown_but_a_stop_does_not if {
 	cool := object.union(fresh, {"lowerings": 1, "since_last_action_s": 3})
 	guard(object.union(healthy, {"error_rate": 0.1}), cool).action == "none"

@@ -331,6 +331,14 @@ fn with_both_alertmanagers_killed_the_guards_alert_takes_the_fallback_and_the_no
     assert_eq!(fallback_alerts(&fallback), ["K6gateGuardStoppedK6"], "once, on the fallback");
     let text = fallback.received().into_iter().find(|r| r.body["alertname"].is_string()).unwrap().body["text"].clone();
     assert!(text.as_str().unwrap().contains("environment=drill, test=checkout"), "{text}");
+    // The reports say which path delivered it.
+    let runs = g.tmp.path().join("state/runs");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    for report in ["report.md", "report.html"] {
+        let r = std::fs::read_to_string(run.join(report)).unwrap();
+        assert!(r.contains("alert K6gateGuardStoppedK6 at "), "{report}: {r}");
+        assert!(r.contains("no Alertmanager reachable: delivered straight to the notification webhook"), "{report}");
+    }
     // The rule's alert fired meanwhile: Prometheus could not deliver it.
     let prom = g.stack.prometheus_url.clone();
     let rule_firing = || {

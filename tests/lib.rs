@@ -46,6 +46,7 @@ mod render;
 mod retention;
 mod run;
 mod run_report;
+mod runbooks;
 mod schema;
 mod serve;
 mod serve_slas;

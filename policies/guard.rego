@@ -53,8 +53,9 @@ window := {"allowed": true, "restricted": false, "overridden": false, "reason": 
 # ---- The live guard beside k6 (src/guard/live.rs asks every guard.live.interval_s) ----
 #
 # Input:
-#   reading: {error_rate, p95_ms, in_flight, query_ms, rule_lag_s, rule_failures}: numbers,
-#            or null when missing (no answer, no series)
+#   reading: {error_rate, p95_ms, in_flight, query_ms, rule_lag_s, rule_failures,
+#            alert_delivery_s}: numbers, or null/absent when missing (no answer, no series;
+#            alert_delivery_s only when the policy holds it to a limit)
 #   state:   {lowerings (done so far), paused, since_last_action_s (null before the first),
 #             scalable (k6 runs an externally-controlled scenario: lower and pause work),
 #             warming (the test is younger than the readings' window)}

@@ -127,6 +127,7 @@ impl Probe {
             query_ms: slowest.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0),
             rule_lag_s: at(3),
             rule_failures: at(4),
+            alert_delivery_s: None,
         };
         (reading, queries.len() as u64)
     }
@@ -223,6 +224,13 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
     let mut next_reading = started + interval;
     let mut st = State { lowerings: 0, paused: false, factor: 1.0, last_action: None, last_set: None };
     let mut blind_alerted = false;
+    // Alert-delivery latency, only when the policy holds it to a limit (`watchdog.rs`).
+    let mut watchdog =
+        setup.alerting.filter(|_| setup.live.observability.contains_key("alert_delivery_s")).and_then(|a| {
+            let labels: Vec<(String, String)> = a.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            super::watchdog::Watchdog::new(&a.alertmanagers, &labels)
+        });
+    let probe_run = format!("{:x}", (setup.wall_ns)());
     while !done.load(Ordering::SeqCst) {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if let (Some(ramp), false) = (&setup.ramp, st.paused) {
@@ -246,8 +254,11 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
         if Instant::now() >= next_reading {
             next_reading += interval;
             let read_at = Instant::now();
-            let (reading, queries) = crate::net::block_on(setup.probe.read(&setup.live.window, true))
+            let (mut reading, queries) = crate::net::block_on(setup.probe.read(&setup.live.window, true))
                 .unwrap_or_else(|_| (Reading::default(), 0));
+            if let Some(w) = watchdog.as_mut() {
+                reading.alert_delivery_s = crate::net::block_on(w.read(&probe_run, (setup.wall_ns)())).ok().flatten();
+            }
             rec.readings += 1;
             rec.queries += queries;
             let input = json!({

@@ -53,8 +53,9 @@ window := {"allowed": true, "restricted": false, "overridden": false, "reason": 
 # ---- The live guard beside k6 (src/guard/live.rs asks every guard.live.interval_s) ----
 #
 # Input:
-#   reading: {error_rate, p95_ms, in_flight, query_ms, rule_lag_s, rule_failures}: numbers,
-#            or null when missing (no answer, no series)
+#   reading: {error_rate, p95_ms, in_flight, query_ms, rule_lag_s, rule_failures,
+#            alert_delivery_s}: numbers, or null/absent when missing (no answer, no series;
+#            alert_delivery_s only when the policy holds it to a limit)
 #   state:   {lowerings (done so far), paused, since_last_action_s (null before the first),
 #             scalable (k6 runs an externally-controlled scenario: lower and pause work),
 #             warming (the test is younger than the readings' window)}
@@ -63,7 +64,7 @@ window := {"allowed": true, "restricted": false, "overridden": false, "reason": 
 # Output: `live` = {action: none | lower | pause | resume | stop, reason, breaches: [{reading,
 # value, limit, wants}]}. The most severe breach wins; lowering past max_lowerings, or on a
 # scenario k6 cannot scale, stops; a breach asking to lower waits out the cooldown after the
-# last action; a paused run resumes once nothing is breached; a target reading that is
+# last action (the lowered load gets its time to show, even after the last lowering allowed); a paused run resumes once nothing is breached; a target reading that is
 # missing stops unless on_missing_data is continue (while paused the target has no traffic,
 # and in the first window the rates may not exist yet: nothing to read).
 
@@ -132,14 +133,14 @@ live_action := {"action": "none", "reason": "no guard.live policy: nothing to gu
 	live_wanted == 1
 	not input.state.scalable
 	reason := sprintf("%s; k6's scenario cannot be scaled live: stopped instead", [live_why])
-} else := {"action": "stop", "reason": reason} if {
-	live_wanted == 1
-	input.state.lowerings >= live_rules.max_lowerings
-	reason := sprintf("%s; lowered %d time(s) already (max_lowerings %d, %s): stopped", [live_why, input.state.lowerings, live_rules.max_lowerings, live_config.source])
 } else := {"action": "none", "reason": reason} if {
 	live_wanted == 1
 	cooling
 	reason := sprintf("%s; waiting: %vs since the last action, cooldown %vs", [live_why, input.state.since_last_action_s, live_rules.cooldown_s])
+} else := {"action": "stop", "reason": reason} if {
+	live_wanted == 1
+	input.state.lowerings >= live_rules.max_lowerings
+	reason := sprintf("%s; lowered %d time(s) already (max_lowerings %d, %s): stopped", [live_why, input.state.lowerings, live_rules.max_lowerings, live_config.source])
 } else := {"action": "lower", "reason": live_why} if {
 	live_wanted == 1
 } else := {"action": "resume", "reason": "nothing breached: resuming"} if {

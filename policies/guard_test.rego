@@ -52,7 +52,7 @@ test_an_environment_without_windows_is_open if {
 
 live_cfg := {"windows": {}, "live": {"source": "policies/data/guard.yaml:40", "rules": {
 	"target": {"error_rate": {"lower": 0.05, "stop": 0.25}, "p95_ms": {"lower": 500}},
-	"observability": {"query_ms": {"pause": 1000, "stop": 5000}},
+	"observability": {"query_ms": {"pause": 1000, "stop": 5000}, "alert_delivery_s": {"pause": 30, "stop": 120}},
 	"max_lowerings": 2,
 	"cooldown_s": 10,
 	"on_missing_data": "stop",
@@ -79,6 +79,14 @@ test_an_error_rate_over_the_lower_limit_lowers_the_load if {
 	contains(d.reason, "error_rate 0.1 over 0.05 (asks to lower)")
 }
 
+test_slow_alert_delivery_pauses_then_stops if {
+	guard(object.union(healthy, {"alert_delivery_s": 0.2}), fresh).action == "none"
+	d := guard(object.union(healthy, {"alert_delivery_s": 45}), fresh)
+	d.action == "pause"
+	contains(d.reason, "alert_delivery_s 45 over 30 (asks to pause)")
+	guard(object.union(healthy, {"alert_delivery_s": 200}), fresh).action == "stop"
+}
+
 test_the_most_severe_breach_wins if {
 	d := guard(object.union(healthy, {"error_rate": 0.5, "p95_ms": 900}), fresh)
 	d.action == "stop"
@@ -89,6 +97,11 @@ test_lowering_past_the_maximum_stops if {
 	d := guard(object.union(healthy, {"error_rate": 0.1}), object.union(fresh, {"lowerings": 2, "since_last_action_s": 30}))
 	d.action == "stop"
 	contains(d.reason, "max_lowerings 2")
+}
+
+test_the_last_lowering_allowed_gets_its_cooldown_before_a_stop if {
+	after_last := object.union(fresh, {"lowerings": 2, "since_last_action_s": 3})
+	guard(object.union(healthy, {"error_rate": 0.1}), after_last).action == "none"
 }
 
 test_a_breach_waits_out_the_cooldown_but_a_stop_does_not if {

@@ -331,6 +331,14 @@ fn with_both_alertmanagers_killed_the_guards_alert_takes_the_fallback_and_the_no
     assert_eq!(fallback_alerts(&fallback), ["K6gateGuardStoppedK6"], "once, on the fallback");
     let text = fallback.received().into_iter().find(|r| r.body["alertname"].is_string()).unwrap().body["text"].clone();
     assert!(text.as_str().unwrap().contains("environment=drill, test=checkout"), "{text}");
+    // The reports say which path delivered it.
+    let runs = g.tmp.path().join("state/runs");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    for report in ["report.md", "report.html"] {
+        let r = std::fs::read_to_string(run.join(report)).unwrap();
+        assert!(r.contains("alert K6gateGuardStoppedK6 at "), "{report}: {r}");
+        assert!(r.contains("no Alertmanager reachable: delivered straight to the notification webhook"), "{report}");
+    }
     // The rule's alert fired meanwhile: Prometheus could not deliver it.
     let prom = g.stack.prometheus_url.clone();
     let rule_firing = || {
@@ -402,4 +410,55 @@ fn prometheus_killed_mid_test_the_guard_continues_by_policy_alerts_and_the_run_s
         lost["path"], lost["took_ms"], guard["readings"]
     );
     assert_eq!(firing(&hook, "K6gateObservabilityLost"), 1, "once\n{}", g.stack.logs());
+}
+
+#[test]
+#[ignore = "full tier: needs prometheus and prometheus-alertmanager (scripts/install-alertmanager.sh)"]
+fn alert_delivery_latency_is_read_from_the_real_alertmanagers_and_grows_while_none_takes_it() {
+    use k6gate::guard::watchdog::Watchdog;
+    let hook = webhook();
+    let mut stack = Stack::start(&hook.url("/hook"), &[]);
+    let urls = stack.alertmanager_urls.clone();
+    wait_until(Duration::from_secs(30), "both Alertmanagers see two peers", || {
+        urls.iter().all(|u| cluster_members(u) == 2)
+    });
+    let wall = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+    let mut w = Watchdog::new(&urls, &[("environment".into(), "drill".into())]).unwrap();
+    // A reading every 200 ms until a probe posted to both shows.
+    let mut readings = Vec::new();
+    wait_until(Duration::from_secs(20), "a probe reaches both Alertmanagers", || {
+        readings.push(k6gate::net::block_on(w.read("drill", wall())).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+
+        w.last().is_some()
+    });
+    let healthy = w.last().unwrap();
+    eprintln!("alert delivery through the real cluster: {healthy:.3} s (readings {readings:?})");
+    assert!((0.0..10.0).contains(&healthy), "{healthy}");
+    // The probe is an ordinary alert on both, with its labels.
+    for u in &urls {
+        let shown = Stack::alerts(u, k6gate::guard::watchdog::ALERT);
+        assert!(!shown.is_empty() && shown.iter().all(|a| a["labels"]["environment"] == "drill"), "{u}: {shown:?}");
+    }
+
+    // Both gone: the next probe is taken nowhere, and the reading grows with its age.
+    stack.kill_alertmanager(0);
+    stack.kill_alertmanager(1);
+    let start = Instant::now();
+    let mut last = 0.0;
+    while start.elapsed() < Duration::from_secs(4) {
+        last = k6gate::net::block_on(w.read("drill", wall())).unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(last >= 3.0, "the pending probe's age, not the last good latency: {last}");
+    assert_eq!(w.last(), Some(healthy), "no probe completed without an Alertmanager");
+    // Read by the policy: 45 s of it would pause the test under the shipped limits (30 s).
+    let rules = k6gate::guard::Rules::load(&crate::support::root().join("policies")).unwrap();
+    let input = json!({
+        "reading": {"error_rate": 0.0, "p95_ms": 10, "in_flight": 1, "query_ms": 5, "alert_delivery_s": 45.0},
+        "state": {"lowerings": 0, "paused": false, "since_last_action_s": null, "scalable": true, "warming": false},
+    });
+    let d = rules.live(&input).unwrap();
+    assert_eq!(d.action, "pause", "{d:?}");
+    assert!(d.reason.contains("alert_delivery_s 45 over 30"), "{d:?}");
 }

@@ -102,13 +102,13 @@ struct Shared {
     stack: Stack,
     grafana: FakeGrafana,
     _hook: MockHttp,
-    ports: [u16; 3],
+    ports: [u16; 4],
 }
 
 fn shared() -> &'static Mutex<Shared> {
     static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
     SHARED.get_or_init(|| {
-        let ports = [free_port(), free_port(), free_port()];
+        let ports = [free_port(), free_port(), free_port(), free_port()];
         let hook = MockHttp::start();
         let scrape: Vec<String> = ports.iter().enumerate().map(|(i, p)| format!("guard{i}=127.0.0.1:{p}")).collect();
         let stack = Stack::start(&hook.url("/hook"), &scrape);
@@ -147,6 +147,11 @@ impl Drop for Traffic {
 /// The shipped policies with the guard's numbers made for a drill of seconds: a reading every
 /// second over a 3 s window, one lowering before a stop, teardown watched for at most 10 s.
 pub(crate) fn policies(dir: &Path) -> PathBuf {
+    policies_with(dir, 1, 3)
+}
+
+/// [`policies`] with this many lowerings before a stop and this cooldown between actions.
+fn policies_with(dir: &Path, max_lowerings: u32, cooldown_s: u32) -> PathBuf {
     let out = dir.join("policies");
     std::fs::create_dir_all(out.join("data")).unwrap();
     for sub in ["", "data"] {
@@ -159,22 +164,20 @@ pub(crate) fn policies(dir: &Path) -> PathBuf {
     }
     let guard = std::fs::read_to_string(out.join("data/guard.yaml")).unwrap();
     let cut = guard.find("  # The live guard beside k6").expect("guard.yaml's live section");
-    let text = format!(
-        "{}{}",
-        &guard[..cut],
+    let live = format!(
         "  live:
     interval_s: 1
     window: 3s
     target:
-      error_rate: { lower: 0.05, stop: 0.6 }
-      p95_ms: { lower: 800, stop: 3000 }
-      in_flight: { lower: 300, stop: 1000 }
+      error_rate: {{ lower: 0.05, stop: 0.6 }}
+      p95_ms: {{ lower: 800, stop: 3000 }}
+      in_flight: {{ lower: 300, stop: 1000 }}
     observability:
-      query_ms: { pause: 3000, stop: 10000 }
-      rule_failures: { pause: 0 }
+      query_ms: {{ pause: 3000, stop: 10000 }}
+      rule_failures: {{ pause: 0 }}
     lower_factor: 0.5
-    max_lowerings: 1
-    cooldown_s: 3
+    max_lowerings: {max_lowerings}
+    cooldown_s: {cooldown_s}
     on_missing_data: stop
   teardown:
     window: 3s
@@ -187,6 +190,7 @@ pub(crate) fn policies(dir: &Path) -> PathBuf {
     in_flight_margin: 3
 "
     );
+    let text = format!("{}{live}", &guard[..cut]);
     std::fs::write(out.join("data/guard.yaml"), text).unwrap();
     out
 }
@@ -203,6 +207,11 @@ struct Drill {
 impl Drill {
     /// Starts drill `i`'s shop under light traffic and waits until preflight lets a run start.
     fn start(i: usize) -> Drill {
+        Drill::start_with(i, "", &|d: &Path| policies(d))
+    }
+
+    /// [`Drill::start`] with more lines in the environment's `monitoring` and its own policies.
+    fn start_with(i: usize, monitoring: &str, policies: &dyn Fn(&Path) -> PathBuf) -> Drill {
         let (port, prometheus, alertmanagers, grafana) = {
             let s = shared().lock().unwrap_or_else(|e| e.into_inner());
             (s.ports[i], s.stack.prometheus_url.clone(), s.stack.alertmanager_urls.clone(), s.grafana.url.clone())
@@ -230,7 +239,7 @@ monitoring:
   alertmanagers: [{}]
   grafana: {grafana}
   target_job: guard{i}
-",
+{monitoring}",
             alertmanagers.join(", ")
         );
         std::fs::write(tmp.path().join("envs/guarded.yaml"), env).unwrap();
@@ -344,6 +353,120 @@ fn the_target_degrades_mid_test_and_the_guard_lowers_the_load_then_stops_k6_with
     let teardown = &guard["teardown"];
     assert_eq!(teardown["recovered"], true, "{teardown:#}");
     assert_eq!(ran.code(), Some(1));
+    drop(drill);
+}
+
+/// Every line of a metric in a `/metrics` text, summed (`name{` or `name `).
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn get_text(url: &str) -> String {
+    let client = k6gate::net::client(&k6gate::net::ClientOptions::default()).unwrap();
+    k6gate::net::block_on(async { client.get(url).send().await.unwrap().text().await.unwrap() }).unwrap()
+}
+
+#[test]
+#[ignore = "full tier: needs k6, prometheus and prometheus-alertmanager (scripts/install-alertmanager.sh)"]
+fn a_mild_degradation_is_only_lowered_through_the_proxy_and_the_archive_keeps_every_failed_request() {
+    // A real `k6gate stack proxy` in front of the drills' Prometheus: the guard reads the target
+    // through it (monitoring.proxy) and times Prometheus directly.
+    let prometheus = shared().lock().unwrap_or_else(|e| e.into_inner()).stack.prometheus_url.clone();
+    let proxy_port = free_port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_k6gate"));
+    cmd.args(["stack", "proxy", "--upstream", &prometheus, "--listen", &format!("127.0.0.1:{proxy_port}")])
+        .args(["--sla", "5s", "--ttl", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _proxy = crate::support::proc::Proc::spawn(&mut cmd, "k6gate stack proxy");
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    wait_until(Duration::from_secs(20), "the proxy answers /metrics", || {
+        let client = k6gate::net::client(&k6gate::net::ClientOptions::default()).unwrap();
+        k6gate::net::block_on(async { client.get(format!("{proxy}/metrics")).send().await.is_ok() }).unwrap()
+    });
+    // One lowering, then a cooldown longer than the test: the guard lowers and waits. The
+    // drill's SLA tolerates the errors, so the verdict is the guard's: inconclusive.
+    let policies = |d: &Path| {
+        let out = policies_with(d, 1, 60);
+        let slas = std::fs::read_to_string(out.join("data/slas.yaml")).unwrap();
+        std::fs::write(out.join("data/slas.yaml"), slas.replace("error_rate: 0.01", "error_rate: 0.5")).unwrap();
+        out
+    };
+    let drill = Drill::start_with(3, &format!("  proxy: {proxy}\n"), &policies);
+    let proxied_before = metric_sum(&get_text(&format!("{proxy}/metrics")), "k6gate_proxy_requests_total");
+    let ran = drill.run();
+    drill.wait_for_k6();
+    std::thread::sleep(Duration::from_secs(3));
+    // Mild: a tenth of the API requests fail while the load lasts (over the 5 % that lowers,
+    // far under the 60 % that stops).
+    let flipped = wall_ns();
+    drill.degrade(serde_json::json!({"error_rate": 0.1}));
+    let ran = ran.join().unwrap();
+    let verdict = ran.stdout_json();
+    let guard = &verdict["guard"];
+    let actions = guard["actions"].as_array().unwrap_or_else(|| panic!("{verdict:#}\n{}", ran.stderr()));
+    let kinds: Vec<&str> = actions.iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["lower"], "lowered, never stopped: {guard:#}");
+    let lower = &actions[0];
+    assert!(lower["reason"].as_str().unwrap().contains("error_rate"), "{lower:#}");
+    assert!(lower["vus_after"].as_u64().unwrap() < lower["vus_before"].as_u64().unwrap(), "{lower:#}");
+    let reaction_s = (ns(lower["at"].as_str().unwrap()) - flipped) as f64 / 1e9;
+    eprintln!(
+        "lowered-only drill: lowered {reaction_s:.1} s after the switch (guard's own part {} ms); {} readings, \
+         {} queries/s",
+        lower["took_ms"], guard["readings"], guard["queries_per_s"]
+    );
+    assert!(reaction_s > 0.0 && reaction_s < 15.0, "reaction {reaction_s} s: {guard:#}");
+    assert_eq!(verdict["outcome"], "inconclusive", "{verdict:#}\n{}", ran.stderr());
+    assert_eq!(ran.code(), Some(2), "inconclusive: nothing decided, not a gate failure: {}", ran.stderr());
+    let notes = verdict["notes"].to_string();
+    assert!(notes.contains("the live guard changed the load"), "{notes}");
+    assert!(guard["teardown"]["recovered"] == true, "{:#}", guard["teardown"]);
+
+    // The guard's reads went through the proxy; its query latency is Prometheus' own.
+    let proxied = metric_sum(&get_text(&format!("{proxy}/metrics")), "k6gate_proxy_requests_total") - proxied_before;
+    let readings = guard["readings"].as_f64().unwrap();
+    assert!(proxied >= 3.0 * readings, "{proxied} proxied requests for {readings} readings of 3 target queries");
+
+    // The run directory keeps every failed request and about a tenth of the others; the
+    // summary was built from all of them (k6's own count agrees).
+    let store = drill.store();
+    let runs = store.list_runs(&RunFilter::default()).unwrap();
+    assert_eq!(runs[0].outcome, Outcome::Inconclusive);
+    let dir = runs[0].run_dir.clone().unwrap();
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("k6-sampling.json")).unwrap()).unwrap();
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run-summary.json")).unwrap()).unwrap();
+    let export: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("k6-summary-export.json")).unwrap()).unwrap();
+    let total = &summary["whole_run"]["total"];
+    let k6_count = export["metrics"]["http_reqs"]["count"].as_u64().unwrap();
+    assert_eq!(total["requests"].as_u64(), Some(k6_count), "the summary counts every request");
+    assert_eq!(record["requests"].as_u64(), Some(k6_count), "{record:#}");
+    assert_eq!(record["failed"], total["failed"], "{record:#}");
+    assert!(total["failed"].as_u64().unwrap() > 0, "the run had failures: {total:#}");
+    assert_eq!(record["keep_share"], 0.1);
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(dir.join("k6.json.gz")).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let points: Vec<Value> = text
+        .lines()
+        .filter(|l| l.contains("\"http_req_duration\"") && l.contains("\"Point\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed_kept = points.iter().filter(|p| p["data"]["tags"]["expected_response"] == "false").count() as u64;
+    let ok_kept = points.len() as u64 - failed_kept;
+    let ok_all = k6_count - total["failed"].as_u64().unwrap();
+    assert_eq!(Some(failed_kept), total["failed"].as_u64(), "every failed request is in the archive");
+    assert_eq!(record["kept"].as_u64(), Some(points.len() as u64));
+    let share = ok_kept as f64 / ok_all as f64;
+    eprintln!("archive: {failed_kept} failed + {ok_kept} of {ok_all} others kept ({:.1} %)", share * 100.0);
+    assert!(ok_all >= 200 && (0.03..0.2).contains(&share), "{ok_kept} of {ok_all}");
     drop(drill);
 }
 
@@ -473,6 +596,8 @@ fn guard_without_prometheus(
         alertmanagers: vec![],
         grafana: String::new(),
         target_job: "shop".into(),
+        proxy: None,
+        keep_share: k6gate::samples::KeepShare::DEFAULT,
     };
     let probe = k6gate::guard::live::Probe::new(
         &monitoring,

@@ -137,6 +137,29 @@ fn preflight_with_nothing_answering_but_grafana_refuses_with_every_reason_and_wh
     let g = check(&report, "Grafana");
     assert_eq!(g["passed"], false);
     assert!(g["reason"].as_str().unwrap().contains("answered HTTP 503 with database failing"), "{g}");
+
+    // Both refusals are in the audit trail: who, when, the result and the checks behind it.
+    let entries = k6gate::history::AuditLog::audit_entries(
+        &store,
+        &k6gate::history::AuditQuery { environment: Some("staging".into()), since_ns: None },
+    )
+    .unwrap();
+    let preflights: Vec<_> = entries.iter().filter(|e| e.entry.kind == "preflight").collect();
+    assert_eq!(preflights.len(), 2, "{entries:#?}");
+    for e in &preflights {
+        assert_eq!(e.entry.result, "refused");
+        assert!(e.entry.at_ns >= now && !e.entry.who.is_empty(), "{e:?}");
+        assert_eq!(e.entry.detail["passed"], false);
+        assert!(e.entry.detail["checks"].as_array().is_some_and(|c| c.len() >= 5), "{e:?}");
+    }
+    // `k6gate audit` shows them beside the policy changes.
+    K6gate::new()
+        .current_dir(root())
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["audit", "--env", "staging"])
+        .status(0)
+        .stdout_contains("preflight");
 }
 
 #[test]

@@ -12,7 +12,55 @@ pub fn parse_now(s: &str) -> Result<i64> {
     crate::policy::data::time(s).map_err(|m| Error::Usage(format!("--now: {m}")))
 }
 
+/// Runs the checks and records the result in the audit trail (`preflight`: passed or refused,
+/// with who, when and the checks; a refusal by the off-peak window too). A configuration error
+/// checked nothing and is not recorded.
 pub fn run(args: &PreflightArgs, s: &Settings) -> Result<Exit> {
+    let checked = checks(args, s);
+    let (result, detail) = match &checked {
+        Ok(report) => {
+            (if report.passed { "passed" } else { "refused" }, serde_json::to_value(report).unwrap_or_default())
+        }
+        Err(Error::Refused { reason, reschedule }) => {
+            ("refused", serde_json::json!({ "reason": reason, "reschedule": reschedule }))
+        }
+        Err(_) => return checked.map(|_| Exit::Success),
+    };
+    audit(args, s, result, detail);
+    let report = checked?;
+    match args.format {
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&report).map_err(Error::serialize("preflight report"))?)
+        }
+        OutputFormat::Text => print!("{}", preflight::table(&report)),
+    }
+    match report.refusal() {
+        Some(refused) => Err(refused),
+        None => Ok(Exit::Success),
+    }
+}
+
+/// The trail is a record, never a gate: a store that does not take the entry is a warning.
+fn audit(args: &PreflightArgs, s: &Settings, result: &str, detail: serde_json::Value) {
+    let who = s.who();
+    let entry = crate::history::NewAuditEntry {
+        at_ns: crate::clock::now_ns(),
+        environment: Some(args.env.clone()),
+        who: who.user.unwrap_or_else(|| "unknown".into()),
+        host: who.host,
+        kind: "preflight".into(),
+        run_id: None,
+        result: result.into(),
+        detail,
+    };
+    let written = crate::load::open_history(&s.history())
+        .and_then(|store| Ok(crate::history::AuditLog::append_audit(&store, &entry)?));
+    if let Err(e) = written {
+        tracing::warn!("the audit trail did not take the preflight entry: {e}");
+    }
+}
+
+fn checks(args: &PreflightArgs, s: &Settings) -> Result<preflight::Report> {
     let (env, _) = crate::render::load_environment(&args.environments, &args.env, &s.env.k6gate(), &[])?;
     let path = args.environments.join(format!("{}.yaml", args.env));
     let monitoring = env.monitoring.ok_or_else(|| {
@@ -48,15 +96,5 @@ pub fn run(args: &PreflightArgs, s: &Settings) -> Result<Exit> {
         windows: rules.config.windows.get(&args.env).map(|w| w.segments.as_slice()),
         window: Some(&window),
     };
-    let report = preflight::run(&request)?;
-    match args.format {
-        OutputFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&report).map_err(Error::serialize("preflight report"))?)
-        }
-        OutputFormat::Text => print!("{}", preflight::table(&report)),
-    }
-    match report.refusal() {
-        Some(refused) => Err(refused),
-        None => Ok(Exit::Success),
-    }
+    preflight::run(&request)
 }

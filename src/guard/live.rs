@@ -36,7 +36,11 @@ const START_LIMIT: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone)]
 pub struct Probe {
     client: reqwest::Client,
+    /// Prometheus itself: the stack's own health, and the query latency the guard measures.
     base: String,
+    /// Where the target is read: `monitoring.proxy` when one is declared (cached, coalesced;
+    /// a stale answer counts as none), else Prometheus.
+    reads: String,
     selector: String,
     requests_metric: String,
     duration_metric: String,
@@ -59,6 +63,7 @@ impl Probe {
         Ok(Probe {
             client,
             base: monitoring.prometheus.clone(),
+            reads: monitoring.proxy.clone().unwrap_or_else(|| monitoring.prometheus.clone()),
             selector: format!("job=\"{}\"", monitoring.target_job),
             requests_metric: requests_metric.to_string(),
             duration_metric: duration_metric.to_string(),
@@ -67,8 +72,8 @@ impl Probe {
     }
 
     /// One value of an instant query, the time it took and whether Prometheus answered.
-    async fn one(&self, promql: &str) -> (Option<f64>, Option<Duration>) {
-        match super::preflight::query(&self.client, &self.base, promql).await {
+    async fn one(&self, base: &str, promql: &str) -> (Option<f64>, Option<Duration>) {
+        match super::preflight::query(&self.client, base, promql).await {
             Ok((series, took)) => (finite(series.first().map(|s| s.1)), Some(took)),
             Err(e) => {
                 tracing::debug!("guard: {promql}: {e}");
@@ -77,8 +82,15 @@ impl Probe {
         }
     }
 
+    /// Whether the target is read through a proxy.
+    pub fn proxied(&self) -> bool {
+        self.reads != self.base
+    }
+
     /// The target over `window` (and, with `stack`, the monitoring stack); the number of
-    /// queries made.
+    /// queries made. The target's queries go to `reads`; the stack's go to Prometheus directly,
+    /// and `query_ms` is the slowest query Prometheus answered directly (through a proxy, a
+    /// cached answer would hide its latency).
     pub async fn read(&self, window: &str, stack: bool) -> (Reading, u64) {
         let (sel, w) = (&self.selector, window);
         let mut queries = vec![
@@ -98,9 +110,11 @@ impl Probe {
         }
         let mut values = Vec::new();
         let mut slowest: Option<Duration> = None;
-        for q in &queries {
-            let (v, took) = self.one(q).await;
-            if let Some(t) = took {
+        for (i, q) in queries.iter().enumerate() {
+            // The first three read the target.
+            let direct = i >= 3 || !self.proxied();
+            let (v, took) = self.one(if direct { &self.base } else { &self.reads }, q).await;
+            if let Some(t) = took.filter(|_| direct) {
                 slowest = Some(slowest.map_or(t, |s| s.max(t)));
             }
             values.push(v);
@@ -113,6 +127,7 @@ impl Probe {
             query_ms: slowest.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0),
             rule_lag_s: at(3),
             rule_failures: at(4),
+            alert_delivery_s: None,
         };
         (reading, queries.len() as u64)
     }
@@ -209,6 +224,13 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
     let mut next_reading = started + interval;
     let mut st = State { lowerings: 0, paused: false, factor: 1.0, last_action: None, last_set: None };
     let mut blind_alerted = false;
+    // Alert-delivery latency, only when the policy holds it to a limit (`watchdog.rs`).
+    let mut watchdog =
+        setup.alerting.filter(|_| setup.live.observability.contains_key("alert_delivery_s")).and_then(|a| {
+            let labels: Vec<(String, String)> = a.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            super::watchdog::Watchdog::new(&a.alertmanagers, &labels)
+        });
+    let probe_run = format!("{:x}", (setup.wall_ns)());
     while !done.load(Ordering::SeqCst) {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if let (Some(ramp), false) = (&setup.ramp, st.paused) {
@@ -232,8 +254,11 @@ pub fn watch(setup: &Setup<'_>, api: &K6Api, done: &AtomicBool) -> GuardRecord {
         if Instant::now() >= next_reading {
             next_reading += interval;
             let read_at = Instant::now();
-            let (reading, queries) = crate::net::block_on(setup.probe.read(&setup.live.window, true))
+            let (mut reading, queries) = crate::net::block_on(setup.probe.read(&setup.live.window, true))
                 .unwrap_or_else(|_| (Reading::default(), 0));
+            if let Some(w) = watchdog.as_mut() {
+                reading.alert_delivery_s = crate::net::block_on(w.read(&probe_run, (setup.wall_ns)())).ok().flatten();
+            }
             rec.readings += 1;
             rec.queries += queries;
             let input = json!({

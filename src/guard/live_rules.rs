@@ -14,7 +14,7 @@ pub const ACTIONS: [&str; 3] = ["lower", "pause", "stop"];
 /// The readings the guard takes, by the names the policy and Rego use: the target's and the
 /// monitoring stack's.
 pub const TARGET_READINGS: [&str; 3] = ["error_rate", "p95_ms", "in_flight"];
-pub const STACK_READINGS: [&str; 3] = ["query_ms", "rule_lag_s", "rule_failures"];
+pub const STACK_READINGS: [&str; 4] = ["query_ms", "rule_lag_s", "rule_failures", "alert_delivery_s"];
 
 /// `guard.live`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,7 +114,7 @@ pub fn check_live(l: &LiveRules) -> Result<(), (String, String)> {
         return Err(("target".into(), "guard.live.target: give at least one threshold".into()));
     }
     for (section, known, map) in
-        [("target", &TARGET_READINGS, &l.target), ("observability", &STACK_READINGS, &l.observability)]
+        [("target", &TARGET_READINGS[..], &l.target), ("observability", &STACK_READINGS[..], &l.observability)]
     {
         for (reading, levels) in map {
             let key = format!("{section}.{reading}");

@@ -18,6 +18,8 @@
 //!
 //! - `alerting`: the guard's own critical conditions as alerts to the Alertmanagers, else
 //!   straight to the notification webhook; which path delivered.
+//! - `watchdog`: alert-delivery latency, the guard's own probe alert posted to one
+//!   Alertmanager and timed until every one of the cluster shows it.
 //! - `readonly`: the policy's Grafana folders made view-only before k6 starts, their
 //!   permissions saved in the store first and put back after (`guard restore` after a crash).
 //!
@@ -32,6 +34,7 @@ pub mod policy;
 pub mod preflight;
 pub mod readonly;
 pub mod teardown;
+pub mod watchdog;
 pub mod window;
 
 pub use config::{GuardConfig, PreflightRules, TargetRules};

@@ -161,6 +161,13 @@ pub(super) async fn query(
         let e = a.body.get("error").and_then(Value::as_str).unwrap_or("no error message");
         return Err(format!("HTTP {}: {e}", a.status));
     }
+    // A stale answer from `k6gate stack proxy` (its warning) is no answer: the guard must not
+    // judge a running test by data from before Prometheus failed.
+    let warnings = a.body.get("warnings").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if let Some(stale) = warnings.iter().filter_map(Value::as_str).find(|w| w.starts_with("k6gate proxy: stale answer"))
+    {
+        return Err(stale.to_string());
+    }
     let results = a.body.pointer("/data/result").and_then(Value::as_array).ok_or("no data.result array")?;
     let floats = results.iter().filter_map(crate::prom::query::float_sample).collect();
     Ok((floats, a.took))
@@ -489,6 +496,8 @@ mod tests {
             alertmanagers: vec!["http://127.0.0.1:9".into()],
             grafana: "http://127.0.0.1:9".into(),
             target_job: "shop".into(),
+            proxy: None,
+            keep_share: crate::samples::KeepShare::DEFAULT,
         };
         let r = rules();
         let wall = parse_rfc3339_ns(b"2026-12-09T12:00:00Z").unwrap();
@@ -528,6 +537,8 @@ mod tests {
             alertmanagers: vec![],
             grafana: String::new(),
             target_job: String::new(),
+            proxy: None,
+            keep_share: crate::samples::KeepShare::DEFAULT,
         };
         let r = rules();
         let nights = window::segments(&[0, 1, 2, 3, 4], 20 * 60, 6 * 60);

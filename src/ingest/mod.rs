@@ -18,6 +18,7 @@ mod error;
 pub mod k6summary;
 pub mod ndjson;
 pub mod requests;
+pub mod sample;
 pub mod stream;
 
 pub use error::IngestError;

@@ -21,6 +21,10 @@ pub struct Reading {
     pub rule_lag_s: Option<f64>,
     /// Rule evaluations that failed over the window (`prometheus_rule_evaluation_failures_total`).
     pub rule_failures: Option<f64>,
+    /// Seconds from the guard's watchdog probe reaching one Alertmanager to every one showing
+    /// it (`guard::watchdog`), when the policy holds it to a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_delivery_s: Option<f64>,
 }
 
 impl Reading {
@@ -38,6 +42,7 @@ impl Reading {
             ("query", self.query_ms.map(|v| format!("{v:.0} ms"))),
             ("rule evaluation", self.rule_lag_s.map(|v| format!("{v:.3} s"))),
             ("rule failures", self.rule_failures.map(|v| format!("{v:.0}"))),
+            ("alert delivery", self.alert_delivery_s.map(|v| format!("{v:.3} s"))),
         ];
         for (name, v) in stack {
             if let Some(v) = v {

@@ -109,6 +109,19 @@ pub struct Monitoring {
     pub grafana: String,
     /// The target's scrape job in that Prometheus (`job` label of its `/metrics`).
     pub target_job: String,
+    /// `k6gate stack proxy` in front of `prometheus`, when one runs: the live guard's and
+    /// teardown's reads of the target go through it (cached, coalesced, stale answers when
+    /// Prometheus fails), while the guard times Prometheus' own query latency directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// The share of successful requests whose per-request data is kept during load (failed
+    /// ones are all kept): the archived JSON output and the `traceparent` sampled flag.
+    #[serde(default = "default_keep_share")]
+    pub keep_share: crate::samples::KeepShare,
+}
+
+fn default_keep_share() -> crate::samples::KeepShare {
+    crate::samples::KeepShare::DEFAULT
 }
 
 /// The run metadata written into `options.tags`.
@@ -310,7 +323,8 @@ fn validate(env: &Environment) -> Result<(), String> {
     if let Some(m) = &env.monitoring {
         let urls = std::iter::once(("prometheus", &m.prometheus))
             .chain(m.alertmanagers.iter().map(|u| ("alertmanagers", u)))
-            .chain(std::iter::once(("grafana", &m.grafana)));
+            .chain(std::iter::once(("grafana", &m.grafana)))
+            .chain(m.proxy.iter().map(|u| ("proxy", u)));
         for (key, url) in urls {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!("monitoring.{key}: {url:?} is not an http:// or https:// URL"));
@@ -557,6 +571,11 @@ pub fn render(req: &RenderRequest<'_>) -> Result<Rendered, RenderError> {
         fixtures => std::path::absolute(req.templates_dir.join("fixtures")).unwrap_or_else(|_| req.templates_dir.join("fixtures")).display().to_string(),
     };
     let mut script = tmpl.render(ctx).map_err(|e| template_error(&template_path, &e))?;
+    if let Some(m) = &env.monitoring {
+        // Read by the runtime's `k6gateTraced` (the `traceparent` sampled flag): the same
+        // share and rule as the archived output's sampling (`ingest::sample`).
+        script.push_str(&format!("\nconst K6GATE_KEEP_SHARE = {};\n", m.keep_share.get()));
+    }
     if !metadata.is_empty() {
         // Read by the runtime's `tagStage()` once the module has run; written like every value.
         let mut out = String::new();

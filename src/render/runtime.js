@@ -35,6 +35,15 @@ function k6gateHex(n) {
     return s;
 }
 
+// The `traceparent` sampled flag: with the environment's `monitoring.keep_share` (rendered as
+// K6GATE_KEEP_SHARE), a request is sampled when its trace id's last 8 hex digits are below
+// keep_share * 2^32: the rule k6gate's archive sampling uses (src/samples/keep.rs), so every
+// successful request the archive keeps was traced. Without monitoring, every request is.
+function k6gateSampled(traceId) {
+    if (typeof K6GATE_KEEP_SHARE === 'undefined') return true;
+    return parseInt(traceId.slice(-8), 16) < Math.round(K6GATE_KEEP_SHARE * 4294967296);
+}
+
 // k6/http with a fresh W3C `traceparent` per request; the trace id, the span id put in the
 // header (k6's own span, which k6gate writes to the trace backend after the run) and the
 // correlation id sent as `X-Correlation-Id` are kept in the samples' metadata, so a slow
@@ -47,7 +56,8 @@ function k6gateTraced(method, url, body, params) {
     const p = Object.assign({}, params || {});
     k6gateRequestSeq += 1;
     const correlationId = `k6-${k6gateExec.vu.idInTest}-${k6gateExec.vu.iterationInScenario}-${k6gateRequestSeq}`;
-    p.headers = Object.assign({ 'X-Correlation-Id': correlationId }, p.headers || {}, { traceparent: `00-${traceId}-${spanId}-01` });
+    const flags = k6gateSampled(traceId) ? '01' : '00';
+    p.headers = Object.assign({ 'X-Correlation-Id': correlationId }, p.headers || {}, { traceparent: `00-${traceId}-${spanId}-${flags}` });
     const md = k6gateExec.vu.metrics.metadata;
     md.trace_id = traceId;
     md.span_id = spanId;

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::escape::escape_html;
-use crate::policy::guarded::{GuardAction, GuardRecord};
+use crate::policy::guarded::{AlertDelivery, GuardAction, GuardRecord};
 
 fn action_line(a: &GuardAction) -> String {
     let vus = match (a.vus_before, a.vus_after) {
@@ -22,6 +22,16 @@ fn action_line(a: &GuardAction) -> String {
         a.reason,
         a.reading.describe()
     )
+}
+
+fn alert_line(a: &AlertDelivery) -> String {
+    let path = match a.path.as_str() {
+        "alertmanager" => format!("delivered through the Alertmanagers ({})", a.accepted_by.join(", ")),
+        "webhook" => "no Alertmanager reachable: delivered straight to the notification webhook".to_string(),
+        _ => "DELIVERED NOWHERE".to_string(),
+    };
+    let errors = if a.errors.is_empty() { String::new() } else { format!("; failed: {}", a.errors.join("; ")) };
+    format!("alert {} at {}: {}; {path} in {:.0} ms{errors}", a.alert, a.at, a.summary, a.took_ms)
 }
 
 /// Plain text, for the terminal and `report.md`.
@@ -43,6 +53,9 @@ pub fn text(g: &GuardRecord) -> String {
     }
     for p in &g.problems {
         let _ = writeln!(out, "  problem: {p}");
+    }
+    for a in &g.alerts {
+        let _ = writeln!(out, "  {}", alert_line(a));
     }
     if let Some(t) = &g.teardown {
         let _ = writeln!(out, "teardown ({}): {}", t.rules, t.summary);
@@ -74,6 +87,9 @@ pub fn insert_html(page: String, g: &GuardRecord) -> String {
     }
     for p in &g.problems {
         let _ = writeln!(s, "<li>problem: {}</li>", escape_html(p));
+    }
+    for a in &g.alerts {
+        let _ = writeln!(s, "<li class=\"alert\">{}</li>", escape_html(&alert_line(a)));
     }
     s.push_str("</ul>\n");
     if let Some(t) = &g.teardown {
@@ -143,14 +159,46 @@ mod tests {
                 }],
                 rules: "policies/data/guard.yaml:60".into(),
             }),
-            alerts: vec![],
+            alerts: vec![
+                AlertDelivery {
+                    alert: "K6gateGuardStoppedK6".into(),
+                    at: "2026-12-06T21:00:09.000Z".into(),
+                    summary: "the load-test guard stopped k6".into(),
+                    path: "webhook".into(),
+                    accepted_by: vec![],
+                    errors: vec!["http://am1: connection refused".into()],
+                    took_ms: 12.0,
+                },
+                AlertDelivery {
+                    alert: "K6gateObservabilityLost".into(),
+                    at: "2026-12-06T21:00:05.000Z".into(),
+                    summary: "Prometheus answered none <of> its queries".into(),
+                    path: "alertmanager".into(),
+                    accepted_by: vec!["http://am1".into(), "http://am2".into()],
+                    errors: vec![],
+                    took_ms: 3.0,
+                },
+            ],
         };
         let t = text(&g);
+        assert!(
+            t.contains(
+                "  alert K6gateGuardStoppedK6 at 2026-12-06T21:00:09.000Z: the load-test guard stopped k6; no Alertmanager \
+                 reachable: delivered straight to the notification webhook in 12 ms; failed: http://am1: connection refused\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("delivered through the Alertmanagers (http://am1, http://am2) in 3 ms"), "{t}");
         assert!(t.contains("lower at 2026-12-06T21:00:00.000Z (7.2 s into the test, VUs 10 -> 5;"), "{t}");
         assert!(t.contains("read: error rate 25.00 %, P95 12.0 ms, in flight 4\n"), "{t}");
         assert!(t.contains("+1 s: error rate 0.00 %, P95 170.0 ms, in flight missing  (not back)"), "{t}");
         let html = insert_html("<html><body><p>x</p></body></html>".into(), &g);
         assert!(html.contains("<h2>Load-test guard</h2>") && html.ends_with("</table>\n</body></html>"), "{html}");
         assert!(html.contains("error_rate 0.25 over 0.05 (asks to lower)"), "{html}");
+        assert!(
+            html.contains("<li class=\"alert\">alert K6gateObservabilityLost at ")
+                && html.contains("none &lt;of&gt; its"),
+            "{html}"
+        );
     }
 }

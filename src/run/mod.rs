@@ -19,6 +19,7 @@ pub mod k6;
 mod k6log;
 pub mod lock;
 pub mod outputs;
+mod sampling;
 mod traces;
 mod trail;
 
@@ -137,6 +138,9 @@ struct Attempt {
     run_dir: PathBuf,
     script: PathBuf,
     started_ns: i64,
+    /// The environment's `monitoring.keep_share`: the share of successful requests the run
+    /// directory's JSON output keeps once the summary is built (`sampling.rs`).
+    keep_share: Option<crate::samples::KeepShare>,
 }
 
 /// A confirmation re-run: judged with the candidate when it has a summary, recorded either way.
@@ -322,7 +326,8 @@ fn attempt(opts: &RunOptions, run_id: String, rendered: &crate::render::Rendered
     let script = run_dir.join("script.js");
     write(&script, &rendered.script)?;
     write(&run_dir.join("environment.json"), &json(&rendered.environment, "environment")?)?;
-    Ok(Attempt { run_id, run_dir, script, started_ns })
+    let keep_share = rendered.environment.monitoring.as_ref().map(|m| m.keep_share);
+    Ok(Attempt { run_id, run_dir, script, started_ns, keep_share })
 }
 
 fn prepare(opts: &RunOptions) -> Result<Prepared> {
@@ -779,8 +784,15 @@ fn judge_steps(
         previous: p.given_previous.as_ref().map(LoadedRun::side),
     };
     let traced = p.traces.as_ref().map(|cfg| {
-        p.traced
-            .get_or_init(|| traces::breakdown(cfg, &k6run.json_out, baseline_traces(p).as_ref(), p.gate.confidence()))
+        p.traced.get_or_init(|| {
+            traces::breakdown(
+                cfg,
+                &k6run.json_out,
+                baseline_traces(p).as_ref(),
+                p.gate.confidence(),
+                p.first.keep_share,
+            )
+        })
     });
     let (findings, unavailable, trace_notes) = match traced {
         Some(traces::Traced::Breakdown { findings, notes }) => (Some(&**findings), None, notes.clone()),
@@ -882,6 +894,10 @@ fn summarize(
         reason: format!("cannot ingest k6's output: {e}"),
     })?;
     note_k6_exit(&mut summary, k6run);
+    if let Some(share) = a.keep_share {
+        // After the summary, which is exact: built from every sample.
+        summary.notes.push(sampling::sample_in_place(&k6run.json_out, share));
+    }
     if let (Some((busy, waited)), Some(g)) = (host_load(&summary, &k6run.host), summary.load_generator.as_mut()) {
         g.note_host(busy, waited);
     }

@@ -34,8 +34,9 @@ pub(super) fn breakdown(
     k6_out: &Path,
     baseline: Option<&TraceFindings>,
     confidence: f64,
+    keep: Option<crate::samples::KeepShare>,
 ) -> Traced {
-    match try_breakdown(cfg, k6_out, baseline, confidence) {
+    match try_breakdown(cfg, k6_out, baseline, confidence, keep) {
         Ok((findings, notes)) => Traced::Breakdown { findings: Box::new(findings), notes },
         Err(why) => Traced::Unavailable(why),
     }
@@ -46,10 +47,32 @@ fn try_breakdown(
     k6_out: &Path,
     baseline: Option<&TraceFindings>,
     confidence: f64,
+    keep: Option<crate::samples::KeepShare>,
 ) -> Result<(TraceFindings, Vec<String>), String> {
     let tempo_shown = crate::net::without_userinfo(&cfg.tempo);
-    let (requests, timers) = crate::ingest::requests::read_client_side(k6_out)
+    let (mut requests, mut timers) = crate::ingest::requests::read_client_side(k6_out)
         .map_err(|e| format!("k6's per-request trace ids cannot be read: {e}"))?;
+    let mut notes = Vec::new();
+    // With the monitoring's sampling, a request whose `traceparent` said "not sampled" has no
+    // server spans (the SDKs follow the parent's flag), though the archive keeps it when it
+    // failed: only the flagged ones are expected in the backend.
+    if let Some(keep) = keep {
+        let sampled = |id: &crate::traces::TraceId| keep.keeps_trace(&id.to_string()) != Some(false);
+        let before = requests.len();
+        requests.retain(|r| r.trace_id.as_ref().is_none_or(sampled));
+        for t in &mut timers {
+            t.inside.retain(|(id, _)| sampled(id));
+        }
+        timers.retain(|t| !t.inside.is_empty());
+        if requests.len() < before {
+            notes.push(format!(
+                "traces: {} of {before} request(s) were sent as not sampled (monitoring.keep_share {}): no trace \
+                 expected for them",
+                before - requests.len(),
+                keep.get()
+            ));
+        }
+    }
     let mut ids: Vec<_> = requests.iter().filter_map(|r| r.trace_id).collect();
     ids.sort();
     ids.dedup();
@@ -60,7 +83,6 @@ fn try_breakdown(
             requests.len()
         ));
     }
-    let mut notes = Vec::new();
     if cfg.exports() {
         // k6's roots only complete the traces: attribution is the same without them, so a
         // failed write is said, not fatal.

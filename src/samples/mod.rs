@@ -11,11 +11,13 @@
 //! detection belong to `ingest`. This file only lists and re-exports.
 
 pub mod format;
+pub mod keep;
 pub mod metric;
 pub mod point;
 pub mod tags;
 
 pub use format::{Compression, Format};
+pub use keep::KeepShare;
 pub use metric::{Contains, MetricKind, MetricType};
 pub use point::Point;
 pub use tags::{TagSpec, Tags};

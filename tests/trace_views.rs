@@ -117,6 +117,39 @@ fn span_metrics_quantiles_and_the_reports_trace_views_match_the_attribution() {
             .is_empty()
     );
 
+    // The generated component dashboard's panels answer from the published series (its P95
+    // panel with the P95s above), with test, environment and version set to this run's, and
+    // run and component at "All" (their `allValue`, `.*`: this run has no `testid`).
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/dashboards/k6gate-components.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 3, "{exprs:?}");
+    for expr in exprs {
+        let promql = expr
+            .replace("$test", "tiers-views")
+            .replace("$environment", "ci")
+            .replace("$version", "v1")
+            .replace("$run", ".*")
+            .replace("$component", ".*");
+        let result = query(&prometheus, &promql);
+        assert!(!result.is_empty(), "the dashboard's {expr} answers nothing for the run");
+        if expr.starts_with("histogram_quantile(0.95") {
+            for r in &result {
+                let c = r["metric"]["component"].as_str().unwrap();
+                assert_eq!(r["value"][1].as_str().unwrap().parse::<f64>().unwrap(), got[c], "{c}: {promql}");
+            }
+        }
+    }
+
     // 2. The HTML report's views, with a hostile endpoint name in the data.
     let mut findings = findings;
     let hostile = "<img src=x onerror=alert(1)>";

@@ -45,6 +45,7 @@ mod render;
 mod retention;
 mod run;
 mod run_report;
+mod saturation_pressure;
 mod saturation_run;
 mod schema;
 mod serve;

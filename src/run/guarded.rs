@@ -92,6 +92,15 @@ pub(super) fn run_k6(opts: &RunOptions, p: &Prepared) -> Result<k6::K6Run> {
 /// k6 for one attempt (the candidate or a confirmation re-run, whose script the guard must
 /// drive just the same).
 pub(super) fn run_attempt(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -> Result<k6::K6Run> {
+    // The pressure brackets k6 alone: dropped (the workers stopped) on every path out.
+    let pressure =
+        p.pressure.as_ref().map(|(pr, timeout_s)| super::pressure::Running::start(pr, *timeout_s, &a.run_dir)).transpose()?;
+    let mut run = guarded_k6(opts, p, a)?;
+    run.pressure = pressure.map(super::pressure::Running::stop);
+    Ok(run)
+}
+
+fn guarded_k6(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -> Result<k6::K6Run> {
     let (script, dir, rw) = (&a.script, &a.run_dir, opts.remote_write.as_ref());
     let Some(plan) = &p.live else { return k6::run_with(script, dir, opts.quiet_k6, rw) };
     let probe =

@@ -19,6 +19,7 @@ pub mod k6;
 mod k6log;
 pub mod lock;
 pub mod outputs;
+pub mod pressure;
 mod traces;
 mod trail;
 
@@ -170,6 +171,8 @@ struct Prepared {
     /// however many times confirmation re-runs judge the candidate).
     traces: Option<crate::render::TracesConfig>,
     traced: std::sync::OnceLock<traces::Traced>,
+    /// `stress-ng` beside k6 (a saturation run under `saturation.pressure`) and its timeout, s.
+    pressure: Option<(crate::render::Pressure, u64)>,
 }
 
 /// A step after k6, named so that a test can make it fail.
@@ -395,6 +398,11 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     if let Some(monitoring) = &rendered.environment.monitoring {
         preflight(opts, &guard, monitoring, &window)?;
     }
+    // Pressure needs stress-ng: a missing tool costs seconds, not a run.
+    let pressure = pressure::planned(&opts.test, &rendered);
+    if pressure.is_some() {
+        pressure::available()?;
+    }
     // The live guard's policy is checked before anything starts, like the rest.
     let live = guarded::plan(opts, &guard, &rendered, gate.data().notifications.as_ref())?;
     let lock = lock::acquire(&store, &history, &opts.environment, &holder, opts.lock)?;
@@ -422,6 +430,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
         guard,
         traces,
         traced: std::sync::OnceLock::new(),
+        pressure,
     })
 }
 
@@ -795,6 +804,9 @@ fn judge_steps(
     verdict.notes.splice(0..0, opts.caveat.clone());
     verdict.notes.extend(p.bootstrap.clone());
     verdict.saturation = crate::scale::record(summary);
+    if let Some(held) = &k6run.pressure {
+        note_pressure(&mut verdict, held);
+    }
     if let Some(before) = &p.adequacy {
         adequacy::attach(before, &opts.environment, summary, &p.store, opts.now_ns, &mut verdict)
             .map_err(Failure::error)?;
@@ -857,6 +869,18 @@ fn live_selector(
             RunSelector::by_test(&opts.test, &opts.environment, since_s as u64 + 5)
         }
         _ => RunSelector::by_run_id(&a.run_id),
+    }
+}
+
+/// What the run was measured under: a note, and the saturation section's line.
+fn note_pressure(verdict: &mut Verdict, held: &pressure::Held) {
+    let said = match &held.problem {
+        None => held.description.clone(),
+        Some(p) => format!("{}, but {p}", held.description),
+    };
+    verdict.notes.push(format!("measured under pressure: {said}"));
+    if let Some(s) = verdict.saturation.as_mut() {
+        s.pressure = Some(said);
     }
 }
 

@@ -1,0 +1,129 @@
+//! `stress-ng` beside k6 for a saturation run whose environment declares
+//! `saturation.pressure:` (`render::pressure`). Started just before k6 and stopped as soon as
+//! k6 has exited, whatever its outcome: [`Running`] ends the whole process group when dropped,
+//! so an error or a Ctrl-C (which stops k6, and so this run) stops the workers too. If
+//! k6gate itself dies, `stress-ng --timeout` (the plan's length plus [`SLACK_S`]) ends them.
+//!
+//! Only the run's saturation template is put under pressure: the other templates of the same
+//! environment measure the service as it is.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::render::Pressure;
+
+/// Beyond the plan: k6's start, `setup()`, graceful stops and the summary.
+pub const SLACK_S: u64 = 30;
+
+/// How long `stress-ng` must stay up after its start to count as started (a bad option or CPU
+/// list makes it exit at once).
+const SETTLE: Duration = Duration::from_millis(300);
+
+pub const INSTALL_HINT: &str = "stress-ng is not installed (Debian/Ubuntu: `apt-get install stress-ng`, or run \
+scripts/install-stress-ng.sh); it is needed by `saturation.pressure`";
+
+/// What the run was measured under, for its verdict and reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// "2 CPU workers pinned to CPU 0 (stress-ng)".
+    pub description: String,
+    /// Why the pressure did not last as long as k6 (stress-ng ended first).
+    pub problem: Option<String>,
+}
+
+/// The pressure a run of `test` gets: the environment's `saturation.pressure` for the
+/// saturation template, with its `stress-ng` timeout; `None` otherwise.
+pub fn planned(test: &str, rendered: &crate::render::Rendered) -> Option<(Pressure, u64)> {
+    let p = rendered.environment.saturation.as_ref()?.pressure.clone()?;
+    let plan_s = rendered.plan.last().map_or(0, |s| s.end_ms.div_ceil(1000));
+    (test == "saturation").then_some((p, plan_s + SLACK_S))
+}
+
+/// Whether `stress-ng` can be started (checked before the run: a missing tool costs seconds).
+pub fn available() -> Result<()> {
+    let ok = Command::new("stress-ng")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok { Ok(()) } else { Err(Error::Usage(INSTALL_HINT.into())) }
+}
+
+/// `stress-ng` running in its own process group.
+pub struct Running {
+    child: Child,
+    description: String,
+    log: std::path::PathBuf,
+}
+
+impl Running {
+    /// Starts the workers, their output in `dir/stress-ng.log`; an error when `stress-ng`
+    /// cannot start or exits at once (what it said is in the error).
+    pub fn start(p: &Pressure, timeout_s: u64, dir: &std::path::Path) -> Result<Running> {
+        let log = dir.join("stress-ng.log");
+        let file = std::fs::File::create(&log).map_err(Error::output(&log))?;
+        let mut cmd = Command::new("stress-ng");
+        cmd.args(p.args(timeout_s)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
+        // Its own group: one signal ends the parent and its workers; a terminal Ctrl-C reaches
+        // k6gate, which stops k6 and then this group.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().map_err(|e| Error::Usage(format!("{INSTALL_HINT}: {e}")))?;
+        let mut running = Running { child, description: p.describe(), log };
+        let until = Instant::now() + SETTLE;
+        while Instant::now() < until {
+            if let Ok(Some(status)) = running.child.try_wait() {
+                let said = std::fs::read_to_string(&running.log).unwrap_or_default();
+                return Err(Error::Usage(format!(
+                    "saturation.pressure: stress-ng {} exited at once ({status}): {}",
+                    p.args(timeout_s).join(" "),
+                    said.trim()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tracing::info!("pressure: {} for at most {timeout_s} s", running.description);
+        Ok(running)
+    }
+
+    /// Stops the workers and says what the run was measured under.
+    pub fn stop(mut self) -> Held {
+        let problem = match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!(
+                "the pressure ended before k6 did (stress-ng {status}; its log: {}): part of the run was measured without it",
+                self.log.display()
+            )),
+            _ => None,
+        };
+        self.end();
+        Held { description: self.description.clone(), problem }
+    }
+
+    fn end(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let group = Pid::from_raw(self.child.id() as i32);
+        // SIGTERM to the group ends the parent and its workers; SIGKILL if they linger.
+        let _ = killpg(group, Signal::SIGTERM);
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.end();
+    }
+}

@@ -63,7 +63,17 @@ fn a_broken_pressure_block_names_the_file_line_and_field() {
 fn pinned_shop() -> (Proc, u16) {
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", "0", env!("CARGO_BIN_EXE_k6gate"), "target", "--port", "0"])
-        .args(["--pool-size", "1", "--cpu-work-us", "4000", "--latency-scale", "0", "--cache-warm", "--products", "1000"])
+        .args([
+            "--pool-size",
+            "1",
+            "--cpu-work-us",
+            "4000",
+            "--latency-scale",
+            "0",
+            "--cache-warm",
+            "--products",
+            "1000",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut p = Proc::spawn(&mut cmd, "the demo shop (taskset, scripts/install-stress-ng.sh)");
@@ -106,6 +116,10 @@ fn cpu_pressure_lowers_the_measured_capacity_of_a_cpu_bound_shop() {
     shop.stop();
     let (c0, c1) = (capacity(&alone), capacity(&pressed));
     eprintln!("capacity: {c0:.1} req/s alone, {c1:.1} req/s under 2 CPU workers on the shop's CPU");
+    for r in [&alone, &pressed] {
+        let g = r.summary.as_ref().and_then(|s| s.load_generator.as_ref());
+        eprintln!("{}: {:?}, machine {:?}", r.run_id, r.outcome, g.map(|g| (g.host_cpu_busy, g.k6_cpu_wait_ratio)));
+    }
     // 4 ms of CPU a request on one CPU: 250 req/s at most alone; a third of the CPU under
     // pressure. Two thirds leaves room for a busy machine in either run.
     assert!(c1 < 0.67 * c0, "capacity {c0:.1} -> {c1:.1} req/s");

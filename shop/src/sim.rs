@@ -161,8 +161,8 @@ fn millis(ms: f64) -> Duration {
 /// shared core the same work takes longer, which is the point). Blocks: call it from a
 /// blocking thread. Returns the hash so the work cannot be optimised away.
 pub fn burn(cpu: Duration) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     use nix::time::{ClockId, clock_gettime};
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     let now = || clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map(Duration::from).ok();
     let (Some(start), false) = (now(), cpu.is_zero()) else { return 0 };
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
@@ -219,6 +219,20 @@ mod tests {
 
     fn sim(extra: &[&str]) -> Sim {
         Sim::new(&TargetArgs::try_from_args(extra.iter().copied()).unwrap())
+    }
+
+    #[test]
+    fn cpu_work_spends_its_own_cpu_time_and_is_off_by_default() {
+        assert_eq!(sim(&[]).cpu_work(), Duration::ZERO);
+        assert_eq!(burn(Duration::ZERO), 0);
+        let s = sim(&["--cpu-work-us", "20000"]);
+        assert_eq!(s.cpu_work(), Duration::from_millis(20));
+        let cpu = || Duration::from(nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).unwrap());
+        let before = cpu();
+        burn(s.cpu_work());
+        // At least the work asked for, however long the wall clock took on a busy machine.
+        assert!(cpu() - before >= Duration::from_millis(20));
+        assert!(TargetArgs::try_from_args(["--cpu-work-us", "2000000"]).is_err());
     }
 
     fn median(mut v: Vec<Duration>) -> Duration {

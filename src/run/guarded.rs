@@ -93,8 +93,11 @@ pub(super) fn run_k6(opts: &RunOptions, p: &Prepared) -> Result<k6::K6Run> {
 /// drive just the same).
 pub(super) fn run_attempt(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -> Result<k6::K6Run> {
     // The pressure brackets k6 alone: dropped (the workers stopped) on every path out.
-    let pressure =
-        p.pressure.as_ref().map(|(pr, timeout_s)| super::pressure::Running::start(pr, *timeout_s, &a.run_dir)).transpose()?;
+    let pressure = p
+        .pressure
+        .as_ref()
+        .map(|(pr, timeout_s)| super::pressure::Running::start(pr, *timeout_s, &a.run_dir))
+        .transpose()?;
     let mut run = guarded_k6(opts, p, a)?;
     run.pressure = pressure.map(super::pressure::Running::stop);
     Ok(run)

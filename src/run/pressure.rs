@@ -127,3 +127,31 @@ impl Drop for Running {
         self.end();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[ignore = "full tier: needs stress-ng"]
+    fn the_workers_start_and_stop_with_their_group_and_a_rejected_option_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pressure { cpu_workers: 1, vm_workers: 0, vm_bytes: None, cpus: vec![] };
+        let running = Running::start(&p, 20, dir.path()).unwrap();
+        let group = Pid::from_raw(running.child.id() as i32);
+        let held = running.stop();
+        assert_eq!(held, Held { description: "1 CPU worker (stress-ng)".into(), problem: None });
+        // Nothing of the group is left (ESRCH: no such process group).
+        assert_eq!(nix::sys::signal::killpg(group, None), Err(nix::errno::Errno::ESRCH));
+
+        // A timeout shorter than k6: the pressure ended first, and the run says so.
+        let short = Running::start(&p, 1, dir.path()).unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        let problem = short.stop().problem.unwrap();
+        assert!(problem.starts_with("the pressure ended before k6 did"), "{problem}");
+
+        let bad = Pressure { cpus: vec![1000], ..p };
+        let err = Running::start(&bad, 20, dir.path()).err().unwrap().to_string();
+        assert!(err.contains("stress-ng --cpu 1 --taskset 1000") && err.contains("exited at once"), "{err}");
+    }
+}

@@ -98,8 +98,15 @@ pub(super) fn run_attempt(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -
         .as_ref()
         .map(|(pr, timeout_s)| super::pressure::Running::start(pr, *timeout_s, &a.run_dir))
         .transpose()?;
+    // k6 (started from this thread) off the pressed CPUs: the service, not k6, is to starve.
+    let kept = p.pressure.as_ref().and_then(|(pr, _)| super::pressure::KeepOff::cpus(&pr.cpus));
     let mut run = guarded_k6(opts, p, a)?;
-    run.pressure = pressure.map(super::pressure::Running::stop);
+    let k6_cpus = kept.map(|k| format!("; k6 kept to CPU {}", k.kept));
+    run.pressure = pressure.map(|r| {
+        let mut held = r.stop();
+        held.description.push_str(k6_cpus.as_deref().unwrap_or(""));
+        held
+    });
     Ok(run)
 }
 

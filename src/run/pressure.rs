@@ -10,6 +10,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
@@ -52,6 +53,43 @@ pub fn available() -> Result<()> {
         .status()
         .is_ok_and(|s| s.success());
     if ok { Ok(()) } else { Err(Error::Usage(INSTALL_HINT.into())) }
+}
+
+/// k6 kept off the pressed CPUs: while it lives, the calling thread (and so the k6 it
+/// starts, and that k6's threads) may run only on the CPUs it had less `cpus`; dropped, the
+/// thread's CPUs are restored. With `cpus` empty, or nothing left, nothing changes.
+pub struct KeepOff {
+    before: CpuSet,
+    /// The CPUs k6 keeps ("1"), for the notes.
+    pub kept: String,
+}
+
+impl KeepOff {
+    pub fn cpus(cpus: &[u32]) -> Option<KeepOff> {
+        if cpus.is_empty() {
+            return None;
+        }
+        let before = sched_getaffinity(Pid::from_raw(0)).ok()?;
+        let mut rest = CpuSet::new();
+        let mut kept = Vec::new();
+        for cpu in 0..CpuSet::count() {
+            if before.is_set(cpu).unwrap_or(false) && !cpus.iter().any(|c| *c as usize == cpu) {
+                rest.set(cpu).ok()?;
+                kept.push(cpu.to_string());
+            }
+        }
+        if kept.is_empty() {
+            return None;
+        }
+        sched_setaffinity(Pid::from_raw(0), &rest).ok()?;
+        Some(KeepOff { before, kept: kept.join(",") })
+    }
+}
+
+impl Drop for KeepOff {
+    fn drop(&mut self) {
+        let _ = sched_setaffinity(Pid::from_raw(0), &self.before);
+    }
 }
 
 /// `stress-ng` running in its own process group.
@@ -131,6 +169,29 @@ impl Drop for Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn k6_is_kept_off_the_pressed_cpus_until_dropped() {
+        // On a thread of its own: the affinity is the calling thread's.
+        std::thread::spawn(|| {
+            let here = || sched_getaffinity(Pid::from_raw(0)).unwrap();
+            let before = here();
+            let all: Vec<u32> = (0..CpuSet::count()).filter(|c| before.is_set(*c).unwrap()).map(|c| c as u32).collect();
+            assert!(KeepOff::cpus(&[]).is_none());
+            assert!(KeepOff::cpus(&all).is_none(), "nothing left: k6 keeps every CPU");
+            if let [first, rest @ ..] = all.as_slice()
+                && !rest.is_empty()
+            {
+                let kept = KeepOff::cpus(&[*first]).unwrap();
+                assert!(!here().is_set(*first as usize).unwrap());
+                assert_eq!(kept.kept, rest.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+                drop(kept);
+                assert!(here().is_set(*first as usize).unwrap());
+            }
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     #[ignore = "full tier: needs stress-ng"]

@@ -10,6 +10,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -57,13 +58,23 @@ pub fn available() -> Result<()> {
 
 /// k6 kept off the pressed CPUs: while it lives, the calling thread (and so the k6 it
 /// starts, and that k6's threads) may run only on the CPUs it had less `cpus`; dropped, the
-/// thread's CPUs are restored. With `cpus` empty, or nothing left, nothing changes.
+/// thread's CPUs are restored. With `cpus` empty, or nothing left, nothing changes; off Linux
+/// (no CPU affinity in nix there) neither.
 pub struct KeepOff {
+    #[cfg(target_os = "linux")]
     before: CpuSet,
     /// The CPUs k6 keeps ("1"), for the notes.
     pub kept: String,
 }
 
+#[cfg(not(target_os = "linux"))]
+impl KeepOff {
+    pub fn cpus(_cpus: &[u32]) -> Option<KeepOff> {
+        None
+    }
+}
+
+#[cfg(target_os = "linux")]
 impl KeepOff {
     pub fn cpus(cpus: &[u32]) -> Option<KeepOff> {
         if cpus.is_empty() {
@@ -86,6 +97,7 @@ impl KeepOff {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for KeepOff {
     fn drop(&mut self) {
         let _ = sched_setaffinity(Pid::from_raw(0), &self.before);
@@ -171,6 +183,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn k6_is_kept_off_the_pressed_cpus_until_dropped() {
         // On a thread of its own: the affinity is the calling thread's.
         std::thread::spawn(|| {

@@ -47,6 +47,7 @@ mod retention;
 mod run;
 mod run_report;
 mod runbooks;
+mod saturation_pressure;
 mod saturation_run;
 mod schema;
 mod serve;

@@ -68,9 +68,11 @@ impl App {
     {
         let pool = Arc::clone(&self.pool);
         let hold = self.sim.db_hold();
+        let cpu = self.sim.cpu_work();
         tokio::task::spawn_blocking(move || {
             pool.with(|c| {
                 let out = f(c);
+                crate::sim::burn(cpu);
                 if !hold.is_zero() {
                     std::thread::sleep(hold);
                 }

@@ -77,6 +77,12 @@ pub struct TargetArgs {
     /// sleep, not CPU), so capacity is `pool_size / hold` requests/s (saturation tests).
     #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
     pub db_hold_ms: f64,
+    /// A known CPU cost: every pooled query also hashes for this many µs of its thread's own
+    /// CPU time while holding its connection (real work, unlike `--db-hold-ms`), so capacity
+    /// is `pool_size / cpu_work` requests/s on an idle core and falls when the core is shared
+    /// (`saturation.pressure`). 0, the default, does no extra work.
+    #[arg(long, value_name = "US", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub cpu_work_us: u64,
 }
 
 impl TargetArgs {

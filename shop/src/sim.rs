@@ -68,6 +68,8 @@ pub struct Sim {
     first_request: OnceLock<Instant>,
     /// `--db-hold-ms`: how long every pooled query holds its connection more.
     db_hold: Duration,
+    /// `--cpu-work-us`: CPU time every pooled query spends hashing while holding its connection.
+    cpu_work: Duration,
 }
 
 impl Sim {
@@ -84,12 +86,18 @@ impl Sim {
             rng: Mutex::new(SplitMix64::new(args.seed)),
             first_request: OnceLock::new(),
             db_hold: millis(args.db_hold_ms),
+            cpu_work: Duration::from_micros(args.cpu_work_us),
         }
     }
 
     /// The known database cost each pooled query adds while holding its connection.
     pub fn db_hold(&self) -> Duration {
         self.db_hold
+    }
+
+    /// The known CPU cost each pooled query adds while holding its connection ([`burn`]).
+    pub fn cpu_work(&self) -> Duration {
+        self.cpu_work
     }
 
     /// The simulated time of one request of kind `work`, cold cache included. Call it once per
@@ -149,6 +157,28 @@ fn millis(ms: f64) -> Duration {
 }
 
 /// Sleeps for simulated work; a zero duration does not yield to the timer at all.
+/// Hashes until the calling thread has spent `cpu` of its own CPU time (not wall time: on a
+/// shared core the same work takes longer, which is the point). Blocks: call it from a
+/// blocking thread. Returns the hash so the work cannot be optimised away.
+pub fn burn(cpu: Duration) -> u64 {
+    use nix::time::{ClockId, clock_gettime};
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let now = || clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map(Duration::from).ok();
+    let (Some(start), false) = (now(), cpu.is_zero()) else { return 0 };
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut h = 0u64;
+    loop {
+        // About 10 µs of SipHash between clock readings.
+        for _ in 0..500 {
+            h = hasher.hash_one(h);
+        }
+        match now() {
+            Some(t) if t.saturating_sub(start) < cpu => {}
+            _ => return std::hint::black_box(h),
+        }
+    }
+}
+
 pub async fn simulate(d: Duration) {
     if !d.is_zero() {
         tokio::time::sleep(d).await;
@@ -189,6 +219,20 @@ mod tests {
 
     fn sim(extra: &[&str]) -> Sim {
         Sim::new(&TargetArgs::try_from_args(extra.iter().copied()).unwrap())
+    }
+
+    #[test]
+    fn cpu_work_spends_its_own_cpu_time_and_is_off_by_default() {
+        assert_eq!(sim(&[]).cpu_work(), Duration::ZERO);
+        assert_eq!(burn(Duration::ZERO), 0);
+        let s = sim(&["--cpu-work-us", "20000"]);
+        assert_eq!(s.cpu_work(), Duration::from_millis(20));
+        let cpu = || Duration::from(nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).unwrap());
+        let before = cpu();
+        burn(s.cpu_work());
+        // At least the work asked for, however long the wall clock took on a busy machine.
+        assert!(cpu() - before >= Duration::from_millis(20));
+        assert!(TargetArgs::try_from_args(["--cpu-work-us", "2000000"]).is_err());
     }
 
     fn median(mut v: Vec<Duration>) -> Duration {

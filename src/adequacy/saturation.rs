@@ -67,6 +67,7 @@ mod tests {
             reached_knee: reached,
             rms_relative_error: 0.05,
             error: None,
+            pressure: None,
         }
     }
 

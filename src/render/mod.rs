@@ -13,12 +13,14 @@
 mod error;
 pub mod include;
 pub mod mix;
+pub mod pressure;
 pub mod production;
 pub mod shapes;
 pub mod traces;
 
 pub use error::RenderError;
 pub use mix::{Bursts, Mix, MixEntry};
+pub use pressure::Pressure;
 pub use production::{CacheState, Production};
 pub use shapes::Saturation;
 pub use traces::TracesConfig;

@@ -18,6 +18,9 @@ pub struct Saturation {
     pub steps: Vec<u32>,
     /// How long each step holds (`4s`, `1m`).
     pub step_duration: String,
+    /// `stress-ng` workers loading the machine while the steps run (`pressure.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<super::pressure::Pressure>,
 }
 
 impl Saturation {
@@ -30,6 +33,9 @@ impl Saturation {
         }
         if duration_ms(&self.step_duration).filter(|d| *d >= 1000).is_none() {
             return Err(("step_duration".into(), format!("{:?} is not a duration of 1s or more", self.step_duration)));
+        }
+        if let Some(p) = &self.pressure {
+            p.validate().map_err(|(field, m)| (format!("pressure.{field}"), m))?;
         }
         Ok(())
     }

@@ -92,6 +92,25 @@ pub(super) fn run_k6(opts: &RunOptions, p: &Prepared) -> Result<k6::K6Run> {
 /// k6 for one attempt (the candidate or a confirmation re-run, whose script the guard must
 /// drive just the same).
 pub(super) fn run_attempt(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -> Result<k6::K6Run> {
+    // The pressure brackets k6 alone: dropped (the workers stopped) on every path out.
+    let pressure = p
+        .pressure
+        .as_ref()
+        .map(|(pr, timeout_s)| super::pressure::Running::start(pr, *timeout_s, &a.run_dir))
+        .transpose()?;
+    // k6 (started from this thread) off the pressed CPUs: the service, not k6, is to starve.
+    let kept = p.pressure.as_ref().and_then(|(pr, _)| super::pressure::KeepOff::cpus(&pr.cpus));
+    let mut run = guarded_k6(opts, p, a)?;
+    let k6_cpus = kept.map(|k| format!("; k6 kept to CPU {}", k.kept));
+    run.pressure = pressure.map(|r| {
+        let mut held = r.stop();
+        held.description.push_str(k6_cpus.as_deref().unwrap_or(""));
+        held
+    });
+    Ok(run)
+}
+
+fn guarded_k6(opts: &RunOptions, p: &Prepared, a: &super::Attempt) -> Result<k6::K6Run> {
     let (script, dir, rw) = (&a.script, &a.run_dir, opts.remote_write.as_ref());
     let Some(plan) = &p.live else { return k6::run_with(script, dir, opts.quiet_k6, rw) };
     let probe =

@@ -70,6 +70,8 @@ pub struct K6Run {
     pub host: super::host::Readings,
     /// What the live guard did beside k6 (and, once judged, teardown's verification).
     pub guard: Option<crate::policy::guarded::GuardRecord>,
+    /// The `stress-ng` pressure k6 ran beside (`super::pressure`), set by the run.
+    pub pressure: Option<super::pressure::Held>,
 }
 
 /// The live guard, run on its own thread beside k6: given k6's API address and a flag set
@@ -269,5 +271,5 @@ fn run_once(
         Ok(status) => classify(status.code().unwrap_or(-1), INTERRUPTED.load(Ordering::SeqCst)),
         Err(e) => K6Exit::Failed { code: -1, reason: format!("k6 could not be waited for: {e}") },
     };
-    Ok(K6Run { exit, error_lines, warning_lines, json_out, host, guard })
+    Ok(K6Run { exit, error_lines, warning_lines, json_out, host, guard, pressure: None })
 }

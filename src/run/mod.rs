@@ -20,6 +20,7 @@ mod k6log;
 pub mod lock;
 pub mod outputs;
 mod sampling;
+pub mod pressure;
 mod traces;
 mod trail;
 
@@ -174,6 +175,8 @@ struct Prepared {
     /// however many times confirmation re-runs judge the candidate).
     traces: Option<crate::render::TracesConfig>,
     traced: std::sync::OnceLock<traces::Traced>,
+    /// `stress-ng` beside k6 (a saturation run under `saturation.pressure`) and its timeout, s.
+    pressure: Option<(crate::render::Pressure, u64)>,
 }
 
 /// A step after k6, named so that a test can make it fail.
@@ -400,6 +403,11 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
     if let Some(monitoring) = &rendered.environment.monitoring {
         preflight(opts, &guard, monitoring, &window)?;
     }
+    // Pressure needs stress-ng: a missing tool costs seconds, not a run.
+    let pressure = pressure::planned(&opts.test, &rendered);
+    if pressure.is_some() {
+        pressure::available()?;
+    }
     // The live guard's policy is checked before anything starts, like the rest.
     let live = guarded::plan(opts, &guard, &rendered, gate.data().notifications.as_ref())?;
     let lock = lock::acquire(&store, &history, &opts.environment, &holder, opts.lock)?;
@@ -427,6 +435,7 @@ fn prepare(opts: &RunOptions) -> Result<Prepared> {
         guard,
         traces,
         traced: std::sync::OnceLock::new(),
+        pressure,
     })
 }
 
@@ -807,6 +816,9 @@ fn judge_steps(
     verdict.notes.splice(0..0, opts.caveat.clone());
     verdict.notes.extend(p.bootstrap.clone());
     verdict.saturation = crate::scale::record(summary);
+    if let Some(held) = &k6run.pressure {
+        note_pressure(&mut verdict, held);
+    }
     if let Some(before) = &p.adequacy {
         adequacy::attach(before, &opts.environment, summary, &p.store, opts.now_ns, &mut verdict)
             .map_err(Failure::error)?;
@@ -869,6 +881,18 @@ fn live_selector(
             RunSelector::by_test(&opts.test, &opts.environment, since_s as u64 + 5)
         }
         _ => RunSelector::by_run_id(&a.run_id),
+    }
+}
+
+/// What the run was measured under: a note, and the saturation section's line.
+fn note_pressure(verdict: &mut Verdict, held: &pressure::Held) {
+    let said = match &held.problem {
+        None => held.description.clone(),
+        Some(p) => format!("{}, but {p}", held.description),
+    };
+    verdict.notes.push(format!("measured under pressure: {said}"));
+    if let Some(s) = verdict.saturation.as_mut() {
+        s.pressure = Some(said);
     }
 }
 

@@ -36,6 +36,10 @@ pub struct SaturationRecord {
     /// Why there is no fit (too few steps, an empty step, the fit failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The resource pressure the steps ran under (`saturation.pressure`, "2 CPU workers
+    /// (stress-ng)"); `None`: the machine as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<String>,
 }
 
 /// The record of a run whose phases include saturation steps (`step-<VUs>`); `None` for any
@@ -54,6 +58,7 @@ pub fn record(summary: &RunSummary) -> Option<SaturationRecord> {
             reached_knee: false,
             rms_relative_error: 0.0,
             error: Some(e.to_string()),
+            pressure: None,
         },
     })
 }
@@ -76,6 +81,7 @@ fn from_report(r: &ScaleReport) -> SaturationRecord {
         reached_knee,
         rms_relative_error: r.rms_relative_error,
         error: None,
+        pressure: None,
     }
 }
 
@@ -89,10 +95,11 @@ fn storable(i: Interval) -> Option<Interval> {
 impl SaturationRecord {
     /// The findings as sentences, for the reports: capacity, knee, reached or not.
     pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.pressure.iter().map(|p| format!("measured under pressure: {p}")).collect();
         if let Some(e) = &self.error {
-            return vec![format!("no scale model: {e}")];
+            out.push(format!("no scale model: {e}"));
+            return out;
         }
-        let mut out = Vec::new();
         match &self.capacity {
             Some(c) => out.push(format!("measured capacity: {} (90 % interval)", super::interval(c, " req/s"))),
             None => out.push("measured capacity: not reached (throughput still grows linearly: step higher)".into()),

@@ -226,7 +226,7 @@ fn a_store_of_schema_7_migrates_and_is_back_filled_once_from_its_verdicts() {
         assert_eq!(r.decision.as_ref(), Some(&decision::of(v)), "{name}");
     }
     // Once: only the unreadable run is left, and it stays without a record (never clean).
-    assert_eq!(store.runs_without_decision().unwrap(), [broken.clone()]);
+    assert_eq!(store.runs_without_decision().unwrap(), std::slice::from_ref(&broken));
     let again = decision::backfill(&store).unwrap();
     assert_eq!((again.filled, again.unreadable.len()), (0, 1));
     assert_eq!(store.decisions(&[&broken]).unwrap()[0].decision, None);

@@ -96,6 +96,7 @@ fn records_and_gets_a_run_with_every_field() {
         summary: Some(json(serde_json::json!({"phases": [{"name": "steady", "p95": 12.5}]}))),
         verdict: Some(json(serde_json::json!({"outcome": "warn", "headline": "p95 +3%"}))),
         digest: Vec::new(),
+        decision: None,
     };
     let id = f.store.record_run(&new).unwrap();
     assert!(id.starts_with("20261128-001542-"), "{id}");
@@ -491,7 +492,7 @@ fn two_handles_on_one_file_write_concurrently() {
 fn the_file_records_its_schema_version_and_uses_wal() {
     let f = fixture();
     assert!(f.path.is_file(), "open creates .k6gate/ and the file");
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     assert_eq!(f.store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(f.store.path(), f.path);
 
@@ -517,6 +518,8 @@ fn the_file_records_its_schema_version_and_uses_wal() {
             "leases",
             "outbox",
             "pins",
+            "run_decisions",
+            "run_overrides",
             "runs",
             "saved_permissions"
         ]

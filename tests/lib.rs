@@ -17,6 +17,7 @@ mod canary_report;
 mod canary_serve;
 mod cardinality;
 mod changepoints;
+mod decision_records;
 mod decisions;
 mod durable_store;
 mod github_report;

@@ -470,7 +470,7 @@ def main():
         proc.wait(timeout=10)
 
     if args.docs:
-        for name in ("runs", "compare", "trends", "policy", "sla", "waiver", "teams"):
+        for name in ("runs", "compare", "trends", "policy", "sla", "waiver", "teams", "retention"):
             shutil.copy(shots[name], ROOT / "docs" / shots[name].name)
     print(f"screenshots: {', '.join(str(s) for s in shots.values())}")
     if failures:

@@ -87,6 +87,11 @@ fn server() -> SocketAddr {
                 deployment_version: Some(format!("v1.{i}")),
                 summary: decided.then(|| summary.clone()),
                 verdict: decided.then(|| if overridden { waived.clone() } else { plain.clone() }),
+                // Half the runs with their decision record, as `run` records it; the other half
+                // as an older k6gate left them (the page reads their verdicts): the same answers.
+                decision: (decided && i % 2 == 0).then(|| {
+                    k6gate::policy::decision::of_json(if overridden { waived.get() } else { plain.get() }).unwrap()
+                }),
                 ..NewRun::default()
             })
             .unwrap();

@@ -371,6 +371,7 @@ fn every_page_on_a_year_of_runs() {
         })
         .unwrap();
     let verdict = serde_json::value::to_raw_value(&real_verdict).unwrap();
+    let real_decision = k6gate::policy::decision::of(&real_verdict);
     let stand_in = serde_json::value::to_raw_value(&serde_json::json!({ "outcome": "pass" })).unwrap();
     let t0 = std::time::Instant::now();
     let record = |test: String, env: &str, i: i64, version: String| {
@@ -391,6 +392,9 @@ fn every_page_on_a_year_of_runs() {
                 // stand-in elsewhere, which keeps recording short.
                 verdict: decided.then(|| if read_by_teams { verdict.clone() } else { stand_in.clone() }),
                 digest: if decided { rows.clone() } else { Vec::new() },
+                // As `run` records it: the verdict's decision record (the stand-in's: a pass
+                // with no rule and no exception).
+                decision: decided.then(|| if read_by_teams { real_decision.clone() } else { Default::default() }),
                 ..NewRun::default()
             })
             .unwrap()

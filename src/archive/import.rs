@@ -123,5 +123,10 @@ fn new_run(run: &RunRecord) -> NewRun {
             new.digest = crate::summary::digest::rows(&summary);
         }
     }
+    if new.decision.is_none() && run.outcome.is_decided() {
+        if let Some(Ok(d)) = run.verdict.as_ref().map(|v| crate::policy::decision::of_json(v.get())) {
+            new.decision = Some(d);
+        }
+    }
     new
 }

@@ -432,6 +432,11 @@ pub fn backfill(s: &Settings) -> Result<Exit> {
         done += 1;
     }
     println!("{}: added the record of {done} run(s) ({} needed one)", store.name(), ids.len());
+    let decided = crate::policy::decision::backfill(&store)?;
+    println!("{}: added the decision record of {} run(s)", store.name(), decided.filled);
+    for (id, why) in &decided.unreadable {
+        println!("{}: run {id} has no decision record: {why}", store.name());
+    }
     Ok(Exit::Success)
 }
 

@@ -20,6 +20,21 @@ pub fn run(args: &ServeArgs, s: &Settings) -> Result<Exit> {
     }
     let store = crate::load::open_history(&s.history())?;
     let name = store.name();
+    // Schema 8's decision records, for runs recorded before it: once (a run given one is never
+    // listed again). A run left without one is read from its verdict by the page.
+    match crate::policy::decision::backfill(&store) {
+        Ok(done) => {
+            if done.filled > 0 {
+                println!("k6gate serve: added the decision record of {} older run(s) to {name}", done.filled);
+            }
+            for (id, why) in &done.unreadable {
+                println!("k6gate serve: run {id} has no decision record: {why}");
+            }
+        }
+        Err(e) => {
+            tracing::warn!("the older runs' decision records could not be added (the pages read their verdicts): {e}")
+        }
+    }
     let config = Config {
         confidence,
         owners,

@@ -130,6 +130,7 @@ mod tests {
             problem: None,
             context: None,
             digest: Vec::new(),
+            decision: None,
         }
     }
 

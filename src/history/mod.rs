@@ -8,7 +8,8 @@
 //! (`document.rs`): this module never reads inside them, so their schemas evolve without a migration here, and it depends on
 //! neither `summary`'s RunSummary nor `policy`. Beside them, each decided run's compact record
 //! ([`Records`]: `summary::digest` rows, the one type it takes from `summary`), given by the
-//! caller, is what historical queries read.
+//! caller, is what historical queries read; its decision record ([`Decisions`]: violations and
+//! overrides, also the caller's) is what the accountability page reads.
 //!
 //! Storage sits behind [`RunStore`], with two backends that answer alike (the tests run the
 //! same cases on both): [`SqliteStore`], the embedded default, and [`RemoteStore`], the
@@ -34,6 +35,7 @@
 mod artefacts;
 mod audit;
 mod baseline;
+mod decision;
 mod document;
 mod error;
 mod lease;
@@ -52,6 +54,7 @@ mod store;
 pub use artefacts::{RunDir, RunDirs};
 pub use audit::{AuditEntry, AuditLog, AuditQuery, NewAuditEntry, SavedPermissions};
 pub use baseline::{BASELINE_OUTCOMES, BaselineChoice};
+pub use decision::{Decision, Decisions, Override, StoredDecision};
 pub use document::stored_bytes;
 pub use error::HistoryError;
 pub use lease::{Attempt, Holder, LeaseRecord, Leases};

@@ -214,6 +214,29 @@ impl super::records::Records for Store {
     }
 }
 
+impl super::decision::Decisions for Store {
+    fn decisions(&self, ids: &[&str]) -> Result<Vec<super::decision::StoredDecision>, HistoryError> {
+        match self {
+            Store::Local(s) => s.decisions(ids),
+            Store::Remote(s) => s.decisions(ids),
+        }
+    }
+
+    fn runs_without_decision(&self) -> Result<Vec<String>, HistoryError> {
+        match self {
+            Store::Local(s) => s.runs_without_decision(),
+            Store::Remote(s) => s.runs_without_decision(),
+        }
+    }
+
+    fn put_decision(&self, run_id: &str, decision: &super::decision::Decision) -> Result<(), HistoryError> {
+        match self {
+            Store::Local(s) => s.put_decision(run_id, decision),
+            Store::Remote(s) => s.put_decision(run_id, decision),
+        }
+    }
+}
+
 impl super::page::RunPages for Store {
     fn run_page(&self, query: &super::page::PageQuery) -> Result<super::page::RunPage, HistoryError> {
         match self {

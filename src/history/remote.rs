@@ -987,6 +987,30 @@ impl RemoteStore {
     }
 }
 
+/// The records are the cache's, as the digest's are: each run object carries its record
+/// (`RunRecord::decision`), and a back-fill rewrites the object of a run already uploaded.
+impl super::decision::Decisions for RemoteStore {
+    /// From the cache: the ids come from a page of the cache.
+    fn decisions(&self, ids: &[&str]) -> Result<Vec<super::decision::StoredDecision>, HistoryError> {
+        self.cache.decisions(ids).map_err(|e| self.renamed(e))
+    }
+
+    fn runs_without_decision(&self) -> Result<Vec<String>, HistoryError> {
+        self.refresh(None)?;
+        self.cache.runs_without_decision()
+    }
+
+    fn put_decision(&self, run_id: &str, decision: &super::decision::Decision) -> Result<(), HistoryError> {
+        self.cache.put_decision(run_id, decision).map_err(|e| self.renamed(e))?;
+        let run = self.cache.get_run(run_id).map_err(|e| self.renamed(e))?;
+        // Not yet uploaded (in the outbox): the upload carries the record.
+        if self.remote_run_sizes(Some((&run.test, &run.environment)))?.contains_key(&run.id) {
+            self.rewrite_run(&run, &format!("rewrite run {} with its decision record", run.id))?;
+        }
+        Ok(())
+    }
+}
+
 impl super::page::RunPages for RemoteStore {
     /// From the cache as it is ([`RemoteStore::refresh_cache`] brings it up to date).
     fn run_page(&self, query: &super::page::PageQuery) -> Result<super::page::RunPage, HistoryError> {

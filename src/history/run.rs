@@ -112,6 +112,9 @@ pub struct NewRun {
     /// `trend` name it until `k6gate history backfill` adds it. Sketches are not stored here
     /// (they stay in the summary).
     pub digest: Vec<DigestRow>,
+    /// The run's decision record (`policy::decision::of`), derived by the caller from the
+    /// verdict it records; `None` for a run that is not decided.
+    pub decision: Option<super::Decision>,
 }
 
 impl NewRun {
@@ -137,6 +140,7 @@ impl NewRun {
             summary: run.summary.clone(),
             verdict: run.verdict.clone(),
             digest: run.digest.clone(),
+            decision: run.decision.clone(),
         }
     }
 }
@@ -194,6 +198,11 @@ pub struct RunRecord {
     /// listings, and for runs recorded before schema 5 until `history backfill`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub digest: Vec<DigestRow>,
+    /// The run's decision record ([`NewRun::decision`]). Filled by `get_run` and kept in the
+    /// durable store's run object; `None` in listings, and for runs recorded before schema 8
+    /// until they are back-filled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<super::Decision>,
 }
 
 impl RunRecord {

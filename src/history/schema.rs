@@ -18,7 +18,36 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// `k6gt` in ASCII.
 const APPLICATION_ID: i64 = 0x6b36_6774;
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+
+/// Version 8: each decided run's decision record (`decision.rs`), what the accountability
+/// page and its metric count, so that they never read a verdict per request (issue 17:
+/// `/teams` read ~1,900 verdicts per team on a one-year store).
+/// - `run_decisions`: one row per run that has a record: its failing rule results.
+/// - `run_overrides`: one row per exception of its verdict (a waiver or a migration window
+///   that let a failing rule pass), in the verdict's order, with who approved it.
+///
+/// Runs recorded before this version get theirs from their stored verdicts, once
+/// (`policy::decision::backfill`: `k6gate serve` at start, `k6gate history backfill`): SQL
+/// cannot read a gzip-compressed verdict. Until then the page reads their verdicts.
+const V8: &str = "
+CREATE TABLE run_decisions (
+    run_seq    INTEGER PRIMARY KEY REFERENCES runs (seq) ON DELETE CASCADE,
+    violations INTEGER NOT NULL CHECK (violations >= 0)
+) STRICT;
+
+CREATE TABLE run_overrides (
+    run_seq     INTEGER NOT NULL REFERENCES run_decisions (run_seq) ON DELETE CASCADE,
+    n           INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind <> ''),
+    by_id       TEXT NOT NULL,
+    result      TEXT NOT NULL,
+    approved_by TEXT,
+    verified    INTEGER NOT NULL CHECK (verified IN (0, 1)),
+    owner       TEXT,
+    PRIMARY KEY (run_seq, n)
+) STRICT;
+";
 
 /// Version 7: the audit trail and the Grafana permissions the guard saved (issue 14).
 /// - `audit`: one row per thing done to an environment (a run and its outcome, a refused
@@ -448,7 +477,7 @@ mod tests {
         )
         .unwrap();
         migrate(&conn, &path).unwrap();
-        assert_eq!(version(&conn).unwrap(), 7);
+        assert!(version(&conn).unwrap() >= 7);
         let runs: i64 = conn.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).unwrap();
         assert_eq!(runs, 1);
         let audit: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0)).unwrap();

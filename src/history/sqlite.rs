@@ -4,6 +4,7 @@
 //! finish together wait for each other instead of failing; foreign keys on, so a pin always
 //! names a recorded run. Writes that read first (pinning) run in IMMEDIATE transactions.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use serde_json::value::RawValue;
 use crate::summary::digest::DigestRow;
 
 use super::baseline::{BASELINE_OUTCOMES, BaselineChoice};
+use super::decision::{Decision, Decisions, Override, StoredDecision};
 use super::error::HistoryError;
 use super::pin::{Invalidation, Pin, PinEvent};
 use super::records::{DigestQuery, DigestRun};
@@ -174,6 +176,7 @@ impl RunStore for SqliteStore {
             problem: run.problem.clone(),
             context: run.context.clone(),
             digest: run.digest.clone(),
+            decision: run.decision.clone(),
         };
         for draw in 0..ID_DRAWS {
             // The caller's id first (its run directory and k6 `testid` tag already carry it).
@@ -483,6 +486,9 @@ impl SqliteStore {
             return Ok(false);
         }
         write_digest(&tx, &run.id, &run.digest).at(&self.path)?;
+        if let Some(decision) = &run.decision {
+            write_decision(&tx, &run.id, decision).at(&self.path)?;
+        }
         tx.commit().at(&self.path)?;
         Ok(true)
     }
@@ -611,6 +617,7 @@ impl Db<'_> {
             .at(self.path)?
             .ok_or_else(not_found)?;
         run.digest = read_digest(self.conn, id, None, None).at(self.path)?;
+        run.decision = read_decisions(self.conn, &[id]).at(self.path)?.pop().and_then(|d| d.decision);
         Ok(run)
     }
 
@@ -673,7 +680,105 @@ fn read_run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             .transpose()
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
         digest: Vec::new(),
+        decision: None,
     })
+}
+
+/// Sets a run's decision record: its `run_decisions` row and its overrides, replacing any.
+fn write_decision(conn: &Connection, run_id: &str, decision: &Decision) -> rusqlite::Result<()> {
+    let seq: i64 = conn.query_row("SELECT seq FROM runs WHERE id = ?1", [run_id], |r| r.get(0))?;
+    conn.execute("DELETE FROM run_decisions WHERE run_seq = ?1", [seq])?;
+    conn.execute("INSERT INTO run_decisions (run_seq, violations) VALUES (?1, ?2)", params![seq, decision.violations])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO run_overrides (run_seq, n, kind, by_id, result, approved_by, verified, owner) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (n, o) in decision.overrides.iter().enumerate() {
+        insert.execute(params![seq, n as i64, o.kind, o.by, o.result, o.approved_by, o.verified, o.owner])?;
+    }
+    Ok(())
+}
+
+/// The decision records of these runs, in the order given (an unknown id is left out; a
+/// known run without a record has `None`). Two indexed reads per batch of 500.
+fn read_decisions(conn: &Connection, ids: &[&str]) -> rusqlite::Result<Vec<StoredDecision>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(500) {
+        let marks = vec!["?"; batch.len()].join(", ");
+        let mut runs = conn.prepare_cached(&format!(
+            "SELECT r.id, d.violations, d.run_seq FROM runs r LEFT JOIN run_decisions d ON d.run_seq = r.seq \
+             WHERE r.id IN ({marks})"
+        ))?;
+        let mut found: HashMap<String, (Option<Decision>, Option<i64>)> = runs
+            .query_map(rusqlite::params_from_iter(batch.iter()), |r| {
+                let violations: Option<u32> = r.get(1)?;
+                Ok((
+                    r.get(0)?,
+                    (violations.map(|violations| Decision { violations, overrides: Vec::new() }), r.get(2)?),
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let by_seq: HashMap<i64, String> =
+            found.iter().filter_map(|(id, (_, seq))| seq.map(|s| (s, id.clone()))).collect();
+        if !by_seq.is_empty() {
+            let seqs: Vec<i64> = by_seq.keys().copied().collect();
+            let marks = vec!["?"; seqs.len()].join(", ");
+            let mut rows = conn.prepare_cached(&format!(
+                "SELECT run_seq, kind, by_id, result, approved_by, verified, owner FROM run_overrides \
+                 WHERE run_seq IN ({marks}) ORDER BY run_seq, n"
+            ))?;
+            let mut read = rows.query(rusqlite::params_from_iter(seqs.iter()))?;
+            while let Some(r) = read.next()? {
+                let seq: i64 = r.get(0)?;
+                let o = Override {
+                    kind: r.get(1)?,
+                    by: r.get(2)?,
+                    result: r.get(3)?,
+                    approved_by: r.get(4)?,
+                    verified: r.get(5)?,
+                    owner: r.get(6)?,
+                };
+                if let Some((Some(d), _)) = by_seq.get(&seq).and_then(|id| found.get_mut(id)) {
+                    d.overrides.push(o);
+                }
+            }
+        }
+        out.extend(
+            batch.iter().filter_map(|id| {
+                found.remove(*id).map(|(decision, _)| StoredDecision { id: id.to_string(), decision })
+            }),
+        );
+    }
+    Ok(out)
+}
+
+impl Decisions for SqliteStore {
+    fn decisions(&self, ids: &[&str]) -> Result<Vec<StoredDecision>, HistoryError> {
+        read_decisions(&self.conn, ids).at(&self.path)
+    }
+
+    fn runs_without_decision(&self) -> Result<Vec<String>, HistoryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM runs WHERE verdict IS NOT NULL AND outcome NOT IN ('error', 'incomplete') \
+                 AND NOT EXISTS (SELECT 1 FROM run_decisions WHERE run_seq = runs.seq) ORDER BY started_at_ns, id",
+            )
+            .at(&self.path)?;
+        let rows = stmt.query_map([], |r| r.get(0)).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    fn put_decision(&self, run_id: &str, decision: &Decision) -> Result<(), HistoryError> {
+        let tx = self.transaction(TransactionBehavior::Immediate)?;
+        let known: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)", [run_id], |r| r.get(0)).at(&self.path)?;
+        if !known {
+            return Err(HistoryError::NotFound { path: self.path.clone(), id: run_id.to_string() });
+        }
+        write_decision(&tx, run_id, decision).at(&self.path)?;
+        tx.commit().at(&self.path)
+    }
 }
 
 /// The numbers of a `digest_rows` row (`d`), in [`read_digest_row`]'s order; its phase and

@@ -7,6 +7,7 @@
 
 pub mod cardinality;
 pub mod data;
+pub mod decision;
 pub mod engine;
 pub mod files;
 pub mod guarded;

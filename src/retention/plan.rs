@@ -374,6 +374,7 @@ mod tests {
                 problem: None,
                 context: None,
                 digest: Vec::new(),
+                decision: None,
             },
             has_summary: outcome.is_decided(),
             summary_bytes: 1000,

@@ -315,6 +315,7 @@ mod tests {
             problem: None,
             context: None,
             digest: Vec::new(),
+            decision: None,
         };
         StoredRun { run, has_summary: true, summary_bytes: bytes, bytes, series_from_s: None }
     }

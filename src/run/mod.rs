@@ -1079,6 +1079,11 @@ fn record(
             (Some(_), Some(s)) => crate::summary::digest::rows(s),
             _ => Vec::new(),
         },
+        // The decision record the accountability page reads, from the typed verdict.
+        decision: match (&verdict, &judged.verdict) {
+            (Some(_), Some(v)) if judged.outcome.is_decided() => Some(crate::policy::decision::of(v)),
+            _ => None,
+        },
         summary,
         verdict,
     };

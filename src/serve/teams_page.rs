@@ -9,11 +9,12 @@
 //! over the same four weeks, both by a two-proportion test at p < 0.05
 //! ([`crate::stats::rank::two_proportion_p`]): a few bad runs of a small team are not enough.
 //!
-//! Counts come from the `runs` table (keyset pages, no summary); overrides need the verdicts,
-//! read for every pass and warn run of the window (an exception turns a failing rule into a
-//! pass) with the store's verdict-only read ([`RunPages::verdicts`], one query per page of
-//! runs, never a summary), and only their `exceptions` are deserialized. A team with more
-//! than [`MAX_RUNS`] runs in the window is cut there, and the page says so.
+//! Counts come from the `runs` table (keyset pages, no summary); overrides from the runs'
+//! decision records ([`Decisions::decisions`]: rows written when the run was recorded, two
+//! indexed queries per page of runs), read for every pass and warn run of the window (an
+//! exception turns a failing rule into a pass). No verdict is parsed per request, except a
+//! run's that has no record yet (see [`overrides_of`]). A team with more than [`MAX_RUNS`]
+//! runs in the window is cut there, and the page says so.
 //!
 //! `/metrics` publishes the last 28 days in Prometheus' text format
 //! (`k6gate_team_violation_rate`, `k6gate_team_deployments_gated`,
@@ -27,14 +28,7 @@ use serde::Serialize;
 
 use super::error::PageError;
 use super::{App, html, html_response};
-use crate::history::{Outcome, PageQuery, RunPages};
-use crate::policy::verdict::Exception;
-
-/// The one part of a verdict this page needs (serde skips the rest without building it).
-#[derive(serde::Deserialize)]
-struct Exceptions {
-    exceptions: Vec<Exception>,
-}
+use crate::history::{Decisions, Outcome, Override, PageQuery, RunPages};
 
 const WEEK_NS: i64 = 7 * 86_400 * 1_000_000_000;
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
@@ -100,17 +94,37 @@ impl Team {
     }
 }
 
-/// A verdict's exceptions. Most verdicts have none, and a compact verdict then holds the key
-/// once, as `"exceptions":[]`: that is read without parsing the document (a debug build
-/// parses a real verdict in milliseconds, and a team has thousands). The text `"exceptions":`
-/// can only be a key (inside a JSON string its quotes are escaped), so one occurrence is the
-/// verdict's own; anything else is parsed.
-fn exceptions_of(verdict: &str) -> serde_json::Result<Vec<Exception>> {
-    const KEY: &str = "\"exceptions\":";
-    if verdict.matches(KEY).count() == 1 && verdict.contains("\"exceptions\":[]") {
-        return Ok(Vec::new());
+/// The overrides of these runs, from their decision records (`history::Decision`, written
+/// when the run was recorded or back-filled once): no verdict is read. A run without a record
+/// (recorded by an older k6gate into a store whose back-fill has not run) is read from its
+/// verdict; one whose verdict cannot be read is an error naming it, never a clean run.
+fn overrides_of(app: &App, ids: &[&str]) -> Result<BTreeMap<String, Vec<Override>>, PageError> {
+    let records = app.with_store(|s| s.decisions(ids)).map_err(|e| PageError::from_store(e, ""))?;
+    let mut out = BTreeMap::new();
+    let mut missing = Vec::new();
+    for r in records {
+        match r.decision {
+            Some(d) => {
+                out.insert(r.id, d.overrides);
+            }
+            None => missing.push(r.id),
+        }
     }
-    serde_json::from_str::<Exceptions>(verdict).map(|e| e.exceptions)
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let refs: Vec<&str> = missing.iter().map(String::as_str).collect();
+    let verdicts = app.with_store(|s| s.verdicts(&refs)).map_err(|e| PageError::from_store(e, ""))?;
+    for v in verdicts {
+        let Some(Ok(d)) = v.verdict.as_deref().map(crate::policy::decision::of_json) else {
+            return Err(PageError::Internal(format!(
+                "run {} was decided but its verdict cannot be read: its overrides cannot be counted",
+                v.id
+            )));
+        };
+        out.insert(v.id, d.overrides);
+    }
+    Ok(out)
 }
 
 fn team_tests(owners: &BTreeMap<String, String>) -> BTreeMap<String, Vec<String>> {
@@ -156,18 +170,7 @@ fn gather(app: &App, name: &str, tests: Vec<String>, since: i64, until: i64, wee
             .filter(|r| matches!(r.outcome, Outcome::Pass | Outcome::Warn))
             .map(|r| r.id.as_str())
             .collect();
-        let verdicts = app.with_store(|s| s.verdicts(&judged)).map_err(|e| PageError::from_store(e, ""))?;
-        let mut exceptions: BTreeMap<&str, Vec<Exception>> = BTreeMap::new();
-        for v in &verdicts {
-            let read = v.verdict.as_deref().map(exceptions_of);
-            let Some(Ok(read)) = read else {
-                return Err(PageError::Internal(format!(
-                    "run {} was decided but its verdict cannot be read: its overrides cannot be counted",
-                    v.id
-                )));
-            };
-            exceptions.insert(v.id.as_str(), read);
-        }
+        let exceptions = overrides_of(app, &judged)?;
         for r in &page.runs {
             seen += 1;
             let week = usize::try_from((r.started_at_ns - since) / WEEK_NS).unwrap_or(0).min(weeks.saturating_sub(1));
@@ -179,7 +182,7 @@ fn gather(app: &App, name: &str, tests: Vec<String>, since: i64, until: i64, wee
                 }
                 Outcome::Pass | Outcome::Warn => {
                     w.gated += 1;
-                    let Some(found) = exceptions.get(r.id.as_str()) else {
+                    let Some(found) = exceptions.get(&r.id) else {
                         return Err(PageError::Internal(format!(
                             "run {} was listed but its verdict was not found: its overrides cannot be counted",
                             r.id
@@ -188,21 +191,19 @@ fn gather(app: &App, name: &str, tests: Vec<String>, since: i64, until: i64, wee
                     if !found.is_empty() {
                         w.overridden += 1;
                         for e in found {
-                            let approved = e
-                                .verified
-                                .as_ref()
-                                .map(|a| a.describe())
-                                .or_else(|| {
-                                    e.approved_by.as_ref().map(|a| format!("{a} (as the file says; not verified)"))
-                                })
-                                .or_else(|| e.owner.as_ref().map(|o| format!("owner {o}")))
-                                .unwrap_or_else(|| "nobody named".into());
+                            let approved = match (&e.approved_by, e.verified) {
+                                (Some(a), true) => a.clone(),
+                                (Some(a), false) => format!("{a} (as the file says; not verified)"),
+                                (None, _) => {
+                                    e.owner.as_ref().map_or_else(|| "nobody named".into(), |o| format!("owner {o}"))
+                                }
+                            };
                             team.overrides.push(OverrideRow {
                                 run: r.id.clone(),
                                 test: r.test.clone(),
                                 version: r.deployment_version.clone().unwrap_or_default(),
                                 started: day(r.started_at_ns),
-                                by: format!("{} ({}) on {}", e.by, format!("{:?}", e.kind).to_lowercase(), e.result),
+                                by: format!("{} ({}) on {}", e.by, e.kind, e.result),
                                 approved_by: approved,
                             });
                         }
@@ -418,23 +419,4 @@ pub fn metrics(app: &App) -> Result<Response, PageError> {
     out.push_str(&gated);
     out.push_str(&up);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exceptions_are_read_fast_when_there_are_none_and_parsed_otherwise() {
-        assert!(exceptions_of(r#"{"outcome":"pass","exceptions":[],"ignored":[]}"#).unwrap().is_empty());
-        // Not a key: the text inside a string does not count.
-        let quoted = r#"{"note":"\"exceptions\":[]","exceptions":[]}"#;
-        assert!(exceptions_of(quoted).unwrap().is_empty());
-        // Pretty-printed, or a document without the key: parsed, and an error when unreadable.
-        assert!(exceptions_of("{\n  \"exceptions\": []\n}").unwrap().is_empty());
-        assert!(exceptions_of(r#"{"outcome":"pass"}"#).is_err());
-        // A second `"exceptions":` key (nested) is never taken for the verdict's own.
-        let nested = r#"{"x":{"exceptions":[]},"exceptions":[{"bad":1}]}"#;
-        assert!(exceptions_of(nested).is_err(), "parsed, and the entry is not an exception");
-    }
 }

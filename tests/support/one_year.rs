@@ -369,6 +369,9 @@ pub fn simulate(cfg: &Config, mut progress: impl FnMut(u32, &Report)) -> Report 
                         summary,
                         verdict,
                         digest: if decided { s.rows.clone() } else { Vec::new() },
+                        // As `run` records one: the stand-in verdict's decision record (its rules
+                        // all pass, and it has no exception).
+                        decision: decided.then(k6gate::history::Decision::default),
                         ..NewRun::default()
                     })
                     .expect("record");

@@ -19,8 +19,8 @@ pub mod k6;
 mod k6log;
 pub mod lock;
 pub mod outputs;
-mod sampling;
 pub mod pressure;
+mod sampling;
 mod traces;
 mod trail;
 

@@ -9,7 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::attribute::{Attribution, Reason};
 use super::views::{self, Heatmap, LatencyHistogram};
@@ -265,8 +266,10 @@ fn driver(traced: &[&Attribution], split_ms: f64) -> Option<Driver> {
         .max_by(|a, b| (a.slow_median_ms - a.fast_median_ms).total_cmp(&(b.slow_median_ms - b.fast_median_ms)))
 }
 
-/// One component, baseline against candidate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One component, baseline against candidate; kept as is in the findings
+/// (`findings::ComponentChange`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Comparison {
     pub component: String,
     pub baseline_p95_ms: Option<f64>,

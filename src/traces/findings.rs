@@ -76,21 +76,9 @@ pub struct ComponentFinding {
     pub histogram: Option<LatencyHistogram>,
 }
 
-/// One component, baseline against candidate (`DB P95 +40 %`, `API unchanged`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ComponentChange {
-    pub component: String,
-    pub baseline_p95_ms: Option<f64>,
-    pub candidate_p95_ms: Option<f64>,
-    /// `candidate / baseline - 1` of the P95.
-    pub p95_change: Option<f64>,
-    /// Mann-Whitney p-value of the self times.
-    pub p_value: Option<f64>,
-    /// Significant at the breakdown's level.
-    pub changed: bool,
-    pub text: String,
-}
+/// One component, baseline against candidate (`DB P95 +40 %`, `API unchanged`): the
+/// breakdown's own comparison, stored as it is.
+pub type ComponentChange = Comparison;
 
 impl TraceFindings {
     /// The breakdown `b` (and its comparison with the baseline's, when there is one) as the
@@ -104,7 +92,7 @@ impl TraceFindings {
             confidence: b.confidence,
             end_to_end: finding(&b.end_to_end),
             components: b.components.iter().map(|c| (c.component.clone(), finding(c))).collect(),
-            comparison: comparison.iter().map(change).collect(),
+            comparison: comparison.to_vec(),
             heatmaps: b.heatmaps.clone(),
             endpoints: endpoints(b),
             slowest: b.slowest.iter().map(SlowRequest::of).collect(),
@@ -158,14 +146,3 @@ fn finding(c: &ComponentStats) -> ComponentFinding {
     }
 }
 
-fn change(c: &Comparison) -> ComponentChange {
-    ComponentChange {
-        component: c.component.clone(),
-        baseline_p95_ms: c.baseline_p95_ms,
-        candidate_p95_ms: c.candidate_p95_ms,
-        p95_change: c.p95_change,
-        p_value: c.p_value,
-        changed: c.changed,
-        text: c.text.clone(),
-    }
-}

@@ -62,6 +62,11 @@ impl Sampler {
                     }
                 }
             })
+            .map_err(|e| {
+                if let Ok(mut p) = peak.lock() {
+                    *p = Err(format!("the sampler of the target's open connections could not start: {e}"));
+                }
+            })
             .ok();
         Sampler { stop, peak, handle: Mutex::new(handle) }
     }

@@ -145,4 +145,3 @@ fn finding(c: &ComponentStats) -> ComponentFinding {
         histogram: c.histogram.clone().filter(|_| c.samples > 0),
     }
 }
-
